@@ -1,0 +1,117 @@
+# psod: parameter synchronization with particle swarms.
+#
+#   make                 build psod, psoworker, psoctl into $(BUILD)/
+#   make test            unit suites and loopback integration tests
+#   make bench           benchmarks (results go in docs/BENCHMARKS.md)
+#   make SANITIZER=address,undefined test
+#   make install PREFIX=/usr/local
+#
+# Missing Debian packages are installed by scripts/install-deps.sh before the
+# first compile (target `deps`).
+
+PREFIX ?= /usr/local
+OPT ?= -O2
+WARN = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith -Wformat=2
+STD = -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L
+SANITIZER ?=
+
+ifneq ($(SANITIZER),)
+BUILD ?= build-san
+SAN = -fsanitize=$(SANITIZER) -fno-omit-frame-pointer -fno-sanitize-recover=all
+else
+BUILD ?= build
+SAN =
+endif
+
+PKGS = libzmq libprotobuf-c
+# Recursive (=) so pkg-config runs after `deps` has installed the packages.
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
+BLAS_CFLAGS = $(shell pkg-config --cflags openblas 2>/dev/null)
+BLAS_LIBS = $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
+
+ALL_CFLAGS = $(STD) $(OPT) -g $(WARN) $(SAN) -MMD -MP -I. -I$(BUILD) $(PKG_CFLAGS) $(BLAS_CFLAGS) $(CFLAGS)
+ALL_LDFLAGS = $(SAN) $(LDFLAGS)
+LIBS = $(PKG_LIBS) -lm
+
+PROTO_C = $(BUILD)/proto/psod.pb-c.c
+PROTO_H = $(BUILD)/proto/psod.pb-c.h
+
+COMMON_SRC = common/log.c common/config.c common/crc32c.c common/rng.c common/wire.c \
+             common/psoclient.c common/timeutil.c
+SERVER_SRC = server/swarm.c server/server.c
+WORKER_SRC = worker/objective.c
+
+COMMON_OBJ = $(COMMON_SRC:%.c=$(BUILD)/%.o) $(BUILD)/proto/psod.pb-c.o
+SERVER_OBJ = $(SERVER_SRC:%.c=$(BUILD)/%.o)
+WORKER_OBJ = $(WORKER_SRC:%.c=$(BUILD)/%.o)
+
+LIBCLIENT = $(BUILD)/libpsoclient.a
+BINS = $(BUILD)/psod $(BUILD)/psoworker $(BUILD)/psoctl
+
+UNIT_SUITES = check_config check_crc32c check_rng check_wire check_swarm check_objective check_client
+TEST_BINS = $(UNIT_SUITES:%=$(BUILD)/tests/%) $(BUILD)/tests/check_cluster $(BUILD)/tests/hostile_client
+BENCH_BINS = $(BUILD)/bench/bench_update $(BUILD)/bench/bench_round
+
+.PHONY: all deps test unit-test bench install uninstall clean
+all: $(BINS)
+
+deps:
+	@scripts/install-deps.sh --if-missing
+
+$(BUILD)/proto/psod.pb-c.c $(BUILD)/proto/psod.pb-c.h: proto/psod.proto | deps
+	@mkdir -p $(BUILD)/proto
+	protoc-c --proto_path=proto --c_out=$(BUILD)/proto proto/psod.proto
+
+# Every object may include the generated header.
+$(BUILD)/%.o: %.c $(PROTO_H) | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+# Generated code is not ours to lint; only compile it warning-free.
+$(BUILD)/proto/psod.pb-c.o: $(PROTO_C) $(PROTO_H)
+	$(CC) $(STD) $(OPT) -g $(SAN) $(PKG_CFLAGS) $(CFLAGS) -I$(BUILD) -c $< -o $@
+
+$(LIBCLIENT): $(COMMON_OBJ)
+	$(AR) rcs $@ $^
+
+$(BUILD)/psod: $(BUILD)/server/psod.o $(SERVER_OBJ) $(LIBCLIENT)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/psoworker: $(BUILD)/worker/psoworker.o $(WORKER_OBJ) $(LIBCLIENT)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/psoctl: $(BUILD)/server/psoctl.o $(LIBCLIENT)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/check_%: $(BUILD)/tests/check_%.o $(SERVER_OBJ) $(WORKER_OBJ) $(LIBCLIENT)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(CHECK_LIBS)
+
+$(BUILD)/tests/hostile_client: $(BUILD)/tests/hostile_client.o $(LIBCLIENT)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(SERVER_OBJ) $(LIBCLIENT)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+test: $(BINS) $(TEST_BINS)
+	@BUILD=$(BUILD) tests/run-tests.sh $(UNIT_SUITES) check_cluster
+
+bench: $(BINS) $(BENCH_BINS)
+	@BUILD=$(BUILD) bench/run-bench.sh
+
+install: $(BINS)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/psod
+	install -m 755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(LIBCLIENT) $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 common/psoclient.h $(DESTDIR)$(PREFIX)/include/psod/
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/psod $(DESTDIR)$(PREFIX)/bin/psoworker $(DESTDIR)$(PREFIX)/bin/psoctl
+	rm -f $(DESTDIR)$(PREFIX)/lib/libpsoclient.a
+	rm -rf $(DESTDIR)$(PREFIX)/include/psod
+
+clean:
+	rm -rf build build-san
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

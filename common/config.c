@@ -1,0 +1,288 @@
+/* Option table parsing: see config.h. */
+#include "common/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static const struct config_option *s_find(const struct config_option *opts, const char *name)
+{
+    for (; opts->name; opts++)
+        if (strcmp(opts->name, name) == 0)
+            return opts;
+    return NULL;
+}
+
+static int s_parse_bool(const char *v, int *out)
+{
+    static const char *yes[] = {"1", "yes", "true", "on"};
+    static const char *no[] = {"0", "no", "false", "off"};
+    for (int i = 0; i < 4; i++) {
+        if (strcasecmp(v, yes[i]) == 0)
+            return *out = 1, 0;
+        if (strcasecmp(v, no[i]) == 0)
+            return *out = 0, 0;
+    }
+    return -1;
+}
+
+static int s_bounded(const struct config_option *o, double v, char *err, size_t errlen)
+{
+    if (o->min <= o->max && (v < o->min || v > o->max)) {
+        snprintf(err, errlen, "option '%s': value %g outside [%g, %g]", o->name, v, o->min,
+                 o->max);
+        return -1;
+    }
+    return 0;
+}
+
+static int s_assign(const struct config_option *o, const char *value, char *err, size_t errlen)
+{
+    char *end;
+    switch (o->type) {
+    case CONF_INT: {
+        errno = 0;
+        long v = strtol(value, &end, 0);
+        if (errno || end == value || *end) {
+            snprintf(err, errlen, "option '%s': '%s' is not an integer", o->name, value);
+            return -1;
+        }
+        if (s_bounded(o, (double)v, err, errlen))
+            return -1;
+        *(long *)o->field = v;
+        return 0;
+    }
+    case CONF_DOUBLE: {
+        errno = 0;
+        double v = strtod(value, &end);
+        if (errno || end == value || *end || !isfinite(v)) {
+            snprintf(err, errlen, "option '%s': '%s' is not a finite number", o->name, value);
+            return -1;
+        }
+        if (s_bounded(o, v, err, errlen))
+            return -1;
+        *(double *)o->field = v;
+        return 0;
+    }
+    case CONF_STRING:
+        if (strlen(value) >= CONF_STRLEN) {
+            snprintf(err, errlen, "option '%s': value longer than %d characters", o->name,
+                     CONF_STRLEN - 1);
+            return -1;
+        }
+        strcpy((char *)o->field, value);
+        return 0;
+    case CONF_BOOL:
+        if (s_parse_bool(value, (int *)o->field)) {
+            snprintf(err, errlen, "option '%s': '%s' is not yes/no", o->name, value);
+            return -1;
+        }
+        return 0;
+    case CONF_ENUM:
+        for (int i = 0; o->choices && o->choices[i]; i++)
+            if (strcmp(o->choices[i], value) == 0)
+                return *(int *)o->field = i, 0;
+        {
+            size_t n = (size_t)snprintf(err, errlen, "option '%s': '%s' is not one of", o->name,
+                                        value);
+            for (int i = 0; o->choices && o->choices[i] && n < errlen; i++)
+                n += (size_t)snprintf(err + n, errlen - n, " %s", o->choices[i]);
+        }
+        return -1;
+    }
+    snprintf(err, errlen, "option '%s': bad option type", o->name);
+    return -1;
+}
+
+int config_defaults(const struct config_option *opts, char *err, size_t errlen)
+{
+    for (; opts->name; opts++)
+        if (s_assign(opts, opts->def ? opts->def : "", err, errlen))
+            return -1;
+    return 0;
+}
+
+int config_set(const struct config_option *opts, const char *name, const char *value, char *err,
+               size_t errlen)
+{
+    const struct config_option *o = s_find(opts, name);
+    if (!o) {
+        snprintf(err, errlen, "unknown option '%s'", name);
+        return -1;
+    }
+    return s_assign(o, value, err, errlen);
+}
+
+static char *s_trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    char *e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1]))
+        *--e = '\0';
+    return s;
+}
+
+int config_load_file(const struct config_option *opts, const char *path, char *err,
+                     size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    char line[1024];
+    int lineno = 0, rc = 0;
+    while (fgets(line, sizeof line, f)) {
+        lineno++;
+        if (!strchr(line, '\n') && !feof(f)) {
+            snprintf(err, errlen, "%s:%d: line too long", path, lineno);
+            rc = -1;
+            break;
+        }
+        char *hash = strchr(line, '#');
+        if (hash)
+            *hash = '\0';
+        char *key = s_trim(line);
+        if (!*key)
+            continue;
+        char *val = key;
+        while (*val && !isspace((unsigned char)*val))
+            val++;
+        if (*val)
+            *val++ = '\0';
+        val = s_trim(val);
+        const struct config_option *o = s_find(opts, key);
+        if (!o) {
+            snprintf(err, errlen, "%s:%d: unknown option '%s'", path, lineno, key);
+            rc = -1;
+            break;
+        }
+        char sub[512];
+        if (s_assign(o, val, sub, sizeof sub)) {
+            snprintf(err, errlen, "%s:%d: %s", path, lineno, sub);
+            rc = -1;
+            break;
+        }
+    }
+    fclose(f);
+    return rc;
+}
+
+static int s_skipped(const char *name, const char *const *skip)
+{
+    for (; skip && *skip; skip++)
+        if (strcmp(*skip, name) == 0)
+            return 1;
+    return 0;
+}
+
+const char *config_find_arg(int argc, char **argv, const char *name)
+{
+    size_t n = strlen(name);
+    for (int i = 1; i < argc; i++) {
+        if (strncmp(argv[i], name, n) != 0)
+            continue;
+        if (argv[i][n] == '=')
+            return argv[i] + n + 1;
+        if (argv[i][n] == '\0' && i + 1 < argc)
+            return argv[i + 1];
+    }
+    return NULL;
+}
+
+int config_parse_args(const struct config_option *opts, int argc, char **argv,
+                      const char *const *skip, char *err, size_t errlen)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strncmp(arg, "--", 2) != 0) {
+            snprintf(err, errlen, "unexpected argument '%s' (options are --key value)", arg);
+            return -1;
+        }
+        char name[128];
+        const char *eq = strchr(arg + 2, '=');
+        size_t len = eq ? (size_t)(eq - arg - 2) : strlen(arg + 2);
+        if (len >= sizeof name) {
+            snprintf(err, errlen, "option name too long: '%.40s...'", arg);
+            return -1;
+        }
+        memcpy(name, arg + 2, len);
+        name[len] = '\0';
+        char dashed[132];
+        snprintf(dashed, sizeof dashed, "--%s", name);
+        if (s_skipped(dashed, skip)) {
+            if (!eq)
+                i++;
+            continue;
+        }
+        const struct config_option *o = s_find(opts, name);
+        if (!o) {
+            snprintf(err, errlen, "unknown option '--%s' (see --help)", name);
+            return -1;
+        }
+        const char *value;
+        if (eq)
+            value = eq + 1;
+        else if (o->type == CONF_BOOL &&
+                 (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0))
+            value = "yes";
+        else if (i + 1 < argc)
+            value = argv[++i];
+        else {
+            snprintf(err, errlen, "option '--%s' needs a value", name);
+            return -1;
+        }
+        if (s_assign(o, value, err, errlen))
+            return -1;
+    }
+    return 0;
+}
+
+static void s_value(const struct config_option *o, char *buf, size_t len)
+{
+    switch (o->type) {
+    case CONF_INT: snprintf(buf, len, "%ld", *(long *)o->field); break;
+    case CONF_DOUBLE: snprintf(buf, len, "%.17g", *(double *)o->field); break;
+    case CONF_STRING: snprintf(buf, len, "%s", (char *)o->field); break;
+    case CONF_BOOL: snprintf(buf, len, "%s", *(int *)o->field ? "yes" : "no"); break;
+    case CONF_ENUM: snprintf(buf, len, "%s", o->choices[*(int *)o->field]); break;
+    }
+}
+
+void config_print(const struct config_option *opts, FILE *out, const char *prefix)
+{
+    char buf[CONF_STRLEN + 32];
+    for (; opts->name; opts++) {
+        s_value(opts, buf, sizeof buf);
+        fprintf(out, "%s%s %s\n", prefix ? prefix : "", opts->name, buf[0] ? buf : "\"\"");
+    }
+}
+
+void config_usage(const struct config_option *opts, FILE *out)
+{
+    for (; opts->name; opts++) {
+        char arg[160];
+        snprintf(arg, sizeof arg, "--%s %s", opts->name,
+                 opts->type == CONF_BOOL     ? "[yes|no]"
+                 : opts->type == CONF_INT    ? "N"
+                 : opts->type == CONF_DOUBLE ? "X"
+                 : opts->type == CONF_ENUM   ? "NAME"
+                                             : "VALUE");
+        fprintf(out, "  %-28s %s", arg, opts->help ? opts->help : "");
+        if (opts->type == CONF_ENUM) {
+            fprintf(out, " (");
+            for (int i = 0; opts->choices[i]; i++)
+                fprintf(out, "%s%s", i ? "|" : "", opts->choices[i]);
+            fprintf(out, ")");
+        }
+        if (opts->def && opts->def[0])
+            fprintf(out, " [%s]", opts->def);
+        if ((opts->type == CONF_INT || opts->type == CONF_DOUBLE) && opts->min <= opts->max)
+            fprintf(out, " {%g..%g}", opts->min, opts->max);
+        fputc('\n', out);
+    }
+}

@@ -1,0 +1,61 @@
+/* Options from one table: defaults, a config file of `key value` lines, and
+ * `--key value` / `--key=value` command-line overrides, with bounds checks
+ * and a printout of the effective configuration.
+ *
+ * A program declares a `struct config_option[]` ending in {0} that points at
+ * the fields of its own config struct; this module never knows what they
+ * mean. Errors return -1 and fill `err`; nothing here exits or logs. */
+#ifndef PSOD_CONFIG_H
+#define PSOD_CONFIG_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+enum config_type {
+    CONF_INT = 1,   /* long */
+    CONF_DOUBLE,    /* double */
+    CONF_STRING,    /* char[CONF_STRLEN] */
+    CONF_BOOL,      /* int: yes/no/true/false/1/0; a bare --flag sets it */
+    CONF_ENUM,      /* int: index into `choices` */
+};
+
+#define CONF_STRLEN 256
+
+struct config_option {
+    const char *name;
+    enum config_type type;
+    void *field;
+    const char *def;        /* default, as text */
+    double min, max;        /* bounds for INT and DOUBLE (ignored if min > max) */
+    const char *help;
+    const char *const *choices; /* ENUM: NULL-terminated list */
+};
+
+/* Set every option to its default. */
+int config_defaults(const struct config_option *opts, char *err, size_t errlen);
+
+/* Set one option from text. Unknown names and bad values are errors. */
+int config_set(const struct config_option *opts, const char *name, const char *value,
+               char *err, size_t errlen);
+
+/* Read `key value` lines; `#` starts a comment; blank lines ignored. */
+int config_load_file(const struct config_option *opts, const char *path, char *err,
+                     size_t errlen);
+
+/* Apply `--key value`, `--key=value` and bare `--flag` (booleans) from argv.
+ * Arguments listed in `skip` (e.g. "--config") and their values are passed
+ * over, as are positional arguments, which are an error. */
+int config_parse_args(const struct config_option *opts, int argc, char **argv,
+                      const char *const *skip, char *err, size_t errlen);
+
+/* Find the value given to `--name` or `--name=` in argv, or NULL. */
+const char *config_find_arg(int argc, char **argv, const char *name);
+
+/* One `key value` line per option: the effective configuration, in a form
+ * config_load_file reads back. */
+void config_print(const struct config_option *opts, FILE *out, const char *prefix);
+
+/* --help text: name, default, bounds and help of each option. */
+void config_usage(const struct config_option *opts, FILE *out);
+
+#endif

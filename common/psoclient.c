@@ -1,0 +1,457 @@
+/* psoclient: see psoclient.h.
+ *
+ * One DEALER socket in a context of its own. The worker's name gives the
+ * socket a stable routing id ("w:" + name), so a restarted worker is
+ * recognised by the daemon. Requests are answered in order; replies whose
+ * seq does not match the request (a late reply to a request we gave up on)
+ * and heartbeats are skipped while waiting.
+ *
+ * Pushes send the caller's buffer zero-copy over tcp:// and ipc://. ZeroMQ
+ * may keep reading that buffer until its I/O thread releases the message,
+ * so before psoc_sync writes the new position into the same buffer it waits
+ * for the release; on any failure the context is torn down, which also
+ * releases it. The caller's buffer is therefore always free on return. */
+#include "common/psoclient.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/crc32c.h"
+#include "common/timeutil.h"
+#include "common/wire.h"
+
+struct psoc {
+    void *ctx, *sock;
+    char endpoint[256];
+    char name[128];
+    struct psoc_options opts;
+    int zero_copy;
+    int joined;
+    uint32_t particle;
+    uint64_t round, seq;
+    size_t n;
+    uint64_t layout_hash;
+    int last_server_error;
+    atomic_int released;
+};
+
+static int s_err(char *err, size_t errlen, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int s_err(char *err, size_t errlen, int code, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+void psoc_options_default(struct psoc_options *o)
+{
+    o->timeout_ms = 120000;
+    o->connect_timeout_ms = 30000;
+    o->max_payload = (size_t)1 << 31;
+}
+
+const char *psoc_strerror(int code)
+{
+    switch (code) {
+    case PSOC_OK: return "ok";
+    case PSOC_EINVAL: return "invalid argument";
+    case PSOC_ETIMEOUT: return "timed out";
+    case PSOC_EPROTO: return "protocol error";
+    case PSOC_EREFUSED: return "refused by the daemon";
+    case PSOC_ECHECKSUM: return "payload checksum mismatch";
+    case PSOC_ESYS: return "system error";
+    case PSOC_ESTATE: return "call out of order";
+    }
+    return "unknown error";
+}
+
+uint64_t psoc_layout_hash(const char *layout)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (const unsigned char *p = (const unsigned char *)layout; *p; p++)
+        h = (h ^ *p) * 0x100000001b3ull;
+    return h;
+}
+
+int psoc_last_server_error(const struct psoc *c) { return c->last_server_error; }
+
+static void s_teardown(struct psoc *c, int linger_ms)
+{
+    if (c->sock) {
+        zmq_setsockopt(c->sock, ZMQ_LINGER, &linger_ms, sizeof linger_ms);
+        zmq_close(c->sock);
+        c->sock = NULL;
+    }
+    if (c->ctx) {
+        zmq_ctx_term(c->ctx); /* blocks until every message is released */
+        c->ctx = NULL;
+    }
+    atomic_store(&c->released, 1);
+}
+
+static int s_setup(struct psoc *c, char *err, size_t errlen)
+{
+    c->ctx = zmq_ctx_new();
+    if (!c->ctx)
+        return s_err(err, errlen, PSOC_ESYS, "zmq_ctx_new: %s", zmq_strerror(errno));
+    c->sock = zmq_socket(c->ctx, ZMQ_DEALER);
+    if (!c->sock) {
+        int e = errno;
+        s_teardown(c, 0);
+        return s_err(err, errlen, PSOC_ESYS, "zmq_socket: %s", zmq_strerror(e));
+    }
+    int linger = 0, ivl = 100, ivl_max = 5000;
+    int64_t maxmsg = (int64_t)c->opts.max_payload + 65536;
+    zmq_setsockopt(c->sock, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(c->sock, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl);
+    zmq_setsockopt(c->sock, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof ivl_max);
+    zmq_setsockopt(c->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
+    if (c->name[0]) {
+        char id[WIRE_MAX_ID];
+        int len = snprintf(id, sizeof id, "w:%s", c->name);
+        zmq_setsockopt(c->sock, ZMQ_ROUTING_ID, id, (size_t)len);
+    }
+    if (zmq_connect(c->sock, c->endpoint) != 0) {
+        int e = errno;
+        s_teardown(c, 0);
+        return s_err(err, errlen, PSOC_EINVAL, "cannot connect to '%s': %s", c->endpoint,
+                     zmq_strerror(e));
+    }
+    return PSOC_OK;
+}
+
+int psoc_open(struct psoc **out, const char *endpoint, const char *name,
+              const struct psoc_options *opts, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (!endpoint || strlen(endpoint) >= sizeof((struct psoc *)0)->endpoint)
+        return s_err(err, errlen, PSOC_EINVAL, "endpoint missing or too long");
+    if (name && (strlen(name) == 0 || strlen(name) >= sizeof((struct psoc *)0)->name))
+        return s_err(err, errlen, PSOC_EINVAL, "worker name must be 1 to 127 characters");
+    struct psoc *c = calloc(1, sizeof *c);
+    if (!c)
+        return s_err(err, errlen, PSOC_ESYS, "out of memory");
+    strcpy(c->endpoint, endpoint);
+    if (name)
+        strcpy(c->name, name);
+    if (opts)
+        c->opts = *opts;
+    else
+        psoc_options_default(&c->opts);
+    c->zero_copy = strncmp(endpoint, "tcp://", 6) == 0 || strncmp(endpoint, "ipc://", 6) == 0;
+    atomic_init(&c->released, 1);
+    int rc = s_setup(c, err, errlen);
+    if (rc) {
+        free(c);
+        return rc;
+    }
+    *out = c;
+    return PSOC_OK;
+}
+
+void psoc_close(struct psoc **cp)
+{
+    struct psoc *c = *cp;
+    if (!c)
+        return;
+    if (c->joined && c->sock) {
+        Psod__Bye bye = PSOD__BYE__INIT;
+        bye.reason = "worker closed";
+        wire_send(c->sock, NULL, 0, PSOD__COMMAND__CMD_BYE, &bye.base, NULL, ZMQ_DONTWAIT);
+    }
+    s_teardown(c, 1000); /* give the bye a second to leave */
+    free(c);
+    *cp = NULL;
+}
+
+/* Reset after a failure: a fresh socket, same identity. */
+static void s_reset(struct psoc *c)
+{
+    s_teardown(c, 0);
+    char ignored[64];
+    s_setup(c, ignored, sizeof ignored);
+}
+
+/* Wait for the reply to request `seq` with command `want`. Returns 0 with
+ * `m` filled, or a PSOC_E* code. */
+static int s_await(struct psoc *c, int want, uint64_t seq, int timeout_ms, struct wire_msg *m,
+                   char *err, size_t errlen)
+{
+    struct wire_limits lim = {0, c->opts.max_payload};
+    int64_t deadline = time_now_ms() + timeout_ms;
+    for (;;) {
+        int64_t left = deadline - time_now_ms();
+        if (left <= 0) {
+            s_reset(c);
+            return s_err(err, errlen, PSOC_ETIMEOUT,
+                         "no %s from %s within %d ms (is psod running there?)",
+                         wire_command_name(want), c->endpoint, timeout_ms);
+        }
+        zmq_pollitem_t item = {c->sock, 0, ZMQ_POLLIN, 0};
+        int rc = zmq_poll(&item, 1, (long)(left > 1000 ? 1000 : left));
+        if (rc < 0 && errno != EINTR) {
+            int e = errno;
+            s_reset(c);
+            return s_err(err, errlen, PSOC_ESYS, "zmq_poll: %s", zmq_strerror(e));
+        }
+        if (rc <= 0)
+            continue;
+        struct wire_error werr;
+        rc = wire_recv(c->sock, 0, ZMQ_DONTWAIT, &lim, m, &werr);
+        if (rc < 0) {
+            if (errno == EAGAIN || errno == EINTR)
+                continue;
+            int e = errno;
+            s_reset(c);
+            return s_err(err, errlen, PSOC_ESYS, "receive: %s", zmq_strerror(e));
+        }
+        if (rc > 0) {
+            s_reset(c);
+            return s_err(err, errlen, PSOC_EPROTO, "bad reply from daemon: %s", werr.message);
+        }
+        if (m->command == PSOD__COMMAND__CMD_ERROR) {
+            Psod__Error *e = (Psod__Error *)m->meta;
+            if (e->seq == seq || e->seq == 0) {
+                c->last_server_error = e->code;
+                rc = s_err(err, errlen, PSOC_EREFUSED, "daemon refused %s: %s (%s)",
+                           wire_command_name(want == PSOD__COMMAND__CMD_POSITION
+                                                 ? PSOD__COMMAND__CMD_PUSH
+                                                 : want == PSOD__COMMAND__CMD_WELCOME
+                                                       ? PSOD__COMMAND__CMD_HELLO
+                                                       : PSOD__COMMAND__CMD_STATUS_REQUEST),
+                           e->message, wire_error_name(e->code));
+                wire_msg_clear(m);
+                return rc;
+            }
+        } else if (m->command == want) {
+            uint64_t got = want == PSOD__COMMAND__CMD_POSITION
+                               ? ((Psod__Position *)m->meta)->seq
+                               : seq;
+            if (got == seq)
+                return PSOC_OK;
+        }
+        wire_msg_clear(m); /* heartbeat, or a stale reply: keep waiting */
+    }
+}
+
+/* Check the payload's size and CRC and copy it into `dst`. */
+static int s_take_payload(struct psoc *c, struct wire_msg *m, uint32_t crc, float *dst,
+                          char *err, size_t errlen)
+{
+    size_t bytes = zmq_msg_size(&m->payload);
+    if (bytes != c->n * sizeof(float))
+        return s_err(err, errlen, PSOC_EPROTO, "daemon sent %zu bytes of weights, expected %zu",
+                     bytes, c->n * sizeof(float));
+    const void *data = zmq_msg_data(&m->payload);
+    uint32_t got = crc32c(0, data, bytes);
+    if (got != crc)
+        return s_err(err, errlen, PSOC_ECHECKSUM,
+                     "position checksum mismatch (got %08x, header says %08x)", got, crc);
+    memcpy(dst, data, bytes);
+    return PSOC_OK;
+}
+
+int psoc_join(struct psoc *c, size_t n, uint64_t layout_hash, float *weights,
+              struct psoc_welcome *out, char *err, size_t errlen)
+{
+    if (!c->name[0])
+        return s_err(err, errlen, PSOC_ESTATE, "a status-only client cannot join");
+    if (n == 0 || !weights || n * sizeof(float) > c->opts.max_payload)
+        return s_err(err, errlen, PSOC_EINVAL, "need 1 to %zu weights", c->opts.max_payload / 4);
+    c->n = n;
+    c->layout_hash = layout_hash;
+    Psod__Hello h = PSOD__HELLO__INIT;
+    h.worker_name = c->name;
+    h.protocol_version = PSOD_PROTOCOL_VERSION;
+    h.param_count = n;
+    h.layout_hash = layout_hash;
+    char host[64] = "";
+    gethostname(host, sizeof host - 1);
+    h.host = host;
+    h.pid = (uint32_t)getpid();
+    zmq_msg_t payload;
+    if (zmq_msg_init_size(&payload, n * sizeof(float)) != 0)
+        return s_err(err, errlen, PSOC_ESYS, "out of memory for %zu weights", n);
+    memcpy(zmq_msg_data(&payload), weights, n * sizeof(float));
+    h.payload_crc32c = crc32c(0, weights, n * sizeof(float));
+    if (wire_send(c->sock, NULL, 0, PSOD__COMMAND__CMD_HELLO, &h.base, &payload, 0) != 0) {
+        int e = errno;
+        zmq_msg_close(&payload);
+        return s_err(err, errlen, PSOC_ESYS, "send hello: %s", zmq_strerror(e));
+    }
+    zmq_msg_close(&payload);
+    struct wire_msg m;
+    int rc = s_await(c, PSOD__COMMAND__CMD_WELCOME, 0, c->opts.connect_timeout_ms, &m, err,
+                     errlen);
+    if (rc)
+        return rc;
+    Psod__Welcome *w = (Psod__Welcome *)m.meta;
+    if (w->param_count != n) {
+        rc = s_err(err, errlen, PSOC_EPROTO, "daemon welcomed %llu parameters, we have %zu",
+                   (unsigned long long)w->param_count, n);
+    } else {
+        rc = s_take_payload(c, &m, w->payload_crc32c, weights, err, errlen);
+    }
+    if (rc == PSOC_OK) {
+        c->joined = 1;
+        c->particle = w->particle_id;
+        c->round = w->round;
+        if (out) {
+            out->particle_id = w->particle_id;
+            out->round = w->round;
+            out->global_best_loss = w->global_best_loss;
+            out->rejoined = w->rejoined;
+            snprintf(out->strategy, sizeof out->strategy, "%s", w->strategy ? w->strategy : "");
+        }
+    }
+    wire_msg_clear(&m);
+    return rc;
+}
+
+static void s_release(void *data, void *hint)
+{
+    (void)data;
+    atomic_store(&((struct psoc *)hint)->released, 1);
+}
+
+int psoc_sync(struct psoc *c, float *weights, double loss, uint64_t samples,
+              struct psoc_position *out, char *err, size_t errlen)
+{
+    if (!c->joined)
+        return s_err(err, errlen, PSOC_ESTATE, "sync before join");
+    if (!isfinite(loss))
+        return s_err(err, errlen, PSOC_EINVAL, "loss is %g; the daemon only takes finite losses",
+                     loss);
+    size_t bytes = c->n * sizeof(float);
+    Psod__Push p = PSOD__PUSH__INIT;
+    p.round = c->round;
+    p.loss = loss;
+    p.samples = samples;
+    p.payload_crc32c = crc32c(0, weights, bytes);
+    p.seq = ++c->seq;
+    p.accuracy = NAN;
+    zmq_msg_t payload;
+    if (c->zero_copy) {
+        atomic_store(&c->released, 0);
+        zmq_msg_init_data(&payload, weights, bytes, s_release, c);
+    } else if (zmq_msg_init_size(&payload, bytes) == 0) {
+        memcpy(zmq_msg_data(&payload), weights, bytes);
+    } else {
+        return s_err(err, errlen, PSOC_ESYS, "out of memory");
+    }
+    if (wire_send(c->sock, NULL, 0, PSOD__COMMAND__CMD_PUSH, &p.base, &payload, 0) != 0) {
+        int e = errno;
+        zmq_msg_close(&payload);
+        s_reset(c);
+        return s_err(err, errlen, PSOC_ESYS, "send push: %s", zmq_strerror(e));
+    }
+    zmq_msg_close(&payload);
+    struct wire_msg m;
+    int rc = s_await(c, PSOD__COMMAND__CMD_POSITION, p.seq, c->opts.timeout_ms, &m, err, errlen);
+    if (rc)
+        return rc; /* s_await reset the connection: the buffer is released */
+    /* The reply came after the daemon read the whole push, so ZeroMQ is done
+     * with our buffer or about to be; wait for it before overwriting. */
+    for (int spins = 0; !atomic_load(&c->released); spins++) {
+        if (spins > 2000) { /* 2 s: something holds it; force the release */
+            wire_msg_clear(&m);
+            s_reset(c);
+            return s_err(err, errlen, PSOC_ESYS, "push buffer not released by ZeroMQ");
+        }
+        usleep(1000);
+    }
+    Psod__Position *pos = (Psod__Position *)m.meta;
+    rc = s_take_payload(c, &m, pos->payload_crc32c, weights, err, errlen);
+    if (rc == PSOC_OK) {
+        c->round = pos->round;
+        if (out) {
+            out->round = pos->round;
+            out->global_best_loss = pos->global_best_loss;
+            out->personal_best_loss = pos->personal_best_loss;
+            out->global_best_particle = pos->global_best_particle;
+        }
+    }
+    wire_msg_clear(&m);
+    return rc;
+}
+
+int psoc_heartbeat(struct psoc *c, char *err, size_t errlen)
+{
+    Psod__Heartbeat hb = PSOD__HEARTBEAT__INIT;
+    hb.seq = ++c->seq;
+    if (wire_send(c->sock, NULL, 0, PSOD__COMMAND__CMD_HEARTBEAT, &hb.base, NULL, ZMQ_DONTWAIT))
+        return s_err(err, errlen, PSOC_ESYS, "send heartbeat: %s", zmq_strerror(errno));
+    return PSOC_OK;
+}
+
+int psoc_status(struct psoc *c, int with_particles, struct psoc_status *out, char *err,
+                size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    Psod__StatusRequest r = PSOD__STATUS_REQUEST__INIT;
+    r.include_particles = with_particles != 0;
+    if (wire_send(c->sock, NULL, 0, PSOD__COMMAND__CMD_STATUS_REQUEST, &r.base, NULL, 0))
+        return s_err(err, errlen, PSOC_ESYS, "send status request: %s", zmq_strerror(errno));
+    struct wire_msg m;
+    int rc = s_await(c, PSOD__COMMAND__CMD_STATUS, 0, c->opts.connect_timeout_ms, &m, err,
+                     errlen);
+    if (rc)
+        return rc;
+    Psod__Status *s = (Psod__Status *)m.meta;
+    out->round = s->round;
+    out->particles = s->particles;
+    out->active = s->active;
+    out->workers_expected = s->workers_expected;
+    out->pushed_this_round = s->pushed_this_round;
+    out->global_best_loss = s->global_best_loss;
+    out->global_best_particle = s->global_best_particle;
+    out->param_count = s->param_count;
+    snprintf(out->strategy, sizeof out->strategy, "%s", s->strategy ? s->strategy : "");
+    snprintf(out->version, sizeof out->version, "%s", s->version ? s->version : "");
+    out->uptime_seconds = s->uptime_seconds;
+    out->last_round_seconds = s->last_round_seconds;
+    out->errors_sent = s->errors_sent;
+    out->bytes_in = s->bytes_in;
+    out->bytes_out = s->bytes_out;
+    if (s->n_particle) {
+        out->particle = calloc(s->n_particle, sizeof *out->particle);
+        if (!out->particle) {
+            wire_msg_clear(&m);
+            return s_err(err, errlen, PSOC_ESYS, "out of memory");
+        }
+        out->n_particles = s->n_particle;
+        for (size_t i = 0; i < s->n_particle; i++) {
+            Psod__ParticleStatus *p = s->particle[i];
+            struct psoc_particle_status *q = &out->particle[i];
+            q->id = p->id;
+            snprintf(q->name, sizeof q->name, "%s", p->worker_name ? p->worker_name : "");
+            q->last_loss = p->last_loss;
+            q->best_loss = p->best_loss;
+            q->age_seconds = p->age_seconds;
+            q->pushes = p->pushes;
+            q->last_round = p->last_round;
+            q->pushed_this_round = p->pushed_this_round;
+            q->active = p->active;
+        }
+    }
+    wire_msg_clear(&m);
+    return PSOC_OK;
+}
+
+void psoc_status_free(struct psoc_status *s)
+{
+    free(s->particle);
+    s->particle = NULL;
+    s->n_particles = 0;
+}

@@ -1,0 +1,118 @@
+/* psoclient: the C client library of psod, the one place that speaks the
+ * protocol on the worker side. psoworker uses it; bindings for other
+ * languages wrap it. It needs nothing but this header and
+ * libpsoclient.a (plus libzmq and libprotobuf-c).
+ *
+ *   struct psoc *c;
+ *   psoc_open(&c, "tcp://head:5555", "node3-gpu0", NULL, err, sizeof err);
+ *   psoc_join(c, n, layout_hash, weights, &welcome, err, sizeof err);
+ *   for (;;) {
+ *       ... train for a while, updating weights ...
+ *       psoc_sync(c, weights, loss, samples, &pos, err, sizeof err);
+ *   }
+ *   psoc_close(&c);
+ *
+ * Every call is blocking with a timeout and returns PSOC_OK or a negative
+ * PSOC_E* code, with a human-readable reason in `err`. When the daemon
+ * refuses a request, the code is PSOC_EREFUSED and psoc_last_server_error()
+ * gives the daemon's error code. Not thread-safe: one psoc per thread. */
+#ifndef PSOD_PSOCLIENT_H
+#define PSOD_PSOCLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum {
+    PSOC_OK = 0,
+    PSOC_EINVAL = -1,    /* bad argument */
+    PSOC_ETIMEOUT = -2,  /* no answer in time; the connection was reset */
+    PSOC_EPROTO = -3,    /* the daemon's reply made no sense */
+    PSOC_EREFUSED = -4,  /* the daemon answered with an error */
+    PSOC_ECHECKSUM = -5, /* a payload arrived corrupted */
+    PSOC_ESYS = -6,      /* ZeroMQ or the OS failed; see errno text in err */
+    PSOC_ESTATE = -7,    /* call out of order (push before join, ...) */
+};
+
+struct psoc;
+
+struct psoc_options {
+    int timeout_ms;          /* per request; sync waits for the whole round */
+    int connect_timeout_ms;  /* for the join */
+    size_t max_payload;      /* largest payload accepted, bytes */
+};
+
+struct psoc_welcome {
+    uint32_t particle_id;
+    uint64_t round;
+    double global_best_loss;
+    int rejoined;
+    char strategy[32];
+};
+
+struct psoc_position {
+    uint64_t round;           /* the round the next sync is for */
+    double global_best_loss;
+    double personal_best_loss;
+    uint32_t global_best_particle;
+};
+
+struct psoc_particle_status {
+    uint32_t id;
+    char name[64];
+    double last_loss, best_loss, age_seconds;
+    uint64_t pushes, last_round;
+    int pushed_this_round, active;
+};
+
+struct psoc_status {
+    uint64_t round;
+    uint32_t particles, active, workers_expected, pushed_this_round;
+    double global_best_loss;
+    int32_t global_best_particle;
+    uint64_t param_count;
+    char strategy[32];
+    char version[32];
+    double uptime_seconds, last_round_seconds;
+    uint64_t errors_sent, bytes_in, bytes_out;
+    size_t n_particles;
+    struct psoc_particle_status *particle; /* n_particles entries, freed by psoc_status_free */
+};
+
+void psoc_options_default(struct psoc_options *o);
+
+/* Create a client for `endpoint` (e.g. tcp://10.0.0.1:5555). `name` is the
+ * worker's stable identity in the swarm; NULL for a status-only client. */
+int psoc_open(struct psoc **out, const char *endpoint, const char *name,
+              const struct psoc_options *opts, char *err, size_t errlen);
+
+/* Join the swarm. `weights` (n floats) are this worker's initial weights,
+ * sent for a new particle; on return they hold the starting position the
+ * daemon assigned. */
+int psoc_join(struct psoc *c, size_t n, uint64_t layout_hash, float *weights,
+              struct psoc_welcome *out, char *err, size_t errlen);
+
+/* Push weights and loss for the current round; wait until the round closes
+ * and overwrite `weights` with this particle's new position. */
+int psoc_sync(struct psoc *c, float *weights, double loss, uint64_t samples,
+              struct psoc_position *out, char *err, size_t errlen);
+
+/* Send a heartbeat (keeps the particle's age fresh during long steps). */
+int psoc_heartbeat(struct psoc *c, char *err, size_t errlen);
+
+/* Read the daemon's state. Free with psoc_status_free. */
+int psoc_status(struct psoc *c, int with_particles, struct psoc_status *out, char *err,
+                size_t errlen);
+void psoc_status_free(struct psoc_status *s);
+
+/* Leave the swarm (sends bye when joined) and free everything. */
+void psoc_close(struct psoc **c);
+
+/* The daemon's error code (enum ErrorCode of the protocol) of the last
+ * PSOC_EREFUSED, else 0. */
+int psoc_last_server_error(const struct psoc *c);
+const char *psoc_strerror(int code);
+
+/* FNV-1a 64 of a layout description, for the model fingerprint. */
+uint64_t psoc_layout_hash(const char *layout);
+
+#endif

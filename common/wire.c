@@ -1,0 +1,244 @@
+/* Wire format: see wire.h and proto/PROTOCOL.md. */
+#include "common/wire.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct {
+    const char *name;
+    const ProtobufCMessageDescriptor *desc;
+    int payload; /* 0 never, 1 always, 2 optional */
+} s_commands[] = {
+    [PSOD__COMMAND__CMD_NONE] = {"none", NULL, 0},
+    [PSOD__COMMAND__CMD_HELLO] = {"hello", &psod__hello__descriptor, 2},
+    [PSOD__COMMAND__CMD_WELCOME] = {"welcome", &psod__welcome__descriptor, 1},
+    [PSOD__COMMAND__CMD_PUSH] = {"push", &psod__push__descriptor, 1},
+    [PSOD__COMMAND__CMD_POSITION] = {"position", &psod__position__descriptor, 1},
+    [PSOD__COMMAND__CMD_HEARTBEAT] = {"heartbeat", &psod__heartbeat__descriptor, 0},
+    [PSOD__COMMAND__CMD_ERROR] = {"error", &psod__error__descriptor, 0},
+    [PSOD__COMMAND__CMD_BYE] = {"bye", &psod__bye__descriptor, 0},
+    [PSOD__COMMAND__CMD_STATUS_REQUEST] = {"status-request", &psod__status_request__descriptor, 0},
+    [PSOD__COMMAND__CMD_STATUS] = {"status", &psod__status__descriptor, 0},
+};
+#define N_COMMANDS ((int)(sizeof s_commands / sizeof s_commands[0]))
+
+static int s_known(int command) { return command > 0 && command < N_COMMANDS; }
+
+int wire_payload_rule(int command) { return s_known(command) ? s_commands[command].payload : 0; }
+
+const ProtobufCMessageDescriptor *wire_descriptor(int command)
+{
+    return s_known(command) ? s_commands[command].desc : NULL;
+}
+
+const char *wire_command_name(int command)
+{
+    return s_known(command) ? s_commands[command].name : "unknown";
+}
+
+const char *wire_error_name(int code)
+{
+    const ProtobufCEnumValue *v =
+        protobuf_c_enum_descriptor_get_value(&psod__error_code__descriptor, code);
+    return v ? v->name : "ERR_UNKNOWN";
+}
+
+static int s_fail(struct wire_error *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#include <stdarg.h>
+static int s_fail(struct wire_error *err, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->message, sizeof err->message, fmt, ap);
+    va_end(ap);
+    err->code = code;
+    return code;
+}
+
+int wire_decode(zmq_msg_t *frames, int nframes, int more_frames, const struct wire_limits *lim,
+                struct wire_msg *out, struct wire_error *err)
+{
+    out->meta = NULL;
+    out->has_payload = 0;
+    out->command = 0;
+    err->code = 0;
+    err->message[0] = '\0';
+
+    if (nframes < 1)
+        return s_fail(err, PSOD__ERROR_CODE__ERR_MALFORMED, "empty message");
+    const unsigned char *sig = zmq_msg_data(&frames[0]);
+    size_t siglen = zmq_msg_size(&frames[0]);
+    if (siglen != PSOD_SIGNATURE_LEN || memcmp(sig, PSOD_SIGNATURE, 4) != 0)
+        return s_fail(err, PSOD__ERROR_CODE__ERR_BAD_SIGNATURE,
+                      "first frame must be \"PSOD\" plus a version byte (%zu bytes received)",
+                      siglen);
+    if (sig[4] != PSOD_PROTOCOL_VERSION)
+        return s_fail(err, PSOD__ERROR_CODE__ERR_VERSION,
+                      "protocol version %u not supported (this daemon speaks %u)", sig[4],
+                      PSOD_PROTOCOL_VERSION);
+    if (nframes < 3 || more_frames)
+        return s_fail(err, PSOD__ERROR_CODE__ERR_MALFORMED,
+                      "expected 3 or 4 frames after the routing id, received %d%s", nframes,
+                      more_frames ? " or more" : "");
+    if (zmq_msg_size(&frames[1]) != 1)
+        return s_fail(err, PSOD__ERROR_CODE__ERR_MALFORMED, "command frame must be 1 byte, not %zu",
+                      zmq_msg_size(&frames[1]));
+    int command = *(const unsigned char *)zmq_msg_data(&frames[1]);
+    if (!s_known(command))
+        return s_fail(err, PSOD__ERROR_CODE__ERR_UNKNOWN_COMMAND, "unknown command %d", command);
+    out->command = command;
+
+    size_t metalen = zmq_msg_size(&frames[2]);
+    size_t max_meta = lim && lim->max_meta ? lim->max_meta : WIRE_DEFAULT_MAX_META;
+    if (metalen > max_meta)
+        return s_fail(err, PSOD__ERROR_CODE__ERR_TOO_LARGE,
+                      "%s metadata is %zu bytes, limit %zu", wire_command_name(command), metalen,
+                      max_meta);
+
+    int rule = s_commands[command].payload;
+    if (nframes == 4 && rule == 0)
+        return s_fail(err, PSOD__ERROR_CODE__ERR_MALFORMED, "%s carries no payload frame",
+                      wire_command_name(command));
+    if (nframes == 3 && rule == 1)
+        return s_fail(err, PSOD__ERROR_CODE__ERR_MALFORMED, "%s needs a payload frame",
+                      wire_command_name(command));
+    if (nframes == 4) {
+        size_t plen = zmq_msg_size(&frames[3]);
+        if (lim && lim->max_payload && plen > lim->max_payload)
+            return s_fail(err, PSOD__ERROR_CODE__ERR_TOO_LARGE,
+                          "payload is %zu bytes, limit %zu", plen, lim->max_payload);
+        if (plen % sizeof(float))
+            return s_fail(err, PSOD__ERROR_CODE__ERR_SIZE,
+                          "payload is %zu bytes, not a whole number of float32 values", plen);
+    }
+
+    out->meta = protobuf_c_message_unpack(s_commands[command].desc, NULL, metalen,
+                                          zmq_msg_data(&frames[2]));
+    if (!out->meta)
+        return s_fail(err, PSOD__ERROR_CODE__ERR_MALFORMED, "%s metadata does not parse",
+                      wire_command_name(command));
+    if (nframes == 4) {
+        zmq_msg_init(&out->payload);
+        zmq_msg_move(&out->payload, &frames[3]);
+        out->has_payload = 1;
+    }
+    return 0;
+}
+
+int wire_recv(void *sock, int router, int flags, const struct wire_limits *lim,
+              struct wire_msg *out, struct wire_error *err)
+{
+    zmq_msg_t frames[WIRE_MAX_FRAMES + 1];
+    int n = 0, more = 1, extra = 0;
+    out->id_len = 0;
+    out->bytes = 0;
+    out->meta = NULL;
+    out->has_payload = 0;
+    err->code = 0;
+
+    if (router) {
+        zmq_msg_t id;
+        zmq_msg_init(&id);
+        if (zmq_msg_recv(&id, sock, flags) < 0) {
+            zmq_msg_close(&id);
+            return -1;
+        }
+        out->id_len = zmq_msg_size(&id) <= WIRE_MAX_ID ? zmq_msg_size(&id) : WIRE_MAX_ID;
+        memcpy(out->id, zmq_msg_data(&id), out->id_len);
+        more = zmq_msg_more(&id);
+        zmq_msg_close(&id);
+        flags &= ~ZMQ_DONTWAIT; /* the rest of a multipart message is already here */
+    }
+    while (more) {
+        zmq_msg_t *f = n < WIRE_MAX_FRAMES ? &frames[n] : &frames[WIRE_MAX_FRAMES];
+        zmq_msg_init(f);
+        if (zmq_msg_recv(f, sock, flags) < 0) {
+            int e = errno;
+            zmq_msg_close(f);
+            for (int i = 0; i < n && i < WIRE_MAX_FRAMES; i++)
+                zmq_msg_close(&frames[i]);
+            if (n == 0 && !router) {
+                errno = e;
+                return -1;
+            }
+            return s_fail(err, PSOD__ERROR_CODE__ERR_MALFORMED, "message cut short");
+        }
+        flags &= ~ZMQ_DONTWAIT;
+        out->bytes += zmq_msg_size(f);
+        more = zmq_msg_more(f);
+        if (n < WIRE_MAX_FRAMES)
+            n++;
+        else {
+            extra++; /* drain and drop frames past the last we accept */
+            zmq_msg_close(f);
+        }
+    }
+    int rc = wire_decode(frames, n, extra, lim, out, err);
+    for (int i = 0; i < n; i++)
+        zmq_msg_close(&frames[i]);
+    return rc;
+}
+
+void wire_msg_clear(struct wire_msg *m)
+{
+    if (m->meta)
+        protobuf_c_message_free_unpacked(m->meta, NULL);
+    m->meta = NULL;
+    if (m->has_payload)
+        zmq_msg_close(&m->payload);
+    m->has_payload = 0;
+}
+
+int wire_send(void *sock, const void *id, size_t id_len, int command,
+              const ProtobufCMessage *meta, zmq_msg_t *payload, int flags)
+{
+    unsigned char sig[PSOD_SIGNATURE_LEN] = {'P', 'S', 'O', 'D', PSOD_PROTOCOL_VERSION};
+    unsigned char cmd = (unsigned char)command;
+    unsigned char stackbuf[1024];
+    size_t len = protobuf_c_message_get_packed_size(meta);
+    unsigned char *buf = len <= sizeof stackbuf ? stackbuf : malloc(len);
+    if (!buf) {
+        errno = ENOMEM;
+        return -1;
+    }
+    protobuf_c_message_pack(meta, buf);
+    int rc = 0;
+    if (id && zmq_send(sock, id, id_len, flags | ZMQ_SNDMORE) < 0)
+        rc = -1;
+    /* After the first frame the rest of the message is queued atomically. */
+    if (rc == 0 && zmq_send(sock, sig, sizeof sig, flags | ZMQ_SNDMORE) < 0)
+        rc = -1;
+    if (rc == 0 && zmq_send(sock, &cmd, 1, flags | ZMQ_SNDMORE) < 0)
+        rc = -1;
+    if (rc == 0 && zmq_send(sock, buf, len, flags | (payload ? ZMQ_SNDMORE : 0)) < 0)
+        rc = -1;
+    if (rc == 0 && payload && zmq_msg_send(payload, sock, flags) < 0)
+        rc = -1;
+    if (buf != stackbuf)
+        free(buf);
+    return rc;
+}
+
+int wire_send_error(void *sock, const void *id, size_t id_len, int code, const char *message,
+                    uint64_t seq, uint64_t round)
+{
+    Psod__Error e = PSOD__ERROR__INIT;
+    e.code = (Psod__ErrorCode)code;
+    e.message = (char *)message;
+    e.seq = seq;
+    e.round = round;
+    return wire_send(sock, id, id_len, PSOD__COMMAND__CMD_ERROR, &e.base, NULL, ZMQ_DONTWAIT);
+}
+
+size_t wire_count_nonfinite(const float *x, size_t n)
+{
+    /* Bit test rather than isfinite() so the loop vectorizes. */
+    size_t bad = 0;
+    const uint32_t *u = (const uint32_t *)(const void *)x;
+    for (size_t i = 0; i < n; i++)
+        bad += (u[i] & 0x7f800000u) == 0x7f800000u;
+    return bad;
+}

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Install the Debian packages psod needs to build, test and run.
+#
+#   scripts/install-deps.sh              install (idempotent: apt skips what is there)
+#   scripts/install-deps.sh --if-missing only call apt when something is missing
+#   scripts/install-deps.sh --check      report what is missing, exit 1 if anything is
+#
+# Uses sudo when not run as root.
+set -euo pipefail
+
+PACKAGES=(build-essential pkg-config libzmq3-dev libprotobuf-c-dev protobuf-c-compiler
+          libopenblas-dev check zlib1g-dev python3)
+
+missing() {
+    local m=()
+    command -v cc >/dev/null 2>&1 || m+=(build-essential)
+    command -v make >/dev/null 2>&1 || m+=(build-essential)
+    command -v pkg-config >/dev/null 2>&1 || m+=(pkg-config)
+    command -v protoc-c >/dev/null 2>&1 || m+=(protobuf-c-compiler)
+    command -v python3 >/dev/null 2>&1 || m+=(python3)
+    if command -v pkg-config >/dev/null 2>&1; then
+        pkg-config --exists libzmq || m+=(libzmq3-dev)
+        pkg-config --exists libprotobuf-c || m+=(libprotobuf-c-dev)
+        pkg-config --exists check || m+=(check)
+        pkg-config --exists openblas || m+=(libopenblas-dev)
+        pkg-config --exists zlib || m+=(zlib1g-dev)
+    else
+        m+=(libzmq3-dev libprotobuf-c-dev check libopenblas-dev zlib1g-dev)
+    fi
+    printf '%s\n' "${m[@]}" | sort -u | grep -v '^$' || true
+}
+
+mode=install
+case "${1:-}" in
+    --if-missing) mode=if-missing ;;
+    --check) mode=check ;;
+    -h|--help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    "") ;;
+    *) echo "install-deps.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
+esac
+
+todo=$(missing)
+if [ "$mode" = check ]; then
+    if [ -n "$todo" ]; then echo "missing: $(echo $todo)"; exit 1; fi
+    echo "all dependencies present"; exit 0
+fi
+if [ "$mode" = if-missing ] && [ -z "$todo" ]; then exit 0; fi
+
+if ! command -v apt-get >/dev/null 2>&1; then
+    echo "install-deps.sh: apt-get not found; install these packages by hand: ${PACKAGES[*]}" >&2
+    exit 1
+fi
+SUDO=
+if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null 2>&1 || { echo "install-deps.sh: not root and no sudo; run as root" >&2; exit 1; }
+    SUDO=sudo
+fi
+echo "install-deps.sh: installing ${PACKAGES[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}" >/dev/null
+todo=$(missing)
+if [ -n "$todo" ]; then
+    echo "install-deps.sh: still missing after install: $(echo $todo)" >&2
+    exit 1
+fi
+echo "install-deps.sh: dependencies installed" >&2

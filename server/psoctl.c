@@ -1,0 +1,109 @@
+/* psoctl: ask a running psod for its state.
+ *
+ *   psoctl status tcp://head:5555 [--json]
+ *
+ * A plain client of the library: any peer may read the status. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/psoclient.h"
+
+static void s_print_text(const struct psoc_status *st)
+{
+    printf("psod %s  strategy %s  round %llu  uptime %.0f s\n", st->version, st->strategy,
+           (unsigned long long)st->round, st->uptime_seconds);
+    printf("particles %u (active %u, expected %u), pushed this round %u, parameters %llu\n",
+           st->particles, st->active, st->workers_expected, st->pushed_this_round,
+           (unsigned long long)st->param_count);
+    printf("global best loss %.6g (particle %d), last round %.2f ms\n", st->global_best_loss,
+           st->global_best_particle, st->last_round_seconds * 1e3);
+    printf("bytes in %llu, out %llu, errors sent %llu\n", (unsigned long long)st->bytes_in,
+           (unsigned long long)st->bytes_out, (unsigned long long)st->errors_sent);
+    if (st->n_particles)
+        printf("%4s %-24s %7s %12s %12s %8s %8s %s\n", "id", "worker", "active", "last loss",
+               "best loss", "age s", "pushes", "round");
+    for (size_t i = 0; i < st->n_particles; i++) {
+        const struct psoc_particle_status *p = &st->particle[i];
+        printf("%4u %-24s %7s %12.6g %12.6g %8.1f %8llu %s\n", p->id, p->name,
+               p->active ? "yes" : "no", p->last_loss, p->best_loss, p->age_seconds,
+               (unsigned long long)p->pushes, p->pushed_this_round ? "pushed" : "waiting");
+    }
+}
+
+/* JSON has no inf/nan: write null. */
+static void s_num(const char *key, double v, int comma)
+{
+    if (isfinite(v))
+        printf("\"%s\":%.17g%s", key, v, comma ? "," : "");
+    else
+        printf("\"%s\":null%s", key, comma ? "," : "");
+}
+
+static void s_print_json(const struct psoc_status *st)
+{
+    printf("{\"version\":\"%s\",\"strategy\":\"%s\",\"round\":%llu,\"particles\":%u,"
+           "\"active\":%u,\"workers_expected\":%u,\"pushed_this_round\":%u,\"param_count\":%llu,"
+           "\"global_best_particle\":%d,\"errors_sent\":%llu,\"bytes_in\":%llu,\"bytes_out\":%llu,",
+           st->version, st->strategy, (unsigned long long)st->round, st->particles, st->active,
+           st->workers_expected, st->pushed_this_round, (unsigned long long)st->param_count,
+           st->global_best_particle, (unsigned long long)st->errors_sent,
+           (unsigned long long)st->bytes_in, (unsigned long long)st->bytes_out);
+    s_num("global_best_loss", st->global_best_loss, 1);
+    s_num("uptime_seconds", st->uptime_seconds, 1);
+    s_num("last_round_seconds", st->last_round_seconds, 1);
+    printf("\"particle\":[");
+    for (size_t i = 0; i < st->n_particles; i++) {
+        const struct psoc_particle_status *p = &st->particle[i];
+        printf("%s{\"id\":%u,\"worker\":\"%s\",\"active\":%s,\"pushes\":%llu,\"pushed\":%s,", i ? "," : "",
+               p->id, p->name, p->active ? "true" : "false", (unsigned long long)p->pushes,
+               p->pushed_this_round ? "true" : "false");
+        s_num("last_loss", p->last_loss, 1);
+        s_num("best_loss", p->best_loss, 1);
+        s_num("age_seconds", p->age_seconds, 0);
+        printf("}");
+    }
+    printf("]}\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 3 || strcmp(argv[1], "status") != 0) {
+        fprintf(stderr, "usage: psoctl status ENDPOINT [--json] [--timeout-ms N]\n");
+        return argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) ? 0 : 2;
+    }
+    int json = 0;
+    struct psoc_options o;
+    psoc_options_default(&o);
+    o.connect_timeout_ms = 5000;
+    for (int i = 3; i < argc; i++) {
+        if (!strcmp(argv[i], "--json"))
+            json = 1;
+        else if (!strcmp(argv[i], "--timeout-ms") && i + 1 < argc)
+            o.connect_timeout_ms = atoi(argv[++i]);
+        else {
+            fprintf(stderr, "psoctl: unknown argument '%s'\n", argv[i]);
+            return 2;
+        }
+    }
+    char err[512];
+    struct psoc *c;
+    if (psoc_open(&c, argv[2], NULL, &o, err, sizeof err) != PSOC_OK) {
+        fprintf(stderr, "psoctl: %s\n", err);
+        return 1;
+    }
+    struct psoc_status st;
+    int rc = psoc_status(c, 1, &st, err, sizeof err);
+    psoc_close(&c);
+    if (rc != PSOC_OK) {
+        fprintf(stderr, "psoctl: %s\n", err);
+        return 1;
+    }
+    if (json)
+        s_print_json(&st);
+    else
+        s_print_text(&st);
+    psoc_status_free(&st);
+    return 0;
+}

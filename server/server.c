@@ -1,0 +1,665 @@
+/* psod's serving loop: see server.h and proto/PROTOCOL.md.
+ *
+ * Membership. A worker is known by its name. Its routing id ("w:" + name) is
+ * stable, so a restarted worker is recognised and gets its particle back
+ * (ZMQ_ROUTER_HANDOVER lets the new connection take the id over).
+ *
+ * Rounds. Round r closes once at least --workers particles exist and every
+ * active one has pushed for r. A particle whose worker said bye no longer
+ * holds the round up. At the close the swarm computes each pushed
+ * particle's new position in place, in the buffer the push arrived in, and
+ * that buffer is both the stored position and (shared by reference count)
+ * the Position reply.
+ *
+ * Peers are never trusted: wire_recv validates framing, each handler checks
+ * its fields, and every refusal is an Error reply plus a rate-limited log
+ * line. Nothing a peer sends ends the loop. */
+#include "server/server.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/crc32c.h"
+#include "common/log.h"
+#include "common/timeutil.h"
+#include "common/wire.h"
+#include "server/swarm.h"
+
+#include "common/version.h"
+#define NAME_MAX_LEN 127
+
+static const char *const s_random_modes[] = {"particle", "element", NULL};
+
+const struct config_option *server_options(struct server_config *c)
+{
+    /* Rebuilt per call so the table points at the caller's struct. */
+    static struct config_option t[16];
+    struct config_option opts[] = {
+        {"bind", CONF_STRING, c->bind, "tcp://127.0.0.1:5555", 1, 0,
+         "ZeroMQ endpoint to listen on: an explicit interface address and port (port * = any free)", NULL},
+        {"endpoint-file", CONF_STRING, c->endpoint_file, "", 1, 0,
+         "write the bound endpoint to this file once listening", NULL},
+        {"workers", CONF_INT, &c->workers, "4", 1, 65536,
+         "particles a round waits for (the swarm size)", NULL},
+        {"w", CONF_DOUBLE, &c->w, "0.5", 0, 10, "PSO inertia weight", NULL},
+        {"c1", CONF_DOUBLE, &c->c1, "1.0", 0, 10, "pull toward the particle's personal best", NULL},
+        {"c2", CONF_DOUBLE, &c->c2, "1.0", 0, 10, "pull toward the global best", NULL},
+        {"vmax", CONF_DOUBLE, &c->vmax, "0", 0, 1e30, "velocity clamp per element, 0 = none", NULL},
+        {"random", CONF_ENUM, &c->random_mode, "particle", 1, 0,
+         "random factors r1, r2: one per particle per round, or one per element", s_random_modes},
+        {"seed", CONF_INT, &c->seed, "1", 0, 9.2e18, "seed of the swarm's random factors", NULL},
+        {"max-payload-mb", CONF_INT, &c->max_payload_mb, "1024", 1, 1 << 20,
+         "largest payload frame accepted, MiB (bounds memory a peer can make us allocate)", NULL},
+        {"max-meta-kb", CONF_INT, &c->max_meta_kb, "64", 1, 65536,
+         "largest metadata frame accepted, KiB", NULL},
+        {"max-rounds", CONF_INT, &c->max_rounds, "0", 0, 9.2e18,
+         "exit cleanly after this many rounds, 0 = run until signalled", NULL},
+        {"progress-interval", CONF_DOUBLE, &c->progress_interval, "10", 0, 86400,
+         "seconds between progress lines, 0 = none", NULL},
+        {0},
+    };
+    memcpy(t, opts, sizeof opts);
+    return t;
+}
+
+struct member {
+    char name[NAME_MAX_LEN + 1];
+    unsigned char id[WIRE_MAX_ID];
+    size_t id_len;
+    int active;
+    double last_seen;
+    zmq_msg_t position;      /* current position; never written after it is stored */
+    int has_push;            /* pushed for the current round */
+    zmq_msg_t push;          /* the pushed weights, updated in place at the close */
+    double push_loss;
+    uint64_t push_seq;
+    double last_loss;
+    uint64_t pushes, last_round;
+};
+
+struct server {
+    struct server_config cfg;
+    struct wire_limits lim;
+    void *ctx, *sock;
+    char endpoint[256];
+    struct swarm *swarm;
+    size_t n;
+    uint64_t layout_hash;
+    struct member *m;
+    size_t count, cap;
+    float **xs;
+    double *losses;
+    uint64_t round;
+    double started, round_started, last_round_seconds, next_progress;
+    uint64_t errors_sent, bytes_in, bytes_out;
+    uint64_t swarm_id;
+};
+
+int server_new(struct server **out, const struct server_config *cfg, char *err, size_t errlen)
+{
+    *out = NULL;
+    struct server *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    s->cfg = *cfg;
+    s->lim.max_meta = (size_t)cfg->max_meta_kb * 1024;
+    s->lim.max_payload = (size_t)cfg->max_payload_mb << 20;
+    s->ctx = zmq_ctx_new();
+    s->sock = s->ctx ? zmq_socket(s->ctx, ZMQ_ROUTER) : NULL;
+    if (!s->sock) {
+        snprintf(err, errlen, "cannot create ZeroMQ socket: %s", zmq_strerror(errno));
+        server_destroy(&s);
+        return -1;
+    }
+    int one = 1, linger = 0, hwm = 100;
+    int64_t maxmsg = (int64_t)(s->lim.max_payload + s->lim.max_meta + 64);
+    zmq_setsockopt(s->sock, ZMQ_ROUTER_HANDOVER, &one, sizeof one);
+    zmq_setsockopt(s->sock, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
+    zmq_setsockopt(s->sock, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(s->sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(s->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
+    if (zmq_bind(s->sock, cfg->bind) != 0) {
+        int e = errno;
+        snprintf(err, errlen, "cannot listen on '%s': %s%s", cfg->bind, zmq_strerror(e),
+                 e == EADDRINUSE ? " (another process holds the port; pick another --bind)"
+                 : e == EADDRNOTAVAIL ? " (no interface of this host has that address)"
+                                      : "");
+        server_destroy(&s);
+        return -1;
+    }
+    size_t len = sizeof s->endpoint;
+    zmq_getsockopt(s->sock, ZMQ_LAST_ENDPOINT, s->endpoint, &len);
+    if (cfg->endpoint_file[0]) {
+        char tmp[CONF_STRLEN + 8];
+        snprintf(tmp, sizeof tmp, "%s.tmp", cfg->endpoint_file);
+        FILE *f = fopen(tmp, "w");
+        if (!f || fprintf(f, "%s\n", s->endpoint) < 0 || fclose(f) != 0 ||
+            rename(tmp, cfg->endpoint_file) != 0) {
+            snprintf(err, errlen, "cannot write endpoint file '%s': %s", cfg->endpoint_file,
+                     strerror(errno));
+            server_destroy(&s);
+            return -1;
+        }
+    }
+    s->started = time_now_s();
+    s->round_started = s->started;
+    s->next_progress = s->started + cfg->progress_interval;
+    s->swarm_id = (uint64_t)(time_wall_s() * 1e6);
+    log_info("listening on %s, waiting for %ld workers (traffic is not encrypted)", s->endpoint,
+             cfg->workers);
+    *out = s;
+    return 0;
+}
+
+void server_destroy(struct server **sp)
+{
+    struct server *s = *sp;
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->count; i++) {
+        zmq_msg_close(&s->m[i].position);
+        if (s->m[i].has_push)
+            zmq_msg_close(&s->m[i].push);
+    }
+    free(s->m);
+    free(s->xs);
+    free(s->losses);
+    swarm_destroy(&s->swarm);
+    if (s->sock)
+        zmq_close(s->sock);
+    if (s->ctx)
+        zmq_ctx_term(s->ctx);
+    free(s);
+    *sp = NULL;
+}
+
+const char *server_endpoint(const struct server *s) { return s->endpoint; }
+uint64_t server_round(const struct server *s) { return s->round; }
+
+static int s_reject(struct server *s, const struct wire_msg *in, int code, uint64_t seq,
+                    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+#include <stdarg.h>
+static int s_reject(struct server *s, const struct wire_msg *in, int code, uint64_t seq,
+                    const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    char who[64];
+    size_t k = 0;
+    for (size_t i = 0; i < in->id_len && k + 4 < sizeof who; i++) {
+        unsigned char ch = in->id[i];
+        k += (size_t)snprintf(who + k, sizeof who - k, ch >= 32 && ch < 127 ? "%c" : "\\x%02x",
+                              ch);
+    }
+    who[k] = '\0';
+    log_ratelimited(LOG_WARN, wire_error_name(code), "refused peer '%s': %s: %s", who,
+                    wire_error_name(code), msg);
+    s->errors_sent++;
+    if (in->id_len)
+        wire_send_error(s->sock, in->id, in->id_len, code, msg, seq, s->round);
+    return code;
+}
+
+static struct member *s_by_id(struct server *s, const struct wire_msg *in)
+{
+    for (size_t i = 0; i < s->count; i++)
+        if (s->m[i].id_len == in->id_len && memcmp(s->m[i].id, in->id, in->id_len) == 0)
+            return &s->m[i];
+    return NULL;
+}
+
+static struct member *s_by_name(struct server *s, const char *name)
+{
+    for (size_t i = 0; i < s->count; i++)
+        if (strcmp(s->m[i].name, name) == 0)
+            return &s->m[i];
+    return NULL;
+}
+
+static size_t s_active(const struct server *s)
+{
+    size_t a = 0;
+    for (size_t i = 0; i < s->count; i++)
+        a += s->m[i].active;
+    return a;
+}
+
+static size_t s_pushed(const struct server *s)
+{
+    size_t p = 0;
+    for (size_t i = 0; i < s->count; i++)
+        p += s->m[i].has_push;
+    return p;
+}
+
+/* Send `pos` (shared, not moved) to member `mb` with the given metadata. */
+static void s_send_payload(struct server *s, struct member *mb, int command,
+                           const ProtobufCMessage *meta)
+{
+    zmq_msg_t copy;
+    zmq_msg_init(&copy);
+    zmq_msg_copy(&copy, &mb->position);
+    size_t bytes = zmq_msg_size(&copy);
+    if (wire_send(s->sock, mb->id, mb->id_len, command, meta, &copy, ZMQ_DONTWAIT) != 0)
+        log_warn("could not send %s to worker '%s': %s", wire_command_name(command), mb->name,
+                 zmq_strerror(errno));
+    else
+        s->bytes_out += bytes;
+    zmq_msg_close(&copy);
+}
+
+static int s_valid_name(const char *name)
+{
+    size_t len = strlen(name);
+    if (len == 0 || len > NAME_MAX_LEN)
+        return 0;
+    for (const char *p = name; *p; p++)
+        if ((unsigned char)*p < 33 || (unsigned char)*p > 126)
+            return 0;
+    return 1;
+}
+
+static void s_welcome(struct server *s, struct member *mb, int rejoined)
+{
+    Psod__Welcome w = PSOD__WELCOME__INIT;
+    w.particle_id = (uint32_t)(mb - s->m);
+    w.round = s->round;
+    w.param_count = s->n;
+    w.payload_crc32c = crc32c(0, zmq_msg_data(&mb->position), zmq_msg_size(&mb->position));
+    w.global_best_loss = swarm_best_loss(s->swarm);
+    w.rejoined = rejoined;
+    w.strategy = "pso";
+    w.swarm_id = s->swarm_id;
+    s_send_payload(s, mb, PSOD__COMMAND__CMD_WELCOME, &w.base);
+}
+
+static void s_handle_hello(struct server *s, struct wire_msg *in)
+{
+    Psod__Hello *h = (Psod__Hello *)in->meta;
+    if (h->protocol_version != PSOD_PROTOCOL_VERSION) {
+        s_reject(s, in, PSOD__ERROR_CODE__ERR_VERSION, 0, "hello says protocol %u, daemon speaks %u",
+                 h->protocol_version, PSOD_PROTOCOL_VERSION);
+        return;
+    }
+    if (!h->worker_name || !s_valid_name(h->worker_name)) {
+        s_reject(s, in, PSOD__ERROR_CODE__ERR_MALFORMED, 0,
+                 "worker name must be 1 to %d printable characters without spaces", NAME_MAX_LEN);
+        return;
+    }
+    char want_id[WIRE_MAX_ID + 1];
+    int id_len = snprintf(want_id, sizeof want_id, "w:%s", h->worker_name);
+    if ((size_t)id_len != in->id_len || memcmp(want_id, in->id, in->id_len) != 0) {
+        s_reject(s, in, PSOD__ERROR_CODE__ERR_MALFORMED, 0,
+                 "a worker's routing id must be \"w:\" + its name");
+        return;
+    }
+    if (h->encoding != PSOD__ENCODING__ENC_F32 ||
+        h->payload_kind != PSOD__PAYLOAD_KIND__PAYLOAD_WEIGHTS || h->shard_offset != 0) {
+        s_reject(s, in, PSOD__ERROR_CODE__ERR_UNSUPPORTED, 0,
+                 "this daemon takes float32 weights for the whole vector only");
+        return;
+    }
+    if (h->param_count == 0 || h->param_count > s->lim.max_payload / sizeof(float)) {
+        s_reject(s, in, PSOD__ERROR_CODE__ERR_TOO_LARGE, 0,
+                 "param_count %llu outside 1..%zu (see --max-payload-mb)",
+                 (unsigned long long)h->param_count, s->lim.max_payload / sizeof(float));
+        return;
+    }
+    if (s->swarm && (h->param_count != s->n || h->layout_hash != s->layout_hash)) {
+        s_reject(s, in, PSOD__ERROR_CODE__ERR_FINGERPRINT, 0,
+                 "model fingerprint %llu/%016llx does not match the swarm's %zu/%016llx",
+                 (unsigned long long)h->param_count, (unsigned long long)h->layout_hash, s->n,
+                 (unsigned long long)s->layout_hash);
+        return;
+    }
+    struct member *mb = s_by_name(s, h->worker_name);
+    if (mb) {
+        /* A restarted worker: give its particle back; a push it made before
+         * the restart is dropped, since it will push this round again. */
+        memcpy(mb->id, in->id, in->id_len);
+        mb->id_len = in->id_len;
+        if (mb->has_push) {
+            zmq_msg_close(&mb->push);
+            mb->has_push = 0;
+        }
+        mb->active = 1;
+        mb->last_seen = time_now_s();
+        log_info("worker '%s' (%s pid %u) rejoined particle %d at round %llu", mb->name,
+                 h->host ? h->host : "?", h->pid, (int)(mb - s->m), (unsigned long long)s->round);
+        s_welcome(s, mb, 1);
+        return;
+    }
+    if ((long)s->count >= s->cfg.workers) {
+        s_reject(s, in, PSOD__ERROR_CODE__ERR_SWARM_FULL, 0,
+                 "all %zu particles are taken (--workers %ld)", s->count, s->cfg.workers);
+        return;
+    }
+    if (!in->has_payload) {
+        s_reject(s, in, PSOD__ERROR_CODE__ERR_NEED_WEIGHTS,
+                 0, "a new particle needs its initial weights as payload");
+        return;
+    }
+    size_t bytes = zmq_msg_size(&in->payload);
+    if (bytes != h->param_count * sizeof(float)) {
+        s_reject(s, in, PSOD__ERROR_CODE__ERR_SIZE, 0, "payload is %zu bytes, param_count says %llu",
+                 bytes, (unsigned long long)h->param_count);
+        return;
+    }
+    const float *x0 = zmq_msg_data(&in->payload);
+    if (crc32c(0, x0, bytes) != h->payload_crc32c) {
+        s_reject(s, in, PSOD__ERROR_CODE__ERR_CHECKSUM, 0, "initial weights fail their CRC-32C");
+        return;
+    }
+    size_t bad = wire_count_nonfinite(x0, h->param_count);
+    if (bad) {
+        s_reject(s, in, PSOD__ERROR_CODE__ERR_NOT_FINITE, 0,
+                 "initial weights hold %zu NaN or infinite values", bad);
+        return;
+    }
+    if (!s->swarm) {
+        struct pso_params prm = {s->cfg.w, s->cfg.c1, s->cfg.c2, s->cfg.vmax,
+                                 s->cfg.random_mode, (uint64_t)s->cfg.seed};
+        s->swarm = swarm_new(h->param_count, 0, &prm);
+        if (!s->swarm) {
+            s_reject(s, in, PSOD__ERROR_CODE__ERR_INTERNAL, 0, "out of memory for the swarm");
+            return;
+        }
+        s->n = h->param_count;
+        s->layout_hash = h->layout_hash;
+        log_info("swarm model set by '%s': %zu parameters, layout %016llx", h->worker_name, s->n,
+                 (unsigned long long)s->layout_hash);
+    }
+    if (s->count == s->cap) {
+        size_t cap = s->cap ? 2 * s->cap : 8;
+        struct member *m = realloc(s->m, cap * sizeof *m);
+        float **xs = m ? realloc(s->xs, cap * sizeof *xs) : NULL;
+        if (xs)
+            s->xs = xs;
+        double *losses = xs ? realloc(s->losses, cap * sizeof *losses) : NULL;
+        if (m)
+            s->m = m;
+        if (losses)
+            s->losses = losses;
+        if (!m || !xs || !losses) {
+            s_reject(s, in, PSOD__ERROR_CODE__ERR_INTERNAL, 0, "out of memory for a particle");
+            return;
+        }
+        s->cap = cap;
+    }
+    if (swarm_add(s->swarm, x0) < 0) {
+        s_reject(s, in, PSOD__ERROR_CODE__ERR_INTERNAL, 0, "out of memory for a particle");
+        return;
+    }
+    mb = &s->m[s->count++];
+    memset(mb, 0, sizeof *mb);
+    snprintf(mb->name, sizeof mb->name, "%s", h->worker_name);
+    memcpy(mb->id, in->id, in->id_len);
+    mb->id_len = in->id_len;
+    mb->active = 1;
+    mb->last_seen = time_now_s();
+    mb->last_loss = NAN;
+    zmq_msg_init(&mb->position);
+    zmq_msg_move(&mb->position, &in->payload);
+    log_info("worker '%s' (%s pid %u) joined as particle %zu (%zu of %ld)", mb->name,
+             h->host ? h->host : "?", h->pid, s->count - 1, s->count, s->cfg.workers);
+    s_welcome(s, mb, 0);
+}
+
+static void s_close_round(struct server *s)
+{
+    double t0 = time_now_s();
+    for (size_t i = 0; i < s->count; i++) {
+        struct member *mb = &s->m[i];
+        s->xs[i] = mb->has_push ? zmq_msg_data(&mb->push) : NULL;
+        s->losses[i] = mb->has_push ? mb->push_loss : INFINITY;
+    }
+    swarm_round(s->swarm, s->round, s->xs, s->losses);
+    s->round++;
+    double best = swarm_best_loss(s->swarm);
+    for (size_t i = 0; i < s->count; i++) {
+        struct member *mb = &s->m[i];
+        if (!mb->has_push)
+            continue;
+        zmq_msg_close(&mb->position);
+        zmq_msg_init(&mb->position);
+        zmq_msg_move(&mb->position, &mb->push);
+        zmq_msg_close(&mb->push);
+        mb->has_push = 0;
+        if (!mb->active)
+            continue;
+        Psod__Position p = PSOD__POSITION__INIT;
+        p.round = s->round;
+        p.global_best_loss = best;
+        p.payload_crc32c = crc32c(0, zmq_msg_data(&mb->position), zmq_msg_size(&mb->position));
+        p.particle_id = (uint32_t)i;
+        p.personal_best_loss = swarm_personal_best_loss(s->swarm, (int)i);
+        p.seq = mb->push_seq;
+        p.global_best_particle = (uint32_t)swarm_best_particle(s->swarm);
+        s_send_payload(s, mb, PSOD__COMMAND__CMD_POSITION, &p.base);
+    }
+    double now = time_now_s();
+    s->last_round_seconds = now - s->round_started;
+    s->round_started = now;
+    log_debug("round %llu closed: best loss %.6g (particle %d), update %.2f ms, round %.2f ms",
+              (unsigned long long)s->round, best, swarm_best_particle(s->swarm),
+              (now - t0) * 1e3, s->last_round_seconds * 1e3);
+}
+
+static void s_maybe_close_round(struct server *s)
+{
+    if ((long)s->count < s->cfg.workers)
+        return;
+    size_t pushed = s_pushed(s);
+    if (pushed == 0)
+        return;
+    for (size_t i = 0; i < s->count; i++)
+        if (s->m[i].active && !s->m[i].has_push)
+            return;
+    s_close_round(s);
+}
+
+static void s_handle_push(struct server *s, struct wire_msg *in)
+{
+    Psod__Push *p = (Psod__Push *)in->meta;
+    struct member *mb = s_by_id(s, in);
+    if (!mb || !mb->active) {
+        s_reject(s, in, PSOD__ERROR_CODE__ERR_NOT_JOINED, p->seq, "push before hello");
+        return;
+    }
+    mb->last_seen = time_now_s();
+    if (p->round != s->round) {
+        s_reject(s, in, PSOD__ERROR_CODE__ERR_ROUND, p->seq, "push for round %llu, current is %llu",
+                 (unsigned long long)p->round, (unsigned long long)s->round);
+        return;
+    }
+    if (mb->has_push) {
+        s_reject(s, in, PSOD__ERROR_CODE__ERR_DUPLICATE, p->seq, "already pushed for round %llu",
+                 (unsigned long long)s->round);
+        return;
+    }
+    if (p->encoding != PSOD__ENCODING__ENC_F32 ||
+        p->payload_kind != PSOD__PAYLOAD_KIND__PAYLOAD_WEIGHTS) {
+        s_reject(s, in, PSOD__ERROR_CODE__ERR_UNSUPPORTED, p->seq,
+                 "this daemon takes float32 weights only");
+        return;
+    }
+    size_t bytes = zmq_msg_size(&in->payload);
+    if (bytes != s->n * sizeof(float)) {
+        s_reject(s, in, PSOD__ERROR_CODE__ERR_SIZE, p->seq, "payload is %zu bytes, expected %zu",
+                 bytes, s->n * sizeof(float));
+        return;
+    }
+    if (!isfinite(p->loss)) {
+        s_reject(s, in, PSOD__ERROR_CODE__ERR_NOT_FINITE, p->seq, "loss is %g", p->loss);
+        return;
+    }
+    const float *x = zmq_msg_data(&in->payload);
+    uint32_t crc = crc32c(0, x, bytes);
+    if (crc != p->payload_crc32c) {
+        s_reject(s, in, PSOD__ERROR_CODE__ERR_CHECKSUM, p->seq,
+                 "payload CRC-32C is %08x, push says %08x", crc, p->payload_crc32c);
+        return;
+    }
+    size_t bad = wire_count_nonfinite(x, s->n);
+    if (bad) {
+        s_reject(s, in, PSOD__ERROR_CODE__ERR_NOT_FINITE, p->seq,
+                 "weights hold %zu NaN or infinite values", bad);
+        return;
+    }
+    zmq_msg_init(&mb->push);
+    zmq_msg_move(&mb->push, &in->payload);
+    mb->has_push = 1;
+    mb->push_loss = p->loss;
+    mb->push_seq = p->seq;
+    mb->last_loss = p->loss;
+    mb->pushes++;
+    mb->last_round = s->round;
+    s_maybe_close_round(s);
+}
+
+static void s_handle_status(struct server *s, struct wire_msg *in)
+{
+    Psod__StatusRequest *r = (Psod__StatusRequest *)in->meta;
+    Psod__Status st = PSOD__STATUS__INIT;
+    st.round = s->round;
+    st.particles = (uint32_t)s->count;
+    st.active = (uint32_t)s_active(s);
+    st.workers_expected = (uint32_t)s->cfg.workers;
+    st.global_best_loss = s->swarm ? swarm_best_loss(s->swarm) : INFINITY;
+    st.global_best_particle = s->swarm ? swarm_best_particle(s->swarm) : -1;
+    st.param_count = s->n;
+    st.strategy = "pso";
+    st.pushed_this_round = (uint32_t)s_pushed(s);
+    double now = time_now_s();
+    st.uptime_seconds = now - s->started;
+    st.errors_sent = s->errors_sent;
+    st.bytes_in = s->bytes_in;
+    st.bytes_out = s->bytes_out;
+    st.last_round_seconds = s->last_round_seconds;
+    st.version = PSOD_VERSION;
+    Psod__ParticleStatus *ps = NULL, **pp = NULL;
+    if (r->include_particles && s->count) {
+        ps = calloc(s->count, sizeof *ps);
+        pp = calloc(s->count, sizeof *pp);
+        if (ps && pp) {
+            for (size_t i = 0; i < s->count; i++) {
+                struct member *mb = &s->m[i];
+                psod__particle_status__init(&ps[i]);
+                ps[i].id = (uint32_t)i;
+                ps[i].worker_name = mb->name;
+                ps[i].last_loss = mb->last_loss;
+                ps[i].best_loss = swarm_personal_best_loss(s->swarm, (int)i);
+                ps[i].age_seconds = now - mb->last_seen;
+                ps[i].pushes = mb->pushes;
+                ps[i].pushed_this_round = mb->has_push;
+                ps[i].active = mb->active;
+                ps[i].last_round = mb->last_round;
+                pp[i] = &ps[i];
+            }
+            st.n_particle = s->count;
+            st.particle = pp;
+        }
+    }
+    if (wire_send(s->sock, in->id, in->id_len, PSOD__COMMAND__CMD_STATUS, &st.base, NULL,
+                  ZMQ_DONTWAIT) != 0)
+        log_warn("could not send status: %s", zmq_strerror(errno));
+    free(ps);
+    free(pp);
+}
+
+static void s_dispatch(struct server *s, struct wire_msg *in)
+{
+    struct member *mb;
+    switch (in->command) {
+    case PSOD__COMMAND__CMD_HELLO:
+        s_handle_hello(s, in);
+        break;
+    case PSOD__COMMAND__CMD_PUSH:
+        s_handle_push(s, in);
+        break;
+    case PSOD__COMMAND__CMD_HEARTBEAT:
+        if ((mb = s_by_id(s, in)) != NULL)
+            mb->last_seen = time_now_s();
+        wire_send(s->sock, in->id, in->id_len, PSOD__COMMAND__CMD_HEARTBEAT, in->meta, NULL,
+                  ZMQ_DONTWAIT);
+        break;
+    case PSOD__COMMAND__CMD_BYE:
+        if ((mb = s_by_id(s, in)) != NULL && mb->active) {
+            Psod__Bye *b = (Psod__Bye *)in->meta;
+            mb->active = 0;
+            log_info("worker '%s' left: %s", mb->name, b->reason && b->reason[0] ? b->reason : "bye");
+            s_maybe_close_round(s);
+        }
+        break;
+    case PSOD__COMMAND__CMD_STATUS_REQUEST:
+        s_handle_status(s, in);
+        break;
+    default:
+        s_reject(s, in, PSOD__ERROR_CODE__ERR_UNKNOWN_COMMAND, 0,
+                 "'%s' is not a request the daemon serves", wire_command_name(in->command));
+        break;
+    }
+}
+
+static void s_progress(struct server *s)
+{
+    log_info("round %llu, global best loss %.6g (particle %d), workers %zu/%ld active, "
+             "%zu pushed, last round %.1f ms, %llu errors sent",
+             (unsigned long long)s->round, s->swarm ? swarm_best_loss(s->swarm) : INFINITY,
+             s->swarm ? swarm_best_particle(s->swarm) : -1, s_active(s), s->cfg.workers,
+             s_pushed(s), s->last_round_seconds * 1e3, (unsigned long long)s->errors_sent);
+}
+
+int server_run(struct server *s, volatile sig_atomic_t *stop)
+{
+    while (!*stop) {
+        if (s->cfg.max_rounds && s->round >= (uint64_t)s->cfg.max_rounds) {
+            log_info("reached --max-rounds %ld", s->cfg.max_rounds);
+            break;
+        }
+        double now = time_now_s();
+        long timeout = 1000;
+        if (s->cfg.progress_interval > 0) {
+            if (now >= s->next_progress) {
+                s_progress(s);
+                s->next_progress = now + s->cfg.progress_interval;
+            }
+            double left = (s->next_progress - now) * 1e3;
+            if (left < timeout)
+                timeout = left < 1 ? 1 : (long)left;
+        }
+        zmq_pollitem_t item = {s->sock, 0, ZMQ_POLLIN, 0};
+        int rc = zmq_poll(&item, 1, timeout);
+        if (rc < 0) {
+            if (errno == EINTR)
+                continue;
+            log_error("zmq_poll: %s", zmq_strerror(errno));
+            return -1;
+        }
+        /* Drain what is queued, bounded so timers still run under load. */
+        for (int k = 0; rc > 0 && k < 256 && !*stop; k++) {
+            struct wire_msg in;
+            struct wire_error werr;
+            int r = wire_recv(s->sock, 1, ZMQ_DONTWAIT, &s->lim, &in, &werr);
+            if (r < 0)
+                break; /* EAGAIN: nothing more queued */
+            s->bytes_in += in.bytes;
+            if (r > 0)
+                s_reject(s, &in, werr.code, 0, "%s", werr.message);
+            else
+                s_dispatch(s, &in);
+            wire_msg_clear(&in);
+        }
+    }
+    s_progress(s);
+    return 0;
+}

@@ -1,0 +1,42 @@
+/* The daemon: one ROUTER socket, one thread, a zmq_poll loop with timers.
+ * It owns the membership (which worker holds which particle), the round
+ * barrier and the positions, and hands the numbers to the swarm (swarm.h).
+ * psod.c parses options and signals; everything else lives here. */
+#ifndef PSOD_SERVER_H
+#define PSOD_SERVER_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/config.h"
+
+struct server_config {
+    char bind[CONF_STRLEN];
+    char endpoint_file[CONF_STRLEN];
+    long workers;
+    double w, c1, c2, vmax;
+    int random_mode;
+    long seed;
+    long max_payload_mb;
+    long max_meta_kb;
+    long max_rounds;
+    double progress_interval;
+};
+
+/* The option table for struct server_config (used by psod and tests). */
+const struct config_option *server_options(struct server_config *cfg);
+
+struct server;
+
+int server_new(struct server **out, const struct server_config *cfg, char *err, size_t errlen);
+/* Serve until *stop becomes nonzero or max_rounds rounds have closed.
+ * Returns 0, or -1 if polling failed for a reason other than a signal. */
+int server_run(struct server *s, volatile sig_atomic_t *stop);
+void server_destroy(struct server **s);
+
+/* The endpoint actually bound (a wildcard port resolved). */
+const char *server_endpoint(const struct server *s);
+uint64_t server_round(const struct server *s);
+
+#endif

@@ -1,0 +1,196 @@
+/* PSO-PS swarm state and update: see swarm.h.
+ *
+ * The update for one element of one particle is
+ *     p = x                 if this round's loss beat the personal best
+ *     v = w v + c1 r1 (p - x) + c2 r2 (g - x)      (then clamped to +-vmax)
+ *     x = x + v
+ * done in one pass over x, v, p, g. The pass is bound by memory bandwidth;
+ * with per-element random factors the hash that draws them must vectorize,
+ * hence the AVX2 clone on x86-64. */
+#include "server/swarm.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/rng.h"
+
+struct particle {
+    float *v, *p;
+    double p_loss;
+};
+
+struct swarm {
+    size_t n;
+    uint64_t offset;
+    struct pso_params prm;
+    struct particle *pt;
+    size_t count, cap;
+    float *g;
+    double g_loss;
+    int g_particle;
+};
+
+static float *s_alloc_floats(size_t n)
+{
+    void *p = NULL;
+    size_t bytes = (n * sizeof(float) + 63) & ~(size_t)63;
+    if (posix_memalign(&p, 64, bytes ? bytes : 64) != 0)
+        return NULL;
+    return p;
+}
+
+struct swarm *swarm_new(size_t n, uint64_t offset, const struct pso_params *prm)
+{
+    struct swarm *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->n = n;
+    s->offset = offset;
+    s->prm = *prm;
+    s->g_loss = INFINITY;
+    s->g_particle = -1;
+    s->g = s_alloc_floats(n);
+    if (!s->g) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void swarm_destroy(struct swarm **sp)
+{
+    struct swarm *s = *sp;
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->count; i++) {
+        free(s->pt[i].v);
+        free(s->pt[i].p);
+    }
+    free(s->pt);
+    free(s->g);
+    free(s);
+    *sp = NULL;
+}
+
+int swarm_add(struct swarm *s, const float *x0)
+{
+    if (s->count == s->cap) {
+        size_t cap = s->cap ? 2 * s->cap : 8;
+        struct particle *pt = realloc(s->pt, cap * sizeof *pt);
+        if (!pt)
+            return -1;
+        s->pt = pt;
+        s->cap = cap;
+    }
+    struct particle *q = &s->pt[s->count];
+    q->v = s_alloc_floats(s->n);
+    q->p = s_alloc_floats(s->n);
+    if (!q->v || !q->p) {
+        free(q->v);
+        free(q->p);
+        return -1;
+    }
+    memset(q->v, 0, s->n * sizeof(float));
+    memcpy(q->p, x0, s->n * sizeof(float));
+    q->p_loss = INFINITY;
+    return (int)s->count++;
+}
+
+void pso_step_init(struct pso_step *k, const struct pso_params *prm, uint64_t round,
+                   uint32_t id, uint64_t offset)
+{
+    k->w = (float)prm->w;
+    k->c1 = (float)prm->c1;
+    k->c2 = (float)prm->c2;
+    k->vmax = (float)prm->vmax;
+    k->per_element = prm->random_mode == PSO_RANDOM_ELEMENT;
+    k->key1 = rng_key(prm->seed, round, id, 1);
+    k->key2 = rng_key(prm->seed, round, id, 2);
+    k->r1 = rng_uniform(k->key1, 0);
+    k->r2 = rng_uniform(k->key2, 0);
+    k->offset = offset;
+}
+
+/* Each flag combination gets its own loop, so that the hot loop has no
+ * branches and the compiler vectorizes it. */
+#define PSO_LOOP(IMPROVED, PER_ELEMENT, CLAMP)                                       \
+    for (size_t i = 0; i < n; i++) {                                                 \
+        float xi = x[i];                                                             \
+        float pi = p[i];                                                             \
+        if (IMPROVED)                                                                \
+            p[i] = pi = xi;                                                          \
+        float r1 = PER_ELEMENT ? rng_uniform(k->key1, k->offset + i) : k->r1;        \
+        float r2 = PER_ELEMENT ? rng_uniform(k->key2, k->offset + i) : k->r2;        \
+        float vi = w * v[i] + c1 * r1 * (pi - xi) + c2 * r2 * (g[i] - xi);            \
+        if (CLAMP)                                                                   \
+            vi = vi > vmax ? vmax : vi < -vmax ? -vmax : vi;                          \
+        v[i] = vi;                                                                   \
+        x[i] = xi + vi;                                                              \
+    }
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(PSOD_NO_CLONES)
+#define PSO_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define PSO_CLONES
+#endif
+
+PSO_CLONES
+void pso_update(float *restrict x, float *restrict v, float *restrict p, const float *restrict g,
+                size_t n, int improved, const struct pso_step *k)
+{
+    const float w = k->w, c1 = k->c1, c2 = k->c2, vmax = k->vmax;
+    int clamp = vmax > 0;
+    int sel = (improved ? 4 : 0) | (k->per_element ? 2 : 0) | (clamp ? 1 : 0);
+    switch (sel) {
+    case 0: PSO_LOOP(0, 0, 0) break;
+    case 1: PSO_LOOP(0, 0, 1) break;
+    case 2: PSO_LOOP(0, 1, 0) break;
+    case 3: PSO_LOOP(0, 1, 1) break;
+    case 4: PSO_LOOP(1, 0, 0) break;
+    case 5: PSO_LOOP(1, 0, 1) break;
+    case 6: PSO_LOOP(1, 1, 0) break;
+    case 7: PSO_LOOP(1, 1, 1) break;
+    }
+}
+
+void swarm_round(struct swarm *s, uint64_t round, float *const *x, const double *loss)
+{
+    unsigned char *improved = calloc(s->count ? s->count : 1, 1);
+    for (size_t i = 0; i < s->count; i++) {
+        if (x[i] && loss[i] < s->pt[i].p_loss) {
+            s->pt[i].p_loss = loss[i];
+            if (improved)
+                improved[i] = 1;
+            else /* no memory for the flags: update p here instead */
+                memcpy(s->pt[i].p, x[i], s->n * sizeof(float));
+        }
+    }
+    int best = -1;
+    for (size_t i = 0; i < s->count; i++)
+        if (best < 0 || s->pt[i].p_loss < s->pt[best].p_loss)
+            best = (int)i;
+    if (best >= 0 && s->pt[best].p_loss < s->g_loss) {
+        s->g_loss = s->pt[best].p_loss;
+        s->g_particle = best;
+        const float *src = improved && improved[best] ? x[best] : s->pt[best].p;
+        memcpy(s->g, src, s->n * sizeof(float));
+    }
+    for (size_t i = 0; i < s->count; i++) {
+        if (!x[i])
+            continue;
+        struct pso_step k;
+        pso_step_init(&k, &s->prm, round, (uint32_t)i, s->offset);
+        pso_update(x[i], s->pt[i].v, s->pt[i].p, s->g, s->n, improved ? improved[i] : 0, &k);
+    }
+    free(improved);
+}
+
+size_t swarm_size(const struct swarm *s) { return s->count; }
+size_t swarm_dim(const struct swarm *s) { return s->n; }
+double swarm_best_loss(const struct swarm *s) { return s->g_loss; }
+int swarm_best_particle(const struct swarm *s) { return s->g_particle; }
+const float *swarm_best(const struct swarm *s) { return s->g_particle >= 0 ? s->g : NULL; }
+double swarm_personal_best_loss(const struct swarm *s, int i) { return s->pt[i].p_loss; }
+const float *swarm_velocity(const struct swarm *s, int i) { return s->pt[i].v; }
+const float *swarm_personal_best(const struct swarm *s, int i) { return s->pt[i].p; }

@@ -1,0 +1,71 @@
+/* The PSO-PS swarm: per particle a velocity v, a personal best p and its
+ * loss; the global best g and its loss; and the update that turns the
+ * positions the workers pushed into their new positions.
+ *
+ * Positions themselves are not stored here: the daemon keeps each one in the
+ * message buffer it arrived in and updates it in place, so the new position
+ * goes back to the worker without a copy. This module is plain C over float
+ * arrays, with no I/O, so that it can be tested against a reference. */
+#ifndef PSOD_SWARM_H
+#define PSOD_SWARM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum pso_random_mode {
+    PSO_RANDOM_PARTICLE = 0, /* one r1, r2 per particle per round */
+    PSO_RANDOM_ELEMENT = 1,  /* one r1, r2 per element */
+};
+
+struct pso_params {
+    double w;      /* inertia */
+    double c1;     /* pull toward the particle's own best */
+    double c2;     /* pull toward the global best */
+    double vmax;   /* velocity clamp per element, 0 = none */
+    int random_mode;
+    uint64_t seed;
+};
+
+struct swarm;
+
+/* `n` parameters per particle, `offset` the index of the first one in the
+ * full vector (nonzero when several daemons share the vector). */
+struct swarm *swarm_new(size_t n, uint64_t offset, const struct pso_params *prm);
+void swarm_destroy(struct swarm **s);
+
+/* Add a particle starting at x0: v = 0, p = x0 with loss +inf.
+ * Returns its id, or -1 when out of memory. */
+int swarm_add(struct swarm *s, const float *x0);
+
+/* Close round `round`. x[i] is particle i's pushed position, or NULL if it
+ * did not push; loss[i] its loss (finite). On return every non-NULL x[i]
+ * holds the particle's new position. */
+void swarm_round(struct swarm *s, uint64_t round, float *const *x, const double *loss);
+
+size_t swarm_size(const struct swarm *s);        /* number of particles */
+size_t swarm_dim(const struct swarm *s);
+double swarm_best_loss(const struct swarm *s);   /* +inf before any round */
+int swarm_best_particle(const struct swarm *s);  /* -1 before any round */
+const float *swarm_best(const struct swarm *s);  /* NULL before any round */
+double swarm_personal_best_loss(const struct swarm *s, int i);
+const float *swarm_velocity(const struct swarm *s, int i);
+const float *swarm_personal_best(const struct swarm *s, int i);
+
+/* The fused element-wise update of one particle, exposed for tests and
+ * benchmarks. `improved`: copy x into p first. r1, r2: the random factors
+ * in PSO_RANDOM_PARTICLE mode; key1, key2 the streams in ELEMENT mode. */
+struct pso_step {
+    float w, c1, c2, vmax;
+    int per_element;
+    float r1, r2;
+    uint32_t key1, key2;
+    uint64_t offset;
+};
+void pso_update(float *x, float *v, float *p, const float *g, size_t n, int improved,
+                const struct pso_step *k);
+
+/* The step's random factors for particle `id` in `round`. */
+void pso_step_init(struct pso_step *k, const struct pso_params *prm, uint64_t round,
+                   uint32_t id, uint64_t offset);
+
+#endif
