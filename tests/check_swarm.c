@@ -1,0 +1,238 @@
+/* Suite: server/swarm (the PSO-PS update against a plain double-precision
+ * reference, best selection, seed determinism, order independence). */
+#include <check.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/rng.h"
+#include "server/swarm.h"
+
+/* The reference: the textbook update written out plainly, in double. */
+static void s_reference(double *x, double *v, double *p, const double *g, size_t n, int improved,
+                        const struct pso_step *k)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (improved)
+            p[i] = x[i];
+        double r1 = k->per_element ? rng_uniform(k->key1, k->offset + i) : k->r1;
+        double r2 = k->per_element ? rng_uniform(k->key2, k->offset + i) : k->r2;
+        double vel = (double)k->w * v[i] + (double)k->c1 * r1 * (p[i] - x[i]) +
+                     (double)k->c2 * r2 * (g[i] - x[i]);
+        if (k->vmax > 0)
+            vel = fmin(fmax(vel, -(double)k->vmax), (double)k->vmax);
+        v[i] = vel;
+        x[i] += vel;
+    }
+}
+
+static void s_fill(float *f, double *d, size_t n, struct rng *r, double scale)
+{
+    for (size_t i = 0; i < n; i++) {
+        f[i] = (float)((rng_double(r) * 2 - 1) * scale);
+        d[i] = f[i];
+    }
+}
+
+START_TEST(update_matches_reference_every_variant)
+{
+    enum { N = 10007 }; /* odd length: exercises vector tails */
+    struct rng r;
+    rng_seed(&r, 11);
+    float *x = malloc(N * 4), *v = malloc(N * 4), *p = malloc(N * 4), *g = malloc(N * 4);
+    double *X = malloc(N * 8), *V = malloc(N * 8), *P = malloc(N * 8), *G = malloc(N * 8);
+    for (int variant = 0; variant < 8; variant++) {
+        s_fill(x, X, N, &r, 3);
+        s_fill(v, V, N, &r, 0.5);
+        s_fill(p, P, N, &r, 3);
+        s_fill(g, G, N, &r, 3);
+        struct pso_params prm = {0.7298, 1.49618, 1.49618, variant & 1 ? 0.3 : 0,
+                                 variant & 2 ? PSO_RANDOM_ELEMENT : PSO_RANDOM_PARTICLE, 5};
+        struct pso_step k;
+        pso_step_init(&k, &prm, 3, 2, 1000);
+        int improved = (variant & 4) != 0;
+        pso_update(x, v, p, g, N, improved, &k);
+        s_reference(X, V, P, G, N, improved, &k);
+        for (size_t i = 0; i < N; i++) {
+            ck_assert_msg(fabs(x[i] - X[i]) <= 1e-5 * (1 + fabs(X[i])),
+                          "variant %d x[%zu]: %g vs %g", variant, i, x[i], X[i]);
+            ck_assert_msg(fabs(v[i] - V[i]) <= 1e-5 * (1 + fabs(V[i])),
+                          "variant %d v[%zu]: %g vs %g", variant, i, v[i], V[i]);
+            ck_assert(p[i] == (float)P[i]);
+        }
+        if (prm.vmax > 0)
+            for (size_t i = 0; i < N; i++)
+                ck_assert(fabsf(v[i]) <= 0.3f);
+    }
+    free(x), free(v), free(p), free(g), free(X), free(V), free(P), free(G);
+}
+END_TEST
+
+START_TEST(per_element_factors_vary_per_particle_factors_do_not)
+{
+    struct pso_params prm = {0, 1, 0, 0, PSO_RANDOM_ELEMENT, 1};
+    struct pso_step k;
+    pso_step_init(&k, &prm, 0, 0, 0);
+    enum { N = 64 };
+    float x[N] = {0}, v[N] = {0}, p[N], g[N] = {0};
+    for (int i = 0; i < N; i++)
+        p[i] = 1;
+    pso_update(x, v, p, g, N, 0, &k); /* x = c1 * r1_i * (1 - 0) = r1_i */
+    int distinct = 0;
+    for (int i = 1; i < N; i++)
+        distinct += x[i] != x[0];
+    ck_assert_int_gt(distinct, N - 3);
+    prm.random_mode = PSO_RANDOM_PARTICLE;
+    pso_step_init(&k, &prm, 0, 0, 0);
+    memset(x, 0, sizeof x);
+    memset(v, 0, sizeof v);
+    pso_update(x, v, p, g, N, 0, &k);
+    for (int i = 1; i < N; i++)
+        ck_assert(x[i] == x[0]);
+    ck_assert(x[0] >= 0 && x[0] < 1);
+}
+END_TEST
+
+START_TEST(bests_follow_losses)
+{
+    enum { N = 5 };
+    struct pso_params prm = {0.5, 1, 1, 0, PSO_RANDOM_PARTICLE, 1};
+    struct swarm *s = swarm_new(N, 0, &prm);
+    float x0[3][N];
+    for (int j = 0; j < 3; j++) {
+        for (int i = 0; i < N; i++)
+            x0[j][i] = (float)(10 * j + i);
+        ck_assert_int_eq(swarm_add(s, x0[j]), j);
+    }
+    ck_assert(isinf(swarm_best_loss(s)));
+    ck_assert_int_eq(swarm_best_particle(s), -1);
+    ck_assert_ptr_null(swarm_best(s));
+
+    float a[3][N];
+    memcpy(a, x0, sizeof a);
+    float *xs[3] = {a[0], a[1], a[2]};
+    double loss[3] = {3.0, 1.0, 2.0};
+    swarm_round(s, 0, xs, loss);
+    ck_assert_int_eq(swarm_best_particle(s), 1);
+    ck_assert_double_eq(swarm_best_loss(s), 1.0);
+    ck_assert_mem_eq(swarm_best(s), x0[1], sizeof x0[1]); /* g = what particle 1 pushed */
+    for (int j = 0; j < 3; j++) {
+        ck_assert_double_eq(swarm_personal_best_loss(s, j), loss[j]);
+        ck_assert_mem_eq(swarm_personal_best(s, j), x0[j], sizeof x0[j]);
+    }
+    /* Round 1: particle 0 pushes a worse loss (p unchanged), particle 2 a new
+     * global best, particle 1 does not push (its x stays NULL). */
+    float b0[N], b2[N];
+    for (int i = 0; i < N; i++)
+        b0[i] = 100.0f + (float)i, b2[i] = -5.0f - (float)i;
+    float *ys[3] = {b0, NULL, b2};
+    double loss2[3] = {9.0, 0, 0.5};
+    float p0[N];
+    memcpy(p0, swarm_personal_best(s, 0), sizeof p0);
+    float b2_pushed[N];
+    memcpy(b2_pushed, b2, sizeof b2);
+    swarm_round(s, 1, ys, loss2);
+    ck_assert_double_eq(swarm_personal_best_loss(s, 0), 3.0);
+    ck_assert_mem_eq(swarm_personal_best(s, 0), p0, sizeof p0);
+    ck_assert_double_eq(swarm_personal_best_loss(s, 1), 1.0);
+    ck_assert_int_eq(swarm_best_particle(s), 2);
+    ck_assert_double_eq(swarm_best_loss(s), 0.5);
+    ck_assert_mem_eq(swarm_best(s), b2_pushed, sizeof b2_pushed);
+    swarm_destroy(&s);
+    ck_assert_ptr_null(s);
+}
+END_TEST
+
+/* Run a 4-particle swarm for 5 rounds with a given push order; return
+ * the final positions. */
+static void s_run(uint64_t seed, const int *order, float out[4][257])
+{
+    struct pso_params prm = {0.7, 1.5, 1.5, 0, PSO_RANDOM_ELEMENT, seed};
+    struct swarm *s = swarm_new(257, 0, &prm);
+    float x[4][257];
+    struct rng r;
+    rng_seed(&r, 1234);
+    for (int j = 0; j < 4; j++) {
+        for (int i = 0; i < 257; i++)
+            x[j][i] = (float)rng_double(&r);
+    }
+    for (int j = 0; j < 4; j++)
+        swarm_add(s, x[j]);
+    for (int round = 0; round < 5; round++) {
+        float *xs[4] = {0};
+        double loss[4] = {0};
+        for (int k = 0; k < 4; k++) { /* pushes arrive in `order` */
+            int j = order[k];
+            xs[j] = x[j];
+            double f = 0;
+            for (int i = 0; i < 257; i++)
+                f += (double)x[j][i] * x[j][i];
+            loss[j] = f;
+        }
+        swarm_round(s, (uint64_t)round, xs, loss);
+    }
+    memcpy(out, x, sizeof x);
+    swarm_destroy(&s);
+}
+
+START_TEST(seeded_runs_reproduce_regardless_of_arrival_order)
+{
+    static float a[4][257], b[4][257], c[4][257];
+    int o1[4] = {0, 1, 2, 3}, o2[4] = {3, 1, 0, 2};
+    s_run(77, o1, a);
+    s_run(77, o2, b);
+    ck_assert_mem_eq(a, b, sizeof a);
+    s_run(78, o1, c);
+    ck_assert(memcmp(a, c, sizeof a) != 0);
+}
+END_TEST
+
+START_TEST(swarm_minimizes_sphere)
+{
+    /* With no local training at all, PSO alone must shrink the sphere. */
+    enum { N = 8, P = 6 };
+    struct pso_params prm = {0.7298, 1.49618, 1.49618, 0, PSO_RANDOM_ELEMENT, 3};
+    struct swarm *s = swarm_new(N, 0, &prm);
+    float x[P][N];
+    struct rng r;
+    rng_seed(&r, 9);
+    for (int j = 0; j < P; j++) {
+        for (int i = 0; i < N; i++)
+            x[j][i] = (float)(rng_double(&r) * 10 - 5);
+        swarm_add(s, x[j]);
+    }
+    double first = INFINITY;
+    for (int round = 0; round < 300; round++) {
+        float *xs[P];
+        double loss[P];
+        for (int j = 0; j < P; j++) {
+            xs[j] = x[j];
+            loss[j] = 0;
+            for (int i = 0; i < N; i++)
+                loss[j] += (double)x[j][i] * x[j][i];
+        }
+        swarm_round(s, (uint64_t)round, xs, loss);
+        if (round == 0)
+            first = swarm_best_loss(s);
+    }
+    ck_assert_double_lt(swarm_best_loss(s), 1e-3 * first);
+    swarm_destroy(&s);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("swarm");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, update_matches_reference_every_variant);
+    tcase_add_test(tc, per_element_factors_vary_per_particle_factors_do_not);
+    tcase_add_test(tc, bests_follow_losses);
+    tcase_add_test(tc, seeded_runs_reproduce_regardless_of_arrival_order);
+    tcase_add_test(tc, swarm_minimizes_sphere);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

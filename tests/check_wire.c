@@ -1,0 +1,278 @@
+/* Suite: common/wire (framing, validation, round trips). */
+#include <check.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/wire.h"
+
+static void *ctx, *a, *b;
+static const struct wire_limits lim = {1024, 1 << 20};
+
+static void setup(void)
+{
+    ctx = zmq_ctx_new();
+    a = zmq_socket(ctx, ZMQ_PAIR);
+    b = zmq_socket(ctx, ZMQ_PAIR);
+    ck_assert_int_eq(zmq_bind(a, "inproc://wire"), 0);
+    ck_assert_int_eq(zmq_connect(b, "inproc://wire"), 0);
+}
+
+static void teardown(void)
+{
+    zmq_close(a);
+    zmq_close(b);
+    zmq_ctx_term(ctx);
+}
+
+/* Send raw frames from b, receive on a, return wire_recv's code. */
+static int s_raw(const void *const *data, const size_t *len, int n, struct wire_msg *m,
+                 struct wire_error *e)
+{
+    for (int i = 0; i < n; i++)
+        ck_assert_int_ge(zmq_send(b, data[i], len[i], i + 1 < n ? ZMQ_SNDMORE : 0), 0);
+    return wire_recv(a, 0, 0, &lim, m, e);
+}
+
+START_TEST(push_round_trip_with_payload)
+{
+    float w[1000];
+    for (int i = 0; i < 1000; i++)
+        w[i] = (float)i * 0.5f;
+    Psod__Push p = PSOD__PUSH__INIT;
+    p.round = 17;
+    p.loss = 0.125;
+    p.samples = 640;
+    p.payload_crc32c = 0xdeadbeef;
+    p.seq = 3;
+    zmq_msg_t pl;
+    zmq_msg_init_size(&pl, sizeof w);
+    memcpy(zmq_msg_data(&pl), w, sizeof w);
+    ck_assert_int_eq(wire_send(b, NULL, 0, PSOD__COMMAND__CMD_PUSH, &p.base, &pl, 0), 0);
+    zmq_msg_close(&pl);
+    struct wire_msg m;
+    struct wire_error e;
+    ck_assert_int_eq(wire_recv(a, 0, 0, &lim, &m, &e), 0);
+    ck_assert_int_eq(m.command, PSOD__COMMAND__CMD_PUSH);
+    Psod__Push *q = (Psod__Push *)m.meta;
+    ck_assert_uint_eq(q->round, 17);
+    ck_assert_double_eq(q->loss, 0.125);
+    ck_assert_uint_eq(q->samples, 640);
+    ck_assert_uint_eq(q->payload_crc32c, 0xdeadbeef);
+    ck_assert_uint_eq(q->seq, 3);
+    ck_assert(m.has_payload);
+    ck_assert_uint_eq(zmq_msg_size(&m.payload), sizeof w);
+    ck_assert_mem_eq(zmq_msg_data(&m.payload), w, sizeof w);
+    wire_msg_clear(&m);
+}
+END_TEST
+
+START_TEST(every_command_round_trips)
+{
+    for (int cmd = 1; cmd <= PSOD__COMMAND__CMD_STATUS; cmd++) {
+        const ProtobufCMessageDescriptor *d = wire_descriptor(cmd);
+        ck_assert_ptr_nonnull(d);
+        ProtobufCMessage *msg = calloc(1, d->sizeof_message);
+        d->message_init(msg);
+        zmq_msg_t pl, *plp = NULL;
+        if (wire_payload_rule(cmd) == 1) {
+            zmq_msg_init_size(&pl, 8);
+            memset(zmq_msg_data(&pl), 0, 8);
+            plp = &pl;
+        }
+        ck_assert_int_eq(wire_send(b, NULL, 0, cmd, msg, plp, 0), 0);
+        if (plp)
+            zmq_msg_close(plp);
+        struct wire_msg m;
+        struct wire_error e;
+        ck_assert_msg(wire_recv(a, 0, 0, &lim, &m, &e) == 0, "%s: %s", wire_command_name(cmd),
+                      e.message);
+        ck_assert_int_eq(m.command, cmd);
+        ck_assert_ptr_eq(m.meta->descriptor, d);
+        wire_msg_clear(&m);
+        free(msg);
+    }
+}
+END_TEST
+
+START_TEST(status_with_particles_round_trips)
+{
+    Psod__Status st = PSOD__STATUS__INIT;
+    Psod__ParticleStatus p1 = PSOD__PARTICLE_STATUS__INIT, p2 = PSOD__PARTICLE_STATUS__INIT;
+    Psod__ParticleStatus *pp[2] = {&p1, &p2};
+    p1.worker_name = "a";
+    p2.worker_name = "bb";
+    p2.best_loss = INFINITY;
+    st.n_particle = 2;
+    st.particle = pp;
+    st.global_best_loss = 1.5;
+    st.strategy = "pso";
+    ck_assert_int_eq(wire_send(b, NULL, 0, PSOD__COMMAND__CMD_STATUS, &st.base, NULL, 0), 0);
+    struct wire_msg m;
+    struct wire_error e;
+    ck_assert_int_eq(wire_recv(a, 0, 0, &lim, &m, &e), 0);
+    Psod__Status *q = (Psod__Status *)m.meta;
+    ck_assert_uint_eq(q->n_particle, 2);
+    ck_assert_str_eq(q->particle[1]->worker_name, "bb");
+    ck_assert(isinf(q->particle[1]->best_loss));
+    ck_assert_str_eq(q->strategy, "pso");
+    wire_msg_clear(&m);
+}
+END_TEST
+
+static const unsigned char SIG[5] = {'P', 'S', 'O', 'D', PSOD_PROTOCOL_VERSION};
+
+START_TEST(rejects_bad_signature_and_version)
+{
+    struct wire_msg m;
+    struct wire_error e;
+    unsigned char cmd = PSOD__COMMAND__CMD_HEARTBEAT;
+    const void *d1[] = {"XSOD\x01", &cmd, ""};
+    size_t l1[] = {5, 1, 0};
+    ck_assert_int_eq(s_raw(d1, l1, 3, &m, &e), PSOD__ERROR_CODE__ERR_BAD_SIGNATURE);
+    const void *d2[] = {"PSOD\x09", &cmd, ""};
+    ck_assert_int_eq(s_raw(d2, l1, 3, &m, &e), PSOD__ERROR_CODE__ERR_VERSION);
+    ck_assert_ptr_nonnull(strstr(e.message, "version 9"));
+    const void *d3[] = {"PSOD", &cmd, ""};
+    size_t l3[] = {4, 1, 0};
+    ck_assert_int_eq(s_raw(d3, l3, 3, &m, &e), PSOD__ERROR_CODE__ERR_BAD_SIGNATURE);
+}
+END_TEST
+
+START_TEST(rejects_truncated_and_extra_frames)
+{
+    struct wire_msg m;
+    struct wire_error e;
+    unsigned char cmd = PSOD__COMMAND__CMD_HEARTBEAT;
+    const void *d[] = {SIG, &cmd, "", "x", "y", "z"};
+    size_t l[] = {5, 1, 0, 1, 1, 1};
+    ck_assert_int_eq(s_raw(d, l, 1, &m, &e), PSOD__ERROR_CODE__ERR_MALFORMED);
+    ck_assert_int_eq(s_raw(d, l, 2, &m, &e), PSOD__ERROR_CODE__ERR_MALFORMED);
+    ck_assert_int_eq(s_raw(d, l, 6, &m, &e), PSOD__ERROR_CODE__ERR_MALFORMED);
+    /* The socket is still in step: the next message decodes. */
+    ck_assert_int_eq(s_raw(d, l, 3, &m, &e), 0);
+    wire_msg_clear(&m);
+    /* Heartbeat with a payload frame, push without one. */
+    unsigned char f4[4] = {0};
+    const void *d4[] = {SIG, &cmd, "", f4};
+    size_t l4[] = {5, 1, 0, 4};
+    ck_assert_int_eq(s_raw(d4, l4, 4, &m, &e), PSOD__ERROR_CODE__ERR_MALFORMED);
+    unsigned char push = PSOD__COMMAND__CMD_PUSH;
+    const void *d5[] = {SIG, &push, ""};
+    ck_assert_int_eq(s_raw(d5, l4, 3, &m, &e), PSOD__ERROR_CODE__ERR_MALFORMED);
+}
+END_TEST
+
+START_TEST(rejects_unknown_command_garbage_and_oversize)
+{
+    struct wire_msg m;
+    struct wire_error e;
+    unsigned char bad = 200, two[2] = {1, 1}, hello = PSOD__COMMAND__CMD_HELLO;
+    const void *d1[] = {SIG, &bad, ""};
+    size_t l1[] = {5, 1, 0};
+    ck_assert_int_eq(s_raw(d1, l1, 3, &m, &e), PSOD__ERROR_CODE__ERR_UNKNOWN_COMMAND);
+    const void *d2[] = {SIG, two, ""};
+    size_t l2[] = {5, 2, 0};
+    ck_assert_int_eq(s_raw(d2, l2, 3, &m, &e), PSOD__ERROR_CODE__ERR_MALFORMED);
+    unsigned char garbage[64];
+    for (int i = 0; i < 64; i++)
+        garbage[i] = (unsigned char)(0xff - i);
+    const void *d3[] = {SIG, &hello, garbage};
+    size_t l3[] = {5, 1, 64};
+    ck_assert_int_eq(s_raw(d3, l3, 3, &m, &e), PSOD__ERROR_CODE__ERR_MALFORMED);
+    unsigned char *big = calloc(1, 2048);
+    const void *d4[] = {SIG, &hello, big};
+    size_t l4[] = {5, 1, 2048};
+    ck_assert_int_eq(s_raw(d4, l4, 3, &m, &e), PSOD__ERROR_CODE__ERR_TOO_LARGE);
+    unsigned char push = PSOD__COMMAND__CMD_PUSH;
+    unsigned char *huge = calloc(1, (1 << 20) + 4);
+    const void *d5[] = {SIG, &push, "", huge};
+    size_t l5[] = {5, 1, 0, (1 << 20) + 4};
+    ck_assert_int_eq(s_raw(d5, l5, 4, &m, &e), PSOD__ERROR_CODE__ERR_TOO_LARGE);
+    size_t l6[] = {5, 1, 0, 7};
+    ck_assert_int_eq(s_raw(d5, l6, 4, &m, &e), PSOD__ERROR_CODE__ERR_SIZE);
+    free(big);
+    free(huge);
+}
+END_TEST
+
+START_TEST(decode_every_truncation_of_a_valid_message)
+{
+    /* Cut the metadata of a valid hello at every length: never a crash;
+     * either an error or a decoded message. */
+    Psod__Hello h = PSOD__HELLO__INIT;
+    h.worker_name = "worker-with-a-name";
+    h.param_count = 123456789;
+    h.layout_hash = 0x1234567890abcdefull;
+    h.protocol_version = 1;
+    unsigned char buf[256];
+    size_t len = protobuf_c_message_pack(&h.base, buf);
+    unsigned char hello = PSOD__COMMAND__CMD_HELLO;
+    for (size_t cut = 0; cut <= len; cut++) {
+        zmq_msg_t f[3];
+        zmq_msg_init_size(&f[0], 5);
+        memcpy(zmq_msg_data(&f[0]), SIG, 5);
+        zmq_msg_init_size(&f[1], 1);
+        memcpy(zmq_msg_data(&f[1]), &hello, 1);
+        zmq_msg_init_size(&f[2], cut);
+        memcpy(zmq_msg_data(&f[2]), buf, cut);
+        struct wire_msg m;
+        struct wire_error e;
+        int rc = wire_decode(f, 3, 0, &lim, &m, &e);
+        ck_assert(rc == 0 || rc == PSOD__ERROR_CODE__ERR_MALFORMED);
+        if (cut == len) {
+            ck_assert_int_eq(rc, 0);
+            ck_assert_str_eq(((Psod__Hello *)m.meta)->worker_name, "worker-with-a-name");
+        }
+        wire_msg_clear(&m);
+        for (int i = 0; i < 3; i++)
+            zmq_msg_close(&f[i]);
+    }
+}
+END_TEST
+
+START_TEST(counts_nonfinite)
+{
+    float x[100];
+    for (int i = 0; i < 100; i++)
+        x[i] = (float)i - 50.0f;
+    ck_assert_uint_eq(wire_count_nonfinite(x, 100), 0);
+    x[3] = NAN;
+    x[50] = INFINITY;
+    x[99] = -INFINITY;
+    ck_assert_uint_eq(wire_count_nonfinite(x, 100), 3);
+    x[4] = 3.4e38f;
+    x[5] = 1e-45f; /* denormal is finite */
+    ck_assert_uint_eq(wire_count_nonfinite(x, 100), 3);
+}
+END_TEST
+
+START_TEST(names)
+{
+    ck_assert_str_eq(wire_command_name(PSOD__COMMAND__CMD_PUSH), "push");
+    ck_assert_str_eq(wire_command_name(99), "unknown");
+    ck_assert_str_eq(wire_error_name(PSOD__ERROR_CODE__ERR_CHECKSUM), "ERR_CHECKSUM");
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("wire");
+    TCase *tc = tcase_create("core");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, push_round_trip_with_payload);
+    tcase_add_test(tc, every_command_round_trips);
+    tcase_add_test(tc, status_with_particles_round_trips);
+    tcase_add_test(tc, rejects_bad_signature_and_version);
+    tcase_add_test(tc, rejects_truncated_and_extra_frames);
+    tcase_add_test(tc, rejects_unknown_command_garbage_and_oversize);
+    tcase_add_test(tc, decode_every_truncation_of_a_valid_message);
+    tcase_add_test(tc, counts_nonfinite);
+    tcase_add_test(tc, names);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
