@@ -51,7 +51,7 @@ LIBCLIENT = $(BUILD)/libpsoclient.a
 BINS = $(BUILD)/psod $(BUILD)/psoworker $(BUILD)/psoctl
 
 UNIT_SUITES = check_config check_crc32c check_rng check_wire check_swarm check_objective check_client
-TEST_BINS = $(UNIT_SUITES:%=$(BUILD)/tests/%)
+TEST_BINS = $(UNIT_SUITES:%=$(BUILD)/tests/%) $(BUILD)/tests/check_cluster $(BUILD)/tests/hostile_client
 BENCH_BINS = $(BUILD)/bench/bench_update $(BUILD)/bench/bench_round
 
 .PHONY: all deps test unit-test bench install uninstall clean

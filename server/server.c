@@ -24,6 +24,7 @@
 
 #include "common/crc32c.h"
 #include "common/log.h"
+#include "common/psoclient.h"
 #include "common/timeutil.h"
 #include "common/wire.h"
 #include "server/swarm.h"
@@ -395,7 +396,7 @@ static void s_handle_hello(struct server *s, struct wire_msg *in)
         }
         s->cap = cap;
     }
-    if (swarm_add(s->swarm, x0) < 0) {
+    if (swarm_add(s->swarm, x0, psoc_layout_hash(h->worker_name)) < 0) {
         s_reject(s, in, PSOD__ERROR_CODE__ERR_INTERNAL, 0, "out of memory for a particle");
         return;
     }

@@ -18,6 +18,7 @@
 struct particle {
     float *v, *p;
     double p_loss;
+    uint64_t stream;
 };
 
 struct swarm {
@@ -73,7 +74,7 @@ void swarm_destroy(struct swarm **sp)
     *sp = NULL;
 }
 
-int swarm_add(struct swarm *s, const float *x0)
+int swarm_add(struct swarm *s, const float *x0, uint64_t stream)
 {
     if (s->count == s->cap) {
         size_t cap = s->cap ? 2 * s->cap : 8;
@@ -94,19 +95,20 @@ int swarm_add(struct swarm *s, const float *x0)
     memset(q->v, 0, s->n * sizeof(float));
     memcpy(q->p, x0, s->n * sizeof(float));
     q->p_loss = INFINITY;
+    q->stream = stream;
     return (int)s->count++;
 }
 
 void pso_step_init(struct pso_step *k, const struct pso_params *prm, uint64_t round,
-                   uint32_t id, uint64_t offset)
+                   uint64_t stream, uint64_t offset)
 {
     k->w = (float)prm->w;
     k->c1 = (float)prm->c1;
     k->c2 = (float)prm->c2;
     k->vmax = (float)prm->vmax;
     k->per_element = prm->random_mode == PSO_RANDOM_ELEMENT;
-    k->key1 = rng_key(prm->seed, round, id, 1);
-    k->key2 = rng_key(prm->seed, round, id, 2);
+    k->key1 = rng_key(prm->seed ^ stream, round, 0, 1);
+    k->key2 = rng_key(prm->seed ^ stream, round, 0, 2);
     k->r1 = rng_uniform(k->key1, 0);
     k->r2 = rng_uniform(k->key2, 0);
     k->offset = offset;
@@ -180,7 +182,7 @@ void swarm_round(struct swarm *s, uint64_t round, float *const *x, const double 
         if (!x[i])
             continue;
         struct pso_step k;
-        pso_step_init(&k, &s->prm, round, (uint32_t)i, s->offset);
+        pso_step_init(&k, &s->prm, round, s->pt[i].stream, s->offset);
         pso_update(x[i], s->pt[i].v, s->pt[i].p, s->g, s->n, improved ? improved[i] : 0, &k);
     }
     free(improved);

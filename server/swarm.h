@@ -34,8 +34,10 @@ struct swarm *swarm_new(size_t n, uint64_t offset, const struct pso_params *prm)
 void swarm_destroy(struct swarm **s);
 
 /* Add a particle starting at x0: v = 0, p = x0 with loss +inf.
+ * `stream` selects the particle's random numbers; the daemon derives it
+ * from the worker's name so that a run does not depend on join order.
  * Returns its id, or -1 when out of memory. */
-int swarm_add(struct swarm *s, const float *x0);
+int swarm_add(struct swarm *s, const float *x0, uint64_t stream);
 
 /* Close round `round`. x[i] is particle i's pushed position, or NULL if it
  * did not push; loss[i] its loss (finite). On return every non-NULL x[i]
@@ -64,8 +66,9 @@ struct pso_step {
 void pso_update(float *x, float *v, float *p, const float *g, size_t n, int improved,
                 const struct pso_step *k);
 
-/* The step's random factors for particle `id` in `round`. */
+/* The step's random factors for the particle with random stream `stream`
+ * in `round`. */
 void pso_step_init(struct pso_step *k, const struct pso_params *prm, uint64_t round,
-                   uint32_t id, uint64_t offset);
+                   uint64_t stream, uint64_t offset);
 
 #endif

@@ -102,7 +102,7 @@ START_TEST(bests_follow_losses)
     for (int j = 0; j < 3; j++) {
         for (int i = 0; i < N; i++)
             x0[j][i] = (float)(10 * j + i);
-        ck_assert_int_eq(swarm_add(s, x0[j]), j);
+        ck_assert_int_eq(swarm_add(s, x0[j], (uint64_t)j), j);
     }
     ck_assert(isinf(swarm_best_loss(s)));
     ck_assert_int_eq(swarm_best_particle(s), -1);
@@ -157,7 +157,7 @@ static void s_run(uint64_t seed, const int *order, float out[4][257])
             x[j][i] = (float)rng_double(&r);
     }
     for (int j = 0; j < 4; j++)
-        swarm_add(s, x[j]);
+        swarm_add(s, x[j], (uint64_t)j);
     for (int round = 0; round < 5; round++) {
         float *xs[4] = {0};
         double loss[4] = {0};
@@ -199,7 +199,7 @@ START_TEST(swarm_minimizes_sphere)
     for (int j = 0; j < P; j++) {
         for (int i = 0; i < N; i++)
             x[j][i] = (float)(rng_double(&r) * 10 - 5);
-        swarm_add(s, x[j]);
+        swarm_add(s, x[j], (uint64_t)j);
     }
     double first = INFINITY;
     for (int round = 0; round < 300; round++) {
