@@ -54,7 +54,9 @@ UNIT_SUITES = check_config check_crc32c check_rng check_wire check_swarm check_o
 TEST_BINS = $(UNIT_SUITES:%=$(BUILD)/tests/%) $(BUILD)/tests/check_cluster $(BUILD)/tests/hostile_client
 BENCH_BINS = $(BUILD)/bench/bench_update $(BUILD)/bench/bench_round
 
-.PHONY: all deps test unit-test bench install uninstall clean
+.PHONY: all deps test bench install uninstall clean
+# Keep test and bench objects make would otherwise treat as intermediate.
+.SECONDARY:
 all: $(BINS)
 
 deps:

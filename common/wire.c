@@ -124,6 +124,10 @@ int wire_decode(zmq_msg_t *frames, int nframes, int more_frames, const struct wi
         zmq_msg_init(&out->payload);
         zmq_msg_move(&out->payload, &frames[3]);
         out->has_payload = 1;
+        if (wire_payload_align(&out->payload) != 0) {
+            wire_msg_clear(out);
+            return s_fail(err, PSOD__ERROR_CODE__ERR_INTERNAL, "out of memory for the payload");
+        }
     }
     return 0;
 }
@@ -231,6 +235,33 @@ int wire_send_error(void *sock, const void *id, size_t id_len, int code, const c
     e.seq = seq;
     e.round = round;
     return wire_send(sock, id, id_len, PSOD__COMMAND__CMD_ERROR, &e.base, NULL, ZMQ_DONTWAIT);
+}
+
+static void s_free(void *data, void *hint)
+{
+    (void)hint;
+    free(data);
+}
+
+int wire_payload_align(zmq_msg_t *payload)
+{
+    const void *data = zmq_msg_data(payload);
+    size_t size = zmq_msg_size(payload);
+    if (((uintptr_t)data & (sizeof(float) - 1)) == 0)
+        return 0;
+    void *buf = NULL;
+    if (posix_memalign(&buf, 64, size ? size : 1) != 0)
+        return -1;
+    memcpy(buf, data, size);
+    zmq_msg_t fresh;
+    if (zmq_msg_init_data(&fresh, buf, size, s_free, NULL) != 0) {
+        free(buf);
+        return -1;
+    }
+    zmq_msg_close(payload);
+    zmq_msg_init(payload);
+    zmq_msg_move(payload, &fresh);
+    return 0;
 }
 
 size_t wire_count_nonfinite(const float *x, size_t n)

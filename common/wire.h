@@ -81,7 +81,12 @@ int wire_send(void *sock, const void *id, size_t id_len, int command,
 int wire_send_error(void *sock, const void *id, size_t id_len, int code, const char *message,
                     uint64_t seq, uint64_t round);
 
-/* Count of NaN and infinite values in a float32 array. */
+/* Make the payload's data float-aligned. ZeroMQ hands small messages out
+ * of its receive buffer at any byte offset; such a payload is copied into
+ * a buffer of its own. Returns 0, or -1 when out of memory. */
+int wire_payload_align(zmq_msg_t *payload);
+
+/* Count of NaN and infinite values in a float32 array (float-aligned). */
 size_t wire_count_nonfinite(const float *x, size_t n);
 
 #endif

@@ -231,6 +231,42 @@ START_TEST(decode_every_truncation_of_a_valid_message)
 }
 END_TEST
 
+START_TEST(small_payloads_come_out_float_aligned)
+{
+    /* Over TCP, ZeroMQ packs small frames into its receive buffer at any
+     * offset; metadata of every length from 0 to 8 shifts the payload. */
+    void *ra = zmq_socket(ctx, ZMQ_PAIR), *rb = zmq_socket(ctx, ZMQ_PAIR);
+    char ep[128];
+    size_t eplen = sizeof ep;
+    ck_assert_int_eq(zmq_bind(ra, "tcp://127.0.0.1:*"), 0);
+    zmq_getsockopt(ra, ZMQ_LAST_ENDPOINT, ep, &eplen);
+    ck_assert_int_eq(zmq_connect(rb, ep), 0);
+    for (size_t metalen = 0; metalen < 9; metalen++) {
+        Psod__Push p = PSOD__PUSH__INIT;
+        p.seq = metalen ? (1ull << (7 * (metalen - 1))) : 0;
+        float w[16]; /* above ZeroMQ's 33-byte in-struct messages */
+        for (int i = 0; i < 16; i++)
+            w[i] = 1.5f * (float)i - 7.0f;
+        zmq_msg_t pl;
+        zmq_msg_init_size(&pl, sizeof w);
+        memcpy(zmq_msg_data(&pl), w, sizeof w);
+        ck_assert_int_eq(wire_send(rb, NULL, 0, PSOD__COMMAND__CMD_PUSH, &p.base, &pl, 0), 0);
+        zmq_msg_close(&pl);
+        struct wire_msg m;
+        struct wire_error e;
+        ck_assert_int_eq(wire_recv(ra, 0, 0, &lim, &m, &e), 0);
+        ck_assert_uint_eq((uintptr_t)zmq_msg_data(&m.payload) % sizeof(float), 0);
+        ck_assert_mem_eq(zmq_msg_data(&m.payload), w, sizeof w);
+        wire_msg_clear(&m);
+    }
+    int linger = 0;
+    zmq_setsockopt(ra, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(rb, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_close(ra);
+    zmq_close(rb);
+}
+END_TEST
+
 START_TEST(counts_nonfinite)
 {
     float x[100];
@@ -267,6 +303,7 @@ int main(void)
     tcase_add_test(tc, rejects_truncated_and_extra_frames);
     tcase_add_test(tc, rejects_unknown_command_garbage_and_oversize);
     tcase_add_test(tc, decode_every_truncation_of_a_valid_message);
+    tcase_add_test(tc, small_payloads_come_out_float_aligned);
     tcase_add_test(tc, counts_nonfinite);
     tcase_add_test(tc, names);
     suite_add_tcase(s, tc);
