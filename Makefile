@@ -10,7 +10,7 @@
 # first compile (target `deps`).
 
 PREFIX ?= /usr/local
-OPT ?= -O2
+OPT ?= -O3
 WARN = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith -Wformat=2
 STD = -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L
 SANITIZER ?=
@@ -66,8 +66,15 @@ $(BUILD)/proto/psod.pb-c.c $(BUILD)/proto/psod.pb-c.h: proto/psod.proto | deps
 	@mkdir -p $(BUILD)/proto
 	protoc-c --proto_path=proto --c_out=$(BUILD)/proto proto/psod.proto
 
+# Rebuild everything when the compiler flags change (OPT=, CFLAGS=, ...).
+$(BUILD)/.flags: FORCE | deps
+	@mkdir -p $(BUILD)
+	@echo '$(CC) $(ALL_CFLAGS)' | cmp -s - $@ || echo '$(CC) $(ALL_CFLAGS)' > $@
+.PHONY: FORCE
+FORCE:
+
 # Every object may include the generated header.
-$(BUILD)/%.o: %.c $(PROTO_H) | deps
+$(BUILD)/%.o: %.c $(PROTO_H) $(BUILD)/.flags | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 

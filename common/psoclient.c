@@ -253,12 +253,14 @@ static int s_take_payload(struct psoc *c, struct wire_msg *m, uint32_t crc, floa
     if (bytes != c->n * sizeof(float))
         return s_err(err, errlen, PSOC_EPROTO, "daemon sent %zu bytes of weights, expected %zu",
                      bytes, c->n * sizeof(float));
-    const void *data = zmq_msg_data(&m->payload);
-    uint32_t got = crc32c(0, data, bytes);
+    /* Copy and check in one pass; on a mismatch the caller's weights are
+     * already overwritten, so they are restored from nothing: report it and
+     * let the worker decide (it must not train on them). */
+    uint32_t got = wire_copy_crc(dst, zmq_msg_data(&m->payload), bytes);
     if (got != crc)
         return s_err(err, errlen, PSOC_ECHECKSUM,
-                     "position checksum mismatch (got %08x, header says %08x)", got, crc);
-    memcpy(dst, data, bytes);
+                     "position checksum mismatch (got %08x, header says %08x); "
+                     "the weights buffer holds the corrupt position", got, crc);
     return PSOC_OK;
 }
 

@@ -13,19 +13,26 @@ uint64_t rng_splitmix64(uint64_t x);
 /* Key for one (seed, round, particle, stream) tuple. */
 uint32_t rng_key(uint64_t seed, uint64_t round, uint32_t particle, uint32_t stream);
 
-/* Uniform float in [0, 1) for element `index` under `key` (24-bit mantissa).
- * Inline so the update kernel vectorizes it. */
-static inline float rng_uniform(uint32_t key, uint64_t index)
+/* Two uniform floats in [0, 1) for element `index` under `key`, 16 bits of
+ * resolution each, from one 32-bit hash (murmur3's finalizer): cheap enough
+ * that the update, which draws two per element, stays memory-bound. Inline
+ * so the update kernel vectorizes it. */
+static inline void rng_uniform_pair(uint32_t key, uint32_t index, float *a, float *b)
 {
-    /* murmur3's 32-bit finalizer over key ^ (index mixed); 2 multiplies. */
-    uint32_t h = key ^ (uint32_t)index ^ (uint32_t)(index >> 32) * 0x9E3779B9u;
-    h += 0x9E3779B9u;
+    uint32_t h = (key ^ index) + 0x9E3779B9u;
     h ^= h >> 16;
     h *= 0x85EBCA6Bu;
     h ^= h >> 13;
     h *= 0xC2B2AE35u;
     h ^= h >> 16;
-    return (float)(h >> 8) * (1.0f / 16777216.0f);
+    *a = (float)(h >> 16) * (1.0f / 65536.0f);
+    *b = (float)(h & 0xffffu) * (1.0f / 65536.0f);
+}
+
+/* The key for elements whose index has the given upper 32 bits. */
+static inline uint32_t rng_key_hi(uint32_t key, uint64_t index)
+{
+    return key ^ (uint32_t)(index >> 32) * 0x9E3779B9u;
 }
 
 /* A small sequential generator (xoshiro256**) for the worker side:

@@ -1,6 +1,8 @@
 /* Wire format: see wire.h and proto/PROTOCOL.md. */
 #include "common/wire.h"
 
+#include "common/crc32c.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -272,4 +274,31 @@ size_t wire_count_nonfinite(const float *x, size_t n)
     for (size_t i = 0; i < n; i++)
         bad += (u[i] & 0x7f800000u) == 0x7f800000u;
     return bad;
+}
+
+#define CHECK_BLOCK ((size_t)1 << 14) /* floats: 64 KiB, well inside L2 */
+
+size_t wire_check_payload(const float *x, size_t n, uint32_t *crc)
+{
+    uint32_t c = 0;
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i += CHECK_BLOCK) {
+        size_t len = n - i < CHECK_BLOCK ? n - i : CHECK_BLOCK;
+        c = crc32c(c, x + i, len * sizeof(float));
+        bad += wire_count_nonfinite(x + i, len);
+    }
+    *crc = c;
+    return bad;
+}
+
+uint32_t wire_copy_crc(void *dst, const void *src, size_t bytes)
+{
+    const size_t block = CHECK_BLOCK * sizeof(float);
+    uint32_t c = 0;
+    for (size_t i = 0; i < bytes; i += block) {
+        size_t len = bytes - i < block ? bytes - i : block;
+        c = crc32c(c, (const char *)src + i, len);
+        memcpy((char *)dst + i, (const char *)src + i, len);
+    }
+    return c;
 }

@@ -89,4 +89,12 @@ int wire_payload_align(zmq_msg_t *payload);
 /* Count of NaN and infinite values in a float32 array (float-aligned). */
 size_t wire_count_nonfinite(const float *x, size_t n);
 
+/* One pass over a received payload: its CRC-32C into *crc, and the count
+ * of NaN and infinite values as the result. Works block by block so the
+ * second look at each block hits the cache. */
+size_t wire_check_payload(const float *x, size_t n, uint32_t *crc);
+
+/* memcpy that also returns the CRC-32C of what it copied, in one pass. */
+uint32_t wire_copy_crc(void *dst, const void *src, size_t bytes);
+
 #endif

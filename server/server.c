@@ -415,6 +415,31 @@ static void s_handle_hello(struct server *s, struct wire_msg *in)
     s_welcome(s, mb, 0);
 }
 
+/* A particle's new position is ready: it becomes the stored position and
+ * goes out at once, so the I/O thread sends it while the daemon computes
+ * the next particle. */
+static void s_position_ready(void *ctx, int i, uint32_t crc)
+{
+    struct server *s = ctx;
+    struct member *mb = &s->m[i];
+    zmq_msg_close(&mb->position);
+    zmq_msg_init(&mb->position);
+    zmq_msg_move(&mb->position, &mb->push);
+    zmq_msg_close(&mb->push);
+    mb->has_push = 0;
+    if (!mb->active)
+        return;
+    Psod__Position p = PSOD__POSITION__INIT;
+    p.round = s->round + 1;
+    p.global_best_loss = swarm_best_loss(s->swarm);
+    p.payload_crc32c = crc;
+    p.particle_id = (uint32_t)i;
+    p.personal_best_loss = swarm_personal_best_loss(s->swarm, i);
+    p.seq = mb->push_seq;
+    p.global_best_particle = (uint32_t)swarm_best_particle(s->swarm);
+    s_send_payload(s, mb, PSOD__COMMAND__CMD_POSITION, &p.base);
+}
+
 static void s_close_round(struct server *s)
 {
     double t0 = time_now_s();
@@ -423,36 +448,14 @@ static void s_close_round(struct server *s)
         s->xs[i] = mb->has_push ? zmq_msg_data(&mb->push) : NULL;
         s->losses[i] = mb->has_push ? mb->push_loss : INFINITY;
     }
-    swarm_round(s->swarm, s->round, s->xs, s->losses);
+    swarm_round(s->swarm, s->round, s->xs, s->losses, s_position_ready, s);
     s->round++;
-    double best = swarm_best_loss(s->swarm);
-    for (size_t i = 0; i < s->count; i++) {
-        struct member *mb = &s->m[i];
-        if (!mb->has_push)
-            continue;
-        zmq_msg_close(&mb->position);
-        zmq_msg_init(&mb->position);
-        zmq_msg_move(&mb->position, &mb->push);
-        zmq_msg_close(&mb->push);
-        mb->has_push = 0;
-        if (!mb->active)
-            continue;
-        Psod__Position p = PSOD__POSITION__INIT;
-        p.round = s->round;
-        p.global_best_loss = best;
-        p.payload_crc32c = crc32c(0, zmq_msg_data(&mb->position), zmq_msg_size(&mb->position));
-        p.particle_id = (uint32_t)i;
-        p.personal_best_loss = swarm_personal_best_loss(s->swarm, (int)i);
-        p.seq = mb->push_seq;
-        p.global_best_particle = (uint32_t)swarm_best_particle(s->swarm);
-        s_send_payload(s, mb, PSOD__COMMAND__CMD_POSITION, &p.base);
-    }
     double now = time_now_s();
     s->last_round_seconds = now - s->round_started;
     s->round_started = now;
     log_debug("round %llu closed: best loss %.6g (particle %d), update %.2f ms, round %.2f ms",
-              (unsigned long long)s->round, best, swarm_best_particle(s->swarm),
-              (now - t0) * 1e3, s->last_round_seconds * 1e3);
+              (unsigned long long)s->round, swarm_best_loss(s->swarm),
+              swarm_best_particle(s->swarm), (now - t0) * 1e3, s->last_round_seconds * 1e3);
 }
 
 static void s_maybe_close_round(struct server *s)
@@ -503,14 +506,13 @@ static void s_handle_push(struct server *s, struct wire_msg *in)
         s_reject(s, in, PSOD__ERROR_CODE__ERR_NOT_FINITE, p->seq, "loss is %g", p->loss);
         return;
     }
-    const float *x = zmq_msg_data(&in->payload);
-    uint32_t crc = crc32c(0, x, bytes);
+    uint32_t crc;
+    size_t bad = wire_check_payload(zmq_msg_data(&in->payload), s->n, &crc);
     if (crc != p->payload_crc32c) {
         s_reject(s, in, PSOD__ERROR_CODE__ERR_CHECKSUM, p->seq,
                  "payload CRC-32C is %08x, push says %08x", crc, p->payload_crc32c);
         return;
     }
-    size_t bad = wire_count_nonfinite(x, s->n);
     if (bad) {
         s_reject(s, in, PSOD__ERROR_CODE__ERR_NOT_FINITE, p->seq,
                  "weights hold %zu NaN or infinite values", bad);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/crc32c.h"
 #include "common/rng.h"
 
 struct particle {
@@ -27,7 +28,6 @@ struct swarm {
     struct pso_params prm;
     struct particle *pt;
     size_t count, cap;
-    float *g;
     double g_loss;
     int g_particle;
 };
@@ -51,11 +51,6 @@ struct swarm *swarm_new(size_t n, uint64_t offset, const struct pso_params *prm)
     s->prm = *prm;
     s->g_loss = INFINITY;
     s->g_particle = -1;
-    s->g = s_alloc_floats(n);
-    if (!s->g) {
-        free(s);
-        return NULL;
-    }
     return s;
 }
 
@@ -69,7 +64,6 @@ void swarm_destroy(struct swarm **sp)
         free(s->pt[i].p);
     }
     free(s->pt);
-    free(s->g);
     free(s);
     *sp = NULL;
 }
@@ -107,23 +101,23 @@ void pso_step_init(struct pso_step *k, const struct pso_params *prm, uint64_t ro
     k->c2 = (float)prm->c2;
     k->vmax = (float)prm->vmax;
     k->per_element = prm->random_mode == PSO_RANDOM_ELEMENT;
-    k->key1 = rng_key(prm->seed ^ stream, round, 0, 1);
-    k->key2 = rng_key(prm->seed ^ stream, round, 0, 2);
-    k->r1 = rng_uniform(k->key1, 0);
-    k->r2 = rng_uniform(k->key2, 0);
+    k->key = rng_key(prm->seed ^ stream, round, 0, 1);
+    rng_uniform_pair(rng_key(prm->seed ^ stream, round, 0, 2), 0, &k->r1, &k->r2);
     k->offset = offset;
 }
 
 /* Each flag combination gets its own loop, so that the hot loop has no
- * branches and the compiler vectorizes it. */
+ * branches and the compiler vectorizes it. `key` and `base` (the low 32
+ * bits of the first element's global index) are fixed per block. */
 #define PSO_LOOP(IMPROVED, PER_ELEMENT, CLAMP)                                       \
     for (size_t i = 0; i < n; i++) {                                                 \
         float xi = x[i];                                                             \
         float pi = p[i];                                                             \
         if (IMPROVED)                                                                \
             p[i] = pi = xi;                                                          \
-        float r1 = PER_ELEMENT ? rng_uniform(k->key1, k->offset + i) : k->r1;        \
-        float r2 = PER_ELEMENT ? rng_uniform(k->key2, k->offset + i) : k->r2;        \
+        float r1 = r1c, r2 = r2c;                                                    \
+        if (PER_ELEMENT)                                                             \
+            rng_uniform_pair(key, base + (uint32_t)i, &r1, &r2);                      \
         float vi = w * v[i] + c1 * r1 * (pi - xi) + c2 * r2 * (g[i] - xi);            \
         if (CLAMP)                                                                   \
             vi = vi > vmax ? vmax : vi < -vmax ? -vmax : vi;                          \
@@ -138,12 +132,11 @@ void pso_step_init(struct pso_step *k, const struct pso_params *prm, uint64_t ro
 #endif
 
 PSO_CLONES
-void pso_update(float *restrict x, float *restrict v, float *restrict p, const float *restrict g,
-                size_t n, int improved, const struct pso_step *k)
+static void s_update_block(float *restrict x, float *restrict v, float *restrict p,
+                           const float *restrict g, size_t n, int sel, const struct pso_step *k,
+                           uint32_t key, uint32_t base)
 {
-    const float w = k->w, c1 = k->c1, c2 = k->c2, vmax = k->vmax;
-    int clamp = vmax > 0;
-    int sel = (improved ? 4 : 0) | (k->per_element ? 2 : 0) | (clamp ? 1 : 0);
+    const float w = k->w, c1 = k->c1, c2 = k->c2, vmax = k->vmax, r1c = k->r1, r2c = k->r2;
     switch (sel) {
     case 0: PSO_LOOP(0, 0, 0) break;
     case 1: PSO_LOOP(0, 0, 1) break;
@@ -156,43 +149,89 @@ void pso_update(float *restrict x, float *restrict v, float *restrict p, const f
     }
 }
 
-void swarm_round(struct swarm *s, uint64_t round, float *const *x, const double *loss)
+/* 16 Ki elements (64 KiB of x): the block's x is still in L2 when the CRC
+ * reads it back. Blocks never straddle a 2^32 boundary of the global index,
+ * so the per-element key is constant within one. */
+#define BLOCK ((size_t)1 << 14)
+
+void pso_update(float *x, float *v, float *p, const float *g, size_t n, int improved,
+                const struct pso_step *k, uint32_t *crc)
 {
-    unsigned char *improved = calloc(s->count ? s->count : 1, 1);
-    for (size_t i = 0; i < s->count; i++) {
-        if (x[i] && loss[i] < s->pt[i].p_loss) {
-            s->pt[i].p_loss = loss[i];
-            if (improved)
-                improved[i] = 1;
-            else /* no memory for the flags: update p here instead */
-                memcpy(s->pt[i].p, x[i], s->n * sizeof(float));
-        }
+    int sel = (improved ? 4 : 0) | (k->per_element ? 2 : 0) | (k->vmax > 0 ? 1 : 0);
+    struct pso_step inertia_only;
+    if (!g) {
+        /* p = g = x after this step: both pulls are zero. p stands in for g
+         * (read-only) after p = x is done here. */
+        memcpy(p, x, n * sizeof(float));
+        inertia_only = *k;
+        inertia_only.c1 = inertia_only.c2 = 0;
+        inertia_only.per_element = 0;
+        k = &inertia_only;
+        g = p;
+        sel = k->vmax > 0 ? 1 : 0;
     }
+    uint32_t c = 0;
+    for (size_t done = 0; done < n;) {
+        uint64_t index = k->offset + done;
+        size_t len = n - done < BLOCK ? n - done : BLOCK;
+        uint64_t to_wrap = ((index >> 32) + 1) * ((uint64_t)1 << 32) - index;
+        if (len > to_wrap)
+            len = (size_t)to_wrap;
+        s_update_block(x + done, v + done, p + done, g + done, len, sel, k,
+                       rng_key_hi(k->key, index), (uint32_t)index);
+        if (crc)
+            c = crc32c(c, x + done, len * sizeof(float));
+        done += len;
+    }
+    if (crc)
+        *crc = c;
+}
+
+void swarm_round(struct swarm *s, uint64_t round, float *const *x, const double *loss,
+                 swarm_done_fn *done, void *ctx)
+{
+    /* Personal bests first: only the losses are needed to pick the global
+     * best, which is always the best personal best (g is p[best], never a
+     * copy). A particle's improved p is written by its own update pass, so
+     * the best particle is updated before the others read its p as g. */
+    unsigned char improved[s->count ? s->count : 1];
     int best = -1;
-    for (size_t i = 0; i < s->count; i++)
+    for (size_t i = 0; i < s->count; i++) {
+        improved[i] = x[i] && loss[i] < s->pt[i].p_loss;
+        if (improved[i])
+            s->pt[i].p_loss = loss[i];
         if (best < 0 || s->pt[i].p_loss < s->pt[best].p_loss)
             best = (int)i;
+    }
     if (best >= 0 && s->pt[best].p_loss < s->g_loss) {
         s->g_loss = s->pt[best].p_loss;
         s->g_particle = best;
-        const float *src = improved && improved[best] ? x[best] : s->pt[best].p;
-        memcpy(s->g, src, s->n * sizeof(float));
     }
-    for (size_t i = 0; i < s->count; i++) {
+    int gb = s->g_particle;
+    for (size_t j = 0; j < s->count; j++) {
+        size_t i = j == 0 ? (size_t)gb : j <= (size_t)gb ? j - 1 : j;
         if (!x[i])
             continue;
         struct pso_step k;
         pso_step_init(&k, &s->prm, round, s->pt[i].stream, s->offset);
-        pso_update(x[i], s->pt[i].v, s->pt[i].p, s->g, s->n, improved ? improved[i] : 0, &k);
+        /* The best particle that just improved has p = g = x: no pulls
+         * (g = NULL says so without aliasing x). */
+        const float *g = (int)i == gb && improved[i] ? NULL : s->pt[gb].p;
+        uint32_t crc = 0;
+        pso_update(x[i], s->pt[i].v, s->pt[i].p, g, s->n, improved[i], &k, done ? &crc : NULL);
+        if (done)
+            done(ctx, (int)i, crc);
     }
-    free(improved);
 }
 
 size_t swarm_size(const struct swarm *s) { return s->count; }
 size_t swarm_dim(const struct swarm *s) { return s->n; }
 double swarm_best_loss(const struct swarm *s) { return s->g_loss; }
 int swarm_best_particle(const struct swarm *s) { return s->g_particle; }
-const float *swarm_best(const struct swarm *s) { return s->g_particle >= 0 ? s->g : NULL; }
+const float *swarm_best(const struct swarm *s)
+{
+    return s->g_particle >= 0 ? s->pt[s->g_particle].p : NULL;
+}
 double swarm_personal_best_loss(const struct swarm *s, int i) { return s->pt[i].p_loss; }
 const float *swarm_velocity(const struct swarm *s, int i) { return s->pt[i].v; }
 const float *swarm_personal_best(const struct swarm *s, int i) { return s->pt[i].p; }

@@ -39,15 +39,22 @@ void swarm_destroy(struct swarm **s);
  * Returns its id, or -1 when out of memory. */
 int swarm_add(struct swarm *s, const float *x0, uint64_t stream);
 
+/* Called as soon as particle i's new position is ready (its CRC-32C in
+ * crc), so the caller can send it while the next particle is computed. */
+typedef void swarm_done_fn(void *ctx, int i, uint32_t crc);
+
 /* Close round `round`. x[i] is particle i's pushed position, or NULL if it
  * did not push; loss[i] its loss (finite). On return every non-NULL x[i]
- * holds the particle's new position. */
-void swarm_round(struct swarm *s, uint64_t round, float *const *x, const double *loss);
+ * holds the particle's new position; `done` (may be NULL) was called for
+ * each of them. */
+void swarm_round(struct swarm *s, uint64_t round, float *const *x, const double *loss,
+                 swarm_done_fn *done, void *ctx);
 
 size_t swarm_size(const struct swarm *s);        /* number of particles */
 size_t swarm_dim(const struct swarm *s);
 double swarm_best_loss(const struct swarm *s);   /* +inf before any round */
 int swarm_best_particle(const struct swarm *s);  /* -1 before any round */
+/* The global best is always the best personal best: no copy is kept. */
 const float *swarm_best(const struct swarm *s);  /* NULL before any round */
 double swarm_personal_best_loss(const struct swarm *s, int i);
 const float *swarm_velocity(const struct swarm *s, int i);
@@ -55,16 +62,21 @@ const float *swarm_personal_best(const struct swarm *s, int i);
 
 /* The fused element-wise update of one particle, exposed for tests and
  * benchmarks. `improved`: copy x into p first. r1, r2: the random factors
- * in PSO_RANDOM_PARTICLE mode; key1, key2 the streams in ELEMENT mode. */
+ * in PSO_RANDOM_PARTICLE mode; in ELEMENT mode element i draws them with
+ * rng_uniform_pair(rng_key_hi(key, offset + i), offset + i). g == NULL
+ * means this particle is the global best and just improved: p = g = x, so
+ * both pulls vanish (requires improved). When `crc` is
+ * not NULL it receives the CRC-32C of the new x, computed block by block
+ * while the block is still in cache. */
 struct pso_step {
     float w, c1, c2, vmax;
     int per_element;
     float r1, r2;
-    uint32_t key1, key2;
+    uint32_t key;
     uint64_t offset;
 };
 void pso_update(float *x, float *v, float *p, const float *g, size_t n, int improved,
-                const struct pso_step *k);
+                const struct pso_step *k, uint32_t *crc);
 
 /* The step's random factors for the particle with random stream `stream`
  * in `round`. */

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/crc32c.h"
 #include "common/rng.h"
 #include "server/swarm.h"
 
@@ -15,8 +16,9 @@ static void s_reference(double *x, double *v, double *p, const double *g, size_t
     for (size_t i = 0; i < n; i++) {
         if (improved)
             p[i] = x[i];
-        double r1 = k->per_element ? rng_uniform(k->key1, k->offset + i) : k->r1;
-        double r2 = k->per_element ? rng_uniform(k->key2, k->offset + i) : k->r2;
+        float r1 = k->r1, r2 = k->r2;
+        if (k->per_element)
+            rng_uniform_pair(rng_key_hi(k->key, k->offset + i), (uint32_t)(k->offset + i), &r1, &r2);
         double vel = (double)k->w * v[i] + (double)k->c1 * r1 * (p[i] - x[i]) +
                      (double)k->c2 * r2 * (g[i] - x[i]);
         if (k->vmax > 0)
@@ -51,8 +53,10 @@ START_TEST(update_matches_reference_every_variant)
         struct pso_step k;
         pso_step_init(&k, &prm, 3, 2, 1000);
         int improved = (variant & 4) != 0;
-        pso_update(x, v, p, g, N, improved, &k);
+        uint32_t crc;
+        pso_update(x, v, p, g, N, improved, &k, &crc);
         s_reference(X, V, P, G, N, improved, &k);
+        ck_assert_uint_eq(crc, crc32c(0, x, N * sizeof(float)));
         for (size_t i = 0; i < N; i++) {
             ck_assert_msg(fabs(x[i] - X[i]) <= 1e-5 * (1 + fabs(X[i])),
                           "variant %d x[%zu]: %g vs %g", variant, i, x[i], X[i]);
@@ -77,7 +81,7 @@ START_TEST(per_element_factors_vary_per_particle_factors_do_not)
     float x[N] = {0}, v[N] = {0}, p[N], g[N] = {0};
     for (int i = 0; i < N; i++)
         p[i] = 1;
-    pso_update(x, v, p, g, N, 0, &k); /* x = c1 * r1_i * (1 - 0) = r1_i */
+    pso_update(x, v, p, g, N, 0, &k, NULL); /* x = c1 * r1_i * (1 - 0) = r1_i */
     int distinct = 0;
     for (int i = 1; i < N; i++)
         distinct += x[i] != x[0];
@@ -86,7 +90,7 @@ START_TEST(per_element_factors_vary_per_particle_factors_do_not)
     pso_step_init(&k, &prm, 0, 0, 0);
     memset(x, 0, sizeof x);
     memset(v, 0, sizeof v);
-    pso_update(x, v, p, g, N, 0, &k);
+    pso_update(x, v, p, g, N, 0, &k, NULL);
     for (int i = 1; i < N; i++)
         ck_assert(x[i] == x[0]);
     ck_assert(x[0] >= 0 && x[0] < 1);
@@ -112,7 +116,7 @@ START_TEST(bests_follow_losses)
     memcpy(a, x0, sizeof a);
     float *xs[3] = {a[0], a[1], a[2]};
     double loss[3] = {3.0, 1.0, 2.0};
-    swarm_round(s, 0, xs, loss);
+    swarm_round(s, 0, xs, loss, NULL, NULL);
     ck_assert_int_eq(swarm_best_particle(s), 1);
     ck_assert_double_eq(swarm_best_loss(s), 1.0);
     ck_assert_mem_eq(swarm_best(s), x0[1], sizeof x0[1]); /* g = what particle 1 pushed */
@@ -131,7 +135,7 @@ START_TEST(bests_follow_losses)
     memcpy(p0, swarm_personal_best(s, 0), sizeof p0);
     float b2_pushed[N];
     memcpy(b2_pushed, b2, sizeof b2);
-    swarm_round(s, 1, ys, loss2);
+    swarm_round(s, 1, ys, loss2, NULL, NULL);
     ck_assert_double_eq(swarm_personal_best_loss(s, 0), 3.0);
     ck_assert_mem_eq(swarm_personal_best(s, 0), p0, sizeof p0);
     ck_assert_double_eq(swarm_personal_best_loss(s, 1), 1.0);
@@ -169,7 +173,7 @@ static void s_run(uint64_t seed, const int *order, float out[4][257])
                 f += (double)x[j][i] * x[j][i];
             loss[j] = f;
         }
-        swarm_round(s, (uint64_t)round, xs, loss);
+        swarm_round(s, (uint64_t)round, xs, loss, NULL, NULL);
     }
     memcpy(out, x, sizeof x);
     swarm_destroy(&s);
@@ -211,7 +215,7 @@ START_TEST(swarm_minimizes_sphere)
             for (int i = 0; i < N; i++)
                 loss[j] += (double)x[j][i] * x[j][i];
         }
-        swarm_round(s, (uint64_t)round, xs, loss);
+        swarm_round(s, (uint64_t)round, xs, loss, NULL, NULL);
         if (round == 0)
             first = swarm_best_loss(s);
     }

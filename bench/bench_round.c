@@ -1,0 +1,223 @@
+/* bench_round: time of one synchronous round through a real psod, next to
+ * raw ZeroMQ moving the same bytes, in the same run.
+ *
+ *   bench_round PSOD_BINARY [ROUNDS [PARAMETERS WORKERS]]
+ *
+ * For each size (64Ki, 1Mi, 4Mi float32 parameters) and worker count
+ * (1, 2, 4), K worker processes loop: push n floats, wait, receive n
+ * floats. With psod they use the client library (CRC-32C both ways, NaN
+ * check, the PSO-PS update, particle state); the reference is a bare ROUTER
+ * that collects K messages and echoes each back, with bare DEALER clients
+ * (zmq_send / zmq_recv into the same kind of buffer). Round time is
+ * wall time over the timed rounds divided by their count, taken as the
+ * slowest worker's; each cell is the median of 3 repetitions. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "common/psoclient.h"
+#include "common/timeutil.h"
+
+#define WARMUP 5
+
+static int s_rounds = 40;
+
+/* Worker body, psod flavour: returns seconds per round. */
+static double s_psod_worker(const char *ep, int id, size_t n)
+{
+    char name[32], err[256];
+    snprintf(name, sizeof name, "bench%d", id);
+    float *w = malloc(n * sizeof *w);
+    for (size_t i = 0; i < n; i++)
+        w[i] = (float)(i % 97) * 0.01f;
+    struct psoc *c;
+    if (psoc_open(&c, ep, name, NULL, err, sizeof err) ||
+        psoc_join(c, n, 1, w, NULL, err, sizeof err)) {
+        fprintf(stderr, "bench worker: %s\n", err);
+        exit(1);
+    }
+    double t0 = 0;
+    for (int r = 0; r < WARMUP + s_rounds; r++) {
+        if (r == WARMUP)
+            t0 = time_now_s();
+        if (psoc_sync(c, w, 1.0 + r, 1, NULL, err, sizeof err)) {
+            fprintf(stderr, "bench worker: %s\n", err);
+            exit(1);
+        }
+    }
+    double dt = (time_now_s() - t0) / s_rounds;
+    psoc_close(&c);
+    free(w);
+    return dt;
+}
+
+static double s_raw_worker(const char *ep, int id, size_t n)
+{
+    (void)id;
+    void *ctx = zmq_ctx_new(), *s = zmq_socket(ctx, ZMQ_DEALER);
+    zmq_connect(s, ep);
+    float *w = malloc(n * sizeof *w);
+    memset(w, 0, n * sizeof *w);
+    double t0 = 0;
+    for (int r = 0; r < WARMUP + s_rounds; r++) {
+        if (r == WARMUP)
+            t0 = time_now_s();
+        zmq_send(s, w, n * sizeof *w, 0);
+        if (zmq_recv(s, w, n * sizeof *w, 0) < 0)
+            exit(1);
+    }
+    double dt = (time_now_s() - t0) / s_rounds;
+    zmq_close(s);
+    zmq_ctx_term(ctx);
+    free(w);
+    return dt;
+}
+
+/* The raw reference server: collect K messages, echo each to its sender. */
+static void s_raw_server(void *sock, int k)
+{
+    zmq_msg_t id[64], body[64];
+    for (;;) {
+        for (int i = 0; i < k; i++) {
+            zmq_msg_init(&id[i]);
+            zmq_msg_init(&body[i]);
+            if (zmq_msg_recv(&id[i], sock, 0) < 0 || zmq_msg_recv(&body[i], sock, 0) < 0)
+                return;
+        }
+        for (int i = 0; i < k; i++) {
+            zmq_msg_send(&id[i], sock, ZMQ_SNDMORE);
+            zmq_msg_send(&body[i], sock, 0);
+        }
+    }
+}
+
+static pid_t s_start_psod(const char *bin, int k, char *ep, size_t eplen)
+{
+    char epfile[64], workers[16];
+    snprintf(epfile, sizeof epfile, "/tmp/bench-round-%d.ep", (int)getpid());
+    snprintf(workers, sizeof workers, "%d", k);
+    unlink(epfile);
+    pid_t pid = fork();
+    if (pid == 0) {
+        execl(bin, bin, "--bind", "tcp://127.0.0.1:*", "--endpoint-file", epfile, "--workers",
+              workers, "--progress-interval", "0", "--log-level", "warn", (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 500; i++) {
+        FILE *f = fopen(epfile, "r");
+        if (f && fgets(ep, (int)eplen, f)) {
+            fclose(f);
+            ep[strcspn(ep, "\n")] = '\0';
+            unlink(epfile);
+            return pid;
+        }
+        if (f)
+            fclose(f);
+        usleep(10000);
+    }
+    fprintf(stderr, "psod did not start\n");
+    exit(1);
+}
+
+/* Run K workers of the given flavour; return the slowest one's round time. */
+static double s_run(int raw, const char *bin, int k, size_t n)
+{
+    char ep[256];
+    pid_t server;
+    if (raw) {
+        /* ZeroMQ contexts do not survive fork: the server child makes its
+         * own and reports its endpoint through a pipe. */
+        int epfd[2];
+        if (pipe(epfd) != 0)
+            exit(1);
+        server = fork();
+        if (server == 0) {
+            void *ctx = zmq_ctx_new(), *sock = zmq_socket(ctx, ZMQ_ROUTER);
+            zmq_bind(sock, "tcp://127.0.0.1:*");
+            size_t len = sizeof ep;
+            zmq_getsockopt(sock, ZMQ_LAST_ENDPOINT, ep, &len);
+            if (write(epfd[1], ep, sizeof ep) != sizeof ep)
+                _exit(1);
+            s_raw_server(sock, k);
+            _exit(0);
+        }
+        close(epfd[1]);
+        if (read(epfd[0], ep, sizeof ep) != sizeof ep)
+            exit(1);
+        close(epfd[0]);
+    } else {
+        server = s_start_psod(bin, k, ep, sizeof ep);
+    }
+    int fds[2];
+    if (pipe(fds) != 0)
+        exit(1);
+    pid_t workers[64];
+    for (int i = 0; i < k; i++) {
+        if ((workers[i] = fork()) == 0) {
+            close(fds[0]);
+            double dt = raw ? s_raw_worker(ep, i, n) : s_psod_worker(ep, i, n);
+            if (write(fds[1], &dt, sizeof dt) != sizeof dt)
+                _exit(1);
+            _exit(0);
+        }
+    }
+    close(fds[1]);
+    double worst = 0, dt;
+    for (int i = 0; i < k; i++) {
+        if (read(fds[0], &dt, sizeof dt) != sizeof dt) {
+            fprintf(stderr, "a bench worker failed\n");
+            exit(1);
+        }
+        if (dt > worst)
+            worst = dt;
+    }
+    close(fds[0]);
+    for (int i = 0; i < k; i++)
+        waitpid(workers[i], NULL, 0);
+    kill(server, raw ? SIGKILL : SIGTERM);
+    waitpid(server, NULL, 0);
+    return worst;
+}
+
+static int s_cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: bench_round PSOD_BINARY [ROUNDS]\n");
+        return 2;
+    }
+    if (argc > 2)
+        s_rounds = atoi(argv[2]);
+    size_t only_n = argc > 3 ? (size_t)atol(argv[3]) : 0; /* run one cell only */
+    int only_k = argc > 4 ? atoi(argv[4]) : 0;
+    size_t sizes[] = {1 << 16, 1 << 20, 1 << 22};
+    int ks[] = {1, 2, 4};
+    printf("| parameters | workers | MB moved per round | psod round (ms) | raw ZeroMQ round (ms) | ratio |\n");
+    printf("|---:|---:|---:|---:|---:|---:|\n");
+    for (int a = 0; a < 3; a++)
+        for (int b = 0; b < 3; b++) {
+            if ((only_n && sizes[a] != only_n) || (only_k && ks[b] != only_k))
+                continue;
+            double p[3], r[3];
+            for (int rep = 0; rep < 3; rep++) {
+                p[rep] = s_run(0, argv[1], ks[b], sizes[a]);
+                r[rep] = s_run(1, argv[1], ks[b], sizes[a]);
+            }
+            qsort(p, 3, sizeof *p, s_cmp);
+            qsort(r, 3, sizeof *r, s_cmp);
+            double mb = 2.0 * ks[b] * (double)sizes[a] * 4 / 1e6;
+            printf("| %zu | %d | %.1f | %.2f | %.2f | %.2f |\n", sizes[a], ks[b], mb, p[1] * 1e3,
+                   r[1] * 1e3, p[1] / r[1]);
+            fflush(stdout);
+        }
+    return 0;
+}
