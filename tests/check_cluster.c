@@ -155,10 +155,11 @@ static void teardown(void)
  * same 4 workers training alone from the same starts by a wide margin, and
  * get near the global minimum 0 (a local minimum sits near every integer
  * point; a random start in the box scores about 180). */
-static double s_swarm_run(const char *tag, int hostile, double *standalone_best)
+static double s_swarm_run(const char *tag, const char *seed, int hostile, double *standalone_best)
 {
     char ep[256], t[64];
-    pid_t psod = s_psod(tag, ep, sizeof ep, (char *[]){"--workers", "4", NULL});
+    pid_t psod =
+        s_psod(tag, ep, sizeof ep, (char *[]){"--workers", "4", "--seed", (char *)seed, NULL});
     pid_t w[4], h = 0;
     const char *names[] = {"w0", "w1", "w2", "w3"};
     for (int i = 0; i < 4; i++) {
@@ -202,14 +203,29 @@ static double s_swarm_run(const char *tag, int hostile, double *standalone_best)
     return best;
 }
 
+static int s_cmpd(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
 START_TEST(rastrigin_swarm_converges_and_beats_lone_workers)
 {
-    double alone;
-    double best = s_swarm_run("conv", 0, &alone);
-    fprintf(stderr, "rastrigin(10), 4 workers: swarm best %g, best lone worker %g\n", best, alone);
-    /* Seeds 1..8 give 2..11 (docs/BENCHMARKS.md); lone workers ~50. */
-    ck_assert_double_lt(best, 12.0);
-    ck_assert_double_lt(best, alone / 3);
+    /* Three swarm seeds (the workers' starts stay the same). Seeds 1..12
+     * gave a median of 3.5 and a worst of 18.9; the lone workers' best is
+     * 48.8 (docs/BENCHMARKS.md). */
+    double alone, best[3];
+    char tag[16], seed[8];
+    for (int i = 0; i < 3; i++) {
+        snprintf(tag, sizeof tag, "conv%d", i);
+        snprintf(seed, sizeof seed, "%d", i + 1);
+        best[i] = s_swarm_run(tag, seed, 0, i == 0 ? &alone : NULL);
+        fprintf(stderr, "rastrigin(10), 4 workers, seed %d: swarm best %g (lone best %g)\n",
+                i + 1, best[i], alone);
+        ck_assert_double_lt(best[i], alone / 2);
+    }
+    qsort(best, 3, sizeof best[0], s_cmpd);
+    ck_assert_double_lt(best[1], 10.0);
 }
 END_TEST
 
@@ -218,8 +234,8 @@ START_TEST(hostile_peer_changes_nothing)
     /* The same seeded run, once clean and once under attack, must end in
      * exactly the same global best: the attack is refused message by
      * message and never touches swarm state. */
-    double clean = s_swarm_run("clean", 0, NULL);
-    double attacked = s_swarm_run("attacked", 1, NULL);
+    double clean = s_swarm_run("clean", "1", 0, NULL);
+    double attacked = s_swarm_run("attacked", "1", 1, NULL);
     ck_assert_msg(clean == attacked, "clean %.17g vs attacked %.17g", clean, attacked);
 }
 END_TEST

@@ -16,27 +16,37 @@ START_TEST(keys_depend_on_every_input)
 }
 END_TEST
 
-START_TEST(uniform_is_uniform)
+START_TEST(uniform_pair_is_uniform_and_independent)
 {
-    /* 1M draws: mean 0.5 +- 0.002, variance 1/12, every decile near 10%. */
+    /* 1M pairs: each member mean 0.5 +- 0.002, variance 1/12, every decile
+     * near 10%, and the two members uncorrelated. */
     const int n = 1000000;
-    double sum = 0, sq = 0;
-    int bins[10] = {0};
+    double sum[2] = {0}, sq[2] = {0}, cross = 0;
+    int bins[2][10] = {{0}};
     uint32_t key = rng_key(42, 0, 0, 1);
     for (int i = 0; i < n; i++) {
-        float u = rng_uniform(key, (uint64_t)i);
-        ck_assert(u >= 0.0f && u < 1.0f);
-        sum += u;
-        sq += (double)u * u;
-        bins[(int)(u * 10)]++;
+        float u[2];
+        rng_uniform_pair(key, (uint32_t)i, &u[0], &u[1]);
+        for (int j = 0; j < 2; j++) {
+            ck_assert(u[j] >= 0.0f && u[j] < 1.0f);
+            sum[j] += u[j];
+            sq[j] += (double)u[j] * u[j];
+            bins[j][(int)(u[j] * 10)]++;
+        }
+        cross += (double)u[0] * u[1];
     }
-    double mean = sum / n, var = sq / n - mean * mean;
-    ck_assert_double_eq_tol(mean, 0.5, 0.002);
-    ck_assert_double_eq_tol(var, 1.0 / 12, 0.001);
-    for (int b = 0; b < 10; b++)
-        ck_assert_int_lt(abs(bins[b] - n / 10), n / 200);
-    /* High index bits matter too. */
-    ck_assert(rng_uniform(key, 5) != rng_uniform(key, 5 + (1ull << 32)));
+    for (int j = 0; j < 2; j++) {
+        double mean = sum[j] / n, var = sq[j] / n - mean * mean;
+        ck_assert_double_eq_tol(mean, 0.5, 0.002);
+        ck_assert_double_eq_tol(var, 1.0 / 12, 0.001);
+        for (int b = 0; b < 10; b++)
+            ck_assert_int_lt(abs(bins[j][b] - n / 10), n / 200);
+    }
+    double cov = cross / n - (sum[0] / n) * (sum[1] / n);
+    ck_assert_double_eq_tol(cov, 0, 0.001);
+    /* Upper index bits select another key. */
+    ck_assert_uint_ne(rng_key_hi(key, 5), rng_key_hi(key, 5 + (1ull << 32)));
+    ck_assert_uint_eq(rng_key_hi(key, 5), key);
 }
 END_TEST
 
@@ -64,7 +74,7 @@ int main(void)
     Suite *s = suite_create("rng");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, keys_depend_on_every_input);
-    tcase_add_test(tc, uniform_is_uniform);
+    tcase_add_test(tc, uniform_pair_is_uniform_and_independent);
     tcase_add_test(tc, xoshiro_reproducible_and_bounded);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
