@@ -304,9 +304,10 @@ static void s_handle_hello(struct server *s, struct wire_msg *in)
         return;
     }
     if (h->encoding != PSOD__ENCODING__ENC_F32 ||
-        h->payload_kind != PSOD__PAYLOAD_KIND__PAYLOAD_WEIGHTS || h->shard_offset != 0) {
+        h->payload_kind != PSOD__PAYLOAD_KIND__PAYLOAD_WEIGHTS || h->shard_offset != 0 ||
+        h->auth_token.len != 0) {
         s_reject(s, in, PSOD__ERROR_CODE__ERR_UNSUPPORTED, 0,
-                 "this daemon takes float32 weights for the whole vector only");
+                 "this daemon takes float32 weights for the whole vector, without tokens");
         return;
     }
     if (h->param_count == 0 || h->param_count > s->lim.max_payload / sizeof(float)) {
