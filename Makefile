@@ -54,7 +54,7 @@ UNIT_SUITES = check_config check_crc32c check_rng check_wire check_swarm check_o
 TEST_BINS = $(UNIT_SUITES:%=$(BUILD)/tests/%) $(BUILD)/tests/check_cluster $(BUILD)/tests/hostile_client
 BENCH_BINS = $(BUILD)/bench/bench_update $(BUILD)/bench/bench_round
 
-.PHONY: all deps test bench install uninstall clean
+.PHONY: all deps test valgrind bench install uninstall clean
 # Keep test and bench objects make would otherwise treat as intermediate.
 .SECONDARY:
 all: $(BINS)
@@ -105,6 +105,10 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(SERVER_OBJ) $(LIBCLIENT)
 
 test: $(BINS) $(TEST_BINS)
 	@BUILD=$(BUILD) tests/run-tests.sh $(UNIT_SUITES) check_cluster
+
+# A normal daemon run under valgrind (needs a build without sanitizers).
+valgrind: $(BINS) $(BUILD)/tests/hostile_client
+	@BUILD=$(BUILD) tests/valgrind-daemon.sh
 
 bench: $(BINS) $(BENCH_BINS)
 	@BUILD=$(BUILD) bench/run-bench.sh

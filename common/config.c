@@ -286,3 +286,15 @@ void config_usage(const struct config_option *opts, FILE *out)
         fputc('\n', out);
     }
 }
+
+int config_from_argv(const struct config_option *opts, int argc, char **argv, char *err,
+                     size_t errlen)
+{
+    static const char *const skip[] = {"--config", "--log-level", NULL};
+    const char *conf = config_find_arg(argc, argv, "--config");
+    if (config_defaults(opts, err, errlen))
+        return -1;
+    if (conf && config_load_file(opts, conf, err, errlen))
+        return -1;
+    return config_parse_args(opts, argc, argv, skip, err, errlen);
+}

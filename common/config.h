@@ -48,6 +48,12 @@ int config_load_file(const struct config_option *opts, const char *path, char *e
 int config_parse_args(const struct config_option *opts, int argc, char **argv,
                       const char *const *skip, char *err, size_t errlen);
 
+/* The usual sequence for a program: defaults, then the file named by
+ * `--config FILE` if any, then the other arguments. `--config` and
+ * `--log-level` (which the program reads itself) are passed over. */
+int config_from_argv(const struct config_option *opts, int argc, char **argv, char *err,
+                     size_t errlen);
+
 /* Find the value given to `--name` or `--name=` in argv, or NULL. */
 const char *config_find_arg(int argc, char **argv, const char *name);
 

@@ -4,6 +4,7 @@
 #include "common/crc32c.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,7 +50,6 @@ const char *wire_error_name(int code)
 static int s_fail(struct wire_error *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-#include <stdarg.h>
 static int s_fail(struct wire_error *err, int code, const char *fmt, ...)
 {
     va_list ap;

@@ -9,7 +9,7 @@
 set -euo pipefail
 
 PACKAGES=(build-essential pkg-config libzmq3-dev libprotobuf-c-dev protobuf-c-compiler
-          libopenblas-dev check zlib1g-dev python3)
+          libopenblas-dev check zlib1g-dev python3 valgrind)
 
 missing() {
     local m=()
@@ -18,6 +18,7 @@ missing() {
     command -v pkg-config >/dev/null 2>&1 || m+=(pkg-config)
     command -v protoc-c >/dev/null 2>&1 || m+=(protobuf-c-compiler)
     command -v python3 >/dev/null 2>&1 || m+=(python3)
+    command -v valgrind >/dev/null 2>&1 || m+=(valgrind)
     if command -v pkg-config >/dev/null 2>&1; then
         pkg-config --exists libzmq || m+=(libzmq3-dev)
         pkg-config --exists libprotobuf-c || m+=(libprotobuf-c-dev)

@@ -59,11 +59,7 @@ int main(int argc, char **argv)
     }
     log_init("psod", (enum log_level)lvl, stderr);
 
-    const char *conf = config_find_arg(argc, argv, "--config");
-    static const char *const skip[] = {"--config", "--log-level", NULL};
-    if (config_defaults(opts, err, sizeof err) ||
-        (conf && config_load_file(opts, conf, err, sizeof err)) ||
-        config_parse_args(opts, argc, argv, skip, err, sizeof err)) {
+    if (config_from_argv(opts, argc, argv, err, sizeof err) != 0) {
         fprintf(stderr, "psod: %s\n", err);
         return 2;
     }

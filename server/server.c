@@ -17,6 +17,7 @@
 #include "server/server.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -185,7 +186,6 @@ uint64_t server_round(const struct server *s) { return s->round; }
 static int s_reject(struct server *s, const struct wire_msg *in, int code, uint64_t seq,
                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
-#include <stdarg.h>
 static int s_reject(struct server *s, const struct wire_msg *in, int code, uint64_t seq,
                     const char *fmt, ...)
 {

@@ -1,5 +1,6 @@
 /* Suite: common/psoclient against a real in-process daemon (server.c) on
  * loopback TCP: join, sync, status, refusals, rejoin, timeouts. */
+#include "tests/suite.h"
 #include <check.h>
 #include <math.h>
 #include <pthread.h>
@@ -220,9 +221,5 @@ int main(void)
     tcase_add_test(tc, no_daemon_times_out_clearly);
     tcase_add_test(tc, layout_hash_is_fnv1a);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return suite_run(s);
 }

@@ -2,6 +2,7 @@
  * hostile_client processes on loopback; psod binds port * and reports the
  * port it got through --endpoint-file, so tests never race for ports.
  * Every process runs under a deadline and is killed if it overstays. */
+#include "tests/suite.h"
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -320,9 +321,5 @@ int main(void)
     tcase_add_test(tc, wrong_model_is_refused_and_others_carry_on);
     tcase_add_test(tc, status_sigterm_and_port_clash);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return suite_run(s);
 }

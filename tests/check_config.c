@@ -1,4 +1,5 @@
 /* Suite: common/config (option table, file, arguments). */
+#include "tests/suite.h"
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -156,9 +157,5 @@ int main(void)
     tcase_add_test(tc, file_errors_name_the_line);
     tcase_add_test(tc, print_reads_back);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return suite_run(s);
 }

@@ -1,4 +1,5 @@
 /* Suite: common/crc32c. */
+#include "tests/suite.h"
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,9 +59,5 @@ int main(void)
     tcase_add_test(tc, hw_matches_sw_all_lengths_and_alignments);
     tcase_add_test(tc, continuation_equals_whole);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return suite_run(s);
 }

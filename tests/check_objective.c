@@ -1,5 +1,6 @@
 /* Suite: worker/objective (values at known points, gradients against
  * central finite differences). */
+#include "tests/suite.h"
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>
@@ -64,9 +65,5 @@ int main(void)
     tcase_add_test(tc, minima);
     tcase_add_test(tc, gradients_match_finite_differences);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return suite_run(s);
 }

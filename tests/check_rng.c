@@ -1,4 +1,5 @@
 /* Suite: common/rng. */
+#include "tests/suite.h"
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>
@@ -77,9 +78,5 @@ int main(void)
     tcase_add_test(tc, uniform_pair_is_uniform_and_independent);
     tcase_add_test(tc, xoshiro_reproducible_and_bounded);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return suite_run(s);
 }

@@ -1,5 +1,6 @@
 /* Suite: server/swarm (the PSO-PS update against a plain double-precision
  * reference, best selection, seed determinism, order independence). */
+#include "tests/suite.h"
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>
@@ -234,9 +235,5 @@ int main(void)
     tcase_add_test(tc, seeded_runs_reproduce_regardless_of_arrival_order);
     tcase_add_test(tc, swarm_minimizes_sphere);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return suite_run(s);
 }

@@ -1,4 +1,5 @@
 /* Suite: common/wire (framing, validation, round trips). */
+#include "tests/suite.h"
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>
@@ -307,9 +308,5 @@ int main(void)
     tcase_add_test(tc, counts_nonfinite);
     tcase_add_test(tc, names);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return suite_run(s);
 }
