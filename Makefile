@@ -41,7 +41,7 @@ PROTO_H = $(BUILD)/proto/psod.pb-c.h
 COMMON_SRC = common/log.c common/config.c common/crc32c.c common/rng.c common/wire.c \
              common/psoclient.c common/timeutil.c
 SERVER_SRC = server/swarm.c server/server.c
-WORKER_SRC = worker/objective.c
+WORKER_SRC = worker/objective.c worker/layers.c worker/model.c
 
 COMMON_OBJ = $(COMMON_SRC:%.c=$(BUILD)/%.o) $(BUILD)/proto/psod.pb-c.o
 SERVER_OBJ = $(SERVER_SRC:%.c=$(BUILD)/%.o)
@@ -50,7 +50,7 @@ WORKER_OBJ = $(WORKER_SRC:%.c=$(BUILD)/%.o)
 LIBCLIENT = $(BUILD)/libpsoclient.a
 BINS = $(BUILD)/psod $(BUILD)/psoworker $(BUILD)/psoctl
 
-UNIT_SUITES = check_config check_crc32c check_rng check_wire check_swarm check_objective check_client
+UNIT_SUITES = check_config check_crc32c check_rng check_wire check_swarm check_objective check_nn check_client
 TEST_BINS = $(UNIT_SUITES:%=$(BUILD)/tests/%) $(BUILD)/tests/check_cluster $(BUILD)/tests/hostile_client
 BENCH_BINS = $(BUILD)/bench/bench_update $(BUILD)/bench/bench_round
 
@@ -89,13 +89,13 @@ $(BUILD)/psod: $(BUILD)/server/psod.o $(SERVER_OBJ) $(LIBCLIENT)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/psoworker: $(BUILD)/worker/psoworker.o $(WORKER_OBJ) $(LIBCLIENT)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(BLAS_LIBS)
 
 $(BUILD)/psoctl: $(BUILD)/server/psoctl.o $(LIBCLIENT)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/tests/check_%: $(BUILD)/tests/check_%.o $(SERVER_OBJ) $(WORKER_OBJ) $(LIBCLIENT)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(CHECK_LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(BLAS_LIBS) $(CHECK_LIBS)
 
 $(BUILD)/tests/hostile_client: $(BUILD)/tests/hostile_client.o $(LIBCLIENT)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
