@@ -29,7 +29,7 @@ PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 BLAS_CFLAGS = $(shell pkg-config --cflags openblas 2>/dev/null)
-BLAS_LIBS = $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
+BLAS_LIBS = $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas) -lz
 
 ALL_CFLAGS = $(STD) $(OPT) -g $(WARN) $(SAN) -MMD -MP -I. -I$(BUILD) $(PKG_CFLAGS) $(BLAS_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(SAN) $(LDFLAGS)
@@ -41,7 +41,7 @@ PROTO_H = $(BUILD)/proto/psod.pb-c.h
 COMMON_SRC = common/log.c common/config.c common/crc32c.c common/rng.c common/wire.c \
              common/psoclient.c common/timeutil.c
 SERVER_SRC = server/swarm.c server/server.c
-WORKER_SRC = worker/objective.c worker/layers.c worker/model.c
+WORKER_SRC = worker/objective.c worker/layers.c worker/model.c worker/optim.c worker/data.c worker/train.c
 
 COMMON_OBJ = $(COMMON_SRC:%.c=$(BUILD)/%.o) $(BUILD)/proto/psod.pb-c.o
 SERVER_OBJ = $(SERVER_SRC:%.c=$(BUILD)/%.o)
@@ -50,7 +50,7 @@ WORKER_OBJ = $(WORKER_SRC:%.c=$(BUILD)/%.o)
 LIBCLIENT = $(BUILD)/libpsoclient.a
 BINS = $(BUILD)/psod $(BUILD)/psoworker $(BUILD)/psoctl
 
-UNIT_SUITES = check_config check_crc32c check_rng check_wire check_swarm check_objective check_nn check_client
+UNIT_SUITES = check_config check_crc32c check_rng check_wire check_swarm check_objective check_nn check_data check_optim check_client
 TEST_BINS = $(UNIT_SUITES:%=$(BUILD)/tests/%) $(BUILD)/tests/check_cluster $(BUILD)/tests/hostile_client
 BENCH_BINS = $(BUILD)/bench/bench_update $(BUILD)/bench/bench_round
 

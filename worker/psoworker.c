@@ -23,8 +23,19 @@
 #include "common/timeutil.h"
 #include "common/version.h"
 #include "worker/objective.h"
+#include "worker/optim.h"
+#include "worker/train.h"
+
+#include <cblas.h>
 
 struct worker_config {
+    char model[CONF_STRLEN];
+    char dataset[CONF_STRLEN];
+    char data_dir[CONF_STRLEN];
+    char metrics[CONF_STRLEN];
+    long epochs, batch, threads, shard_index, shard_count, warmup, step_epochs;
+    double momentum, weight_decay, step_gamma, progress_interval;
+    int nesterov, schedule, reset_momentum;
     char connect[CONF_STRLEN];
     char name[CONF_STRLEN];
     char objective[CONF_STRLEN];
@@ -41,8 +52,35 @@ struct worker_config {
 
 static const struct config_option *s_options(struct worker_config *c)
 {
-    static struct config_option t[16];
+    static struct config_option t[40];
     struct config_option opts[] = {
+        {"model", CONF_STRING, c->model, "", 1, 0,
+         "train a network: mlp, lenet5, cifar_cnn (else minimize --objective)", NULL},
+        {"dataset", CONF_STRING, c->dataset, "mnist", 1, 0, "mnist, fashion-mnist, cifar10", NULL},
+        {"data-dir", CONF_STRING, c->data_dir, "data/mnist", 1, 0,
+         "directory with the dataset's files (scripts/get-data.sh fetches them)", NULL},
+        {"epochs", CONF_INT, &c->epochs, "1", 1, 100000, "passes over this worker's shard", NULL},
+        {"batch", CONF_INT, &c->batch, "64", 1, 65536, "mini-batch size", NULL},
+        {"momentum", CONF_DOUBLE, &c->momentum, "0.9", 0, 0.9999, "SGD momentum", NULL},
+        {"nesterov", CONF_BOOL, &c->nesterov, "no", 1, 0, "Nesterov momentum", NULL},
+        {"weight-decay", CONF_DOUBLE, &c->weight_decay, "0", 0, 1, "L2 weight decay", NULL},
+        {"schedule", CONF_ENUM, &c->schedule, "constant", 1, 0, "learning-rate schedule",
+         lr_schedule_names},
+        {"warmup", CONF_INT, &c->warmup, "0", 0, 1e12, "steps of linear learning-rate warm-up", NULL},
+        {"step-epochs", CONF_INT, &c->step_epochs, "1", 1, 100000,
+         "schedule step: epochs between decays", NULL},
+        {"step-gamma", CONF_DOUBLE, &c->step_gamma, "0.1", 0, 1, "schedule step: decay factor", NULL},
+        {"threads", CONF_INT, &c->threads, "1", 1, 256,
+         "OpenBLAS threads (several workers usually share a node)", NULL},
+        {"shard-index", CONF_INT, &c->shard_index, "0", 0, 65535,
+         "this worker's part of the training set (0-based)", NULL},
+        {"shard-count", CONF_INT, &c->shard_count, "1", 1, 65536,
+         "parts the training set is split into", NULL},
+        {"reset-momentum", CONF_BOOL, &c->reset_momentum, "no", 1, 0,
+         "forget the momentum when the daemon sends a new position", NULL},
+        {"metrics", CONF_STRING, c->metrics, "", 1, 0, "JSON-lines metrics file", NULL},
+        {"progress-interval", CONF_DOUBLE, &c->progress_interval, "5", 0, 86400,
+         "seconds between progress lines while training a model", NULL},
         {"connect", CONF_STRING, c->connect, "tcp://127.0.0.1:5555", 1, 0, "psod endpoint", NULL},
         {"name", CONF_STRING, c->name, "", 1, 0,
          "this worker's stable name in the swarm [hostname-pid]", NULL},
@@ -50,9 +88,10 @@ static const struct config_option *s_options(struct worker_config *c)
          "test function: sphere, rosenbrock, rastrigin", NULL},
         {"dim", CONF_INT, &c->dim, "10", 1, 1 << 28, "dimensions of the objective", NULL},
         {"sync-every", CONF_INT, &c->sync_every, "4", 1, 1 << 30,
-         "local gradient steps between synchronizations", NULL},
+         "local gradient steps (mini-batches) between synchronizations", NULL},
         {"rounds", CONF_INT, &c->rounds, "100", 1, 1e12, "synchronizations to run", NULL},
-        {"lr", CONF_DOUBLE, &c->lr, "0.001", 0, 1e6, "gradient step size", NULL},
+        {"lr", CONF_DOUBLE, &c->lr, "0.001", 0, 1e6,
+         "learning rate (objectives: gradient step size)", NULL},
         {"grad-clip", CONF_DOUBLE, &c->grad_clip, "0", 0, 1e30,
          "clip the gradient to this L2 norm, 0 = no clipping", NULL},
         {"seed", CONF_INT, &c->seed, "1", 0, 9.2e18,
@@ -91,6 +130,72 @@ static double s_train(const struct objective *obj, const struct worker_config *c
     return obj->eval(x, NULL, d);
 }
 
+/* Train a network, alone or as a particle of a swarm. */
+static int s_run_model(const struct worker_config *cfg)
+{
+    char err[512];
+    openblas_set_num_threads((int)cfg->threads);
+    struct model *m = model_new(cfg->model, (int)cfg->batch, err, sizeof err);
+    if (!m) {
+        log_error("%s", err);
+        return 2;
+    }
+    struct dataset train, test;
+    if (dataset_load(&train, &test, cfg->dataset, cfg->data_dir, err, sizeof err) != 0 ||
+        (cfg->shard_count > 1 && dataset_shard(&train, (int)cfg->shard_index,
+                                               (int)cfg->shard_count, 1, err, sizeof err) != 0)) {
+        log_error("%s", err);
+        model_destroy(&m);
+        return 1;
+    }
+    if (train.c != m->in_c || train.h != m->in_h || train.w != m->in_w) {
+        log_error("model %s takes %dx%dx%d inputs, dataset %s has %dx%dx%d", m->name, m->in_c,
+                  m->in_h, m->in_w, cfg->dataset, train.c, train.h, train.w);
+        dataset_free(&train), dataset_free(&test), model_destroy(&m);
+        return 1;
+    }
+    model_init(m, (uint64_t)cfg->seed);
+    log_info("model %s (%zu parameters), %s: %zu training samples (shard %ld of %ld), %zu test",
+             m->name, m->n_params, cfg->dataset, train.n, cfg->shard_index, cfg->shard_count,
+             test.n);
+    struct psoc *c = NULL;
+    int rc = 0;
+    if (!cfg->standalone) {
+        struct psoc_options po;
+        psoc_options_default(&po);
+        po.timeout_ms = (int)cfg->timeout_ms;
+        po.connect_timeout_ms = (int)cfg->timeout_ms;
+        struct psoc_welcome wel;
+        if (psoc_open(&c, cfg->connect, cfg->name, &po, err, sizeof err) != PSOC_OK ||
+            psoc_join(c, m->n_params, model_layout_hash(m), m->params, &wel, err, sizeof err) !=
+                PSOC_OK) {
+            log_error("join %s as '%s': %s", cfg->connect, cfg->name, err);
+            rc = 1;
+        } else {
+            log_info("joined %s as particle %u at round %llu%s", cfg->connect, wel.particle_id,
+                     (unsigned long long)wel.round, wel.rejoined ? " (rejoined)" : "");
+        }
+    }
+    struct train_config tc = {(int)cfg->epochs, (int)cfg->batch, cfg->lr, cfg->momentum,
+                              cfg->weight_decay, cfg->nesterov, cfg->schedule, cfg->warmup,
+                              cfg->step_gamma, (int)cfg->step_epochs, (uint64_t)cfg->seed,
+                              (int)cfg->sync_every, cfg->reset_momentum,
+                              cfg->metrics[0] ? cfg->metrics : NULL, cfg->progress_interval};
+    struct train_result res;
+    if (rc == 0 && train_run(m, &train, &test, &tc, c, &res, err, sizeof err) != 0) {
+        log_error("%s", err);
+        rc = 1;
+    }
+    if (rc == 0)
+        printf("psoworker %s: model %s dataset %s epochs %ld steps %ld syncs %ld train loss %.6f "
+               "test loss %.6f test accuracy %.4f time %.1f s samples/s %.0f\n",
+               cfg->name, m->name, cfg->dataset, cfg->epochs, res.steps, res.syncs,
+               res.final_loss, res.test_loss, res.test_acc, res.seconds, res.samples_per_s);
+    psoc_close(&c);
+    dataset_free(&train), dataset_free(&test), model_destroy(&m);
+    return rc;
+}
+
 static void s_usage(const struct config_option *opts)
 {
     printf("psoworker %s: a particle of a psod swarm\n\n"
@@ -126,6 +231,8 @@ int main(int argc, char **argv)
         gethostname(host, sizeof host - 1);
         snprintf(cfg.name, sizeof cfg.name, "%s-%d", host, (int)getpid());
     }
+    if (cfg.model[0])
+        return s_run_model(&cfg);
     const struct objective *obj = objective_find(cfg.objective);
     if (!obj) {
         fprintf(stderr, "psoworker: unknown objective '%s' (choose %s)\n", cfg.objective,

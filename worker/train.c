@@ -1,0 +1,141 @@
+/* Training loop: see train.h. */
+#include "worker/train.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/timeutil.h"
+#include "worker/optim.h"
+
+void train_evaluate(struct model *m, const struct dataset *d, double *loss, double *acc)
+{
+    size_t per = (size_t)d->c * d->h * d->w;
+    double total = 0;
+    long right = 0;
+    for (size_t i = 0; i < d->n; i += (size_t)m->max_batch) {
+        int B = d->n - i < (size_t)m->max_batch ? (int)(d->n - i) : m->max_batch;
+        int correct;
+        total += model_eval(m, d->x + i * per, d->y + i, B, &correct) * B;
+        right += correct;
+    }
+    *loss = d->n ? total / (double)d->n : NAN;
+    *acc = d->n ? (double)right / (double)d->n : NAN;
+}
+
+static void s_metrics(FILE *f, const char *kind, int epoch, long step, double train_loss,
+                      double train_acc, double test_loss, double test_acc, double sps, double t)
+{
+    if (!f)
+        return;
+    fprintf(f, "{\"kind\":\"%s\",\"epoch\":%d,\"step\":%ld,\"train_loss\":%.6g,\"train_acc\":%.6g",
+            kind, epoch, step, train_loss, train_acc);
+    if (!isnan(test_acc))
+        fprintf(f, ",\"test_loss\":%.6g,\"test_acc\":%.6g", test_loss, test_acc);
+    fprintf(f, ",\"samples_per_s\":%.1f,\"time\":%.3f}\n", sps, t);
+    fflush(f);
+}
+
+int train_run(struct model *m, const struct dataset *train, const struct dataset *test,
+              const struct train_config *cfg, struct psoc *c, struct train_result *out,
+              char *err, size_t errlen)
+{
+    const int B = cfg->batch;
+    const long per_epoch = (long)(train->n / (size_t)B); /* drop the last partial batch */
+    if (per_epoch < 1) {
+        snprintf(err, errlen, "%zu training samples is less than one batch of %d", train->n, B);
+        return -1;
+    }
+    size_t per = (size_t)train->c * train->h * train->w;
+    size_t *order = malloc(train->n * sizeof *order);
+    float *x = malloc((size_t)B * per * sizeof(float));
+    uint8_t *y = malloc((size_t)B);
+    struct sgd opt;
+    FILE *mf = NULL;
+    int rc = -1;
+    if (!order || !x || !y ||
+        sgd_init(&opt, m->n_params, cfg->momentum, cfg->weight_decay, cfg->nesterov) != 0) {
+        snprintf(err, errlen, "out of memory");
+        free(order), free(x), free(y);
+        return -1;
+    }
+    if (cfg->metrics && cfg->metrics[0] && !(mf = fopen(cfg->metrics, "w"))) {
+        snprintf(err, errlen, "cannot write metrics file '%s'", cfg->metrics);
+        goto done;
+    }
+    struct lr_plan plan = {(enum lr_schedule)cfg->schedule, cfg->lr, cfg->warmup,
+                           per_epoch * cfg->epochs, (long)cfg->step_epochs * per_epoch,
+                           cfg->step_gamma};
+    double t0 = time_now_s(), next_progress = t0 + cfg->progress_s;
+    long step = 0, total_steps = per_epoch * cfg->epochs, syncs = 0;
+    double interval_loss = 0;
+    int interval_n = 0;
+    double epoch_loss = 0, test_loss = NAN, test_acc = NAN;
+    for (int epoch = 0; epoch < cfg->epochs; epoch++) {
+        dataset_permutation(order, train->n, cfg->seed * 1000003u + (uint64_t)epoch);
+        epoch_loss = 0;
+        long epoch_right = 0;
+        for (long s = 0; s < per_epoch; s++, step++) {
+            dataset_batch(train, order, (size_t)s * B, B, x, y);
+            int correct;
+            double loss = model_step(m, x, y, B, &correct);
+            if (!isfinite(loss)) {
+                snprintf(err, errlen, "loss became %g at step %ld (learning rate too high?)", loss,
+                         step);
+                goto done;
+            }
+            sgd_step(&opt, m->params, m->grads, lr_at(&plan, step));
+            epoch_loss += loss;
+            epoch_right += correct;
+            interval_loss += loss;
+            interval_n++;
+            if (c && interval_n == cfg->sync_every) {
+                struct psoc_position pos;
+                if (psoc_sync(c, m->params, interval_loss / interval_n,
+                              (uint64_t)interval_n * (uint64_t)B, &pos, err, errlen) != PSOC_OK)
+                    goto done;
+                if (cfg->reset_momentum)
+                    sgd_reset(&opt);
+                syncs++;
+                interval_loss = 0;
+                interval_n = 0;
+            }
+            double now = time_now_s();
+            if (cfg->progress_s > 0 && now >= next_progress) {
+                double sps = (double)(step + 1) * B / (now - t0);
+                double left = (double)(total_steps - step - 1) * B / sps;
+                log_info("epoch %d/%d step %ld/%ld loss %.4f acc %.2f%% %.0f samples/s, %.0f s left",
+                         epoch + 1, cfg->epochs, s + 1, per_epoch, epoch_loss / (double)(s + 1),
+                         100.0 * (double)epoch_right / ((double)(s + 1) * B), sps, left);
+                next_progress = now + cfg->progress_s;
+            }
+        }
+        double now = time_now_s();
+        train_evaluate(m, test, &test_loss, &test_acc);
+        double sps = (double)step * B / (now - t0);
+        log_info("epoch %d/%d done: train loss %.4f acc %.2f%%, test loss %.4f acc %.2f%%, "
+                 "%.0f samples/s",
+                 epoch + 1, cfg->epochs, epoch_loss / per_epoch,
+                 100.0 * (double)epoch_right / ((double)per_epoch * B), test_loss, 100 * test_acc,
+                 sps);
+        s_metrics(mf, "epoch", epoch + 1, step, epoch_loss / per_epoch,
+                  (double)epoch_right / ((double)per_epoch * B), test_loss, test_acc, sps,
+                  now - t0);
+    }
+    out->seconds = time_now_s() - t0;
+    out->steps = step;
+    out->syncs = syncs;
+    out->final_loss = epoch_loss / per_epoch;
+    out->test_loss = test_loss;
+    out->test_acc = test_acc;
+    out->samples_per_s = (double)step * B / out->seconds;
+    rc = 0;
+done:
+    if (mf)
+        fclose(mf);
+    sgd_free(&opt);
+    free(order), free(x), free(y);
+    return rc;
+}

@@ -1,0 +1,44 @@
+/* The training loop of psoworker: epochs over this worker's shard of a
+ * dataset, mini-batch SGD on a model, evaluation on the test set, a
+ * progress line and a JSON-lines metrics file; and, when a client is given,
+ * a synchronization with psod every sync_every mini-batches. */
+#ifndef PSOD_TRAIN_H
+#define PSOD_TRAIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/psoclient.h"
+#include "worker/data.h"
+#include "worker/model.h"
+
+struct train_config {
+    int epochs, batch;
+    double lr, momentum, weight_decay;
+    int nesterov;
+    int schedule;          /* enum lr_schedule */
+    long warmup;
+    double step_gamma;
+    int step_epochs;
+    uint64_t seed;
+    int sync_every;        /* mini-batches between syncs (with a client) */
+    int reset_momentum;    /* forget momentum after the daemon moves us */
+    const char *metrics;   /* JSON-lines file or NULL */
+    double progress_s;     /* seconds between progress lines */
+};
+
+struct train_result {
+    double final_loss, test_loss, test_acc, seconds, samples_per_s;
+    long steps, syncs;
+};
+
+/* Train m on `train`, evaluate on `test` after every epoch. With `c`
+ * (joined already), push and pull every sync_every steps. */
+int train_run(struct model *m, const struct dataset *train, const struct dataset *test,
+              const struct train_config *cfg, struct psoc *c, struct train_result *out,
+              char *err, size_t errlen);
+
+/* Loss and accuracy of m on d, in batches of up to m->max_batch. */
+void train_evaluate(struct model *m, const struct dataset *d, double *loss, double *acc);
+
+#endif
