@@ -52,7 +52,7 @@ BINS = $(BUILD)/psod $(BUILD)/psoworker $(BUILD)/psoctl
 
 UNIT_SUITES = check_config check_crc32c check_rng check_wire check_swarm check_objective check_nn check_data check_optim check_client
 TEST_BINS = $(UNIT_SUITES:%=$(BUILD)/tests/%) $(BUILD)/tests/check_cluster $(BUILD)/tests/hostile_client
-BENCH_BINS = $(BUILD)/bench/bench_update $(BUILD)/bench/bench_round
+BENCH_BINS = $(BUILD)/bench/bench_update $(BUILD)/bench/bench_round $(BUILD)/bench/bench_train
 
 .PHONY: all deps test valgrind bench install uninstall clean
 # Keep test and bench objects make would otherwise treat as intermediate.
@@ -100,8 +100,8 @@ $(BUILD)/tests/check_%: $(BUILD)/tests/check_%.o $(SERVER_OBJ) $(WORKER_OBJ) $(L
 $(BUILD)/tests/hostile_client: $(BUILD)/tests/hostile_client.o $(LIBCLIENT)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/bench/%: $(BUILD)/bench/%.o $(SERVER_OBJ) $(LIBCLIENT)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(SERVER_OBJ) $(WORKER_OBJ) $(LIBCLIENT)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(BLAS_LIBS)
 
 test: $(BINS) $(TEST_BINS)
 	@BUILD=$(BUILD) tests/run-tests.sh $(UNIT_SUITES) check_cluster

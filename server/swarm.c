@@ -15,6 +15,7 @@
 
 #include "common/crc32c.h"
 #include "common/rng.h"
+#include "common/simd.h"
 
 struct particle {
     float *v, *p;
@@ -125,13 +126,7 @@ void pso_step_init(struct pso_step *k, const struct pso_params *prm, uint64_t ro
         x[i] = xi + vi;                                                              \
     }
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(PSOD_NO_CLONES)
-#define PSO_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define PSO_CLONES
-#endif
-
-PSO_CLONES
+PSOD_CLONES
 static void s_update_block(float *restrict x, float *restrict v, float *restrict p,
                            const float *restrict g, size_t n, int sel, const struct pso_step *k,
                            uint32_t key, uint32_t base)

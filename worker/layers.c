@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/rng.h"
+#include "common/simd.h"
 
 void dense_forward(float *out, const float *inp, const float *weight, const float *bias, int B,
                    int IN, int OUT)
@@ -47,7 +48,7 @@ size_t conv_workspace(const struct conv_shape *s)
 
 /* col (C*K*K, OH*OW) from one sample img (C, H, W). Rows are (c, ky, kx),
  * the order of weight (OC, C, K, K), so the convolution is one GEMM. */
-static void s_im2col(float *col, const float *img, const struct conv_shape *s)
+PSOD_CLONES static void s_im2col(float *col, const float *img, const struct conv_shape *s)
 {
     const int OH = s->OH, OW = s->OW, K = s->K, H = s->H, W = s->W, pad = s->pad;
     for (int c = 0; c < s->C; c++)
@@ -66,8 +67,10 @@ static void s_im2col(float *col, const float *img, const struct conv_shape *s)
                     int ox1 = W + pad - kx < OW ? W + pad - kx : OW;         /* ix < W */
                     for (int ox = 0; ox < ox0; ox++)
                         dst[ox] = 0.0f;
-                    if (ox1 > ox0)
-                        memcpy(dst + ox0, src + ox0 + kx - pad, (size_t)(ox1 - ox0) * sizeof(float));
+                    /* rows are short (28 floats): a loop beats a memcpy call */
+                    const float *from = src + kx - pad;
+                    for (int ox = ox0; ox < ox1; ox++)
+                        dst[ox] = from[ox];
                     for (int ox = ox1 > ox0 ? ox1 : ox0; ox < OW; ox++)
                         dst[ox] = 0.0f;
                 }
@@ -75,7 +78,7 @@ static void s_im2col(float *col, const float *img, const struct conv_shape *s)
 }
 
 /* img (C, H, W) = sum of col (C*K*K, OH*OW) scattered back: im2col's adjoint. */
-static void s_col2im(float *img, const float *col, const struct conv_shape *s)
+PSOD_CLONES static void s_col2im(float *img, const float *col, const struct conv_shape *s)
 {
     const int OH = s->OH, OW = s->OW, K = s->K, H = s->H, W = s->W, pad = s->pad;
     memset(img, 0, (size_t)s->C * H * W * sizeof(float));
@@ -161,7 +164,8 @@ void conv_forward_naive(float *out, const float *inp, const float *weight, const
                 }
 }
 
-void maxpool_forward(float *out, int32_t *argmax, const float *inp, int B, int C, int H, int W)
+PSOD_CLONES void maxpool_forward(float *restrict out, int32_t *restrict argmax,
+                                 const float *restrict inp, int B, int C, int H, int W)
 {
     const int OH = H / 2, OW = W / 2;
     for (size_t bc = 0; bc < (size_t)B * C; bc++) {
@@ -190,13 +194,14 @@ void maxpool_backward(float *dinp, const float *dout, const int32_t *argmax, int
             dinp[bc * per_in + argmax[bc * per_out + o]] += dout[bc * per_out + o];
 }
 
-void relu_forward(float *out, const float *inp, size_t n)
+PSOD_CLONES void relu_forward(float *restrict out, const float *restrict inp, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
 }
 
-void relu_backward(float *dinp, const float *dout, const float *out, size_t n)
+PSOD_CLONES void relu_backward(float *restrict dinp, const float *restrict dout,
+                               const float *restrict out, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         dinp[i] = out[i] > 0.0f ? dout[i] : 0.0f;

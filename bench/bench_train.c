@@ -1,0 +1,81 @@
+/* bench_train: training throughput of psoworker's engine, batch 64, for
+ * each model, with 1 and 2 OpenBLAS threads, next to the sgemm GFLOP/s of
+ * the same library measured in the same run. Synthetic inputs (the speed
+ * of a step does not depend on the pixel values).
+ *
+ *   bench_train [SECONDS_PER_CELL]   (default 5)
+ *
+ * Prints one line per (model, threads): samples/s. run-bench.sh puts
+ * PyTorch's numbers for the identical architectures beside them. */
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "common/rng.h"
+#include "common/timeutil.h"
+#include "worker/model.h"
+#include "worker/optim.h"
+
+static double s_sgemm_gflops(int n, double secs)
+{
+    float *a = malloc((size_t)n * n * 4), *b = malloc((size_t)n * n * 4),
+          *c = malloc((size_t)n * n * 4);
+    for (size_t i = 0; i < (size_t)n * n; i++)
+        a[i] = 1.0f / (float)(1 + i % 7), b[i] = 1.0f / (float)(1 + i % 5), c[i] = 0;
+    long reps = 0;
+    double t0 = time_now_s(), dt;
+    do {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c,
+                    n);
+        reps++;
+        dt = time_now_s() - t0;
+    } while (dt < secs);
+    free(a), free(b), free(c);
+    return 2.0 * n * n * (double)n * reps / dt / 1e9;
+}
+
+int main(int argc, char **argv)
+{
+    double secs = argc > 1 ? atof(argv[1]) : 5.0;
+    const char *models[] = {"mlp", "lenet5", "cifar_cnn"};
+    const int B = 64;
+    for (int threads = 1; threads <= 2; threads++) {
+        openblas_set_num_threads(threads);
+        printf("sgemm threads=%d n=512 GFLOP/s %.1f\n", threads, s_sgemm_gflops(512, secs / 2));
+        for (int k = 0; k < 3; k++) {
+            char err[256];
+            struct model *m = model_new(models[k], B, err, sizeof err);
+            model_init(m, 1);
+            size_t in = (size_t)m->in_c * m->in_h * m->in_w;
+            float *x = malloc((size_t)B * in * 4);
+            uint8_t y[64];
+            struct rng r;
+            rng_seed(&r, 3);
+            for (size_t i = 0; i < (size_t)B * in; i++)
+                x[i] = (float)rng_normal(&r);
+            for (int b = 0; b < B; b++)
+                y[b] = (uint8_t)(b % 10);
+            struct sgd o;
+            sgd_init(&o, m->n_params, 0.9, 0, 0);
+            for (int w = 0; w < 3; w++) { /* warm-up */
+                model_step(m, x, y, B, NULL);
+                sgd_step(&o, m->params, m->grads, 0.01);
+            }
+            long steps = 0;
+            double t0 = time_now_s(), dt;
+            do {
+                model_step(m, x, y, B, NULL);
+                sgd_step(&o, m->params, m->grads, 0.01);
+                steps++;
+                dt = time_now_s() - t0;
+            } while (dt < secs);
+            printf("psod model=%s threads=%d samples/s %.0f\n", models[k], threads,
+                   (double)steps * B / dt);
+            fflush(stdout);
+            sgd_free(&o);
+            free(x);
+            model_destroy(&m);
+        }
+    }
+    return 0;
+}
