@@ -15,3 +15,29 @@ echo
 echo "### Synchronous round through psod vs raw ZeroMQ: \`$BUILD/bench/bench_round $BUILD/psod 30\`"
 echo
 "$BUILD/bench/bench_round" "$BUILD/psod" 30
+
+echo
+echo "### Training throughput, batch 64, next to PyTorch on the identical architecture"
+echo
+PY=/usr/bin/python3
+if ! "$PY" -c 'import torch' 2>/dev/null; then
+    echo "(installing Debian's python3-torch for the reference)" >&2
+    SUDO=; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-torch >/dev/null 2>&1 || true
+fi
+SECS=${BENCH_SECONDS:-5}
+echo "\`$BUILD/bench/bench_train $SECS\` and \`bench/torch_ref.py speed MODEL THREADS $SECS\` (PyTorch $("$PY" -c 'import torch; print(torch.__version__)' 2>/dev/null || echo missing), with OPENBLAS_NUM_THREADS and OMP_NUM_THREADS set to THREADS so that neither library uses more cores than it is given):"
+echo
+ours=$("$BUILD/bench/bench_train" "$SECS")
+echo "| model | threads | psod samples/s | PyTorch samples/s | ratio | sgemm GFLOP/s (same run) |"
+echo "|---|---:|---:|---:|---:|---:|"
+for t in 1 2; do
+    gf=$(sed -n "s/^sgemm threads=$t n=512 GFLOP\/s //p" <<<"$ours")
+    for m in mlp lenet5 cifar_cnn; do
+        p=$(sed -n "s/^psod model=$m threads=$t samples\/s //p" <<<"$ours")
+        r=$(OPENBLAS_NUM_THREADS=$t OMP_NUM_THREADS=$t "$PY" bench/torch_ref.py speed "$m" "$t" "$SECS" 2>/dev/null |
+            sed -n 's/.*samples\/s //p')
+        if [ -n "$r" ]; then ratio=$(awk -v a="$p" -v b="$r" 'BEGIN{printf "%.2f", a/b}'); else r=n/a; ratio=n/a; fi
+        echo "| $m | $t | $p | $r | $ratio | $gf |"
+    done
+done
