@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tests/fixtures.h"
+
 extern char **environ;
 
 static char bin[256];
@@ -310,6 +312,50 @@ START_TEST(status_sigterm_and_port_clash)
 }
 END_TEST
 
+START_TEST(standalone_training_writes_metrics_and_learns)
+{
+    /* psoworker --standalone on a small learnable dataset in MNIST's own
+     * format: exit 0, a metrics line per epoch, accuracy far above chance. */
+    ck_assert_int_eq(fixture_write_idx(dir, "train", 2000, 1), 0);
+    ck_assert_int_eq(fixture_write_idx(dir, "t10k", 500, 2), 0);
+    char w[300], metrics[600];
+    s_bin(w, sizeof w, "psoworker");
+    snprintf(metrics, sizeof metrics, "%s/metrics.jsonl", dir);
+    pid_t p = s_spawn((char *[]){w, "--standalone", "--model", "mlp", "--dataset", "mnist",
+                                 "--data-dir", dir, "--epochs", "2", "--batch", "32", "--lr",
+                                 "0.01", "--metrics", metrics, "--progress-interval", "0", NULL},
+                      "train");
+    ck_assert_int_eq(s_wait(p, 120), 0);
+    char out[2048], m[4096];
+    s_read("train", "out", out, sizeof out);
+    const char *acc = strstr(out, "test accuracy ");
+    ck_assert_msg(acc != NULL, "%s", out);
+    ck_assert_double_gt(strtod(acc + 14, NULL), 0.9);
+    FILE *f = fopen(metrics, "r");
+    ck_assert_ptr_nonnull(f);
+    size_t n = fread(m, 1, sizeof m - 1, f);
+    m[n] = '\0';
+    fclose(f);
+    int lines = 0;
+    for (char *q = m; (q = strstr(q, "\"kind\":\"epoch\"")) != NULL; q++)
+        lines++;
+    ck_assert_int_eq(lines, 2);
+    ck_assert_ptr_nonnull(strstr(m, "\"test_acc\":"));
+    /* a corrupt data file is refused by name */
+    char path[600];
+    snprintf(path, sizeof path, "%s/t10k-labels-idx1-ubyte", dir);
+    f = fopen(path, "wb");
+    fputs("garbage", f);
+    fclose(f);
+    p = s_spawn((char *[]){w, "--standalone", "--model", "mlp", "--data-dir", dir, NULL},
+                "train-bad");
+    ck_assert_int_eq(s_wait(p, 60), 1);
+    char err[2048];
+    s_read("train-bad", "err", err, sizeof err);
+    ck_assert_msg(strstr(err, "t10k-labels-idx1-ubyte") != NULL, "%s", err);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("cluster");
@@ -320,6 +366,7 @@ int main(void)
     tcase_add_test(tc, hostile_peer_changes_nothing);
     tcase_add_test(tc, wrong_model_is_refused_and_others_carry_on);
     tcase_add_test(tc, status_sigterm_and_port_clash);
+    tcase_add_test(tc, standalone_training_writes_metrics_and_learns);
     suite_add_tcase(s, tc);
     return suite_run(s);
 }

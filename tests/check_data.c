@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "tests/fixtures.h"
 #include "worker/data.h"
 
 static char dir[] = "/tmp/psod-data-XXXXXX";
@@ -25,12 +26,6 @@ static void teardown(void)
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     ck_assert_int_eq(system(cmd), 0);
-}
-
-static void s_be32(unsigned char *p, uint32_t v)
-{
-    p[0] = (unsigned char)(v >> 24), p[1] = (unsigned char)(v >> 16);
-    p[2] = (unsigned char)(v >> 8), p[3] = (unsigned char)v;
 }
 
 /* Write bytes to dir/name, gzip-compressed when gz. */
@@ -58,13 +53,13 @@ static void s_make_idx(const char *prefix, uint32_t n, int gz, uint32_t images_m
 {
     size_t len = 16 + (size_t)n * 784;
     unsigned char *img = malloc(len);
-    s_be32(img, images_magic), s_be32(img + 4, n), s_be32(img + 8, 28), s_be32(img + 12, 28);
+    fixture_be32(img, images_magic), fixture_be32(img + 4, n), fixture_be32(img + 8, 28), fixture_be32(img + 12, 28);
     for (uint32_t k = 0; k < n; k++)
         for (int i = 0; i < 28; i++)
             for (int j = 0; j < 28; j++)
                 img[16 + (size_t)k * 784 + i * 28 + j] = (unsigned char)((k + i + j) % 256);
     unsigned char *lab = malloc(8 + n);
-    s_be32(lab, 0x801), s_be32(lab + 4, label_count);
+    fixture_be32(lab, 0x801), fixture_be32(lab + 4, label_count);
     for (uint32_t k = 0; k < n; k++)
         lab[8 + k] = (unsigned char)(k % 10);
     char a[64], b[64];
