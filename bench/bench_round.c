@@ -11,6 +11,7 @@
  * (zmq_send / zmq_recv into the same kind of buffer). Round time is
  * wall time over the timed rounds divided by their count, taken as the
  * slowest worker's; each cell is the median of 3 repetitions. */
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -197,6 +198,10 @@ int main(int argc, char **argv)
     }
     if (argc > 2)
         s_rounds = atoi(argv[2]);
+    /* The same heap policy psod uses, for both flavours of workers and the
+     * raw server (forked from here), so that only the protocol differs. */
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 512 << 20);
     size_t only_n = argc > 3 ? (size_t)atol(argv[3]) : 0; /* run one cell only */
     int only_k = argc > 4 ? atoi(argv[4]) : 0;
     size_t sizes[] = {1 << 16, 1 << 20, 1 << 22};

@@ -6,6 +6,7 @@
  * (`key value` lines), then the command line. The effective configuration
  * is printed at start. SIGINT and SIGTERM only set a flag; the loop sees it,
  * and psod exits cleanly. */
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +67,14 @@ int main(int argc, char **argv)
     log_info("psod %s starting; effective configuration:", PSOD_VERSION);
     if (log_get_level() <= LOG_INFO)
         config_print(opts, stderr, "    ");
+
+    /* Every round frees and allocates buffers of the same large size (one
+     * payload per worker). Keep them in the heap instead of mapping and
+     * unmapping them each round: otherwise each round page-faults its
+     * payloads in again, which cost 15-20% of the round time at 1M
+     * parameters (docs/BENCHMARKS.md). Memory stays bounded by the swarm. */
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 512 << 20);
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);

@@ -9,6 +9,7 @@
  * runs the same local steps without a daemon (the baseline a swarm must
  * beat). The neural-network engine arrives with the training issue; the
  * objectives are the system's self-check. */
+#include <malloc.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -222,6 +223,10 @@ int main(int argc, char **argv)
         return 2;
     }
     log_init("psoworker", (enum log_level)lvl, stderr);
+    /* Positions arrive as one large buffer per sync: keep such buffers in
+     * the heap rather than mapping them anew each time (see psod.c). */
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 512 << 20);
     if (config_from_argv(opts, argc, argv, err, sizeof err) != 0) {
         fprintf(stderr, "psoworker: %s\n", err);
         return 2;
