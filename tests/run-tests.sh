@@ -3,6 +3,9 @@
 # one summary line. Exit 1 if any suite failed or crashed.
 set -u
 BUILD=${BUILD:-build}
+# Check's own default is 4 s per test; sanitizer builds run several times
+# slower, and a loaded CI machine more so. A hang still fails, at 120 s.
+export CK_DEFAULT_TIMEOUT=${CK_DEFAULT_TIMEOUT:-120}
 passed=0 failed=0 bad=()
 for suite in "$@"; do
     out=$("$BUILD/tests/$suite" 2>&1)
