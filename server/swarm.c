@@ -203,6 +203,8 @@ void swarm_round(struct swarm *s, uint64_t round, float *const *x, const double 
         s->g_particle = best;
     }
     int gb = s->g_particle;
+    if (gb < 0)
+        return; /* nobody pushed a finite loss yet: nothing moves */
     for (size_t j = 0; j < s->count; j++) {
         size_t i = j == 0 ? (size_t)gb : j <= (size_t)gb ? j - 1 : j;
         if (!x[i])

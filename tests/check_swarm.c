@@ -112,6 +112,10 @@ START_TEST(bests_follow_losses)
     ck_assert(isinf(swarm_best_loss(s)));
     ck_assert_int_eq(swarm_best_particle(s), -1);
     ck_assert_ptr_null(swarm_best(s));
+    float *none[3] = {NULL, NULL, NULL};
+    double noloss[3] = {0, 0, 0};
+    swarm_round(s, 0, none, noloss, NULL, NULL); /* a round nobody pushed in */
+    ck_assert_int_eq(swarm_best_particle(s), -1);
 
     float a[3][N];
     memcpy(a, x0, sizeof a);
