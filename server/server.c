@@ -357,11 +357,12 @@ static void s_handle_hello(struct server *s, struct wire_msg *in)
         return;
     }
     const float *x0 = zmq_msg_data(&in->payload);
-    if (crc32c(0, x0, bytes) != h->payload_crc32c) {
+    uint32_t crc;
+    size_t bad = wire_check_payload(x0, h->param_count, &crc);
+    if (crc != h->payload_crc32c) {
         s_reject(s, in, PSOD__ERROR_CODE__ERR_CHECKSUM, 0, "initial weights fail their CRC-32C");
         return;
     }
-    size_t bad = wire_count_nonfinite(x0, h->param_count);
     if (bad) {
         s_reject(s, in, PSOD__ERROR_CODE__ERR_NOT_FINITE, 0,
                  "initial weights hold %zu NaN or infinite values", bad);

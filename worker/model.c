@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/psoclient.h"
 #include "common/rng.h"
 
 struct builder {
@@ -207,13 +208,7 @@ void model_init(struct model *m, uint64_t seed)
     }
 }
 
-uint64_t model_layout_hash(const struct model *m)
-{
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (const unsigned char *p = (const unsigned char *)m->layout; *p; p++)
-        h = (h ^ *p) * 0x100000001b3ull;
-    return h;
-}
+uint64_t model_layout_hash(const struct model *m) { return psoc_layout_hash(m->layout); }
 
 const float *model_forward(struct model *m, const float *x, int B)
 {
