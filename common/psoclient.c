@@ -38,6 +38,9 @@ struct psoc {
     size_t n;
     uint64_t layout_hash;
     int last_server_error;
+    int push_kind, positions_global;
+    double final_accuracy;
+    uint64_t final_round;
     atomic_int released;
 };
 
@@ -143,6 +146,7 @@ int psoc_open(struct psoc **out, const char *endpoint, const char *name,
     if (!c)
         return s_err(err, errlen, PSOC_ESYS, "out of memory");
     strcpy(c->endpoint, endpoint);
+    c->final_accuracy = NAN;
     if (name)
         strcpy(c->name, name);
     if (opts)
@@ -168,6 +172,8 @@ void psoc_close(struct psoc **cp)
     if (c->joined && c->sock) {
         Psod__Bye bye = PSOD__BYE__INIT;
         bye.reason = "worker closed";
+        bye.accuracy = c->final_accuracy;
+        bye.round = c->final_round;
         wire_send(c->sock, NULL, 0, PSOD__COMMAND__CMD_BYE, &bye.base, NULL, ZMQ_DONTWAIT);
     }
     s_teardown(c, 1000); /* give the bye a second to leave */
@@ -309,12 +315,16 @@ int psoc_join(struct psoc *c, size_t n, uint64_t layout_hash, float *weights,
         c->joined = 1;
         c->particle = w->particle_id;
         c->round = w->round;
+        c->push_kind = (int)w->push_kind;
+        c->positions_global = w->positions_global;
         if (out) {
             out->particle_id = w->particle_id;
             out->round = w->round;
             out->global_best_loss = w->global_best_loss;
             out->rejoined = w->rejoined;
             snprintf(out->strategy, sizeof out->strategy, "%s", w->strategy ? w->strategy : "");
+            out->positions_global = w->positions_global;
+            out->push_gradients = w->push_kind == PSOD__PAYLOAD_KIND__PAYLOAD_GRADIENT;
         }
     }
     wire_msg_clear(&m);
@@ -330,25 +340,44 @@ static void s_release(void *data, void *hint)
 int psoc_sync(struct psoc *c, float *weights, double loss, uint64_t samples,
               struct psoc_position *out, char *err, size_t errlen)
 {
+    struct psoc_report r = {loss, samples, NAN, NAN, 0};
+    return psoc_sync_ex(c, weights, NULL, &r, out, err, errlen);
+}
+
+int psoc_sync_ex(struct psoc *c, float *weights, const float *gradient,
+                 const struct psoc_report *rep, struct psoc_position *out, char *err,
+                 size_t errlen)
+{
     if (!c->joined)
         return s_err(err, errlen, PSOC_ESTATE, "sync before join");
-    if (!isfinite(loss))
+    if (!isfinite(rep->loss))
         return s_err(err, errlen, PSOC_EINVAL, "loss is %g; the daemon only takes finite losses",
-                     loss);
+                     rep->loss);
+    if ((gradient != NULL) != (c->push_kind == PSOD__PAYLOAD_KIND__PAYLOAD_GRADIENT))
+        return s_err(err, errlen, PSOC_EINVAL, "the daemon's strategy takes %s",
+                     c->push_kind ? "gradients" : "weights");
+    /* What travels: the weights, or the gradient (the reply still lands in
+     * `weights`). Either buffer is sent zero-copy and released before we
+     * return. */
+    float *send = gradient ? (float *)gradient : weights;
     size_t bytes = c->n * sizeof(float);
     Psod__Push p = PSOD__PUSH__INIT;
     p.round = c->round;
-    p.loss = loss;
-    p.samples = samples;
-    p.payload_crc32c = crc32c(0, weights, bytes);
+    p.loss = rep->loss;
+    p.samples = rep->samples;
+    p.payload_crc32c = crc32c(0, send, bytes);
     p.seq = ++c->seq;
-    p.accuracy = NAN;
+    p.accuracy = rep->accuracy;
+    p.position_accuracy = rep->position_accuracy;
+    p.position_round = rep->position_round;
+    p.payload_kind = gradient ? PSOD__PAYLOAD_KIND__PAYLOAD_GRADIENT
+                              : PSOD__PAYLOAD_KIND__PAYLOAD_WEIGHTS;
     zmq_msg_t payload;
     if (c->zero_copy) {
         atomic_store(&c->released, 0);
-        zmq_msg_init_data(&payload, weights, bytes, s_release, c);
+        zmq_msg_init_data(&payload, send, bytes, s_release, c);
     } else if (zmq_msg_init_size(&payload, bytes) == 0) {
-        memcpy(zmq_msg_data(&payload), weights, bytes);
+        memcpy(zmq_msg_data(&payload), send, bytes);
     } else {
         return s_err(err, errlen, PSOC_ESYS, "out of memory");
     }
@@ -388,6 +417,12 @@ int psoc_sync(struct psoc *c, float *weights, double loss, uint64_t samples,
     return rc;
 }
 
+void psoc_set_final(struct psoc *c, double accuracy, uint64_t round)
+{
+    c->final_accuracy = accuracy;
+    c->final_round = round;
+}
+
 int psoc_heartbeat(struct psoc *c, char *err, size_t errlen)
 {
     Psod__Heartbeat hb = PSOD__HEARTBEAT__INIT;
@@ -418,6 +453,7 @@ int psoc_status(struct psoc *c, int with_particles, struct psoc_status *out, cha
     out->pushed_this_round = s->pushed_this_round;
     out->global_best_loss = s->global_best_loss;
     out->global_best_particle = s->global_best_particle;
+    out->global_accuracy = s->global_accuracy;
     out->param_count = s->param_count;
     snprintf(out->strategy, sizeof out->strategy, "%s", s->strategy ? s->strategy : "");
     snprintf(out->version, sizeof out->version, "%s", s->version ? s->version : "");

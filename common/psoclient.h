@@ -47,6 +47,17 @@ struct psoc_welcome {
     double global_best_loss;
     int rejoined;
     char strategy[32];
+    int positions_global;     /* every position is the strategy's global model */
+    int push_gradients;       /* the strategy takes gradients (psoc_sync_ex) */
+};
+
+/* What a worker reports with a push besides its vector. */
+struct psoc_report {
+    double loss;              /* fitness: lower is better (finite) */
+    uint64_t samples;         /* samples seen since the last push */
+    double accuracy;          /* test accuracy of the pushed weights, NaN if none */
+    double position_accuracy; /* test accuracy of the position received for ... */
+    uint64_t position_round;  /* ... this round (psoc_position.round), NaN if none */
 };
 
 struct psoc_position {
@@ -69,6 +80,7 @@ struct psoc_status {
     uint32_t particles, active, workers_expected, pushed_this_round;
     double global_best_loss;
     int32_t global_best_particle;
+    double global_accuracy;   /* of the global model, NaN if unknown */
     uint64_t param_count;
     char strategy[32];
     char version[32];
@@ -95,6 +107,17 @@ int psoc_join(struct psoc *c, size_t n, uint64_t layout_hash, float *weights,
  * and overwrite `weights` with this particle's new position. */
 int psoc_sync(struct psoc *c, float *weights, double loss, uint64_t samples,
               struct psoc_position *out, char *err, size_t errlen);
+
+/* The general sync: push `gradient` (n floats) when the strategy takes
+ * gradients (welcome.push_gradients), else `weights` (gradient NULL), with
+ * the report; the new position is written into `weights` either way. */
+int psoc_sync_ex(struct psoc *c, float *weights, const float *gradient,
+                 const struct psoc_report *rep, struct psoc_position *out, char *err,
+                 size_t errlen);
+
+/* Test accuracy of the worker's final weights and the round they came
+ * from, sent with the bye psoc_close says. */
+void psoc_set_final(struct psoc *c, double accuracy, uint64_t round);
 
 /* Send a heartbeat (keeps the particle's age fresh during long steps). */
 int psoc_heartbeat(struct psoc *c, char *err, size_t errlen);

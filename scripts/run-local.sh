@@ -1,81 +1,175 @@
 #!/usr/bin/env bash
-# Run a whole swarm on this machine: psod plus K psoworker processes.
+# Run a whole training job on this machine: psod plus K psoworker processes.
 #
-#   scripts/run-local.sh [--workers K] [--objective NAME] [--dim D] [--rounds R]
-#                        [--sync-every N] [--lr X] [--seed S] [-- extra psod options]
+#   scripts/run-local.sh [options] [-- extra psod options]
 #
-# Installs missing packages (scripts/install-deps.sh) and builds first. psod
-# binds a free loopback port; its log and each worker's go to $RUN_DIR
-# (default: a new directory under /tmp), and the summary is printed at the end.
-# Until the training engine lands the workers minimise a test function.
+# With no options: installs missing packages, fetches MNIST (checksums
+# verified), builds, and trains LeNet-5 with PSO-PS on 4 workers (each on its
+# own quarter of the training set, 2 epochs, sync every 16 mini-batches),
+# printing psod's progress and the global model's final test accuracy.
+#
+#   --workers K        workers (particles)                       [4]
+#   --strategy S       pso, avg, easgd, diloco, ssgd             [pso]
+#   --sync-every N     mini-batches between syncs                [16]
+#   --epochs E         passes over each worker's shard           [2]
+#   --model M          mlp, lenet5, cifar_cnn                    [lenet5]
+#   --dataset D        mnist, fashion-mnist, cifar10             [mnist]
+#   --data-dir DIR     dataset files (fetched when D is mnist)   [data/D]
+#   --lr X --batch B --momentum X                                [0.01 64 0.9]
+#   --seed S           seed of the init, shuffling and swarm     [1]
+#   --eval-every R     syncs between accuracy reports            [~4 per epoch]
+#   --run-dir DIR      logs, metrics, model file, summary        [new dir in /tmp]
+#   --worker-opt "..." extra psoworker options (repeatable)
+#   --objective NAME   the test-function demo instead (rastrigin, ...; --dim, --rounds)
+#   --no-fetch         do not fetch data or install packages
+#
+# Results: RUN_DIR/summary.txt (key=value), RUN_DIR/metrics.jsonl (psod, one
+# line per round), RUN_DIR/model.psom (the global model), and logs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-workers=4 objective=rastrigin dim=10 rounds=300 sync_every=10 lr=0.005 seed=1
-psod_extra=()
-usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; }
+workers=4 strategy=pso sync_every=16 epochs=2 model=lenet5 dataset=mnist data_dir=""
+lr=0.01 batch=64 momentum=0.9 seed=1 eval_every="" run_dir="" objective="" dim=10 rounds=300
+fetch=1
+worker_opts=() psod_extra=()
+usage() { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; }
+need() { [ $# -ge 2 ] || { echo "run-local.sh: $1 needs a value (try --help)" >&2; exit 2; }; }
 while [ $# -gt 0 ]; do
     case "$1" in
-        --workers) workers=$2; shift 2 ;;
-        --objective) objective=$2; shift 2 ;;
-        --dim) dim=$2; shift 2 ;;
-        --rounds) rounds=$2; shift 2 ;;
-        --sync-every) sync_every=$2; shift 2 ;;
-        --lr) lr=$2; shift 2 ;;
-        --seed) seed=$2; shift 2 ;;
+        --workers) need "$@"; workers=$2; shift 2 ;;
+        --strategy) need "$@"; strategy=$2; shift 2 ;;
+        --sync-every) need "$@"; sync_every=$2; shift 2 ;;
+        --epochs) need "$@"; epochs=$2; shift 2 ;;
+        --model) need "$@"; model=$2; shift 2 ;;
+        --dataset) need "$@"; dataset=$2; shift 2 ;;
+        --data-dir) need "$@"; data_dir=$2; shift 2 ;;
+        --lr) need "$@"; lr=$2; shift 2 ;;
+        --batch) need "$@"; batch=$2; shift 2 ;;
+        --momentum) need "$@"; momentum=$2; shift 2 ;;
+        --seed) need "$@"; seed=$2; shift 2 ;;
+        --eval-every) need "$@"; eval_every=$2; shift 2 ;;
+        --run-dir) need "$@"; run_dir=$2; shift 2 ;;
+        --worker-opt) need "$@"; read -r -a more <<< "$2"; worker_opts+=("${more[@]}"); shift 2 ;;
+        --objective) need "$@"; objective=$2; shift 2 ;;
+        --dim) need "$@"; dim=$2; shift 2 ;;
+        --rounds) need "$@"; rounds=$2; shift 2 ;;
+        --no-fetch) fetch=0; shift ;;
         -h|--help) usage; exit 0 ;;
         --) shift; psod_extra=("$@"); break ;;
         *) echo "run-local.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
     esac
 done
+[[ "$workers" =~ ^[1-9][0-9]*$ ]] || { echo "run-local.sh: --workers must be a positive integer" >&2; exit 2; }
+[[ "$sync_every" =~ ^[1-9][0-9]*$ ]] || { echo "run-local.sh: --sync-every must be a positive integer" >&2; exit 2; }
+data_dir=${data_dir:-data/$dataset}
 
-scripts/install-deps.sh --if-missing
+if [ "$fetch" = 1 ]; then
+    scripts/install-deps.sh --if-missing
+    if [ -z "$objective" ] && [ "$dataset" != cifar10 ]; then
+        scripts/get-data.sh "$dataset" "$data_dir" >/dev/null
+    fi
+fi
+if [ -z "$objective" ] && [ ! -d "$data_dir" ]; then
+    echo "run-local.sh: no dataset in '$data_dir' (scripts/get-data.sh $dataset $data_dir)" >&2
+    exit 1
+fi
 make -s -j2 all
 BUILD=${BUILD:-build}
-RUN_DIR=${RUN_DIR:-$(mktemp -d /tmp/psod-run-XXXXXX)}
-mkdir -p "$RUN_DIR"
+run_dir=${run_dir:-$(mktemp -d /tmp/psod-run-XXXXXX)}
+mkdir -p "$run_dir"
+rm -f "$run_dir/endpoint" "$run_dir/summary.txt"
 
-pids=()
+pids=() psod_pid="" tailer=""
 cleanup() {
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    [ -n "${psod_pid:-}" ] && kill "$psod_pid" 2>/dev/null || true
+    [ -n "$psod_pid" ] && kill "$psod_pid" 2>/dev/null || true
+    [ -n "$tailer" ] && kill "$tailer" 2>/dev/null || true
 }
 trap cleanup EXIT INT TERM
 
-"$BUILD/psod" --bind 'tcp://127.0.0.1:*' --endpoint-file "$RUN_DIR/endpoint" \
-    --workers "$workers" --seed "$seed" --progress-interval 1 "${psod_extra[@]}" \
-    2> "$RUN_DIR/psod.log" &
+t0=$(date +%s.%N)
+"$BUILD/psod" --bind 'tcp://127.0.0.1:*' --endpoint-file "$run_dir/endpoint" \
+    --workers "$workers" --strategy "$strategy" --seed "$seed" --progress-interval 5 \
+    --metrics "$run_dir/metrics.jsonl" --model-out "$run_dir/model.psom" --exit-when-done \
+    "${psod_extra[@]}" 2> "$run_dir/psod.log" &
 psod_pid=$!
-for _ in $(seq 100); do [ -s "$RUN_DIR/endpoint" ] && break; sleep 0.05; done
-if [ ! -s "$RUN_DIR/endpoint" ]; then
+for _ in $(seq 200); do [ -s "$run_dir/endpoint" ] && break; kill -0 "$psod_pid" 2>/dev/null || break; sleep 0.05; done
+if [ ! -s "$run_dir/endpoint" ]; then
     echo "run-local.sh: psod did not start; its log:" >&2
-    cat "$RUN_DIR/psod.log" >&2
+    cat "$run_dir/psod.log" >&2
     exit 1
 fi
-ep=$(cat "$RUN_DIR/endpoint")
-echo "psod listening on $ep, $workers workers, logs in $RUN_DIR"
-for i in $(seq 0 $((workers - 1))); do
-    "$BUILD/psoworker" --connect "$ep" --name "worker$i" --objective "$objective" --dim "$dim" \
-        --rounds "$rounds" --sync-every "$sync_every" --lr "$lr" --seed "$seed" \
-        --progress-every $((rounds / 5 > 0 ? rounds / 5 : 1)) \
-        > "$RUN_DIR/worker$i.out" 2> "$RUN_DIR/worker$i.log" &
-    pids+=($!)
-done
-tail -n +1 -f "$RUN_DIR/psod.log" --pid "$psod_pid" | grep --line-buffered -E "joined|round [0-9]+," &
+ep=$(cat "$run_dir/endpoint")
+echo "psod ($strategy) on $ep, $workers workers, logs in $run_dir"
+tail -n +1 -f "$run_dir/psod.log" --pid "$psod_pid" | grep --line-buffered -E "joined| round [0-9]+:|refused|error" &
 tailer=$!
+
+if [ -n "$objective" ]; then
+    for i in $(seq 0 $((workers - 1))); do
+        "$BUILD/psoworker" --connect "$ep" --name "worker$i" --objective "$objective" --dim "$dim" \
+            --rounds "$rounds" --sync-every "$sync_every" --lr 0.005 --seed "$seed" \
+            "${worker_opts[@]}" > "$run_dir/worker$i.out" 2> "$run_dir/worker$i.log" &
+        pids+=($!)
+    done
+else
+    if [ -z "$eval_every" ]; then
+        # About four reports per epoch: a shard of 60000/K samples in batches.
+        eval_every=$(( 60000 / workers / batch / 4 / sync_every ))
+        [ "$eval_every" -ge 1 ] || eval_every=1
+    fi
+    for i in $(seq 0 $((workers - 1))); do
+        "$BUILD/psoworker" --connect "$ep" --name "worker$i" --model "$model" --dataset "$dataset" \
+            --data-dir "$data_dir" --epochs "$epochs" --batch "$batch" --lr "$lr" \
+            --momentum "$momentum" --seed "$seed" --sync-every "$sync_every" \
+            --shard-index "$i" --shard-count "$workers" --eval-every "$eval_every" \
+            --progress-interval 0 "${worker_opts[@]}" \
+            > "$run_dir/worker$i.out" 2> "$run_dir/worker$i.log" &
+        pids+=($!)
+    done
+fi
 status=0
 for p in "${pids[@]}"; do wait "$p" || status=1; done
 pids=()
-"$BUILD/psoctl" status "$ep"
-kill "$psod_pid"; wait "$psod_pid" 2>/dev/null || true
-kill "$tailer" 2>/dev/null || true
+if [ "$status" != 0 ]; then
+    echo "run-local.sh: a worker failed; the end of its log:" >&2
+    for i in $(seq 0 $((workers - 1))); do tail -n 3 "$run_dir/worker$i.log" >&2; done
+    kill "$psod_pid" 2>/dev/null || true
+fi
+# With --exit-when-done psod leaves once every worker has said bye.
+for _ in $(seq 100); do kill -0 "$psod_pid" 2>/dev/null || break; sleep 0.1; done
+kill "$psod_pid" 2>/dev/null || true
+wait "$psod_pid" 2>/dev/null || true
+psod_pid=""
+t1=$(date +%s.%N)
+sleep 0.2; kill "$tailer" 2>/dev/null || true; tailer=""
+wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+
+if [ -n "$objective" ]; then
+    echo; cat "$run_dir"/worker*.out
+    exit $status
+fi
+last=$(tail -n 1 "$run_dir/metrics.jsonl" 2>/dev/null || true)
+field() { printf '%s' "$last" | sed -n "s/.*\"$1\":\([^,}]*\).*/\1/p"; }
+rounds_done=$(field round) bytes=$(( $(field bytes_in || echo 0) + $(field bytes_out || echo 0) ))
+best_acc=$(sed -n 's/.*"global_acc":\([0-9.e-]*\).*/\1/p' "$run_dir/metrics.jsonl" | sort -g | tail -n 1)
+final_acc=""
+if [ -s "$run_dir/model.psom" ]; then
+    final_acc=$("$BUILD/psoworker" --eval "$run_dir/model.psom" --model "$model" --dataset "$dataset" \
+        --data-dir "$data_dir" --log-level warn | sed -n 's/.*test accuracy \([0-9.]*\).*/\1/p')
+fi
+[ -n "$final_acc" ] || status=1
+# The best accuracy seen: reports during the run, and the final model's.
+best_acc=$(printf '%s\n%s\n' "${best_acc:-0}" "${final_acc:-0}" | sort -g | tail -n 1)
+{
+    echo "strategy=$strategy"; echo "sync_every=$sync_every"; echo "workers=$workers"
+    echo "seed=$seed"; echo "epochs=$epochs"; echo "model=$model"; echo "dataset=$dataset"
+    echo "final_acc=$final_acc"; echo "best_acc=$best_acc"; echo "rounds=$rounds_done"
+    echo "bytes=$bytes"; echo "wall_s=$wall"; echo "status=$status"
+} > "$run_dir/summary.txt"
 echo
-echo "Swarm result ($objective, $dim dimensions, $workers workers, $rounds syncs every $sync_every steps):"
-cat "$RUN_DIR"/worker*.out
-echo
-echo "The same workers alone (no swarm), for comparison:"
-for i in $(seq 0 $((workers - 1))); do
-    "$BUILD/psoworker" --standalone --name "worker$i" --objective "$objective" --dim "$dim" \
-        --rounds "$rounds" --sync-every "$sync_every" --lr "$lr" --seed "$seed"
-done
+printf 'Done: %s, %s workers, sync every %s, %s epochs: global model test accuracy %s%% ' \
+    "$strategy" "$workers" "$sync_every" "$epochs" \
+    "$(awk -v a="${final_acc:-0}" 'BEGIN { printf "%.2f", 100 * a }')"
+echo "($rounds_done rounds, $(( bytes / 1048576 )) MiB moved, $wall s)"
+echo "Model file: $run_dir/model.psom (psoworker --eval FILE --model $model evaluates it)"
 exit $status

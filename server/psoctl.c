@@ -17,8 +17,9 @@ static void s_print_text(const struct psoc_status *st)
     printf("particles %u (active %u, expected %u), pushed this round %u, parameters %llu\n",
            st->particles, st->active, st->workers_expected, st->pushed_this_round,
            (unsigned long long)st->param_count);
-    printf("global best loss %.6g (particle %d), last round %.2f ms\n", st->global_best_loss,
-           st->global_best_particle, st->last_round_seconds * 1e3);
+    printf("global loss %.6g (particle %d), test accuracy %.2f%%, last round %.2f ms\n",
+           st->global_best_loss, st->global_best_particle, 100 * st->global_accuracy,
+           st->last_round_seconds * 1e3);
     printf("bytes in %llu, out %llu, errors sent %llu\n", (unsigned long long)st->bytes_in,
            (unsigned long long)st->bytes_out, (unsigned long long)st->errors_sent);
     if (st->n_particles)
@@ -51,6 +52,7 @@ static void s_print_json(const struct psoc_status *st)
            st->global_best_particle, (unsigned long long)st->errors_sent,
            (unsigned long long)st->bytes_in, (unsigned long long)st->bytes_out);
     s_num("global_best_loss", st->global_best_loss, 1);
+    s_num("global_accuracy", st->global_accuracy, 1);
     s_num("uptime_seconds", st->uptime_seconds, 1);
     s_num("last_round_seconds", st->last_round_seconds, 1);
     printf("\"particle\":[");

@@ -6,8 +6,8 @@
  *
  * Rounds. Round r closes once at least --workers particles exist and every
  * active one has pushed for r. A particle whose worker said bye no longer
- * holds the round up. At the close the swarm computes each pushed
- * particle's new position in place, in the buffer the push arrived in, and
+ * holds the round up. At the close the strategy (strategy.h) computes each
+ * pushed particle's new position in place, in the buffer the push arrived in, and
  * that buffer is both the stored position and (shared by reference count)
  * the Position reply.
  *
@@ -28,17 +28,18 @@
 #include "common/psoclient.h"
 #include "common/timeutil.h"
 #include "common/wire.h"
-#include "server/swarm.h"
+#include "common/modelfile.h"
 
 #include "common/version.h"
 #define NAME_MAX_LEN 127
 
-static const char *const s_random_modes[] = {"particle", "element", NULL};
+static const char *const s_strategy_names[] = {"pso", "avg", "easgd", "diloco", "ssgd", NULL};
 
 const struct config_option *server_options(struct server_config *c)
 {
-    /* Rebuilt per call so the table points at the caller's struct. */
-    static struct config_option t[16];
+    /* Rebuilt per call so the table points at the caller's struct: the
+     * daemon's own options, then each strategy's. */
+    static struct config_option t[64];
     struct config_option opts[] = {
         {"bind", CONF_STRING, c->bind, "tcp://127.0.0.1:5555", 1, 0,
          "ZeroMQ endpoint to listen on: an explicit interface address and port (port * = any free)", NULL},
@@ -46,12 +47,9 @@ const struct config_option *server_options(struct server_config *c)
          "write the bound endpoint to this file once listening", NULL},
         {"workers", CONF_INT, &c->workers, "4", 1, 65536,
          "particles a round waits for (the swarm size)", NULL},
-        {"w", CONF_DOUBLE, &c->w, "0.7298", 0, 10, "PSO inertia weight", NULL},
-        {"c1", CONF_DOUBLE, &c->c1, "1.49618", 0, 10, "pull toward the particle's personal best", NULL},
-        {"c2", CONF_DOUBLE, &c->c2, "1.49618", 0, 10, "pull toward the global best", NULL},
-        {"vmax", CONF_DOUBLE, &c->vmax, "0", 0, 1e30, "velocity clamp per element, 0 = none", NULL},
-        {"random", CONF_ENUM, &c->random_mode, "element", 1, 0,
-         "random factors r1, r2: one per particle per round, or one per element", s_random_modes},
+        {"strategy", CONF_ENUM, &c->strategy, "pso", 1, 0,
+         "synchronization: pso (PSO-PS), avg, easgd, diloco, ssgd (docs/STRATEGIES.md)",
+         s_strategy_names},
         {"seed", CONF_INT, &c->seed, "1", 0, 9.2e18, "seed of the swarm's random factors", NULL},
         {"max-payload-mb", CONF_INT, &c->max_payload_mb, "1024", 1, 1 << 20,
          "largest payload frame accepted, MiB (bounds memory a peer can make us allocate)", NULL},
@@ -61,9 +59,23 @@ const struct config_option *server_options(struct server_config *c)
          "exit cleanly after this many rounds, 0 = run until signalled", NULL},
         {"progress-interval", CONF_DOUBLE, &c->progress_interval, "10", 0, 86400,
          "seconds between progress lines, 0 = none", NULL},
-        {0},
+        {"metrics", CONF_STRING, c->metrics, "", 1, 0,
+         "JSON-lines file: one line per round (losses, accuracies, bytes, times)", NULL},
+        {"model-out", CONF_STRING, c->model_out, "", 1, 0,
+         "write the global model here at the end and every --save-every rounds", NULL},
+        {"save-every", CONF_INT, &c->save_every, "0", 0, 9.2e18,
+         "rounds between model files, 0 = only at the end", NULL},
+        {"exit-when-done", CONF_BOOL, &c->exit_when_done, "no", 1, 0,
+         "exit once every worker has said bye (one training run per daemon)", NULL},
     };
-    memcpy(t, opts, sizeof opts);
+    size_t k = 0;
+    for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
+        t[k++] = opts[i];
+    for (int j = 0; strategy_all[j]; j++)
+        for (const struct config_option *o = strategy_all[j]->options(&c->sp); o->name; o++)
+            if (k + 1 < sizeof t / sizeof t[0])
+                t[k++] = *o;
+    memset(&t[k], 0, sizeof t[k]);
     return t;
 }
 
@@ -78,7 +90,11 @@ struct member {
     zmq_msg_t push;          /* the pushed weights, updated in place at the close */
     double push_loss;
     uint64_t push_seq;
-    double last_loss;
+    double push_acc, push_pos_acc;  /* accuracies reported with the push */
+    uint64_t push_pos_round;
+    double last_loss, last_acc;
+    double pbest_acc;        /* pso: accuracy of the weights that are its personal best */
+    uint64_t pbest_round;
     uint64_t pushes, last_round;
 };
 
@@ -87,17 +103,23 @@ struct server {
     struct wire_limits lim;
     void *ctx, *sock;
     char endpoint[256];
-    struct swarm *swarm;
+    const struct strategy_ops *ops;
+    void *st;                /* the strategy's state, created by the first hello */
     size_t n;
     uint64_t layout_hash;
     struct member *m;
     size_t count, cap;
     float **xs;
-    double *losses;
+    const float **prevs;
+    double *losses, *pbl;
     uint64_t round;
-    double started, round_started, last_round_seconds, next_progress;
+    double started, round_started, last_round_seconds, next_progress, first_push;
     uint64_t errors_sent, bytes_in, bytes_out;
     uint64_t swarm_id;
+    double g_acc;            /* accuracy of the global model, NaN if unknown */
+    uint64_t g_acc_round;
+    int done;                /* --exit-when-done: every worker left */
+    FILE *metrics;
 };
 
 int server_new(struct server **out, const struct server_config *cfg, char *err, size_t errlen)
@@ -109,6 +131,10 @@ int server_new(struct server **out, const struct server_config *cfg, char *err, 
         return -1;
     }
     s->cfg = *cfg;
+    s->cfg.sp.seed = (uint64_t)cfg->seed;
+    s->cfg.sp.workers = cfg->workers;
+    s->ops = strategy_all[cfg->strategy];
+    s->g_acc = NAN;
     s->lim.max_meta = (size_t)cfg->max_meta_kb * 1024;
     s->lim.max_payload = (size_t)cfg->max_payload_mb << 20;
     s->ctx = zmq_ctx_new();
@@ -148,12 +174,18 @@ int server_new(struct server **out, const struct server_config *cfg, char *err, 
             return -1;
         }
     }
+    if (cfg->metrics[0] && !(s->metrics = fopen(cfg->metrics, "w"))) {
+        snprintf(err, errlen, "cannot write metrics file '%s': %s", cfg->metrics,
+                 strerror(errno));
+        server_destroy(&s);
+        return -1;
+    }
     s->started = time_now_s();
     s->round_started = s->started;
     s->next_progress = s->started + cfg->progress_interval;
     s->swarm_id = (uint64_t)(time_wall_s() * 1e6);
-    log_info("listening on %s, waiting for %ld workers (traffic is not encrypted)", s->endpoint,
-             cfg->workers);
+    log_info("listening on %s, strategy %s, waiting for %ld workers (traffic is not encrypted)",
+             s->endpoint, s->ops->name, cfg->workers);
     *out = s;
     return 0;
 }
@@ -170,8 +202,13 @@ void server_destroy(struct server **sp)
     }
     free(s->m);
     free(s->xs);
+    free(s->prevs);
     free(s->losses);
-    swarm_destroy(&s->swarm);
+    free(s->pbl);
+    if (s->st)
+        s->ops->destroy(s->st);
+    if (s->metrics)
+        fclose(s->metrics);
     if (s->sock)
         zmq_close(s->sock);
     if (s->ctx)
@@ -182,6 +219,12 @@ void server_destroy(struct server **sp)
 
 const char *server_endpoint(const struct server *s) { return s->endpoint; }
 uint64_t server_round(const struct server *s) { return s->round; }
+
+void server_global(const struct server *s, double *loss, double *accuracy)
+{
+    *loss = s->st ? s->ops->global_loss(s->st) : INFINITY;
+    *accuracy = s->g_acc;
+}
 
 static int s_reject(struct server *s, const struct wire_msg *in, int code, uint64_t seq,
                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
@@ -276,10 +319,12 @@ static void s_welcome(struct server *s, struct member *mb, int rejoined)
     w.round = s->round;
     w.param_count = s->n;
     w.payload_crc32c = crc32c(0, zmq_msg_data(&mb->position), zmq_msg_size(&mb->position));
-    w.global_best_loss = swarm_best_loss(s->swarm);
+    w.global_best_loss = s->ops->global_loss(s->st);
     w.rejoined = rejoined;
-    w.strategy = "pso";
+    w.strategy = (char *)s->ops->name;
     w.swarm_id = s->swarm_id;
+    w.positions_global = s->ops->positions_global;
+    w.push_kind = (Psod__PayloadKind)s->ops->push_kind;
     s_send_payload(s, mb, PSOD__COMMAND__CMD_WELCOME, &w.base);
 }
 
@@ -307,7 +352,7 @@ static void s_handle_hello(struct server *s, struct wire_msg *in)
         h->payload_kind != PSOD__PAYLOAD_KIND__PAYLOAD_WEIGHTS || h->shard_offset != 0 ||
         h->auth_token.len != 0) {
         s_reject(s, in, PSOD__ERROR_CODE__ERR_UNSUPPORTED, 0,
-                 "this daemon takes float32 weights for the whole vector, without tokens");
+                 "hello takes float32 initial weights for the whole vector, without tokens");
         return;
     }
     if (h->param_count == 0 || h->param_count > s->lim.max_payload / sizeof(float)) {
@@ -316,7 +361,7 @@ static void s_handle_hello(struct server *s, struct wire_msg *in)
                  (unsigned long long)h->param_count, s->lim.max_payload / sizeof(float));
         return;
     }
-    if (s->swarm && (h->param_count != s->n || h->layout_hash != s->layout_hash)) {
+    if (s->st && (h->param_count != s->n || h->layout_hash != s->layout_hash)) {
         s_reject(s, in, PSOD__ERROR_CODE__ERR_FINGERPRINT, 0,
                  "model fingerprint %llu/%016llx does not match the swarm's %zu/%016llx",
                  (unsigned long long)h->param_count, (unsigned long long)h->layout_hash, s->n,
@@ -368,11 +413,9 @@ static void s_handle_hello(struct server *s, struct wire_msg *in)
                  "initial weights hold %zu NaN or infinite values", bad);
         return;
     }
-    if (!s->swarm) {
-        struct pso_params prm = {s->cfg.w, s->cfg.c1, s->cfg.c2, s->cfg.vmax,
-                                 s->cfg.random_mode, (uint64_t)s->cfg.seed};
-        s->swarm = swarm_new(h->param_count, 0, &prm);
-        if (!s->swarm) {
+    if (!s->st) {
+        s->st = s->ops->create(h->param_count, 0, &s->cfg.sp);
+        if (!s->st) {
             s_reject(s, in, PSOD__ERROR_CODE__ERR_INTERNAL, 0, "out of memory for the swarm");
             return;
         }
@@ -384,21 +427,27 @@ static void s_handle_hello(struct server *s, struct wire_msg *in)
     if (s->count == s->cap) {
         size_t cap = s->cap ? 2 * s->cap : 8;
         struct member *m = realloc(s->m, cap * sizeof *m);
+        if (m)
+            s->m = m;
         float **xs = m ? realloc(s->xs, cap * sizeof *xs) : NULL;
         if (xs)
             s->xs = xs;
-        double *losses = xs ? realloc(s->losses, cap * sizeof *losses) : NULL;
-        if (m)
-            s->m = m;
+        const float **prevs = xs ? realloc(s->prevs, cap * sizeof *prevs) : NULL;
+        if (prevs)
+            s->prevs = prevs;
+        double *losses = prevs ? realloc(s->losses, cap * sizeof *losses) : NULL;
         if (losses)
             s->losses = losses;
-        if (!m || !xs || !losses) {
+        double *pbl = losses ? realloc(s->pbl, cap * sizeof *pbl) : NULL;
+        if (pbl)
+            s->pbl = pbl;
+        if (!pbl) {
             s_reject(s, in, PSOD__ERROR_CODE__ERR_INTERNAL, 0, "out of memory for a particle");
             return;
         }
         s->cap = cap;
     }
-    if (swarm_add(s->swarm, x0, psoc_layout_hash(h->worker_name)) < 0) {
+    if (s->ops->add(s->st, x0, psoc_layout_hash(h->worker_name)) < 0) {
         s_reject(s, in, PSOD__ERROR_CODE__ERR_INTERNAL, 0, "out of memory for a particle");
         return;
     }
@@ -410,6 +459,8 @@ static void s_handle_hello(struct server *s, struct wire_msg *in)
     mb->active = 1;
     mb->last_seen = time_now_s();
     mb->last_loss = NAN;
+    mb->last_acc = NAN;
+    mb->pbest_acc = NAN;
     zmq_msg_init(&mb->position);
     zmq_msg_move(&mb->position, &in->payload);
     log_info("worker '%s' (%s pid %u) joined as particle %zu (%zu of %ld)", mb->name,
@@ -433,13 +484,68 @@ static void s_position_ready(void *ctx, int i, uint32_t crc)
         return;
     Psod__Position p = PSOD__POSITION__INIT;
     p.round = s->round + 1;
-    p.global_best_loss = swarm_best_loss(s->swarm);
+    p.global_best_loss = s->ops->global_loss(s->st);
     p.payload_crc32c = crc;
     p.particle_id = (uint32_t)i;
-    p.personal_best_loss = swarm_personal_best_loss(s->swarm, i);
+    p.personal_best_loss = s->ops->personal_best_loss(s->st, i);
     p.seq = mb->push_seq;
-    p.global_best_particle = (uint32_t)swarm_best_particle(s->swarm);
+    p.global_best_particle = (uint32_t)s->ops->global_particle(s->st);
     s_send_payload(s, mb, PSOD__COMMAND__CMD_POSITION, &p.base);
+}
+
+/* Write the global model (atomically) to --model-out. */
+static void s_save_model(struct server *s)
+{
+    if (!s->cfg.model_out[0] || !s->st)
+        return;
+    const float *g = s->ops->global(s->st);
+    if (!g)
+        return;
+    struct modelfile_info info = {s->layout_hash, s->n, s->round, s->ops->global_loss(s->st), ""};
+    snprintf(info.strategy, sizeof info.strategy, "%s", s->ops->name);
+    char err[512];
+    if (modelfile_write(s->cfg.model_out, &info, g, err, sizeof err) != 0)
+        log_error("could not save the global model: %s", err);
+    else
+        log_debug("global model of round %llu written to %s", (unsigned long long)s->round,
+                  s->cfg.model_out);
+}
+
+static void s_json_double(FILE *f, const char *key, double v)
+{
+    if (isfinite(v))
+        fprintf(f, ",\"%s\":%.9g", key, v);
+    else
+        fprintf(f, ",\"%s\":null", key);
+}
+
+/* One JSON line per closed round. */
+static void s_metrics_line(struct server *s, double now, double update_s, double wait_s)
+{
+    FILE *f = s->metrics;
+    if (!f)
+        return;
+    fprintf(f, "{\"round\":%llu,\"time\":%.4f", (unsigned long long)s->round,
+            now - s->started);
+    s_json_double(f, "round_s", s->last_round_seconds);
+    s_json_double(f, "wait_s", wait_s);
+    s_json_double(f, "update_s", update_s);
+    s_json_double(f, "global_loss", s->ops->global_loss(s->st));
+    s_json_double(f, "global_acc", s->g_acc);
+    fprintf(f, ",\"global_acc_round\":%llu,\"global_particle\":%d,\"bytes_in\":%llu,"
+               "\"bytes_out\":%llu,\"particles\":[",
+            (unsigned long long)s->g_acc_round, s->ops->global_particle(s->st),
+            (unsigned long long)s->bytes_in, (unsigned long long)s->bytes_out);
+    for (size_t i = 0; i < s->count; i++) {
+        struct member *mb = &s->m[i];
+        fprintf(f, "%s{\"id\":%zu,\"pushed\":%d", i ? "," : "", i, s->xs[i] != NULL);
+        s_json_double(f, "loss", s->xs[i] ? s->losses[i] : NAN);
+        s_json_double(f, "acc", s->xs[i] ? mb->push_acc : NAN);
+        s_json_double(f, "best_loss", s->ops->personal_best_loss(s->st, (int)i));
+        fputc('}', f);
+    }
+    fputs("]}\n", f);
+    fflush(f);
 }
 
 static void s_close_round(struct server *s)
@@ -448,16 +554,37 @@ static void s_close_round(struct server *s)
     for (size_t i = 0; i < s->count; i++) {
         struct member *mb = &s->m[i];
         s->xs[i] = mb->has_push ? zmq_msg_data(&mb->push) : NULL;
+        s->prevs[i] = zmq_msg_data(&mb->position);
         s->losses[i] = mb->has_push ? mb->push_loss : INFINITY;
+        s->pbl[i] = s->ops->personal_best_loss(s->st, (int)i);
     }
-    swarm_round(s->swarm, s->round, s->xs, s->losses, s_position_ready, s);
+    double wait_s = t0 - s->first_push;
+    s->ops->round(s->st, s->round, s->xs, s->prevs, s->losses, s_position_ready, s);
+    /* Accuracy bookkeeping. pso: a particle whose personal best just became
+     * the weights it pushed carries that push's accuracy; the global best's
+     * is its particle's. */
+    for (size_t i = 0; i < s->count; i++) {
+        double now_pb = s->ops->personal_best_loss(s->st, (int)i);
+        if (s->xs[i] && now_pb != s->pbl[i] && !isnan(now_pb)) {
+            s->m[i].pbest_acc = s->m[i].push_acc;
+            s->m[i].pbest_round = s->round;
+        }
+    }
+    int gp = s->ops->global_particle(s->st);
+    if (gp >= 0) {
+        s->g_acc = s->m[gp].pbest_acc;
+        s->g_acc_round = s->m[gp].pbest_round;
+    }
     s->round++;
     double now = time_now_s();
     s->last_round_seconds = now - s->round_started;
     s->round_started = now;
-    log_debug("round %llu closed: best loss %.6g (particle %d), update %.2f ms, round %.2f ms",
-              (unsigned long long)s->round, swarm_best_loss(s->swarm),
-              swarm_best_particle(s->swarm), (now - t0) * 1e3, s->last_round_seconds * 1e3);
+    s_metrics_line(s, now, now - t0, wait_s);
+    log_debug("round %llu closed: global loss %.6g, update %.2f ms, round %.2f ms",
+              (unsigned long long)s->round, s->ops->global_loss(s->st), (now - t0) * 1e3,
+              s->last_round_seconds * 1e3);
+    if (s->cfg.save_every > 0 && s->round % (uint64_t)s->cfg.save_every == 0)
+        s_save_model(s);
 }
 
 static void s_maybe_close_round(struct server *s)
@@ -471,6 +598,19 @@ static void s_maybe_close_round(struct server *s)
         if (s->m[i].active && !s->m[i].has_push)
             return;
     s_close_round(s);
+}
+
+/* An accuracy from a peer: a fraction in [0, 1], else "not evaluated". */
+static double s_accuracy(double a) { return a >= 0 && a <= 1 ? a : NAN; }
+
+/* A worker evaluated a position that was the global model (strategies with
+ * positions_global): keep the newest report. */
+static void s_global_report(struct server *s, double acc, uint64_t round)
+{
+    if (!isnan(acc) && (isnan(s->g_acc) || round >= s->g_acc_round)) {
+        s->g_acc = acc;
+        s->g_acc_round = round;
+    }
 }
 
 static void s_handle_push(struct server *s, struct wire_msg *in)
@@ -492,10 +632,16 @@ static void s_handle_push(struct server *s, struct wire_msg *in)
                  (unsigned long long)s->round);
         return;
     }
-    if (p->encoding != PSOD__ENCODING__ENC_F32 ||
-        p->payload_kind != PSOD__PAYLOAD_KIND__PAYLOAD_WEIGHTS) {
+    if (p->encoding != PSOD__ENCODING__ENC_F32) {
         s_reject(s, in, PSOD__ERROR_CODE__ERR_UNSUPPORTED, p->seq,
-                 "this daemon takes float32 weights only");
+                 "this daemon takes float32 payloads only");
+        return;
+    }
+    if ((int)p->payload_kind != s->ops->push_kind) {
+        s_reject(s, in, PSOD__ERROR_CODE__ERR_UNSUPPORTED, p->seq,
+                 "strategy %s takes %s, the push carries %s", s->ops->name,
+                 s->ops->push_kind ? "gradients" : "weights",
+                 p->payload_kind ? "gradients" : "weights");
         return;
     }
     size_t bytes = zmq_msg_size(&in->payload);
@@ -525,6 +671,15 @@ static void s_handle_push(struct server *s, struct wire_msg *in)
     mb->has_push = 1;
     mb->push_loss = p->loss;
     mb->push_seq = p->seq;
+    mb->push_acc = s_accuracy(p->accuracy);
+    mb->push_pos_acc = s_accuracy(p->position_accuracy);
+    mb->push_pos_round = p->position_round;
+    if (!isnan(mb->push_acc))
+        mb->last_acc = mb->push_acc;
+    if (s->ops->positions_global)
+        s_global_report(s, mb->push_pos_acc, p->position_round);
+    if (s_pushed(s) == 1)
+        s->first_push = time_now_s();
     mb->last_loss = p->loss;
     mb->pushes++;
     mb->last_round = s->round;
@@ -539,10 +694,12 @@ static void s_handle_status(struct server *s, struct wire_msg *in)
     st.particles = (uint32_t)s->count;
     st.active = (uint32_t)s_active(s);
     st.workers_expected = (uint32_t)s->cfg.workers;
-    st.global_best_loss = s->swarm ? swarm_best_loss(s->swarm) : INFINITY;
-    st.global_best_particle = s->swarm ? swarm_best_particle(s->swarm) : -1;
+    st.global_best_loss = s->st ? s->ops->global_loss(s->st) : INFINITY;
+    st.global_best_particle = s->st ? s->ops->global_particle(s->st) : -1;
     st.param_count = s->n;
-    st.strategy = "pso";
+    st.strategy = (char *)s->ops->name;
+    st.global_accuracy = s->g_acc;
+    st.global_accuracy_round = s->g_acc_round;
     st.pushed_this_round = (uint32_t)s_pushed(s);
     double now = time_now_s();
     st.uptime_seconds = now - s->started;
@@ -562,7 +719,8 @@ static void s_handle_status(struct server *s, struct wire_msg *in)
                 ps[i].id = (uint32_t)i;
                 ps[i].worker_name = mb->name;
                 ps[i].last_loss = mb->last_loss;
-                ps[i].best_loss = swarm_personal_best_loss(s->swarm, (int)i);
+                ps[i].best_loss = s->ops->personal_best_loss(s->st, (int)i);
+                ps[i].accuracy = mb->last_acc;
                 ps[i].age_seconds = now - mb->last_seen;
                 ps[i].pushes = mb->pushes;
                 ps[i].pushed_this_round = mb->has_push;
@@ -601,8 +759,17 @@ static void s_dispatch(struct server *s, struct wire_msg *in)
         if ((mb = s_by_id(s, in)) != NULL && mb->active) {
             Psod__Bye *b = (Psod__Bye *)in->meta;
             mb->active = 0;
-            log_info("worker '%s' left: %s", mb->name, b->reason && b->reason[0] ? b->reason : "bye");
+            double acc = s_accuracy(b->accuracy);
+            if (!isnan(acc)) {
+                mb->last_acc = acc;
+                if (s->ops->positions_global)
+                    s_global_report(s, acc, b->round);
+            }
+            log_info("worker '%s' left: %s (final test accuracy %.2f%%)", mb->name,
+                     b->reason && b->reason[0] ? b->reason : "bye", 100 * acc);
             s_maybe_close_round(s);
+            if (s->cfg.exit_when_done && s_active(s) == 0 && (long)s->count >= s->cfg.workers)
+                s->done = 1;
         }
         break;
     case PSOD__COMMAND__CMD_STATUS_REQUEST:
@@ -617,16 +784,20 @@ static void s_dispatch(struct server *s, struct wire_msg *in)
 
 static void s_progress(struct server *s)
 {
-    log_info("round %llu, global best loss %.6g (particle %d), workers %zu/%ld active, "
-             "%zu pushed, last round %.1f ms, %llu errors sent",
-             (unsigned long long)s->round, s->swarm ? swarm_best_loss(s->swarm) : INFINITY,
-             s->swarm ? swarm_best_particle(s->swarm) : -1, s_active(s), s->cfg.workers,
+    char acc[48] = "";
+    if (!isnan(s->g_acc))
+        snprintf(acc, sizeof acc, ", test accuracy %.2f%% (round %llu)", 100 * s->g_acc,
+                 (unsigned long long)s->g_acc_round);
+    log_info("%s round %llu: global loss %.6g%s, workers %zu/%ld active, %zu pushed, "
+             "last round %.1f ms, %llu errors sent",
+             s->ops->name, (unsigned long long)s->round,
+             s->st ? s->ops->global_loss(s->st) : INFINITY, acc, s_active(s), s->cfg.workers,
              s_pushed(s), s->last_round_seconds * 1e3, (unsigned long long)s->errors_sent);
 }
 
 int server_run(struct server *s, volatile sig_atomic_t *stop)
 {
-    while (!*stop) {
+    while (!*stop && !s->done) {
         if (s->cfg.max_rounds && s->round >= (uint64_t)s->cfg.max_rounds) {
             log_info("reached --max-rounds %ld", s->cfg.max_rounds);
             break;
@@ -666,5 +837,9 @@ int server_run(struct server *s, volatile sig_atomic_t *stop)
         }
     }
     s_progress(s);
+    s_save_model(s);
+    if (s->cfg.model_out[0] && s->st && s->ops->global(s->st))
+        log_info("global model of round %llu written to %s", (unsigned long long)s->round,
+                 s->cfg.model_out);
     return 0;
 }

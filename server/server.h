@@ -10,18 +10,23 @@
 #include <stdint.h>
 
 #include "common/config.h"
+#include "server/strategy.h"
 
 struct server_config {
     char bind[CONF_STRLEN];
     char endpoint_file[CONF_STRLEN];
     long workers;
-    double w, c1, c2, vmax;
-    int random_mode;
+    int strategy;                /* index into strategy_all */
+    struct strategy_params sp;   /* every strategy's options */
     long seed;
     long max_payload_mb;
     long max_meta_kb;
     long max_rounds;
     double progress_interval;
+    char metrics[CONF_STRLEN];   /* JSON-lines file, one line per round */
+    char model_out[CONF_STRLEN]; /* the global model, at the end and every save_every */
+    long save_every;
+    int exit_when_done;          /* exit once every worker has said bye */
 };
 
 /* The option table for struct server_config (used by psod and tests). */
@@ -38,5 +43,8 @@ void server_destroy(struct server **s);
 /* The endpoint actually bound (a wildcard port resolved). */
 const char *server_endpoint(const struct server *s);
 uint64_t server_round(const struct server *s);
+/* Loss and test accuracy of the global model (accuracy NaN when no worker
+ * reported one for it). */
+void server_global(const struct server *s, double *loss, double *accuracy);
 
 #endif

@@ -31,6 +31,7 @@ struct swarm {
     size_t count, cap;
     double g_loss;
     int g_particle;
+    float *mean;  /* PSO_ATTRACT_MEAN: this round's mean position */
 };
 
 static float *s_alloc_floats(size_t n)
@@ -65,6 +66,7 @@ void swarm_destroy(struct swarm **sp)
         free(s->pt[i].p);
     }
     free(s->pt);
+    free(s->mean);
     free(s);
     *sp = NULL;
 }
@@ -182,8 +184,33 @@ void pso_update(float *x, float *v, float *p, const float *g, size_t n, int impr
         *crc = c;
 }
 
-void swarm_round(struct swarm *s, uint64_t round, float *const *x, const double *loss,
-                 swarm_done_fn *done, void *ctx)
+void pso_update_general(float *x, float *v, float *p, const float *a1, const float *g,
+                        const float *prev, size_t n, int improved, int displacement,
+                        const struct pso_step *k, uint32_t *crc)
+{
+    const float w = k->w, c1 = k->c1, c2 = k->c2, vmax = k->vmax;
+    for (size_t i = 0; i < n; i++) {
+        float xi = x[i];
+        if (improved)
+            p[i] = xi; /* before a1[i], g[i] are read: they may be p */
+        float r1 = k->r1, r2 = k->r2;
+        if (k->per_element) {
+            uint64_t index = k->offset + i;
+            rng_uniform_pair(rng_key_hi(k->key, index), (uint32_t)index, &r1, &r2);
+        }
+        float inert = displacement ? xi - prev[i] : v[i];
+        float vi = w * inert + c1 * r1 * (a1[i] - xi) + c2 * r2 * (g[i] - xi);
+        if (vmax > 0)
+            vi = vi > vmax ? vmax : vi < -vmax ? -vmax : vi;
+        v[i] = vi;
+        x[i] = (displacement ? prev[i] : xi) + vi;
+    }
+    if (crc)
+        *crc = crc32c(0, x, n * sizeof(float));
+}
+
+void swarm_round(struct swarm *s, uint64_t round, float *const *x, const float *const *prev,
+                 const double *loss, swarm_done_fn *done, void *ctx)
 {
     /* Personal bests first: only the losses are needed to pick the global
      * best, which is always the best personal best (g is p[best], never a
@@ -205,6 +232,26 @@ void swarm_round(struct swarm *s, uint64_t round, float *const *x, const double 
     int gb = s->g_particle;
     if (gb < 0)
         return; /* nobody pushed a finite loss yet: nothing moves */
+    int general = s->prm.inertia == PSO_INERTIA_DISPLACEMENT ||
+                  s->prm.attractor == PSO_ATTRACT_MEAN;
+    int use_mean = s->prm.attractor == PSO_ATTRACT_MEAN;
+    if (use_mean) {
+        /* The mean of the pushed positions, before any of them moves. */
+        if (!s->mean && !(s->mean = s_alloc_floats(s->n)))
+            use_mean = 0; /* out of memory: the personal best stands in */
+        else {
+            size_t k = 0;
+            for (size_t i = 0; i < s->count; i++)
+                k += x[i] != NULL;
+            for (size_t e = 0; e < s->n; e++) {
+                double sum = 0;
+                for (size_t i = 0; i < s->count; i++)
+                    if (x[i])
+                        sum += x[i][e];
+                s->mean[e] = (float)(sum / (double)k);
+            }
+        }
+    }
     for (size_t j = 0; j < s->count; j++) {
         size_t i = j == 0 ? (size_t)gb : j <= (size_t)gb ? j - 1 : j;
         if (!x[i])
@@ -215,7 +262,16 @@ void swarm_round(struct swarm *s, uint64_t round, float *const *x, const double 
          * (g = NULL says so without aliasing x). */
         const float *g = (int)i == gb && improved[i] ? NULL : s->pt[gb].p;
         uint32_t crc = 0;
-        pso_update(x[i], s->pt[i].v, s->pt[i].p, g, s->n, improved[i], &k, done ? &crc : NULL);
+        if (general) {
+            const float *a1 = use_mean ? s->mean : s->pt[i].p;
+            pso_update_general(x[i], s->pt[i].v, s->pt[i].p, a1, g ? g : s->pt[i].p,
+                               prev ? prev[i] : NULL, s->n, improved[i],
+                               s->prm.inertia == PSO_INERTIA_DISPLACEMENT, &k,
+                               done ? &crc : NULL);
+        } else {
+            pso_update(x[i], s->pt[i].v, s->pt[i].p, g, s->n, improved[i], &k,
+                       done ? &crc : NULL);
+        }
         if (done)
             done(ctx, (int)i, crc);
     }

@@ -17,6 +17,18 @@ enum pso_random_mode {
     PSO_RANDOM_ELEMENT = 1,  /* one r1, r2 per element */
 };
 
+/* Where the inertia term comes from. */
+enum pso_inertia {
+    PSO_INERTIA_VELOCITY = 0,     /* v = w v + pulls; x = x + v (the paper) */
+    PSO_INERTIA_DISPLACEMENT = 1, /* v = w (x - prev) + pulls; x = prev + v */
+};
+
+/* What the first pull goes toward. */
+enum pso_attractor {
+    PSO_ATTRACT_BEST = 0,  /* the particle's personal best (the paper) */
+    PSO_ATTRACT_MEAN = 1,  /* the mean of the positions pushed this round */
+};
+
 struct pso_params {
     double w;      /* inertia */
     double c1;     /* pull toward the particle's own best */
@@ -24,6 +36,8 @@ struct pso_params {
     double vmax;   /* velocity clamp per element, 0 = none */
     int random_mode;
     uint64_t seed;
+    int inertia;   /* enum pso_inertia */
+    int attractor; /* enum pso_attractor */
 };
 
 struct swarm;
@@ -44,11 +58,12 @@ int swarm_add(struct swarm *s, const float *x0, uint64_t stream);
 typedef void swarm_done_fn(void *ctx, int i, uint32_t crc);
 
 /* Close round `round`. x[i] is particle i's pushed position, or NULL if it
- * did not push; loss[i] its loss (finite). On return every non-NULL x[i]
- * holds the particle's new position; `done` (may be NULL) was called for
- * each of them. */
-void swarm_round(struct swarm *s, uint64_t round, float *const *x, const double *loss,
-                 swarm_done_fn *done, void *ctx);
+ * did not push; loss[i] its loss (finite). prev[i] is the position the
+ * daemon last sent particle i (read only with PSO_INERTIA_DISPLACEMENT; the
+ * array may be NULL otherwise). On return every non-NULL x[i] holds the
+ * particle's new position; `done` (may be NULL) was called for each. */
+void swarm_round(struct swarm *s, uint64_t round, float *const *x, const float *const *prev,
+                 const double *loss, swarm_done_fn *done, void *ctx);
 
 size_t swarm_size(const struct swarm *s);        /* number of particles */
 size_t swarm_dim(const struct swarm *s);
@@ -77,6 +92,15 @@ struct pso_step {
 };
 void pso_update(float *x, float *v, float *p, const float *g, size_t n, int improved,
                 const struct pso_step *k, uint32_t *crc);
+
+/* The update for the other modes (displacement inertia, mean attractor),
+ * one plain pass: a1 is the first attractor (p, or the swarm mean), prev
+ * the position before local training (displacement mode only). Same
+ * conventions as pso_update otherwise; g == NULL is not allowed (pass p,
+ * which equals x after the improved copy). */
+void pso_update_general(float *x, float *v, float *p, const float *a1, const float *g,
+                        const float *prev, size_t n, int improved, int displacement,
+                        const struct pso_step *k, uint32_t *crc);
 
 /* The step's random factors for the particle with random stream `stream`
  * in `round`. */

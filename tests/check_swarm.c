@@ -114,14 +114,14 @@ START_TEST(bests_follow_losses)
     ck_assert_ptr_null(swarm_best(s));
     float *none[3] = {NULL, NULL, NULL};
     double noloss[3] = {0, 0, 0};
-    swarm_round(s, 0, none, noloss, NULL, NULL); /* a round nobody pushed in */
+    swarm_round(s, 0, none, NULL, noloss, NULL, NULL); /* a round nobody pushed in */
     ck_assert_int_eq(swarm_best_particle(s), -1);
 
     float a[3][N];
     memcpy(a, x0, sizeof a);
     float *xs[3] = {a[0], a[1], a[2]};
     double loss[3] = {3.0, 1.0, 2.0};
-    swarm_round(s, 0, xs, loss, NULL, NULL);
+    swarm_round(s, 0, xs, NULL, loss, NULL, NULL);
     ck_assert_int_eq(swarm_best_particle(s), 1);
     ck_assert_double_eq(swarm_best_loss(s), 1.0);
     ck_assert_mem_eq(swarm_best(s), x0[1], sizeof x0[1]); /* g = what particle 1 pushed */
@@ -140,7 +140,7 @@ START_TEST(bests_follow_losses)
     memcpy(p0, swarm_personal_best(s, 0), sizeof p0);
     float b2_pushed[N];
     memcpy(b2_pushed, b2, sizeof b2);
-    swarm_round(s, 1, ys, loss2, NULL, NULL);
+    swarm_round(s, 1, ys, NULL, loss2, NULL, NULL);
     ck_assert_double_eq(swarm_personal_best_loss(s, 0), 3.0);
     ck_assert_mem_eq(swarm_personal_best(s, 0), p0, sizeof p0);
     ck_assert_double_eq(swarm_personal_best_loss(s, 1), 1.0);
@@ -178,7 +178,7 @@ static void s_run(uint64_t seed, const int *order, float out[4][257])
                 f += (double)x[j][i] * x[j][i];
             loss[j] = f;
         }
-        swarm_round(s, (uint64_t)round, xs, loss, NULL, NULL);
+        swarm_round(s, (uint64_t)round, xs, NULL, loss, NULL, NULL);
     }
     memcpy(out, x, sizeof x);
     swarm_destroy(&s);
@@ -220,7 +220,7 @@ START_TEST(swarm_minimizes_sphere)
             for (int i = 0; i < N; i++)
                 loss[j] += (double)x[j][i] * x[j][i];
         }
-        swarm_round(s, (uint64_t)round, xs, loss, NULL, NULL);
+        swarm_round(s, (uint64_t)round, xs, NULL, loss, NULL, NULL);
         if (round == 0)
             first = swarm_best_loss(s);
     }

@@ -293,6 +293,28 @@ int dataset_shard(struct dataset *d, int index, int count, uint64_t seed, char *
     return 0;
 }
 
+int dataset_split_tail(struct dataset *d, size_t k, struct dataset *out, char *err,
+                       size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    if (k == 0 || k >= d->n)
+        return s_err(err, errlen, "cannot hold out %zu of %zu samples", k, d->n);
+    size_t per = (size_t)d->c * d->h * d->w;
+    out->x = malloc(k * per * sizeof(float));
+    out->y = malloc(k);
+    if (!out->x || !out->y) {
+        free(out->x), free(out->y);
+        out->x = NULL, out->y = NULL;
+        return s_err(err, errlen, "out of memory for %zu held-out samples", k);
+    }
+    size_t from = d->n - k;
+    memcpy(out->x, d->x + from * per, k * per * sizeof(float));
+    memcpy(out->y, d->y + from, k);
+    out->n = k, out->c = d->c, out->h = d->h, out->w = d->w;
+    d->n = from;
+    return 0;
+}
+
 void dataset_batch(const struct dataset *d, const size_t *order, size_t from, int B, float *x,
                    uint8_t *y)
 {

@@ -41,6 +41,11 @@ int dataset_load(struct dataset *train, struct dataset *test, const char *name, 
 int dataset_shard(struct dataset *d, int index, int count, uint64_t seed, char *err,
                   size_t errlen);
 
+/* Move the last k samples of d into `out` (a new dataset); d keeps the
+ * rest. Used to hold out a fitness set from a worker's shard. */
+int dataset_split_tail(struct dataset *d, size_t k, struct dataset *out, char *err,
+                       size_t errlen);
+
 /* A seeded permutation of 0..n-1 into order (n). */
 void dataset_permutation(size_t *order, size_t n, uint64_t seed);
 

@@ -23,6 +23,8 @@
 #include "common/rng.h"
 #include "common/timeutil.h"
 #include "common/version.h"
+#include "common/modelfile.h"
+#include "common/wire.h"
 #include "worker/objective.h"
 #include "worker/optim.h"
 #include "worker/train.h"
@@ -49,7 +51,13 @@ struct worker_config {
     long timeout_ms;
     long progress_every;
     int standalone;
+    long eval_every, holdout;
+    int fitness, diverse_init;
+    char init[CONF_STRLEN];
+    char eval[CONF_STRLEN];
 };
+
+static const char *const s_fitness_modes[] = {"train", "holdout", NULL};
 
 static const struct config_option *s_options(struct worker_config *c)
 {
@@ -103,6 +111,20 @@ static const struct config_option *s_options(struct worker_config *c)
          "log a progress line every N rounds, 0 = only at the end", NULL},
         {"standalone", CONF_BOOL, &c->standalone, "no", 1, 0,
          "train without a daemon", NULL},
+        {"eval-every", CONF_INT, &c->eval_every, "0", 0, 1e12,
+         "evaluate test accuracy every N syncs and report it to psod, 0 = never", NULL},
+        {"fitness", CONF_ENUM, &c->fitness, "train", 1, 0,
+         "loss pushed as fitness: the interval's mean training loss, or the loss on "
+         "--holdout samples kept out of this worker's shard", s_fitness_modes},
+        {"holdout", CONF_INT, &c->holdout, "1024", 1, 1e9,
+         "samples held out of the shard for --fitness holdout", NULL},
+        {"init", CONF_STRING, c->init, "", 1, 0,
+         "start from the weights of this model file (psod --model-out)", NULL},
+        {"eval", CONF_STRING, c->eval, "", 1, 0,
+         "evaluate this model file on the test set and exit", NULL},
+        {"diverse-init", CONF_BOOL, &c->diverse_init, "no", 1, 0,
+         "mix the worker name into the init seed (default: every particle starts from the "
+         "same seeded weights)", NULL},
         {0},
     };
     memcpy(t, opts, sizeof opts);
@@ -131,6 +153,33 @@ static double s_train(const struct objective *obj, const struct worker_config *c
     return obj->eval(x, NULL, d);
 }
 
+/* Load a model file into m, checking that it fits. */
+static int s_load_weights(struct model *m, const char *path, struct modelfile_info *info,
+                          char *err, size_t errlen)
+{
+    float *w;
+    if (modelfile_read(path, info, &w, err, errlen) != 0)
+        return -1;
+    if (info->param_count != m->n_params || info->layout_hash != model_layout_hash(m)) {
+        snprintf(err, errlen,
+                 "model file '%s' holds %llu parameters of layout %016llx; model %s has %zu "
+                 "of layout %016llx",
+                 path, (unsigned long long)info->param_count,
+                 (unsigned long long)info->layout_hash, m->name, m->n_params,
+                 (unsigned long long)model_layout_hash(m));
+        free(w);
+        return -1;
+    }
+    if (wire_count_nonfinite(w, m->n_params)) {
+        snprintf(err, errlen, "model file '%s' holds NaN or infinite weights", path);
+        free(w);
+        return -1;
+    }
+    memcpy(m->params, w, m->n_params * sizeof(float));
+    free(w);
+    return 0;
+}
+
 /* Train a network, alone or as a particle of a swarm. */
 static int s_run_model(const struct worker_config *cfg)
 {
@@ -155,35 +204,61 @@ static int s_run_model(const struct worker_config *cfg)
         dataset_free(&train), dataset_free(&test), model_destroy(&m);
         return 1;
     }
-    model_init(m, (uint64_t)cfg->seed);
+    model_init(m, (uint64_t)cfg->seed ^ (cfg->diverse_init ? psoc_layout_hash(cfg->name) : 0));
+    struct modelfile_info info;
+    const char *from = cfg->eval[0] ? cfg->eval : cfg->init;
+    if (from[0] && s_load_weights(m, from, &info, err, sizeof err) != 0) {
+        log_error("%s", err);
+        dataset_free(&train), dataset_free(&test), model_destroy(&m);
+        return 1;
+    }
+    if (cfg->eval[0]) {
+        double loss, acc;
+        train_evaluate(m, &test, &loss, &acc);
+        printf("psoworker eval %s: model %s dataset %s strategy %s round %llu test loss %.6f "
+               "test accuracy %.4f\n",
+               cfg->eval, m->name, cfg->dataset, info.strategy, (unsigned long long)info.round,
+               loss, acc);
+        dataset_free(&train), dataset_free(&test), model_destroy(&m);
+        return 0;
+    }
+    struct dataset holdout = {0};
+    if (cfg->fitness == 1 &&
+        dataset_split_tail(&train, (size_t)cfg->holdout, &holdout, err, sizeof err) != 0) {
+        log_error("%s", err);
+        dataset_free(&train), dataset_free(&test), model_destroy(&m);
+        return 1;
+    }
     log_info("model %s (%zu parameters), %s: %zu training samples (shard %ld of %ld), %zu test",
              m->name, m->n_params, cfg->dataset, train.n, cfg->shard_index, cfg->shard_count,
              test.n);
     struct psoc *c = NULL;
+    struct psoc_welcome wel = {0};
     int rc = 0;
     if (!cfg->standalone) {
         struct psoc_options po;
         psoc_options_default(&po);
         po.timeout_ms = (int)cfg->timeout_ms;
         po.connect_timeout_ms = (int)cfg->timeout_ms;
-        struct psoc_welcome wel;
         if (psoc_open(&c, cfg->connect, cfg->name, &po, err, sizeof err) != PSOC_OK ||
             psoc_join(c, m->n_params, model_layout_hash(m), m->params, &wel, err, sizeof err) !=
                 PSOC_OK) {
             log_error("join %s as '%s': %s", cfg->connect, cfg->name, err);
             rc = 1;
         } else {
-            log_info("joined %s as particle %u at round %llu%s", cfg->connect, wel.particle_id,
-                     (unsigned long long)wel.round, wel.rejoined ? " (rejoined)" : "");
+            log_info("joined %s as particle %u at round %llu%s, strategy %s", cfg->connect,
+                     wel.particle_id, (unsigned long long)wel.round,
+                     wel.rejoined ? " (rejoined)" : "", wel.strategy);
         }
     }
     struct train_config tc = {(int)cfg->epochs, (int)cfg->batch, cfg->lr, cfg->momentum,
                               cfg->weight_decay, cfg->nesterov, cfg->schedule, cfg->warmup,
                               cfg->step_gamma, (int)cfg->step_epochs, (uint64_t)cfg->seed,
                               (int)cfg->sync_every, cfg->reset_momentum,
-                              cfg->metrics[0] ? cfg->metrics : NULL, cfg->progress_interval};
+                              cfg->metrics[0] ? cfg->metrics : NULL, cfg->progress_interval,
+                              (int)cfg->eval_every, holdout.n ? &holdout : NULL};
     struct train_result res;
-    if (rc == 0 && train_run(m, &train, &test, &tc, c, &res, err, sizeof err) != 0) {
+    if (rc == 0 && train_run(m, &train, &test, &tc, c, c ? &wel : NULL, &res, err, sizeof err) != 0) {
         log_error("%s", err);
         rc = 1;
     }
@@ -193,7 +268,7 @@ static int s_run_model(const struct worker_config *cfg)
                cfg->name, m->name, cfg->dataset, cfg->epochs, res.steps, res.syncs,
                res.final_loss, res.test_loss, res.test_acc, res.seconds, res.samples_per_s);
     psoc_close(&c);
-    dataset_free(&train), dataset_free(&test), model_destroy(&m);
+    dataset_free(&train), dataset_free(&test), dataset_free(&holdout), model_destroy(&m);
     return rc;
 }
 

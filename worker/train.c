@@ -38,10 +38,56 @@ static void s_metrics(FILE *f, const char *kind, int epoch, long step, double tr
     fflush(f);
 }
 
-int train_run(struct model *m, const struct dataset *train, const struct dataset *test,
-              const struct train_config *cfg, struct psoc *c, struct train_result *out,
-              char *err, size_t errlen)
+/* What a sync reports besides the vector, and what it learned. */
+struct sync_state {
+    long syncs;
+    double pos_acc;        /* accuracy of the last position received, NaN if none */
+    uint64_t pos_round;
+    uint64_t round;        /* the round the next push is for */
+    double eval_s;
+};
+
+/* One synchronization: fitness, optional evaluations, the push and pull. */
+static int s_sync(struct model *m, const struct dataset *test, const struct train_config *cfg,
+                  struct psoc *c, const struct psoc_welcome *wel, struct sync_state *ss,
+                  double interval_loss, uint64_t samples, char *err, size_t errlen)
 {
+    int eval = cfg->eval_every > 0 && (ss->syncs + 1) % cfg->eval_every == 0;
+    double t0 = time_now_s(), tl;
+    struct psoc_report r = {interval_loss, samples, NAN, ss->pos_acc, ss->pos_round};
+    if (cfg->holdout && !wel->push_gradients) {
+        double acc;
+        train_evaluate(m, cfg->holdout, &r.loss, &acc);
+    }
+    /* Strategies whose positions are the global model: the evaluation that
+     * matters is of what we receive (below); else of what we push. */
+    if (eval && !wel->positions_global)
+        train_evaluate(m, test, &tl, &r.accuracy);
+    ss->eval_s += time_now_s() - t0;
+    struct psoc_position pos;
+    int rc = psoc_sync_ex(c, m->params, wel->push_gradients ? m->grads : NULL, &r, &pos, err,
+                          errlen);
+    if (rc != PSOC_OK)
+        return -1;
+    ss->syncs++;
+    ss->round = pos.round;
+    ss->pos_acc = NAN;
+    if (eval && wel->positions_global) {
+        t0 = time_now_s();
+        train_evaluate(m, test, &tl, &ss->pos_acc);
+        ss->pos_round = pos.round;
+        ss->eval_s += time_now_s() - t0;
+    }
+    return 0;
+}
+
+int train_run(struct model *m, const struct dataset *train, const struct dataset *test,
+              const struct train_config *cfg, struct psoc *c, const struct psoc_welcome *wel,
+              struct train_result *out, char *err, size_t errlen)
+{
+    const int grads_only = c && wel && wel->push_gradients;
+    const int sync_every = grads_only ? 1 : cfg->sync_every;
+    struct sync_state ss = {0, NAN, 0, wel ? wel->round : 0, 0};
     const int B = cfg->batch;
     const long per_epoch = (long)(train->n / (size_t)B); /* drop the last partial batch */
     if (per_epoch < 1) {
@@ -69,7 +115,7 @@ int train_run(struct model *m, const struct dataset *train, const struct dataset
                            per_epoch * cfg->epochs, (long)cfg->step_epochs * per_epoch,
                            cfg->step_gamma};
     double t0 = time_now_s(), next_progress = t0 + cfg->progress_s;
-    long step = 0, total_steps = per_epoch * cfg->epochs, syncs = 0;
+    long step = 0, total_steps = per_epoch * cfg->epochs;
     double interval_loss = 0;
     int interval_n = 0;
     double epoch_loss = 0, test_loss = NAN, test_acc = NAN;
@@ -86,19 +132,20 @@ int train_run(struct model *m, const struct dataset *train, const struct dataset
                          step);
                 goto done;
             }
-            sgd_step(&opt, m->params, m->grads, lr_at(&plan, step));
+            if (!grads_only)
+                sgd_step(&opt, m->params, m->grads, lr_at(&plan, step));
             epoch_loss += loss;
             epoch_right += correct;
             interval_loss += loss;
             interval_n++;
-            if (c && interval_n == cfg->sync_every) {
-                struct psoc_position pos;
-                if (psoc_sync(c, m->params, interval_loss / interval_n,
-                              (uint64_t)interval_n * (uint64_t)B, &pos, err, errlen) != PSOC_OK)
+            /* Sync every sync_every steps, and after the last step so the
+             * run ends on the daemon's position. */
+            if (c && (interval_n == sync_every || step == total_steps - 1)) {
+                if (s_sync(m, test, cfg, c, wel, &ss, interval_loss / interval_n,
+                           (uint64_t)interval_n * (uint64_t)B, err, errlen) != 0)
                     goto done;
                 if (cfg->reset_momentum)
                     sgd_reset(&opt);
-                syncs++;
                 interval_loss = 0;
                 interval_n = 0;
             }
@@ -126,7 +173,10 @@ int train_run(struct model *m, const struct dataset *train, const struct dataset
     }
     out->seconds = time_now_s() - t0;
     out->steps = step;
-    out->syncs = syncs;
+    out->syncs = ss.syncs;
+    out->eval_seconds = ss.eval_s;
+    if (c)
+        psoc_set_final(c, test_acc, ss.round);
     out->final_loss = epoch_loss / per_epoch;
     out->test_loss = test_loss;
     out->test_acc = test_acc;

@@ -25,18 +25,25 @@ struct train_config {
     int reset_momentum;    /* forget momentum after the daemon moves us */
     const char *metrics;   /* JSON-lines file or NULL */
     double progress_s;     /* seconds between progress lines */
+    int eval_every;        /* syncs between test evaluations reported to psod, 0 = none */
+    const struct dataset *holdout; /* fitness: loss on this set, else the interval's mean
+                                    * training loss */
 };
 
 struct train_result {
     double final_loss, test_loss, test_acc, seconds, samples_per_s;
     long steps, syncs;
+    double eval_seconds;   /* spent evaluating for reports to psod */
 };
 
 /* Train m on `train`, evaluate on `test` after every epoch. With `c`
- * (joined already), push and pull every sync_every steps. */
+ * (joined already, `wel` its welcome), push and pull every sync_every
+ * steps and once more after the last step; when the strategy takes
+ * gradients (ssgd), push each step's gradient instead and take the
+ * daemon's weights, with no local optimizer step. */
 int train_run(struct model *m, const struct dataset *train, const struct dataset *test,
-              const struct train_config *cfg, struct psoc *c, struct train_result *out,
-              char *err, size_t errlen);
+              const struct train_config *cfg, struct psoc *c, const struct psoc_welcome *wel,
+              struct train_result *out, char *err, size_t errlen);
 
 /* Loss and accuracy of m on d, in batches of up to m->max_batch. */
 void train_evaluate(struct model *m, const struct dataset *d, double *loss, double *acc);

@@ -1,0 +1,99 @@
+/* Synchronization strategies: what the daemon computes from the vectors the
+ * workers pushed in a round. One source file per strategy, all behind this
+ * small interface, so the daemon's loop (server.c) never knows which one
+ * runs:
+ *
+ *   strategy_pso.c     PSO-PS: particle swarm update (swarm.c does the math)
+ *   strategy_avg.c     parameter averaging (local SGD)
+ *   strategy_easgd.c   elastic averaging SGD with a center variable
+ *   strategy_diloco.c  outer Nesterov SGD on the mean change (DiLoCo, SlowMo)
+ *   strategy_ssgd.c    synchronous SGD: workers push gradients every step
+ *
+ * Every strategy works in place: at the close of a round x[i] is the vector
+ * particle i pushed (NULL if it did not push) and on return holds what goes
+ * back to it. prev[i] is the position the daemon last sent to particle i
+ * (where its local training started). The update is element-wise except for
+ * the per-particle losses, so a later daemon owning a slice [offset,
+ * offset + n) of the vector computes the same numbers on its slice.
+ *
+ * Each strategy has its own options (its table is merged into psod's) and
+ * documents its update and defaults in docs/STRATEGIES.md. */
+#ifndef PSOD_STRATEGY_H
+#define PSOD_STRATEGY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/config.h"
+
+/* Options of every strategy; each strategy reads only its own. */
+struct strategy_params {
+    /* pso */
+    double w, c1, c2, vmax;
+    int random_mode;        /* enum pso_random_mode */
+    int inertia;            /* enum pso_inertia */
+    int attractor;          /* enum pso_attractor */
+    /* easgd */
+    double easgd_beta;      /* moving rate of the center: alpha = beta / workers */
+    /* diloco */
+    double outer_lr, outer_momentum;
+    int outer_nesterov;
+    /* ssgd */
+    double ssgd_lr, ssgd_momentum, ssgd_weight_decay;
+    /* all */
+    uint64_t seed;
+    long workers;
+};
+
+typedef void strategy_done_fn(void *ctx, int i, uint32_t crc);
+
+struct strategy_ops {
+    const char *name;
+    const char *summary;
+    /* What pushes carry: 0 weights, 1 gradients (Psod__PayloadKind). */
+    int push_kind;
+    /* Every particle that pushed gets the same vector back: the strategy's
+     * global model. Workers then evaluate what they receive. */
+    int positions_global;
+    /* Options of this strategy bound to `p` ({0}-terminated, static). */
+    const struct config_option *(*options)(struct strategy_params *p);
+    void *(*create)(size_t n, uint64_t offset, const struct strategy_params *p);
+    void (*destroy)(void *st);
+    /* A new particle starting at x0 (the first one also sets any center).
+     * Returns its id (0, 1, ... in order), or -1 when out of memory. */
+    int (*add)(void *st, const float *x0, uint64_t stream);
+    /* Close a round (see above). `done` is called for each particle whose
+     * x[i] is ready, with the CRC-32C of the new x[i]. */
+    void (*round)(void *st, uint64_t round, float *const *x, const float *const *prev,
+                  const double *loss, strategy_done_fn *done, void *ctx);
+    /* The model users take home: the global best for pso, the center or
+     * mean for the others. NULL before the first round closes. */
+    const float *(*global)(const void *st);
+    /* pso: the global best's loss; others: mean loss of the last round. */
+    double (*global_loss)(const void *st);
+    /* pso: the particle whose personal best is the global best; -1 else. */
+    int (*global_particle)(const void *st);
+    /* pso: particle i's personal best loss; NaN for the others. */
+    double (*personal_best_loss)(const void *st, int i);
+};
+
+extern const struct strategy_ops strategy_pso, strategy_avg, strategy_easgd, strategy_diloco,
+    strategy_ssgd;
+
+/* NULL-terminated list of all strategies, and lookup by name. */
+extern const struct strategy_ops *const strategy_all[];
+const struct strategy_ops *strategy_find(const char *name);
+/* "pso, avg, ..." for messages. */
+const char *strategy_names(void);
+
+/* Helpers the strategies share. */
+float *strategy_alloc(size_t n);              /* 64-byte aligned, free() it */
+/* Mean of the non-NULL x[i] (count of them in *k) into out, in double. */
+void strategy_mean(float *out, float *const *x, size_t count, size_t n, size_t *k);
+/* Copy src into every non-NULL x[i], calling done with the CRC. */
+void strategy_broadcast(const float *src, float *const *x, size_t count, size_t n,
+                        strategy_done_fn *done, void *ctx);
+/* Mean of the finite losses of the particles that pushed. */
+double strategy_mean_loss(float *const *x, const double *loss, size_t count);
+
+#endif

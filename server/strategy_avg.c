@@ -1,0 +1,92 @@
+/* Strategy "avg": parameter averaging, also known as local SGD or
+ * periodic model averaging. At a sync every worker that pushed gets the
+ * element-wise mean of the pushed weights:
+ *     x_i <- (1/K) sum_j x_j
+ * No options. The model users take home is the last mean. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "server/strategy.h"
+
+struct avg {
+    size_t n, count;
+    float *mean;
+    int have;      /* a round has closed: mean is the global model */
+    double loss;
+};
+
+static const struct config_option *s_options(struct strategy_params *p)
+{
+    (void)p;
+    static const struct config_option none[] = {{0}};
+    return none;
+}
+
+static void *s_create(size_t n, uint64_t offset, const struct strategy_params *p)
+{
+    (void)offset, (void)p;
+    struct avg *a = calloc(1, sizeof *a);
+    if (a && !(a->mean = strategy_alloc(n))) {
+        free(a);
+        return NULL;
+    }
+    if (a) {
+        a->n = n;
+        a->loss = INFINITY;
+    }
+    return a;
+}
+
+static void s_destroy(void *st)
+{
+    struct avg *a = st;
+    if (a)
+        free(a->mean);
+    free(a);
+}
+
+static int s_add(void *st, const float *x0, uint64_t stream)
+{
+    (void)x0, (void)stream;
+    struct avg *a = st;
+    return (int)a->count++;
+}
+
+static void s_round(void *st, uint64_t round, float *const *x, const float *const *prev,
+                    const double *loss, strategy_done_fn *done, void *ctx)
+{
+    (void)round, (void)prev;
+    struct avg *a = st;
+    size_t k;
+    strategy_mean(a->mean, x, a->count, a->n, &k);
+    if (k == 0)
+        return;
+    a->have = 1;
+    a->loss = strategy_mean_loss(x, loss, a->count);
+    strategy_broadcast(a->mean, x, a->count, a->n, done, ctx);
+}
+
+static const float *s_global(const void *st)
+{
+    const struct avg *a = st;
+    return a->have ? a->mean : NULL;
+}
+static double s_global_loss(const void *st) { return ((const struct avg *)st)->loss; }
+static int s_global_particle(const void *st) { return (void)st, -1; }
+static double s_pbest(const void *st, int i) { return (void)st, (void)i, NAN; }
+
+const struct strategy_ops strategy_avg = {
+    .name = "avg",
+    .summary = "parameter averaging (local SGD): every worker gets the mean",
+    .push_kind = 0,
+    .positions_global = 1,
+    .options = s_options,
+    .create = s_create,
+    .destroy = s_destroy,
+    .add = s_add,
+    .round = s_round,
+    .global = s_global,
+    .global_loss = s_global_loss,
+    .global_particle = s_global_particle,
+    .personal_best_loss = s_pbest,
+};

@@ -1,0 +1,128 @@
+/* Strategy "diloco": an outer optimizer on the mean change since the last
+ * sync (DiLoCo, Douillard et al. 2023; SlowMo, Wang et al. 2020, is the
+ * same update with plain momentum). The daemon keeps the global weights
+ * theta and an outer momentum buffer m:
+ *     delta = theta - (1/K) sum_i x_i       the outer "gradient"
+ *     m     = mu m + delta
+ *     theta = theta - lr (delta + mu m)     Nesterov (--outer-nesterov yes)
+ *     theta = theta - lr m                  plain momentum (SlowMo)
+ * and every worker that pushed gets theta. Defaults are DiLoCo's: outer
+ * learning rate 0.7, momentum 0.9, Nesterov. With lr 1 and mu 0 this is
+ * parameter averaging. theta starts at the first particle's weights. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/strategy.h"
+
+struct diloco {
+    size_t n, count;
+    float *theta, *mom, *mean;
+    float lr, mu;
+    int nesterov, have;
+    double loss;
+};
+
+static const struct config_option *s_options(struct strategy_params *p)
+{
+    static struct config_option t[4];
+    struct config_option opts[] = {
+        {"outer-lr", CONF_DOUBLE, &p->outer_lr, "0.7", 0, 100,
+         "diloco: outer learning rate on the mean change", NULL},
+        {"outer-momentum", CONF_DOUBLE, &p->outer_momentum, "0.9", 0, 0.9999,
+         "diloco: outer momentum", NULL},
+        {"outer-nesterov", CONF_BOOL, &p->outer_nesterov, "yes", 1, 0,
+         "diloco: Nesterov outer momentum (no = SlowMo's plain momentum)", NULL},
+        {0},
+    };
+    for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
+        t[i] = opts[i];
+    return t;
+}
+
+static void *s_create(size_t n, uint64_t offset, const struct strategy_params *p)
+{
+    (void)offset;
+    struct diloco *d = calloc(1, sizeof *d);
+    if (!d)
+        return NULL;
+    d->theta = strategy_alloc(n);
+    d->mom = strategy_alloc(n);
+    d->mean = strategy_alloc(n);
+    if (!d->theta || !d->mom || !d->mean) {
+        free(d->theta), free(d->mom), free(d->mean), free(d);
+        return NULL;
+    }
+    memset(d->mom, 0, n * sizeof(float));
+    d->n = n;
+    d->lr = (float)p->outer_lr;
+    d->mu = (float)p->outer_momentum;
+    d->nesterov = p->outer_nesterov;
+    d->loss = INFINITY;
+    return d;
+}
+
+static void s_destroy(void *st)
+{
+    struct diloco *d = st;
+    if (d)
+        free(d->theta), free(d->mom), free(d->mean);
+    free(d);
+}
+
+static int s_add(void *st, const float *x0, uint64_t stream)
+{
+    (void)stream;
+    struct diloco *d = st;
+    if (d->count == 0)
+        memcpy(d->theta, x0, d->n * sizeof(float));
+    return (int)d->count++;
+}
+
+static void s_round(void *st, uint64_t round, float *const *x, const float *const *prev,
+                    const double *loss, strategy_done_fn *done, void *ctx)
+{
+    (void)round, (void)prev;
+    struct diloco *d = st;
+    size_t k;
+    strategy_mean(d->mean, x, d->count, d->n, &k);
+    if (k == 0)
+        return;
+    float *restrict th = d->theta, *restrict m = d->mom;
+    const float *restrict mean = d->mean;
+    const float lr = d->lr, mu = d->mu;
+    for (size_t e = 0; e < d->n; e++) {
+        float delta = th[e] - mean[e];
+        float me = mu * m[e] + delta;
+        m[e] = me;
+        th[e] -= lr * (d->nesterov ? delta + mu * me : me);
+    }
+    d->have = 1;
+    d->loss = strategy_mean_loss(x, loss, d->count);
+    strategy_broadcast(th, x, d->count, d->n, done, ctx);
+}
+
+static const float *s_global(const void *st)
+{
+    const struct diloco *d = st;
+    return d->have ? d->theta : NULL;
+}
+static double s_global_loss(const void *st) { return ((const struct diloco *)st)->loss; }
+static int s_global_particle(const void *st) { return (void)st, -1; }
+static double s_pbest(const void *st, int i) { return (void)st, (void)i, NAN; }
+
+const struct strategy_ops strategy_diloco = {
+    .name = "diloco",
+    .summary = "outer Nesterov SGD on the workers' mean change (DiLoCo; SlowMo without Nesterov)",
+    .push_kind = 0,
+    .positions_global = 1,
+    .options = s_options,
+    .create = s_create,
+    .destroy = s_destroy,
+    .add = s_add,
+    .round = s_round,
+    .global = s_global,
+    .global_loss = s_global_loss,
+    .global_particle = s_global_particle,
+    .personal_best_loss = s_pbest,
+};

@@ -1,0 +1,82 @@
+/* Strategy "pso": PSO-PS (Ye et al. 2020). Each worker is a particle; its
+ * position is the weights it pushed, its fitness the loss it reported. The
+ * update itself (inertia, pull toward the personal best, pull toward the
+ * global best) is in swarm.c; this file binds it to the strategy interface
+ * and declares its options. The model users take home is the global best:
+ * the personal best with the lowest loss. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "server/strategy.h"
+#include "server/swarm.h"
+
+static const char *const s_random_modes[] = {"particle", "element", NULL};
+static const char *const s_inertia_modes[] = {"velocity", "displacement", NULL};
+static const char *const s_attractors[] = {"best", "mean", NULL};
+
+static const struct config_option *s_options(struct strategy_params *p)
+{
+    static struct config_option t[8];
+    struct config_option opts[] = {
+        {"w", CONF_DOUBLE, &p->w, "0.5", 0, 10, "pso: inertia weight", NULL},
+        {"c1", CONF_DOUBLE, &p->c1, "0.5", 0, 10,
+         "pso: pull toward the particle's personal best (or the swarm mean)", NULL},
+        {"c2", CONF_DOUBLE, &p->c2, "0.5", 0, 10, "pso: pull toward the global best", NULL},
+        {"vmax", CONF_DOUBLE, &p->vmax, "0", 0, 1e30, "pso: velocity clamp per element, 0 = none",
+         NULL},
+        {"random", CONF_ENUM, &p->random_mode, "element", 1, 0,
+         "pso: random factors r1, r2 drawn once per particle per round, or per element",
+         s_random_modes},
+        {"inertia", CONF_ENUM, &p->inertia, "velocity", 1, 0,
+         "pso: inertia from the previous PSO velocity, or from the displacement local "
+         "training made since the last sync", s_inertia_modes},
+        {"attractor", CONF_ENUM, &p->attractor, "best", 1, 0,
+         "pso: first pull toward the personal best (the paper) or the swarm's mean", s_attractors},
+        {0},
+    };
+    for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
+        t[i] = opts[i];
+    return t;
+}
+
+static void *s_create(size_t n, uint64_t offset, const struct strategy_params *p)
+{
+    struct pso_params prm = {p->w,    p->c1, p->c2, p->vmax, p->random_mode, p->seed,
+                             p->inertia, p->attractor};
+    return swarm_new(n, offset, &prm);
+}
+
+static void s_destroy(void *st)
+{
+    struct swarm *s = st;
+    swarm_destroy(&s);
+}
+
+static int s_add(void *st, const float *x0, uint64_t stream) { return swarm_add(st, x0, stream); }
+
+static void s_round(void *st, uint64_t round, float *const *x, const float *const *prev,
+                    const double *loss, strategy_done_fn *done, void *ctx)
+{
+    swarm_round(st, round, x, prev, loss, done, ctx);
+}
+
+static const float *s_global(const void *st) { return swarm_best(st); }
+static double s_global_loss(const void *st) { return swarm_best_loss(st); }
+static int s_global_particle(const void *st) { return swarm_best_particle(st); }
+static double s_pbest(const void *st, int i) { return swarm_personal_best_loss(st, i); }
+
+const struct strategy_ops strategy_pso = {
+    .name = "pso",
+    .summary = "PSO-PS: particle swarm update toward personal and global bests",
+    .push_kind = 0,
+    .positions_global = 0,
+    .options = s_options,
+    .create = s_create,
+    .destroy = s_destroy,
+    .add = s_add,
+    .round = s_round,
+    .global = s_global,
+    .global_loss = s_global_loss,
+    .global_particle = s_global_particle,
+    .personal_best_loss = s_pbest,
+};

@@ -1,0 +1,128 @@
+/* Strategy "ssgd": synchronous SGD with a parameter server. Workers push
+ * the gradient of one mini-batch every step (payload kind GRADIENT); the
+ * daemon averages them and applies one SGD step with momentum and weight
+ * decay (PyTorch's formula) to the weights theta it holds:
+ *     g   = (1/K) sum_i grad_i + wd theta
+ *     buf = mu buf + g                      (buf = g on the first step)
+ *     theta = theta - lr buf
+ * and every worker that pushed gets theta. The learning rate, momentum and
+ * weight decay are the daemon's (--ssgd-lr, ...), since it owns the
+ * optimizer; the defaults match psoworker's. theta starts at the first
+ * particle's weights. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/strategy.h"
+
+struct ssgd {
+    size_t n, count;
+    float *theta, *buf, *mean;
+    float lr, mu, wd;
+    int have, steps;
+    double loss;
+};
+
+static const struct config_option *s_options(struct strategy_params *p)
+{
+    static struct config_option t[4];
+    struct config_option opts[] = {
+        {"ssgd-lr", CONF_DOUBLE, &p->ssgd_lr, "0.01", 0, 1e6, "ssgd: learning rate", NULL},
+        {"ssgd-momentum", CONF_DOUBLE, &p->ssgd_momentum, "0.9", 0, 0.9999, "ssgd: momentum",
+         NULL},
+        {"ssgd-weight-decay", CONF_DOUBLE, &p->ssgd_weight_decay, "0", 0, 1,
+         "ssgd: L2 weight decay", NULL},
+        {0},
+    };
+    for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
+        t[i] = opts[i];
+    return t;
+}
+
+static void *s_create(size_t n, uint64_t offset, const struct strategy_params *p)
+{
+    (void)offset;
+    struct ssgd *d = calloc(1, sizeof *d);
+    if (!d)
+        return NULL;
+    d->theta = strategy_alloc(n);
+    d->buf = strategy_alloc(n);
+    d->mean = strategy_alloc(n);
+    if (!d->theta || !d->buf || !d->mean) {
+        free(d->theta), free(d->buf), free(d->mean), free(d);
+        return NULL;
+    }
+    d->n = n;
+    d->lr = (float)p->ssgd_lr;
+    d->mu = (float)p->ssgd_momentum;
+    d->wd = (float)p->ssgd_weight_decay;
+    d->loss = INFINITY;
+    return d;
+}
+
+static void s_destroy(void *st)
+{
+    struct ssgd *d = st;
+    if (d)
+        free(d->theta), free(d->buf), free(d->mean);
+    free(d);
+}
+
+static int s_add(void *st, const float *x0, uint64_t stream)
+{
+    (void)stream;
+    struct ssgd *d = st;
+    if (d->count == 0)
+        memcpy(d->theta, x0, d->n * sizeof(float));
+    return (int)d->count++;
+}
+
+static void s_round(void *st, uint64_t round, float *const *x, const float *const *prev,
+                    const double *loss, strategy_done_fn *done, void *ctx)
+{
+    (void)round, (void)prev;
+    struct ssgd *d = st;
+    size_t k;
+    strategy_mean(d->mean, x, d->count, d->n, &k); /* x holds gradients here */
+    if (k == 0)
+        return;
+    float *restrict th = d->theta, *restrict buf = d->buf;
+    const float *restrict g = d->mean;
+    const float lr = d->lr, mu = d->mu, wd = d->wd;
+    const int first = d->steps == 0;
+    for (size_t e = 0; e < d->n; e++) {
+        float ge = g[e] + wd * th[e];
+        float b = first ? ge : mu * buf[e] + ge;
+        buf[e] = b;
+        th[e] -= lr * b;
+    }
+    d->steps++;
+    d->have = 1;
+    d->loss = strategy_mean_loss(x, loss, d->count);
+    strategy_broadcast(th, x, d->count, d->n, done, ctx);
+}
+
+static const float *s_global(const void *st)
+{
+    const struct ssgd *d = st;
+    return d->have ? d->theta : NULL;
+}
+static double s_global_loss(const void *st) { return ((const struct ssgd *)st)->loss; }
+static int s_global_particle(const void *st) { return (void)st, -1; }
+static double s_pbest(const void *st, int i) { return (void)st, (void)i, NAN; }
+
+const struct strategy_ops strategy_ssgd = {
+    .name = "ssgd",
+    .summary = "synchronous SGD: gradients averaged and applied once per step by the daemon",
+    .push_kind = 1,
+    .positions_global = 1,
+    .options = s_options,
+    .create = s_create,
+    .destroy = s_destroy,
+    .add = s_add,
+    .round = s_round,
+    .global = s_global,
+    .global_loss = s_global_loss,
+    .global_particle = s_global_particle,
+    .personal_best_loss = s_pbest,
+};
