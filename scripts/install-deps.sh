@@ -4,6 +4,7 @@
 #   scripts/install-deps.sh              install (idempotent: apt skips what is there)
 #   scripts/install-deps.sh --if-missing only call apt when something is missing
 #   scripts/install-deps.sh --check      report what is missing, exit 1 if anything is
+#   scripts/install-deps.sh --plots ...  also gnuplot (scripts/sweep.sh draws with it)
 #
 # Uses sudo when not run as root.
 set -euo pipefail
@@ -19,6 +20,7 @@ missing() {
     command -v protoc-c >/dev/null 2>&1 || m+=(protobuf-c-compiler)
     command -v python3 >/dev/null 2>&1 || m+=(python3)
     command -v valgrind >/dev/null 2>&1 || m+=(valgrind)
+    [ "$plots" = 0 ] || command -v gnuplot >/dev/null 2>&1 || m+=(gnuplot-nox)
     if command -v pkg-config >/dev/null 2>&1; then
         pkg-config --exists libzmq || m+=(libzmq3-dev)
         pkg-config --exists libprotobuf-c || m+=(libprotobuf-c-dev)
@@ -31,14 +33,16 @@ missing() {
     printf '%s\n' "${m[@]}" | sort -u | grep -v '^$' || true
 }
 
-mode=install
-case "${1:-}" in
-    --if-missing) mode=if-missing ;;
-    --check) mode=check ;;
-    -h|--help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    "") ;;
-    *) echo "install-deps.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
-esac
+mode=install plots=0
+for arg in "$@"; do
+    case "$arg" in
+        --if-missing) mode=if-missing ;;
+        --check) mode=check ;;
+        --plots) plots=1; PACKAGES+=(gnuplot-nox) ;;
+        -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "install-deps.sh: unknown option '$arg' (try --help)" >&2; exit 2 ;;
+    esac
+done
 
 todo=$(missing)
 if [ "$mode" = check ]; then

@@ -838,8 +838,11 @@ int server_run(struct server *s, volatile sig_atomic_t *stop)
     }
     s_progress(s);
     s_save_model(s);
-    if (s->cfg.model_out[0] && s->st && s->ops->global(s->st))
-        log_info("global model of round %llu written to %s", (unsigned long long)s->round,
-                 s->cfg.model_out);
+    if (s->st && s->ops->global(s->st))
+        log_info("final: %s global model after %llu rounds: loss %.6g, test accuracy %.6f "
+                 "(reported for round %llu)%s%s",
+                 s->ops->name, (unsigned long long)s->round, s->ops->global_loss(s->st),
+                 s->g_acc, (unsigned long long)s->g_acc_round,
+                 s->cfg.model_out[0] ? ", written to " : "", s->cfg.model_out);
     return 0;
 }

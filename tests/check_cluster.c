@@ -6,6 +6,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -19,6 +20,8 @@
 #include "tests/fixtures.h"
 
 extern char **environ;
+
+static const char *const strategy_names_list[] = {"pso", "avg", "easgd", "diloco", "ssgd"};
 
 static char bin[256];
 static char dir[] = "/tmp/psod-cluster-XXXXXX";
@@ -356,6 +359,109 @@ START_TEST(standalone_training_writes_metrics_and_learns)
 }
 END_TEST
 
+/* The number after `key` in the text, or NaN. */
+static double s_after(const char *text, const char *key)
+{
+    const char *p = strstr(text, key);
+    return p ? strtod(p + strlen(key), NULL) : NAN;
+}
+
+/* The last line of the JSON-lines file at path. */
+static void s_last_line(const char *path, char *buf, size_t len)
+{
+    buf[0] = '\0';
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    char line[8192];
+    while (fgets(line, sizeof line, f))
+        snprintf(buf, len, "%s", line);
+    fclose(f);
+}
+
+/* psod plus 3 mlp workers on generated MNIST-format data for one strategy:
+ * psod exits by itself once all leave (--exit-when-done); the global model
+ * it writes must have learned (loss under a threshold, accuracy far above
+ * chance) and evaluate to exactly the accuracy the run reported. */
+static void s_strategy_run(const char *strategy)
+{
+    char ep[256], tag[64], model[600], metrics[600];
+    snprintf(model, sizeof model, "%s/%s.psom", dir, strategy);
+    snprintf(metrics, sizeof metrics, "%s/%s.jsonl", dir, strategy);
+    /* ssgd takes one global step per round with the daemon's learning rate:
+     * 30 steps here, so a larger one than the workers' local 0.02. */
+    pid_t psod = s_psod(strategy, ep, sizeof ep,
+                        (char *[]){"--workers", "3", "--strategy", (char *)strategy,
+                                   "--exit-when-done", "--model-out", model, "--metrics",
+                                   metrics, "--ssgd-lr", "0.1", NULL});
+    char w[300];
+    s_bin(w, sizeof w, "psoworker");
+    pid_t p[3];
+    for (int i = 0; i < 3; i++) {
+        char name[16], idx[8];
+        snprintf(name, sizeof name, "w%d", i);
+        snprintf(idx, sizeof idx, "%d", i);
+        snprintf(tag, sizeof tag, "%s-w%d", strategy, i);
+        p[i] = s_spawn((char *[]){w, "--connect", ep, "--name", name, "--model", "mlp",
+                                  "--dataset", "mnist", "--data-dir", dir, "--epochs", "2",
+                                  "--batch", "32", "--lr", "0.02", "--sync-every", "4",
+                                  "--shard-index", idx, "--shard-count", "3", "--eval-every",
+                                  "1", "--progress-interval", "0", "--timeout-ms", "30000",
+                                  NULL},
+                       tag);
+    }
+    if (strcmp(strategy, "pso") == 0) {
+        /* A worker with another model is refused; the others carry on. */
+        usleep(300000);
+        pid_t bad = s_spawn((char *[]){w, "--connect", ep, "--name", "intruder", "--model",
+                                       "lenet5", "--data-dir", dir, "--timeout-ms", "10000",
+                                       NULL},
+                            "pso-bad");
+        ck_assert_int_eq(s_wait(bad, 60), 1);
+        char err[8192];
+        s_read("pso-bad", "err", err, sizeof err);
+        ck_assert_msg(strstr(err, "ERR_FINGERPRINT") != NULL, "%s", err);
+    }
+    for (int i = 0; i < 3; i++) {
+        snprintf(tag, sizeof tag, "%s-w%d", strategy, i);
+        int rc = s_wait(p[i], 120);
+        char err[8192];
+        s_read(tag, "err", err, sizeof err);
+        ck_assert_msg(rc == 0, "%s worker %d: %d: %s", strategy, i, rc, err);
+    }
+    ck_assert_int_eq(s_wait(psod, 20), 0); /* left by itself */
+    char log[16384], last[8192], out[2048];
+    s_read(strategy, "err", log, sizeof log);
+    s_last_line(metrics, last, sizeof last);
+    double loss = s_after(last, "\"global_loss\":");
+    ck_assert_msg(loss < 0.6, "%s: global loss %g: %s", strategy, loss, last);
+    /* The model file evaluates to what the run reported. */
+    snprintf(tag, sizeof tag, "%s-eval", strategy);
+    pid_t e = s_spawn((char *[]){w, "--eval", model, "--model", "mlp", "--data-dir", dir, NULL},
+                      tag);
+    ck_assert_int_eq(s_wait(e, 60), 0);
+    s_read(tag, "out", out, sizeof out);
+    double acc = s_after(out, "test accuracy ");
+    double reported = s_after(log, "test accuracy ");
+    const char *fin = strstr(log, "final: ");
+    ck_assert_msg(fin != NULL, "%s", log);
+    reported = s_after(fin, "test accuracy ");
+    fprintf(stderr, "strategy %s, 3 workers: global loss %.4f, model file accuracy %.4f, "
+                    "reported %.4f\n", strategy, loss, acc, reported);
+    ck_assert_msg(acc > 0.8, "%s: accuracy %g: %s", strategy, acc, out);
+    if (strcmp(strategy, "easgd") != 0) /* easgd's center is never sent to a worker */
+        ck_assert_msg(fabs(acc - reported) < 1e-5, "%s: file %.6f, reported %.6f", strategy,
+                      acc, reported);
+}
+
+START_TEST(every_strategy_trains_and_its_model_file_matches)
+{
+    ck_assert_int_eq(fixture_write_idx(dir, "train", 1500, 1), 0);
+    ck_assert_int_eq(fixture_write_idx(dir, "t10k", 300, 2), 0);
+    s_strategy_run(strategy_names_list[_i]);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("cluster");
@@ -367,6 +473,7 @@ int main(void)
     tcase_add_test(tc, wrong_model_is_refused_and_others_carry_on);
     tcase_add_test(tc, status_sigterm_and_port_clash);
     tcase_add_test(tc, standalone_training_writes_metrics_and_learns);
+    tcase_add_loop_test(tc, every_strategy_trains_and_its_model_file_matches, 0, 5);
     suite_add_tcase(s, tc);
     return suite_run(s);
 }

@@ -216,7 +216,7 @@ static int s_run_model(const struct worker_config *cfg)
         double loss, acc;
         train_evaluate(m, &test, &loss, &acc);
         printf("psoworker eval %s: model %s dataset %s strategy %s round %llu test loss %.6f "
-               "test accuracy %.4f\n",
+               "test accuracy %.6f\n",
                cfg->eval, m->name, cfg->dataset, info.strategy, (unsigned long long)info.round,
                loss, acc);
         dataset_free(&train), dataset_free(&test), model_destroy(&m);

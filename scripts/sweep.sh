@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# Sweep training runs over strategies, sync intervals, worker counts, seeds
+# and named variants; one CSV row per run, plus plots.
+#
+#   scripts/sweep.sh [options]
+#
+#   --strategies "pso avg ..."   [pso avg easgd diloco]; ssgd runs once per
+#                                seed and worker count (it syncs every step)
+#   --sync "1 4 16 64"           sync intervals, in mini-batches   [1 4 16 64]
+#   --workers "4"                worker counts                     [4]
+#   --seeds "1 2"                seeds                             [1 2]
+#   --epochs E                   passes over each worker's shard   [2]
+#   --model M --dataset D --data-dir DIR                           [lenet5 mnist data/D]
+#   --variant 'NAME:PSOD OPTS|WORKER OPTS'   a named set of options, repeatable
+#                                (e.g. 'w07:--w 0.7' or 'reset:|--reset-momentum');
+#                                without any, one variant "default"
+#   --out DIR                    results directory                 [results/sweep]
+#   --plot-only                  redraw the plots from DIR/results.csv
+#
+# Runs already in DIR/results.csv are skipped, so an interrupted sweep
+# resumes. Each run is scripts/run-local.sh; its logs, metrics and model
+# stay in DIR/runs/KEY/. Output: DIR/results.csv, DIR/acc_vs_sync.png,
+# DIR/acc_vs_time.png (gnuplot, installed when missing).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+strategies="pso avg easgd diloco" syncs="1 4 16 64" workers_list="4" seeds="1 2" epochs=2
+model=lenet5 dataset=mnist data_dir="" out=results/sweep plot_only=0
+variants=()
+usage() { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; }
+need() { [ $# -ge 2 ] || { echo "sweep.sh: $1 needs a value (try --help)" >&2; exit 2; }; }
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --strategies) need "$@"; strategies=$2; shift 2 ;;
+        --sync) need "$@"; syncs=$2; shift 2 ;;
+        --workers) need "$@"; workers_list=$2; shift 2 ;;
+        --seeds) need "$@"; seeds=$2; shift 2 ;;
+        --epochs) need "$@"; epochs=$2; shift 2 ;;
+        --model) need "$@"; model=$2; shift 2 ;;
+        --dataset) need "$@"; dataset=$2; shift 2 ;;
+        --data-dir) need "$@"; data_dir=$2; shift 2 ;;
+        --variant) need "$@"; variants+=("$2"); shift 2 ;;
+        --out) need "$@"; out=$2; shift 2 ;;
+        --plot-only) plot_only=1; shift ;;
+        -h|--help) usage; exit 0 ;;
+        *) echo "sweep.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
+    esac
+done
+[ ${#variants[@]} -gt 0 ] || variants=("default:")
+data_dir=${data_dir:-data/$dataset}
+mkdir -p "$out/runs"
+csv="$out/results.csv"
+header="strategy,variant,sync_every,workers,seed,epochs,model,dataset,final_acc,best_acc,rounds,bytes,wall_s"
+[ -s "$csv" ] || echo "$header" > "$csv"
+
+scripts/install-deps.sh --if-missing --plots
+if [ "$plot_only" = 0 ]; then
+    if [ "$dataset" != cifar10 ]; then scripts/get-data.sh "$dataset" "$data_dir" >/dev/null; fi
+    [ -d "$data_dir" ] || { echo "sweep.sh: no dataset in '$data_dir'" >&2; exit 1; }
+    make -s -j2 all
+    total=0 done_runs=0 failed=0
+    for K in $workers_list; do for seed in $seeds; do for strat in $strategies ssgd; do
+        # ssgd pushes every step: one run per seed and worker count, and only
+        # when asked for in --strategies.
+        if [ "$strat" = ssgd ]; then
+            case " $strategies " in *" ssgd "*) ;; *) continue ;; esac
+            [ "${ssgd_seen:-}" != "$K.$seed" ] || continue
+            ssgd_seen="$K.$seed" strat_syncs=1
+        else
+            strat_syncs=$syncs
+        fi
+        for N in $strat_syncs; do for v in "${variants[@]}"; do
+            vname=${v%%:*} vopts=${v#*:}
+            popts=${vopts%%|*} wopts=""
+            [[ "$vopts" == *"|"* ]] && wopts=${vopts#*|}
+            key="$model-$dataset-$strat-$vname-s$N-w$K-seed$seed-e$epochs"
+            total=$((total + 1))
+            if grep -q "^$strat,$vname,$N,$K,$seed,$epochs,$model,$dataset," "$csv"; then
+                done_runs=$((done_runs + 1)); continue
+            fi
+            echo "sweep: $key"
+            args=(--no-fetch --workers "$K" --strategy "$strat" --sync-every "$N" --epochs "$epochs"
+                  --model "$model" --dataset "$dataset" --data-dir "$data_dir" --seed "$seed"
+                  --run-dir "$out/runs/$key")
+            [ -z "$wopts" ] || args+=(--worker-opt "$wopts")
+            read -r -a pextra <<< "$popts"
+            if ! scripts/run-local.sh "${args[@]}" -- "${pextra[@]}" > "$out/runs/$key.log" 2>&1; then
+                echo "sweep: $key failed (see $out/runs/$key.log)" >&2
+                failed=$((failed + 1))
+            fi
+            sum="$out/runs/$key/summary.txt"
+            if [ -s "$sum" ]; then
+                get() { sed -n "s/^$1=//p" "$sum"; }
+                echo "$strat,$vname,$N,$K,$seed,$epochs,$model,$dataset,$(get final_acc),$(get best_acc),$(get rounds),$(get bytes),$(get wall_s)" >> "$csv"
+                echo "sweep:   final $(get final_acc) best $(get best_acc) in $(get wall_s) s"
+            fi
+        done; done
+    done; done; done
+    echo "sweep: $total runs, $done_runs already done, $failed failed; results in $csv"
+fi
+
+# Plots: mean over seeds of the final accuracy, per strategy and variant.
+agg="$out/acc_vs_sync.dat"
+awk -F, 'NR > 1 && $9 != "" {
+        k = $1 ($2 == "default" ? "" : "/" $2); key = k SUBSEP $3
+        sum[key] += $9; n[key]++; names[k] = 1; syncs[$3] = 1
+    }
+    END {
+        for (k in names) {
+            printf "\"%s\"\n", k
+            for (s = 1; s <= 4096; s++) if ((k SUBSEP s) in sum)
+                printf "%d %.6f %d\n", s, 100 * sum[k SUBSEP s] / n[k SUBSEP s], n[k SUBSEP s]
+            printf "\n\n"
+        }
+    }' "$csv" > "$agg"
+awk -F, 'NR > 1 && $9 != "" {
+        k = $1 ($2 == "default" ? "" : "/" $2);
+        data[k] = data[k] sprintf("%s %.6f %s\n", $13, 100 * $9, $3)
+    }
+    END { for (k in data) printf "\"%s\"\n%s\n\n", k, data[k] }' "$csv" > "$out/acc_vs_time.dat"
+blocks=$(grep -c '^"' "$agg" || true)
+if [ "$blocks" -gt 0 ]; then
+    gnuplot <<EOF
+set terminal pngcairo size 900,600 noenhanced
+set output "$out/acc_vs_sync.png"
+set title "$model on $dataset: global model test accuracy after $epochs epochs (mean over seeds)"
+set xlabel "sync interval (mini-batches)"
+set ylabel "test accuracy (%)"
+set logscale x 2
+set key bottom left
+set grid
+plot for [i=0:$((blocks - 1))] "$agg" index i using 1:2 with linespoints lw 2 title columnheader(1)
+set output "$out/acc_vs_time.png"
+set title "$model on $dataset: accuracy against wall time (one point per run)"
+set xlabel "wall time (s)"
+unset logscale x
+plot for [i=0:$((blocks - 1))] "$out/acc_vs_time.dat" index i using 1:2 with points pt 7 ps 1.2 title columnheader(1)
+EOF
+    echo "sweep: plots in $out/acc_vs_sync.png and $out/acc_vs_time.png"
+fi

@@ -1,0 +1,364 @@
+/* Suite: synchronization strategies (server/strategy*.c). Each strategy's
+ * round, over a few random particles with one that did not push, against a
+ * plain double-precision reference written from the formula in its header
+ * comment; plus the registry and the option tables. */
+#include "tests/suite.h"
+#include <check.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/crc32c.h"
+#include "common/rng.h"
+#include "server/server.h"
+#include "server/strategy.h"
+#include "server/swarm.h"
+
+#define N 1003 /* not a multiple of any vector width */
+#define K 4
+
+struct fixture {
+    float *x[K], *prev[K];
+    double loss[K];
+    uint32_t crc[K];
+    int done[K];
+};
+
+static void s_done(void *ctx, int i, uint32_t crc)
+{
+    struct fixture *f = ctx;
+    f->done[i]++;
+    f->crc[i] = crc;
+}
+
+static void s_fill(struct fixture *f, uint64_t seed, int skip)
+{
+    struct rng r;
+    rng_seed(&r, seed);
+    for (int i = 0; i < K; i++) {
+        if (!f->x[i])
+            f->x[i] = malloc(N * sizeof(float));
+        if (!f->prev[i])
+            f->prev[i] = malloc(N * sizeof(float));
+        for (int e = 0; e < N; e++) {
+            f->x[i][e] = (float)(rng_double(&r) * 4 - 2);
+            f->prev[i][e] = (float)(rng_double(&r) * 4 - 2);
+        }
+        f->loss[i] = 1 + rng_double(&r);
+        f->done[i] = 0;
+    }
+    (void)skip;
+}
+
+static void s_free(struct fixture *f)
+{
+    for (int i = 0; i < K; i++)
+        free(f->x[i]), free(f->prev[i]);
+}
+
+/* Run one round of `ops` with particle `skip` not pushing. */
+static void s_round(const struct strategy_ops *ops, void *st, uint64_t round, struct fixture *f,
+                    int skip)
+{
+    float *xs[K];
+    const float *prevs[K];
+    for (int i = 0; i < K; i++) {
+        xs[i] = i == skip ? NULL : f->x[i];
+        prevs[i] = f->prev[i];
+    }
+    ops->round(st, round, xs, prevs, f->loss, s_done, f);
+    for (int i = 0; i < K; i++) {
+        ck_assert_int_eq(f->done[i], i == skip ? 0 : 1);
+        if (i != skip)
+            ck_assert_uint_eq(f->crc[i], crc32c(0, f->x[i], N * sizeof(float)));
+    }
+}
+
+static void s_close(double got, double want, const char *what, int e)
+{
+    ck_assert_msg(fabs(got - want) <= 1e-5 * (1 + fabs(want)), "%s[%d]: %.9g, want %.9g", what,
+                  e, got, want);
+}
+
+static struct strategy_params s_params(void)
+{
+    struct server_config cfg;
+    char err[256];
+    ck_assert_int_eq(config_defaults(server_options(&cfg), err, sizeof err), 0);
+    cfg.sp.workers = K;
+    cfg.sp.seed = 7;
+    return cfg.sp;
+}
+
+START_TEST(avg_gives_everyone_the_mean)
+{
+    struct strategy_params p = s_params();
+    void *st = strategy_avg.create(N, 0, &p);
+    struct fixture f = {0};
+    s_fill(&f, 1, 2);
+    for (int i = 0; i < K; i++)
+        ck_assert_int_eq(strategy_avg.add(st, f.x[i], (uint64_t)i), i);
+    ck_assert_ptr_null(strategy_avg.global(st));
+    double mean[N];
+    for (int e = 0; e < N; e++)
+        mean[e] = ((double)f.x[0][e] + f.x[1][e] + f.x[3][e]) / 3;
+    float untouched = f.x[2][5];
+    s_round(&strategy_avg, st, 0, &f, 2);
+    for (int e = 0; e < N; e++) {
+        s_close(f.x[0][e], mean[e], "x0", e);
+        ck_assert(f.x[3][e] == f.x[0][e]);
+        s_close(strategy_avg.global(st)[e], mean[e], "global", e);
+    }
+    ck_assert(f.x[2][5] == untouched);
+    s_close(strategy_avg.global_loss(st), (f.loss[0] + f.loss[1] + f.loss[3]) / 3, "loss", 0);
+    ck_assert_int_eq(strategy_avg.global_particle(st), -1);
+    strategy_avg.destroy(st);
+    s_free(&f);
+}
+END_TEST
+
+START_TEST(easgd_matches_the_elastic_update)
+{
+    struct strategy_params p = s_params();
+    p.easgd_beta = 0.8;
+    double alpha = 0.8 / K;
+    void *st = strategy_easgd.create(N, 0, &p);
+    struct fixture f = {0};
+    s_fill(&f, 2, 1);
+    double c[N];
+    for (int e = 0; e < N; e++)
+        c[e] = f.x[0][e]; /* the center starts at the first particle */
+    for (int i = 0; i < K; i++)
+        strategy_easgd.add(st, f.x[i], (uint64_t)i);
+    for (int round = 0; round < 3; round++) {
+        if (round > 0)
+            s_fill(&f, 10 + (uint64_t)round, 1);
+        double wantx[K][N], wantc[N];
+        for (int e = 0; e < N; e++) {
+            double sum = 0;
+            for (int i = 0; i < K; i++) {
+                if (i == 1)
+                    continue;
+                double d = alpha * (f.x[i][e] - c[e]);
+                wantx[i][e] = f.x[i][e] - d;
+                sum += d;
+            }
+            wantc[e] = c[e] + sum;
+        }
+        s_round(&strategy_easgd, st, (uint64_t)round, &f, 1);
+        for (int e = 0; e < N; e++) {
+            for (int i = 0; i < K; i++)
+                if (i != 1)
+                    s_close(f.x[i][e], wantx[i][e], "x", e);
+            s_close(strategy_easgd.global(st)[e], wantc[e], "center", e);
+            c[e] = strategy_easgd.global(st)[e];
+        }
+    }
+    strategy_easgd.destroy(st);
+    s_free(&f);
+}
+END_TEST
+
+static void s_diloco(int nesterov)
+{
+    struct strategy_params p = s_params();
+    p.outer_lr = 0.7, p.outer_momentum = 0.9, p.outer_nesterov = nesterov;
+    void *st = strategy_diloco.create(N, 0, &p);
+    struct fixture f = {0};
+    s_fill(&f, 3, 0);
+    double th[N], m[N];
+    for (int e = 0; e < N; e++)
+        th[e] = f.x[0][e], m[e] = 0;
+    for (int i = 0; i < K; i++)
+        strategy_diloco.add(st, f.x[i], (uint64_t)i);
+    for (int round = 0; round < 3; round++) {
+        s_fill(&f, 20 + (uint64_t)round, 0);
+        for (int e = 0; e < N; e++) {
+            double mean = ((double)f.x[1][e] + f.x[2][e] + f.x[3][e]) / 3;
+            double delta = th[e] - mean;
+            m[e] = 0.9 * m[e] + delta;
+            th[e] -= 0.7 * (nesterov ? delta + 0.9 * m[e] : m[e]);
+        }
+        s_round(&strategy_diloco, st, (uint64_t)round, &f, 0);
+        for (int e = 0; e < N; e++) {
+            s_close(f.x[1][e], th[e], "theta", e);
+            ck_assert(f.x[2][e] == f.x[1][e] && f.x[3][e] == f.x[1][e]);
+        }
+    }
+    strategy_diloco.destroy(st);
+    s_free(&f);
+}
+
+START_TEST(diloco_matches_outer_nesterov_and_slowmo)
+{
+    s_diloco(1);
+    s_diloco(0);
+}
+END_TEST
+
+START_TEST(diloco_with_lr_one_and_no_momentum_is_averaging)
+{
+    struct strategy_params p = s_params();
+    p.outer_lr = 1, p.outer_momentum = 0, p.outer_nesterov = 0;
+    void *d = strategy_diloco.create(N, 0, &p), *a = strategy_avg.create(N, 0, &p);
+    struct fixture f = {0}, g = {0};
+    s_fill(&f, 4, 0);
+    s_fill(&g, 4, 0);
+    for (int i = 0; i < K; i++)
+        strategy_diloco.add(d, f.x[i], (uint64_t)i), strategy_avg.add(a, g.x[i], (uint64_t)i);
+    s_round(&strategy_diloco, d, 0, &f, -1);
+    s_round(&strategy_avg, a, 0, &g, -1);
+    for (int e = 0; e < N; e++)
+        s_close(f.x[0][e], g.x[0][e], "x", e);
+    strategy_diloco.destroy(d);
+    strategy_avg.destroy(a);
+    s_free(&f), s_free(&g);
+}
+END_TEST
+
+START_TEST(ssgd_matches_torch_sgd_on_the_mean_gradient)
+{
+    struct strategy_params p = s_params();
+    p.ssgd_lr = 0.05, p.ssgd_momentum = 0.9, p.ssgd_weight_decay = 0.01;
+    ck_assert_int_eq(strategy_ssgd.push_kind, 1);
+    void *st = strategy_ssgd.create(N, 0, &p);
+    struct fixture f = {0};
+    s_fill(&f, 5, 3);
+    double th[N], buf[N];
+    for (int e = 0; e < N; e++)
+        th[e] = f.x[0][e];
+    for (int i = 0; i < K; i++)
+        strategy_ssgd.add(st, f.x[i], (uint64_t)i);
+    for (int round = 0; round < 3; round++) {
+        s_fill(&f, 30 + (uint64_t)round, 3); /* x now holds gradients */
+        for (int e = 0; e < N; e++) {
+            double g = ((double)f.x[0][e] + f.x[1][e] + f.x[2][e]) / 3 + 0.01 * th[e];
+            buf[e] = round == 0 ? g : 0.9 * buf[e] + g;
+            th[e] -= 0.05 * buf[e];
+        }
+        s_round(&strategy_ssgd, st, (uint64_t)round, &f, 3);
+        for (int e = 0; e < N; e++)
+            s_close(f.x[0][e], th[e], "theta", e);
+    }
+    strategy_ssgd.destroy(st);
+    s_free(&f);
+}
+END_TEST
+
+/* PSO-PS variants through the strategy: displacement inertia and the mean
+ * attractor, per-particle random factors, against the formula. */
+static void s_pso_variant(int inertia, int attractor)
+{
+    struct strategy_params p = s_params();
+    p.w = 0.6, p.c1 = 0.7, p.c2 = 0.9, p.vmax = 0;
+    p.random_mode = PSO_RANDOM_PARTICLE;
+    p.inertia = inertia, p.attractor = attractor;
+    void *st = strategy_pso.create(N, 0, &p);
+    struct fixture f = {0};
+    s_fill(&f, 6, 0);
+    double v[K][N], pb[K][N], pbl[K];
+    for (int i = 0; i < K; i++) {
+        strategy_pso.add(st, f.x[i], (uint64_t)(100 + i));
+        pbl[i] = INFINITY;
+        for (int e = 0; e < N; e++)
+            v[i][e] = 0, pb[i][e] = f.x[i][e];
+    }
+    struct pso_params prm = {p.w, p.c1, p.c2, 0, PSO_RANDOM_PARTICLE, p.seed, inertia, attractor};
+    for (int round = 0; round < 3; round++) {
+        s_fill(&f, 40 + (uint64_t)round, 2);
+        int skip = round == 1 ? 2 : -1;
+        double mean[N];
+        for (int e = 0; e < N; e++) {
+            double sum = 0;
+            int k = 0;
+            for (int i = 0; i < K; i++)
+                if (i != skip)
+                    sum += f.x[i][e], k++;
+            mean[e] = sum / k;
+        }
+        int improved[K], gb = 0;
+        for (int i = 0; i < K; i++) {
+            improved[i] = i != skip && f.loss[i] < pbl[i];
+            if (improved[i]) {
+                pbl[i] = f.loss[i];
+                for (int e = 0; e < N; e++)
+                    pb[i][e] = f.x[i][e];
+            }
+        }
+        for (int i = 1; i < K; i++)
+            if (pbl[i] < pbl[gb])
+                gb = i;
+        double want[K][N];
+        for (int i = 0; i < K; i++) {
+            if (i == skip)
+                continue;
+            struct pso_step k;
+            pso_step_init(&k, &prm, (uint64_t)round, (uint64_t)(100 + i), 0);
+            for (int e = 0; e < N; e++) {
+                double x = f.x[i][e];
+                double a1 = attractor == PSO_ATTRACT_MEAN ? mean[e] : pb[i][e];
+                double inert = inertia == PSO_INERTIA_DISPLACEMENT ? x - f.prev[i][e] : v[i][e];
+                double vi = 0.6 * inert + 0.7 * k.r1 * (a1 - x) + 0.9 * k.r2 * (pb[gb][e] - x);
+                v[i][e] = vi;
+                want[i][e] = (inertia == PSO_INERTIA_DISPLACEMENT ? f.prev[i][e] : x) + vi;
+            }
+        }
+        s_round(&strategy_pso, st, (uint64_t)round, &f, skip);
+        ck_assert_int_eq(strategy_pso.global_particle(st), gb);
+        for (int i = 0; i < K; i++)
+            if (i != skip)
+                for (int e = 0; e < N; e++)
+                    s_close(f.x[i][e], want[i][e], "x", e);
+        for (int e = 0; e < N; e++)
+            s_close(strategy_pso.global(st)[e], pb[gb][e], "g", e);
+    }
+    strategy_pso.destroy(st);
+    s_free(&f);
+}
+
+START_TEST(pso_variants_match_reference)
+{
+    s_pso_variant(PSO_INERTIA_VELOCITY, PSO_ATTRACT_BEST);
+    s_pso_variant(PSO_INERTIA_DISPLACEMENT, PSO_ATTRACT_BEST);
+    s_pso_variant(PSO_INERTIA_VELOCITY, PSO_ATTRACT_MEAN);
+    s_pso_variant(PSO_INERTIA_DISPLACEMENT, PSO_ATTRACT_MEAN);
+}
+END_TEST
+
+START_TEST(registry_and_options)
+{
+    for (int i = 0; strategy_all[i]; i++) {
+        ck_assert_ptr_eq(strategy_find(strategy_all[i]->name), strategy_all[i]);
+        ck_assert_ptr_nonnull(strstr(strategy_names(), strategy_all[i]->name));
+    }
+    ck_assert_ptr_null(strategy_find("sgd"));
+    /* Every strategy's options are psod options. */
+    struct server_config cfg;
+    char err[256];
+    const struct config_option *o = server_options(&cfg);
+    ck_assert_int_eq(config_defaults(o, err, sizeof err), 0);
+    ck_assert_int_eq(config_set(o, "strategy", "diloco", err, sizeof err), 0);
+    ck_assert_ptr_eq(strategy_all[cfg.strategy], &strategy_diloco);
+    ck_assert_int_eq(config_set(o, "outer-lr", "0.5", err, sizeof err), 0);
+    ck_assert_double_eq(cfg.sp.outer_lr, 0.5);
+    ck_assert_int_eq(config_set(o, "easgd-beta", "0.5", err, sizeof err), 0);
+    ck_assert_int_eq(config_set(o, "inertia", "displacement", err, sizeof err), 0);
+    ck_assert_int_eq(cfg.sp.inertia, PSO_INERTIA_DISPLACEMENT);
+    ck_assert_int_eq(config_set(o, "strategy", "bogus", err, sizeof err), -1);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("strategy");
+    TCase *tc = tcase_create("updates");
+    tcase_add_test(tc, avg_gives_everyone_the_mean);
+    tcase_add_test(tc, easgd_matches_the_elastic_update);
+    tcase_add_test(tc, diloco_matches_outer_nesterov_and_slowmo);
+    tcase_add_test(tc, diloco_with_lr_one_and_no_momentum_is_averaging);
+    tcase_add_test(tc, ssgd_matches_torch_sgd_on_the_mean_gradient);
+    tcase_add_test(tc, pso_variants_match_reference);
+    tcase_add_test(tc, registry_and_options);
+    suite_add_tcase(s, tc);
+    return suite_run(s);
+}
