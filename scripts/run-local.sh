@@ -15,7 +15,8 @@
 #   --model M          mlp, lenet5, cifar_cnn                    [lenet5]
 #   --dataset D        mnist, fashion-mnist, cifar10             [mnist]
 #   --data-dir DIR     dataset files (fetched when D is mnist)   [data/D]
-#   --lr X --batch B --momentum X                                [0.01 64 0.9]
+#   --lr X --batch B --momentum X                                [0.05 64 0.9]
+#   --schedule S       learning-rate schedule of the workers     [cosine]
 #   --seed S           seed of the init, shuffling and swarm     [1]
 #   --eval-every R     syncs between accuracy reports            [~4 per epoch]
 #   --run-dir DIR      logs, metrics, model file, summary        [new dir in /tmp]
@@ -29,10 +30,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 workers=4 strategy=pso sync_every=16 epochs=2 model=lenet5 dataset=mnist data_dir=""
-lr=0.01 batch=64 momentum=0.9 seed=1 eval_every="" run_dir="" objective="" dim=10 rounds=300
+lr=0.05 batch=64 momentum=0.9 schedule=cosine seed=1 eval_every="" run_dir="" objective="" dim=10 rounds=300
 fetch=1
 worker_opts=() psod_extra=()
-usage() { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; }
 need() { [ $# -ge 2 ] || { echo "run-local.sh: $1 needs a value (try --help)" >&2; exit 2; }; }
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -46,6 +47,7 @@ while [ $# -gt 0 ]; do
         --lr) need "$@"; lr=$2; shift 2 ;;
         --batch) need "$@"; batch=$2; shift 2 ;;
         --momentum) need "$@"; momentum=$2; shift 2 ;;
+        --schedule) need "$@"; schedule=$2; shift 2 ;;
         --seed) need "$@"; seed=$2; shift 2 ;;
         --eval-every) need "$@"; eval_every=$2; shift 2 ;;
         --run-dir) need "$@"; run_dir=$2; shift 2 ;;
@@ -120,7 +122,7 @@ else
     for i in $(seq 0 $((workers - 1))); do
         "$BUILD/psoworker" --connect "$ep" --name "worker$i" --model "$model" --dataset "$dataset" \
             --data-dir "$data_dir" --epochs "$epochs" --batch "$batch" --lr "$lr" \
-            --momentum "$momentum" --seed "$seed" --sync-every "$sync_every" \
+            --momentum "$momentum" --schedule "$schedule" --seed "$seed" --sync-every "$sync_every" \
             --shard-index "$i" --shard-count "$workers" --eval-every "$eval_every" \
             --progress-interval 0 "${worker_opts[@]}" \
             > "$run_dir/worker$i.out" 2> "$run_dir/worker$i.log" &

@@ -264,9 +264,10 @@ static int s_run_model(const struct worker_config *cfg)
     }
     if (rc == 0)
         printf("psoworker %s: model %s dataset %s epochs %ld steps %ld syncs %ld train loss %.6f "
-               "test loss %.6f test accuracy %.4f time %.1f s samples/s %.0f\n",
+               "test loss %.6f test accuracy %.4f time %.1f s samples/s %.0f recoveries %d\n",
                cfg->name, m->name, cfg->dataset, cfg->epochs, res.steps, res.syncs,
-               res.final_loss, res.test_loss, res.test_acc, res.seconds, res.samples_per_s);
+               res.final_loss, res.test_loss, res.test_acc, res.seconds, res.samples_per_s,
+               res.recoveries);
     psoc_close(&c);
     dataset_free(&train), dataset_free(&test), dataset_free(&holdout), model_destroy(&m);
     return rc;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/wire.h"
 #include "common/timeutil.h"
 #include "worker/optim.h"
 
@@ -81,6 +82,26 @@ static int s_sync(struct model *m, const struct dataset *test, const struct trai
     return 0;
 }
 
+/* A non-finite loss or weights. In a swarm, the worker goes back to the
+ * last position the daemon sent (the daemon would refuse its weights
+ * anyway) with its momentum cleared, and the interval starts over. Alone,
+ * under ssgd (the weights are the daemon's), or too often, it stops. */
+static int s_recover(struct model *m, const float *anchor, int grads_only, struct sgd *opt,
+                     int *recoveries, double loss, long step, char *err, size_t errlen)
+{
+    if (!anchor || grads_only || ++*recoveries > TRAIN_MAX_RECOVERIES) {
+        snprintf(err, errlen, "training diverged at step %ld: loss %g (learning rate too high?)",
+                 step, loss);
+        return -1;
+    }
+    log_warn("training diverged at step %ld (loss %g): back to the last position from psod, "
+             "momentum cleared (recovery %d of at most %d)",
+             step, loss, *recoveries, TRAIN_MAX_RECOVERIES);
+    memcpy(m->params, anchor, m->n_params * sizeof(float));
+    sgd_reset(opt);
+    return 0;
+}
+
 int train_run(struct model *m, const struct dataset *train, const struct dataset *test,
               const struct train_config *cfg, struct psoc *c, const struct psoc_welcome *wel,
               struct train_result *out, char *err, size_t errlen)
@@ -99,6 +120,7 @@ int train_run(struct model *m, const struct dataset *train, const struct dataset
     float *x = malloc((size_t)B * per * sizeof(float));
     uint8_t *y = malloc((size_t)B);
     struct sgd opt;
+    float *anchor = NULL;
     FILE *mf = NULL;
     int rc = -1;
     if (!order || !x || !y ||
@@ -117,7 +139,15 @@ int train_run(struct model *m, const struct dataset *train, const struct dataset
     double t0 = time_now_s(), next_progress = t0 + cfg->progress_s;
     long step = 0, total_steps = per_epoch * cfg->epochs;
     double interval_loss = 0;
-    int interval_n = 0;
+    int interval_n = 0, recoveries = 0;
+    /* The last position from the daemon, to come back to after divergence. */
+    if (c && !grads_only) {
+        if (!(anchor = malloc(m->n_params * sizeof(float)))) {
+            snprintf(err, errlen, "out of memory");
+            goto done;
+        }
+        memcpy(anchor, m->params, m->n_params * sizeof(float));
+    }
     double epoch_loss = 0, test_loss = NAN, test_acc = NAN;
     for (int epoch = 0; epoch < cfg->epochs; epoch++) {
         dataset_permutation(order, train->n, cfg->seed * 1000003u + (uint64_t)epoch);
@@ -127,10 +157,13 @@ int train_run(struct model *m, const struct dataset *train, const struct dataset
             dataset_batch(train, order, (size_t)s * B, B, x, y);
             int correct;
             double loss = model_step(m, x, y, B, &correct);
-            if (!isfinite(loss)) {
-                snprintf(err, errlen, "loss became %g at step %ld (learning rate too high?)", loss,
-                         step);
+            if (!isfinite(loss) && s_recover(m, anchor, grads_only, &opt, &recoveries, loss,
+                                             step, err, errlen) != 0)
                 goto done;
+            if (!isfinite(loss)) {
+                interval_loss = 0;
+                interval_n = 0;
+                continue;
             }
             if (!grads_only)
                 sgd_step(&opt, m->params, m->grads, lr_at(&plan, step));
@@ -141,11 +174,23 @@ int train_run(struct model *m, const struct dataset *train, const struct dataset
             /* Sync every sync_every steps, and after the last step so the
              * run ends on the daemon's position. */
             if (c && (interval_n == sync_every || step == total_steps - 1)) {
+                /* The step can overflow the weights even when its loss was
+                 * finite; the daemon would refuse them. */
+                if (!grads_only && wire_count_nonfinite(m->params, m->n_params)) {
+                    if (s_recover(m, anchor, grads_only, &opt, &recoveries, NAN, step, err,
+                                  errlen) != 0)
+                        goto done;
+                    interval_loss = 0;
+                    interval_n = 0;
+                    continue;
+                }
                 if (s_sync(m, test, cfg, c, wel, &ss, interval_loss / interval_n,
                            (uint64_t)interval_n * (uint64_t)B, err, errlen) != 0)
                     goto done;
                 if (cfg->reset_momentum)
                     sgd_reset(&opt);
+                if (anchor)
+                    memcpy(anchor, m->params, m->n_params * sizeof(float));
                 interval_loss = 0;
                 interval_n = 0;
             }
@@ -175,6 +220,7 @@ int train_run(struct model *m, const struct dataset *train, const struct dataset
     out->steps = step;
     out->syncs = ss.syncs;
     out->eval_seconds = ss.eval_s;
+    out->recoveries = recoveries;
     if (c)
         psoc_set_final(c, test_acc, ss.round);
     out->final_loss = epoch_loss / per_epoch;
@@ -183,6 +229,7 @@ int train_run(struct model *m, const struct dataset *train, const struct dataset
     out->samples_per_s = (double)step * B / out->seconds;
     rc = 0;
 done:
+    free(anchor);
     if (mf)
         fclose(mf);
     sgd_free(&opt);

@@ -34,7 +34,12 @@ struct train_result {
     double final_loss, test_loss, test_acc, seconds, samples_per_s;
     long steps, syncs;
     double eval_seconds;   /* spent evaluating for reports to psod */
+    int recoveries;        /* divergences undone by going back to the last position */
 };
+
+/* Divergences (non-finite loss) a worker in a swarm recovers from before it
+ * gives up. */
+#define TRAIN_MAX_RECOVERIES 10
 
 /* Train m on `train`, evaluate on `test` after every epoch. With `c`
  * (joined already, `wel` its welcome), push and pull every sync_every
