@@ -115,8 +115,12 @@ if [ -n "$objective" ]; then
     done
 else
     if [ -z "$eval_every" ]; then
-        # About four reports per epoch: a shard of 60000/K samples in batches.
-        eval_every=$(( 60000 / workers / batch / 4 / sync_every ))
+        # About four reports per epoch: a shard of N/K samples in batches.
+        case "$dataset" in
+            cifar10) if [ -e "$data_dir/data_batch_1.bin" ]; then n_train=50000; else n_train=4000; fi ;;
+            *) n_train=60000 ;;
+        esac
+        eval_every=$(( n_train / workers / batch / 4 / sync_every ))
         [ "$eval_every" -ge 1 ] || eval_every=1
     fi
     for i in $(seq 0 $((workers - 1))); do

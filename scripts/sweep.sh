@@ -19,7 +19,8 @@
 #
 # Runs already in DIR/results.csv are skipped, so an interrupted sweep
 # resumes. Each run is scripts/run-local.sh; its logs, metrics and model
-# stay in DIR/runs/KEY/. Output: DIR/results.csv, DIR/acc_vs_sync.png,
+# stay in DIR/runs/KEY/. Output: DIR/results.csv, DIR/table.md (mean test
+# accuracy over seeds, each run, mean wall time), DIR/acc_vs_sync.png and
 # DIR/acc_vs_time.png (gnuplot, installed when missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,7 +28,7 @@ cd "$(dirname "$0")/.."
 strategies="pso avg easgd diloco" syncs="1 4 16 64" workers_list="4" seeds="1 2" epochs=2
 model=lenet5 dataset=mnist data_dir="" out=results/sweep plot_only=0
 variants=()
-usage() { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; }
 need() { [ $# -ge 2 ] || { echo "sweep.sh: $1 needs a value (try --help)" >&2; exit 2; }; }
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -99,6 +100,31 @@ if [ "$plot_only" = 0 ]; then
     echo "sweep: $total runs, $done_runs already done, $failed failed; results in $csv"
 fi
 
+# The table: final accuracy of the global model per strategy (and variant)
+# and sync interval, mean over seeds with the individual runs.
+awk -F, 'NR > 1 && $9 != "" {
+        k = $1 ($2 == "default" ? "" : " (" $2 ")"); key = k SUBSEP $3
+        sum[key] += $9; n[key]++; runs[key] = runs[key] (runs[key] == "" ? "" : " / ") sprintf("%.2f", 100 * $9)
+        t[key] += $13; r[key] += $11; b[key] += $12
+        if (!(k in seen)) { seen[k] = 1; order[++nk] = k }
+        if (!($3 in sy)) { sy[$3] = 1; ns++ }
+    }
+    END {
+        m = 0; for (s in sy) list[++m] = s + 0
+        for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (list[j] < list[i]) { x = list[i]; list[i] = list[j]; list[j] = x }
+        printf "| strategy |"; for (i = 1; i <= m; i++) printf " sync %d |", list[i]; print ""
+        printf "|---|"; for (i = 1; i <= m; i++) printf "---:|"; print ""
+        for (o = 1; o <= nk; o++) {
+            k = order[o]; printf "| %s |", k
+            for (i = 1; i <= m; i++) {
+                key = k SUBSEP list[i]
+                if (key in sum) printf " **%.2f** (%s; %.0f s) |", 100 * sum[key] / n[key], runs[key], t[key] / n[key]
+                else printf " |"
+            }
+            print ""
+        }
+    }' "$csv" > "$out/table.md"
+
 # Plots: mean over seeds of the final accuracy, per strategy and variant.
 agg="$out/acc_vs_sync.dat"
 awk -F, 'NR > 1 && $9 != "" {
@@ -119,19 +145,29 @@ awk -F, 'NR > 1 && $9 != "" {
     }
     END { for (k in data) printf "\"%s\"\n%s\n\n", k, data[k] }' "$csv" > "$out/acc_vs_time.dat"
 blocks=$(grep -c '^"' "$agg" || true)
+# The y axis starts just below the lowest mean that trained at all (> 50%),
+# so a collapsed run does not flatten the others; the title says so.
+lo=$(awk 'NF == 3 && $2 > 50 { if (lo == "" || $2 < lo) lo = $2 } END { v = int(lo) - 1; print (v < 0 ? 0 : v) }' "$agg")
+off=$(awk -v lo="$lo" 'NF == 3 && $2 < lo { n++ } END { print n + 0 }' "$agg")
+note=""
+[ "$off" = 0 ] || note="\\n($off points below $lo% are off the chart)"
+off2=$(awk -v lo="$lo" 'NF == 3 && $2 < lo { n++ } END { print n + 0 }' "$out/acc_vs_time.dat")
+note2=""
+[ "$off2" = 0 ] || note2="\\n($off2 runs below $lo% are off the chart)"
 if [ "$blocks" -gt 0 ]; then
     gnuplot <<EOF
 set terminal pngcairo size 900,600 noenhanced
 set output "$out/acc_vs_sync.png"
-set title "$model on $dataset: global model test accuracy after $epochs epochs (mean over seeds)"
+set title "$model on $dataset: global model test accuracy after $epochs epochs (mean over seeds)$note"
 set xlabel "sync interval (mini-batches)"
 set ylabel "test accuracy (%)"
+set yrange [$lo:*]
 set logscale x 2
 set key bottom left
 set grid
 plot for [i=0:$((blocks - 1))] "$agg" index i using 1:2 with linespoints lw 2 title columnheader(1)
 set output "$out/acc_vs_time.png"
-set title "$model on $dataset: accuracy against wall time (one point per run)"
+set title "$model on $dataset: accuracy against wall time (one point per run)$note2"
 set xlabel "wall time (s)"
 unset logscale x
 plot for [i=0:$((blocks - 1))] "$out/acc_vs_time.dat" index i using 1:2 with points pt 7 ps 1.2 title columnheader(1)
