@@ -52,7 +52,8 @@ LIBCLIENT = $(BUILD)/libpsoclient.a
 BINS = $(BUILD)/psod $(BUILD)/psoworker $(BUILD)/psoctl
 
 UNIT_SUITES = check_config check_crc32c check_rng check_wire check_swarm check_strategy check_modelfile check_objective check_nn check_data check_optim check_client
-TEST_BINS = $(UNIT_SUITES:%=$(BUILD)/tests/%) $(BUILD)/tests/check_cluster $(BUILD)/tests/hostile_client
+TEST_BINS = $(UNIT_SUITES:%=$(BUILD)/tests/%) $(BUILD)/tests/check_cluster $(BUILD)/tests/hostile_client \
+            $(BUILD)/tests/make_fixture
 BENCH_BINS = $(BUILD)/bench/bench_update $(BUILD)/bench/bench_round $(BUILD)/bench/bench_train
 
 .PHONY: all deps test valgrind bench install uninstall clean
@@ -101,6 +102,9 @@ $(BUILD)/tests/check_%: $(BUILD)/tests/check_%.o $(SERVER_OBJ) $(WORKER_OBJ) $(L
 $(BUILD)/tests/hostile_client: $(BUILD)/tests/hostile_client.o $(LIBCLIENT)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
+$(BUILD)/tests/make_fixture: $(BUILD)/tests/make_fixture.o $(LIBCLIENT)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(SERVER_OBJ) $(WORKER_OBJ) $(LIBCLIENT)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(BLAS_LIBS)
 
@@ -108,7 +112,7 @@ test: $(BINS) $(TEST_BINS)
 	@BUILD=$(BUILD) tests/run-tests.sh $(UNIT_SUITES) check_cluster
 
 # A normal daemon run under valgrind (needs a build without sanitizers).
-valgrind: $(BINS) $(BUILD)/tests/hostile_client
+valgrind: $(BINS) $(BUILD)/tests/hostile_client $(BUILD)/tests/make_fixture
 	@BUILD=$(BUILD) tests/valgrind-daemon.sh
 
 bench: $(BINS) $(BENCH_BINS)

@@ -164,8 +164,12 @@ static void teardown(void)
 static double s_swarm_run(const char *tag, const char *seed, int hostile, double *standalone_best)
 {
     char ep[256], t[64];
-    pid_t psod =
-        s_psod(tag, ep, sizeof ep, (char *[]){"--workers", "4", "--seed", (char *)seed, NULL});
+    /* Clerc's constriction values and the paper's attractor: the classic
+     * swarm for test functions (the defaults are tuned for networks). */
+    pid_t psod = s_psod(tag, ep, sizeof ep,
+                        (char *[]){"--workers", "4", "--seed", (char *)seed, "--w", "0.7298",
+                                   "--c1", "1.49618", "--c2", "1.49618", "--attractor", "best",
+                                   NULL});
     pid_t w[4], h = 0;
     const char *names[] = {"w0", "w1", "w2", "w3"};
     for (int i = 0; i < 4; i++) {

@@ -1,34 +1,67 @@
 #!/usr/bin/env bash
-# A normal psod run under valgrind: 4 objective workers train, a hostile
-# client sends every kind of bad message, psoctl reads the status, SIGTERM
-# stops the daemon. Fails on any leak, invalid access or non-zero exit.
+# Normal psod runs under valgrind, one per weight strategy (pso, avg, easgd,
+# diloco): 4 objective workers train while a hostile client sends every kind
+# of bad message; psod writes its metrics and model files; psoctl reads the
+# status; SIGTERM stops the daemon. Then one ssgd run with 3 real network
+# workers on a tiny generated dataset (gradients every step), which leaves by
+# itself (--exit-when-done). Fails on any leak, invalid access or non-zero exit.
 set -euo pipefail
 BUILD=${BUILD:-build}
 dir=$(mktemp -d /tmp/psod-valgrind-XXXXXX)
 trap 'rm -rf "$dir"' EXIT
-valgrind --quiet --leak-check=full --show-leak-kinds=definite,indirect,possible \
-    --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=99 \
-    "$BUILD/psod" --bind 'tcp://127.0.0.1:*' --endpoint-file "$dir/ep" --workers 4 \
-    --progress-interval 1 2> "$dir/psod.log" &
-psod=$!
-for _ in $(seq 300); do [ -s "$dir/ep" ] && break; sleep 0.05; done
-ep=$(cat "$dir/ep")
+
+vg() {
+    valgrind --quiet --leak-check=full --show-leak-kinds=definite,indirect,possible \
+        --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=99 "$@"
+}
+start_psod() { # strategy, extra options...
+    local s=$1; shift
+    rm -f "$dir/ep"
+    vg "$BUILD/psod" --bind 'tcp://127.0.0.1:*' --endpoint-file "$dir/ep" --workers 4 \
+        --strategy "$s" --progress-interval 1 --metrics "$dir/$s.jsonl" \
+        --model-out "$dir/$s.psom" --save-every 10 "$@" 2> "$dir/psod-$s.log" &
+    psod=$!
+    for _ in $(seq 300); do [ -s "$dir/ep" ] && break; sleep 0.05; done
+    ep=$(cat "$dir/ep")
+}
+check_psod() { # strategy
+    local rc=0
+    wait "$psod" || rc=$?
+    if [ $rc -ne 0 ] || grep -q '^==' "$dir/psod-$1.log"; then
+        echo "valgrind-daemon: psod --strategy $1 exit $rc; valgrind says:"
+        grep '^==' "$dir/psod-$1.log" | head -40
+        echo "valgrind: 0 passed, 1 failed"
+        exit 1
+    fi
+    [ -s "$dir/$1.psom" ] || { echo "valgrind-daemon: $1 wrote no model file"; exit 1; }
+    echo "valgrind-daemon: $1: no leaks or invalid accesses; $(cat "$dir/hostile.out")"
+}
+
+for s in pso avg easgd diloco; do
+    start_psod "$s"
+    pids=()
+    for i in 0 1 2 3; do
+        "$BUILD/psoworker" --log-level warn --connect "$ep" --name "w$i" --objective rastrigin \
+            --dim 1000 --rounds 60 --timeout-ms 60000 > "$dir/w$i.out" &
+        pids+=($!)
+    done
+    "$BUILD/tests/hostile_client" "$ep" 2 > "$dir/hostile.out"
+    for p in "${pids[@]}"; do wait "$p"; done
+    "$BUILD/psoctl" status "$ep" > /dev/null
+    kill -TERM "$psod"
+    check_psod "$s"
+done
+
+# ssgd: real training workers on a tiny MNIST-format dataset.
+"$BUILD/tests/make_fixture" "$dir/data" 600 200
+start_psod ssgd --exit-when-done --ssgd-lr 0.05
 pids=()
 for i in 0 1 2 3; do
-    "$BUILD/psoworker" --log-level warn --connect "$ep" --name "w$i" --objective rastrigin \
-        --dim 1000 --rounds 100 --timeout-ms 60000 > "$dir/w$i.out" &
+    "$BUILD/psoworker" --log-level warn --connect "$ep" --name "w$i" --model mlp \
+        --data-dir "$dir/data" --epochs 1 --batch 32 --shard-index "$i" --shard-count 4 \
+        --eval-every 2 --timeout-ms 60000 > "$dir/w$i.out" &
     pids+=($!)
 done
-"$BUILD/tests/hostile_client" "$ep" 2 > "$dir/hostile.out"
+echo "(no hostile client in this run)" > "$dir/hostile.out"
 for p in "${pids[@]}"; do wait "$p"; done
-"$BUILD/psoctl" status "$ep" > /dev/null
-kill -TERM "$psod"
-rc=0
-wait "$psod" || rc=$?
-if [ $rc -ne 0 ] || grep -q '^==' "$dir/psod.log"; then
-    echo "valgrind-daemon: psod exit $rc; valgrind says:"
-    grep '^==' "$dir/psod.log" | head -40
-    echo "valgrind: 0 passed, 1 failed"
-    exit 1
-fi
-echo "valgrind-daemon: no leaks or invalid accesses; $(cat "$dir/hostile.out")"
+check_psod ssgd
