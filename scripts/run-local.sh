@@ -90,7 +90,12 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 t0=$(date +%s.%N)
-"$BUILD/psod" --bind 'tcp://127.0.0.1:*' --endpoint-file "$run_dir/endpoint" \
+# Test functions get the classic swarm (Clerc's constriction values, the
+# paper's attractor); the defaults are tuned for networks. Options after --
+# still override these.
+objective_opts=()
+[ -z "$objective" ] || objective_opts=(--w 0.7298 --c1 1.49618 --c2 1.49618 --attractor best)
+"$BUILD/psod" --bind 'tcp://127.0.0.1:*' --endpoint-file "$run_dir/endpoint" "${objective_opts[@]}" \
     --workers "$workers" --strategy "$strategy" --seed "$seed" --progress-interval 5 \
     --metrics "$run_dir/metrics.jsonl" --model-out "$run_dir/model.psom" --exit-when-done \
     "${psod_extra[@]}" 2> "$run_dir/psod.log" &
@@ -115,12 +120,14 @@ if [ -n "$objective" ]; then
     done
 else
     if [ -z "$eval_every" ]; then
-        # About four reports per epoch: a shard of N/K samples in batches.
+        # About eight accuracy reports per run, whatever the interval, so that
+        # runs at different intervals spend the same time evaluating.
         case "$dataset" in
             cifar10) if [ -e "$data_dir/data_batch_1.bin" ]; then n_train=50000; else n_train=4000; fi ;;
             *) n_train=60000 ;;
         esac
-        eval_every=$(( n_train / workers / batch / 4 / sync_every ))
+        syncs=$(( (n_train / workers / batch) * epochs / sync_every ))
+        eval_every=$(( syncs / 8 ))
         [ "$eval_every" -ge 1 ] || eval_every=1
     fi
     for i in $(seq 0 $((workers - 1))); do

@@ -16,6 +16,7 @@
 #include "common/crc32c.h"
 #include "common/rng.h"
 #include "common/simd.h"
+#include "server/strategy.h"
 
 struct particle {
     float *v, *p;
@@ -107,21 +108,23 @@ void pso_step_init(struct pso_step *k, const struct pso_params *prm, uint64_t ro
     k->key = rng_key(prm->seed ^ stream, round, 0, 1);
     rng_uniform_pair(rng_key(prm->seed ^ stream, round, 0, 2), 0, &k->r1, &k->r2);
     k->offset = offset;
+    k->a1 = NULL;
 }
 
 /* Each flag combination gets its own loop, so that the hot loop has no
  * branches and the compiler vectorizes it. `key` and `base` (the low 32
  * bits of the first element's global index) are fixed per block. */
-#define PSO_LOOP(IMPROVED, PER_ELEMENT, CLAMP)                                       \
+#define PSO_LOOP(IMPROVED, PER_ELEMENT, CLAMP, MEAN)                                 \
     for (size_t i = 0; i < n; i++) {                                                 \
         float xi = x[i];                                                             \
         float pi = p[i];                                                             \
         if (IMPROVED)                                                                \
             p[i] = pi = xi;                                                          \
+        float ai = MEAN ? a1[i] : pi;                                                \
         float r1 = r1c, r2 = r2c;                                                    \
         if (PER_ELEMENT)                                                             \
             rng_uniform_pair(key, base + (uint32_t)i, &r1, &r2);                      \
-        float vi = w * v[i] + c1 * r1 * (pi - xi) + c2 * r2 * (g[i] - xi);            \
+        float vi = w * v[i] + c1 * r1 * (ai - xi) + c2 * r2 * (g[i] - xi);            \
         if (CLAMP)                                                                   \
             vi = vi > vmax ? vmax : vi < -vmax ? -vmax : vi;                          \
         v[i] = vi;                                                                   \
@@ -130,19 +133,27 @@ void pso_step_init(struct pso_step *k, const struct pso_params *prm, uint64_t ro
 
 PSOD_CLONES
 static void s_update_block(float *restrict x, float *restrict v, float *restrict p,
-                           const float *restrict g, size_t n, int sel, const struct pso_step *k,
-                           uint32_t key, uint32_t base)
+                           const float *restrict g, const float *restrict a1, size_t n, int sel,
+                           const struct pso_step *k, uint32_t key, uint32_t base)
 {
     const float w = k->w, c1 = k->c1, c2 = k->c2, vmax = k->vmax, r1c = k->r1, r2c = k->r2;
     switch (sel) {
-    case 0: PSO_LOOP(0, 0, 0) break;
-    case 1: PSO_LOOP(0, 0, 1) break;
-    case 2: PSO_LOOP(0, 1, 0) break;
-    case 3: PSO_LOOP(0, 1, 1) break;
-    case 4: PSO_LOOP(1, 0, 0) break;
-    case 5: PSO_LOOP(1, 0, 1) break;
-    case 6: PSO_LOOP(1, 1, 0) break;
-    case 7: PSO_LOOP(1, 1, 1) break;
+    case 0: PSO_LOOP(0, 0, 0, 0) break;
+    case 1: PSO_LOOP(0, 0, 1, 0) break;
+    case 2: PSO_LOOP(0, 1, 0, 0) break;
+    case 3: PSO_LOOP(0, 1, 1, 0) break;
+    case 4: PSO_LOOP(1, 0, 0, 0) break;
+    case 5: PSO_LOOP(1, 0, 1, 0) break;
+    case 6: PSO_LOOP(1, 1, 0, 0) break;
+    case 7: PSO_LOOP(1, 1, 1, 0) break;
+    case 8: PSO_LOOP(0, 0, 0, 1) break;
+    case 9: PSO_LOOP(0, 0, 1, 1) break;
+    case 10: PSO_LOOP(0, 1, 0, 1) break;
+    case 11: PSO_LOOP(0, 1, 1, 1) break;
+    case 12: PSO_LOOP(1, 0, 0, 1) break;
+    case 13: PSO_LOOP(1, 0, 1, 1) break;
+    case 14: PSO_LOOP(1, 1, 0, 1) break;
+    case 15: PSO_LOOP(1, 1, 1, 1) break;
     }
 }
 
@@ -154,19 +165,28 @@ static void s_update_block(float *restrict x, float *restrict v, float *restrict
 void pso_update(float *x, float *v, float *p, const float *g, size_t n, int improved,
                 const struct pso_step *k, uint32_t *crc)
 {
-    int sel = (improved ? 4 : 0) | (k->per_element ? 2 : 0) | (k->vmax > 0 ? 1 : 0);
-    struct pso_step inertia_only;
+    int mean = k->a1 != NULL;
+    int sel = (mean ? 8 : 0) | (improved ? 4 : 0) | (k->per_element ? 2 : 0) |
+              (k->vmax > 0 ? 1 : 0);
+    struct pso_step adjusted;
     if (!g) {
-        /* p = g = x after this step: both pulls are zero. p stands in for g
-         * (read-only) after p = x is done here. */
+        /* p = g = x after this step: the pull toward g is zero, and so is
+         * the pull toward p unless the first attractor is the mean. p
+         * stands in for g (read-only) once p = x is done here. */
         memcpy(p, x, n * sizeof(float));
-        inertia_only = *k;
-        inertia_only.c1 = inertia_only.c2 = 0;
-        inertia_only.per_element = 0;
-        k = &inertia_only;
+        adjusted = *k;
+        adjusted.c2 = 0;
+        if (!mean) {
+            adjusted.c1 = 0;
+            adjusted.per_element = 0;
+        }
+        k = &adjusted;
         g = p;
-        sel = k->vmax > 0 ? 1 : 0;
+        sel &= ~4;
+        if (!mean)
+            sel &= ~2;
     }
+    const float *a1 = mean ? k->a1 : g; /* not read unless mean */
     uint32_t c = 0;
     for (size_t done = 0; done < n;) {
         uint64_t index = k->offset + done;
@@ -174,7 +194,7 @@ void pso_update(float *x, float *v, float *p, const float *g, size_t n, int impr
         uint64_t to_wrap = ((index >> 32) + 1) * ((uint64_t)1 << 32) - index;
         if (len > to_wrap)
             len = (size_t)to_wrap;
-        s_update_block(x + done, v + done, p + done, g + done, len, sel, k,
+        s_update_block(x + done, v + done, p + done, g + done, a1 + done, len, sel, k,
                        rng_key_hi(k->key, index), (uint32_t)index);
         if (crc)
             c = crc32c(c, x + done, len * sizeof(float));
@@ -232,24 +252,15 @@ void swarm_round(struct swarm *s, uint64_t round, float *const *x, const float *
     int gb = s->g_particle;
     if (gb < 0)
         return; /* nobody pushed a finite loss yet: nothing moves */
-    int general = s->prm.inertia == PSO_INERTIA_DISPLACEMENT ||
-                  s->prm.attractor == PSO_ATTRACT_MEAN;
+    int general = s->prm.inertia == PSO_INERTIA_DISPLACEMENT;
     int use_mean = s->prm.attractor == PSO_ATTRACT_MEAN;
     if (use_mean) {
         /* The mean of the pushed positions, before any of them moves. */
         if (!s->mean && !(s->mean = s_alloc_floats(s->n)))
             use_mean = 0; /* out of memory: the personal best stands in */
         else {
-            size_t k = 0;
-            for (size_t i = 0; i < s->count; i++)
-                k += x[i] != NULL;
-            for (size_t e = 0; e < s->n; e++) {
-                double sum = 0;
-                for (size_t i = 0; i < s->count; i++)
-                    if (x[i])
-                        sum += x[i][e];
-                s->mean[e] = (float)(sum / (double)k);
-            }
+            size_t k;
+            strategy_mean(s->mean, x, s->count, s->n, &k);
         }
     }
     for (size_t j = 0; j < s->count; j++) {
@@ -269,6 +280,7 @@ void swarm_round(struct swarm *s, uint64_t round, float *const *x, const float *
                                s->prm.inertia == PSO_INERTIA_DISPLACEMENT, &k,
                                done ? &crc : NULL);
         } else {
+            k.a1 = use_mean ? s->mean : NULL;
             pso_update(x[i], s->pt[i].v, s->pt[i].p, g, s->n, improved[i], &k,
                        done ? &crc : NULL);
         }

@@ -89,9 +89,12 @@ struct pso_step {
     float r1, r2;
     uint32_t key;
     uint64_t offset;
+    const float *a1; /* first attractor instead of p (the swarm mean), or NULL */
 };
 void pso_update(float *x, float *v, float *p, const float *g, size_t n, int improved,
                 const struct pso_step *k, uint32_t *crc);
+/* With k->a1 set, the first pull goes toward a1[i] instead of p[i]
+ * (PSO_ATTRACT_MEAN); g == NULL then still drops only the second pull. */
 
 /* The update for the other modes (displacement inertia, mean attractor),
  * one plain pass: a1 is the first attractor (p, or the swarm mean), prev

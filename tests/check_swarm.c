@@ -12,7 +12,7 @@
 
 /* The reference: the textbook update written out plainly, in double. */
 static void s_reference(double *x, double *v, double *p, const double *g, size_t n, int improved,
-                        const struct pso_step *k)
+                        const struct pso_step *k, const double *a1)
 {
     for (size_t i = 0; i < n; i++) {
         if (improved)
@@ -20,7 +20,8 @@ static void s_reference(double *x, double *v, double *p, const double *g, size_t
         float r1 = k->r1, r2 = k->r2;
         if (k->per_element)
             rng_uniform_pair(rng_key_hi(k->key, k->offset + i), (uint32_t)(k->offset + i), &r1, &r2);
-        double vel = (double)k->w * v[i] + (double)k->c1 * r1 * (p[i] - x[i]) +
+        double att = a1 ? a1[i] : p[i];
+        double vel = (double)k->w * v[i] + (double)k->c1 * r1 * (att - x[i]) +
                      (double)k->c2 * r2 * (g[i] - x[i]);
         if (k->vmax > 0)
             vel = fmin(fmax(vel, -(double)k->vmax), (double)k->vmax);
@@ -44,19 +45,26 @@ START_TEST(update_matches_reference_every_variant)
     rng_seed(&r, 11);
     float *x = malloc(N * 4), *v = malloc(N * 4), *p = malloc(N * 4), *g = malloc(N * 4);
     double *X = malloc(N * 8), *V = malloc(N * 8), *P = malloc(N * 8), *G = malloc(N * 8);
-    for (int variant = 0; variant < 8; variant++) {
+    float *m = malloc(N * 4);
+    double *M = malloc(N * 8);
+    /* bit 0: clamp, 1: per-element factors, 2: improved, 3: mean attractor */
+    for (int variant = 0; variant < 16; variant++) {
         s_fill(x, X, N, &r, 3);
         s_fill(v, V, N, &r, 0.5);
         s_fill(p, P, N, &r, 3);
         s_fill(g, G, N, &r, 3);
+        s_fill(m, M, N, &r, 3);
         struct pso_params prm = {0.7298, 1.49618, 1.49618, variant & 1 ? 0.3 : 0,
-                                 variant & 2 ? PSO_RANDOM_ELEMENT : PSO_RANDOM_PARTICLE, 5};
+                                 variant & 2 ? PSO_RANDOM_ELEMENT : PSO_RANDOM_PARTICLE, 5,
+                                 PSO_INERTIA_VELOCITY, PSO_ATTRACT_BEST};
         struct pso_step k;
         pso_step_init(&k, &prm, 3, 2, 1000);
+        if (variant & 8)
+            k.a1 = m;
         int improved = (variant & 4) != 0;
         uint32_t crc;
         pso_update(x, v, p, g, N, improved, &k, &crc);
-        s_reference(X, V, P, G, N, improved, &k);
+        s_reference(X, V, P, G, N, improved, &k, variant & 8 ? M : NULL);
         ck_assert_uint_eq(crc, crc32c(0, x, N * sizeof(float)));
         for (size_t i = 0; i < N; i++) {
             ck_assert_msg(fabs(x[i] - X[i]) <= 1e-5 * (1 + fabs(X[i])),
@@ -69,13 +77,13 @@ START_TEST(update_matches_reference_every_variant)
             for (size_t i = 0; i < N; i++)
                 ck_assert(fabsf(v[i]) <= 0.3f);
     }
-    free(x), free(v), free(p), free(g), free(X), free(V), free(P), free(G);
+    free(x), free(v), free(p), free(g), free(X), free(V), free(P), free(G), free(m), free(M);
 }
 END_TEST
 
 START_TEST(per_element_factors_vary_per_particle_factors_do_not)
 {
-    struct pso_params prm = {0, 1, 0, 0, PSO_RANDOM_ELEMENT, 1};
+    struct pso_params prm = {0, 1, 0, 0, PSO_RANDOM_ELEMENT, 1, 0, 0};
     struct pso_step k;
     pso_step_init(&k, &prm, 0, 0, 0);
     enum { N = 64 };
@@ -101,7 +109,7 @@ END_TEST
 START_TEST(bests_follow_losses)
 {
     enum { N = 5 };
-    struct pso_params prm = {0.5, 1, 1, 0, PSO_RANDOM_PARTICLE, 1};
+    struct pso_params prm = {0.5, 1, 1, 0, PSO_RANDOM_PARTICLE, 1, 0, 0};
     struct swarm *s = swarm_new(N, 0, &prm);
     float x0[3][N];
     for (int j = 0; j < 3; j++) {
@@ -156,7 +164,7 @@ END_TEST
  * the final positions. */
 static void s_run(uint64_t seed, const int *order, float out[4][257])
 {
-    struct pso_params prm = {0.7, 1.5, 1.5, 0, PSO_RANDOM_ELEMENT, seed};
+    struct pso_params prm = {0.7, 1.5, 1.5, 0, PSO_RANDOM_ELEMENT, seed, 0, 0};
     struct swarm *s = swarm_new(257, 0, &prm);
     float x[4][257];
     struct rng r;
@@ -200,7 +208,7 @@ START_TEST(swarm_minimizes_sphere)
 {
     /* With no local training at all, PSO alone must shrink the sphere. */
     enum { N = 8, P = 6 };
-    struct pso_params prm = {0.7298, 1.49618, 1.49618, 0, PSO_RANDOM_ELEMENT, 3};
+    struct pso_params prm = {0.7298, 1.49618, 1.49618, 0, PSO_RANDOM_ELEMENT, 3, 0, 0};
     struct swarm *s = swarm_new(N, 0, &prm);
     float x[P][N];
     struct rng r;

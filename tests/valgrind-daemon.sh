@@ -8,10 +8,11 @@
 set -euo pipefail
 BUILD=${BUILD:-build}
 dir=$(mktemp -d /tmp/psod-valgrind-XXXXXX)
-trap 'rm -rf "$dir"' EXIT
+psod=""
+trap '[ -z "$psod" ] || kill "$psod" 2>/dev/null; rm -rf "$dir"' EXIT
 
-vg() {
-    valgrind --quiet --leak-check=full --show-leak-kinds=definite,indirect,possible \
+vg() { # run in the background: exec, so $! is valgrind itself
+    exec valgrind --quiet --leak-check=full --show-leak-kinds=definite,indirect,possible \
         --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=99 "$@"
 }
 start_psod() { # strategy, extra options...
