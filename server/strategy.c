@@ -32,25 +32,51 @@ float *strategy_alloc(size_t n)
 
 void strategy_mean(float *out, float *const *x, size_t count, size_t n, size_t *k)
 {
-    /* Summed particle by particle in a fixed order (deterministic), each
-     * pass a stream over two arrays. */
-    size_t m = 0;
+    /* Up to four vectors per pass (four read streams and one write stream
+     * stay within what the prefetchers follow), the scale folded into the
+     * last pass: one pass in all for up to four workers. The order of the
+     * sums is fixed, so the result is deterministic. */
+    const float *src[4];
+    size_t m = 0, total = 0;
+    for (size_t i = 0; i < count; i++)
+        total += x[i] != NULL;
+    *k = total;
+    if (total == 0)
+        return;
+    const float inv = 1.0f / (float)total;
+    size_t used = 0;
     for (size_t i = 0; i < count; i++) {
         if (!x[i])
             continue;
-        const float *xi = x[i];
-        if (m++ == 0)
-            memcpy(out, xi, n * sizeof(float));
-        else
+        src[m++] = x[i];
+        used++;
+        if (m < 4 && used < total)
+            continue;
+        const int first = used <= 4, last = used == total;
+        const float scale = last ? inv : 1.0f;
+        float *restrict o = out;
+        const float *restrict a = src[0], *restrict b = m > 1 ? src[1] : NULL,
+                              *restrict c = m > 2 ? src[2] : NULL, *restrict d = m > 3 ? src[3] : NULL;
+        switch (m) {
+        case 4:
             for (size_t e = 0; e < n; e++)
-                out[e] += xi[e];
+                o[e] = ((first ? 0.0f : o[e]) + a[e] + b[e] + c[e] + d[e]) * scale;
+            break;
+        case 3:
+            for (size_t e = 0; e < n; e++)
+                o[e] = ((first ? 0.0f : o[e]) + a[e] + b[e] + c[e]) * scale;
+            break;
+        case 2:
+            for (size_t e = 0; e < n; e++)
+                o[e] = ((first ? 0.0f : o[e]) + a[e] + b[e]) * scale;
+            break;
+        default:
+            for (size_t e = 0; e < n; e++)
+                o[e] = ((first ? 0.0f : o[e]) + a[e]) * scale;
+            break;
+        }
+        m = 0;
     }
-    if (m > 1) {
-        const float inv = 1.0f / (float)m;
-        for (size_t e = 0; e < n; e++)
-            out[e] *= inv;
-    }
-    *k = m;
 }
 
 void strategy_broadcast(const float *src, float *const *x, size_t count, size_t n,
