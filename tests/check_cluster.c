@@ -414,18 +414,6 @@ static void s_strategy_run(const char *strategy)
                                   NULL},
                        tag);
     }
-    if (strcmp(strategy, "pso") == 0) {
-        /* A worker with another model is refused; the others carry on. */
-        usleep(300000);
-        pid_t bad = s_spawn((char *[]){w, "--connect", ep, "--name", "intruder", "--model",
-                                       "lenet5", "--data-dir", dir, "--timeout-ms", "10000",
-                                       NULL},
-                            "pso-bad");
-        ck_assert_int_eq(s_wait(bad, 60), 1);
-        char err[8192];
-        s_read("pso-bad", "err", err, sizeof err);
-        ck_assert_msg(strstr(err, "ERR_FINGERPRINT") != NULL, "%s", err);
-    }
     for (int i = 0; i < 3; i++) {
         snprintf(tag, sizeof tag, "%s-w%d", strategy, i);
         int rc = s_wait(p[i], 120);
@@ -458,6 +446,44 @@ static void s_strategy_run(const char *strategy)
                       acc, reported);
 }
 
+START_TEST(wrong_network_is_refused)
+{
+    /* An mlp worker defines the swarm's model (the round then waits for a
+     * second particle, so it stays put); a lenet5 worker is refused with
+     * ERR_FINGERPRINT and the mlp worker is untouched. */
+    ck_assert_int_eq(fixture_write_idx(dir, "train", 300, 1), 0);
+    ck_assert_int_eq(fixture_write_idx(dir, "t10k", 100, 2), 0);
+    char ep[256], w[300], ctl[300], out[4096];
+    pid_t psod = s_psod("net", ep, sizeof ep, (char *[]){"--workers", "2", NULL});
+    s_bin(w, sizeof w, "psoworker");
+    s_bin(ctl, sizeof ctl, "psoctl");
+    pid_t a = s_spawn((char *[]){w, "--connect", ep, "--name", "a", "--model", "mlp",
+                                 "--data-dir", dir, "--timeout-ms", "60000", NULL},
+                      "net-a");
+    for (int tries = 0; tries < 200; tries++) { /* until a has joined */
+        pid_t q = s_spawn((char *[]){ctl, "status", ep, "--json", NULL}, "net-ctl");
+        ck_assert_int_eq(s_wait(q, 10), 0);
+        s_read("net-ctl", "out", out, sizeof out);
+        if (strstr(out, "\"particles\":1"))
+            break;
+        usleep(50000);
+    }
+    ck_assert_msg(strstr(out, "\"particles\":1") != NULL, "%s", out);
+    pid_t bad = s_spawn((char *[]){w, "--connect", ep, "--name", "intruder", "--model", "lenet5",
+                                   "--data-dir", dir, "--timeout-ms", "10000", NULL},
+                        "net-bad");
+    ck_assert_int_eq(s_wait(bad, 60), 1);
+    char err[8192];
+    s_read("net-bad", "err", err, sizeof err);
+    ck_assert_msg(strstr(err, "ERR_FINGERPRINT") != NULL, "%s", err);
+    ck_assert_int_eq(waitpid(a, NULL, WNOHANG), 0); /* a is still waiting for its round */
+    kill(a, SIGKILL);
+    s_wait(a, 5);
+    kill(psod, SIGTERM);
+    ck_assert_int_eq(s_wait(psod, 10), 0);
+}
+END_TEST
+
 START_TEST(every_strategy_trains_and_its_model_file_matches)
 {
     ck_assert_int_eq(fixture_write_idx(dir, "train", 1500, 1), 0);
@@ -477,6 +503,7 @@ int main(void)
     tcase_add_test(tc, wrong_model_is_refused_and_others_carry_on);
     tcase_add_test(tc, status_sigterm_and_port_clash);
     tcase_add_test(tc, standalone_training_writes_metrics_and_learns);
+    tcase_add_test(tc, wrong_network_is_refused);
     tcase_add_loop_test(tc, every_strategy_trains_and_its_model_file_matches, 0, 5);
     suite_add_tcase(s, tc);
     return suite_run(s);
