@@ -9,7 +9,7 @@ set -euo pipefail
 BUILD=${BUILD:-build}
 dir=$(mktemp -d /tmp/psod-valgrind-XXXXXX)
 psod=""
-trap '[ -z "$psod" ] || kill "$psod" 2>/dev/null; rm -rf "$dir"' EXIT
+trap '[ -z "$psod" ] || kill "$psod" 2>/dev/null || true; rm -rf "$dir"' EXIT
 
 vg() { # run in the background: exec, so $! is valgrind itself
     exec valgrind --quiet --leak-check=full --show-leak-kinds=definite,indirect,possible \
