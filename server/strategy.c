@@ -30,8 +30,42 @@ float *strategy_alloc(size_t n)
     return p;
 }
 
-void strategy_mean(float *out, float *const *x, size_t count, size_t n, size_t *k)
+int strategy_order_add(struct strategy_order *o, uint64_t key)
 {
+    if (o->count == o->cap) {
+        size_t cap = o->cap ? 2 * o->cap : 8;
+        uint32_t *idx = realloc(o->idx, cap * sizeof *idx);
+        if (!idx)
+            return -1;
+        o->idx = idx;
+        uint64_t *keys = realloc(o->key, cap * sizeof *keys);
+        if (!keys)
+            return -1;
+        o->key = keys;
+        o->cap = cap;
+    }
+    uint32_t id = (uint32_t)o->count++;
+    o->key[id] = key;
+    size_t j = id; /* insertion: ties keep id order */
+    while (j > 0 && o->key[o->idx[j - 1]] > key) {
+        o->idx[j] = o->idx[j - 1];
+        j--;
+    }
+    o->idx[j] = id;
+    return (int)id;
+}
+
+void strategy_order_free(struct strategy_order *o)
+{
+    free(o->idx);
+    free(o->key);
+    memset(o, 0, sizeof *o);
+}
+
+void strategy_mean(float *out, float *const *x, const struct strategy_order *o, size_t n,
+                   size_t *k)
+{
+    const size_t count = o->count;
     /* Up to four vectors per pass (four read streams and one write stream
      * stay within what the prefetchers follow), the scale folded into the
      * last pass: one pass in all for up to four workers. The order of the
@@ -45,7 +79,8 @@ void strategy_mean(float *out, float *const *x, size_t count, size_t n, size_t *
         return;
     const float inv = 1.0f / (float)total;
     size_t used = 0;
-    for (size_t i = 0; i < count; i++) {
+    for (size_t j = 0; j < count; j++) {
+        size_t i = o->idx[j];
         if (!x[i])
             continue;
         src[m++] = x[i];
@@ -54,25 +89,25 @@ void strategy_mean(float *out, float *const *x, size_t count, size_t n, size_t *
             continue;
         const int first = used <= 4, last = used == total;
         const float scale = last ? inv : 1.0f;
-        float *restrict o = out;
+        float *restrict dst = out;
         const float *restrict a = src[0], *restrict b = m > 1 ? src[1] : NULL,
                               *restrict c = m > 2 ? src[2] : NULL, *restrict d = m > 3 ? src[3] : NULL;
         switch (m) {
         case 4:
             for (size_t e = 0; e < n; e++)
-                o[e] = ((first ? 0.0f : o[e]) + a[e] + b[e] + c[e] + d[e]) * scale;
+                dst[e] = ((first ? 0.0f : dst[e]) + a[e] + b[e] + c[e] + d[e]) * scale;
             break;
         case 3:
             for (size_t e = 0; e < n; e++)
-                o[e] = ((first ? 0.0f : o[e]) + a[e] + b[e] + c[e]) * scale;
+                dst[e] = ((first ? 0.0f : dst[e]) + a[e] + b[e] + c[e]) * scale;
             break;
         case 2:
             for (size_t e = 0; e < n; e++)
-                o[e] = ((first ? 0.0f : o[e]) + a[e] + b[e]) * scale;
+                dst[e] = ((first ? 0.0f : dst[e]) + a[e] + b[e]) * scale;
             break;
         default:
             for (size_t e = 0; e < n; e++)
-                o[e] = ((first ? 0.0f : o[e]) + a[e]) * scale;
+                dst[e] = ((first ? 0.0f : dst[e]) + a[e]) * scale;
             break;
         }
         m = 0;

@@ -88,8 +88,23 @@ const char *strategy_names(void);
 
 /* Helpers the strategies share. */
 float *strategy_alloc(size_t n);              /* 64-byte aligned, free() it */
-/* Mean of the non-NULL x[i] (count of them in *k) into out, in double. */
-void strategy_mean(float *out, float *const *x, size_t count, size_t n, size_t *k);
+
+/* The particles in the order of their random streams (derived from the
+ * worker names), not of their ids (join order): sums over particles run in
+ * this order, so a seeded run gives the same floats whatever order the
+ * workers joined in. */
+struct strategy_order {
+    uint32_t *idx;    /* particle ids sorted by key */
+    uint64_t *key;    /* by particle id */
+    size_t count, cap;
+};
+/* Add particle `count` with `key`; returns its id, or -1 when out of memory. */
+int strategy_order_add(struct strategy_order *o, uint64_t key);
+void strategy_order_free(struct strategy_order *o);
+
+/* Mean of the non-NULL x[i] (how many in *k) into out, summed in o's order. */
+void strategy_mean(float *out, float *const *x, const struct strategy_order *o, size_t n,
+                   size_t *k);
 /* Copy src into every non-NULL x[i], calling done with the CRC. */
 void strategy_broadcast(const float *src, float *const *x, size_t count, size_t n,
                         strategy_done_fn *done, void *ctx);

@@ -9,7 +9,8 @@
 #include "server/strategy.h"
 
 struct avg {
-    size_t n, count;
+    size_t n;
+    struct strategy_order ord;
     float *mean;
     int have;      /* a round has closed: mean is the global model */
     double loss;
@@ -41,15 +42,16 @@ static void s_destroy(void *st)
 {
     struct avg *a = st;
     if (a)
+        strategy_order_free(&a->ord),
         free(a->mean);
     free(a);
 }
 
 static int s_add(void *st, const float *x0, uint64_t stream)
 {
-    (void)x0, (void)stream;
+    (void)x0;
     struct avg *a = st;
-    return (int)a->count++;
+    return strategy_order_add(&a->ord, stream);
 }
 
 static void s_round(void *st, uint64_t round, float *const *x, const float *const *prev,
@@ -58,12 +60,12 @@ static void s_round(void *st, uint64_t round, float *const *x, const float *cons
     (void)round, (void)prev;
     struct avg *a = st;
     size_t k;
-    strategy_mean(a->mean, x, a->count, a->n, &k);
+    strategy_mean(a->mean, x, &a->ord, a->n, &k);
     if (k == 0)
         return;
     a->have = 1;
-    a->loss = strategy_mean_loss(x, loss, a->count);
-    strategy_broadcast(a->mean, x, a->count, a->n, done, ctx);
+    a->loss = strategy_mean_loss(x, loss, a->ord.count);
+    strategy_broadcast(a->mean, x, a->ord.count, a->n, done, ctx);
 }
 
 static const float *s_global(const void *st)

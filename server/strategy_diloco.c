@@ -16,7 +16,8 @@
 #include "server/strategy.h"
 
 struct diloco {
-    size_t n, count;
+    size_t n;
+    struct strategy_order ord;
     float *theta, *mom, *mean;
     float lr, mu;
     int nesterov, have;
@@ -66,17 +67,17 @@ static void s_destroy(void *st)
 {
     struct diloco *d = st;
     if (d)
+        strategy_order_free(&d->ord),
         free(d->theta), free(d->mom), free(d->mean);
     free(d);
 }
 
 static int s_add(void *st, const float *x0, uint64_t stream)
 {
-    (void)stream;
     struct diloco *d = st;
-    if (d->count == 0)
+    if (d->ord.count == 0)
         memcpy(d->theta, x0, d->n * sizeof(float));
-    return (int)d->count++;
+    return strategy_order_add(&d->ord, stream);
 }
 
 static void s_round(void *st, uint64_t round, float *const *x, const float *const *prev,
@@ -85,7 +86,7 @@ static void s_round(void *st, uint64_t round, float *const *x, const float *cons
     (void)round, (void)prev;
     struct diloco *d = st;
     size_t k;
-    strategy_mean(d->mean, x, d->count, d->n, &k);
+    strategy_mean(d->mean, x, &d->ord, d->n, &k);
     if (k == 0)
         return;
     float *restrict th = d->theta, *restrict m = d->mom;
@@ -98,8 +99,8 @@ static void s_round(void *st, uint64_t round, float *const *x, const float *cons
         th[e] -= lr * (d->nesterov ? delta + mu * me : me);
     }
     d->have = 1;
-    d->loss = strategy_mean_loss(x, loss, d->count);
-    strategy_broadcast(th, x, d->count, d->n, done, ctx);
+    d->loss = strategy_mean_loss(x, loss, d->ord.count);
+    strategy_broadcast(th, x, d->ord.count, d->n, done, ctx);
 }
 
 static const float *s_global(const void *st)

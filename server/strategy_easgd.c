@@ -16,7 +16,8 @@
 #include "server/strategy.h"
 
 struct easgd {
-    size_t n, count;
+    size_t n;
+    struct strategy_order ord;
     float *center, *acc;
     float alpha;
     int have;
@@ -58,17 +59,17 @@ static void s_destroy(void *st)
 {
     struct easgd *e = st;
     if (e)
+        strategy_order_free(&e->ord),
         free(e->center), free(e->acc);
     free(e);
 }
 
 static int s_add(void *st, const float *x0, uint64_t stream)
 {
-    (void)stream;
     struct easgd *e = st;
-    if (e->count == 0)
+    if (e->ord.count == 0)
         memcpy(e->center, x0, e->n * sizeof(float));
-    return (int)e->count++;
+    return strategy_order_add(&e->ord, stream);
 }
 
 static void s_round(void *st, uint64_t round, float *const *x, const float *const *prev,
@@ -81,7 +82,8 @@ static void s_round(void *st, uint64_t round, float *const *x, const float *cons
     float *restrict c = e->center, *restrict acc = e->acc;
     int any = 0;
     memset(acc, 0, n * sizeof(float));
-    for (size_t i = 0; i < e->count; i++) {
+    for (size_t j = 0; j < e->ord.count; j++) { /* stream order: see strategy_order */
+        size_t i = e->ord.idx[j];
         if (!x[i])
             continue;
         float *restrict xi = x[i];
@@ -99,7 +101,7 @@ static void s_round(void *st, uint64_t round, float *const *x, const float *cons
     for (size_t k = 0; k < n; k++)
         c[k] += acc[k];
     e->have = 1;
-    e->loss = strategy_mean_loss(x, loss, e->count);
+    e->loss = strategy_mean_loss(x, loss, e->ord.count);
 }
 
 static const float *s_global(const void *st)

@@ -16,7 +16,8 @@
 #include "server/strategy.h"
 
 struct ssgd {
-    size_t n, count;
+    size_t n;
+    struct strategy_order ord;
     float *theta, *buf, *mean;
     float lr, mu, wd;
     int have, steps;
@@ -64,17 +65,17 @@ static void s_destroy(void *st)
 {
     struct ssgd *d = st;
     if (d)
+        strategy_order_free(&d->ord),
         free(d->theta), free(d->buf), free(d->mean);
     free(d);
 }
 
 static int s_add(void *st, const float *x0, uint64_t stream)
 {
-    (void)stream;
     struct ssgd *d = st;
-    if (d->count == 0)
+    if (d->ord.count == 0)
         memcpy(d->theta, x0, d->n * sizeof(float));
-    return (int)d->count++;
+    return strategy_order_add(&d->ord, stream);
 }
 
 static void s_round(void *st, uint64_t round, float *const *x, const float *const *prev,
@@ -83,7 +84,7 @@ static void s_round(void *st, uint64_t round, float *const *x, const float *cons
     (void)round, (void)prev;
     struct ssgd *d = st;
     size_t k;
-    strategy_mean(d->mean, x, d->count, d->n, &k); /* x holds gradients here */
+    strategy_mean(d->mean, x, &d->ord, d->n, &k); /* x holds gradients here */
     if (k == 0)
         return;
     float *restrict th = d->theta, *restrict buf = d->buf;
@@ -98,8 +99,8 @@ static void s_round(void *st, uint64_t round, float *const *x, const float *cons
     }
     d->steps++;
     d->have = 1;
-    d->loss = strategy_mean_loss(x, loss, d->count);
-    strategy_broadcast(th, x, d->count, d->n, done, ctx);
+    d->loss = strategy_mean_loss(x, loss, d->ord.count);
+    strategy_broadcast(th, x, d->ord.count, d->n, done, ctx);
 }
 
 static const float *s_global(const void *st)

@@ -33,6 +33,7 @@ struct swarm {
     double g_loss;
     int g_particle;
     float *mean;  /* PSO_ATTRACT_MEAN: this round's mean position */
+    struct strategy_order ord; /* particles by stream, for the mean */
 };
 
 static float *s_alloc_floats(size_t n)
@@ -68,6 +69,7 @@ void swarm_destroy(struct swarm **sp)
     }
     free(s->pt);
     free(s->mean);
+    strategy_order_free(&s->ord);
     free(s);
     *sp = NULL;
 }
@@ -94,6 +96,11 @@ int swarm_add(struct swarm *s, const float *x0, uint64_t stream)
     memcpy(q->p, x0, s->n * sizeof(float));
     q->p_loss = INFINITY;
     q->stream = stream;
+    if (strategy_order_add(&s->ord, stream) < 0) {
+        free(q->v);
+        free(q->p);
+        return -1;
+    }
     return (int)s->count++;
 }
 
@@ -260,7 +267,7 @@ void swarm_round(struct swarm *s, uint64_t round, float *const *x, const float *
             use_mean = 0; /* out of memory: the personal best stands in */
         else {
             size_t k;
-            strategy_mean(s->mean, x, s->count, s->n, &k);
+            strategy_mean(s->mean, x, &s->ord, s->n, &k);
         }
     }
     for (size_t j = 0; j < s->count; j++) {

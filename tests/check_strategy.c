@@ -325,6 +325,42 @@ START_TEST(pso_variants_match_reference)
 }
 END_TEST
 
+START_TEST(sums_do_not_depend_on_join_order)
+{
+    /* The same six workers (same streams, same vectors) joining in two
+     * orders: the means must be bit-identical, not just close. */
+    enum { W = 6 };
+    struct strategy_params p = s_params();
+    void *a = strategy_avg.create(N, 0, &p), *b = strategy_avg.create(N, 0, &p);
+    float *v[W], *xa[W], *xb[W];
+    struct rng r;
+    rng_seed(&r, 9);
+    for (int i = 0; i < W; i++) {
+        v[i] = malloc(N * sizeof(float));
+        for (int e = 0; e < N; e++)
+            v[i][e] = (float)((rng_double(&r) - 0.5) * 1e3 * (e % 7 + 1));
+    }
+    int perm[W] = {4, 1, 5, 0, 3, 2};
+    for (int i = 0; i < W; i++) {
+        strategy_avg.add(a, v[i], 1000 + (uint64_t)i * 7919);
+        strategy_avg.add(b, v[perm[i]], 1000 + (uint64_t)perm[i] * 7919);
+    }
+    for (int i = 0; i < W; i++) {
+        xa[i] = malloc(N * sizeof(float)), xb[i] = malloc(N * sizeof(float));
+        memcpy(xa[i], v[i], N * sizeof(float));
+        memcpy(xb[i], v[perm[i]], N * sizeof(float));
+    }
+    double loss[W] = {1, 1, 1, 1, 1, 1};
+    strategy_avg.round(a, 0, xa, NULL, loss, NULL, NULL);
+    strategy_avg.round(b, 0, xb, NULL, loss, NULL, NULL);
+    ck_assert_int_eq(memcmp(strategy_avg.global(a), strategy_avg.global(b), N * sizeof(float)), 0);
+    for (int i = 0; i < W; i++)
+        free(v[i]), free(xa[i]), free(xb[i]);
+    strategy_avg.destroy(a);
+    strategy_avg.destroy(b);
+}
+END_TEST
+
 START_TEST(registry_and_options)
 {
     for (int i = 0; strategy_all[i]; i++) {
@@ -358,6 +394,7 @@ int main(void)
     tcase_add_test(tc, diloco_with_lr_one_and_no_momentum_is_averaging);
     tcase_add_test(tc, ssgd_matches_torch_sgd_on_the_mean_gradient);
     tcase_add_test(tc, pso_variants_match_reference);
+    tcase_add_test(tc, sums_do_not_depend_on_join_order);
     tcase_add_test(tc, registry_and_options);
     suite_add_tcase(s, tc);
     return suite_run(s);
