@@ -108,8 +108,10 @@ $(BUILD)/tests/make_fixture: $(BUILD)/tests/make_fixture.o $(LIBCLIENT)
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(SERVER_OBJ) $(WORKER_OBJ) $(LIBCLIENT)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(BLAS_LIBS)
 
+# The scripts test runs the scripts as users do, on the default build only.
 test: $(BINS) $(TEST_BINS)
 	@BUILD=$(BUILD) tests/run-tests.sh $(UNIT_SUITES) check_cluster
+	@if [ -z "$(SANITIZER)" ]; then BUILD=$(BUILD) tests/scripts-test.sh; fi
 
 # A normal daemon run under valgrind (needs a build without sanitizers).
 valgrind: $(BINS) $(BUILD)/tests/hostile_client $(BUILD)/tests/make_fixture

@@ -14,7 +14,8 @@
 #   --epochs E         passes over each worker's shard           [2]
 #   --model M          mlp, lenet5, cifar_cnn                    [lenet5]
 #   --dataset D        mnist, fashion-mnist, cifar10             [mnist]
-#   --data-dir DIR     dataset files (fetched when D is mnist)   [data/D]
+#   --data-dir DIR     dataset files; only the default data/D is
+#                      fetched, a directory you name is used as it is [data/D]
 #   --lr X --batch B --momentum X                                [0.05 64 0.9]
 #   --schedule S       learning-rate schedule of the workers     [cosine]
 #   --seed S           seed of the init, shuffling and swarm     [1]
@@ -33,7 +34,7 @@ workers=4 strategy=pso sync_every=16 epochs=2 model=lenet5 dataset=mnist data_di
 lr=0.05 batch=64 momentum=0.9 schedule=cosine seed=1 eval_every="" run_dir="" objective="" dim=10 rounds=300
 fetch=1
 worker_opts=() psod_extra=()
-usage() { sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; }
 need() { [ $# -ge 2 ] || { echo "run-local.sh: $1 needs a value (try --help)" >&2; exit 2; }; }
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -67,7 +68,7 @@ data_dir=${data_dir:-data/$dataset}
 
 if [ "$fetch" = 1 ]; then
     scripts/install-deps.sh --if-missing
-    if [ -z "$objective" ] && [ "$dataset" != cifar10 ]; then
+    if [ -z "$objective" ] && [ "$dataset" != cifar10 ] && [ "$data_dir" = "data/$dataset" ]; then
         scripts/get-data.sh "$dataset" "$data_dir" >/dev/null
     fi
 fi

@@ -11,6 +11,7 @@
 #   --seeds "1 2"                seeds                             [1 2]
 #   --epochs E                   passes over each worker's shard   [2]
 #   --model M --dataset D --data-dir DIR                           [lenet5 mnist data/D]
+#                                (only the default data/D is fetched)
 #   --variant 'NAME:PSOD OPTS|WORKER OPTS'   a named set of options, repeatable
 #                                (e.g. 'w07:--w 0.7' or 'reset:|--reset-momentum');
 #                                without any, one variant "default"
@@ -28,7 +29,7 @@ cd "$(dirname "$0")/.."
 strategies="pso avg easgd diloco" syncs="1 4 16 64" workers_list="4" seeds="1 2" epochs=2
 model=lenet5 dataset=mnist data_dir="" out=results/sweep plot_only=0
 variants=()
-usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; }
 need() { [ $# -ge 2 ] || { echo "sweep.sh: $1 needs a value (try --help)" >&2; exit 2; }; }
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -56,7 +57,10 @@ header="strategy,variant,sync_every,workers,seed,epochs,model,dataset,final_acc,
 
 scripts/install-deps.sh --if-missing --plots
 if [ "$plot_only" = 0 ]; then
-    if [ "$dataset" != cifar10 ]; then scripts/get-data.sh "$dataset" "$data_dir" >/dev/null; fi
+    # Only the default directory is fetched; one the user names is theirs.
+    if [ "$dataset" != cifar10 ] && [ "$data_dir" = "data/$dataset" ]; then
+        scripts/get-data.sh "$dataset" "$data_dir" >/dev/null
+    fi
     [ -d "$data_dir" ] || { echo "sweep.sh: no dataset in '$data_dir'" >&2; exit 1; }
     make -s -j2 all
     total=0 done_runs=0 failed=0

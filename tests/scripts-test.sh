@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The user-facing scripts on a small generated dataset in MNIST's format:
+# run-local.sh trains a swarm and evaluates its model file; sweep.sh runs a
+# small grid, writes its CSV, table and plots, and skips runs already done
+# when run again; every script answers --help and refuses bad options and
+# missing inputs with a message. Prints "scripts: N passed, M failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+export BUILD
+dir=$(mktemp -d /tmp/psod-scripts-XXXXXX)
+trap 'rm -rf "$dir"' EXIT
+pass=0 fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "scripts-test: FAIL: $*"; }
+check() { local what=$1; shift; if "$@"; then ok; else bad "$what"; fi; }
+
+"$BUILD/tests/make_fixture" "$dir/data" 1200 300
+
+# run-local.sh: 2 mlp workers, pso, on the fixture.
+if scripts/run-local.sh --no-fetch --model mlp --data-dir "$dir/data" --workers 2 --epochs 1 \
+        --sync-every 4 --run-dir "$dir/run" > "$dir/run.log" 2>&1; then ok
+else bad "run-local.sh exited non-zero: $(tail -n 5 "$dir/run.log")"; fi
+acc=$(sed -n 's/^final_acc=//p' "$dir/run/summary.txt" 2>/dev/null)
+check "run-local.sh final accuracy '$acc' not above 0.8" awk -v a="${acc:-0}" 'BEGIN { exit !(a > 0.8) }'
+check "run-local.sh left no model file" test -s "$dir/run/model.psom"
+check "run-local.sh left no metrics" test -s "$dir/run/metrics.jsonl"
+check "run-local.sh printed no result line" grep -q "^Done: pso, 2 workers" "$dir/run.log"
+
+# sweep.sh: 2 strategies x 2 intervals, then again (all skipped).
+sweep=(scripts/sweep.sh --strategies "pso avg" --sync "4 8" --seeds 1 --workers 2 --epochs 1
+       --model mlp --data-dir "$dir/data" --out "$dir/sweep")
+if "${sweep[@]}" > "$dir/sweep.log" 2>&1; then ok; else bad "sweep.sh: $(tail -n 5 "$dir/sweep.log")"; fi
+check "sweep.sh CSV does not have 4 runs" test "$(tail -n +2 "$dir/sweep/results.csv" | wc -l)" -eq 4
+check "sweep.sh table lacks a strategy" grep -q "^| avg |" "$dir/sweep/table.md"
+check "sweep.sh drew no plots" test -s "$dir/sweep/acc_vs_sync.png" -a -s "$dir/sweep/acc_vs_time.png"
+"${sweep[@]}" > "$dir/sweep2.log" 2>&1
+check "sweep.sh re-ran finished runs" grep -q "4 runs, 4 already done, 0 failed" "$dir/sweep2.log"
+
+# --help everywhere; bad input refused with a reason.
+for s in run-local.sh sweep.sh launch-ssh.sh get-data.sh install-deps.sh; do
+    check "$s --help" bash -c "scripts/$s --help | grep -q ."
+done
+check "psod.sbatch --help" bash -c "bash scripts/psod.sbatch --help | grep -q Slurm"
+check "psod.sbatch outside Slurm" bash -c "bash scripts/psod.sbatch 2>&1 | grep -q 'not inside a Slurm job'"
+check "run-local.sh bad option" bash -c "scripts/run-local.sh --bogus 2>&1 | grep -q 'unknown option'"
+check "run-local.sh missing data" bash -c "scripts/run-local.sh --no-fetch --data-dir $dir/none 2>&1 | grep -q 'no dataset in'"
+check "sweep.sh bad option" bash -c "scripts/sweep.sh --bogus 2>&1 | grep -q 'unknown option'"
+printf 'node1 2\nnode2\n' > "$dir/hosts"
+check "launch-ssh.sh dry run" bash -c "scripts/launch-ssh.sh --hosts $dir/hosts --connect tcp://10.0.0.1:5555 --dry-run -- --model lenet5 | grep -c 'shard-count 3' | grep -q 3"
+check "launch-ssh.sh loopback refused" bash -c "scripts/launch-ssh.sh --hosts $dir/hosts --connect tcp://127.0.0.1:5555 2>&1 | grep -q loopback"
+check "launch-ssh.sh missing hosts file" bash -c "scripts/launch-ssh.sh --hosts $dir/none --connect tcp://10.0.0.1:5555 2>&1 | grep -q 'cannot read hosts file'"
+
+echo "scripts: $pass passed, $fail failed"
+[ "$fail" = 0 ]
