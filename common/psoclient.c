@@ -61,6 +61,7 @@ void psoc_options_default(struct psoc_options *o)
 {
     o->timeout_ms = 120000;
     o->connect_timeout_ms = 30000;
+    o->reconnect_ms = 0;
     o->max_payload = (size_t)1 << 31;
 }
 
@@ -270,15 +271,13 @@ static int s_take_payload(struct psoc *c, struct wire_msg *m, uint32_t crc, floa
     return PSOC_OK;
 }
 
-int psoc_join(struct psoc *c, size_t n, uint64_t layout_hash, float *weights,
-              struct psoc_welcome *out, char *err, size_t errlen)
+/* HELLO with `weights` (used when the particle is new), WELCOME back into
+ * `weights`. */
+static int s_hello(struct psoc *c, float *weights, int timeout_ms, struct psoc_welcome *out,
+                   char *err, size_t errlen)
 {
-    if (!c->name[0])
-        return s_err(err, errlen, PSOC_ESTATE, "a status-only client cannot join");
-    if (n == 0 || !weights || n * sizeof(float) > c->opts.max_payload)
-        return s_err(err, errlen, PSOC_EINVAL, "need 1 to %zu weights", c->opts.max_payload / 4);
-    c->n = n;
-    c->layout_hash = layout_hash;
+    size_t n = c->n;
+    uint64_t layout_hash = c->layout_hash;
     Psod__Hello h = PSOD__HELLO__INIT;
     h.worker_name = c->name;
     h.protocol_version = PSOD_PROTOCOL_VERSION;
@@ -300,8 +299,7 @@ int psoc_join(struct psoc *c, size_t n, uint64_t layout_hash, float *weights,
     }
     zmq_msg_close(&payload);
     struct wire_msg m;
-    int rc = s_await(c, PSOD__COMMAND__CMD_WELCOME, 0, c->opts.connect_timeout_ms, &m, err,
-                     errlen);
+    int rc = s_await(c, PSOD__COMMAND__CMD_WELCOME, 0, timeout_ms, &m, err, errlen);
     if (rc)
         return rc;
     Psod__Welcome *w = (Psod__Welcome *)m.meta;
@@ -325,10 +323,54 @@ int psoc_join(struct psoc *c, size_t n, uint64_t layout_hash, float *weights,
             snprintf(out->strategy, sizeof out->strategy, "%s", w->strategy ? w->strategy : "");
             out->positions_global = w->positions_global;
             out->push_gradients = w->push_kind == PSOD__PAYLOAD_KIND__PAYLOAD_GRADIENT;
+            out->heartbeat_ms = w->heartbeat_ms;
         }
     }
     wire_msg_clear(&m);
     return rc;
+}
+
+int psoc_join(struct psoc *c, size_t n, uint64_t layout_hash, float *weights,
+              struct psoc_welcome *out, char *err, size_t errlen)
+{
+    if (!c->name[0])
+        return s_err(err, errlen, PSOC_ESTATE, "a status-only client cannot join");
+    if (n == 0 || !weights || n * sizeof(float) > c->opts.max_payload)
+        return s_err(err, errlen, PSOC_EINVAL, "need 1 to %zu weights", c->opts.max_payload / 4);
+    c->n = n;
+    c->layout_hash = layout_hash;
+    return s_hello(c, weights, c->opts.connect_timeout_ms, out, err, errlen);
+}
+
+/* Get back in step with the daemon after a refused push (evicted, or the
+ * round closed without us) or a lost daemon: HELLO again, retrying with
+ * exponential back-off (0.5 s doubling to 8 s) for up to
+ * opts.reconnect_ms. The particle's current position lands in `weights`. */
+static int s_resync(struct psoc *c, float *weights, struct psoc_position *out, char *err,
+                    size_t errlen)
+{
+    int64_t deadline = time_now_ms() + c->opts.reconnect_ms;
+    int wait_ms = 500;
+    for (int attempt = 1;; attempt++) {
+        struct psoc_welcome w;
+        int64_t left = deadline - time_now_ms();
+        int timeout = left < wait_ms ? (int)(left > 100 ? left : 100) : wait_ms;
+        int rc = s_hello(c, weights, timeout, &w, err, errlen);
+        if (rc == PSOC_OK) {
+            if (out) {
+                out->round = w.round;
+                out->global_best_loss = w.global_best_loss;
+                out->personal_best_loss = NAN;
+                out->global_best_particle = 0;
+                out->resynced = attempt;
+            }
+            return PSOC_OK;
+        }
+        if (rc != PSOC_ETIMEOUT || time_now_ms() >= deadline)
+            return rc;
+        if (wait_ms < 8000)
+            wait_ms *= 2;
+    }
 }
 
 static void s_release(void *data, void *hint)
@@ -390,6 +432,16 @@ int psoc_sync_ex(struct psoc *c, float *weights, const float *gradient,
     zmq_msg_close(&payload);
     struct wire_msg m;
     int rc = s_await(c, PSOD__COMMAND__CMD_POSITION, p.seq, c->opts.timeout_ms, &m, err, errlen);
+    if (rc == PSOC_EREFUSED && (c->last_server_error == PSOD__ERROR_CODE__ERR_ROUND ||
+                                c->last_server_error == PSOD__ERROR_CODE__ERR_NOT_JOINED)) {
+        /* The round closed without us, or we were evicted: the daemon has
+         * read the push, so ZeroMQ is done with the buffer; take it back,
+         * then rejoin and continue from the particle's current position. */
+        s_reset(c);
+        return s_resync(c, weights, out, err, errlen);
+    }
+    if (rc == PSOC_ETIMEOUT && c->opts.reconnect_ms > 0)
+        return s_resync(c, weights, out, err, errlen); /* s_await reset: buffer released */
     if (rc)
         return rc; /* s_await reset the connection: the buffer is released */
     /* The reply came after the daemon read the whole push, so ZeroMQ is done
@@ -411,6 +463,7 @@ int psoc_sync_ex(struct psoc *c, float *weights, const float *gradient,
             out->global_best_loss = pos->global_best_loss;
             out->personal_best_loss = pos->personal_best_loss;
             out->global_best_particle = pos->global_best_particle;
+            out->resynced = 0;
         }
     }
     wire_msg_clear(&m);

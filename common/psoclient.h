@@ -38,6 +38,8 @@ struct psoc;
 struct psoc_options {
     int timeout_ms;          /* per request; sync waits for the whole round */
     int connect_timeout_ms;  /* for the join */
+    int reconnect_ms;        /* sync: how long to keep rejoining a daemon that went
+                              * silent (back-off 0.5 s doubling to 8 s); 0 = fail */
     size_t max_payload;      /* largest payload accepted, bytes */
 };
 
@@ -49,6 +51,7 @@ struct psoc_welcome {
     char strategy[32];
     int positions_global;     /* every position is the strategy's global model */
     int push_gradients;       /* the strategy takes gradients (psoc_sync_ex) */
+    uint32_t heartbeat_ms;    /* send psoc_heartbeat at least this often, 0 = no need */
 };
 
 /* What a worker reports with a push besides its vector. */
@@ -65,6 +68,11 @@ struct psoc_position {
     double global_best_loss;
     double personal_best_loss;
     uint32_t global_best_particle;
+    /* Nonzero when the push was not used: the round closed without it, the
+     * worker had been evicted, or the daemon went away and came back; the
+     * client rejoined (this many attempts) and `weights` holds the
+     * particle's current position. */
+    int resynced;
 };
 
 struct psoc_particle_status {
@@ -104,7 +112,9 @@ int psoc_join(struct psoc *c, size_t n, uint64_t layout_hash, float *weights,
               struct psoc_welcome *out, char *err, size_t errlen);
 
 /* Push weights and loss for the current round; wait until the round closes
- * and overwrite `weights` with this particle's new position. */
+ * and overwrite `weights` with this particle's new position. A push the
+ * daemon can no longer use (round closed, worker evicted) is followed by a
+ * rejoin, as is a timeout when opts.reconnect_ms > 0 (see resynced). */
 int psoc_sync(struct psoc *c, float *weights, double loss, uint64_t samples,
               struct psoc_position *out, char *err, size_t errlen);
 

@@ -67,6 +67,15 @@ const struct config_option *server_options(struct server_config *c)
          "rounds between model files, 0 = only at the end", NULL},
         {"exit-when-done", CONF_BOOL, &c->exit_when_done, "no", 1, 0,
          "exit once every worker has said bye (one training run per daemon)", NULL},
+        {"heartbeat-ms", CONF_INT, &c->heartbeat_ms, "1000", 10, 3.6e6,
+         "interval workers send heartbeats at (told to them at join)", NULL},
+        {"liveness", CONF_INT, &c->liveness, "10", 1, 1000000,
+         "heartbeat intervals without a word before a worker is evicted", NULL},
+        {"round-timeout", CONF_DOUBLE, &c->round_timeout, "0", 0, 1e9,
+         "close a round this many seconds after its first push, with whoever pushed; 0 = wait "
+         "for every live worker", NULL},
+        {"quorum", CONF_INT, &c->quorum, "0", 0, 65536,
+         "close a round as soon as this many workers pushed, 0 = all live workers", NULL},
     };
     size_t k = 0;
     for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
@@ -86,6 +95,7 @@ struct member {
     int active;
     double last_seen;
     zmq_msg_t position;      /* current position; never written after it is stored */
+    int evicted;             /* silent for too long; a hello brings it back */
     int has_push;            /* pushed for the current round */
     zmq_msg_t push;          /* the pushed weights, updated in place at the close */
     double push_loss;
@@ -324,6 +334,7 @@ static void s_welcome(struct server *s, struct member *mb, int rejoined)
     w.strategy = (char *)s->ops->name;
     w.swarm_id = s->swarm_id;
     w.positions_global = s->ops->positions_global;
+    w.heartbeat_ms = (uint32_t)s->cfg.heartbeat_ms;
     w.push_kind = (Psod__PayloadKind)s->ops->push_kind;
     s_send_payload(s, mb, PSOD__COMMAND__CMD_WELCOME, &w.base);
 }
@@ -379,6 +390,7 @@ static void s_handle_hello(struct server *s, struct wire_msg *in)
             mb->has_push = 0;
         }
         mb->active = 1;
+        mb->evicted = 0;
         mb->last_seen = time_now_s();
         log_info("worker '%s' (%s pid %u) rejoined particle %d at round %llu", mb->name,
                  h->host ? h->host : "?", h->pid, (int)(mb - s->m), (unsigned long long)s->round);
@@ -594,10 +606,56 @@ static void s_maybe_close_round(struct server *s)
     size_t pushed = s_pushed(s);
     if (pushed == 0)
         return;
+    if (s->cfg.quorum > 0 && (long)pushed >= s->cfg.quorum) {
+        s_close_round(s);
+        return;
+    }
     for (size_t i = 0; i < s->count; i++)
         if (s->m[i].active && !s->m[i].has_push)
             return;
     s_close_round(s);
+}
+
+/* Names of the live workers the round still waits for, for log lines. */
+static void s_waiting_for(const struct server *s, char *out, size_t len)
+{
+    size_t k = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < s->count && k + 1 < len; i++)
+        if (s->m[i].active && !s->m[i].has_push)
+            k += (size_t)snprintf(out + k, len - k, "%s'%s'", k ? ", " : "", s->m[i].name);
+    if (k >= len)
+        snprintf(out + len - 5, 5, "...");
+}
+
+/* Timers: evict workers that have been silent for liveness intervals, and
+ * close a round that has passed its deadline. */
+static void s_timers(struct server *s, double now)
+{
+    double silent_limit = (double)s->cfg.heartbeat_ms * (double)s->cfg.liveness / 1000.0;
+    int changed = 0;
+    for (size_t i = 0; i < s->count; i++) {
+        struct member *mb = &s->m[i];
+        if (!mb->active || now - mb->last_seen <= silent_limit)
+            continue;
+        mb->active = 0;
+        mb->evicted = 1;
+        changed = 1;
+        log_warn("evicted worker '%s' (particle %zu): silent for %.1f s (--heartbeat-ms %ld x "
+                 "--liveness %ld); the round no longer waits for it",
+                 mb->name, i, now - mb->last_seen, s->cfg.heartbeat_ms, s->cfg.liveness);
+    }
+    if (changed)
+        s_maybe_close_round(s);
+    if (s->cfg.round_timeout > 0 && s_pushed(s) > 0 &&
+        now - s->first_push >= s->cfg.round_timeout && (long)s->count >= s->cfg.workers) {
+        char who[256];
+        s_waiting_for(s, who, sizeof who);
+        log_warn("round %llu closed at its deadline (--round-timeout %g s) with %zu pushes, "
+                 "without %s",
+                 (unsigned long long)s->round, s->cfg.round_timeout, s_pushed(s), who);
+        s_close_round(s);
+    }
 }
 
 /* An accuracy from a peer: a fraction in [0, 1], else "not evaluated". */
@@ -618,7 +676,9 @@ static void s_handle_push(struct server *s, struct wire_msg *in)
     Psod__Push *p = (Psod__Push *)in->meta;
     struct member *mb = s_by_id(s, in);
     if (!mb || !mb->active) {
-        s_reject(s, in, PSOD__ERROR_CODE__ERR_NOT_JOINED, p->seq, "push before hello");
+        s_reject(s, in, PSOD__ERROR_CODE__ERR_NOT_JOINED, p->seq, "%s",
+                 mb && mb->evicted ? "this worker was evicted for silence; send hello to rejoin"
+                                   : "push before hello");
         return;
     }
     mb->last_seen = time_now_s();
@@ -803,7 +863,8 @@ int server_run(struct server *s, volatile sig_atomic_t *stop)
             break;
         }
         double now = time_now_s();
-        long timeout = 1000;
+        s_timers(s, now);
+        long timeout = s->cfg.heartbeat_ms < 1000 ? s->cfg.heartbeat_ms : 1000;
         if (s->cfg.progress_interval > 0) {
             if (now >= s->next_progress) {
                 s_progress(s);

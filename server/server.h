@@ -27,6 +27,10 @@ struct server_config {
     char model_out[CONF_STRLEN]; /* the global model, at the end and every save_every */
     long save_every;
     int exit_when_done;          /* exit once every worker has said bye */
+    long heartbeat_ms;           /* interval workers are told to beat at */
+    long liveness;               /* missed beats before a worker is evicted */
+    double round_timeout;        /* seconds after the first push, 0 = none */
+    long quorum;                 /* pushes that close a round early, 0 = all */
 };
 
 /* The option table for struct server_config (used by psod and tests). */

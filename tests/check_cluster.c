@@ -484,6 +484,102 @@ START_TEST(wrong_network_is_refused)
 }
 END_TEST
 
+/* A rastrigin worker with its own round count and extra options. */
+static pid_t s_objective_worker(const char *ep, const char *name, const char *rounds,
+                                const char *tag)
+{
+    char w[300];
+    s_bin(w, sizeof w, "psoworker");
+    return s_spawn((char *[]){w, "--objective", "rastrigin", "--dim", "10", "--rounds",
+                              (char *)rounds, "--sync-every", "10", "--lr", "0.005", "--name",
+                              (char *)name, "--connect", (char *)ep, "--timeout-ms", "20000",
+                              "--reconnect-ms", "20000", NULL},
+                   tag);
+}
+
+START_TEST(dead_worker_is_evicted_and_its_restart_rejoins)
+{
+    /* kill -9 one of 4 workers mid-run: psod evicts it within heartbeat x
+     * liveness (0.5 s), the other three finish, and the worker restarted
+     * under the same name gets its particle back. */
+    char ep[256];
+    pid_t psod = s_psod("dead", ep, sizeof ep,
+                        (char *[]){"--workers", "4", "--heartbeat-ms", "100", "--liveness", "5",
+                                   NULL});
+    pid_t w[4];
+    char name[8], tag[32];
+    for (int i = 0; i < 4; i++) {
+        snprintf(name, sizeof name, "w%d", i);
+        snprintf(tag, sizeof tag, "dead-w%d", i);
+        w[i] = s_objective_worker(ep, name, i == 3 ? "1000000" : "4000", tag);
+    }
+    usleep(500000);
+    kill(w[3], SIGKILL);
+    s_wait(w[3], 5);
+    double killed = s_now();
+    char err[65536];
+    for (;;) { /* until psod says it evicted w3 */
+        s_read("dead", "err", err, sizeof err);
+        if (strstr(err, "evicted worker 'w3'"))
+            break;
+        ck_assert_msg(s_now() - killed < 5, "w3 not evicted within 5 s: %s", err);
+        usleep(20000);
+    }
+    fprintf(stderr, "dead worker evicted %.2f s after kill -9 (limit 0.5 s silent)\n",
+            s_now() - killed);
+    pid_t back = s_objective_worker(ep, "w3", "300", "dead-w3b");
+    ck_assert_int_eq(s_wait(back, 30), 0);
+    char out[4096];
+    s_read("dead-w3b", "err", out, sizeof out);
+    ck_assert_msg(strstr(out, "(rejoined)") != NULL, "%s", out);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(s_wait(w[i], 60), 0);
+    kill(psod, SIGTERM);
+    ck_assert_int_eq(s_wait(psod, 10), 0);
+    s_read("dead", "err", err, sizeof err);
+    ck_assert_ptr_nonnull(strstr(err, "worker 'w3' (")); /* joined, then rejoined */
+    ck_assert_ptr_nonnull(strstr(err, "rejoined particle"));
+}
+END_TEST
+
+START_TEST(stalled_worker_is_evicted_then_resumes)
+{
+    /* SIGSTOP one of 3 workers: it is evicted and the others go on; after
+     * SIGCONT its push is refused (evicted), it rejoins on its own and
+     * finishes. */
+    char ep[256];
+    pid_t psod = s_psod("stall", ep, sizeof ep,
+                        (char *[]){"--workers", "3", "--heartbeat-ms", "100", "--liveness", "5",
+                                   NULL});
+    pid_t a = s_objective_worker(ep, "a", "20000", "stall-a");
+    pid_t b = s_objective_worker(ep, "b", "20000", "stall-b");
+    pid_t c = s_objective_worker(ep, "c", "20000", "stall-c");
+    usleep(300000);
+    kill(c, SIGSTOP);
+    char err[65536];
+    double t0 = s_now();
+    for (;;) {
+        s_read("stall", "err", err, sizeof err);
+        if (strstr(err, "evicted worker 'c'"))
+            break;
+        ck_assert_msg(s_now() - t0 < 5, "c not evicted: %s", err);
+        usleep(20000);
+    }
+    usleep(300000); /* a and b carry on meanwhile */
+    kill(c, SIGCONT);
+    ck_assert_int_eq(s_wait(c, 60), 0);
+    ck_assert_int_eq(s_wait(a, 60), 0);
+    ck_assert_int_eq(s_wait(b, 60), 0);
+    char out[8192];
+    s_read("stall-c", "err", out, sizeof out);
+    ck_assert_msg(strstr(out, "rejoined") != NULL || strstr(out, "resync") != NULL, "%s", out);
+    kill(psod, SIGTERM);
+    ck_assert_int_eq(s_wait(psod, 10), 0);
+    s_read("stall", "err", err, sizeof err);
+    ck_assert_ptr_nonnull(strstr(err, "worker 'c' (")); 
+}
+END_TEST
+
 START_TEST(every_strategy_trains_and_its_model_file_matches)
 {
     ck_assert_int_eq(fixture_write_idx(dir, "train", 1500, 1), 0);
@@ -504,6 +600,8 @@ int main(void)
     tcase_add_test(tc, status_sigterm_and_port_clash);
     tcase_add_test(tc, standalone_training_writes_metrics_and_learns);
     tcase_add_test(tc, wrong_network_is_refused);
+    tcase_add_test(tc, dead_worker_is_evicted_and_its_restart_rejoins);
+    tcase_add_test(tc, stalled_worker_is_evicted_then_resumes);
     tcase_add_loop_test(tc, every_strategy_trains_and_its_model_file_matches, 0, 5);
     suite_add_tcase(s, tc);
     return suite_run(s);

@@ -51,7 +51,7 @@ struct worker_config {
     long timeout_ms;
     long progress_every;
     int standalone;
-    long eval_every, holdout;
+    long eval_every, holdout, reconnect_ms;
     int fitness, diverse_init;
     char init[CONF_STRLEN];
     char eval[CONF_STRLEN];
@@ -61,7 +61,7 @@ static const char *const s_fitness_modes[] = {"train", "holdout", NULL};
 
 static const struct config_option *s_options(struct worker_config *c)
 {
-    static struct config_option t[40];
+    static struct config_option t[48];
     struct config_option opts[] = {
         {"model", CONF_STRING, c->model, "", 1, 0,
          "train a network: mlp, lenet5, cifar_cnn (else minimize --objective)", NULL},
@@ -122,11 +122,15 @@ static const struct config_option *s_options(struct worker_config *c)
          "start from the weights of this model file (psod --model-out)", NULL},
         {"eval", CONF_STRING, c->eval, "", 1, 0,
          "evaluate this model file on the test set and exit", NULL},
+        {"reconnect-ms", CONF_INT, &c->reconnect_ms, "120000", 0, 1e9,
+         "how long to keep rejoining a daemon that went away (back-off 0.5 s to 8 s), 0 = "
+         "give up at once", NULL},
         {"diverse-init", CONF_BOOL, &c->diverse_init, "no", 1, 0,
          "mix the worker name into the init seed (default: every particle starts from the "
          "same seeded weights)", NULL},
         {0},
     };
+    _Static_assert(sizeof opts <= sizeof t, "option table too small");
     memcpy(t, opts, sizeof opts);
     return t;
 }
@@ -240,6 +244,7 @@ static int s_run_model(const struct worker_config *cfg)
         psoc_options_default(&po);
         po.timeout_ms = (int)cfg->timeout_ms;
         po.connect_timeout_ms = (int)cfg->timeout_ms;
+        po.reconnect_ms = (int)cfg->reconnect_ms;
         if (psoc_open(&c, cfg->connect, cfg->name, &po, err, sizeof err) != PSOC_OK ||
             psoc_join(c, m->n_params, model_layout_hash(m), m->params, &wel, err, sizeof err) !=
                 PSOC_OK) {
@@ -264,10 +269,11 @@ static int s_run_model(const struct worker_config *cfg)
     }
     if (rc == 0)
         printf("psoworker %s: model %s dataset %s epochs %ld steps %ld syncs %ld train loss %.6f "
-               "test loss %.6f test accuracy %.4f time %.1f s samples/s %.0f recoveries %d\n",
+               "test loss %.6f test accuracy %.4f time %.1f s samples/s %.0f recoveries %d "
+               "resyncs %ld\n",
                cfg->name, m->name, cfg->dataset, cfg->epochs, res.steps, res.syncs,
                res.final_loss, res.test_loss, res.test_acc, res.seconds, res.samples_per_s,
-               res.recoveries);
+               res.recoveries, res.resyncs);
     psoc_close(&c);
     dataset_free(&train), dataset_free(&test), dataset_free(&holdout), model_destroy(&m);
     return rc;
@@ -350,6 +356,7 @@ int main(int argc, char **argv)
         psoc_options_default(&po);
         po.timeout_ms = (int)cfg.timeout_ms;
         po.connect_timeout_ms = (int)cfg.timeout_ms;
+        po.reconnect_ms = (int)cfg.reconnect_ms;
         struct psoc *c;
         if (psoc_open(&c, cfg.connect, cfg.name, &po, err, sizeof err) != PSOC_OK) {
             log_error("%s", err);
@@ -376,6 +383,9 @@ int main(int argc, char **argv)
                 rc = 1;
                 break;
             }
+            if (pos.resynced)
+                log_warn("round %ld: psod did not use this push; rejoined (resync) at round %llu",
+                         r, (unsigned long long)pos.round);
             best = pos.global_best_loss;
             if (cfg.progress_every && (r + 1) % cfg.progress_every == 0)
                 log_info("round %llu: loss %.6g, personal best %.6g, global best %.6g",

@@ -46,6 +46,8 @@ struct sync_state {
     uint64_t pos_round;
     uint64_t round;        /* the round the next push is for */
     double eval_s;
+    int resynced;          /* the last sync's push was dropped: we rejoined */
+    long resyncs;
 };
 
 /* One synchronization: fitness, optional evaluations, the push and pull. */
@@ -72,6 +74,14 @@ static int s_sync(struct model *m, const struct dataset *test, const struct trai
         return -1;
     ss->syncs++;
     ss->round = pos.round;
+    ss->resynced = pos.resynced;
+    if (pos.resynced) {
+        ss->resyncs++;
+        log_warn("psod did not use this push (round closed without it, eviction, or a "
+                 "daemon restart): rejoined after %d attempt%s, continuing from the particle's "
+                 "position at round %llu",
+                 pos.resynced, pos.resynced == 1 ? "" : "s", (unsigned long long)pos.round);
+    }
     ss->pos_acc = NAN;
     if (eval && wel->positions_global) {
         t0 = time_now_s();
@@ -108,7 +118,9 @@ int train_run(struct model *m, const struct dataset *train, const struct dataset
 {
     const int grads_only = c && wel && wel->push_gradients;
     const int sync_every = grads_only ? 1 : cfg->sync_every;
-    struct sync_state ss = {0, NAN, 0, wel ? wel->round : 0, 0};
+    struct sync_state ss = {0, NAN, 0, wel ? wel->round : 0, 0, 0, 0};
+    const double beat_s = c && wel && wel->heartbeat_ms ? wel->heartbeat_ms / 1000.0 : 0;
+    double last_beat = time_now_s();
     const int B = cfg->batch;
     const long per_epoch = (long)(train->n / (size_t)B); /* drop the last partial batch */
     if (per_epoch < 1) {
@@ -187,7 +199,7 @@ int train_run(struct model *m, const struct dataset *train, const struct dataset
                 if (s_sync(m, test, cfg, c, wel, &ss, interval_loss / interval_n,
                            (uint64_t)interval_n * (uint64_t)B, err, errlen) != 0)
                     goto done;
-                if (cfg->reset_momentum)
+                if (cfg->reset_momentum || ss.resynced)
                     sgd_reset(&opt);
                 if (anchor)
                     memcpy(anchor, m->params, m->n_params * sizeof(float));
@@ -195,6 +207,12 @@ int train_run(struct model *m, const struct dataset *train, const struct dataset
                 interval_n = 0;
             }
             double now = time_now_s();
+            if (beat_s > 0 && now - last_beat >= beat_s) {
+                /* Liveness for psod during long stretches of local work. */
+                char ignored[128];
+                psoc_heartbeat(c, ignored, sizeof ignored);
+                last_beat = now;
+            }
             if (cfg->progress_s > 0 && now >= next_progress) {
                 double sps = (double)(step + 1) * B / (now - t0);
                 double left = (double)(total_steps - step - 1) * B / sps;
@@ -221,6 +239,7 @@ int train_run(struct model *m, const struct dataset *train, const struct dataset
     out->syncs = ss.syncs;
     out->eval_seconds = ss.eval_s;
     out->recoveries = recoveries;
+    out->resyncs = ss.resyncs;
     if (c)
         psoc_set_final(c, test_acc, ss.round);
     out->final_loss = epoch_loss / per_epoch;

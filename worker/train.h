@@ -35,6 +35,7 @@ struct train_result {
     long steps, syncs;
     double eval_seconds;   /* spent evaluating for reports to psod */
     int recoveries;        /* divergences undone by going back to the last position */
+    long resyncs;          /* pushes psod could not use (see psoc_position.resynced) */
 };
 
 /* Divergences (non-finite loss) a worker in a swarm recovers from before it
