@@ -26,6 +26,9 @@
 #include "common/timeutil.h"
 #include "common/wire.h"
 
+/* Heartbeat intervals of silence after which the daemon counts as lost. */
+#define PSOC_LIVENESS 10
+
 struct psoc {
     void *ctx, *sock;
     char endpoint[256];
@@ -39,6 +42,8 @@ struct psoc {
     uint64_t layout_hash;
     int last_server_error;
     int push_kind, positions_global;
+    uint32_t heartbeat_ms;
+    uint64_t incarnation;
     double final_accuracy;
     uint64_t final_round;
     atomic_int released;
@@ -197,16 +202,38 @@ static int s_await(struct psoc *c, int want, uint64_t seq, int timeout_ms, struc
 {
     struct wire_limits lim = {0, c->opts.max_payload};
     int64_t deadline = time_now_ms() + timeout_ms;
+    /* While a round is open (POSITION), beat at the daemon's interval: a
+     * daemon that stops answering for PSOC_LIVENESS intervals is lost, and
+     * one that answers with another incarnation has restarted; either way
+     * the push is gone and the caller resyncs. */
+    const int beats = want == PSOD__COMMAND__CMD_POSITION && c->heartbeat_ms > 0;
+    int64_t last_heard = time_now_ms(), last_beat = last_heard;
     for (;;) {
-        int64_t left = deadline - time_now_ms();
+        int64_t now = time_now_ms(), left = deadline - now;
         if (left <= 0) {
             s_reset(c);
             return s_err(err, errlen, PSOC_ETIMEOUT,
                          "no %s from %s within %d ms (is psod running there?)",
                          wire_command_name(want), c->endpoint, timeout_ms);
         }
+        if (beats && now - last_heard > (int64_t)c->heartbeat_ms * PSOC_LIVENESS) {
+            s_reset(c);
+            return s_err(err, errlen, PSOC_ETIMEOUT,
+                         "psod at %s silent for %lld ms (%d heartbeat intervals): lost",
+                         c->endpoint, (long long)(now - last_heard), PSOC_LIVENESS);
+        }
+        if (beats && now - last_beat >= (int64_t)c->heartbeat_ms) {
+            Psod__Heartbeat hb = PSOD__HEARTBEAT__INIT;
+            hb.seq = ++c->seq;
+            wire_send(c->sock, NULL, 0, PSOD__COMMAND__CMD_HEARTBEAT, &hb.base, NULL,
+                      ZMQ_DONTWAIT);
+            last_beat = now;
+        }
+        long wait = left > 1000 ? 1000 : (long)left;
+        if (beats && wait > (long)c->heartbeat_ms)
+            wait = (long)c->heartbeat_ms;
         zmq_pollitem_t item = {c->sock, 0, ZMQ_POLLIN, 0};
-        int rc = zmq_poll(&item, 1, (long)(left > 1000 ? 1000 : left));
+        int rc = zmq_poll(&item, 1, wait);
         if (rc < 0 && errno != EINTR) {
             int e = errno;
             s_reset(c);
@@ -226,6 +253,16 @@ static int s_await(struct psoc *c, int want, uint64_t seq, int timeout_ms, struc
         if (rc > 0) {
             s_reset(c);
             return s_err(err, errlen, PSOC_EPROTO, "bad reply from daemon: %s", werr.message);
+        }
+        last_heard = time_now_ms();
+        if (beats && m->command == PSOD__COMMAND__CMD_HEARTBEAT &&
+            ((Psod__Heartbeat *)m->meta)->incarnation != 0 && c->incarnation != 0 &&
+            ((Psod__Heartbeat *)m->meta)->incarnation != c->incarnation) {
+            wire_msg_clear(m);
+            s_reset(c);
+            return s_err(err, errlen, PSOC_ETIMEOUT,
+                         "psod at %s restarted while the round was open: the push is lost",
+                         c->endpoint);
         }
         if (m->command == PSOD__COMMAND__CMD_ERROR) {
             Psod__Error *e = (Psod__Error *)m->meta;
@@ -314,6 +351,8 @@ static int s_hello(struct psoc *c, float *weights, int timeout_ms, struct psoc_w
         c->particle = w->particle_id;
         c->round = w->round;
         c->push_kind = (int)w->push_kind;
+        c->heartbeat_ms = w->heartbeat_ms;
+        c->incarnation = w->incarnation;
         c->positions_global = w->positions_global;
         if (out) {
             out->particle_id = w->particle_id;
@@ -534,6 +573,7 @@ int psoc_status(struct psoc *c, int with_particles, struct psoc_status *out, cha
             q->last_round = p->last_round;
             q->pushed_this_round = p->pushed_this_round;
             q->active = p->active;
+            q->evicted = p->evicted;
         }
     }
     wire_msg_clear(&m);

@@ -80,7 +80,7 @@ struct psoc_particle_status {
     char name[64];
     double last_loss, best_loss, age_seconds;
     uint64_t pushes, last_round;
-    int pushed_this_round, active;
+    int pushed_this_round, active, evicted;
 };
 
 struct psoc_status {

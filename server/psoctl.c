@@ -28,8 +28,9 @@ static void s_print_text(const struct psoc_status *st)
     for (size_t i = 0; i < st->n_particles; i++) {
         const struct psoc_particle_status *p = &st->particle[i];
         printf("%4u %-24s %7s %12.6g %12.6g %8.1f %8llu %s\n", p->id, p->name,
-               p->active ? "yes" : "no", p->last_loss, p->best_loss, p->age_seconds,
-               (unsigned long long)p->pushes, p->pushed_this_round ? "pushed" : "waiting");
+               p->active ? "yes" : p->evicted ? "evicted" : "no", p->last_loss, p->best_loss, p->age_seconds,
+               (unsigned long long)p->pushes,
+               p->pushed_this_round ? "pushed" : p->active ? "round waits for it" : "-");
     }
 }
 
@@ -58,8 +59,10 @@ static void s_print_json(const struct psoc_status *st)
     printf("\"particle\":[");
     for (size_t i = 0; i < st->n_particles; i++) {
         const struct psoc_particle_status *p = &st->particle[i];
-        printf("%s{\"id\":%u,\"worker\":\"%s\",\"active\":%s,\"pushes\":%llu,\"pushed\":%s,", i ? "," : "",
-               p->id, p->name, p->active ? "true" : "false", (unsigned long long)p->pushes,
+        printf("%s{\"id\":%u,\"worker\":\"%s\",\"active\":%s,\"evicted\":%s,\"pushes\":%llu,"
+               "\"pushed\":%s,",
+               i ? "," : "", p->id, p->name, p->active ? "true" : "false",
+               p->evicted ? "true" : "false", (unsigned long long)p->pushes,
                p->pushed_this_round ? "true" : "false");
         s_num("last_loss", p->last_loss, 1);
         s_num("best_loss", p->best_loss, 1);

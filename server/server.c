@@ -16,7 +16,10 @@
  * line. Nothing a peer sends ends the loop. */
 #include "server/server.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <math.h>
 #include <stdio.h>
@@ -28,6 +31,7 @@
 #include "common/psoclient.h"
 #include "common/timeutil.h"
 #include "common/wire.h"
+#include "common/ckpt.h"
 #include "common/modelfile.h"
 
 #include "common/version.h"
@@ -76,6 +80,17 @@ const struct config_option *server_options(struct server_config *c)
          "for every live worker", NULL},
         {"quorum", CONF_INT, &c->quorum, "0", 0, 65536,
          "close a round as soon as this many workers pushed, 0 = all live workers", NULL},
+        {"checkpoint-dir", CONF_STRING, c->checkpoint_dir, "", 1, 0,
+         "write the whole swarm state here (atomically, with a checksum); empty = never", NULL},
+        {"checkpoint-every", CONF_INT, &c->checkpoint_every, "100", 0, 9.2e18,
+         "rounds between checkpoints, 0 = by time only", NULL},
+        {"checkpoint-seconds", CONF_DOUBLE, &c->checkpoint_seconds, "60", 0, 1e9,
+         "seconds between checkpoints, 0 = by rounds only", NULL},
+        {"keep", CONF_INT, &c->keep, "3", 1, 1000, "checkpoint generations kept", NULL},
+        {"resume", CONF_STRING, c->resume, "", 1, 0,
+         "restore the newest intact checkpoint in this directory (a corrupt one is skipped "
+         "for the one before); checkpoints then go on there unless --checkpoint-dir says "
+         "otherwise", NULL},
     };
     size_t k = 0;
     for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
@@ -126,11 +141,17 @@ struct server {
     double started, round_started, last_round_seconds, next_progress, first_push;
     uint64_t errors_sent, bytes_in, bytes_out;
     uint64_t swarm_id;
+    uint64_t incarnation;    /* this process: workers notice a restarted daemon */
     double g_acc;            /* accuracy of the global model, NaN if unknown */
     uint64_t g_acc_round;
     int done;                /* --exit-when-done: every worker left */
     FILE *metrics;
+    char ckpt_dir[CONF_STRLEN];
+    uint64_t ckpt_round;     /* round of the last checkpoint */
+    double ckpt_time;
 };
+
+static int s_resume(struct server *s, const char *dir, char *err, size_t errlen);
 
 int server_new(struct server **out, const struct server_config *cfg, char *err, size_t errlen)
 {
@@ -192,8 +213,22 @@ int server_new(struct server **out, const struct server_config *cfg, char *err, 
     }
     s->started = time_now_s();
     s->round_started = s->started;
+    s->ckpt_time = s->started;
+    snprintf(s->ckpt_dir, sizeof s->ckpt_dir, "%s",
+             cfg->checkpoint_dir[0] ? cfg->checkpoint_dir : cfg->resume);
+    if (s->ckpt_dir[0] && mkdir(s->ckpt_dir, 0755) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "cannot create checkpoint directory '%s': %s", s->ckpt_dir,
+                 strerror(errno));
+        server_destroy(&s);
+        return -1;
+    }
     s->next_progress = s->started + cfg->progress_interval;
     s->swarm_id = (uint64_t)(time_wall_s() * 1e6);
+    s->incarnation = s->swarm_id ^ ((uint64_t)getpid() << 40);
+    if (cfg->resume[0] && s_resume(s, cfg->resume, err, errlen) != 0) {
+        server_destroy(&s);
+        return -1;
+    }
     log_info("listening on %s, strategy %s, waiting for %ld workers (traffic is not encrypted)",
              s->endpoint, s->ops->name, cfg->workers);
     *out = s;
@@ -322,6 +357,36 @@ static int s_valid_name(const char *name)
     return 1;
 }
 
+/* Room for one more member in every per-member array. */
+static int s_reserve(struct server *s)
+{
+    if (s->count < s->cap)
+        return 0;
+    size_t cap = s->cap ? 2 * s->cap : 8;
+    struct member *m = realloc(s->m, cap * sizeof *m);
+    if (!m)
+        return -1;
+    s->m = m;
+    float **xs = realloc(s->xs, cap * sizeof *xs);
+    if (!xs)
+        return -1;
+    s->xs = xs;
+    const float **prevs = realloc(s->prevs, cap * sizeof *prevs);
+    if (!prevs)
+        return -1;
+    s->prevs = prevs;
+    double *losses = realloc(s->losses, cap * sizeof *losses);
+    if (!losses)
+        return -1;
+    s->losses = losses;
+    double *pbl = realloc(s->pbl, cap * sizeof *pbl);
+    if (!pbl)
+        return -1;
+    s->pbl = pbl;
+    s->cap = cap;
+    return 0;
+}
+
 static void s_welcome(struct server *s, struct member *mb, int rejoined)
 {
     Psod__Welcome w = PSOD__WELCOME__INIT;
@@ -335,6 +400,7 @@ static void s_welcome(struct server *s, struct member *mb, int rejoined)
     w.swarm_id = s->swarm_id;
     w.positions_global = s->ops->positions_global;
     w.heartbeat_ms = (uint32_t)s->cfg.heartbeat_ms;
+    w.incarnation = s->incarnation;
     w.push_kind = (Psod__PayloadKind)s->ops->push_kind;
     s_send_payload(s, mb, PSOD__COMMAND__CMD_WELCOME, &w.base);
 }
@@ -436,28 +502,9 @@ static void s_handle_hello(struct server *s, struct wire_msg *in)
         log_info("swarm model set by '%s': %zu parameters, layout %016llx", h->worker_name, s->n,
                  (unsigned long long)s->layout_hash);
     }
-    if (s->count == s->cap) {
-        size_t cap = s->cap ? 2 * s->cap : 8;
-        struct member *m = realloc(s->m, cap * sizeof *m);
-        if (m)
-            s->m = m;
-        float **xs = m ? realloc(s->xs, cap * sizeof *xs) : NULL;
-        if (xs)
-            s->xs = xs;
-        const float **prevs = xs ? realloc(s->prevs, cap * sizeof *prevs) : NULL;
-        if (prevs)
-            s->prevs = prevs;
-        double *losses = prevs ? realloc(s->losses, cap * sizeof *losses) : NULL;
-        if (losses)
-            s->losses = losses;
-        double *pbl = losses ? realloc(s->pbl, cap * sizeof *pbl) : NULL;
-        if (pbl)
-            s->pbl = pbl;
-        if (!pbl) {
-            s_reject(s, in, PSOD__ERROR_CODE__ERR_INTERNAL, 0, "out of memory for a particle");
-            return;
-        }
-        s->cap = cap;
+    if (s_reserve(s) != 0) {
+        s_reject(s, in, PSOD__ERROR_CODE__ERR_INTERNAL, 0, "out of memory for a particle");
+        return;
     }
     if (s->ops->add(s->st, x0, psoc_layout_hash(h->worker_name)) < 0) {
         s_reject(s, in, PSOD__ERROR_CODE__ERR_INTERNAL, 0, "out of memory for a particle");
@@ -503,6 +550,242 @@ static void s_position_ready(void *ctx, int i, uint32_t crc)
     p.seq = mb->push_seq;
     p.global_best_particle = (uint32_t)s->ops->global_particle(s->st);
     s_send_payload(s, mb, PSOD__COMMAND__CMD_POSITION, &p.base);
+}
+
+/* Checkpoints ---------------------------------------------------------- */
+
+#define CKPT_PREFIX "ckpt-"
+#define CKPT_SUFFIX ".psck"
+
+static int s_ckpt_name_cmp(const void *a, const void *b)
+{
+    return -strcmp(*(char *const *)a, *(char *const *)b); /* newest first */
+}
+
+/* Checkpoint files in dir, newest first (names carry the zero-padded
+ * round). Returns the count; *names is malloc'ed (free with s_free_names). */
+static size_t s_ckpt_list(const char *dir, char ***names)
+{
+    *names = NULL;
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    size_t n = 0, cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (strncmp(e->d_name, CKPT_PREFIX, strlen(CKPT_PREFIX)) != 0 || len < 11 ||
+            strcmp(e->d_name + len - strlen(CKPT_SUFFIX), CKPT_SUFFIX) != 0)
+            continue;
+        if (n == cap) {
+            cap = cap ? 2 * cap : 16;
+            char **more = realloc(*names, cap * sizeof *more);
+            if (!more)
+                break;
+            *names = more;
+        }
+        if (((*names)[n] = strdup(e->d_name)) != NULL)
+            n++;
+    }
+    closedir(d);
+    if (n)
+        qsort(*names, n, sizeof **names, s_ckpt_name_cmp);
+    return n;
+}
+
+static void s_free_names(char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+int server_checkpoint(struct server *s)
+{
+    if (!s->ckpt_dir[0] || !s->st)
+        return -1;
+    double t0 = time_now_s();
+    char path[CONF_STRLEN + 64], err[512];
+    snprintf(path, sizeof path, "%s/" CKPT_PREFIX "%012llu" CKPT_SUFFIX, s->ckpt_dir,
+             (unsigned long long)s->round);
+    struct ckpt_writer w;
+    if (ckpt_begin(&w, path, err, sizeof err) != 0) {
+        log_error("checkpoint: %s", err);
+        return -1;
+    }
+    ckpt_put_str(&w, s->ops->name);
+    ckpt_put_u64(&w, s->n);
+    ckpt_put_u64(&w, s->layout_hash);
+    ckpt_put_u64(&w, s->round);
+    ckpt_put_u64(&w, s->swarm_id);
+    ckpt_put_u64(&w, (uint64_t)s->cfg.seed);
+    ckpt_put_f64(&w, s->g_acc);
+    ckpt_put_u64(&w, s->g_acc_round);
+    ckpt_put_u64(&w, s->count);
+    for (size_t i = 0; i < s->count; i++) {
+        const struct member *mb = &s->m[i];
+        ckpt_put_str(&w, mb->name);
+        ckpt_put_f64(&w, mb->last_loss);
+        ckpt_put_f64(&w, mb->last_acc);
+        ckpt_put_f64(&w, mb->pbest_acc);
+        ckpt_put_u64(&w, mb->pbest_round);
+        ckpt_put_u64(&w, mb->pushes);
+        ckpt_put_u64(&w, mb->last_round);
+        ckpt_put(&w, zmq_msg_data((zmq_msg_t *)&mb->position), s->n * sizeof(float));
+    }
+    s->ops->save(s->st, &w);
+    if (ckpt_commit(&w, err, sizeof err) != 0) {
+        log_error("checkpoint: %s", err);
+        return -1;
+    }
+    s->ckpt_round = s->round;
+    s->ckpt_time = time_now_s();
+    /* Keep the newest --keep generations. */
+    char **names;
+    size_t n = s_ckpt_list(s->ckpt_dir, &names);
+    for (size_t i = (size_t)s->cfg.keep; i < n; i++) {
+        char old[CONF_STRLEN + 300];
+        snprintf(old, sizeof old, "%s/%s", s->ckpt_dir, names[i]);
+        unlink(old);
+    }
+    s_free_names(names, n);
+    log_info("checkpoint of round %llu written to %s (%.0f ms)", (unsigned long long)s->round,
+             path, (time_now_s() - t0) * 1e3);
+    return 0;
+}
+
+/* Drop every member and the strategy state (a failed resume attempt). */
+static void s_forget_swarm(struct server *s)
+{
+    for (size_t i = 0; i < s->count; i++)
+        zmq_msg_close(&s->m[i].position);
+    s->count = 0;
+    if (s->st)
+        s->ops->destroy(s->st);
+    s->st = NULL;
+    s->n = 0;
+    s->round = 0;
+}
+
+/* Restore one checkpoint file; on any fault the server is left empty. */
+static int s_load_checkpoint(struct server *s, const char *path, char *err, size_t errlen)
+{
+    struct ckpt_reader r;
+    char strategy[64], name[NAME_MAX_LEN + 1];
+    uint64_t n, layout, round, swarm_id, seed, g_round, count;
+    double g_acc;
+    if (ckpt_open(&r, path) != 0 || ckpt_get_str(&r, strategy, sizeof strategy) ||
+        ckpt_get_u64(&r, &n) || ckpt_get_u64(&r, &layout) || ckpt_get_u64(&r, &round) ||
+        ckpt_get_u64(&r, &swarm_id) || ckpt_get_u64(&r, &seed) || ckpt_get_f64(&r, &g_acc) ||
+        ckpt_get_u64(&r, &g_round) || ckpt_get_u64(&r, &count))
+        goto fail;
+    if (strcmp(strategy, s->ops->name) != 0) {
+        snprintf(r.err, sizeof r.err, "written by strategy %s, this daemon runs %s", strategy,
+                 s->ops->name);
+        goto fail;
+    }
+    if (n == 0 || n > s->lim.max_payload / sizeof(float) || count > 65536 ||
+        n * sizeof(float) * (count + 1) > r.left) {
+        snprintf(r.err, sizeof r.err, "%llu particles of %llu parameters do not fit the file",
+                 (unsigned long long)count, (unsigned long long)n);
+        goto fail;
+    }
+    if (!(s->st = s->ops->create(n, 0, &s->cfg.sp))) {
+        snprintf(r.err, sizeof r.err, "out of memory");
+        goto fail;
+    }
+    s->n = n;
+    for (uint64_t i = 0; i < count; i++) {
+        if (s_reserve(s) != 0) {
+            snprintf(r.err, sizeof r.err, "out of memory");
+            goto fail;
+        }
+        struct member *mb = &s->m[s->count];
+        memset(mb, 0, sizeof *mb);
+        if (ckpt_get_str(&r, name, sizeof name) || ckpt_get_f64(&r, &mb->last_loss) ||
+            ckpt_get_f64(&r, &mb->last_acc) || ckpt_get_f64(&r, &mb->pbest_acc) ||
+            ckpt_get_u64(&r, &mb->pbest_round) || ckpt_get_u64(&r, &mb->pushes) ||
+            ckpt_get_u64(&r, &mb->last_round))
+            goto fail;
+        if (!s_valid_name(name)) {
+            snprintf(r.err, sizeof r.err, "invalid worker name");
+            goto fail;
+        }
+        if (zmq_msg_init_size(&mb->position, n * sizeof(float)) != 0) {
+            snprintf(r.err, sizeof r.err, "out of memory");
+            goto fail;
+        }
+        s->count++;
+        if (ckpt_get(&r, zmq_msg_data(&mb->position), n * sizeof(float)))
+            goto fail;
+        snprintf(mb->name, sizeof mb->name, "%s", name);
+        mb->id_len = (size_t)snprintf((char *)mb->id, sizeof mb->id, "w:%s", name);
+        if (s->ops->add(s->st, zmq_msg_data(&mb->position), psoc_layout_hash(name)) < 0) {
+            snprintf(r.err, sizeof r.err, "out of memory");
+            goto fail;
+        }
+    }
+    if (s->ops->load(s->st, &r) != 0 || ckpt_finish(&r) != 0)
+        goto fail;
+    ckpt_close(&r);
+    /* Every particle is expected back: the round waits for each until it
+     * rejoins or is evicted for silence like any other worker. */
+    double now = time_now_s();
+    for (size_t i = 0; i < s->count; i++) {
+        s->m[i].active = 1;
+        s->m[i].last_seen = now;
+    }
+    s->layout_hash = layout;
+    s->round = round;
+    s->swarm_id = swarm_id;
+    s->g_acc = g_acc;
+    s->g_acc_round = g_round;
+    s->ckpt_round = round;
+    if ((long)seed != s->cfg.seed)
+        log_warn("checkpoint was written with --seed %llu; continuing with --seed %ld",
+                 (unsigned long long)seed, s->cfg.seed);
+    return 0;
+fail:
+    snprintf(err, errlen, "%s", r.err[0] ? r.err : "unreadable");
+    ckpt_close(&r);
+    s_forget_swarm(s);
+    return -1;
+}
+
+/* --resume DIR: the newest checkpoint that loads; older ones in turn. */
+static int s_resume(struct server *s, const char *dir, char *err, size_t errlen)
+{
+    char **names;
+    size_t n = s_ckpt_list(dir, &names);
+    if (n == 0) {
+        log_warn("--resume %s: no checkpoint there; starting a new swarm", dir);
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char path[CONF_STRLEN + 300], why[512];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        if (s_load_checkpoint(s, path, why, sizeof why) == 0) {
+            log_info("resumed from %s: round %llu, %zu particles of %zu parameters, strategy %s",
+                     path, (unsigned long long)s->round, s->count, s->n, s->ops->name);
+            s_free_names(names, n);
+            return 0;
+        }
+        log_error("checkpoint %s is unusable (%s)%s", path, why,
+                  i + 1 < n ? "; trying the previous generation" : "");
+    }
+    snprintf(err, errlen, "no usable checkpoint in '%s' (%zu tried; see the log)", dir, n);
+    s_free_names(names, n);
+    return -1;
+}
+
+/* Every --checkpoint-every rounds or --checkpoint-seconds. */
+static void s_maybe_checkpoint(struct server *s, double now)
+{
+    if (!s->ckpt_dir[0] || !s->st || s->round == s->ckpt_round)
+        return;
+    if ((s->cfg.checkpoint_every > 0 && s->round - s->ckpt_round >= (uint64_t)s->cfg.checkpoint_every) ||
+        (s->cfg.checkpoint_seconds > 0 && now - s->ckpt_time >= s->cfg.checkpoint_seconds))
+        server_checkpoint(s);
 }
 
 /* Write the global model (atomically) to --model-out. */
@@ -597,6 +880,7 @@ static void s_close_round(struct server *s)
               s->last_round_seconds * 1e3);
     if (s->cfg.save_every > 0 && s->round % (uint64_t)s->cfg.save_every == 0)
         s_save_model(s);
+    s_maybe_checkpoint(s, now);
 }
 
 static void s_maybe_close_round(struct server *s)
@@ -781,6 +1065,7 @@ static void s_handle_status(struct server *s, struct wire_msg *in)
                 ps[i].last_loss = mb->last_loss;
                 ps[i].best_loss = s->ops->personal_best_loss(s->st, (int)i);
                 ps[i].accuracy = mb->last_acc;
+                ps[i].evicted = mb->evicted;
                 ps[i].age_seconds = now - mb->last_seen;
                 ps[i].pushes = mb->pushes;
                 ps[i].pushed_this_round = mb->has_push;
@@ -809,12 +1094,16 @@ static void s_dispatch(struct server *s, struct wire_msg *in)
     case PSOD__COMMAND__CMD_PUSH:
         s_handle_push(s, in);
         break;
-    case PSOD__COMMAND__CMD_HEARTBEAT:
+    case PSOD__COMMAND__CMD_HEARTBEAT: {
         if ((mb = s_by_id(s, in)) != NULL)
             mb->last_seen = time_now_s();
-        wire_send(s->sock, in->id, in->id_len, PSOD__COMMAND__CMD_HEARTBEAT, in->meta, NULL,
+        Psod__Heartbeat hb = PSOD__HEARTBEAT__INIT;
+        hb.seq = ((Psod__Heartbeat *)in->meta)->seq;
+        hb.incarnation = s->incarnation;
+        wire_send(s->sock, in->id, in->id_len, PSOD__COMMAND__CMD_HEARTBEAT, &hb.base, NULL,
                   ZMQ_DONTWAIT);
         break;
+    }
     case PSOD__COMMAND__CMD_BYE:
         if ((mb = s_by_id(s, in)) != NULL && mb->active) {
             Psod__Bye *b = (Psod__Bye *)in->meta;
@@ -899,6 +1188,8 @@ int server_run(struct server *s, volatile sig_atomic_t *stop)
     }
     s_progress(s);
     s_save_model(s);
+    if (s->ckpt_dir[0] && s->st)
+        server_checkpoint(s); /* SIGTERM, SIGINT, --max-rounds, --exit-when-done */
     if (s->st && s->ops->global(s->st))
         log_info("final: %s global model after %llu rounds: loss %.6g, test accuracy %.6f "
                  "(reported for round %llu)%s%s",

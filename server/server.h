@@ -31,6 +31,11 @@ struct server_config {
     long liveness;               /* missed beats before a worker is evicted */
     double round_timeout;        /* seconds after the first push, 0 = none */
     long quorum;                 /* pushes that close a round early, 0 = all */
+    char checkpoint_dir[CONF_STRLEN];
+    long checkpoint_every;       /* rounds */
+    double checkpoint_seconds;
+    long keep;                   /* generations */
+    char resume[CONF_STRLEN];    /* directory to resume from */
 };
 
 /* The option table for struct server_config (used by psod and tests). */
@@ -47,6 +52,10 @@ void server_destroy(struct server **s);
 /* The endpoint actually bound (a wildcard port resolved). */
 const char *server_endpoint(const struct server *s);
 uint64_t server_round(const struct server *s);
+/* Write a checkpoint now (psod calls it on SIGTERM/SIGINT). Returns 0, or
+ * -1 when none is configured or writing failed (logged). */
+int server_checkpoint(struct server *s);
+
 /* Loss and test accuracy of the global model (accuracy NaN when no worker
  * reported one for it). */
 void server_global(const struct server *s, double *loss, double *accuracy);

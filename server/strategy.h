@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/ckpt.h"
 #include "common/config.h"
 
 /* Options of every strategy; each strategy reads only its own. */
@@ -75,6 +76,12 @@ struct strategy_ops {
     int (*global_particle)(const void *st);
     /* pso: particle i's personal best loss; NaN for the others. */
     double (*personal_best_loss)(const void *st, int i);
+    /* Checkpoints: everything but the particles' positions (the daemon
+     * keeps those). load runs on a fresh state to which the same particles
+     * were added in the same order; it returns -1 (r->err says why) on a
+     * file that does not fit. */
+    void (*save)(const void *st, struct ckpt_writer *w);
+    int (*load)(void *st, struct ckpt_reader *r);
 };
 
 extern const struct strategy_ops strategy_pso, strategy_avg, strategy_easgd, strategy_diloco,

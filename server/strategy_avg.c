@@ -4,6 +4,7 @@
  *     x_i <- (1/K) sum_j x_j
  * No options. The model users take home is the last mean. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "server/strategy.h"
@@ -68,6 +69,32 @@ static void s_round(void *st, uint64_t round, float *const *x, const float *cons
     strategy_broadcast(a->mean, x, a->ord.count, a->n, done, ctx);
 }
 
+static void s_save(const void *st, struct ckpt_writer *w)
+{
+    const struct avg *a = st;
+    ckpt_put_u64(w, a->n);
+    ckpt_put_u64(w, (uint64_t)a->have);
+    ckpt_put_f64(w, a->loss);
+    ckpt_put(w, a->mean, a->n * sizeof(float));
+}
+
+static int s_load(void *st, struct ckpt_reader *r)
+{
+    struct avg *a = st;
+    uint64_t n, have;
+    if (ckpt_get_u64(r, &n) || ckpt_get_u64(r, &have) || ckpt_get_f64(r, &a->loss))
+        return -1;
+    if (n != a->n) {
+        snprintf(r->err, sizeof r->err, "avg state of %llu parameters, expected %zu",
+                 (unsigned long long)n, a->n);
+        return -1;
+    }
+    a->have = have != 0;
+    if (ckpt_get(r, a->mean, a->n * sizeof(float)))
+        return -1;
+    return 0;
+}
+
 static const float *s_global(const void *st)
 {
     const struct avg *a = st;
@@ -91,4 +118,6 @@ const struct strategy_ops strategy_avg = {
     .global_loss = s_global_loss,
     .global_particle = s_global_particle,
     .personal_best_loss = s_pbest,
+    .save = s_save,
+    .load = s_load,
 };

@@ -10,6 +10,7 @@
  * learning rate 0.7, momentum 0.9, Nesterov. With lr 1 and mu 0 this is
  * parameter averaging. theta starts at the first particle's weights. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -103,6 +104,35 @@ static void s_round(void *st, uint64_t round, float *const *x, const float *cons
     strategy_broadcast(th, x, d->ord.count, d->n, done, ctx);
 }
 
+static void s_save(const void *st, struct ckpt_writer *w)
+{
+    const struct diloco *d = st;
+    ckpt_put_u64(w, d->n);
+    ckpt_put_u64(w, (uint64_t)d->have);
+    ckpt_put_f64(w, d->loss);
+    ckpt_put(w, d->theta, d->n * sizeof(float));
+    ckpt_put(w, d->mom, d->n * sizeof(float));
+}
+
+static int s_load(void *st, struct ckpt_reader *r)
+{
+    struct diloco *d = st;
+    uint64_t n, have;
+    if (ckpt_get_u64(r, &n) || ckpt_get_u64(r, &have) || ckpt_get_f64(r, &d->loss))
+        return -1;
+    if (n != d->n) {
+        snprintf(r->err, sizeof r->err, "diloco state of %llu parameters, expected %zu",
+                 (unsigned long long)n, d->n);
+        return -1;
+    }
+    d->have = have != 0;
+    if (ckpt_get(r, d->theta, d->n * sizeof(float)))
+        return -1;
+    if (ckpt_get(r, d->mom, d->n * sizeof(float)))
+        return -1;
+    return 0;
+}
+
 static const float *s_global(const void *st)
 {
     const struct diloco *d = st;
@@ -126,4 +156,6 @@ const struct strategy_ops strategy_diloco = {
     .global_loss = s_global_loss,
     .global_particle = s_global_particle,
     .personal_best_loss = s_pbest,
+    .save = s_save,
+    .load = s_load,
 };

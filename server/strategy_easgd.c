@@ -9,6 +9,7 @@
  * defaults to its 0.9. The center starts at the first particle's weights
  * and is the model users take home; workers never receive it. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -104,6 +105,32 @@ static void s_round(void *st, uint64_t round, float *const *x, const float *cons
     e->loss = strategy_mean_loss(x, loss, e->ord.count);
 }
 
+static void s_save(const void *st, struct ckpt_writer *w)
+{
+    const struct easgd *e = st;
+    ckpt_put_u64(w, e->n);
+    ckpt_put_u64(w, (uint64_t)e->have);
+    ckpt_put_f64(w, e->loss);
+    ckpt_put(w, e->center, e->n * sizeof(float));
+}
+
+static int s_load(void *st, struct ckpt_reader *r)
+{
+    struct easgd *e = st;
+    uint64_t n, have;
+    if (ckpt_get_u64(r, &n) || ckpt_get_u64(r, &have) || ckpt_get_f64(r, &e->loss))
+        return -1;
+    if (n != e->n) {
+        snprintf(r->err, sizeof r->err, "easgd state of %llu parameters, expected %zu",
+                 (unsigned long long)n, e->n);
+        return -1;
+    }
+    e->have = have != 0;
+    if (ckpt_get(r, e->center, e->n * sizeof(float)))
+        return -1;
+    return 0;
+}
+
 static const float *s_global(const void *st)
 {
     const struct easgd *e = st;
@@ -127,4 +154,6 @@ const struct strategy_ops strategy_easgd = {
     .global_loss = s_global_loss,
     .global_particle = s_global_particle,
     .personal_best_loss = s_pbest,
+    .save = s_save,
+    .load = s_load,
 };

@@ -62,6 +62,8 @@ static void s_round(void *st, uint64_t round, float *const *x, const float *cons
     swarm_round(st, round, x, prev, loss, done, ctx);
 }
 
+static void s_save(const void *st, struct ckpt_writer *w) { swarm_save(st, w); }
+static int s_load(void *st, struct ckpt_reader *r) { return swarm_load(st, r); }
 static const float *s_global(const void *st) { return swarm_best(st); }
 static double s_global_loss(const void *st) { return swarm_best_loss(st); }
 static int s_global_particle(const void *st) { return swarm_best_particle(st); }
@@ -81,4 +83,6 @@ const struct strategy_ops strategy_pso = {
     .global_loss = s_global_loss,
     .global_particle = s_global_particle,
     .personal_best_loss = s_pbest,
+    .save = s_save,
+    .load = s_load,
 };

@@ -11,6 +11,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "common/crc32c.h"
@@ -294,6 +295,43 @@ void swarm_round(struct swarm *s, uint64_t round, float *const *x, const float *
         if (done)
             done(ctx, (int)i, crc);
     }
+}
+
+void swarm_save(const struct swarm *s, struct ckpt_writer *w)
+{
+    ckpt_put_u64(w, s->count);
+    ckpt_put_u64(w, s->n);
+    for (size_t i = 0; i < s->count; i++) {
+        ckpt_put(w, s->pt[i].v, s->n * sizeof(float));
+        ckpt_put(w, s->pt[i].p, s->n * sizeof(float));
+        ckpt_put_f64(w, s->pt[i].p_loss);
+    }
+    ckpt_put_f64(w, s->g_loss);
+    ckpt_put_u64(w, (uint64_t)(int64_t)s->g_particle);
+}
+
+int swarm_load(struct swarm *s, struct ckpt_reader *r)
+{
+    uint64_t count, n, gp;
+    if (ckpt_get_u64(r, &count) || ckpt_get_u64(r, &n))
+        return -1;
+    if (count != s->count || n != s->n) {
+        snprintf(r->err, sizeof r->err, "swarm of %llu x %llu, expected %zu x %zu",
+                 (unsigned long long)count, (unsigned long long)n, s->count, s->n);
+        return -1;
+    }
+    for (size_t i = 0; i < s->count; i++)
+        if (ckpt_get(r, s->pt[i].v, s->n * sizeof(float)) ||
+            ckpt_get(r, s->pt[i].p, s->n * sizeof(float)) || ckpt_get_f64(r, &s->pt[i].p_loss))
+            return -1;
+    if (ckpt_get_f64(r, &s->g_loss) || ckpt_get_u64(r, &gp))
+        return -1;
+    s->g_particle = (int)(int64_t)gp;
+    if (s->g_particle < -1 || s->g_particle >= (int)s->count) {
+        snprintf(r->err, sizeof r->err, "global best particle %d out of range", s->g_particle);
+        return -1;
+    }
+    return 0;
 }
 
 size_t swarm_size(const struct swarm *s) { return s->count; }

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/ckpt.h"
+
 enum pso_random_mode {
     PSO_RANDOM_PARTICLE = 0, /* one r1, r2 per particle per round */
     PSO_RANDOM_ELEMENT = 1,  /* one r1, r2 per element */
@@ -64,6 +66,10 @@ typedef void swarm_done_fn(void *ctx, int i, uint32_t crc);
  * particle's new position; `done` (may be NULL) was called for each. */
 void swarm_round(struct swarm *s, uint64_t round, float *const *x, const float *const *prev,
                  const double *loss, swarm_done_fn *done, void *ctx);
+
+/* Checkpoint: velocities, personal bests and their losses, global best. */
+void swarm_save(const struct swarm *s, struct ckpt_writer *w);
+int swarm_load(struct swarm *s, struct ckpt_reader *r);
 
 size_t swarm_size(const struct swarm *s);        /* number of particles */
 size_t swarm_dim(const struct swarm *s);

@@ -580,6 +580,130 @@ START_TEST(stalled_worker_is_evicted_then_resumes)
 }
 END_TEST
 
+/* 3 mlp workers on the fixture with psod checkpointing every round; with
+ * `crash_after` > 0 psod is killed with SIGKILL that many seconds in and
+ * restarted with --resume while the workers keep running. Returns the test
+ * accuracy of the final model file. */
+static double s_crash_run(const char *tag, double crash_after)
+{
+    char ep[256], ck[600], model[600], w[300], t[64];
+    snprintf(ck, sizeof ck, "%s/%s-ck", dir, tag);
+    snprintf(model, sizeof model, "%s/%s.psom", dir, tag);
+    char *extra[] = {"--workers", "3", "--exit-when-done", "--checkpoint-dir", ck,
+                     "--checkpoint-every", "1", "--model-out", model, "--heartbeat-ms", "100",
+                     NULL};
+    pid_t psod = s_psod(tag, ep, sizeof ep, extra);
+    s_bin(w, sizeof w, "psoworker");
+    pid_t p[3];
+    for (int i = 0; i < 3; i++) {
+        char name[8], idx[8];
+        snprintf(name, sizeof name, "w%d", i);
+        snprintf(idx, sizeof idx, "%d", i);
+        snprintf(t, sizeof t, "%s-w%d", tag, i);
+        p[i] = s_spawn((char *[]){w, "--connect", ep, "--name", name, "--model", "mlp",
+                                  "--data-dir", dir, "--epochs", "4", "--batch", "16", "--lr",
+                                  "0.005", "--sync-every", "2", "--shard-index", idx,
+                                  "--shard-count", "3", "--progress-interval", "0",
+                                  "--timeout-ms", "30000", NULL},
+                       t);
+    }
+    if (crash_after > 0) {
+        usleep((useconds_t)(crash_after * 1e6));
+        kill(psod, SIGKILL);
+        ck_assert_int_eq(s_wait(psod, 5), -SIGKILL);
+        /* Same port, so the workers' sockets find it again by themselves. */
+        char tag2[64], epfile[600];
+        snprintf(tag2, sizeof tag2, "%s-resumed", tag);
+        char psodbin[300];
+        s_bin(psodbin, sizeof psodbin, "psod");
+        snprintf(epfile, sizeof epfile, "%s/%s.endpoint", dir, tag2);
+        psod = s_spawn((char *[]){psodbin, "--bind", ep, "--endpoint-file", epfile,
+                                  "--workers", "3", "--exit-when-done", "--resume", ck,
+                                  "--checkpoint-every", "1", "--model-out", model,
+                                  "--heartbeat-ms", "100", "--progress-interval", "0", NULL},
+                       tag2);
+    }
+    for (int i = 0; i < 3; i++) {
+        snprintf(t, sizeof t, "%s-w%d", tag, i);
+        int rc = s_wait(p[i], 120);
+        char err[8192];
+        s_read(t, "err", err, sizeof err);
+        ck_assert_msg(rc == 0, "%s worker %d: %s", tag, i, err);
+    }
+    ck_assert_int_eq(s_wait(psod, 20), 0);
+    snprintf(t, sizeof t, "%s-eval", tag);
+    pid_t e = s_spawn((char *[]){w, "--eval", model, "--model", "mlp", "--data-dir", dir, NULL},
+                      t);
+    ck_assert_int_eq(s_wait(e, 60), 0);
+    char out[2048];
+    s_read(t, "out", out, sizeof out);
+    return s_after(out, "test accuracy ");
+}
+
+START_TEST(daemon_killed_and_resumed_finishes_the_same)
+{
+    ck_assert_int_eq(fixture_write_idx(dir, "train", 3000, 1), 0);
+    ck_assert_int_eq(fixture_write_idx(dir, "t10k", 1000, 2), 0);
+    double clean = s_crash_run("clean", 0);
+    double crashed = s_crash_run("crash", 1.0);
+    char log[65536];
+    s_read("crash-resumed", "err", log, sizeof log);
+    ck_assert_msg(strstr(log, "resumed from ") != NULL, "%s", log);
+    ck_assert_msg(strstr(log, "rejoined particle") != NULL, "%s", log);
+    fprintf(stderr, "kill -9 psod and --resume: accuracy %.4f against %.4f uninterrupted\n",
+            crashed, clean);
+    ck_assert_msg(fabs(crashed - clean) <= 0.005, "%.4f vs %.4f", crashed, clean);
+}
+END_TEST
+
+START_TEST(corrupt_checkpoints_fall_back_a_generation)
+{
+    /* Generations at rounds 30, 40, 50; the newest truncated (a torn
+     * write), the next with one flipped bit: --resume takes round 30. */
+    char ep[256], ck[600];
+    snprintf(ck, sizeof ck, "%s/ck", dir);
+    pid_t psod = s_psod("gen", ep, sizeof ep,
+                        (char *[]){"--workers", "2", "--checkpoint-dir", ck, "--checkpoint-every",
+                                   "10", "--checkpoint-seconds", "0", "--keep", "3",
+                                   "--max-rounds", "50", NULL});
+    pid_t a = s_objective_worker(ep, "a", "50", "gen-a");
+    pid_t b = s_objective_worker(ep, "b", "50", "gen-b");
+    ck_assert_int_eq(s_wait(a, 30), 0);
+    ck_assert_int_eq(s_wait(b, 30), 0);
+    ck_assert_int_eq(s_wait(psod, 10), 0);
+    char path[700];
+    snprintf(path, sizeof path, "%s/ckpt-000000000020.psck", ck);
+    ck_assert_int_ne(access(path, F_OK), 0); /* only --keep 3 generations stay */
+    snprintf(path, sizeof path, "%s/ckpt-000000000050.psck", ck);
+    struct stat st;
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_int_eq(truncate(path, st.st_size / 2), 0);
+    snprintf(path, sizeof path, "%s/ckpt-000000000040.psck", ck);
+    FILE *f = fopen(path, "r+b");
+    ck_assert_ptr_nonnull(f);
+    fseek(f, 200, SEEK_SET);
+    int byte = fgetc(f);
+    fseek(f, 200, SEEK_SET);
+    fputc(byte ^ 0x10, f);
+    fclose(f);
+    psod = s_psod("gen2", ep, sizeof ep,
+                  (char *[]){"--workers", "2", "--resume", ck, "--max-rounds", "35", NULL});
+    pid_t c = s_objective_worker(ep, "a", "5", "gen-c");
+    pid_t d = s_objective_worker(ep, "b", "5", "gen-d");
+    ck_assert_int_eq(s_wait(c, 30), 0);
+    ck_assert_int_eq(s_wait(d, 30), 0);
+    ck_assert_int_eq(s_wait(psod, 10), 0);
+    char log[65536];
+    s_read("gen2", "err", log, sizeof log);
+    ck_assert_msg(strstr(log, "ckpt-000000000050.psck is unusable (truncated") != NULL, "%s", log);
+    ck_assert_msg(strstr(log, "ckpt-000000000040.psck is unusable (checksum mismatch") != NULL,
+                  "%s", log);
+    ck_assert_msg(strstr(log, "resumed from") && strstr(log, "ckpt-000000000030.psck: round 30"),
+                  "%s", log);
+    ck_assert_msg(strstr(log, "shutting down after 35 rounds") != NULL, "%s", log);
+}
+END_TEST
+
 START_TEST(every_strategy_trains_and_its_model_file_matches)
 {
     ck_assert_int_eq(fixture_write_idx(dir, "train", 1500, 1), 0);
@@ -602,6 +726,8 @@ int main(void)
     tcase_add_test(tc, wrong_network_is_refused);
     tcase_add_test(tc, dead_worker_is_evicted_and_its_restart_rejoins);
     tcase_add_test(tc, stalled_worker_is_evicted_then_resumes);
+    tcase_add_test(tc, daemon_killed_and_resumed_finishes_the_same);
+    tcase_add_test(tc, corrupt_checkpoints_fall_back_a_generation);
     tcase_add_loop_test(tc, every_strategy_trains_and_its_model_file_matches, 0, 5);
     suite_add_tcase(s, tc);
     return suite_run(s);
