@@ -38,6 +38,7 @@
 #define NAME_MAX_LEN 127
 
 static const char *const s_strategy_names[] = {"pso", "avg", "easgd", "diloco", "ssgd", NULL};
+static const char *const s_modes[] = {"sync", "async", NULL};
 
 const struct config_option *server_options(struct server_config *c)
 {
@@ -54,6 +55,9 @@ const struct config_option *server_options(struct server_config *c)
         {"strategy", CONF_ENUM, &c->strategy, "pso", 1, 0,
          "synchronization: pso (PSO-PS), avg, easgd, diloco, ssgd (docs/STRATEGIES.md)",
          s_strategy_names},
+        {"mode", CONF_ENUM, &c->mode, "sync", 1, 0,
+         "sync: rounds with a barrier; async: each push is answered at once from the current "
+         "state, so a slow worker slows only itself (pso and avg)", s_modes},
         {"seed", CONF_INT, &c->seed, "1", 0, 9.2e18, "seed of the swarm's random factors", NULL},
         {"max-payload-mb", CONF_INT, &c->max_payload_mb, "1024", 1, 1 << 20,
          "largest payload frame accepted, MiB (bounds memory a peer can make us allocate)", NULL},
@@ -165,6 +169,12 @@ int server_new(struct server **out, const struct server_config *cfg, char *err, 
     s->cfg.sp.seed = (uint64_t)cfg->seed;
     s->cfg.sp.workers = cfg->workers;
     s->ops = strategy_all[cfg->strategy];
+    if (cfg->mode == 1 && !s->ops->push) {
+        snprintf(err, errlen, "--mode async works with strategies pso and avg, not %s",
+                 s->ops->name);
+        free(s);
+        return -1;
+    }
     s->g_acc = NAN;
     s->lim.max_meta = (size_t)cfg->max_meta_kb * 1024;
     s->lim.max_payload = (size_t)cfg->max_payload_mb << 20;
@@ -900,6 +910,42 @@ static void s_maybe_close_round(struct server *s)
     s_close_round(s);
 }
 
+/* Asynchronous mode: the push is a round of its own, answered at once. The
+ * round counter counts pushes. */
+static void s_async_step(struct server *s, struct member *mb)
+{
+    double t0 = time_now_s();
+    int i = (int)(mb - s->m);
+    for (size_t j = 0; j < s->count; j++) {
+        s->xs[j] = NULL;
+        s->losses[j] = INFINITY;
+    }
+    float *x = zmq_msg_data(&mb->push);
+    s->xs[i] = x;
+    s->losses[i] = mb->push_loss;
+    double pbl = s->ops->personal_best_loss(s->st, i);
+    s->ops->push(s->st, s->round, i, x, zmq_msg_data(&mb->position), mb->push_loss,
+                 s_position_ready, s);
+    double now_pb = s->ops->personal_best_loss(s->st, i);
+    if (now_pb != pbl && !isnan(now_pb)) {
+        mb->pbest_acc = mb->push_acc;
+        mb->pbest_round = s->round;
+    }
+    int gp = s->ops->global_particle(s->st);
+    if (gp >= 0) {
+        s->g_acc = s->m[gp].pbest_acc;
+        s->g_acc_round = s->m[gp].pbest_round;
+    }
+    s->round++;
+    double now = time_now_s();
+    s->last_round_seconds = now - s->round_started;
+    s->round_started = now;
+    s_metrics_line(s, now, now - t0, 0);
+    if (s->cfg.save_every > 0 && s->round % (uint64_t)s->cfg.save_every == 0)
+        s_save_model(s);
+    s_maybe_checkpoint(s, now);
+}
+
 /* Names of the live workers the round still waits for, for log lines. */
 static void s_waiting_for(const struct server *s, char *out, size_t len)
 {
@@ -966,7 +1012,7 @@ static void s_handle_push(struct server *s, struct wire_msg *in)
         return;
     }
     mb->last_seen = time_now_s();
-    if (p->round != s->round) {
+    if (p->round != s->round && s->cfg.mode == 0) {
         s_reject(s, in, PSOD__ERROR_CODE__ERR_ROUND, p->seq, "push for round %llu, current is %llu",
                  (unsigned long long)p->round, (unsigned long long)s->round);
         return;
@@ -1027,7 +1073,10 @@ static void s_handle_push(struct server *s, struct wire_msg *in)
     mb->last_loss = p->loss;
     mb->pushes++;
     mb->last_round = s->round;
-    s_maybe_close_round(s);
+    if (s->cfg.mode == 1)
+        s_async_step(s, mb);
+    else
+        s_maybe_close_round(s);
 }
 
 static void s_handle_status(struct server *s, struct wire_msg *in)

@@ -36,6 +36,7 @@ struct server_config {
     double checkpoint_seconds;
     long keep;                   /* generations */
     char resume[CONF_STRLEN];    /* directory to resume from */
+    int mode;                    /* 0 sync (rounds), 1 async (every push at once) */
 };
 
 /* The option table for struct server_config (used by psod and tests). */

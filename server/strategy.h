@@ -82,6 +82,11 @@ struct strategy_ops {
      * file that does not fit. */
     void (*save)(const void *st, struct ckpt_writer *w);
     int (*load)(void *st, struct ckpt_reader *r);
+    /* Asynchronous mode (NULL = not supported): particle i pushed x alone;
+     * update it from the current state at once (in place, then done()).
+     * `step` counts pushes so far (it keys the random factors). */
+    void (*push)(void *st, uint64_t step, int i, float *x, const float *prev, double loss,
+                 strategy_done_fn *done, void *ctx);
 };
 
 extern const struct strategy_ops strategy_pso, strategy_avg, strategy_easgd, strategy_diloco,

@@ -6,7 +6,9 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "common/crc32c.h"
 #include "server/strategy.h"
 
 struct avg {
@@ -95,6 +97,28 @@ static int s_load(void *st, struct ckpt_reader *r)
     return 0;
 }
 
+/* Asynchronous averaging: the worker's change since its last position is
+ * added to the mean with weight 1/K, and it gets the mean back. After one
+ * push from each of the K workers the mean has moved by the mean change,
+ * as in the synchronous round. */
+static void s_push(void *st, uint64_t step, int i, float *x, const float *prev, double loss,
+                   strategy_done_fn *done, void *ctx)
+{
+    (void)step;
+    struct avg *a = st;
+    if (!a->have) {
+        memcpy(a->mean, prev, a->n * sizeof(float));
+        a->have = 1;
+    }
+    const float inv = 1.0f / (float)a->ord.count;
+    for (size_t e = 0; e < a->n; e++)
+        a->mean[e] += (x[e] - prev[e]) * inv;
+    a->loss = isfinite(a->loss) ? 0.9 * a->loss + 0.1 * loss : loss;
+    memcpy(x, a->mean, a->n * sizeof(float));
+    if (done)
+        done(ctx, i, crc32c(0, x, a->n * sizeof(float)));
+}
+
 static const float *s_global(const void *st)
 {
     const struct avg *a = st;
@@ -120,4 +144,5 @@ const struct strategy_ops strategy_avg = {
     .personal_best_loss = s_pbest,
     .save = s_save,
     .load = s_load,
+    .push = s_push,
 };

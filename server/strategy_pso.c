@@ -62,6 +62,12 @@ static void s_round(void *st, uint64_t round, float *const *x, const float *cons
     swarm_round(st, round, x, prev, loss, done, ctx);
 }
 
+static void s_push(void *st, uint64_t step, int i, float *x, const float *prev, double loss,
+                   strategy_done_fn *done, void *ctx)
+{
+    swarm_push(st, step, i, x, prev, loss, done, ctx);
+}
+
 static void s_save(const void *st, struct ckpt_writer *w) { swarm_save(st, w); }
 static int s_load(void *st, struct ckpt_reader *r) { return swarm_load(st, r); }
 static const float *s_global(const void *st) { return swarm_best(st); }
@@ -85,4 +91,5 @@ const struct strategy_ops strategy_pso = {
     .personal_best_loss = s_pbest,
     .save = s_save,
     .load = s_load,
+    .push = s_push,
 };

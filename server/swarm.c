@@ -34,6 +34,7 @@ struct swarm {
     double g_loss;
     int g_particle;
     float *mean;  /* PSO_ATTRACT_MEAN: this round's mean position */
+    float *center; /* asynchronous mode: running center of the particles */
     struct strategy_order ord; /* particles by stream, for the mean */
 };
 
@@ -70,6 +71,7 @@ void swarm_destroy(struct swarm **sp)
     }
     free(s->pt);
     free(s->mean);
+    free(s->center);
     strategy_order_free(&s->ord);
     free(s);
     *sp = NULL;
@@ -295,6 +297,46 @@ void swarm_round(struct swarm *s, uint64_t round, float *const *x, const float *
         if (done)
             done(ctx, (int)i, crc);
     }
+}
+
+void swarm_push(struct swarm *s, uint64_t step, int i, float *x, const float *prev, double loss,
+                swarm_done_fn *done, void *ctx)
+{
+    struct particle *q = &s->pt[i];
+    const size_t n = s->n;
+    int improved = loss < q->p_loss;
+    if (improved)
+        q->p_loss = loss;
+    if (q->p_loss < s->g_loss) {
+        s->g_loss = q->p_loss;
+        s->g_particle = i;
+    }
+    int gb = s->g_particle;
+    int use_mean = s->prm.attractor == PSO_ATTRACT_MEAN;
+    if (use_mean && !s->center) {
+        if ((s->center = s_alloc_floats(n)) != NULL)
+            memcpy(s->center, prev, n * sizeof(float));
+        else
+            use_mean = 0;
+    }
+    if (use_mean) {
+        const float inv = 1.0f / (float)s->count;
+        for (size_t e = 0; e < n; e++)
+            s->center[e] += (x[e] - prev[e]) * inv;
+    }
+    struct pso_step k;
+    pso_step_init(&k, &s->prm, step, q->stream, s->offset);
+    const float *g = gb == i && improved ? NULL : s->pt[gb].p;
+    uint32_t crc = 0;
+    if (s->prm.inertia == PSO_INERTIA_DISPLACEMENT) {
+        pso_update_general(x, q->v, q->p, use_mean ? s->center : q->p, g ? g : q->p, prev, n,
+                           improved, 1, &k, done ? &crc : NULL);
+    } else {
+        k.a1 = use_mean ? s->center : NULL;
+        pso_update(x, q->v, q->p, g, n, improved, &k, done ? &crc : NULL);
+    }
+    if (done)
+        done(ctx, i, crc);
 }
 
 void swarm_save(const struct swarm *s, struct ckpt_writer *w)

@@ -67,6 +67,13 @@ typedef void swarm_done_fn(void *ctx, int i, uint32_t crc);
 void swarm_round(struct swarm *s, uint64_t round, float *const *x, const float *const *prev,
                  const double *loss, swarm_done_fn *done, void *ctx);
 
+/* Asynchronous update of particle i alone (see strategy.h): its bests
+ * first, then its move. The swarm mean (PSO_ATTRACT_MEAN) is a running
+ * center: center += (x - prev) / particles before the move, so that after
+ * one push from every particle it has moved as the synchronous mean does. */
+void swarm_push(struct swarm *s, uint64_t step, int i, float *x, const float *prev, double loss,
+                swarm_done_fn *done, void *ctx);
+
 /* Checkpoint: velocities, personal bests and their losses, global best. */
 void swarm_save(const struct swarm *s, struct ckpt_writer *w);
 int swarm_load(struct swarm *s, struct ckpt_reader *r);

@@ -704,6 +704,57 @@ START_TEST(corrupt_checkpoints_fall_back_a_generation)
 }
 END_TEST
 
+/* Seconds the fast workers took (the slowest of them), with one of four
+ * workers 5x slower than the others, in psod's --mode `mode`. */
+static double s_slow_run(const char *mode, const char *strategy)
+{
+    char ep[256], tag[64], w[300];
+    snprintf(tag, sizeof tag, "%s-%s", mode, strategy);
+    pid_t psod = s_psod(tag, ep, sizeof ep,
+                        (char *[]){"--workers", "4", "--mode", (char *)mode, "--strategy",
+                                   (char *)strategy, NULL});
+    s_bin(w, sizeof w, "psoworker");
+    pid_t p[4];
+    for (int i = 0; i < 4; i++) {
+        char name[8], t[80];
+        snprintf(name, sizeof name, "w%d", i);
+        snprintf(t, sizeof t, "%s-w%d", tag, i);
+        p[i] = s_spawn((char *[]){w, "--objective", "sphere", "--dim", "1000", "--rounds", "100",
+                                  "--sync-every", "1", "--lr", "0.01", "--delay-ms",
+                                  i == 3 ? "10" : "2", "--name", name, "--connect", ep,
+                                  "--timeout-ms", "20000", NULL},
+                       t);
+    }
+    double fast = 0;
+    for (int i = 0; i < 4; i++) {
+        char t[80], out[2048];
+        snprintf(t, sizeof t, "%s-w%d", tag, i);
+        ck_assert_int_eq(s_wait(p[i], 60), 0);
+        s_read(t, "out", out, sizeof out);
+        double secs = s_after(out, " time ");
+        ck_assert_msg(secs == secs, "%s", out);
+        if (i < 3 && secs > fast)
+            fast = secs;
+    }
+    kill(psod, SIGTERM);
+    ck_assert_int_eq(s_wait(psod, 10), 0);
+    return fast;
+}
+
+START_TEST(async_mode_keeps_fast_workers_fast)
+{
+    /* 100 syncs of 2 ms work for three workers, 10 ms for the fourth: with
+     * the barrier the fast ones wait for the slow one every round; in
+     * async mode they do not. */
+    const char *strategy = _i == 0 ? "pso" : "avg";
+    double sync_s = s_slow_run("sync", strategy), async_s = s_slow_run("async", strategy);
+    fprintf(stderr, "%s, one worker 5x slower: fast workers took %.2f s in sync mode, %.2f s in "
+                    "async mode\n", strategy, sync_s, async_s);
+    ck_assert_double_gt(sync_s, 0.9);  /* paced by the slow worker: 100 x 10 ms */
+    ck_assert_double_lt(async_s, sync_s / 2);
+}
+END_TEST
+
 START_TEST(every_strategy_trains_and_its_model_file_matches)
 {
     ck_assert_int_eq(fixture_write_idx(dir, "train", 1500, 1), 0);
@@ -728,6 +779,7 @@ int main(void)
     tcase_add_test(tc, stalled_worker_is_evicted_then_resumes);
     tcase_add_test(tc, daemon_killed_and_resumed_finishes_the_same);
     tcase_add_test(tc, corrupt_checkpoints_fall_back_a_generation);
+    tcase_add_loop_test(tc, async_mode_keeps_fast_workers_fast, 0, 2);
     tcase_add_loop_test(tc, every_strategy_trains_and_its_model_file_matches, 0, 5);
     suite_add_tcase(s, tc);
     return suite_run(s);

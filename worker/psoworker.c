@@ -51,7 +51,7 @@ struct worker_config {
     long timeout_ms;
     long progress_every;
     int standalone;
-    long eval_every, holdout, reconnect_ms;
+    long eval_every, holdout, reconnect_ms, delay_ms;
     int fitness, diverse_init;
     char init[CONF_STRLEN];
     char eval[CONF_STRLEN];
@@ -125,6 +125,8 @@ static const struct config_option *s_options(struct worker_config *c)
         {"reconnect-ms", CONF_INT, &c->reconnect_ms, "120000", 0, 1e9,
          "how long to keep rejoining a daemon that went away (back-off 0.5 s to 8 s), 0 = "
          "give up at once", NULL},
+        {"delay-ms", CONF_INT, &c->delay_ms, "0", 0, 1e7,
+         "sleep this long after every local step: simulates a slow node (for tests)", NULL},
         {"diverse-init", CONF_BOOL, &c->diverse_init, "no", 1, 0,
          "mix the worker name into the init seed (default: every particle starts from the "
          "same seeded weights)", NULL},
@@ -141,6 +143,8 @@ static double s_train(const struct objective *obj, const struct worker_config *c
 {
     size_t d = (size_t)cfg->dim;
     for (long s = 0; s < steps; s++) {
+        if (cfg->delay_ms)
+            usleep((useconds_t)cfg->delay_ms * 1000);
         obj->eval(x, grad, d);
         float scale = (float)cfg->lr;
         if (cfg->grad_clip > 0) {
@@ -261,7 +265,8 @@ static int s_run_model(const struct worker_config *cfg)
                               cfg->step_gamma, (int)cfg->step_epochs, (uint64_t)cfg->seed,
                               (int)cfg->sync_every, cfg->reset_momentum,
                               cfg->metrics[0] ? cfg->metrics : NULL, cfg->progress_interval,
-                              (int)cfg->eval_every, holdout.n ? &holdout : NULL};
+                              (int)cfg->eval_every, holdout.n ? &holdout : NULL,
+                              (int)cfg->delay_ms};
     struct train_result res;
     if (rc == 0 && train_run(m, &train, &test, &tc, c, c ? &wel : NULL, &res, err, sizeof err) != 0) {
         log_error("%s", err);

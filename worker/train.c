@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "common/wire.h"
@@ -179,6 +180,8 @@ int train_run(struct model *m, const struct dataset *train, const struct dataset
             }
             if (!grads_only)
                 sgd_step(&opt, m->params, m->grads, lr_at(&plan, step));
+            if (cfg->delay_ms)
+                usleep((useconds_t)cfg->delay_ms * 1000);
             epoch_loss += loss;
             epoch_right += correct;
             interval_loss += loss;

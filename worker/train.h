@@ -28,6 +28,7 @@ struct train_config {
     int eval_every;        /* syncs between test evaluations reported to psod, 0 = none */
     const struct dataset *holdout; /* fitness: loss on this set, else the interval's mean
                                     * training loss */
+    int delay_ms;          /* sleep after every step: a slow node, for tests */
 };
 
 struct train_result {
