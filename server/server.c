@@ -82,6 +82,9 @@ const struct config_option *server_options(struct server_config *c)
         {"round-timeout", CONF_DOUBLE, &c->round_timeout, "0", 0, 1e9,
          "close a round this many seconds after its first push, with whoever pushed; 0 = wait "
          "for every live worker", NULL},
+        {"max-workers", CONF_INT, &c->max_workers, "0", 0, 65536,
+         "particles allowed in all: more workers than --workers may join a running swarm "
+         "(they start from the global model); 0 = --workers", NULL},
         {"quorum", CONF_INT, &c->quorum, "0", 0, 65536,
          "close a round as soon as this many workers pushed, 0 = all live workers", NULL},
         {"checkpoint-dir", CONF_STRING, c->checkpoint_dir, "", 1, 0,
@@ -473,9 +476,11 @@ static void s_handle_hello(struct server *s, struct wire_msg *in)
         s_welcome(s, mb, 1);
         return;
     }
-    if ((long)s->count >= s->cfg.workers) {
+    long cap = s->cfg.max_workers > s->cfg.workers ? s->cfg.max_workers : s->cfg.workers;
+    if ((long)s->count >= cap) {
         s_reject(s, in, PSOD__ERROR_CODE__ERR_SWARM_FULL, 0,
-                 "all %zu particles are taken (--workers %ld)", s->count, s->cfg.workers);
+                 "all %zu particles are taken (--workers %ld, --max-workers %ld)", s->count,
+                 s->cfg.workers, s->cfg.max_workers);
         return;
     }
     if (!in->has_payload) {
@@ -515,6 +520,14 @@ static void s_handle_hello(struct server *s, struct wire_msg *in)
     if (s_reserve(s) != 0) {
         s_reject(s, in, PSOD__ERROR_CODE__ERR_INTERNAL, 0, "out of memory for a particle");
         return;
+    }
+    /* A worker joining a swarm that has trained already starts from the
+     * global model rather than from scratch. */
+    const float *g = s->round > 0 ? s->ops->global(s->st) : NULL;
+    if (g) {
+        memcpy(zmq_msg_data(&in->payload), g, s->n * sizeof(float));
+        log_info("worker '%s' joins a running swarm at round %llu: starting from the global "
+                 "model", h->worker_name, (unsigned long long)s->round);
     }
     if (s->ops->add(s->st, x0, psoc_layout_hash(h->worker_name)) < 0) {
         s_reject(s, in, PSOD__ERROR_CODE__ERR_INTERNAL, 0, "out of memory for a particle");

@@ -31,6 +31,7 @@ struct server_config {
     long liveness;               /* missed beats before a worker is evicted */
     double round_timeout;        /* seconds after the first push, 0 = none */
     long quorum;                 /* pushes that close a round early, 0 = all */
+    long max_workers;            /* particles allowed in all, 0 = workers */
     char checkpoint_dir[CONF_STRLEN];
     long checkpoint_every;       /* rounds */
     double checkpoint_seconds;

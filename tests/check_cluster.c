@@ -755,6 +755,29 @@ START_TEST(async_mode_keeps_fast_workers_fast)
 }
 END_TEST
 
+START_TEST(new_worker_joins_a_running_swarm_from_the_global_model)
+{
+    char ep[256];
+    pid_t psod = s_psod("grow", ep, sizeof ep,
+                        (char *[]){"--workers", "2", "--max-workers", "3", NULL});
+    pid_t a = s_objective_worker(ep, "a", "20000", "grow-a");
+    pid_t b = s_objective_worker(ep, "b", "20000", "grow-b");
+    usleep(300000);
+    pid_t c = s_objective_worker(ep, "c", "200", "grow-c");
+    ck_assert_int_eq(s_wait(c, 60), 0);
+    pid_t d = s_objective_worker(ep, "d", "10", "grow-d"); /* a fourth is one too many */
+    ck_assert_int_eq(s_wait(d, 60), 1);
+    ck_assert_int_eq(s_wait(a, 60), 0);
+    ck_assert_int_eq(s_wait(b, 60), 0);
+    kill(psod, SIGTERM);
+    ck_assert_int_eq(s_wait(psod, 10), 0);
+    char log[65536];
+    s_read("grow", "err", log, sizeof log);
+    ck_assert_msg(strstr(log, "worker 'c' joins a running swarm at round") != NULL, "%s", log);
+    ck_assert_msg(strstr(log, "ERR_SWARM_FULL") != NULL, "%s", log);
+}
+END_TEST
+
 START_TEST(every_strategy_trains_and_its_model_file_matches)
 {
     ck_assert_int_eq(fixture_write_idx(dir, "train", 1500, 1), 0);
@@ -780,6 +803,7 @@ int main(void)
     tcase_add_test(tc, daemon_killed_and_resumed_finishes_the_same);
     tcase_add_test(tc, corrupt_checkpoints_fall_back_a_generation);
     tcase_add_loop_test(tc, async_mode_keeps_fast_workers_fast, 0, 2);
+    tcase_add_test(tc, new_worker_joins_a_running_swarm_from_the_global_model);
     tcase_add_loop_test(tc, every_strategy_trains_and_its_model_file_matches, 0, 5);
     suite_add_tcase(s, tc);
     return suite_run(s);
