@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Normal psod runs under valgrind, one per weight strategy (pso, avg, easgd,
-# diloco): 4 objective workers train while a hostile client sends every kind
-# of bad message; psod writes its metrics and model files; psoctl reads the
-# status; SIGTERM stops the daemon. Then one ssgd run with 3 real network
+# diloco), then pso resumed from its checkpoints and avg in async mode: 4
+# objective workers train while a hostile client sends every kind of bad
+# message; psod writes its metrics, model files and checkpoints; psoctl reads
+# the status; SIGTERM stops the daemon (with a final checkpoint). Then one ssgd run with 3 real network
 # workers on a tiny generated dataset (gradients every step), which leaves by
 # itself (--exit-when-done). Fails on any leak, invalid access or non-zero exit.
 set -euo pipefail
@@ -20,7 +21,8 @@ start_psod() { # strategy, extra options...
     rm -f "$dir/ep"
     vg "$BUILD/psod" --bind 'tcp://127.0.0.1:*' --endpoint-file "$dir/ep" --workers 4 \
         --strategy "$s" --progress-interval 1 --metrics "$dir/$s.jsonl" \
-        --model-out "$dir/$s.psom" --save-every 10 "$@" 2> "$dir/psod-$s.log" &
+        --model-out "$dir/$s.psom" --save-every 10 --checkpoint-dir "$dir/ck-$s" \
+        --checkpoint-every 10 "$@" 2> "$dir/psod-$s.log" &
     psod=$!
     for _ in $(seq 300); do [ -s "$dir/ep" ] && break; sleep 0.05; done
     ep=$(cat "$dir/ep")
@@ -38,8 +40,9 @@ check_psod() { # strategy
     echo "valgrind-daemon: $1: no leaks or invalid accesses; $(cat "$dir/hostile.out")"
 }
 
-for s in pso avg easgd diloco; do
-    start_psod "$s"
+run_objective() { # strategy, psod options...
+    local s=$1; shift
+    start_psod "$s" "$@"
     pids=()
     for i in 0 1 2 3; do
         "$BUILD/psoworker" --log-level warn --connect "$ep" --name "w$i" --objective rastrigin \
@@ -51,7 +54,12 @@ for s in pso avg easgd diloco; do
     "$BUILD/psoctl" status "$ep" > /dev/null
     kill -TERM "$psod"
     check_psod "$s"
-done
+}
+for s in pso avg easgd diloco; do run_objective "$s"; done
+# Resume from the checkpoints just written, and the asynchronous mode.
+run_objective pso --resume "$dir/ck-pso"
+grep -q "resumed from" "$dir/psod-pso.log" || { echo "valgrind-daemon: pso did not resume"; exit 1; }
+run_objective avg --mode async
 
 # ssgd: real training workers on a tiny MNIST-format dataset.
 "$BUILD/tests/make_fixture" "$dir/data" 600 200
