@@ -33,7 +33,7 @@ BLAS_LIBS = $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas) -
 
 ALL_CFLAGS = $(STD) $(OPT) -g $(WARN) $(SAN) -MMD -MP -I. -I$(BUILD) $(PKG_CFLAGS) $(BLAS_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(SAN) $(LDFLAGS)
-LIBS = $(PKG_LIBS) -lm
+LIBS = $(PKG_LIBS) -lm -pthread
 
 PROTO_C = $(BUILD)/proto/psod.pb-c.c
 PROTO_H = $(BUILD)/proto/psod.pb-c.h

@@ -14,6 +14,7 @@
 #include "common/psoclient.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -47,7 +48,68 @@ struct psoc {
     double final_accuracy;
     uint64_t final_round;
     atomic_int released;
+    /* The heartbeat thread: its own context and socket ("h:" + name), so
+     * that liveness does not depend on what the caller is doing. */
+    pthread_t beat_thread;
+    int beat_running;
+    atomic_int beat_stop;
 };
+
+/* Beat every heartbeat_ms on a socket of its own until told to stop. */
+static void *s_beat_main(void *arg)
+{
+    struct psoc *c = arg;
+    void *ctx = zmq_ctx_new();
+    void *sock = ctx ? zmq_socket(ctx, ZMQ_DEALER) : NULL;
+    if (sock) {
+        char id[WIRE_MAX_ID];
+        int len = snprintf(id, sizeof id, "h:%s", c->name);
+        int linger = 0, hwm = 10;
+        zmq_setsockopt(sock, ZMQ_ROUTING_ID, id, (size_t)len);
+        zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
+        zmq_setsockopt(sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
+        if (zmq_connect(sock, c->endpoint) == 0) {
+            uint64_t seq = 0;
+            while (!atomic_load(&c->beat_stop)) {
+                Psod__Heartbeat hb = PSOD__HEARTBEAT__INIT;
+                hb.seq = ++seq;
+                wire_send(sock, NULL, 0, PSOD__COMMAND__CMD_HEARTBEAT, &hb.base, NULL,
+                          ZMQ_DONTWAIT);
+                /* Drain the answers; sleep in small steps to stop promptly. */
+                for (uint32_t waited = 0; waited < c->heartbeat_ms && !atomic_load(&c->beat_stop);
+                     waited += 50) {
+                    zmq_msg_t m;
+                    zmq_msg_init(&m);
+                    while (zmq_msg_recv(&m, sock, ZMQ_DONTWAIT) >= 0)
+                        ;
+                    zmq_msg_close(&m);
+                    usleep(50000);
+                }
+            }
+        }
+        zmq_close(sock);
+    }
+    if (ctx)
+        zmq_ctx_term(ctx);
+    return NULL;
+}
+
+static void s_beat_start(struct psoc *c)
+{
+    if (c->beat_running || !c->opts.heartbeat_thread || c->heartbeat_ms == 0 || !c->name[0])
+        return;
+    atomic_store(&c->beat_stop, 0);
+    c->beat_running = pthread_create(&c->beat_thread, NULL, s_beat_main, c) == 0;
+}
+
+static void s_beat_stop(struct psoc *c)
+{
+    if (!c->beat_running)
+        return;
+    atomic_store(&c->beat_stop, 1);
+    pthread_join(c->beat_thread, NULL);
+    c->beat_running = 0;
+}
 
 static int s_err(char *err, size_t errlen, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -67,6 +129,7 @@ void psoc_options_default(struct psoc_options *o)
     o->timeout_ms = 120000;
     o->connect_timeout_ms = 30000;
     o->reconnect_ms = 0;
+    o->heartbeat_thread = 1;
     o->max_payload = (size_t)1 << 31;
 }
 
@@ -175,6 +238,7 @@ void psoc_close(struct psoc **cp)
     struct psoc *c = *cp;
     if (!c)
         return;
+    s_beat_stop(c);
     if (c->joined && c->sock) {
         Psod__Bye bye = PSOD__BYE__INIT;
         bye.reason = "worker closed";
@@ -353,6 +417,7 @@ static int s_hello(struct psoc *c, float *weights, int timeout_ms, struct psoc_w
         c->push_kind = (int)w->push_kind;
         c->heartbeat_ms = w->heartbeat_ms;
         c->incarnation = w->incarnation;
+        s_beat_start(c);
         c->positions_global = w->positions_global;
         if (out) {
             out->particle_id = w->particle_id;

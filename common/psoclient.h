@@ -15,7 +15,8 @@
  * Every call is blocking with a timeout and returns PSOC_OK or a negative
  * PSOC_E* code, with a human-readable reason in `err`. When the daemon
  * refuses a request, the code is PSOC_EREFUSED and psoc_last_server_error()
- * gives the daemon's error code. Not thread-safe: one psoc per thread. */
+ * gives the daemon's error code. Not thread-safe: one psoc per thread (its
+ * heartbeat thread is internal and uses a socket of its own). */
 #ifndef PSOD_PSOCLIENT_H
 #define PSOD_PSOCLIENT_H
 
@@ -41,6 +42,8 @@ struct psoc_options {
     int reconnect_ms;        /* sync: how long to keep rejoining a daemon that went
                               * silent (back-off 0.5 s doubling to 8 s); 0 = fail */
     size_t max_payload;      /* largest payload accepted, bytes */
+    int heartbeat_thread;    /* beat from a thread of its own after the join, at the
+                              * daemon's interval, whatever the caller is doing (1) */
 };
 
 struct psoc_welcome {

@@ -1157,8 +1157,17 @@ static void s_dispatch(struct server *s, struct wire_msg *in)
         s_handle_push(s, in);
         break;
     case PSOD__COMMAND__CMD_HEARTBEAT: {
+        /* From the worker's own socket ("w:" + name) or its heartbeat
+         * thread's ("h:" + name). */
         if ((mb = s_by_id(s, in)) != NULL)
             mb->last_seen = time_now_s();
+        else if (in->id_len > 2 && in->id_len <= NAME_MAX_LEN + 2 && memcmp(in->id, "h:", 2) == 0) {
+            char name[NAME_MAX_LEN + 1];
+            memcpy(name, in->id + 2, in->id_len - 2);
+            name[in->id_len - 2] = '\0';
+            if ((mb = s_by_name(s, name)) != NULL)
+                mb->last_seen = time_now_s();
+        }
         Psod__Heartbeat hb = PSOD__HEARTBEAT__INIT;
         hb.seq = ((Psod__Heartbeat *)in->meta)->seq;
         hb.incarnation = s->incarnation;

@@ -778,6 +778,36 @@ START_TEST(new_worker_joins_a_running_swarm_from_the_global_model)
 }
 END_TEST
 
+START_TEST(long_local_steps_keep_the_worker_alive)
+{
+    /* Each local step sleeps 1.5 s, three times the 0.5 s psod allows of
+     * silence: the client's heartbeat thread keeps the worker in. */
+    char ep[256], w[300];
+    pid_t psod = s_psod("long", ep, sizeof ep,
+                        (char *[]){"--workers", "2", "--heartbeat-ms", "100", "--liveness", "5",
+                                   NULL});
+    s_bin(w, sizeof w, "psoworker");
+    pid_t slow = s_spawn((char *[]){w, "--objective", "sphere", "--dim", "100", "--rounds", "2",
+                                    "--sync-every", "1", "--delay-ms", "1500", "--name", "slow",
+                                    "--connect", ep, "--timeout-ms", "20000", NULL},
+                         "long-slow");
+    pid_t fast = s_spawn((char *[]){w, "--objective", "sphere", "--dim", "100", "--rounds", "2",
+                                    "--sync-every", "1", "--name", "fast", "--connect", ep,
+                                    "--timeout-ms", "20000", NULL},
+                         "long-fast");
+    ck_assert_int_eq(s_wait(slow, 30), 0);
+    ck_assert_int_eq(s_wait(fast, 30), 0);
+    kill(psod, SIGTERM);
+    ck_assert_int_eq(s_wait(psod, 10), 0);
+    char log[16384], out[8192];
+    s_read("long", "err", log, sizeof log);
+    ck_assert_msg(strstr(log, "evicted") == NULL, "%s", log);
+    ck_assert_msg(strstr(log, "shutting down after 2 rounds") != NULL, "%s", log);
+    s_read("long-slow", "err", out, sizeof out);
+    ck_assert_msg(strstr(out, "resync") == NULL, "%s", out);
+}
+END_TEST
+
 START_TEST(every_strategy_trains_and_its_model_file_matches)
 {
     ck_assert_int_eq(fixture_write_idx(dir, "train", 1500, 1), 0);
@@ -804,6 +834,7 @@ int main(void)
     tcase_add_test(tc, corrupt_checkpoints_fall_back_a_generation);
     tcase_add_loop_test(tc, async_mode_keeps_fast_workers_fast, 0, 2);
     tcase_add_test(tc, new_worker_joins_a_running_swarm_from_the_global_model);
+    tcase_add_test(tc, long_local_steps_keep_the_worker_alive);
     tcase_add_loop_test(tc, every_strategy_trains_and_its_model_file_matches, 0, 5);
     suite_add_tcase(s, tc);
     return suite_run(s);

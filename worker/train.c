@@ -120,8 +120,6 @@ int train_run(struct model *m, const struct dataset *train, const struct dataset
     const int grads_only = c && wel && wel->push_gradients;
     const int sync_every = grads_only ? 1 : cfg->sync_every;
     struct sync_state ss = {0, NAN, 0, wel ? wel->round : 0, 0, 0, 0};
-    const double beat_s = c && wel && wel->heartbeat_ms ? wel->heartbeat_ms / 1000.0 : 0;
-    double last_beat = time_now_s();
     const int B = cfg->batch;
     const long per_epoch = (long)(train->n / (size_t)B); /* drop the last partial batch */
     if (per_epoch < 1) {
@@ -210,12 +208,6 @@ int train_run(struct model *m, const struct dataset *train, const struct dataset
                 interval_n = 0;
             }
             double now = time_now_s();
-            if (beat_s > 0 && now - last_beat >= beat_s) {
-                /* Liveness for psod during long stretches of local work. */
-                char ignored[128];
-                psoc_heartbeat(c, ignored, sizeof ignored);
-                last_beat = now;
-            }
             if (cfg->progress_s > 0 && now >= next_progress) {
                 double sps = (double)(step + 1) * B / (now - t0);
                 double left = (double)(total_steps - step - 1) * B / sps;
