@@ -85,6 +85,9 @@ const struct config_option *server_options(struct server_config *c)
         {"max-workers", CONF_INT, &c->max_workers, "0", 0, 65536,
          "particles allowed in all: more workers than --workers may join a running swarm "
          "(they start from the global model); 0 = --workers", NULL},
+        {"retire-after", CONF_DOUBLE, &c->retire_after, "0", 0, 1e9,
+         "seconds a departed or evicted worker keeps its particle; then a new worker may take "
+         "the slot over (from the global model); 0 = forever", NULL},
         {"quorum", CONF_INT, &c->quorum, "0", 0, 65536,
          "close a round as soon as this many workers pushed, 0 = all live workers", NULL},
         {"checkpoint-dir", CONF_STRING, c->checkpoint_dir, "", 1, 0,
@@ -118,6 +121,7 @@ struct member {
     double last_seen;
     zmq_msg_t position;      /* current position; never written after it is stored */
     int evicted;             /* silent for too long; a hello brings it back */
+    int retired;             /* gone longer than --retire-after: the slot is free */
     int has_push;            /* pushed for the current round */
     zmq_msg_t push;          /* the pushed weights, updated in place at the close */
     double push_loss;
@@ -470,6 +474,7 @@ static void s_handle_hello(struct server *s, struct wire_msg *in)
         }
         mb->active = 1;
         mb->evicted = 0;
+        mb->retired = 0;
         mb->last_seen = time_now_s();
         log_info("worker '%s' (%s pid %u) rejoined particle %d at round %llu", mb->name,
                  h->host ? h->host : "?", h->pid, (int)(mb - s->m), (unsigned long long)s->round);
@@ -477,7 +482,14 @@ static void s_handle_hello(struct server *s, struct wire_msg *in)
         return;
     }
     long cap = s->cfg.max_workers > s->cfg.workers ? s->cfg.max_workers : s->cfg.workers;
-    if ((long)s->count >= cap) {
+    long slot_i = -1; /* an index: s_reserve below may move the array */
+    if ((long)s->count >= cap && s->st) {
+        int gp = s->ops->global_particle(s->st);
+        for (size_t i = 0; i < s->count && slot_i < 0; i++)
+            if (s->m[i].retired && !s->m[i].active && (int)i != gp)
+                slot_i = (long)i;
+    }
+    if ((long)s->count >= cap && slot_i < 0) {
         s_reject(s, in, PSOD__ERROR_CODE__ERR_SWARM_FULL, 0,
                  "all %zu particles are taken (--workers %ld, --max-workers %ld)", s->count,
                  s->cfg.workers, s->cfg.max_workers);
@@ -528,6 +540,27 @@ static void s_handle_hello(struct server *s, struct wire_msg *in)
         memcpy(zmq_msg_data(&in->payload), g, s->n * sizeof(float));
         log_info("worker '%s' joins a running swarm at round %llu: starting from the global "
                  "model", h->worker_name, (unsigned long long)s->round);
+    }
+    if (slot_i >= 0) {
+        struct member *slot = &s->m[slot_i];
+        int i = (int)slot_i;
+        log_info("worker '%s' (%s pid %u) takes over particle %d of retired worker '%s'",
+                 h->worker_name, h->host ? h->host : "?", h->pid, i, slot->name);
+        s->ops->reset(s->st, i, x0, psoc_layout_hash(h->worker_name));
+        zmq_msg_close(&slot->position);
+        memset(slot, 0, sizeof *slot);
+        snprintf(slot->name, sizeof slot->name, "%s", h->worker_name);
+        memcpy(slot->id, in->id, in->id_len);
+        slot->id_len = in->id_len;
+        slot->active = 1;
+        slot->last_seen = time_now_s();
+        slot->last_loss = NAN;
+        slot->last_acc = NAN;
+        slot->pbest_acc = NAN;
+        zmq_msg_init(&slot->position);
+        zmq_msg_move(&slot->position, &in->payload);
+        s_welcome(s, slot, 0);
+        return;
     }
     if (s->ops->add(s->st, x0, psoc_layout_hash(h->worker_name)) < 0) {
         s_reject(s, in, PSOD__ERROR_CODE__ERR_INTERNAL, 0, "out of memory for a particle");
@@ -990,6 +1023,19 @@ static void s_timers(struct server *s, double now)
     }
     if (changed)
         s_maybe_close_round(s);
+    if (s->cfg.retire_after > 0 && s->st) {
+        int gp = s->ops->global_particle(s->st);
+        for (size_t i = 0; i < s->count; i++) {
+            struct member *mb = &s->m[i];
+            if (mb->active || mb->retired || (int)i == gp ||
+                now - mb->last_seen <= s->cfg.retire_after)
+                continue;
+            mb->retired = 1;
+            log_info("retired particle %zu of worker '%s' (gone %.1f s, --retire-after %g): a "
+                     "new worker may take it over",
+                     i, mb->name, now - mb->last_seen, s->cfg.retire_after);
+        }
+    }
     if (s->cfg.round_timeout > 0 && s_pushed(s) > 0 &&
         now - s->first_push >= s->cfg.round_timeout && (long)s->count >= s->cfg.workers) {
         char who[256];

@@ -32,6 +32,7 @@ struct server_config {
     double round_timeout;        /* seconds after the first push, 0 = none */
     long quorum;                 /* pushes that close a round early, 0 = all */
     long max_workers;            /* particles allowed in all, 0 = workers */
+    double retire_after;         /* seconds a gone worker keeps its particle, 0 = forever */
     char checkpoint_dir[CONF_STRLEN];
     long checkpoint_every;       /* rounds */
     double checkpoint_seconds;

@@ -55,6 +55,24 @@ int strategy_order_add(struct strategy_order *o, uint64_t key)
     return (int)id;
 }
 
+void strategy_order_rekey(struct strategy_order *o, uint32_t id, uint64_t key)
+{
+    /* Take id out of the order and insert it again under its new key. */
+    size_t j = 0;
+    while (j < o->count && o->idx[j] != id)
+        j++;
+    for (; j + 1 < o->count; j++)
+        o->idx[j] = o->idx[j + 1];
+    o->key[id] = key;
+    j = o->count - 1;
+    while (j > 0 && (o->key[o->idx[j - 1]] > key ||
+                     (o->key[o->idx[j - 1]] == key && o->idx[j - 1] > id))) {
+        o->idx[j] = o->idx[j - 1];
+        j--;
+    }
+    o->idx[j] = id;
+}
+
 void strategy_order_free(struct strategy_order *o)
 {
     free(o->idx);

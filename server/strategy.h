@@ -87,6 +87,9 @@ struct strategy_ops {
      * `step` counts pushes so far (it keys the random factors). */
     void (*push)(void *st, uint64_t step, int i, float *x, const float *prev, double loss,
                  strategy_done_fn *done, void *ctx);
+    /* Particle i (never the global best's) is handed to a new worker with
+     * stream `stream`, starting at x0: forget its own state. */
+    void (*reset)(void *st, int i, const float *x0, uint64_t stream);
 };
 
 extern const struct strategy_ops strategy_pso, strategy_avg, strategy_easgd, strategy_diloco,
@@ -112,6 +115,8 @@ struct strategy_order {
 };
 /* Add particle `count` with `key`; returns its id, or -1 when out of memory. */
 int strategy_order_add(struct strategy_order *o, uint64_t key);
+/* Particle `id` now belongs to a worker with stream `key`. */
+void strategy_order_rekey(struct strategy_order *o, uint32_t id, uint64_t key);
 void strategy_order_free(struct strategy_order *o);
 
 /* Mean of the non-NULL x[i] (how many in *k) into out, summed in o's order. */

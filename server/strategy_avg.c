@@ -119,6 +119,13 @@ static void s_push(void *st, uint64_t step, int i, float *x, const float *prev, 
         done(ctx, i, crc32c(0, x, a->n * sizeof(float)));
 }
 
+static void s_reset(void *st, int i, const float *x0, uint64_t stream)
+{
+    (void)x0; /* no per-particle state but the order of the sums */
+    struct avg *a = st;
+    strategy_order_rekey(&a->ord, (uint32_t)i, stream);
+}
+
 static const float *s_global(const void *st)
 {
     const struct avg *a = st;
@@ -144,5 +151,6 @@ const struct strategy_ops strategy_avg = {
     .personal_best_loss = s_pbest,
     .save = s_save,
     .load = s_load,
+    .reset = s_reset,
     .push = s_push,
 };

@@ -133,6 +133,13 @@ static int s_load(void *st, struct ckpt_reader *r)
     return 0;
 }
 
+static void s_reset(void *st, int i, const float *x0, uint64_t stream)
+{
+    (void)x0; /* no per-particle state but the order of the sums */
+    struct diloco *d = st;
+    strategy_order_rekey(&d->ord, (uint32_t)i, stream);
+}
+
 static const float *s_global(const void *st)
 {
     const struct diloco *d = st;
@@ -158,4 +165,5 @@ const struct strategy_ops strategy_diloco = {
     .personal_best_loss = s_pbest,
     .save = s_save,
     .load = s_load,
+    .reset = s_reset,
 };

@@ -68,6 +68,11 @@ static void s_push(void *st, uint64_t step, int i, float *x, const float *prev, 
     swarm_push(st, step, i, x, prev, loss, done, ctx);
 }
 
+static void s_reset(void *st, int i, const float *x0, uint64_t stream)
+{
+    swarm_reset(st, i, x0, stream);
+}
+
 static void s_save(const void *st, struct ckpt_writer *w) { swarm_save(st, w); }
 static int s_load(void *st, struct ckpt_reader *r) { return swarm_load(st, r); }
 static const float *s_global(const void *st) { return swarm_best(st); }
@@ -92,4 +97,5 @@ const struct strategy_ops strategy_pso = {
     .save = s_save,
     .load = s_load,
     .push = s_push,
+    .reset = s_reset,
 };

@@ -138,6 +138,13 @@ static int s_load(void *st, struct ckpt_reader *r)
     return 0;
 }
 
+static void s_reset(void *st, int i, const float *x0, uint64_t stream)
+{
+    (void)x0; /* no per-particle state but the order of the sums */
+    struct ssgd *d = st;
+    strategy_order_rekey(&d->ord, (uint32_t)i, stream);
+}
+
 static const float *s_global(const void *st)
 {
     const struct ssgd *d = st;
@@ -163,4 +170,5 @@ const struct strategy_ops strategy_ssgd = {
     .personal_best_loss = s_pbest,
     .save = s_save,
     .load = s_load,
+    .reset = s_reset,
 };

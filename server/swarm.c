@@ -339,6 +339,16 @@ void swarm_push(struct swarm *s, uint64_t step, int i, float *x, const float *pr
         done(ctx, i, crc);
 }
 
+void swarm_reset(struct swarm *s, int i, const float *x0, uint64_t stream)
+{
+    struct particle *q = &s->pt[i];
+    memset(q->v, 0, s->n * sizeof(float));
+    memcpy(q->p, x0, s->n * sizeof(float));
+    q->p_loss = INFINITY;
+    q->stream = stream;
+    strategy_order_rekey(&s->ord, (uint32_t)i, stream);
+}
+
 void swarm_save(const struct swarm *s, struct ckpt_writer *w)
 {
     ckpt_put_u64(w, s->count);

@@ -74,6 +74,10 @@ void swarm_round(struct swarm *s, uint64_t round, float *const *x, const float *
 void swarm_push(struct swarm *s, uint64_t step, int i, float *x, const float *prev, double loss,
                 swarm_done_fn *done, void *ctx);
 
+/* Particle i starts over at x0 for a new worker (stream): v = 0, p = x0,
+ * personal best loss +inf. Not for the global best's particle. */
+void swarm_reset(struct swarm *s, int i, const float *x0, uint64_t stream);
+
 /* Checkpoint: velocities, personal bests and their losses, global best. */
 void swarm_save(const struct swarm *s, struct ckpt_writer *w);
 int swarm_load(struct swarm *s, struct ckpt_reader *r);

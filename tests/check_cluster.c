@@ -808,6 +808,40 @@ START_TEST(long_local_steps_keep_the_worker_alive)
 }
 END_TEST
 
+START_TEST(gone_worker_is_retired_and_its_slot_reused)
+{
+    /* Two particles; worker a finishes and leaves; after --retire-after its
+     * particle goes to newcomer c, which starts from the global model. */
+    char ep[256];
+    pid_t psod = s_psod("retire", ep, sizeof ep,
+                        (char *[]){"--workers", "2", "--retire-after", "0.3", NULL});
+    pid_t a = s_objective_worker(ep, "a", "20", "retire-a");
+    pid_t b = s_objective_worker(ep, "b", "100000", "retire-b");
+    ck_assert_int_eq(s_wait(a, 30), 0);
+    char log[65536];
+    double t0 = s_now();
+    for (;;) {
+        s_read("retire", "err", log, sizeof log);
+        if (strstr(log, "retired particle"))
+            break;
+        ck_assert_msg(s_now() - t0 < 10, "nothing retired: %s", log);
+        usleep(50000);
+    }
+    pid_t c = s_objective_worker(ep, "c", "50", "retire-c");
+    ck_assert_int_eq(s_wait(c, 30), 0);
+    kill(b, SIGTERM);
+    s_wait(b, 10);
+    kill(psod, SIGTERM);
+    ck_assert_int_eq(s_wait(psod, 10), 0);
+    s_read("retire", "err", log, sizeof log);
+    /* a was not the global best, or b's particle would have been retired
+     * instead: whichever left, c took over a retired slot. */
+    ck_assert_msg(strstr(log, "worker 'c'") && strstr(log, "takes over particle") &&
+                      strstr(log, "of retired worker 'a'"),
+                  "%s", log);
+}
+END_TEST
+
 START_TEST(every_strategy_trains_and_its_model_file_matches)
 {
     ck_assert_int_eq(fixture_write_idx(dir, "train", 1500, 1), 0);
@@ -835,6 +869,7 @@ int main(void)
     tcase_add_loop_test(tc, async_mode_keeps_fast_workers_fast, 0, 2);
     tcase_add_test(tc, new_worker_joins_a_running_swarm_from_the_global_model);
     tcase_add_test(tc, long_local_steps_keep_the_worker_alive);
+    tcase_add_test(tc, gone_worker_is_retired_and_its_slot_reused);
     tcase_add_loop_test(tc, every_strategy_trains_and_its_model_file_matches, 0, 5);
     suite_add_tcase(s, tc);
     return suite_run(s);
