@@ -1271,6 +1271,12 @@ int server_run(struct server *s, volatile sig_atomic_t *stop)
         double now = time_now_s();
         s_timers(s, now);
         long timeout = s->cfg.heartbeat_ms < 1000 ? s->cfg.heartbeat_ms : 1000;
+        if (s->cfg.round_timeout > 0 && s_pushed(s) > 0) {
+            /* Wake up for the round's deadline. */
+            double left = (s->first_push + s->cfg.round_timeout - now) * 1e3;
+            if (left < timeout)
+                timeout = left < 1 ? 1 : (long)left;
+        }
         if (s->cfg.progress_interval > 0) {
             if (now >= s->next_progress) {
                 s_progress(s);

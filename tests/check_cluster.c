@@ -842,6 +842,50 @@ START_TEST(gone_worker_is_retired_and_its_slot_reused)
 }
 END_TEST
 
+START_TEST(deadline_and_quorum_close_rounds_without_the_slow_worker)
+{
+    /* _i = 0: --round-timeout 0.2 s; _i = 1: --quorum 2. Worker c takes 1 s
+     * per step; rounds close without it, its late pushes are refused
+     * (ERR_ROUND) and it rejoins by itself, and everyone finishes. */
+    char ep[256], w[300], tag[32];
+    snprintf(tag, sizeof tag, "late%d", _i);
+    pid_t psod = s_psod(tag, ep, sizeof ep,
+                        _i == 0 ? (char *[]){"--workers", "3", "--round-timeout", "0.2", NULL}
+                                : (char *[]){"--workers", "3", "--quorum", "2", NULL});
+    s_bin(w, sizeof w, "psoworker");
+    pid_t p[3];
+    const char *names[] = {"a", "b", "c"};
+    for (int i = 0; i < 3; i++) {
+        char t[48];
+        snprintf(t, sizeof t, "%s-%s", tag, names[i]);
+        p[i] = s_spawn((char *[]){w, "--objective", "sphere", "--dim", "100", "--rounds",
+                                  i == 2 ? "3" : "40", "--sync-every", "1", "--delay-ms",
+                                  i == 2 ? "1000" : "20", "--name", (char *)names[i],
+                                  "--connect", ep, "--timeout-ms", "20000", NULL},
+                       t);
+    }
+    double t0 = s_now();
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq(s_wait(p[i], 30), 0);
+    double fast = s_now() - t0;
+    ck_assert_int_eq(s_wait(p[2], 30), 0);
+    kill(psod, SIGTERM);
+    ck_assert_int_eq(s_wait(psod, 10), 0);
+    char log[65536], out[8192];
+    s_read(tag, "err", log, sizeof log);
+    snprintf(tag + strlen(tag), sizeof tag - strlen(tag), "-c");
+    s_read(tag, "err", out, sizeof out);
+    fprintf(stderr, "%s: fast workers done in %.2f s with a 1 s/step worker in the swarm\n",
+            _i == 0 ? "--round-timeout 0.2" : "--quorum 2", fast);
+    if (_i == 0)
+        ck_assert_msg(strstr(log, "closed at its deadline") && strstr(log, "without 'c'"), "%s",
+                      log);
+    ck_assert_msg(strstr(log, "ERR_ROUND") != NULL, "%s", log);
+    ck_assert_msg(strstr(out, "did not use this push") != NULL, "%s", out);
+    ck_assert_double_lt(fast, 20.0); /* 40 rounds would take 40 s behind c */
+}
+END_TEST
+
 START_TEST(every_strategy_trains_and_its_model_file_matches)
 {
     ck_assert_int_eq(fixture_write_idx(dir, "train", 1500, 1), 0);
@@ -870,6 +914,7 @@ int main(void)
     tcase_add_test(tc, new_worker_joins_a_running_swarm_from_the_global_model);
     tcase_add_test(tc, long_local_steps_keep_the_worker_alive);
     tcase_add_test(tc, gone_worker_is_retired_and_its_slot_reused);
+    tcase_add_loop_test(tc, deadline_and_quorum_close_rounds_without_the_slow_worker, 0, 2);
     tcase_add_loop_test(tc, every_strategy_trains_and_its_model_file_matches, 0, 5);
     suite_add_tcase(s, tc);
     return suite_run(s);
