@@ -17,9 +17,11 @@ static inline void fixture_be32(unsigned char *p, uint32_t v)
 }
 
 /* Write dir/PREFIX-images-idx3-ubyte and dir/PREFIX-labels-idx1-ubyte with
- * n learnable 28x28 images. Returns 0 or -1. */
-static inline int fixture_write_idx(const char *dir, const char *prefix, uint32_t n,
-                                    uint64_t seed)
+ * n learnable 28x28 images: noise uniform in [0, noise), the class's block
+ * at `block` brightness on top of it (255 = easy; near `noise`, a task a
+ * model does not learn perfectly). Returns 0 or -1. */
+static inline int fixture_write_idx_ex(const char *dir, const char *prefix, uint32_t n,
+                                       uint64_t seed, int block, int noise)
 {
     size_t len = 16 + (size_t)n * 784;
     unsigned char *img = malloc(len), *lab = malloc(8 + (size_t)n);
@@ -34,11 +36,13 @@ static inline int fixture_write_idx(const char *dir, const char *prefix, uint32_
         int y = (int)(k % 10);
         unsigned char *p = img + 16 + (size_t)k * 784;
         for (int i = 0; i < 784; i++)
-            p[i] = (unsigned char)rng_below(&r, 96);
+            p[i] = (unsigned char)rng_below(&r, (uint32_t)noise);
         int oy = 2 + (y / 5) * 12, ox = 2 + (y % 5) * 5;
         for (int i = 0; i < 4; i++)
-            for (int j = 0; j < 4; j++)
-                p[(oy + i) * 28 + ox + j] = 255;
+            for (int j = 0; j < 4; j++) {
+                int v = block >= 255 ? 255 : p[(oy + i) * 28 + ox + j] + block;
+                p[(oy + i) * 28 + ox + j] = (unsigned char)(v > 255 ? 255 : v);
+            }
         lab[8 + k] = (unsigned char)y;
     }
     char path[512];
@@ -55,6 +59,12 @@ static inline int fixture_write_idx(const char *dir, const char *prefix, uint32_
         fclose(f);
     free(img), free(lab);
     return rc ? -1 : 0;
+}
+
+static inline int fixture_write_idx(const char *dir, const char *prefix, uint32_t n,
+                                    uint64_t seed)
+{
+    return fixture_write_idx_ex(dir, prefix, n, seed, 255, 96);
 }
 
 #endif
