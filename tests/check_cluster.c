@@ -584,12 +584,13 @@ END_TEST
  * `crash_after` > 0 psod is killed with SIGKILL that many seconds in and
  * restarted with --resume while the workers keep running. Returns the test
  * accuracy of the final model file. */
-static double s_crash_run(const char *tag, double crash_after)
+static double s_crash_run(const char *tag, const char *strategy, double crash_after)
 {
     char ep[256], ck[600], model[600], w[300], t[64];
     snprintf(ck, sizeof ck, "%s/%s-ck", dir, tag);
     snprintf(model, sizeof model, "%s/%s.psom", dir, tag);
-    char *extra[] = {"--workers", "3", "--exit-when-done", "--checkpoint-dir", ck,
+    char *extra[] = {"--workers", "3", "--strategy", (char *)strategy, "--exit-when-done",
+                     "--checkpoint-dir", ck,
                      "--checkpoint-every", "1", "--model-out", model, "--heartbeat-ms", "100",
                      NULL};
     pid_t psod = s_psod(tag, ep, sizeof ep, extra);
@@ -601,7 +602,7 @@ static double s_crash_run(const char *tag, double crash_after)
         snprintf(idx, sizeof idx, "%d", i);
         snprintf(t, sizeof t, "%s-w%d", tag, i);
         p[i] = s_spawn((char *[]){w, "--connect", ep, "--name", name, "--model", "mlp",
-                                  "--data-dir", dir, "--epochs", "10", "--batch", "16", "--lr",
+                                  "--data-dir", dir, "--epochs", "4", "--batch", "16", "--lr",
                                   "0.02", "--schedule", "cosine", "--sync-every", "4",
                                   "--shard-index", idx,
                                   "--shard-count", "3", "--progress-interval", "0",
@@ -619,7 +620,8 @@ static double s_crash_run(const char *tag, double crash_after)
         s_bin(psodbin, sizeof psodbin, "psod");
         snprintf(epfile, sizeof epfile, "%s/%s.endpoint", dir, tag2);
         psod = s_spawn((char *[]){psodbin, "--bind", ep, "--endpoint-file", epfile,
-                                  "--workers", "3", "--exit-when-done", "--resume", ck,
+                                  "--workers", "3", "--strategy", (char *)strategy,
+                                  "--exit-when-done", "--resume", ck,
                                   "--checkpoint-every", "1", "--model-out", model,
                                   "--heartbeat-ms", "100", "--progress-interval", "0", NULL},
                        tag2);
@@ -645,17 +647,26 @@ START_TEST(daemon_killed_and_resumed_finishes_the_same)
 {
     /* A task the model learns only to about 95 %, so that the comparison
      * means something (the easy fixture ends at 100 % either way). */
-    ck_assert_int_eq(fixture_write_idx_ex(dir, "train", 3000, 1, 60, 200), 0);
+    ck_assert_int_eq(fixture_write_idx_ex(dir, "train", 9000, 1, 60, 200), 0);
     ck_assert_int_eq(fixture_write_idx_ex(dir, "t10k", 2000, 2, 60, 200), 0);
-    double clean = s_crash_run("clean", 0);
-    double crashed = s_crash_run("crash", 1.0);
+    /* A crash must not cost more than half a point (avg) of final accuracy.
+     * The check is one-sided: the resumed run takes a slightly different
+     * path (which queued pushes the new daemon used, one interval dropped),
+     * and on this small task that alone moves the final accuracy by up to
+     * +-0.5 points, both ways; being better by chance is no failure.
+     * PSO-PS's global best is one particle's personal best picked by noisy
+     * training losses, so its path moves more: 1.5 points. */
+    const char *strategy = _i == 0 ? "avg" : "pso";
+    double tolerance = _i == 0 ? 0.005 : 0.015;
+    double clean = s_crash_run("clean", strategy, 0);
+    double crashed = s_crash_run("crash", strategy, 1.0);
     char log[65536];
     s_read("crash-resumed", "err", log, sizeof log);
     ck_assert_msg(strstr(log, "resumed from ") != NULL, "%s", log);
     ck_assert_msg(strstr(log, "rejoined particle") != NULL, "%s", log);
-    fprintf(stderr, "kill -9 psod and --resume: accuracy %.4f against %.4f uninterrupted\n",
-            crashed, clean);
-    ck_assert_msg(fabs(crashed - clean) <= 0.005, "%.4f vs %.4f", crashed, clean);
+    fprintf(stderr, "kill -9 psod and --resume (%s): accuracy %.4f against %.4f uninterrupted\n",
+            strategy, crashed, clean);
+    ck_assert_msg(crashed >= clean - tolerance, "%s: %.4f vs %.4f", strategy, crashed, clean);
 }
 END_TEST
 
@@ -911,7 +922,7 @@ int main(void)
     tcase_add_test(tc, wrong_network_is_refused);
     tcase_add_test(tc, dead_worker_is_evicted_and_its_restart_rejoins);
     tcase_add_test(tc, stalled_worker_is_evicted_then_resumes);
-    tcase_add_test(tc, daemon_killed_and_resumed_finishes_the_same);
+    tcase_add_loop_test(tc, daemon_killed_and_resumed_finishes_the_same, 0, 2);
     tcase_add_test(tc, corrupt_checkpoints_fall_back_a_generation);
     tcase_add_loop_test(tc, async_mode_keeps_fast_workers_fast, 0, 2);
     tcase_add_test(tc, new_worker_joins_a_running_swarm_from_the_global_model);

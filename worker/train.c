@@ -200,7 +200,7 @@ int train_run(struct model *m, const struct dataset *train, const struct dataset
                 if (s_sync(m, test, cfg, c, wel, &ss, interval_loss / interval_n,
                            (uint64_t)interval_n * (uint64_t)B, err, errlen) != 0)
                     goto done;
-                if (cfg->reset_momentum || ss.resynced)
+                if (cfg->reset_momentum)
                     sgd_reset(&opt);
                 if (anchor)
                     memcpy(anchor, m->params, m->n_params * sizeof(float));
