@@ -404,6 +404,23 @@ static int s_reserve(struct server *s)
     return 0;
 }
 
+/* A fresh member for worker `name`, whose position is the hello's payload
+ * (moved out of `in`). */
+static void s_member_init(struct member *mb, const char *name, struct wire_msg *in)
+{
+    memset(mb, 0, sizeof *mb);
+    snprintf(mb->name, sizeof mb->name, "%s", name);
+    memcpy(mb->id, in->id, in->id_len);
+    mb->id_len = in->id_len;
+    mb->active = 1;
+    mb->last_seen = time_now_s();
+    mb->last_loss = NAN;
+    mb->last_acc = NAN;
+    mb->pbest_acc = NAN;
+    zmq_msg_init(&mb->position);
+    zmq_msg_move(&mb->position, &in->payload);
+}
+
 static void s_welcome(struct server *s, struct member *mb, int rejoined)
 {
     Psod__Welcome w = PSOD__WELCOME__INIT;
@@ -548,17 +565,7 @@ static void s_handle_hello(struct server *s, struct wire_msg *in)
                  h->worker_name, h->host ? h->host : "?", h->pid, i, slot->name);
         s->ops->reset(s->st, i, x0, psoc_layout_hash(h->worker_name));
         zmq_msg_close(&slot->position);
-        memset(slot, 0, sizeof *slot);
-        snprintf(slot->name, sizeof slot->name, "%s", h->worker_name);
-        memcpy(slot->id, in->id, in->id_len);
-        slot->id_len = in->id_len;
-        slot->active = 1;
-        slot->last_seen = time_now_s();
-        slot->last_loss = NAN;
-        slot->last_acc = NAN;
-        slot->pbest_acc = NAN;
-        zmq_msg_init(&slot->position);
-        zmq_msg_move(&slot->position, &in->payload);
+        s_member_init(slot, h->worker_name, in);
         s_welcome(s, slot, 0);
         return;
     }
@@ -567,17 +574,7 @@ static void s_handle_hello(struct server *s, struct wire_msg *in)
         return;
     }
     mb = &s->m[s->count++];
-    memset(mb, 0, sizeof *mb);
-    snprintf(mb->name, sizeof mb->name, "%s", h->worker_name);
-    memcpy(mb->id, in->id, in->id_len);
-    mb->id_len = in->id_len;
-    mb->active = 1;
-    mb->last_seen = time_now_s();
-    mb->last_loss = NAN;
-    mb->last_acc = NAN;
-    mb->pbest_acc = NAN;
-    zmq_msg_init(&mb->position);
-    zmq_msg_move(&mb->position, &in->payload);
+    s_member_init(mb, h->worker_name, in);
     log_info("worker '%s' (%s pid %u) joined as particle %zu (%zu of %ld)", mb->name,
              h->host ? h->host : "?", h->pid, s->count - 1, s->count, s->cfg.workers);
     s_welcome(s, mb, 0);
@@ -899,21 +896,13 @@ static void s_metrics_line(struct server *s, double now, double update_s, double
     fflush(f);
 }
 
-static void s_close_round(struct server *s)
+/* After an update (a closed round, or one push in async mode): accuracy
+ * bookkeeping, the round counter, metrics, model file and checkpoint.
+ * xs[i] marks who pushed, pbl[i] their personal best loss before. */
+static void s_finish_round(struct server *s, double t0, double wait_s)
 {
-    double t0 = time_now_s();
-    for (size_t i = 0; i < s->count; i++) {
-        struct member *mb = &s->m[i];
-        s->xs[i] = mb->has_push ? zmq_msg_data(&mb->push) : NULL;
-        s->prevs[i] = zmq_msg_data(&mb->position);
-        s->losses[i] = mb->has_push ? mb->push_loss : INFINITY;
-        s->pbl[i] = s->ops->personal_best_loss(s->st, (int)i);
-    }
-    double wait_s = t0 - s->first_push;
-    s->ops->round(s->st, s->round, s->xs, s->prevs, s->losses, s_position_ready, s);
-    /* Accuracy bookkeeping. pso: a particle whose personal best just became
-     * the weights it pushed carries that push's accuracy; the global best's
-     * is its particle's. */
+    /* pso: a particle whose personal best just became the weights it pushed
+     * carries that push's accuracy; the global best's is its particle's. */
     for (size_t i = 0; i < s->count; i++) {
         double now_pb = s->ops->personal_best_loss(s->st, (int)i);
         if (s->xs[i] && now_pb != s->pbl[i] && !isnan(now_pb)) {
@@ -937,6 +926,21 @@ static void s_close_round(struct server *s)
     if (s->cfg.save_every > 0 && s->round % (uint64_t)s->cfg.save_every == 0)
         s_save_model(s);
     s_maybe_checkpoint(s, now);
+}
+
+static void s_close_round(struct server *s)
+{
+    double t0 = time_now_s();
+    for (size_t i = 0; i < s->count; i++) {
+        struct member *mb = &s->m[i];
+        s->xs[i] = mb->has_push ? zmq_msg_data(&mb->push) : NULL;
+        s->prevs[i] = zmq_msg_data(&mb->position);
+        s->losses[i] = mb->has_push ? mb->push_loss : INFINITY;
+        s->pbl[i] = s->ops->personal_best_loss(s->st, (int)i);
+    }
+    double wait_s = t0 - s->first_push;
+    s->ops->round(s->st, s->round, s->xs, s->prevs, s->losses, s_position_ready, s);
+    s_finish_round(s, t0, wait_s);
 }
 
 static void s_maybe_close_round(struct server *s)
@@ -969,27 +973,10 @@ static void s_async_step(struct server *s, struct member *mb)
     float *x = zmq_msg_data(&mb->push);
     s->xs[i] = x;
     s->losses[i] = mb->push_loss;
-    double pbl = s->ops->personal_best_loss(s->st, i);
+    s->pbl[i] = s->ops->personal_best_loss(s->st, i);
     s->ops->push(s->st, s->round, i, x, zmq_msg_data(&mb->position), mb->push_loss,
                  s_position_ready, s);
-    double now_pb = s->ops->personal_best_loss(s->st, i);
-    if (now_pb != pbl && !isnan(now_pb)) {
-        mb->pbest_acc = mb->push_acc;
-        mb->pbest_round = s->round;
-    }
-    int gp = s->ops->global_particle(s->st);
-    if (gp >= 0) {
-        s->g_acc = s->m[gp].pbest_acc;
-        s->g_acc_round = s->m[gp].pbest_round;
-    }
-    s->round++;
-    double now = time_now_s();
-    s->last_round_seconds = now - s->round_started;
-    s->round_started = now;
-    s_metrics_line(s, now, now - t0, 0);
-    if (s->cfg.save_every > 0 && s->round % (uint64_t)s->cfg.save_every == 0)
-        s_save_model(s);
-    s_maybe_checkpoint(s, now);
+    s_finish_round(s, t0, 0);
 }
 
 /* Names of the live workers the round still waits for, for log lines. */
