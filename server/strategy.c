@@ -2,6 +2,7 @@
 #include "server/strategy.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -155,4 +156,56 @@ double strategy_mean_loss(float *const *x, const double *loss, size_t count)
             k++;
         }
     return k ? sum / (double)k : INFINITY;
+}
+
+void strategy_center_init(struct strategy_center *c, size_t n, const float *model)
+{
+    c->n = n;
+    c->model = model;
+    c->have = 0;
+    c->loss = INFINITY;
+}
+
+const float *strategy_center_global(const void *st)
+{
+    const struct strategy_center *c = st;
+    return c->have ? c->model : NULL;
+}
+
+double strategy_center_loss(const void *st) { return ((const struct strategy_center *)st)->loss; }
+int strategy_center_no_particle(const void *st) { return (void)st, -1; }
+double strategy_center_no_pbest(const void *st, int i) { return (void)st, (void)i, NAN; }
+
+void strategy_center_reset(void *st, int i, const float *x0, uint64_t stream)
+{
+    (void)x0; /* no per-particle state but the order of the sums */
+    strategy_order_rekey(&((struct strategy_center *)st)->ord, (uint32_t)i, stream);
+}
+
+void strategy_center_save(const struct strategy_center *c, struct ckpt_writer *w,
+                          float *const *arrays, int k)
+{
+    ckpt_put_u64(w, c->n);
+    ckpt_put_u64(w, (uint64_t)c->have);
+    ckpt_put_f64(w, c->loss);
+    for (int j = 0; j < k; j++)
+        ckpt_put(w, arrays[j], c->n * sizeof(float));
+}
+
+int strategy_center_load(struct strategy_center *c, struct ckpt_reader *r, float *const *arrays,
+                         int k, const char *what)
+{
+    uint64_t n, have;
+    if (ckpt_get_u64(r, &n) || ckpt_get_u64(r, &have) || ckpt_get_f64(r, &c->loss))
+        return -1;
+    if (n != c->n) {
+        snprintf(r->err, sizeof r->err, "%s state of %llu parameters, expected %zu", what,
+                 (unsigned long long)n, c->n);
+        return -1;
+    }
+    c->have = have != 0;
+    for (int j = 0; j < k; j++)
+        if (ckpt_get(r, arrays[j], c->n * sizeof(float)))
+            return -1;
+    return 0;
 }

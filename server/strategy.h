@@ -119,6 +119,29 @@ int strategy_order_add(struct strategy_order *o, uint64_t key);
 void strategy_order_rekey(struct strategy_order *o, uint32_t id, uint64_t key);
 void strategy_order_free(struct strategy_order *o);
 
+/* The state the center-based strategies (avg, easgd, diloco, ssgd) share.
+ * It comes first in each one's state struct, so the strategy_center_*
+ * functions below serve directly as their global, global_loss,
+ * global_particle, personal_best_loss and reset operations. */
+struct strategy_center {
+    size_t n;
+    struct strategy_order ord;
+    const float *model;   /* the global model: one of the strategy's arrays */
+    int have;             /* a round has closed: model is meaningful */
+    double loss;          /* mean loss of the last round */
+};
+void strategy_center_init(struct strategy_center *c, size_t n, const float *model);
+const float *strategy_center_global(const void *st);
+double strategy_center_loss(const void *st);
+int strategy_center_no_particle(const void *st);       /* -1 */
+double strategy_center_no_pbest(const void *st, int i); /* NaN */
+void strategy_center_reset(void *st, int i, const float *x0, uint64_t stream);
+/* Checkpoint: n, have, loss, then the k arrays of n floats. */
+void strategy_center_save(const struct strategy_center *c, struct ckpt_writer *w,
+                          float *const *arrays, int k);
+int strategy_center_load(struct strategy_center *c, struct ckpt_reader *r, float *const *arrays,
+                         int k, const char *what);
+
 /* Mean of the non-NULL x[i] (how many in *k) into out, summed in o's order. */
 void strategy_mean(float *out, float *const *x, const struct strategy_order *o, size_t n,
                    size_t *k);

@@ -12,11 +12,8 @@
 #include "server/strategy.h"
 
 struct avg {
-    size_t n;
-    struct strategy_order ord;
+    struct strategy_center c; /* first: see strategy.h */
     float *mean;
-    int have;      /* a round has closed: mean is the global model */
-    double loss;
 };
 
 static const struct config_option *s_options(struct strategy_params *p)
@@ -34,10 +31,8 @@ static void *s_create(size_t n, uint64_t offset, const struct strategy_params *p
         free(a);
         return NULL;
     }
-    if (a) {
-        a->n = n;
-        a->loss = INFINITY;
-    }
+    if (a)
+        strategy_center_init(&a->c, n, a->mean);
     return a;
 }
 
@@ -45,7 +40,7 @@ static void s_destroy(void *st)
 {
     struct avg *a = st;
     if (a)
-        strategy_order_free(&a->ord),
+        strategy_order_free(&a->c.ord),
         free(a->mean);
     free(a);
 }
@@ -54,7 +49,7 @@ static int s_add(void *st, const float *x0, uint64_t stream)
 {
     (void)x0;
     struct avg *a = st;
-    return strategy_order_add(&a->ord, stream);
+    return strategy_order_add(&a->c.ord, stream);
 }
 
 static void s_round(void *st, uint64_t round, float *const *x, const float *const *prev,
@@ -63,38 +58,12 @@ static void s_round(void *st, uint64_t round, float *const *x, const float *cons
     (void)round, (void)prev;
     struct avg *a = st;
     size_t k;
-    strategy_mean(a->mean, x, &a->ord, a->n, &k);
+    strategy_mean(a->mean, x, &a->c.ord, a->c.n, &k);
     if (k == 0)
         return;
-    a->have = 1;
-    a->loss = strategy_mean_loss(x, loss, a->ord.count);
-    strategy_broadcast(a->mean, x, a->ord.count, a->n, done, ctx);
-}
-
-static void s_save(const void *st, struct ckpt_writer *w)
-{
-    const struct avg *a = st;
-    ckpt_put_u64(w, a->n);
-    ckpt_put_u64(w, (uint64_t)a->have);
-    ckpt_put_f64(w, a->loss);
-    ckpt_put(w, a->mean, a->n * sizeof(float));
-}
-
-static int s_load(void *st, struct ckpt_reader *r)
-{
-    struct avg *a = st;
-    uint64_t n, have;
-    if (ckpt_get_u64(r, &n) || ckpt_get_u64(r, &have) || ckpt_get_f64(r, &a->loss))
-        return -1;
-    if (n != a->n) {
-        snprintf(r->err, sizeof r->err, "avg state of %llu parameters, expected %zu",
-                 (unsigned long long)n, a->n);
-        return -1;
-    }
-    a->have = have != 0;
-    if (ckpt_get(r, a->mean, a->n * sizeof(float)))
-        return -1;
-    return 0;
+    a->c.have = 1;
+    a->c.loss = strategy_mean_loss(x, loss, a->c.ord.count);
+    strategy_broadcast(a->mean, x, a->c.ord.count, a->c.n, done, ctx);
 }
 
 /* Asynchronous averaging: the worker's change since its last position is
@@ -106,34 +75,32 @@ static void s_push(void *st, uint64_t step, int i, float *x, const float *prev, 
 {
     (void)step;
     struct avg *a = st;
-    if (!a->have) {
-        memcpy(a->mean, prev, a->n * sizeof(float));
-        a->have = 1;
+    if (!a->c.have) {
+        memcpy(a->mean, prev, a->c.n * sizeof(float));
+        a->c.have = 1;
     }
-    const float inv = 1.0f / (float)a->ord.count;
-    for (size_t e = 0; e < a->n; e++)
+    const float inv = 1.0f / (float)a->c.ord.count;
+    for (size_t e = 0; e < a->c.n; e++)
         a->mean[e] += (x[e] - prev[e]) * inv;
-    a->loss = isfinite(a->loss) ? 0.9 * a->loss + 0.1 * loss : loss;
-    memcpy(x, a->mean, a->n * sizeof(float));
+    a->c.loss = isfinite(a->c.loss) ? 0.9 * a->c.loss + 0.1 * loss : loss;
+    memcpy(x, a->mean, a->c.n * sizeof(float));
     if (done)
-        done(ctx, i, crc32c(0, x, a->n * sizeof(float)));
+        done(ctx, i, crc32c(0, x, a->c.n * sizeof(float)));
 }
 
-static void s_reset(void *st, int i, const float *x0, uint64_t stream)
-{
-    (void)x0; /* no per-particle state but the order of the sums */
-    struct avg *a = st;
-    strategy_order_rekey(&a->ord, (uint32_t)i, stream);
-}
-
-static const float *s_global(const void *st)
+static void s_save(const void *st, struct ckpt_writer *w)
 {
     const struct avg *a = st;
-    return a->have ? a->mean : NULL;
+    strategy_center_save(&a->c, w, (float *const[]){a->mean}, 1);
 }
-static double s_global_loss(const void *st) { return ((const struct avg *)st)->loss; }
-static int s_global_particle(const void *st) { return (void)st, -1; }
-static double s_pbest(const void *st, int i) { return (void)st, (void)i, NAN; }
+
+static int s_load(void *st, struct ckpt_reader *r)
+{
+    struct avg *a = st;
+    if (strategy_center_load(&a->c, r, (float *const[]){a->mean}, 1, "avg"))
+        return -1;
+    return 0;
+}
 
 const struct strategy_ops strategy_avg = {
     .name = "avg",
@@ -145,12 +112,12 @@ const struct strategy_ops strategy_avg = {
     .destroy = s_destroy,
     .add = s_add,
     .round = s_round,
-    .global = s_global,
-    .global_loss = s_global_loss,
-    .global_particle = s_global_particle,
-    .personal_best_loss = s_pbest,
+    .global = strategy_center_global,
+    .global_loss = strategy_center_loss,
+    .global_particle = strategy_center_no_particle,
+    .personal_best_loss = strategy_center_no_pbest,
     .save = s_save,
     .load = s_load,
-    .reset = s_reset,
+    .reset = strategy_center_reset,
     .push = s_push,
 };

@@ -17,12 +17,9 @@
 #include "server/strategy.h"
 
 struct easgd {
-    size_t n;
-    struct strategy_order ord;
+    struct strategy_center c; /* first: see strategy.h */
     float *center, *acc;
     float alpha;
-    int have;
-    double loss;
 };
 
 static const struct config_option *s_options(struct strategy_params *p)
@@ -50,9 +47,8 @@ static void *s_create(size_t n, uint64_t offset, const struct strategy_params *p
         free(e->center), free(e->acc), free(e);
         return NULL;
     }
-    e->n = n;
+    strategy_center_init(&e->c, n, e->center);
     e->alpha = (float)(p->easgd_beta / (double)(p->workers > 0 ? p->workers : 1));
-    e->loss = INFINITY;
     return e;
 }
 
@@ -60,7 +56,7 @@ static void s_destroy(void *st)
 {
     struct easgd *e = st;
     if (e)
-        strategy_order_free(&e->ord),
+        strategy_order_free(&e->c.ord),
         free(e->center), free(e->acc);
     free(e);
 }
@@ -68,9 +64,9 @@ static void s_destroy(void *st)
 static int s_add(void *st, const float *x0, uint64_t stream)
 {
     struct easgd *e = st;
-    if (e->ord.count == 0)
-        memcpy(e->center, x0, e->n * sizeof(float));
-    return strategy_order_add(&e->ord, stream);
+    if (e->c.ord.count == 0)
+        memcpy(e->center, x0, e->c.n * sizeof(float));
+    return strategy_order_add(&e->c.ord, stream);
 }
 
 static void s_round(void *st, uint64_t round, float *const *x, const float *const *prev,
@@ -78,13 +74,13 @@ static void s_round(void *st, uint64_t round, float *const *x, const float *cons
 {
     (void)round, (void)prev;
     struct easgd *e = st;
-    const size_t n = e->n;
+    const size_t n = e->c.n;
     const float alpha = e->alpha;
     float *restrict c = e->center, *restrict acc = e->acc;
     int any = 0;
     memset(acc, 0, n * sizeof(float));
-    for (size_t j = 0; j < e->ord.count; j++) { /* stream order: see strategy_order */
-        size_t i = e->ord.idx[j];
+    for (size_t j = 0; j < e->c.ord.count; j++) { /* stream order: see strategy_order */
+        size_t i = e->c.ord.idx[j];
         if (!x[i])
             continue;
         float *restrict xi = x[i];
@@ -101,51 +97,23 @@ static void s_round(void *st, uint64_t round, float *const *x, const float *cons
         return;
     for (size_t k = 0; k < n; k++)
         c[k] += acc[k];
-    e->have = 1;
-    e->loss = strategy_mean_loss(x, loss, e->ord.count);
+    e->c.have = 1;
+    e->c.loss = strategy_mean_loss(x, loss, e->c.ord.count);
 }
 
 static void s_save(const void *st, struct ckpt_writer *w)
 {
     const struct easgd *e = st;
-    ckpt_put_u64(w, e->n);
-    ckpt_put_u64(w, (uint64_t)e->have);
-    ckpt_put_f64(w, e->loss);
-    ckpt_put(w, e->center, e->n * sizeof(float));
+    strategy_center_save(&e->c, w, (float *const[]){e->center}, 1);
 }
 
 static int s_load(void *st, struct ckpt_reader *r)
 {
     struct easgd *e = st;
-    uint64_t n, have;
-    if (ckpt_get_u64(r, &n) || ckpt_get_u64(r, &have) || ckpt_get_f64(r, &e->loss))
-        return -1;
-    if (n != e->n) {
-        snprintf(r->err, sizeof r->err, "easgd state of %llu parameters, expected %zu",
-                 (unsigned long long)n, e->n);
-        return -1;
-    }
-    e->have = have != 0;
-    if (ckpt_get(r, e->center, e->n * sizeof(float)))
+    if (strategy_center_load(&e->c, r, (float *const[]){e->center}, 1, "easgd"))
         return -1;
     return 0;
 }
-
-static void s_reset(void *st, int i, const float *x0, uint64_t stream)
-{
-    (void)x0; /* no per-particle state but the order of the sums */
-    struct easgd *e = st;
-    strategy_order_rekey(&e->ord, (uint32_t)i, stream);
-}
-
-static const float *s_global(const void *st)
-{
-    const struct easgd *e = st;
-    return e->have ? e->center : NULL;
-}
-static double s_global_loss(const void *st) { return ((const struct easgd *)st)->loss; }
-static int s_global_particle(const void *st) { return (void)st, -1; }
-static double s_pbest(const void *st, int i) { return (void)st, (void)i, NAN; }
 
 const struct strategy_ops strategy_easgd = {
     .name = "easgd",
@@ -157,11 +125,11 @@ const struct strategy_ops strategy_easgd = {
     .destroy = s_destroy,
     .add = s_add,
     .round = s_round,
-    .global = s_global,
-    .global_loss = s_global_loss,
-    .global_particle = s_global_particle,
-    .personal_best_loss = s_pbest,
+    .global = strategy_center_global,
+    .global_loss = strategy_center_loss,
+    .global_particle = strategy_center_no_particle,
+    .personal_best_loss = strategy_center_no_pbest,
     .save = s_save,
     .load = s_load,
-    .reset = s_reset,
+    .reset = strategy_center_reset,
 };

@@ -17,12 +17,10 @@
 #include "server/strategy.h"
 
 struct ssgd {
-    size_t n;
-    struct strategy_order ord;
+    struct strategy_center c; /* first: see strategy.h */
     float *theta, *buf, *mean;
     float lr, mu, wd;
-    int have, steps;
-    double loss;
+    int steps;
 };
 
 static const struct config_option *s_options(struct strategy_params *p)
@@ -54,11 +52,10 @@ static void *s_create(size_t n, uint64_t offset, const struct strategy_params *p
         free(d->theta), free(d->buf), free(d->mean), free(d);
         return NULL;
     }
-    d->n = n;
+    strategy_center_init(&d->c, n, d->theta);
     d->lr = (float)p->ssgd_lr;
     d->mu = (float)p->ssgd_momentum;
     d->wd = (float)p->ssgd_weight_decay;
-    d->loss = INFINITY;
     return d;
 }
 
@@ -66,7 +63,7 @@ static void s_destroy(void *st)
 {
     struct ssgd *d = st;
     if (d)
-        strategy_order_free(&d->ord),
+        strategy_order_free(&d->c.ord),
         free(d->theta), free(d->buf), free(d->mean);
     free(d);
 }
@@ -74,9 +71,9 @@ static void s_destroy(void *st)
 static int s_add(void *st, const float *x0, uint64_t stream)
 {
     struct ssgd *d = st;
-    if (d->ord.count == 0)
-        memcpy(d->theta, x0, d->n * sizeof(float));
-    return strategy_order_add(&d->ord, stream);
+    if (d->c.ord.count == 0)
+        memcpy(d->theta, x0, d->c.n * sizeof(float));
+    return strategy_order_add(&d->c.ord, stream);
 }
 
 static void s_round(void *st, uint64_t round, float *const *x, const float *const *prev,
@@ -85,51 +82,36 @@ static void s_round(void *st, uint64_t round, float *const *x, const float *cons
     (void)round, (void)prev;
     struct ssgd *d = st;
     size_t k;
-    strategy_mean(d->mean, x, &d->ord, d->n, &k); /* x holds gradients here */
+    strategy_mean(d->mean, x, &d->c.ord, d->c.n, &k); /* x holds gradients here */
     if (k == 0)
         return;
     float *restrict th = d->theta, *restrict buf = d->buf;
     const float *restrict g = d->mean;
     const float lr = d->lr, mu = d->mu, wd = d->wd;
     const int first = d->steps == 0;
-    for (size_t e = 0; e < d->n; e++) {
+    for (size_t e = 0; e < d->c.n; e++) {
         float ge = g[e] + wd * th[e];
         float b = first ? ge : mu * buf[e] + ge;
         buf[e] = b;
         th[e] -= lr * b;
     }
     d->steps++;
-    d->have = 1;
-    d->loss = strategy_mean_loss(x, loss, d->ord.count);
-    strategy_broadcast(th, x, d->ord.count, d->n, done, ctx);
+    d->c.have = 1;
+    d->c.loss = strategy_mean_loss(x, loss, d->c.ord.count);
+    strategy_broadcast(th, x, d->c.ord.count, d->c.n, done, ctx);
 }
 
 static void s_save(const void *st, struct ckpt_writer *w)
 {
     const struct ssgd *d = st;
-    ckpt_put_u64(w, d->n);
-    ckpt_put_u64(w, (uint64_t)d->have);
-    ckpt_put_f64(w, d->loss);
-    ckpt_put(w, d->theta, d->n * sizeof(float));
-    ckpt_put(w, d->buf, d->n * sizeof(float));
+    strategy_center_save(&d->c, w, (float *const[]){d->theta, d->buf}, 2);
     ckpt_put_u64(w, (uint64_t)d->steps);
 }
 
 static int s_load(void *st, struct ckpt_reader *r)
 {
     struct ssgd *d = st;
-    uint64_t n, have;
-    if (ckpt_get_u64(r, &n) || ckpt_get_u64(r, &have) || ckpt_get_f64(r, &d->loss))
-        return -1;
-    if (n != d->n) {
-        snprintf(r->err, sizeof r->err, "ssgd state of %llu parameters, expected %zu",
-                 (unsigned long long)n, d->n);
-        return -1;
-    }
-    d->have = have != 0;
-    if (ckpt_get(r, d->theta, d->n * sizeof(float)))
-        return -1;
-    if (ckpt_get(r, d->buf, d->n * sizeof(float)))
+    if (strategy_center_load(&d->c, r, (float *const[]){d->theta, d->buf}, 2, "ssgd"))
         return -1;
     uint64_t steps;
     if (ckpt_get_u64(r, &steps))
@@ -137,22 +119,6 @@ static int s_load(void *st, struct ckpt_reader *r)
     d->steps = (int)steps;
     return 0;
 }
-
-static void s_reset(void *st, int i, const float *x0, uint64_t stream)
-{
-    (void)x0; /* no per-particle state but the order of the sums */
-    struct ssgd *d = st;
-    strategy_order_rekey(&d->ord, (uint32_t)i, stream);
-}
-
-static const float *s_global(const void *st)
-{
-    const struct ssgd *d = st;
-    return d->have ? d->theta : NULL;
-}
-static double s_global_loss(const void *st) { return ((const struct ssgd *)st)->loss; }
-static int s_global_particle(const void *st) { return (void)st, -1; }
-static double s_pbest(const void *st, int i) { return (void)st, (void)i, NAN; }
 
 const struct strategy_ops strategy_ssgd = {
     .name = "ssgd",
@@ -164,11 +130,11 @@ const struct strategy_ops strategy_ssgd = {
     .destroy = s_destroy,
     .add = s_add,
     .round = s_round,
-    .global = s_global,
-    .global_loss = s_global_loss,
-    .global_particle = s_global_particle,
-    .personal_best_loss = s_pbest,
+    .global = strategy_center_global,
+    .global_loss = strategy_center_loss,
+    .global_particle = strategy_center_no_particle,
+    .personal_best_loss = strategy_center_no_pbest,
     .save = s_save,
     .load = s_load,
-    .reset = s_reset,
+    .reset = strategy_center_reset,
 };
