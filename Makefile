@@ -39,9 +39,9 @@ PROTO_C = $(BUILD)/proto/psod.pb-c.c
 PROTO_H = $(BUILD)/proto/psod.pb-c.h
 
 COMMON_SRC = common/log.c common/config.c common/crc32c.c common/rng.c common/wire.c \
-             common/psoclient.c common/timeutil.c common/modelfile.c common/ckpt.c
+             common/psoclient.c common/timeutil.c common/modelfile.c common/ckpt.c common/keys.c
 SERVER_SRC = server/swarm.c server/strategy.c server/strategy_pso.c server/strategy_avg.c \
-             server/strategy_easgd.c server/strategy_diloco.c server/strategy_ssgd.c server/server.c
+             server/strategy_easgd.c server/strategy_diloco.c server/strategy_ssgd.c server/gate.c server/server.c
 WORKER_SRC = worker/objective.c worker/layers.c worker/model.c worker/optim.c worker/data.c worker/train.c
 
 COMMON_OBJ = $(COMMON_SRC:%.c=$(BUILD)/%.o) $(BUILD)/proto/psod.pb-c.o

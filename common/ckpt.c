@@ -100,6 +100,18 @@ static int s_fail(struct ckpt_reader *r, const char *fmt, ...)
     return -1;
 }
 
+/* Magic and version, once r->f and r->left are set. */
+static int s_open_header(struct ckpt_reader *r)
+{
+    char magic[4];
+    uint32_t version;
+    if (ckpt_get(r, magic, 4) != 0 || memcmp(magic, CKPT_MAGIC, 4) != 0)
+        return s_fail(r, "not a psod checkpoint (bad magic)");
+    if (ckpt_get(r, &version, 4) != 0 || version != CKPT_VERSION)
+        return s_fail(r, "checkpoint version %u, this build reads %d", version, CKPT_VERSION);
+    return 0;
+}
+
 int ckpt_open(struct ckpt_reader *r, const char *path)
 {
     memset(r, 0, sizeof *r);
@@ -110,20 +122,26 @@ int ckpt_open(struct ckpt_reader *r, const char *path)
     if (fstat(fileno(r->f), &st) != 0)
         return s_fail(r, "cannot stat: %s", strerror(errno));
     r->left = (uint64_t)st.st_size;
-    char magic[4];
-    uint32_t version;
-    if (ckpt_get(r, magic, 4) != 0 || memcmp(magic, CKPT_MAGIC, 4) != 0)
-        return s_fail(r, "not a psod checkpoint (bad magic)");
-    if (ckpt_get(r, &version, 4) != 0 || version != CKPT_VERSION)
-        return s_fail(r, "checkpoint version %u, this build reads %d", version, CKPT_VERSION);
-    return 0;
+    return s_open_header(r);
+}
+
+int ckpt_open_mem(struct ckpt_reader *r, const void *data, size_t len)
+{
+    memset(r, 0, sizeof *r);
+    if (len == 0)
+        return s_fail(r, "empty");
+    r->f = fmemopen((void *)data, len, "rb");
+    if (!r->f)
+        return s_fail(r, "fmemopen: %s", strerror(errno));
+    r->left = len;
+    return s_open_header(r);
 }
 
 int ckpt_get(struct ckpt_reader *r, void *data, size_t len)
 {
     if (r->err[0])
         return -1;
-    if (len + 4 > r->left) /* the trailing CRC must still follow */
+    if (r->left < 4 || len > r->left - 4) /* the trailing CRC must still follow */
         return s_fail(r, "truncated (a field of %zu bytes runs past the end)", len);
     if (len && fread(data, 1, len, r->f) != len)
         return s_fail(r, "read error");

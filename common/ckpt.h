@@ -43,6 +43,8 @@ void ckpt_abort(struct ckpt_writer *w);
 
 /* Reader: every get returns 0, or -1 with r->err set (and keeps failing). */
 int ckpt_open(struct ckpt_reader *r, const char *path);
+/* The same over an image in memory (not copied: keep it alive until close). */
+int ckpt_open_mem(struct ckpt_reader *r, const void *data, size_t len);
 int ckpt_get(struct ckpt_reader *r, void *data, size_t len);
 int ckpt_get_u64(struct ckpt_reader *r, uint64_t *v);
 int ckpt_get_f64(struct ckpt_reader *r, double *v);

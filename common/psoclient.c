@@ -26,6 +26,7 @@
 #include "common/crc32c.h"
 #include "common/timeutil.h"
 #include "common/wire.h"
+#include "common/keys.h"
 
 /* Heartbeat intervals of silence after which the daemon counts as lost. */
 #define PSOC_LIVENESS 10
@@ -53,7 +54,20 @@ struct psoc {
     pthread_t beat_thread;
     int beat_running;
     atomic_int beat_stop;
+    void *mon;               /* PAIR on the socket's monitor: handshake failures */
 };
+
+/* CURVE client options on a socket about to connect. */
+static int s_apply_curve(void *sock, const struct psoc_options *o)
+{
+    if (!o->curve_server[0])
+        return 0;
+    if (zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, o->curve_server, 40) != 0 ||
+        zmq_setsockopt(sock, ZMQ_CURVE_PUBLICKEY, o->curve_public, 40) != 0 ||
+        zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, o->curve_secret, 40) != 0)
+        return -1;
+    return 0;
+}
 
 /* Beat every heartbeat_ms on a socket of its own until told to stop. */
 static void *s_beat_main(void *arg)
@@ -68,7 +82,7 @@ static void *s_beat_main(void *arg)
         zmq_setsockopt(sock, ZMQ_ROUTING_ID, id, (size_t)len);
         zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
         zmq_setsockopt(sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
-        if (zmq_connect(sock, c->endpoint) == 0) {
+        if (s_apply_curve(sock, &c->opts) == 0 && zmq_connect(sock, c->endpoint) == 0) {
             uint64_t seq = 0;
             while (!atomic_load(&c->beat_stop)) {
                 Psod__Heartbeat hb = PSOD__HEARTBEAT__INIT;
@@ -133,6 +147,22 @@ void psoc_options_default(struct psoc_options *o)
     o->max_payload = (size_t)1 << 31;
 }
 
+int psoc_options_curve(struct psoc_options *o, const char *key_file, const char *server_key_file,
+                       char *err, size_t errlen)
+{
+    struct keypair mine, server;
+    if (!keys_curve_available())
+        return s_err(err, errlen, PSOC_EINVAL, "this libzmq was built without CURVE");
+    if (keys_read(key_file, 1, &mine, err, errlen) != 0 ||
+        keys_read(server_key_file, 0, &server, err, errlen) != 0)
+        return PSOC_EINVAL;
+    memcpy(o->curve_public, mine.public_key, sizeof o->curve_public);
+    memcpy(o->curve_secret, mine.secret_key, sizeof o->curve_secret);
+    memcpy(o->curve_server, server.public_key, sizeof o->curve_server);
+    memset(&mine, 0, sizeof mine);
+    return PSOC_OK;
+}
+
 const char *psoc_strerror(int code)
 {
     switch (code) {
@@ -160,6 +190,10 @@ int psoc_last_server_error(const struct psoc *c) { return c->last_server_error; 
 
 static void s_teardown(struct psoc *c, int linger_ms)
 {
+    if (c->mon) {
+        zmq_close(c->mon);
+        c->mon = NULL;
+    }
     if (c->sock) {
         zmq_setsockopt(c->sock, ZMQ_LINGER, &linger_ms, sizeof linger_ms);
         zmq_close(c->sock);
@@ -193,6 +227,26 @@ static int s_setup(struct psoc *c, char *err, size_t errlen)
         char id[WIRE_MAX_ID];
         int len = snprintf(id, sizeof id, "w:%s", c->name);
         zmq_setsockopt(c->sock, ZMQ_ROUTING_ID, id, (size_t)len);
+    }
+    if (s_apply_curve(c->sock, &c->opts) != 0) {
+        int e = errno;
+        s_teardown(c, 0);
+        return s_err(err, errlen, PSOC_EINVAL, "cannot set CURVE keys: %s", zmq_strerror(e));
+    }
+    /* Watch the handshake: a refused key or a security mismatch is reported
+     * at once instead of as a silent timeout. */
+    char mon[64];
+    snprintf(mon, sizeof mon, "inproc://psoc-monitor-%p", (void *)c);
+    if (zmq_socket_monitor(c->sock, mon,
+                           ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) ==
+        0) {
+        c->mon = zmq_socket(c->ctx, ZMQ_PAIR);
+        if (c->mon && zmq_connect(c->mon, mon) != 0) {
+            zmq_close(c->mon);
+            c->mon = NULL;
+        }
+        if (c->mon)
+            zmq_setsockopt(c->mon, ZMQ_LINGER, &linger, sizeof linger);
     }
     if (zmq_connect(c->sock, c->endpoint) != 0) {
         int e = errno;
@@ -259,6 +313,55 @@ static void s_reset(struct psoc *c)
     s_setup(c, ignored, sizeof ignored);
 }
 
+/* A failed handshake the monitor saw: PSOC_EREFUSED with the reason, or 0. */
+static int s_handshake_failed(struct psoc *c, char *err, size_t errlen)
+{
+    int rc = 0;
+    while (c->mon && rc == 0) {
+        zmq_msg_t ev;
+        zmq_msg_init(&ev);
+        if (zmq_msg_recv(&ev, c->mon, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&ev);
+            break;
+        }
+        uint16_t event = 0;
+        uint32_t value = 0;
+        if (zmq_msg_size(&ev) >= 6) {
+            memcpy(&event, zmq_msg_data(&ev), 2);
+            memcpy(&value, (const char *)zmq_msg_data(&ev) + 2, 4);
+        }
+        while (zmq_msg_more(&ev)) { /* the endpoint frame */
+            zmq_msg_close(&ev);
+            zmq_msg_init(&ev);
+            if (zmq_msg_recv(&ev, c->mon, 0) < 0)
+                break;
+        }
+        zmq_msg_close(&ev);
+        c->last_server_error = PSOD__ERROR_CODE__ERR_UNAUTHORIZED;
+        if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH && value == 300)
+            rc = s_err(err, errlen, PSOC_EREFUSED,
+                       "psod at %s refused the connection: too many peers (its --max-peers)",
+                       c->endpoint);
+        else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+            rc = s_err(err, errlen, PSOC_EREFUSED,
+                       "psod at %s refused this peer's key (status %u): its public key is not "
+                       "in the daemon's --allow directory", c->endpoint, value);
+        else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
+            rc = s_err(err, errlen, PSOC_EREFUSED,
+                       "handshake with psod at %s failed (protocol error 0x%x)%s", c->endpoint,
+                       value,
+                       value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH
+                           ? c->opts.curve_server[0]
+                                 ? ": the daemon does not use CURVE, this peer does"
+                                 : ": the daemon requires CURVE (give --curve-secret and "
+                                   "--curve-server)"
+                           : "");
+        else
+            c->last_server_error = 0;
+    }
+    return rc;
+}
+
 /* Wait for the reply to request `seq` with command `want`. Returns 0 with
  * `m` filled, or a PSOC_E* code. */
 static int s_await(struct psoc *c, int want, uint64_t seq, int timeout_ms, struct wire_msg *m,
@@ -296,14 +399,18 @@ static int s_await(struct psoc *c, int want, uint64_t seq, int timeout_ms, struc
         long wait = left > 1000 ? 1000 : (long)left;
         if (beats && wait > (long)c->heartbeat_ms)
             wait = (long)c->heartbeat_ms;
-        zmq_pollitem_t item = {c->sock, 0, ZMQ_POLLIN, 0};
-        int rc = zmq_poll(&item, 1, wait);
+        zmq_pollitem_t items[2] = {{c->sock, 0, ZMQ_POLLIN, 0}, {c->mon, 0, ZMQ_POLLIN, 0}};
+        int rc = zmq_poll(items, c->mon ? 2 : 1, wait);
         if (rc < 0 && errno != EINTR) {
             int e = errno;
             s_reset(c);
             return s_err(err, errlen, PSOC_ESYS, "zmq_poll: %s", zmq_strerror(e));
         }
-        if (rc <= 0)
+        if (c->mon && (items[1].revents & ZMQ_POLLIN) && (rc = s_handshake_failed(c, err, errlen))) {
+            s_reset(c);
+            return rc;
+        }
+        if (!(items[0].revents & ZMQ_POLLIN))
             continue;
         struct wire_error werr;
         rc = wire_recv(c->sock, 0, ZMQ_DONTWAIT, &lim, m, &werr);
@@ -332,13 +439,12 @@ static int s_await(struct psoc *c, int want, uint64_t seq, int timeout_ms, struc
             Psod__Error *e = (Psod__Error *)m->meta;
             if (e->seq == seq || e->seq == 0) {
                 c->last_server_error = e->code;
+                int req = want == PSOD__COMMAND__CMD_POSITION  ? PSOD__COMMAND__CMD_PUSH
+                          : want == PSOD__COMMAND__CMD_WELCOME   ? PSOD__COMMAND__CMD_HELLO
+                          : want == PSOD__COMMAND__CMD_ADMIN_REPLY ? PSOD__COMMAND__CMD_ADMIN
+                                                                   : PSOD__COMMAND__CMD_STATUS_REQUEST;
                 rc = s_err(err, errlen, PSOC_EREFUSED, "daemon refused %s: %s (%s)",
-                           wire_command_name(want == PSOD__COMMAND__CMD_POSITION
-                                                 ? PSOD__COMMAND__CMD_PUSH
-                                                 : want == PSOD__COMMAND__CMD_WELCOME
-                                                       ? PSOD__COMMAND__CMD_HELLO
-                                                       : PSOD__COMMAND__CMD_STATUS_REQUEST),
-                           e->message, wire_error_name(e->code));
+                           wire_command_name(req), e->message, wire_error_name(e->code));
                 wire_msg_clear(m);
                 return rc;
             }
@@ -619,6 +725,12 @@ int psoc_status(struct psoc *c, int with_particles, struct psoc_status *out, cha
     out->errors_sent = s->errors_sent;
     out->bytes_in = s->bytes_in;
     out->bytes_out = s->bytes_out;
+    for (size_t i = 0; i < s->n_errors_by_code && i < PSOC_ERROR_CODES; i++)
+        out->errors_by_code[i] = s->errors_by_code[i];
+    out->peers_connected = s->peers_connected;
+    out->peers_refused = s->peers_refused;
+    out->encrypted = s->encrypted;
+    out->max_peers = s->max_peers;
     if (s->n_particle) {
         out->particle = calloc(s->n_particle, sizeof *out->particle);
         if (!out->particle) {
@@ -641,6 +753,26 @@ int psoc_status(struct psoc *c, int with_particles, struct psoc_status *out, cha
             q->evicted = p->evicted;
         }
     }
+    wire_msg_clear(&m);
+    return PSOC_OK;
+}
+
+int psoc_admin(struct psoc *c, int action, const char *worker, char *reply, size_t replylen,
+               char *err, size_t errlen)
+{
+    Psod__Admin a = PSOD__ADMIN__INIT;
+    a.action = (Psod__AdminAction)action;
+    a.worker_name = (char *)(worker ? worker : "");
+    if (wire_send(c->sock, NULL, 0, PSOD__COMMAND__CMD_ADMIN, &a.base, NULL, 0))
+        return s_err(err, errlen, PSOC_ESYS, "send admin request: %s", zmq_strerror(errno));
+    struct wire_msg m;
+    int rc = s_await(c, PSOD__COMMAND__CMD_ADMIN_REPLY, 0, c->opts.connect_timeout_ms, &m, err,
+                     errlen);
+    if (rc)
+        return rc;
+    Psod__AdminReply *r = (Psod__AdminReply *)m.meta;
+    if (reply && replylen)
+        snprintf(reply, replylen, "%s", r->message ? r->message : "");
     wire_msg_clear(&m);
     return PSOC_OK;
 }

@@ -44,7 +44,16 @@ struct psoc_options {
     size_t max_payload;      /* largest payload accepted, bytes */
     int heartbeat_thread;    /* beat from a thread of its own after the join, at the
                               * daemon's interval, whatever the caller is doing (1) */
+    /* CURVE (all three or none, Z85 text): this peer's key pair and the
+     * daemon's public key. psoc_options_curve() reads them from key files. */
+    char curve_public[41], curve_secret[41], curve_server[41];
 };
+
+/* Fill the CURVE fields from this peer's key pair file (NAME.key, from
+ * `psoctl keygen`) and the daemon's public key file (its .pub). Returns
+ * PSOC_OK or PSOC_EINVAL with err filled. */
+int psoc_options_curve(struct psoc_options *o, const char *key_file, const char *server_key_file,
+                       char *err, size_t errlen);
 
 struct psoc_welcome {
     uint32_t particle_id;
@@ -86,6 +95,8 @@ struct psoc_particle_status {
     int pushed_this_round, active, evicted;
 };
 
+#define PSOC_ERROR_CODES 32
+
 struct psoc_status {
     uint64_t round;
     uint32_t particles, active, workers_expected, pushed_this_round;
@@ -97,6 +108,10 @@ struct psoc_status {
     char version[32];
     double uptime_seconds, last_round_seconds;
     uint64_t errors_sent, bytes_in, bytes_out;
+    uint64_t errors_by_code[PSOC_ERROR_CODES]; /* refusals by daemon error code */
+    uint32_t peers_connected, max_peers;
+    uint64_t peers_refused;   /* connections refused: peer limit, keys, handshakes */
+    int encrypted;            /* the daemon runs CURVE */
     size_t n_particles;
     struct psoc_particle_status *particle; /* n_particles entries, freed by psoc_status_free */
 };
@@ -139,6 +154,14 @@ int psoc_heartbeat(struct psoc *c, char *err, size_t errlen);
 int psoc_status(struct psoc *c, int with_particles, struct psoc_status *out, char *err,
                 size_t errlen);
 void psoc_status_free(struct psoc_status *s);
+
+/* Operator requests (they change the daemon's state, so the daemon takes
+ * them only from a CURVE key in its --admin directory). */
+enum psoc_admin_action { PSOC_ADMIN_CHECKPOINT = 1, PSOC_ADMIN_EVICT = 2, PSOC_ADMIN_STOP = 3 };
+/* `worker` names the worker for PSOC_ADMIN_EVICT. On success `reply`
+ * holds what the daemon did. */
+int psoc_admin(struct psoc *c, int action, const char *worker, char *reply, size_t replylen,
+               char *err, size_t errlen);
 
 /* Leave the swarm (sends bye when joined) and free everything. */
 void psoc_close(struct psoc **c);

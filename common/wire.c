@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,6 +24,8 @@ static const struct {
     [PSOD__COMMAND__CMD_BYE] = {"bye", &psod__bye__descriptor, 0},
     [PSOD__COMMAND__CMD_STATUS_REQUEST] = {"status-request", &psod__status_request__descriptor, 0},
     [PSOD__COMMAND__CMD_STATUS] = {"status", &psod__status__descriptor, 0},
+    [PSOD__COMMAND__CMD_ADMIN] = {"admin", &psod__admin__descriptor, 0},
+    [PSOD__COMMAND__CMD_ADMIN_REPLY] = {"admin-reply", &psod__admin_reply__descriptor, 0},
 };
 #define N_COMMANDS ((int)(sizeof s_commands / sizeof s_commands[0]))
 
@@ -143,6 +146,7 @@ int wire_recv(void *sock, int router, int flags, const struct wire_limits *lim,
     out->bytes = 0;
     out->meta = NULL;
     out->has_payload = 0;
+    out->user[0] = '\0';
     err->code = 0;
 
     if (router) {
@@ -173,6 +177,10 @@ int wire_recv(void *sock, int router, int flags, const struct wire_limits *lim,
             return s_fail(err, PSOD__ERROR_CODE__ERR_MALFORMED, "message cut short");
         }
         flags &= ~ZMQ_DONTWAIT;
+        if (n == 0) {
+            const char *user = zmq_msg_gets(f, "User-Id");
+            snprintf(out->user, sizeof out->user, "%s", user ? user : "");
+        }
         out->bytes += zmq_msg_size(f);
         more = zmq_msg_more(f);
         if (n < WIRE_MAX_FRAMES)

@@ -46,6 +46,8 @@ struct wire_msg {
     zmq_msg_t payload;             /* valid when has_payload */
     int has_payload;
     size_t bytes;                  /* total bytes received, all frames */
+    char user[72];                 /* ZAP user id of the connection ("" = none): with
+                                    * CURVE the name of the peer's key */
 };
 
 /* Whether a command carries a payload: 0 never, 1 always, 2 optional. */

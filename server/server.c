@@ -33,6 +33,7 @@
 #include "common/wire.h"
 #include "common/ckpt.h"
 #include "common/modelfile.h"
+#include "server/gate.h"
 
 #include "common/version.h"
 #define NAME_MAX_LEN 127
@@ -44,7 +45,7 @@ const struct config_option *server_options(struct server_config *c)
 {
     /* Rebuilt per call so the table points at the caller's struct: the
      * daemon's own options, then each strategy's. */
-    static struct config_option t[64];
+    static struct config_option t[96];
     struct config_option opts[] = {
         {"bind", CONF_STRING, c->bind, "tcp://127.0.0.1:5555", 1, 0,
          "ZeroMQ endpoint to listen on: an explicit interface address and port (port * = any free)", NULL},
@@ -101,14 +102,28 @@ const struct config_option *server_options(struct server_config *c)
          "restore the newest intact checkpoint in this directory (a corrupt one is skipped "
          "for the one before); checkpoints then go on there unless --checkpoint-dir says "
          "otherwise", NULL},
+        {"max-peers", CONF_INT, &c->max_peers, "1024", 0, 1000000,
+         "open connections allowed (each worker holds two, psoctl one); more are refused "
+         "and logged; 0 = no limit", NULL},
+        {"curve-secret", CONF_STRING, c->curve_secret, "", 1, 0,
+         "the daemon's CURVE key pair (psoctl keygen): authenticate and encrypt every "
+         "connection; needs --allow", NULL},
+        {"allow", CONF_STRING, c->allow, "", 1, 0,
+         "directory of NAME.pub public keys of the workers that may connect (CURVE)", NULL},
+        {"admin", CONF_STRING, c->admin, "", 1, 0,
+         "directory of NAME.pub public keys that may send admin requests (psoctl checkpoint, "
+         "evict, stop); none without it", NULL},
     };
     size_t k = 0;
     for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
         t[k++] = opts[i];
     for (int j = 0; strategy_all[j]; j++)
         for (const struct config_option *o = strategy_all[j]->options(&c->sp); o->name; o++)
-            if (k + 1 < sizeof t / sizeof t[0])
-                t[k++] = *o;
+        {
+            if (k + 1 >= sizeof t / sizeof t[0])
+                abort(); /* a programming error: grow t */
+            t[k++] = *o;
+        }
     memset(&t[k], 0, sizeof t[k]);
     return t;
 }
@@ -118,6 +133,7 @@ struct member {
     unsigned char id[WIRE_MAX_ID];
     size_t id_len;
     int active;
+    char key[72];            /* with CURVE: the key that holds this particle */
     double last_seen;
     zmq_msg_t position;      /* current position; never written after it is stored */
     int evicted;             /* silent for too long; a hello brings it back */
@@ -151,6 +167,9 @@ struct server {
     uint64_t round;
     double started, round_started, last_round_seconds, next_progress, first_push;
     uint64_t errors_sent, bytes_in, bytes_out;
+    uint64_t errors[PSOD_ERROR_CODES];  /* refusals by code */
+    int own_ctx;
+    struct gate *gate;
     uint64_t swarm_id;
     uint64_t incarnation;    /* this process: workers notice a restarted daemon */
     double g_acc;            /* accuracy of the global model, NaN if unknown */
@@ -185,13 +204,23 @@ int server_new(struct server **out, const struct server_config *cfg, char *err, 
     s->g_acc = NAN;
     s->lim.max_meta = (size_t)cfg->max_meta_kb * 1024;
     s->lim.max_payload = (size_t)cfg->max_payload_mb << 20;
-    s->ctx = zmq_ctx_new();
+    s->own_ctx = cfg->ctx == NULL;
+    s->ctx = cfg->ctx ? cfg->ctx : zmq_ctx_new();
     s->sock = s->ctx ? zmq_socket(s->ctx, ZMQ_ROUTER) : NULL;
     if (!s->sock) {
         snprintf(err, errlen, "cannot create ZeroMQ socket: %s", zmq_strerror(errno));
         server_destroy(&s);
         return -1;
     }
+    struct gate_config gc = {cfg->curve_secret, cfg->allow, cfg->admin, cfg->max_peers};
+    if (gate_new(&s->gate, s->ctx, s->sock, &gc, err, errlen) != 0) {
+        server_destroy(&s);
+        return -1;
+    }
+    long need = 2 * (cfg->max_workers > cfg->workers ? cfg->max_workers : cfg->workers);
+    if (cfg->max_peers > 0 && cfg->max_peers < need)
+        log_warn("--max-peers %ld is below the %ld connections %ld workers need (two each)",
+                 cfg->max_peers, need, need / 2);
     int one = 1, linger = 0, hwm = 100;
     int64_t maxmsg = (int64_t)(s->lim.max_payload + s->lim.max_meta + 64);
     zmq_setsockopt(s->sock, ZMQ_ROUTER_HANDOVER, &one, sizeof one);
@@ -246,8 +275,17 @@ int server_new(struct server **out, const struct server_config *cfg, char *err, 
         server_destroy(&s);
         return -1;
     }
-    log_info("listening on %s, strategy %s, waiting for %ld workers (traffic is not encrypted)",
-             s->endpoint, s->ops->name, cfg->workers);
+    struct gate_stats gs;
+    gate_stats(s->gate, &gs);
+    if (gs.encrypted)
+        log_info("listening on %s, strategy %s, waiting for %ld workers; CURVE on: traffic is "
+                 "encrypted, %zu worker keys allowed, %zu admin keys, at most %ld connections",
+                 s->endpoint, s->ops->name, cfg->workers, gs.allowed_keys, gs.admin_keys,
+                 cfg->max_peers);
+    else
+        log_info("listening on %s, strategy %s, waiting for %ld workers; traffic is NOT "
+                 "encrypted and peers are not authenticated (use --curve-secret and --allow on "
+                 "untrusted networks)", s->endpoint, s->ops->name, cfg->workers);
     *out = s;
     return 0;
 }
@@ -271,9 +309,10 @@ void server_destroy(struct server **sp)
         s->ops->destroy(s->st);
     if (s->metrics)
         fclose(s->metrics);
+    gate_destroy(&s->gate);
     if (s->sock)
         zmq_close(s->sock);
-    if (s->ctx)
+    if (s->ctx && s->own_ctx)
         zmq_ctx_term(s->ctx);
     free(s);
     *sp = NULL;
@@ -310,6 +349,8 @@ static int s_reject(struct server *s, const struct wire_msg *in, int code, uint6
     log_ratelimited(LOG_WARN, wire_error_name(code), "refused peer '%s': %s: %s", who,
                     wire_error_name(code), msg);
     s->errors_sent++;
+    if (code >= 0 && code < PSOD_ERROR_CODES)
+        s->errors[code]++;
     if (in->id_len)
         wire_send_error(s->sock, in->id, in->id_len, code, msg, seq, s->round);
     return code;
@@ -412,6 +453,7 @@ static void s_member_init(struct member *mb, const char *name, struct wire_msg *
     snprintf(mb->name, sizeof mb->name, "%s", name);
     memcpy(mb->id, in->id, in->id_len);
     mb->id_len = in->id_len;
+    snprintf(mb->key, sizeof mb->key, "%s", in->user);
     mb->active = 1;
     mb->last_seen = time_now_s();
     mb->last_loss = NAN;
@@ -480,6 +522,12 @@ static void s_handle_hello(struct server *s, struct wire_msg *in)
         return;
     }
     struct member *mb = s_by_name(s, h->worker_name);
+    if (mb && mb->key[0] && strcmp(mb->key, in->user) != 0) {
+        s_reject(s, in, PSOD__ERROR_CODE__ERR_UNAUTHORIZED, 0,
+                 "particle of worker '%s' belongs to key '%s'; this connection's key is '%s'",
+                 mb->name, mb->key, in->user);
+        return;
+    }
     if (mb) {
         /* A restarted worker: give its particle back; a push it made before
          * the restart is dropped, since it will push this round again. */
@@ -720,14 +768,15 @@ static void s_forget_swarm(struct server *s)
     s->round = 0;
 }
 
-/* Restore one checkpoint file; on any fault the server is left empty. */
-static int s_load_checkpoint(struct server *s, const char *path, char *err, size_t errlen)
+/* Restore from an opened checkpoint (closed here); on any fault the server
+ * is left empty. */
+static int s_load_reader(struct server *s, struct ckpt_reader *rp, char *err, size_t errlen)
 {
-    struct ckpt_reader r;
+    struct ckpt_reader r = *rp;
     char strategy[64], name[NAME_MAX_LEN + 1];
     uint64_t n, layout, round, swarm_id, seed, g_round, count;
     double g_acc;
-    if (ckpt_open(&r, path) != 0 || ckpt_get_str(&r, strategy, sizeof strategy) ||
+    if (r.err[0] || ckpt_get_str(&r, strategy, sizeof strategy) ||
         ckpt_get_u64(&r, &n) || ckpt_get_u64(&r, &layout) || ckpt_get_u64(&r, &round) ||
         ckpt_get_u64(&r, &swarm_id) || ckpt_get_u64(&r, &seed) || ckpt_get_f64(&r, &g_acc) ||
         ckpt_get_u64(&r, &g_round) || ckpt_get_u64(&r, &count))
@@ -803,6 +852,24 @@ fail:
     ckpt_close(&r);
     s_forget_swarm(s);
     return -1;
+}
+
+static int s_load_checkpoint(struct server *s, const char *path, char *err, size_t errlen)
+{
+    struct ckpt_reader r;
+    ckpt_open(&r, path);
+    return s_load_reader(s, &r, err, errlen);
+}
+
+int server_restore(struct server *s, const void *data, size_t len, char *err, size_t errlen)
+{
+    struct ckpt_reader r;
+    if (s->st) {
+        snprintf(err, errlen, "the server has a swarm already");
+        return -1;
+    }
+    ckpt_open_mem(&r, data, len);
+    return s_load_reader(s, &r, err, errlen);
 }
 
 /* --resume DIR: the newest checkpoint that loads; older ones in turn. */
@@ -1057,6 +1124,11 @@ static void s_handle_push(struct server *s, struct wire_msg *in)
                                    : "push before hello");
         return;
     }
+    if (mb->key[0] && strcmp(mb->key, in->user) != 0) {
+        s_reject(s, in, PSOD__ERROR_CODE__ERR_UNAUTHORIZED, p->seq,
+                 "particle of worker '%s' belongs to key '%s'", mb->name, mb->key);
+        return;
+    }
     mb->last_seen = time_now_s();
     if (p->round != s->round && s->cfg.mode == 0) {
         s_reject(s, in, PSOD__ERROR_CODE__ERR_ROUND, p->seq, "push for round %llu, current is %llu",
@@ -1147,6 +1219,14 @@ static void s_handle_status(struct server *s, struct wire_msg *in)
     st.bytes_out = s->bytes_out;
     st.last_round_seconds = s->last_round_seconds;
     st.version = PSOD_VERSION;
+    st.n_errors_by_code = PSOD_ERROR_CODES;
+    st.errors_by_code = s->errors;
+    struct gate_stats gs;
+    gate_stats(s->gate, &gs);
+    st.peers_connected = gs.connected;
+    st.peers_refused = gs.refused;
+    st.encrypted = gs.encrypted;
+    st.max_peers = (uint32_t)s->cfg.max_peers;
     Psod__ParticleStatus *ps = NULL, **pp = NULL;
     if (r->include_particles && s->count) {
         ps = calloc(s->count, sizeof *ps);
@@ -1179,6 +1259,64 @@ static void s_handle_status(struct server *s, struct wire_msg *in)
     free(pp);
 }
 
+/* Operator requests change state, so only admin keys may send them: the
+ * connection's ZAP user id must be "admin:" + a key name from --admin,
+ * which the gate gives only to CURVE-authenticated keys in that directory. */
+static void s_handle_admin(struct server *s, struct wire_msg *in)
+{
+    Psod__Admin *a = (Psod__Admin *)in->meta;
+    if (strncmp(in->user, "admin:", 6) != 0) {
+        struct gate_stats gs;
+        gate_stats(s->gate, &gs);
+        s_reject(s, in, PSOD__ERROR_CODE__ERR_UNAUTHORIZED, 0,
+                 "admin requests need a CURVE key from psod's --admin directory%s",
+                 gs.encrypted ? "" : " (this daemon runs without CURVE)");
+        return;
+    }
+    char msg[CONF_STRLEN + 64];
+    struct member *mb;
+    switch (a->action) {
+    case PSOD__ADMIN_ACTION__ADMIN_CHECKPOINT:
+        if (!s->ckpt_dir[0] || !s->st) {
+            s_reject(s, in, PSOD__ERROR_CODE__ERR_UNSUPPORTED, 0, "%s",
+                     s->ckpt_dir[0] ? "no swarm yet" : "no --checkpoint-dir configured");
+            return;
+        }
+        if (server_checkpoint(s) != 0) {
+            s_reject(s, in, PSOD__ERROR_CODE__ERR_INTERNAL, 0, "checkpoint failed (see log)");
+            return;
+        }
+        snprintf(msg, sizeof msg, "checkpoint of round %llu written to %s",
+                 (unsigned long long)s->round, s->ckpt_dir);
+        break;
+    case PSOD__ADMIN_ACTION__ADMIN_EVICT:
+        if (!a->worker_name || !(mb = s_by_name(s, a->worker_name)) || !mb->active) {
+            s_reject(s, in, PSOD__ERROR_CODE__ERR_NOT_JOINED, 0, "no active worker '%s'",
+                     a->worker_name ? a->worker_name : "");
+            return;
+        }
+        mb->active = 0;
+        mb->evicted = 1;
+        snprintf(msg, sizeof msg, "worker '%s' evicted (it may rejoin)", mb->name);
+        s_maybe_close_round(s);
+        break;
+    case PSOD__ADMIN_ACTION__ADMIN_STOP:
+        s->done = 1;
+        snprintf(msg, sizeof msg, "stopping after round %llu", (unsigned long long)s->round);
+        break;
+    default:
+        s_reject(s, in, PSOD__ERROR_CODE__ERR_UNSUPPORTED, 0, "unknown admin action %d",
+                 (int)a->action);
+        return;
+    }
+    log_info("admin '%s': %s", in->user + 6, msg);
+    Psod__AdminReply r = PSOD__ADMIN_REPLY__INIT;
+    r.action = a->action;
+    r.message = msg;
+    wire_send(s->sock, in->id, in->id_len, PSOD__COMMAND__CMD_ADMIN_REPLY, &r.base, NULL,
+              ZMQ_DONTWAIT);
+}
+
 static void s_dispatch(struct server *s, struct wire_msg *in)
 {
     struct member *mb;
@@ -1192,15 +1330,16 @@ static void s_dispatch(struct server *s, struct wire_msg *in)
     case PSOD__COMMAND__CMD_HEARTBEAT: {
         /* From the worker's own socket ("w:" + name) or its heartbeat
          * thread's ("h:" + name). */
-        if ((mb = s_by_id(s, in)) != NULL)
-            mb->last_seen = time_now_s();
-        else if (in->id_len > 2 && in->id_len <= NAME_MAX_LEN + 2 && memcmp(in->id, "h:", 2) == 0) {
+        if ((mb = s_by_id(s, in)) == NULL && in->id_len > 2 && in->id_len <= NAME_MAX_LEN + 2 &&
+            memcmp(in->id, "h:", 2) == 0) {
             char name[NAME_MAX_LEN + 1];
             memcpy(name, in->id + 2, in->id_len - 2);
             name[in->id_len - 2] = '\0';
-            if ((mb = s_by_name(s, name)) != NULL)
-                mb->last_seen = time_now_s();
+            mb = s_by_name(s, name);
         }
+        /* With CURVE only the particle's own key keeps it alive. */
+        if (mb && (!mb->key[0] || strcmp(mb->key, in->user) == 0))
+            mb->last_seen = time_now_s();
         Psod__Heartbeat hb = PSOD__HEARTBEAT__INIT;
         hb.seq = ((Psod__Heartbeat *)in->meta)->seq;
         hb.incarnation = s->incarnation;
@@ -1209,7 +1348,10 @@ static void s_dispatch(struct server *s, struct wire_msg *in)
         break;
     }
     case PSOD__COMMAND__CMD_BYE:
-        if ((mb = s_by_id(s, in)) != NULL && mb->active) {
+        if ((mb = s_by_id(s, in)) != NULL && mb->key[0] && strcmp(mb->key, in->user) != 0)
+            s_reject(s, in, PSOD__ERROR_CODE__ERR_UNAUTHORIZED, 0,
+                     "particle of worker '%s' belongs to key '%s'", mb->name, mb->key);
+        else if (mb && mb->active) {
             Psod__Bye *b = (Psod__Bye *)in->meta;
             mb->active = 0;
             double acc = s_accuracy(b->accuracy);
@@ -1228,12 +1370,44 @@ static void s_dispatch(struct server *s, struct wire_msg *in)
     case PSOD__COMMAND__CMD_STATUS_REQUEST:
         s_handle_status(s, in);
         break;
+    case PSOD__COMMAND__CMD_ADMIN:
+        s_handle_admin(s, in);
+        break;
     default:
         s_reject(s, in, PSOD__ERROR_CODE__ERR_UNKNOWN_COMMAND, 0,
                  "'%s' is not a request the daemon serves", wire_command_name(in->command));
         break;
     }
 }
+
+/* One received message, valid (r == 0) or not (r > 0, werr says why). */
+static void s_serve(struct server *s, struct wire_msg *in, int r, const struct wire_error *werr)
+{
+    s->bytes_in += in->bytes;
+    if (r > 0)
+        s_reject(s, in, werr->code, 0, "%s", werr->message);
+    else
+        s_dispatch(s, in);
+    wire_msg_clear(in);
+}
+
+void server_handle_frames(struct server *s, const void *id, size_t id_len, const char *user,
+                          zmq_msg_t *frames, int nframes)
+{
+    struct wire_msg in;
+    struct wire_error werr;
+    memset(&in, 0, sizeof in);
+    in.id_len = id_len < WIRE_MAX_ID ? id_len : WIRE_MAX_ID;
+    memcpy(in.id, id, in.id_len);
+    snprintf(in.user, sizeof in.user, "%s", user ? user : "");
+    for (int i = 0; i < nframes; i++)
+        in.bytes += zmq_msg_size(&frames[i]);
+    int extra = nframes > WIRE_MAX_FRAMES;
+    int r = wire_decode(frames, extra ? WIRE_MAX_FRAMES : nframes, extra, &s->lim, &in, &werr);
+    s_serve(s, &in, r, &werr);
+}
+
+const uint64_t *server_errors(const struct server *s) { return s->errors; }
 
 static void s_progress(struct server *s)
 {
@@ -1273,27 +1447,24 @@ int server_run(struct server *s, volatile sig_atomic_t *stop)
             if (left < timeout)
                 timeout = left < 1 ? 1 : (long)left;
         }
-        zmq_pollitem_t item = {s->sock, 0, ZMQ_POLLIN, 0};
-        int rc = zmq_poll(&item, 1, timeout);
+        zmq_pollitem_t items[3] = {{s->sock, 0, ZMQ_POLLIN, 0}};
+        int nitems = 1 + gate_poll_items(s->gate, items + 1);
+        int rc = zmq_poll(items, nitems, timeout);
         if (rc < 0) {
             if (errno == EINTR)
                 continue;
             log_error("zmq_poll: %s", zmq_strerror(errno));
             return -1;
         }
+        gate_process(s->gate); /* before messages: connections wait on it */
         /* Drain what is queued, bounded so timers still run under load. */
-        for (int k = 0; rc > 0 && k < 256 && !*stop; k++) {
+        for (int k = 0; (items[0].revents & ZMQ_POLLIN) && k < 256 && !*stop && !s->done; k++) {
             struct wire_msg in;
             struct wire_error werr;
             int r = wire_recv(s->sock, 1, ZMQ_DONTWAIT, &s->lim, &in, &werr);
             if (r < 0)
                 break; /* EAGAIN: nothing more queued */
-            s->bytes_in += in.bytes;
-            if (r > 0)
-                s_reject(s, &in, werr.code, 0, "%s", werr.message);
-            else
-                s_dispatch(s, &in);
-            wire_msg_clear(&in);
+            s_serve(s, &in, r, &werr);
         }
     }
     s_progress(s);

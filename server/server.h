@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <zmq.h>
+
 #include "common/config.h"
 #include "server/strategy.h"
 
@@ -39,6 +41,12 @@ struct server_config {
     long keep;                   /* generations */
     char resume[CONF_STRLEN];    /* directory to resume from */
     int mode;                    /* 0 sync (rounds), 1 async (every push at once) */
+    long max_peers;              /* open connections allowed, 0 = no limit */
+    char curve_secret[CONF_STRLEN]; /* the daemon's CURVE key pair file, "" = no CURVE */
+    char allow[CONF_STRLEN];     /* directory of allowed worker public keys */
+    char admin[CONF_STRLEN];     /* directory of operator public keys */
+    void *ctx;                   /* not an option: a ZeroMQ context to share (not owned,
+                                  * the fuzzers' per-input servers); NULL = own one */
 };
 
 /* The option table for struct server_config (used by psod and tests). */
@@ -58,6 +66,20 @@ uint64_t server_round(const struct server *s);
 /* Write a checkpoint now (psod calls it on SIGTERM/SIGINT). Returns 0, or
  * -1 when none is configured or writing failed (logged). */
 int server_checkpoint(struct server *s);
+
+/* Decode and serve one message given as frames (without the routing id),
+ * exactly as the loop serves one received from the socket; `user` is the
+ * connection's ZAP user id ("" or NULL for none). For the fuzzers and tests:
+ * replies go to the socket, to whatever peer holds `id`. */
+void server_handle_frames(struct server *s, const void *id, size_t id_len, const char *user,
+                          zmq_msg_t *frames, int nframes);
+/* Restore swarm state from a checkpoint image in memory (the reader
+ * --resume uses). Returns 0, or -1 with err filled and the server as it was
+ * before a failed load is not guaranteed: use a fresh server. */
+int server_restore(struct server *s, const void *data, size_t len, char *err, size_t errlen);
+/* Refusals so far by Psod__ErrorCode (array of PSOD_ERROR_CODES). */
+#define PSOD_ERROR_CODES 18
+const uint64_t *server_errors(const struct server *s);
 
 /* Loss and test accuracy of the global model (accuracy NaN when no worker
  * reported one for it). */

@@ -55,13 +55,15 @@ struct worker_config {
     int fitness, diverse_init;
     char init[CONF_STRLEN];
     char eval[CONF_STRLEN];
+    char curve_secret[CONF_STRLEN];
+    char curve_server[CONF_STRLEN];
 };
 
 static const char *const s_fitness_modes[] = {"train", "holdout", NULL};
 
 static const struct config_option *s_options(struct worker_config *c)
 {
-    static struct config_option t[48];
+    static struct config_option t[56];
     struct config_option opts[] = {
         {"model", CONF_STRING, c->model, "", 1, 0,
          "train a network: mlp, lenet5, cifar_cnn (else minimize --objective)", NULL},
@@ -130,11 +132,34 @@ static const struct config_option *s_options(struct worker_config *c)
         {"diverse-init", CONF_BOOL, &c->diverse_init, "no", 1, 0,
          "mix the worker name into the init seed (default: every particle starts from the "
          "same seeded weights)", NULL},
+        {"curve-secret", CONF_STRING, c->curve_secret, "", 1, 0,
+         "this worker's CURVE key pair file (psoctl keygen); its .pub must be in psod's "
+         "--allow directory", NULL},
+        {"curve-server", CONF_STRING, c->curve_server, "", 1, 0,
+         "the daemon's CURVE public key file (its .pub); with --curve-secret", NULL},
         {0},
     };
     _Static_assert(sizeof opts <= sizeof t, "option table too small");
     memcpy(t, opts, sizeof opts);
     return t;
+}
+
+/* The client library's options from the worker's. */
+static int s_client_options(const struct worker_config *cfg, struct psoc_options *po, char *err,
+                            size_t errlen)
+{
+    psoc_options_default(po);
+    po->timeout_ms = (int)cfg->timeout_ms;
+    po->connect_timeout_ms = (int)cfg->timeout_ms;
+    po->reconnect_ms = (int)cfg->reconnect_ms;
+    if (!cfg->curve_secret[0] && !cfg->curve_server[0])
+        return 0;
+    if (!cfg->curve_secret[0] || !cfg->curve_server[0]) {
+        snprintf(err, errlen, "CURVE needs both --curve-secret and --curve-server");
+        return -1;
+    }
+    return psoc_options_curve(po, cfg->curve_secret, cfg->curve_server, err, errlen) == PSOC_OK
+               ? 0 : -1;
 }
 
 /* Local training: `steps` gradient steps from x. Returns f at the end. */
@@ -245,11 +270,8 @@ static int s_run_model(const struct worker_config *cfg)
     int rc = 0;
     if (!cfg->standalone) {
         struct psoc_options po;
-        psoc_options_default(&po);
-        po.timeout_ms = (int)cfg->timeout_ms;
-        po.connect_timeout_ms = (int)cfg->timeout_ms;
-        po.reconnect_ms = (int)cfg->reconnect_ms;
-        if (psoc_open(&c, cfg->connect, cfg->name, &po, err, sizeof err) != PSOC_OK ||
+        if (s_client_options(cfg, &po, err, sizeof err) != 0 ||
+            psoc_open(&c, cfg->connect, cfg->name, &po, err, sizeof err) != PSOC_OK ||
             psoc_join(c, m->n_params, model_layout_hash(m), m->params, &wel, err, sizeof err) !=
                 PSOC_OK) {
             log_error("join %s as '%s': %s", cfg->connect, cfg->name, err);
@@ -358,12 +380,9 @@ int main(int argc, char **argv)
         }
     } else {
         struct psoc_options po;
-        psoc_options_default(&po);
-        po.timeout_ms = (int)cfg.timeout_ms;
-        po.connect_timeout_ms = (int)cfg.timeout_ms;
-        po.reconnect_ms = (int)cfg.reconnect_ms;
         struct psoc *c;
-        if (psoc_open(&c, cfg.connect, cfg.name, &po, err, sizeof err) != PSOC_OK) {
+        if (s_client_options(&cfg, &po, err, sizeof err) != 0 ||
+            psoc_open(&c, cfg.connect, cfg.name, &po, err, sizeof err) != PSOC_OK) {
             log_error("%s", err);
             free(x);
             free(grad);
