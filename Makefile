@@ -108,6 +108,38 @@ $(BUILD)/tests/make_fixture: $(BUILD)/tests/make_fixture.o $(LIBCLIENT)
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(SERVER_OBJ) $(WORKER_OBJ) $(LIBCLIENT)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(BLAS_LIBS)
 
+# Fuzzing: libFuzzer targets built with clang, ASan and UBSan in their own
+# build directory (build-fuzz). `make fuzz` runs each target for
+# FUZZ_SECONDS on a scratch copy of the seed corpus in tests/fuzz/corpus;
+# anything that crashes, leaks or trips a sanitizer fails the run and
+# leaves its input in build-fuzz/findings/.
+FUZZ_TARGETS = fuzz_wire fuzz_server fuzz_ckpt fuzz_modelfile
+FUZZ_SECONDS ?= 30
+FUZZ_JOBS ?= 1
+FUZZ_FLAGS = BUILD=build-fuzz CC=clang SANITIZER=address,undefined OPT=-O1 \
+             CFLAGS=-fsanitize=fuzzer-no-link
+.PHONY: fuzz fuzz-bins fuzz-build fuzz-corpus
+
+fuzz-build: | deps
+	@scripts/install-deps.sh --fuzz --if-missing
+	@$(MAKE) --no-print-directory $(FUZZ_FLAGS) fuzz-bins
+
+fuzz-bins: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)
+
+$(BUILD)/fuzz/%: $(BUILD)/tests/fuzz/%.o $(SERVER_OBJ) $(LIBCLIENT)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS)
+
+fuzz: fuzz-build
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_JOBS=$(FUZZ_JOBS) tests/fuzz/run-fuzz.sh $(FUZZ_TARGETS)
+
+# Regenerate the seed corpus from the current protocol and daemon.
+fuzz-corpus: $(BUILD)/tests/make_corpus
+	rm -rf tests/fuzz/corpus && $(BUILD)/tests/make_corpus tests/fuzz/corpus
+
+$(BUILD)/tests/make_corpus: $(BUILD)/tests/fuzz/make_corpus.o $(SERVER_OBJ) $(LIBCLIENT)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
 # The scripts test runs the scripts as users do, on the default build only.
 test: $(BINS) $(TEST_BINS)
 	@BUILD=$(BUILD) tests/run-tests.sh $(UNIT_SUITES) check_cluster

@@ -34,7 +34,7 @@ int log_level_parse(const char *name)
     return -1;
 }
 
-static void s_vlog(enum log_level level, const char *suffix, const char *fmt, va_list ap)
+__attribute__((format(printf, 3, 0))) static void s_vlog(enum log_level level, const char *suffix, const char *fmt, va_list ap)
 {
     char line[2048];
     struct timeval tv;

@@ -125,6 +125,16 @@ int wire_decode(zmq_msg_t *frames, int nframes, int more_frames, const struct wi
     if (!out->meta)
         return s_fail(err, PSOD__ERROR_CODE__ERR_MALFORMED, "%s metadata does not parse",
                       wire_command_name(command));
+    /* protobuf-c keeps fields it does not know (newer peers may send more),
+     * but accepts field number 0, which protobuf forbids and which would not
+     * survive being packed again. */
+    for (unsigned i = 0; i < out->meta->n_unknown_fields; i++)
+        if (out->meta->unknown_fields[i].tag == 0) {
+            protobuf_c_message_free_unpacked(out->meta, NULL);
+            out->meta = NULL;
+            return s_fail(err, PSOD__ERROR_CODE__ERR_MALFORMED,
+                          "%s metadata holds field number 0", wire_command_name(command));
+        }
     if (nframes == 4) {
         zmq_msg_init(&out->payload);
         zmq_msg_move(&out->payload, &frames[3]);

@@ -5,6 +5,7 @@
 #   scripts/install-deps.sh --if-missing only call apt when something is missing
 #   scripts/install-deps.sh --check      report what is missing, exit 1 if anything is
 #   scripts/install-deps.sh --plots ...  also gnuplot (scripts/sweep.sh draws with it)
+#   scripts/install-deps.sh --fuzz ...   also clang and its libFuzzer runtime (make fuzz)
 #
 # Uses sudo when not run as root.
 set -euo pipefail
@@ -21,6 +22,13 @@ missing() {
     command -v python3 >/dev/null 2>&1 || m+=(python3)
     command -v valgrind >/dev/null 2>&1 || m+=(valgrind)
     [ "$plots" = 0 ] || command -v gnuplot >/dev/null 2>&1 || m+=(gnuplot-nox)
+    if [ "$fuzz" = 1 ]; then
+        command -v clang >/dev/null 2>&1 || m+=(clang)
+        # The libFuzzer runtime ships in libclang-rt-dev (libclang_rt.fuzzer).
+        ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 ||
+            ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a >/dev/null 2>&1 ||
+            m+=(libclang-rt-dev)
+    fi
     if command -v pkg-config >/dev/null 2>&1; then
         pkg-config --exists libzmq || m+=(libzmq3-dev)
         pkg-config --exists libprotobuf-c || m+=(libprotobuf-c-dev)
@@ -33,13 +41,14 @@ missing() {
     printf '%s\n' "${m[@]}" | sort -u | grep -v '^$' || true
 }
 
-mode=install plots=0
+mode=install plots=0 fuzz=0
 for arg in "$@"; do
     case "$arg" in
         --if-missing) mode=if-missing ;;
         --check) mode=check ;;
         --plots) plots=1; PACKAGES+=(gnuplot-nox) ;;
-        -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --fuzz) fuzz=1; PACKAGES+=(clang libclang-rt-dev) ;;
+        -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "install-deps.sh: unknown option '$arg' (try --help)" >&2; exit 2 ;;
     esac
 done

@@ -1,0 +1,76 @@
+/* libFuzzer target: the daemon's message handler (server_handle_frames),
+ * with the whole swarm behind it: membership, rounds, every strategy's
+ * update, status and admin requests.
+ *
+ * Input: one byte of configuration (strategy, sync or async mode), then
+ * messages. Each message is one byte naming the sender and its key, one
+ * byte with the frame count, then frames (fuzz_frames.h). Senders are two
+ * workers ("w:a", "w:b"), a's heartbeat socket ("h:a") and a stranger; keys
+ * are none, "a", "b" or an admin's, so key binding and admin checks run.
+ * Each input gets a fresh daemon on a shared ZeroMQ context; replies go to
+ * peers that do not exist and are dropped, as for a peer that went away.
+ * Invariants checked after every message: the global loss is never NaN,
+ * and the round never moves backwards. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "common/log.h"
+#include "server/server.h"
+#include "tests/fuzz/fuzz_frames.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void *s_ctx;
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static unsigned long serial;
+    if (!s_ctx) {
+        s_ctx = zmq_ctx_new();
+        log_init("fuzz_server", LOG_OFF, stderr);
+    }
+    if (size < 1)
+        return 0;
+    struct server_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    char err[512];
+    if (config_defaults(server_options(&cfg), err, sizeof err) != 0)
+        abort();
+    cfg.strategy = data[0] % 5;
+    cfg.mode = (data[0] >> 3) & 1 && cfg.strategy <= 1; /* async: pso and avg */
+    cfg.workers = 2;
+    cfg.max_payload_mb = 1;
+    cfg.max_meta_kb = 4;
+    cfg.progress_interval = 0;
+    cfg.max_peers = 0;
+    cfg.ctx = s_ctx;
+    snprintf(cfg.bind, sizeof cfg.bind, "inproc://fuzz-server-%lu", serial++);
+    data++;
+    size--;
+    struct server *s;
+    if (server_new(&s, &cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "server_new: %s\n", err);
+        abort();
+    }
+    static const char *const ids[4] = {"w:a", "w:b", "h:a", "stranger"};
+    static const char *const users[4] = {"", "a", "b", "admin:op"};
+    uint64_t last_round = 0;
+    while (size >= 2) {
+        int who = data[0] & 3, user = (data[0] >> 2) & 3, count = data[1] % (FUZZ_MAX_FRAMES + 1);
+        data += 2;
+        size -= 2;
+        zmq_msg_t f[FUZZ_MAX_FRAMES];
+        int n = fuzz_take_frames(&data, &size, count, f);
+        server_handle_frames(s, ids[who], strlen(ids[who]), users[user], f, n);
+        for (int i = 0; i < n; i++)
+            zmq_msg_close(&f[i]);
+        double loss, acc;
+        server_global(s, &loss, &acc);
+        if (isnan(loss) || server_round(s) < last_round)
+            abort();
+        last_round = server_round(s);
+    }
+    server_destroy(&s);
+    return 0;
+}

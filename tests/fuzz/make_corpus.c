@@ -1,0 +1,326 @@
+/* Writes the fuzzers' seed corpus: valid inputs that reach deep into each
+ * target, so mutation starts from messages the daemon accepts.
+ *
+ *   make_corpus DIR     writes DIR/{wire,server,ckpt,modelfile}/NAME
+ *
+ * The corpus in tests/fuzz/corpus was made by this program; `make
+ * fuzz-corpus` makes it again. Inputs are built with the same wire code and
+ * the same daemon the fuzzers test, so they stay valid as the protocol
+ * changes. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/crc32c.h"
+#include "common/log.h"
+#include "common/modelfile.h"
+#include "common/psoclient.h"
+#include "common/wire.h"
+#include "server/server.h"
+
+#define N 4 /* parameters in the corpus's swarm */
+
+struct buf {
+    unsigned char *p;
+    size_t len, cap;
+};
+
+static void s_put(struct buf *b, const void *d, size_t len)
+{
+    if (b->len + len > b->cap) {
+        b->cap = (b->len + len) * 2 + 256;
+        b->p = realloc(b->p, b->cap);
+        if (!b->p)
+            abort();
+    }
+    memcpy(b->p + b->len, d, len);
+    b->len += len;
+}
+
+static void s_frame(struct buf *b, const void *d, size_t len)
+{
+    unsigned char h[2] = {(unsigned char)(len & 0xff), (unsigned char)(len >> 8)};
+    s_put(b, h, 2);
+    s_put(b, d, len);
+}
+
+/* One message's frames: signature, command, metadata, optional payload. */
+static int s_message(struct buf *b, int command, const ProtobufCMessage *meta, const float *x)
+{
+    unsigned char sig[5] = {'P', 'S', 'O', 'D', PSOD_PROTOCOL_VERSION}, cmd = (unsigned char)command;
+    unsigned char mb[1024];
+    size_t ml = protobuf_c_message_pack(meta, mb);
+    s_frame(b, sig, 5);
+    s_frame(b, &cmd, 1);
+    s_frame(b, mb, ml);
+    if (x)
+        s_frame(b, x, N * sizeof(float));
+    return x ? 4 : 3;
+}
+
+/* A server-target message header (sender, key, frame count), then frames. */
+static void s_server_msg(struct buf *b, int who, int user, int command, const ProtobufCMessage *meta,
+                         const float *x)
+{
+    unsigned char h[2] = {(unsigned char)(who | user << 2), (unsigned char)(x ? 4 : 3)};
+    s_put(b, h, 2);
+    s_message(b, command, meta, x);
+}
+
+static void s_write(const char *dir, const char *sub, const char *name, const void *d, size_t len)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, sub);
+    mkdir(path, 0755);
+    snprintf(path, sizeof path, "%s/%s/%s", dir, sub, name);
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(d, 1, len, f) != len || fclose(f) != 0) {
+        fprintf(stderr, "make_corpus: cannot write %s: %s\n", path, strerror(errno));
+        exit(1);
+    }
+}
+
+static void s_hello(struct buf *b, const char *name, const float *x, int server, int who, int user)
+{
+    Psod__Hello h = PSOD__HELLO__INIT;
+    h.worker_name = (char *)name;
+    h.protocol_version = PSOD_PROTOCOL_VERSION;
+    h.param_count = N;
+    h.layout_hash = 42;
+    h.payload_crc32c = crc32c(0, x, N * sizeof(float));
+    if (server)
+        s_server_msg(b, who, user, PSOD__COMMAND__CMD_HELLO, &h.base, x);
+    else
+        s_message(b, PSOD__COMMAND__CMD_HELLO, &h.base, x);
+}
+
+static void s_push(struct buf *b, uint64_t round, double loss, const float *x, int gradient,
+                   int server, int who, int user)
+{
+    Psod__Push p = PSOD__PUSH__INIT;
+    p.round = round;
+    p.loss = loss;
+    p.samples = 64;
+    p.seq = round + 1;
+    p.accuracy = 0.5;
+    p.position_accuracy = 0.5;
+    p.position_round = round;
+    p.payload_kind = gradient ? PSOD__PAYLOAD_KIND__PAYLOAD_GRADIENT : PSOD__PAYLOAD_KIND__PAYLOAD_WEIGHTS;
+    p.payload_crc32c = crc32c(0, x, N * sizeof(float));
+    if (server)
+        s_server_msg(b, who, user, PSOD__COMMAND__CMD_PUSH, &p.base, x);
+    else
+        s_message(b, PSOD__COMMAND__CMD_PUSH, &p.base, x);
+}
+
+/* A whole conversation: two workers join, push three rounds, ask for status,
+ * an admin checkpoints and a worker leaves. Returns it in `b`. */
+static void s_conversation(struct buf *b, int config, int rounds)
+{
+    static const float xa[N] = {0.5f, -1, 2, 0.25f}, xb[N] = {-0.5f, 1, 0.125f, 3};
+    int gradient = config % 8 == 4; /* ssgd */
+    unsigned char c = (unsigned char)config;
+    s_put(b, &c, 1);
+    s_hello(b, "a", xa, 1, 0, 1);
+    s_hello(b, "b", xb, 1, 1, 2);
+    for (int r = 0; r < rounds; r++) {
+        s_push(b, (uint64_t)r, 2.0 / (r + 1), xa, gradient, 1, 0, 1);
+        s_push(b, (uint64_t)r, 3.0 / (r + 1), xb, gradient, 1, 1, 2);
+        Psod__Heartbeat hb = PSOD__HEARTBEAT__INIT;
+        hb.seq = (uint64_t)r;
+        s_server_msg(b, 2, 1, PSOD__COMMAND__CMD_HEARTBEAT, &hb.base, NULL);
+    }
+    Psod__StatusRequest sr = PSOD__STATUS_REQUEST__INIT;
+    sr.include_particles = 1;
+    s_server_msg(b, 3, 0, PSOD__COMMAND__CMD_STATUS_REQUEST, &sr.base, NULL);
+    Psod__Admin a = PSOD__ADMIN__INIT;
+    a.action = PSOD__ADMIN_ACTION__ADMIN_EVICT;
+    a.worker_name = "b";
+    s_server_msg(b, 3, 3, PSOD__COMMAND__CMD_ADMIN, &a.base, NULL);
+    Psod__Bye bye = PSOD__BYE__INIT;
+    bye.reason = "done";
+    bye.accuracy = 0.9;
+    s_server_msg(b, 0, 1, PSOD__COMMAND__CMD_BYE, &bye.base, NULL);
+}
+
+/* Run a conversation through a real daemon and take its checkpoint. */
+static void s_checkpoint(const char *dir, int strategy, void *ctx)
+{
+    char tmp[] = "/tmp/psod-corpus-XXXXXX", err[512];
+    if (!mkdtemp(tmp))
+        abort();
+    struct server_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    config_defaults(server_options(&cfg), err, sizeof err);
+    cfg.strategy = strategy;
+    cfg.workers = 2;
+    cfg.max_peers = 0;
+    cfg.progress_interval = 0;
+    cfg.ctx = ctx;
+    snprintf(cfg.checkpoint_dir, sizeof cfg.checkpoint_dir, "%s", tmp);
+    snprintf(cfg.bind, sizeof cfg.bind, "inproc://corpus-%d", strategy);
+    struct server *s;
+    if (server_new(&s, &cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "make_corpus: %s\n", err);
+        exit(1);
+    }
+    struct buf b = {0};
+    s_conversation(&b, strategy, 3);
+    /* Feed it message by message, as the server fuzzer would. */
+    const unsigned char *p = b.p + 1;
+    size_t left = b.len - 1;
+    while (left >= 2) {
+        static const char *const ids[4] = {"w:a", "w:b", "h:a", "stranger"};
+        static const char *const users[4] = {"", "a", "b", "admin:op"};
+        int who = p[0] & 3, user = (p[0] >> 2) & 3, count = p[1];
+        p += 2;
+        left -= 2;
+        zmq_msg_t f[6];
+        int n = 0;
+        while (n < count && left >= 2) {
+            size_t len = (size_t)p[0] | (size_t)p[1] << 8;
+            zmq_msg_init_size(&f[n], len);
+            memcpy(zmq_msg_data(&f[n]), p + 2, len);
+            p += 2 + len;
+            left -= 2 + len;
+            n++;
+        }
+        server_handle_frames(s, ids[who], strlen(ids[who]), users[user], f, n);
+        for (int i = 0; i < n; i++)
+            zmq_msg_close(&f[i]);
+    }
+    if (server_round(s) != 3 || server_checkpoint(s) != 0) {
+        fprintf(stderr, "make_corpus: strategy %d: round %llu, checkpoint failed\n", strategy,
+                (unsigned long long)server_round(s));
+        exit(1);
+    }
+    server_destroy(&s);
+    char cmd[4200], path[4096];
+    snprintf(cmd, sizeof cmd, "ls %s/ckpt-*.psck", tmp);
+    FILE *ls = popen(cmd, "r");
+    if (!ls || !fgets(path, sizeof path, ls))
+        abort();
+    pclose(ls);
+    path[strcspn(path, "\n")] = '\0';
+    FILE *f = fopen(path, "rb");
+    struct buf img = {0};
+    unsigned char c = (unsigned char)strategy, chunk[4096];
+    s_put(&img, &c, 1);
+    size_t got;
+    while (f && (got = fread(chunk, 1, sizeof chunk, f)) > 0)
+        s_put(&img, chunk, got);
+    if (f)
+        fclose(f);
+    char name[32];
+    snprintf(name, sizeof name, "strategy-%d", strategy);
+    s_write(dir, "ckpt", name, img.p, img.len);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
+    if (system(cmd) != 0)
+        abort();
+    free(img.p);
+    free(b.p);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: make_corpus DIR\n");
+        return 2;
+    }
+    const char *dir = argv[1];
+    mkdir(dir, 0755);
+    log_init("make_corpus", LOG_ERROR, stderr);
+    static const float x[N] = {1, 2, 3, 4};
+    struct buf b = {0};
+
+    /* wire: one of every message a peer can send or receive. */
+    s_hello(&b, "worker-1", x, 0, 0, 0);
+    s_write(dir, "wire", "hello", b.p, b.len);
+    b.len = 0;
+    s_push(&b, 7, 0.25, x, 0, 0, 0, 0);
+    s_write(dir, "wire", "push", b.p, b.len);
+    b.len = 0;
+    Psod__Heartbeat hb = PSOD__HEARTBEAT__INIT;
+    hb.seq = 3;
+    hb.incarnation = 99;
+    s_message(&b, PSOD__COMMAND__CMD_HEARTBEAT, &hb.base, NULL);
+    s_write(dir, "wire", "heartbeat", b.p, b.len);
+    b.len = 0;
+    Psod__Welcome w = PSOD__WELCOME__INIT;
+    w.particle_id = 1;
+    w.param_count = N;
+    w.strategy = "pso";
+    s_message(&b, PSOD__COMMAND__CMD_WELCOME, &w.base, x);
+    s_write(dir, "wire", "welcome", b.p, b.len);
+    b.len = 0;
+    Psod__Position pos = PSOD__POSITION__INIT;
+    pos.round = 2;
+    s_message(&b, PSOD__COMMAND__CMD_POSITION, &pos.base, x);
+    s_write(dir, "wire", "position", b.p, b.len);
+    b.len = 0;
+    Psod__Error e = PSOD__ERROR__INIT;
+    e.code = PSOD__ERROR_CODE__ERR_ROUND;
+    e.message = "push for round 1, current is 2";
+    s_message(&b, PSOD__COMMAND__CMD_ERROR, &e.base, NULL);
+    s_write(dir, "wire", "error", b.p, b.len);
+    b.len = 0;
+    Psod__Status st = PSOD__STATUS__INIT;
+    Psod__ParticleStatus ps = PSOD__PARTICLE_STATUS__INIT, *pp = &ps;
+    uint64_t codes[3] = {0, 5, 1};
+    ps.worker_name = "worker-1";
+    st.strategy = "pso";
+    st.n_particle = 1;
+    st.particle = &pp;
+    st.n_errors_by_code = 3;
+    st.errors_by_code = codes;
+    s_message(&b, PSOD__COMMAND__CMD_STATUS, &st.base, NULL);
+    s_write(dir, "wire", "status", b.p, b.len);
+    b.len = 0;
+    Psod__Admin a = PSOD__ADMIN__INIT;
+    a.action = PSOD__ADMIN_ACTION__ADMIN_EVICT;
+    a.worker_name = "worker-1";
+    s_message(&b, PSOD__COMMAND__CMD_ADMIN, &a.base, NULL);
+    s_write(dir, "wire", "admin", b.p, b.len);
+    b.len = 0;
+
+    /* server: a conversation per strategy, and async for pso and avg. */
+    static const int configs[] = {0, 1, 2, 3, 4, 8, 9};
+    for (size_t i = 0; i < sizeof configs / sizeof configs[0]; i++) {
+        char name[32];
+        b.len = 0;
+        s_conversation(&b, configs[i], 3);
+        snprintf(name, sizeof name, "conversation-%d", configs[i]);
+        s_write(dir, "server", name, b.p, b.len);
+    }
+
+    /* ckpt: what each strategy's daemon writes after that conversation. */
+    void *ctx = zmq_ctx_new();
+    for (int strategy = 0; strategy < 5; strategy++)
+        s_checkpoint(dir, strategy, ctx);
+    zmq_ctx_term(ctx);
+
+    /* modelfile: a small model as psod writes it. */
+    char tmp[] = "/tmp/psod-corpus-model-XXXXXX", err[512];
+    int fd = mkstemp(tmp);
+    if (fd < 0)
+        abort();
+    close(fd);
+    struct modelfile_info info = {42, N, 3, 0.5, "pso"};
+    if (modelfile_write(tmp, &info, x, err, sizeof err) != 0) {
+        fprintf(stderr, "make_corpus: %s\n", err);
+        return 1;
+    }
+    FILE *f = fopen(tmp, "rb");
+    unsigned char mbuf[256];
+    size_t ml = f ? fread(mbuf, 1, sizeof mbuf, f) : 0;
+    if (f)
+        fclose(f);
+    unlink(tmp);
+    s_write(dir, "modelfile", "small", mbuf, ml);
+    free(b.p);
+    printf("make_corpus: wrote %s/{wire,server,ckpt,modelfile}\n", dir);
+    return 0;
+}
