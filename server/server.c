@@ -183,6 +183,42 @@ struct server {
 
 static int s_resume(struct server *s, const char *dir, char *err, size_t errlen);
 
+/* The ROUTER socket, its gate and its bind. Returns 0 or -1 with err. */
+static int s_listen(struct server *s, const struct server_config *cfg, char *err, size_t errlen)
+{
+    s->sock = s->ctx ? zmq_socket(s->ctx, ZMQ_ROUTER) : NULL;
+    if (!s->sock) {
+        snprintf(err, errlen, "cannot create ZeroMQ socket: %s", zmq_strerror(errno));
+        return -1;
+    }
+    struct gate_config gc = {cfg->curve_secret, cfg->allow, cfg->admin, cfg->max_peers};
+    if (gate_new(&s->gate, s->ctx, s->sock, &gc, err, errlen) != 0) {
+        return -1;
+    }
+    long need = 2 * (cfg->max_workers > cfg->workers ? cfg->max_workers : cfg->workers);
+    if (cfg->max_peers > 0 && cfg->max_peers < need)
+        log_warn("--max-peers %ld is below the %ld connections %ld workers need (two each)",
+                 cfg->max_peers, need, need / 2);
+    int one = 1, linger = 0, hwm = 100;
+    int64_t maxmsg = (int64_t)(s->lim.max_payload + s->lim.max_meta + 64);
+    zmq_setsockopt(s->sock, ZMQ_ROUTER_HANDOVER, &one, sizeof one);
+    zmq_setsockopt(s->sock, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
+    zmq_setsockopt(s->sock, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(s->sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(s->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
+    if (zmq_bind(s->sock, cfg->bind) != 0) {
+        int e = errno;
+        snprintf(err, errlen, "cannot listen on '%s': %s%s", cfg->bind, zmq_strerror(e),
+                 e == EADDRINUSE ? " (another process holds the port; pick another --bind)"
+                 : e == EADDRNOTAVAIL ? " (no interface of this host has that address)"
+                                      : "");
+        return -1;
+    }
+    size_t len = sizeof s->endpoint;
+    zmq_getsockopt(s->sock, ZMQ_LAST_ENDPOINT, s->endpoint, &len);
+    return 0;
+}
+
 int server_new(struct server **out, const struct server_config *cfg, char *err, size_t errlen)
 {
     *out = NULL;
@@ -206,39 +242,14 @@ int server_new(struct server **out, const struct server_config *cfg, char *err, 
     s->lim.max_payload = (size_t)cfg->max_payload_mb << 20;
     s->own_ctx = cfg->ctx == NULL;
     s->ctx = cfg->ctx ? cfg->ctx : zmq_ctx_new();
-    s->sock = s->ctx ? zmq_socket(s->ctx, ZMQ_ROUTER) : NULL;
-    if (!s->sock) {
-        snprintf(err, errlen, "cannot create ZeroMQ socket: %s", zmq_strerror(errno));
+    /* A ctx and no bind: a detached daemon without a socket (the fuzzers
+     * feed it with server_handle_frames; its replies go nowhere). */
+    if (!(cfg->ctx && !cfg->bind[0]) && (!s->ctx || s_listen(s, cfg, err, errlen) != 0)) {
+        if (!s->ctx)
+            snprintf(err, errlen, "cannot create a ZeroMQ context: %s", zmq_strerror(errno));
         server_destroy(&s);
         return -1;
     }
-    struct gate_config gc = {cfg->curve_secret, cfg->allow, cfg->admin, cfg->max_peers};
-    if (gate_new(&s->gate, s->ctx, s->sock, &gc, err, errlen) != 0) {
-        server_destroy(&s);
-        return -1;
-    }
-    long need = 2 * (cfg->max_workers > cfg->workers ? cfg->max_workers : cfg->workers);
-    if (cfg->max_peers > 0 && cfg->max_peers < need)
-        log_warn("--max-peers %ld is below the %ld connections %ld workers need (two each)",
-                 cfg->max_peers, need, need / 2);
-    int one = 1, linger = 0, hwm = 100;
-    int64_t maxmsg = (int64_t)(s->lim.max_payload + s->lim.max_meta + 64);
-    zmq_setsockopt(s->sock, ZMQ_ROUTER_HANDOVER, &one, sizeof one);
-    zmq_setsockopt(s->sock, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
-    zmq_setsockopt(s->sock, ZMQ_LINGER, &linger, sizeof linger);
-    zmq_setsockopt(s->sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
-    zmq_setsockopt(s->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
-    if (zmq_bind(s->sock, cfg->bind) != 0) {
-        int e = errno;
-        snprintf(err, errlen, "cannot listen on '%s': %s%s", cfg->bind, zmq_strerror(e),
-                 e == EADDRINUSE ? " (another process holds the port; pick another --bind)"
-                 : e == EADDRNOTAVAIL ? " (no interface of this host has that address)"
-                                      : "");
-        server_destroy(&s);
-        return -1;
-    }
-    size_t len = sizeof s->endpoint;
-    zmq_getsockopt(s->sock, ZMQ_LAST_ENDPOINT, s->endpoint, &len);
     if (cfg->endpoint_file[0]) {
         char tmp[CONF_STRLEN + 8];
         snprintf(tmp, sizeof tmp, "%s.tmp", cfg->endpoint_file);
