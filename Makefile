@@ -52,7 +52,8 @@ LIBCLIENT = $(BUILD)/libpsoclient.a
 BINS = $(BUILD)/psod $(BUILD)/psoworker $(BUILD)/psoctl
 
 UNIT_SUITES = check_config check_crc32c check_rng check_wire check_swarm check_strategy check_modelfile check_objective check_nn check_data check_optim check_client
-TEST_BINS = $(UNIT_SUITES:%=$(BUILD)/tests/%) $(BUILD)/tests/check_cluster $(BUILD)/tests/hostile_client \
+TEST_BINS = $(UNIT_SUITES:%=$(BUILD)/tests/%) $(BUILD)/tests/check_cluster $(BUILD)/tests/check_security \
+            $(BUILD)/tests/hostile_client \
             $(BUILD)/tests/make_fixture
 BENCH_BINS = $(BUILD)/bench/bench_update $(BUILD)/bench/bench_round $(BUILD)/bench/bench_train
 
@@ -96,7 +97,7 @@ $(BUILD)/psoworker: $(BUILD)/worker/psoworker.o $(WORKER_OBJ) $(LIBCLIENT)
 $(BUILD)/psoctl: $(BUILD)/server/psoctl.o $(LIBCLIENT)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/tests/check_%: $(BUILD)/tests/check_%.o $(SERVER_OBJ) $(WORKER_OBJ) $(LIBCLIENT)
+$(BUILD)/tests/check_%: $(BUILD)/tests/check_%.o $(BUILD)/tests/proc.o $(SERVER_OBJ) $(WORKER_OBJ) $(LIBCLIENT)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(BLAS_LIBS) $(CHECK_LIBS)
 
 $(BUILD)/tests/hostile_client: $(BUILD)/tests/hostile_client.o $(LIBCLIENT)
@@ -142,7 +143,7 @@ $(BUILD)/tests/make_corpus: $(BUILD)/tests/fuzz/make_corpus.o $(SERVER_OBJ) $(LI
 
 # The scripts test runs the scripts as users do, on the default build only.
 test: $(BINS) $(TEST_BINS)
-	@BUILD=$(BUILD) tests/run-tests.sh $(UNIT_SUITES) check_cluster
+	@BUILD=$(BUILD) tests/run-tests.sh $(UNIT_SUITES) check_cluster check_security
 	@if [ -z "$(SANITIZER)" ]; then BUILD=$(BUILD) tests/scripts-test.sh; fi
 
 # A normal daemon run under valgrind (needs a build without sanitizers).

@@ -55,6 +55,8 @@ struct psoc {
     int beat_running;
     atomic_int beat_stop;
     void *mon;               /* PAIR on the socket's monitor: handshake failures */
+    int handshaken;          /* the current connection completed its handshake */
+    int failed_handshakes;   /* connections lost before a handshake, in a row */
 };
 
 /* CURVE client options on a socket about to connect. */
@@ -208,6 +210,8 @@ static void s_teardown(struct psoc *c, int linger_ms)
 
 static int s_setup(struct psoc *c, char *err, size_t errlen)
 {
+    c->handshaken = 0;
+    c->failed_handshakes = 0;
     c->ctx = zmq_ctx_new();
     if (!c->ctx)
         return s_err(err, errlen, PSOC_ESYS, "zmq_ctx_new: %s", zmq_strerror(errno));
@@ -238,7 +242,8 @@ static int s_setup(struct psoc *c, char *err, size_t errlen)
     char mon[64];
     snprintf(mon, sizeof mon, "inproc://psoc-monitor-%p", (void *)c);
     if (zmq_socket_monitor(c->sock, mon,
-                           ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) ==
+                           ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                               ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED) ==
         0) {
         c->mon = zmq_socket(c->ctx, ZMQ_PAIR);
         if (c->mon && zmq_connect(c->mon, mon) != 0) {
@@ -313,8 +318,9 @@ static void s_reset(struct psoc *c)
     s_setup(c, ignored, sizeof ignored);
 }
 
-/* A failed handshake the monitor saw: PSOC_EREFUSED with the reason, or 0. */
-static int s_handshake_failed(struct psoc *c, char *err, size_t errlen)
+/* What the monitor saw: a failed handshake (PSOC_EREFUSED with the reason),
+ * a connection closed while waiting for a welcome (PSOC_ETIMEOUT), or 0. */
+static int s_monitor_event(struct psoc *c, int want, char *err, size_t errlen)
 {
     int rc = 0;
     while (c->mon && rc == 0) {
@@ -337,8 +343,28 @@ static int s_handshake_failed(struct psoc *c, char *err, size_t errlen)
                 break;
         }
         zmq_msg_close(&ev);
-        c->last_server_error = PSOD__ERROR_CODE__ERR_UNAUTHORIZED;
-        if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH && value == 300)
+        if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+            c->handshaken = 1;
+            c->failed_handshakes = 0;
+        } else if (event == ZMQ_EVENT_DISCONNECTED) {
+            /* After a handshake: the daemon dropped us. Before one: the
+             * handshake failed, usually without a word (a CURVE mismatch). */
+            if (c->handshaken && want == PSOD__COMMAND__CMD_WELCOME)
+                rc = s_err(err, errlen, PSOC_ETIMEOUT,
+                           "psod at %s closed the connection before its welcome: a hello of "
+                           "%zu parameters may be above its --max-payload-mb, or it restarted",
+                           c->endpoint, c->n);
+            else if (!c->handshaken && ++c->failed_handshakes >= 5)
+                rc = s_err(err, errlen, PSOC_EREFUSED,
+                           "handshake with psod at %s failed %d times: %s", c->endpoint,
+                           c->failed_handshakes,
+                           c->opts.curve_server[0]
+                               ? "the daemon does not use CURVE, or --curve-server is not its "
+                                 "public key"
+                               : "the daemon requires CURVE (give --curve-secret and "
+                                 "--curve-server)");
+            c->handshaken = 0;
+        } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH && value == 500)
             rc = s_err(err, errlen, PSOC_EREFUSED,
                        "psod at %s refused the connection: too many peers (its --max-peers)",
                        c->endpoint);
@@ -356,8 +382,8 @@ static int s_handshake_failed(struct psoc *c, char *err, size_t errlen)
                                  : ": the daemon requires CURVE (give --curve-secret and "
                                    "--curve-server)"
                            : "");
-        else
-            c->last_server_error = 0;
+        if (rc == PSOC_EREFUSED)
+            c->last_server_error = PSOD__ERROR_CODE__ERR_UNAUTHORIZED;
     }
     return rc;
 }
@@ -406,7 +432,7 @@ static int s_await(struct psoc *c, int want, uint64_t seq, int timeout_ms, struc
             s_reset(c);
             return s_err(err, errlen, PSOC_ESYS, "zmq_poll: %s", zmq_strerror(e));
         }
-        if (c->mon && (items[1].revents & ZMQ_POLLIN) && (rc = s_handshake_failed(c, err, errlen))) {
+        if (c->mon && (items[1].revents & ZMQ_POLLIN) && (rc = s_monitor_event(c, want, err, errlen))) {
             s_reset(c);
             return rc;
         }

@@ -237,7 +237,9 @@ static void s_zap(struct gate *g)
             log_ratelimited(LOG_WARN, "max-peers",
                             "refused a connection from %s: %u connections open, --max-peers %ld",
                             addr, g->connected - 1, g->max_peers);
-            s_zap_reply(g->zap, &f[1], "300", "too many peers", "");
+            /* 500, not ZAP's "300 try later": libzmq sends no ERROR for 300,
+             * so the peer would wait forever instead of being told. */
+            s_zap_reply(g->zap, &f[1], "500", "too many peers", "");
         } else if (!g->curve) {
             s_zap_reply(g->zap, &f[1], strcmp(mech, "NULL") == 0 ? "200" : "400",
                         strcmp(mech, "NULL") == 0 ? "OK" : "mechanism not offered", "");

@@ -4,9 +4,9 @@
  * (ZeroMQ Authentication Protocol, RFC 27) that runs in the daemon's own
  * loop. It enforces two things:
  *
- *   - --max-peers: connections beyond the limit are refused (ZAP status 300,
- *     "try later"), so a flood of connections cannot exhaust the daemon's
- *     file descriptors or memory;
+ *   - --max-peers: connections beyond the limit are refused (ZAP status 500;
+ *     the peer's library reports it), so a flood of connections cannot
+ *     exhaust the daemon's file descriptors or memory;
  *   - with --curve-secret, CURVE authentication and encryption: a peer's
  *     public key must be in the --allow (or --admin) directory. The ZAP
  *     reply's user id is the key's name ("admin:" + name for admin keys),

@@ -49,7 +49,7 @@ run_objective() { # strategy, psod options...
             --dim 1000 --rounds 60 --timeout-ms 60000 > "$dir/w$i.out" &
         pids+=($!)
     done
-    "$BUILD/tests/hostile_client" "$ep" 2 > "$dir/hostile.out"
+    "$BUILD/tests/hostile_client" "$ep" --rounds 2 > "$dir/hostile.out"
     for p in "${pids[@]}"; do wait "$p"; done
     "$BUILD/psoctl" status "$ep" > /dev/null
     kill -TERM "$psod"

@@ -1,0 +1,546 @@
+/* Suite: security. Real psod, psoworker, psoctl and hostile_client
+ * processes on loopback, plus raw ZeroMQ peers in this process:
+ *
+ *   - thousands of bad messages while 3 workers train change nothing, and
+ *     the daemon's error counters match what the attacker received;
+ *   - NaN or infinite losses and weights from a member never become a
+ *     personal or global best;
+ *   - CURVE: allowed keys train, unknown keys and keyless peers are refused;
+ *   - admin requests change state only for admin keys;
+ *   - --max-peers refuses connections beyond the limit. */
+#include "tests/suite.h"
+#include <check.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/crc32c.h"
+#include "common/modelfile.h"
+#include "common/psoclient.h"
+#include "common/wire.h"
+#include "tests/fixtures.h"
+#include "tests/proc.h"
+
+static char bin[256];
+static char dir[] = "/tmp/psod-security-XXXXXX";
+
+static void setup(void)
+{
+    const char *b = getenv("BUILD");
+    snprintf(bin, sizeof bin, "%s", b && *b ? b : "build");
+    strcpy(dir, "/tmp/psod-security-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    proc_init(bin, dir);
+}
+
+static void teardown(void)
+{
+    char cmd[600];
+    if (getenv("KEEP_TEST_DIR"))
+        return;
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+}
+
+/* psoctl ARGS...; returns its exit code, output in TAG.out/.err. */
+static int s_ctl(const char *tag, char *const args[])
+{
+    char ctl[300];
+    proc_bin(ctl, sizeof ctl, "psoctl");
+    char *argv[16] = {ctl};
+    int n = 1;
+    for (int i = 0; args[i] && n < 15; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    return proc_wait(proc_spawn(argv, tag), 30);
+}
+
+/* ---- thousands of bad messages while 3 workers train ------------------ */
+
+/* psod + 3 mlp workers on generated MNIST-format data, with or without a
+ * hostile_client sending bad messages the whole time. Leaves the status
+ * JSON psoctl read at the end in `status` and the attacker's report in
+ * `hostile`. */
+static void s_train(const char *tag, int attack, char *status, size_t slen, char *hostile,
+                    size_t hlen)
+{
+    char ep[256], model[600], t[64], w[300], hc[300];
+    snprintf(model, sizeof model, "%s/%s.psom", dir, tag);
+    pid_t psod = proc_psod(tag, ep, sizeof ep,
+                           (char *[]){"--workers", "3", "--strategy", "pso", "--model-out",
+                                      model, "--max-payload-mb", "4", NULL});
+    pid_t h = 0;
+    if (attack) {
+        proc_bin(hc, sizeof hc, "tests/hostile_client");
+        snprintf(t, sizeof t, "%s-hostile", tag);
+        /* --big: a 4 MiB + 4 B payload, just over --max-payload-mb 4 (the
+         * mlp is 2.7 MB). */
+        h = proc_spawn((char *[]){hc, ep, "--min-messages", "3000", "--big", "4194308", NULL},
+                       t);
+        usleep(100000);
+    }
+    proc_bin(w, sizeof w, "psoworker");
+    pid_t p[3];
+    for (int i = 0; i < 3; i++) {
+        char name[16], idx[8];
+        snprintf(name, sizeof name, "w%d", i);
+        snprintf(idx, sizeof idx, "%d", i);
+        snprintf(t, sizeof t, "%s-w%d", tag, i);
+        p[i] = proc_spawn((char *[]){w, "--connect", ep, "--name", name, "--model", "mlp",
+                                     "--dataset", "mnist", "--data-dir", dir, "--epochs", "2",
+                                     "--batch", "32", "--lr", "0.02", "--sync-every", "2",
+                                     "--shard-index", idx, "--shard-count", "3",
+                                     "--progress-interval", "0", "--timeout-ms", "30000", NULL},
+                          t);
+    }
+    for (int i = 0; i < 3; i++) {
+        char err[4096];
+        snprintf(t, sizeof t, "%s-w%d", tag, i);
+        int rc = proc_wait(p[i], 120);
+        proc_read(t, "err", err, sizeof err);
+        ck_assert_msg(rc == 0, "%.1000s worker %d: %d: %.1000s", tag, i, rc, err);
+    }
+    hostile[0] = '\0';
+    if (attack) {
+        kill(h, SIGTERM); /* it goes on until it has sent --min-messages */
+        int rc = proc_wait(h, 120);
+        snprintf(t, sizeof t, "%s-hostile", tag);
+        proc_read(t, "out", hostile, hlen);
+        char err[4096];
+        proc_read(t, "err", err, sizeof err);
+        /* Check's messages are limited to a few KiB: keep them short. */
+        ck_assert_msg(rc == 0, "hostile client: %d: %.1000s %.1000s", rc, hostile, err);
+    }
+    snprintf(t, sizeof t, "%s-status", tag);
+    ck_assert_int_eq(s_ctl(t, (char *[]){"status", ep, "--json", NULL}), 0);
+    proc_read(t, "out", status, slen);
+    kill(psod, SIGTERM);
+    ck_assert_int_eq(proc_wait(psod, 20), 0);
+}
+
+static size_t s_slurp(const char *path, unsigned char **data)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "cannot open %.1000s", path);
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    rewind(f);
+    *data = malloc((size_t)len);
+    ck_assert_int_eq(fread(*data, 1, (size_t)len, f), (size_t)len);
+    fclose(f);
+    return (size_t)len;
+}
+
+START_TEST(attack_changes_nothing_and_is_counted)
+{
+    ck_assert_int_eq(fixture_write_idx(dir, "train", 1500, 1), 0);
+    ck_assert_int_eq(fixture_write_idx(dir, "t10k", 300, 2), 0);
+    char clean[8192], attacked[8192], hostile[4096], ignored[16];
+    s_train("clean", 0, clean, sizeof clean, ignored, sizeof ignored);
+    s_train("attacked", 1, attacked, sizeof attacked, hostile, sizeof hostile);
+    fprintf(stderr, "%.1500s", hostile);
+
+    /* The attacker got the error it expected for every message. */
+    ck_assert_msg(strstr(hostile, " 0 wrong, 0 unanswered; daemon alive") != NULL, "%.1500s", hostile);
+    long sent = (long)proc_after(hostile, "sent ");
+    ck_assert_msg(sent >= 3000, "only %ld bad messages", sent);
+
+    /* The daemon counted exactly what it refused, code by code; the clean
+     * run refused nothing. */
+    ck_assert_msg(proc_after(clean, "\"errors_sent\":") == 0, "%.1500s", clean);
+    long total = 0;
+    for (int code = 1; code < PSOC_ERROR_CODES; code++) {
+        char key[64];
+        snprintf(key, sizeof key, "code %s ", wire_error_name(code));
+        double want = strstr(hostile, key) ? proc_after(hostile, key) : 0;
+        snprintf(key, sizeof key, "\"%s\":", wire_error_name(code));
+        double got = strstr(attacked, key) ? proc_after(attacked, key) : 0;
+        ck_assert_msg(want == got, "%.1000s: attacker received %.0f, daemon counted %.0f",
+                      wire_error_name(code), want, got);
+        total += (long)got;
+    }
+    ck_assert_int_eq(total, sent);
+    ck_assert_int_eq((long)proc_after(attacked, "\"errors_sent\":"), sent);
+
+    /* Training ended in exactly the same model, byte for byte. */
+    unsigned char *a, *b;
+    char pa[600], pb[600];
+    snprintf(pa, sizeof pa, "%s/clean.psom", dir);
+    snprintf(pb, sizeof pb, "%s/attacked.psom", dir);
+    size_t la = s_slurp(pa, &a), lb = s_slurp(pb, &b);
+    ck_assert_msg(la == lb && memcmp(a, b, la) == 0, "model files differ (%zu and %zu bytes)", la,
+                  lb);
+    free(a);
+    free(b);
+}
+END_TEST
+
+/* ---- NaN from a member ------------------------------------------------ */
+
+#define DIM 10
+
+/* One raw message from the evil member; returns the reply. */
+static void s_evil_send(void *sock, int command, const ProtobufCMessage *meta, const float *x,
+                        struct wire_msg *reply)
+{
+    zmq_msg_t payload;
+    zmq_msg_init_size(&payload, DIM * sizeof(float));
+    memcpy(zmq_msg_data(&payload), x, DIM * sizeof(float));
+    ck_assert_int_eq(wire_send(sock, NULL, 0, command, meta, &payload, 0), 0);
+    zmq_msg_close(&payload);
+    struct wire_error e;
+    struct wire_limits lim = {0, 0};
+    ck_assert_msg(wire_recv(sock, 0, 0, &lim, reply, &e) == 0, "no reply from psod");
+}
+
+START_TEST(nan_never_reaches_a_best)
+{
+    char ep[256], model[600], w[300], t[32];
+    snprintf(model, sizeof model, "%s/nan.psom", dir);
+    pid_t psod = proc_psod("nan", ep, sizeof ep,
+                           (char *[]){"--workers", "3", "--strategy", "pso", "--model-out",
+                                      model, NULL});
+    /* The evil member joins first, with the rastrigin workers' fingerprint. */
+    void *ctx = zmq_ctx_new(), *sock = zmq_socket(ctx, ZMQ_DEALER);
+    int linger = 0, timeout = 30000;
+    zmq_setsockopt(sock, ZMQ_ROUTING_ID, "w:evil", 6);
+    zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(sock, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
+    ck_assert_int_eq(zmq_connect(sock, ep), 0);
+    float x[DIM];
+    for (int i = 0; i < DIM; i++)
+        x[i] = 2.0f;
+    Psod__Hello hello = PSOD__HELLO__INIT;
+    hello.worker_name = "evil";
+    hello.protocol_version = PSOD_PROTOCOL_VERSION;
+    hello.param_count = DIM;
+    hello.layout_hash = psoc_layout_hash("objective:rastrigin:10");
+    hello.payload_crc32c = crc32c(0, x, sizeof x);
+    struct wire_msg m;
+    s_evil_send(sock, PSOD__COMMAND__CMD_HELLO, &hello.base, x, &m);
+    ck_assert_int_eq(m.command, PSOD__COMMAND__CMD_WELCOME);
+    uint32_t me = ((Psod__Welcome *)m.meta)->particle_id;
+    uint64_t round = ((Psod__Welcome *)m.meta)->round;
+    wire_msg_clear(&m);
+
+    proc_bin(w, sizeof w, "psoworker");
+    pid_t p[2];
+    for (int i = 0; i < 2; i++) {
+        snprintf(t, sizeof t, "nan-w%d", i);
+        p[i] = proc_spawn((char *[]){w, "--objective", "rastrigin", "--dim", "10", "--rounds",
+                                     "20", "--sync-every", "10", "--lr", "0.005", "--name",
+                                     i ? "b" : "a", "--connect", ep, "--timeout-ms", "30000",
+                                     NULL},
+                          t);
+    }
+    /* Every round: five poisoned pushes, each refused, then an honest one
+     * with a loss far worse than the others'. */
+    int refused = 0;
+    for (int r = 0; r < 20; r++) {
+        static const struct {
+            double loss;
+            float bad; /* written into element 3; 0 = none */
+        } poison[] = {{NAN, 0}, {-1e30, NAN}, {INFINITY, 0}, {-INFINITY, 0}, {0.0, INFINITY}};
+        for (size_t k = 0; k < sizeof poison / sizeof poison[0]; k++) {
+            float y[DIM];
+            memcpy(y, x, sizeof y);
+            if (poison[k].bad != 0)
+                y[3] = poison[k].bad;
+            Psod__Push push = PSOD__PUSH__INIT;
+            push.round = round;
+            push.loss = poison[k].loss;
+            push.seq = 1000 + k;
+            push.payload_crc32c = crc32c(0, y, sizeof y);
+            s_evil_send(sock, PSOD__COMMAND__CMD_PUSH, &push.base, y, &m);
+            ck_assert_int_eq(m.command, PSOD__COMMAND__CMD_ERROR);
+            ck_assert_int_eq(((Psod__Error *)m.meta)->code, PSOD__ERROR_CODE__ERR_NOT_FINITE);
+            wire_msg_clear(&m);
+            refused++;
+        }
+        Psod__Push push = PSOD__PUSH__INIT;
+        push.round = round;
+        push.loss = 1e6;
+        push.seq = 1;
+        push.payload_crc32c = crc32c(0, x, sizeof x);
+        s_evil_send(sock, PSOD__COMMAND__CMD_PUSH, &push.base, x, &m);
+        ck_assert_int_eq(m.command, PSOD__COMMAND__CMD_POSITION);
+        Psod__Position *pos = (Psod__Position *)m.meta;
+        ck_assert_msg(isfinite(pos->global_best_loss) && pos->global_best_loss < 1e6,
+                      "round %d: global best loss %g", r, pos->global_best_loss);
+        ck_assert_uint_ne(pos->global_best_particle, me);
+        ck_assert_msg(pos->personal_best_loss == 1e6, "round %d: evil's personal best %g", r,
+                      pos->personal_best_loss);
+        round = pos->round;
+        memcpy(x, zmq_msg_data(&m.payload), sizeof x);
+        for (int i = 0; i < DIM; i++)
+            ck_assert(isfinite(x[i]));
+        wire_msg_clear(&m);
+    }
+    Psod__Bye bye = PSOD__BYE__INIT;
+    wire_send(sock, NULL, 0, PSOD__COMMAND__CMD_BYE, &bye.base, NULL, 0);
+    zmq_close(sock);
+    zmq_ctx_term(ctx);
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq(proc_wait(p[i], 60), 0);
+
+    char st[8192];
+    ck_assert_int_eq(s_ctl("nan-status", (char *[]){"status", ep, "--json", NULL}), 0);
+    proc_read("nan-status", "out", st, sizeof st);
+    ck_assert_msg(proc_after(st, "\"ERR_NOT_FINITE\":") == refused, "%.1500s", st);
+    ck_assert_msg(proc_after(st, "\"global_best_particle\":") != me, "%.1500s", st);
+    ck_assert_msg(isfinite(proc_after(st, "\"global_best_loss\":")), "%.1500s", st);
+    kill(psod, SIGTERM);
+    ck_assert_int_eq(proc_wait(psod, 20), 0);
+    /* The global model written at the end is finite throughout. */
+    struct modelfile_info info;
+    float *params;
+    char err[512];
+    ck_assert_msg(modelfile_read(model, &info, &params, err, sizeof err) == 0, "%.1000s", err);
+    for (uint64_t i = 0; i < info.param_count; i++)
+        ck_assert(isfinite(params[i]));
+    ck_assert(isfinite(info.loss) && info.loss < 1e6);
+    free(params);
+}
+END_TEST
+
+/* ---- CURVE ------------------------------------------------------------ */
+
+/* psoctl keygen DIR/NAME */
+static void s_keygen(const char *name)
+{
+    char base[600];
+    snprintf(base, sizeof base, "%s/%s", dir, name);
+    ck_assert_int_eq(s_ctl("keygen", (char *[]){"keygen", base, NULL}), 0);
+}
+
+static void s_keys(void)
+{
+    char d[600];
+    snprintf(d, sizeof d, "%s/allow", dir);
+    mkdir(d, 0755);
+    snprintf(d, sizeof d, "%s/admin", dir);
+    mkdir(d, 0755);
+    s_keygen("server");
+    s_keygen("allow/good");
+    s_keygen("admin/op");
+    s_keygen("stranger"); /* not in any allow-list */
+}
+
+static void s_path(char *out, size_t len, const char *name)
+{
+    snprintf(out, len, "%s/%s", dir, name);
+}
+
+static pid_t s_curve_psod(const char *tag, char *ep, size_t eplen, const char *workers)
+{
+    static char secret[600], allow[600], admin[600], ck[600];
+    s_path(secret, sizeof secret, "server.key");
+    s_path(allow, sizeof allow, "allow");
+    s_path(admin, sizeof admin, "admin");
+    s_path(ck, sizeof ck, "ck");
+    return proc_psod(tag, ep, eplen,
+                     (char *[]){"--workers", (char *)workers, "--strategy", "avg",
+                                "--curve-secret", secret, "--allow", allow, "--admin", admin,
+                                "--checkpoint-dir", ck, "--heartbeat-ms", "200", NULL});
+}
+
+/* An objective worker with the key pair `key` ("" = none). */
+static pid_t s_curve_worker(const char *ep, const char *name, const char *key, const char *rounds,
+                            const char *tag)
+{
+    char w[300], keyfile[600], server[600];
+    proc_bin(w, sizeof w, "psoworker");
+    snprintf(keyfile, sizeof keyfile, "%s/%s.key", dir, key);
+    s_path(server, sizeof server, "server.pub");
+    char *argv[] = {w, "--objective", "sphere", "--dim", "20", "--rounds", (char *)rounds,
+                    "--sync-every", "5", "--name", (char *)name, "--connect", (char *)ep,
+                    "--timeout-ms", "10000", "--delay-ms", "1",
+                    key[0] ? "--curve-secret" : NULL, keyfile, "--curve-server", server, NULL};
+    return proc_spawn(argv, tag);
+}
+
+START_TEST(curve_lets_in_allowed_keys_only)
+{
+    s_keys();
+    char ep[256], log[16384], err[4096], out[8192];
+    pid_t psod = s_curve_psod("curve", ep, sizeof ep, "1");
+    proc_read("curve", "err", log, sizeof log);
+    ck_assert_msg(strstr(log, "CURVE on: traffic is encrypted, 1 worker keys allowed, 1 admin") !=
+                      NULL, "%.1500s", log);
+
+    /* A key not on the allow-list, and no key: refused, and told why. */
+    double t0 = proc_now();
+    ck_assert_int_ne(proc_wait(s_curve_worker(ep, "s", "stranger", "5", "curve-stranger"), 30), 0);
+    proc_read("curve-stranger", "err", err, sizeof err);
+    ck_assert_msg(strstr(err, "refused this peer's key") != NULL, "%.1500s", err);
+    ck_assert_int_ne(proc_wait(s_curve_worker(ep, "n", "", "5", "curve-nokey"), 30), 0);
+    proc_read("curve-nokey", "err", err, sizeof err);
+    ck_assert_msg(strstr(err, "the daemon requires CURVE") != NULL, "%.1500s", err);
+    double refused_in = proc_now() - t0;
+
+    /* The allowed key trains. */
+    ck_assert_int_eq(proc_wait(s_curve_worker(ep, "good", "allow/good", "20", "curve-good"), 60),
+                     0);
+    proc_read("curve-good", "out", out, sizeof out);
+    ck_assert_msg(strstr(out, "rounds 20") != NULL, "%.1500s", out);
+
+    char key[600], server[600];
+    s_path(key, sizeof key, "allow/good.key");
+    s_path(server, sizeof server, "server.pub");
+    ck_assert_int_eq(s_ctl("curve-st", (char *[]){"status", ep, "--json", "--curve-secret", key,
+                                                  "--curve-server", server, NULL}),
+                     0);
+    proc_read("curve-st", "out", out, sizeof out);
+    ck_assert_msg(strstr(out, "\"encrypted\":true") != NULL, "%.1500s", out);
+    ck_assert_msg(proc_after(out, "\"peers_refused\":") >= 2, "%.1500s", out);
+    ck_assert_msg(proc_after(out, "\"round\":") == 20, "%.1500s", out);
+    /* Even reading the status takes an allowed key. */
+    ck_assert_int_ne(s_ctl("curve-st2", (char *[]){"status", ep, "--timeout-ms", "3000", NULL}), 0);
+
+    kill(psod, SIGTERM);
+    ck_assert_int_eq(proc_wait(psod, 20), 0);
+    proc_read("curve", "err", log, sizeof log);
+    ck_assert_msg(strstr(log, "is not on the allow-list") != NULL, "%.1500s", log);
+    ck_assert_msg(strstr(log, "the peer has no CURVE key") != NULL, "%.1500s", log);
+    fprintf(stderr, "CURVE: unknown key and keyless worker refused and told in %.2f s; allowed "
+                    "key trained 20 rounds\n", refused_in);
+
+    /* A secret key others can read is refused before anything is sent. */
+    s_path(key, sizeof key, "allow/good.key");
+    chmod(key, 0644);
+    pid_t psod2 = s_curve_psod("curve2", ep, sizeof ep, "1");
+    ck_assert_int_ne(proc_wait(s_curve_worker(ep, "good", "allow/good", "5", "curve-mode"), 30), 0);
+    proc_read("curve-mode", "err", err, sizeof err);
+    ck_assert_msg(strstr(err, "readable by others") != NULL, "%.1500s", err);
+    kill(psod2, SIGTERM);
+    ck_assert_int_eq(proc_wait(psod2, 20), 0);
+}
+END_TEST
+
+START_TEST(admin_requests_need_an_admin_key)
+{
+    s_keys();
+    char ep[256], out[8192], log[16384], key[600], op[600], server[600], ck[600];
+    s_path(key, sizeof key, "allow/good.key");
+    s_path(op, sizeof op, "admin/op.key");
+    s_path(server, sizeof server, "server.pub");
+    pid_t psod = s_curve_psod("adm", ep, sizeof ep, "1");
+    pid_t wk = s_curve_worker(ep, "good", "allow/good", "1000000", "adm-good");
+    for (int i = 0; i < 200; i++) { /* until the worker has joined */
+        s_ctl("adm-st", (char *[]){"status", ep, "--json", "--curve-secret", key,
+                                   "--curve-server", server, NULL});
+        proc_read("adm-st", "out", out, sizeof out);
+        if (proc_after(out, "\"round\":") > 2)
+            break;
+        usleep(50000);
+    }
+    ck_assert_msg(proc_after(out, "\"round\":") > 2, "%.1500s", out);
+
+    /* A worker key, and no key at all: refused, nothing changes. */
+    ck_assert_int_ne(s_ctl("adm-1", (char *[]){"stop", ep, "--curve-secret", key,
+                                               "--curve-server", server, NULL}),
+                     0);
+    proc_read("adm-1", "err", out, sizeof out);
+    ck_assert_msg(strstr(out, "ERR_UNAUTHORIZED") != NULL, "%.1500s", out);
+    ck_assert_int_ne(s_ctl("adm-2", (char *[]){"evict", ep, "good", "--curve-secret", key,
+                                               "--curve-server", server, NULL}),
+                     0);
+    ck_assert_int_eq(kill(psod, 0), 0);
+    s_path(ck, sizeof ck, "ck");
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "ls %s/ckpt-* >/dev/null 2>&1", ck);
+    ck_assert_int_ne(system(cmd), 0); /* no checkpoint yet (every 100 rounds, 60 s) */
+
+    /* The admin key: checkpoint, evict, stop. */
+    ck_assert_int_eq(s_ctl("adm-3", (char *[]){"checkpoint", ep, "--curve-secret", op,
+                                               "--curve-server", server, NULL}),
+                     0);
+    ck_assert_int_eq(system(cmd), 0);
+    ck_assert_int_eq(s_ctl("adm-4", (char *[]){"evict", ep, "good", "--curve-secret", op,
+                                               "--curve-server", server, NULL}),
+                     0);
+    proc_read("adm-4", "out", out, sizeof out);
+    ck_assert_msg(strstr(out, "worker 'good' evicted") != NULL, "%.1500s", out);
+    ck_assert_int_eq(s_ctl("adm-5", (char *[]){"stop", ep, "--curve-secret", op,
+                                               "--curve-server", server, NULL}),
+                     0);
+    ck_assert_int_eq(proc_wait(psod, 20), 0);
+    proc_read("adm", "err", log, sizeof log);
+    ck_assert_msg(strstr(log, "admin 'op': worker 'good' evicted") != NULL, "%.1500s", log);
+    ck_assert_msg(strstr(log, "admin 'op': stopping") != NULL, "%.1500s", log);
+    kill(wk, SIGKILL);
+    proc_wait(wk, 10);
+}
+END_TEST
+
+START_TEST(admin_requests_are_refused_without_curve)
+{
+    char ep[256], out[4096];
+    pid_t psod = proc_psod("adm0", ep, sizeof ep, (char *[]){"--workers", "1", NULL});
+    ck_assert_int_ne(s_ctl("adm0-1", (char *[]){"stop", ep, NULL}), 0);
+    proc_read("adm0-1", "err", out, sizeof out);
+    ck_assert_msg(strstr(out, "runs without CURVE") != NULL, "%.1500s", out);
+    ck_assert_int_eq(s_ctl("adm0-2", (char *[]){"status", ep, NULL}), 0);
+    kill(psod, SIGTERM);
+    ck_assert_int_eq(proc_wait(psod, 20), 0);
+}
+END_TEST
+
+/* ---- --max-peers ------------------------------------------------------ */
+
+START_TEST(max_peers_refuses_extra_connections)
+{
+    char ep[256], out[8192];
+    pid_t psod = proc_psod("peers", ep, sizeof ep,
+                           (char *[]){"--workers", "1", "--max-peers", "2", NULL});
+    /* Two peers that stay connected (each asks for the status once, so
+     * its handshake is done). */
+    struct psoc *held[2];
+    struct psoc_options o;
+    psoc_options_default(&o);
+    o.connect_timeout_ms = 5000;
+    char err[512];
+    for (int i = 0; i < 2; i++) {
+        struct psoc_status st;
+        ck_assert_int_eq(psoc_open(&held[i], ep, NULL, &o, err, sizeof err), PSOC_OK);
+        ck_assert_msg(psoc_status(held[i], 0, &st, err, sizeof err) == PSOC_OK, "%.1000s", err);
+        psoc_status_free(&st);
+    }
+    ck_assert_int_ne(s_ctl("peers-3", (char *[]){"status", ep, NULL}), 0);
+    proc_read("peers-3", "err", out, sizeof out);
+    ck_assert_msg(strstr(out, "too many peers") != NULL, "%.1500s", out);
+    psoc_close(&held[1]);
+    usleep(300000);
+    ck_assert_int_eq(s_ctl("peers-4", (char *[]){"status", ep, "--json", NULL}), 0);
+    proc_read("peers-4", "out", out, sizeof out);
+    ck_assert_msg(proc_after(out, "\"peers_refused\":") >= 1, "%.1500s", out);
+    ck_assert_msg(proc_after(out, "\"max_peers\":") == 2, "%.1500s", out);
+    psoc_close(&held[0]);
+    kill(psod, SIGTERM);
+    ck_assert_int_eq(proc_wait(psod, 20), 0);
+    proc_read("peers", "err", out, sizeof out);
+    ck_assert_msg(strstr(out, "--max-peers 2") != NULL, "%.1500s", out);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("security");
+    TCase *tc = tcase_create("loopback");
+    tcase_set_timeout(tc, 240);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, attack_changes_nothing_and_is_counted);
+    tcase_add_test(tc, nan_never_reaches_a_best);
+    tcase_add_test(tc, curve_lets_in_allowed_keys_only);
+    tcase_add_test(tc, admin_requests_need_an_admin_key);
+    tcase_add_test(tc, admin_requests_are_refused_without_curve);
+    tcase_add_test(tc, max_peers_refuses_extra_connections);
+    suite_add_tcase(s, tc);
+    return suite_run(s);
+}
