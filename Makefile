@@ -51,7 +51,7 @@ WORKER_OBJ = $(WORKER_SRC:%.c=$(BUILD)/%.o)
 LIBCLIENT = $(BUILD)/libpsoclient.a
 BINS = $(BUILD)/psod $(BUILD)/psoworker $(BUILD)/psoctl
 
-UNIT_SUITES = check_config check_crc32c check_rng check_wire check_swarm check_strategy check_modelfile check_objective check_nn check_data check_optim check_client
+UNIT_SUITES = check_config check_crc32c check_rng check_wire check_keys check_ckpt check_swarm check_strategy check_modelfile check_objective check_nn check_data check_optim check_client
 TEST_BINS = $(UNIT_SUITES:%=$(BUILD)/tests/%) $(BUILD)/tests/check_cluster $(BUILD)/tests/check_security \
             $(BUILD)/tests/hostile_client \
             $(BUILD)/tests/make_fixture

@@ -10,12 +10,17 @@
  * that collects K messages and echoes each back, with bare DEALER clients
  * (zmq_send / zmq_recv into the same kind of buffer). Round time is
  * wall time over the timed rounds divided by their count, taken as the
- * slowest worker's; each cell is the median of 3 repetitions. */
+ * slowest worker's; each cell is the median of 3 repetitions.
+ *
+ * With BENCH_CURVE=1 in the environment it measures CURVE's cost instead:
+ * psod with --curve-secret and an allow-list next to psod without, and raw
+ * ZeroMQ with CURVE next to raw ZeroMQ without, for the same cells. */
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -27,8 +32,48 @@
 
 static int s_rounds = 40;
 
+/* CURVE keys for the BENCH_CURVE table (Z85) and where psod finds them. */
+static char s_server_pub[41], s_server_sec[41], s_worker_pub[41], s_worker_sec[41];
+static char s_keydir[64];
+
+static void s_client_curve(void *sock)
+{
+    zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, s_server_pub, 40);
+    zmq_setsockopt(sock, ZMQ_CURVE_PUBLICKEY, s_worker_pub, 40);
+    zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, s_worker_sec, 40);
+}
+
+/* Key files for psod: DIR/server.key and DIR/allow/bench.pub. */
+static void s_make_keys(void)
+{
+    zmq_curve_keypair(s_server_pub, s_server_sec);
+    zmq_curve_keypair(s_worker_pub, s_worker_sec);
+    snprintf(s_keydir, sizeof s_keydir, "/tmp/bench-round-keys-%d", (int)getpid());
+    char path[128];
+    mkdir(s_keydir, 0700);
+    snprintf(path, sizeof path, "%s/allow", s_keydir);
+    mkdir(path, 0700);
+    snprintf(path, sizeof path, "%s/server.key", s_keydir);
+    FILE *f = fopen(path, "w");
+    fprintf(f, "public-key = %s\nsecret-key = %s\n", s_server_pub, s_server_sec);
+    fclose(f);
+    chmod(path, 0600);
+    snprintf(path, sizeof path, "%s/allow/bench.pub", s_keydir);
+    f = fopen(path, "w");
+    fprintf(f, "public-key = %s\n", s_worker_pub);
+    fclose(f);
+}
+
+static void s_remove_keys(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", s_keydir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", s_keydir);
+}
+
 /* Worker body, psod flavour: returns seconds per round. */
-static double s_psod_worker(const char *ep, int id, size_t n)
+static double s_psod_worker(const char *ep, int id, size_t n, int curve)
 {
     char name[32], err[256];
     snprintf(name, sizeof name, "bench%d", id);
@@ -36,7 +81,14 @@ static double s_psod_worker(const char *ep, int id, size_t n)
     for (size_t i = 0; i < n; i++)
         w[i] = (float)(i % 97) * 0.01f;
     struct psoc *c;
-    if (psoc_open(&c, ep, name, NULL, err, sizeof err) ||
+    struct psoc_options o;
+    psoc_options_default(&o);
+    if (curve) {
+        memcpy(o.curve_server, s_server_pub, 41);
+        memcpy(o.curve_public, s_worker_pub, 41);
+        memcpy(o.curve_secret, s_worker_sec, 41);
+    }
+    if (psoc_open(&c, ep, name, &o, err, sizeof err) ||
         psoc_join(c, n, 1, w, NULL, err, sizeof err)) {
         fprintf(stderr, "bench worker: %s\n", err);
         exit(1);
@@ -56,10 +108,12 @@ static double s_psod_worker(const char *ep, int id, size_t n)
     return dt;
 }
 
-static double s_raw_worker(const char *ep, int id, size_t n)
+static double s_raw_worker(const char *ep, int id, size_t n, int curve)
 {
     (void)id;
     void *ctx = zmq_ctx_new(), *s = zmq_socket(ctx, ZMQ_DEALER);
+    if (curve)
+        s_client_curve(s);
     zmq_connect(s, ep);
     float *w = malloc(n * sizeof *w);
     memset(w, 0, n * sizeof *w);
@@ -96,16 +150,23 @@ static void s_raw_server(void *sock, int k)
     }
 }
 
-static pid_t s_start_psod(const char *bin, int k, char *ep, size_t eplen)
+static pid_t s_start_psod(const char *bin, int k, int curve, char *ep, size_t eplen)
 {
-    char epfile[64], workers[16];
+    char epfile[64], workers[16], key[128], allow[128];
     snprintf(epfile, sizeof epfile, "/tmp/bench-round-%d.ep", (int)getpid());
     snprintf(workers, sizeof workers, "%d", k);
+    snprintf(key, sizeof key, "%s/server.key", s_keydir);
+    snprintf(allow, sizeof allow, "%s/allow", s_keydir);
     unlink(epfile);
     pid_t pid = fork();
     if (pid == 0) {
-        execl(bin, bin, "--bind", "tcp://127.0.0.1:*", "--endpoint-file", epfile, "--workers",
-              workers, "--progress-interval", "0", "--log-level", "warn", (char *)NULL);
+        if (curve)
+            execl(bin, bin, "--bind", "tcp://127.0.0.1:*", "--endpoint-file", epfile, "--workers",
+                  workers, "--progress-interval", "0", "--log-level", "warn", "--curve-secret",
+                  key, "--allow", allow, (char *)NULL);
+        else
+            execl(bin, bin, "--bind", "tcp://127.0.0.1:*", "--endpoint-file", epfile, "--workers",
+                  workers, "--progress-interval", "0", "--log-level", "warn", (char *)NULL);
         _exit(127);
     }
     for (int i = 0; i < 500; i++) {
@@ -124,8 +185,9 @@ static pid_t s_start_psod(const char *bin, int k, char *ep, size_t eplen)
     exit(1);
 }
 
-/* Run K workers of the given flavour; return the slowest one's round time. */
-static double s_run(int raw, const char *bin, int k, size_t n)
+/* Run K workers of the given flavour (raw ZeroMQ or psod, with CURVE or
+ * not); return the slowest one's round time. */
+static double s_run(int raw, int curve, const char *bin, int k, size_t n)
 {
     char ep[256];
     pid_t server;
@@ -138,6 +200,11 @@ static double s_run(int raw, const char *bin, int k, size_t n)
         server = fork();
         if (server == 0) {
             void *ctx = zmq_ctx_new(), *sock = zmq_socket(ctx, ZMQ_ROUTER);
+            if (curve) { /* no ZAP handler in this context: every key is accepted */
+                int one = 1;
+                zmq_setsockopt(sock, ZMQ_CURVE_SERVER, &one, sizeof one);
+                zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, s_server_sec, 40);
+            }
             zmq_bind(sock, "tcp://127.0.0.1:*");
             size_t len = sizeof ep;
             zmq_getsockopt(sock, ZMQ_LAST_ENDPOINT, ep, &len);
@@ -151,7 +218,7 @@ static double s_run(int raw, const char *bin, int k, size_t n)
             exit(1);
         close(epfd[0]);
     } else {
-        server = s_start_psod(bin, k, ep, sizeof ep);
+        server = s_start_psod(bin, k, curve, ep, sizeof ep);
     }
     int fds[2];
     if (pipe(fds) != 0)
@@ -160,7 +227,7 @@ static double s_run(int raw, const char *bin, int k, size_t n)
     for (int i = 0; i < k; i++) {
         if ((workers[i] = fork()) == 0) {
             close(fds[0]);
-            double dt = raw ? s_raw_worker(ep, i, n) : s_psod_worker(ep, i, n);
+            double dt = raw ? s_raw_worker(ep, i, n, curve) : s_psod_worker(ep, i, n, curve);
             if (write(fds[1], &dt, sizeof dt) != sizeof dt)
                 _exit(1);
             _exit(0);
@@ -206,23 +273,49 @@ int main(int argc, char **argv)
     int only_k = argc > 4 ? atoi(argv[4]) : 0;
     size_t sizes[] = {1 << 16, 1 << 20, 1 << 22};
     int ks[] = {1, 2, 4};
-    printf("| parameters | workers | MB moved per round | psod round (ms) | raw ZeroMQ round (ms) | ratio |\n");
-    printf("|---:|---:|---:|---:|---:|---:|\n");
+    const char *cv = getenv("BENCH_CURVE");
+    int curve = cv && *cv && strcmp(cv, "0") != 0;
+    if (curve) {
+        s_make_keys();
+        printf("| parameters | workers | MB moved per round | psod (ms) | psod + CURVE (ms) | "
+               "CURVE cost, psod | raw ZeroMQ (ms) | raw + CURVE (ms) | CURVE cost, raw |\n");
+        printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        fflush(stdout); /* before any fork */
+    } else {
+        printf("| parameters | workers | MB moved per round | psod round (ms) | raw ZeroMQ round "
+               "(ms) | ratio |\n");
+        printf("|---:|---:|---:|---:|---:|---:|\n");
+        fflush(stdout);
+    }
     for (int a = 0; a < 3; a++)
         for (int b = 0; b < 3; b++) {
             if ((only_n && sizes[a] != only_n) || (only_k && ks[b] != only_k))
                 continue;
-            double p[3], r[3];
+            double p[3], r[3], pc[3], rc[3];
             for (int rep = 0; rep < 3; rep++) {
-                p[rep] = s_run(0, argv[1], ks[b], sizes[a]);
-                r[rep] = s_run(1, argv[1], ks[b], sizes[a]);
+                p[rep] = s_run(0, 0, argv[1], ks[b], sizes[a]);
+                r[rep] = s_run(1, 0, argv[1], ks[b], sizes[a]);
+                if (curve) {
+                    pc[rep] = s_run(0, 1, argv[1], ks[b], sizes[a]);
+                    rc[rep] = s_run(1, 1, argv[1], ks[b], sizes[a]);
+                }
             }
             qsort(p, 3, sizeof *p, s_cmp);
             qsort(r, 3, sizeof *r, s_cmp);
             double mb = 2.0 * ks[b] * (double)sizes[a] * 4 / 1e6;
-            printf("| %zu | %d | %.1f | %.2f | %.2f | %.2f |\n", sizes[a], ks[b], mb, p[1] * 1e3,
-                   r[1] * 1e3, p[1] / r[1]);
+            if (curve) {
+                qsort(pc, 3, sizeof *pc, s_cmp);
+                qsort(rc, 3, sizeof *rc, s_cmp);
+                printf("| %zu | %d | %.1f | %.2f | %.2f | %.2fx | %.2f | %.2f | %.2fx |\n",
+                       sizes[a], ks[b], mb, p[1] * 1e3, pc[1] * 1e3, pc[1] / p[1], r[1] * 1e3,
+                       rc[1] * 1e3, rc[1] / r[1]);
+            } else {
+                printf("| %zu | %d | %.1f | %.2f | %.2f | %.2f |\n", sizes[a], ks[b], mb,
+                       p[1] * 1e3, r[1] * 1e3, p[1] / r[1]);
+            }
             fflush(stdout);
         }
+    if (curve)
+        s_remove_keys();
     return 0;
 }

@@ -142,6 +142,7 @@ static int s_err(char *err, size_t errlen, int code, const char *fmt, ...)
 
 void psoc_options_default(struct psoc_options *o)
 {
+    memset(o, 0, sizeof *o); /* every field, the CURVE keys among them */
     o->timeout_ms = 120000;
     o->connect_timeout_ms = 30000;
     o->reconnect_ms = 0;

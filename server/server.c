@@ -168,7 +168,6 @@ struct server {
     double started, round_started, last_round_seconds, next_progress, first_push;
     uint64_t errors_sent, bytes_in, bytes_out;
     uint64_t errors[PSOD_ERROR_CODES];  /* refusals by code */
-    int own_ctx;
     struct gate *gate;
     uint64_t swarm_id;
     uint64_t incarnation;    /* this process: workers notice a restarted daemon */
@@ -219,7 +218,8 @@ static int s_listen(struct server *s, const struct server_config *cfg, char *err
     return 0;
 }
 
-int server_new(struct server **out, const struct server_config *cfg, char *err, size_t errlen)
+static int s_new(struct server **out, const struct server_config *cfg, int detached, char *err,
+                 size_t errlen)
 {
     *out = NULL;
     struct server *s = calloc(1, sizeof *s);
@@ -240,11 +240,8 @@ int server_new(struct server **out, const struct server_config *cfg, char *err, 
     s->g_acc = NAN;
     s->lim.max_meta = (size_t)cfg->max_meta_kb * 1024;
     s->lim.max_payload = (size_t)cfg->max_payload_mb << 20;
-    s->own_ctx = cfg->ctx == NULL;
-    s->ctx = cfg->ctx ? cfg->ctx : zmq_ctx_new();
-    /* A ctx and no bind: a detached daemon without a socket (the fuzzers
-     * feed it with server_handle_frames; its replies go nowhere). */
-    if (!(cfg->ctx && !cfg->bind[0]) && (!s->ctx || s_listen(s, cfg, err, errlen) != 0)) {
+    s->ctx = detached ? NULL : zmq_ctx_new();
+    if (!detached && (!s->ctx || s_listen(s, cfg, err, errlen) != 0)) {
         if (!s->ctx)
             snprintf(err, errlen, "cannot create a ZeroMQ context: %s", zmq_strerror(errno));
         server_destroy(&s);
@@ -301,6 +298,17 @@ int server_new(struct server **out, const struct server_config *cfg, char *err, 
     return 0;
 }
 
+int server_new(struct server **out, const struct server_config *cfg, char *err, size_t errlen)
+{
+    return s_new(out, cfg, 0, err, errlen);
+}
+
+int server_new_detached(struct server **out, const struct server_config *cfg, char *err,
+                        size_t errlen)
+{
+    return s_new(out, cfg, 1, err, errlen);
+}
+
 void server_destroy(struct server **sp)
 {
     struct server *s = *sp;
@@ -323,7 +331,7 @@ void server_destroy(struct server **sp)
     gate_destroy(&s->gate);
     if (s->sock)
         zmq_close(s->sock);
-    if (s->ctx && s->own_ctx)
+    if (s->ctx)
         zmq_ctx_term(s->ctx);
     free(s);
     *sp = NULL;

@@ -45,8 +45,6 @@ struct server_config {
     char curve_secret[CONF_STRLEN]; /* the daemon's CURVE key pair file, "" = no CURVE */
     char allow[CONF_STRLEN];     /* directory of allowed worker public keys */
     char admin[CONF_STRLEN];     /* directory of operator public keys */
-    void *ctx;                   /* not an option: a ZeroMQ context to share (not owned,
-                                  * the fuzzers' per-input servers); NULL = own one */
 };
 
 /* The option table for struct server_config (used by psod and tests). */
@@ -55,6 +53,11 @@ const struct config_option *server_options(struct server_config *cfg);
 struct server;
 
 int server_new(struct server **out, const struct server_config *cfg, char *err, size_t errlen);
+/* A daemon without a socket or a ZeroMQ context, fed by
+ * server_handle_frames (the fuzzers and make_corpus); its replies go
+ * nowhere. Checkpoints, model files and metrics work as usual. */
+int server_new_detached(struct server **out, const struct server_config *cfg, char *err,
+                        size_t errlen);
 /* Serve until *stop becomes nonzero or max_rounds rounds have closed.
  * Returns 0, or -1 if polling failed for a reason other than a signal. */
 int server_run(struct server *s, volatile sig_atomic_t *stop);

@@ -47,24 +47,8 @@ static double s_best(const char *tag)
     return p ? strtod(p + 6, NULL) : 0.0 / 0.0;
 }
 
-static void setup(void)
-{
-    const char *b = getenv("BUILD");
-    snprintf(bin, sizeof bin, "%s", b && *b ? b : "build");
-    strcpy(dir, "/tmp/psod-cluster-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    proc_init(bin, dir);
-}
-
-static void teardown(void)
-{
-    char cmd[600];
-    if (getenv("KEEP_TEST_DIR"))
-        return;
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
-}
+static void setup(void) { proc_setup(bin, dir, "/tmp/psod-cluster-XXXXXX"); }
+static void teardown(void) { proc_teardown(dir); }
 
 /* 4 workers on rastrigin(10): the swarm's best must beat the best of the
  * same 4 workers training alone from the same starts by a wide margin, and

@@ -3,7 +3,8 @@
  *
  *   - thousands of bad messages while 3 workers train change nothing, and
  *     the daemon's error counters match what the attacker received;
- *   - NaN or infinite losses and weights from a member never become a
+ *   - NaN or infinite losses and weights, pushes for past or future rounds
+ *     and bad checksums from a member are refused and never become a
  *     personal or global best;
  *   - CURVE: allowed keys train, unknown keys and keyless peers are refused;
  *   - admin requests change state only for admin keys;
@@ -29,24 +30,8 @@
 static char bin[256];
 static char dir[] = "/tmp/psod-security-XXXXXX";
 
-static void setup(void)
-{
-    const char *b = getenv("BUILD");
-    snprintf(bin, sizeof bin, "%s", b && *b ? b : "build");
-    strcpy(dir, "/tmp/psod-security-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    proc_init(bin, dir);
-}
-
-static void teardown(void)
-{
-    char cmd[600];
-    if (getenv("KEEP_TEST_DIR"))
-        return;
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
-}
+static void setup(void) { proc_setup(bin, dir, "/tmp/psod-security-XXXXXX"); }
+static void teardown(void) { proc_teardown(dir); }
 
 /* psoctl ARGS...; returns its exit code, output in TAG.out/.err. */
 static int s_ctl(const char *tag, char *const args[])
@@ -144,16 +129,16 @@ START_TEST(attack_changes_nothing_and_is_counted)
     char clean[8192], attacked[8192], hostile[4096], ignored[16];
     s_train("clean", 0, clean, sizeof clean, ignored, sizeof ignored);
     s_train("attacked", 1, attacked, sizeof attacked, hostile, sizeof hostile);
-    fprintf(stderr, "%.1500s", hostile);
+    fprintf(stderr, "%.1000s", hostile);
 
     /* The attacker got the error it expected for every message. */
-    ck_assert_msg(strstr(hostile, " 0 wrong, 0 unanswered; daemon alive") != NULL, "%.1500s", hostile);
+    ck_assert_msg(strstr(hostile, " 0 wrong, 0 unanswered; daemon alive") != NULL, "%.1000s", hostile);
     long sent = (long)proc_after(hostile, "sent ");
     ck_assert_msg(sent >= 3000, "only %ld bad messages", sent);
 
     /* The daemon counted exactly what it refused, code by code; the clean
      * run refused nothing. */
-    ck_assert_msg(proc_after(clean, "\"errors_sent\":") == 0, "%.1500s", clean);
+    ck_assert_msg(proc_after(clean, "\"errors_sent\":") == 0, "%.1000s", clean);
     long total = 0;
     for (int code = 1; code < PSOC_ERROR_CODES; code++) {
         char key[64];
@@ -239,29 +224,48 @@ START_TEST(nan_never_reaches_a_best)
                                      NULL},
                           t);
     }
-    /* Every round: five poisoned pushes, each refused, then an honest one
-     * with a loss far worse than the others'. */
-    int refused = 0;
+    /* Every round: poisoned pushes, each refused, then an honest one with a
+     * loss far worse than the others'. */
+    int refused = 0, refused_round = 0, refused_other = 0;
     for (int r = 0; r < 20; r++) {
         static const struct {
             double loss;
-            float bad; /* written into element 3; 0 = none */
-        } poison[] = {{NAN, 0}, {-1e30, NAN}, {INFINITY, 0}, {-INFINITY, 0}, {0.0, INFINITY}};
+            float bad;       /* written into element 3; 0 = none */
+            int round_delta; /* push for another round */
+            int crc_off;     /* state a wrong checksum */
+            int code;
+        } poison[] = {
+            {NAN, 0, 0, 0, PSOD__ERROR_CODE__ERR_NOT_FINITE},
+            {-1e30, NAN, 0, 0, PSOD__ERROR_CODE__ERR_NOT_FINITE},
+            {INFINITY, 0, 0, 0, PSOD__ERROR_CODE__ERR_NOT_FINITE},
+            {-INFINITY, 0, 0, 0, PSOD__ERROR_CODE__ERR_NOT_FINITE},
+            {0.0, INFINITY, 0, 0, PSOD__ERROR_CODE__ERR_NOT_FINITE},
+            {0.0, 0, 5, 0, PSOD__ERROR_CODE__ERR_ROUND},  /* from the future */
+            {0.0, 0, -1, 0, PSOD__ERROR_CODE__ERR_ROUND}, /* from the past */
+            {0.0, 0, 0, 1, PSOD__ERROR_CODE__ERR_CHECKSUM},
+        };
         for (size_t k = 0; k < sizeof poison / sizeof poison[0]; k++) {
+            if (poison[k].round_delta < 0 && round == 0)
+                continue;
             float y[DIM];
             memcpy(y, x, sizeof y);
             if (poison[k].bad != 0)
                 y[3] = poison[k].bad;
             Psod__Push push = PSOD__PUSH__INIT;
-            push.round = round;
+            push.round = round + (uint64_t)(int64_t)poison[k].round_delta;
             push.loss = poison[k].loss;
             push.seq = 1000 + k;
-            push.payload_crc32c = crc32c(0, y, sizeof y);
+            push.payload_crc32c = crc32c(0, y, sizeof y) + (uint32_t)poison[k].crc_off;
             s_evil_send(sock, PSOD__COMMAND__CMD_PUSH, &push.base, y, &m);
             ck_assert_int_eq(m.command, PSOD__COMMAND__CMD_ERROR);
-            ck_assert_int_eq(((Psod__Error *)m.meta)->code, PSOD__ERROR_CODE__ERR_NOT_FINITE);
+            ck_assert_int_eq(((Psod__Error *)m.meta)->code, poison[k].code);
             wire_msg_clear(&m);
-            refused++;
+            if (poison[k].code == PSOD__ERROR_CODE__ERR_NOT_FINITE)
+                refused++;
+            else if (poison[k].code == PSOD__ERROR_CODE__ERR_ROUND)
+                refused_round++;
+            else
+                refused_other++;
         }
         Psod__Push push = PSOD__PUSH__INIT;
         push.round = round;
@@ -292,9 +296,11 @@ START_TEST(nan_never_reaches_a_best)
     char st[8192];
     ck_assert_int_eq(s_ctl("nan-status", (char *[]){"status", ep, "--json", NULL}), 0);
     proc_read("nan-status", "out", st, sizeof st);
-    ck_assert_msg(proc_after(st, "\"ERR_NOT_FINITE\":") == refused, "%.1500s", st);
-    ck_assert_msg(proc_after(st, "\"global_best_particle\":") != me, "%.1500s", st);
-    ck_assert_msg(isfinite(proc_after(st, "\"global_best_loss\":")), "%.1500s", st);
+    ck_assert_msg(proc_after(st, "\"ERR_NOT_FINITE\":") == refused, "%.1000s", st);
+    ck_assert_msg(proc_after(st, "\"ERR_ROUND\":") == refused_round, "%.1000s", st);
+    ck_assert_msg(proc_after(st, "\"ERR_CHECKSUM\":") == refused_other, "%.1000s", st);
+    ck_assert_msg(proc_after(st, "\"global_best_particle\":") != me, "%.1000s", st);
+    ck_assert_msg(isfinite(proc_after(st, "\"global_best_loss\":")), "%.1000s", st);
     kill(psod, SIGTERM);
     ck_assert_int_eq(proc_wait(psod, 20), 0);
     /* The global model written at the end is finite throughout. */
@@ -372,23 +378,23 @@ START_TEST(curve_lets_in_allowed_keys_only)
     pid_t psod = s_curve_psod("curve", ep, sizeof ep, "1");
     proc_read("curve", "err", log, sizeof log);
     ck_assert_msg(strstr(log, "CURVE on: traffic is encrypted, 1 worker keys allowed, 1 admin") !=
-                      NULL, "%.1500s", log);
+                      NULL, "%.1000s", log);
 
     /* A key not on the allow-list, and no key: refused, and told why. */
     double t0 = proc_now();
     ck_assert_int_ne(proc_wait(s_curve_worker(ep, "s", "stranger", "5", "curve-stranger"), 30), 0);
     proc_read("curve-stranger", "err", err, sizeof err);
-    ck_assert_msg(strstr(err, "refused this peer's key") != NULL, "%.1500s", err);
+    ck_assert_msg(strstr(err, "refused this peer's key") != NULL, "%.1000s", err);
     ck_assert_int_ne(proc_wait(s_curve_worker(ep, "n", "", "5", "curve-nokey"), 30), 0);
     proc_read("curve-nokey", "err", err, sizeof err);
-    ck_assert_msg(strstr(err, "the daemon requires CURVE") != NULL, "%.1500s", err);
+    ck_assert_msg(strstr(err, "the daemon requires CURVE") != NULL, "%.1000s", err);
     double refused_in = proc_now() - t0;
 
     /* The allowed key trains. */
     ck_assert_int_eq(proc_wait(s_curve_worker(ep, "good", "allow/good", "20", "curve-good"), 60),
                      0);
     proc_read("curve-good", "out", out, sizeof out);
-    ck_assert_msg(strstr(out, "rounds 20") != NULL, "%.1500s", out);
+    ck_assert_msg(strstr(out, "rounds 20") != NULL, "%.1000s", out);
 
     char key[600], server[600];
     s_path(key, sizeof key, "allow/good.key");
@@ -397,17 +403,17 @@ START_TEST(curve_lets_in_allowed_keys_only)
                                                   "--curve-server", server, NULL}),
                      0);
     proc_read("curve-st", "out", out, sizeof out);
-    ck_assert_msg(strstr(out, "\"encrypted\":true") != NULL, "%.1500s", out);
-    ck_assert_msg(proc_after(out, "\"peers_refused\":") >= 2, "%.1500s", out);
-    ck_assert_msg(proc_after(out, "\"round\":") == 20, "%.1500s", out);
+    ck_assert_msg(strstr(out, "\"encrypted\":true") != NULL, "%.1000s", out);
+    ck_assert_msg(proc_after(out, "\"peers_refused\":") >= 2, "%.1000s", out);
+    ck_assert_msg(proc_after(out, "\"round\":") == 20, "%.1000s", out);
     /* Even reading the status takes an allowed key. */
     ck_assert_int_ne(s_ctl("curve-st2", (char *[]){"status", ep, "--timeout-ms", "3000", NULL}), 0);
 
     kill(psod, SIGTERM);
     ck_assert_int_eq(proc_wait(psod, 20), 0);
     proc_read("curve", "err", log, sizeof log);
-    ck_assert_msg(strstr(log, "is not on the allow-list") != NULL, "%.1500s", log);
-    ck_assert_msg(strstr(log, "the peer has no CURVE key") != NULL, "%.1500s", log);
+    ck_assert_msg(strstr(log, "is not on the allow-list") != NULL, "%.1000s", log);
+    ck_assert_msg(strstr(log, "the peer has no CURVE key") != NULL, "%.1000s", log);
     fprintf(stderr, "CURVE: unknown key and keyless worker refused and told in %.2f s; allowed "
                     "key trained 20 rounds\n", refused_in);
 
@@ -417,7 +423,7 @@ START_TEST(curve_lets_in_allowed_keys_only)
     pid_t psod2 = s_curve_psod("curve2", ep, sizeof ep, "1");
     ck_assert_int_ne(proc_wait(s_curve_worker(ep, "good", "allow/good", "5", "curve-mode"), 30), 0);
     proc_read("curve-mode", "err", err, sizeof err);
-    ck_assert_msg(strstr(err, "readable by others") != NULL, "%.1500s", err);
+    ck_assert_msg(strstr(err, "readable by others") != NULL, "%.1000s", err);
     kill(psod2, SIGTERM);
     ck_assert_int_eq(proc_wait(psod2, 20), 0);
 }
@@ -440,14 +446,14 @@ START_TEST(admin_requests_need_an_admin_key)
             break;
         usleep(50000);
     }
-    ck_assert_msg(proc_after(out, "\"round\":") > 2, "%.1500s", out);
+    ck_assert_msg(proc_after(out, "\"round\":") > 2, "%.1000s", out);
 
     /* A worker key, and no key at all: refused, nothing changes. */
     ck_assert_int_ne(s_ctl("adm-1", (char *[]){"stop", ep, "--curve-secret", key,
                                                "--curve-server", server, NULL}),
                      0);
     proc_read("adm-1", "err", out, sizeof out);
-    ck_assert_msg(strstr(out, "ERR_UNAUTHORIZED") != NULL, "%.1500s", out);
+    ck_assert_msg(strstr(out, "ERR_UNAUTHORIZED") != NULL, "%.1000s", out);
     ck_assert_int_ne(s_ctl("adm-2", (char *[]){"evict", ep, "good", "--curve-secret", key,
                                                "--curve-server", server, NULL}),
                      0);
@@ -466,14 +472,14 @@ START_TEST(admin_requests_need_an_admin_key)
                                                "--curve-server", server, NULL}),
                      0);
     proc_read("adm-4", "out", out, sizeof out);
-    ck_assert_msg(strstr(out, "worker 'good' evicted") != NULL, "%.1500s", out);
+    ck_assert_msg(strstr(out, "worker 'good' evicted") != NULL, "%.1000s", out);
     ck_assert_int_eq(s_ctl("adm-5", (char *[]){"stop", ep, "--curve-secret", op,
                                                "--curve-server", server, NULL}),
                      0);
     ck_assert_int_eq(proc_wait(psod, 20), 0);
     proc_read("adm", "err", log, sizeof log);
-    ck_assert_msg(strstr(log, "admin 'op': worker 'good' evicted") != NULL, "%.1500s", log);
-    ck_assert_msg(strstr(log, "admin 'op': stopping") != NULL, "%.1500s", log);
+    ck_assert_msg(strstr(log, "admin 'op': worker 'good' evicted") != NULL, "%.1000s", log);
+    ck_assert_msg(strstr(log, "admin 'op': stopping") != NULL, "%.1000s", log);
     kill(wk, SIGKILL);
     proc_wait(wk, 10);
 }
@@ -485,7 +491,7 @@ START_TEST(admin_requests_are_refused_without_curve)
     pid_t psod = proc_psod("adm0", ep, sizeof ep, (char *[]){"--workers", "1", NULL});
     ck_assert_int_ne(s_ctl("adm0-1", (char *[]){"stop", ep, NULL}), 0);
     proc_read("adm0-1", "err", out, sizeof out);
-    ck_assert_msg(strstr(out, "runs without CURVE") != NULL, "%.1500s", out);
+    ck_assert_msg(strstr(out, "runs without CURVE") != NULL, "%.1000s", out);
     ck_assert_int_eq(s_ctl("adm0-2", (char *[]){"status", ep, NULL}), 0);
     kill(psod, SIGTERM);
     ck_assert_int_eq(proc_wait(psod, 20), 0);
@@ -514,18 +520,18 @@ START_TEST(max_peers_refuses_extra_connections)
     }
     ck_assert_int_ne(s_ctl("peers-3", (char *[]){"status", ep, NULL}), 0);
     proc_read("peers-3", "err", out, sizeof out);
-    ck_assert_msg(strstr(out, "too many peers") != NULL, "%.1500s", out);
+    ck_assert_msg(strstr(out, "too many peers") != NULL, "%.1000s", out);
     psoc_close(&held[1]);
     usleep(300000);
     ck_assert_int_eq(s_ctl("peers-4", (char *[]){"status", ep, "--json", NULL}), 0);
     proc_read("peers-4", "out", out, sizeof out);
-    ck_assert_msg(proc_after(out, "\"peers_refused\":") >= 1, "%.1500s", out);
-    ck_assert_msg(proc_after(out, "\"max_peers\":") == 2, "%.1500s", out);
+    ck_assert_msg(proc_after(out, "\"peers_refused\":") >= 1, "%.1000s", out);
+    ck_assert_msg(proc_after(out, "\"max_peers\":") == 2, "%.1000s", out);
     psoc_close(&held[0]);
     kill(psod, SIGTERM);
     ck_assert_int_eq(proc_wait(psod, 20), 0);
     proc_read("peers", "err", out, sizeof out);
-    ck_assert_msg(strstr(out, "--max-peers 2") != NULL, "%.1500s", out);
+    ck_assert_msg(strstr(out, "--max-peers 2") != NULL, "%.1000s", out);
 }
 END_TEST
 

@@ -197,6 +197,29 @@ START_TEST(rejects_unknown_command_garbage_and_oversize)
 }
 END_TEST
 
+START_TEST(rejects_field_number_zero)
+{
+    /* Found by fuzz_wire: protobuf-c takes a tag of field number 0 (here
+     * the overlong varint 0x80 0x00) as an unknown field, which protobuf
+     * forbids and which does not survive being packed again. */
+    struct wire_msg m;
+    struct wire_error e;
+    unsigned char hb = PSOD__COMMAND__CMD_HEARTBEAT, meta[] = {0x08, 0x01, 0x80, 0x00, 0x05};
+    const void *d[] = {SIG, &hb, meta};
+    size_t l[] = {5, 1, sizeof meta};
+    ck_assert_int_eq(s_raw(d, l, 3, &m, &e), PSOD__ERROR_CODE__ERR_MALFORMED);
+    ck_assert_ptr_nonnull(strstr(e.message, "field number 0"));
+    ck_assert_ptr_null(m.meta);
+    /* An unknown field with a real number is kept (newer peers). */
+    unsigned char meta2[] = {0x08, 0x01, 0xf8, 0x07, 0x05};
+    const void *d2[] = {SIG, &hb, meta2};
+    size_t l2[] = {5, 1, sizeof meta2};
+    ck_assert_int_eq(s_raw(d2, l2, 3, &m, &e), 0);
+    ck_assert_uint_eq(m.meta->n_unknown_fields, 1);
+    wire_msg_clear(&m);
+}
+END_TEST
+
 START_TEST(decode_every_truncation_of_a_valid_message)
 {
     /* Cut the metadata of a valid hello at every length: never a crash;
@@ -303,6 +326,7 @@ int main(void)
     tcase_add_test(tc, rejects_bad_signature_and_version);
     tcase_add_test(tc, rejects_truncated_and_extra_frames);
     tcase_add_test(tc, rejects_unknown_command_garbage_and_oversize);
+    tcase_add_test(tc, rejects_field_number_zero);
     tcase_add_test(tc, decode_every_truncation_of_a_valid_message);
     tcase_add_test(tc, small_payloads_come_out_float_aligned);
     tcase_add_test(tc, counts_nonfinite);

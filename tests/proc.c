@@ -22,6 +22,25 @@ void proc_init(const char *bin_dir, const char *test_dir)
     dir = test_dir;
 }
 
+void proc_setup(char *bin_buf, char *dir_buf, const char *template)
+{
+    const char *b = getenv("BUILD");
+    snprintf(bin_buf, 256, "%s", b && *b ? b : "build");
+    strcpy(dir_buf, template);
+    ck_assert_ptr_nonnull(mkdtemp(dir_buf));
+    proc_init(bin_buf, dir_buf);
+}
+
+void proc_teardown(const char *dir_path)
+{
+    char cmd[600];
+    if (getenv("KEEP_TEST_DIR"))
+        return;
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir_path);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir_path);
+}
+
 void proc_bin(char *out, size_t len, const char *name)
 {
     snprintf(out, len, "%s/%s", bin, name);

@@ -11,6 +11,12 @@
 /* Where the binaries are ($BUILD) and the test's scratch directory; both
  * strings must outlive the test. */
 void proc_init(const char *bin_dir, const char *test_dir);
+/* A suite's fixture: $BUILD (default "build") into bin (256 bytes), a fresh
+ * directory made from the template in dir ("/tmp/...-XXXXXX", rewritten
+ * each time), then proc_init. */
+void proc_setup(char *bin, char *dir, const char *template);
+/* Remove dir, unless KEEP_TEST_DIR is set (to look at the logs). */
+void proc_teardown(const char *dir);
 void proc_bin(char *out, size_t len, const char *name);
 /* Start argv with stdout and stderr in DIR/TAG.out and DIR/TAG.err. */
 pid_t proc_spawn(char *const argv[], const char *tag);

@@ -5,7 +5,9 @@
 # message; psod writes its metrics, model files and checkpoints; psoctl reads
 # the status; SIGTERM stops the daemon (with a final checkpoint). Then one ssgd run with 3 real network
 # workers on a tiny generated dataset (gradients every step), which leaves by
-# itself (--exit-when-done). Fails on any leak, invalid access or non-zero exit.
+# itself (--exit-when-done). Last, a CURVE run: allowed workers train, a
+# stranger's key is refused, an admin key stops the daemon (psoctl stop).
+# Fails on any leak, invalid access or non-zero exit.
 set -euo pipefail
 BUILD=${BUILD:-build}
 dir=$(mktemp -d /tmp/psod-valgrind-XXXXXX)
@@ -74,3 +76,30 @@ done
 echo "(no hostile client in this run)" > "$dir/hostile.out"
 for p in "${pids[@]}"; do wait "$p"; done
 check_psod ssgd
+
+# CURVE: keys, an allow-list, an admin; the admin stops the daemon.
+mkdir -p "$dir/keys/allow" "$dir/keys/admin"
+for k in server allow/w0 allow/w1 admin/op stranger; do
+    "$BUILD/psoctl" keygen "$dir/keys/$k" > /dev/null
+done
+start_psod avg --workers 2 --curve-secret "$dir/keys/server.key" --allow "$dir/keys/allow" \
+    --admin "$dir/keys/admin" --max-peers 16
+pids=()
+for i in 0 1; do
+    "$BUILD/psoworker" --log-level warn --connect "$ep" --name "w$i" --objective rastrigin \
+        --dim 1000 --rounds 40 --timeout-ms 60000 --curve-secret "$dir/keys/allow/w$i.key" \
+        --curve-server "$dir/keys/server.pub" > "$dir/w$i.out" &
+    pids+=($!)
+done
+if "$BUILD/psoworker" --log-level error --connect "$ep" --name intruder --objective rastrigin \
+    --dim 1000 --rounds 5 --curve-secret "$dir/keys/stranger.key" \
+    --curve-server "$dir/keys/server.pub" > /dev/null 2>&1; then
+    echo "valgrind-daemon: a stranger's key was let in"; exit 1
+fi
+for p in "${pids[@]}"; do wait "$p"; done
+"$BUILD/psoctl" status "$ep" --curve-secret "$dir/keys/allow/w0.key" \
+    --curve-server "$dir/keys/server.pub" > /dev/null
+"$BUILD/psoctl" stop "$ep" --curve-secret "$dir/keys/admin/op.key" \
+    --curve-server "$dir/keys/server.pub" > /dev/null
+echo "(CURVE run: 2 allowed workers, 1 refused key, stopped by an admin key)" > "$dir/hostile.out"
+check_psod avg

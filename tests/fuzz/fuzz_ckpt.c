@@ -9,36 +9,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/log.h"
-#include "server/server.h"
+#include "tests/fuzz/fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static void *s_ctx;
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (!s_ctx) {
-        s_ctx = zmq_ctx_new();
-        log_init("fuzz_ckpt", LOG_OFF, stderr);
-    }
     if (size < 1)
         return 0;
-    struct server_config cfg;
-    memset(&cfg, 0, sizeof cfg);
     char err[512];
-    if (config_defaults(server_options(&cfg), err, sizeof err) != 0)
-        abort();
-    cfg.strategy = data[0] % 5;
-    cfg.workers = 2;
-    cfg.max_payload_mb = 1;
-    cfg.progress_interval = 0;
-    cfg.max_peers = 0;
-    cfg.ctx = s_ctx;
-    cfg.bind[0] = '\0'; /* detached: no socket */
-    struct server *s;
-    if (server_new(&s, &cfg, err, sizeof err) != 0)
-        abort();
+    struct server *s = fuzz_server_new("fuzz_ckpt", data[0] % 5, 0);
     if (server_restore(s, data + 1, size - 1, err, sizeof err) == 0) {
         double loss, acc;
         server_global(s, &loss, &acc);

@@ -4,7 +4,7 @@
  *
  * Input: one byte of configuration (strategy, sync or async mode), then
  * messages. Each message is one byte naming the sender and its key, one
- * byte with the frame count, then frames (fuzz_frames.h). Senders are two
+ * byte with the frame count, then frames (fuzz.h). Senders are two
  * workers ("w:a", "w:b"), a's heartbeat socket ("h:a") and a stranger; keys
  * are none, "a", "b" or an admin's, so key binding and admin checks run.
  * Each input gets a fresh detached daemon (no socket: the whole input is
@@ -17,43 +17,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "common/log.h"
-#include "server/server.h"
-#include "tests/fuzz/fuzz_frames.h"
+#include "tests/fuzz/fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static void *s_ctx;
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (!s_ctx) {
-        s_ctx = zmq_ctx_new();
-        log_init("fuzz_server", LOG_OFF, stderr);
-    }
     if (size < 1)
         return 0;
-    struct server_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    char err[512];
-    if (config_defaults(server_options(&cfg), err, sizeof err) != 0)
-        abort();
-    cfg.strategy = data[0] % 5;
-    cfg.mode = (data[0] >> 3) & 1 && cfg.strategy <= 1; /* async: pso and avg */
-    cfg.workers = 2;
-    cfg.max_payload_mb = 1;
-    cfg.max_meta_kb = 4;
-    cfg.progress_interval = 0;
-    cfg.max_peers = 0;
-    cfg.ctx = s_ctx;
-    cfg.bind[0] = '\0'; /* detached: no socket */
+    struct server *s = fuzz_server_new("fuzz_server", data[0] % 5, (data[0] >> 3) & 1);
     data++;
     size--;
-    struct server *s;
-    if (server_new(&s, &cfg, err, sizeof err) != 0) {
-        fprintf(stderr, "server_new: %s\n", err);
-        abort();
-    }
     static const char *const ids[4] = {"w:a", "w:b", "h:a", "stranger"};
     static const char *const users[4] = {"", "a", "b", "admin:op"};
     uint64_t last_round = 0;

@@ -1,12 +1,12 @@
 /* libFuzzer target: the message decoder (wire_decode), the code every byte
  * a peer sends goes through first.
  *
- * Input: frames (fuzz_frames.h). Whatever decodes must also pack again and
+ * Input: frames (fuzz.h). Whatever decodes must also pack again and
  * decode to the same bytes: the daemon re-sends fields it received. */
 #include <stdlib.h>
 
 #include "common/wire.h"
-#include "tests/fuzz/fuzz_frames.h"
+#include "tests/fuzz/fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

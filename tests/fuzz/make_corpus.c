@@ -83,6 +83,16 @@ static void s_write(const char *dir, const char *sub, const char *name, const vo
     }
 }
 
+/* One message, alone, as a wire-target input named `name`. */
+static void s_wire(const char *dir, const char *name, int command, const ProtobufCMessage *meta,
+                   const float *x)
+{
+    struct buf b = {0};
+    s_message(&b, command, meta, x);
+    s_write(dir, "wire", name, b.p, b.len);
+    free(b.p);
+}
+
 static void s_hello(struct buf *b, const char *name, const float *x, int server, int who, int user)
 {
     Psod__Hello h = PSOD__HELLO__INIT;
@@ -147,7 +157,7 @@ static void s_conversation(struct buf *b, int config, int rounds)
 }
 
 /* Run a conversation through a real daemon and take its checkpoint. */
-static void s_checkpoint(const char *dir, int strategy, void *ctx)
+static void s_checkpoint(const char *dir, int strategy)
 {
     char tmp[] = "/tmp/psod-corpus-XXXXXX", err[512];
     if (!mkdtemp(tmp))
@@ -159,11 +169,9 @@ static void s_checkpoint(const char *dir, int strategy, void *ctx)
     cfg.workers = 2;
     cfg.max_peers = 0;
     cfg.progress_interval = 0;
-    cfg.ctx = ctx;
     snprintf(cfg.checkpoint_dir, sizeof cfg.checkpoint_dir, "%s", tmp);
-    snprintf(cfg.bind, sizeof cfg.bind, "inproc://corpus-%d", strategy);
     struct server *s;
-    if (server_new(&s, &cfg, err, sizeof err) != 0) {
+    if (server_new_detached(&s, &cfg, err, sizeof err) != 0) {
         fprintf(stderr, "make_corpus: %s\n", err);
         exit(1);
     }
@@ -246,27 +254,19 @@ int main(int argc, char **argv)
     Psod__Heartbeat hb = PSOD__HEARTBEAT__INIT;
     hb.seq = 3;
     hb.incarnation = 99;
-    s_message(&b, PSOD__COMMAND__CMD_HEARTBEAT, &hb.base, NULL);
-    s_write(dir, "wire", "heartbeat", b.p, b.len);
-    b.len = 0;
+    s_wire(dir, "heartbeat", PSOD__COMMAND__CMD_HEARTBEAT, &hb.base, NULL);
     Psod__Welcome w = PSOD__WELCOME__INIT;
     w.particle_id = 1;
     w.param_count = N;
     w.strategy = "pso";
-    s_message(&b, PSOD__COMMAND__CMD_WELCOME, &w.base, x);
-    s_write(dir, "wire", "welcome", b.p, b.len);
-    b.len = 0;
+    s_wire(dir, "welcome", PSOD__COMMAND__CMD_WELCOME, &w.base, x);
     Psod__Position pos = PSOD__POSITION__INIT;
     pos.round = 2;
-    s_message(&b, PSOD__COMMAND__CMD_POSITION, &pos.base, x);
-    s_write(dir, "wire", "position", b.p, b.len);
-    b.len = 0;
+    s_wire(dir, "position", PSOD__COMMAND__CMD_POSITION, &pos.base, x);
     Psod__Error e = PSOD__ERROR__INIT;
     e.code = PSOD__ERROR_CODE__ERR_ROUND;
     e.message = "push for round 1, current is 2";
-    s_message(&b, PSOD__COMMAND__CMD_ERROR, &e.base, NULL);
-    s_write(dir, "wire", "error", b.p, b.len);
-    b.len = 0;
+    s_wire(dir, "error", PSOD__COMMAND__CMD_ERROR, &e.base, NULL);
     Psod__Status st = PSOD__STATUS__INIT;
     Psod__ParticleStatus ps = PSOD__PARTICLE_STATUS__INIT, *pp = &ps;
     uint64_t codes[3] = {0, 5, 1};
@@ -276,15 +276,11 @@ int main(int argc, char **argv)
     st.particle = &pp;
     st.n_errors_by_code = 3;
     st.errors_by_code = codes;
-    s_message(&b, PSOD__COMMAND__CMD_STATUS, &st.base, NULL);
-    s_write(dir, "wire", "status", b.p, b.len);
-    b.len = 0;
+    s_wire(dir, "status", PSOD__COMMAND__CMD_STATUS, &st.base, NULL);
     Psod__Admin a = PSOD__ADMIN__INIT;
     a.action = PSOD__ADMIN_ACTION__ADMIN_EVICT;
     a.worker_name = "worker-1";
-    s_message(&b, PSOD__COMMAND__CMD_ADMIN, &a.base, NULL);
-    s_write(dir, "wire", "admin", b.p, b.len);
-    b.len = 0;
+    s_wire(dir, "admin", PSOD__COMMAND__CMD_ADMIN, &a.base, NULL);
 
     /* server: a conversation per strategy, and async for pso and avg. */
     static const int configs[] = {0, 1, 2, 3, 4, 8, 9};
@@ -297,10 +293,8 @@ int main(int argc, char **argv)
     }
 
     /* ckpt: what each strategy's daemon writes after that conversation. */
-    void *ctx = zmq_ctx_new();
     for (int strategy = 0; strategy < 5; strategy++)
-        s_checkpoint(dir, strategy, ctx);
-    zmq_ctx_term(ctx);
+        s_checkpoint(dir, strategy);
 
     /* modelfile: a small model as psod writes it. */
     char tmp[] = "/tmp/psod-corpus-model-XXXXXX", err[512];

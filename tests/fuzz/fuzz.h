@@ -1,0 +1,72 @@
+/* Shared by the fuzz targets and make_corpus.
+ *
+ * Frames: a frame is a 16-bit little-endian length and that many bytes; the
+ * last frame takes whatever is left if its length runs past the end.
+ * make_corpus writes valid messages this way. */
+#ifndef PSOD_FUZZ_H
+#define PSOD_FUZZ_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "common/log.h"
+#include "server/server.h"
+
+#define FUZZ_MAX_FRAMES 6
+
+/* Read up to `count` frames from *data into `f` (initialised messages the
+ * caller closes). Returns the number read. */
+static inline int fuzz_take_frames(const uint8_t **data, size_t *size, int count, zmq_msg_t *f)
+{
+    int n = 0;
+    while (n < count && *size >= 2) {
+        size_t len = (size_t)(*data)[0] | (size_t)(*data)[1] << 8;
+        *data += 2;
+        *size -= 2;
+        if (len > *size)
+            len = *size;
+        zmq_msg_init_size(&f[n], len);
+        if (len)
+            memcpy(zmq_msg_data(&f[n]), *data, len);
+        *data += len;
+        *size -= len;
+        n++;
+    }
+    return n;
+}
+
+/* A detached daemon (server_new_detached) with the defaults, `strategy`,
+ * sync or async mode, 2 workers and small limits; logging off. Aborts if
+ * it cannot be made: that is a bug, not a finding. */
+static inline struct server *fuzz_server_new(const char *name, int strategy, int async)
+{
+    static int ready;
+    if (!ready) {
+        ready = 1;
+        log_init(name, LOG_OFF, stderr);
+    }
+    struct server_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    char err[512];
+    if (config_defaults(server_options(&cfg), err, sizeof err) != 0)
+        abort();
+    cfg.strategy = strategy;
+    cfg.mode = async && strategy <= 1; /* async: pso and avg */
+    cfg.workers = 2;
+    cfg.max_payload_mb = 1;
+    cfg.max_meta_kb = 4;
+    cfg.progress_interval = 0;
+    cfg.max_peers = 0;
+    struct server *s;
+    if (server_new_detached(&s, &cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "%s: %s\n", name, err);
+        abort();
+    }
+    return s;
+}
+
+#endif
