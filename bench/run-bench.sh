@@ -15,6 +15,10 @@ echo
 echo "### Synchronous round through psod vs raw ZeroMQ: \`$BUILD/bench/bench_round $BUILD/psod 30\`"
 echo
 "$BUILD/bench/bench_round" "$BUILD/psod" 30
+echo
+echo "### What CURVE costs, psod and raw ZeroMQ each with and without it: \`BENCH_CURVE=1 $BUILD/bench/bench_round $BUILD/psod 30\`"
+echo
+BENCH_CURVE=1 "$BUILD/bench/bench_round" "$BUILD/psod" 30
 
 echo
 echo "### Training throughput, batch 64, next to PyTorch on the identical architecture"
