@@ -52,8 +52,8 @@ static int s_ctl(const char *tag, char *const args[])
  * hostile_client sending bad messages the whole time. Leaves the status
  * JSON psoctl read at the end in `status` and the attacker's report in
  * `hostile`. */
-static void s_train(const char *tag, int attack, char *status, size_t slen, char *hostile,
-                    size_t hlen)
+static double s_train(const char *tag, int attack, char *status, size_t slen, char *hostile,
+                      size_t hlen)
 {
     char ep[256], model[600], t[64], w[300], hc[300];
     snprintf(model, sizeof model, "%s/%s.psom", dir, tag);
@@ -72,6 +72,7 @@ static void s_train(const char *tag, int attack, char *status, size_t slen, char
     }
     proc_bin(w, sizeof w, "psoworker");
     pid_t p[3];
+    double t0 = proc_now();
     for (int i = 0; i < 3; i++) {
         char name[16], idx[8];
         snprintf(name, sizeof name, "w%d", i);
@@ -81,6 +82,7 @@ static void s_train(const char *tag, int attack, char *status, size_t slen, char
                                      "--dataset", "mnist", "--data-dir", dir, "--epochs", "2",
                                      "--batch", "32", "--lr", "0.02", "--sync-every", "2",
                                      "--shard-index", idx, "--shard-count", "3",
+                                     "--delay-ms", "20", /* ~1 s of training to attack */
                                      "--progress-interval", "0", "--timeout-ms", "30000", NULL},
                           t);
     }
@@ -91,6 +93,7 @@ static void s_train(const char *tag, int attack, char *status, size_t slen, char
         proc_read(t, "err", err, sizeof err);
         ck_assert_msg(rc == 0, "%.1000s worker %d: %d: %.1000s", tag, i, rc, err);
     }
+    double took = proc_now() - t0;
     hostile[0] = '\0';
     if (attack) {
         kill(h, SIGTERM); /* it goes on until it has sent --min-messages */
@@ -107,6 +110,7 @@ static void s_train(const char *tag, int attack, char *status, size_t slen, char
     proc_read(t, "out", status, slen);
     kill(psod, SIGTERM);
     ck_assert_int_eq(proc_wait(psod, 20), 0);
+    return took;
 }
 
 static size_t s_slurp(const char *path, unsigned char **data)
@@ -127,14 +131,18 @@ START_TEST(attack_changes_nothing_and_is_counted)
     ck_assert_int_eq(fixture_write_idx(dir, "train", 1500, 1), 0);
     ck_assert_int_eq(fixture_write_idx(dir, "t10k", 300, 2), 0);
     char clean[8192], attacked[8192], hostile[4096], ignored[16];
-    s_train("clean", 0, clean, sizeof clean, ignored, sizeof ignored);
-    s_train("attacked", 1, attacked, sizeof attacked, hostile, sizeof hostile);
-    fprintf(stderr, "%.1000s", hostile);
+    double t_clean = s_train("clean", 0, clean, sizeof clean, ignored, sizeof ignored);
+    double t_attacked = s_train("attacked", 1, attacked, sizeof attacked, hostile, sizeof hostile);
+    fprintf(stderr, "training took %.2f s clean, %.2f s under attack\n%s", t_clean, t_attacked,
+            hostile);
 
     /* The attacker got the error it expected for every message. */
     ck_assert_msg(strstr(hostile, " 0 wrong, 0 unanswered; daemon alive") != NULL, "%.1000s", hostile);
     long sent = (long)proc_after(hostile, "sent ");
+    const char *p = strstr(hostile, "\nhostile_client: "); /* N sent before the signal */
+    long during = p ? strtol(p + 17, NULL, 10) : 0;
     ck_assert_msg(sent >= 3000, "only %ld bad messages", sent);
+    ck_assert_msg(during >= 1000, "only %ld bad messages while the workers trained", during);
 
     /* The daemon counted exactly what it refused, code by code; the clean
      * run refused nothing. */

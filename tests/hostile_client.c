@@ -171,7 +171,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "hostile_client: connect %s: %s\n", argv[1], zmq_strerror(errno));
         return 2;
     }
-    long sent = 0, right = 0, wrong = 0, silent = 0;
+    long sent = 0, right = 0, wrong = 0, silent = 0, before_signal = -1;
     long got[PSOC_ERROR_CODES] = {0};
     struct wire_limits lim = {0, 0};
     for (long r = 0; rounds < 0 ? !s_stop || sent < min_messages : r < rounds; r++) {
@@ -184,6 +184,8 @@ int main(int argc, char **argv)
                 return 2;
             }
             sent++;
+            if (s_stop && before_signal < 0)
+                before_signal = sent - 1;
             struct wire_msg m;
             struct wire_error e;
             int rc;
@@ -240,6 +242,8 @@ int main(int argc, char **argv)
            "daemon %s%s%llu errors sent in all\n",
            sent, right, wrong, silent, alive ? "alive" : "NOT ANSWERING: ", alive ? ", " : err,
            alive ? (unsigned long long)st.errors_sent : 0ull);
+    if (rounds < 0)
+        printf("hostile_client: %ld sent before the signal\n", before_signal < 0 ? sent : before_signal);
     for (int i = 0; i < PSOC_ERROR_CODES; i++)
         if (got[i])
             printf("code %s %ld\n", wire_error_name(i), got[i]);
