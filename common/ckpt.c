@@ -107,8 +107,10 @@ static int s_open_header(struct ckpt_reader *r)
     uint32_t version;
     if (ckpt_get(r, magic, 4) != 0 || memcmp(magic, CKPT_MAGIC, 4) != 0)
         return s_fail(r, "not a psod checkpoint (bad magic)");
-    if (ckpt_get(r, &version, 4) != 0 || version != CKPT_VERSION)
-        return s_fail(r, "checkpoint version %u, this build reads %d", version, CKPT_VERSION);
+    if (ckpt_get(r, &version, 4) != 0 || version < CKPT_VERSION_MIN || version > CKPT_VERSION)
+        return s_fail(r, "checkpoint version %u, this build reads %d to %d", version,
+                      CKPT_VERSION_MIN, CKPT_VERSION);
+    r->version = version;
     return 0;
 }
 

@@ -16,7 +16,8 @@
 #include <stdio.h>
 
 #define CKPT_MAGIC "PSCK"
-#define CKPT_VERSION 1
+#define CKPT_VERSION 2      /* written; 1 and 2 are read */
+#define CKPT_VERSION_MIN 1
 
 struct ckpt_writer {
     FILE *f;
@@ -29,6 +30,7 @@ struct ckpt_reader {
     FILE *f;
     uint32_t crc;
     uint64_t left;   /* bytes of the file not read yet, the trailing CRC included */
+    uint32_t version; /* of the file being read */
     char err[256];   /* first error */
 };
 

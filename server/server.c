@@ -752,6 +752,7 @@ int server_checkpoint(struct server *s)
         ckpt_put_u64(&w, mb->pushes);
         ckpt_put_u64(&w, mb->last_round);
         ckpt_put(&w, zmq_msg_data((zmq_msg_t *)&mb->position), s->n * sizeof(float));
+        ckpt_put_str(&w, mb->key); /* version 2: the CURVE key that holds the particle */
     }
     s->ops->save(s->st, &w);
     if (ckpt_commit(&w, err, sizeof err) != 0) {
@@ -837,7 +838,8 @@ static int s_load_reader(struct server *s, struct ckpt_reader *rp, char *err, si
             goto fail;
         }
         s->count++;
-        if (ckpt_get(&r, zmq_msg_data(&mb->position), n * sizeof(float)))
+        if (ckpt_get(&r, zmq_msg_data(&mb->position), n * sizeof(float)) ||
+            (r.version >= 2 && ckpt_get_str(&r, mb->key, sizeof mb->key)))
             goto fail;
         snprintf(mb->name, sizeof mb->name, "%s", name);
         mb->id_len = (size_t)snprintf((char *)mb->id, sizeof mb->id, "w:%s", name);

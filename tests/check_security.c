@@ -342,6 +342,7 @@ static void s_keys(void)
     mkdir(d, 0755);
     s_keygen("server");
     s_keygen("allow/good");
+    s_keygen("allow/other");
     s_keygen("admin/op");
     s_keygen("stranger"); /* not in any allow-list */
 }
@@ -351,7 +352,10 @@ static void s_path(char *out, size_t len, const char *name)
     snprintf(out, len, "%s/%s", dir, name);
 }
 
-static pid_t s_curve_psod(const char *tag, char *ep, size_t eplen, const char *workers)
+/* psod with CURVE, the allow and admin directories, checkpoints in DIR/ck;
+ * `resume` adds --resume DIR/ck. */
+static pid_t s_curve_psod_ex(const char *tag, char *ep, size_t eplen, const char *workers,
+                             int resume)
 {
     static char secret[600], allow[600], admin[600], ck[600];
     s_path(secret, sizeof secret, "server.key");
@@ -361,7 +365,13 @@ static pid_t s_curve_psod(const char *tag, char *ep, size_t eplen, const char *w
     return proc_psod(tag, ep, eplen,
                      (char *[]){"--workers", (char *)workers, "--strategy", "avg",
                                 "--curve-secret", secret, "--allow", allow, "--admin", admin,
-                                "--checkpoint-dir", ck, "--heartbeat-ms", "200", NULL});
+                                "--checkpoint-dir", ck, "--heartbeat-ms", "200",
+                                resume ? "--resume" : NULL, ck, NULL});
+}
+
+static pid_t s_curve_psod(const char *tag, char *ep, size_t eplen, const char *workers)
+{
+    return s_curve_psod_ex(tag, ep, eplen, workers, 0);
 }
 
 /* An objective worker with the key pair `key` ("" = none). */
@@ -385,7 +395,7 @@ START_TEST(curve_lets_in_allowed_keys_only)
     char ep[256], log[16384], err[4096], out[8192];
     pid_t psod = s_curve_psod("curve", ep, sizeof ep, "1");
     proc_read("curve", "err", log, sizeof log);
-    ck_assert_msg(strstr(log, "CURVE on: traffic is encrypted, 1 worker keys allowed, 1 admin") !=
+    ck_assert_msg(strstr(log, "CURVE on: traffic is encrypted, 2 worker keys allowed, 1 admin") !=
                       NULL, "%.1000s", log);
 
     /* A key not on the allow-list, and no key: refused, and told why. */
@@ -434,6 +444,32 @@ START_TEST(curve_lets_in_allowed_keys_only)
     ck_assert_msg(strstr(err, "readable by others") != NULL, "%.1000s", err);
     kill(psod2, SIGTERM);
     ck_assert_int_eq(proc_wait(psod2, 20), 0);
+}
+END_TEST
+
+START_TEST(particle_belongs_to_its_key_across_a_restart)
+{
+    /* Two allowed keys: the second may not act as the first's worker, not
+     * while the daemon runs and not after it restarts from its checkpoint. */
+    s_keys();
+    char ep[256], err[4096];
+    pid_t psod = s_curve_psod("own", ep, sizeof ep, "1");
+    ck_assert_int_eq(proc_wait(s_curve_worker(ep, "w", "allow/good", "5", "own-1"), 60), 0);
+    ck_assert_int_ne(proc_wait(s_curve_worker(ep, "w", "allow/other", "5", "own-2"), 30), 0);
+    proc_read("own-2", "err", err, sizeof err);
+    ck_assert_msg(strstr(err, "belongs to key 'good'") != NULL, "%.1000s", err);
+    kill(psod, SIGTERM); /* final checkpoint */
+    ck_assert_int_eq(proc_wait(psod, 20), 0);
+
+    psod = s_curve_psod_ex("own-resumed", ep, sizeof ep, "1", 1);
+    ck_assert_int_ne(proc_wait(s_curve_worker(ep, "w", "allow/other", "5", "own-3"), 30), 0);
+    proc_read("own-3", "err", err, sizeof err);
+    ck_assert_msg(strstr(err, "belongs to key 'good'") != NULL, "%.1000s", err);
+    ck_assert_int_eq(proc_wait(s_curve_worker(ep, "w", "allow/good", "5", "own-4"), 60), 0);
+    proc_read("own-4", "err", err, sizeof err);
+    ck_assert_msg(strstr(err, "(rejoined)") != NULL, "%.1000s", err);
+    kill(psod, SIGTERM);
+    ck_assert_int_eq(proc_wait(psod, 20), 0);
 }
 END_TEST
 
@@ -552,6 +588,7 @@ int main(void)
     tcase_add_test(tc, attack_changes_nothing_and_is_counted);
     tcase_add_test(tc, nan_never_reaches_a_best);
     tcase_add_test(tc, curve_lets_in_allowed_keys_only);
+    tcase_add_test(tc, particle_belongs_to_its_key_across_a_restart);
     tcase_add_test(tc, admin_requests_need_an_admin_key);
     tcase_add_test(tc, admin_requests_are_refused_without_curve);
     tcase_add_test(tc, max_peers_refuses_extra_connections);
