@@ -156,7 +156,7 @@ static void s_monitor(struct gate *g)
                 break;
             case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
                 g->refused++;
-                log_ratelimited(LOG_WARN, "handshake",
+                log_ratelimited(LOG_WARN, "handshake-protocol",
                                 "refused a connection: ZMTP handshake failed (protocol error "
                                 "0x%x%s)", value,
                                 value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH
@@ -168,9 +168,11 @@ static void s_monitor(struct gate *g)
                 break;
             case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
                 g->refused++;
-                log_ratelimited(LOG_WARN, "handshake",
-                                "refused a connection: handshake failed (a wrong server key, or "
-                                "a connection that closed mid-handshake)");
+                log_ratelimited(LOG_WARN, "handshake-other",
+                                "refused a connection: handshake failed (%s, or a connection "
+                                "that closed mid-handshake)",
+                                g->curve ? "a peer without a CURVE key or with a wrong server key"
+                                         : "a peer that uses CURVE");
                 break;
             }
         }

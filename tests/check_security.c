@@ -431,7 +431,10 @@ START_TEST(curve_lets_in_allowed_keys_only)
     ck_assert_int_eq(proc_wait(psod, 20), 0);
     proc_read("curve", "err", log, sizeof log);
     ck_assert_msg(strstr(log, "is not on the allow-list") != NULL, "%.1000s", log);
-    ck_assert_msg(strstr(log, "the peer has no CURVE key") != NULL, "%.1000s", log);
+    /* The keyless peer: libzmq reports the mechanism mismatch to the daemon
+     * when it sees it first, else only that the handshake failed. */
+    ck_assert_msg(strstr(log, "the peer has no CURVE key") != NULL ||
+                      strstr(log, "a peer without a CURVE key") != NULL, "%.1000s", log);
     fprintf(stderr, "CURVE: unknown key and keyless worker refused and told in %.2f s; allowed "
                     "key trained 20 rounds\n", refused_in);
 
@@ -566,8 +569,12 @@ START_TEST(max_peers_refuses_extra_connections)
     proc_read("peers-3", "err", out, sizeof out);
     ck_assert_msg(strstr(out, "too many peers") != NULL, "%.1000s", out);
     psoc_close(&held[1]);
-    usleep(300000);
-    ck_assert_int_eq(s_ctl("peers-4", (char *[]){"status", ep, "--json", NULL}), 0);
+    int rc = -1; /* until the daemon has seen the connection close */
+    for (int i = 0; i < 50 && rc != 0; i++) {
+        usleep(100000);
+        rc = s_ctl("peers-4", (char *[]){"status", ep, "--json", NULL});
+    }
+    ck_assert_int_eq(rc, 0);
     proc_read("peers-4", "out", out, sizeof out);
     ck_assert_msg(proc_after(out, "\"peers_refused\":") >= 1, "%.1000s", out);
     ck_assert_msg(proc_after(out, "\"max_peers\":") == 2, "%.1000s", out);
