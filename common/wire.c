@@ -63,6 +63,33 @@ static int s_fail(struct wire_error *err, int code, const char *fmt, ...)
     return code;
 }
 
+/* Whether `m` or any message inside it kept an unknown field numbered 0. */
+static int s_has_field_zero(const ProtobufCMessage *m)
+{
+    for (unsigned i = 0; i < m->n_unknown_fields; i++)
+        if (m->unknown_fields[i].tag == 0)
+            return 1;
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+            continue;
+        const char *base = (const char *)m;
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            size_t n = *(const size_t *)(base + f->quantifier_offset);
+            ProtobufCMessage *const *sub = *(ProtobufCMessage *const *const *)(base + f->offset);
+            for (size_t k = 0; k < n; k++)
+                if (sub[k] && s_has_field_zero(sub[k]))
+                    return 1;
+        } else {
+            const ProtobufCMessage *sub = *(ProtobufCMessage *const *)(base + f->offset);
+            if (sub && s_has_field_zero(sub))
+                return 1;
+        }
+    }
+    return 0;
+}
+
 int wire_decode(zmq_msg_t *frames, int nframes, int more_frames, const struct wire_limits *lim,
                 struct wire_msg *out, struct wire_error *err)
 {
@@ -128,13 +155,12 @@ int wire_decode(zmq_msg_t *frames, int nframes, int more_frames, const struct wi
     /* protobuf-c keeps fields it does not know (newer peers may send more),
      * but accepts field number 0, which protobuf forbids and which would not
      * survive being packed again. */
-    for (unsigned i = 0; i < out->meta->n_unknown_fields; i++)
-        if (out->meta->unknown_fields[i].tag == 0) {
-            protobuf_c_message_free_unpacked(out->meta, NULL);
-            out->meta = NULL;
-            return s_fail(err, PSOD__ERROR_CODE__ERR_MALFORMED,
-                          "%s metadata holds field number 0", wire_command_name(command));
-        }
+    if (s_has_field_zero(out->meta)) {
+        protobuf_c_message_free_unpacked(out->meta, NULL);
+        out->meta = NULL;
+        return s_fail(err, PSOD__ERROR_CODE__ERR_MALFORMED, "%s metadata holds field number 0",
+                      wire_command_name(command));
+    }
     if (nframes == 4) {
         zmq_msg_init(&out->payload);
         zmq_msg_move(&out->payload, &frames[3]);
