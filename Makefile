@@ -119,7 +119,7 @@ FUZZ_SECONDS ?= 30
 FUZZ_JOBS ?= 1
 FUZZ_FLAGS = BUILD=build-fuzz CC=clang SANITIZER=address,undefined OPT=-O1 \
              CFLAGS=-fsanitize=fuzzer-no-link
-.PHONY: fuzz fuzz-bins fuzz-build fuzz-corpus
+.PHONY: fuzz fuzz-bins fuzz-build fuzz-corpus fuzz-merge
 
 fuzz-build: | deps
 	@scripts/install-deps.sh --fuzz --if-missing
@@ -134,9 +134,17 @@ $(BUILD)/fuzz/%: $(BUILD)/tests/fuzz/%.o $(SERVER_OBJ) $(LIBCLIENT)
 fuzz: fuzz-build
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_JOBS=$(FUZZ_JOBS) tests/fuzz/run-fuzz.sh $(FUZZ_TARGETS)
 
-# Regenerate the seed corpus from the current protocol and daemon.
+# Rewrite the generated seeds (make_corpus) from the current protocol and
+# daemon; inputs merged in from long fuzzing runs (fuzz-merge) stay.
 fuzz-corpus: $(BUILD)/tests/make_corpus
-	rm -rf tests/fuzz/corpus && $(BUILD)/tests/make_corpus tests/fuzz/corpus
+	$(BUILD)/tests/make_corpus tests/fuzz/corpus
+
+# Add to the seed corpus the inputs of the working corpora (build-fuzz/corpus)
+# that reach code the seeds do not (libFuzzer -merge=1).
+fuzz-merge: fuzz-build
+	@for t in $(FUZZ_TARGETS); do d=$${t#fuzz_}; \
+	    build-fuzz/fuzz/$$t -merge=1 tests/fuzz/corpus/$$d build-fuzz/corpus/$$d 2>&1 | \
+	    grep -E '^MERGE-OUTER: [0-9]+ new files' | sed "s/^/$$t: /"; done
 
 $(BUILD)/tests/make_corpus: $(BUILD)/tests/fuzz/make_corpus.o $(SERVER_OBJ) $(LIBCLIENT)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
