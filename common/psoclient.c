@@ -325,25 +325,10 @@ static int s_monitor_event(struct psoc *c, int want, char *err, size_t errlen)
 {
     int rc = 0;
     while (c->mon && rc == 0) {
-        zmq_msg_t ev;
-        zmq_msg_init(&ev);
-        if (zmq_msg_recv(&ev, c->mon, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(&ev);
+        uint16_t event;
+        uint32_t value;
+        if (wire_monitor_event(c->mon, &event, &value) != 0)
             break;
-        }
-        uint16_t event = 0;
-        uint32_t value = 0;
-        if (zmq_msg_size(&ev) >= 6) {
-            memcpy(&event, zmq_msg_data(&ev), 2);
-            memcpy(&value, (const char *)zmq_msg_data(&ev) + 2, 4);
-        }
-        while (zmq_msg_more(&ev)) { /* the endpoint frame */
-            zmq_msg_close(&ev);
-            zmq_msg_init(&ev);
-            if (zmq_msg_recv(&ev, c->mon, 0) < 0)
-                break;
-        }
-        zmq_msg_close(&ev);
         if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
             c->handshaken = 1;
             c->failed_handshakes = 0;

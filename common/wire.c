@@ -232,6 +232,30 @@ int wire_recv(void *sock, int router, int flags, const struct wire_limits *lim,
     return rc;
 }
 
+int wire_monitor_event(void *mon, uint16_t *event, uint32_t *value)
+{
+    zmq_msg_t ev;
+    zmq_msg_init(&ev);
+    if (zmq_msg_recv(&ev, mon, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&ev);
+        return -1;
+    }
+    *event = 0;
+    *value = 0;
+    if (zmq_msg_size(&ev) >= 6) {
+        memcpy(event, zmq_msg_data(&ev), 2);
+        memcpy(value, (const char *)zmq_msg_data(&ev) + 2, 4);
+    }
+    while (zmq_msg_more(&ev)) { /* the endpoint frame */
+        zmq_msg_close(&ev);
+        zmq_msg_init(&ev);
+        if (zmq_msg_recv(&ev, mon, 0) < 0)
+            break;
+    }
+    zmq_msg_close(&ev);
+    return 0;
+}
+
 void wire_msg_clear(struct wire_msg *m)
 {
     if (m->meta)

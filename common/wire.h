@@ -88,6 +88,11 @@ int wire_send_error(void *sock, const void *id, size_t id_len, int code, const c
  * a buffer of its own. Returns 0, or -1 when out of memory. */
 int wire_payload_align(zmq_msg_t *payload);
 
+/* Read one event from a ZeroMQ socket monitor (a PAIR connected to the
+ * endpoint given to zmq_socket_monitor): the event number and its value.
+ * Never blocks. Returns 0, or -1 when none is queued. */
+int wire_monitor_event(void *mon, uint16_t *event, uint32_t *value);
+
 /* Count of NaN and infinite values in a float32 array (float-aligned). */
 size_t wire_count_nonfinite(const float *x, size_t n);
 

@@ -9,6 +9,7 @@
 
 #include "common/keys.h"
 #include "common/log.h"
+#include "common/wire.h"
 
 #define ZAP_ENDPOINT "inproc://zeromq.zap.01"
 
@@ -127,57 +128,41 @@ int gate_poll_items(struct gate *g, zmq_pollitem_t *items)
 
 static void s_monitor(struct gate *g)
 {
-    for (;;) {
-        zmq_msg_t ev, addr;
-        zmq_msg_init(&ev);
-        if (zmq_msg_recv(&ev, g->mon, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(&ev);
-            return;
+    uint16_t event;
+    uint32_t value;
+    while (wire_monitor_event(g->mon, &event, &value) == 0) {
+        switch (event) {
+        case ZMQ_EVENT_ACCEPTED:
+            g->connected++;
+            break;
+        case ZMQ_EVENT_DISCONNECTED:
+            if (g->connected)
+                g->connected--;
+            break;
+        case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
+            g->refused++; /* the ZAP handler refused it and logged why */
+            break;
+        case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
+            g->refused++;
+            log_ratelimited(LOG_WARN, "handshake-protocol",
+                            "refused a connection: ZMTP handshake failed (protocol error "
+                            "0x%x%s)", value,
+                            value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH
+                                ? g->curve ? ": the peer has no CURVE key; give the worker "
+                                             "--curve-secret and --curve-server"
+                                           : ": the peer uses CURVE but this daemon has no "
+                                             "--curve-secret"
+                                : "");
+            break;
+        case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
+            g->refused++;
+            log_ratelimited(LOG_WARN, "handshake-other",
+                            "refused a connection: handshake failed (%s, or a connection "
+                            "that closed mid-handshake)",
+                            g->curve ? "a peer without a CURVE key or with a wrong server key"
+                                     : "a peer that uses CURVE");
+            break;
         }
-        zmq_msg_init(&addr);
-        if (zmq_msg_more(&ev))
-            zmq_msg_recv(&addr, g->mon, 0);
-        if (zmq_msg_size(&ev) >= 6) {
-            const unsigned char *d = zmq_msg_data(&ev);
-            uint16_t event;
-            uint32_t value;
-            memcpy(&event, d, 2);
-            memcpy(&value, d + 2, 4);
-            switch (event) {
-            case ZMQ_EVENT_ACCEPTED:
-                g->connected++;
-                break;
-            case ZMQ_EVENT_DISCONNECTED:
-                if (g->connected)
-                    g->connected--;
-                break;
-            case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
-                g->refused++; /* the ZAP handler refused it and logged why */
-                break;
-            case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
-                g->refused++;
-                log_ratelimited(LOG_WARN, "handshake-protocol",
-                                "refused a connection: ZMTP handshake failed (protocol error "
-                                "0x%x%s)", value,
-                                value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH
-                                    ? g->curve ? ": the peer has no CURVE key; give the worker "
-                                                 "--curve-secret and --curve-server"
-                                               : ": the peer uses CURVE but this daemon has no "
-                                                 "--curve-secret"
-                                    : "");
-                break;
-            case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
-                g->refused++;
-                log_ratelimited(LOG_WARN, "handshake-other",
-                                "refused a connection: handshake failed (%s, or a connection "
-                                "that closed mid-handshake)",
-                                g->curve ? "a peer without a CURVE key or with a wrong server key"
-                                         : "a peer that uses CURVE");
-                break;
-            }
-        }
-        zmq_msg_close(&ev);
-        zmq_msg_close(&addr);
     }
 }
 

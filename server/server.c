@@ -118,8 +118,7 @@ const struct config_option *server_options(struct server_config *c)
     for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
         t[k++] = opts[i];
     for (int j = 0; strategy_all[j]; j++)
-        for (const struct config_option *o = strategy_all[j]->options(&c->sp); o->name; o++)
-        {
+        for (const struct config_option *o = strategy_all[j]->options(&c->sp); o->name; o++) {
             if (k + 1 >= sizeof t / sizeof t[0])
                 abort(); /* a programming error: grow t */
             t[k++] = *o;
@@ -166,8 +165,8 @@ struct server {
     double *losses, *pbl;
     uint64_t round;
     double started, round_started, last_round_seconds, next_progress, first_push;
-    uint64_t errors_sent, bytes_in, bytes_out;
-    uint64_t errors[PSOD_ERROR_CODES];  /* refusals by code */
+    uint64_t bytes_in, bytes_out;
+    uint64_t errors[PSOD_ERROR_CODES];  /* refusals by code; their sum is errors_sent */
     struct gate *gate;
     uint64_t swarm_id;
     uint64_t incarnation;    /* this process: workers notice a restarted daemon */
@@ -191,9 +190,8 @@ static int s_listen(struct server *s, const struct server_config *cfg, char *err
         return -1;
     }
     struct gate_config gc = {cfg->curve_secret, cfg->allow, cfg->admin, cfg->max_peers};
-    if (gate_new(&s->gate, s->ctx, s->sock, &gc, err, errlen) != 0) {
+    if (gate_new(&s->gate, s->ctx, s->sock, &gc, err, errlen) != 0)
         return -1;
-    }
     long need = 2 * (cfg->max_workers > cfg->workers ? cfg->max_workers : cfg->workers);
     if (cfg->max_peers > 0 && cfg->max_peers < need)
         log_warn("--max-peers %ld is below the %ld connections %ld workers need (two each)",
@@ -367,12 +365,20 @@ static int s_reject(struct server *s, const struct wire_msg *in, int code, uint6
     who[k] = '\0';
     log_ratelimited(LOG_WARN, wire_error_name(code), "refused peer '%s': %s: %s", who,
                     wire_error_name(code), msg);
-    s->errors_sent++;
-    if (code >= 0 && code < PSOD_ERROR_CODES)
-        s->errors[code]++;
+    /* Codes are the daemon's own; one past the table would be a bug, counted
+     * as internal rather than lost. */
+    s->errors[code >= 0 && code < PSOD_ERROR_CODES ? code : PSOD__ERROR_CODE__ERR_INTERNAL]++;
     if (in->id_len)
         wire_send_error(s->sock, in->id, in->id_len, code, msg, seq, s->round);
     return code;
+}
+
+static uint64_t s_errors_sent(const struct server *s)
+{
+    uint64_t n = 0;
+    for (int i = 0; i < PSOD_ERROR_CODES; i++)
+        n += s->errors[i];
+    return n;
 }
 
 static struct member *s_by_id(struct server *s, const struct wire_msg *in)
@@ -389,6 +395,19 @@ static struct member *s_by_name(struct server *s, const char *name)
         if (strcmp(s->m[i].name, name) == 0)
             return &s->m[i];
     return NULL;
+}
+
+/* With CURVE a particle belongs to the key that created it: whether this
+ * message comes from another key (ERR_UNAUTHORIZED, refused here). */
+static int s_foreign_key(struct server *s, const struct member *mb, const struct wire_msg *in,
+                         uint64_t seq)
+{
+    if (!mb->key[0] || strcmp(mb->key, in->user) == 0)
+        return 0;
+    s_reject(s, in, PSOD__ERROR_CODE__ERR_UNAUTHORIZED, seq,
+             "particle of worker '%s' belongs to key '%s'; this connection's key is '%s'",
+             mb->name, mb->key, in->user);
+    return 1;
 }
 
 static size_t s_active(const struct server *s)
@@ -541,12 +560,8 @@ static void s_handle_hello(struct server *s, struct wire_msg *in)
         return;
     }
     struct member *mb = s_by_name(s, h->worker_name);
-    if (mb && mb->key[0] && strcmp(mb->key, in->user) != 0) {
-        s_reject(s, in, PSOD__ERROR_CODE__ERR_UNAUTHORIZED, 0,
-                 "particle of worker '%s' belongs to key '%s'; this connection's key is '%s'",
-                 mb->name, mb->key, in->user);
+    if (mb && s_foreign_key(s, mb, in, 0))
         return;
-    }
     if (mb) {
         /* A restarted worker: give its particle back; a push it made before
          * the restart is dropped, since it will push this round again. */
@@ -1145,11 +1160,8 @@ static void s_handle_push(struct server *s, struct wire_msg *in)
                                    : "push before hello");
         return;
     }
-    if (mb->key[0] && strcmp(mb->key, in->user) != 0) {
-        s_reject(s, in, PSOD__ERROR_CODE__ERR_UNAUTHORIZED, p->seq,
-                 "particle of worker '%s' belongs to key '%s'", mb->name, mb->key);
+    if (s_foreign_key(s, mb, in, p->seq))
         return;
-    }
     mb->last_seen = time_now_s();
     if (p->round != s->round && s->cfg.mode == 0) {
         s_reject(s, in, PSOD__ERROR_CODE__ERR_ROUND, p->seq, "push for round %llu, current is %llu",
@@ -1235,7 +1247,7 @@ static void s_handle_status(struct server *s, struct wire_msg *in)
     st.pushed_this_round = (uint32_t)s_pushed(s);
     double now = time_now_s();
     st.uptime_seconds = now - s->started;
-    st.errors_sent = s->errors_sent;
+    st.errors_sent = s_errors_sent(s);
     st.bytes_in = s->bytes_in;
     st.bytes_out = s->bytes_out;
     st.last_round_seconds = s->last_round_seconds;
@@ -1369,10 +1381,7 @@ static void s_dispatch(struct server *s, struct wire_msg *in)
         break;
     }
     case PSOD__COMMAND__CMD_BYE:
-        if ((mb = s_by_id(s, in)) != NULL && mb->key[0] && strcmp(mb->key, in->user) != 0)
-            s_reject(s, in, PSOD__ERROR_CODE__ERR_UNAUTHORIZED, 0,
-                     "particle of worker '%s' belongs to key '%s'", mb->name, mb->key);
-        else if (mb && mb->active) {
+        if ((mb = s_by_id(s, in)) != NULL && !s_foreign_key(s, mb, in, 0) && mb->active) {
             Psod__Bye *b = (Psod__Bye *)in->meta;
             mb->active = 0;
             double acc = s_accuracy(b->accuracy);
@@ -1430,6 +1439,7 @@ void server_handle_frames(struct server *s, const void *id, size_t id_len, const
 
 const uint64_t *server_errors(const struct server *s) { return s->errors; }
 
+
 static void s_progress(struct server *s)
 {
     char acc[48] = "";
@@ -1440,7 +1450,7 @@ static void s_progress(struct server *s)
              "last round %.1f ms, %llu errors sent",
              s->ops->name, (unsigned long long)s->round,
              s->st ? s->ops->global_loss(s->st) : INFINITY, acc, s_active(s), s->cfg.workers,
-             s_pushed(s), s->last_round_seconds * 1e3, (unsigned long long)s->errors_sent);
+             s_pushed(s), s->last_round_seconds * 1e3, (unsigned long long)s_errors_sent(s));
 }
 
 int server_run(struct server *s, volatile sig_atomic_t *stop)

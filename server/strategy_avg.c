@@ -97,9 +97,7 @@ static void s_save(const void *st, struct ckpt_writer *w)
 static int s_load(void *st, struct ckpt_reader *r)
 {
     struct avg *a = st;
-    if (strategy_center_load(&a->c, r, (float *const[]){a->mean}, 1, "avg"))
-        return -1;
-    return 0;
+    return strategy_center_load(&a->c, r, (float *const[]){a->mean}, 1, "avg");
 }
 
 const struct strategy_ops strategy_avg = {

@@ -110,9 +110,7 @@ static void s_save(const void *st, struct ckpt_writer *w)
 static int s_load(void *st, struct ckpt_reader *r)
 {
     struct diloco *d = st;
-    if (strategy_center_load(&d->c, r, (float *const[]){d->theta, d->mom}, 2, "diloco"))
-        return -1;
-    return 0;
+    return strategy_center_load(&d->c, r, (float *const[]){d->theta, d->mom}, 2, "diloco");
 }
 
 const struct strategy_ops strategy_diloco = {

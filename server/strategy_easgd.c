@@ -110,9 +110,7 @@ static void s_save(const void *st, struct ckpt_writer *w)
 static int s_load(void *st, struct ckpt_reader *r)
 {
     struct easgd *e = st;
-    if (strategy_center_load(&e->c, r, (float *const[]){e->center}, 1, "easgd"))
-        return -1;
-    return 0;
+    return strategy_center_load(&e->c, r, (float *const[]){e->center}, 1, "easgd");
 }
 
 const struct strategy_ops strategy_easgd = {

@@ -366,6 +366,7 @@ static pid_t s_curve_psod_ex(const char *tag, char *ep, size_t eplen, const char
                      (char *[]){"--workers", (char *)workers, "--strategy", "avg",
                                 "--curve-secret", secret, "--allow", allow, "--admin", admin,
                                 "--checkpoint-dir", ck, "--heartbeat-ms", "200",
+                                /* without resume the list ends here */
                                 resume ? "--resume" : NULL, ck, NULL});
 }
 
@@ -385,6 +386,7 @@ static pid_t s_curve_worker(const char *ep, const char *name, const char *key, c
     char *argv[] = {w, "--objective", "sphere", "--dim", "20", "--rounds", (char *)rounds,
                     "--sync-every", "5", "--name", (char *)name, "--connect", (char *)ep,
                     "--timeout-ms", "10000", "--delay-ms", "1",
+                    /* without a key the argument list ends here */
                     key[0] ? "--curve-secret" : NULL, keyfile, "--curve-server", server, NULL};
     return proc_spawn(argv, tag);
 }
