@@ -38,18 +38,34 @@ LIBS = $(PKG_LIBS) -lm -pthread
 PROTO_C = $(BUILD)/proto/psod.pb-c.c
 PROTO_H = $(BUILD)/proto/psod.pb-c.h
 
+# Three libraries: libpsocommon.a (shared by both sides, internal),
+# libpsoclient.a (the client library a worker needs, installed), and the
+# daemon's and engine's objects as archives the tests link from.
 COMMON_SRC = common/log.c common/config.c common/crc32c.c common/rng.c common/wire.c \
-             common/psoclient.c common/timeutil.c common/modelfile.c common/ckpt.c common/keys.c
+             common/timeutil.c common/modelfile.c common/ckpt.c common/keys.c common/hash.c
+CLIENT_SRC = common/psoclient.c common/psoclient_beat.c common/psoclient_wait.c common/psoclient_sync.c common/psoclient_ops.c common/wire.c common/crc32c.c common/keys.c common/timeutil.c \
+             common/hash.c
 SERVER_SRC = server/swarm.c server/strategy.c server/strategy_pso.c server/strategy_avg.c \
-             server/strategy_easgd.c server/strategy_diloco.c server/strategy_ssgd.c server/gate.c server/server.c
+             server/strategy_easgd.c server/strategy_diloco.c server/strategy_ssgd.c server/gate.c \
+             server/options.c server/members.c server/rounds.c server/persist.c server/report.c \
+             server/server.c
 WORKER_SRC = worker/objective.c worker/layers.c worker/model.c worker/optim.c worker/data.c worker/train.c
 
-COMMON_OBJ = $(COMMON_SRC:%.c=$(BUILD)/%.o) $(BUILD)/proto/psod.pb-c.o
+PROTO_OBJ = $(BUILD)/proto/psod.pb-c.o
+COMMON_OBJ = $(COMMON_SRC:%.c=$(BUILD)/%.o) $(PROTO_OBJ)
+CLIENT_OBJ = $(CLIENT_SRC:%.c=$(BUILD)/%.o) $(PROTO_OBJ)
 SERVER_OBJ = $(SERVER_SRC:%.c=$(BUILD)/%.o)
 WORKER_OBJ = $(WORKER_SRC:%.c=$(BUILD)/%.o)
 
+LIBCOMMON = $(BUILD)/libpsocommon.a
 LIBCLIENT = $(BUILD)/libpsoclient.a
+LIBSERVER = $(BUILD)/libpsoserver.a
+LIBWORKER = $(BUILD)/libpsoworker.a
 BINS = $(BUILD)/psod $(BUILD)/psoworker $(BUILD)/psoctl
+# Tests and benchmarks take from the archives only the objects they use, and
+# OpenBLAS only when they use the engine.
+TEST_LIBS = $(LIBSERVER) $(LIBWORKER) $(LIBCLIENT) $(LIBCOMMON)
+AS_NEEDED = -Wl,--as-needed
 
 UNIT_SUITES = check_config check_crc32c check_rng check_wire check_keys check_ckpt check_swarm check_strategy check_modelfile check_objective check_nn check_data check_optim check_client
 TEST_BINS = $(UNIT_SUITES:%=$(BUILD)/tests/%) $(BUILD)/tests/check_cluster $(BUILD)/tests/check_security \
@@ -62,22 +78,29 @@ BENCH_BINS = $(BUILD)/bench/bench_update $(BUILD)/bench/bench_round $(BUILD)/ben
 .SECONDARY:
 all: $(BINS)
 
+# Missing packages are looked for once per build directory (a stamp), not
+# per object; `make deps` looks again.
+DEPS_STAMP = $(BUILD)/.deps-ok
 deps:
 	@scripts/install-deps.sh --if-missing
+	@mkdir -p $(BUILD) && touch $(DEPS_STAMP)
+$(DEPS_STAMP):
+	@scripts/install-deps.sh --if-missing
+	@mkdir -p $(BUILD) && touch $@
 
-$(BUILD)/proto/psod.pb-c.c $(BUILD)/proto/psod.pb-c.h: proto/psod.proto | deps
+$(BUILD)/proto/psod.pb-c.c $(BUILD)/proto/psod.pb-c.h: proto/psod.proto | $(DEPS_STAMP)
 	@mkdir -p $(BUILD)/proto
 	protoc-c --proto_path=proto --c_out=$(BUILD)/proto proto/psod.proto
 
 # Rebuild everything when the compiler flags change (OPT=, CFLAGS=, ...).
-$(BUILD)/.flags: FORCE | deps
+$(BUILD)/.flags: FORCE | $(DEPS_STAMP)
 	@mkdir -p $(BUILD)
 	@echo '$(CC) $(ALL_CFLAGS)' | cmp -s - $@ || echo '$(CC) $(ALL_CFLAGS)' > $@
 .PHONY: FORCE
 FORCE:
 
 # Every object may include the generated header.
-$(BUILD)/%.o: %.c $(PROTO_H) $(BUILD)/.flags | deps
+$(BUILD)/%.o: %.c $(PROTO_H) $(BUILD)/.flags
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
@@ -85,29 +108,35 @@ $(BUILD)/%.o: %.c $(PROTO_H) $(BUILD)/.flags | deps
 $(BUILD)/proto/psod.pb-c.o: $(PROTO_C) $(PROTO_H)
 	$(CC) $(STD) $(OPT) -g $(SAN) $(PKG_CFLAGS) $(CFLAGS) -I$(BUILD) -c $< -o $@
 
-$(LIBCLIENT): $(COMMON_OBJ)
-	$(AR) rcs $@ $^
+$(LIBCOMMON): $(COMMON_OBJ)
+	rm -f $@ && $(AR) rcs $@ $^
+$(LIBCLIENT): $(CLIENT_OBJ)
+	rm -f $@ && $(AR) rcs $@ $^
+$(LIBSERVER): $(SERVER_OBJ)
+	rm -f $@ && $(AR) rcs $@ $^
+$(LIBWORKER): $(WORKER_OBJ)
+	rm -f $@ && $(AR) rcs $@ $^
 
-$(BUILD)/psod: $(BUILD)/server/psod.o $(SERVER_OBJ) $(LIBCLIENT)
+$(BUILD)/psod: $(BUILD)/server/psod.o $(LIBSERVER) $(LIBCOMMON)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/psoworker: $(BUILD)/worker/psoworker.o $(WORKER_OBJ) $(LIBCLIENT)
+$(BUILD)/psoworker: $(BUILD)/worker/psoworker.o $(LIBWORKER) $(LIBCLIENT) $(LIBCOMMON)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(BLAS_LIBS)
 
-$(BUILD)/psoctl: $(BUILD)/server/psoctl.o $(LIBCLIENT)
+$(BUILD)/psoctl: $(BUILD)/worker/psoctl.o $(LIBCLIENT) $(LIBCOMMON)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/tests/check_%: $(BUILD)/tests/check_%.o $(BUILD)/tests/proc.o $(SERVER_OBJ) $(WORKER_OBJ) $(LIBCLIENT)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(BLAS_LIBS) $(CHECK_LIBS)
+$(BUILD)/tests/check_%: $(BUILD)/tests/check_%.o $(BUILD)/tests/proc.o $(TEST_LIBS)
+	$(CC) $(ALL_LDFLAGS) $(AS_NEEDED) -o $@ $^ $(LIBS) $(BLAS_LIBS) $(CHECK_LIBS)
 
-$(BUILD)/tests/hostile_client: $(BUILD)/tests/hostile_client.o $(LIBCLIENT)
+$(BUILD)/tests/hostile_client: $(BUILD)/tests/hostile_client.o $(LIBCLIENT) $(LIBCOMMON)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/tests/make_fixture: $(BUILD)/tests/make_fixture.o $(LIBCLIENT)
+$(BUILD)/tests/make_fixture: $(BUILD)/tests/make_fixture.o $(LIBCLIENT) $(LIBCOMMON)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/bench/%: $(BUILD)/bench/%.o $(SERVER_OBJ) $(WORKER_OBJ) $(LIBCLIENT)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(BLAS_LIBS)
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(TEST_LIBS)
+	$(CC) $(ALL_LDFLAGS) $(AS_NEEDED) -o $@ $^ $(LIBS) $(BLAS_LIBS)
 
 # Fuzzing: libFuzzer targets built with clang, ASan and UBSan in their own
 # build directory (build-fuzz). `make fuzz` runs each target for
@@ -121,13 +150,13 @@ FUZZ_FLAGS = BUILD=build-fuzz CC=clang SANITIZER=address,undefined OPT=-O1 \
              CFLAGS=-fsanitize=fuzzer-no-link
 .PHONY: fuzz fuzz-bins fuzz-build fuzz-corpus fuzz-merge
 
-fuzz-build: | deps
+fuzz-build: | $(DEPS_STAMP)
 	@scripts/install-deps.sh --fuzz --if-missing
 	@$(MAKE) --no-print-directory $(FUZZ_FLAGS) fuzz-bins
 
 fuzz-bins: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)
 
-$(BUILD)/fuzz/%: $(BUILD)/tests/fuzz/%.o $(SERVER_OBJ) $(LIBCLIENT)
+$(BUILD)/fuzz/%: $(BUILD)/tests/fuzz/%.o $(LIBSERVER) $(LIBCLIENT) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS)
 
@@ -146,7 +175,7 @@ fuzz-merge: fuzz-build
 	    build-fuzz/fuzz/$$t -merge=1 tests/fuzz/corpus/$$d build-fuzz/corpus/$$d 2>&1 | \
 	    grep -E '^MERGE-OUTER: [0-9]+ new files' | sed "s/^/$$t: /"; done
 
-$(BUILD)/tests/make_corpus: $(BUILD)/tests/fuzz/make_corpus.o $(SERVER_OBJ) $(LIBCLIENT)
+$(BUILD)/tests/make_corpus: $(BUILD)/tests/fuzz/make_corpus.o $(LIBSERVER) $(LIBCLIENT) $(LIBCOMMON)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
 # The scripts test runs the scripts as users do, on the default build only.
@@ -173,6 +202,6 @@ uninstall:
 	rm -rf $(DESTDIR)$(PREFIX)/include/psod
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

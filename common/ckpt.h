@@ -16,7 +16,10 @@
 #include <stdio.h>
 
 #define CKPT_MAGIC "PSCK"
-#define CKPT_VERSION 2      /* written; 1 and 2 are read */
+/* Container versions: 1 and 2 carried records without a version of their
+ * own (a record read the container version); from 3 each record begins
+ * with its own u64 version, written and read beside the record. */
+#define CKPT_VERSION 3      /* written; 1 to 3 are read */
 #define CKPT_VERSION_MIN 1
 
 struct ckpt_writer {

@@ -3,6 +3,8 @@
  * terminal do not interleave mid-line. */
 #include "common/log.h"
 
+#include <math.h>
+
 #include <stdarg.h>
 #include <string.h>
 #include <sys/time.h>
@@ -114,4 +116,16 @@ void log_ratelimited(enum log_level level, const char *key, const char *fmt, ...
     va_start(ap, fmt);
     s_vlog(level, suffix[0] ? suffix : NULL, fmt, ap);
     va_end(ap);
+}
+
+const char *log_num(char *buf, const char *fmt, double v, double scale)
+{
+    if (!isfinite(v))
+        snprintf(buf, LOG_NUM_LEN, "n/a");
+    else
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+        snprintf(buf, LOG_NUM_LEN, fmt, v * scale); /* callers pass literal formats */
+#pragma GCC diagnostic pop
+    return buf;
 }

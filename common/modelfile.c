@@ -46,7 +46,7 @@ static int s_write_all(int fd, const void *buf, size_t len)
 int modelfile_write(const char *path, const struct modelfile_info *info, const float *params,
                     char *err, size_t errlen)
 {
-    unsigned char h[MODELFILE_HEADER];
+    unsigned char h[MODELFILE_HEADER_V2];
     memset(h, 0, sizeof h);
     memcpy(h, MODELFILE_MAGIC, 4);
     s_put32(h + 4, MODELFILE_VERSION);
@@ -57,6 +57,10 @@ int modelfile_write(const char *path, const struct modelfile_info *info, const f
     s_put64(h + 32, info->round);
     memcpy(h + 40, &info->loss, 8);
     memcpy(h + 48, info->strategy, strnlen(info->strategy, 15));
+    memcpy(h + 64, info->model, strnlen(info->model, 31));
+    memcpy(h + 96, info->dataset, strnlen(info->dataset, 15));
+    for (int k = 0; k < 3; k++)
+        s_put32(h + 112 + 4 * k, info->input_shape[k]);
     s_put32(h + 28, crc32c(0, h, sizeof h));
 
     char tmp[4096];
@@ -92,41 +96,50 @@ int modelfile_write(const char *path, const struct modelfile_info *info, const f
     return 0;
 }
 
-int modelfile_parse_header(const unsigned char *hdr, uint64_t file_size,
+int modelfile_parse_header(const unsigned char *hdr, size_t len, uint64_t file_size,
                            struct modelfile_info *info, uint32_t *payload_crc, char *err,
                            size_t errlen)
 {
-    if (memcmp(hdr, MODELFILE_MAGIC, 4) != 0) {
+    if (len < MODELFILE_HEADER || memcmp(hdr, MODELFILE_MAGIC, 4) != 0) {
         snprintf(err, errlen, "not a psod model file (bad magic)");
         return -1;
     }
-    unsigned char h[MODELFILE_HEADER];
-    memcpy(h, hdr, sizeof h);
-    uint32_t want = s_get32(h + 28);
-    s_put32(h + 28, 0);
-    if (crc32c(0, h, sizeof h) != want) {
-        snprintf(err, errlen, "header checksum mismatch (corrupt file)");
-        return -1;
-    }
-    uint32_t version = s_get32(h + 4);
-    if (version != MODELFILE_VERSION) {
-        snprintf(err, errlen, "model file version %u, this build reads %d", version,
+    uint32_t version = s_get32(hdr + 4);
+    if (version < 1 || version > MODELFILE_VERSION) {
+        snprintf(err, errlen, "model file version %u, this build reads 1 to %d", version,
                  MODELFILE_VERSION);
         return -1;
     }
+    size_t hlen = version == 1 ? MODELFILE_HEADER : MODELFILE_HEADER_V2;
+    if (len < hlen)
+        return 1;
+    unsigned char h[MODELFILE_HEADER_V2];
+    memcpy(h, hdr, hlen);
+    uint32_t want = s_get32(h + 28);
+    s_put32(h + 28, 0);
+    if (crc32c(0, h, hlen) != want) {
+        snprintf(err, errlen, "header checksum mismatch (corrupt file)");
+        return -1;
+    }
     uint64_t count = s_get64(h + 16);
-    if (count == 0 || count > MODELFILE_MAX_PARAMS ||
-        file_size != MODELFILE_HEADER + count * sizeof(float)) {
+    if (count == 0 || count > MODELFILE_MAX_PARAMS || file_size != hlen + count * sizeof(float)) {
         snprintf(err, errlen, "size %llu bytes does not fit %llu parameters (truncated?)",
                  (unsigned long long)file_size, (unsigned long long)count);
         return -1;
     }
+    memset(info, 0, sizeof *info);
     info->layout_hash = s_get64(h + 8);
     info->param_count = count;
     info->round = s_get64(h + 32);
     memcpy(&info->loss, h + 40, 8);
     memcpy(info->strategy, h + 48, 15);
-    info->strategy[15] = '\0';
+    info->header_size = (uint32_t)hlen;
+    if (version >= 2) {
+        memcpy(info->model, h + 64, 31);
+        memcpy(info->dataset, h + 96, 15);
+        for (int k = 0; k < 3; k++)
+            info->input_shape[k] = s_get32(h + 112 + 4 * k);
+    }
     *payload_crc = s_get32(h + 24);
     return 0;
 }
@@ -142,15 +155,21 @@ int modelfile_read(const char *path, struct modelfile_info *info, float **params
         return -1;
     }
     struct stat st;
-    unsigned char h[MODELFILE_HEADER];
+    unsigned char h[MODELFILE_HEADER_V2];
     uint32_t crc;
-    if (fstat(fileno(f), &st) != 0 || fread(h, 1, sizeof h, f) != sizeof h) {
-        snprintf(err, errlen, "model file '%s': shorter than its %d-byte header", path,
-                 MODELFILE_HEADER);
-        fclose(f);
-        return -1;
+    size_t got = 0;
+    int rc = 1;
+    for (size_t want = MODELFILE_HEADER; rc == 1; want = MODELFILE_HEADER_V2) {
+        if ((got == 0 && fstat(fileno(f), &st) != 0) ||
+            fread(h + got, 1, want - got, f) != want - got) {
+            snprintf(err, errlen, "model file '%s': shorter than its %zu-byte header", path, want);
+            fclose(f);
+            return -1;
+        }
+        got = want;
+        rc = modelfile_parse_header(h, got, (uint64_t)st.st_size, info, &crc, why, sizeof why);
     }
-    if (modelfile_parse_header(h, (uint64_t)st.st_size, info, &crc, why, sizeof why) != 0) {
+    if (rc != 0) {
         snprintf(err, errlen, "model file '%s': %s", path, why);
         fclose(f);
         return -1;

@@ -63,7 +63,7 @@ struct psoc_welcome {
     char strategy[32];
     int positions_global;     /* every position is the strategy's global model */
     int push_gradients;       /* the strategy takes gradients (psoc_sync_ex) */
-    uint32_t heartbeat_ms;    /* send psoc_heartbeat at least this often, 0 = no need */
+    uint32_t heartbeat_ms;    /* the interval the client's heartbeat thread beats at */
 };
 
 /* What a worker reports with a push besides its vector. */
@@ -146,9 +146,6 @@ int psoc_sync_ex(struct psoc *c, float *weights, const float *gradient,
 /* Test accuracy of the worker's final weights and the round they came
  * from, sent with the bye psoc_close says. */
 void psoc_set_final(struct psoc *c, double accuracy, uint64_t round);
-
-/* Send a heartbeat (keeps the particle's age fresh during long steps). */
-int psoc_heartbeat(struct psoc *c, char *err, size_t errlen);
 
 /* Read the daemon's state. Free with psoc_status_free. */
 int psoc_status(struct psoc *c, int with_particles, struct psoc_status *out, char *err,

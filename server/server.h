@@ -40,6 +40,7 @@ struct server_config {
     double checkpoint_seconds;
     long keep;                   /* generations */
     char resume[CONF_STRLEN];    /* directory to resume from */
+    int resume_or_start;         /* --resume may find nothing: start a new swarm */
     int mode;                    /* 0 sync (rounds), 1 async (every push at once) */
     long max_peers;              /* open connections allowed, 0 = no limit */
     char curve_secret[CONF_STRLEN]; /* the daemon's CURVE key pair file, "" = no CURVE */
@@ -58,8 +59,10 @@ int server_new(struct server **out, const struct server_config *cfg, char *err, 
  * nowhere. Checkpoints, model files and metrics work as usual. */
 int server_new_detached(struct server **out, const struct server_config *cfg, char *err,
                         size_t errlen);
-/* Serve until *stop becomes nonzero or max_rounds rounds have closed.
- * Returns 0, or -1 if polling failed for a reason other than a signal. */
+/* Serve until *stop becomes nonzero or max_rounds rounds have closed, then
+ * write the final model file and checkpoint. Returns 0, or -1 if polling
+ * failed for a reason other than a signal or the final model or
+ * checkpoint could not be written. */
 int server_run(struct server *s, volatile sig_atomic_t *stop);
 void server_destroy(struct server **s);
 
@@ -81,7 +84,7 @@ void server_handle_frames(struct server *s, const void *id, size_t id_len, const
  * before a failed load is not guaranteed: use a fresh server. */
 int server_restore(struct server *s, const void *data, size_t len, char *err, size_t errlen);
 /* Refusals so far by Psod__ErrorCode (array of PSOD_ERROR_CODES). */
-#define PSOD_ERROR_CODES 18
+#define PSOD_ERROR_CODES 19
 const uint64_t *server_errors(const struct server *s);
 
 /* Loss and test accuracy of the global model (accuracy NaN when no worker

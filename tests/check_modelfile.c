@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/crc32c.h"
 #include "common/modelfile.h"
 
 static char dir[] = "/tmp/psod-modelfile-XXXXXX";
@@ -22,7 +23,7 @@ static void setup(void)
     snprintf(path, sizeof path, "%s/m.psom", dir);
     for (int i = 0; i < 1000; i++)
         w[i] = sinf((float)i) * 3;
-    struct modelfile_info info = {0x1234abcdULL, 1000, 77, 0.25, "pso"};
+    struct modelfile_info info = {0x1234abcdULL, 1000, 77, 0.25, "pso", "", "", {0, 0, 0}, 0};
     char err[256];
     ck_assert_msg(modelfile_write(path, &info, w, err, sizeof err) == 0, "%s", err);
 }
@@ -115,18 +116,57 @@ END_TEST
 
 START_TEST(header_parser_checks_version_and_size)
 {
-    unsigned char h[MODELFILE_HEADER];
+    unsigned char h[MODELFILE_HEADER_V2];
     FILE *f = fopen(path, "rb");
     ck_assert_uint_eq(fread(h, 1, sizeof h, f), sizeof h);
     fclose(f);
     struct modelfile_info info;
     uint32_t crc;
     char err[256];
-    ck_assert_int_eq(modelfile_parse_header(h, MODELFILE_HEADER + 4000, &info, &crc, err,
-                                            sizeof err), 0);
-    ck_assert_int_eq(modelfile_parse_header(h, MODELFILE_HEADER + 4004, &info, &crc, err,
-                                            sizeof err), -1);
+    ck_assert_int_eq(modelfile_parse_header(h, MODELFILE_HEADER, MODELFILE_HEADER_V2 + 4000,
+                                            &info, &crc, err, sizeof err), 1); /* needs more */
+    ck_assert_int_eq(modelfile_parse_header(h, sizeof h, MODELFILE_HEADER_V2 + 4000, &info, &crc,
+                                            err, sizeof err), 0);
+    ck_assert_int_eq(modelfile_parse_header(h, sizeof h, MODELFILE_HEADER_V2 + 4004, &info, &crc,
+                                            err, sizeof err), -1);
     ck_assert_ptr_nonnull(strstr(err, "does not fit 1000 parameters"));
+}
+END_TEST
+
+START_TEST(records_model_and_reads_version_1)
+{
+    struct modelfile_info info = {7, 1000, 3, 0.5, "avg", "lenet5", "fashion-mnist", {1, 28, 28}, 0};
+    char err[256];
+    float *p;
+    ck_assert_int_eq(modelfile_write(path, &info, w, err, sizeof err), 0);
+    struct modelfile_info got;
+    ck_assert_msg(modelfile_read(path, &got, &p, err, sizeof err) == 0, "%s", err);
+    free(p);
+    ck_assert_str_eq(got.model, "lenet5");
+    ck_assert_str_eq(got.dataset, "fashion-mnist");
+    ck_assert_uint_eq(got.input_shape[0], 1);
+    ck_assert_uint_eq(got.input_shape[2], 28);
+    ck_assert_uint_eq(got.header_size, MODELFILE_HEADER_V2);
+    /* A version 1 file as an older psod wrote it: the 64-byte header. */
+    unsigned char h[MODELFILE_HEADER];
+    memset(h, 0, sizeof h);
+    memcpy(h, "PSOM", 4);
+    uint32_t v = 1, wcrc = crc32c(0, w, sizeof w);
+    uint64_t layout = 9, count = 1000, round = 5;
+    memcpy(h + 4, &v, 4), memcpy(h + 8, &layout, 8), memcpy(h + 16, &count, 8);
+    memcpy(h + 24, &wcrc, 4), memcpy(h + 32, &round, 8), memcpy(h + 48, "pso", 3);
+    uint32_t hcrc = crc32c(0, h, sizeof h);
+    memcpy(h + 28, &hcrc, 4);
+    FILE *f = fopen(path, "wb");
+    ck_assert_uint_eq(fwrite(h, 1, sizeof h, f), sizeof h);
+    ck_assert_uint_eq(fwrite(w, 1, sizeof w, f), sizeof w);
+    fclose(f);
+    ck_assert_msg(modelfile_read(path, &got, &p, err, sizeof err) == 0, "%s", err);
+    ck_assert_uint_eq(got.round, 5);
+    ck_assert_str_eq(got.model, "");
+    ck_assert_uint_eq(got.header_size, MODELFILE_HEADER);
+    ck_assert(memcmp(p, w, sizeof w) == 0);
+    free(p);
 }
 END_TEST
 
@@ -141,6 +181,7 @@ int main(void)
     tcase_add_test(tc, damaged_header_is_refused);
     tcase_add_test(tc, missing_file_is_named);
     tcase_add_test(tc, header_parser_checks_version_and_size);
+    tcase_add_test(tc, records_model_and_reads_version_1);
     suite_add_tcase(s, tc);
     return suite_run(s);
 }

@@ -302,7 +302,7 @@ int main(int argc, char **argv)
     if (fd < 0)
         abort();
     close(fd);
-    struct modelfile_info info = {42, N, 3, 0.5, "pso"};
+    struct modelfile_info info = {42, N, 3, 0.5, "pso", "mlp", "mnist", {1, 28, 28}, 0};
     if (modelfile_write(tmp, &info, x, err, sizeof err) != 0) {
         fprintf(stderr, "make_corpus: %s\n", err);
         return 1;

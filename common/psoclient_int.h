@@ -1,0 +1,61 @@
+/* The client library's private header: the client's state and what its
+ * rooms share. psoclient.c sets connections up (CURVE, monitor, reset) and
+ * tears them down; psoclient_beat.c is the heartbeat thread;
+ * psoclient_wait.c waits for a reply, matching it to its request and
+ * reading handshake failures; psoclient_sync.c joins and syncs;
+ * psoclient_ops.c holds the operator calls (status, admin). Nothing outside
+ * the library includes this. */
+#ifndef PSOD_PSOCLIENT_INT_H
+#define PSOD_PSOCLIENT_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "common/psoclient.h"
+#include "common/wire.h"
+
+/* Heartbeat intervals of silence after which the daemon counts as lost. */
+#define PSOC_LIVENESS 10
+
+struct psoc {
+    void *ctx, *sock;
+    char endpoint[256];
+    char name[128];
+    struct psoc_options opts;
+    int zero_copy;
+    int joined;
+    uint32_t particle;
+    uint64_t round, seq;
+    size_t n;
+    uint64_t layout_hash;
+    int last_server_error;
+    int push_kind, positions_global;
+    uint32_t heartbeat_ms;
+    uint64_t incarnation;
+    double final_accuracy;
+    uint64_t final_round;
+    atomic_int released;
+    /* The heartbeat thread: its own context and socket ("h:" + name), so
+     * that liveness does not depend on what the caller is doing. */
+    pthread_t beat_thread;
+    int beat_running;
+    atomic_int beat_stop;
+    void *mon;               /* PAIR on the socket's monitor: handshake failures */
+    int handshaken;          /* the current connection completed its handshake */
+    int failed_handshakes;   /* connections lost before a handshake, in a row */
+};
+
+int psoc__err(char *err, size_t errlen, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+int psoc__apply_curve(void *sock, const struct psoc_options *o);
+int psoc__setup(struct psoc *c, char *err, size_t errlen);
+void psoc__teardown(struct psoc *c, int linger_ms);
+void psoc__reset(struct psoc *c);
+void psoc__beat_start(struct psoc *c);
+void psoc__beat_stop(struct psoc *c);
+/* Wait for the reply to request `seq` with command `want`. Returns 0 with
+ * `m` filled, or a PSOC_E* code. */
+int psoc__await(struct psoc *c, int want, uint64_t seq, int timeout_ms, struct wire_msg *m,
+                char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,102 @@
+/* Operator calls: status and admin requests. */
+#include "common/psoclient_int.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/crc32c.h"
+#include "common/timeutil.h"
+
+int psoc_status(struct psoc *c, int with_particles, struct psoc_status *out, char *err,
+                size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    Psod__StatusRequest r = PSOD__STATUS_REQUEST__INIT;
+    r.include_particles = with_particles != 0;
+    if (wire_send(c->sock, NULL, 0, PSOD__COMMAND__CMD_STATUS_REQUEST, &r.base, NULL, 0))
+        return psoc__err(err, errlen, PSOC_ESYS, "send status request: %s", zmq_strerror(errno));
+    struct wire_msg m;
+    int rc = psoc__await(c, PSOD__COMMAND__CMD_STATUS, 0, c->opts.connect_timeout_ms, &m, err,
+                     errlen);
+    if (rc)
+        return rc;
+    Psod__Status *s = (Psod__Status *)m.meta;
+    out->round = s->round;
+    out->particles = s->particles;
+    out->active = s->active;
+    out->workers_expected = s->workers_expected;
+    out->pushed_this_round = s->pushed_this_round;
+    out->global_best_loss = s->global_best_loss;
+    out->global_best_particle = s->global_best_particle;
+    out->global_accuracy = s->global_accuracy;
+    out->param_count = s->param_count;
+    snprintf(out->strategy, sizeof out->strategy, "%s", s->strategy ? s->strategy : "");
+    snprintf(out->version, sizeof out->version, "%s", s->version ? s->version : "");
+    out->uptime_seconds = s->uptime_seconds;
+    out->last_round_seconds = s->last_round_seconds;
+    out->errors_sent = s->errors_sent;
+    out->bytes_in = s->bytes_in;
+    out->bytes_out = s->bytes_out;
+    for (size_t i = 0; i < s->n_errors_by_code && i < PSOC_ERROR_CODES; i++)
+        out->errors_by_code[i] = s->errors_by_code[i];
+    out->peers_connected = s->peers_connected;
+    out->peers_refused = s->peers_refused;
+    out->encrypted = s->encrypted;
+    out->max_peers = s->max_peers;
+    if (s->n_particle) {
+        out->particle = calloc(s->n_particle, sizeof *out->particle);
+        if (!out->particle) {
+            wire_msg_clear(&m);
+            return psoc__err(err, errlen, PSOC_ESYS, "out of memory");
+        }
+        out->n_particles = s->n_particle;
+        for (size_t i = 0; i < s->n_particle; i++) {
+            Psod__ParticleStatus *p = s->particle[i];
+            struct psoc_particle_status *q = &out->particle[i];
+            q->id = p->id;
+            snprintf(q->name, sizeof q->name, "%s", p->worker_name ? p->worker_name : "");
+            q->last_loss = p->last_loss;
+            q->best_loss = p->best_loss;
+            q->age_seconds = p->age_seconds;
+            q->pushes = p->pushes;
+            q->last_round = p->last_round;
+            q->pushed_this_round = p->pushed_this_round;
+            q->active = p->active;
+            q->evicted = p->evicted;
+        }
+    }
+    wire_msg_clear(&m);
+    return PSOC_OK;
+}
+
+int psoc_admin(struct psoc *c, int action, const char *worker, char *reply, size_t replylen,
+               char *err, size_t errlen)
+{
+    Psod__Admin a = PSOD__ADMIN__INIT;
+    a.action = (Psod__AdminAction)action;
+    a.worker_name = (char *)(worker ? worker : "");
+    if (wire_send(c->sock, NULL, 0, PSOD__COMMAND__CMD_ADMIN, &a.base, NULL, 0))
+        return psoc__err(err, errlen, PSOC_ESYS, "send admin request: %s", zmq_strerror(errno));
+    struct wire_msg m;
+    int rc = psoc__await(c, PSOD__COMMAND__CMD_ADMIN_REPLY, 0, c->opts.connect_timeout_ms, &m, err,
+                     errlen);
+    if (rc)
+        return rc;
+    Psod__AdminReply *r = (Psod__AdminReply *)m.meta;
+    if (reply && replylen)
+        snprintf(reply, replylen, "%s", r->message ? r->message : "");
+    wire_msg_clear(&m);
+    return PSOC_OK;
+}
+
+void psoc_status_free(struct psoc_status *s)
+{
+    free(s->particle);
+    s->particle = NULL;
+    s->n_particles = 0;
+}

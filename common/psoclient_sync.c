@@ -1,0 +1,243 @@
+/* Joining and synchronizing: hello and welcome, the zero-copy push, the
+ * position, and the resync after a push the daemon could not use. */
+#include "common/psoclient_int.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/crc32c.h"
+#include "common/timeutil.h"
+
+/* Check the payload's size and CRC and copy it into `dst`. */
+static int s_take_payload(struct psoc *c, struct wire_msg *m, uint32_t crc, float *dst,
+                          char *err, size_t errlen)
+{
+    size_t bytes = zmq_msg_size(&m->payload);
+    if (bytes != c->n * sizeof(float))
+        return psoc__err(err, errlen, PSOC_EPROTO, "daemon sent %zu bytes of weights, expected %zu",
+                     bytes, c->n * sizeof(float));
+    /* Copy and check in one pass; on a mismatch the caller's weights are
+     * already overwritten, so they are restored from nothing: report it and
+     * let the worker decide (it must not train on them). */
+    uint32_t got = wire_copy_crc(dst, zmq_msg_data(&m->payload), bytes);
+    if (got != crc)
+        return psoc__err(err, errlen, PSOC_ECHECKSUM,
+                     "position checksum mismatch (got %08x, header says %08x); "
+                     "the weights buffer holds the corrupt position", got, crc);
+    return PSOC_OK;
+}
+
+/* HELLO with `weights` (used when the particle is new), WELCOME back into
+ * `weights`. */
+static int s_hello(struct psoc *c, float *weights, int timeout_ms, struct psoc_welcome *out,
+                   char *err, size_t errlen)
+{
+    size_t n = c->n;
+    uint64_t layout_hash = c->layout_hash;
+    Psod__Hello h = PSOD__HELLO__INIT;
+    h.worker_name = c->name;
+    h.protocol_version = PSOD_PROTOCOL_VERSION;
+    h.param_count = n;
+    h.layout_hash = layout_hash;
+    char host[64] = "";
+    gethostname(host, sizeof host - 1);
+    h.host = host;
+    h.pid = (uint32_t)getpid();
+    zmq_msg_t payload;
+    if (zmq_msg_init_size(&payload, n * sizeof(float)) != 0)
+        return psoc__err(err, errlen, PSOC_ESYS, "out of memory for %zu weights", n);
+    memcpy(zmq_msg_data(&payload), weights, n * sizeof(float));
+    h.payload_crc32c = crc32c(0, weights, n * sizeof(float));
+    if (wire_send(c->sock, NULL, 0, PSOD__COMMAND__CMD_HELLO, &h.base, &payload, 0) != 0) {
+        int e = errno;
+        zmq_msg_close(&payload);
+        return psoc__err(err, errlen, PSOC_ESYS, "send hello: %s", zmq_strerror(e));
+    }
+    zmq_msg_close(&payload);
+    struct wire_msg m;
+    int rc = psoc__await(c, PSOD__COMMAND__CMD_WELCOME, 0, timeout_ms, &m, err, errlen);
+    if (rc)
+        return rc;
+    Psod__Welcome *w = (Psod__Welcome *)m.meta;
+    if (w->param_count != n) {
+        rc = psoc__err(err, errlen, PSOC_EPROTO, "daemon welcomed %llu parameters, we have %zu",
+                   (unsigned long long)w->param_count, n);
+    } else {
+        rc = s_take_payload(c, &m, w->payload_crc32c, weights, err, errlen);
+    }
+    if (rc == PSOC_OK) {
+        c->joined = 1;
+        c->particle = w->particle_id;
+        c->round = w->round;
+        c->push_kind = (int)w->push_kind;
+        c->heartbeat_ms = w->heartbeat_ms;
+        c->incarnation = w->incarnation;
+        psoc__beat_start(c);
+        c->positions_global = w->positions_global;
+        if (out) {
+            out->particle_id = w->particle_id;
+            out->round = w->round;
+            out->global_best_loss = w->global_best_loss;
+            out->rejoined = w->rejoined;
+            snprintf(out->strategy, sizeof out->strategy, "%s", w->strategy ? w->strategy : "");
+            out->positions_global = w->positions_global;
+            out->push_gradients = w->push_kind == PSOD__PAYLOAD_KIND__PAYLOAD_GRADIENT;
+            out->heartbeat_ms = w->heartbeat_ms;
+        }
+    }
+    wire_msg_clear(&m);
+    return rc;
+}
+
+int psoc_join(struct psoc *c, size_t n, uint64_t layout_hash, float *weights,
+              struct psoc_welcome *out, char *err, size_t errlen)
+{
+    if (!c->name[0])
+        return psoc__err(err, errlen, PSOC_ESTATE, "a status-only client cannot join");
+    if (n == 0 || !weights || n * sizeof(float) > c->opts.max_payload)
+        return psoc__err(err, errlen, PSOC_EINVAL, "need 1 to %zu weights", c->opts.max_payload / 4);
+    c->n = n;
+    c->layout_hash = layout_hash;
+    return s_hello(c, weights, c->opts.connect_timeout_ms, out, err, errlen);
+}
+
+/* Get back in step with the daemon after a refused push (evicted, or the
+ * round closed without us) or a lost daemon: HELLO again, retrying with
+ * exponential back-off (0.5 s doubling to 8 s) for up to
+ * opts.reconnect_ms. The particle's current position lands in `weights`. */
+static int s_resync(struct psoc *c, float *weights, struct psoc_position *out, char *err,
+                    size_t errlen)
+{
+    int64_t deadline = time_now_ms() + c->opts.reconnect_ms;
+    int wait_ms = 500;
+    for (int attempt = 1;; attempt++) {
+        struct psoc_welcome w;
+        int64_t left = deadline - time_now_ms();
+        int timeout = left < wait_ms ? (int)(left > 100 ? left : 100) : wait_ms;
+        int rc = s_hello(c, weights, timeout, &w, err, errlen);
+        if (rc == PSOC_OK) {
+            if (out) {
+                out->round = w.round;
+                out->global_best_loss = w.global_best_loss;
+                out->personal_best_loss = NAN;
+                out->global_best_particle = 0;
+                out->resynced = attempt;
+            }
+            return PSOC_OK;
+        }
+        if (rc != PSOC_ETIMEOUT || time_now_ms() >= deadline)
+            return rc;
+        if (wait_ms < 8000)
+            wait_ms *= 2;
+    }
+}
+
+static void s_release(void *data, void *hint)
+{
+    (void)data;
+    atomic_store(&((struct psoc *)hint)->released, 1);
+}
+
+int psoc_sync(struct psoc *c, float *weights, double loss, uint64_t samples,
+              struct psoc_position *out, char *err, size_t errlen)
+{
+    struct psoc_report r = {loss, samples, NAN, NAN, 0};
+    return psoc_sync_ex(c, weights, NULL, &r, out, err, errlen);
+}
+
+int psoc_sync_ex(struct psoc *c, float *weights, const float *gradient,
+                 const struct psoc_report *rep, struct psoc_position *out, char *err,
+                 size_t errlen)
+{
+    if (!c->joined)
+        return psoc__err(err, errlen, PSOC_ESTATE, "sync before join");
+    if (!isfinite(rep->loss))
+        return psoc__err(err, errlen, PSOC_EINVAL, "loss is %g; the daemon only takes finite losses",
+                     rep->loss);
+    if ((gradient != NULL) != (c->push_kind == PSOD__PAYLOAD_KIND__PAYLOAD_GRADIENT))
+        return psoc__err(err, errlen, PSOC_EINVAL, "the daemon's strategy takes %s",
+                     c->push_kind ? "gradients" : "weights");
+    /* What travels: the weights, or the gradient (the reply still lands in
+     * `weights`). Either buffer is sent zero-copy and released before we
+     * return. */
+    float *send = gradient ? (float *)gradient : weights;
+    size_t bytes = c->n * sizeof(float);
+    Psod__Push p = PSOD__PUSH__INIT;
+    p.round = c->round;
+    p.loss = rep->loss;
+    p.samples = rep->samples;
+    p.payload_crc32c = crc32c(0, send, bytes);
+    p.seq = ++c->seq;
+    p.accuracy = rep->accuracy;
+    p.position_accuracy = rep->position_accuracy;
+    p.position_round = rep->position_round;
+    p.payload_kind = gradient ? PSOD__PAYLOAD_KIND__PAYLOAD_GRADIENT
+                              : PSOD__PAYLOAD_KIND__PAYLOAD_WEIGHTS;
+    zmq_msg_t payload;
+    if (c->zero_copy) {
+        atomic_store(&c->released, 0);
+        zmq_msg_init_data(&payload, send, bytes, s_release, c);
+    } else if (zmq_msg_init_size(&payload, bytes) == 0) {
+        memcpy(zmq_msg_data(&payload), send, bytes);
+    } else {
+        return psoc__err(err, errlen, PSOC_ESYS, "out of memory");
+    }
+    if (wire_send(c->sock, NULL, 0, PSOD__COMMAND__CMD_PUSH, &p.base, &payload, 0) != 0) {
+        int e = errno;
+        zmq_msg_close(&payload);
+        psoc__reset(c);
+        return psoc__err(err, errlen, PSOC_ESYS, "send push: %s", zmq_strerror(e));
+    }
+    zmq_msg_close(&payload);
+    struct wire_msg m;
+    int rc = psoc__await(c, PSOD__COMMAND__CMD_POSITION, p.seq, c->opts.timeout_ms, &m, err, errlen);
+    if (rc == PSOC_EREFUSED && (c->last_server_error == PSOD__ERROR_CODE__ERR_ROUND ||
+                                c->last_server_error == PSOD__ERROR_CODE__ERR_NOT_JOINED)) {
+        /* The round closed without us, or we were evicted: the daemon has
+         * read the push, so ZeroMQ is done with the buffer; take it back,
+         * then rejoin and continue from the particle's current position. */
+        psoc__reset(c);
+        return s_resync(c, weights, out, err, errlen);
+    }
+    if (rc == PSOC_ETIMEOUT && c->opts.reconnect_ms > 0)
+        return s_resync(c, weights, out, err, errlen); /* psoc__await reset: buffer released */
+    if (rc)
+        return rc; /* psoc__await reset the connection: the buffer is released */
+    /* The reply came after the daemon read the whole push, so ZeroMQ is done
+     * with our buffer or about to be; wait for it before overwriting. */
+    for (int spins = 0; !atomic_load(&c->released); spins++) {
+        if (spins > 2000) { /* 2 s: something holds it; force the release */
+            wire_msg_clear(&m);
+            psoc__reset(c);
+            return psoc__err(err, errlen, PSOC_ESYS, "push buffer not released by ZeroMQ");
+        }
+        usleep(1000);
+    }
+    Psod__Position *pos = (Psod__Position *)m.meta;
+    rc = s_take_payload(c, &m, pos->payload_crc32c, weights, err, errlen);
+    if (rc == PSOC_OK) {
+        c->round = pos->round;
+        if (out) {
+            out->round = pos->round;
+            out->global_best_loss = pos->global_best_loss;
+            out->personal_best_loss = pos->personal_best_loss;
+            out->global_best_particle = pos->global_best_particle;
+            out->resynced = 0;
+        }
+    }
+    wire_msg_clear(&m);
+    return rc;
+}
+
+
+void psoc_set_final(struct psoc *c, double accuracy, uint64_t round)
+{
+    c->final_accuracy = accuracy;
+    c->final_round = round;
+}
+

@@ -1,0 +1,167 @@
+/* Waiting for a reply: request matching (seq), heartbeats while a round
+ * is open, a lost or restarted daemon, and handshake failures read from
+ * the socket monitor. */
+#include "common/psoclient_int.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/crc32c.h"
+#include "common/timeutil.h"
+
+/* What the monitor saw: a failed handshake (PSOC_EREFUSED with the reason),
+ * a connection closed while waiting for a welcome (PSOC_ETIMEOUT), or 0. */
+static int s_monitor_event(struct psoc *c, int want, char *err, size_t errlen)
+{
+    int rc = 0;
+    while (c->mon && rc == 0) {
+        uint16_t event;
+        uint32_t value;
+        if (wire_monitor_event(c->mon, &event, &value) != 0)
+            break;
+        if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+            c->handshaken = 1;
+            c->failed_handshakes = 0;
+        } else if (event == ZMQ_EVENT_DISCONNECTED) {
+            /* After a handshake: the daemon dropped us. Before one: the
+             * handshake failed, usually without a word (a CURVE mismatch). */
+            if (c->handshaken && want == PSOD__COMMAND__CMD_WELCOME)
+                rc = psoc__err(err, errlen, PSOC_ETIMEOUT,
+                           "psod at %s closed the connection before its welcome: a hello of "
+                           "%zu parameters may be above its --max-payload-mb, or it restarted",
+                           c->endpoint, c->n);
+            else if (!c->handshaken && ++c->failed_handshakes >= 5)
+                rc = psoc__err(err, errlen, PSOC_EREFUSED,
+                           "handshake with psod at %s failed %d times: %s", c->endpoint,
+                           c->failed_handshakes,
+                           c->opts.curve_server[0]
+                               ? "the daemon does not use CURVE, or --curve-server is not its "
+                                 "public key"
+                               : "the daemon requires CURVE (give --curve-secret and "
+                                 "--curve-server)");
+            c->handshaken = 0;
+        } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH && value == 500)
+            rc = psoc__err(err, errlen, PSOC_EREFUSED,
+                       "psod at %s refused the connection: too many peers (its --max-peers)",
+                       c->endpoint);
+        else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+            rc = psoc__err(err, errlen, PSOC_EREFUSED,
+                       "psod at %s refused this peer's key (status %u): its public key is not "
+                       "in the daemon's --allow directory", c->endpoint, value);
+        else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
+            rc = psoc__err(err, errlen, PSOC_EREFUSED,
+                       "handshake with psod at %s failed (protocol error 0x%x)%s", c->endpoint,
+                       value,
+                       value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH
+                           ? c->opts.curve_server[0]
+                                 ? ": the daemon does not use CURVE, this peer does"
+                                 : ": the daemon requires CURVE (give --curve-secret and "
+                                   "--curve-server)"
+                           : "");
+        if (rc == PSOC_EREFUSED)
+            c->last_server_error = PSOD__ERROR_CODE__ERR_UNAUTHORIZED;
+    }
+    return rc;
+}
+
+/* Wait for the reply to request `seq` with command `want`. Returns 0 with
+ * `m` filled, or a PSOC_E* code. */
+int psoc__await(struct psoc *c, int want, uint64_t seq, int timeout_ms, struct wire_msg *m,
+                   char *err, size_t errlen)
+{
+    struct wire_limits lim = {0, c->opts.max_payload};
+    int64_t deadline = time_now_ms() + timeout_ms;
+    /* While a round is open (POSITION), beat at the daemon's interval: a
+     * daemon that stops answering for PSOC_LIVENESS intervals is lost, and
+     * one that answers with another incarnation has restarted; either way
+     * the push is gone and the caller resyncs. */
+    const int beats = want == PSOD__COMMAND__CMD_POSITION && c->heartbeat_ms > 0;
+    int64_t last_heard = time_now_ms(), last_beat = last_heard;
+    for (;;) {
+        int64_t now = time_now_ms(), left = deadline - now;
+        if (left <= 0) {
+            psoc__reset(c);
+            return psoc__err(err, errlen, PSOC_ETIMEOUT,
+                         "no %s from %s within %d ms (is psod running there?)",
+                         wire_command_name(want), c->endpoint, timeout_ms);
+        }
+        if (beats && now - last_heard > (int64_t)c->heartbeat_ms * PSOC_LIVENESS) {
+            psoc__reset(c);
+            return psoc__err(err, errlen, PSOC_ETIMEOUT,
+                         "psod at %s silent for %lld ms (%d heartbeat intervals): lost",
+                         c->endpoint, (long long)(now - last_heard), PSOC_LIVENESS);
+        }
+        if (beats && now - last_beat >= (int64_t)c->heartbeat_ms) {
+            Psod__Heartbeat hb = PSOD__HEARTBEAT__INIT;
+            hb.seq = ++c->seq;
+            wire_send(c->sock, NULL, 0, PSOD__COMMAND__CMD_HEARTBEAT, &hb.base, NULL,
+                      ZMQ_DONTWAIT);
+            last_beat = now;
+        }
+        long wait = left > 1000 ? 1000 : (long)left;
+        if (beats && wait > (long)c->heartbeat_ms)
+            wait = (long)c->heartbeat_ms;
+        zmq_pollitem_t items[2] = {{c->sock, 0, ZMQ_POLLIN, 0}, {c->mon, 0, ZMQ_POLLIN, 0}};
+        int rc = zmq_poll(items, c->mon ? 2 : 1, wait);
+        if (rc < 0 && errno != EINTR) {
+            int e = errno;
+            psoc__reset(c);
+            return psoc__err(err, errlen, PSOC_ESYS, "zmq_poll: %s", zmq_strerror(e));
+        }
+        if (c->mon && (items[1].revents & ZMQ_POLLIN) && (rc = s_monitor_event(c, want, err, errlen))) {
+            psoc__reset(c);
+            return rc;
+        }
+        if (!(items[0].revents & ZMQ_POLLIN))
+            continue;
+        struct wire_error werr;
+        rc = wire_recv(c->sock, 0, ZMQ_DONTWAIT, &lim, m, &werr);
+        if (rc < 0) {
+            if (errno == EAGAIN || errno == EINTR)
+                continue;
+            int e = errno;
+            psoc__reset(c);
+            return psoc__err(err, errlen, PSOC_ESYS, "receive: %s", zmq_strerror(e));
+        }
+        if (rc > 0) {
+            psoc__reset(c);
+            return psoc__err(err, errlen, PSOC_EPROTO, "bad reply from daemon: %s", werr.message);
+        }
+        last_heard = time_now_ms();
+        if (beats && m->command == PSOD__COMMAND__CMD_HEARTBEAT &&
+            ((Psod__Heartbeat *)m->meta)->incarnation != 0 && c->incarnation != 0 &&
+            ((Psod__Heartbeat *)m->meta)->incarnation != c->incarnation) {
+            wire_msg_clear(m);
+            psoc__reset(c);
+            return psoc__err(err, errlen, PSOC_ETIMEOUT,
+                         "psod at %s restarted while the round was open: the push is lost",
+                         c->endpoint);
+        }
+        if (m->command == PSOD__COMMAND__CMD_ERROR) {
+            Psod__Error *e = (Psod__Error *)m->meta;
+            if (e->seq == seq || e->seq == 0) {
+                c->last_server_error = e->code;
+                int req = want == PSOD__COMMAND__CMD_POSITION  ? PSOD__COMMAND__CMD_PUSH
+                          : want == PSOD__COMMAND__CMD_WELCOME   ? PSOD__COMMAND__CMD_HELLO
+                          : want == PSOD__COMMAND__CMD_ADMIN_REPLY ? PSOD__COMMAND__CMD_ADMIN
+                                                                   : PSOD__COMMAND__CMD_STATUS_REQUEST;
+                rc = psoc__err(err, errlen, PSOC_EREFUSED, "daemon refused %s: %s (%s)",
+                           wire_command_name(req), e->message, wire_error_name(e->code));
+                wire_msg_clear(m);
+                return rc;
+            }
+        } else if (m->command == want) {
+            uint64_t got = want == PSOD__COMMAND__CMD_POSITION
+                               ? ((Psod__Position *)m->meta)->seq
+                               : seq;
+            if (got == seq)
+                return PSOC_OK;
+        }
+        wire_msg_clear(m); /* heartbeat, or a stale reply: keep waiting */
+    }
+}

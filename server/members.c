@@ -1,0 +1,375 @@
+/* The member table: a worker is known by its name, its routing id is
+ * "w:" + name, and a restarted worker gets its particle back. Hello,
+ * heartbeats and bye live here. */
+#include "server/server_int.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/crc32c.h"
+#include "common/log.h"
+#include "common/timeutil.h"
+#include "common/wire.h"
+#include "common/hash.h"
+
+struct member *srv_by_id(struct server *s, const struct wire_msg *in)
+{
+    for (size_t i = 0; i < s->count; i++)
+        if (s->m[i].id_len == in->id_len && memcmp(s->m[i].id, in->id, in->id_len) == 0)
+            return &s->m[i];
+    return NULL;
+}
+
+struct member *srv_by_name(struct server *s, const char *name)
+{
+    for (size_t i = 0; i < s->count; i++)
+        if (strcmp(s->m[i].name, name) == 0)
+            return &s->m[i];
+    return NULL;
+}
+
+/* With CURVE a particle belongs to the key that created it: whether this
+ * message comes from another key (ERR_UNAUTHORIZED, refused here). */
+int srv_foreign_key(struct server *s, const struct member *mb, const struct wire_msg *in,
+                         uint64_t seq)
+{
+    if (!mb->key[0] || strcmp(mb->key, in->user) == 0)
+        return 0;
+    srv_reject(s, in, PSOD__ERROR_CODE__ERR_UNAUTHORIZED, seq,
+             "particle of worker '%s' belongs to key '%s'; this connection's key is '%s'",
+             mb->name, mb->key, in->user);
+    return 1;
+}
+
+size_t srv_active(const struct server *s)
+{
+    size_t a = 0;
+    for (size_t i = 0; i < s->count; i++)
+        a += s->m[i].active;
+    return a;
+}
+
+size_t srv_pushed(const struct server *s)
+{
+    size_t p = 0;
+    for (size_t i = 0; i < s->count; i++)
+        p += s->m[i].has_push;
+    return p;
+}
+
+/* Send `pos` (shared, not moved) to member `mb` with the given metadata. */
+void srv_send_payload(struct server *s, struct member *mb, int command,
+                           const ProtobufCMessage *meta)
+{
+    zmq_msg_t copy;
+    zmq_msg_init(&copy);
+    zmq_msg_copy(&copy, &mb->position);
+    size_t bytes = zmq_msg_size(&copy);
+    if (wire_send(s->sock, mb->id, mb->id_len, command, meta, &copy, ZMQ_DONTWAIT) != 0)
+        log_warn("could not send %s to worker '%s': %s", wire_command_name(command), mb->name,
+                 zmq_strerror(errno));
+    else
+        s->bytes_out += bytes;
+    zmq_msg_close(&copy);
+}
+
+int srv_valid_name(const char *name)
+{
+    size_t len = strlen(name);
+    if (len == 0 || len > NAME_MAX_LEN)
+        return 0;
+    for (const char *p = name; *p; p++)
+        if ((unsigned char)*p < 33 || (unsigned char)*p > 126)
+            return 0;
+    return 1;
+}
+
+/* Room for one more member in every per-member array. */
+int srv_reserve(struct server *s)
+{
+    if (s->count < s->cap)
+        return 0;
+    size_t cap = s->cap ? 2 * s->cap : 8;
+    struct member *m = realloc(s->m, cap * sizeof *m);
+    if (!m)
+        return -1;
+    s->m = m;
+    float **xs = realloc(s->xs, cap * sizeof *xs);
+    if (!xs)
+        return -1;
+    s->xs = xs;
+    const float **prevs = realloc(s->prevs, cap * sizeof *prevs);
+    if (!prevs)
+        return -1;
+    s->prevs = prevs;
+    double *losses = realloc(s->losses, cap * sizeof *losses);
+    if (!losses)
+        return -1;
+    s->losses = losses;
+    double *pbl = realloc(s->pbl, cap * sizeof *pbl);
+    if (!pbl)
+        return -1;
+    s->pbl = pbl;
+    s->cap = cap;
+    return 0;
+}
+
+/* A fresh member for worker `name`, whose position is the hello's payload
+ * (moved out of `in`). */
+static void s_member_init(struct member *mb, const char *name, struct wire_msg *in)
+{
+    memset(mb, 0, sizeof *mb);
+    snprintf(mb->name, sizeof mb->name, "%s", name);
+    memcpy(mb->id, in->id, in->id_len);
+    mb->id_len = in->id_len;
+    snprintf(mb->key, sizeof mb->key, "%s", in->user);
+    const Psod__Hello *h = (const Psod__Hello *)in->meta;
+    snprintf(mb->host, sizeof mb->host, "%s", h->host ? h->host : "");
+    mb->pid = h->pid;
+    mb->active = 1;
+    mb->last_seen = time_now_s();
+    mb->last_loss = NAN;
+    mb->last_acc = NAN;
+    mb->pbest_acc = NAN;
+    zmq_msg_init(&mb->position);
+    zmq_msg_move(&mb->position, &in->payload);
+}
+
+static void s_welcome(struct server *s, struct member *mb, int rejoined)
+{
+    Psod__Welcome w = PSOD__WELCOME__INIT;
+    w.particle_id = (uint32_t)(mb - s->m);
+    w.round = s->round;
+    w.param_count = s->n;
+    w.payload_crc32c = crc32c(0, zmq_msg_data(&mb->position), zmq_msg_size(&mb->position));
+    w.global_best_loss = s->ops->global_loss(s->st);
+    w.rejoined = rejoined;
+    w.strategy = (char *)s->ops->name;
+    w.swarm_id = s->swarm_id;
+    w.positions_global = s->ops->positions_global;
+    w.heartbeat_ms = (uint32_t)s->cfg.heartbeat_ms;
+    w.incarnation = s->incarnation;
+    w.push_kind = (Psod__PayloadKind)s->ops->push_kind;
+    w.model_name = s->model_name;
+    w.dataset = s->dataset;
+    srv_send_payload(s, mb, PSOD__COMMAND__CMD_WELCOME, &w.base);
+}
+
+void srv_handle_hello(struct server *s, struct wire_msg *in)
+{
+    Psod__Hello *h = (Psod__Hello *)in->meta;
+    if (h->protocol_version != PSOD_PROTOCOL_VERSION) {
+        srv_reject(s, in, PSOD__ERROR_CODE__ERR_VERSION, 0, "hello says protocol %u, daemon speaks %u",
+                 h->protocol_version, PSOD_PROTOCOL_VERSION);
+        return;
+    }
+    if (!h->worker_name || !srv_valid_name(h->worker_name)) {
+        srv_reject(s, in, PSOD__ERROR_CODE__ERR_MALFORMED, 0,
+                 "worker name must be 1 to %d printable characters without spaces", NAME_MAX_LEN);
+        return;
+    }
+    char want_id[WIRE_MAX_ID + 1];
+    int id_len = snprintf(want_id, sizeof want_id, "w:%s", h->worker_name);
+    if ((size_t)id_len != in->id_len || memcmp(want_id, in->id, in->id_len) != 0) {
+        srv_reject(s, in, PSOD__ERROR_CODE__ERR_MALFORMED, 0,
+                 "a worker's routing id must be \"w:\" + its name");
+        return;
+    }
+    if (h->encoding != PSOD__ENCODING__ENC_F32 ||
+        h->payload_kind != PSOD__PAYLOAD_KIND__PAYLOAD_WEIGHTS || h->shard_offset != 0 ||
+        h->auth_token.len != 0) {
+        srv_reject(s, in, PSOD__ERROR_CODE__ERR_UNSUPPORTED, 0,
+                 "hello takes float32 initial weights for the whole vector, without tokens");
+        return;
+    }
+    if (h->param_count == 0 || h->param_count > s->lim.max_payload / sizeof(float)) {
+        srv_reject(s, in, PSOD__ERROR_CODE__ERR_TOO_LARGE, 0,
+                 "param_count %llu outside 1..%zu (see --max-payload-mb)",
+                 (unsigned long long)h->param_count, s->lim.max_payload / sizeof(float));
+        return;
+    }
+    if (s->st && (h->param_count != s->n || h->layout_hash != s->layout_hash)) {
+        const char *theirs = h->model_name && h->model_name[0] ? h->model_name : "?";
+        if (s->model_name[0])
+            srv_reject(s, in, PSOD__ERROR_CODE__ERR_FINGERPRINT, 0,
+                       "this swarm trains %s%s%s (%zu parameters); the hello is for %s%s%s "
+                       "(%llu parameters): start the worker with the swarm's --model",
+                       s->model_name, s->dataset[0] ? " on " : "", s->dataset, s->n, theirs,
+                       h->dataset && h->dataset[0] ? " on " : "", h->dataset ? h->dataset : "",
+                       (unsigned long long)h->param_count);
+        else
+            srv_reject(s, in, PSOD__ERROR_CODE__ERR_FINGERPRINT, 0,
+                       "model fingerprint %llu/%016llx (%s) does not match the swarm's %zu/%016llx",
+                       (unsigned long long)h->param_count, (unsigned long long)h->layout_hash,
+                       theirs, s->n, (unsigned long long)s->layout_hash);
+        return;
+    }
+    struct member *mb = srv_by_name(s, h->worker_name);
+    if (mb && srv_foreign_key(s, mb, in, 0))
+        return;
+    double silent_limit = (double)s->cfg.heartbeat_ms * (double)s->cfg.liveness / 1000.0;
+    double heard = time_now_s() - (mb ? mb->last_seen : 0);
+    if (mb && mb->active && heard <= silent_limit &&
+        (mb->pid != h->pid || strcmp(mb->host, h->host ? h->host : "") != 0)) {
+        /* Another process under a live worker's name: two workers given one
+         * --name would take the particle from each other forever. */
+        srv_reject(s, in, PSOD__ERROR_CODE__ERR_NAME_TAKEN, 0,
+                   "worker name '%s' is held by a live worker (pid %u on %s, heard %.1f s ago); "
+                   "give this one another --name, or if that worker is gone, retry after %.0f s "
+                   "of its silence (--heartbeat-ms x --liveness)",
+                   mb->name, mb->pid, mb->host[0] ? mb->host : "?", heard, silent_limit);
+        return;
+    }
+    if (mb) {
+        /* A restarted worker: give its particle back; a push it made before
+         * the restart is dropped, since it will push this round again. */
+        memcpy(mb->id, in->id, in->id_len);
+        mb->id_len = in->id_len;
+        if (mb->has_push) {
+            zmq_msg_close(&mb->push);
+            mb->has_push = 0;
+        }
+        snprintf(mb->host, sizeof mb->host, "%s", h->host ? h->host : "");
+        mb->pid = h->pid;
+        mb->active = 1;
+        mb->evicted = 0;
+        mb->retired = 0;
+        mb->last_seen = time_now_s();
+        log_info("worker '%s' (%s pid %u) rejoined particle %d at round %llu", mb->name,
+                 h->host ? h->host : "?", h->pid, (int)(mb - s->m), (unsigned long long)s->round);
+        s_welcome(s, mb, 1);
+        return;
+    }
+    long cap = s->cfg.max_workers > s->cfg.workers ? s->cfg.max_workers : s->cfg.workers;
+    long slot_i = -1; /* an index: srv_reserve below may move the array */
+    if ((long)s->count >= cap && s->st) {
+        int gp = s->ops->global_particle(s->st);
+        for (size_t i = 0; i < s->count && slot_i < 0; i++)
+            if (s->m[i].retired && !s->m[i].active && (int)i != gp)
+                slot_i = (long)i;
+    }
+    if ((long)s->count >= cap && slot_i < 0) {
+        srv_reject(s, in, PSOD__ERROR_CODE__ERR_SWARM_FULL, 0,
+                 "all %zu particles are taken (--workers %ld, --max-workers %ld)", s->count,
+                 s->cfg.workers, s->cfg.max_workers);
+        return;
+    }
+    if (!in->has_payload) {
+        srv_reject(s, in, PSOD__ERROR_CODE__ERR_NEED_WEIGHTS,
+                 0, "a new particle needs its initial weights as payload");
+        return;
+    }
+    size_t bytes = zmq_msg_size(&in->payload);
+    if (bytes != h->param_count * sizeof(float)) {
+        srv_reject(s, in, PSOD__ERROR_CODE__ERR_SIZE, 0, "payload is %zu bytes, param_count says %llu",
+                 bytes, (unsigned long long)h->param_count);
+        return;
+    }
+    const float *x0 = zmq_msg_data(&in->payload);
+    uint32_t crc;
+    size_t bad = wire_check_payload(x0, h->param_count, &crc);
+    if (crc != h->payload_crc32c) {
+        srv_reject(s, in, PSOD__ERROR_CODE__ERR_CHECKSUM, 0, "initial weights fail their CRC-32C");
+        return;
+    }
+    if (bad) {
+        srv_reject(s, in, PSOD__ERROR_CODE__ERR_NOT_FINITE, 0,
+                 "initial weights hold %zu NaN or infinite values", bad);
+        return;
+    }
+    if (!s->st) {
+        s->st = s->ops->create(h->param_count, 0, &s->cfg.sp);
+        if (!s->st) {
+            srv_reject(s, in, PSOD__ERROR_CODE__ERR_INTERNAL, 0, "out of memory for the swarm");
+            return;
+        }
+        s->n = h->param_count;
+        s->layout_hash = h->layout_hash;
+        snprintf(s->model_name, sizeof s->model_name, "%s", h->model_name ? h->model_name : "");
+        snprintf(s->dataset, sizeof s->dataset, "%s", h->dataset ? h->dataset : "");
+        for (size_t k = 0; k < 3; k++)
+            s->input_shape[k] = k < h->n_input_shape ? h->input_shape[k] : 0;
+        log_info("swarm model set by '%s': %s%s%s, %zu parameters, layout %016llx",
+                 h->worker_name, s->model_name[0] ? s->model_name : "unnamed model",
+                 s->dataset[0] ? " on " : "", s->dataset, s->n,
+                 (unsigned long long)s->layout_hash);
+    }
+    if (srv_reserve(s) != 0) {
+        srv_reject(s, in, PSOD__ERROR_CODE__ERR_INTERNAL, 0, "out of memory for a particle");
+        return;
+    }
+    /* A worker joining a swarm that has trained already starts from the
+     * global model rather than from scratch. */
+    const float *g = s->round > 0 ? s->ops->global(s->st) : NULL;
+    if (g) {
+        memcpy(zmq_msg_data(&in->payload), g, s->n * sizeof(float));
+        log_info("worker '%s' joins a running swarm at round %llu: starting from the global "
+                 "model", h->worker_name, (unsigned long long)s->round);
+    }
+    if (slot_i >= 0) {
+        struct member *slot = &s->m[slot_i];
+        int i = (int)slot_i;
+        log_info("worker '%s' (%s pid %u) takes over particle %d of retired worker '%s'",
+                 h->worker_name, h->host ? h->host : "?", h->pid, i, slot->name);
+        s->ops->reset(s->st, i, x0, hash_fnv1a64(h->worker_name));
+        zmq_msg_close(&slot->position);
+        s_member_init(slot, h->worker_name, in);
+        s_welcome(s, slot, 0);
+        return;
+    }
+    if (s->ops->add(s->st, x0, hash_fnv1a64(h->worker_name)) < 0) {
+        srv_reject(s, in, PSOD__ERROR_CODE__ERR_INTERNAL, 0, "out of memory for a particle");
+        return;
+    }
+    mb = &s->m[s->count++];
+    s_member_init(mb, h->worker_name, in);
+    log_info("worker '%s' (%s pid %u) joined as particle %zu (%zu of %ld)", mb->name,
+             h->host ? h->host : "?", h->pid, s->count - 1, s->count, s->cfg.workers);
+    s_welcome(s, mb, 0);
+}
+
+void srv_handle_heartbeat(struct server *s, struct wire_msg *in)
+{
+    /* From the worker's own socket ("w:" + name) or its heartbeat thread's
+     * ("h:" + name). */
+    struct member *mb = srv_by_id(s, in);
+    if (!mb && in->id_len > 2 && in->id_len <= NAME_MAX_LEN + 2 && memcmp(in->id, "h:", 2) == 0) {
+        char name[NAME_MAX_LEN + 1];
+        memcpy(name, in->id + 2, in->id_len - 2);
+        name[in->id_len - 2] = '\0';
+        mb = srv_by_name(s, name);
+    }
+    /* With CURVE only the particle's own key keeps it alive. */
+    if (mb && (!mb->key[0] || strcmp(mb->key, in->user) == 0))
+        mb->last_seen = time_now_s();
+    Psod__Heartbeat hb = PSOD__HEARTBEAT__INIT;
+    hb.seq = ((Psod__Heartbeat *)in->meta)->seq;
+    hb.incarnation = s->incarnation;
+    wire_send(s->sock, in->id, in->id_len, PSOD__COMMAND__CMD_HEARTBEAT, &hb.base, NULL,
+              ZMQ_DONTWAIT);
+}
+
+void srv_handle_bye(struct server *s, struct wire_msg *in)
+{
+    struct member *mb = srv_by_id(s, in);
+    if (!mb || srv_foreign_key(s, mb, in, 0) || !mb->active)
+        return;
+    Psod__Bye *b = (Psod__Bye *)in->meta;
+    mb->active = 0;
+    double acc = srv_accuracy(b->accuracy);
+    if (!isnan(acc)) {
+        mb->last_acc = acc;
+        if (s->ops->positions_global)
+            srv_global_report(s, acc, b->round);
+    }
+    log_info("worker '%s' left: %s (final test accuracy %.2f%%)", mb->name,
+             b->reason && b->reason[0] ? b->reason : "bye", 100 * acc);
+    srv_maybe_close_round(s);
+    if (s->cfg.exit_when_done && srv_active(s) == 0 && (long)s->count >= s->cfg.workers)
+        s->done = 1;
+}

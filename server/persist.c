@@ -1,0 +1,438 @@
+/* What survives the process: checkpoints of the whole swarm (atomic,
+ * checksummed generations), --resume, and the global model file. */
+#include "server/server_int.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/crc32c.h"
+#include "common/log.h"
+#include "common/timeutil.h"
+#include "common/wire.h"
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include "common/ckpt.h"
+#include "common/modelfile.h"
+#include "common/hash.h"
+
+/* Checkpoints ---------------------------------------------------------- */
+
+#define CKPT_PREFIX "ckpt-"
+/* The server's record: 1 (container 1), 2 (container 2: each particle's
+ * CURVE key), 3 (its own version field; the model's name, dataset and
+ * input shape). */
+#define SRV_RECORD_VERSION 3
+#define CKPT_SUFFIX ".psck"
+
+static int s_ckpt_name_cmp(const void *a, const void *b)
+{
+    return -strcmp(*(char *const *)a, *(char *const *)b); /* newest first */
+}
+
+/* Checkpoint files in dir, newest first (names carry the zero-padded
+ * round). Returns the count; *names is malloc'ed (free with s_free_names). */
+static size_t s_ckpt_list(const char *dir, char ***names)
+{
+    *names = NULL;
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    size_t n = 0, cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (strncmp(e->d_name, CKPT_PREFIX, strlen(CKPT_PREFIX)) != 0 || len < 11 ||
+            strcmp(e->d_name + len - strlen(CKPT_SUFFIX), CKPT_SUFFIX) != 0)
+            continue;
+        if (n == cap) {
+            cap = cap ? 2 * cap : 16;
+            char **more = realloc(*names, cap * sizeof *more);
+            if (!more)
+                break;
+            *names = more;
+        }
+        if (((*names)[n] = strdup(e->d_name)) != NULL)
+            n++;
+    }
+    closedir(d);
+    if (n)
+        qsort(*names, n, sizeof **names, s_ckpt_name_cmp);
+    return n;
+}
+
+static void s_free_names(char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+int server_checkpoint(struct server *s)
+{
+    if (!s->ckpt_dir[0] || !s->st)
+        return -1;
+    double t0 = time_now_s();
+    char path[CONF_STRLEN + 64], err[512];
+    snprintf(path, sizeof path, "%s/" CKPT_PREFIX "%012llu" CKPT_SUFFIX, s->ckpt_dir,
+             (unsigned long long)s->round);
+    struct ckpt_writer w;
+    if (ckpt_begin(&w, path, err, sizeof err) != 0) {
+        log_error("checkpoint: %s", err);
+        return -1;
+    }
+    /* The server record, version SRV_RECORD_VERSION; s_load_reader reads
+     * every version, field by field in the same order. */
+    ckpt_put_u64(&w, SRV_RECORD_VERSION);
+    ckpt_put_str(&w, s->ops->name);
+    ckpt_put_u64(&w, s->n);
+    ckpt_put_u64(&w, s->layout_hash);
+    ckpt_put_u64(&w, s->round);
+    ckpt_put_u64(&w, s->swarm_id);
+    ckpt_put_u64(&w, (uint64_t)s->cfg.seed);
+    ckpt_put_f64(&w, s->g_acc);
+    ckpt_put_u64(&w, s->g_acc_round);
+    ckpt_put_u64(&w, s->count);
+    ckpt_put_str(&w, s->model_name); /* record version 3 */
+    ckpt_put_str(&w, s->dataset);
+    for (int k = 0; k < 3; k++)
+        ckpt_put_u64(&w, s->input_shape[k]);
+    for (size_t i = 0; i < s->count; i++) {
+        const struct member *mb = &s->m[i];
+        ckpt_put_str(&w, mb->name);
+        ckpt_put_f64(&w, mb->last_loss);
+        ckpt_put_f64(&w, mb->last_acc);
+        ckpt_put_f64(&w, mb->pbest_acc);
+        ckpt_put_u64(&w, mb->pbest_round);
+        ckpt_put_u64(&w, mb->pushes);
+        ckpt_put_u64(&w, mb->last_round);
+        ckpt_put(&w, zmq_msg_data((zmq_msg_t *)&mb->position), s->n * sizeof(float));
+        ckpt_put_str(&w, mb->key); /* record version 2: the CURVE key that holds it */
+    }
+    s->ops->save(s->st, &w);
+    if (ckpt_commit(&w, err, sizeof err) != 0) {
+        log_error("checkpoint: %s", err);
+        return -1;
+    }
+    s->ckpt_round = s->round;
+    s->ckpt_time = time_now_s();
+    /* Keep the newest --keep generations. */
+    char **names;
+    size_t n = s_ckpt_list(s->ckpt_dir, &names);
+    for (size_t i = (size_t)s->cfg.keep; i < n; i++) {
+        char old[CONF_STRLEN + 300];
+        snprintf(old, sizeof old, "%s/%s", s->ckpt_dir, names[i]);
+        unlink(old);
+    }
+    s_free_names(names, n);
+    log_info("checkpoint of round %llu written to %s (%.0f ms)", (unsigned long long)s->round,
+             path, (time_now_s() - t0) * 1e3);
+    return 0;
+}
+
+/* Drop every member and the strategy state (a failed resume attempt). */
+static void s_forget_swarm(struct server *s)
+{
+    for (size_t i = 0; i < s->count; i++)
+        zmq_msg_close(&s->m[i].position);
+    s->count = 0;
+    if (s->st)
+        s->ops->destroy(s->st);
+    s->st = NULL;
+    s->n = 0;
+    s->round = 0;
+}
+
+/* Restore from an opened checkpoint (closed here); on any fault the server
+ * is left empty. */
+static int s_load_reader(struct server *s, struct ckpt_reader *rp, char *err, size_t errlen)
+{
+    struct ckpt_reader r = *rp;
+    char strategy[64], name[NAME_MAX_LEN + 1];
+    uint64_t n, layout, round, swarm_id, seed, g_round, count, shape[3] = {0, 0, 0};
+    uint64_t rv = r.version; /* containers 1 and 2: the record's version is theirs */
+    double g_acc;
+    if (!r.err[0] && r.version >= 3 && ckpt_get_u64(&r, &rv) == 0 &&
+        (rv < 3 || rv > SRV_RECORD_VERSION))
+        snprintf(r.err, sizeof r.err, "server record version %llu, this build reads 1 to %d",
+                 (unsigned long long)rv, SRV_RECORD_VERSION);
+    if (r.err[0] || ckpt_get_str(&r, strategy, sizeof strategy) ||
+        ckpt_get_u64(&r, &n) || ckpt_get_u64(&r, &layout) || ckpt_get_u64(&r, &round) ||
+        ckpt_get_u64(&r, &swarm_id) || ckpt_get_u64(&r, &seed) || ckpt_get_f64(&r, &g_acc) ||
+        ckpt_get_u64(&r, &g_round) || ckpt_get_u64(&r, &count))
+        goto fail;
+    if (rv >= 3 && (ckpt_get_str(&r, s->model_name, sizeof s->model_name) ||
+                    ckpt_get_str(&r, s->dataset, sizeof s->dataset) || ckpt_get_u64(&r, &shape[0]) ||
+                    ckpt_get_u64(&r, &shape[1]) || ckpt_get_u64(&r, &shape[2])))
+        goto fail;
+    for (int k = 0; k < 3; k++)
+        s->input_shape[k] = shape[k] > UINT32_MAX ? 0 : (uint32_t)shape[k];
+    if (strcmp(strategy, s->ops->name) != 0) {
+        snprintf(r.err, sizeof r.err, "written by strategy %s, this daemon runs %s", strategy,
+                 s->ops->name);
+        goto fail;
+    }
+    if (n == 0 || n > s->lim.max_payload / sizeof(float) || count > 65536 ||
+        n * sizeof(float) * (count + 1) > r.left) {
+        snprintf(r.err, sizeof r.err, "%llu particles of %llu parameters do not fit the file",
+                 (unsigned long long)count, (unsigned long long)n);
+        goto fail;
+    }
+    if (!(s->st = s->ops->create(n, 0, &s->cfg.sp))) {
+        snprintf(r.err, sizeof r.err, "out of memory");
+        goto fail;
+    }
+    s->n = n;
+    for (uint64_t i = 0; i < count; i++) {
+        if (srv_reserve(s) != 0) {
+            snprintf(r.err, sizeof r.err, "out of memory");
+            goto fail;
+        }
+        struct member *mb = &s->m[s->count];
+        memset(mb, 0, sizeof *mb);
+        if (ckpt_get_str(&r, name, sizeof name) || ckpt_get_f64(&r, &mb->last_loss) ||
+            ckpt_get_f64(&r, &mb->last_acc) || ckpt_get_f64(&r, &mb->pbest_acc) ||
+            ckpt_get_u64(&r, &mb->pbest_round) || ckpt_get_u64(&r, &mb->pushes) ||
+            ckpt_get_u64(&r, &mb->last_round))
+            goto fail;
+        if (!srv_valid_name(name)) {
+            snprintf(r.err, sizeof r.err, "invalid worker name");
+            goto fail;
+        }
+        if (zmq_msg_init_size(&mb->position, n * sizeof(float)) != 0) {
+            snprintf(r.err, sizeof r.err, "out of memory");
+            goto fail;
+        }
+        s->count++;
+        if (ckpt_get(&r, zmq_msg_data(&mb->position), n * sizeof(float)) ||
+            (rv >= 2 && ckpt_get_str(&r, mb->key, sizeof mb->key)))
+            goto fail;
+        snprintf(mb->name, sizeof mb->name, "%s", name);
+        mb->id_len = (size_t)snprintf((char *)mb->id, sizeof mb->id, "w:%s", name);
+        if (s->ops->add(s->st, zmq_msg_data(&mb->position), hash_fnv1a64(name)) < 0) {
+            snprintf(r.err, sizeof r.err, "out of memory");
+            goto fail;
+        }
+    }
+    if (s->ops->load(s->st, &r) != 0 || ckpt_finish(&r) != 0)
+        goto fail;
+    ckpt_close(&r);
+    /* Every particle is expected back: the round waits for each until it
+     * rejoins or is evicted for silence like any other worker. */
+    double now = time_now_s();
+    for (size_t i = 0; i < s->count; i++) {
+        s->m[i].active = 1;
+        s->m[i].last_seen = now;
+    }
+    s->layout_hash = layout;
+    s->round = round;
+    s->swarm_id = swarm_id;
+    s->g_acc = g_acc;
+    s->g_acc_round = g_round;
+    s->ckpt_round = round;
+    if ((long)seed != s->cfg.seed)
+        log_warn("checkpoint was written with --seed %llu; continuing with --seed %ld",
+                 (unsigned long long)seed, s->cfg.seed);
+    return 0;
+fail:
+    snprintf(err, errlen, "%s", r.err[0] ? r.err : "unreadable");
+    ckpt_close(&r);
+    s_forget_swarm(s);
+    return -1;
+}
+
+static int s_load_checkpoint(struct server *s, const char *path, char *err, size_t errlen)
+{
+    struct ckpt_reader r;
+    ckpt_open(&r, path);
+    return s_load_reader(s, &r, err, errlen);
+}
+
+int server_restore(struct server *s, const void *data, size_t len, char *err, size_t errlen)
+{
+    struct ckpt_reader r;
+    if (s->st) {
+        snprintf(err, errlen, "the server has a swarm already");
+        return -1;
+    }
+    ckpt_open_mem(&r, data, len);
+    return s_load_reader(s, &r, err, errlen);
+}
+
+/* --resume DIR: the newest checkpoint that loads; older ones in turn. */
+int srv_resume(struct server *s, const char *dir, char *err, size_t errlen)
+{
+    char **names;
+    size_t n = s_ckpt_list(dir, &names);
+    if (n == 0) {
+        if (!s->cfg.resume_or_start) {
+            snprintf(err, errlen, "--resume '%s' holds no checkpoint (ckpt-*.psck); give "
+                     "--resume-or-start to start a new swarm there", dir);
+            return -1;
+        }
+        log_warn("--resume %s: no checkpoint there; starting a new swarm (--resume-or-start)",
+                 dir);
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char path[CONF_STRLEN + 300], why[512];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        if (s_load_checkpoint(s, path, why, sizeof why) == 0) {
+            log_info("resumed from %s: round %llu, %zu particles of %zu parameters, strategy %s",
+                     path, (unsigned long long)s->round, s->count, s->n, s->ops->name);
+            s_free_names(names, n);
+            return 0;
+        }
+        log_error("checkpoint %s is unusable (%s)%s", path, why,
+                  i + 1 < n ? "; trying the previous generation" : "");
+    }
+    snprintf(err, errlen, "no usable checkpoint in '%s' (%zu tried; see the log)", dir, n);
+    s_free_names(names, n);
+    return -1;
+}
+
+/* Every --checkpoint-every rounds or --checkpoint-seconds. */
+void srv_maybe_checkpoint(struct server *s, double now)
+{
+    if (!s->ckpt_dir[0] || !s->st || s->round == s->ckpt_round)
+        return;
+    if ((s->cfg.checkpoint_every > 0 && s->round - s->ckpt_round >= (uint64_t)s->cfg.checkpoint_every) ||
+        (s->cfg.checkpoint_seconds > 0 && now - s->ckpt_time >= s->cfg.checkpoint_seconds))
+        server_checkpoint(s);
+}
+
+/* Write the global model (atomically) to --model-out. */
+int srv_save_model(struct server *s)
+{
+    if (!s->cfg.model_out[0] || !s->st)
+        return 0;
+    const float *g = s->ops->global(s->st);
+    if (!g)
+        return 0;
+    struct modelfile_info info = {s->layout_hash, s->n, s->round, s->ops->global_loss(s->st), "",
+                                  "", "", {0, 0, 0}, 0};
+    snprintf(info.strategy, sizeof info.strategy, "%s", s->ops->name);
+    snprintf(info.model, sizeof info.model, "%.31s", s->model_name);
+    snprintf(info.dataset, sizeof info.dataset, "%.15s", s->dataset);
+    memcpy(info.input_shape, s->input_shape, sizeof info.input_shape);
+    char err[512];
+    if (modelfile_write(s->cfg.model_out, &info, g, err, sizeof err) != 0) {
+        log_error("could not save the global model: %s", err);
+        return -1;
+    }
+    log_debug("global model of round %llu written to %s", (unsigned long long)s->round,
+              s->cfg.model_out);
+    return 1;
+}
+
+/* A file psod will write later: its directory must exist and be writable,
+ * and the path itself must not be a directory. */
+static int s_writable_file(const char *opt, const char *path, char *err, size_t errlen)
+{
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "--%s '%s' is a directory; give a file name", opt, path);
+        return -1;
+    }
+    char dir[CONF_STRLEN];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == dir)
+        dir[1] = '\0';
+    else
+        *slash = '\0';
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "--%s '%s': directory '%s' does not exist", opt, path, dir);
+        return -1;
+    }
+    if (access(dir, W_OK | X_OK) != 0) {
+        snprintf(err, errlen, "--%s '%s': directory '%s' is not writable: %s", opt, path, dir,
+                 strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* An existing directory (must_exist) or one psod may create. */
+static int s_usable_dir(const char *opt, const char *path, int must_exist, char *err,
+                        size_t errlen)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        if (must_exist) {
+            snprintf(err, errlen, "--%s '%s' does not exist (a typo? --resume-or-start starts "
+                     "a new swarm when there is nothing to resume)", opt, path);
+            return -1;
+        }
+        return s_writable_file(opt, path, err, errlen);
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "--%s '%s' is not a directory", opt, path);
+        return -1;
+    }
+    if (access(path, W_OK | X_OK) != 0) {
+        snprintf(err, errlen, "--%s '%s' is not writable: %s", opt, path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int srv_check_paths(const struct server_config *cfg, char *err, size_t errlen)
+{
+    if (cfg->model_out[0] && s_writable_file("model-out", cfg->model_out, err, errlen))
+        return -1;
+    if (cfg->metrics[0] && s_writable_file("metrics", cfg->metrics, err, errlen))
+        return -1;
+    if (cfg->endpoint_file[0] && s_writable_file("endpoint-file", cfg->endpoint_file, err, errlen))
+        return -1;
+    if (cfg->checkpoint_dir[0] && s_usable_dir("checkpoint-dir", cfg->checkpoint_dir, 0, err, errlen))
+        return -1;
+    if (cfg->resume[0] && s_usable_dir("resume", cfg->resume, !cfg->resume_or_start, err, errlen))
+        return -1;
+    return 0;
+}
+
+/* After a resume, the metrics file keeps the rounds the checkpoint holds
+ * (lines of later rounds, written before a crash, are dropped because those
+ * rounds run again) and new lines are appended. */
+int srv_open_metrics(struct server *s, char *err, size_t errlen)
+{
+    const char *path = s->cfg.metrics;
+    FILE *old = s->round > 0 ? fopen(path, "r") : NULL;
+    if (old) {
+        char tmp[CONF_STRLEN + 8];
+        snprintf(tmp, sizeof tmp, "%s.tmp", path);
+        FILE *f = fopen(tmp, "w");
+        char *line = NULL;
+        size_t cap = 0, kept = 0, dropped = 0;
+        while (f && getline(&line, &cap, old) > 0) {
+            unsigned long long r;
+            if (sscanf(line, "{\"round\":%llu", &r) == 1 && r > s->round) {
+                dropped++;
+                continue;
+            }
+            fputs(line, f);
+            kept++;
+        }
+        free(line);
+        fclose(old);
+        if (!f || fclose(f) != 0 || rename(tmp, path) != 0) {
+            snprintf(err, errlen, "cannot rewrite metrics file '%s': %s", path, strerror(errno));
+            return -1;
+        }
+        log_info("metrics file %s: kept %zu lines up to round %llu, dropped %zu of later rounds",
+                 path, kept, (unsigned long long)s->round, dropped);
+    }
+    if (!(s->metrics = fopen(path, s->round > 0 ? "a" : "w"))) {
+        snprintf(err, errlen, "cannot write metrics file '%s': %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,272 @@
+/* Rounds: pushes, the barrier, the update and its bookkeeping, and the
+ * timers (eviction, retirement, deadlines). */
+#include "server/server_int.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/crc32c.h"
+#include "common/log.h"
+#include "common/timeutil.h"
+#include "common/wire.h"
+
+/* A particle's new position is ready: it becomes the stored position and
+ * goes out at once, so the I/O thread sends it while the daemon computes
+ * the next particle. */
+void srv_position_ready(void *ctx, int i, uint32_t crc)
+{
+    struct server *s = ctx;
+    struct member *mb = &s->m[i];
+    zmq_msg_close(&mb->position);
+    zmq_msg_init(&mb->position);
+    zmq_msg_move(&mb->position, &mb->push);
+    zmq_msg_close(&mb->push);
+    mb->has_push = 0;
+    if (!mb->active)
+        return;
+    Psod__Position p = PSOD__POSITION__INIT;
+    p.round = s->round + 1;
+    p.global_best_loss = s->ops->global_loss(s->st);
+    p.payload_crc32c = crc;
+    p.particle_id = (uint32_t)i;
+    p.personal_best_loss = s->ops->personal_best_loss(s->st, i);
+    p.seq = mb->push_seq;
+    p.global_best_particle = (uint32_t)s->ops->global_particle(s->st);
+    srv_send_payload(s, mb, PSOD__COMMAND__CMD_POSITION, &p.base);
+}
+
+/* After an update (a closed round, or one push in async mode): accuracy
+ * bookkeeping, the round counter, metrics, model file and checkpoint.
+ * xs[i] marks who pushed, pbl[i] their personal best loss before. */
+static void s_finish_round(struct server *s, double t0, double wait_s)
+{
+    /* pso: a particle whose personal best just became the weights it pushed
+     * carries that push's accuracy; the global best's is its particle's. */
+    for (size_t i = 0; i < s->count; i++) {
+        double now_pb = s->ops->personal_best_loss(s->st, (int)i);
+        if (s->xs[i] && now_pb != s->pbl[i] && !isnan(now_pb)) {
+            s->m[i].pbest_acc = s->m[i].push_acc;
+            s->m[i].pbest_round = s->round;
+        }
+    }
+    int gp = s->ops->global_particle(s->st);
+    if (gp >= 0) {
+        s->g_acc = s->m[gp].pbest_acc;
+        s->g_acc_round = s->m[gp].pbest_round;
+    }
+    s->round++;
+    double now = time_now_s();
+    s->last_round_seconds = now - s->round_started;
+    s->round_started = now;
+    srv_metrics_line(s, now, now - t0, wait_s);
+    log_debug("round %llu closed: global loss %.6g, update %.2f ms, round %.2f ms",
+              (unsigned long long)s->round, s->ops->global_loss(s->st), (now - t0) * 1e3,
+              s->last_round_seconds * 1e3);
+    if (s->cfg.save_every > 0 && s->round % (uint64_t)s->cfg.save_every == 0)
+        srv_save_model(s);
+    srv_maybe_checkpoint(s, now);
+}
+
+void srv_close_round(struct server *s)
+{
+    double t0 = time_now_s();
+    for (size_t i = 0; i < s->count; i++) {
+        struct member *mb = &s->m[i];
+        s->xs[i] = mb->has_push ? zmq_msg_data(&mb->push) : NULL;
+        s->prevs[i] = zmq_msg_data(&mb->position);
+        s->losses[i] = mb->has_push ? mb->push_loss : INFINITY;
+        s->pbl[i] = s->ops->personal_best_loss(s->st, (int)i);
+    }
+    double wait_s = t0 - s->first_push;
+    s->ops->round(s->st, s->round, s->xs, s->prevs, s->losses, srv_position_ready, s);
+    s_finish_round(s, t0, wait_s);
+}
+
+void srv_maybe_close_round(struct server *s)
+{
+    if ((long)s->count < s->cfg.workers)
+        return;
+    size_t pushed = srv_pushed(s);
+    if (pushed == 0)
+        return;
+    if (s->cfg.quorum > 0 && (long)pushed >= s->cfg.quorum) {
+        srv_close_round(s);
+        return;
+    }
+    for (size_t i = 0; i < s->count; i++)
+        if (s->m[i].active && !s->m[i].has_push)
+            return;
+    srv_close_round(s);
+}
+
+/* Asynchronous mode: the push is a round of its own, answered at once. The
+ * round counter counts pushes. */
+static void s_async_step(struct server *s, struct member *mb)
+{
+    double t0 = time_now_s();
+    int i = (int)(mb - s->m);
+    for (size_t j = 0; j < s->count; j++) {
+        s->xs[j] = NULL;
+        s->losses[j] = INFINITY;
+    }
+    float *x = zmq_msg_data(&mb->push);
+    s->xs[i] = x;
+    s->losses[i] = mb->push_loss;
+    s->pbl[i] = s->ops->personal_best_loss(s->st, i);
+    s->ops->push(s->st, s->round, i, x, zmq_msg_data(&mb->position), mb->push_loss,
+                 srv_position_ready, s);
+    s_finish_round(s, t0, 0);
+}
+
+/* Names of the live workers the round still waits for, for log lines. */
+void srv_waiting_for(const struct server *s, char *out, size_t len)
+{
+    size_t k = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < s->count && k + 1 < len; i++)
+        if (s->m[i].active && !s->m[i].has_push)
+            k += (size_t)snprintf(out + k, len - k, "%s'%s'", k ? ", " : "", s->m[i].name);
+    if (k >= len)
+        snprintf(out + len - 5, 5, "...");
+}
+
+/* Timers: evict workers that have been silent for liveness intervals, and
+ * close a round that has passed its deadline. */
+void srv_timers(struct server *s, double now)
+{
+    double silent_limit = (double)s->cfg.heartbeat_ms * (double)s->cfg.liveness / 1000.0;
+    int changed = 0;
+    for (size_t i = 0; i < s->count; i++) {
+        struct member *mb = &s->m[i];
+        if (!mb->active || now - mb->last_seen <= silent_limit)
+            continue;
+        mb->active = 0;
+        mb->evicted = 1;
+        changed = 1;
+        log_warn("evicted worker '%s' (particle %zu): silent for %.1f s (--heartbeat-ms %ld x "
+                 "--liveness %ld); the round no longer waits for it",
+                 mb->name, i, now - mb->last_seen, s->cfg.heartbeat_ms, s->cfg.liveness);
+    }
+    if (changed)
+        srv_maybe_close_round(s);
+    if (s->cfg.retire_after > 0 && s->st) {
+        int gp = s->ops->global_particle(s->st);
+        for (size_t i = 0; i < s->count; i++) {
+            struct member *mb = &s->m[i];
+            if (mb->active || mb->retired || (int)i == gp ||
+                now - mb->last_seen <= s->cfg.retire_after)
+                continue;
+            mb->retired = 1;
+            log_info("retired particle %zu of worker '%s' (gone %.1f s, --retire-after %g): a "
+                     "new worker may take it over",
+                     i, mb->name, now - mb->last_seen, s->cfg.retire_after);
+        }
+    }
+    if (s->cfg.round_timeout > 0 && srv_pushed(s) > 0 &&
+        now - s->first_push >= s->cfg.round_timeout && (long)s->count >= s->cfg.workers) {
+        char who[256];
+        srv_waiting_for(s, who, sizeof who);
+        log_warn("round %llu closed at its deadline (--round-timeout %g s) with %zu pushes, "
+                 "without %s",
+                 (unsigned long long)s->round, s->cfg.round_timeout, srv_pushed(s), who);
+        srv_close_round(s);
+    }
+}
+
+/* An accuracy from a peer: a fraction in [0, 1], else "not evaluated". */
+double srv_accuracy(double a) { return a >= 0 && a <= 1 ? a : NAN; }
+
+/* A worker evaluated a position that was the global model (strategies with
+ * positions_global): keep the newest report. */
+void srv_global_report(struct server *s, double acc, uint64_t round)
+{
+    if (!isnan(acc) && (isnan(s->g_acc) || round >= s->g_acc_round)) {
+        s->g_acc = acc;
+        s->g_acc_round = round;
+    }
+}
+
+void srv_handle_push(struct server *s, struct wire_msg *in)
+{
+    Psod__Push *p = (Psod__Push *)in->meta;
+    struct member *mb = srv_by_id(s, in);
+    if (!mb || !mb->active) {
+        srv_reject(s, in, PSOD__ERROR_CODE__ERR_NOT_JOINED, p->seq, "%s",
+                 mb && mb->evicted ? "this worker was evicted for silence; send hello to rejoin"
+                                   : "push before hello");
+        return;
+    }
+    if (srv_foreign_key(s, mb, in, p->seq))
+        return;
+    mb->last_seen = time_now_s();
+    if (p->round != s->round && s->cfg.mode == 0) {
+        srv_reject(s, in, PSOD__ERROR_CODE__ERR_ROUND, p->seq, "push for round %llu, current is %llu",
+                 (unsigned long long)p->round, (unsigned long long)s->round);
+        return;
+    }
+    if (mb->has_push) {
+        srv_reject(s, in, PSOD__ERROR_CODE__ERR_DUPLICATE, p->seq, "already pushed for round %llu",
+                 (unsigned long long)s->round);
+        return;
+    }
+    if (p->encoding != PSOD__ENCODING__ENC_F32) {
+        srv_reject(s, in, PSOD__ERROR_CODE__ERR_UNSUPPORTED, p->seq,
+                 "this daemon takes float32 payloads only");
+        return;
+    }
+    if ((int)p->payload_kind != s->ops->push_kind) {
+        srv_reject(s, in, PSOD__ERROR_CODE__ERR_UNSUPPORTED, p->seq,
+                 "strategy %s takes %s, the push carries %s", s->ops->name,
+                 s->ops->push_kind ? "gradients" : "weights",
+                 p->payload_kind ? "gradients" : "weights");
+        return;
+    }
+    size_t bytes = zmq_msg_size(&in->payload);
+    if (bytes != s->n * sizeof(float)) {
+        srv_reject(s, in, PSOD__ERROR_CODE__ERR_SIZE, p->seq, "payload is %zu bytes, expected %zu",
+                 bytes, s->n * sizeof(float));
+        return;
+    }
+    if (!isfinite(p->loss)) {
+        srv_reject(s, in, PSOD__ERROR_CODE__ERR_NOT_FINITE, p->seq, "loss is %g", p->loss);
+        return;
+    }
+    uint32_t crc;
+    size_t bad = wire_check_payload(zmq_msg_data(&in->payload), s->n, &crc);
+    if (crc != p->payload_crc32c) {
+        srv_reject(s, in, PSOD__ERROR_CODE__ERR_CHECKSUM, p->seq,
+                 "payload CRC-32C is %08x, push says %08x", crc, p->payload_crc32c);
+        return;
+    }
+    if (bad) {
+        srv_reject(s, in, PSOD__ERROR_CODE__ERR_NOT_FINITE, p->seq,
+                 "weights hold %zu NaN or infinite values", bad);
+        return;
+    }
+    zmq_msg_init(&mb->push);
+    zmq_msg_move(&mb->push, &in->payload);
+    mb->has_push = 1;
+    mb->push_loss = p->loss;
+    mb->push_seq = p->seq;
+    mb->push_acc = srv_accuracy(p->accuracy);
+    mb->push_pos_acc = srv_accuracy(p->position_accuracy);
+    mb->push_pos_round = p->position_round;
+    if (!isnan(mb->push_acc))
+        mb->last_acc = mb->push_acc;
+    if (s->ops->positions_global)
+        srv_global_report(s, mb->push_pos_acc, p->position_round);
+    if (srv_pushed(s) == 1)
+        s->first_push = time_now_s();
+    mb->last_loss = p->loss;
+    mb->pushes++;
+    mb->last_round = s->round;
+    if (s->cfg.mode == 1)
+        s_async_step(s, mb);
+    else
+        srv_maybe_close_round(s);
+}

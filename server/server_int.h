@@ -1,0 +1,121 @@
+/* psod's private header: the server's state and the functions its rooms
+ * share. server.c holds the poll loop and dispatch; options.c the option
+ * table; members.c the member table, hello, heartbeat and bye; rounds.c
+ * pushes, rounds and timers; persist.c checkpoints, resume and the model
+ * file; report.c error replies, metrics, progress lines, status and admin.
+ * Nothing outside server/ includes this. */
+#ifndef PSOD_SERVER_INT_H
+#define PSOD_SERVER_INT_H
+
+#include <stdio.h>
+
+#include "common/wire.h"
+#include "server/gate.h"
+#include "server/server.h"
+
+#define NAME_MAX_LEN 127
+
+struct member {
+    char name[NAME_MAX_LEN + 1];
+    unsigned char id[WIRE_MAX_ID];
+    size_t id_len;
+    int active;
+    char key[72];            /* with CURVE: the key that holds this particle */
+    char host[64];           /* where the holding process runs, and its pid */
+    uint32_t pid;
+    double last_seen;
+    zmq_msg_t position;      /* current position; never written after it is stored */
+    int evicted;             /* silent for too long; a hello brings it back */
+    int retired;             /* gone longer than --retire-after: the slot is free */
+    int has_push;            /* pushed for the current round */
+    zmq_msg_t push;          /* the pushed weights, updated in place at the close */
+    double push_loss;
+    uint64_t push_seq;
+    double push_acc, push_pos_acc;  /* accuracies reported with the push */
+    uint64_t push_pos_round;
+    double last_loss, last_acc;
+    double pbest_acc;        /* pso: accuracy of the weights that are its personal best */
+    uint64_t pbest_round;
+    uint64_t pushes, last_round;
+};
+
+struct server {
+    struct server_config cfg;
+    struct wire_limits lim;
+    void *ctx, *sock;
+    char endpoint[256];
+    const struct strategy_ops *ops;
+    void *st;                /* the strategy's state, created by the first hello */
+    size_t n;
+    uint64_t layout_hash;
+    char model_name[64], dataset[32]; /* from the hello that set the model */
+    uint32_t input_shape[3];
+    struct member *m;
+    size_t count, cap;
+    float **xs;
+    const float **prevs;
+    double *losses, *pbl;
+    uint64_t round;
+    double started, round_started, last_round_seconds, next_progress, first_push;
+    uint64_t bytes_in, bytes_out;
+    uint64_t errors[PSOD_ERROR_CODES];  /* refusals by code; their sum is errors_sent */
+    struct gate *gate;
+    uint64_t swarm_id;
+    uint64_t incarnation;    /* this process: workers notice a restarted daemon */
+    double g_acc;            /* accuracy of the global model, NaN if unknown */
+    uint64_t g_acc_round;
+    int done;                /* --exit-when-done: every worker left */
+    FILE *metrics;
+    char ckpt_dir[CONF_STRLEN];
+    uint64_t ckpt_round;     /* round of the last checkpoint */
+    double ckpt_time;
+    uint64_t progress_sig[7]; /* what the last progress line showed */
+};
+
+/* report.c */
+int srv_reject(struct server *s, const struct wire_msg *in, int code, uint64_t seq,
+               const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+uint64_t srv_errors_sent(const struct server *s);
+void srv_metrics_line(struct server *s, double now, double update_s, double wait_s);
+/* A progress line; unless `force`, only when something changed since the
+ * last one. */
+void srv_progress(struct server *s, int force);
+void srv_handle_status(struct server *s, struct wire_msg *in);
+void srv_handle_admin(struct server *s, struct wire_msg *in);
+
+/* members.c */
+struct member *srv_by_id(struct server *s, const struct wire_msg *in);
+struct member *srv_by_name(struct server *s, const char *name);
+int srv_foreign_key(struct server *s, const struct member *mb, const struct wire_msg *in,
+                    uint64_t seq);
+size_t srv_active(const struct server *s);
+size_t srv_pushed(const struct server *s);
+void srv_send_payload(struct server *s, struct member *mb, int command,
+                      const ProtobufCMessage *meta);
+int srv_valid_name(const char *name);
+int srv_reserve(struct server *s);
+void srv_handle_hello(struct server *s, struct wire_msg *in);
+void srv_handle_heartbeat(struct server *s, struct wire_msg *in);
+void srv_handle_bye(struct server *s, struct wire_msg *in);
+
+/* rounds.c */
+void srv_position_ready(void *ctx, int i, uint32_t crc);
+void srv_close_round(struct server *s);
+void srv_maybe_close_round(struct server *s);
+void srv_timers(struct server *s, double now);
+double srv_accuracy(double a);
+void srv_global_report(struct server *s, double acc, uint64_t round);
+void srv_waiting_for(const struct server *s, char *out, size_t len);
+void srv_handle_push(struct server *s, struct wire_msg *in);
+
+/* persist.c */
+int srv_resume(struct server *s, const char *dir, char *err, size_t errlen);
+void srv_maybe_checkpoint(struct server *s, double now);
+/* 0 when there is nothing to save, 1 when saved, -1 when saving failed
+ * (logged). */
+int srv_save_model(struct server *s);
+/* At start: every path option names a place psod can write. */
+int srv_open_metrics(struct server *s, char *err, size_t errlen);
+int srv_check_paths(const struct server_config *cfg, char *err, size_t errlen);
+
+#endif
