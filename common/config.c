@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 static const struct config_option *s_find(const struct config_option *opts, const char *name)
 {
@@ -45,9 +46,10 @@ static int s_assign(const struct config_option *o, const char *value, char *err,
     switch (o->type) {
     case CONF_INT: {
         errno = 0;
-        long v = strtol(value, &end, 0);
+        /* Decimal only: "010" is ten, "0x10" is refused. */
+        long v = strtol(value, &end, 10);
         if (errno || end == value || *end) {
-            snprintf(err, errlen, "option '%s': '%s' is not an integer", o->name, value);
+            snprintf(err, errlen, "option '%s': '%s' is not a decimal integer", o->name, value);
             return -1;
         }
         if (s_bounded(o, (double)v, err, errlen))
@@ -132,6 +134,13 @@ int config_load_file(const struct config_option *opts, const char *path, char *e
     FILE *f = fopen(path, "r");
     if (!f) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "%s: not a regular file (--config takes a file of `key value` "
+                 "lines)", path);
+        fclose(f);
         return -1;
     }
     char line[1024];
@@ -230,7 +239,11 @@ int config_parse_args(const struct config_option *opts, int argc, char **argv,
         else if (o->type == CONF_BOOL &&
                  (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0))
             value = "yes";
-        else if (i + 1 < argc)
+        else if (i + 1 < argc && strncmp(argv[i + 1], "--", 2) == 0) {
+            snprintf(err, errlen, "option '--%s' needs a value, not the option '%s'", name,
+                     argv[i + 1]);
+            return -1;
+        } else if (i + 1 < argc)
             value = argv[++i];
         else {
             snprintf(err, errlen, "option '--%s' needs a value", name);

@@ -51,6 +51,27 @@ int psoc__apply_curve(void *sock, const struct psoc_options *o)
     return 0;
 }
 
+void psoc__say(const struct psoc *c, int level, const char *fmt, ...)
+{
+    if (!c->opts.log)
+        return;
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    c->opts.log(c->opts.log_ctx, level, msg);
+}
+
+void psoc_set_model(struct psoc *c, const char *model, const char *dataset,
+                    const uint32_t shape[3])
+{
+    snprintf(c->model, sizeof c->model, "%s", model ? model : "");
+    snprintf(c->dataset, sizeof c->dataset, "%s", dataset ? dataset : "");
+    for (int k = 0; k < 3; k++)
+        c->shape[k] = shape ? shape[k] : 0;
+}
+
 void psoc_options_default(struct psoc_options *o)
 {
     memset(o, 0, sizeof *o); /* every field, the CURVE keys among them */
@@ -88,6 +109,7 @@ const char *psoc_strerror(int code)
     case PSOC_ECHECKSUM: return "payload checksum mismatch";
     case PSOC_ESYS: return "system error";
     case PSOC_ESTATE: return "call out of order";
+    case PSOC_EINTR: return "interrupted";
     }
     return "unknown error";
 }
@@ -162,7 +184,9 @@ int psoc__setup(struct psoc *c, char *err, size_t errlen)
     if (zmq_connect(c->sock, c->endpoint) != 0) {
         int e = errno;
         psoc__teardown(c, 0);
-        return psoc__err(err, errlen, PSOC_EINVAL, "cannot connect to '%s': %s", c->endpoint,
+        return psoc__err(err, errlen, PSOC_EINVAL,
+                         "cannot connect to '%s': %s (expected tcp://HOST:PORT, e.g. "
+                         "tcp://10.0.0.1:5555, or ipc://PATH)", c->endpoint,
                      zmq_strerror(e));
     }
     return PSOC_OK;
@@ -174,8 +198,16 @@ int psoc_open(struct psoc **out, const char *endpoint, const char *name,
     *out = NULL;
     if (!endpoint || strlen(endpoint) >= sizeof((struct psoc *)0)->endpoint)
         return psoc__err(err, errlen, PSOC_EINVAL, "endpoint missing or too long");
-    if (name && (strlen(name) == 0 || strlen(name) >= sizeof((struct psoc *)0)->name))
-        return psoc__err(err, errlen, PSOC_EINVAL, "worker name must be 1 to 127 characters");
+    if (name) {
+        size_t len = strlen(name);
+        int ok = len >= 1 && len <= PSOC_NAME_MAX;
+        for (const char *p = name; ok && *p; p++)
+            ok = (unsigned char)*p > 32 && (unsigned char)*p < 127;
+        if (!ok)
+            return psoc__err(err, errlen, PSOC_EINVAL,
+                             "worker name must be 1 to %d printable characters without spaces",
+                             PSOC_NAME_MAX);
+    }
     struct psoc *c = calloc(1, sizeof *c);
     if (!c)
         return psoc__err(err, errlen, PSOC_ESYS, "out of memory");

@@ -32,7 +32,17 @@ enum {
     PSOC_ECHECKSUM = -5, /* a payload arrived corrupted */
     PSOC_ESYS = -6,      /* ZeroMQ or the OS failed; see errno text in err */
     PSOC_ESTATE = -7,    /* call out of order (push before join, ...) */
+    PSOC_EINTR = -8,     /* *opts.stop became nonzero while waiting */
 };
+
+/* Worker names: 1 to PSOC_NAME_MAX printable characters, no spaces; the one
+ * limit the library, psod and psoctl share. */
+#define PSOC_NAME_MAX 127
+
+/* What the library tells about its connection (connecting, lost, retrying,
+ * back), for the caller's log. Called from the caller's thread or the
+ * heartbeat thread; level: 1 info, 2 warning. */
+typedef void psoc_log_fn(void *ctx, int level, const char *msg);
 
 struct psoc;
 
@@ -44,6 +54,11 @@ struct psoc_options {
     size_t max_payload;      /* largest payload accepted, bytes */
     int heartbeat_thread;    /* beat from a thread of its own after the join, at the
                               * daemon's interval, whatever the caller is doing (1) */
+    psoc_log_fn *log;        /* NULL: say nothing */
+    void *log_ctx;
+    /* A flag the caller's signal handler sets: a wait in progress returns
+     * PSOC_EINTR (the worker then says bye and exits). NULL: none. */
+    const volatile int *stop;
     /* CURVE (all three or none, Z85 text): this peer's key pair and the
      * daemon's public key. psoc_options_curve() reads them from key files. */
     char curve_public[41], curve_secret[41], curve_server[41];
@@ -64,6 +79,9 @@ struct psoc_welcome {
     int positions_global;     /* every position is the strategy's global model */
     int push_gradients;       /* the strategy takes gradients (psoc_sync_ex) */
     uint32_t heartbeat_ms;    /* the interval the client's heartbeat thread beats at */
+    uint64_t pushes;          /* pushes this particle made before (a rejoin: resume
+                               * the schedule from pushes x steps per sync) */
+    char model[64], dataset[32]; /* the swarm's model, "" if unnamed */
 };
 
 /* What a worker reports with a push besides its vector. */
@@ -80,6 +98,7 @@ struct psoc_position {
     double global_best_loss;
     double personal_best_loss;
     uint32_t global_best_particle;
+    int evaluator;            /* this worker evaluates the global model for reports */
     /* Nonzero when the push was not used: the round closed without it, the
      * worker had been evicted, or the daemon went away and came back; the
      * client rejoined (this many attempts) and `weights` holds the
@@ -89,7 +108,7 @@ struct psoc_position {
 
 struct psoc_particle_status {
     uint32_t id;
-    char name[64];
+    char name[PSOC_NAME_MAX + 1];
     double last_loss, best_loss, age_seconds;
     uint64_t pushes, last_round;
     int pushed_this_round, active, evicted;
@@ -122,6 +141,12 @@ void psoc_options_default(struct psoc_options *o);
  * worker's stable identity in the swarm; NULL for a status-only client. */
 int psoc_open(struct psoc **out, const char *endpoint, const char *name,
               const struct psoc_options *opts, char *err, size_t errlen);
+
+/* Name what the vector is before joining: the daemon refuses another model
+ * by these names (not only by fingerprint) and records them in its model
+ * file. `shape` is channels, height, width (NULL if none). */
+void psoc_set_model(struct psoc *c, const char *model, const char *dataset,
+                    const uint32_t shape[3]);
 
 /* Join the swarm. `weights` (n floats) are this worker's initial weights,
  * sent for a new particle; on return they hold the starting position the

@@ -13,6 +13,43 @@
 #include "common/crc32c.h"
 #include "common/timeutil.h"
 
+/* Take in the daemon's answers: heartbeats carry its incarnation. */
+static void s_read_answers(struct psoc *c, void *sock)
+{
+    struct wire_limits lim = {0, 0};
+    for (;;) {
+        struct wire_msg m;
+        struct wire_error werr;
+        int rc = wire_recv(sock, 0, ZMQ_DONTWAIT, &lim, &m, &werr);
+        if (rc < 0)
+            return;
+        if (rc == 0 && m.command == PSOD__COMMAND__CMD_HEARTBEAT) {
+            atomic_store(&c->beat_heard_ms, (long long)time_now_ms());
+            atomic_store(&c->beat_incarnation,
+                         (unsigned long long)((Psod__Heartbeat *)m.meta)->incarnation);
+        }
+        if (rc == 0)
+            wire_msg_clear(&m);
+    }
+}
+
+/* Say once when the daemon goes silent, and once when it is back. */
+static void s_watch(struct psoc *c)
+{
+    long long heard = atomic_load(&c->beat_heard_ms);
+    if (!heard)
+        return;
+    long long silent = (long long)time_now_ms() - heard;
+    int lost = silent > (long long)c->heartbeat_ms * PSOC_LIVENESS;
+    if (lost && !c->beat_said_lost)
+        psoc__say(c, 2, "lost psod at %s: no answer to heartbeats for %.1f s; the next sync "
+                  "rejoins for up to %.0f s (--reconnect-ms)", c->endpoint, silent / 1e3,
+                  c->opts.reconnect_ms / 1e3);
+    else if (!lost && c->beat_said_lost)
+        psoc__say(c, 1, "psod at %s answers again", c->endpoint);
+    c->beat_said_lost = lost;
+}
+
 /* Beat every heartbeat_ms on a socket of its own until told to stop. */
 static void *s_beat_main(void *arg)
 {
@@ -33,16 +70,14 @@ static void *s_beat_main(void *arg)
                 hb.seq = ++seq;
                 wire_send(sock, NULL, 0, PSOD__COMMAND__CMD_HEARTBEAT, &hb.base, NULL,
                           ZMQ_DONTWAIT);
-                /* Drain the answers; sleep in small steps to stop promptly. */
+                /* Read the answers (when the daemon was last heard, and
+                 * which incarnation); sleep in small steps to stop promptly. */
                 for (uint32_t waited = 0; waited < c->heartbeat_ms && !atomic_load(&c->beat_stop);
                      waited += 50) {
-                    zmq_msg_t m;
-                    zmq_msg_init(&m);
-                    while (zmq_msg_recv(&m, sock, ZMQ_DONTWAIT) >= 0)
-                        ;
-                    zmq_msg_close(&m);
+                    s_read_answers(c, sock);
                     usleep(50000);
                 }
+                s_watch(c);
             }
         }
         zmq_close(sock);
@@ -57,6 +92,8 @@ void psoc__beat_start(struct psoc *c)
     if (c->beat_running || !c->opts.heartbeat_thread || c->heartbeat_ms == 0 || !c->name[0])
         return;
     atomic_store(&c->beat_stop, 0);
+    atomic_store(&c->beat_heard_ms, (long long)time_now_ms());
+    c->beat_said_lost = 0;
     c->beat_running = pthread_create(&c->beat_thread, NULL, s_beat_main, c) == 0;
 }
 

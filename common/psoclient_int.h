@@ -20,7 +20,9 @@
 struct psoc {
     void *ctx, *sock;
     char endpoint[256];
-    char name[128];
+    char name[PSOC_NAME_MAX + 1];
+    char model[64], dataset[32];
+    uint32_t shape[3];
     struct psoc_options opts;
     int zero_copy;
     int joined;
@@ -43,8 +45,15 @@ struct psoc {
     void *mon;               /* PAIR on the socket's monitor: handshake failures */
     int handshaken;          /* the current connection completed its handshake */
     int failed_handshakes;   /* connections lost before a handshake, in a row */
+    /* What the heartbeat thread heard: heartbeats work both ways. */
+    atomic_llong beat_heard_ms;    /* last answer, time_now_ms(); 0 = none yet */
+    atomic_ullong beat_incarnation; /* the incarnation in it */
+    int beat_said_lost;             /* the thread's own: it told the log */
 };
 
+/* Tell the caller's log (opts.log), printf-style. */
+void psoc__say(const struct psoc *c, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 int psoc__err(char *err, size_t errlen, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 int psoc__apply_curve(void *sock, const struct psoc_options *o);

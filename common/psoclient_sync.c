@@ -48,6 +48,12 @@ static int s_hello(struct psoc *c, float *weights, int timeout_ms, struct psoc_w
     gethostname(host, sizeof host - 1);
     h.host = host;
     h.pid = (uint32_t)getpid();
+    h.model_name = c->model;
+    h.dataset = c->dataset;
+    if (c->shape[0]) {
+        h.n_input_shape = 3;
+        h.input_shape = c->shape;
+    }
     zmq_msg_t payload;
     if (zmq_msg_init_size(&payload, n * sizeof(float)) != 0)
         return psoc__err(err, errlen, PSOC_ESYS, "out of memory for %zu weights", n);
@@ -77,6 +83,7 @@ static int s_hello(struct psoc *c, float *weights, int timeout_ms, struct psoc_w
         c->push_kind = (int)w->push_kind;
         c->heartbeat_ms = w->heartbeat_ms;
         c->incarnation = w->incarnation;
+        atomic_store(&c->beat_incarnation, 0);
         psoc__beat_start(c);
         c->positions_global = w->positions_global;
         if (out) {
@@ -88,6 +95,9 @@ static int s_hello(struct psoc *c, float *weights, int timeout_ms, struct psoc_w
             out->positions_global = w->positions_global;
             out->push_gradients = w->push_kind == PSOD__PAYLOAD_KIND__PAYLOAD_GRADIENT;
             out->heartbeat_ms = w->heartbeat_ms;
+            out->pushes = w->pushes;
+            snprintf(out->model, sizeof out->model, "%s", w->model_name ? w->model_name : "");
+            snprintf(out->dataset, sizeof out->dataset, "%s", w->dataset ? w->dataset : "");
         }
     }
     wire_msg_clear(&m);
@@ -103,7 +113,15 @@ int psoc_join(struct psoc *c, size_t n, uint64_t layout_hash, float *weights,
         return psoc__err(err, errlen, PSOC_EINVAL, "need 1 to %zu weights", c->opts.max_payload / 4);
     c->n = n;
     c->layout_hash = layout_hash;
-    return s_hello(c, weights, c->opts.connect_timeout_ms, out, err, errlen);
+    psoc__say(c, 1, "connecting to psod at %s as '%s' (waiting up to %.0f s for its welcome)",
+              c->endpoint, c->name, c->opts.connect_timeout_ms / 1e3);
+    int rc = s_hello(c, weights, c->opts.connect_timeout_ms, out, err, errlen);
+    if (rc == PSOC_ETIMEOUT)
+        psoc__err(err, errlen, PSOC_ETIMEOUT,
+                  "no answer from psod at %s within %d ms: is psod running there, and is that "
+                  "the address it listens on (its 'listening on' line)?",
+                  c->endpoint, c->opts.connect_timeout_ms);
+    return rc;
 }
 
 /* Get back in step with the daemon after a refused push (evicted, or the
@@ -113,8 +131,10 @@ int psoc_join(struct psoc *c, size_t n, uint64_t layout_hash, float *weights,
 static int s_resync(struct psoc *c, float *weights, struct psoc_position *out, char *err,
                     size_t errlen)
 {
-    int64_t deadline = time_now_ms() + c->opts.reconnect_ms;
+    int64_t start = time_now_ms(), deadline = start + c->opts.reconnect_ms;
     int wait_ms = 500;
+    psoc__say(c, 2, "psod at %s did not take the push (%s); rejoining, for up to %.0f s", c->endpoint,
+              err && err[0] ? err : "no answer", c->opts.reconnect_ms / 1e3);
     for (int attempt = 1;; attempt++) {
         struct psoc_welcome w;
         int64_t left = deadline - time_now_ms();
@@ -130,8 +150,18 @@ static int s_resync(struct psoc *c, float *weights, struct psoc_position *out, c
             }
             return PSOC_OK;
         }
-        if (rc != PSOC_ETIMEOUT || time_now_ms() >= deadline)
+        if (rc == PSOC_ETIMEOUT && time_now_ms() >= deadline)
+            return psoc__err(err, errlen, PSOC_ETIMEOUT,
+                             "lost psod at %s: no welcome in %d attempts over %.1f s "
+                             "(--reconnect-ms %d)", c->endpoint, attempt,
+                             (time_now_ms() - start) / 1e3, c->opts.reconnect_ms);
+        if (rc != PSOC_ETIMEOUT)
             return rc;
+        if (attempt == 1 || attempt % 4 == 0)
+            psoc__say(c, 2, "psod at %s still not answering (attempt %d, %.0f s left)",
+                      c->endpoint, attempt, (deadline - time_now_ms()) / 1e3);
+        if (c->opts.stop && *c->opts.stop)
+            return psoc__err(err, errlen, PSOC_EINTR, "interrupted while rejoining");
         if (wait_ms < 8000)
             wait_ms *= 2;
     }
@@ -227,6 +257,7 @@ int psoc_sync_ex(struct psoc *c, float *weights, const float *gradient,
             out->global_best_loss = pos->global_best_loss;
             out->personal_best_loss = pos->personal_best_loss;
             out->global_best_particle = pos->global_best_particle;
+            out->evaluator = pos->evaluator;
             out->resynced = 0;
         }
     }

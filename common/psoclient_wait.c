@@ -84,6 +84,23 @@ int psoc__await(struct psoc *c, int want, uint64_t seq, int timeout_ms, struct w
     int64_t last_heard = time_now_ms(), last_beat = last_heard;
     for (;;) {
         int64_t now = time_now_ms(), left = deadline - now;
+        if (c->opts.stop && *c->opts.stop) {
+            psoc__reset(c);
+            return psoc__err(err, errlen, PSOC_EINTR, "interrupted while waiting for %s",
+                             wire_command_name(want));
+        }
+        /* The heartbeat thread hears the daemon too (heartbeats both ways). */
+        int64_t beat_heard = atomic_load(&c->beat_heard_ms);
+        uint64_t beat_inc = atomic_load(&c->beat_incarnation);
+        if (c->beat_running && beat_heard > last_heard)
+            last_heard = beat_heard;
+        if (beats && c->beat_running && beat_inc != 0 && c->incarnation != 0 &&
+            beat_inc != c->incarnation) {
+            psoc__reset(c);
+            return psoc__err(err, errlen, PSOC_ETIMEOUT,
+                             "psod at %s restarted while the round was open: the push is lost",
+                             c->endpoint);
+        }
         if (left <= 0) {
             psoc__reset(c);
             return psoc__err(err, errlen, PSOC_ETIMEOUT,

@@ -10,13 +10,13 @@
 #
 #   --workers K        workers (particles)                       [4]
 #   --strategy S       pso, avg, easgd, diloco, ssgd             [pso]
-#   --sync-every N     mini-batches between syncs                [16]
-#   --epochs E         passes over each worker's shard           [2]
+#   --sync-every N     mini-batches between syncs                [16; cifar10: 4]
+#   --epochs E         passes over each worker's shard           [2; cifar10: 10]
 #   --model M          mlp, lenet5, cifar_cnn                    [lenet5]
 #   --dataset D        mnist, fashion-mnist, cifar10             [mnist]
 #   --data-dir DIR     dataset files; only the default data/D is
 #                      fetched, a directory you name is used as it is [data/D]
-#   --lr X --batch B --momentum X                                [0.05 64 0.9]
+#   --lr X --batch B --momentum X                                [0.05 64 (cifar10: 32) 0.9]
 #   --schedule S       learning-rate schedule of the workers     [cosine]
 #   --seed S           seed of the init, shuffling and swarm     [1]
 #   --eval-every R     syncs between accuracy reports            [~4 per epoch]
@@ -30,8 +30,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-workers=4 strategy=pso sync_every=16 epochs=2 model=lenet5 dataset=mnist data_dir=""
-lr=0.05 batch=64 momentum=0.9 schedule=cosine seed=1 eval_every="" run_dir="" objective="" dim=10 rounds=300
+workers=4 strategy=pso sync_every="" epochs="" model=lenet5 dataset=mnist data_dir=""
+lr=0.05 batch="" momentum=0.9 schedule=cosine seed=1 eval_every="" run_dir="" objective="" dim=10 rounds=300
 fetch=1
 worker_opts=() psod_extra=()
 usage() { sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; }
@@ -62,6 +62,15 @@ while [ $# -gt 0 ]; do
         *) echo "run-local.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
     esac
 done
+# The default recipe: LeNet-5 on MNIST, 2 epochs, batch 64, sync every 16.
+# CIFAR-10 (the 4,000-image slice gives each of 4 workers 1,000 images) gets
+# more epochs, smaller batches and more frequent syncs, so that a run holds
+# enough syncs to mean something (docs/RESULTS.md).
+if [ "$dataset" = cifar10 ]; then
+    epochs=${epochs:-10} batch=${batch:-32} sync_every=${sync_every:-4}
+    [ "$model" != lenet5 ] || model=cifar_cnn
+fi
+epochs=${epochs:-2} batch=${batch:-64} sync_every=${sync_every:-16}
 [[ "$workers" =~ ^[1-9][0-9]*$ ]] || { echo "run-local.sh: --workers must be a positive integer" >&2; exit 2; }
 [[ "$sync_every" =~ ^[1-9][0-9]*$ ]] || { echo "run-local.sh: --sync-every must be a positive integer" >&2; exit 2; }
 data_dir=${data_dir:-data/$dataset}
@@ -145,8 +154,12 @@ status=0
 for p in "${pids[@]}"; do wait "$p" || status=1; done
 pids=()
 if [ "$status" != 0 ]; then
-    echo "run-local.sh: a worker failed; the end of its log:" >&2
-    for i in $(seq 0 $((workers - 1))); do tail -n 3 "$run_dir/worker$i.log" >&2; done
+    # The workers' own words: their ERROR lines, or the last lines of the
+    # first failed worker's log (an option it refused).
+    echo "run-local.sh: a worker failed:" >&2
+    if ! grep -h -m 2 -E 'ERROR|psoworker: ' "$run_dir"/worker*.log >&2; then
+        tail -n 3 "$run_dir/worker0.log" >&2
+    fi
     kill "$psod_pid" 2>/dev/null || true
 fi
 # With --exit-when-done psod leaves once every worker has said bye.
@@ -164,7 +177,9 @@ if [ -n "$objective" ]; then
 fi
 last=$(tail -n 1 "$run_dir/metrics.jsonl" 2>/dev/null || true)
 field() { printf '%s' "$last" | sed -n "s/.*\"$1\":\([^,}]*\).*/\1/p"; }
-rounds_done=$(field round) bytes=$(( $(field bytes_in || echo 0) + $(field bytes_out || echo 0) ))
+rounds_done=$(field round) bytes_in=$(field bytes_in) bytes_out=$(field bytes_out)
+rounds_done=${rounds_done:-0}
+bytes=$(( ${bytes_in:-0} + ${bytes_out:-0} ))
 best_acc=$(sed -n 's/.*"global_acc":\([0-9.e-]*\).*/\1/p' "$run_dir/metrics.jsonl" | sort -g | tail -n 1)
 final_acc=""
 if [ -s "$run_dir/model.psom" ]; then
@@ -178,12 +193,17 @@ best_acc=$(printf '%s\n%s\n' "${best_acc:-0}" "${final_acc:-0}" | sort -g | tail
     echo "strategy=$strategy"; echo "sync_every=$sync_every"; echo "workers=$workers"
     echo "seed=$seed"; echo "epochs=$epochs"; echo "model=$model"; echo "dataset=$dataset"
     echo "final_acc=$final_acc"; echo "best_acc=$best_acc"; echo "rounds=$rounds_done"
-    echo "bytes=$bytes"; echo "wall_s=$wall"; echo "status=$status"
+    echo "bytes=$bytes"; echo "wall_s=$wall"
+    if [ "$status" = 0 ]; then echo "status=0"; else echo "status=failed"; fi
 } > "$run_dir/summary.txt"
+if [ "$status" != 0 ]; then
+    echo "run-local.sh: failed; logs and summary.txt (status=failed) in $run_dir" >&2
+    exit 1
+fi
 echo
 printf 'Done: %s, %s workers, sync every %s, %s epochs: global model test accuracy %s%% ' \
     "$strategy" "$workers" "$sync_every" "$epochs" \
     "$(awk -v a="${final_acc:-0}" 'BEGIN { printf "%.2f", 100 * a }')"
 echo "($rounds_done rounds, $(( bytes / 1048576 )) MiB moved, $wall s)"
-echo "Model file: $run_dir/model.psom (psoworker --eval FILE --model $model evaluates it)"
+echo "Model file: $run_dir/model.psom (evaluate it: psoworker --eval $run_dir/model.psom --dataset $dataset --data-dir $data_dir)"
 exit $status

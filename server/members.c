@@ -156,6 +156,7 @@ static void s_welcome(struct server *s, struct member *mb, int rejoined)
     w.incarnation = s->incarnation;
     w.push_kind = (Psod__PayloadKind)s->ops->push_kind;
     w.model_name = s->model_name;
+    w.pushes = mb->pushes;
     w.dataset = s->dataset;
     srv_send_payload(s, mb, PSOD__COMMAND__CMD_WELCOME, &w.base);
 }
@@ -214,7 +215,7 @@ void srv_handle_hello(struct server *s, struct wire_msg *in)
         return;
     double silent_limit = (double)s->cfg.heartbeat_ms * (double)s->cfg.liveness / 1000.0;
     double heard = time_now_s() - (mb ? mb->last_seen : 0);
-    if (mb && mb->active && heard <= silent_limit &&
+    if (mb && mb->active && mb->pid != 0 && heard <= silent_limit &&
         (mb->pid != h->pid || strcmp(mb->host, h->host ? h->host : "") != 0)) {
         /* Another process under a live worker's name: two workers given one
          * --name would take the particle from each other forever. */

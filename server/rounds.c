@@ -18,6 +18,17 @@
 /* A particle's new position is ready: it becomes the stored position and
  * goes out at once, so the I/O thread sends it while the daemon computes
  * the next particle. */
+/* The worker that evaluates the global model for reports: the first active
+ * one (under strategies whose positions are the global model, one
+ * evaluation per report is enough). */
+int srv_evaluator(const struct server *s)
+{
+    for (size_t i = 0; i < s->count; i++)
+        if (s->m[i].active)
+            return (int)i;
+    return -1;
+}
+
 void srv_position_ready(void *ctx, int i, uint32_t crc)
 {
     struct server *s = ctx;
@@ -37,6 +48,7 @@ void srv_position_ready(void *ctx, int i, uint32_t crc)
     p.personal_best_loss = s->ops->personal_best_loss(s->st, i);
     p.seq = mb->push_seq;
     p.global_best_particle = (uint32_t)s->ops->global_particle(s->st);
+    p.evaluator = i == srv_evaluator(s);
     srv_send_payload(s, mb, PSOD__COMMAND__CMD_POSITION, &p.base);
 }
 

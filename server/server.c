@@ -58,7 +58,10 @@ static int s_listen(struct server *s, const struct server_config *cfg, char *err
         snprintf(err, errlen, "cannot listen on '%s': %s%s", cfg->bind, zmq_strerror(e),
                  e == EADDRINUSE ? " (another process holds the port; pick another --bind)"
                  : e == EADDRNOTAVAIL ? " (no interface of this host has that address)"
-                                      : "");
+                 : e == EINVAL || e == ENODEV || e == EPROTONOSUPPORT
+                     ? " (expected tcp://ADDRESS:PORT with an interface's IP address, e.g. "
+                       "tcp://10.0.0.1:5555 or tcp://127.0.0.1:* for any free port)"
+                     : "");
         return -1;
     }
     size_t len = sizeof s->endpoint;
@@ -248,7 +251,6 @@ void server_handle_frames(struct server *s, const void *id, size_t id_len, const
     s_serve(s, &in, r, &werr);
 }
 
-const uint64_t *server_errors(const struct server *s) { return s->errors; }
 
 int server_run(struct server *s, volatile sig_atomic_t *stop)
 {

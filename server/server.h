@@ -83,9 +83,8 @@ void server_handle_frames(struct server *s, const void *id, size_t id_len, const
  * --resume uses). Returns 0, or -1 with err filled and the server as it was
  * before a failed load is not guaranteed: use a fresh server. */
 int server_restore(struct server *s, const void *data, size_t len, char *err, size_t errlen);
-/* Refusals so far by Psod__ErrorCode (array of PSOD_ERROR_CODES). */
+/* Error codes psod counts refusals by (Psod__ErrorCode). */
 #define PSOD_ERROR_CODES 19
-const uint64_t *server_errors(const struct server *s);
 
 /* Loss and test accuracy of the global model (accuracy NaN when no worker
  * reported one for it). */

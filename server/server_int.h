@@ -99,6 +99,7 @@ void srv_handle_heartbeat(struct server *s, struct wire_msg *in);
 void srv_handle_bye(struct server *s, struct wire_msg *in);
 
 /* rounds.c */
+int srv_evaluator(const struct server *s);
 void srv_position_ready(void *ctx, int i, uint32_t crc);
 void srv_close_round(struct server *s);
 void srv_maybe_close_round(struct server *s);

@@ -50,7 +50,6 @@ typedef void strategy_done_fn(void *ctx, int i, uint32_t crc);
 
 struct strategy_ops {
     const char *name;
-    const char *summary;
     /* What pushes carry: 0 weights, 1 gradients (Psod__PayloadKind). */
     int push_kind;
     /* Every particle that pushed gets the same vector back: the strategy's

@@ -102,7 +102,6 @@ static int s_load(void *st, struct ckpt_reader *r)
 
 const struct strategy_ops strategy_avg = {
     .name = "avg",
-    .summary = "parameter averaging (local SGD): every worker gets the mean",
     .push_kind = 0,
     .positions_global = 1,
     .options = s_options,

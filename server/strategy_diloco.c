@@ -115,7 +115,6 @@ static int s_load(void *st, struct ckpt_reader *r)
 
 const struct strategy_ops strategy_diloco = {
     .name = "diloco",
-    .summary = "outer Nesterov SGD on the workers' mean change (DiLoCo; SlowMo without Nesterov)",
     .push_kind = 0,
     .positions_global = 1,
     .options = s_options,

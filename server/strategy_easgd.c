@@ -115,7 +115,6 @@ static int s_load(void *st, struct ckpt_reader *r)
 
 const struct strategy_ops strategy_easgd = {
     .name = "easgd",
-    .summary = "elastic averaging SGD: workers and a center variable pull on each other",
     .push_kind = 0,
     .positions_global = 0,
     .options = s_options,

@@ -82,7 +82,6 @@ static double s_pbest(const void *st, int i) { return swarm_personal_best_loss(s
 
 const struct strategy_ops strategy_pso = {
     .name = "pso",
-    .summary = "PSO-PS: particle swarm update toward personal and global bests",
     .push_kind = 0,
     .positions_global = 0,
     .options = s_options,

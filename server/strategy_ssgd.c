@@ -122,7 +122,6 @@ static int s_load(void *st, struct ckpt_reader *r)
 
 const struct strategy_ops strategy_ssgd = {
     .name = "ssgd",
-    .summary = "synchronous SGD: gradients averaged and applied once per step by the daemon",
     .push_kind = 1,
     .positions_global = 1,
     .options = s_options,

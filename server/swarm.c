@@ -386,8 +386,6 @@ int swarm_load(struct swarm *s, struct ckpt_reader *r)
     return 0;
 }
 
-size_t swarm_size(const struct swarm *s) { return s->count; }
-size_t swarm_dim(const struct swarm *s) { return s->n; }
 double swarm_best_loss(const struct swarm *s) { return s->g_loss; }
 int swarm_best_particle(const struct swarm *s) { return s->g_particle; }
 const float *swarm_best(const struct swarm *s)
@@ -395,5 +393,4 @@ const float *swarm_best(const struct swarm *s)
     return s->g_particle >= 0 ? s->pt[s->g_particle].p : NULL;
 }
 double swarm_personal_best_loss(const struct swarm *s, int i) { return s->pt[i].p_loss; }
-const float *swarm_velocity(const struct swarm *s, int i) { return s->pt[i].v; }
 const float *swarm_personal_best(const struct swarm *s, int i) { return s->pt[i].p; }

@@ -82,14 +82,11 @@ void swarm_reset(struct swarm *s, int i, const float *x0, uint64_t stream);
 void swarm_save(const struct swarm *s, struct ckpt_writer *w);
 int swarm_load(struct swarm *s, struct ckpt_reader *r);
 
-size_t swarm_size(const struct swarm *s);        /* number of particles */
-size_t swarm_dim(const struct swarm *s);
 double swarm_best_loss(const struct swarm *s);   /* +inf before any round */
 int swarm_best_particle(const struct swarm *s);  /* -1 before any round */
 /* The global best is always the best personal best: no copy is kept. */
 const float *swarm_best(const struct swarm *s);  /* NULL before any round */
 double swarm_personal_best_loss(const struct swarm *s, int i);
-const float *swarm_velocity(const struct swarm *s, int i);
 const float *swarm_personal_best(const struct swarm *s, int i);
 
 /* The fused element-wise update of one particle, exposed for tests and

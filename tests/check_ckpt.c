@@ -120,13 +120,16 @@ START_TEST(lengths_are_checked_before_use)
     ckpt_close(&r);
     ck_assert_int_eq(ckpt_open_mem(&r, "PSCK", 4), -1);
     ckpt_close(&r);
-    /* Versions 1 (before particles were bound to keys) and 2 are read;
-     * a newer one is refused by name. */
+    /* Versions 1 (before particles were bound to keys), 2 and 3 (records
+     * with their own versions) are read; a newer one is refused by name. */
     ck_assert_int_eq(ckpt_open_mem(&r, "PSCK\1\0\0\0\0\0\0\0", 12), 0);
     ck_assert_uint_eq(r.version, 1);
     ckpt_close(&r);
-    ck_assert_int_eq(ckpt_open_mem(&r, "PSCK\3\0\0\0\0\0\0\0", 12), -1);
-    ck_assert_ptr_nonnull(strstr(r.err, "version 3"));
+    ck_assert_int_eq(ckpt_open_mem(&r, "PSCK\3\0\0\0\0\0\0\0", 12), 0);
+    ck_assert_uint_eq(r.version, 3);
+    ckpt_close(&r);
+    ck_assert_int_eq(ckpt_open_mem(&r, "PSCK\4\0\0\0\0\0\0\0", 12), -1);
+    ck_assert_ptr_nonnull(strstr(r.err, "version 4"));
     ckpt_close(&r);
     ck_assert_int_eq(ckpt_open_mem(&r, "XXXX\1\0\0\0\0\0\0\0", 12), -1);
     ck_assert_ptr_nonnull(strstr(r.err, "bad magic"));

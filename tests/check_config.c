@@ -146,6 +146,27 @@ START_TEST(print_reads_back)
 }
 END_TEST
 
+START_TEST(integers_are_decimal_and_values_are_not_options)
+{
+    ck_assert_int_eq(config_defaults(opts, err, sizeof err), 0);
+    ck_assert_int_eq(config_set(opts, "count", "010", err, sizeof err), 0);
+    ck_assert_int_eq(c.n, 10); /* not octal 8 */
+    ck_assert_int_eq(config_set(opts, "count", "0x10", err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "not a decimal integer"));
+    char *argv[] = {"prog", "--name", "--count", "3", NULL};
+    ck_assert_int_eq(config_parse_args(opts, 4, argv, NULL, err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "'--name' needs a value, not the option '--count'") != NULL, "%s",
+                  err);
+    char *argv2[] = {"prog", "--flag", "--count", "3", NULL}; /* a bare boolean is fine */
+    ck_assert_int_eq(config_parse_args(opts, 4, argv2, NULL, err, sizeof err), 0);
+    ck_assert_int_eq(c.b, 1);
+    ck_assert_int_eq(c.n, 3);
+    /* A directory given as the config file is refused, not read as empty. */
+    ck_assert_int_eq(config_load_file(opts, "/tmp", err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "not a regular file"));
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("config");
@@ -156,6 +177,7 @@ int main(void)
     tcase_add_test(tc, rejects_bad_values);
     tcase_add_test(tc, file_errors_name_the_line);
     tcase_add_test(tc, print_reads_back);
+    tcase_add_test(tc, integers_are_decimal_and_values_are_not_options);
     suite_add_tcase(s, tc);
     return suite_run(s);
 }

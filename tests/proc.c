@@ -153,3 +153,16 @@ void proc_last_line(const char *path, char *buf, size_t len)
     fclose(f);
 }
 
+
+int proc_wait_for(const char *tag, const char *ext, const char *text, double secs)
+{
+    static char buf[1 << 18];
+    double deadline = proc_now() + secs;
+    do {
+        proc_read(tag, ext, buf, sizeof buf);
+        if (strstr(buf, text))
+            return 1;
+        usleep(20000);
+    } while (proc_now() < deadline);
+    return 0;
+}

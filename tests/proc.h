@@ -29,6 +29,8 @@ void proc_read(const char *tag, const char *ext, char *buf, size_t len);
 /* Start psod on tcp://127.0.0.1:* with `extra` args (NULL-terminated);
  * returns its pid once it has written its endpoint into `ep`. */
 pid_t proc_psod(const char *tag, char *ep, size_t eplen, char *const extra[]);
+/* Poll DIR/TAG.EXT until it holds `text` (returns 1) or `secs` pass (0). */
+int proc_wait_for(const char *tag, const char *ext, const char *text, double secs);
 /* The number after `key` in the text, or NaN. */
 double proc_after(const char *text, const char *key);
 /* The last line of the file at path. */

@@ -26,6 +26,21 @@ check "run-local.sh final accuracy '$acc' not above 0.8" awk -v a="${acc:-0}" 'B
 check "run-local.sh left no model file" test -s "$dir/run/model.psom"
 check "run-local.sh left no metrics" test -s "$dir/run/metrics.jsonl"
 check "run-local.sh printed no result line" grep -q "^Done: pso, 2 workers" "$dir/run.log"
+check "run-local.sh eval hint lacks --dataset and --data-dir" \
+    grep -q -- "--eval $dir/run/model.psom --dataset mnist --data-dir $dir/data" "$dir/run.log"
+
+# A worker that refuses its options: its own message, status=failed, exit 1.
+for bad_opt in "--epochs 0" "--lr nan" "--worker-opt --bogus=1"; do
+    read -r -a args <<< "$bad_opt"
+    scripts/run-local.sh --no-fetch --model mlp --data-dir "$dir/data" --workers 1 \
+        --run-dir "$dir/badrun" "${args[@]}" > "$dir/bad.log" 2>&1
+    rc=$?
+    check "run-local.sh $bad_opt exited $rc, not 1" test "$rc" -eq 1
+    check "run-local.sh $bad_opt: no worker message: $(tail -n 3 "$dir/bad.log")" \
+        grep -q -E "psoworker: (option|unknown option)" "$dir/bad.log"
+    check "run-local.sh $bad_opt: shell errors" bash -c "! grep -q -E 'syntax error|unbound variable' '$dir/bad.log'"
+    check "run-local.sh $bad_opt: summary lacks status=failed" grep -q "^status=failed" "$dir/badrun/summary.txt"
+done
 
 # sweep.sh: 2 strategies x 2 intervals, then again (all skipped).
 sweep=(scripts/sweep.sh --strategies "pso avg" --sync "4 8" --seeds 1 --workers 2 --epochs 1

@@ -7,9 +7,14 @@
  * sync it pushes its position with its loss through the client library and
  * continues from the position the daemon sends back. With --standalone it
  * runs the same local steps without a daemon (the baseline a swarm must
- * beat). The neural-network engine arrives with the training issue; the
- * objectives are the system's self-check. */
+ * beat). Networks train through worker/train.c; the objectives are the
+ * system's self-check.
+ *
+ * SIGINT and SIGTERM end a run cleanly: the step or the wait in progress is
+ * abandoned, the worker says bye (so the round does not wait for it),
+ * prints its summary and exits 130 (SIGINT) or 143 (SIGTERM). */
 #include <malloc.h>
+#include <signal.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -51,7 +56,7 @@ struct worker_config {
     long timeout_ms;
     long progress_every;
     int standalone;
-    long eval_every, holdout, reconnect_ms, delay_ms;
+    long eval_every, eval_samples, holdout, reconnect_ms, delay_ms, join_timeout_ms;
     int fitness, diverse_init;
     char init[CONF_STRLEN];
     char eval[CONF_STRLEN];
@@ -60,6 +65,17 @@ struct worker_config {
 };
 
 static const char *const s_fitness_modes[] = {"train", "holdout", NULL};
+
+static volatile int s_stop_signal; /* the signal that asks us to stop, 0 = none */
+
+static void s_on_signal(int sig) { s_stop_signal = sig; }
+
+/* The client library's connection news, in our log. */
+static void s_client_log(void *ctx, int level, const char *msg)
+{
+    (void)ctx;
+    log_msg(level >= 2 ? LOG_WARN : LOG_INFO, "%s", msg);
+}
 
 static const struct config_option *s_options(struct worker_config *c)
 {
@@ -108,13 +124,19 @@ static const struct config_option *s_options(struct worker_config *c)
         {"seed", CONF_INT, &c->seed, "1", 0, 9.2e18,
          "seed of the initial position (mixed with the name)", NULL},
         {"timeout-ms", CONF_INT, &c->timeout_ms, "120000", 100, 1e9,
-         "how long to wait for the daemon's answer", NULL},
+         "how long to wait for the daemon's answer to a sync (the whole round)", NULL},
+        {"join-timeout-ms", CONF_INT, &c->join_timeout_ms, "20000", 100, 1e9,
+         "how long the first join waits for psod's welcome", NULL},
         {"progress-every", CONF_INT, &c->progress_every, "0", 0, 1e12,
          "log a progress line every N rounds, 0 = only at the end", NULL},
         {"standalone", CONF_BOOL, &c->standalone, "no", 1, 0,
          "train without a daemon", NULL},
-        {"eval-every", CONF_INT, &c->eval_every, "0", 0, 1e12,
-         "evaluate test accuracy every N syncs and report it to psod, 0 = never", NULL},
+        {"eval-every", CONF_INT, &c->eval_every, "-1", -1, 1e12,
+         "evaluate test accuracy every N syncs and report it to psod; -1 = auto (about every "
+         "100 local steps, on --eval-samples test samples), 0 = never", NULL},
+        {"eval-samples", CONF_INT, &c->eval_samples, "1000", 0, 1e9,
+         "test samples evaluated for each report (the whole test set at the end); 0 = all",
+         NULL},
         {"fitness", CONF_ENUM, &c->fitness, "train", 1, 0,
          "loss pushed as fitness: the interval's mean training loss, or the loss on "
          "--holdout samples kept out of this worker's shard", s_fitness_modes},
@@ -150,8 +172,10 @@ static int s_client_options(const struct worker_config *cfg, struct psoc_options
 {
     psoc_options_default(po);
     po->timeout_ms = (int)cfg->timeout_ms;
-    po->connect_timeout_ms = (int)cfg->timeout_ms;
+    po->connect_timeout_ms = (int)cfg->join_timeout_ms;
     po->reconnect_ms = (int)cfg->reconnect_ms;
+    po->log = s_client_log;
+    po->stop = &s_stop_signal;
     if (!cfg->curve_secret[0] && !cfg->curve_server[0])
         return 0;
     if (!cfg->curve_secret[0] || !cfg->curve_server[0]) {
@@ -210,6 +234,43 @@ static int s_load_weights(struct model *m, const char *path, struct modelfile_in
     }
     memcpy(m->params, w, m->n_params * sizeof(float));
     free(w);
+    return 0;
+}
+
+/* --eval FILE: the model file says which model and dataset it holds
+ * (version 2): take the model from it, and refuse a dataset other than its
+ * own. Returns 0 or -1 with err. */
+static int s_eval_target(struct worker_config *cfg, int dataset_given, char *err, size_t errlen)
+{
+    struct modelfile_info info;
+    float *w;
+    if (modelfile_read(cfg->eval, &info, &w, err, errlen) != 0)
+        return -1;
+    free(w);
+    if (!info.model[0] && !cfg->model[0]) {
+        snprintf(err, errlen, "model file '%s' (an older version) does not say which model it "
+                 "holds: give --model", cfg->eval);
+        return -1;
+    }
+    if (info.model[0] && strncmp(info.model, "objective:", 10) == 0) {
+        snprintf(err, errlen, "model file '%.200s' holds a test function (%s), not a network",
+                 cfg->eval, info.model);
+        return -1;
+    }
+    if (info.model[0] && cfg->model[0] && strcmp(info.model, cfg->model) != 0) {
+        snprintf(err, errlen, "model file '%.200s' holds model %s, not --model %.64s", cfg->eval,
+                 info.model, cfg->model);
+        return -1;
+    }
+    if (info.dataset[0] && dataset_given && strcmp(info.dataset, cfg->dataset) != 0) {
+        snprintf(err, errlen, "model file '%.200s' was trained on %s, not --dataset %.64s: its "
+                 "accuracy there would mean nothing", cfg->eval, info.dataset, cfg->dataset);
+        return -1;
+    }
+    if (info.model[0])
+        snprintf(cfg->model, sizeof cfg->model, "%s", info.model);
+    if (info.dataset[0])
+        snprintf(cfg->dataset, sizeof cfg->dataset, "%s", info.dataset);
     return 0;
 }
 
@@ -272,7 +333,10 @@ static int s_run_model(const struct worker_config *cfg)
         struct psoc_options po;
         if (s_client_options(cfg, &po, err, sizeof err) != 0 ||
             psoc_open(&c, cfg->connect, cfg->name, &po, err, sizeof err) != PSOC_OK ||
-            psoc_join(c, m->n_params, model_layout_hash(m), m->params, &wel, err, sizeof err) !=
+            (psoc_set_model(c, m->name, cfg->dataset,
+                            (const uint32_t[3]){(uint32_t)m->in_c, (uint32_t)m->in_h,
+                                                (uint32_t)m->in_w}),
+             psoc_join(c, m->n_params, model_layout_hash(m), m->params, &wel, err, sizeof err)) !=
                 PSOC_OK) {
             log_error("join %s as '%s': %s", cfg->connect, cfg->name, err);
             rc = 1;
@@ -287,20 +351,26 @@ static int s_run_model(const struct worker_config *cfg)
                               cfg->step_gamma, (int)cfg->step_epochs, (uint64_t)cfg->seed,
                               (int)cfg->sync_every, cfg->reset_momentum,
                               cfg->metrics[0] ? cfg->metrics : NULL, cfg->progress_interval,
-                              (int)cfg->eval_every, holdout.n ? &holdout : NULL,
-                              (int)cfg->delay_ms};
+                              (int)cfg->eval_every, cfg->eval_samples,
+                              holdout.n ? &holdout : NULL, (int)cfg->delay_ms, &s_stop_signal};
     struct train_result res;
     if (rc == 0 && train_run(m, &train, &test, &tc, c, c ? &wel : NULL, &res, err, sizeof err) != 0) {
         log_error("%s", err);
         rc = 1;
     }
-    if (rc == 0)
+    if (rc == 0) {
+        char tl[LOG_NUM_LEN], ta[LOG_NUM_LEN];
         printf("psoworker %s: model %s dataset %s epochs %ld steps %ld syncs %ld train loss %.6f "
-               "test loss %.6f test accuracy %.4f time %.1f s samples/s %.0f recoveries %d "
-               "resyncs %ld\n",
+               "test loss %s test accuracy %s time %.1f s samples/s %.0f recoveries %d "
+               "resyncs %ld%s\n",
                cfg->name, m->name, cfg->dataset, cfg->epochs, res.steps, res.syncs,
-               res.final_loss, res.test_loss, res.test_acc, res.seconds, res.samples_per_s,
-               res.recoveries, res.resyncs);
+               res.final_loss, log_num(tl, "%.6f", res.test_loss, 1),
+               log_num(ta, "%.4f", res.test_acc, 1), res.seconds, res.samples_per_s,
+               res.recoveries, res.resyncs, res.interrupted ? " (interrupted)" : "");
+        fflush(stdout);
+    }
+    if (c && s_stop_signal)
+        log_info("stopping on signal %d: saying bye to psod", s_stop_signal);
     psoc_close(&c);
     dataset_free(&train), dataset_free(&test), dataset_free(&holdout), model_destroy(&m);
     return rc;
@@ -345,8 +415,30 @@ int main(int argc, char **argv)
         gethostname(host, sizeof host - 1);
         snprintf(cfg.name, sizeof cfg.name, "%s-%d", host, (int)getpid());
     }
-    if (cfg.model[0])
-        return s_run_model(&cfg);
+    size_t name_len = strlen(cfg.name);
+    int name_ok = name_len <= PSOC_NAME_MAX;
+    for (const char *p = cfg.name; name_ok && *p; p++)
+        name_ok = (unsigned char)*p > 32 && (unsigned char)*p < 127;
+    if (!name_ok) {
+        fprintf(stderr, "psoworker: --name must be 1 to %d printable characters without "
+                "spaces\n", PSOC_NAME_MAX);
+        return 2;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = s_on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    if (cfg.eval[0] && s_eval_target(&cfg, config_find_arg(argc, argv, "--dataset") != NULL, err,
+                                     sizeof err) != 0) {
+        fprintf(stderr, "psoworker: %s\n", err);
+        return 1;
+    }
+    if (cfg.model[0]) {
+        int rc = s_run_model(&cfg);
+        return s_stop_signal ? 128 + s_stop_signal : rc;
+    }
     const struct objective *obj = objective_find(cfg.objective);
     if (!obj) {
         fprintf(stderr, "psoworker: unknown objective '%s' (choose %s)\n", cfg.objective,
@@ -389,6 +481,7 @@ int main(int argc, char **argv)
             return 1;
         }
         struct psoc_welcome wel;
+        psoc_set_model(c, layout, "", NULL);
         if (psoc_join(c, d, psoc_layout_hash(layout), x, &wel, err, sizeof err) != PSOC_OK) {
             log_error("join %s as '%s': %s", cfg.connect, cfg.name, err);
             psoc_close(&c);
@@ -399,10 +492,12 @@ int main(int argc, char **argv)
         log_info("joined %s as particle %u at round %llu%s", cfg.connect, wel.particle_id,
                  (unsigned long long)wel.round, wel.rejoined ? " (rejoined)" : "");
         struct psoc_position pos = {0};
-        for (r = 0; r < cfg.rounds; r++) {
+        for (r = 0; r < cfg.rounds && !s_stop_signal; r++) {
             loss = s_train(obj, &cfg, x, grad, cfg.sync_every);
-            if (psoc_sync(c, x, loss, (uint64_t)cfg.sync_every, &pos, err, sizeof err) !=
-                PSOC_OK) {
+            int src = psoc_sync(c, x, loss, (uint64_t)cfg.sync_every, &pos, err, sizeof err);
+            if (src == PSOC_EINTR)
+                break;
+            if (src != PSOC_OK) {
                 log_error("sync at round %ld: %s", r, err);
                 rc = 1;
                 break;
@@ -419,10 +514,10 @@ int main(int argc, char **argv)
         psoc_close(&c);
     }
     double secs = time_now_s() - t0;
-    printf("psoworker %s: objective %s dim %zu rounds %ld loss %.9g best %.9g time %.3f s\n",
-           cfg.name, obj->name, d, r, loss, best, secs);
+    printf("psoworker %s: objective %s dim %zu rounds %ld loss %.9g best %.9g time %.3f s%s\n",
+           cfg.name, obj->name, d, r, loss, best, secs, s_stop_signal ? " (interrupted)" : "");
     fflush(stdout);
     free(x);
     free(grad);
-    return rc;
+    return s_stop_signal ? 128 + s_stop_signal : rc;
 }

@@ -49,6 +49,9 @@ struct sync_state {
     double eval_s;
     int resynced;          /* the last sync's push was dropped: we rejoined */
     long resyncs;
+    int evaluator;         /* psod named us to evaluate the global model */
+    int eval_every;        /* resolved from cfg->eval_every */
+    struct dataset eval_set; /* a view of the first eval_samples test samples */
 };
 
 /* One synchronization: fitness, optional evaluations, the push and pull. */
@@ -56,7 +59,8 @@ static int s_sync(struct model *m, const struct dataset *test, const struct trai
                   struct psoc *c, const struct psoc_welcome *wel, struct sync_state *ss,
                   double interval_loss, uint64_t samples, char *err, size_t errlen)
 {
-    int eval = cfg->eval_every > 0 && (ss->syncs + 1) % cfg->eval_every == 0;
+    int eval = ss->eval_every > 0 && (ss->syncs + 1) % ss->eval_every == 0;
+    test = &ss->eval_set;
     double t0 = time_now_s(), tl;
     struct psoc_report r = {interval_loss, samples, NAN, ss->pos_acc, ss->pos_round};
     if (cfg->holdout && !wel->push_gradients) {
@@ -84,7 +88,10 @@ static int s_sync(struct model *m, const struct dataset *test, const struct trai
                  pos.resynced, pos.resynced == 1 ? "" : "s", (unsigned long long)pos.round);
     }
     ss->pos_acc = NAN;
-    if (eval && wel->positions_global) {
+    ss->evaluator = pos.evaluator;
+    /* Strategies whose positions are the global model: one worker (psod's
+     * choice) evaluates it for the report; the others would repeat it. */
+    if (eval && wel->positions_global && pos.evaluator) {
         t0 = time_now_s();
         train_evaluate(m, test, &tl, &ss->pos_acc);
         ss->pos_round = pos.round;
@@ -119,13 +126,18 @@ int train_run(struct model *m, const struct dataset *train, const struct dataset
 {
     const int grads_only = c && wel && wel->push_gradients;
     const int sync_every = grads_only ? 1 : cfg->sync_every;
-    struct sync_state ss = {0, NAN, 0, wel ? wel->round : 0, 0, 0, 0};
+    struct sync_state ss = {0, NAN, 0, wel ? wel->round : 0, 0, 0, 0, 0, 0, *test};
+    ss.eval_every = cfg->eval_every >= 0 ? cfg->eval_every
+                                         : (TRAIN_EVAL_STEPS + sync_every - 1) / sync_every;
+    if (cfg->eval_samples > 0 && (size_t)cfg->eval_samples < test->n)
+        ss.eval_set.n = (size_t)cfg->eval_samples;
     const int B = cfg->batch;
     const long per_epoch = (long)(train->n / (size_t)B); /* drop the last partial batch */
     if (per_epoch < 1) {
         snprintf(err, errlen, "%zu training samples is less than one batch of %d", train->n, B);
         return -1;
     }
+    memset(out, 0, sizeof *out);
     size_t per = (size_t)train->c * train->h * train->w;
     size_t *order = malloc(train->n * sizeof *order);
     float *x = malloc((size_t)B * per * sizeof(float));
@@ -149,6 +161,15 @@ int train_run(struct model *m, const struct dataset *train, const struct dataset
                            cfg->step_gamma};
     double t0 = time_now_s(), next_progress = t0 + cfg->progress_s;
     long step = 0, total_steps = per_epoch * cfg->epochs;
+    /* A worker that rejoins its particle picks its schedule up where its
+     * pushes left it, instead of starting the epochs over. */
+    if (wel && wel->rejoined && wel->pushes > 0) {
+        long resume = (long)wel->pushes * sync_every;
+        step = resume < total_steps ? resume : total_steps;
+        log_info("rejoined after %llu pushes: resuming at step %ld of %ld (epoch %ld)",
+                 (unsigned long long)wel->pushes, step, total_steps, step / per_epoch + 1);
+    }
+    out->start_step = step;
     double interval_loss = 0;
     int interval_n = 0, recoveries = 0;
     /* The last position from the daemon, to come back to after divergence. */
@@ -160,11 +181,16 @@ int train_run(struct model *m, const struct dataset *train, const struct dataset
         memcpy(anchor, m->params, m->n_params * sizeof(float));
     }
     double epoch_loss = 0, test_loss = NAN, test_acc = NAN;
-    for (int epoch = 0; epoch < cfg->epochs; epoch++) {
+    int interrupted = 0;
+    for (int epoch = (int)(step / per_epoch); epoch < cfg->epochs && !interrupted; epoch++) {
         dataset_permutation(order, train->n, cfg->seed * 1000003u + (uint64_t)epoch);
         epoch_loss = 0;
-        long epoch_right = 0;
-        for (long s = 0; s < per_epoch; s++, step++) {
+        long epoch_right = 0, first = step - (long)epoch * per_epoch;
+        for (long s = first; s < per_epoch; s++, step++) {
+            if (cfg->stop && *cfg->stop) {
+                interrupted = 1;
+                break;
+            }
             dataset_batch(train, order, (size_t)s * B, B, x, y);
             int correct;
             double loss = model_step(m, x, y, B, &correct);
@@ -198,8 +224,13 @@ int train_run(struct model *m, const struct dataset *train, const struct dataset
                     continue;
                 }
                 if (s_sync(m, test, cfg, c, wel, &ss, interval_loss / interval_n,
-                           (uint64_t)interval_n * (uint64_t)B, err, errlen) != 0)
+                           (uint64_t)interval_n * (uint64_t)B, err, errlen) != 0) {
+                    if (psoc_last_server_error(c) == 0 && cfg->stop && *cfg->stop) {
+                        interrupted = 1;
+                        break;
+                    }
                     goto done;
+                }
                 if (cfg->reset_momentum)
                     sgd_reset(&opt);
                 if (anchor)
@@ -217,8 +248,13 @@ int train_run(struct model *m, const struct dataset *train, const struct dataset
                 next_progress = now + cfg->progress_s;
             }
         }
+        if (interrupted)
+            break;
         double now = time_now_s();
-        train_evaluate(m, test, &test_loss, &test_acc);
+        /* In a swarm, epochs before the last are evaluated on the report
+         * subset; the last on the whole test set. */
+        int last = epoch == cfg->epochs - 1;
+        train_evaluate(m, c && !last ? &ss.eval_set : test, &test_loss, &test_acc);
         double sps = (double)step * B / (now - t0);
         log_info("epoch %d/%d done: train loss %.4f acc %.2f%%, test loss %.4f acc %.2f%%, "
                  "%.0f samples/s",
@@ -240,7 +276,8 @@ int train_run(struct model *m, const struct dataset *train, const struct dataset
     out->final_loss = epoch_loss / per_epoch;
     out->test_loss = test_loss;
     out->test_acc = test_acc;
-    out->samples_per_s = (double)step * B / out->seconds;
+    out->samples_per_s = (double)(step - out->start_step) * B / out->seconds;
+    out->interrupted = interrupted;
     rc = 0;
 done:
     free(anchor);

@@ -25,11 +25,17 @@ struct train_config {
     int reset_momentum;    /* forget momentum after the daemon moves us */
     const char *metrics;   /* JSON-lines file or NULL */
     double progress_s;     /* seconds between progress lines */
-    int eval_every;        /* syncs between test evaluations reported to psod, 0 = none */
+    int eval_every;        /* syncs between test evaluations reported to psod, 0 = none,
+                            * -1 = about every TRAIN_EVAL_STEPS local steps */
+    long eval_samples;     /* test samples per report (the full set at the end), 0 = all */
     const struct dataset *holdout; /* fitness: loss on this set, else the interval's mean
                                     * training loss */
     int delay_ms;          /* sleep after every step: a slow node, for tests */
+    const volatile int *stop; /* nonzero: abandon the run (a signal), NULL = never */
 };
+
+/* --eval-every -1: a report about every this many local steps. */
+#define TRAIN_EVAL_STEPS 100
 
 struct train_result {
     double final_loss, test_loss, test_acc, seconds, samples_per_s;
@@ -37,6 +43,8 @@ struct train_result {
     double eval_seconds;   /* spent evaluating for reports to psod */
     int recoveries;        /* divergences undone by going back to the last position */
     long resyncs;          /* pushes psod could not use (see psoc_position.resynced) */
+    long start_step;       /* a rejoined worker resumes its schedule here */
+    int interrupted;       /* *cfg->stop ended the run early */
 };
 
 /* Divergences (non-finite loss) a worker in a swarm recovers from before it

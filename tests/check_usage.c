@@ -1,0 +1,368 @@
+/* Suite: psod and psoworker as users meet them. Each test is a trap a new
+ * or careless user fell into (issue 11), run with the real binaries on
+ * loopback: a lost model reported as saved, two workers under one name, a
+ * resume that threw the metrics away, a worker that died without a bye on
+ * Ctrl-C, a restarted worker that began its epochs again, --eval guessing
+ * the model, silent waits, and options read the wrong way. */
+#include "tests/suite.h"
+#include <check.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tests/fixtures.h"
+#include "tests/proc.h"
+
+static char bin[256];
+static char dir[] = "/tmp/psod-usage-XXXXXX";
+static char out[1 << 16];
+
+static void setup(void) { proc_setup(bin, dir, "/tmp/psod-usage-XXXXXX"); }
+static void teardown(void) { proc_teardown(dir); }
+
+static void s_path(char *buf, size_t len, const char *name)
+{
+    snprintf(buf, len, "%s/%s", dir, name);
+}
+
+/* A rastrigin worker; `extra` (NULL-terminated, may be NULL) appended. */
+static pid_t s_worker(const char *ep, const char *name, const char *rounds, const char *tag,
+                      char *const extra[])
+{
+    char w[300];
+    proc_bin(w, sizeof w, "psoworker");
+    char *argv[40] = {w, "--objective", "rastrigin", "--dim", "10", "--rounds", (char *)rounds,
+                      "--sync-every", "10", "--lr", "0.005", "--name", (char *)name,
+                      "--connect", (char *)ep, "--timeout-ms", "20000"};
+    int n = 17;
+    for (int i = 0; extra && extra[i] && n < 38; i++)
+        argv[n++] = extra[i];
+    argv[n] = NULL;
+    return proc_spawn(argv, tag);
+}
+
+/* psod run to the end on its own; returns its exit status. */
+static int s_psod_alone(const char *tag, char *const args[])
+{
+    char psod[300];
+    proc_bin(psod, sizeof psod, "psod");
+    char *argv[40] = {psod, "--bind", "tcp://127.0.0.1:*", "--progress-interval", "0"};
+    int n = 5;
+    for (int i = 0; args[i] && n < 38; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    return proc_wait(proc_spawn(argv, tag), 20);
+}
+
+START_TEST(unusable_paths_are_refused_at_start_and_a_lost_model_fails_the_run)
+{
+    char p[600], q[600];
+    ck_assert_int_eq(s_psod_alone("p1", (char *[]){"--model-out", "/nonexistent/m.psom", NULL}), 1);
+    proc_read("p1", "err", out, sizeof out);
+    ck_assert_msg(strstr(out, "--model-out '/nonexistent/m.psom': directory '/nonexistent' does "
+                              "not exist"), "%.2000s", out);
+    s_path(p, sizeof p, "plain-file");
+    FILE *f = fopen(p, "w");
+    fclose(f);
+    ck_assert_int_eq(s_psod_alone("p2", (char *[]){"--checkpoint-dir", p, NULL}), 1);
+    proc_read("p2", "err", out, sizeof out);
+    ck_assert_msg(strstr(out, "is not a directory"), "%.2000s", out);
+    ck_assert_int_eq(s_psod_alone("p3", (char *[]){"--metrics", "/nonexistent/m.jsonl", NULL}), 1);
+
+    /* The directory goes away during the run: the final save fails, psod
+     * says so, never "written to", and exits 1. */
+    s_path(p, sizeof p, "sub");
+    ck_assert_int_eq(mkdir(p, 0755), 0);
+    s_path(q, sizeof q, "sub/m.psom");
+    char ep[256];
+    pid_t psod = proc_psod("lost", ep, sizeof ep,
+                           (char *[]){"--workers", "1", "--exit-when-done", "--model-out", q, NULL});
+    ck_assert_int_eq(rmdir(p), 0);
+    ck_assert_int_eq(proc_wait(s_worker(ep, "a", "5", "lost-a", NULL), 30), 0);
+    ck_assert_int_eq(proc_wait(psod, 10), 1);
+    proc_read("lost", "err", out, sizeof out);
+    ck_assert_msg(strstr(out, "could not save the global model"), "%.2000s", out);
+    ck_assert_msg(strstr(out, "was NOT saved"), "%.2000s", out);
+    ck_assert_msg(!strstr(out, "written to"), "%.2000s", out);
+}
+END_TEST
+
+START_TEST(a_second_worker_under_a_live_name_is_refused)
+{
+    char ep[256];
+    pid_t psod = proc_psod("dup", ep, sizeof ep, (char *[]){"--workers", "2", NULL});
+    pid_t a = s_worker(ep, "x", "40", "dup-a", NULL);
+    ck_assert(proc_wait_for("dup", "err", "worker 'x' (", 10));
+    pid_t twin = s_worker(ep, "x", "40", "dup-twin", (char *[]){"--join-timeout-ms", "5000", NULL});
+    ck_assert_int_eq(proc_wait(twin, 20), 1);
+    proc_read("dup-twin", "err", out, sizeof out);
+    ck_assert_msg(strstr(out, "ERR_NAME_TAKEN") && strstr(out, "held by a live worker (pid"),
+                  "%.2000s", out);
+    /* The swarm is not deadlocked: a second, distinct worker completes it. */
+    pid_t b = s_worker(ep, "y", "40", "dup-b", NULL);
+    ck_assert_int_eq(proc_wait(a, 30), 0);
+    ck_assert_int_eq(proc_wait(b, 30), 0);
+    kill(psod, SIGTERM);
+    ck_assert_int_eq(proc_wait(psod, 10), 0);
+    proc_read("dup", "err", out, sizeof out);
+    ck_assert_msg(strstr(out, "refused peer 'w:x': ERR_NAME_TAKEN"), "%.2000s", out);
+}
+END_TEST
+
+static int s_lines(const char *path, unsigned long long *first, unsigned long long *last)
+{
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    char line[1 << 14];
+    int n = 0;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long long r = 0;
+        ck_assert_int_eq(sscanf(line, "{\"round\":%llu", &r), 1);
+        if (n == 0)
+            *first = r;
+        *last = r;
+        n++;
+    }
+    fclose(f);
+    return n;
+}
+
+START_TEST(resume_keeps_the_metrics_history_and_refuses_a_missing_directory)
+{
+    char ck[600], metrics[600], ep[256];
+    s_path(ck, sizeof ck, "ck");
+    s_path(metrics, sizeof metrics, "m.jsonl");
+    /* A typo in --resume does not start a new swarm over the old one. */
+    ck_assert_int_eq(s_psod_alone("r0", (char *[]){"--resume", ck, NULL}), 1);
+    proc_read("r0", "err", out, sizeof out);
+    ck_assert_msg(strstr(out, "does not exist (a typo?"), "%.2000s", out);
+    ck_assert_int_eq(mkdir(ck, 0755), 0);
+    ck_assert_int_eq(s_psod_alone("r1", (char *[]){"--resume", ck, NULL}), 1);
+    proc_read("r1", "err", out, sizeof out);
+    ck_assert_msg(strstr(out, "holds no checkpoint"), "%.2000s", out);
+
+    /* --resume-or-start: the first start of a job. 10 rounds, checkpoint. */
+    pid_t psod = proc_psod("r2", ep, sizeof ep,
+                           (char *[]){"--workers", "1", "--resume", ck, "--resume-or-start",
+                                      "--metrics", metrics, "--max-rounds", "10", NULL});
+    pid_t a = s_worker(ep, "a", "1000", "r2-a", (char *[]){"--reconnect-ms", "0", NULL});
+    ck_assert_int_eq(proc_wait(psod, 30), 0);
+    proc_wait(a, 30);
+    unsigned long long first, last;
+    ck_assert_int_eq(s_lines(metrics, &first, &last), 10);
+    /* A line of a round after the checkpoint, as a crash leaves behind. */
+    FILE *f = fopen(metrics, "a");
+    fputs("{\"round\":11,\"time\":1}\n", f);
+    fclose(f);
+    psod = proc_psod("r3", ep, sizeof ep,
+                     (char *[]){"--workers", "1", "--resume", ck, "--metrics", metrics,
+                                "--max-rounds", "15", NULL});
+    a = s_worker(ep, "a", "1000", "r3-a", (char *[]){"--reconnect-ms", "0", NULL});
+    ck_assert_int_eq(proc_wait(psod, 30), 0);
+    proc_wait(a, 30);
+    ck_assert_int_eq(s_lines(metrics, &first, &last), 15);
+    ck_assert_uint_eq(first, 1);
+    ck_assert_uint_eq(last, 15);
+    proc_read("r3", "err", out, sizeof out);
+    ck_assert_msg(strstr(out, "kept 10 lines up to round 10, dropped 1"), "%.2000s", out);
+}
+END_TEST
+
+START_TEST(sigterm_and_sigint_end_a_worker_with_a_bye)
+{
+    char ep[256];
+    /* Liveness of 60 s: without a bye the round would wait that long. */
+    pid_t psod = proc_psod("sig", ep, sizeof ep,
+                           (char *[]){"--workers", "2", "--max-workers", "3", "--heartbeat-ms",
+                                      "1000", "--liveness", "60", NULL});
+    pid_t a = s_worker(ep, "a", "100000", "sig-a", (char *[]){"--delay-ms", "2", NULL});
+    pid_t b = s_worker(ep, "b", "300", "sig-b", NULL);
+    ck_assert(proc_wait_for("sig", "err", "worker 'b' (", 10));
+    usleep(300000);
+    double t0 = proc_now();
+    kill(a, SIGTERM);
+    ck_assert_int_eq(proc_wait(a, 5), 143);
+    ck_assert_double_lt(proc_now() - t0, 3);
+    proc_read("sig-a", "out", out, sizeof out);
+    ck_assert_msg(strstr(out, "(interrupted)"), "%.2000s", out);
+    ck_assert(proc_wait_for("sig", "err", "worker 'a' left", 5));
+    /* b finishes its 300 rounds alone, long before a 60 s eviction. */
+    ck_assert_int_eq(proc_wait(b, 20), 0);
+    pid_t c = s_worker(ep, "c", "100000", "sig-c", NULL);
+    ck_assert(proc_wait_for("sig", "err", "worker 'c' (", 10));
+    kill(c, SIGINT);
+    ck_assert_int_eq(proc_wait(c, 5), 130);
+    kill(psod, SIGTERM);
+    ck_assert_int_eq(proc_wait(psod, 10), 0);
+}
+END_TEST
+
+/* An mlp worker on the fixture data. */
+static pid_t s_mlp(const char *ep, const char *name, const char *tag, char *const extra[])
+{
+    char w[300];
+    proc_bin(w, sizeof w, "psoworker");
+    char *argv[48] = {w, "--model", "mlp", "--dataset", "mnist", "--data-dir", dir, "--epochs",
+                      "2", "--batch", "32", "--lr", "0.05", "--sync-every", "4", "--name",
+                      (char *)name, "--connect", (char *)ep, "--eval-every", "0"};
+    int n = 21;
+    for (int i = 0; extra && extra[i] && n < 46; i++)
+        argv[n++] = extra[i];
+    argv[n] = NULL;
+    return proc_spawn(argv, tag);
+}
+
+START_TEST(a_rejoined_worker_resumes_its_schedule_and_eval_reads_the_model_file)
+{
+    ck_assert_int_eq(fixture_write_idx(dir, "train", 1000, 1), 0);
+    ck_assert_int_eq(fixture_write_idx(dir, "t10k", 300, 2), 0);
+    char ep[256], model[600];
+    s_path(model, sizeof model, "m.psom");
+    pid_t psod = proc_psod("rj", ep, sizeof ep,
+                           (char *[]){"--workers", "1", "--heartbeat-ms", "100", "--liveness", "5",
+                                      "--model-out", model, "--exit-when-done", NULL});
+    /* 31 steps an epoch, 62 in all, 20 ms each. */
+    pid_t a = s_mlp(ep, "a", "rj-a", (char *[]){"--delay-ms", "20", NULL});
+    ck_assert(proc_wait_for("rj", "err", "worker 'a' (", 10));
+    usleep(700000);
+    kill(a, SIGKILL);
+    proc_wait(a, 5);
+    ck_assert(proc_wait_for("rj", "err", "evicted worker 'a'", 5));
+    a = s_mlp(ep, "a", "rj-a2", NULL);
+    ck_assert_int_eq(proc_wait(a, 30), 0);
+    ck_assert_int_eq(proc_wait(psod, 10), 0);
+    proc_read("rj-a2", "err", out, sizeof out);
+    double at = proc_after(out, "resuming at step ");
+    ck_assert_msg(at >= 4 && at < 62, "%.2000s", out);
+    proc_read("rj-a2", "out", out, sizeof out);
+    ck_assert_msg(proc_after(out, " steps ") == 62, "%.2000s", out);
+
+    /* --eval without --model takes the model from the file ... */
+    char w[300];
+    proc_bin(w, sizeof w, "psoworker");
+    ck_assert_int_eq(
+        proc_wait(proc_spawn((char *[]){w, "--eval", model, "--data-dir", dir, NULL}, "ev1"), 20),
+        0);
+    proc_read("ev1", "out", out, sizeof out);
+    ck_assert_msg(strstr(out, "model mlp dataset mnist"), "%.2000s", out);
+    /* ... and refuses a dataset the model was not trained on. */
+    ck_assert_int_eq(proc_wait(proc_spawn((char *[]){w, "--eval", model, "--dataset",
+                                                     "fashion-mnist", "--data-dir", dir, NULL},
+                                          "ev2"),
+                               20),
+                     1);
+    proc_read("ev2", "err", out, sizeof out);
+    ck_assert_msg(strstr(out, "was trained on mnist, not --dataset fashion-mnist"), "%.2000s", out);
+}
+END_TEST
+
+START_TEST(a_worker_of_another_model_is_told_by_name)
+{
+    ck_assert_int_eq(fixture_write_idx(dir, "train", 300, 1), 0);
+    ck_assert_int_eq(fixture_write_idx(dir, "t10k", 100, 2), 0);
+    char ep[256];
+    pid_t psod = proc_psod("nm", ep, sizeof ep, (char *[]){"--workers", "2", NULL});
+    pid_t a = s_mlp(ep, "a", "nm-a", (char *[]){"--epochs", "50", NULL});
+    ck_assert(proc_wait_for("nm", "err", "swarm model set by 'a': mlp on mnist", 10));
+    /* No --model: a rastrigin particle, refused by name. */
+    ck_assert_int_eq(proc_wait(s_worker(ep, "r", "5", "nm-r", NULL), 20), 1);
+    proc_read("nm-r", "err", out, sizeof out);
+    ck_assert_msg(strstr(out, "this swarm trains mlp on mnist") &&
+                      strstr(out, "the hello is for objective:rastrigin:10"),
+                  "%.2000s", out);
+    kill(a, SIGKILL);
+    proc_wait(a, 5);
+    kill(psod, SIGTERM);
+    ck_assert_int_eq(proc_wait(psod, 10), 0);
+}
+END_TEST
+
+START_TEST(waits_say_what_they_wait_for)
+{
+    /* Nothing listens: the worker says where it connects and gives up at
+     * its join timeout, naming it. */
+    char psodbin[300], epfile[600];
+    proc_bin(psodbin, sizeof psodbin, "psod");
+    double t0 = proc_now();
+    ck_assert_int_eq(proc_wait(s_worker("tcp://127.0.0.1:9", "a", "5", "nobody",
+                                        (char *[]){"--join-timeout-ms", "1500", NULL}),
+                               20),
+                     1);
+    ck_assert_double_lt(proc_now() - t0, 10);
+    proc_read("nobody", "err", out, sizeof out);
+    ck_assert_msg(strstr(out, "connecting to psod at tcp://127.0.0.1:9") &&
+                      strstr(out, "no answer from psod at tcp://127.0.0.1:9 within 1500 ms"),
+                  "%.2000s", out);
+
+    /* psod stopped under a waiting worker: it says it rejoins and for how
+     * long, and fails naming the --reconnect-ms the user gave. */
+    char ep[256];
+    pid_t psod = proc_psod("gone", ep, sizeof ep,
+                           (char *[]){"--workers", "2", "--heartbeat-ms", "100",
+                                      "--progress-interval", "0.1", NULL});
+    pid_t a = s_worker(ep, "a", "100", "gone-a", (char *[]){"--reconnect-ms", "2000", NULL});
+    ck_assert(proc_wait_for("gone", "err", "round 0 waits for: 'a' and workers not joined yet", 10) ||
+              proc_wait_for("gone", "err", "waiting for 1 more workers", 1));
+    usleep(1000000); /* idle: the progress line is not repeated */
+    proc_read("gone", "err", out, sizeof out);
+    int lines = 0;
+    for (const char *p = out; (p = strstr(p, "pso round 0:")); p++)
+        lines++;
+    ck_assert_msg(lines <= 3, "%d progress lines for an idle second: %.3000s", lines, out);
+    kill(psod, SIGINT);
+    ck_assert_int_eq(proc_wait(psod, 10), 0);
+    ck_assert_int_eq(proc_wait(a, 30), 1);
+    proc_read("gone-a", "err", out, sizeof out);
+    ck_assert_msg(strstr(out, "lost psod at") && strstr(out, "(--reconnect-ms 2000)"), "%.3000s",
+                  out);
+    (void)epfile;
+}
+END_TEST
+
+START_TEST(options_are_read_as_written)
+{
+    ck_assert_int_eq(s_psod_alone("o1", (char *[]){"--workers", "010", "--max-rounds", "1",
+                                                   "--bind", "5605", NULL}),
+                     1);
+    proc_read("o1", "err", out, sizeof out);
+    ck_assert_msg(strstr(out, "    workers 10\n"), "%.3000s", out);
+    ck_assert_msg(strstr(out, "expected tcp://ADDRESS:PORT"), "%.3000s", out);
+    ck_assert_int_eq(s_psod_alone("o2", (char *[]){"--workers", "0x10", NULL}), 2);
+    proc_read("o2", "err", out, sizeof out);
+    ck_assert_msg(strstr(out, "not a decimal integer"), "%.3000s", out);
+    char w[300], name[300];
+    proc_bin(w, sizeof w, "psoworker");
+    memset(name, 'n', 200);
+    name[200] = '\0';
+    ck_assert_int_eq(proc_wait(proc_spawn((char *[]){w, "--name", name, NULL}, "o3"), 10), 2);
+    proc_read("o3", "err", out, sizeof out);
+    ck_assert_msg(strstr(out, "--name must be 1 to 127"), "%.3000s", out);
+    ck_assert_int_eq(proc_wait(proc_spawn((char *[]){w, "--model", "--epochs", "1", NULL}, "o4"),
+                               10),
+                     2);
+    proc_read("o4", "err", out, sizeof out);
+    ck_assert_msg(strstr(out, "'--model' needs a value"), "%.3000s", out);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("usage");
+    TCase *tc = tcase_create("traps");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, unusable_paths_are_refused_at_start_and_a_lost_model_fails_the_run);
+    tcase_add_test(tc, a_second_worker_under_a_live_name_is_refused);
+    tcase_add_test(tc, resume_keeps_the_metrics_history_and_refuses_a_missing_directory);
+    tcase_add_test(tc, sigterm_and_sigint_end_a_worker_with_a_bye);
+    tcase_add_test(tc, a_rejoined_worker_resumes_its_schedule_and_eval_reads_the_model_file);
+    tcase_add_test(tc, a_worker_of_another_model_is_told_by_name);
+    tcase_add_test(tc, waits_say_what_they_wait_for);
+    tcase_add_test(tc, options_are_read_as_written);
+    suite_add_tcase(s, tc);
+    return suite_run(s);
+}
