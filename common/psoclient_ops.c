@@ -12,17 +12,25 @@
 #include "common/crc32c.h"
 #include "common/timeutil.h"
 
+/* Send an operator request and wait for its reply (`want`) into m. */
+static int s_request(struct psoc *c, int command, const ProtobufCMessage *meta, int want,
+                     struct wire_msg *m, char *err, size_t errlen)
+{
+    if (wire_send(c->sock, NULL, 0, command, meta, NULL, 0))
+        return psoc__err(err, errlen, PSOC_ESYS, "send %s: %s", wire_command_name(command),
+                         zmq_strerror(errno));
+    return psoc__await(c, want, 0, c->opts.connect_timeout_ms, m, err, errlen);
+}
+
 int psoc_status(struct psoc *c, int with_particles, struct psoc_status *out, char *err,
                 size_t errlen)
 {
     memset(out, 0, sizeof *out);
     Psod__StatusRequest r = PSOD__STATUS_REQUEST__INIT;
     r.include_particles = with_particles != 0;
-    if (wire_send(c->sock, NULL, 0, PSOD__COMMAND__CMD_STATUS_REQUEST, &r.base, NULL, 0))
-        return psoc__err(err, errlen, PSOC_ESYS, "send status request: %s", zmq_strerror(errno));
     struct wire_msg m;
-    int rc = psoc__await(c, PSOD__COMMAND__CMD_STATUS, 0, c->opts.connect_timeout_ms, &m, err,
-                     errlen);
+    int rc = s_request(c, PSOD__COMMAND__CMD_STATUS_REQUEST, &r.base, PSOD__COMMAND__CMD_STATUS,
+                       &m, err, errlen);
     if (rc)
         return rc;
     Psod__Status *s = (Psod__Status *)m.meta;
@@ -80,11 +88,9 @@ int psoc_admin(struct psoc *c, int action, const char *worker, char *reply, size
     Psod__Admin a = PSOD__ADMIN__INIT;
     a.action = (Psod__AdminAction)action;
     a.worker_name = (char *)(worker ? worker : "");
-    if (wire_send(c->sock, NULL, 0, PSOD__COMMAND__CMD_ADMIN, &a.base, NULL, 0))
-        return psoc__err(err, errlen, PSOC_ESYS, "send admin request: %s", zmq_strerror(errno));
     struct wire_msg m;
-    int rc = psoc__await(c, PSOD__COMMAND__CMD_ADMIN_REPLY, 0, c->opts.connect_timeout_ms, &m, err,
-                     errlen);
+    int rc = s_request(c, PSOD__COMMAND__CMD_ADMIN, &a.base, PSOD__COMMAND__CMD_ADMIN_REPLY, &m,
+                       err, errlen);
     if (rc)
         return rc;
     Psod__AdminReply *r = (Psod__AdminReply *)m.meta;
