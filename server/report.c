@@ -93,8 +93,10 @@ void srv_metrics_line(struct server *s, double now, double update_s, double wait
 void srv_progress(struct server *s, int force)
 {
     /* An idle daemon says nothing new: print only when something changed. */
+    uint64_t acc_bits;
+    memcpy(&acc_bits, &s->g_acc, sizeof acc_bits);
     uint64_t sig[] = {s->round, srv_active(s), srv_pushed(s), s->count, srv_errors_sent(s),
-                      s->g_acc_round, (uint64_t)(s->g_acc * 1e6)};
+                      s->g_acc_round, acc_bits};
     if (!force && memcmp(sig, s->progress_sig, sizeof sig) == 0)
         return;
     memcpy(s->progress_sig, sig, sizeof sig);
