@@ -42,7 +42,8 @@ PROTO_H = $(BUILD)/proto/psod.pb-c.h
 # libpsoclient.a (the client library a worker needs, installed), and the
 # daemon's and engine's objects as archives the tests link from.
 COMMON_SRC = common/log.c common/config.c common/crc32c.c common/rng.c common/wire.c \
-             common/timeutil.c common/modelfile.c common/ckpt.c common/keys.c common/hash.c
+             common/timeutil.c common/modelfile.c common/ckpt.c common/keys.c common/hash.c \
+             common/sig.c
 CLIENT_SRC = common/psoclient.c common/psoclient_beat.c common/psoclient_wait.c common/psoclient_sync.c common/psoclient_ops.c common/wire.c common/crc32c.c common/keys.c common/timeutil.c \
              common/hash.c
 SERVER_SRC = server/swarm.c server/strategy.c server/strategy_pso.c server/strategy_avg.c \
@@ -82,8 +83,8 @@ all: $(BINS)
 # per object; `make deps` looks again.
 DEPS_STAMP = $(BUILD)/.deps-ok
 deps:
-	@scripts/install-deps.sh --if-missing
-	@mkdir -p $(BUILD) && touch $(DEPS_STAMP)
+	@rm -f $(DEPS_STAMP)
+	@$(MAKE) --no-print-directory $(DEPS_STAMP)
 $(DEPS_STAMP):
 	@scripts/install-deps.sh --if-missing
 	@mkdir -p $(BUILD) && touch $@

@@ -118,14 +118,14 @@ void log_ratelimited(enum log_level level, const char *key, const char *fmt, ...
     va_end(ap);
 }
 
-const char *log_num(char *buf, const char *fmt, double v, double scale)
+const char *log_num(char *buf, const char *fmt, double v)
 {
     if (!isfinite(v))
         snprintf(buf, LOG_NUM_LEN, "n/a");
     else
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
-        snprintf(buf, LOG_NUM_LEN, fmt, v * scale); /* callers pass literal formats */
+        snprintf(buf, LOG_NUM_LEN, fmt, v); /* callers pass literal formats */
 #pragma GCC diagnostic pop
     return buf;
 }

@@ -26,10 +26,11 @@ void log_msg(enum log_level level, const char *fmt, ...)
 void log_ratelimited(enum log_level level, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* A number for a user-facing line: printf of `fmt` with v (scaled by
- * `scale`), or "n/a" when v is NaN or infinite. Returns buf (32 bytes). */
+/* A number for a user-facing line: printf of `fmt` (a literal taking one
+ * double) with v, or "n/a" when v is NaN or infinite. Returns buf, which
+ * holds LOG_NUM_LEN bytes. */
 #define LOG_NUM_LEN 32
-const char *log_num(char *buf, const char *fmt, double v, double scale);
+const char *log_num(char *buf, const char *fmt, double v);
 
 #define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
 #define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)

@@ -144,19 +144,20 @@ int modelfile_parse_header(const unsigned char *hdr, size_t len, uint64_t file_s
     return 0;
 }
 
-int modelfile_read(const char *path, struct modelfile_info *info, float **params, char *err,
-                   size_t errlen)
+/* Open path and read and check its header (64 bytes, then the rest of a
+ * version 2 one). Returns the file positioned at the weights, or NULL with
+ * err filled. */
+static FILE *s_open_header(const char *path, struct modelfile_info *info, uint32_t *crc,
+                           char *err, size_t errlen)
 {
-    *params = NULL;
     char why[256];
     FILE *f = fopen(path, "rb");
     if (!f) {
         snprintf(err, errlen, "cannot open model file '%s': %s", path, strerror(errno));
-        return -1;
+        return NULL;
     }
     struct stat st;
     unsigned char h[MODELFILE_HEADER_V2];
-    uint32_t crc;
     size_t got = 0;
     int rc = 1;
     for (size_t want = MODELFILE_HEADER; rc == 1; want = MODELFILE_HEADER_V2) {
@@ -164,16 +165,37 @@ int modelfile_read(const char *path, struct modelfile_info *info, float **params
             fread(h + got, 1, want - got, f) != want - got) {
             snprintf(err, errlen, "model file '%s': shorter than its %zu-byte header", path, want);
             fclose(f);
-            return -1;
+            return NULL;
         }
         got = want;
-        rc = modelfile_parse_header(h, got, (uint64_t)st.st_size, info, &crc, why, sizeof why);
+        rc = modelfile_parse_header(h, got, (uint64_t)st.st_size, info, crc, why, sizeof why);
     }
     if (rc != 0) {
         snprintf(err, errlen, "model file '%s': %s", path, why);
         fclose(f);
-        return -1;
+        return NULL;
     }
+    return f;
+}
+
+int modelfile_read_info(const char *path, struct modelfile_info *info, char *err, size_t errlen)
+{
+    uint32_t crc;
+    FILE *f = s_open_header(path, info, &crc, err, errlen);
+    if (!f)
+        return -1;
+    fclose(f);
+    return 0;
+}
+
+int modelfile_read(const char *path, struct modelfile_info *info, float **params, char *err,
+                   size_t errlen)
+{
+    *params = NULL;
+    uint32_t crc;
+    FILE *f = s_open_header(path, info, &crc, err, errlen);
+    if (!f)
+        return -1;
     size_t bytes = (size_t)info->param_count * sizeof(float);
     float *p = malloc(bytes);
     if (!p) {

@@ -50,6 +50,10 @@ int modelfile_write(const char *path, const struct modelfile_info *info, const f
 int modelfile_read(const char *path, struct modelfile_info *info, float **params, char *err,
                    size_t errlen);
 
+/* Read and check only the header (what the file holds, not the weights).
+ * Returns 0, or -1 with err filled. */
+int modelfile_read_info(const char *path, struct modelfile_info *info, char *err, size_t errlen);
+
 /* Check a header held in memory (used by the reader and the fuzzers): `len`
  * bytes at hdr (at least MODELFILE_HEADER; a version 2 header needs
  * MODELFILE_HEADER_V2). Returns 0, 1 when the header is longer than `len`

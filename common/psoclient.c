@@ -51,6 +51,8 @@ int psoc__apply_curve(void *sock, const struct psoc_options *o)
     return 0;
 }
 
+_Static_assert(PSOC_NAME_MAX == WIRE_NAME_MAX, "one name limit");
+
 void psoc__say(const struct psoc *c, int level, const char *fmt, ...)
 {
     if (!c->opts.log)
@@ -198,16 +200,10 @@ int psoc_open(struct psoc **out, const char *endpoint, const char *name,
     *out = NULL;
     if (!endpoint || strlen(endpoint) >= sizeof((struct psoc *)0)->endpoint)
         return psoc__err(err, errlen, PSOC_EINVAL, "endpoint missing or too long");
-    if (name) {
-        size_t len = strlen(name);
-        int ok = len >= 1 && len <= PSOC_NAME_MAX;
-        for (const char *p = name; ok && *p; p++)
-            ok = (unsigned char)*p > 32 && (unsigned char)*p < 127;
-        if (!ok)
-            return psoc__err(err, errlen, PSOC_EINVAL,
-                             "worker name must be 1 to %d printable characters without spaces",
-                             PSOC_NAME_MAX);
-    }
+    if (name && !wire_valid_name(name))
+        return psoc__err(err, errlen, PSOC_EINVAL,
+                         "worker name must be 1 to %d printable characters without spaces",
+                         PSOC_NAME_MAX);
     struct psoc *c = calloc(1, sizeof *c);
     if (!c)
         return psoc__err(err, errlen, PSOC_ESYS, "out of memory");

@@ -24,8 +24,8 @@ static void s_read_answers(struct psoc *c, void *sock)
         if (rc < 0)
             return;
         if (rc == 0 && m.command == PSOD__COMMAND__CMD_HEARTBEAT) {
-            atomic_store(&c->beat_heard_ms, (long long)time_now_ms());
-            atomic_store(&c->beat_incarnation,
+            atomic_store(&c->heard_ms, (long long)time_now_ms());
+            atomic_store(&c->heard_incarnation,
                          (unsigned long long)((Psod__Heartbeat *)m.meta)->incarnation);
         }
         if (rc == 0)
@@ -36,7 +36,7 @@ static void s_read_answers(struct psoc *c, void *sock)
 /* Say once when the daemon goes silent, and once when it is back. */
 static void s_watch(struct psoc *c)
 {
-    long long heard = atomic_load(&c->beat_heard_ms);
+    long long heard = atomic_load(&c->heard_ms);
     if (!heard)
         return;
     long long silent = (long long)time_now_ms() - heard;
@@ -92,7 +92,7 @@ void psoc__beat_start(struct psoc *c)
     if (c->beat_running || !c->opts.heartbeat_thread || c->heartbeat_ms == 0 || !c->name[0])
         return;
     atomic_store(&c->beat_stop, 0);
-    atomic_store(&c->beat_heard_ms, (long long)time_now_ms());
+    atomic_store(&c->heard_ms, (long long)time_now_ms());
     c->beat_said_lost = 0;
     c->beat_running = pthread_create(&c->beat_thread, NULL, s_beat_main, c) == 0;
 }

@@ -45,9 +45,11 @@ struct psoc {
     void *mon;               /* PAIR on the socket's monitor: handshake failures */
     int handshaken;          /* the current connection completed its handshake */
     int failed_handshakes;   /* connections lost before a handshake, in a row */
-    /* What the heartbeat thread heard: heartbeats work both ways. */
-    atomic_llong beat_heard_ms;    /* last answer, time_now_ms(); 0 = none yet */
-    atomic_ullong beat_incarnation; /* the incarnation in it */
+    /* What was heard from the daemon (by the heartbeat thread, or by the
+     * caller's socket while it waits): heartbeats work both ways. */
+    atomic_llong heard_ms;           /* the thread's last answer, time_now_ms() */
+    atomic_ullong heard_incarnation; /* the last incarnation heard, 0 = none since the
+                                      * last welcome */
     int beat_said_lost;             /* the thread's own: it told the log */
 };
 

@@ -83,7 +83,7 @@ static int s_hello(struct psoc *c, float *weights, int timeout_ms, struct psoc_w
         c->push_kind = (int)w->push_kind;
         c->heartbeat_ms = w->heartbeat_ms;
         c->incarnation = w->incarnation;
-        atomic_store(&c->beat_incarnation, 0);
+        atomic_store(&c->heard_incarnation, 0);
         psoc__beat_start(c);
         c->positions_global = w->positions_global;
         if (out) {

@@ -89,13 +89,13 @@ int psoc__await(struct psoc *c, int want, uint64_t seq, int timeout_ms, struct w
             return psoc__err(err, errlen, PSOC_EINTR, "interrupted while waiting for %s",
                              wire_command_name(want));
         }
-        /* The heartbeat thread hears the daemon too (heartbeats both ways). */
-        int64_t beat_heard = atomic_load(&c->beat_heard_ms);
-        uint64_t beat_inc = atomic_load(&c->beat_incarnation);
-        if (c->beat_running && beat_heard > last_heard)
-            last_heard = beat_heard;
-        if (beats && c->beat_running && beat_inc != 0 && c->incarnation != 0 &&
-            beat_inc != c->incarnation) {
+        /* What either socket heard last (the heartbeat thread's too):
+         * heartbeats work both ways. */
+        int64_t heard = atomic_load(&c->heard_ms);
+        uint64_t inc = atomic_load(&c->heard_incarnation);
+        if (heard > last_heard)
+            last_heard = heard;
+        if (beats && inc != 0 && c->incarnation != 0 && inc != c->incarnation) {
             psoc__reset(c);
             return psoc__err(err, errlen, PSOC_ETIMEOUT,
                              "psod at %s restarted while the round was open: the push is lost",
@@ -150,14 +150,13 @@ int psoc__await(struct psoc *c, int want, uint64_t seq, int timeout_ms, struct w
             return psoc__err(err, errlen, PSOC_EPROTO, "bad reply from daemon: %s", werr.message);
         }
         last_heard = time_now_ms();
-        if (beats && m->command == PSOD__COMMAND__CMD_HEARTBEAT &&
-            ((Psod__Heartbeat *)m->meta)->incarnation != 0 && c->incarnation != 0 &&
-            ((Psod__Heartbeat *)m->meta)->incarnation != c->incarnation) {
+        if (m->command == PSOD__COMMAND__CMD_HEARTBEAT) {
+            /* Checked at the top of the loop with the heartbeat thread's. */
+            uint64_t hinc = ((Psod__Heartbeat *)m->meta)->incarnation;
+            if (hinc)
+                atomic_store(&c->heard_incarnation, (unsigned long long)hinc);
             wire_msg_clear(m);
-            psoc__reset(c);
-            return psoc__err(err, errlen, PSOC_ETIMEOUT,
-                         "psod at %s restarted while the round was open: the push is lost",
-                         c->endpoint);
+            continue;
         }
         if (m->command == PSOD__COMMAND__CMD_ERROR) {
             Psod__Error *e = (Psod__Error *)m->meta;

@@ -370,3 +370,14 @@ uint32_t wire_copy_crc(void *dst, const void *src, size_t bytes)
     }
     return c;
 }
+
+int wire_valid_name(const char *name)
+{
+    size_t len = strlen(name);
+    if (len == 0 || len > WIRE_NAME_MAX)
+        return 0;
+    for (const char *p = name; *p; p++)
+        if ((unsigned char)*p < 33 || (unsigned char)*p > 126)
+            return 0;
+    return 1;
+}

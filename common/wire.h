@@ -25,6 +25,10 @@
 #define PSOD_SIGNATURE_LEN 5
 #define WIRE_MAX_FRAMES 4
 #define WIRE_MAX_ID 255
+/* Worker names: 1 to WIRE_NAME_MAX printable characters without spaces, the
+ * one rule psod, the client library and psoworker all apply. */
+#define WIRE_NAME_MAX 127
+int wire_valid_name(const char *name);
 #define WIRE_DEFAULT_MAX_META (64 * 1024)
 
 struct wire_limits {

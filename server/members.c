@@ -17,6 +17,11 @@
 #include "common/wire.h"
 #include "common/hash.h"
 
+double srv_silent_limit(const struct server *s)
+{
+    return (double)s->cfg.heartbeat_ms * (double)s->cfg.liveness / 1000.0;
+}
+
 struct member *srv_by_id(struct server *s, const struct wire_msg *in)
 {
     for (size_t i = 0; i < s->count; i++)
@@ -76,17 +81,6 @@ void srv_send_payload(struct server *s, struct member *mb, int command,
     else
         s->bytes_out += bytes;
     zmq_msg_close(&copy);
-}
-
-int srv_valid_name(const char *name)
-{
-    size_t len = strlen(name);
-    if (len == 0 || len > NAME_MAX_LEN)
-        return 0;
-    for (const char *p = name; *p; p++)
-        if ((unsigned char)*p < 33 || (unsigned char)*p > 126)
-            return 0;
-    return 1;
 }
 
 /* Room for one more member in every per-member array. */
@@ -161,6 +155,25 @@ static void s_welcome(struct server *s, struct member *mb, int rejoined)
     srv_send_payload(s, mb, PSOD__COMMAND__CMD_WELCOME, &w.base);
 }
 
+/* Another process under a live worker's name (two workers given one --name
+ * would take the particle from each other forever): refused, unless the
+ * holder has been silent past liveness (a real restart) or none has
+ * claimed the particle since a resume (pid 0). */
+static int s_name_taken(struct server *s, const struct member *mb, const Psod__Hello *h,
+                        const struct wire_msg *in)
+{
+    double heard = time_now_s() - mb->last_seen, limit = srv_silent_limit(s);
+    if (!mb->active || mb->pid == 0 || heard > limit ||
+        (mb->pid == h->pid && strcmp(mb->host, h->host ? h->host : "") == 0))
+        return 0;
+    srv_reject(s, in, PSOD__ERROR_CODE__ERR_NAME_TAKEN, 0,
+               "worker name '%s' is held by a live worker (pid %u on %s, heard %.1f s ago); "
+               "give this one another --name, or if that worker is gone, retry after %.0f s "
+               "of its silence (--heartbeat-ms x --liveness)",
+               mb->name, mb->pid, mb->host[0] ? mb->host : "?", heard, limit);
+    return 1;
+}
+
 void srv_handle_hello(struct server *s, struct wire_msg *in)
 {
     Psod__Hello *h = (Psod__Hello *)in->meta;
@@ -169,9 +182,9 @@ void srv_handle_hello(struct server *s, struct wire_msg *in)
                  h->protocol_version, PSOD_PROTOCOL_VERSION);
         return;
     }
-    if (!h->worker_name || !srv_valid_name(h->worker_name)) {
+    if (!h->worker_name || !wire_valid_name(h->worker_name)) {
         srv_reject(s, in, PSOD__ERROR_CODE__ERR_MALFORMED, 0,
-                 "worker name must be 1 to %d printable characters without spaces", NAME_MAX_LEN);
+                 "worker name must be 1 to %d printable characters without spaces", WIRE_NAME_MAX);
         return;
     }
     char want_id[WIRE_MAX_ID + 1];
@@ -213,19 +226,8 @@ void srv_handle_hello(struct server *s, struct wire_msg *in)
     struct member *mb = srv_by_name(s, h->worker_name);
     if (mb && srv_foreign_key(s, mb, in, 0))
         return;
-    double silent_limit = (double)s->cfg.heartbeat_ms * (double)s->cfg.liveness / 1000.0;
-    double heard = time_now_s() - (mb ? mb->last_seen : 0);
-    if (mb && mb->active && mb->pid != 0 && heard <= silent_limit &&
-        (mb->pid != h->pid || strcmp(mb->host, h->host ? h->host : "") != 0)) {
-        /* Another process under a live worker's name: two workers given one
-         * --name would take the particle from each other forever. */
-        srv_reject(s, in, PSOD__ERROR_CODE__ERR_NAME_TAKEN, 0,
-                   "worker name '%s' is held by a live worker (pid %u on %s, heard %.1f s ago); "
-                   "give this one another --name, or if that worker is gone, retry after %.0f s "
-                   "of its silence (--heartbeat-ms x --liveness)",
-                   mb->name, mb->pid, mb->host[0] ? mb->host : "?", heard, silent_limit);
+    if (mb && s_name_taken(s, mb, h, in))
         return;
-    }
     if (mb) {
         /* A restarted worker: give its particle back; a push it made before
          * the restart is dropped, since it will push this round again. */
@@ -339,8 +341,8 @@ void srv_handle_heartbeat(struct server *s, struct wire_msg *in)
     /* From the worker's own socket ("w:" + name) or its heartbeat thread's
      * ("h:" + name). */
     struct member *mb = srv_by_id(s, in);
-    if (!mb && in->id_len > 2 && in->id_len <= NAME_MAX_LEN + 2 && memcmp(in->id, "h:", 2) == 0) {
-        char name[NAME_MAX_LEN + 1];
+    if (!mb && in->id_len > 2 && in->id_len <= WIRE_NAME_MAX + 2 && memcmp(in->id, "h:", 2) == 0) {
+        char name[WIRE_NAME_MAX + 1];
         memcpy(name, in->id + 2, in->id_len - 2);
         name[in->id_len - 2] = '\0';
         mb = srv_by_name(s, name);

@@ -153,7 +153,7 @@ static void s_forget_swarm(struct server *s)
 static int s_load_reader(struct server *s, struct ckpt_reader *rp, char *err, size_t errlen)
 {
     struct ckpt_reader r = *rp;
-    char strategy[64], name[NAME_MAX_LEN + 1];
+    char strategy[64], name[WIRE_NAME_MAX + 1];
     uint64_t n, layout, round, swarm_id, seed, g_round, count, shape[3] = {0, 0, 0};
     uint64_t rv = r.version; /* containers 1 and 2: the record's version is theirs */
     double g_acc;
@@ -200,7 +200,7 @@ static int s_load_reader(struct server *s, struct ckpt_reader *rp, char *err, si
             ckpt_get_u64(&r, &mb->pbest_round) || ckpt_get_u64(&r, &mb->pushes) ||
             ckpt_get_u64(&r, &mb->last_round))
             goto fail;
-        if (!srv_valid_name(name)) {
+        if (!wire_valid_name(name)) {
             snprintf(r.err, sizeof r.err, "invalid worker name");
             goto fail;
         }

@@ -116,7 +116,7 @@ void srv_progress(struct server *s, int force)
     log_info("%s round %llu: global loss %s%s, workers %zu/%ld active, %zu pushed, "
              "last round %.1f ms, %llu errors sent%s",
              s->ops->name, (unsigned long long)s->round,
-             log_num(loss, "%.6g", s->st ? s->ops->global_loss(s->st) : NAN, 1), acc,
+             log_num(loss, "%.6g", s->st ? s->ops->global_loss(s->st) : NAN), acc,
              srv_active(s), s->cfg.workers, srv_pushed(s), s->last_round_seconds * 1e3,
              (unsigned long long)srv_errors_sent(s), waits);
 }

@@ -20,13 +20,14 @@
  * the next particle. */
 /* The worker that evaluates the global model for reports: the first active
  * one (under strategies whose positions are the global model, one
- * evaluation per report is enough). */
-int srv_evaluator(const struct server *s)
+ * evaluation per report is enough). Chosen once per update, before the
+ * positions go out. */
+static void s_choose_evaluator(struct server *s)
 {
-    for (size_t i = 0; i < s->count; i++)
+    s->evaluator = -1;
+    for (size_t i = 0; i < s->count && s->evaluator < 0; i++)
         if (s->m[i].active)
-            return (int)i;
-    return -1;
+            s->evaluator = (int)i;
 }
 
 void srv_position_ready(void *ctx, int i, uint32_t crc)
@@ -48,7 +49,7 @@ void srv_position_ready(void *ctx, int i, uint32_t crc)
     p.personal_best_loss = s->ops->personal_best_loss(s->st, i);
     p.seq = mb->push_seq;
     p.global_best_particle = (uint32_t)s->ops->global_particle(s->st);
-    p.evaluator = i == srv_evaluator(s);
+    p.evaluator = i == s->evaluator;
     srv_send_payload(s, mb, PSOD__COMMAND__CMD_POSITION, &p.base);
 }
 
@@ -95,6 +96,7 @@ void srv_close_round(struct server *s)
         s->pbl[i] = s->ops->personal_best_loss(s->st, (int)i);
     }
     double wait_s = t0 - s->first_push;
+    s_choose_evaluator(s);
     s->ops->round(s->st, s->round, s->xs, s->prevs, s->losses, srv_position_ready, s);
     s_finish_round(s, t0, wait_s);
 }
@@ -130,6 +132,7 @@ static void s_async_step(struct server *s, struct member *mb)
     s->xs[i] = x;
     s->losses[i] = mb->push_loss;
     s->pbl[i] = s->ops->personal_best_loss(s->st, i);
+    s_choose_evaluator(s);
     s->ops->push(s->st, s->round, i, x, zmq_msg_data(&mb->position), mb->push_loss,
                  srv_position_ready, s);
     s_finish_round(s, t0, 0);
@@ -151,7 +154,7 @@ void srv_waiting_for(const struct server *s, char *out, size_t len)
  * close a round that has passed its deadline. */
 void srv_timers(struct server *s, double now)
 {
-    double silent_limit = (double)s->cfg.heartbeat_ms * (double)s->cfg.liveness / 1000.0;
+    double silent_limit = srv_silent_limit(s);
     int changed = 0;
     for (size_t i = 0; i < s->count; i++) {
         struct member *mb = &s->m[i];

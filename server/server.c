@@ -307,8 +307,8 @@ int server_run(struct server *s, volatile sig_atomic_t *stop)
         log_info("final: %s global model after %llu rounds: loss %s, test accuracy %s "
                  "(reported for round %llu)%s%s",
                  s->ops->name, (unsigned long long)s->round,
-                 log_num(loss, "%.6g", s->ops->global_loss(s->st), 1),
-                 log_num(acc, "%.6f", s->g_acc, 1), (unsigned long long)s->g_acc_round,
+                 log_num(loss, "%.6g", s->ops->global_loss(s->st)),
+                 log_num(acc, "%.6f", s->g_acc), (unsigned long long)s->g_acc_round,
                  saved > 0 ? ", written to " : "", saved > 0 ? s->cfg.model_out : "");
     }
     if (saved < 0) {

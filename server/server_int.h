@@ -13,10 +13,8 @@
 #include "server/gate.h"
 #include "server/server.h"
 
-#define NAME_MAX_LEN 127
-
 struct member {
-    char name[NAME_MAX_LEN + 1];
+    char name[WIRE_NAME_MAX + 1];
     unsigned char id[WIRE_MAX_ID];
     size_t id_len;
     int active;
@@ -70,6 +68,7 @@ struct server {
     uint64_t ckpt_round;     /* round of the last checkpoint */
     double ckpt_time;
     uint64_t progress_sig[7]; /* what the last progress line showed */
+    int evaluator;           /* the member told to evaluate this update's positions */
 };
 
 /* report.c */
@@ -84,6 +83,9 @@ void srv_handle_status(struct server *s, struct wire_msg *in);
 void srv_handle_admin(struct server *s, struct wire_msg *in);
 
 /* members.c */
+/* Seconds without a word after which a worker counts as gone
+ * (--heartbeat-ms x --liveness). */
+double srv_silent_limit(const struct server *s);
 struct member *srv_by_id(struct server *s, const struct wire_msg *in);
 struct member *srv_by_name(struct server *s, const char *name);
 int srv_foreign_key(struct server *s, const struct member *mb, const struct wire_msg *in,
@@ -92,14 +94,12 @@ size_t srv_active(const struct server *s);
 size_t srv_pushed(const struct server *s);
 void srv_send_payload(struct server *s, struct member *mb, int command,
                       const ProtobufCMessage *meta);
-int srv_valid_name(const char *name);
 int srv_reserve(struct server *s);
 void srv_handle_hello(struct server *s, struct wire_msg *in);
 void srv_handle_heartbeat(struct server *s, struct wire_msg *in);
 void srv_handle_bye(struct server *s, struct wire_msg *in);
 
 /* rounds.c */
-int srv_evaluator(const struct server *s);
 void srv_position_ready(void *ctx, int i, uint32_t crc);
 void srv_close_round(struct server *s);
 void srv_maybe_close_round(struct server *s);

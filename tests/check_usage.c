@@ -285,8 +285,6 @@ START_TEST(waits_say_what_they_wait_for)
 {
     /* Nothing listens: the worker says where it connects and gives up at
      * its join timeout, naming it. */
-    char psodbin[300], epfile[600];
-    proc_bin(psodbin, sizeof psodbin, "psod");
     double t0 = proc_now();
     ck_assert_int_eq(proc_wait(s_worker("tcp://127.0.0.1:9", "a", "5", "nobody",
                                         (char *[]){"--join-timeout-ms", "1500", NULL}),
@@ -319,7 +317,6 @@ START_TEST(waits_say_what_they_wait_for)
     proc_read("gone-a", "err", out, sizeof out);
     ck_assert_msg(strstr(out, "lost psod at") && strstr(out, "(--reconnect-ms 2000)"), "%.3000s",
                   out);
-    (void)epfile;
 }
 END_TEST
 

@@ -14,7 +14,6 @@
  * abandoned, the worker says bye (so the round does not wait for it),
  * prints its summary and exits 130 (SIGINT) or 143 (SIGTERM). */
 #include <malloc.h>
-#include <signal.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -26,6 +25,7 @@
 #include "common/log.h"
 #include "common/psoclient.h"
 #include "common/rng.h"
+#include "common/sig.h"
 #include "common/timeutil.h"
 #include "common/version.h"
 #include "common/modelfile.h"
@@ -243,10 +243,8 @@ static int s_load_weights(struct model *m, const char *path, struct modelfile_in
 static int s_eval_target(struct worker_config *cfg, int dataset_given, char *err, size_t errlen)
 {
     struct modelfile_info info;
-    float *w;
-    if (modelfile_read(cfg->eval, &info, &w, err, errlen) != 0)
+    if (modelfile_read_info(cfg->eval, &info, err, errlen) != 0)
         return -1;
-    free(w);
     if (!info.model[0] && !cfg->model[0]) {
         snprintf(err, errlen, "model file '%s' (an older version) does not say which model it "
                  "holds: give --model", cfg->eval);
@@ -364,8 +362,8 @@ static int s_run_model(const struct worker_config *cfg)
                "test loss %s test accuracy %s time %.1f s samples/s %.0f recoveries %d "
                "resyncs %ld%s\n",
                cfg->name, m->name, cfg->dataset, cfg->epochs, res.steps, res.syncs,
-               res.final_loss, log_num(tl, "%.6f", res.test_loss, 1),
-               log_num(ta, "%.4f", res.test_acc, 1), res.seconds, res.samples_per_s,
+               res.final_loss, log_num(tl, "%.6f", res.test_loss),
+               log_num(ta, "%.4f", res.test_acc), res.seconds, res.samples_per_s,
                res.recoveries, res.resyncs, res.interrupted ? " (interrupted)" : "");
         fflush(stdout);
     }
@@ -415,21 +413,12 @@ int main(int argc, char **argv)
         gethostname(host, sizeof host - 1);
         snprintf(cfg.name, sizeof cfg.name, "%s-%d", host, (int)getpid());
     }
-    size_t name_len = strlen(cfg.name);
-    int name_ok = name_len <= PSOC_NAME_MAX;
-    for (const char *p = cfg.name; name_ok && *p; p++)
-        name_ok = (unsigned char)*p > 32 && (unsigned char)*p < 127;
-    if (!name_ok) {
+    if (!wire_valid_name(cfg.name)) {
         fprintf(stderr, "psoworker: --name must be 1 to %d printable characters without "
                 "spaces\n", PSOC_NAME_MAX);
         return 2;
     }
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = s_on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    sig_on_stop(s_on_signal);
     if (cfg.eval[0] && s_eval_target(&cfg, config_find_arg(argc, argv, "--dataset") != NULL, err,
                                      sizeof err) != 0) {
         fprintf(stderr, "psoworker: %s\n", err);

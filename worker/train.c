@@ -54,13 +54,14 @@ struct sync_state {
     struct dataset eval_set; /* a view of the first eval_samples test samples */
 };
 
-/* One synchronization: fitness, optional evaluations, the push and pull. */
-static int s_sync(struct model *m, const struct dataset *test, const struct train_config *cfg,
-                  struct psoc *c, const struct psoc_welcome *wel, struct sync_state *ss,
-                  double interval_loss, uint64_t samples, char *err, size_t errlen)
+/* One synchronization: fitness, optional evaluations (on the report
+ * subset), the push and pull. Returns the client library's code. */
+static int s_sync(struct model *m, const struct train_config *cfg, struct psoc *c,
+                  const struct psoc_welcome *wel, struct sync_state *ss, double interval_loss,
+                  uint64_t samples, char *err, size_t errlen)
 {
     int eval = ss->eval_every > 0 && (ss->syncs + 1) % ss->eval_every == 0;
-    test = &ss->eval_set;
+    const struct dataset *test = &ss->eval_set;
     double t0 = time_now_s(), tl;
     struct psoc_report r = {interval_loss, samples, NAN, ss->pos_acc, ss->pos_round};
     if (cfg->holdout && !wel->push_gradients) {
@@ -76,7 +77,7 @@ static int s_sync(struct model *m, const struct dataset *test, const struct trai
     int rc = psoc_sync_ex(c, m->params, wel->push_gradients ? m->grads : NULL, &r, &pos, err,
                           errlen);
     if (rc != PSOC_OK)
-        return -1;
+        return rc;
     ss->syncs++;
     ss->round = pos.round;
     ss->resynced = pos.resynced;
@@ -126,7 +127,7 @@ int train_run(struct model *m, const struct dataset *train, const struct dataset
 {
     const int grads_only = c && wel && wel->push_gradients;
     const int sync_every = grads_only ? 1 : cfg->sync_every;
-    struct sync_state ss = {0, NAN, 0, wel ? wel->round : 0, 0, 0, 0, 0, 0, *test};
+    struct sync_state ss = {.pos_acc = NAN, .round = wel ? wel->round : 0, .eval_set = *test};
     ss.eval_every = cfg->eval_every >= 0 ? cfg->eval_every
                                          : (TRAIN_EVAL_STEPS + sync_every - 1) / sync_every;
     if (cfg->eval_samples > 0 && (size_t)cfg->eval_samples < test->n)
@@ -223,14 +224,14 @@ int train_run(struct model *m, const struct dataset *train, const struct dataset
                     interval_n = 0;
                     continue;
                 }
-                if (s_sync(m, test, cfg, c, wel, &ss, interval_loss / interval_n,
-                           (uint64_t)interval_n * (uint64_t)B, err, errlen) != 0) {
-                    if (psoc_last_server_error(c) == 0 && cfg->stop && *cfg->stop) {
-                        interrupted = 1;
-                        break;
-                    }
-                    goto done;
+                int src = s_sync(m, cfg, c, wel, &ss, interval_loss / interval_n,
+                                 (uint64_t)interval_n * (uint64_t)B, err, errlen);
+                if (src == PSOC_EINTR) {
+                    interrupted = 1;
+                    break;
                 }
+                if (src != PSOC_OK)
+                    goto done;
                 if (cfg->reset_momentum)
                     sgd_reset(&opt);
                 if (anchor)
