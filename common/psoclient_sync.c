@@ -104,6 +104,31 @@ static int s_hello(struct psoc *c, float *weights, int timeout_ms, struct psoc_w
     return rc;
 }
 
+/* HELLO until a WELCOME comes, for up to budget_ms: each attempt waits
+ * first_ms, doubling to 8 s (a daemon that died holding our hello, or is
+ * not up yet, never answers it). *attempts counts them. Returns PSOC_OK,
+ * PSOC_ETIMEOUT when the budget ran out, or the error that ended it. */
+static int s_hello_retry(struct psoc *c, float *weights, int budget_ms, int first_ms,
+                         struct psoc_welcome *w, int *attempts, char *err, size_t errlen)
+{
+    int64_t deadline = time_now_ms() + budget_ms;
+    int wait_ms = first_ms;
+    for (*attempts = 1;; ++*attempts) {
+        int64_t left = deadline - time_now_ms();
+        int timeout = left < wait_ms ? (int)(left > 100 ? left : 100) : wait_ms;
+        int rc = s_hello(c, weights, timeout, w, err, errlen);
+        if (rc != PSOC_ETIMEOUT || time_now_ms() >= deadline)
+            return rc;
+        if (*attempts == 1 || *attempts % 4 == 0)
+            psoc__say(c, 2, "psod at %s not answering yet (attempt %d, %.0f s left)",
+                      c->endpoint, *attempts, (deadline - time_now_ms()) / 1e3);
+        if (c->opts.stop && *c->opts.stop)
+            return psoc__err(err, errlen, PSOC_EINTR, "interrupted while joining");
+        if (wait_ms < 8000)
+            wait_ms = wait_ms * 2 < 8000 ? wait_ms * 2 : 8000;
+    }
+}
+
 int psoc_join(struct psoc *c, size_t n, uint64_t layout_hash, float *weights,
               struct psoc_welcome *out, char *err, size_t errlen)
 {
@@ -115,56 +140,48 @@ int psoc_join(struct psoc *c, size_t n, uint64_t layout_hash, float *weights,
     c->layout_hash = layout_hash;
     psoc__say(c, 1, "connecting to psod at %s as '%s' (waiting up to %.0f s for its welcome)",
               c->endpoint, c->name, c->opts.connect_timeout_ms / 1e3);
-    int rc = s_hello(c, weights, c->opts.connect_timeout_ms, out, err, errlen);
+    /* 4 s first: long enough for the monitor to see a failing handshake. */
+    struct psoc_welcome w;
+    int attempts;
+    int rc = s_hello_retry(c, weights, c->opts.connect_timeout_ms, 4000, &w, &attempts, err,
+                           errlen);
     if (rc == PSOC_ETIMEOUT)
         psoc__err(err, errlen, PSOC_ETIMEOUT,
                   "no answer from psod at %s within %d ms: is psod running there, and is that "
                   "the address it listens on (its 'listening on' line)?",
                   c->endpoint, c->opts.connect_timeout_ms);
+    if (rc == PSOC_OK && out)
+        *out = w;
     return rc;
 }
 
 /* Get back in step with the daemon after a refused push (evicted, or the
- * round closed without us) or a lost daemon: HELLO again, retrying with
- * exponential back-off (0.5 s doubling to 8 s) for up to
- * opts.reconnect_ms. The particle's current position lands in `weights`. */
+ * round closed without us) or a lost daemon: HELLO again, with back-off
+ * from 0.5 s, for up to opts.reconnect_ms. The particle's current position
+ * lands in `weights`. */
 static int s_resync(struct psoc *c, float *weights, struct psoc_position *out, char *err,
                     size_t errlen)
 {
-    int64_t start = time_now_ms(), deadline = start + c->opts.reconnect_ms;
-    int wait_ms = 500;
+    int64_t start = time_now_ms();
     psoc__say(c, 2, "psod at %s did not take the push (%s); rejoining, for up to %.0f s", c->endpoint,
               err && err[0] ? err : "no answer", c->opts.reconnect_ms / 1e3);
-    for (int attempt = 1;; attempt++) {
-        struct psoc_welcome w;
-        int64_t left = deadline - time_now_ms();
-        int timeout = left < wait_ms ? (int)(left > 100 ? left : 100) : wait_ms;
-        int rc = s_hello(c, weights, timeout, &w, err, errlen);
-        if (rc == PSOC_OK) {
-            if (out) {
-                out->round = w.round;
-                out->global_best_loss = w.global_best_loss;
-                out->personal_best_loss = NAN;
-                out->global_best_particle = 0;
-                out->resynced = attempt;
-            }
-            return PSOC_OK;
-        }
-        if (rc == PSOC_ETIMEOUT && time_now_ms() >= deadline)
-            return psoc__err(err, errlen, PSOC_ETIMEOUT,
-                             "lost psod at %s: no welcome in %d attempts over %.1f s "
-                             "(--reconnect-ms %d)", c->endpoint, attempt,
-                             (time_now_ms() - start) / 1e3, c->opts.reconnect_ms);
-        if (rc != PSOC_ETIMEOUT)
-            return rc;
-        if (attempt == 1 || attempt % 4 == 0)
-            psoc__say(c, 2, "psod at %s still not answering (attempt %d, %.0f s left)",
-                      c->endpoint, attempt, (deadline - time_now_ms()) / 1e3);
-        if (c->opts.stop && *c->opts.stop)
-            return psoc__err(err, errlen, PSOC_EINTR, "interrupted while rejoining");
-        if (wait_ms < 8000)
-            wait_ms *= 2;
+    struct psoc_welcome w;
+    int attempts;
+    int rc = s_hello_retry(c, weights, c->opts.reconnect_ms, 500, &w, &attempts, err, errlen);
+    if (rc == PSOC_ETIMEOUT)
+        return psoc__err(err, errlen, PSOC_ETIMEOUT,
+                         "lost psod at %s: no welcome in %d attempts over %.1f s "
+                         "(--reconnect-ms %d)", c->endpoint, attempts,
+                         (time_now_ms() - start) / 1e3, c->opts.reconnect_ms);
+    if (rc == PSOC_OK && out) {
+        out->round = w.round;
+        out->global_best_loss = w.global_best_loss;
+        out->personal_best_loss = NAN;
+        out->global_best_particle = 0;
+        out->evaluator = 0;
+        out->resynced = attempts;
     }
+    return rc;
 }
 
 static void s_release(void *data, void *hint)

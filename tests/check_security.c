@@ -34,6 +34,8 @@ static void setup(void) { proc_setup(bin, dir, "/tmp/psod-security-XXXXXX"); }
 static void teardown(void) { proc_teardown(dir); }
 
 /* psoctl ARGS...; returns its exit code, output in TAG.out/.err. */
+static int s_past_round_2(const char *out) { return proc_after(out, "\"round\":") > 2; }
+
 static int s_ctl(const char *tag, char *const args[])
 {
     char ctl[300];
@@ -487,14 +489,10 @@ START_TEST(admin_requests_need_an_admin_key)
     s_path(server, sizeof server, "server.pub");
     pid_t psod = s_curve_psod("adm", ep, sizeof ep, "1");
     pid_t wk = s_curve_worker(ep, "good", "allow/good", "1000000", "adm-good");
-    for (int i = 0; i < 200; i++) { /* until the worker has joined */
-        s_ctl("adm-st", (char *[]){"status", ep, "--json", "--curve-secret", key,
-                                   "--curve-server", server, NULL});
-        proc_read("adm-st", "out", out, sizeof out);
-        if (proc_after(out, "\"round\":") > 2)
-            break;
-        usleep(50000);
-    }
+    /* until the worker has joined and trained a few rounds */
+    proc_ctl_until("adm-st", (char *[]){"status", ep, "--json", "--curve-secret", key,
+                                        "--curve-server", server, NULL},
+                   s_past_round_2, 10, out, sizeof out);
     ck_assert_msg(proc_after(out, "\"round\":") > 2, "%.1000s", out);
 
     /* A worker key, and no key at all: refused, nothing changes. */
@@ -506,7 +504,19 @@ START_TEST(admin_requests_need_an_admin_key)
     ck_assert_int_ne(s_ctl("adm-2", (char *[]){"evict", ep, "good", "--curve-secret", key,
                                                "--curve-server", server, NULL}),
                      0);
-    ck_assert_int_eq(kill(psod, 0), 0);
+    proc_read("adm-2", "err", out, sizeof out);
+    ck_assert_msg(strstr(out, "ERR_UNAUTHORIZED") != NULL, "%.1000s", out);
+    ck_assert_int_ne(s_ctl("adm-nokey", (char *[]){"stop", ep, NULL}), 0);
+    proc_read("adm-nokey", "err", out, sizeof out);
+    ck_assert_msg(strstr(out, "requires CURVE") != NULL, "%.1000s", out);
+    /* psod has not exited (a zombie would pass kill(pid, 0)) and still
+     * serves, with the worker in: nothing changed. */
+    ck_assert_int_eq(waitpid(psod, NULL, WNOHANG), 0);
+    ck_assert_int_eq(s_ctl("adm-alive", (char *[]){"status", ep, "--json", "--curve-secret", key,
+                                                   "--curve-server", server, NULL}),
+                     0);
+    proc_read("adm-alive", "out", out, sizeof out);
+    ck_assert_msg(strstr(out, "\"active\":1,") != NULL, "%.1000s", out);
     s_path(ck, sizeof ck, "ck");
     char cmd[700];
     snprintf(cmd, sizeof cmd, "ls %s/ckpt-* >/dev/null 2>&1", ck);
@@ -571,13 +581,9 @@ START_TEST(max_peers_refuses_extra_connections)
     proc_read("peers-3", "err", out, sizeof out);
     ck_assert_msg(strstr(out, "too many peers") != NULL, "%.1000s", out);
     psoc_close(&held[1]);
-    int rc = -1; /* until the daemon has seen the connection close */
-    for (int i = 0; i < 50 && rc != 0; i++) {
-        usleep(100000);
-        rc = s_ctl("peers-4", (char *[]){"status", ep, "--json", NULL});
-    }
-    ck_assert_int_eq(rc, 0);
-    proc_read("peers-4", "out", out, sizeof out);
+    /* until the daemon has seen the connection close */
+    ck_assert(proc_ctl_until("peers-4", (char *[]){"status", ep, "--json", NULL}, NULL, 5, out,
+                             sizeof out));
     ck_assert_msg(proc_after(out, "\"peers_refused\":") >= 1, "%.1000s", out);
     ck_assert_msg(proc_after(out, "\"max_peers\":") == 2, "%.1000s", out);
     psoc_close(&held[0]);

@@ -166,3 +166,24 @@ int proc_wait_for(const char *tag, const char *ext, const char *text, double sec
     } while (proc_now() < deadline);
     return 0;
 }
+
+int proc_ctl_until(const char *tag, char *const args[], int (*ok)(const char *out), double secs,
+                   char *out, size_t len)
+{
+    char ctl[300];
+    proc_bin(ctl, sizeof ctl, "psoctl");
+    char *argv[32] = {ctl};
+    int n = 1;
+    for (int i = 0; args[i] && n < 31; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    double deadline = proc_now() + secs;
+    do {
+        int rc = proc_wait(proc_spawn(argv, tag), 10);
+        proc_read(tag, "out", out, len);
+        if (rc == 0 && (!ok || ok(out)))
+            return 1;
+        usleep(50000);
+    } while (proc_now() < deadline);
+    return 0;
+}

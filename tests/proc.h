@@ -31,6 +31,11 @@ void proc_read(const char *tag, const char *ext, char *buf, size_t len);
 pid_t proc_psod(const char *tag, char *ep, size_t eplen, char *const extra[]);
 /* Poll DIR/TAG.EXT until it holds `text` (returns 1) or `secs` pass (0). */
 int proc_wait_for(const char *tag, const char *ext, const char *text, double secs);
+/* Run psoctl with `args` (NULL-terminated, its output in DIR/TAG.*) until
+ * it exits 0 and, if `ok` is given, ok(its stdout) holds; or `secs` pass.
+ * Returns 1 when it did, 0 on timeout; `out` holds the last stdout. */
+int proc_ctl_until(const char *tag, char *const args[], int (*ok)(const char *out), double secs,
+                   char *out, size_t len);
 /* The number after `key` in the text, or NaN. */
 double proc_after(const char *text, const char *key);
 /* The last line of the file at path. */
