@@ -43,8 +43,10 @@ PROTO_H = $(BUILD)/proto/psod.pb-c.h
 # daemon's and engine's objects as archives the tests link from.
 COMMON_SRC = common/log.c common/config.c common/crc32c.c common/rng.c common/wire.c \
              common/timeutil.c common/modelfile.c common/ckpt.c common/keys.c common/hash.c \
-             common/sig.c
-CLIENT_SRC = common/psoclient.c common/psoclient_beat.c common/psoclient_wait.c common/psoclient_sync.c common/psoclient_ops.c common/wire.c common/crc32c.c common/keys.c common/timeutil.c \
+             common/sig.c common/lrsched.c
+CLIENT_SRC = common/psoclient.c common/psoclient_beat.c common/psoclient_wait.c \
+             common/psoclient_sync.c common/psoclient_ops.c common/wire.c common/crc32c.c \
+             common/keys.c common/timeutil.c \
              common/hash.c
 SERVER_SRC = server/swarm.c server/strategy.c server/strategy_pso.c server/strategy_avg.c \
              server/strategy_easgd.c server/strategy_diloco.c server/strategy_ssgd.c server/gate.c \

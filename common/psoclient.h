@@ -126,7 +126,7 @@ struct psoc_status {
     char strategy[32];
     char version[32];
     double uptime_seconds, last_round_seconds;
-    uint64_t errors_sent, bytes_in, bytes_out;
+    uint64_t errors_sent, bytes_in, bytes_out, bytes_refused;
     uint64_t errors_by_code[PSOC_ERROR_CODES]; /* refusals by daemon error code */
     uint32_t peers_connected, max_peers;
     uint64_t peers_refused;   /* connections refused: peer limit, keys, handshakes */

@@ -50,6 +50,7 @@ int psoc_status(struct psoc *c, int with_particles, struct psoc_status *out, cha
     out->errors_sent = s->errors_sent;
     out->bytes_in = s->bytes_in;
     out->bytes_out = s->bytes_out;
+    out->bytes_refused = s->bytes_refused;
     for (size_t i = 0; i < s->n_errors_by_code && i < PSOC_ERROR_CODES; i++)
         out->errors_by_code[i] = s->errors_by_code[i];
     out->peers_connected = s->peers_connected;

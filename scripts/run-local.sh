@@ -103,9 +103,27 @@ t0=$(date +%s.%N)
 # Test functions get the classic swarm (Clerc's constriction values, the
 # paper's attractor); the defaults are tuned for networks. Options after --
 # still override these.
-objective_opts=()
-[ -z "$objective" ] || objective_opts=(--w 0.7298 --c1 1.49618 --c2 1.49618 --attractor best)
-"$BUILD/psod" --bind 'tcp://127.0.0.1:*' --endpoint-file "$run_dir/endpoint" "${objective_opts[@]}" \
+psod_recipe=()
+[ -z "$objective" ] || psod_recipe=(--w 0.7298 --c1 1.49618 --c2 1.49618 --attractor best)
+# Training samples (the IDX header's count, or the CIFAR-10 files present)
+# and the steps each worker takes.
+train_count() {
+    case "$dataset" in
+        cifar10) if [ -e "$data_dir/data_batch_1.bin" ]; then echo 50000; else echo 4000; fi ;;
+        *) local f="$data_dir/train-images-idx3-ubyte"
+           { if [ -e "$f" ]; then head -c 8 "$f"; else zcat "$f.gz" 2>/dev/null | head -c 8; fi; } |
+               od -An -tu1 -j4 -N4 | awk '{ print $1 * 16777216 + $2 * 65536 + $3 * 256 + $4 }' ;;
+    esac
+}
+if [ -z "$objective" ]; then
+    n_train=$(train_count || true)
+    [[ "${n_train:-}" =~ ^[0-9]+$ ]] || n_train=60000
+    total_steps=$(( (n_train / workers / batch) * epochs ))
+    # ssgd: the daemon owns the optimizer, so it takes the workers' recipe.
+    [ "$strategy" != ssgd ] || psod_recipe=(--ssgd-lr "$lr" --ssgd-momentum "$momentum"
+        --ssgd-schedule "$schedule" --ssgd-steps "$total_steps")
+fi
+"$BUILD/psod" --bind 'tcp://127.0.0.1:*' --endpoint-file "$run_dir/endpoint" "${psod_recipe[@]}" \
     --workers "$workers" --strategy "$strategy" --seed "$seed" --progress-interval 5 \
     --metrics "$run_dir/metrics.jsonl" --model-out "$run_dir/model.psom" --exit-when-done \
     "${psod_extra[@]}" 2> "$run_dir/psod.log" &
@@ -132,11 +150,7 @@ else
     if [ -z "$eval_every" ]; then
         # About eight accuracy reports per run, whatever the interval, so that
         # runs at different intervals spend the same time evaluating.
-        case "$dataset" in
-            cifar10) if [ -e "$data_dir/data_batch_1.bin" ]; then n_train=50000; else n_train=4000; fi ;;
-            *) n_train=60000 ;;
-        esac
-        syncs=$(( (n_train / workers / batch) * epochs / sync_every ))
+        syncs=$(( total_steps / sync_every ))
         eval_every=$(( syncs / 8 ))
         [ "$eval_every" -ge 1 ] || eval_every=1
     fi

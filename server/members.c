@@ -127,6 +127,7 @@ static void s_member_init(struct member *mb, const char *name, struct wire_msg *
     mb->pid = h->pid;
     mb->active = 1;
     mb->last_seen = time_now_s();
+    mb->last_push_at = mb->last_seen;
     mb->last_loss = NAN;
     mb->last_acc = NAN;
     mb->pbest_acc = NAN;
@@ -243,6 +244,10 @@ void srv_handle_hello(struct server *s, struct wire_msg *in)
         mb->evicted = 0;
         mb->retired = 0;
         mb->last_seen = time_now_s();
+        /* Its progress is measured afresh from here. */
+        mb->last_push_at = mb->last_seen;
+        mb->slowest_interval = 0;
+        mb->intervals = 0;
         log_info("worker '%s' (%s pid %u) rejoined particle %d at round %llu", mb->name,
                  h->host ? h->host : "?", h->pid, (int)(mb - s->m), (unsigned long long)s->round);
         s_welcome(s, mb, 1);

@@ -67,6 +67,10 @@ const struct config_option *server_options(struct server_config *c)
         {"retire-after", CONF_DOUBLE, &c->retire_after, "0", 0, 1e9,
          "seconds a departed or evicted worker keeps its particle; then a new worker may take "
          "the slot over (from the global model); 0 = forever", NULL},
+        {"progress-factor", CONF_DOUBLE, &c->progress_factor, "20", 0, 1e6,
+         "evict a worker that has not pushed for this many times its own slowest interval "
+         "between pushes (and at least --heartbeat-ms x --liveness) while the round waits for "
+         "it, though its heartbeats go on (a hung main thread); 0 = heartbeats alone", NULL},
         {"quorum", CONF_INT, &c->quorum, "0", 0, 65536,
          "close a round as soon as this many workers pushed, 0 = all live workers", NULL},
         {"checkpoint-dir", CONF_STRING, c->checkpoint_dir, "", 1, 0,

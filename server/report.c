@@ -39,6 +39,7 @@ int srv_reject(struct server *s, const struct wire_msg *in, int code, uint64_t s
                     wire_error_name(code), msg);
     /* Codes are the daemon's own; one past the table would be a bug, counted
      * as internal rather than lost. */
+    s->refused = 1;
     s->errors[code >= 0 && code < PSOD_ERROR_CODES ? code : PSOD__ERROR_CODE__ERR_INTERNAL]++;
     if (in->id_len)
         wire_send_error(s->sock, in->id, in->id_len, code, msg, seq, s->round);
@@ -141,6 +142,7 @@ void srv_handle_status(struct server *s, struct wire_msg *in)
     st.errors_sent = srv_errors_sent(s);
     st.bytes_in = s->bytes_in;
     st.bytes_out = s->bytes_out;
+    st.bytes_refused = s->bytes_refused;
     st.last_round_seconds = s->last_round_seconds;
     st.version = PSOD_VERSION;
     st.n_errors_by_code = PSOD_ERROR_CODES;

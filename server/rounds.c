@@ -150,8 +150,38 @@ void srv_waiting_for(const struct server *s, char *out, size_t len)
         snprintf(out + len - 5, 5, "...");
 }
 
-/* Timers: evict workers that have been silent for liveness intervals, and
- * close a round that has passed its deadline. */
+/* Liveness is also progress: in a round others have pushed for, a worker
+ * that has not pushed for --progress-factor times its own slowest interval
+ * (at least the silence limit) is evicted although its heartbeat thread
+ * still beats. Needs two intervals of history; async mode has no round to
+ * hold up. Returns whether anyone was evicted. */
+static int s_evict_stalled(struct server *s, double now, double silent_limit)
+{
+    if (s->cfg.progress_factor <= 0 || s->cfg.mode == SERVER_ASYNC || srv_pushed(s) == 0)
+        return 0;
+    int changed = 0;
+    for (size_t i = 0; i < s->count; i++) {
+        struct member *mb = &s->m[i];
+        double bound = s->cfg.progress_factor * mb->slowest_interval;
+        if (bound < silent_limit)
+            bound = silent_limit;
+        if (!mb->active || mb->has_push || mb->intervals < 2 || now - mb->last_push_at <= bound)
+            continue;
+        mb->active = 0;
+        mb->evicted = 1;
+        changed = 1;
+        log_warn("evicted worker '%s' (particle %zu): no push for %.1f s, over %g x its slowest "
+                 "interval of %.2f s (--progress-factor), though its heartbeats go on; the "
+                 "round no longer waits for it",
+                 mb->name, i, now - mb->last_push_at, s->cfg.progress_factor,
+                 mb->slowest_interval);
+    }
+    return changed;
+}
+
+/* Timers: evict workers that have been silent for liveness intervals, or
+ * have stopped making progress, and close a round that has passed its
+ * deadline. */
 void srv_timers(struct server *s, double now)
 {
     double silent_limit = srv_silent_limit(s);
@@ -167,6 +197,7 @@ void srv_timers(struct server *s, double now)
                  "--liveness %ld); the round no longer waits for it",
                  mb->name, i, now - mb->last_seen, s->cfg.heartbeat_ms, s->cfg.liveness);
     }
+    changed |= s_evict_stalled(s, now, silent_limit);
     if (changed)
         srv_maybe_close_round(s);
     if (s->cfg.retire_after > 0 && s->st) {
@@ -219,7 +250,7 @@ void srv_handle_push(struct server *s, struct wire_msg *in)
     if (srv_foreign_key(s, mb, in, p->seq))
         return;
     mb->last_seen = time_now_s();
-    if (p->round != s->round && s->cfg.mode == 0) {
+    if (p->round != s->round && s->cfg.mode == SERVER_SYNC) {
         srv_reject(s, in, PSOD__ERROR_CODE__ERR_ROUND, p->seq, "push for round %llu, current is %llu",
                  (unsigned long long)p->round, (unsigned long long)s->round);
         return;
@@ -279,8 +310,13 @@ void srv_handle_push(struct server *s, struct wire_msg *in)
         s->first_push = time_now_s();
     mb->last_loss = p->loss;
     mb->pushes++;
+    double now = time_now_s(), interval = now - mb->last_push_at;
+    if (interval > mb->slowest_interval)
+        mb->slowest_interval = interval;
+    mb->intervals++;
+    mb->last_push_at = now;
     mb->last_round = s->round;
-    if (s->cfg.mode == 1)
+    if (s->cfg.mode == SERVER_ASYNC)
         s_async_step(s, mb);
     else
         srv_maybe_close_round(s);

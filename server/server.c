@@ -29,6 +29,7 @@
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "common/wire.h"
+#include "common/lrsched.h"
 #include "common/version.h"
 
 /* The ROUTER socket, its gate and its bind. Returns 0 or -1 with err. */
@@ -82,9 +83,16 @@ static int s_new(struct server **out, const struct server_config *cfg, int detac
     s->cfg.sp.seed = (uint64_t)cfg->seed;
     s->cfg.sp.workers = cfg->workers;
     s->ops = strategy_all[cfg->strategy];
-    if (cfg->mode == 1 && !s->ops->push) {
+    if (cfg->mode == SERVER_ASYNC && !s->ops->push) {
         snprintf(err, errlen, "--mode async works with strategies pso and avg, not %s",
                  s->ops->name);
+        free(s);
+        return -1;
+    }
+    if (strcmp(s->ops->name, "ssgd") == 0 && cfg->sp.ssgd_schedule == LR_COSINE &&
+        cfg->sp.ssgd_steps <= cfg->sp.ssgd_warmup) {
+        snprintf(err, errlen, "--ssgd-schedule cosine needs --ssgd-steps, the run's steps "
+                 "(above --ssgd-warmup)");
         free(s);
         return -1;
     }
@@ -227,11 +235,17 @@ static void s_dispatch(struct server *s, struct wire_msg *in)
 /* One received message, valid (r == 0) or not (r > 0, werr says why). */
 static void s_serve(struct server *s, struct wire_msg *in, int r, const struct wire_error *werr)
 {
-    s->bytes_in += in->bytes;
+    /* Traffic served and traffic refused are counted apart, so garbage does
+     * not pass for training traffic. */
+    s->refused = 0;
     if (r > 0)
         srv_reject(s, in, werr->code, 0, "%s", werr->message);
     else
         s_dispatch(s, in);
+    if (s->refused)
+        s->bytes_refused += in->bytes;
+    else
+        s->bytes_in += in->bytes;
     wire_msg_clear(in);
 }
 

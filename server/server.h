@@ -14,6 +14,10 @@
 #include "common/config.h"
 #include "server/strategy.h"
 
+/* --mode: rounds with a barrier, or every push answered at once. The order
+ * is --mode's choices. */
+enum server_mode { SERVER_SYNC = 0, SERVER_ASYNC = 1 };
+
 struct server_config {
     char bind[CONF_STRLEN];
     char endpoint_file[CONF_STRLEN];
@@ -35,13 +39,15 @@ struct server_config {
     long quorum;                 /* pushes that close a round early, 0 = all */
     long max_workers;            /* particles allowed in all, 0 = workers */
     double retire_after;         /* seconds a gone worker keeps its particle, 0 = forever */
+    double progress_factor;      /* evict a worker without a push for this many of its
+                                  * slowest intervals (at least liveness), 0 = never */
     char checkpoint_dir[CONF_STRLEN];
     long checkpoint_every;       /* rounds */
     double checkpoint_seconds;
     long keep;                   /* generations */
     char resume[CONF_STRLEN];    /* directory to resume from */
     int resume_or_start;         /* --resume may find nothing: start a new swarm */
-    int mode;                    /* 0 sync (rounds), 1 async (every push at once) */
+    int mode;                    /* enum server_mode (CONF_ENUM stores an int) */
     long max_peers;              /* open connections allowed, 0 = no limit */
     char curve_secret[CONF_STRLEN]; /* the daemon's CURVE key pair file, "" = no CURVE */
     char allow[CONF_STRLEN];     /* directory of allowed worker public keys */

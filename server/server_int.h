@@ -35,6 +35,11 @@ struct member {
     double pbest_acc;        /* pso: accuracy of the weights that are its personal best */
     uint64_t pbest_round;
     uint64_t pushes, last_round;
+    /* Progress: when it last pushed (or joined) and its slowest interval
+     * between pushes since, so a worker whose heartbeats go on while it
+     * makes no progress is caught (--progress-factor). */
+    double last_push_at, slowest_interval;
+    int intervals;
 };
 
 struct server {
@@ -55,7 +60,8 @@ struct server {
     double *losses, *pbl;
     uint64_t round;
     double started, round_started, last_round_seconds, next_progress, first_push;
-    uint64_t bytes_in, bytes_out;
+    uint64_t bytes_in, bytes_out, bytes_refused;
+    int refused;             /* the message being served got an Error reply */
     uint64_t errors[PSOD_ERROR_CODES];  /* refusals by code; their sum is errors_sent */
     struct gate *gate;
     uint64_t swarm_id;

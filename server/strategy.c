@@ -146,15 +146,17 @@ void strategy_broadcast(const float *src, float *const *x, size_t count, size_t 
     }
 }
 
-double strategy_mean_loss(float *const *x, const double *loss, size_t count)
+double strategy_mean_loss(float *const *x, const double *loss, const struct strategy_order *o)
 {
     double sum = 0;
     size_t k = 0;
-    for (size_t i = 0; i < count; i++)
+    for (size_t j = 0; j < o->count; j++) {
+        uint32_t i = o->idx[j];
         if (x[i] && isfinite(loss[i])) {
             sum += loss[i];
             k++;
         }
+    }
     return k ? sum / (double)k : INFINITY;
 }
 

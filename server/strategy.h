@@ -40,7 +40,9 @@ struct strategy_params {
     double outer_lr, outer_momentum;
     int outer_nesterov;
     /* ssgd */
-    double ssgd_lr, ssgd_momentum, ssgd_weight_decay;
+    double ssgd_lr, ssgd_momentum, ssgd_weight_decay, ssgd_step_gamma;
+    int ssgd_schedule;            /* enum lr_schedule */
+    long ssgd_warmup, ssgd_steps, ssgd_step_size;
     /* all */
     uint64_t seed;
     long workers;
@@ -147,7 +149,9 @@ void strategy_mean(float *out, float *const *x, const struct strategy_order *o, 
 /* Copy src into every non-NULL x[i], calling done with the CRC. */
 void strategy_broadcast(const float *src, float *const *x, size_t count, size_t n,
                         strategy_done_fn *done, void *ctx);
-/* Mean of the finite losses of the particles that pushed. */
-double strategy_mean_loss(float *const *x, const double *loss, size_t count);
+/* Mean of the finite losses of the particles that pushed, summed in the
+ * order's (worker-name) order like the vectors, so the same run gives the
+ * same bits whatever order the workers joined in. */
+double strategy_mean_loss(float *const *x, const double *loss, const struct strategy_order *o);
 
 #endif

@@ -62,7 +62,7 @@ static void s_round(void *st, uint64_t round, float *const *x, const float *cons
     if (k == 0)
         return;
     a->c.have = 1;
-    a->c.loss = strategy_mean_loss(x, loss, a->c.ord.count);
+    a->c.loss = strategy_mean_loss(x, loss, &a->c.ord);
     strategy_broadcast(a->mean, x, a->c.ord.count, a->c.n, done, ctx);
 }
 

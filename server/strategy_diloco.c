@@ -97,7 +97,7 @@ static void s_round(void *st, uint64_t round, float *const *x, const float *cons
         th[e] -= lr * (d->nesterov ? delta + mu * me : me);
     }
     d->c.have = 1;
-    d->c.loss = strategy_mean_loss(x, loss, d->c.ord.count);
+    d->c.loss = strategy_mean_loss(x, loss, &d->c.ord);
     strategy_broadcast(th, x, d->c.ord.count, d->c.n, done, ctx);
 }
 

@@ -98,7 +98,7 @@ static void s_round(void *st, uint64_t round, float *const *x, const float *cons
     for (size_t k = 0; k < n; k++)
         c[k] += acc[k];
     e->c.have = 1;
-    e->c.loss = strategy_mean_loss(x, loss, e->c.ord.count);
+    e->c.loss = strategy_mean_loss(x, loss, &e->c.ord);
 }
 
 static void s_save(const void *st, struct ckpt_writer *w)

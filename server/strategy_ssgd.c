@@ -5,29 +5,43 @@
  *     g   = (1/K) sum_i grad_i + wd theta
  *     buf = mu buf + g                      (buf = g on the first step)
  *     theta = theta - lr buf
- * and every worker that pushed gets theta. The learning rate, momentum and
- * weight decay are the daemon's (--ssgd-lr, ...), since it owns the
- * optimizer; the defaults match psoworker's. theta starts at the first
- * particle's weights. */
+ * and every worker that pushed gets theta. The learning rate, its schedule,
+ * momentum and weight decay are the daemon's (--ssgd-lr, --ssgd-schedule,
+ * ...), since it owns the optimizer; the schedules are the workers' own
+ * (common/lrsched.h), counted in steps, and scripts/run-local.sh passes the
+ * workers' values through. theta starts at the first particle's weights. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/lrsched.h"
 #include "server/strategy.h"
 
 struct ssgd {
     struct strategy_center c; /* first: see strategy.h */
     float *theta, *buf, *mean;
-    float lr, mu, wd;
+    struct lr_plan plan;
+    float mu, wd;
     int steps;
 };
 
 static const struct config_option *s_options(struct strategy_params *p)
 {
-    static struct config_option t[4];
+    static struct config_option t[9];
     struct config_option opts[] = {
-        {"ssgd-lr", CONF_DOUBLE, &p->ssgd_lr, "0.01", 0, 1e6, "ssgd: learning rate", NULL},
+        {"ssgd-lr", CONF_DOUBLE, &p->ssgd_lr, "0.01", 0, 1e6,
+         "ssgd: learning rate (the peak, under a schedule)", NULL},
+        {"ssgd-schedule", CONF_ENUM, &p->ssgd_schedule, "constant", 1, 0,
+         "ssgd: learning-rate schedule, as psoworker's --schedule", lr_schedule_names},
+        {"ssgd-warmup", CONF_INT, &p->ssgd_warmup, "0", 0, 1e12,
+         "ssgd: steps of linear warm-up", NULL},
+        {"ssgd-steps", CONF_INT, &p->ssgd_steps, "0", 0, 1e12,
+         "ssgd: steps in the whole run (cosine decays to 0 there; needed by cosine)", NULL},
+        {"ssgd-step-size", CONF_INT, &p->ssgd_step_size, "0", 0, 1e12,
+         "ssgd: schedule step: steps between decays", NULL},
+        {"ssgd-step-gamma", CONF_DOUBLE, &p->ssgd_step_gamma, "0.1", 0, 1,
+         "ssgd: schedule step: decay factor", NULL},
         {"ssgd-momentum", CONF_DOUBLE, &p->ssgd_momentum, "0.9", 0, 0.9999, "ssgd: momentum",
          NULL},
         {"ssgd-weight-decay", CONF_DOUBLE, &p->ssgd_weight_decay, "0", 0, 1,
@@ -53,7 +67,8 @@ static void *s_create(size_t n, uint64_t offset, const struct strategy_params *p
         return NULL;
     }
     strategy_center_init(&d->c, n, d->theta);
-    d->lr = (float)p->ssgd_lr;
+    d->plan = (struct lr_plan){(enum lr_schedule)p->ssgd_schedule, p->ssgd_lr, p->ssgd_warmup,
+                               p->ssgd_steps, p->ssgd_step_size, p->ssgd_step_gamma};
     d->mu = (float)p->ssgd_momentum;
     d->wd = (float)p->ssgd_weight_decay;
     return d;
@@ -87,7 +102,7 @@ static void s_round(void *st, uint64_t round, float *const *x, const float *cons
         return;
     float *restrict th = d->theta, *restrict buf = d->buf;
     const float *restrict g = d->mean;
-    const float lr = d->lr, mu = d->mu, wd = d->wd;
+    const float lr = (float)lr_at(&d->plan, d->steps), mu = d->mu, wd = d->wd;
     const int first = d->steps == 0;
     for (size_t e = 0; e < d->c.n; e++) {
         float ge = g[e] + wd * th[e];
@@ -97,7 +112,7 @@ static void s_round(void *st, uint64_t round, float *const *x, const float *cons
     }
     d->steps++;
     d->c.have = 1;
-    d->c.loss = strategy_mean_loss(x, loss, d->c.ord.count);
+    d->c.loss = strategy_mean_loss(x, loss, &d->c.ord);
     strategy_broadcast(th, x, d->c.ord.count, d->c.n, done, ctx);
 }
 

@@ -110,8 +110,9 @@ void pso_update(float *x, float *v, float *p, const float *g, size_t n, int impr
 /* With k->a1 set, the first pull goes toward a1[i] instead of p[i]
  * (PSO_ATTRACT_MEAN); g == NULL then still drops only the second pull. */
 
-/* The update for the other modes (displacement inertia, mean attractor),
- * one plain pass: a1 is the first attractor (p, or the swarm mean), prev
+/* The update with displacement inertia (where the fused kernel above does
+ * not go), one plain pass: a1 is the first attractor (p, or the swarm
+ * mean; pso_update handles the mean too, through k->a1), prev
  * the position before local training (displacement mode only). Same
  * conventions as pso_update otherwise; g == NULL is not allowed (pass p,
  * which equals x after the improved copy). */

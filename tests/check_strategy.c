@@ -245,6 +245,35 @@ START_TEST(ssgd_matches_torch_sgd_on_the_mean_gradient)
 }
 END_TEST
 
+START_TEST(ssgd_follows_the_workers_schedule)
+{
+    /* Warm-up of 1 step, then cosine to 0 over 4 steps, no momentum: each
+     * step moves theta by exactly lr(step) x the mean gradient. */
+    struct strategy_params p = s_params();
+    p.ssgd_lr = 0.05, p.ssgd_momentum = 0, p.ssgd_weight_decay = 0;
+    p.ssgd_schedule = 2 /* cosine */, p.ssgd_warmup = 1, p.ssgd_steps = 4;
+    void *st = strategy_ssgd.create(N, 0, &p);
+    struct fixture f = {0};
+    s_fill(&f, 5, 3);
+    double th[N];
+    for (int e = 0; e < N; e++)
+        th[e] = f.x[0][e];
+    for (int i = 0; i < K; i++)
+        strategy_ssgd.add(st, f.x[i], (uint64_t)i);
+    for (int round = 0; round < 4; round++) {
+        double lr = round == 0 ? 0.05 : 0.5 * 0.05 * (1 + cos(M_PI * (round - 1) / 3.0));
+        s_fill(&f, 40 + (uint64_t)round, 3);
+        for (int e = 0; e < N; e++)
+            th[e] -= lr * ((double)f.x[0][e] + f.x[1][e] + f.x[2][e]) / 3;
+        s_round(&strategy_ssgd, st, (uint64_t)round, &f, 3);
+        for (int e = 0; e < N; e++)
+            s_close(f.x[0][e], th[e], "theta under the schedule", e);
+    }
+    strategy_ssgd.destroy(st);
+    s_free(&f);
+}
+END_TEST
+
 /* PSO-PS variants through the strategy: displacement inertia and the mean
  * attractor, per-particle random factors, against the formula. */
 static void s_pso_variant(int inertia, int attractor)
@@ -350,10 +379,16 @@ START_TEST(sums_do_not_depend_on_join_order)
         memcpy(xa[i], v[i], N * sizeof(float));
         memcpy(xb[i], v[perm[i]], N * sizeof(float));
     }
-    double loss[W] = {1, 1, 1, 1, 1, 1};
-    strategy_avg.round(a, 0, xa, NULL, loss, NULL, NULL);
-    strategy_avg.round(b, 0, xb, NULL, loss, NULL, NULL);
+    /* Losses whose sum rounds differently in different orders. */
+    double la[W] = {1e16, 1, -1e16, 3, 0.25, 7}, lb[W];
+    for (int i = 0; i < W; i++)
+        lb[i] = la[perm[i]];
+    strategy_avg.round(a, 0, xa, NULL, la, NULL, NULL);
+    strategy_avg.round(b, 0, xb, NULL, lb, NULL, NULL);
     ck_assert_int_eq(memcmp(strategy_avg.global(a), strategy_avg.global(b), N * sizeof(float)), 0);
+    /* The global loss too (it goes into the model file's header). */
+    double ga = strategy_avg.global_loss(a), gb = strategy_avg.global_loss(b);
+    ck_assert_int_eq(memcmp(&ga, &gb, sizeof ga), 0);
     for (int i = 0; i < W; i++)
         free(v[i]), free(xa[i]), free(xb[i]);
     strategy_avg.destroy(a);
@@ -393,6 +428,7 @@ int main(void)
     tcase_add_test(tc, diloco_matches_outer_nesterov_and_slowmo);
     tcase_add_test(tc, diloco_with_lr_one_and_no_momentum_is_averaging);
     tcase_add_test(tc, ssgd_matches_torch_sgd_on_the_mean_gradient);
+    tcase_add_test(tc, ssgd_follows_the_workers_schedule);
     tcase_add_test(tc, pso_variants_match_reference);
     tcase_add_test(tc, sums_do_not_depend_on_join_order);
     tcase_add_test(tc, registry_and_options);

@@ -346,6 +346,54 @@ START_TEST(options_are_read_as_written)
 }
 END_TEST
 
+START_TEST(a_worker_that_beats_but_makes_no_progress_is_evicted)
+{
+    /* b's main thread stops after 20 syncs; its heartbeat thread goes on,
+     * so heartbeats alone would keep it in forever. */
+    char ep[256];
+    pid_t psod = proc_psod("hang", ep, sizeof ep,
+                           (char *[]){"--workers", "2", "--heartbeat-ms", "100", "--liveness",
+                                      "5", NULL});
+    pid_t a = s_worker(ep, "a", "200", "hang-a", (char *[]){"--delay-ms", "1", NULL});
+    pid_t b = s_worker(ep, "b", "200", "hang-b", (char *[]){"--stall-after", "20", NULL});
+    double t0 = proc_now();
+    ck_assert_msg(proc_wait_for("hang", "err", "evicted worker 'b'", 20), "b never evicted");
+    fprintf(stderr, "hung worker (heartbeats on, no pushes) evicted %.2f s after start\n",
+            proc_now() - t0);
+    proc_read("hang", "err", out, sizeof out);
+    ck_assert_msg(strstr(out, "no push for") && strstr(out, "--progress-factor"), "%.3000s", out);
+    ck_assert_int_eq(proc_wait(a, 30), 0); /* a finishes without b */
+    kill(b, SIGTERM);
+    ck_assert_int_eq(proc_wait(b, 10), 143);
+    kill(psod, SIGTERM);
+    ck_assert_int_eq(proc_wait(psod, 10), 0);
+}
+END_TEST
+
+START_TEST(refused_traffic_is_not_counted_as_training_traffic)
+{
+    char ep[256], h[300], ctl[300];
+    pid_t psod = proc_psod("bytes", ep, sizeof ep, (char *[]){"--workers", "1", NULL});
+    proc_bin(h, sizeof h, "tests/hostile_client");
+    proc_bin(ctl, sizeof ctl, "psoctl");
+    ck_assert_int_eq(proc_wait(proc_spawn((char *[]){h, ep, "--rounds", "3", NULL},
+                                          "bytes-hostile"),
+                               30),
+                     0);
+    ck_assert_int_eq(proc_wait(proc_spawn((char *[]){ctl, "status", ep, "--json", NULL},
+                                          "bytes-st"),
+                               10),
+                     0);
+    proc_read("bytes-st", "out", out, sizeof out);
+    /* Only refusals arrived (status requests are not counted): nothing
+     * served, everything refused. */
+    ck_assert_msg(proc_after(out, "\"bytes_in\":") < 1024, "%.2000s", out);
+    ck_assert_msg(proc_after(out, "\"bytes_refused\":") > 1e5, "%.2000s", out);
+    kill(psod, SIGTERM);
+    ck_assert_int_eq(proc_wait(psod, 10), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("usage");
@@ -360,6 +408,8 @@ int main(void)
     tcase_add_test(tc, a_worker_of_another_model_is_told_by_name);
     tcase_add_test(tc, waits_say_what_they_wait_for);
     tcase_add_test(tc, options_are_read_as_written);
+    tcase_add_test(tc, refused_traffic_is_not_counted_as_training_traffic);
+    tcase_add_test(tc, a_worker_that_beats_but_makes_no_progress_is_evicted);
     suite_add_tcase(s, tc);
     return suite_run(s);
 }

@@ -29,6 +29,15 @@ check "run-local.sh printed no result line" grep -q "^Done: pso, 2 workers" "$di
 check "run-local.sh eval hint lacks --dataset and --data-dir" \
     grep -q -- "--eval $dir/run/model.psom --dataset mnist --data-dir $dir/data" "$dir/run.log"
 
+# ssgd: the daemon's optimizer takes the workers' lr and schedule, over the
+# run's steps (1200 images / 2 workers / batch 64 = 9 steps, 1 epoch).
+if scripts/run-local.sh --no-fetch --model mlp --data-dir "$dir/data" --workers 2 --epochs 1 \
+        --strategy ssgd --lr 0.03 --run-dir "$dir/ssgd" > "$dir/ssgd.log" 2>&1; then ok
+else bad "run-local.sh --strategy ssgd: $(tail -n 5 "$dir/ssgd.log")"; fi
+for want in "ssgd-lr 0.029999999999999999" "ssgd-schedule cosine" "ssgd-steps 9"; do
+    check "run-local.sh --strategy ssgd: psod lacks '$want'" grep -q -- "    $want\$" "$dir/ssgd/psod.log"
+done
+
 # A worker that refuses its options: its own message, status=failed, exit 1.
 for bad_opt in "--epochs 0" "--lr nan" "--worker-opt --bogus=1"; do
     read -r -a args <<< "$bad_opt"

@@ -48,7 +48,8 @@ void maxpool_backward(float *dinp, const float *dout, const int32_t *argmax, int
 void relu_forward(float *out, const float *inp, size_t n);
 void relu_backward(float *dinp, const float *dout, const float *out, size_t n);
 
-/* Inverted dropout: mask (n) holds 0 or 1/(1-p); out = inp * mask. */
+/* Inverted dropout: keep (n) gets 1 for the elements kept (drawn from
+ * `seed`), and out = keep ? inp / (1 - p) : 0; backward applies the same. */
 void dropout_forward(float *out, uint8_t *keep, const float *inp, size_t n, float p,
                      uint64_t seed);
 void dropout_backward(float *dinp, const float *dout, const uint8_t *keep, size_t n, float p);

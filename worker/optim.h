@@ -1,10 +1,12 @@
 /* SGD with momentum (optionally Nesterov) and weight decay, exactly as
- * torch.optim.SGD computes it, over the flat parameter block; and the
- * learning-rate schedules (constant, step, cosine) with linear warm-up. */
+ * torch.optim.SGD computes it, over the flat parameter block. Its
+ * learning-rate schedules are common/lrsched.h's. */
 #ifndef PSOD_OPTIM_H
 #define PSOD_OPTIM_H
 
 #include <stddef.h>
+
+#include "common/lrsched.h"
 
 struct sgd {
     double momentum, weight_decay;
@@ -20,17 +22,5 @@ void sgd_free(struct sgd *o);
 void sgd_reset(struct sgd *o);
 /* params (n) -= lr * update(grads (n)) */
 void sgd_step(struct sgd *o, float *params, const float *grads, double lr);
-
-enum lr_schedule { LR_CONSTANT = 0, LR_STEP, LR_COSINE };
-struct lr_plan {
-    enum lr_schedule kind;
-    double base;          /* peak learning rate */
-    long warmup;          /* steps of linear warm-up from base/warmup */
-    long total;           /* steps in the whole run (cosine decays to 0 at total) */
-    long step_size;       /* LR_STEP: multiply by gamma every step_size steps */
-    double gamma;
-};
-double lr_at(const struct lr_plan *p, long step);
-extern const char *const lr_schedule_names[]; /* "constant", "step", "cosine", NULL */
 
 #endif

@@ -30,8 +30,9 @@ static void s_print_text(const struct psoc_status *st)
     printf("global loss %.6g (particle %d), test accuracy %.2f%%, last round %.2f ms\n",
            st->global_best_loss, st->global_best_particle, 100 * st->global_accuracy,
            st->last_round_seconds * 1e3);
-    printf("bytes in %llu, out %llu, errors sent %llu\n", (unsigned long long)st->bytes_in,
-           (unsigned long long)st->bytes_out, (unsigned long long)st->errors_sent);
+    printf("bytes in %llu, out %llu, refused %llu, errors sent %llu\n",
+           (unsigned long long)st->bytes_in, (unsigned long long)st->bytes_out,
+           (unsigned long long)st->bytes_refused, (unsigned long long)st->errors_sent);
     for (int i = 1; i < PSOC_ERROR_CODES; i++)
         if (st->errors_by_code[i])
             printf("  %-22s %llu\n", wire_error_name(i), (unsigned long long)st->errors_by_code[i]);
@@ -63,11 +64,12 @@ static void s_print_json(const struct psoc_status *st)
 {
     printf("{\"version\":\"%s\",\"strategy\":\"%s\",\"round\":%llu,\"particles\":%u,"
            "\"active\":%u,\"workers_expected\":%u,\"pushed_this_round\":%u,\"param_count\":%llu,"
-           "\"global_best_particle\":%d,\"errors_sent\":%llu,\"bytes_in\":%llu,\"bytes_out\":%llu,",
+           "\"global_best_particle\":%d,\"errors_sent\":%llu,\"bytes_in\":%llu,\"bytes_out\":%llu,\"bytes_refused\":%llu,",
            st->version, st->strategy, (unsigned long long)st->round, st->particles, st->active,
            st->workers_expected, st->pushed_this_round, (unsigned long long)st->param_count,
            st->global_best_particle, (unsigned long long)st->errors_sent,
-           (unsigned long long)st->bytes_in, (unsigned long long)st->bytes_out);
+           (unsigned long long)st->bytes_in, (unsigned long long)st->bytes_out,
+           (unsigned long long)st->bytes_refused);
     printf("\"errors_by_code\":{");
     for (int i = 1, k = 0; i < PSOC_ERROR_CODES; i++)
         if (st->errors_by_code[i])

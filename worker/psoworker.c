@@ -56,7 +56,7 @@ struct worker_config {
     long timeout_ms;
     long progress_every;
     int standalone;
-    long eval_every, eval_samples, holdout, reconnect_ms, delay_ms, join_timeout_ms;
+    long eval_every, eval_samples, holdout, reconnect_ms, delay_ms, join_timeout_ms, stall_after;
     int fitness, diverse_init;
     char init[CONF_STRLEN];
     char eval[CONF_STRLEN];
@@ -151,6 +151,9 @@ static const struct config_option *s_options(struct worker_config *c)
          "give up at once", NULL},
         {"delay-ms", CONF_INT, &c->delay_ms, "0", 0, 1e7,
          "sleep this long after every local step: simulates a slow node (for tests)", NULL},
+        {"stall-after", CONF_INT, &c->stall_after, "0", 0, 1e12,
+         "objectives: after this many syncs the main thread stops while the heartbeat thread "
+         "goes on, until a signal: a hung worker (for tests), 0 = never", NULL},
         {"diverse-init", CONF_BOOL, &c->diverse_init, "no", 1, 0,
          "mix the worker name into the init seed (default: every particle starts from the "
          "same seeded weights)", NULL},
@@ -482,6 +485,10 @@ int main(int argc, char **argv)
                  (unsigned long long)wel.round, wel.rejoined ? " (rejoined)" : "");
         struct psoc_position pos = {0};
         for (r = 0; r < cfg.rounds && !s_stop_signal; r++) {
+            while (cfg.stall_after > 0 && r == cfg.stall_after && !s_stop_signal)
+                usleep(100000);
+            if (s_stop_signal)
+                break;
             loss = s_train(obj, &cfg, x, grad, cfg.sync_every);
             int src = psoc_sync(c, x, loss, (uint64_t)cfg.sync_every, &pos, err, sizeof err);
             if (src == PSOC_EINTR)
