@@ -83,6 +83,12 @@ static void s_finish_round(struct server *s, double t0, double wait_s)
     if (s->cfg.save_every > 0 && s->round % (uint64_t)s->cfg.save_every == 0)
         srv_save_model(s);
     srv_maybe_checkpoint(s, now);
+    /* Exact: no further push is served once the last round closed, even
+     * from messages already queued in this drain (async mode). */
+    if (s->cfg.max_rounds && s->round >= (uint64_t)s->cfg.max_rounds) {
+        log_info("reached --max-rounds %ld", s->cfg.max_rounds);
+        s->done = 1;
+    }
 }
 
 void srv_close_round(struct server *s)

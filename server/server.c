@@ -269,10 +269,8 @@ void server_handle_frames(struct server *s, const void *id, size_t id_len, const
 int server_run(struct server *s, volatile sig_atomic_t *stop)
 {
     while (!*stop && !s->done) {
-        if (s->cfg.max_rounds && s->round >= (uint64_t)s->cfg.max_rounds) {
-            log_info("reached --max-rounds %ld", s->cfg.max_rounds);
-            break;
-        }
+        if (s->cfg.max_rounds && s->round >= (uint64_t)s->cfg.max_rounds)
+            break; /* a resume at or past the limit */
         double now = time_now_s();
         srv_timers(s, now);
         long timeout = s->cfg.heartbeat_ms < 1000 ? s->cfg.heartbeat_ms : 1000;
