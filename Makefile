@@ -48,7 +48,7 @@ CLIENT_SRC = common/psoclient.c common/psoclient_beat.c common/psoclient_wait.c 
              common/psoclient_sync.c common/psoclient_ops.c common/wire.c common/crc32c.c \
              common/keys.c common/timeutil.c \
              common/hash.c
-SERVER_SRC = server/swarm.c server/strategy.c server/strategy_pso.c server/strategy_avg.c \
+SERVER_SRC = server/swarm.c server/strategy.c server/strategy_center.c server/strategy_pso.c server/strategy_avg.c \
              server/strategy_easgd.c server/strategy_diloco.c server/strategy_ssgd.c server/gate.c \
              server/options.c server/members.c server/rounds.c server/persist.c server/report.c \
              server/server.c

@@ -9,12 +9,24 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-static const struct config_option *s_find(const struct config_option *opts, const char *name)
+/* An option and the struct it sets. */
+struct s_ref {
+    const struct config_option *o;
+    void *base;
+};
+
+static struct s_ref s_find(const struct config_table *t, const char *name)
 {
-    for (; opts->name; opts++)
-        if (strcmp(opts->name, name) == 0)
-            return opts;
-    return NULL;
+    for (; t->opts; t++)
+        for (const struct config_option *o = t->opts; o->name; o++)
+            if (strcmp(o->name, name) == 0)
+                return (struct s_ref){o, t->base};
+    return (struct s_ref){NULL, NULL};
+}
+
+static void *s_field(struct s_ref r)
+{
+    return (char *)r.base + r.o->offset;
 }
 
 static int s_parse_bool(const char *v, int *out)
@@ -40,8 +52,10 @@ static int s_bounded(const struct config_option *o, double v, char *err, size_t 
     return 0;
 }
 
-static int s_assign(const struct config_option *o, const char *value, char *err, size_t errlen)
+static int s_assign(struct s_ref r, const char *value, char *err, size_t errlen)
 {
+    const struct config_option *o = r.o;
+    void *field = s_field(r);
     char *end;
     switch (o->type) {
     case CONF_INT: {
@@ -54,7 +68,7 @@ static int s_assign(const struct config_option *o, const char *value, char *err,
         }
         if (s_bounded(o, (double)v, err, errlen))
             return -1;
-        *(long *)o->field = v;
+        *(long *)field = v;
         return 0;
     }
     case CONF_DOUBLE: {
@@ -66,7 +80,7 @@ static int s_assign(const struct config_option *o, const char *value, char *err,
         }
         if (s_bounded(o, v, err, errlen))
             return -1;
-        *(double *)o->field = v;
+        *(double *)field = v;
         return 0;
     }
     case CONF_STRING:
@@ -75,10 +89,10 @@ static int s_assign(const struct config_option *o, const char *value, char *err,
                      CONF_STRLEN - 1);
             return -1;
         }
-        strcpy((char *)o->field, value);
+        strcpy((char *)field, value);
         return 0;
     case CONF_BOOL:
-        if (s_parse_bool(value, (int *)o->field)) {
+        if (s_parse_bool(value, (int *)field)) {
             snprintf(err, errlen, "option '%s': '%s' is not yes/no", o->name, value);
             return -1;
         }
@@ -86,7 +100,7 @@ static int s_assign(const struct config_option *o, const char *value, char *err,
     case CONF_ENUM:
         for (int i = 0; o->choices && o->choices[i]; i++)
             if (strcmp(o->choices[i], value) == 0)
-                return *(int *)o->field = i, 0;
+                return *(int *)field = i, 0;
         {
             size_t n = (size_t)snprintf(err, errlen, "option '%s': '%s' is not one of", o->name,
                                         value);
@@ -99,19 +113,20 @@ static int s_assign(const struct config_option *o, const char *value, char *err,
     return -1;
 }
 
-int config_defaults(const struct config_option *opts, char *err, size_t errlen)
+int config_defaults(const struct config_table *tabs, char *err, size_t errlen)
 {
-    for (; opts->name; opts++)
-        if (s_assign(opts, opts->def ? opts->def : "", err, errlen))
-            return -1;
+    for (; tabs->opts; tabs++)
+        for (const struct config_option *o = tabs->opts; o->name; o++)
+            if (s_assign((struct s_ref){o, tabs->base}, o->def ? o->def : "", err, errlen))
+                return -1;
     return 0;
 }
 
-int config_set(const struct config_option *opts, const char *name, const char *value, char *err,
+int config_set(const struct config_table *tabs, const char *name, const char *value, char *err,
                size_t errlen)
 {
-    const struct config_option *o = s_find(opts, name);
-    if (!o) {
+    struct s_ref o = s_find(tabs, name);
+    if (!o.o) {
         snprintf(err, errlen, "unknown option '%s'", name);
         return -1;
     }
@@ -128,7 +143,7 @@ static char *s_trim(char *s)
     return s;
 }
 
-int config_load_file(const struct config_option *opts, const char *path, char *err,
+int config_load_file(const struct config_table *tabs, const char *path, char *err,
                      size_t errlen)
 {
     FILE *f = fopen(path, "r");
@@ -164,8 +179,8 @@ int config_load_file(const struct config_option *opts, const char *path, char *e
         if (*val)
             *val++ = '\0';
         val = s_trim(val);
-        const struct config_option *o = s_find(opts, key);
-        if (!o) {
+        struct s_ref o = s_find(tabs, key);
+        if (!o.o) {
             snprintf(err, errlen, "%s:%d: unknown option '%s'", path, lineno, key);
             rc = -1;
             break;
@@ -203,7 +218,7 @@ const char *config_find_arg(int argc, char **argv, const char *name)
     return NULL;
 }
 
-int config_parse_args(const struct config_option *opts, int argc, char **argv,
+int config_parse_args(const struct config_table *tabs, int argc, char **argv,
                       const char *const *skip, char *err, size_t errlen)
 {
     for (int i = 1; i < argc; i++) {
@@ -228,15 +243,15 @@ int config_parse_args(const struct config_option *opts, int argc, char **argv,
                 i++;
             continue;
         }
-        const struct config_option *o = s_find(opts, name);
-        if (!o) {
+        struct s_ref o = s_find(tabs, name);
+        if (!o.o) {
             snprintf(err, errlen, "unknown option '--%s' (see --help)", name);
             return -1;
         }
         const char *value;
         if (eq)
             value = eq + 1;
-        else if (o->type == CONF_BOOL &&
+        else if (o.o->type == CONF_BOOL &&
                  (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0))
             value = "yes";
         else if (i + 1 < argc && strncmp(argv[i + 1], "--", 2) == 0) {
@@ -255,59 +270,67 @@ int config_parse_args(const struct config_option *opts, int argc, char **argv,
     return 0;
 }
 
-static void s_value(const struct config_option *o, char *buf, size_t len)
+static void s_value(struct s_ref r, char *buf, size_t len)
 {
+    const struct config_option *o = r.o;
+    void *field = s_field(r);
     switch (o->type) {
-    case CONF_INT: snprintf(buf, len, "%ld", *(long *)o->field); break;
-    case CONF_DOUBLE: snprintf(buf, len, "%.17g", *(double *)o->field); break;
-    case CONF_STRING: snprintf(buf, len, "%s", (char *)o->field); break;
-    case CONF_BOOL: snprintf(buf, len, "%s", *(int *)o->field ? "yes" : "no"); break;
-    case CONF_ENUM: snprintf(buf, len, "%s", o->choices[*(int *)o->field]); break;
+    case CONF_INT: snprintf(buf, len, "%ld", *(long *)field); break;
+    case CONF_DOUBLE: snprintf(buf, len, "%.17g", *(double *)field); break;
+    case CONF_STRING: snprintf(buf, len, "%s", (char *)field); break;
+    case CONF_BOOL: snprintf(buf, len, "%s", *(int *)field ? "yes" : "no"); break;
+    case CONF_ENUM: snprintf(buf, len, "%s", o->choices[*(int *)field]); break;
     }
 }
 
-void config_print(const struct config_option *opts, FILE *out, const char *prefix)
+void config_print(const struct config_table *tabs, FILE *out, const char *prefix)
 {
     char buf[CONF_STRLEN + 32];
-    for (; opts->name; opts++) {
-        s_value(opts, buf, sizeof buf);
-        fprintf(out, "%s%s %s\n", prefix ? prefix : "", opts->name, buf[0] ? buf : "\"\"");
-    }
-}
-
-void config_usage(const struct config_option *opts, FILE *out)
-{
-    for (; opts->name; opts++) {
-        char arg[160];
-        snprintf(arg, sizeof arg, "--%s %s", opts->name,
-                 opts->type == CONF_BOOL     ? "[yes|no]"
-                 : opts->type == CONF_INT    ? "N"
-                 : opts->type == CONF_DOUBLE ? "X"
-                 : opts->type == CONF_ENUM   ? "NAME"
-                                             : "VALUE");
-        fprintf(out, "  %-28s %s", arg, opts->help ? opts->help : "");
-        if (opts->type == CONF_ENUM) {
-            fprintf(out, " (");
-            for (int i = 0; opts->choices[i]; i++)
-                fprintf(out, "%s%s", i ? "|" : "", opts->choices[i]);
-            fprintf(out, ")");
+    for (; tabs->opts; tabs++)
+        for (const struct config_option *o = tabs->opts; o->name; o++) {
+            s_value((struct s_ref){o, tabs->base}, buf, sizeof buf);
+            fprintf(out, "%s%s %s\n", prefix ? prefix : "", o->name, buf[0] ? buf : "\"\"");
         }
-        if (opts->def && opts->def[0])
-            fprintf(out, " [%s]", opts->def);
-        if ((opts->type == CONF_INT || opts->type == CONF_DOUBLE) && opts->min <= opts->max)
-            fprintf(out, " {%g..%g}", opts->min, opts->max);
-        fputc('\n', out);
-    }
 }
 
-int config_from_argv(const struct config_option *opts, int argc, char **argv, char *err,
+static void s_usage_line(const struct config_option *o, FILE *out)
+{
+    char arg[160];
+    snprintf(arg, sizeof arg, "--%s %s", o->name,
+             o->type == CONF_BOOL     ? "[yes|no]"
+             : o->type == CONF_INT    ? "N"
+             : o->type == CONF_DOUBLE ? "X"
+             : o->type == CONF_ENUM   ? "NAME"
+                                      : "VALUE");
+    fprintf(out, "  %-28s %s", arg, o->help ? o->help : "");
+    if (o->type == CONF_ENUM) {
+        fprintf(out, " (");
+        for (int i = 0; o->choices[i]; i++)
+            fprintf(out, "%s%s", i ? "|" : "", o->choices[i]);
+        fprintf(out, ")");
+    }
+    if (o->def && o->def[0])
+        fprintf(out, " [%s]", o->def);
+    if ((o->type == CONF_INT || o->type == CONF_DOUBLE) && o->min <= o->max)
+        fprintf(out, " {%g..%g}", o->min, o->max);
+    fputc('\n', out);
+}
+
+void config_usage(const struct config_table *tabs, FILE *out)
+{
+    for (; tabs->opts; tabs++)
+        for (const struct config_option *o = tabs->opts; o->name; o++)
+            s_usage_line(o, out);
+}
+
+int config_from_argv(const struct config_table *tabs, int argc, char **argv, char *err,
                      size_t errlen)
 {
     static const char *const skip[] = {"--config", "--log-level", NULL};
     const char *conf = config_find_arg(argc, argv, "--config");
-    if (config_defaults(opts, err, errlen))
+    if (config_defaults(tabs, err, errlen))
         return -1;
-    if (conf && config_load_file(opts, conf, err, errlen))
+    if (conf && config_load_file(tabs, conf, err, errlen))
         return -1;
-    return config_parse_args(opts, argc, argv, skip, err, errlen);
+    return config_parse_args(tabs, argc, argv, skip, err, errlen);
 }

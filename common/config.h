@@ -2,9 +2,12 @@
  * `--key value` / `--key=value` command-line overrides, with bounds checks
  * and a printout of the effective configuration.
  *
- * A program declares a `struct config_option[]` ending in {0} that points at
- * the fields of its own config struct; this module never knows what they
- * mean. Errors return -1 and fill `err`; nothing here exits or logs. */
+ * A program declares const `struct config_option[]` tables ending in {0},
+ * each giving the offsets of the fields of one struct, and binds each table
+ * to an instance in a `struct config_table[]` ending in {0} (psod: its own
+ * table on struct server_config, then each strategy's on its parameters).
+ * This module never knows what the fields mean. Errors return -1 and fill
+ * `err`; nothing here exits or logs. */
 #ifndef PSOD_CONFIG_H
 #define PSOD_CONFIG_H
 
@@ -24,34 +27,40 @@ enum config_type {
 struct config_option {
     const char *name;
     enum config_type type;
-    void *field;
+    size_t offset;          /* of the field in the table's struct (offsetof) */
     const char *def;        /* default, as text */
     double min, max;        /* bounds for INT and DOUBLE (ignored if min > max) */
     const char *help;
     const char *const *choices; /* ENUM: NULL-terminated list */
 };
 
+/* One table bound to the struct its offsets are into. */
+struct config_table {
+    const struct config_option *opts;
+    void *base;
+};
+
 /* Set every option to its default. */
-int config_defaults(const struct config_option *opts, char *err, size_t errlen);
+int config_defaults(const struct config_table *tabs, char *err, size_t errlen);
 
 /* Set one option from text. Unknown names and bad values are errors. */
-int config_set(const struct config_option *opts, const char *name, const char *value,
+int config_set(const struct config_table *tabs, const char *name, const char *value,
                char *err, size_t errlen);
 
 /* Read `key value` lines; `#` starts a comment; blank lines ignored. */
-int config_load_file(const struct config_option *opts, const char *path, char *err,
+int config_load_file(const struct config_table *tabs, const char *path, char *err,
                      size_t errlen);
 
 /* Apply `--key value`, `--key=value` and bare `--flag` (booleans) from argv.
  * Arguments listed in `skip` (e.g. "--config") and their values are passed
  * over, as are positional arguments, which are an error. */
-int config_parse_args(const struct config_option *opts, int argc, char **argv,
+int config_parse_args(const struct config_table *tabs, int argc, char **argv,
                       const char *const *skip, char *err, size_t errlen);
 
 /* The usual sequence for a program: defaults, then the file named by
  * `--config FILE` if any, then the other arguments. `--config` and
  * `--log-level` (which the program reads itself) are passed over. */
-int config_from_argv(const struct config_option *opts, int argc, char **argv, char *err,
+int config_from_argv(const struct config_table *tabs, int argc, char **argv, char *err,
                      size_t errlen);
 
 /* Find the value given to `--name` or `--name=` in argv, or NULL. */
@@ -59,9 +68,9 @@ const char *config_find_arg(int argc, char **argv, const char *name);
 
 /* One `key value` line per option: the effective configuration, in a form
  * config_load_file reads back. */
-void config_print(const struct config_option *opts, FILE *out, const char *prefix);
+void config_print(const struct config_table *tabs, FILE *out, const char *prefix);
 
 /* --help text: name, default, bounds and help of each option. */
-void config_usage(const struct config_option *opts, FILE *out);
+void config_usage(const struct config_table *tabs, FILE *out);
 
 #endif

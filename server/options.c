@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,98 +17,93 @@
 #include "common/wire.h"
 #include "server/strategy.h"
 
-static const char *const s_strategy_names[] = {"pso", "avg", "easgd", "diloco", "ssgd", NULL};
 static const char *const s_modes[] = {"sync", "async", NULL};
 
-const struct config_option *server_options(struct server_config *c)
+#define C(f) offsetof(struct server_config, f)
+static const struct config_option s_options[] = {
+    {"bind", CONF_STRING, C(bind), "tcp://127.0.0.1:5555", 1, 0,
+     "ZeroMQ endpoint to listen on: an explicit interface address and port (port * = any free)", NULL},
+    {"endpoint-file", CONF_STRING, C(endpoint_file), "", 1, 0,
+     "write the bound endpoint to this file once listening", NULL},
+    {"workers", CONF_INT, C(workers), "4", 1, 65536,
+     "particles a round waits for (the swarm size)", NULL},
+    {"strategy", CONF_ENUM, C(strategy), "pso", 1, 0,
+     "synchronization strategy (docs/STRATEGIES.md); pso is PSO-PS",
+     strategy_choices},
+    {"mode", CONF_ENUM, C(mode), "sync", 1, 0,
+     "sync: rounds with a barrier; async: each push is answered at once from the current "
+     "state, so a slow worker slows only itself (pso and avg)", s_modes},
+    {"seed", CONF_INT, C(seed), "1", 0, 9.2e18, "seed of the swarm's random factors", NULL},
+    {"max-payload-mb", CONF_INT, C(max_payload_mb), "1024", 1, 1 << 20,
+     "largest payload frame accepted, MiB (bounds memory a peer can make us allocate)", NULL},
+    {"max-meta-kb", CONF_INT, C(max_meta_kb), "64", 1, 65536,
+     "largest metadata frame accepted, KiB", NULL},
+    {"max-rounds", CONF_INT, C(max_rounds), "0", 0, 9.2e18,
+     "exit cleanly after this many rounds, 0 = run until signalled", NULL},
+    {"progress-interval", CONF_DOUBLE, C(progress_interval), "10", 0, 86400,
+     "seconds between progress lines, 0 = none", NULL},
+    {"metrics", CONF_STRING, C(metrics), "", 1, 0,
+     "JSON-lines file: one line per round (losses, accuracies, bytes, times)", NULL},
+    {"model-out", CONF_STRING, C(model_out), "", 1, 0,
+     "write the global model here at the end and every --save-every rounds", NULL},
+    {"save-every", CONF_INT, C(save_every), "0", 0, 9.2e18,
+     "rounds between model files, 0 = only at the end", NULL},
+    {"exit-when-done", CONF_BOOL, C(exit_when_done), "no", 1, 0,
+     "exit once every worker has said bye (one training run per daemon)", NULL},
+    {"heartbeat-ms", CONF_INT, C(heartbeat_ms), "1000", 10, 3.6e6,
+     "interval workers send heartbeats at (told to them at join)", NULL},
+    {"liveness", CONF_INT, C(liveness), "10", 1, 1000000,
+     "heartbeat intervals without a word before a worker is evicted", NULL},
+    {"round-timeout", CONF_DOUBLE, C(round_timeout), "0", 0, 1e9,
+     "close a round this many seconds after its first push, with whoever pushed; 0 = wait "
+     "for every live worker", NULL},
+    {"max-workers", CONF_INT, C(max_workers), "0", 0, 65536,
+     "particles allowed in all: more workers than --workers may join a running swarm "
+     "(they start from the global model); 0 = --workers", NULL},
+    {"retire-after", CONF_DOUBLE, C(retire_after), "0", 0, 1e9,
+     "seconds a departed or evicted worker keeps its particle; then a new worker may take "
+     "the slot over (from the global model); 0 = forever", NULL},
+    {"progress-factor", CONF_DOUBLE, C(progress_factor), "20", 0, 1e6,
+     "evict a worker that has not pushed for this many times its own slowest interval "
+     "between pushes (and at least --heartbeat-ms x --liveness) while the round waits for "
+     "it, though its heartbeats go on (a hung main thread); 0 = heartbeats alone", NULL},
+    {"quorum", CONF_INT, C(quorum), "0", 0, 65536,
+     "close a round as soon as this many workers pushed, 0 = all live workers", NULL},
+    {"checkpoint-dir", CONF_STRING, C(checkpoint_dir), "", 1, 0,
+     "write the whole swarm state here (atomically, with a checksum); empty = never", NULL},
+    {"checkpoint-every", CONF_INT, C(checkpoint_every), "100", 0, 9.2e18,
+     "rounds between checkpoints, 0 = by time only", NULL},
+    {"checkpoint-seconds", CONF_DOUBLE, C(checkpoint_seconds), "60", 0, 1e9,
+     "seconds between checkpoints, 0 = by rounds only", NULL},
+    {"keep", CONF_INT, C(keep), "3", 1, 1000, "checkpoint generations kept", NULL},
+    {"resume", CONF_STRING, C(resume), "", 1, 0,
+     "restore the newest intact checkpoint in this directory (a corrupt one is skipped "
+     "for the one before); checkpoints then go on there unless --checkpoint-dir says "
+     "otherwise; a missing directory or one without checkpoints is an error", NULL},
+    {"resume-or-start", CONF_BOOL, C(resume_or_start), "no", 1, 0,
+     "with --resume: start a new swarm (and create the directory) when there is nothing "
+     "to resume, e.g. a job's first start", NULL},
+    {"max-peers", CONF_INT, C(max_peers), "1024", 0, 1000000,
+     "open connections allowed (each worker holds two, psoctl one); more are refused "
+     "and logged; 0 = no limit", NULL},
+    {"curve-secret", CONF_STRING, C(curve_secret), "", 1, 0,
+     "the daemon's CURVE key pair (psoctl keygen): authenticate and encrypt every "
+     "connection; needs --allow", NULL},
+    {"allow", CONF_STRING, C(allow), "", 1, 0,
+     "directory of NAME.pub public keys of the workers that may connect (CURVE)", NULL},
+    {"admin", CONF_STRING, C(admin), "", 1, 0,
+     "directory of NAME.pub public keys that may send admin requests (psoctl checkpoint, "
+     "evict, stop); none without it", NULL},
+    {0},
+};
+#undef C
+
+const struct config_table *server_options(struct server_config *c,
+                                          struct config_table t[SERVER_OPTION_TABLES])
 {
-    /* Rebuilt per call so the table points at the caller's struct: the
-     * daemon's own options, then each strategy's. */
-    static struct config_option t[96];
-    struct config_option opts[] = {
-        {"bind", CONF_STRING, c->bind, "tcp://127.0.0.1:5555", 1, 0,
-         "ZeroMQ endpoint to listen on: an explicit interface address and port (port * = any free)", NULL},
-        {"endpoint-file", CONF_STRING, c->endpoint_file, "", 1, 0,
-         "write the bound endpoint to this file once listening", NULL},
-        {"workers", CONF_INT, &c->workers, "4", 1, 65536,
-         "particles a round waits for (the swarm size)", NULL},
-        {"strategy", CONF_ENUM, &c->strategy, "pso", 1, 0,
-         "synchronization: pso (PSO-PS), avg, easgd, diloco, ssgd (docs/STRATEGIES.md)",
-         s_strategy_names},
-        {"mode", CONF_ENUM, &c->mode, "sync", 1, 0,
-         "sync: rounds with a barrier; async: each push is answered at once from the current "
-         "state, so a slow worker slows only itself (pso and avg)", s_modes},
-        {"seed", CONF_INT, &c->seed, "1", 0, 9.2e18, "seed of the swarm's random factors", NULL},
-        {"max-payload-mb", CONF_INT, &c->max_payload_mb, "1024", 1, 1 << 20,
-         "largest payload frame accepted, MiB (bounds memory a peer can make us allocate)", NULL},
-        {"max-meta-kb", CONF_INT, &c->max_meta_kb, "64", 1, 65536,
-         "largest metadata frame accepted, KiB", NULL},
-        {"max-rounds", CONF_INT, &c->max_rounds, "0", 0, 9.2e18,
-         "exit cleanly after this many rounds, 0 = run until signalled", NULL},
-        {"progress-interval", CONF_DOUBLE, &c->progress_interval, "10", 0, 86400,
-         "seconds between progress lines, 0 = none", NULL},
-        {"metrics", CONF_STRING, c->metrics, "", 1, 0,
-         "JSON-lines file: one line per round (losses, accuracies, bytes, times)", NULL},
-        {"model-out", CONF_STRING, c->model_out, "", 1, 0,
-         "write the global model here at the end and every --save-every rounds", NULL},
-        {"save-every", CONF_INT, &c->save_every, "0", 0, 9.2e18,
-         "rounds between model files, 0 = only at the end", NULL},
-        {"exit-when-done", CONF_BOOL, &c->exit_when_done, "no", 1, 0,
-         "exit once every worker has said bye (one training run per daemon)", NULL},
-        {"heartbeat-ms", CONF_INT, &c->heartbeat_ms, "1000", 10, 3.6e6,
-         "interval workers send heartbeats at (told to them at join)", NULL},
-        {"liveness", CONF_INT, &c->liveness, "10", 1, 1000000,
-         "heartbeat intervals without a word before a worker is evicted", NULL},
-        {"round-timeout", CONF_DOUBLE, &c->round_timeout, "0", 0, 1e9,
-         "close a round this many seconds after its first push, with whoever pushed; 0 = wait "
-         "for every live worker", NULL},
-        {"max-workers", CONF_INT, &c->max_workers, "0", 0, 65536,
-         "particles allowed in all: more workers than --workers may join a running swarm "
-         "(they start from the global model); 0 = --workers", NULL},
-        {"retire-after", CONF_DOUBLE, &c->retire_after, "0", 0, 1e9,
-         "seconds a departed or evicted worker keeps its particle; then a new worker may take "
-         "the slot over (from the global model); 0 = forever", NULL},
-        {"progress-factor", CONF_DOUBLE, &c->progress_factor, "20", 0, 1e6,
-         "evict a worker that has not pushed for this many times its own slowest interval "
-         "between pushes (and at least --heartbeat-ms x --liveness) while the round waits for "
-         "it, though its heartbeats go on (a hung main thread); 0 = heartbeats alone", NULL},
-        {"quorum", CONF_INT, &c->quorum, "0", 0, 65536,
-         "close a round as soon as this many workers pushed, 0 = all live workers", NULL},
-        {"checkpoint-dir", CONF_STRING, c->checkpoint_dir, "", 1, 0,
-         "write the whole swarm state here (atomically, with a checksum); empty = never", NULL},
-        {"checkpoint-every", CONF_INT, &c->checkpoint_every, "100", 0, 9.2e18,
-         "rounds between checkpoints, 0 = by time only", NULL},
-        {"checkpoint-seconds", CONF_DOUBLE, &c->checkpoint_seconds, "60", 0, 1e9,
-         "seconds between checkpoints, 0 = by rounds only", NULL},
-        {"keep", CONF_INT, &c->keep, "3", 1, 1000, "checkpoint generations kept", NULL},
-        {"resume", CONF_STRING, c->resume, "", 1, 0,
-         "restore the newest intact checkpoint in this directory (a corrupt one is skipped "
-         "for the one before); checkpoints then go on there unless --checkpoint-dir says "
-         "otherwise; a missing directory or one without checkpoints is an error", NULL},
-        {"resume-or-start", CONF_BOOL, &c->resume_or_start, "no", 1, 0,
-         "with --resume: start a new swarm (and create the directory) when there is nothing "
-         "to resume, e.g. a job's first start", NULL},
-        {"max-peers", CONF_INT, &c->max_peers, "1024", 0, 1000000,
-         "open connections allowed (each worker holds two, psoctl one); more are refused "
-         "and logged; 0 = no limit", NULL},
-        {"curve-secret", CONF_STRING, c->curve_secret, "", 1, 0,
-         "the daemon's CURVE key pair (psoctl keygen): authenticate and encrypt every "
-         "connection; needs --allow", NULL},
-        {"allow", CONF_STRING, c->allow, "", 1, 0,
-         "directory of NAME.pub public keys of the workers that may connect (CURVE)", NULL},
-        {"admin", CONF_STRING, c->admin, "", 1, 0,
-         "directory of NAME.pub public keys that may send admin requests (psoctl checkpoint, "
-         "evict, stop); none without it", NULL},
-    };
-    size_t k = 0;
-    for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
-        t[k++] = opts[i];
-    for (int j = 0; strategy_all[j]; j++)
-        for (const struct config_option *o = strategy_all[j]->options(&c->sp); o->name; o++) {
-            if (k + 1 >= sizeof t / sizeof t[0])
-                abort(); /* a programming error: grow t */
-            t[k++] = *o;
-        }
-    memset(&t[k], 0, sizeof t[k]);
+    t[0] = (struct config_table){s_options, c};
+    for (int j = 0; j < STRATEGY_COUNT; j++)
+        t[1 + j] = (struct config_table){strategy_all[j]->options, &c->sp};
+    t[SERVER_OPTION_TABLES - 1] = (struct config_table){NULL, NULL};
     return t;
 }

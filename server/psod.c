@@ -27,7 +27,7 @@ static void s_on_signal(int sig)
     s_stop = 1;
 }
 
-static void s_usage(const struct config_option *opts)
+static void s_usage(const struct config_table *opts)
 {
     printf("psod %s: parameter synchronization daemon (PSO-PS)\n\n"
            "usage: psod [--config FILE] [--log-level debug|info|warn|error] [--key value ...]\n\n"
@@ -41,7 +41,8 @@ static void s_usage(const struct config_option *opts)
 int main(int argc, char **argv)
 {
     struct server_config cfg;
-    const struct config_option *opts = server_options(&cfg);
+    struct config_table tabs[SERVER_OPTION_TABLES];
+    const struct config_table *opts = server_options(&cfg, tabs);
     char err[512];
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {

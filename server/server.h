@@ -54,8 +54,11 @@ struct server_config {
     char admin[CONF_STRLEN];     /* directory of operator public keys */
 };
 
-/* The option table for struct server_config (used by psod and tests). */
-const struct config_option *server_options(struct server_config *cfg);
+/* psod's option tables bound to cfg in t: its own, then each strategy's
+ * (on cfg->sp), then {0}. Returns t. */
+#define SERVER_OPTION_TABLES (STRATEGY_COUNT + 2)
+const struct config_table *server_options(struct server_config *cfg,
+                                          struct config_table t[SERVER_OPTION_TABLES]);
 
 struct server;
 

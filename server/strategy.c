@@ -8,9 +8,11 @@
 
 #include "common/crc32c.h"
 
-const struct strategy_ops *const strategy_all[] = {
-    &strategy_pso, &strategy_avg, &strategy_easgd, &strategy_diloco, &strategy_ssgd, NULL,
-};
+#define S_ADDR(s) &strategy_##s,
+#define S_NAME(s) #s,
+#define S_LISTED(s) ", " #s
+const struct strategy_ops *const strategy_all[] = {STRATEGY_LIST(S_ADDR) NULL};
+const char *const strategy_choices[] = {STRATEGY_LIST(S_NAME) NULL};
 
 const struct strategy_ops *strategy_find(const char *name)
 {
@@ -20,7 +22,7 @@ const struct strategy_ops *strategy_find(const char *name)
     return NULL;
 }
 
-const char *strategy_names(void) { return "pso, avg, easgd, diloco, ssgd"; }
+const char *strategy_names(void) { return STRATEGY_LIST(S_LISTED) + 2; }
 
 float *strategy_alloc(size_t n)
 {
@@ -158,56 +160,4 @@ double strategy_mean_loss(float *const *x, const double *loss, const struct stra
         }
     }
     return k ? sum / (double)k : INFINITY;
-}
-
-void strategy_center_init(struct strategy_center *c, size_t n, const float *model)
-{
-    c->n = n;
-    c->model = model;
-    c->have = 0;
-    c->loss = INFINITY;
-}
-
-const float *strategy_center_global(const void *st)
-{
-    const struct strategy_center *c = st;
-    return c->have ? c->model : NULL;
-}
-
-double strategy_center_loss(const void *st) { return ((const struct strategy_center *)st)->loss; }
-int strategy_center_no_particle(const void *st) { return (void)st, -1; }
-double strategy_center_no_pbest(const void *st, int i) { return (void)st, (void)i, NAN; }
-
-void strategy_center_reset(void *st, int i, const float *x0, uint64_t stream)
-{
-    (void)x0; /* no per-particle state but the order of the sums */
-    strategy_order_rekey(&((struct strategy_center *)st)->ord, (uint32_t)i, stream);
-}
-
-void strategy_center_save(const struct strategy_center *c, struct ckpt_writer *w,
-                          float *const *arrays, int k)
-{
-    ckpt_put_u64(w, c->n);
-    ckpt_put_u64(w, (uint64_t)c->have);
-    ckpt_put_f64(w, c->loss);
-    for (int j = 0; j < k; j++)
-        ckpt_put(w, arrays[j], c->n * sizeof(float));
-}
-
-int strategy_center_load(struct strategy_center *c, struct ckpt_reader *r, float *const *arrays,
-                         int k, const char *what)
-{
-    uint64_t n, have;
-    if (ckpt_get_u64(r, &n) || ckpt_get_u64(r, &have) || ckpt_get_f64(r, &c->loss))
-        return -1;
-    if (n != c->n) {
-        snprintf(r->err, sizeof r->err, "%s state of %llu parameters, expected %zu", what,
-                 (unsigned long long)n, c->n);
-        return -1;
-    }
-    c->have = have != 0;
-    for (int j = 0; j < k; j++)
-        if (ckpt_get(r, arrays[j], c->n * sizeof(float)))
-            return -1;
-    return 0;
 }

@@ -57,8 +57,9 @@ struct strategy_ops {
     /* Every particle that pushed gets the same vector back: the strategy's
      * global model. Workers then evaluate what they receive. */
     int positions_global;
-    /* Options of this strategy bound to `p` ({0}-terminated, static). */
-    const struct config_option *(*options)(struct strategy_params *p);
+    /* Options of this strategy: offsets into struct strategy_params,
+     * {0}-terminated. */
+    const struct config_option *options;
     void *(*create)(size_t n, uint64_t offset, const struct strategy_params *p);
     void (*destroy)(void *st);
     /* A new particle starting at x0 (the first one also sets any center).
@@ -93,11 +94,18 @@ struct strategy_ops {
     void (*reset)(void *st, int i, const float *x0, uint64_t stream);
 };
 
-extern const struct strategy_ops strategy_pso, strategy_avg, strategy_easgd, strategy_diloco,
-    strategy_ssgd;
+/* Every strategy, once: the registry, --strategy's choices and the names
+ * in messages all come from this list. */
+#define STRATEGY_LIST(X) X(pso) X(avg) X(easgd) X(diloco) X(ssgd)
+#define STRATEGY_DECLARE(s) extern const struct strategy_ops strategy_##s;
+STRATEGY_LIST(STRATEGY_DECLARE)
+#define STRATEGY_ONE(s) +1
+#define STRATEGY_COUNT (0 STRATEGY_LIST(STRATEGY_ONE))
 
-/* NULL-terminated list of all strategies, and lookup by name. */
+/* NULL-terminated list of all strategies and of their names (in the same
+ * order: --strategy's value indexes both), and lookup by name. */
 extern const struct strategy_ops *const strategy_all[];
+extern const char *const strategy_choices[];
 const struct strategy_ops *strategy_find(const char *name);
 /* "pso, avg, ..." for messages. */
 const char *strategy_names(void);
@@ -122,26 +130,45 @@ void strategy_order_free(struct strategy_order *o);
 
 /* The state the center-based strategies (avg, easgd, diloco, ssgd) share.
  * It comes first in each one's state struct, so the strategy_center_*
- * functions below serve directly as their global, global_loss,
- * global_particle, personal_best_loss and reset operations. */
+ * functions below serve directly as their operations (STRATEGY_CENTER_OPS);
+ * a strategy writes only its options, create, round (and push). */
+#define STRATEGY_CENTER_ARRAYS 4
 struct strategy_center {
     size_t n;
     struct strategy_order ord;
-    const float *model;   /* the global model: one of the strategy's arrays */
-    int have;             /* a round has closed: model is meaningful */
+    float *arr[STRATEGY_CENTER_ARRAYS]; /* arr[0]: the global model */
+    int narr, nsave;      /* arrays allocated; the first nsave are checkpointed */
+    const char *what;     /* the strategy's name, for errors */
+    int have;             /* a round has closed: arr[0] is meaningful */
     double loss;          /* mean loss of the last round */
 };
-void strategy_center_init(struct strategy_center *c, size_t n, const float *model);
+/* A zeroed state of `size` bytes that starts with a strategy_center, with
+ * `narr` zeroed arrays of n floats. arr[0] starts at the first particle's
+ * weights. NULL when out of memory. */
+void *strategy_center_new(size_t size, size_t n, int narr, int nsave, const char *what);
+void strategy_center_destroy(void *st);
+int strategy_center_add(void *st, const float *x0, uint64_t stream);
+/* The end of a round that moved the global model: the mean loss of the
+ * pushes, then (publish) arr[0] copied to every particle that pushed. */
+void strategy_center_settle(struct strategy_center *c, float *const *x, const double *loss);
+void strategy_center_publish(struct strategy_center *c, float *const *x, const double *loss,
+                             strategy_done_fn *done, void *ctx);
 const float *strategy_center_global(const void *st);
 double strategy_center_loss(const void *st);
 int strategy_center_no_particle(const void *st);       /* -1 */
 double strategy_center_no_pbest(const void *st, int i); /* NaN */
 void strategy_center_reset(void *st, int i, const float *x0, uint64_t stream);
-/* Checkpoint: n, have, loss, then the k arrays of n floats. */
-void strategy_center_save(const struct strategy_center *c, struct ckpt_writer *w,
-                          float *const *arrays, int k);
-int strategy_center_load(struct strategy_center *c, struct ckpt_reader *r, float *const *arrays,
-                         int k, const char *what);
+/* Checkpoint: n, have, loss, then the first nsave arrays. */
+void strategy_center_save(const void *st, struct ckpt_writer *w);
+int strategy_center_load(void *st, struct ckpt_reader *r);
+
+/* The operations every center-based strategy takes from the center (save
+ * and load too unless it checkpoints more). */
+#define STRATEGY_CENTER_OPS                                                                    \
+    .destroy = strategy_center_destroy, .add = strategy_center_add,                            \
+    .global = strategy_center_global, .global_loss = strategy_center_loss,                     \
+    .global_particle = strategy_center_no_particle,                                            \
+    .personal_best_loss = strategy_center_no_pbest, .reset = strategy_center_reset
 
 /* Mean of the non-NULL x[i] (how many in *k) into out, summed in o's order. */
 void strategy_mean(float *out, float *const *x, const struct strategy_order *o, size_t n,

@@ -7,6 +7,7 @@
  * first pull toward the swarm mean) won the MNIST sweep in docs/RESULTS.md;
  * `--w 0.5 --c1 0.5 --c2 0.5 --attractor best` is the paper's form. */
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 
 #include "server/strategy.h"
@@ -15,31 +16,6 @@
 static const char *const s_random_modes[] = {"particle", "element", NULL};
 static const char *const s_inertia_modes[] = {"velocity", "displacement", NULL};
 static const char *const s_attractors[] = {"best", "mean", NULL};
-
-static const struct config_option *s_options(struct strategy_params *p)
-{
-    static struct config_option t[8];
-    struct config_option opts[] = {
-        {"w", CONF_DOUBLE, &p->w, "0", 0, 10, "pso: inertia weight", NULL},
-        {"c1", CONF_DOUBLE, &p->c1, "1", 0, 10,
-         "pso: pull toward the particle's personal best (or the swarm mean)", NULL},
-        {"c2", CONF_DOUBLE, &p->c2, "0.2", 0, 10, "pso: pull toward the global best", NULL},
-        {"vmax", CONF_DOUBLE, &p->vmax, "0", 0, 1e30, "pso: velocity clamp per element, 0 = none",
-         NULL},
-        {"random", CONF_ENUM, &p->random_mode, "element", 1, 0,
-         "pso: random factors r1, r2 drawn once per particle per round, or per element",
-         s_random_modes},
-        {"inertia", CONF_ENUM, &p->inertia, "velocity", 1, 0,
-         "pso: inertia from the previous PSO velocity, or from the displacement local "
-         "training made since the last sync", s_inertia_modes},
-        {"attractor", CONF_ENUM, &p->attractor, "mean", 1, 0,
-         "pso: first pull toward the personal best (the paper) or the swarm's mean", s_attractors},
-        {0},
-    };
-    for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
-        t[i] = opts[i];
-    return t;
-}
 
 static void *s_create(size_t n, uint64_t offset, const struct strategy_params *p)
 {
@@ -79,6 +55,26 @@ static const float *s_global(const void *st) { return swarm_best(st); }
 static double s_global_loss(const void *st) { return swarm_best_loss(st); }
 static int s_global_particle(const void *st) { return swarm_best_particle(st); }
 static double s_pbest(const void *st, int i) { return swarm_personal_best_loss(st, i); }
+
+#define P(f) offsetof(struct strategy_params, f)
+static const struct config_option s_options[] = {
+    {"w", CONF_DOUBLE, P(w), "0", 0, 10, "pso: inertia weight", NULL},
+    {"c1", CONF_DOUBLE, P(c1), "1", 0, 10,
+     "pso: pull toward the particle's personal best (or the swarm mean)", NULL},
+    {"c2", CONF_DOUBLE, P(c2), "0.2", 0, 10, "pso: pull toward the global best", NULL},
+    {"vmax", CONF_DOUBLE, P(vmax), "0", 0, 1e30, "pso: velocity clamp per element, 0 = none",
+     NULL},
+    {"random", CONF_ENUM, P(random_mode), "element", 1, 0,
+     "pso: random factors r1, r2 drawn once per particle per round, or per element",
+     s_random_modes},
+    {"inertia", CONF_ENUM, P(inertia), "velocity", 1, 0,
+     "pso: inertia from the previous PSO velocity, or from the displacement local "
+     "training made since the last sync", s_inertia_modes},
+    {"attractor", CONF_ENUM, P(attractor), "mean", 1, 0,
+     "pso: first pull toward the personal best (the paper) or the swarm's mean", s_attractors},
+    {0},
+};
+#undef P
 
 const struct strategy_ops strategy_pso = {
     .name = "pso",

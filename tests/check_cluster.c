@@ -18,10 +18,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "server/strategy.h"
 #include "tests/fixtures.h"
 #include "tests/proc.h"
 
-static const char *const strategy_names_list[] = {"pso", "avg", "easgd", "diloco", "ssgd"};
 
 static char bin[256];
 static char dir[] = "/tmp/psod-cluster-XXXXXX";
@@ -741,7 +741,7 @@ START_TEST(every_strategy_trains_and_its_model_file_matches)
 {
     ck_assert_int_eq(fixture_write_idx(dir, "train", 1500, 1), 0);
     ck_assert_int_eq(fixture_write_idx(dir, "t10k", 300, 2), 0);
-    s_strategy_run(strategy_names_list[_i]);
+    s_strategy_run(strategy_choices[_i]);
 }
 END_TEST
 
@@ -765,7 +765,7 @@ int main(void)
     tcase_add_test(tc, long_local_steps_keep_the_worker_alive);
     tcase_add_test(tc, gone_worker_is_retired_and_its_slot_reused);
     tcase_add_loop_test(tc, deadline_and_quorum_close_rounds_without_the_slow_worker, 0, 2);
-    tcase_add_loop_test(tc, every_strategy_trains_and_its_model_file_matches, 0, 5);
+    tcase_add_loop_test(tc, every_strategy_trains_and_its_model_file_matches, 0, STRATEGY_COUNT);
     suite_add_tcase(s, tc);
     return suite_run(s);
 }

@@ -1,6 +1,7 @@
 /* Suite: common/config (option table, file, arguments). */
 #include "tests/suite.h"
 #include <check.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,14 +18,15 @@ struct cfg {
 };
 static const char *const s_modes[] = {"alpha", "beta", "gamma", NULL};
 static struct cfg c;
-static const struct config_option opts[] = {
-    {"count", CONF_INT, &c.n, "4", 1, 100, "a count", NULL},
-    {"rate", CONF_DOUBLE, &c.x, "0.5", 0, 1, "a rate", NULL},
-    {"name", CONF_STRING, c.s, "abc", 1, 0, "a name", NULL},
-    {"flag", CONF_BOOL, &c.b, "no", 1, 0, "a flag", NULL},
-    {"mode", CONF_ENUM, &c.e, "beta", 1, 0, "a mode", s_modes},
+static const struct config_option table[] = {
+    {"count", CONF_INT, offsetof(struct cfg, n), "4", 1, 100, "a count", NULL},
+    {"rate", CONF_DOUBLE, offsetof(struct cfg, x), "0.5", 0, 1, "a rate", NULL},
+    {"name", CONF_STRING, offsetof(struct cfg, s), "abc", 1, 0, "a name", NULL},
+    {"flag", CONF_BOOL, offsetof(struct cfg, b), "no", 1, 0, "a flag", NULL},
+    {"mode", CONF_ENUM, offsetof(struct cfg, e), "beta", 1, 0, "a mode", s_modes},
     {0},
 };
+static const struct config_table opts[] = {{table, &c}, {0}};
 static char err[512];
 
 static void s_file(const char *path, const char *text)

@@ -84,7 +84,7 @@ static struct strategy_params s_params(void)
 {
     struct server_config cfg;
     char err[256];
-    ck_assert_int_eq(config_defaults(server_options(&cfg), err, sizeof err), 0);
+    ck_assert_int_eq(config_defaults(server_options(&cfg, (struct config_table[SERVER_OPTION_TABLES]){{0}}), err, sizeof err), 0);
     cfg.sp.workers = K;
     cfg.sp.seed = 7;
     return cfg.sp;
@@ -401,12 +401,16 @@ START_TEST(registry_and_options)
     for (int i = 0; strategy_all[i]; i++) {
         ck_assert_ptr_eq(strategy_find(strategy_all[i]->name), strategy_all[i]);
         ck_assert_ptr_nonnull(strstr(strategy_names(), strategy_all[i]->name));
+        ck_assert_str_eq(strategy_choices[i], strategy_all[i]->name);
     }
+    ck_assert_ptr_null(strategy_choices[STRATEGY_COUNT]);
+    ck_assert_str_eq(strategy_names(), "pso, avg, easgd, diloco, ssgd");
     ck_assert_ptr_null(strategy_find("sgd"));
     /* Every strategy's options are psod options. */
     struct server_config cfg;
     char err[256];
-    const struct config_option *o = server_options(&cfg);
+    struct config_table tabs[SERVER_OPTION_TABLES];
+    const struct config_table *o = server_options(&cfg, tabs);
     ck_assert_int_eq(config_defaults(o, err, sizeof err), 0);
     ck_assert_int_eq(config_set(o, "strategy", "diloco", err, sizeof err), 0);
     ck_assert_ptr_eq(strategy_all[cfg.strategy], &strategy_diloco);

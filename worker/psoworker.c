@@ -16,6 +16,7 @@
 #include <malloc.h>
 #include <math.h>
 #include <stdint.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,97 +78,92 @@ static void s_client_log(void *ctx, int level, const char *msg)
     log_msg(level >= 2 ? LOG_WARN : LOG_INFO, "%s", msg);
 }
 
-static const struct config_option *s_options(struct worker_config *c)
-{
-    static struct config_option t[56];
-    struct config_option opts[] = {
-        {"model", CONF_STRING, c->model, "", 1, 0,
-         "train a network: mlp, lenet5, cifar_cnn (else minimize --objective)", NULL},
-        {"dataset", CONF_STRING, c->dataset, "mnist", 1, 0, "mnist, fashion-mnist, cifar10", NULL},
-        {"data-dir", CONF_STRING, c->data_dir, "data/mnist", 1, 0,
-         "directory with the dataset's files (scripts/get-data.sh fetches them)", NULL},
-        {"epochs", CONF_INT, &c->epochs, "1", 1, 100000, "passes over this worker's shard", NULL},
-        {"batch", CONF_INT, &c->batch, "64", 1, 65536, "mini-batch size", NULL},
-        {"momentum", CONF_DOUBLE, &c->momentum, "0.9", 0, 0.9999, "SGD momentum", NULL},
-        {"nesterov", CONF_BOOL, &c->nesterov, "no", 1, 0, "Nesterov momentum", NULL},
-        {"weight-decay", CONF_DOUBLE, &c->weight_decay, "0", 0, 1, "L2 weight decay", NULL},
-        {"schedule", CONF_ENUM, &c->schedule, "constant", 1, 0, "learning-rate schedule",
-         lr_schedule_names},
-        {"warmup", CONF_INT, &c->warmup, "0", 0, 1e12, "steps of linear learning-rate warm-up", NULL},
-        {"step-epochs", CONF_INT, &c->step_epochs, "1", 1, 100000,
-         "schedule step: epochs between decays", NULL},
-        {"step-gamma", CONF_DOUBLE, &c->step_gamma, "0.1", 0, 1, "schedule step: decay factor", NULL},
-        {"threads", CONF_INT, &c->threads, "1", 1, 256,
-         "OpenBLAS threads (several workers usually share a node)", NULL},
-        {"shard-index", CONF_INT, &c->shard_index, "0", 0, 65535,
-         "this worker's part of the training set (0-based)", NULL},
-        {"shard-count", CONF_INT, &c->shard_count, "1", 1, 65536,
-         "parts the training set is split into", NULL},
-        {"reset-momentum", CONF_BOOL, &c->reset_momentum, "no", 1, 0,
-         "forget the momentum when the daemon sends a new position", NULL},
-        {"metrics", CONF_STRING, c->metrics, "", 1, 0, "JSON-lines metrics file", NULL},
-        {"progress-interval", CONF_DOUBLE, &c->progress_interval, "5", 0, 86400,
-         "seconds between progress lines while training a model", NULL},
-        {"connect", CONF_STRING, c->connect, "tcp://127.0.0.1:5555", 1, 0, "psod endpoint", NULL},
-        {"name", CONF_STRING, c->name, "", 1, 0,
-         "this worker's stable name in the swarm [hostname-pid]", NULL},
-        {"objective", CONF_STRING, c->objective, "rastrigin", 1, 0,
-         "test function: sphere, rosenbrock, rastrigin", NULL},
-        {"dim", CONF_INT, &c->dim, "10", 1, 1 << 28, "dimensions of the objective", NULL},
-        {"sync-every", CONF_INT, &c->sync_every, "4", 1, 1 << 30,
-         "local gradient steps (mini-batches) between synchronizations", NULL},
-        {"rounds", CONF_INT, &c->rounds, "100", 1, 1e12, "synchronizations to run", NULL},
-        {"lr", CONF_DOUBLE, &c->lr, "0.001", 0, 1e6,
-         "learning rate (objectives: gradient step size)", NULL},
-        {"grad-clip", CONF_DOUBLE, &c->grad_clip, "0", 0, 1e30,
-         "clip the gradient to this L2 norm, 0 = no clipping", NULL},
-        {"seed", CONF_INT, &c->seed, "1", 0, 9.2e18,
-         "seed of the initial position (mixed with the name)", NULL},
-        {"timeout-ms", CONF_INT, &c->timeout_ms, "120000", 100, 1e9,
-         "how long to wait for the daemon's answer to a sync (the whole round)", NULL},
-        {"join-timeout-ms", CONF_INT, &c->join_timeout_ms, "20000", 100, 1e9,
-         "how long the first join waits for psod's welcome", NULL},
-        {"progress-every", CONF_INT, &c->progress_every, "0", 0, 1e12,
-         "log a progress line every N rounds, 0 = only at the end", NULL},
-        {"standalone", CONF_BOOL, &c->standalone, "no", 1, 0,
-         "train without a daemon", NULL},
-        {"eval-every", CONF_INT, &c->eval_every, "-1", -1, 1e12,
-         "evaluate test accuracy every N syncs and report it to psod; -1 = auto (about every "
-         "100 local steps, on --eval-samples test samples), 0 = never", NULL},
-        {"eval-samples", CONF_INT, &c->eval_samples, "1000", 0, 1e9,
-         "test samples evaluated for each report (the whole test set at the end); 0 = all",
-         NULL},
-        {"fitness", CONF_ENUM, &c->fitness, "train", 1, 0,
-         "loss pushed as fitness: the interval's mean training loss, or the loss on "
-         "--holdout samples kept out of this worker's shard", s_fitness_modes},
-        {"holdout", CONF_INT, &c->holdout, "1024", 1, 1e9,
-         "samples held out of the shard for --fitness holdout", NULL},
-        {"init", CONF_STRING, c->init, "", 1, 0,
-         "start from the weights of this model file (psod --model-out)", NULL},
-        {"eval", CONF_STRING, c->eval, "", 1, 0,
-         "evaluate this model file on the test set and exit", NULL},
-        {"reconnect-ms", CONF_INT, &c->reconnect_ms, "120000", 0, 1e9,
-         "how long to keep rejoining a daemon that went away (back-off 0.5 s to 8 s), 0 = "
-         "give up at once", NULL},
-        {"delay-ms", CONF_INT, &c->delay_ms, "0", 0, 1e7,
-         "sleep this long after every local step: simulates a slow node (for tests)", NULL},
-        {"stall-after", CONF_INT, &c->stall_after, "0", 0, 1e12,
-         "objectives: after this many syncs the main thread stops while the heartbeat thread "
-         "goes on, until a signal: a hung worker (for tests), 0 = never", NULL},
-        {"diverse-init", CONF_BOOL, &c->diverse_init, "no", 1, 0,
-         "mix the worker name into the init seed (default: every particle starts from the "
-         "same seeded weights)", NULL},
-        {"curve-secret", CONF_STRING, c->curve_secret, "", 1, 0,
-         "this worker's CURVE key pair file (psoctl keygen); its .pub must be in psod's "
-         "--allow directory", NULL},
-        {"curve-server", CONF_STRING, c->curve_server, "", 1, 0,
-         "the daemon's CURVE public key file (its .pub); with --curve-secret", NULL},
-        {0},
-    };
-    _Static_assert(sizeof opts <= sizeof t, "option table too small");
-    memcpy(t, opts, sizeof opts);
-    return t;
-}
+#define W(f) offsetof(struct worker_config, f)
+static const struct config_option s_options[] = {
+    {"model", CONF_STRING, W(model), "", 1, 0,
+     "train a network: mlp, lenet5, cifar_cnn (else minimize --objective)", NULL},
+    {"dataset", CONF_STRING, W(dataset), "mnist", 1, 0, "mnist, fashion-mnist, cifar10", NULL},
+    {"data-dir", CONF_STRING, W(data_dir), "data/mnist", 1, 0,
+     "directory with the dataset's files (scripts/get-data.sh fetches them)", NULL},
+    {"epochs", CONF_INT, W(epochs), "1", 1, 100000, "passes over this worker's shard", NULL},
+    {"batch", CONF_INT, W(batch), "64", 1, 65536, "mini-batch size", NULL},
+    {"momentum", CONF_DOUBLE, W(momentum), "0.9", 0, 0.9999, "SGD momentum", NULL},
+    {"nesterov", CONF_BOOL, W(nesterov), "no", 1, 0, "Nesterov momentum", NULL},
+    {"weight-decay", CONF_DOUBLE, W(weight_decay), "0", 0, 1, "L2 weight decay", NULL},
+    {"schedule", CONF_ENUM, W(schedule), "constant", 1, 0, "learning-rate schedule",
+     lr_schedule_names},
+    {"warmup", CONF_INT, W(warmup), "0", 0, 1e12, "steps of linear learning-rate warm-up", NULL},
+    {"step-epochs", CONF_INT, W(step_epochs), "1", 1, 100000,
+     "schedule step: epochs between decays", NULL},
+    {"step-gamma", CONF_DOUBLE, W(step_gamma), "0.1", 0, 1, "schedule step: decay factor", NULL},
+    {"threads", CONF_INT, W(threads), "1", 1, 256,
+     "OpenBLAS threads (several workers usually share a node)", NULL},
+    {"shard-index", CONF_INT, W(shard_index), "0", 0, 65535,
+     "this worker's part of the training set (0-based)", NULL},
+    {"shard-count", CONF_INT, W(shard_count), "1", 1, 65536,
+     "parts the training set is split into", NULL},
+    {"reset-momentum", CONF_BOOL, W(reset_momentum), "no", 1, 0,
+     "forget the momentum when the daemon sends a new position", NULL},
+    {"metrics", CONF_STRING, W(metrics), "", 1, 0, "JSON-lines metrics file", NULL},
+    {"progress-interval", CONF_DOUBLE, W(progress_interval), "5", 0, 86400,
+     "seconds between progress lines while training a model", NULL},
+    {"connect", CONF_STRING, W(connect), "tcp://127.0.0.1:5555", 1, 0, "psod endpoint", NULL},
+    {"name", CONF_STRING, W(name), "", 1, 0,
+     "this worker's stable name in the swarm [hostname-pid]", NULL},
+    {"objective", CONF_STRING, W(objective), "rastrigin", 1, 0,
+     "test function: sphere, rosenbrock, rastrigin", NULL},
+    {"dim", CONF_INT, W(dim), "10", 1, 1 << 28, "dimensions of the objective", NULL},
+    {"sync-every", CONF_INT, W(sync_every), "4", 1, 1 << 30,
+     "local gradient steps (mini-batches) between synchronizations", NULL},
+    {"rounds", CONF_INT, W(rounds), "100", 1, 1e12, "synchronizations to run", NULL},
+    {"lr", CONF_DOUBLE, W(lr), "0.001", 0, 1e6,
+     "learning rate (objectives: gradient step size)", NULL},
+    {"grad-clip", CONF_DOUBLE, W(grad_clip), "0", 0, 1e30,
+     "clip the gradient to this L2 norm, 0 = no clipping", NULL},
+    {"seed", CONF_INT, W(seed), "1", 0, 9.2e18,
+     "seed of the initial position (mixed with the name)", NULL},
+    {"timeout-ms", CONF_INT, W(timeout_ms), "120000", 100, 1e9,
+     "how long to wait for the daemon's answer to a sync (the whole round)", NULL},
+    {"join-timeout-ms", CONF_INT, W(join_timeout_ms), "20000", 100, 1e9,
+     "how long the first join waits for psod's welcome", NULL},
+    {"progress-every", CONF_INT, W(progress_every), "0", 0, 1e12,
+     "log a progress line every N rounds, 0 = only at the end", NULL},
+    {"standalone", CONF_BOOL, W(standalone), "no", 1, 0,
+     "train without a daemon", NULL},
+    {"eval-every", CONF_INT, W(eval_every), "-1", -1, 1e12,
+     "evaluate test accuracy every N syncs and report it to psod; -1 = auto (about every "
+     "100 local steps, on --eval-samples test samples), 0 = never", NULL},
+    {"eval-samples", CONF_INT, W(eval_samples), "1000", 0, 1e9,
+     "test samples evaluated for each report (the whole test set at the end); 0 = all",
+     NULL},
+    {"fitness", CONF_ENUM, W(fitness), "train", 1, 0,
+     "loss pushed as fitness: the interval's mean training loss, or the loss on "
+     "--holdout samples kept out of this worker's shard", s_fitness_modes},
+    {"holdout", CONF_INT, W(holdout), "1024", 1, 1e9,
+     "samples held out of the shard for --fitness holdout", NULL},
+    {"init", CONF_STRING, W(init), "", 1, 0,
+     "start from the weights of this model file (psod --model-out)", NULL},
+    {"eval", CONF_STRING, W(eval), "", 1, 0,
+     "evaluate this model file on the test set and exit", NULL},
+    {"reconnect-ms", CONF_INT, W(reconnect_ms), "120000", 0, 1e9,
+     "how long to keep rejoining a daemon that went away (back-off 0.5 s to 8 s), 0 = "
+     "give up at once", NULL},
+    {"delay-ms", CONF_INT, W(delay_ms), "0", 0, 1e7,
+     "sleep this long after every local step: simulates a slow node (for tests)", NULL},
+    {"stall-after", CONF_INT, W(stall_after), "0", 0, 1e12,
+     "objectives: after this many syncs the main thread stops while the heartbeat thread "
+     "goes on, until a signal: a hung worker (for tests), 0 = never", NULL},
+    {"diverse-init", CONF_BOOL, W(diverse_init), "no", 1, 0,
+     "mix the worker name into the init seed (default: every particle starts from the "
+     "same seeded weights)", NULL},
+    {"curve-secret", CONF_STRING, W(curve_secret), "", 1, 0,
+     "this worker's CURVE key pair file (psoctl keygen); its .pub must be in psod's "
+     "--allow directory", NULL},
+    {"curve-server", CONF_STRING, W(curve_server), "", 1, 0,
+     "the daemon's CURVE public key file (its .pub); with --curve-secret", NULL},
+    {0},
+};
+#undef W
 
 /* The client library's options from the worker's. */
 static int s_client_options(const struct worker_config *cfg, struct psoc_options *po, char *err,
@@ -377,7 +373,7 @@ static int s_run_model(const struct worker_config *cfg)
     return rc;
 }
 
-static void s_usage(const struct config_option *opts)
+static void s_usage(const struct config_table *opts)
 {
     printf("psoworker %s: a particle of a psod swarm\n\n"
            "usage: psoworker [--config FILE] [--log-level LEVEL] [--key value ...]\n\noptions:\n",
@@ -388,7 +384,7 @@ static void s_usage(const struct config_option *opts)
 int main(int argc, char **argv)
 {
     struct worker_config cfg;
-    const struct config_option *opts = s_options(&cfg);
+    const struct config_table opts[] = {{s_options, &cfg}, {0}};
     char err[512];
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))

@@ -164,7 +164,7 @@ static void s_checkpoint(const char *dir, int strategy)
         abort();
     struct server_config cfg;
     memset(&cfg, 0, sizeof cfg);
-    config_defaults(server_options(&cfg), err, sizeof err);
+    config_defaults(server_options(&cfg, (struct config_table[SERVER_OPTION_TABLES]){{0}}), err, sizeof err);
     cfg.strategy = strategy;
     cfg.workers = 2;
     cfg.max_peers = 0;

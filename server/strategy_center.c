@@ -1,0 +1,107 @@
+/* What the center-based strategies (avg, easgd, diloco, ssgd) share: their
+ * arrays, particles, checkpoints and the end of a round. See strategy.h. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/strategy.h"
+
+void *strategy_center_new(size_t size, size_t n, int narr, int nsave, const char *what)
+{
+    if (size < sizeof(struct strategy_center) || narr < 1 || narr > STRATEGY_CENTER_ARRAYS ||
+        nsave > narr)
+        return NULL;
+    struct strategy_center *c = calloc(1, size);
+    if (!c)
+        return NULL;
+    c->n = n;
+    c->narr = narr;
+    c->nsave = nsave;
+    c->what = what;
+    c->loss = INFINITY;
+    for (int j = 0; j < narr; j++) {
+        if (!(c->arr[j] = strategy_alloc(n))) {
+            strategy_center_destroy(c);
+            return NULL;
+        }
+        memset(c->arr[j], 0, n * sizeof(float));
+    }
+    return c;
+}
+
+void strategy_center_destroy(void *st)
+{
+    struct strategy_center *c = st;
+    if (!c)
+        return;
+    strategy_order_free(&c->ord);
+    for (int j = 0; j < c->narr; j++)
+        free(c->arr[j]);
+    free(c);
+}
+
+int strategy_center_add(void *st, const float *x0, uint64_t stream)
+{
+    struct strategy_center *c = st;
+    if (c->ord.count == 0)
+        memcpy(c->arr[0], x0, c->n * sizeof(float));
+    return strategy_order_add(&c->ord, stream);
+}
+
+void strategy_center_publish(struct strategy_center *c, float *const *x, const double *loss,
+                             strategy_done_fn *done, void *ctx)
+{
+    strategy_center_settle(c, x, loss);
+    strategy_broadcast(c->arr[0], x, c->ord.count, c->n, done, ctx);
+}
+
+void strategy_center_settle(struct strategy_center *c, float *const *x, const double *loss)
+{
+    c->have = 1;
+    c->loss = strategy_mean_loss(x, loss, &c->ord);
+}
+
+const float *strategy_center_global(const void *st)
+{
+    const struct strategy_center *c = st;
+    return c->have ? c->arr[0] : NULL;
+}
+
+double strategy_center_loss(const void *st) { return ((const struct strategy_center *)st)->loss; }
+int strategy_center_no_particle(const void *st) { return (void)st, -1; }
+double strategy_center_no_pbest(const void *st, int i) { return (void)st, (void)i, NAN; }
+
+void strategy_center_reset(void *st, int i, const float *x0, uint64_t stream)
+{
+    (void)x0; /* no per-particle state but the order of the sums */
+    strategy_order_rekey(&((struct strategy_center *)st)->ord, (uint32_t)i, stream);
+}
+
+void strategy_center_save(const void *st, struct ckpt_writer *w)
+{
+    const struct strategy_center *c = st;
+    ckpt_put_u64(w, c->n);
+    ckpt_put_u64(w, (uint64_t)c->have);
+    ckpt_put_f64(w, c->loss);
+    for (int j = 0; j < c->nsave; j++)
+        ckpt_put(w, c->arr[j], c->n * sizeof(float));
+}
+
+int strategy_center_load(void *st, struct ckpt_reader *r)
+{
+    struct strategy_center *c = st;
+    uint64_t n, have;
+    if (ckpt_get_u64(r, &n) || ckpt_get_u64(r, &have) || ckpt_get_f64(r, &c->loss))
+        return -1;
+    if (n != c->n) {
+        snprintf(r->err, sizeof r->err, "%s state of %llu parameters, expected %zu", c->what,
+                 (unsigned long long)n, c->n);
+        return -1;
+    }
+    c->have = have != 0;
+    for (int j = 0; j < c->nsave; j++)
+        if (ckpt_get(r, c->arr[j], c->n * sizeof(float)))
+            return -1;
+    return 0;
+}
