@@ -27,7 +27,7 @@ PY=/usr/bin/python3
 if ! "$PY" -c 'import torch' 2>/dev/null; then
     echo "(installing Debian's python3-torch for the reference)" >&2
     SUDO=; [ "$(id -u)" -ne 0 ] && SUDO=sudo
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-torch >/dev/null 2>&1 || true
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-torch python3-numpy >/dev/null 2>&1 || true
 fi
 SECS=${BENCH_SECONDS:-5}
 echo "\`$BUILD/bench/bench_train $SECS\` and \`bench/torch_ref.py speed MODEL THREADS $SECS\` (PyTorch $("$PY" -c 'import torch; print(torch.__version__)' 2>/dev/null || echo missing), with OPENBLAS_NUM_THREADS and OMP_NUM_THREADS set to THREADS so that neither library uses more cores than it is given):"
@@ -45,3 +45,40 @@ for t in 1 2; do
         echo "| $m | $t | $p | $r | $ratio | $gf |"
     done
 done
+
+echo
+echo "### The main job (LeNet-5, MNIST, 4 workers, sync every 16, 2 epochs) beside torch.distributed local SGD"
+echo
+# One run each, in turn, on this machine: psod's avg is the same algorithm as
+# local SGD with all_reduce of the parameters.
+DATA=${BENCH_MNIST:-data/mnist}
+if [ ! -s "$DATA/train-images-idx3-ubyte" ]; then
+    scripts/get-data.sh mnist "$DATA" >/dev/null 2>&1 || true
+fi
+if [ -s "$DATA/train-images-idx3-ubyte" ]; then
+    echo "\`scripts/run-local.sh --no-fetch --data-dir $DATA --strategy S\` (wall_s from its summary.txt; train/sync/eval from worker 0's summary line) and \`bench/torch_localsgd.py $DATA 4 16 2\`:"
+    echo
+    echo "| job | wall s | train s | sync s | eval s | test accuracy |"
+    echo "|---|---:|---:|---:|---:|---:|"
+    for s in avg pso; do
+        rd=$(mktemp -d)
+        if scripts/run-local.sh --no-fetch --data-dir "$DATA" --strategy "$s" --run-dir "$rd" >/dev/null 2>&1; then
+            w=$(sed -n 's/^wall_s=//p' "$rd/summary.txt")
+            a=$(sed -n 's/^final_acc=//p' "$rd/summary.txt")
+            line=$(grep -h '^psoworker worker0:' "$rd/worker0.out")
+            f() { sed -E "s/.* $1 ([0-9.]+).*/\1/" <<<"$line"; }
+            echo "| psod $s | $w | $(f train_s) | $(f sync_s) | $(f eval_s) | $a |"
+        else
+            echo "| psod $s | failed: see $rd | | | | |"
+        fi
+    done
+    t=$("$PY" bench/torch_localsgd.py "$DATA" 4 16 2 2>/dev/null | tail -1)
+    if [ -n "$t" ]; then
+        g() { sed -E "s/.* $1 ([0-9.]+).*/\1/" <<<"$t"; }
+        echo "| torch.distributed local SGD (gloo) | $(g wall_s) | $(g train_s) | $(g sync_s) | $(g eval_s) | $(g test_accuracy) |"
+    else
+        echo "| torch.distributed local SGD (gloo) | n/a (no PyTorch) | | | | |"
+    fi
+else
+    echo "(no MNIST in $DATA: skipped)"
+fi

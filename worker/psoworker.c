@@ -359,11 +359,13 @@ static int s_run_model(const struct worker_config *cfg)
         char tl[LOG_NUM_LEN], ta[LOG_NUM_LEN];
         printf("psoworker %s: model %s dataset %s epochs %ld steps %ld syncs %ld train loss %.6f "
                "test loss %s test accuracy %s time %.1f s samples/s %.0f recoveries %d "
-               "resyncs %ld%s\n",
+               "resyncs %ld train_s %.2f sync_s %.2f eval_s %.2f%s\n",
                cfg->name, m->name, cfg->dataset, cfg->epochs, res.steps, res.syncs,
                res.final_loss, log_num(tl, "%.6f", res.test_loss),
                log_num(ta, "%.4f", res.test_acc), res.seconds, res.samples_per_s,
-               res.recoveries, res.resyncs, res.interrupted ? " (interrupted)" : "");
+               res.recoveries, res.resyncs,
+               res.seconds - res.sync_seconds - res.eval_seconds, res.sync_seconds,
+               res.eval_seconds, res.interrupted ? " (interrupted)" : "");
         fflush(stdout);
     }
     if (c && s_stop_signal)

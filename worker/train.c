@@ -46,7 +46,7 @@ struct sync_state {
     double pos_acc;        /* accuracy of the last position received, NaN if none */
     uint64_t pos_round;
     uint64_t round;        /* the round the next push is for */
-    double eval_s;
+    double eval_s, sync_s; /* evaluating (reports and epoch ends); inside psoc_sync */
     int resynced;          /* the last sync's push was dropped: we rejoined */
     long resyncs;
     int evaluator;         /* psod named us to evaluate the global model */
@@ -74,8 +74,10 @@ static int s_sync(struct model *m, const struct train_config *cfg, struct psoc *
         train_evaluate(m, test, &tl, &r.accuracy);
     ss->eval_s += time_now_s() - t0;
     struct psoc_position pos;
+    t0 = time_now_s();
     int rc = psoc_sync_ex(c, m->params, wel->push_gradients ? m->grads : NULL, &r, &pos, err,
                           errlen);
+    ss->sync_s += time_now_s() - t0;
     if (rc != PSOC_OK)
         return rc;
     ss->syncs++;
@@ -256,6 +258,7 @@ int train_run(struct model *m, const struct dataset *train, const struct dataset
          * subset; the last on the whole test set. */
         int last = epoch == cfg->epochs - 1;
         train_evaluate(m, c && !last ? &ss.eval_set : test, &test_loss, &test_acc);
+        ss.eval_s += time_now_s() - now;
         double sps = (double)step * B / (now - t0);
         log_info("epoch %d/%d done: train loss %.4f acc %.2f%%, test loss %.4f acc %.2f%%, "
                  "%.0f samples/s",
@@ -270,6 +273,7 @@ int train_run(struct model *m, const struct dataset *train, const struct dataset
     out->steps = step;
     out->syncs = ss.syncs;
     out->eval_seconds = ss.eval_s;
+    out->sync_seconds = ss.sync_s;
     out->recoveries = recoveries;
     out->resyncs = ss.resyncs;
     if (c)

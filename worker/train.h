@@ -40,7 +40,8 @@ struct train_config {
 struct train_result {
     double final_loss, test_loss, test_acc, seconds, samples_per_s;
     long steps, syncs;
-    double eval_seconds;   /* spent evaluating for reports to psod */
+    double eval_seconds;   /* spent evaluating: reports to psod and epoch ends */
+    double sync_seconds;   /* in psoc_sync: transfer and waiting for the round */
     int recoveries;        /* divergences undone by going back to the last position */
     long resyncs;          /* pushes psod could not use (see psoc_position.resynced) */
     long start_step;       /* a rejoined worker resumes its schedule here */
