@@ -157,11 +157,8 @@ int psoc__setup(struct psoc *c, char *err, size_t errlen)
     zmq_setsockopt(c->sock, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl);
     zmq_setsockopt(c->sock, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof ivl_max);
     zmq_setsockopt(c->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
-    if (c->name[0]) {
-        char id[WIRE_MAX_ID];
-        int len = snprintf(id, sizeof id, "w:%s", c->name);
-        zmq_setsockopt(c->sock, ZMQ_ROUTING_ID, id, (size_t)len);
-    }
+    /* No ZMQ_ROUTING_ID: psod's ROUTER assigns one per connection, and the
+     * Welcome's session vouches for this process on a new one. */
     if (psoc__apply_curve(c->sock, &c->opts) != 0) {
         int e = errno;
         psoc__teardown(c, 0);
@@ -237,6 +234,11 @@ void psoc_close(struct psoc **cp)
         bye.reason = "worker closed";
         bye.accuracy = c->final_accuracy;
         bye.round = c->final_round;
+        /* The socket may be a new connection (after a reset): say whose. */
+        uint64_t sw[2] = {atomic_load(&c->session[0]), atomic_load(&c->session[1])};
+        bye.worker_name = c->name;
+        if (sw[0] | sw[1])
+            bye.session = (ProtobufCBinaryData){PSOD_SESSION_LEN, (uint8_t *)sw};
         wire_send(c->sock, NULL, 0, PSOD__COMMAND__CMD_BYE, &bye.base, NULL, ZMQ_DONTWAIT);
     }
     psoc__teardown(c, 1000); /* give the bye a second to leave */
@@ -244,7 +246,8 @@ void psoc_close(struct psoc **cp)
     *cp = NULL;
 }
 
-/* Reset after a failure: a fresh socket, same identity. */
+/* Reset after a failure: a fresh socket (a new connection, so a new routing
+ * id at psod; the session says it is still us). */
 void psoc__reset(struct psoc *c)
 {
     psoc__teardown(c, 0);

@@ -57,17 +57,15 @@ static void *s_beat_main(void *arg)
     void *ctx = zmq_ctx_new();
     void *sock = ctx ? zmq_socket(ctx, ZMQ_DEALER) : NULL;
     if (sock) {
-        char id[WIRE_MAX_ID];
-        int len = snprintf(id, sizeof id, "h:%s", c->name);
         int linger = 0, hwm = 10;
-        zmq_setsockopt(sock, ZMQ_ROUTING_ID, id, (size_t)len);
         zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
         zmq_setsockopt(sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
         if (psoc__apply_curve(sock, &c->opts) == 0 && zmq_connect(sock, c->endpoint) == 0) {
             uint64_t seq = 0;
             while (!atomic_load(&c->beat_stop)) {
-                Psod__Heartbeat hb = PSOD__HEARTBEAT__INIT;
-                hb.seq = ++seq;
+                Psod__Heartbeat hb;
+                unsigned char session[PSOD_SESSION_LEN];
+                psoc__heartbeat(c, ++seq, &hb, session);
                 wire_send(sock, NULL, 0, PSOD__COMMAND__CMD_HEARTBEAT, &hb.base, NULL,
                           ZMQ_DONTWAIT);
                 /* Read the answers (when the daemon was last heard, and
@@ -85,6 +83,19 @@ static void *s_beat_main(void *arg)
     if (ctx)
         zmq_ctx_term(ctx);
     return NULL;
+}
+
+void psoc__heartbeat(struct psoc *c, uint64_t seq, Psod__Heartbeat *hb,
+                     unsigned char session[PSOD_SESSION_LEN])
+{
+    psod__heartbeat__init(hb);
+    hb->seq = seq;
+    hb->worker_name = c->name;
+    uint64_t w[2] = {atomic_load(&c->session[0]), atomic_load(&c->session[1])};
+    if (w[0] | w[1]) {
+        memcpy(session, w, PSOD_SESSION_LEN);
+        hb->session = (ProtobufCBinaryData){PSOD_SESSION_LEN, session};
+    }
 }
 
 void psoc__beat_start(struct psoc *c)

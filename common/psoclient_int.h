@@ -51,6 +51,9 @@ struct psoc {
     atomic_ullong heard_incarnation; /* the last incarnation heard, 0 = none since the
                                       * last welcome */
     int beat_said_lost;             /* the thread's own: it told the log */
+    /* The session the last Welcome carried, as two words (0, 0: none):
+     * written by the caller's thread, read by the heartbeat thread. */
+    atomic_ullong session[2];
 };
 
 /* Tell the caller's log (opts.log), printf-style. */
@@ -63,6 +66,9 @@ int psoc__setup(struct psoc *c, char *err, size_t errlen);
 void psoc__teardown(struct psoc *c, int linger_ms);
 void psoc__reset(struct psoc *c);
 void psoc__beat_start(struct psoc *c);
+/* The heartbeat to send: seq, and this worker's name and session. */
+void psoc__heartbeat(struct psoc *c, uint64_t seq, Psod__Heartbeat *hb,
+                     unsigned char session[PSOD_SESSION_LEN]);
 void psoc__beat_stop(struct psoc *c);
 /* Wait for the reply to request `seq` with command `want`. Returns 0 with
  * `m` filled, or a PSOC_E* code. */

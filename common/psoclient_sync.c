@@ -50,6 +50,11 @@ static int s_hello(struct psoc *c, float *weights, int timeout_ms, struct psoc_w
     h.pid = (uint32_t)getpid();
     h.model_name = c->model;
     h.dataset = c->dataset;
+    /* The same process on a new connection (or after psod restarted: then
+     * the daemon does not know the session and the usual rules apply). */
+    uint64_t sw[2] = {atomic_load(&c->session[0]), atomic_load(&c->session[1])};
+    if (sw[0] | sw[1])
+        h.session = (ProtobufCBinaryData){PSOD_SESSION_LEN, (uint8_t *)sw};
     if (c->shape[0]) {
         h.n_input_shape = 3;
         h.input_shape = c->shape;
@@ -83,6 +88,11 @@ static int s_hello(struct psoc *c, float *weights, int timeout_ms, struct psoc_w
         c->push_kind = (int)w->push_kind;
         c->heartbeat_ms = w->heartbeat_ms;
         c->incarnation = w->incarnation;
+        uint64_t ws[2] = {0, 0};
+        if (w->session.len == PSOD_SESSION_LEN)
+            memcpy(ws, w->session.data, PSOD_SESSION_LEN);
+        atomic_store(&c->session[0], (unsigned long long)ws[0]);
+        atomic_store(&c->session[1], (unsigned long long)ws[1]);
         atomic_store(&c->heard_incarnation, 0);
         psoc__beat_start(c);
         c->positions_global = w->positions_global;

@@ -35,6 +35,12 @@ static int s_monitor_event(struct psoc *c, int want, char *err, size_t errlen)
                            "psod at %s closed the connection before its welcome: a hello of "
                            "%zu parameters may be above its --max-payload-mb, or it restarted",
                            c->endpoint, c->n);
+            else if (c->handshaken && want == PSOD__COMMAND__CMD_POSITION)
+                /* The next connection has another routing id: a reply to
+                 * this one can never arrive. */
+                rc = psoc__err(err, errlen, PSOC_ETIMEOUT,
+                           "the connection to psod at %s dropped while the round was open: "
+                           "the push is lost", c->endpoint);
             else if (!c->handshaken && ++c->failed_handshakes >= 5)
                 rc = psoc__err(err, errlen, PSOC_EREFUSED,
                            "handshake with psod at %s failed %d times: %s", c->endpoint,
@@ -114,8 +120,9 @@ int psoc__await(struct psoc *c, int want, uint64_t seq, int timeout_ms, struct w
                          c->endpoint, (long long)(now - last_heard), PSOC_LIVENESS);
         }
         if (beats && now - last_beat >= (int64_t)c->heartbeat_ms) {
-            Psod__Heartbeat hb = PSOD__HEARTBEAT__INIT;
-            hb.seq = ++c->seq;
+            Psod__Heartbeat hb;
+            unsigned char session[PSOD_SESSION_LEN];
+            psoc__heartbeat(c, ++c->seq, &hb, session);
             wire_send(c->sock, NULL, 0, PSOD__COMMAND__CMD_HEARTBEAT, &hb.base, NULL,
                       ZMQ_DONTWAIT);
             last_beat = now;

@@ -109,7 +109,8 @@ int wire_decode(zmq_msg_t *frames, int nframes, int more_frames, const struct wi
                       siglen);
     if (sig[4] != PSOD_PROTOCOL_VERSION)
         return s_fail(err, PSOD__ERROR_CODE__ERR_VERSION,
-                      "protocol version %u not supported (this daemon speaks %u)", sig[4],
+                      "protocol version %u not supported (this side speaks %u: psod and its workers "
+                      "must come from releases with the same protocol)", sig[4],
                       PSOD_PROTOCOL_VERSION);
     if (nframes < 3 || more_frames)
         return s_fail(err, PSOD__ERROR_CODE__ERR_MALFORMED,

@@ -21,7 +21,10 @@
 #include "proto/psod.pb-c.h"
 
 #define PSOD_SIGNATURE "PSOD"
-#define PSOD_PROTOCOL_VERSION 1
+/* 2: the daemon assigns routing ids; Welcome.session binds later hellos and
+ * heartbeats to the process it welcomed. */
+#define PSOD_PROTOCOL_VERSION 2
+#define PSOD_SESSION_LEN 16
 #define PSOD_SIGNATURE_LEN 5
 #define WIRE_MAX_FRAMES 4
 #define WIRE_MAX_ID 255

@@ -1,6 +1,8 @@
-/* The member table: a worker is known by its name, its routing id is
- * "w:" + name, and a restarted worker gets its particle back. Hello,
- * heartbeats and bye live here. */
+/* The member table: a worker is known by its name; its connection's routing
+ * id is the ROUTER's, and the session its Welcome carries (16 random bytes)
+ * is what later hellos from a new connection of the same process, and its
+ * heartbeats, show to be its own. A restarted worker gets its particle back.
+ * Hello, heartbeats and bye live here. */
 #include "server/server_int.h"
 
 #include <errno.h>
@@ -9,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "common/crc32c.h"
@@ -113,6 +116,30 @@ int srv_reserve(struct server *s)
     return 0;
 }
 
+/* A new session for mb: getrandom(2), else (a kernel without it) time and
+ * address bits mixed, still unknown to other peers. */
+static void s_new_session(struct member *mb)
+{
+    if (getrandom(mb->session, sizeof mb->session, 0) == (ssize_t)sizeof mb->session)
+        return;
+    uint64_t a = hash_fnv1a64(mb->name) ^ (uint64_t)(time_now_s() * 1e9),
+             b = (uint64_t)(uintptr_t)mb * 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid();
+    memcpy(mb->session, &a, 8);
+    memcpy(mb->session + 8, &b, 8);
+}
+
+/* Whether the hello (or heartbeat) carries mb's session. */
+static int s_same_session(const struct member *mb, ProtobufCBinaryData sess)
+{
+    static const unsigned char none[PSOD_SESSION_LEN];
+    if (sess.len != PSOD_SESSION_LEN || memcmp(mb->session, none, sizeof none) == 0)
+        return 0;
+    unsigned char diff = 0; /* constant time */
+    for (size_t i = 0; i < PSOD_SESSION_LEN; i++)
+        diff |= mb->session[i] ^ sess.data[i];
+    return diff == 0;
+}
+
 /* A fresh member for worker `name`, whose position is the hello's payload
  * (moved out of `in`). */
 static void s_member_init(struct member *mb, const char *name, struct wire_msg *in)
@@ -133,6 +160,7 @@ static void s_member_init(struct member *mb, const char *name, struct wire_msg *
     mb->pbest_acc = NAN;
     zmq_msg_init(&mb->position);
     zmq_msg_move(&mb->position, &in->payload);
+    s_new_session(mb);
 }
 
 static void s_welcome(struct server *s, struct member *mb, int rejoined)
@@ -153,18 +181,21 @@ static void s_welcome(struct server *s, struct member *mb, int rejoined)
     w.model_name = s->model_name;
     w.pushes = mb->pushes;
     w.dataset = s->dataset;
+    w.session = (ProtobufCBinaryData){sizeof mb->session, mb->session};
     srv_send_payload(s, mb, PSOD__COMMAND__CMD_WELCOME, &w.base);
 }
 
 /* Another process under a live worker's name (two workers given one --name
  * would take the particle from each other forever): refused, unless the
- * holder has been silent past liveness (a real restart) or none has
- * claimed the particle since a resume (pid 0). */
+ * hello carries the holder's session (the same process on a new
+ * connection) or its pid and host (a first hello sent again before its
+ * welcome came), the holder has been silent past liveness (a real restart) or
+ * none has claimed the particle since a resume (pid 0). */
 static int s_name_taken(struct server *s, const struct member *mb, const Psod__Hello *h,
                         const struct wire_msg *in)
 {
     double heard = time_now_s() - mb->last_seen, limit = srv_silent_limit(s);
-    if (!mb->active || mb->pid == 0 || heard > limit ||
+    if (!mb->active || mb->pid == 0 || heard > limit || s_same_session(mb, h->session) ||
         (mb->pid == h->pid && strcmp(mb->host, h->host ? h->host : "") == 0))
         return 0;
     srv_reject(s, in, PSOD__ERROR_CODE__ERR_NAME_TAKEN, 0,
@@ -188,11 +219,10 @@ void srv_handle_hello(struct server *s, struct wire_msg *in)
                  "worker name must be 1 to %d printable characters without spaces", WIRE_NAME_MAX);
         return;
     }
-    char want_id[WIRE_MAX_ID + 1];
-    int id_len = snprintf(want_id, sizeof want_id, "w:%s", h->worker_name);
-    if ((size_t)id_len != in->id_len || memcmp(want_id, in->id, in->id_len) != 0) {
+    if (h->session.len != 0 && h->session.len != PSOD_SESSION_LEN) {
         srv_reject(s, in, PSOD__ERROR_CODE__ERR_MALFORMED, 0,
-                 "a worker's routing id must be \"w:\" + its name");
+                   "a hello's session is empty or the %d bytes of a Welcome's",
+                   PSOD_SESSION_LEN);
         return;
     }
     if (h->encoding != PSOD__ENCODING__ENC_F32 ||
@@ -230,8 +260,14 @@ void srv_handle_hello(struct server *s, struct wire_msg *in)
     if (mb && s_name_taken(s, mb, h, in))
         return;
     if (mb) {
-        /* A restarted worker: give its particle back; a push it made before
-         * the restart is dropped, since it will push this round again. */
+        /* A restarted worker, or the same one on a new connection: give its
+         * particle back on this connection; a push it made before is
+         * dropped, since it will push this round again. Another process
+         * gets a new session (the same one keeps its own, so that a second
+         * welcome of a first join says what the first said). */
+        if (!s_same_session(mb, h->session) &&
+            (mb->pid != h->pid || strcmp(mb->host, h->host ? h->host : "") != 0))
+            s_new_session(mb);
         memcpy(mb->id, in->id, in->id_len);
         mb->id_len = in->id_len;
         if (mb->has_push) {
@@ -341,22 +377,29 @@ void srv_handle_hello(struct server *s, struct wire_msg *in)
     s_welcome(s, mb, 0);
 }
 
+struct member *srv_member_of(struct server *s, const struct wire_msg *in, const char *name,
+                             ProtobufCBinaryData session)
+{
+    struct member *mb = srv_by_id(s, in);
+    if (!mb && name) {
+        mb = srv_by_name(s, name);
+        if (mb && !s_same_session(mb, session))
+            mb = NULL;
+    }
+    return mb;
+}
+
 void srv_handle_heartbeat(struct server *s, struct wire_msg *in)
 {
-    /* From the worker's own socket ("w:" + name) or its heartbeat thread's
-     * ("h:" + name). */
-    struct member *mb = srv_by_id(s, in);
-    if (!mb && in->id_len > 2 && in->id_len <= WIRE_NAME_MAX + 2 && memcmp(in->id, "h:", 2) == 0) {
-        char name[WIRE_NAME_MAX + 1];
-        memcpy(name, in->id + 2, in->id_len - 2);
-        name[in->id_len - 2] = '\0';
-        mb = srv_by_name(s, name);
-    }
-    /* With CURVE only the particle's own key keeps it alive. */
+    /* From the worker's own connection, or from its heartbeat thread's (or
+     * a new connection of its own) with its name and session. With CURVE
+     * only the particle's own key keeps it alive. */
+    const Psod__Heartbeat *beat = (const Psod__Heartbeat *)in->meta;
+    struct member *mb = srv_member_of(s, in, beat->worker_name, beat->session);
     if (mb && (!mb->key[0] || strcmp(mb->key, in->user) == 0))
         mb->last_seen = time_now_s();
     Psod__Heartbeat hb = PSOD__HEARTBEAT__INIT;
-    hb.seq = ((Psod__Heartbeat *)in->meta)->seq;
+    hb.seq = beat->seq;
     hb.incarnation = s->incarnation;
     wire_send(s->sock, in->id, in->id_len, PSOD__COMMAND__CMD_HEARTBEAT, &hb.base, NULL,
               ZMQ_DONTWAIT);
@@ -364,10 +407,10 @@ void srv_handle_heartbeat(struct server *s, struct wire_msg *in)
 
 void srv_handle_bye(struct server *s, struct wire_msg *in)
 {
-    struct member *mb = srv_by_id(s, in);
+    Psod__Bye *b = (Psod__Bye *)in->meta;
+    struct member *mb = srv_member_of(s, in, b->worker_name, b->session);
     if (!mb || srv_foreign_key(s, mb, in, 0) || !mb->active)
         return;
-    Psod__Bye *b = (Psod__Bye *)in->meta;
     mb->active = 0;
     double acc = srv_accuracy(b->accuracy);
     if (!isnan(acc)) {

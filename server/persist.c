@@ -213,7 +213,7 @@ static int s_load_reader(struct server *s, struct ckpt_reader *rp, char *err, si
             (rv >= 2 && ckpt_get_str(&r, mb->key, sizeof mb->key)))
             goto fail;
         snprintf(mb->name, sizeof mb->name, "%s", name);
-        mb->id_len = (size_t)snprintf((char *)mb->id, sizeof mb->id, "w:%s", name);
+        /* No connection (id_len 0) and no session until its worker's hello. */
         if (s->ops->add(s->st, zmq_msg_data(&mb->position), hash_fnv1a64(name)) < 0) {
             snprintf(r.err, sizeof r.err, "out of memory");
             goto fail;

@@ -15,6 +15,7 @@
 #include "common/config.h"
 #include "common/log.h"
 #include "common/sig.h"
+#include "common/wire.h"
 #include "server/server.h"
 
 #include "common/version.h"
@@ -50,7 +51,7 @@ int main(int argc, char **argv)
             return 0;
         }
         if (!strcmp(argv[i], "--version")) {
-            printf("psod %s (protocol 1)\n", PSOD_VERSION);
+            printf("psod %s (protocol %d)\n", PSOD_VERSION, PSOD_PROTOCOL_VERSION);
             return 0;
         }
     }

@@ -27,9 +27,19 @@ int srv_reject(struct server *s, const struct wire_msg *in, int code, uint64_t s
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    char who[64];
+    char who[WIRE_NAME_MAX + 8];
     size_t k = 0;
-    for (size_t i = 0; i < in->id_len && k + 4 < sizeof who; i++) {
+    /* A worker by its name ("w:" + name, as the log always called it): the
+     * connection's member, or the name a hello claims; else the routing id. */
+    const struct member *mb = srv_by_id(s, in);
+    const char *name = mb                                            ? mb->name
+                       : in->command == PSOD__COMMAND__CMD_HELLO && in->meta
+                           ? ((const Psod__Hello *)in->meta)->worker_name
+                           : NULL;
+    int named = name && wire_valid_name(name);
+    if (named)
+        k = (size_t)snprintf(who, sizeof who, "w:%s", name);
+    for (size_t i = 0; !named && i < in->id_len && k + 4 < sizeof who; i++) {
         unsigned char ch = in->id[i];
         k += (size_t)snprintf(who + k, sizeof who - k, ch >= 32 && ch < 127 ? "%c" : "\\x%02x",
                               ch);

@@ -1,8 +1,10 @@
 /* psod's serving loop: see server.h and proto/PROTOCOL.md.
  *
- * Membership. A worker is known by its name. Its routing id ("w:" + name) is
- * stable, so a restarted worker is recognised and gets its particle back
- * (ZMQ_ROUTER_HANDOVER lets the new connection take the id over).
+ * Membership. A worker is known by its name. Routing ids are the ROUTER's
+ * own, one per connection, never chosen by a peer and never handed over, so
+ * no peer can take another's connection or its replies. A worker's later
+ * hellos (after a reconnect) and its heartbeats prove they are its own with
+ * the session its Welcome carried (members.c).
  *
  * Rounds. Round r closes once at least --workers particles exist and every
  * active one has pushed for r. A particle whose worker said bye no longer
@@ -49,7 +51,6 @@ static int s_listen(struct server *s, const struct server_config *cfg, char *err
                  cfg->max_peers, need, need / 2);
     int one = 1, linger = 0, hwm = 100;
     int64_t maxmsg = (int64_t)(s->lim.max_payload + s->lim.max_meta + 64);
-    zmq_setsockopt(s->sock, ZMQ_ROUTER_HANDOVER, &one, sizeof one);
     zmq_setsockopt(s->sock, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
     zmq_setsockopt(s->sock, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(s->sock, ZMQ_SNDHWM, &hwm, sizeof hwm);

@@ -15,7 +15,8 @@
 
 struct member {
     char name[WIRE_NAME_MAX + 1];
-    unsigned char id[WIRE_MAX_ID];
+    unsigned char id[WIRE_MAX_ID]; /* the connection's, assigned by the ROUTER */
+    unsigned char session[PSOD_SESSION_LEN]; /* told in the Welcome; all zero: none yet */
     size_t id_len;
     int active;
     char key[72];            /* with CURVE: the key that holds this particle */
@@ -94,6 +95,10 @@ void srv_handle_admin(struct server *s, struct wire_msg *in);
 double srv_silent_limit(const struct server *s);
 struct member *srv_by_id(struct server *s, const struct wire_msg *in);
 struct member *srv_by_name(struct server *s, const char *name);
+/* The member a message is from: its connection's, or (from another
+ * connection of the same worker) the one `name` and `session` prove. */
+struct member *srv_member_of(struct server *s, const struct wire_msg *in, const char *name,
+                             ProtobufCBinaryData session);
 int srv_foreign_key(struct server *s, const struct member *mb, const struct wire_msg *in,
                     uint64_t seq);
 size_t srv_active(const struct server *s);

@@ -325,6 +325,75 @@ START_TEST(nan_never_reaches_a_best)
 }
 END_TEST
 
+/* Trap 14b: a peer can only ever be itself. Under protocol 1 a worker's
+ * routing id was "w:" + its name and psod handed a connection over to any
+ * newcomer with that id, replies and all; and heartbeats from "h:" + name
+ * kept a particle alive. Now psod's ROUTER assigns the ids and heartbeats
+ * from another connection need the Welcome's session. */
+START_TEST(a_peer_cannot_take_over_another_workers_connection)
+{
+    char ep[256], w[300], st[8192];
+    /* Progress eviction off: only silence may evict a below. */
+    pid_t psod = proc_psod("hijack", ep, sizeof ep,
+                           (char *[]){"--workers", "1", "--heartbeat-ms", "100", "--liveness",
+                                      "10", "--progress-factor", "0", NULL});
+    proc_bin(w, sizeof w, "psoworker");
+    pid_t a = proc_spawn((char *[]){w, "--objective", "rastrigin", "--dim", "10", "--rounds",
+                                    "1000000", "--sync-every", "10", "--lr", "0.005",
+                                    "--delay-ms", "1", "--name", "a", "--connect", ep,
+                                    "--reconnect-ms", "0", NULL},
+                         "hijack-a");
+    ck_assert(proc_wait_for("hijack", "err", "worker 'a' (", 10));
+    /* The thief claims both of a's protocol-1 ids and listens. */
+    void *ctx = zmq_ctx_new();
+    void *thief = zmq_socket(ctx, ZMQ_DEALER), *beater = zmq_socket(ctx, ZMQ_DEALER);
+    int linger = 0, wait_ms = 1500;
+    zmq_setsockopt(thief, ZMQ_ROUTING_ID, "w:a", 3);
+    zmq_setsockopt(beater, ZMQ_ROUTING_ID, "h:a", 3);
+    zmq_setsockopt(thief, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(beater, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(thief, ZMQ_RCVTIMEO, &wait_ms, sizeof wait_ms);
+    ck_assert_int_eq(zmq_connect(thief, ep), 0);
+    ck_assert_int_eq(zmq_connect(beater, ep), 0);
+    ck_assert_int_eq(s_ctl("hijack-st1", (char *[]){"status", ep, "--json", NULL}), 0);
+    proc_read("hijack-st1", "out", st, sizeof st);
+    double r1 = proc_after(st, "\"round\":");
+    /* Nothing of a's reaches the thief, and a goes on training. */
+    zmq_msg_t got;
+    zmq_msg_init(&got);
+    ck_assert_int_eq(zmq_msg_recv(&got, thief, 0), -1);
+    zmq_msg_close(&got);
+    ck_assert_int_eq(s_ctl("hijack-st2", (char *[]){"status", ep, "--json", NULL}), 0);
+    proc_read("hijack-st2", "out", st, sizeof st);
+    ck_assert_msg(proc_after(st, "\"round\":") > r1 + 10, "%.1000s", st);
+    /* a hangs; heartbeats in its name with a made-up session do not keep
+     * its particle alive: evicted once silent for a second. */
+    kill(a, SIGSTOP);
+    unsigned char bogus[PSOD_SESSION_LEN];
+    memset(bogus, 0x41, sizeof bogus);
+    double t0 = proc_now();
+    int evicted = 0;
+    for (uint64_t seq = 1; !evicted && proc_now() - t0 < 4; seq++) {
+        Psod__Heartbeat hb = PSOD__HEARTBEAT__INIT;
+        hb.seq = seq;
+        hb.worker_name = "a";
+        hb.session = (ProtobufCBinaryData){sizeof bogus, bogus};
+        wire_send(beater, NULL, 0, PSOD__COMMAND__CMD_HEARTBEAT, &hb.base, NULL, ZMQ_DONTWAIT);
+        usleep(100000);
+        evicted = proc_wait_for("hijack", "err", "evicted worker 'a' (particle 0): silent", 0);
+    }
+    ck_assert_msg(evicted, "a was kept alive by another peer's heartbeats");
+    kill(a, SIGCONT);
+    kill(a, SIGKILL);
+    proc_wait(a, 5);
+    zmq_close(thief);
+    zmq_close(beater);
+    zmq_ctx_term(ctx);
+    kill(psod, SIGTERM);
+    ck_assert_int_eq(proc_wait(psod, 10), 0);
+}
+END_TEST
+
 /* ---- CURVE ------------------------------------------------------------ */
 
 /* psoctl keygen DIR/NAME */
@@ -354,8 +423,9 @@ static void s_path(char *out, size_t len, const char *name)
     snprintf(out, len, "%s/%s", dir, name);
 }
 
-/* psod with CURVE, the allow and admin directories, checkpoints in DIR/ck;
- * `resume` adds --resume DIR/ck. */
+/* psod with CURVE, the allow and admin directories, checkpoints in DIR/ck
+ * (at exit, on request and every 60 s, never by rounds: a test can tell
+ * one it asked for); `resume` adds --resume DIR/ck. */
 static pid_t s_curve_psod_ex(const char *tag, char *ep, size_t eplen, const char *workers,
                              int resume)
 {
@@ -367,7 +437,8 @@ static pid_t s_curve_psod_ex(const char *tag, char *ep, size_t eplen, const char
     return proc_psod(tag, ep, eplen,
                      (char *[]){"--workers", (char *)workers, "--strategy", "avg",
                                 "--curve-secret", secret, "--allow", allow, "--admin", admin,
-                                "--checkpoint-dir", ck, "--heartbeat-ms", "200",
+                                "--checkpoint-dir", ck, "--checkpoint-every", "0",
+                                "--heartbeat-ms", "200",
                                 /* without resume the list ends here */
                                 resume ? "--resume" : NULL, ck, NULL});
 }
@@ -520,7 +591,7 @@ START_TEST(admin_requests_need_an_admin_key)
     s_path(ck, sizeof ck, "ck");
     char cmd[700];
     snprintf(cmd, sizeof cmd, "ls %s/ckpt-* >/dev/null 2>&1", ck);
-    ck_assert_int_ne(system(cmd), 0); /* no checkpoint yet (every 100 rounds, 60 s) */
+    ck_assert_int_ne(system(cmd), 0); /* no checkpoint yet (every 60 s) */
 
     /* The admin key: checkpoint, evict, stop. */
     ck_assert_int_eq(s_ctl("adm-3", (char *[]){"checkpoint", ep, "--curve-secret", op,
@@ -602,6 +673,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, attack_changes_nothing_and_is_counted);
     tcase_add_test(tc, nan_never_reaches_a_best);
+    tcase_add_test(tc, a_peer_cannot_take_over_another_workers_connection);
     tcase_add_test(tc, curve_lets_in_allowed_keys_only);
     tcase_add_test(tc, particle_belongs_to_its_key_across_a_restart);
     tcase_add_test(tc, admin_requests_need_an_admin_key);

@@ -102,7 +102,8 @@ int main(int argc, char **argv)
     unsigned char nanwbuf[64];
     size_t nanwlen = protobuf_c_message_pack(&nanwpush.base, nanwbuf);
     Psod__Hello hello = PSOD__HELLO__INIT;
-    hello.worker_name = "impostor"; /* routing id will not be "w:impostor" */
+    hello.worker_name = "impostor";
+    hello.session = (ProtobufCBinaryData){3, (uint8_t *)"abc"}; /* a session is 16 bytes */
     hello.protocol_version = PSOD_PROTOCOL_VERSION;
     hello.param_count = 2;
     hello.payload_crc32c = crc32c(0, nanw, sizeof nanw);
@@ -148,7 +149,7 @@ int main(int argc, char **argv)
          {sig, &c_push, nanbuf, f8}, {5, 1, nanlen, 8}},
         {"NaN weights from a stranger", PSOD__ERROR_CODE__ERR_NOT_JOINED, 4,
          {sig, &c_push, nanwbuf, nanw}, {5, 1, nanwlen, sizeof nanw}},
-        {"hello under another's id, NaN weights", PSOD__ERROR_CODE__ERR_MALFORMED, 4,
+        {"hello with a malformed session, NaN weights", PSOD__ERROR_CODE__ERR_MALFORMED, 4,
          {sig, &c_hello, hellobuf, nanw}, {5, 1, hellolen, sizeof nanw}},
         {"position to the daemon", PSOD__ERROR_CODE__ERR_UNKNOWN_COMMAND, 4,
          {sig, &c_pos, "", f8}, {5, 1, 0, 8}},

@@ -392,7 +392,7 @@ int main(int argc, char **argv)
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
             return s_usage(opts), 0;
         if (!strcmp(argv[i], "--version"))
-            return printf("psoworker %s (protocol 1)\n", PSOD_VERSION), 0;
+            return printf("psoworker %s (protocol %d)\n", PSOD_VERSION, PSOD_PROTOCOL_VERSION), 0;
     }
     const char *level = config_find_arg(argc, argv, "--log-level");
     int lvl = level ? log_level_parse(level) : LOG_INFO;

@@ -139,8 +139,13 @@ static void s_conversation(struct buf *b, int config, int rounds)
     for (int r = 0; r < rounds; r++) {
         s_push(b, (uint64_t)r, 2.0 / (r + 1), xa, gradient, 1, 0, 1);
         s_push(b, (uint64_t)r, 3.0 / (r + 1), xb, gradient, 1, 1, 2);
+        /* From a's heartbeat connection: its name and a session (the
+         * fuzzer mutates it; psod's is random). */
+        static uint8_t session[PSOD_SESSION_LEN] = "0123456789abcdef";
         Psod__Heartbeat hb = PSOD__HEARTBEAT__INIT;
         hb.seq = (uint64_t)r;
+        hb.worker_name = "a";
+        hb.session = (ProtobufCBinaryData){sizeof session, session};
         s_server_msg(b, 2, 1, PSOD__COMMAND__CMD_HEARTBEAT, &hb.base, NULL);
     }
     Psod__StatusRequest sr = PSOD__STATUS_REQUEST__INIT;
@@ -254,6 +259,7 @@ int main(int argc, char **argv)
     Psod__Heartbeat hb = PSOD__HEARTBEAT__INIT;
     hb.seq = 3;
     hb.incarnation = 99;
+    hb.worker_name = "a";
     s_wire(dir, "heartbeat", PSOD__COMMAND__CMD_HEARTBEAT, &hb.base, NULL);
     Psod__Welcome w = PSOD__WELCOME__INIT;
     w.particle_id = 1;
