@@ -45,7 +45,8 @@ COMMON_SRC = common/log.c common/config.c common/crc32c.c common/rng.c common/wi
              common/timeutil.c common/modelfile.c common/ckpt.c common/keys.c common/hash.c \
              common/sig.c common/lrsched.c
 CLIENT_SRC = common/psoclient.c common/psoclient_beat.c common/psoclient_wait.c \
-             common/psoclient_sync.c common/psoclient_ops.c common/wire.c common/crc32c.c \
+             common/psoclient_sync.c common/psoclient_ops.c common/psoclient_model.c \
+             common/modelfile.c common/wire.c common/crc32c.c \
              common/keys.c common/timeutil.c \
              common/hash.c
 SERVER_SRC = server/swarm.c server/strategy.c server/strategy_center.c server/strategy_pso.c server/strategy_avg.c \
@@ -62,9 +63,18 @@ WORKER_OBJ = $(WORKER_SRC:%.c=$(BUILD)/%.o)
 
 LIBCOMMON = $(BUILD)/libpsocommon.a
 LIBCLIENT = $(BUILD)/libpsoclient.a
+# The shared client library: the same sources compiled position-independent
+# with hidden visibility, so only the psoc_ API (PSOC_API) is exported.
+VERSION := $(shell sed -n 's/^\#define PSOD_VERSION "\(.*\)"/\1/p' common/version.h)
+SO_MAJOR = 1
+SONAME = libpsoclient.so.$(SO_MAJOR)
+LIBSO = $(BUILD)/libpsoclient.so.$(SO_MAJOR).0.0
+PIC_OBJ = $(CLIENT_SRC:%.c=$(BUILD)/pic/%.o) $(BUILD)/pic/proto/psod.pb-c.o
+PYTHON = /usr/bin/python3
+PYDIR ?= $(if $(filter /usr,$(PREFIX)),$(PREFIX)/lib/python3/dist-packages,$(PREFIX)/lib/python$(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)/dist-packages)
 LIBSERVER = $(BUILD)/libpsoserver.a
 LIBWORKER = $(BUILD)/libpsoworker.a
-BINS = $(BUILD)/psod $(BUILD)/psoworker $(BUILD)/psoctl
+BINS = $(BUILD)/psod $(BUILD)/psoworker $(BUILD)/psoctl $(BUILD)/$(SONAME)
 # Tests and benchmarks take from the archives only the objects they use, and
 # OpenBLAS only when they use the engine.
 TEST_LIBS = $(LIBSERVER) $(LIBWORKER) $(LIBCLIENT) $(LIBCOMMON)
@@ -73,7 +83,7 @@ AS_NEEDED = -Wl,--as-needed
 UNIT_SUITES = check_config check_crc32c check_rng check_wire check_keys check_ckpt check_swarm check_strategy check_modelfile check_objective check_nn check_data check_optim check_client
 TEST_BINS = $(UNIT_SUITES:%=$(BUILD)/tests/%) $(BUILD)/tests/check_cluster $(BUILD)/tests/check_security $(BUILD)/tests/check_usage \
             $(BUILD)/tests/hostile_client \
-            $(BUILD)/tests/make_fixture
+            $(BUILD)/tests/make_fixture $(BUILD)/tests/nn_ref
 BENCH_BINS = $(BUILD)/bench/bench_update $(BUILD)/bench/bench_round $(BUILD)/bench/bench_train
 
 .PHONY: all deps test valgrind bench install uninstall clean
@@ -111,6 +121,18 @@ $(BUILD)/%.o: %.c $(PROTO_H) $(BUILD)/.flags
 $(BUILD)/proto/psod.pb-c.o: $(PROTO_C) $(PROTO_H)
 	$(CC) $(STD) $(OPT) -g $(SAN) $(PKG_CFLAGS) $(CFLAGS) -I$(BUILD) -c $< -o $@
 
+$(BUILD)/pic/%.o: %.c $(PROTO_H) $(BUILD)/.flags
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -fPIC -fvisibility=hidden -c $< -o $@
+$(BUILD)/pic/proto/psod.pb-c.o: $(PROTO_C) $(PROTO_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(STD) $(OPT) -g $(SAN) $(PKG_CFLAGS) $(CFLAGS) -I$(BUILD) -fPIC -fvisibility=hidden -c $< -o $@
+$(LIBSO): $(PIC_OBJ)
+	$(CC) $(ALL_LDFLAGS) -shared -Wl,-soname,$(SONAME) -Wl,--no-undefined -o $@ $^ $(LIBS)
+$(BUILD)/$(SONAME): $(LIBSO)
+	ln -sf $(notdir $(LIBSO)) $@
+	ln -sf $(SONAME) $(BUILD)/libpsoclient.so
+
 $(LIBCOMMON): $(COMMON_OBJ)
 	rm -f $@ && $(AR) rcs $@ $^
 $(LIBCLIENT): $(CLIENT_OBJ)
@@ -137,6 +159,9 @@ $(BUILD)/tests/hostile_client: $(BUILD)/tests/hostile_client.o $(LIBCLIENT) $(LI
 
 $(BUILD)/tests/make_fixture: $(BUILD)/tests/make_fixture.o $(LIBCLIENT) $(LIBCOMMON)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/nn_ref: $(BUILD)/tests/nn_ref.o $(LIBWORKER) $(LIBCLIENT) $(LIBCOMMON)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(BLAS_LIBS)
 
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(TEST_LIBS)
 	$(CC) $(ALL_LDFLAGS) $(AS_NEEDED) -o $@ $^ $(LIBS) $(BLAS_LIBS)
@@ -185,6 +210,7 @@ $(BUILD)/tests/make_corpus: $(BUILD)/tests/fuzz/make_corpus.o $(LIBSERVER) $(LIB
 test: $(BINS) $(TEST_BINS)
 	@BUILD=$(BUILD) tests/run-tests.sh $(UNIT_SUITES) check_cluster check_security check_usage
 	@if [ -z "$(SANITIZER)" ]; then BUILD=$(BUILD) tests/scripts-test.sh; fi
+	@if [ -z "$(SANITIZER)" ]; then BUILD=$(BUILD) tests/python-test.sh; fi
 
 # A normal daemon run under valgrind (needs a build without sanitizers).
 valgrind: $(BINS) $(BUILD)/tests/hostile_client $(BUILD)/tests/make_fixture
@@ -193,15 +219,27 @@ valgrind: $(BINS) $(BUILD)/tests/hostile_client $(BUILD)/tests/make_fixture
 bench: $(BINS) $(BENCH_BINS)
 	@BUILD=$(BUILD) bench/run-bench.sh
 
+PROGRAMS = $(BUILD)/psod $(BUILD)/psoworker $(BUILD)/psoctl
 install: $(BINS)
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/psod
-	install -m 755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/psod
+	install -m 755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 $(LIBCLIENT) $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(LIBSO) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf $(notdir $(LIBSO)) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libpsoclient.so
 	install -m 644 common/psoclient.h $(DESTDIR)$(PREFIX)/include/psod/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' common/psoclient.pc.in \
+	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/psoclient.pc
+	install -d $(DESTDIR)$(PYDIR)/psod
+	install -m 644 python/psod/*.py $(DESTDIR)$(PYDIR)/psod/
+	install -m 755 python/psoworker-torch $(DESTDIR)$(PREFIX)/bin/
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then ldconfig; fi
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/psod $(DESTDIR)$(PREFIX)/bin/psoworker $(DESTDIR)$(PREFIX)/bin/psoctl
-	rm -f $(DESTDIR)$(PREFIX)/lib/libpsoclient.a
+	rm -f $(DESTDIR)$(PREFIX)/lib/libpsoclient.a $(DESTDIR)$(PREFIX)/lib/libpsoclient.so*
+	rm -f $(DESTDIR)$(PREFIX)/lib/pkgconfig/psoclient.pc $(DESTDIR)$(PREFIX)/bin/psoworker-torch
+	rm -rf $(DESTDIR)$(PYDIR)/psod
 	rm -rf $(DESTDIR)$(PREFIX)/include/psod
 
 clean:

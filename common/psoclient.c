@@ -118,6 +118,26 @@ const char *psoc_strerror(int code)
 
 uint64_t psoc_layout_hash(const char *layout) { return hash_fnv1a64(layout); }
 
+size_t psoc_struct_size(const char *name)
+{
+    static const struct {
+        const char *name;
+        size_t size;
+    } t[] = {
+        {"psoc_options", sizeof(struct psoc_options)},
+        {"psoc_welcome", sizeof(struct psoc_welcome)},
+        {"psoc_report", sizeof(struct psoc_report)},
+        {"psoc_position", sizeof(struct psoc_position)},
+        {"psoc_particle_status", sizeof(struct psoc_particle_status)},
+        {"psoc_status", sizeof(struct psoc_status)},
+        {"psoc_model_info", sizeof(struct psoc_model_info)},
+    };
+    for (size_t i = 0; name && i < sizeof t / sizeof t[0]; i++)
+        if (strcmp(t[i].name, name) == 0)
+            return t[i].size;
+    return 0;
+}
+
 int psoc_last_server_error(const struct psoc *c) { return c->last_server_error; }
 
 void psoc__teardown(struct psoc *c, int linger_ms)

@@ -23,6 +23,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* What libpsoclient.so exports: the psoc_ calls below and nothing else (it
+ * is built with -fvisibility=hidden). */
+#if defined(__GNUC__)
+#define PSOC_API __attribute__((visibility("default")))
+#else
+#define PSOC_API
+#endif
+
 enum {
     PSOC_OK = 0,
     PSOC_EINVAL = -1,    /* bad argument */
@@ -67,7 +75,7 @@ struct psoc_options {
 /* Fill the CURVE fields from this peer's key pair file (NAME.key, from
  * `psoctl keygen`) and the daemon's public key file (its .pub). Returns
  * PSOC_OK or PSOC_EINVAL with err filled. */
-int psoc_options_curve(struct psoc_options *o, const char *key_file, const char *server_key_file,
+PSOC_API int psoc_options_curve(struct psoc_options *o, const char *key_file, const char *server_key_file,
                        char *err, size_t errlen);
 
 struct psoc_welcome {
@@ -135,65 +143,88 @@ struct psoc_status {
     struct psoc_particle_status *particle; /* n_particles entries, freed by psoc_status_free */
 };
 
-void psoc_options_default(struct psoc_options *o);
+PSOC_API void psoc_options_default(struct psoc_options *o);
 
 /* Create a client for `endpoint` (e.g. tcp://10.0.0.1:5555). `name` is the
  * worker's stable identity in the swarm; NULL for a status-only client. */
-int psoc_open(struct psoc **out, const char *endpoint, const char *name,
+PSOC_API int psoc_open(struct psoc **out, const char *endpoint, const char *name,
               const struct psoc_options *opts, char *err, size_t errlen);
 
 /* Name what the vector is before joining: the daemon refuses another model
  * by these names (not only by fingerprint) and records them in its model
  * file. `shape` is channels, height, width (NULL if none). */
-void psoc_set_model(struct psoc *c, const char *model, const char *dataset,
+PSOC_API void psoc_set_model(struct psoc *c, const char *model, const char *dataset,
                     const uint32_t shape[3]);
 
 /* Join the swarm. `weights` (n floats) are this worker's initial weights,
  * sent for a new particle; on return they hold the starting position the
  * daemon assigned. */
-int psoc_join(struct psoc *c, size_t n, uint64_t layout_hash, float *weights,
+PSOC_API int psoc_join(struct psoc *c, size_t n, uint64_t layout_hash, float *weights,
               struct psoc_welcome *out, char *err, size_t errlen);
 
 /* Push weights and loss for the current round; wait until the round closes
  * and overwrite `weights` with this particle's new position. A push the
  * daemon can no longer use (round closed, worker evicted) is followed by a
  * rejoin, as is a timeout when opts.reconnect_ms > 0 (see resynced). */
-int psoc_sync(struct psoc *c, float *weights, double loss, uint64_t samples,
+PSOC_API int psoc_sync(struct psoc *c, float *weights, double loss, uint64_t samples,
               struct psoc_position *out, char *err, size_t errlen);
 
 /* The general sync: push `gradient` (n floats) when the strategy takes
  * gradients (welcome.push_gradients), else `weights` (gradient NULL), with
  * the report; the new position is written into `weights` either way. */
-int psoc_sync_ex(struct psoc *c, float *weights, const float *gradient,
+PSOC_API int psoc_sync_ex(struct psoc *c, float *weights, const float *gradient,
                  const struct psoc_report *rep, struct psoc_position *out, char *err,
                  size_t errlen);
 
 /* Test accuracy of the worker's final weights and the round they came
  * from, sent with the bye psoc_close says. */
-void psoc_set_final(struct psoc *c, double accuracy, uint64_t round);
+PSOC_API void psoc_set_final(struct psoc *c, double accuracy, uint64_t round);
 
 /* Read the daemon's state. Free with psoc_status_free. */
-int psoc_status(struct psoc *c, int with_particles, struct psoc_status *out, char *err,
+PSOC_API int psoc_status(struct psoc *c, int with_particles, struct psoc_status *out, char *err,
                 size_t errlen);
-void psoc_status_free(struct psoc_status *s);
+PSOC_API void psoc_status_free(struct psoc_status *s);
 
 /* Operator requests (they change the daemon's state, so the daemon takes
  * them only from a CURVE key in its --admin directory). */
 enum psoc_admin_action { PSOC_ADMIN_CHECKPOINT = 1, PSOC_ADMIN_EVICT = 2, PSOC_ADMIN_STOP = 3 };
 /* `worker` names the worker for PSOC_ADMIN_EVICT. On success `reply`
  * holds what the daemon did. */
-int psoc_admin(struct psoc *c, int action, const char *worker, char *reply, size_t replylen,
+PSOC_API int psoc_admin(struct psoc *c, int action, const char *worker, char *reply, size_t replylen,
                char *err, size_t errlen);
 
 /* Leave the swarm (sends bye when joined) and free everything. */
-void psoc_close(struct psoc **c);
+PSOC_API void psoc_close(struct psoc **c);
 
 /* The daemon's error code (enum ErrorCode of the protocol) of the last
  * PSOC_EREFUSED, else 0. */
-int psoc_last_server_error(const struct psoc *c);
-const char *psoc_strerror(int code);
+PSOC_API int psoc_last_server_error(const struct psoc *c);
+PSOC_API const char *psoc_strerror(int code);
 
 /* FNV-1a 64 of a layout description, for the model fingerprint. */
-uint64_t psoc_layout_hash(const char *layout);
+PSOC_API uint64_t psoc_layout_hash(const char *layout);
+
+/* Model files (.psom, common/modelfile.h): what psod writes and psoworker
+ * evaluates, for bindings. */
+struct psoc_model_info {
+    uint64_t layout_hash, param_count, round;
+    double loss;
+    char strategy[16], model[32], dataset[16];
+    uint32_t input_shape[3]; /* channels, height, width; 0 if unknown */
+};
+/* Write atomically (info->param_count floats). PSOC_OK or PSOC_ESYS. */
+PSOC_API int psoc_model_save(const char *path, const struct psoc_model_info *info,
+                             const float *params, char *err, size_t errlen);
+/* Read and check a file: its header into info and, when params is not
+ * NULL, its n weights (n must be the file's count). PSOC_OK or PSOC_EINVAL. */
+PSOC_API int psoc_model_load(const char *path, struct psoc_model_info *info, float *params,
+                             size_t n, char *err, size_t errlen);
+
+/* For bindings that mirror this header's structs (Python's ctypes): the
+ * size of struct NAME ("psoc_options", "psoc_welcome", "psoc_report",
+ * "psoc_position", "psoc_particle_status", "psoc_status",
+ * "psoc_model_info"), 0 for another
+ * name, so a binding can refuse a library its mirror does not fit. */
+PSOC_API size_t psoc_struct_size(const char *name);
 
 #endif

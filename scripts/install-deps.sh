@@ -10,8 +10,11 @@
 # Uses sudo when not run as root.
 set -euo pipefail
 
+# python3-torch, -numpy and -pytest: the Python binding, psoworker-torch and
+# their tests (Debian's /usr/bin/python3; no pip).
 PACKAGES=(build-essential pkg-config libzmq3-dev libprotobuf-c-dev protobuf-c-compiler
-          libopenblas-dev check zlib1g-dev python3 valgrind)
+          libopenblas-dev check zlib1g-dev python3 valgrind python3-torch python3-numpy
+          python3-pytest)
 
 missing() {
     local m=()
@@ -21,6 +24,9 @@ missing() {
     command -v protoc-c >/dev/null 2>&1 || m+=(protobuf-c-compiler)
     command -v python3 >/dev/null 2>&1 || m+=(python3)
     command -v valgrind >/dev/null 2>&1 || m+=(valgrind)
+    /usr/bin/python3 -c 'import torch' >/dev/null 2>&1 || m+=(python3-torch)
+    /usr/bin/python3 -c 'import numpy' >/dev/null 2>&1 || m+=(python3-numpy)
+    /usr/bin/python3 -c 'import pytest' >/dev/null 2>&1 || m+=(python3-pytest)
     [ "$plots" = 0 ] || command -v gnuplot >/dev/null 2>&1 || m+=(gnuplot-nox)
     if [ "$fuzz" = 1 ]; then
         command -v clang >/dev/null 2>&1 || m+=(clang)

@@ -1,0 +1,92 @@
+"""The datasets psoworker reads, in the same files: MNIST and Fashion-MNIST
+IDX (plain or .gz), CIFAR-10 binary batches; normalized as psoworker
+normalizes them."""
+import gzip
+import os
+import struct
+
+import numpy as np
+
+__all__ = ["load", "shard"]
+
+_NORM = {"mnist": ((0.1307,), (0.3081,)), "fashion-mnist": ((0.2860,), (0.3530,)),
+         "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))}
+
+
+def _open(path):
+    if not os.path.exists(path) and os.path.exists(path + ".gz"):
+        path += ".gz"
+    if path.endswith(".gz"):
+        return gzip.open(path, "rb")
+    return open(path, "rb")
+
+
+def _idx(path):
+    with _open(path) as f:
+        data = f.read()
+    if len(data) < 8:
+        raise ValueError(f"{path}: not an IDX file")
+    magic, n = struct.unpack(">II", data[:8])
+    if magic == 0x803:
+        h, w = struct.unpack(">II", data[8:16])
+        if len(data) != 16 + n * h * w:
+            raise ValueError(f"{path}: {len(data)} bytes, the header says {16 + n * h * w}")
+        return np.frombuffer(data, np.uint8, offset=16).reshape(n, 1, h, w)
+    if magic == 0x801:
+        if len(data) != 8 + n:
+            raise ValueError(f"{path}: {len(data)} bytes, the header says {8 + n}")
+        return np.frombuffer(data, np.uint8, offset=8)
+    raise ValueError(f"{path}: IDX magic {magic:#x} is neither images nor labels")
+
+
+def _norm(x, name):
+    mean, std = _NORM[name]
+    x = x.astype(np.float32) / 255.0
+    m = np.array(mean, np.float32).reshape(1, -1, 1, 1)
+    s = np.array(std, np.float32).reshape(1, -1, 1, 1)
+    return np.ascontiguousarray((x - m) / s)
+
+
+def _cifar(paths):
+    xs, ys = [], []
+    for p in paths:
+        raw = np.fromfile(p, np.uint8)
+        if raw.size % 3073:
+            raise ValueError(f"{p}: {raw.size} bytes is not whole CIFAR-10 records (3073 bytes)")
+        raw = raw.reshape(-1, 3073)
+        ys.append(raw[:, 0])
+        xs.append(raw[:, 1:].reshape(-1, 3, 32, 32))
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def load(name, root):
+    """(x_train, y_train, x_test, y_test) as float32 NCHW and int64 arrays."""
+    if name in ("mnist", "fashion-mnist"):
+        xtr = _idx(os.path.join(root, "train-images-idx3-ubyte"))
+        ytr = _idx(os.path.join(root, "train-labels-idx1-ubyte"))
+        xte = _idx(os.path.join(root, "t10k-images-idx3-ubyte"))
+        yte = _idx(os.path.join(root, "t10k-labels-idx1-ubyte"))
+    elif name == "cifar10":
+        train = [os.path.join(root, f"data_batch_{k}.bin") for k in range(1, 6)]
+        train = [p for p in train if os.path.exists(p)] or \
+            [os.path.join(root, "data_batch_1_first4000.bin")]
+        test = os.path.join(root, "test_batch.bin")
+        if not os.path.exists(test):
+            test = os.path.join(root, "test_first1000.bin")
+        xtr, ytr = _cifar(train)
+        xte, yte = _cifar([test])
+    else:
+        raise ValueError(f"unknown dataset '{name}' (mnist, fashion-mnist, cifar10)")
+    if len(xtr) != len(ytr) or len(xte) != len(yte):
+        raise ValueError(f"{root}: images and labels differ in count")
+    return _norm(xtr, name), ytr.astype(np.int64), _norm(xte, name), yte.astype(np.int64)
+
+
+def shard(x, y, index, count, seed):
+    """This worker's part of the training set: a seeded permutation, cut in
+    `count` contiguous parts."""
+    if not 0 <= index < count <= len(x):
+        raise ValueError(f"shard {index} of {count} is not possible for {len(x)} samples")
+    order = np.random.default_rng(seed).permutation(len(x))
+    lo, hi = len(x) * index // count, len(x) * (index + 1) // count
+    return x[order[lo:hi]], y[order[lo:hi]]

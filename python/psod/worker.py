@@ -1,0 +1,286 @@
+"""psoworker-torch: psoworker's job with a PyTorch model, on CPU or CUDA.
+
+The options are psoworker's where they apply; lenet5, mlp and cifar_cnn
+are psoworker's networks (one swarm may mix C and PyTorch workers), and
+resnet20 adds BatchNorm for CIFAR-10. The summary line has psoworker's
+fields. Exit codes: 0 done, 1 a failure, 2 bad options, 130/143 stopped by
+SIGINT/SIGTERM (after a bye).
+"""
+import argparse
+import math
+import os
+import signal
+import socket
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+import psod
+import psod.torch
+from psod import data, models
+from psod.modelfile import load_model, read_info, save_model
+
+MAX_RECOVERIES = 10
+
+
+def _options(argv):
+    p = argparse.ArgumentParser(prog="psoworker-torch", description=__doc__.split("\n\n")[0])
+    a = p.add_argument
+    a("--connect", default="tcp://127.0.0.1:5555", help="psod endpoint")
+    a("--name", default="", help="this worker's stable name in the swarm [hostname-pid]")
+    a("--model", default="", choices=("",) + models.NAMES, help="the network")
+    a("--dataset", default="mnist", choices=("mnist", "fashion-mnist", "cifar10"))
+    a("--data-dir", default="data/mnist", help="directory with the dataset's files")
+    a("--epochs", type=int, default=1)
+    a("--batch", type=int, default=64)
+    a("--lr", type=float, default=0.05)
+    a("--momentum", type=float, default=0.9)
+    a("--weight-decay", type=float, default=0.0)
+    a("--schedule", default="constant", choices=("constant", "step", "cosine"))
+    a("--warmup", type=int, default=0, help="steps of linear learning-rate warm-up")
+    a("--step-epochs", type=int, default=1)
+    a("--step-gamma", type=float, default=0.1)
+    a("--sync-every", type=int, default=4, help="local steps between synchronizations")
+    a("--shard-index", type=int, default=0)
+    a("--shard-count", type=int, default=1)
+    a("--eval-every", type=int, default=-1,
+      help="syncs between accuracy reports; -1 = about every 100 local steps; 0 = never")
+    a("--eval-samples", type=int, default=1000, help="test samples per report; 0 = all")
+    a("--eval", default="", metavar="FILE", help="evaluate this model file and exit")
+    a("--init", default="", metavar="FILE", help="start from this model file's weights")
+    a("--model-out", default="", metavar="FILE", help="write the final weights here")
+    a("--seed", type=int, default=1)
+    a("--threads", type=int, default=1, help="CPU threads for PyTorch")
+    a("--device", default="cpu", help="cpu, cuda or cuda:N")
+    a("--buffers", default="sync", choices=("sync", "local"),
+      help="BatchNorm running statistics travel with the weights, or stay local")
+    a("--reset-momentum", action="store_true")
+    a("--timeout-ms", type=int, default=120000)
+    a("--join-timeout-ms", type=int, default=20000)
+    a("--reconnect-ms", type=int, default=120000)
+    a("--curve-secret", default="")
+    a("--curve-server", default="")
+    a("--standalone", action="store_true", help="train without a daemon")
+    a("--log-level", default="info", choices=("debug", "info", "warn", "error"))
+    o = p.parse_args(argv)
+    for k in ("epochs", "batch", "sync_every", "shard_count", "threads"):
+        if getattr(o, k) < 1:
+            p.error(f"--{k.replace('_', '-')} must be at least 1")
+    if not math.isfinite(o.lr) or o.lr < 0:
+        p.error("--lr must be a finite number >= 0")
+    return o
+
+
+def _log(msg, level="INFO"):
+    t = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+    print(f"{t}Z psoworker-torch[{os.getpid()}] {level} {msg}", file=sys.stderr, flush=True)
+
+
+def _lr(o, step, total, per_epoch):
+    if o.warmup > 0 and step < o.warmup:
+        return o.lr * (step + 1) / o.warmup
+    if o.schedule == "step":
+        return o.lr * o.step_gamma ** ((step - o.warmup) // max(1, o.step_epochs * per_epoch))
+    if o.schedule == "cosine":
+        span = total - o.warmup
+        if span <= 0:
+            return o.lr
+        return 0.5 * o.lr * (1 + math.cos(math.pi * min(1.0, (step - o.warmup) / span)))
+    return o.lr
+
+
+def evaluate(model, x, y, device, batch=1000):
+    """(mean loss, accuracy) of model on x, y."""
+    model.eval()
+    loss, right = 0.0, 0
+    with torch.no_grad():
+        for i in range(0, len(x), batch):
+            xb = torch.from_numpy(x[i:i + batch]).to(device)
+            yb = torch.from_numpy(y[i:i + batch]).to(device)
+            out = model(xb)
+            loss += F.cross_entropy(out, yb, reduction="sum").item()
+            right += (out.argmax(1) == yb).sum().item()
+    model.train()
+    return loss / max(1, len(x)), right / max(1, len(x))
+
+
+def _eval_file(o, device):
+    info = read_info(o.eval)
+    name = o.model or info["model"]
+    if name not in models.NAMES:
+        raise SystemExit(f"psoworker-torch: {o.eval} holds '{info['model']}'; give --model")
+    if info["dataset"] and o.dataset != info["dataset"] and "--dataset" in sys.argv:
+        raise SystemExit(f"psoworker-torch: {o.eval} was trained on {info['dataset']}, "
+                         f"not {o.dataset}")
+    dataset = info["dataset"] or o.dataset
+    model = models.build(name).to(device)
+    load_model(o.eval, model, buffers=o.buffers == "sync")
+    _, _, xte, yte = data.load(dataset, o.data_dir)
+    loss, acc = evaluate(model, xte, yte, device)
+    print(f"psoworker-torch: {o.eval}: model {name} dataset {dataset} test loss {loss:.6f} "
+          f"test accuracy {acc:.4f}", flush=True)
+    return 0
+
+
+def run(o):
+    torch.set_num_threads(o.threads)
+    device = torch.device(o.device)
+    if o.eval:
+        return _eval_file(o, device)
+    if not o.model:
+        raise SystemExit("psoworker-torch: give --model (" + ", ".join(models.NAMES) + ")")
+    name = o.name or f"{socket.gethostname()}-{os.getpid()}"
+    torch.manual_seed(o.seed)
+    xtr, ytr, xte, yte = data.load(o.dataset, o.data_dir)
+    xs, ys = data.shard(xtr, ytr, o.shard_index, o.shard_count, o.seed)
+    model = models.build(o.model).to(device)
+    if o.init:
+        load_model(o.init, model, buffers=o.buffers == "sync")
+    opt = torch.optim.SGD(model.parameters(), lr=o.lr, momentum=o.momentum,
+                          weight_decay=o.weight_decay)
+    per_epoch = len(xs) // o.batch
+    if per_epoch < 1:
+        raise SystemExit(f"psoworker-torch: shard of {len(xs)} samples < --batch {o.batch}")
+    total = per_epoch * o.epochs
+    stop = {"sig": 0}
+    swarm = None
+
+    def on_signal(sig, _frame):
+        stop["sig"] = sig
+        if swarm is not None and swarm.client is not None:
+            swarm.client.stop()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    step = 0
+    if not o.standalone:
+        _log(f"connecting to psod at {o.connect} as '{name}'")
+        swarm = psod.torch.Swarm(
+            o.connect, model, opt, name=name, sync_every=o.sync_every,
+            buffers=o.buffers == "sync", reset_momentum=o.reset_momentum, model_name=o.model,
+            dataset=o.dataset, input_shape=models.INPUT[o.model], timeout_ms=o.timeout_ms,
+            connect_timeout_ms=o.join_timeout_ms, reconnect_ms=o.reconnect_ms,
+            curve_secret=o.curve_secret or None, curve_server=o.curve_server or None,
+            log=lambda level, msg: _log(msg, "WARN" if level >= 2 else "INFO"))
+        w = swarm.welcome
+        _log(f"joined {o.connect} as particle {w['particle_id']} at round {w['round']}, "
+             f"strategy {w['strategy']}{' (rejoined)' if w['rejoined'] else ''}")
+        if w["rejoined"] and w["pushes"] > 0:
+            step = min(total, w["pushes"] * (1 if w["push_gradients"] else o.sync_every))
+            _log(f"rejoined after {w['pushes']} pushes: resuming at step {step} of {total}")
+    eval_every = o.eval_every if o.eval_every >= 0 else max(1, 100 // o.sync_every)
+    rng = np.random.default_rng(o.seed)
+    evalx, evaly = xte, yte
+    if 0 < o.eval_samples < len(xte):
+        pick = rng.permutation(len(xte))[:o.eval_samples]
+        evalx, evaly = xte[pick], yte[pick]
+    anchor = swarm.flat.clone() if swarm and not swarm.push_gradients else None
+    t0 = time.time()
+    sync_s = eval_s = 0.0
+    syncs = recoveries = 0
+    epoch_loss, test_loss, test_acc, start = math.nan, math.nan, math.nan, step
+    x_all = torch.from_numpy(xs)
+    y_all = torch.from_numpy(ys)
+    while step < total and not stop["sig"]:
+        epoch = step // per_epoch
+        order = torch.from_numpy(np.random.default_rng(o.seed * 1000003 + epoch)
+                                 .permutation(len(xs)))
+        loss_sum, n_loss = 0.0, 0
+        for s in range(step - epoch * per_epoch, per_epoch):
+            if stop["sig"]:
+                break
+            idx = order[s * o.batch:(s + 1) * o.batch]
+            xb, yb = x_all[idx].to(device), y_all[idx].to(device)
+            for g in opt.param_groups:
+                g["lr"] = _lr(o, step, total, per_epoch)
+            opt.zero_grad()
+            loss = F.cross_entropy(model(xb), yb)
+            loss.backward()
+            lv = loss.item()
+            if not math.isfinite(lv):
+                recoveries += 1
+                if anchor is None or recoveries > MAX_RECOVERIES:
+                    _log(f"loss {lv} at step {step}: giving up", "ERROR")
+                    return 1
+                _log(f"loss {lv} at step {step}: back to the last position (recovery "
+                     f"{recoveries} of {MAX_RECOVERIES})", "WARN")
+                with torch.no_grad():
+                    swarm.flat.copy_(anchor)
+                opt.state.clear()
+                step += 1
+                continue
+            if swarm is None or not swarm.push_gradients:
+                opt.step()
+            loss_sum += lv
+            n_loss += 1
+            step += 1
+            if swarm is None:
+                continue
+            is_sync = swarm.due() or step == total
+            acc = math.nan
+            report = is_sync and eval_every > 0 and (syncs + 1) % eval_every == 0
+            if report and not w["positions_global"]:
+                a = time.time()
+                acc = evaluate(model, evalx, evaly, device)[1]
+                eval_s += time.time() - a
+            a = time.time()
+            try:
+                pos = swarm.step(lv, samples=o.batch, accuracy=acc, force=step == total)
+            except psod.PsodError as e:
+                if stop["sig"]:
+                    break
+                _log(str(e), "ERROR")
+                return 1
+            sync_s += time.time() - a
+            if pos is None:
+                continue
+            syncs += 1
+            if anchor is not None:
+                anchor.copy_(swarm.flat)
+            if pos["resynced"]:
+                _log(f"psod did not use this push: rejoined, continuing from round {pos['round']}",
+                     "WARN")
+            if report and w["positions_global"] and pos["evaluator"]:
+                a = time.time()
+                swarm.report_position_accuracy(evaluate(model, evalx, evaly, device)[1])
+                eval_s += time.time() - a
+        epoch_loss = loss_sum / max(1, n_loss)
+        last = step >= total
+        a = time.time()
+        test_loss, test_acc = evaluate(model, xte if last or swarm is None else evalx,
+                                       yte if last or swarm is None else evaly, device)
+        eval_s += time.time() - a
+        _log(f"epoch {epoch + 1}/{o.epochs} done: train loss {epoch_loss:.4f}, test loss "
+             f"{test_loss:.4f} acc {100 * test_acc:.2f}%")
+    secs = time.time() - t0
+    if swarm is not None:
+        swarm.close(test_acc)
+    if o.model_out:
+        save_model(o.model_out, model, model_name=o.model, dataset=o.dataset,
+                   input_shape=models.INPUT[o.model], loss=test_loss,
+                   buffers=o.buffers == "sync")
+    sps = (step - start) * o.batch / secs if secs > 0 else 0
+    print(f"psoworker-torch {name}: model {o.model} dataset {o.dataset} epochs {o.epochs} steps "
+          f"{step} syncs {syncs} train loss {epoch_loss:.6f} test loss {test_loss:.6f} test "
+          f"accuracy {test_acc:.4f} time {secs:.1f} s samples/s {sps:.0f} recoveries "
+          f"{recoveries} train_s {secs - sync_s - eval_s:.2f} sync_s {sync_s:.2f} eval_s "
+          f"{eval_s:.2f}{' (interrupted)' if stop['sig'] else ''}", flush=True)
+    if stop["sig"]:
+        return 128 + stop["sig"]
+    return 0
+
+
+def main(argv=None):
+    o = _options(sys.argv[1:] if argv is None else argv)
+    try:
+        return run(o)
+    except (psod.PsodError, OSError, ValueError) as e:
+        _log(str(e), "ERROR")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,149 @@
+"""psod.Client against a real psod: join, sync, status, refusals as
+exceptions, CURVE, and the C library as an installed, pkg-config'd .so."""
+import math
+import os
+import subprocess
+
+import numpy as np
+import pytest
+
+import psod
+from conftest import ROOT, binary
+
+LAYOUT = "objective:sphere:4"
+
+
+def test_join_sync_status(daemon):
+    d = daemon("--workers", "1", "--max-rounds", "50")
+    with psod.Client(d.endpoint, "py-a") as c:
+        c.set_model(LAYOUT)
+        w = np.full(4, 2.0, np.float32)
+        wel = c.join(w, psod.layout_hash(LAYOUT))
+        assert wel["particle_id"] == 0 and wel["round"] == 0 and not wel["rejoined"]
+        assert wel["strategy"] == "pso" and wel["model"] == LAYOUT
+        for r in range(5):
+            w -= 0.1 * 2 * w  # a gradient step on the sphere
+            pos = c.sync(w, float((w ** 2).sum()), 4)
+            assert pos["round"] == r + 1 and not pos["resynced"]
+        st = psod.Client(d.endpoint).status(particles=True)
+        assert st["round"] == 5 and st["particles"] == 1 and st["param_count"] == 4
+        assert st["particles_status"][0]["name"] == "py-a"
+        assert st["particles_status"][0]["pushes"] == 5
+        assert math.isfinite(st["global_best_loss"])
+
+
+def test_a_wrong_model_is_refused_by_name(daemon):
+    d = daemon("--workers", "2")
+    a = psod.Client(d.endpoint, "a")
+    a.set_model(LAYOUT)
+    a.join(np.ones(4, np.float32), psod.layout_hash(LAYOUT))
+    b = psod.Client(d.endpoint, "b")
+    b.set_model("lenet5", "mnist")
+    with pytest.raises(psod.PsodError) as e:
+        b.join(np.ones(61706, np.float32), psod.layout_hash("lenet5 layout"))
+    assert e.value.code == -4 and e.value.name == "refused by the daemon"
+    assert e.value.server_code == 6 and "(ERR_FINGERPRINT)" in e.value.message
+    assert "this swarm trains objective:sphere:4" in e.value.message
+    assert "the hello is for lenet5 on mnist" in e.value.message
+    a.close()
+    b.close()
+
+
+def test_errors_carry_the_library_message_and_code(daemon, tmp_path):
+    # Nothing listens there: the first join fails within its timeout, saying so.
+    c = psod.Client("tcp://127.0.0.1:9", "lonely", connect_timeout_ms=400)
+    with pytest.raises(psod.PsodError) as e:
+        c.join(np.ones(4, np.float32), psod.layout_hash(LAYOUT))
+    assert e.value.code == -2 and "no answer from psod" in e.value.message
+    with pytest.raises(TypeError):
+        c.join(np.ones(4, np.float64), 1)  # not float32
+    with pytest.raises(psod.PsodError) as e:
+        c.sync(np.ones(4, np.float32), 1.0, 1)  # before join
+    assert e.value.code in (-1, -7)
+
+
+def test_curve_keys(daemon, tmp_path):
+    keys = tmp_path / "keys"
+    (keys / "allow").mkdir(parents=True)
+    for name in ("server", "allow/w", "stranger"):
+        subprocess.run([binary("psoctl"), "keygen", str(keys / name)], check=True,
+                       stdout=subprocess.DEVNULL)
+    d = daemon("--workers", "1", "--curve-secret", str(keys / "server.key"), "--allow",
+               str(keys / "allow"), "--max-rounds", "3")
+    with psod.Client(d.endpoint, "w", curve_secret=str(keys / "allow/w.key"),
+                     curve_server=str(keys / "server.pub")) as c:
+        w = np.ones(4, np.float32)
+        c.join(w, psod.layout_hash(LAYOUT))
+        assert c.sync(w, 1.0, 1)["round"] == 1
+        assert psod.Client(d.endpoint, curve_secret=str(keys / "allow/w.key"),
+                           curve_server=str(keys / "server.pub")).status()["encrypted"]
+    bad = psod.Client(d.endpoint, "s", curve_secret=str(keys / "stranger.key"),
+                      curve_server=str(keys / "server.pub"), connect_timeout_ms=5000)
+    with pytest.raises(psod.PsodError) as e:
+        bad.join(np.ones(4, np.float32), psod.layout_hash(LAYOUT))
+    assert "refused this peer's key" in e.value.message
+    with pytest.raises(psod.PsodError) as e:
+        psod.Client(d.endpoint, "x", curve_secret=str(keys / "missing.key"),
+                    curve_server=str(keys / "server.pub"))
+    assert e.value.code == -1
+
+
+def test_the_shared_library_exports_only_the_api():
+    out = subprocess.run(["nm", "-D", "--defined-only", psod.library_path()], check=True,
+                         capture_output=True, text=True).stdout
+    names = [line.split()[-1] for line in out.splitlines() if line.strip()]
+    assert names and all(n.startswith("psoc_") for n in names), names
+    soname = subprocess.run(["objdump", "-p", psod.library_path()], capture_output=True,
+                            text=True).stdout
+    assert "SONAME               libpsoclient.so.1" in soname
+
+
+PROGRAM = r"""
+#include <psoclient.h>
+#include <stdio.h>
+int main(int argc, char **argv)
+{
+    if (argc != 2)
+        return 2;
+    char err[512];
+    struct psoc *c;
+    float w[4] = {1, 2, 3, 4};
+    struct psoc_welcome wel;
+    struct psoc_position pos;
+    if (psoc_open(&c, argv[1], "installed", NULL, err, sizeof err) ||
+        psoc_join(c, 4, psoc_layout_hash("objective:sphere:4"), w, &wel, err, sizeof err))
+        return fprintf(stderr, "%s\n", err), 1;
+    for (int r = 0; r < 3; r++)
+        if (psoc_sync(c, w, 1.0 / (r + 1), 4, &pos, err, sizeof err))
+            return fprintf(stderr, "%s\n", err), 1;
+    printf("round %llu\n", (unsigned long long)pos.round);
+    psoc_close(&c);
+    return 0;
+}
+"""
+
+
+def test_a_program_builds_with_pkg_config_against_an_installed_tree(daemon, tmp_path):
+    dest = tmp_path / "root"
+    build = os.path.relpath(os.environ.get("PSOD_BUILD", os.path.join(ROOT, "build")), ROOT)
+    subprocess.run(["make", "-s", "-C", ROOT, f"BUILD={build}", "install", f"DESTDIR={dest}",
+                    "PREFIX=/usr/local"], check=True, stdout=subprocess.DEVNULL)
+    lib = dest / "usr/local/lib"
+    assert (lib / "libpsoclient.so.1").exists() and (lib / "pkgconfig/psoclient.pc").exists()
+    assert (dest / "usr/local/bin/psoworker-torch").exists()
+    env = dict(os.environ, PKG_CONFIG_PATH=str(lib / "pkgconfig"))
+    flags = subprocess.run(["pkg-config", f"--define-variable=prefix={dest}/usr/local",
+                            "--cflags", "--libs", "psoclient"], env=env,
+                           check=True, capture_output=True, text=True).stdout.split()
+    src = tmp_path / "app.c"
+    src.write_text(PROGRAM)
+    subprocess.run(["cc", "-std=c11", "-Wall", "-Wextra", "-Werror", str(src), "-o",
+                    str(tmp_path / "app")] + flags, check=True)
+    d = daemon("--workers", "1", "--max-rounds", "3")
+    r = subprocess.run([str(tmp_path / "app"), d.endpoint], capture_output=True, text=True,
+                       env=dict(os.environ, LD_LIBRARY_PATH=str(lib)), timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "round 3"
+    ldd = subprocess.run(["ldd", str(tmp_path / "app")], capture_output=True, text=True,
+                         env=dict(os.environ, LD_LIBRARY_PATH=str(lib))).stdout
+    assert str(lib / "libpsoclient.so.1") in ldd
