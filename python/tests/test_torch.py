@@ -1,0 +1,206 @@
+"""psod.torch and psoworker-torch against a real psod: the PyTorch networks
+against the C engine, every strategy, a mixed C + PyTorch swarm, BatchNorm,
+and a kill -9 and restart."""
+import math
+import os
+import re
+import signal
+import struct
+import subprocess
+import time
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import psod
+import psod.torch
+from conftest import TORCH_WORKER, binary, read, run, write_cifar, write_mnist
+from psod import data, models
+from psod.modelfile import load_model, read_info, save_model
+
+
+def _summary(text, key):
+    m = re.search(rf"{key} ([-0-9.naif]+)", text)
+    assert m, text
+    return float(m.group(1))
+
+
+def _torch_worker(tmp, ep, name, datadir, extra=(), tag=None, wait=False, **kw):
+    cmd = TORCH_WORKER + ["--model", "lenet5", "--data-dir", datadir, "--epochs", "1",
+                          "--batch", "32", "--lr", "0.02", "--sync-every", "4", "--name", name,
+                          "--connect", ep, "--seed", "1"] + list(extra)
+    return run(cmd, tmp, tag or name, wait=wait, **kw)
+
+
+def _c_worker(tmp, ep, name, datadir, extra=(), tag=None):
+    cmd = [binary("psoworker"), "--model", "lenet5", "--data-dir", datadir, "--epochs", "1",
+           "--batch", "32", "--lr", "0.02", "--sync-every", "4", "--name", name, "--connect", ep,
+           "--seed", "1"] + list(extra)
+    return run(cmd, tmp, tag or name, wait=False)
+
+
+@pytest.mark.parametrize("name", ["lenet5", "mlp"])
+def test_the_torch_networks_match_the_c_engine(tmp_path, name):
+    """Same weights, same batch: the C engine's loss and gradient (tests/nn_ref)
+    against autograd, element by element."""
+    torch.manual_seed(3)
+    model = models.build(name)
+    path = tmp_path / "w.psom"
+    save_model(path, model, model_name=name, dataset="mnist")
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((8, 1, 28, 28)).astype(np.float32)
+    y = rng.integers(0, 10, 8).astype(np.uint8)
+    batch = tmp_path / "batch.bin"
+    batch.write_bytes(struct.pack("<I", 8) + x.tobytes() + y.tobytes())
+    out = tmp_path / "out.bin"
+    subprocess.run([binary("tests/nn_ref"), name, str(path), str(batch), str(out)], check=True)
+    raw = out.read_bytes()
+    c_loss = struct.unpack("<d", raw[:8])[0]
+    c_grad = np.frombuffer(raw[8:], np.float32)
+    loss = F.cross_entropy(model(torch.from_numpy(x)), torch.from_numpy(y.astype(np.int64)))
+    loss.backward()
+    t_grad = torch.cat([p.grad.reshape(-1) for _, p in model.named_parameters()]).numpy()
+    assert c_grad.shape == t_grad.shape
+    assert abs(c_loss - loss.item()) <= 1e-5 * max(1.0, abs(c_loss))
+    np.testing.assert_allclose(c_grad, t_grad, rtol=2e-3, atol=2e-6)
+
+
+def test_the_fingerprint_is_the_c_engines_for_its_networks():
+    assert psod.torch.layout_text(models.build("lenet5")) == (
+        "conv5x5:1->6:pad2;relu;maxpool2;conv5x5:6->16:pad0;relu;maxpool2;dense:400->120;relu;"
+        "dense:120->84;relu;dense:84->10")
+    text = psod.torch.layout_text(models.build("resnet20"))
+    assert text.startswith("torch:conv.weight:float32:16x3x3x3;")
+    assert "buffer:bn.running_mean:float32:16" in text
+    assert "num_batches_tracked" not in text
+
+
+@pytest.mark.parametrize("strategy", ["pso", "avg", "easgd", "diloco", "ssgd"])
+def test_two_torch_workers_train_under_each_strategy(daemon, tmp_path, strategy):
+    mnist = write_mnist(str(tmp_path / "mnist"), n_train=1024, n_test=128)
+    model = tmp_path / "m.psom"
+    d = daemon("--workers", "2", "--strategy", strategy, "--exit-when-done", "--model-out",
+               str(model))
+    extra = ["--shard-count", "2", "--epochs", "3"]
+    ws = [_torch_worker(str(tmp_path), d.endpoint, f"t{i}", mnist,
+                        extra + ["--shard-index", str(i)]) for i in range(2)]
+    for w in ws:
+        assert w.wait(120) == 0, read(str(tmp_path), w.args[w.args.index("--name") + 1], "err")
+    assert d.proc.wait(20) == 0, d.text()
+    steps = 3 * (1024 // 2 // 32)
+    syncs = steps if strategy == "ssgd" else math.ceil(steps / 4)
+    for i in range(2):
+        out = read(str(tmp_path), f"t{i}")
+        assert f"syncs {syncs} " in out, out
+        assert _summary(out, "test accuracy") > 0.3, out
+    assert read_info(model)["model"] == "lenet5"
+
+
+def test_a_mixed_swarm_of_c_and_torch_workers(daemon, tmp_path):
+    """2 C workers and 2 PyTorch workers train one LeNet-5; the model file
+    evaluates to the same accuracy (and loss) in both engines."""
+    mnist = write_mnist(str(tmp_path / "mnist"), n_train=1024, n_test=256)
+    model = tmp_path / "m.psom"
+    d = daemon("--workers", "4", "--strategy", "avg", "--exit-when-done", "--model-out",
+               str(model))
+    # Every particle starts from the same weights, as psoworker's do.
+    torch.manual_seed(5)
+    init = tmp_path / "init.psom"
+    save_model(init, models.build("lenet5"), model_name="lenet5", dataset="mnist")
+    extra = ["--shard-count", "4", "--epochs", "4", "--init", str(init)]
+    ws = [_c_worker(str(tmp_path), d.endpoint, f"c{i}", mnist, extra + ["--shard-index", str(i)])
+          for i in range(2)]
+    ws += [_torch_worker(str(tmp_path), d.endpoint, f"t{i}", mnist,
+                         extra + ["--shard-index", str(2 + i)]) for i in range(2)]
+    for w in ws:
+        assert w.wait(120) == 0
+    assert d.proc.wait(20) == 0, d.text()
+    assert d.text().count("joined as particle") == 4
+    c = subprocess.run([binary("psoworker"), "--eval", str(model), "--data-dir", mnist],
+                       capture_output=True, text=True, check=True).stdout
+    t = subprocess.run(TORCH_WORKER + ["--eval", str(model), "--data-dir", mnist],
+                       capture_output=True, text=True, check=True).stdout
+    c_acc, t_acc = _summary(c, "test accuracy"), _summary(t, "test accuracy")
+    assert abs(c_acc - t_acc) <= 0.0005, (c, t)
+    assert abs(_summary(c, "test loss") - _summary(t, "test loss")) < 1e-4, (c, t)
+    assert c_acc > 0.3
+
+
+def test_batchnorm_statistics_travel_with_the_weights(daemon, tmp_path):
+    cifar = write_cifar(str(tmp_path / "cifar"), n_train=128, n_test=64)
+    model = tmp_path / "m.psom"
+    d = daemon("--workers", "2", "--strategy", "avg", "--exit-when-done", "--model-out",
+               str(model))
+    ws = [run(TORCH_WORKER + ["--model", "resnet20", "--dataset", "cifar10", "--data-dir", cifar,
+                              "--epochs", "1", "--batch", "16", "--lr", "0.02", "--sync-every",
+                              "2", "--name", f"r{i}", "--connect", d.endpoint, "--shard-index",
+                              str(i), "--shard-count", "2"], str(tmp_path), f"r{i}", wait=False)
+          for i in range(2)]
+    for w in ws:
+        assert w.wait(180) == 0
+    assert d.proc.wait(20) == 0
+    net = models.build("resnet20")
+    n_params = sum(p.numel() for p in net.parameters())
+    n_buffers = sum(b.numel() for b in net.buffers() if b.is_floating_point())
+    info = read_info(model)
+    assert info["param_count"] == n_params + n_buffers
+    # The averaged running statistics are what the file holds, and load back.
+    load_model(model, net)
+    assert not torch.equal(net.bn.running_var, torch.ones(16))
+    both = [read(str(tmp_path), f"r{i}") for i in range(2)]
+    assert all("syncs 2 " in o for o in both), both
+
+
+def test_a_killed_torch_worker_gets_its_particle_back(daemon, tmp_path):
+    mnist = write_mnist(str(tmp_path / "mnist"), n_train=512, n_test=64)
+    d = daemon("--workers", "2", "--heartbeat-ms", "100", "--liveness", "5")
+    other = _torch_worker(str(tmp_path), d.endpoint, "steady", mnist,
+                          ["--epochs", "100000", "--shard-count", "2"])
+    victim = _torch_worker(str(tmp_path), d.endpoint, "victim", mnist,
+                           ["--epochs", "100000", "--shard-index", "1", "--shard-count", "2"])
+    assert d.wait_for("worker 'victim' (", 30), d.text()
+    time.sleep(1)  # some rounds
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(10)
+    assert d.wait_for("evicted worker 'victim'", 20), d.text()
+    again = _torch_worker(str(tmp_path), d.endpoint, "victim", mnist,
+                          ["--epochs", "100000", "--shard-index", "1", "--shard-count", "2"],
+                          tag="victim2")
+    assert d.wait_for("worker 'victim' (", 30)
+    deadline = time.time() + 30
+    while "(rejoined)" not in read(str(tmp_path), "victim2", "err") and time.time() < deadline:
+        time.sleep(0.1)
+    log = read(str(tmp_path), "victim2", "err")
+    assert "as particle 1 at round" in log and "(rejoined)" in log, log
+    assert "rejoined particle 1" in d.text()
+    for p in (again, other):
+        p.send_signal(signal.SIGTERM)
+    assert again.wait(20) == 143 and other.wait(20) == 143
+    assert "(interrupted)" in read(str(tmp_path), "victim2")
+
+
+def test_swarm_in_process_with_a_flat_buffer(daemon):
+    """psod.torch.Swarm as a user writes it: parameters become views of one
+    flat buffer, the sync writes the new position into them in place."""
+    d = daemon("--workers", "1", "--strategy", "avg")
+    torch.manual_seed(0)
+    model = models.build("mlp")
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    swarm = psod.torch.Swarm(d.endpoint, model, opt, name="inproc", sync_every=3,
+                             model_name="mlp", dataset="mnist")
+    assert all(p.data_ptr() >= swarm.flat.data_ptr() for p in model.parameters())
+    x, y = torch.randn(16, 1, 28, 28), torch.randint(0, 10, (16,))
+    got = []
+    for _ in range(6):
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        got.append(swarm.step(loss))
+    assert [g is not None for g in got] == [False, False, True] * 2
+    assert got[-1]["round"] == 2
+    st = psod.Client(d.endpoint).status(particles=True)
+    assert st["round"] == 2 and st["particles_status"][0]["name"] == "inproc"
+    swarm.close()
