@@ -56,20 +56,23 @@ if [ ! -s "$DATA/train-images-idx3-ubyte" ]; then
     scripts/get-data.sh mnist "$DATA" >/dev/null 2>&1 || true
 fi
 if [ -s "$DATA/train-images-idx3-ubyte" ]; then
-    echo "\`scripts/run-local.sh --no-fetch --data-dir $DATA --strategy S\` (wall_s from its summary.txt; train/sync/eval from worker 0's summary line) and \`bench/torch_localsgd.py $DATA 4 16 2\`:"
+    echo "\`scripts/run-local.sh --no-fetch --data-dir $DATA --strategy S\` --worker W (wall_s from its summary.txt; train/sync/eval from worker 1's summary line, a PyTorch worker in the mixed run) and \`bench/torch_localsgd.py $DATA 4 16 2\`:"
     echo
     echo "| job | wall s | train s | sync s | eval s | test accuracy |"
     echo "|---|---:|---:|---:|---:|---:|"
-    for s in avg pso; do
+    for job in "avg c" "pso c" "avg torch" "avg mixed"; do
+        read -r s kind <<<"$job"
         rd=$(mktemp -d)
-        if scripts/run-local.sh --no-fetch --data-dir "$DATA" --strategy "$s" --run-dir "$rd" >/dev/null 2>&1; then
+        label="psod $s, $kind workers"
+        if scripts/run-local.sh --no-fetch --data-dir "$DATA" --strategy "$s" --worker "$kind" \
+            --run-dir "$rd" >/dev/null 2>&1; then
             w=$(sed -n 's/^wall_s=//p' "$rd/summary.txt")
             a=$(sed -n 's/^final_acc=//p' "$rd/summary.txt")
-            line=$(grep -h '^psoworker worker0:' "$rd/worker0.out")
-            f() { sed -E "s/.* $1 ([0-9.]+).*/\1/" <<<"$line"; }
-            echo "| psod $s | $w | $(f train_s) | $(f sync_s) | $(f eval_s) | $a |"
+            line=$(grep -h '^psoworker.* worker[01]:' "$rd/worker0.out" "$rd/worker1.out" | tail -1)
+            f() { sed -E "s/.* $1 ([0-9.]+).*/\\1/" <<<"$line"; }
+            echo "| $label | $w | $(f train_s) | $(f sync_s) | $(f eval_s) | $a |"
         else
-            echo "| psod $s | failed: see $rd | | | | |"
+            echo "| $label | failed: see $rd | | | | |"
         fi
     done
     t=$("$PY" bench/torch_localsgd.py "$DATA" 4 16 2 2>/dev/null | tail -1)
@@ -82,3 +85,10 @@ if [ -s "$DATA/train-images-idx3-ubyte" ]; then
 else
     echo "(no MNIST in $DATA: skipped)"
 fi
+
+echo
+echo "### What a sync costs a PyTorch worker: \`bench/bench_swarm_sync.py $BUILD 30\`"
+echo
+echo "psod.torch.Swarm's sync (push, the PSO update, pull into the parameters) next to the C worker's (\`bench_round PSOD ROUNDS N 1\`), one worker, in this run:"
+echo
+"$PY" bench/bench_swarm_sync.py "$BUILD" 30 2>/dev/null || echo "(no PyTorch: skipped)"

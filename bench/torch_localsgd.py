@@ -34,12 +34,13 @@ def worker(rank, k, data, sync_every, epochs, port, t_start, out):
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
                             world_size=k)
     norm = lambda a: torch.tensor((a.astype(np.float32) / 255 - 0.1307) / 0.3081)
-    xtr = norm(idx(f"{data}/train-images-idx3-ubyte"))
-    ytr = torch.tensor(idx(f"{data}/train-labels-idx1-ubyte").astype(np.int64))
+    raw = idx(f"{data}/train-images-idx3-ubyte")
+    labels = idx(f"{data}/train-labels-idx1-ubyte").astype(np.int64)
     g = torch.Generator().manual_seed(1)
-    order = torch.randperm(len(xtr), generator=g)
-    lo, hi = len(xtr) * rank // k, len(xtr) * (rank + 1) // k
-    xs, ys = xtr[order[lo:hi]], ytr[order[lo:hi]]
+    order = torch.randperm(len(raw), generator=g).numpy()
+    lo, hi = len(raw) * rank // k, len(raw) * (rank + 1) // k
+    # This worker's shard only, converted to floats after the cut.
+    xs, ys = norm(raw[order[lo:hi]]), torch.tensor(labels[order[lo:hi]])
     torch.manual_seed(1)  # every worker starts from the same weights, as psoworker
     model, _ = build("lenet5")
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)

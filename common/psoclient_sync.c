@@ -268,12 +268,12 @@ int psoc_sync_ex(struct psoc *c, float *weights, const float *gradient,
     /* The reply came after the daemon read the whole push, so ZeroMQ is done
      * with our buffer or about to be; wait for it before overwriting. */
     for (int spins = 0; !atomic_load(&c->released); spins++) {
-        if (spins > 2000) { /* 2 s: something holds it; force the release */
+        if (spins > 40000) { /* 2 s: something holds it; force the release */
             wire_msg_clear(&m);
             psoc__reset(c);
             return psoc__err(err, errlen, PSOC_ESYS, "push buffer not released by ZeroMQ");
         }
-        usleep(1000);
+        usleep(50); /* the I/O thread lets go within microseconds, usually */
     }
     Psod__Position *pos = (Psod__Position *)m.meta;
     rc = s_take_payload(c, &m, pos->payload_crc32c, weights, err, errlen);

@@ -21,7 +21,10 @@
 #   --seed S           seed of the init, shuffling and swarm     [1]
 #   --eval-every R     syncs between accuracy reports            [~4 per epoch]
 #   --run-dir DIR      logs, metrics, model file, summary        [new dir in /tmp]
-#   --worker-opt "..." extra psoworker options (repeatable)
+#   --worker W         c (psoworker), torch (psoworker-torch: PyTorch,
+#                      Debian's python3-torch), or mixed (even workers C,
+#                      odd ones PyTorch, from one shared init)   [c]
+#   --worker-opt "..." extra worker options (repeatable)
 #   --objective NAME   the test-function demo instead (rastrigin, ...; --dim, --rounds)
 #   --no-fetch         do not fetch data or install packages
 #
@@ -32,7 +35,7 @@ cd "$(dirname "$0")/.."
 
 workers=4 strategy=pso sync_every="" epochs="" model=lenet5 dataset=mnist data_dir=""
 lr=0.05 batch="" momentum=0.9 schedule=cosine seed=1 eval_every="" run_dir="" objective="" dim=10 rounds=300
-fetch=1
+fetch=1 worker_kind=c
 worker_opts=() psod_extra=()
 usage() { sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; }
 need() { [ $# -ge 2 ] || { echo "run-local.sh: $1 needs a value (try --help)" >&2; exit 2; }; }
@@ -52,6 +55,7 @@ while [ $# -gt 0 ]; do
         --seed) need "$@"; seed=$2; shift 2 ;;
         --eval-every) need "$@"; eval_every=$2; shift 2 ;;
         --run-dir) need "$@"; run_dir=$2; shift 2 ;;
+        --worker) need "$@"; worker_kind=$2; shift 2 ;;
         --worker-opt) need "$@"; read -r -a more <<< "$2"; worker_opts+=("${more[@]}"); shift 2 ;;
         --objective) need "$@"; objective=$2; shift 2 ;;
         --dim) need "$@"; dim=$2; shift 2 ;;
@@ -62,6 +66,10 @@ while [ $# -gt 0 ]; do
         *) echo "run-local.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
     esac
 done
+case "$worker_kind" in
+    c|torch|mixed) ;;
+    *) echo "run-local.sh: --worker is c, torch or mixed, not '$worker_kind'" >&2; exit 2 ;;
+esac
 # The default recipe: LeNet-5 on MNIST, 2 epochs, batch 64, sync every 16.
 # CIFAR-10 (the 4,000-image slice gives each of 4 workers 1,000 images) gets
 # more epochs, smaller batches and more frequent syncs, so that a run holds
@@ -154,12 +162,28 @@ else
         eval_every=$(( syncs / 8 ))
         [ "$eval_every" -ge 1 ] || eval_every=1
     fi
+    init=()
+    if [ "$worker_kind" = mixed ]; then
+        # One start for every particle, whatever engine it runs in.
+        PYTHONPATH=python /usr/bin/python3 -c 'import sys, torch; from psod import models
+from psod.modelfile import save_model
+torch.manual_seed(int(sys.argv[3])); save_model(sys.argv[1], models.build(sys.argv[2]), model_name=sys.argv[2], dataset=sys.argv[4])' \
+            "$run_dir/init.psom" "$model" "$seed" "$dataset"
+        init=(--init "$run_dir/init.psom")
+    fi
     for i in $(seq 0 $((workers - 1))); do
-        "$BUILD/psoworker" --connect "$ep" --name "worker$i" --model "$model" --dataset "$dataset" \
+        kind=$worker_kind
+        [ "$kind" != mixed ] || { [ $((i % 2)) = 0 ] && kind=c || kind=torch; }
+        if [ "$kind" = torch ]; then
+            bin=(python/psoworker-torch --threads 1)
+        else
+            bin=("$BUILD/psoworker" --progress-interval 0)
+        fi
+        "${bin[@]}" --connect "$ep" --name "worker$i" --model "$model" --dataset "$dataset" \
             --data-dir "$data_dir" --epochs "$epochs" --batch "$batch" --lr "$lr" \
             --momentum "$momentum" --schedule "$schedule" --seed "$seed" --sync-every "$sync_every" \
             --shard-index "$i" --shard-count "$workers" --eval-every "$eval_every" \
-            --progress-interval 0 "${worker_opts[@]}" \
+            "${init[@]}" "${worker_opts[@]}" \
             > "$run_dir/worker$i.out" 2> "$run_dir/worker$i.log" &
         pids+=($!)
     done
@@ -206,6 +230,7 @@ best_acc=$(printf '%s\n%s\n' "${best_acc:-0}" "${final_acc:-0}" | sort -g | tail
 {
     echo "strategy=$strategy"; echo "sync_every=$sync_every"; echo "workers=$workers"
     echo "seed=$seed"; echo "epochs=$epochs"; echo "model=$model"; echo "dataset=$dataset"
+    echo "worker=$worker_kind"
     echo "final_acc=$final_acc"; echo "best_acc=$best_acc"; echo "rounds=$rounds_done"
     echo "bytes=$bytes"; echo "wall_s=$wall"
     if [ "$status" = 0 ]; then echo "status=0"; else echo "status=failed"; fi

@@ -59,8 +59,10 @@ def _cifar(paths):
     return np.concatenate(xs), np.concatenate(ys)
 
 
-def load(name, root):
-    """(x_train, y_train, x_test, y_test) as float32 NCHW and int64 arrays."""
+def load(name, root, shard=None):
+    """(x_train, y_train, x_test, y_test) as float32 NCHW and int64 arrays.
+    `shard` = (index, count, seed) keeps only that part of the training set
+    (see shard()), cut before the conversion to floats."""
     if name in ("mnist", "fashion-mnist"):
         xtr = _idx(os.path.join(root, "train-images-idx3-ubyte"))
         ytr = _idx(os.path.join(root, "train-labels-idx1-ubyte"))
@@ -79,6 +81,8 @@ def load(name, root):
         raise ValueError(f"unknown dataset '{name}' (mnist, fashion-mnist, cifar10)")
     if len(xtr) != len(ytr) or len(xte) != len(yte):
         raise ValueError(f"{root}: images and labels differ in count")
+    if shard is not None:
+        xtr, ytr = globals()["shard"](xtr, ytr, *shard)
     return _norm(xtr, name), ytr.astype(np.int64), _norm(xte, name), yte.astype(np.int64)
 
 

@@ -134,8 +134,8 @@ def run(o):
         raise SystemExit("psoworker-torch: give --model (" + ", ".join(models.NAMES) + ")")
     name = o.name or f"{socket.gethostname()}-{os.getpid()}"
     torch.manual_seed(o.seed)
-    xtr, ytr, xte, yte = data.load(o.dataset, o.data_dir)
-    xs, ys = data.shard(xtr, ytr, o.shard_index, o.shard_count, o.seed)
+    xs, ys, xte, yte = data.load(o.dataset, o.data_dir,
+                                 shard=(o.shard_index, o.shard_count, o.seed))
     model = models.build(o.model).to(device)
     if o.init:
         load_model(o.init, model, buffers=o.buffers == "sync")
