@@ -29,6 +29,19 @@ check "run-local.sh printed no result line" grep -q "^Done: pso, 2 workers" "$di
 check "run-local.sh eval hint lacks --dataset and --data-dir" \
     grep -q -- "--eval $dir/run/model.psom --dataset mnist --data-dir $dir/data" "$dir/run.log"
 
+# --worker mixed: one C and one PyTorch worker (psoworker-torch) in one swarm.
+if scripts/run-local.sh --no-fetch --model mlp --data-dir "$dir/data" --workers 2 --epochs 1 \
+        --sync-every 4 --worker mixed --strategy avg --run-dir "$dir/mixed" > "$dir/mixed.log" 2>&1; then ok
+else bad "run-local.sh --worker mixed exited non-zero: $(tail -n 5 "$dir/mixed.log")"; fi
+acc=$(sed -n 's/^final_acc=//p' "$dir/mixed/summary.txt" 2>/dev/null)
+check "run-local.sh --worker mixed: accuracy '$acc' not above 0.8" awk -v a="${acc:-0}" 'BEGIN { exit !(a > 0.8) }'
+check "run-local.sh --worker mixed: worker 1 is not a PyTorch worker" \
+    grep -q "^psoworker-torch worker1:" "$dir/mixed/worker1.out"
+check "run-local.sh --worker mixed: worker 0 is not a C worker" \
+    grep -q "^psoworker worker0:" "$dir/mixed/worker0.out"
+scripts/run-local.sh --no-fetch --worker rust > "$dir/kind.log" 2>&1
+check "run-local.sh --worker rust was not refused" grep -q "is c, torch or mixed" "$dir/kind.log"
+
 # ssgd: the daemon's optimizer takes the workers' lr and schedule, over the
 # run's steps (1200 images / 2 workers / batch 64 = 9 steps, 1 epoch).
 if scripts/run-local.sh --no-fetch --model mlp --data-dir "$dir/data" --workers 2 --epochs 1 \
