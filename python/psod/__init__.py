@@ -17,6 +17,7 @@ psod.torch builds PyTorch workers on this.
 """
 import ctypes
 import math
+import threading
 
 from . import _lib
 
@@ -78,11 +79,18 @@ class Client:
     milliseconds; None keeps the library's defaults. `curve_secret` and
     `curve_server` name key files (psoctl keygen) for a CURVE daemon. `log`
     is called with (level, message) for what the library says about its
-    connection (1 info, 2 warning)."""
+    connection (1 info, 2 warning).
+
+    With `interruptible`, a blocking call made from the main thread runs in
+    a helper thread while the main thread waits, so Python's signal
+    handlers run during it; a handler that calls stop() ends the wait with
+    PSOC_EINTR, as a signal does in the C worker. It costs a thread start
+    per call (tens of microseconds)."""
 
     def __init__(self, endpoint, name=None, *, timeout_ms=None, connect_timeout_ms=None,
                  reconnect_ms=None, heartbeat_thread=True, curve_secret=None,
-                 curve_server=None, log=None):
+                 curve_server=None, log=None, interruptible=False):
+        self._interruptible = interruptible
         lib = _libc()
         self._lib = lib
         self._c = ctypes.c_void_p()
@@ -111,6 +119,17 @@ class Client:
             raise PsodError(rc, _text(err.value))
         self.name, self.endpoint, self.n = name, endpoint, None
 
+    def _call(self, fn, *args):
+        """fn(*args), in a helper thread when interruptible (see above)."""
+        if not self._interruptible or threading.current_thread() is not threading.main_thread():
+            return fn(*args)
+        box = []
+        t = threading.Thread(target=lambda: box.append(fn(*args)), daemon=True)
+        t.start()
+        while t.is_alive():
+            t.join(0.05)  # signal handlers run between the joins
+        return box[0]
+
     def _check(self, rc, err):
         if rc:
             server = self._lib.psoc_last_server_error(self._c) if self._c else 0
@@ -132,8 +151,8 @@ class Client:
         addr, n = _buffer(weights)
         w = _lib.Welcome()
         err = ctypes.create_string_buffer(_lib.ERR_LEN)
-        self._check(self._lib.psoc_join(self._c, n, layout_hash, addr, ctypes.byref(w), err,
-                                        len(err)), err)
+        self._check(self._call(self._lib.psoc_join, self._c, n, layout_hash, addr,
+                               ctypes.byref(w), err, len(err)), err)
         self.n = n
         return {"particle_id": w.particle_id, "round": w.round,
                 "global_best_loss": w.global_best_loss, "rejoined": bool(w.rejoined),
@@ -153,8 +172,8 @@ class Client:
                           int(position_round))
         pos = _lib.Position()
         err = ctypes.create_string_buffer(_lib.ERR_LEN)
-        self._check(self._lib.psoc_sync_ex(self._c, addr, gaddr, ctypes.byref(rep),
-                                           ctypes.byref(pos), err, len(err)), err)
+        self._check(self._call(self._lib.psoc_sync_ex, self._c, addr, gaddr, ctypes.byref(rep),
+                               ctypes.byref(pos), err, len(err)), err)
         return {"round": pos.round, "global_best_loss": pos.global_best_loss,
                 "personal_best_loss": pos.personal_best_loss,
                 "global_best_particle": pos.global_best_particle,

@@ -164,6 +164,7 @@ def run(o):
             dataset=o.dataset, input_shape=models.INPUT[o.model], timeout_ms=o.timeout_ms,
             connect_timeout_ms=o.join_timeout_ms, reconnect_ms=o.reconnect_ms,
             curve_secret=o.curve_secret or None, curve_server=o.curve_server or None,
+            interruptible=True,
             log=lambda level, msg: _log(msg, "WARN" if level >= 2 else "INFO"))
         w = swarm.welcome
         _log(f"joined {o.connect} as particle {w['particle_id']} at round {w['round']}, "
@@ -248,6 +249,8 @@ def run(o):
                 swarm.report_position_accuracy(evaluate(model, evalx, evaly, device)[1])
                 eval_s += time.time() - a
         epoch_loss = loss_sum / max(1, n_loss)
+        if stop["sig"]:
+            break
         last = step >= total
         a = time.time()
         test_loss, test_acc = evaluate(model, xte if last or swarm is None else evalx,

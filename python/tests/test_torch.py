@@ -172,13 +172,31 @@ def test_a_killed_torch_worker_gets_its_particle_back(daemon, tmp_path):
     deadline = time.time() + 30
     while "(rejoined)" not in read(str(tmp_path), "victim2", "err") and time.time() < deadline:
         time.sleep(0.1)
+    first = re.search(r"as particle (\d+) at round", read(str(tmp_path), "victim", "err"))
+    assert first, read(str(tmp_path), "victim", "err")
     log = read(str(tmp_path), "victim2", "err")
-    assert "as particle 1 at round" in log and "(rejoined)" in log, log
-    assert "rejoined particle 1" in d.text()
+    assert f"as particle {first.group(1)} at round" in log and "(rejoined)" in log, log
+    assert f"rejoined particle {first.group(1)}" in d.text()
     for p in (again, other):
         p.send_signal(signal.SIGTERM)
     assert again.wait(20) == 143 and other.wait(20) == 143
     assert "(interrupted)" in read(str(tmp_path), "victim2")
+
+
+def test_sigterm_ends_a_wait_with_a_bye(daemon, tmp_path):
+    """The round waits for a second worker that never comes; SIGTERM ends
+    psoworker-torch's wait at once: bye, summary, exit 143."""
+    mnist = write_mnist(str(tmp_path / "mnist"), n_train=256, n_test=64)
+    d = daemon("--workers", "2", "--liveness", "60")
+    w = _torch_worker(str(tmp_path), d.endpoint, "lonely", mnist, ["--epochs", "50"])
+    assert d.wait_for("worker 'lonely' (", 30), d.text()
+    time.sleep(1.5)  # its first push is in; it waits for the round
+    t0 = time.time()
+    w.send_signal(signal.SIGTERM)
+    assert w.wait(10) == 143
+    assert time.time() - t0 < 3
+    assert "(interrupted)" in read(str(tmp_path), "lonely")
+    assert d.wait_for("worker 'lonely' left", 5), d.text()
 
 
 def test_swarm_in_process_with_a_flat_buffer(daemon):
