@@ -199,6 +199,21 @@ def test_sigterm_ends_a_wait_with_a_bye(daemon, tmp_path):
     assert d.wait_for("worker 'lonely' left", 5), d.text()
 
 
+def test_a_diverging_torch_worker_goes_back_to_its_position(daemon, tmp_path):
+    """NaN recovery as in the C worker: back to the last position the daemon
+    sent, momentum reset; after 10 divergences it gives up with exit 1, and
+    psod never saw a non-finite push."""
+    mnist = write_mnist(str(tmp_path / "mnist"), n_train=512, n_test=64)
+    d = daemon("--workers", "1")
+    w = _torch_worker(str(tmp_path), d.endpoint, "wild", mnist, ["--lr", "1e6", "--epochs", "20"])
+    assert w.wait(120) == 1
+    err = read(str(tmp_path), "wild", "err")
+    assert "back to the last position (recovery 1 of 10)" in err, err
+    assert "giving up" in err
+    assert "ERR_NOT_FINITE" not in d.text()
+    assert psod.Client(d.endpoint).status()["errors_sent"] == 0
+
+
 def test_swarm_in_process_with_a_flat_buffer(daemon):
     """psod.torch.Swarm as a user writes it: parameters become views of one
     flat buffer, the sync writes the new position into them in place."""
