@@ -7,8 +7,8 @@ counts, in one run:
 
 Each cell: psod with one worker, 5 warm-up syncs, then ROUNDS timed
 Swarm.sync() calls (more below 4M parameters: 16x at 65k, 4x at 1M) (push, the PSO update, pull, back into the parameters);
-the C worker's cell (itself a median of 3) and this one taken in turn, five
-times each; medians. Prints a markdown table.
+the C worker's cell (itself a median of 3) and this one taken in turn,
+BENCH_REPS (7) times each; medians. Prints a markdown table.
 """
 import os
 import statistics
@@ -21,6 +21,8 @@ here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(here, "..", "python"))
 
 import torch  # noqa: E402
+
+REPS = int(os.environ.get("BENCH_REPS", "7"))
 import torch.nn as nn  # noqa: E402
 
 import psod.torch  # noqa: E402
@@ -83,11 +85,11 @@ def main():
     for n in sizes:
         # Small rounds are short: more of them, the same count on both sides.
         k = max(rounds, int(rounds * (4 << 20) / n / 4)) if n < (4 << 20) else rounds
-        # The two sides in turn, five times each (this machine's noise at
+        # The two sides in turn, REPS times each (this machine's noise at
         # sub-millisecond rounds is larger than the difference), medians.
         have_c = os.path.exists(os.path.join(build, "bench", "bench_round"))
         pys, cs = [], []
-        for _ in range(5):
+        for _ in range(REPS):
             pys.append(swarm_round_ms(build, n, k, device))
             cs.append(c_round_ms(build, n, k) if have_c else float("nan"))
         py, c = statistics.median(pys), statistics.median(cs)

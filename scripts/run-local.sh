@@ -89,6 +89,10 @@ if [ "$fetch" = 1 ]; then
         scripts/get-data.sh "$dataset" "$data_dir" >/dev/null
     fi
 fi
+if [ "$worker_kind" != c ] && ! /usr/bin/python3 -c 'import torch, numpy' 2>/dev/null; then
+    echo "run-local.sh: --worker $worker_kind needs Debian's python3-torch and python3-numpy (scripts/install-deps.sh)" >&2
+    exit 1
+fi
 if [ -z "$objective" ] && [ ! -d "$data_dir" ]; then
     echo "run-local.sh: no dataset in '$data_dir' (scripts/get-data.sh $dataset $data_dir)" >&2
     exit 1
