@@ -211,6 +211,7 @@ test: $(BINS) $(TEST_BINS)
 	@BUILD=$(BUILD) tests/run-tests.sh $(UNIT_SUITES) check_cluster check_security check_usage
 	@if [ -z "$(SANITIZER)" ]; then BUILD=$(BUILD) tests/scripts-test.sh; fi
 	@if [ -z "$(SANITIZER)" ]; then BUILD=$(BUILD) tests/python-test.sh; fi
+	@if [ -z "$(SANITIZER)" ]; then BUILD=$(BUILD) tests/netlab-test.sh; fi
 
 # A normal daemon run under valgrind (needs a build without sanitizers).
 valgrind: $(BINS) $(BUILD)/tests/hostile_client $(BUILD)/tests/make_fixture

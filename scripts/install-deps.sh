@@ -14,7 +14,7 @@ set -euo pipefail
 # their tests (Debian's /usr/bin/python3; no pip).
 PACKAGES=(build-essential pkg-config libzmq3-dev libprotobuf-c-dev protobuf-c-compiler
           libopenblas-dev check zlib1g-dev python3 valgrind python3-torch python3-numpy
-          python3-pytest)
+          python3-pytest iproute2)
 
 missing() {
     local m=()
@@ -24,6 +24,7 @@ missing() {
     command -v protoc-c >/dev/null 2>&1 || m+=(protobuf-c-compiler)
     command -v python3 >/dev/null 2>&1 || m+=(python3)
     command -v valgrind >/dev/null 2>&1 || m+=(valgrind)
+    command -v tc >/dev/null 2>&1 || m+=(iproute2)  # scripts/netlab.sh
     /usr/bin/python3 -c 'import torch' >/dev/null 2>&1 || m+=(python3-torch)
     /usr/bin/python3 -c 'import numpy' >/dev/null 2>&1 || m+=(python3-numpy)
     /usr/bin/python3 -c 'import pytest' >/dev/null 2>&1 || m+=(python3-pytest)
