@@ -21,6 +21,9 @@
 #   --seed S           seed of the init, shuffling and swarm     [1]
 #   --eval-every R     syncs between accuracy reports            [~4 per epoch]
 #   --run-dir DIR      logs, metrics, model file, summary        [new dir in /tmp]
+#   --link RATE        run psod and each worker in a network namespace of
+#                      its own, every link shaped to RATE (1gbit, 100mbit,
+#                      10mbit; scripts/netlab.sh, needs root)     [none]
 #   --worker W         c (psoworker), torch (psoworker-torch: PyTorch,
 #                      Debian's python3-torch), or mixed (even workers C,
 #                      odd ones PyTorch, from one shared init)   [c]
@@ -35,7 +38,8 @@ cd "$(dirname "$0")/.."
 
 workers=4 strategy=pso sync_every="" epochs="" model=lenet5 dataset=mnist data_dir=""
 lr=0.05 batch="" momentum=0.9 schedule=cosine seed=1 eval_every="" run_dir="" objective="" dim=10 rounds=300
-fetch=1 worker_kind=c
+fetch=1 worker_kind=c link=""
+orig_args=("$@")
 worker_opts=() psod_extra=()
 usage() { sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; }
 need() { [ $# -ge 2 ] || { echo "run-local.sh: $1 needs a value (try --help)" >&2; exit 2; }; }
@@ -56,6 +60,7 @@ while [ $# -gt 0 ]; do
         --eval-every) need "$@"; eval_every=$2; shift 2 ;;
         --run-dir) need "$@"; run_dir=$2; shift 2 ;;
         --worker) need "$@"; worker_kind=$2; shift 2 ;;
+        --link) need "$@"; link=$2; shift 2 ;;
         --worker-opt) need "$@"; read -r -a more <<< "$2"; worker_opts+=("${more[@]}"); shift 2 ;;
         --objective) need "$@"; objective=$2; shift 2 ;;
         --dim) need "$@"; dim=$2; shift 2 ;;
@@ -99,6 +104,14 @@ if [ -z "$objective" ] && [ ! -d "$data_dir" ]; then
 fi
 make -s -j2 all
 BUILD=${BUILD:-build}
+# --link: the same run again inside a lab of workers + 1 nodes (node 0 is
+# psod's), which the lab script removes however the run ends.
+if [ -n "$link" ] && [ -z "${NETLAB:-}" ]; then
+    exec scripts/netlab.sh run --nodes $((workers + 1)) --rate "$link" -- "$0" --no-fetch "${orig_args[@]}"
+fi
+on_node() { if [ -n "$link" ]; then local n=$1; shift; scripts/netlab.sh exec "$NETLAB" "$n" "$@"; else shift; "$@"; fi; }
+bind='tcp://127.0.0.1:*'
+[ -z "$link" ] || bind='tcp://10.88.0.1:5555'
 run_dir=${run_dir:-$(mktemp -d /tmp/psod-run-XXXXXX)}
 mkdir -p "$run_dir"
 rm -f "$run_dir/endpoint" "$run_dir/summary.txt"
@@ -135,7 +148,7 @@ if [ -z "$objective" ]; then
     [ "$strategy" != ssgd ] || psod_recipe=(--ssgd-lr "$lr" --ssgd-momentum "$momentum"
         --ssgd-schedule "$schedule" --ssgd-steps "$total_steps")
 fi
-"$BUILD/psod" --bind 'tcp://127.0.0.1:*' --endpoint-file "$run_dir/endpoint" "${psod_recipe[@]}" \
+on_node 0 "$BUILD/psod" --bind "$bind" --endpoint-file "$run_dir/endpoint" "${psod_recipe[@]}" \
     --workers "$workers" --strategy "$strategy" --seed "$seed" --progress-interval 5 \
     --metrics "$run_dir/metrics.jsonl" --model-out "$run_dir/model.psom" --exit-when-done \
     "${psod_extra[@]}" 2> "$run_dir/psod.log" &
@@ -147,13 +160,13 @@ if [ ! -s "$run_dir/endpoint" ]; then
     exit 1
 fi
 ep=$(cat "$run_dir/endpoint")
-echo "psod ($strategy) on $ep, $workers workers, logs in $run_dir"
+echo "psod ($strategy) on $ep, $workers workers${link:+, every link at $link (netlab $NETLAB)}, logs in $run_dir"
 tail -n +1 -f "$run_dir/psod.log" --pid "$psod_pid" | grep --line-buffered -E "joined| round [0-9]+:|refused|error" &
 tailer=$!
 
 if [ -n "$objective" ]; then
     for i in $(seq 0 $((workers - 1))); do
-        "$BUILD/psoworker" --connect "$ep" --name "worker$i" --objective "$objective" --dim "$dim" \
+        on_node $((i + 1)) "$BUILD/psoworker" --connect "$ep" --name "worker$i" --objective "$objective" --dim "$dim" \
             --rounds "$rounds" --sync-every "$sync_every" --lr 0.005 --seed "$seed" \
             "${worker_opts[@]}" > "$run_dir/worker$i.out" 2> "$run_dir/worker$i.log" &
         pids+=($!)
@@ -183,7 +196,7 @@ torch.manual_seed(int(sys.argv[3])); save_model(sys.argv[1], models.build(sys.ar
         else
             bin=("$BUILD/psoworker" --progress-interval 0)
         fi
-        "${bin[@]}" --connect "$ep" --name "worker$i" --model "$model" --dataset "$dataset" \
+        on_node $((i + 1)) "${bin[@]}" --connect "$ep" --name "worker$i" --model "$model" --dataset "$dataset" \
             --data-dir "$data_dir" --epochs "$epochs" --batch "$batch" --lr "$lr" \
             --momentum "$momentum" --schedule "$schedule" --seed "$seed" --sync-every "$sync_every" \
             --shard-index "$i" --shard-count "$workers" --eval-every "$eval_every" \
@@ -234,7 +247,7 @@ best_acc=$(printf '%s\n%s\n' "${best_acc:-0}" "${final_acc:-0}" | sort -g | tail
 {
     echo "strategy=$strategy"; echo "sync_every=$sync_every"; echo "workers=$workers"
     echo "seed=$seed"; echo "epochs=$epochs"; echo "model=$model"; echo "dataset=$dataset"
-    echo "worker=$worker_kind"
+    echo "worker=$worker_kind"; echo "link=${link:-none}"
     echo "final_acc=$final_acc"; echo "best_acc=$best_acc"; echo "rounds=$rounds_done"
     echo "bytes=$bytes"; echo "wall_s=$wall"
     if [ "$status" = 0 ]; then echo "status=0"; else echo "status=failed"; fi

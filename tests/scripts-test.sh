@@ -42,6 +42,18 @@ check "run-local.sh --worker mixed: worker 0 is not a C worker" \
 scripts/run-local.sh --no-fetch --worker rust > "$dir/kind.log" 2>&1
 check "run-local.sh --worker rust was not refused" grep -q "is c, torch or mixed" "$dir/kind.log"
 
+# --link: the same job across scripts/netlab.sh's namespaces (root only).
+if ip netns add "scripts-test-$$" 2>/dev/null; then
+    ip netns del "scripts-test-$$"
+    if scripts/run-local.sh --no-fetch --model mlp --data-dir "$dir/data" --workers 2 --epochs 1 \
+            --sync-every 4 --link 100mbit --run-dir "$dir/link" > "$dir/link.log" 2>&1; then ok
+    else bad "run-local.sh --link 100mbit: $(tail -n 5 "$dir/link.log")"; fi
+    check "run-local.sh --link: summary lacks link=100mbit" grep -q "^link=100mbit" "$dir/link/summary.txt"
+    check "run-local.sh --link: psod did not listen in the lab" \
+        grep -q "listening on tcp://10.88.0.1:5555" "$dir/link/psod.log"
+    check "run-local.sh --link: the lab was left behind" bash -c "! ip netns list | grep -q netlab"
+fi
+
 # ssgd: the daemon's optimizer takes the workers' lr and schedule, over the
 # run's steps (1200 images / 2 workers / batch 64 = 9 steps, 1 epoch).
 if scripts/run-local.sh --no-fetch --model mlp --data-dir "$dir/data" --workers 2 --epochs 1 \
