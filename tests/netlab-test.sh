@@ -2,9 +2,10 @@
 # The network lab shapes: psod and 2 workers, each in a namespace of its own
 # (scripts/netlab.sh), push and pull 1 MB vectors at 20 and at 80 Mbit/s.
 # A round moves its bytes through the head node's link one way, then the
-# other, so it should last (bytes in + bytes out) / rate: each rate's mean
-# round (rounds 2 to 5, from psod's metrics) must be within 0.8x to 1.3x of
-# that. Then the lab must be gone. Needs root; prints "netlab: N passed, M
+# other, so it should last about (bytes in + bytes out) / rate; a little
+# less, since the first worker's next push (in) overlaps the position still
+# going out to the second. Each rate's mean round (rounds 2 to 5, from
+# psod's metrics) must be within 0.7x to 1.3x of that. Then the lab must be gone. Needs root; prints "netlab: N passed, M
 # failed" (or why it was skipped).
 set -u
 BUILD=${BUILD:-build}
@@ -57,8 +58,8 @@ PY
     ) || verdict=""
     read -r measured expected ratio <<<"${verdict:-0 0 0}"
     echo "netlab: $rate: mean round ${measured} s, bytes / rate ${expected} s, ratio ${ratio}"
-    if awk -v r="$ratio" 'BEGIN { exit !(r >= 0.8 && r <= 1.3) }'; then ok
-    else bad "$rate: a round took ${ratio}x bytes / rate (allowed 0.8 to 1.3)"; fi
+    if awk -v r="$ratio" 'BEGIN { exit !(r >= 0.7 && r <= 1.3) }'; then ok
+    else bad "$rate: a round took ${ratio}x bytes / rate (allowed 0.7 to 1.3)"; fi
 done
 if ip netns list | grep -q "nlt$$"; then bad "the lab's namespaces are still there"; else ok; fi
 # Every exit path removes the lab: SIGINT in the middle of a run, and a
