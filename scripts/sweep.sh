@@ -15,6 +15,9 @@
 #   --variant 'NAME:PSOD OPTS|WORKER OPTS'   a named set of options, repeatable
 #                                (e.g. 'w07:--w 0.7' or 'reset:|--reset-momentum');
 #                                without any, one variant "default"
+#   --link "1gbit 100mbit"       also run each across a network lab at these link
+#                                rates (run-local.sh --link; needs root); the
+#                                variant column then reads NAME@RATE [none]
 #   --out DIR                    results directory                 [results/sweep]
 #   --plot-only                  redraw the plots from DIR/results.csv
 #
@@ -28,8 +31,8 @@ cd "$(dirname "$0")/.."
 
 strategies="pso avg easgd diloco" syncs="1 4 16 64" workers_list="4" seeds="1 2" epochs=2
 model=lenet5 dataset=mnist data_dir="" out=results/sweep plot_only=0
-variants=()
-usage() { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; }
+variants=() links=none
+usage() { sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; }
 need() { [ $# -ge 2 ] || { echo "sweep.sh: $1 needs a value (try --help)" >&2; exit 2; }; }
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -43,6 +46,7 @@ while [ $# -gt 0 ]; do
         --data-dir) need "$@"; data_dir=$2; shift 2 ;;
         --variant) need "$@"; variants+=("$2"); shift 2 ;;
         --out) need "$@"; out=$2; shift 2 ;;
+        --link) need "$@"; links=$2; shift 2 ;;
         --plot-only) plot_only=1; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "sweep.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
@@ -74,8 +78,9 @@ if [ "$plot_only" = 0 ]; then
         else
             strat_syncs=$syncs
         fi
-        for N in $strat_syncs; do for v in "${variants[@]}"; do
+        for N in $strat_syncs; do for v in "${variants[@]}"; do for L in $links; do
             vname=${v%%:*} vopts=${v#*:}
+            [ "$L" = none ] || vname="$vname@$L"
             popts=${vopts%%|*} wopts=""
             [[ "$vopts" == *"|"* ]] && wopts=${vopts#*|}
             key="$model-$dataset-$strat-$vname-s$N-w$K-seed$seed-e$epochs"
@@ -88,6 +93,7 @@ if [ "$plot_only" = 0 ]; then
                   --model "$model" --dataset "$dataset" --data-dir "$data_dir" --seed "$seed"
                   --run-dir "$out/runs/$key")
             [ -z "$wopts" ] || args+=(--worker-opt "$wopts")
+            [ "$L" = none ] || args+=(--link "$L")
             read -r -a pextra <<< "$popts"
             if ! scripts/run-local.sh "${args[@]}" -- "${pextra[@]}" > "$out/runs/$key.log" 2>&1; then
                 echo "sweep: $key failed (see $out/runs/$key.log)" >&2
@@ -99,7 +105,7 @@ if [ "$plot_only" = 0 ]; then
                 echo "$strat,$vname,$N,$K,$seed,$epochs,$model,$dataset,$(get final_acc),$(get best_acc),$(get rounds),$(get bytes),$(get wall_s)" >> "$csv"
                 echo "sweep:   final $(get final_acc) best $(get best_acc) in $(get wall_s) s"
             fi
-        done; done
+        done; done; done
     done; done; done
     echo "sweep: $total runs, $done_runs already done, $failed failed; results in $csv"
 fi

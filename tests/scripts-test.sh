@@ -85,6 +85,16 @@ check "sweep.sh table lacks a strategy" grep -q "^| avg |" "$dir/sweep/table.md"
 check "sweep.sh drew no plots" test -s "$dir/sweep/acc_vs_sync.png" -a -s "$dir/sweep/acc_vs_time.png"
 "${sweep[@]}" > "$dir/sweep2.log" 2>&1
 check "sweep.sh re-ran finished runs" grep -q "4 runs, 4 already done, 0 failed" "$dir/sweep2.log"
+# --link adds the link rate as a dimension (root only: the lab needs it).
+if ip netns add "scripts-test-$$" 2>/dev/null; then
+    ip netns del "scripts-test-$$"
+    scripts/sweep.sh --strategies pso --sync 4 --seeds 1 --workers 2 --epochs 1 --model mlp \
+        --data-dir "$dir/data" --link "none 50mbit" --out "$dir/sweepl" > "$dir/sweepl.log" 2>&1
+    check "sweep.sh --link: no loopback run in the CSV" grep -q "^pso,default,4,2," "$dir/sweepl/results.csv"
+    check "sweep.sh --link: no 50mbit run in the CSV" grep -q "^pso,default@50mbit,4,2," "$dir/sweepl/results.csv"
+    check "sweep.sh --link: the 50mbit run did not run in the lab" \
+        grep -q "^link=50mbit" "$dir/sweepl/runs/mlp-mnist-pso-default@50mbit-s4-w2-seed1-e1/summary.txt"
+fi
 
 # --help everywhere; bad input refused with a reason.
 for s in run-local.sh sweep.sh launch-ssh.sh get-data.sh install-deps.sh; do
