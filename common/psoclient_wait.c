@@ -15,7 +15,11 @@
 #include "common/timeutil.h"
 
 /* What the monitor saw: a failed handshake (PSOC_EREFUSED with the reason),
- * a connection closed while waiting for a welcome (PSOC_ETIMEOUT), or 0. */
+ * a connection closed while waiting for a welcome (PSOC_ETIMEOUT), one
+ * closed while waiting for a position (S_DROPPED, err filled), or 0. */
+#define S_DROPPED 1
+/* How long a dropped connection's last messages are looked for. */
+#define S_DRAIN_MS 200
 static int s_monitor_event(struct psoc *c, int want, char *err, size_t errlen)
 {
     int rc = 0;
@@ -35,12 +39,15 @@ static int s_monitor_event(struct psoc *c, int want, char *err, size_t errlen)
                            "psod at %s closed the connection before its welcome: a hello of "
                            "%zu parameters may be above its --max-payload-mb, or it restarted",
                            c->endpoint, c->n);
-            else if (c->handshaken && want == PSOD__COMMAND__CMD_POSITION)
+            else if (c->handshaken && want == PSOD__COMMAND__CMD_POSITION) {
                 /* The next connection has another routing id: a reply to
-                 * this one can never arrive. */
-                rc = psoc__err(err, errlen, PSOC_ETIMEOUT,
-                           "the connection to psod at %s dropped while the round was open: "
-                           "the push is lost", c->endpoint);
+                 * this one can never arrive, unless it already has (psod
+                 * answered, then went away): the caller drains first. */
+                psoc__err(err, errlen, PSOC_ETIMEOUT,
+                          "the connection to psod at %s dropped while the round was open: "
+                          "the push is lost", c->endpoint);
+                rc = S_DROPPED;
+            }
             else if (!c->handshaken && ++c->failed_handshakes >= 5)
                 rc = psoc__err(err, errlen, PSOC_EREFUSED,
                            "handshake with psod at %s failed %d times: %s", c->endpoint,
@@ -87,9 +94,13 @@ int psoc__await(struct psoc *c, int want, uint64_t seq, int timeout_ms, struct w
      * one that answers with another incarnation has restarted; either way
      * the push is gone and the caller resyncs. */
     const int beats = want == PSOD__COMMAND__CMD_POSITION && c->heartbeat_ms > 0;
-    int64_t last_heard = time_now_ms(), last_beat = last_heard;
+    int64_t last_heard = time_now_ms(), last_beat = last_heard, dropped_at = 0;
     for (;;) {
         int64_t now = time_now_ms(), left = deadline - now;
+        if (dropped_at && now - dropped_at > S_DRAIN_MS) {
+            psoc__reset(c);
+            return PSOC_ETIMEOUT; /* err says the connection dropped */
+        }
         if (c->opts.stop && *c->opts.stop) {
             psoc__reset(c);
             return psoc__err(err, errlen, PSOC_EINTR, "interrupted while waiting for %s",
@@ -130,6 +141,8 @@ int psoc__await(struct psoc *c, int want, uint64_t seq, int timeout_ms, struct w
         long wait = left > 1000 ? 1000 : (long)left;
         if (beats && wait > (long)c->heartbeat_ms)
             wait = (long)c->heartbeat_ms;
+        if (dropped_at && wait > S_DRAIN_MS / 4)
+            wait = S_DRAIN_MS / 4;
         zmq_pollitem_t items[2] = {{c->sock, 0, ZMQ_POLLIN, 0}, {c->mon, 0, ZMQ_POLLIN, 0}};
         int rc = zmq_poll(items, c->mon ? 2 : 1, wait);
         if (rc < 0 && errno != EINTR) {
@@ -138,8 +151,14 @@ int psoc__await(struct psoc *c, int want, uint64_t seq, int timeout_ms, struct w
             return psoc__err(err, errlen, PSOC_ESYS, "zmq_poll: %s", zmq_strerror(e));
         }
         if (c->mon && (items[1].revents & ZMQ_POLLIN) && (rc = s_monitor_event(c, want, err, errlen))) {
-            psoc__reset(c);
-            return rc;
+            if (rc == S_DROPPED) {
+                /* A reply psod sent before it went is still readable. */
+                if (!dropped_at)
+                    dropped_at = time_now_ms();
+            } else {
+                psoc__reset(c);
+                return rc;
+            }
         }
         if (!(items[0].revents & ZMQ_POLLIN))
             continue;

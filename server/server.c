@@ -188,8 +188,14 @@ void server_destroy(struct server **sp)
     if (s->metrics)
         fclose(s->metrics);
     gate_destroy(&s->gate);
-    if (s->sock)
+    if (s->sock) {
+        /* The last round's positions (and byes' answers) are queued: give
+         * them up to 2 s to leave before the socket goes, however slow a
+         * peer reads. */
+        int linger = 2000;
+        zmq_setsockopt(s->sock, ZMQ_LINGER, &linger, sizeof linger);
         zmq_close(s->sock);
+    }
     if (s->ctx)
         zmq_ctx_term(s->ctx);
     free(s);
