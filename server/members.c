@@ -396,6 +396,16 @@ void srv_handle_heartbeat(struct server *s, struct wire_msg *in)
      * only the particle's own key keeps it alive. */
     const Psod__Heartbeat *beat = (const Psod__Heartbeat *)in->meta;
     struct member *mb = srv_member_of(s, in, beat->worker_name, beat->session);
+    /* A particle restored from a checkpoint and not yet claimed (pid 0) has
+     * no session here yet: its worker, busy with local steps, still beats
+     * with the one the previous daemon gave it. Its name keeps it alive
+     * until its hello, as under protocol 1, so a daemon restart does not
+     * evict workers in the middle of an interval. */
+    if (!mb && beat->worker_name) {
+        struct member *restored = srv_by_name(s, beat->worker_name);
+        if (restored && restored->pid == 0)
+            mb = restored;
+    }
     if (mb && (!mb->key[0] || strcmp(mb->key, in->user) == 0))
         mb->last_seen = time_now_s();
     Psod__Heartbeat hb = PSOD__HEARTBEAT__INIT;
