@@ -255,10 +255,9 @@ void psoc_close(struct psoc **cp)
         bye.accuracy = c->final_accuracy;
         bye.round = c->final_round;
         /* The socket may be a new connection (after a reset): say whose. */
-        uint64_t sw[2] = {atomic_load(&c->session[0]), atomic_load(&c->session[1])};
+        uint64_t sw[2];
         bye.worker_name = c->name;
-        if (sw[0] | sw[1])
-            bye.session = (ProtobufCBinaryData){PSOD_SESSION_LEN, (uint8_t *)sw};
+        bye.session = psoc__session(c, sw);
         wire_send(c->sock, NULL, 0, PSOD__COMMAND__CMD_BYE, &bye.base, NULL, ZMQ_DONTWAIT);
     }
     psoc__teardown(c, 1000); /* give the bye a second to leave */

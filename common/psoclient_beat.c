@@ -64,7 +64,7 @@ static void *s_beat_main(void *arg)
             uint64_t seq = 0;
             while (!atomic_load(&c->beat_stop)) {
                 Psod__Heartbeat hb;
-                unsigned char session[PSOD_SESSION_LEN];
+                uint64_t session[2];
                 psoc__heartbeat(c, ++seq, &hb, session);
                 wire_send(sock, NULL, 0, PSOD__COMMAND__CMD_HEARTBEAT, &hb.base, NULL,
                           ZMQ_DONTWAIT);
@@ -85,17 +85,20 @@ static void *s_beat_main(void *arg)
     return NULL;
 }
 
-void psoc__heartbeat(struct psoc *c, uint64_t seq, Psod__Heartbeat *hb,
-                     unsigned char session[PSOD_SESSION_LEN])
+ProtobufCBinaryData psoc__session(struct psoc *c, uint64_t buf[2])
+{
+    buf[0] = atomic_load(&c->session[0]);
+    buf[1] = atomic_load(&c->session[1]);
+    return (buf[0] | buf[1]) ? (ProtobufCBinaryData){PSOD_SESSION_LEN, (uint8_t *)buf}
+                             : (ProtobufCBinaryData){0, NULL};
+}
+
+void psoc__heartbeat(struct psoc *c, uint64_t seq, Psod__Heartbeat *hb, uint64_t session[2])
 {
     psod__heartbeat__init(hb);
     hb->seq = seq;
     hb->worker_name = c->name;
-    uint64_t w[2] = {atomic_load(&c->session[0]), atomic_load(&c->session[1])};
-    if (w[0] | w[1]) {
-        memcpy(session, w, PSOD_SESSION_LEN);
-        hb->session = (ProtobufCBinaryData){PSOD_SESSION_LEN, session};
-    }
+    hb->session = psoc__session(c, session);
 }
 
 void psoc__beat_start(struct psoc *c)

@@ -66,9 +66,11 @@ int psoc__setup(struct psoc *c, char *err, size_t errlen);
 void psoc__teardown(struct psoc *c, int linger_ms);
 void psoc__reset(struct psoc *c);
 void psoc__beat_start(struct psoc *c);
+/* The session the last Welcome carried, copied into buf: as a protobuf
+ * bytes field, empty when there is none. */
+ProtobufCBinaryData psoc__session(struct psoc *c, uint64_t buf[2]);
 /* The heartbeat to send: seq, and this worker's name and session. */
-void psoc__heartbeat(struct psoc *c, uint64_t seq, Psod__Heartbeat *hb,
-                     unsigned char session[PSOD_SESSION_LEN]);
+void psoc__heartbeat(struct psoc *c, uint64_t seq, Psod__Heartbeat *hb, uint64_t session[2]);
 void psoc__beat_stop(struct psoc *c);
 /* Wait for the reply to request `seq` with command `want`. Returns 0 with
  * `m` filled, or a PSOC_E* code. */

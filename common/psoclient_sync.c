@@ -52,9 +52,8 @@ static int s_hello(struct psoc *c, float *weights, int timeout_ms, struct psoc_w
     h.dataset = c->dataset;
     /* The same process on a new connection (or after psod restarted: then
      * the daemon does not know the session and the usual rules apply). */
-    uint64_t sw[2] = {atomic_load(&c->session[0]), atomic_load(&c->session[1])};
-    if (sw[0] | sw[1])
-        h.session = (ProtobufCBinaryData){PSOD_SESSION_LEN, (uint8_t *)sw};
+    uint64_t sw[2];
+    h.session = psoc__session(c, sw);
     if (c->shape[0]) {
         h.n_input_shape = 3;
         h.input_shape = c->shape;

@@ -132,7 +132,7 @@ int psoc__await(struct psoc *c, int want, uint64_t seq, int timeout_ms, struct w
         }
         if (beats && now - last_beat >= (int64_t)c->heartbeat_ms) {
             Psod__Heartbeat hb;
-            unsigned char session[PSOD_SESSION_LEN];
+            uint64_t session[2];
             psoc__heartbeat(c, ++c->seq, &hb, session);
             wire_send(c->sock, NULL, 0, PSOD__COMMAND__CMD_HEARTBEAT, &hb.base, NULL,
                       ZMQ_DONTWAIT);

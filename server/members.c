@@ -140,6 +140,12 @@ static int s_same_session(const struct member *mb, ProtobufCBinaryData sess)
     return diff == 0;
 }
 
+/* Whether the hello comes from the process that holds mb (pid and host). */
+static int s_same_process(const struct member *mb, const Psod__Hello *h)
+{
+    return mb->pid == h->pid && strcmp(mb->host, h->host ? h->host : "") == 0;
+}
+
 /* A fresh member for worker `name`, whose position is the hello's payload
  * (moved out of `in`). */
 static void s_member_init(struct member *mb, const char *name, struct wire_msg *in)
@@ -196,7 +202,7 @@ static int s_name_taken(struct server *s, const struct member *mb, const Psod__H
 {
     double heard = time_now_s() - mb->last_seen, limit = srv_silent_limit(s);
     if (!mb->active || mb->pid == 0 || heard > limit || s_same_session(mb, h->session) ||
-        (mb->pid == h->pid && strcmp(mb->host, h->host ? h->host : "") == 0))
+        s_same_process(mb, h))
         return 0;
     srv_reject(s, in, PSOD__ERROR_CODE__ERR_NAME_TAKEN, 0,
                "worker name '%s' is held by a live worker (pid %u on %s, heard %.1f s ago); "
@@ -265,8 +271,7 @@ void srv_handle_hello(struct server *s, struct wire_msg *in)
          * dropped, since it will push this round again. Another process
          * gets a new session (the same one keeps its own, so that a second
          * welcome of a first join says what the first said). */
-        if (!s_same_session(mb, h->session) &&
-            (mb->pid != h->pid || strcmp(mb->host, h->host ? h->host : "") != 0))
+        if (!s_same_session(mb, h->session) && !s_same_process(mb, h))
             s_new_session(mb);
         memcpy(mb->id, in->id, in->id_len);
         mb->id_len = in->id_len;
@@ -382,8 +387,13 @@ struct member *srv_member_of(struct server *s, const struct wire_msg *in, const 
 {
     struct member *mb = srv_by_id(s, in);
     if (!mb && name) {
+        /* A particle restored from a checkpoint and not yet claimed (pid 0)
+         * has no session here: its worker still shows the one the previous
+         * daemon gave it, so its name stands, as under protocol 1, until
+         * its hello (a daemon restart must not evict a worker busy with
+         * local steps). */
         mb = srv_by_name(s, name);
-        if (mb && !s_same_session(mb, session))
+        if (mb && mb->pid != 0 && !s_same_session(mb, session))
             mb = NULL;
     }
     return mb;
@@ -396,16 +406,6 @@ void srv_handle_heartbeat(struct server *s, struct wire_msg *in)
      * only the particle's own key keeps it alive. */
     const Psod__Heartbeat *beat = (const Psod__Heartbeat *)in->meta;
     struct member *mb = srv_member_of(s, in, beat->worker_name, beat->session);
-    /* A particle restored from a checkpoint and not yet claimed (pid 0) has
-     * no session here yet: its worker, busy with local steps, still beats
-     * with the one the previous daemon gave it. Its name keeps it alive
-     * until its hello, as under protocol 1, so a daemon restart does not
-     * evict workers in the middle of an interval. */
-    if (!mb && beat->worker_name) {
-        struct member *restored = srv_by_name(s, beat->worker_name);
-        if (restored && restored->pid == 0)
-            mb = restored;
-    }
     if (mb && (!mb->key[0] || strcmp(mb->key, in->user) == 0))
         mb->last_seen = time_now_s();
     Psod__Heartbeat hb = PSOD__HEARTBEAT__INIT;

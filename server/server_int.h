@@ -96,7 +96,8 @@ double srv_silent_limit(const struct server *s);
 struct member *srv_by_id(struct server *s, const struct wire_msg *in);
 struct member *srv_by_name(struct server *s, const char *name);
 /* The member a message is from: its connection's, or (from another
- * connection of the same worker) the one `name` and `session` prove. */
+ * connection of the same worker) the one `name` and `session` prove; a
+ * restored particle no hello has claimed yet, by its name alone. */
 struct member *srv_member_of(struct server *s, const struct wire_msg *in, const char *name,
                              ProtobufCBinaryData session);
 int srv_foreign_key(struct server *s, const struct member *mb, const struct wire_msg *in,
