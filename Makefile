@@ -12,7 +12,10 @@
 PREFIX ?= /usr/local
 OPT ?= -O3
 WARN = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith -Wformat=2
-STD = -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L
+# -ffp-contract=off: no fused multiply-adds the source does not write, so a
+# compressed position decodes to the same floats in psod and in every client
+# build (gcc's ISO mode has it off already; clang's default fuses).
+STD = -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -ffp-contract=off
 SANITIZER ?=
 
 ifneq ($(SANITIZER),)
@@ -43,12 +46,12 @@ PROTO_H = $(BUILD)/proto/psod.pb-c.h
 # daemon's and engine's objects as archives the tests link from.
 COMMON_SRC = common/log.c common/config.c common/crc32c.c common/rng.c common/wire.c \
              common/timeutil.c common/modelfile.c common/ckpt.c common/keys.c common/hash.c \
-             common/sig.c common/lrsched.c
+             common/sig.c common/lrsched.c common/codec.c
 CLIENT_SRC = common/psoclient.c common/psoclient_beat.c common/psoclient_wait.c \
              common/psoclient_sync.c common/psoclient_ops.c common/psoclient_model.c \
              common/modelfile.c common/wire.c common/crc32c.c \
              common/keys.c common/timeutil.c \
-             common/hash.c
+             common/hash.c common/codec.c
 SERVER_SRC = server/swarm.c server/strategy.c server/strategy_center.c server/strategy_pso.c server/strategy_avg.c \
              server/strategy_easgd.c server/strategy_diloco.c server/strategy_ssgd.c server/gate.c \
              server/options.c server/members.c server/rounds.c server/persist.c server/report.c \
@@ -80,7 +83,7 @@ BINS = $(BUILD)/psod $(BUILD)/psoworker $(BUILD)/psoctl $(BUILD)/$(SONAME)
 TEST_LIBS = $(LIBSERVER) $(LIBWORKER) $(LIBCLIENT) $(LIBCOMMON)
 AS_NEEDED = -Wl,--as-needed
 
-UNIT_SUITES = check_config check_crc32c check_rng check_wire check_keys check_ckpt check_swarm check_strategy check_modelfile check_objective check_nn check_data check_optim check_client
+UNIT_SUITES = check_config check_crc32c check_rng check_wire check_codec check_keys check_ckpt check_swarm check_strategy check_modelfile check_objective check_nn check_data check_optim check_client
 TEST_BINS = $(UNIT_SUITES:%=$(BUILD)/tests/%) $(BUILD)/tests/check_cluster $(BUILD)/tests/check_security $(BUILD)/tests/check_usage \
             $(BUILD)/tests/hostile_client \
             $(BUILD)/tests/make_fixture $(BUILD)/tests/nn_ref
@@ -171,7 +174,7 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(TEST_LIBS)
 # FUZZ_SECONDS on a scratch copy of the seed corpus in tests/fuzz/corpus;
 # anything that crashes, leaks or trips a sanitizer fails the run and
 # leaves its input in build-fuzz/findings/.
-FUZZ_TARGETS = fuzz_wire fuzz_server fuzz_ckpt fuzz_modelfile
+FUZZ_TARGETS = fuzz_wire fuzz_server fuzz_ckpt fuzz_modelfile fuzz_codec
 FUZZ_SECONDS ?= 30
 FUZZ_JOBS ?= 1
 FUZZ_FLAGS = BUILD=build-fuzz CC=clang SANITIZER=address,undefined OPT=-O1 \

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/codec.h"
 #include "common/crc32c.h"
 #include "common/timeutil.h"
 #include "common/hash.h"
@@ -83,6 +84,9 @@ void psoc_options_default(struct psoc_options *o)
     o->heartbeat_thread = 1;
     o->max_payload = (size_t)1 << 31;
 }
+
+int psoc_wire_parse(const char *name) { return name ? codec_parse(name) : -1; }
+const char *psoc_wire_name(int wire) { return codec_name(wire); }
 
 int psoc_options_curve(struct psoc_options *o, const char *key_file, const char *server_key_file,
                        char *err, size_t errlen)
@@ -221,6 +225,9 @@ int psoc_open(struct psoc **out, const char *endpoint, const char *name,
         return psoc__err(err, errlen, PSOC_EINVAL,
                          "worker name must be 1 to %d printable characters without spaces",
                          PSOC_NAME_MAX);
+    if (opts && (opts->wire < 0 || opts->wire >= CODEC_KINDS))
+        return psoc__err(err, errlen, PSOC_EINVAL, "wire kind %d: fp32, fp16, bf16 or int8",
+                         opts->wire);
     struct psoc *c = calloc(1, sizeof *c);
     if (!c)
         return psoc__err(err, errlen, PSOC_ESYS, "out of memory");
@@ -261,6 +268,8 @@ void psoc_close(struct psoc **cp)
         wire_send(c->sock, NULL, 0, PSOD__COMMAND__CMD_BYE, &bye.base, NULL, ZMQ_DONTWAIT);
     }
     psoc__teardown(c, 1000); /* give the bye a second to leave */
+    free(c->ref);
+    free(c->resid);
     free(c);
     *cp = NULL;
 }

@@ -70,7 +70,18 @@ struct psoc_options {
     /* CURVE (all three or none, Z85 text): this peer's key pair and the
      * daemon's public key. psoc_options_curve() reads them from key files. */
     char curve_public[41], curve_secret[41], curve_server[41];
+    /* Payload encoding asked for at the join (enum psoc_wire); the daemon
+     * may impose another (psoc_welcome.wire says what was agreed). */
+    int wire;
 };
+
+/* Wire kinds: what pushes and positions carry. Compressed kinds send the
+ * change against the last position both sides hold, with the rounding
+ * residual carried into the next push (PROTOCOL.md). */
+enum psoc_wire { PSOC_WIRE_FP32 = 0, PSOC_WIRE_FP16 = 1, PSOC_WIRE_BF16 = 2, PSOC_WIRE_INT8 = 3 };
+/* The kind named "fp32", "fp16", "bf16" or "int8", or -1; and its name. */
+PSOC_API int psoc_wire_parse(const char *name);
+PSOC_API const char *psoc_wire_name(int wire);
 
 /* Fill the CURVE fields from this peer's key pair file (NAME.key, from
  * `psoctl keygen`) and the daemon's public key file (its .pub). Returns
@@ -90,6 +101,7 @@ struct psoc_welcome {
     uint64_t pushes;          /* pushes this particle made before (a rejoin: resume
                                * the schedule from pushes x steps per sync) */
     char model[64], dataset[32]; /* the swarm's model, "" if unnamed */
+    int wire;                 /* enum psoc_wire agreed with the daemon */
 };
 
 /* What a worker reports with a push besides its vector. */
@@ -120,6 +132,7 @@ struct psoc_particle_status {
     double last_loss, best_loss, age_seconds;
     uint64_t pushes, last_round;
     int pushed_this_round, active, evicted;
+    int wire;                 /* enum psoc_wire */
 };
 
 #define PSOC_ERROR_CODES 32

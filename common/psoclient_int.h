@@ -54,6 +54,10 @@ struct psoc {
     /* The session the last Welcome carried, as two words (0, 0: none):
      * written by the caller's thread, read by the heartbeat thread. */
     atomic_ullong session[2];
+    /* Compressed payloads (wire != fp32): the position both sides hold,
+     * and the rounding residual error feedback carries into the next push. */
+    int wire;
+    float *ref, *resid;
 };
 
 /* Tell the caller's log (opts.log), printf-style. */

@@ -77,6 +77,7 @@ int psoc_status(struct psoc *c, int with_particles, struct psoc_status *out, cha
             q->pushed_this_round = p->pushed_this_round;
             q->active = p->active;
             q->evicted = p->evicted;
+            q->wire = (int)p->encoding;
         }
     }
     wire_msg_clear(&m);

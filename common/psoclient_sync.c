@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/codec.h"
 #include "common/crc32c.h"
 #include "common/timeutil.h"
 
@@ -32,6 +33,60 @@ static int s_take_payload(struct psoc *c, struct wire_msg *m, uint32_t crc, floa
     return PSOC_OK;
 }
 
+/* A compressed position: the change against c->ref, which becomes the new
+ * position (and is copied into `weights`). *diverged is set when the
+ * result is not the daemon's, bit for bit (its CRC says so): the caller
+ * rejoins for a float32 position. */
+static int s_take_change(struct psoc *c, struct wire_msg *m, const Psod__Position *pos,
+                         float *weights, int *diverged, char *err, size_t errlen)
+{
+    const void *q = zmq_msg_data(&m->payload);
+    size_t bytes = zmq_msg_size(&m->payload);
+    if ((int)pos->encoding != c->wire)
+        return psoc__err(err, errlen, PSOC_EPROTO, "daemon sent a %s position; we agreed on %s",
+                         codec_name((int)pos->encoding), codec_name(c->wire));
+    char msg[200];
+    if (codec_check(c->wire, c->n, pos->block_size, q, bytes, msg, sizeof msg) != 0)
+        return psoc__err(err, errlen, PSOC_EPROTO, "daemon's position: %s", msg);
+    uint32_t got = crc32c(0, q, bytes);
+    if (got != pos->payload_crc32c)
+        return psoc__err(err, errlen, PSOC_ECHECKSUM,
+                         "position checksum mismatch (got %08x, header says %08x)", got,
+                         pos->payload_crc32c);
+    size_t bad = codec_decode(c->wire, c->n, pos->block_size, q, c->ref, c->ref);
+    uint32_t mine = crc32c(0, c->ref, c->n * sizeof(float));
+    if (bad || mine != pos->position_crc32c) {
+        *diverged = 1;
+        return psoc__err(err, errlen, PSOC_ECHECKSUM,
+                         "the %s position decodes to other floats than the daemon's (CRC %08x, "
+                         "daemon %08x, %zu not finite)", codec_name(c->wire), mine,
+                         pos->position_crc32c, bad);
+    }
+    memcpy(weights, c->ref, c->n * sizeof(float));
+    return PSOC_OK;
+}
+
+/* After a welcome: the agreed wire kind, and for a compressed one the
+ * shared position (the welcome's) with no residual yet. */
+static int s_start_wire(struct psoc *c, int wire, const float *weights, char *err,
+                        size_t errlen)
+{
+    if (wire < 0 || wire >= CODEC_KINDS)
+        return psoc__err(err, errlen, PSOC_EPROTO, "daemon agreed on wire encoding %d", wire);
+    c->wire = wire;
+    if (wire == CODEC_FP32)
+        return PSOC_OK;
+    if (!c->ref)
+        c->ref = malloc(c->n * sizeof(float));
+    if (!c->resid)
+        c->resid = malloc(c->n * sizeof(float));
+    if (!c->ref || !c->resid)
+        return psoc__err(err, errlen, PSOC_ESYS, "out of memory for %s state", codec_name(wire));
+    memcpy(c->ref, weights, c->n * sizeof(float));
+    memset(c->resid, 0, c->n * sizeof(float));
+    return PSOC_OK;
+}
+
 /* HELLO with `weights` (used when the particle is new), WELCOME back into
  * `weights`. */
 static int s_hello(struct psoc *c, float *weights, int timeout_ms, struct psoc_welcome *out,
@@ -50,6 +105,7 @@ static int s_hello(struct psoc *c, float *weights, int timeout_ms, struct psoc_w
     h.pid = (uint32_t)getpid();
     h.model_name = c->model;
     h.dataset = c->dataset;
+    h.encoding = (Psod__Encoding)c->opts.wire;
     /* The same process on a new connection (or after psod restarted: then
      * the daemon does not know the session and the usual rules apply). */
     uint64_t sw[2];
@@ -80,6 +136,8 @@ static int s_hello(struct psoc *c, float *weights, int timeout_ms, struct psoc_w
     } else {
         rc = s_take_payload(c, &m, w->payload_crc32c, weights, err, errlen);
     }
+    if (rc == PSOC_OK)
+        rc = s_start_wire(c, (int)w->encoding, weights, err, errlen);
     if (rc == PSOC_OK) {
         c->joined = 1;
         c->particle = w->particle_id;
@@ -107,6 +165,7 @@ static int s_hello(struct psoc *c, float *weights, int timeout_ms, struct psoc_w
             out->pushes = w->pushes;
             snprintf(out->model, sizeof out->model, "%s", w->model_name ? w->model_name : "");
             snprintf(out->dataset, sizeof out->dataset, "%s", w->dataset ? w->dataset : "");
+            out->wire = c->wire;
         }
     }
     wire_msg_clear(&m);
@@ -227,7 +286,8 @@ int psoc_sync_ex(struct psoc *c, float *weights, const float *gradient,
     p.round = c->round;
     p.loss = rep->loss;
     p.samples = rep->samples;
-    p.payload_crc32c = crc32c(0, send, bytes);
+    if (c->wire == CODEC_FP32)
+        p.payload_crc32c = crc32c(0, send, bytes);
     p.seq = ++c->seq;
     p.accuracy = rep->accuracy;
     p.position_accuracy = rep->position_accuracy;
@@ -235,7 +295,21 @@ int psoc_sync_ex(struct psoc *c, float *weights, const float *gradient,
     p.payload_kind = gradient ? PSOD__PAYLOAD_KIND__PAYLOAD_GRADIENT
                               : PSOD__PAYLOAD_KIND__PAYLOAD_WEIGHTS;
     zmq_msg_t payload;
-    if (c->zero_copy) {
+    if (c->wire != CODEC_FP32) {
+        /* The change since the position, plus what earlier pushes lost. */
+        size_t bad = wire_count_nonfinite(send, c->n);
+        if (bad)
+            return psoc__err(err, errlen, PSOC_EINVAL, "%s hold %zu NaN or infinite values",
+                             gradient ? "gradients" : "weights", bad);
+        size_t qbytes = codec_bytes(c->wire, c->n, CODEC_BLOCK);
+        if (zmq_msg_init_size(&payload, qbytes) != 0)
+            return psoc__err(err, errlen, PSOC_ESYS, "out of memory");
+        codec_encode(c->wire, c->n, send, gradient ? NULL : c->ref, c->resid,
+                     zmq_msg_data(&payload));
+        p.encoding = (Psod__Encoding)c->wire;
+        p.block_size = c->wire == CODEC_INT8 ? CODEC_BLOCK : 0;
+        p.payload_crc32c = crc32c(0, zmq_msg_data(&payload), qbytes);
+    } else if (c->zero_copy) {
         atomic_store(&c->released, 0);
         zmq_msg_init_data(&payload, send, bytes, s_release, c);
     } else if (zmq_msg_init_size(&payload, bytes) == 0) {
@@ -275,7 +349,21 @@ int psoc_sync_ex(struct psoc *c, float *weights, const float *gradient,
         usleep(50); /* the I/O thread lets go within microseconds, usually */
     }
     Psod__Position *pos = (Psod__Position *)m.meta;
-    rc = s_take_payload(c, &m, pos->payload_crc32c, weights, err, errlen);
+    int diverged = 0;
+    if (pos->encoding != PSOD__ENCODING__ENC_F32) {
+        rc = c->wire == CODEC_FP32
+                 ? psoc__err(err, errlen, PSOC_EPROTO, "daemon sent a compressed position "
+                             "to a float32 worker")
+                 : s_take_change(c, &m, pos, weights, &diverged, err, errlen);
+    } else {
+        rc = s_take_payload(c, &m, pos->payload_crc32c, weights, err, errlen);
+        if (rc == PSOC_OK && c->wire != CODEC_FP32) /* the daemon sent it whole */
+            memcpy(c->ref, weights, c->n * sizeof(float));
+    }
+    if (diverged) {
+        wire_msg_clear(&m);
+        return s_resync(c, weights, out, err, errlen);
+    }
     if (rc == PSOC_OK) {
         c->round = pos->round;
         if (out) {

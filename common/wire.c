@@ -143,9 +143,14 @@ int wire_decode(zmq_msg_t *frames, int nframes, int more_frames, const struct wi
         if (lim && lim->max_payload && plen > lim->max_payload)
             return s_fail(err, PSOD__ERROR_CODE__ERR_TOO_LARGE,
                           "payload is %zu bytes, limit %zu", plen, lim->max_payload);
-        if (plen % sizeof(float))
+        /* Hello and welcome payloads are float32 vectors; a push's or a
+         * position's size depends on its encoding (fp16, bf16, int8) and
+         * is its receiver's to check. */
+        int f32 = command == PSOD__COMMAND__CMD_HELLO || command == PSOD__COMMAND__CMD_WELCOME;
+        if (f32 && plen % sizeof(float))
             return s_fail(err, PSOD__ERROR_CODE__ERR_SIZE,
-                          "payload is %zu bytes, not a whole number of float32 values", plen);
+                          "%s payload is %zu bytes, not a whole number of float32 values",
+                          wire_command_name(command), plen);
     }
 
     out->meta = protobuf_c_message_unpack(s_commands[command].desc, NULL, metalen,

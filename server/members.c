@@ -14,6 +14,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "common/codec.h"
 #include "common/crc32c.h"
 #include "common/log.h"
 #include "common/timeutil.h"
@@ -77,13 +78,20 @@ void srv_send_payload(struct server *s, struct member *mb, int command,
     zmq_msg_t copy;
     zmq_msg_init(&copy);
     zmq_msg_copy(&copy, &mb->position);
-    size_t bytes = zmq_msg_size(&copy);
-    if (wire_send(s->sock, mb->id, mb->id_len, command, meta, &copy, ZMQ_DONTWAIT) != 0)
+    srv_send_msg(s, mb, command, meta, &copy);
+}
+
+/* Send `payload` (moved) to member `mb` with the given metadata. */
+void srv_send_msg(struct server *s, struct member *mb, int command, const ProtobufCMessage *meta,
+                  zmq_msg_t *payload)
+{
+    size_t bytes = zmq_msg_size(payload);
+    if (wire_send(s->sock, mb->id, mb->id_len, command, meta, payload, ZMQ_DONTWAIT) != 0)
         log_warn("could not send %s to worker '%s': %s", wire_command_name(command), mb->name,
                  zmq_strerror(errno));
     else
         s->bytes_out += bytes;
-    zmq_msg_close(&copy);
+    zmq_msg_close(payload);
 }
 
 /* Room for one more member in every per-member array. */
@@ -169,6 +177,20 @@ static void s_member_init(struct member *mb, const char *name, struct wire_msg *
     s_new_session(mb);
 }
 
+/* The wire kind of a worker: psod's --wire when it imposes one, else what
+ * the hello asks for. */
+static int s_agree_wire(const struct server *s, const Psod__Hello *h, const char *name)
+{
+    int want = (int)h->encoding;
+    if (!s->cfg.wire)
+        return want;
+    int kind = s->cfg.wire - 1;
+    if (kind != want)
+        log_info("worker '%s' asked for %s payloads; psod imposes %s (--wire)", name,
+                 codec_name(want), codec_name(kind));
+    return kind;
+}
+
 static void s_welcome(struct server *s, struct member *mb, int rejoined)
 {
     Psod__Welcome w = PSOD__WELCOME__INIT;
@@ -188,6 +210,7 @@ static void s_welcome(struct server *s, struct member *mb, int rejoined)
     w.pushes = mb->pushes;
     w.dataset = s->dataset;
     w.session = (ProtobufCBinaryData){sizeof mb->session, mb->session};
+    w.encoding = (Psod__Encoding)mb->wire;
     srv_send_payload(s, mb, PSOD__COMMAND__CMD_WELCOME, &w.base);
 }
 
@@ -231,8 +254,13 @@ void srv_handle_hello(struct server *s, struct wire_msg *in)
                    PSOD_SESSION_LEN);
         return;
     }
-    if (h->encoding != PSOD__ENCODING__ENC_F32 ||
-        h->payload_kind != PSOD__PAYLOAD_KIND__PAYLOAD_WEIGHTS || h->shard_offset != 0 ||
+    if ((int)h->encoding < 0 || (int)h->encoding >= CODEC_KINDS) {
+        srv_reject(s, in, PSOD__ERROR_CODE__ERR_UNSUPPORTED, 0,
+                   "hello asks for wire encoding %d; this daemon speaks fp32, fp16, bf16, int8",
+                   (int)h->encoding);
+        return;
+    }
+    if (h->payload_kind != PSOD__PAYLOAD_KIND__PAYLOAD_WEIGHTS || h->shard_offset != 0 ||
         h->auth_token.len != 0) {
         srv_reject(s, in, PSOD__ERROR_CODE__ERR_UNSUPPORTED, 0,
                  "hello takes float32 initial weights for the whole vector, without tokens");
@@ -291,6 +319,7 @@ void srv_handle_hello(struct server *s, struct wire_msg *in)
         mb->intervals = 0;
         log_info("worker '%s' (%s pid %u) rejoined particle %d at round %llu", mb->name,
                  h->host ? h->host : "?", h->pid, (int)(mb - s->m), (unsigned long long)s->round);
+        mb->wire = s_agree_wire(s, h, mb->name);
         s_welcome(s, mb, 1);
         return;
     }
@@ -368,6 +397,7 @@ void srv_handle_hello(struct server *s, struct wire_msg *in)
         s->ops->reset(s->st, i, x0, hash_fnv1a64(h->worker_name));
         zmq_msg_close(&slot->position);
         s_member_init(slot, h->worker_name, in);
+        slot->wire = s_agree_wire(s, h, slot->name);
         s_welcome(s, slot, 0);
         return;
     }
@@ -377,8 +407,10 @@ void srv_handle_hello(struct server *s, struct wire_msg *in)
     }
     mb = &s->m[s->count++];
     s_member_init(mb, h->worker_name, in);
-    log_info("worker '%s' (%s pid %u) joined as particle %zu (%zu of %ld)", mb->name,
-             h->host ? h->host : "?", h->pid, s->count - 1, s->count, s->cfg.workers);
+    mb->wire = s_agree_wire(s, h, mb->name);
+    log_info("worker '%s' (%s pid %u) joined as particle %zu (%zu of %ld), %s payloads",
+             mb->name, h->host ? h->host : "?", h->pid, s->count - 1, s->count,
+             s->cfg.workers, codec_name(mb->wire));
     s_welcome(s, mb, 0);
 }
 

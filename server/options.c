@@ -18,6 +18,8 @@
 #include "server/strategy.h"
 
 static const char *const s_modes[] = {"sync", "async", NULL};
+/* "any", then the codec's kinds in order: value - 1 is the kind. */
+static const char *const s_wires[] = {"any", "fp32", "fp16", "bf16", "int8", NULL};
 
 #define C(f) offsetof(struct server_config, f)
 static const struct config_option s_options[] = {
@@ -33,6 +35,10 @@ static const struct config_option s_options[] = {
     {"mode", CONF_ENUM, C(mode), "sync", 1, 0,
      "sync: rounds with a barrier; async: each push is answered at once from the current "
      "state, so a slow worker slows only itself (pso and avg)", s_modes},
+    {"wire", CONF_ENUM, C(wire), "any", 1, 0,
+     "payload encoding of pushes and positions: any = what each worker's hello asks for; "
+     "fp32, fp16, bf16 or int8 = imposed on every worker (changes against shared state, "
+     "with error feedback; PROTOCOL.md)", s_wires},
     {"seed", CONF_INT, C(seed), "1", 0, 9.2e18, "seed of the swarm's random factors", NULL},
     {"max-payload-mb", CONF_INT, C(max_payload_mb), "1024", 1, 1 << 20,
      "largest payload frame accepted, MiB (bounds memory a peer can make us allocate)", NULL},

@@ -177,6 +177,7 @@ void srv_handle_status(struct server *s, struct wire_msg *in)
                 ps[i].best_loss = s->ops->personal_best_loss(s->st, (int)i);
                 ps[i].accuracy = mb->last_acc;
                 ps[i].evicted = mb->evicted;
+                ps[i].encoding = (Psod__Encoding)mb->wire;
                 ps[i].age_seconds = now - mb->last_seen;
                 ps[i].pushes = mb->pushes;
                 ps[i].pushed_this_round = mb->has_push;

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/codec.h"
 #include "common/crc32c.h"
 #include "common/log.h"
 #include "common/timeutil.h"
@@ -30,10 +31,32 @@ static void s_choose_evaluator(struct server *s)
             s->evaluator = (int)i;
 }
 
+/* A compressed position: the change from the position the worker holds
+ * (mb->position) to the new one (mb->push), encoded into `q`; the new one
+ * becomes what the worker will decode, bit for bit. Returns 0, or -1 when
+ * out of memory (the worker then gets the float32 position). */
+static int s_encode_position(struct server *s, struct member *mb, zmq_msg_t *q,
+                             Psod__Position *p)
+{
+    size_t bytes = codec_bytes(mb->wire, s->n, CODEC_BLOCK);
+    if (zmq_msg_init_size(q, bytes) != 0)
+        return -1;
+    float *target = zmq_msg_data(&mb->push);
+    codec_encode_step(mb->wire, s->n, target, zmq_msg_data(&mb->position), zmq_msg_data(q));
+    p->encoding = (Psod__Encoding)mb->wire;
+    p->block_size = mb->wire == CODEC_INT8 ? CODEC_BLOCK : 0;
+    p->payload_crc32c = crc32c(0, zmq_msg_data(q), bytes);
+    p->position_crc32c = crc32c(0, target, s->n * sizeof(float));
+    return 0;
+}
+
 void srv_position_ready(void *ctx, int i, uint32_t crc)
 {
     struct server *s = ctx;
     struct member *mb = &s->m[i];
+    zmq_msg_t q;
+    Psod__Position p = PSOD__POSITION__INIT;
+    int compressed = mb->active && mb->wire != CODEC_FP32 && s_encode_position(s, mb, &q, &p) == 0;
     zmq_msg_close(&mb->position);
     zmq_msg_init(&mb->position);
     zmq_msg_move(&mb->position, &mb->push);
@@ -41,16 +64,19 @@ void srv_position_ready(void *ctx, int i, uint32_t crc)
     mb->has_push = 0;
     if (!mb->active)
         return;
-    Psod__Position p = PSOD__POSITION__INIT;
     p.round = s->round + 1;
     p.global_best_loss = s->ops->global_loss(s->st);
-    p.payload_crc32c = crc;
+    if (!compressed)
+        p.payload_crc32c = crc;
     p.particle_id = (uint32_t)i;
     p.personal_best_loss = s->ops->personal_best_loss(s->st, i);
     p.seq = mb->push_seq;
     p.global_best_particle = (uint32_t)s->ops->global_particle(s->st);
     p.evaluator = i == s->evaluator;
-    srv_send_payload(s, mb, PSOD__COMMAND__CMD_POSITION, &p.base);
+    if (compressed)
+        srv_send_msg(s, mb, PSOD__COMMAND__CMD_POSITION, &p.base, &q);
+    else
+        srv_send_payload(s, mb, PSOD__COMMAND__CMD_POSITION, &p.base);
 }
 
 /* After an update (a closed round, or one push in async mode): accuracy
@@ -243,6 +269,73 @@ void srv_global_report(struct server *s, double acc, uint64_t round)
     }
 }
 
+/* A float32 push: its size, CRC and values checked, the frame itself
+ * becomes mb->push (updated in place at the close). 0, or -1 refused. */
+static int s_take_push(struct server *s, struct wire_msg *in, struct member *mb,
+                       const Psod__Push *p)
+{
+    size_t bytes = zmq_msg_size(&in->payload);
+    if (bytes != s->n * sizeof(float)) {
+        srv_reject(s, in, PSOD__ERROR_CODE__ERR_SIZE, p->seq, "payload is %zu bytes, expected %zu",
+                 bytes, s->n * sizeof(float));
+        return -1;
+    }
+    uint32_t crc;
+    size_t bad = wire_check_payload(zmq_msg_data(&in->payload), s->n, &crc);
+    if (crc != p->payload_crc32c) {
+        srv_reject(s, in, PSOD__ERROR_CODE__ERR_CHECKSUM, p->seq,
+                 "payload CRC-32C is %08x, push says %08x", crc, p->payload_crc32c);
+        return -1;
+    }
+    if (bad) {
+        srv_reject(s, in, PSOD__ERROR_CODE__ERR_NOT_FINITE, p->seq,
+                 "weights hold %zu NaN or infinite values", bad);
+        return -1;
+    }
+    zmq_msg_init(&mb->push);
+    zmq_msg_move(&mb->push, &in->payload);
+    return 0;
+}
+
+/* A compressed push: the payload's layout and CRC checked, then decoded
+ * against the position the worker holds (a gradient: against nothing) into
+ * a float32 mb->push. 0, or -1 refused. */
+static int s_decode_push(struct server *s, struct wire_msg *in, struct member *mb,
+                         const Psod__Push *p)
+{
+    const void *q = zmq_msg_data(&in->payload);
+    size_t bytes = zmq_msg_size(&in->payload);
+    char msg[200];
+    int code = codec_check(mb->wire, s->n, p->block_size, q, bytes, msg, sizeof msg);
+    if (code) {
+        srv_reject(s, in, code, p->seq, "%s", msg);
+        return -1;
+    }
+    uint32_t crc = crc32c(0, q, bytes);
+    if (crc != p->payload_crc32c) {
+        srv_reject(s, in, PSOD__ERROR_CODE__ERR_CHECKSUM, p->seq,
+                   "payload CRC-32C is %08x, push says %08x", crc, p->payload_crc32c);
+        return -1;
+    }
+    zmq_msg_t x;
+    if (zmq_msg_init_size(&x, s->n * sizeof(float)) != 0 || wire_payload_align(&x) != 0) {
+        srv_reject(s, in, PSOD__ERROR_CODE__ERR_INTERNAL, p->seq, "out of memory for a push");
+        return -1;
+    }
+    const float *ref = s->ops->push_kind ? NULL : zmq_msg_data(&mb->position);
+    size_t bad = codec_decode(mb->wire, s->n, p->block_size, q, ref, zmq_msg_data(&x));
+    if (bad) {
+        zmq_msg_close(&x);
+        srv_reject(s, in, PSOD__ERROR_CODE__ERR_NOT_FINITE, p->seq,
+                   "the %s push decodes to %zu NaN or infinite values", codec_name(mb->wire),
+                   bad);
+        return -1;
+    }
+    zmq_msg_init(&mb->push);
+    zmq_msg_move(&mb->push, &x);
+    return 0;
+}
+
 void srv_handle_push(struct server *s, struct wire_msg *in)
 {
     Psod__Push *p = (Psod__Push *)in->meta;
@@ -266,9 +359,10 @@ void srv_handle_push(struct server *s, struct wire_msg *in)
                  (unsigned long long)s->round);
         return;
     }
-    if (p->encoding != PSOD__ENCODING__ENC_F32) {
+    if ((int)p->encoding != mb->wire) {
         srv_reject(s, in, PSOD__ERROR_CODE__ERR_UNSUPPORTED, p->seq,
-                 "this daemon takes float32 payloads only");
+                   "worker '%s' agreed on %s payloads at its hello; the push is %s", mb->name,
+                   codec_name(mb->wire), codec_name((int)p->encoding));
         return;
     }
     if ((int)p->payload_kind != s->ops->push_kind) {
@@ -278,30 +372,16 @@ void srv_handle_push(struct server *s, struct wire_msg *in)
                  p->payload_kind ? "gradients" : "weights");
         return;
     }
-    size_t bytes = zmq_msg_size(&in->payload);
-    if (bytes != s->n * sizeof(float)) {
-        srv_reject(s, in, PSOD__ERROR_CODE__ERR_SIZE, p->seq, "payload is %zu bytes, expected %zu",
-                 bytes, s->n * sizeof(float));
-        return;
-    }
     if (!isfinite(p->loss)) {
         srv_reject(s, in, PSOD__ERROR_CODE__ERR_NOT_FINITE, p->seq, "loss is %g", p->loss);
         return;
     }
-    uint32_t crc;
-    size_t bad = wire_check_payload(zmq_msg_data(&in->payload), s->n, &crc);
-    if (crc != p->payload_crc32c) {
-        srv_reject(s, in, PSOD__ERROR_CODE__ERR_CHECKSUM, p->seq,
-                 "payload CRC-32C is %08x, push says %08x", crc, p->payload_crc32c);
+    if (mb->wire != CODEC_FP32) {
+        if (s_decode_push(s, in, mb, p) != 0)
+            return;
+    } else if (s_take_push(s, in, mb, p) != 0) {
         return;
     }
-    if (bad) {
-        srv_reject(s, in, PSOD__ERROR_CODE__ERR_NOT_FINITE, p->seq,
-                 "weights hold %zu NaN or infinite values", bad);
-        return;
-    }
-    zmq_msg_init(&mb->push);
-    zmq_msg_move(&mb->push, &in->payload);
     mb->has_push = 1;
     mb->push_loss = p->loss;
     mb->push_seq = p->seq;

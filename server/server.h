@@ -48,6 +48,7 @@ struct server_config {
     char resume[CONF_STRLEN];    /* directory to resume from */
     int resume_or_start;         /* --resume may find nothing: start a new swarm */
     int mode;                    /* enum server_mode (CONF_ENUM stores an int) */
+    int wire;                    /* 0: each worker's choice; else codec kind + 1 */
     long max_peers;              /* open connections allowed, 0 = no limit */
     char curve_secret[CONF_STRLEN]; /* the daemon's CURVE key pair file, "" = no CURVE */
     char allow[CONF_STRLEN];     /* directory of allowed worker public keys */

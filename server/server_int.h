@@ -26,6 +26,7 @@ struct member {
     zmq_msg_t position;      /* current position; never written after it is stored */
     int evicted;             /* silent for too long; a hello brings it back */
     int retired;             /* gone longer than --retire-after: the slot is free */
+    int wire;                /* enum codec_kind agreed at its hello */
     int has_push;            /* pushed for the current round */
     zmq_msg_t push;          /* the pushed weights, updated in place at the close */
     double push_loss;
@@ -106,6 +107,8 @@ size_t srv_active(const struct server *s);
 size_t srv_pushed(const struct server *s);
 void srv_send_payload(struct server *s, struct member *mb, int command,
                       const ProtobufCMessage *meta);
+void srv_send_msg(struct server *s, struct member *mb, int command, const ProtobufCMessage *meta,
+                  zmq_msg_t *payload);
 int srv_reserve(struct server *s);
 void srv_handle_hello(struct server *s, struct wire_msg *in);
 void srv_handle_heartbeat(struct server *s, struct wire_msg *in);

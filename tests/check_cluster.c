@@ -232,14 +232,16 @@ END_TEST
  * psod exits by itself once all leave (--exit-when-done); the global model
  * it writes must have learned (loss under a threshold, accuracy far above
  * chance) and evaluate to exactly the accuracy the run reported. */
-static void s_strategy_run(const char *strategy)
+/* `wires`: the three workers' --wire kinds, NULL for float32. */
+static void s_strategy_run(const char *strategy, const char *const *wires)
 {
-    char ep[256], tag[64], model[600], metrics[600];
-    snprintf(model, sizeof model, "%s/%s.psom", dir, strategy);
-    snprintf(metrics, sizeof metrics, "%s/%s.jsonl", dir, strategy);
+    char ep[256], tag[64], model[600], metrics[600], run[64];
+    snprintf(run, sizeof run, "%s%s", strategy, wires ? "-wire" : "");
+    snprintf(model, sizeof model, "%s/%s.psom", dir, run);
+    snprintf(metrics, sizeof metrics, "%s/%s.jsonl", dir, run);
     /* ssgd takes one global step per round with the daemon's learning rate:
      * 30 steps here, so a larger one than the workers' local 0.02. */
-    pid_t psod = proc_psod(strategy, ep, sizeof ep,
+    pid_t psod = proc_psod(run, ep, sizeof ep,
                         (char *[]){"--workers", "3", "--strategy", (char *)strategy,
                                    "--exit-when-done", "--model-out", model, "--metrics",
                                    metrics, "--ssgd-lr", "0.1", NULL});
@@ -250,30 +252,39 @@ static void s_strategy_run(const char *strategy)
         char name[16], idx[8];
         snprintf(name, sizeof name, "w%d", i);
         snprintf(idx, sizeof idx, "%d", i);
-        snprintf(tag, sizeof tag, "%s-w%d", strategy, i);
+        snprintf(tag, sizeof tag, "%s-w%d", run, i);
         p[i] = proc_spawn((char *[]){w, "--connect", ep, "--name", name, "--model", "mlp",
                                   "--dataset", "mnist", "--data-dir", dir, "--epochs", "2",
                                   "--batch", "32", "--lr", "0.02", "--sync-every", "4",
                                   "--shard-index", idx, "--shard-count", "3", "--eval-every",
                                   "1", "--progress-interval", "0", "--timeout-ms", "30000",
-                                  NULL},
+                                  "--wire", wires ? (char *)wires[i] : "fp32", NULL},
                        tag);
     }
     for (int i = 0; i < 3; i++) {
-        snprintf(tag, sizeof tag, "%s-w%d", strategy, i);
+        snprintf(tag, sizeof tag, "%s-w%d", run, i);
         int rc = proc_wait(p[i], 120);
         char err[8192];
         proc_read(tag, "err", err, sizeof err);
-        ck_assert_msg(rc == 0, "%.1000s worker %d: %d: %.1000s", strategy, i, rc, err);
+        ck_assert_msg(rc == 0, "%.1000s worker %d: %d: %.1000s", run, i, rc, err);
+        /* Compressed: every position decoded to the daemon's floats (a
+         * mismatch would have made the worker rejoin). */
+        ck_assert_msg(strstr(err, "did not use this push") == NULL, "%s worker %d: %.2000s", run,
+                      i, err);
+        if (wires) {
+            char want[64];
+            snprintf(want, sizeof want, "%s payloads", wires[i]);
+            ck_assert_msg(strstr(err, want) != NULL, "%s worker %d: %.1000s", run, i, err);
+        }
     }
     ck_assert_int_eq(proc_wait(psod, 20), 0); /* left by itself */
     char log[16384], last[8192], out[2048];
-    proc_read(strategy, "err", log, sizeof log);
+    proc_read(run, "err", log, sizeof log);
     proc_last_line(metrics, last, sizeof last);
     double loss = proc_after(last, "\"global_loss\":");
     ck_assert_msg(loss < 0.6, "%.1000s: global loss %g: %.1000s", strategy, loss, last);
     /* The model file evaluates to what the run reported. */
-    snprintf(tag, sizeof tag, "%s-eval", strategy);
+    snprintf(tag, sizeof tag, "%s-eval", run);
     pid_t e = proc_spawn((char *[]){w, "--eval", model, "--model", "mlp", "--data-dir", dir, NULL},
                       tag);
     ck_assert_int_eq(proc_wait(e, 60), 0);
@@ -282,12 +293,15 @@ static void s_strategy_run(const char *strategy)
     const char *fin = strstr(log, "final: ");
     ck_assert_msg(fin != NULL, "%.1000s", log);
     double reported = proc_after(fin, "test accuracy ");
-    fprintf(stderr, "strategy %s, 3 workers: global loss %.4f, model file accuracy %.4f, "
-                    "reported %.4f\n", strategy, loss, acc, reported);
-    ck_assert_msg(acc > 0.8, "%.1000s: accuracy %g: %.1000s", strategy, acc, out);
-    if (strcmp(strategy, "easgd") != 0) /* easgd's center is never sent to a worker */
-        ck_assert_msg(fabs(acc - reported) < 1e-5, "%.1000s: file %.6f, reported %.6f", strategy,
-                      acc, reported);
+    fprintf(stderr, "strategy %s, 3 workers%s: global loss %.4f, model file accuracy %.4f, "
+                    "reported %.4f\n", strategy, wires ? " (fp16, bf16, int8)" : "", loss, acc,
+            reported);
+    ck_assert_msg(acc > 0.8, "%.1000s: accuracy %g: %.1000s", run, acc, out);
+    /* easgd's center is never sent to a worker; a compressed position is
+     * the global model within one rounding of a change. */
+    if (strcmp(strategy, "easgd") != 0)
+        ck_assert_msg(fabs(acc - reported) < (wires ? 0.02 : 1e-5),
+                      "%.1000s: file %.6f, reported %.6f", run, acc, reported);
 }
 
 START_TEST(wrong_network_is_refused)
@@ -741,7 +755,18 @@ START_TEST(every_strategy_trains_and_its_model_file_matches)
 {
     ck_assert_int_eq(fixture_write_idx(dir, "train", 1500, 1), 0);
     ck_assert_int_eq(fixture_write_idx(dir, "t10k", 300, 2), 0);
-    s_strategy_run(strategy_choices[_i]);
+    s_strategy_run(strategy_choices[_i], NULL);
+}
+END_TEST
+
+/* Every strategy with every compressed kind: one worker each on fp16, bf16
+ * and int8, in one swarm. */
+START_TEST(every_strategy_trains_over_compressed_payloads)
+{
+    ck_assert_int_eq(fixture_write_idx(dir, "train", 1500, 1), 0);
+    ck_assert_int_eq(fixture_write_idx(dir, "t10k", 300, 2), 0);
+    static const char *const wires[3] = {"fp16", "bf16", "int8"};
+    s_strategy_run(strategy_choices[_i], wires);
 }
 END_TEST
 
@@ -766,6 +791,7 @@ int main(void)
     tcase_add_test(tc, gone_worker_is_retired_and_its_slot_reused);
     tcase_add_loop_test(tc, deadline_and_quorum_close_rounds_without_the_slow_worker, 0, 2);
     tcase_add_loop_test(tc, every_strategy_trains_and_its_model_file_matches, 0, STRATEGY_COUNT);
+    tcase_add_loop_test(tc, every_strategy_trains_over_compressed_payloads, 0, STRATEGY_COUNT);
     suite_add_tcase(s, tc);
     return suite_run(s);
 }

@@ -40,12 +40,13 @@ static void s_print_text(const struct psoc_status *st)
            st->peers_connected, st->max_peers, (unsigned long long)st->peers_refused,
            st->encrypted ? "encrypted (CURVE)" : "NOT encrypted");
     if (st->n_particles)
-        printf("%4s %-24s %7s %12s %12s %8s %8s %s\n", "id", "worker", "active", "last loss",
-               "best loss", "age s", "pushes", "round");
+        printf("%4s %-24s %7s %5s %12s %12s %8s %8s %s\n", "id", "worker", "active", "wire",
+               "last loss", "best loss", "age s", "pushes", "round");
     for (size_t i = 0; i < st->n_particles; i++) {
         const struct psoc_particle_status *p = &st->particle[i];
-        printf("%4u %-24s %7s %12.6g %12.6g %8.1f %8llu %s\n", p->id, p->name,
-               p->active ? "yes" : p->evicted ? "evicted" : "no", p->last_loss, p->best_loss, p->age_seconds,
+        printf("%4u %-24s %7s %5s %12.6g %12.6g %8.1f %8llu %s\n", p->id, p->name,
+               p->active ? "yes" : p->evicted ? "evicted" : "no", psoc_wire_name(p->wire),
+               p->last_loss, p->best_loss, p->age_seconds,
                (unsigned long long)p->pushes,
                p->pushed_this_round ? "pushed" : p->active ? "round waits for it" : "-");
     }
@@ -85,9 +86,9 @@ static void s_print_json(const struct psoc_status *st)
     printf("\"particle\":[");
     for (size_t i = 0; i < st->n_particles; i++) {
         const struct psoc_particle_status *p = &st->particle[i];
-        printf("%s{\"id\":%u,\"worker\":\"%s\",\"active\":%s,\"evicted\":%s,\"pushes\":%llu,"
-               "\"pushed\":%s,",
-               i ? "," : "", p->id, p->name, p->active ? "true" : "false",
+        printf("%s{\"id\":%u,\"worker\":\"%s\",\"wire\":\"%s\",\"active\":%s,\"evicted\":%s,"
+               "\"pushes\":%llu,\"pushed\":%s,",
+               i ? "," : "", p->id, p->name, psoc_wire_name(p->wire), p->active ? "true" : "false",
                p->evicted ? "true" : "false", (unsigned long long)p->pushes,
                p->pushed_this_round ? "true" : "false");
         s_num("last_loss", p->last_loss, 1);

@@ -58,7 +58,7 @@ struct worker_config {
     long progress_every;
     int standalone;
     long eval_every, eval_samples, holdout, reconnect_ms, delay_ms, join_timeout_ms, stall_after;
-    int fitness, diverse_init;
+    int fitness, diverse_init, wire;
     char init[CONF_STRLEN];
     char eval[CONF_STRLEN];
     char curve_secret[CONF_STRLEN];
@@ -66,6 +66,7 @@ struct worker_config {
 };
 
 static const char *const s_fitness_modes[] = {"train", "holdout", NULL};
+static const char *const s_wires[] = {"fp32", "fp16", "bf16", "int8", NULL}; /* enum psoc_wire */
 
 static volatile int s_stop_signal; /* the signal that asks us to stop, 0 = none */
 
@@ -156,6 +157,10 @@ static const struct config_option s_options[] = {
     {"diverse-init", CONF_BOOL, W(diverse_init), "no", 1, 0,
      "mix the worker name into the init seed (default: every particle starts from the "
      "same seeded weights)", NULL},
+    {"wire", CONF_ENUM, W(wire), "fp32", 1, 0,
+     "payload encoding of pushes and positions: fp32, or the change since the last "
+     "position as fp16, bf16 or int8 (blockwise scaled), with error feedback; psod may "
+     "impose another (its --wire)", s_wires},
     {"curve-secret", CONF_STRING, W(curve_secret), "", 1, 0,
      "this worker's CURVE key pair file (psoctl keygen); its .pub must be in psod's "
      "--allow directory", NULL},
@@ -173,6 +178,7 @@ static int s_client_options(const struct worker_config *cfg, struct psoc_options
     po->timeout_ms = (int)cfg->timeout_ms;
     po->connect_timeout_ms = (int)cfg->join_timeout_ms;
     po->reconnect_ms = (int)cfg->reconnect_ms;
+    po->wire = cfg->wire;
     po->log = s_client_log;
     po->stop = &s_stop_signal;
     if (!cfg->curve_secret[0] && !cfg->curve_server[0])
@@ -338,9 +344,9 @@ static int s_run_model(const struct worker_config *cfg)
             log_error("join %s as '%s': %s", cfg->connect, cfg->name, err);
             rc = 1;
         } else {
-            log_info("joined %s as particle %u at round %llu%s, strategy %s", cfg->connect,
-                     wel.particle_id, (unsigned long long)wel.round,
-                     wel.rejoined ? " (rejoined)" : "", wel.strategy);
+            log_info("joined %s as particle %u at round %llu%s, strategy %s, %s payloads",
+                     cfg->connect, wel.particle_id, (unsigned long long)wel.round,
+                     wel.rejoined ? " (rejoined)" : "", wel.strategy, psoc_wire_name(wel.wire));
         }
     }
     struct train_config tc = {(int)cfg->epochs, (int)cfg->batch, cfg->lr, cfg->momentum,

@@ -79,7 +79,9 @@ class Client:
     milliseconds; None keeps the library's defaults. `curve_secret` and
     `curve_server` name key files (psoctl keygen) for a CURVE daemon. `log`
     is called with (level, message) for what the library says about its
-    connection (1 info, 2 warning).
+    connection (1 info, 2 warning). `wire` ("fp32", "fp16", "bf16", "int8")
+    is the payload encoding asked for at the join (psod may impose another;
+    join() says which was agreed).
 
     With `interruptible`, a blocking call made from the main thread runs in
     a helper thread while the main thread waits, so Python's signal
@@ -89,7 +91,7 @@ class Client:
 
     def __init__(self, endpoint, name=None, *, timeout_ms=None, connect_timeout_ms=None,
                  reconnect_ms=None, heartbeat_thread=True, curve_secret=None,
-                 curve_server=None, log=None, interruptible=False):
+                 curve_server=None, log=None, interruptible=False, wire="fp32"):
         self._interruptible = interruptible
         lib = _libc()
         self._lib = lib
@@ -102,6 +104,10 @@ class Client:
             if value is not None:
                 setattr(opts, field, int(value))
         opts.heartbeat_thread = 1 if heartbeat_thread else 0
+        kind = lib.psoc_wire_parse(wire.encode())
+        if kind < 0:
+            raise ValueError("wire must be fp32, fp16, bf16 or int8, not %r" % (wire,))
+        opts.wire = kind
         opts.stop = ctypes.pointer(self._stop)
         err = ctypes.create_string_buffer(_lib.ERR_LEN)
         if curve_secret or curve_server:
@@ -158,7 +164,8 @@ class Client:
                 "global_best_loss": w.global_best_loss, "rejoined": bool(w.rejoined),
                 "strategy": _text(w.strategy), "positions_global": bool(w.positions_global),
                 "push_gradients": bool(w.push_gradients), "heartbeat_ms": w.heartbeat_ms,
-                "pushes": w.pushes, "model": _text(w.model), "dataset": _text(w.dataset)}
+                "pushes": w.pushes, "model": _text(w.model), "dataset": _text(w.dataset),
+                "wire": _text(self._lib.psoc_wire_name(w.wire))}
 
     def sync(self, weights, loss, samples, gradient=None, accuracy=math.nan,
              position_accuracy=math.nan, position_round=0):
@@ -201,7 +208,8 @@ class Client:
                 {"id": p.id, "name": _text(p.name), "last_loss": p.last_loss,
                  "best_loss": p.best_loss, "age_seconds": p.age_seconds, "pushes": p.pushes,
                  "last_round": p.last_round, "pushed_this_round": bool(p.pushed_this_round),
-                 "active": bool(p.active), "evicted": bool(p.evicted)}
+                 "active": bool(p.active), "evicted": bool(p.evicted),
+                 "wire": _text(self._lib.psoc_wire_name(p.wire))}
                 for p in (st.particle[i] for i in range(st.n_particles))]
         finally:
             self._lib.psoc_status_free(ctypes.byref(st))

@@ -24,7 +24,7 @@ class Options(ctypes.Structure):
                 ("max_payload", c_size_t), ("heartbeat_thread", c_int), ("log", LOG_FN),
                 ("log_ctx", c_void_p), ("stop", ctypes.POINTER(c_int)),
                 ("curve_public", ctypes.c_char * 41), ("curve_secret", ctypes.c_char * 41),
-                ("curve_server", ctypes.c_char * 41)]
+                ("curve_server", ctypes.c_char * 41), ("wire", c_int)]
 
 
 class Welcome(ctypes.Structure):
@@ -32,7 +32,7 @@ class Welcome(ctypes.Structure):
                 ("rejoined", c_int), ("strategy", ctypes.c_char * 32),
                 ("positions_global", c_int), ("push_gradients", c_int),
                 ("heartbeat_ms", c_uint32), ("pushes", c_uint64), ("model", ctypes.c_char * 64),
-                ("dataset", ctypes.c_char * 32)]
+                ("dataset", ctypes.c_char * 32), ("wire", c_int)]
 
 
 class Report(ctypes.Structure):
@@ -50,7 +50,7 @@ class ParticleStatus(ctypes.Structure):
     _fields_ = [("id", c_uint32), ("name", ctypes.c_char * (NAME_MAX + 1)),
                 ("last_loss", c_double), ("best_loss", c_double), ("age_seconds", c_double),
                 ("pushes", c_uint64), ("last_round", c_uint64), ("pushed_this_round", c_int),
-                ("active", c_int), ("evicted", c_int)]
+                ("active", c_int), ("evicted", c_int), ("wire", c_int)]
 
 
 class Status(ctypes.Structure):
@@ -94,6 +94,8 @@ _SIGNATURES = {
     "psoc_last_server_error": (c_int, [c_void_p]),
     "psoc_strerror": (c_char_p, [c_int]),
     "psoc_layout_hash": (c_uint64, [c_char_p]),
+    "psoc_wire_parse": (c_int, [c_char_p]),
+    "psoc_wire_name": (c_char_p, [c_int]),
     "psoc_struct_size": (c_size_t, [c_char_p]),
     "psoc_model_save": (c_int, [c_char_p, P(ModelInfo), c_void_p, c_char_p, c_size_t]),
     "psoc_model_load": (c_int, [c_char_p, P(ModelInfo), c_void_p, c_size_t, c_char_p, c_size_t]),

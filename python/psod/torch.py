@@ -104,7 +104,7 @@ class Swarm:
     both: the daemon's weights replace what it did). `model_name`,
     `dataset` and `input_shape` name the model to psod (the default name is
     the class name). Other keyword arguments go to psod.Client (timeouts,
-    curve_secret, curve_server, log)."""
+    curve_secret, curve_server, log, wire)."""
 
     def __init__(self, endpoint, model, optimizer=None, *, name=None, sync_every=16,
                  buffers=True, reset_momentum=False, model_name=None, dataset="",

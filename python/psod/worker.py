@@ -61,6 +61,9 @@ def _options(argv):
     a("--timeout-ms", type=int, default=120000)
     a("--join-timeout-ms", type=int, default=20000)
     a("--reconnect-ms", type=int, default=120000)
+    a("--wire", default="fp32", choices=("fp32", "fp16", "bf16", "int8"),
+      help="payload encoding of pushes and positions (the change since the last position, "
+           "with error feedback); psod may impose another")
     a("--curve-secret", default="")
     a("--curve-server", default="")
     a("--standalone", action="store_true", help="train without a daemon")
@@ -164,11 +167,12 @@ def run(o):
             dataset=o.dataset, input_shape=models.INPUT[o.model], timeout_ms=o.timeout_ms,
             connect_timeout_ms=o.join_timeout_ms, reconnect_ms=o.reconnect_ms,
             curve_secret=o.curve_secret or None, curve_server=o.curve_server or None,
-            interruptible=True,
+            interruptible=True, wire=o.wire,
             log=lambda level, msg: _log(msg, "WARN" if level >= 2 else "INFO"))
         w = swarm.welcome
         _log(f"joined {o.connect} as particle {w['particle_id']} at round {w['round']}, "
-             f"strategy {w['strategy']}{' (rejoined)' if w['rejoined'] else ''}")
+             f"strategy {w['strategy']}{' (rejoined)' if w['rejoined'] else ''}, "
+             f"{w['wire']} payloads")
         if w["rejoined"] and w["pushes"] > 0:
             step = min(total, w["pushes"] * (1 if w["push_gradients"] else o.sync_every))
             _log(f"rejoined after {w['pushes']} pushes: resuming at step {step} of {total}")

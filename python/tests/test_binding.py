@@ -32,6 +32,46 @@ def test_join_sync_status(daemon):
         assert math.isfinite(st["global_best_loss"])
 
 
+@pytest.mark.parametrize("wire,tol", [("bf16", 2 ** -8), ("fp16", 2 ** -11), ("int8", 1 / 127)])
+def test_compressed_payloads_follow_the_float32_positions(daemon, wire, tol):
+    """Under avg with one worker a position is the pushed weights: over a
+    compressed wire it must be within the kind's rounding of the change."""
+    d = daemon("--workers", "1", "--strategy", "avg", "--max-rounds", "50")
+    n = 1000
+    with psod.Client(d.endpoint, "py-" + wire, wire=wire) as c:
+        c.set_model("objective:sphere:%d" % n)
+        rng = np.random.default_rng(3)
+        w = rng.standard_normal(n).astype(np.float32)
+        wel = c.join(w, psod.layout_hash("objective:sphere:%d" % n))
+        assert wel["wire"] == wire
+        for r in range(10):
+            start = w.copy()
+            w += (0.01 * rng.standard_normal(n)).astype(np.float32)
+            target = w.copy()
+            c.sync(w, float((w ** 2).sum()), 4)
+            change = np.abs(target - start).max()
+            # Two roundings of a change (the push's, the position's) and the
+            # residual the push carries from the round before.
+            assert np.abs(w - target).max() <= 3 * tol * change + 1e-6, r
+        st = psod.Client(d.endpoint).status(particles=True)
+        assert st["particles_status"][0]["wire"] == wire
+        # A 1000-element round moves 2 (or 1 + 4/256) bytes per value, not 4.
+        per_round = 2 if wire != "int8" else 1 + 4 / 256
+        assert st["bytes_in"] < 4 * n * 2 + 10 * (per_round * n + 200)
+
+
+def test_the_daemon_imposes_its_wire_kind(daemon):
+    d = daemon("--workers", "1", "--wire", "int8", "--max-rounds", "5")
+    with psod.Client(d.endpoint, "py-asks-fp32") as c:
+        c.set_model(LAYOUT)
+        w = np.full(4, 2.0, np.float32)
+        assert c.join(w, psod.layout_hash(LAYOUT))["wire"] == "int8"
+        c.sync(w * 0.5, 1.0, 4)
+    assert d.wait_for("psod imposes int8")
+    with pytest.raises(ValueError):
+        psod.Client(d.endpoint, "x", wire="int4")
+
+
 def test_a_wrong_model_is_refused_by_name(daemon):
     d = daemon("--workers", "2")
     a = psod.Client(d.endpoint, "a")

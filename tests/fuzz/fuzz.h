@@ -40,9 +40,10 @@ static inline int fuzz_take_frames(const uint8_t **data, size_t *size, int count
 }
 
 /* A detached daemon (server_new_detached) with the defaults, `strategy`,
- * sync or async mode, 2 workers and small limits; logging off. Aborts if
- * it cannot be made: that is a bug, not a finding. */
-static inline struct server *fuzz_server_new(const char *name, int strategy, int async)
+ * sync or async mode, --wire `wire` (0 any, else a kind + 1), 2 workers and
+ * small limits; logging off. Aborts if it cannot be made: that is a bug,
+ * not a finding. */
+static inline struct server *fuzz_server_new(const char *name, int strategy, int async, int wire)
 {
     static int ready;
     if (!ready) {
@@ -56,6 +57,7 @@ static inline struct server *fuzz_server_new(const char *name, int strategy, int
         abort();
     cfg.strategy = strategy;
     cfg.mode = async && strategy <= 1; /* async: pso and avg */
+    cfg.wire = wire;
     cfg.workers = 2;
     cfg.max_payload_mb = 1;
     cfg.max_meta_kb = 4;

@@ -2,7 +2,8 @@
  * with the whole swarm behind it: membership, rounds, every strategy's
  * update, status and admin requests.
  *
- * Input: one byte of configuration (strategy, sync or async mode), then
+ * Input: one byte of configuration (strategy, sync or async mode, psod's
+ * --wire: any or one kind imposed), then
  * messages. Each message is one byte naming the sender and its key, one
  * byte with the frame count, then frames (fuzz.h). Senders are two
  * workers ("w:a", "w:b"), a's heartbeat socket ("h:a") and a stranger; keys
@@ -25,7 +26,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
         return 0;
-    struct server *s = fuzz_server_new("fuzz_server", data[0] % 5, (data[0] >> 3) & 1);
+    struct server *s = fuzz_server_new("fuzz_server", data[0] % 5, (data[0] >> 3) & 1,
+                                       (data[0] >> 4) % 5);
     data++;
     size--;
     static const char *const ids[4] = {"w:a", "w:b", "h:a", "stranger"};

@@ -1,7 +1,7 @@
 /* Writes the fuzzers' seed corpus: valid inputs that reach deep into each
  * target, so mutation starts from messages the daemon accepts.
  *
- *   make_corpus DIR     writes DIR/{wire,server,ckpt,modelfile}/NAME
+ *   make_corpus DIR     writes DIR/{wire,server,ckpt,modelfile,codec}/NAME
  *
  * The corpus in tests/fuzz/corpus was made by this program; `make
  * fuzz-corpus` makes it again. Inputs are built with the same wire code and
@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/codec.h"
 #include "common/crc32c.h"
 #include "common/log.h"
 #include "common/modelfile.h"
@@ -45,6 +46,19 @@ static void s_frame(struct buf *b, const void *d, size_t len)
     unsigned char h[2] = {(unsigned char)(len & 0xff), (unsigned char)(len >> 8)};
     s_put(b, h, 2);
     s_put(b, d, len);
+}
+
+/* One message's frames with a payload of `len` raw bytes. */
+static void s_message_raw(struct buf *b, int command, const ProtobufCMessage *meta,
+                          const void *p, size_t len)
+{
+    unsigned char sig[5] = {'P', 'S', 'O', 'D', PSOD_PROTOCOL_VERSION}, cmd = (unsigned char)command;
+    unsigned char mb[1024];
+    size_t ml = protobuf_c_message_pack(meta, mb);
+    s_frame(b, sig, 5);
+    s_frame(b, &cmd, 1);
+    s_frame(b, mb, ml);
+    s_frame(b, p, len);
 }
 
 /* One message's frames: signature, command, metadata, optional payload. */
@@ -93,9 +107,13 @@ static void s_wire(const char *dir, const char *name, int command, const Protobu
     free(b.p);
 }
 
+/* The wire kind of the conversation being written (0: fp32). */
+static int s_wire_kind;
+
 static void s_hello(struct buf *b, const char *name, const float *x, int server, int who, int user)
 {
     Psod__Hello h = PSOD__HELLO__INIT;
+    h.encoding = (Psod__Encoding)s_wire_kind;
     h.worker_name = (char *)name;
     h.protocol_version = PSOD_PROTOCOL_VERSION;
     h.param_count = N;
@@ -120,6 +138,22 @@ static void s_push(struct buf *b, uint64_t round, double loss, const float *x, i
     p.position_round = round;
     p.payload_kind = gradient ? PSOD__PAYLOAD_KIND__PAYLOAD_GRADIENT : PSOD__PAYLOAD_KIND__PAYLOAD_WEIGHTS;
     p.payload_crc32c = crc32c(0, x, N * sizeof(float));
+    if (s_wire_kind) {
+        /* The change from a position a little off x, as a worker sends it. */
+        unsigned char q[64];
+        float ref[N];
+        for (int i = 0; i < N; i++)
+            ref[i] = x[i] * 0.875f;
+        size_t len = codec_bytes(s_wire_kind, N, CODEC_BLOCK);
+        codec_encode(s_wire_kind, N, x, gradient ? NULL : ref, NULL, q);
+        p.encoding = (Psod__Encoding)s_wire_kind;
+        p.block_size = s_wire_kind == CODEC_INT8 ? CODEC_BLOCK : 0;
+        p.payload_crc32c = crc32c(0, q, len);
+        unsigned char h[2] = {(unsigned char)(who | user << 2), 4};
+        s_put(b, h, 2);
+        s_message_raw(b, PSOD__COMMAND__CMD_PUSH, &p.base, q, len);
+        return;
+    }
     if (server)
         s_server_msg(b, who, user, PSOD__COMMAND__CMD_PUSH, &p.base, x);
     else
@@ -298,6 +332,38 @@ int main(int argc, char **argv)
         s_write(dir, "server", name, b.p, b.len);
     }
 
+    /* server: each compressed kind, for a strategy of weights and for ssgd's
+     * gradients, asked for at hello (the config's top bits leave psod at
+     * --wire any). */
+    for (int kind = 1; kind < CODEC_KINDS; kind++)
+        for (int c = 0; c < 2; c++) {
+            char name[48];
+            b.len = 0;
+            s_wire_kind = kind;
+            s_conversation(&b, c ? 4 : 0, 3);
+            s_wire_kind = 0;
+            snprintf(name, sizeof name, "conversation-%s-%s", codec_name(kind), c ? "ssgd" : "pso");
+            s_write(dir, "server", name, b.p, b.len);
+        }
+
+    /* codec: a payload of each kind (kind, block, n, bytes), as fuzz_codec reads it. */
+    for (int kind = 0; kind < CODEC_KINDS; kind++) {
+        enum { CN = 300 };
+        float v[CN];
+        for (int i = 0; i < CN; i++)
+            v[i] = (float)((i * 37) % 101) / 50.0f - 1.0f;
+        unsigned char q[5 + CN * 4];
+        q[0] = (unsigned char)kind;
+        q[1] = CODEC_BLOCK & 0xff;
+        q[2] = CODEC_BLOCK >> 8;
+        q[3] = CN & 0xff;
+        q[4] = CN >> 8;
+        codec_encode(kind, CN, v, NULL, NULL, q + 5);
+        b.len = 0;
+        s_put(&b, q, 5 + codec_bytes(kind, CN, CODEC_BLOCK));
+        s_write(dir, "codec", codec_name(kind), b.p, b.len);
+    }
+
     /* ckpt: what each strategy's daemon writes after that conversation. */
     for (int strategy = 0; strategy < 5; strategy++)
         s_checkpoint(dir, strategy);
@@ -321,6 +387,6 @@ int main(int argc, char **argv)
     unlink(tmp);
     s_write(dir, "modelfile", "small", mbuf, ml);
     free(b.p);
-    printf("make_corpus: wrote %s/{wire,server,ckpt,modelfile}\n", dir);
+    printf("make_corpus: wrote %s/{wire,server,ckpt,modelfile,codec}\n", dir);
     return 0;
 }

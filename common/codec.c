@@ -1,0 +1,288 @@
+/* Compressed payloads: see codec.h. */
+#include "common/codec.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "proto/psod.pb-c.h"
+
+const char *const codec_names[] = {"fp32", "fp16", "bf16", "int8", NULL};
+
+const char *codec_name(int kind)
+{
+    return kind >= 0 && kind < CODEC_KINDS ? codec_names[kind] : "?";
+}
+
+int codec_parse(const char *name)
+{
+    for (int k = 0; k < CODEC_KINDS; k++)
+        if (strcmp(name, codec_names[k]) == 0)
+            return k;
+    return -1;
+}
+
+static size_t s_blocks(size_t n, size_t block) { return (n + block - 1) / block; }
+
+size_t codec_bytes(int kind, size_t n, size_t block)
+{
+    switch (kind) {
+    case CODEC_FP32:
+        return n * sizeof(float);
+    case CODEC_FP16:
+    case CODEC_BF16:
+        return n * sizeof(uint16_t);
+    case CODEC_INT8:
+        if (block < 1 || block > CODEC_MAX_BLOCK)
+            return 0;
+        return s_blocks(n, block) * sizeof(float) + n;
+    }
+    return 0;
+}
+
+static uint32_t s_bits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+static float s_float(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+#define F16_MAX 65504.0f
+#define BF16_MAX 3.38953139e38f /* 0x7f7f0000 */
+
+static float s_clamp(float f, float max) { return f > max ? max : f < -max ? -max : f; }
+
+/* float32 to binary16, round to nearest even. Three ranges: too large
+ * (saturated to the largest finite half), subnormal halves (the float adder
+ * rounds: adding 0.5 lines the half's bits up with the float's lowest),
+ * and normal halves (rebias the exponent, round the 13 dropped bits). */
+uint16_t codec_f32_to_f16(float f)
+{
+    uint32_t x = s_bits(s_clamp(f, F16_MAX));
+    uint32_t sign = (x >> 16) & 0x8000u;
+    x &= 0x7fffffffu;
+    uint32_t h;
+    if (x > 0x7f800000u) {
+        h = 0x7e00u; /* NaN stays NaN */
+    } else if (x < 0x38800000u) { /* below 2^-14 */
+        h = s_bits(s_float(x) + 0.5f) - s_bits(0.5f);
+    } else {
+        uint32_t odd = (x >> 13) & 1u;
+        x += ((uint32_t)(15 - 127) << 23) + 0xfffu + odd;
+        h = x >> 13;
+    }
+    return (uint16_t)(h | sign);
+}
+
+float codec_f16_to_f32(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    uint32_t em = (uint32_t)(h & 0x7fffu) << 13;
+    uint32_t exp = em & 0x0f800000u;
+    uint32_t o;
+    if (exp == 0x0f800000u) {          /* inf, NaN */
+        o = em + ((uint32_t)(255 - 31) << 23);
+    } else if (exp == 0) {             /* zero, subnormal: exact through the adder */
+        o = s_bits(s_float(em + (113u << 23)) - s_float(113u << 23));
+    } else {
+        o = em + ((uint32_t)(127 - 15) << 23);
+    }
+    return s_float(o | sign);
+}
+
+uint16_t codec_f32_to_bf16(float f)
+{
+    uint32_t x = s_bits(f);
+    if ((x & 0x7fffffffu) > 0x7f800000u)
+        return (uint16_t)((x >> 16) | 0x40u); /* NaN stays NaN */
+    x = s_bits(s_clamp(f, BF16_MAX));
+    x += 0x7fffu + ((x >> 16) & 1u);
+    return (uint16_t)(x >> 16);
+}
+
+float codec_bf16_to_f32(uint16_t h) { return s_float((uint32_t)h << 16); }
+
+/* One chunk: quantize d[0..len) into the kind's values at `vals` (int8:
+ * and its scale), and put what the receiver will decode into deq. */
+static void s_quantize(int kind, const float *d, size_t len, void *vals, float *scale,
+                       float *deq)
+{
+    if (kind == CODEC_FP16) {
+        uint16_t *q = vals;
+        for (size_t j = 0; j < len; j++) {
+            q[j] = codec_f32_to_f16(d[j]);
+            deq[j] = codec_f16_to_f32(q[j]);
+        }
+    } else if (kind == CODEC_BF16) {
+        uint16_t *q = vals;
+        for (size_t j = 0; j < len; j++) {
+            q[j] = codec_f32_to_bf16(d[j]);
+            deq[j] = codec_bf16_to_f32(q[j]);
+        }
+    } else {
+        int8_t *q = vals;
+        float m = 0;
+        for (size_t j = 0; j < len; j++)
+            m = fmaxf(m, fabsf(d[j]));
+        float s = m / 127.0f, inv = m > 0 ? 127.0f / m : 0;
+        if (!(inv <= FLT_MAX)) /* a block of subnormals: left to the residual */
+            s = inv = 0;
+        for (size_t j = 0; j < len; j++) {
+            float r = s_clamp(rintf(d[j] * inv), 127.0f);
+            q[j] = r == r ? (int8_t)r : 0;
+            deq[j] = (float)q[j] * s;
+        }
+        *scale = s;
+    }
+}
+
+#define CHUNK CODEC_BLOCK /* int8 needs one block per chunk; the others any size */
+
+/* Where chunk c's values and scale go in an encoded payload of n values. */
+static void *s_vals(int kind, void *out, size_t n, size_t c, size_t block)
+{
+    if (kind == CODEC_INT8)
+        return (char *)out + s_blocks(n, block) * sizeof(float) + c * block;
+    return (uint16_t *)out + c * CHUNK;
+}
+
+static void s_put_scale(int kind, void *out, size_t c, float s)
+{
+    if (kind == CODEC_INT8)
+        memcpy((char *)out + c * sizeof(float), &s, sizeof s);
+}
+
+void codec_encode(int kind, size_t n, const float *x, const float *ref, float *resid, void *out)
+{
+    if (kind == CODEC_FP32) {
+        float *o = out;
+        for (size_t i = 0; i < n; i++) {
+            float d = x[i] - (ref ? ref[i] : 0) + (resid ? resid[i] : 0);
+            o[i] = d;
+            if (resid)
+                resid[i] = 0;
+        }
+        return;
+    }
+    float d[CHUNK], deq[CHUNK], scale = 0;
+    for (size_t c = 0, i = 0; i < n; c++, i += CHUNK) {
+        size_t len = n - i < CHUNK ? n - i : CHUNK;
+        for (size_t j = 0; j < len; j++)
+            d[j] = x[i + j] - (ref ? ref[i + j] : 0) + (resid ? resid[i + j] : 0);
+        s_quantize(kind, d, len, s_vals(kind, out, n, c, CODEC_BLOCK), &scale, deq);
+        s_put_scale(kind, out, c, scale);
+        if (resid)
+            for (size_t j = 0; j < len; j++)
+                resid[i + j] = d[j] - deq[j];
+    }
+}
+
+void codec_encode_step(int kind, size_t n, float *target, const float *state, void *out)
+{
+    if (kind == CODEC_FP32) {
+        float *o = out;
+        for (size_t i = 0; i < n; i++) {
+            o[i] = target[i] - state[i];
+            target[i] = state[i] + o[i];
+        }
+        return;
+    }
+    float d[CHUNK], deq[CHUNK], scale = 0;
+    for (size_t c = 0, i = 0; i < n; c++, i += CHUNK) {
+        size_t len = n - i < CHUNK ? n - i : CHUNK;
+        for (size_t j = 0; j < len; j++)
+            d[j] = target[i + j] - state[i + j];
+        s_quantize(kind, d, len, s_vals(kind, out, n, c, CODEC_BLOCK), &scale, deq);
+        s_put_scale(kind, out, c, scale);
+        for (size_t j = 0; j < len; j++)
+            target[i + j] = state[i + j] + deq[j];
+    }
+}
+
+int codec_check(int kind, size_t n, size_t block, const void *in, size_t bytes, char *msg,
+                size_t msglen)
+{
+    if (kind < 0 || kind >= CODEC_KINDS) {
+        snprintf(msg, msglen, "unknown encoding %d", kind);
+        return PSOD__ERROR_CODE__ERR_UNSUPPORTED;
+    }
+    if (kind == CODEC_INT8 && (block < 1 || block > CODEC_MAX_BLOCK)) {
+        snprintf(msg, msglen, "int8 block of %zu values, outside 1 .. %u", block,
+                 CODEC_MAX_BLOCK);
+        return PSOD__ERROR_CODE__ERR_MALFORMED;
+    }
+    size_t want = codec_bytes(kind, n, block);
+    if (bytes != want) {
+        if (kind == CODEC_INT8)
+            snprintf(msg, msglen, "int8 payload is %zu bytes; %zu values in blocks of %zu are "
+                     "%zu", bytes, n, block, want);
+        else
+            snprintf(msg, msglen, "%s payload is %zu bytes, expected %zu", codec_name(kind),
+                     bytes, want);
+        return PSOD__ERROR_CODE__ERR_SIZE;
+    }
+    if (kind != CODEC_INT8)
+        return 0;
+    size_t nb = s_blocks(n, block);
+    for (size_t b = 0; b < nb; b++) {
+        float s;
+        memcpy(&s, (const char *)in + b * sizeof s, sizeof s);
+        if (!isfinite(s)) {
+            snprintf(msg, msglen, "int8 block %zu has scale %g", b, s);
+            return PSOD__ERROR_CODE__ERR_NOT_FINITE;
+        }
+        if (s < 0) {
+            snprintf(msg, msglen, "int8 block %zu has negative scale %g", b, s);
+            return PSOD__ERROR_CODE__ERR_MALFORMED;
+        }
+    }
+    return 0;
+}
+
+static size_t s_nonfinite(const float *x, size_t n)
+{
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++)
+        bad += (s_bits(x[i]) & 0x7f800000u) == 0x7f800000u;
+    return bad;
+}
+
+size_t codec_decode(int kind, size_t n, size_t block, const void *in, const float *ref,
+                    float *dst)
+{
+    if (kind == CODEC_FP32) {
+        const float *v = in;
+        for (size_t i = 0; i < n; i++)
+            dst[i] = ref ? ref[i] + v[i] : v[i];
+    } else if (kind == CODEC_FP16 || kind == CODEC_BF16) {
+        const uint16_t *v = in;
+        float (*conv)(uint16_t) = kind == CODEC_FP16 ? codec_f16_to_f32 : codec_bf16_to_f32;
+        for (size_t i = 0; i < n; i++) {
+            uint16_t h;
+            memcpy(&h, v + i, sizeof h); /* any alignment */
+            float d = conv(h);
+            dst[i] = ref ? ref[i] + d : d;
+        }
+    } else {
+        size_t nb = s_blocks(n, block);
+        const int8_t *q = (const int8_t *)((const char *)in + nb * sizeof(float));
+        for (size_t b = 0, i = 0; b < nb; b++) {
+            float s;
+            memcpy(&s, (const char *)in + b * sizeof s, sizeof s);
+            size_t end = i + block < n ? i + block : n;
+            for (; i < end; i++) {
+                float d = (float)q[i] * s;
+                dst[i] = ref ? ref[i] + d : d;
+            }
+        }
+    }
+    return s_nonfinite(dst, n);
+}
