@@ -18,6 +18,10 @@
 #   --link "1gbit 100mbit"       also run each across a network lab at these link
 #                                rates (run-local.sh --link; needs root); the
 #                                variant column then reads NAME@RATE [none]
+#   --wire "fp32 bf16 int8"      payload encodings (psoworker --wire); the
+#                                variant column reads NAME+KIND for all but
+#                                fp32                              [fp32]
+#   --target ACC                 the accuracy time-to-accuracy is measured at [0.97]
 #   --out DIR                    results directory                 [results/sweep]
 #   --plot-only                  redraw the plots from DIR/results.csv
 #
@@ -25,13 +29,16 @@
 # resumes. Each run is scripts/run-local.sh; its logs, metrics and model
 # stay in DIR/runs/KEY/. Output: DIR/results.csv, DIR/table.md (mean test
 # accuracy over seeds, each run, mean wall time), DIR/acc_vs_sync.png and
-# DIR/acc_vs_time.png (gnuplot, installed when missing).
+# DIR/acc_vs_time.png (gnuplot, installed when missing); DIR/time_to_target.md
+# (seconds until psod's first report of the global model at --target, mean
+# over seeds) and DIR/curves-LINK.png: test accuracy of the global model
+# against wall time, one curve per strategy and sync interval (first seed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 strategies="pso avg easgd diloco" syncs="1 4 16 64" workers_list="4" seeds="1 2" epochs=2
 model=lenet5 dataset=mnist data_dir="" out=results/sweep plot_only=0
-variants=() links=none
+variants=() links=none wires=fp32 target=0.97
 usage() { sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; }
 need() { [ $# -ge 2 ] || { echo "sweep.sh: $1 needs a value (try --help)" >&2; exit 2; }; }
 while [ $# -gt 0 ]; do
@@ -47,6 +54,8 @@ while [ $# -gt 0 ]; do
         --variant) need "$@"; variants+=("$2"); shift 2 ;;
         --out) need "$@"; out=$2; shift 2 ;;
         --link) need "$@"; links=$2; shift 2 ;;
+        --wire) need "$@"; wires=$2; shift 2 ;;
+        --target) need "$@"; target=$2; shift 2 ;;
         --plot-only) plot_only=1; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "sweep.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
@@ -56,7 +65,20 @@ done
 data_dir=${data_dir:-data/$dataset}
 mkdir -p "$out/runs"
 csv="$out/results.csv"
-header="strategy,variant,sync_every,workers,seed,epochs,model,dataset,final_acc,best_acc,rounds,bytes,wall_s"
+header="strategy,variant,sync_every,workers,seed,epochs,model,dataset,final_acc,best_acc,rounds,bytes,wall_s,t_target_s"
+
+# Seconds from psod's start to its first report of the global model at
+# --target or better (metrics.jsonl); empty when never reached.
+t_target() {
+    /usr/bin/python3 - "$1" "$target" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if r.get("global_acc") is not None and r["global_acc"] >= float(sys.argv[2]):
+        print("%.2f" % r["time"])
+        break
+PY
+}
 [ -s "$csv" ] || echo "$header" > "$csv"
 
 scripts/install-deps.sh --if-missing --plots
@@ -78,11 +100,13 @@ if [ "$plot_only" = 0 ]; then
         else
             strat_syncs=$syncs
         fi
-        for N in $strat_syncs; do for v in "${variants[@]}"; do for L in $links; do
+        for N in $strat_syncs; do for v in "${variants[@]}"; do for L in $links; do for W in $wires; do
             vname=${v%%:*} vopts=${v#*:}
+            [ "$W" = fp32 ] || vname="$vname+$W"
             [ "$L" = none ] || vname="$vname@$L"
             popts=${vopts%%|*} wopts=""
             [[ "$vopts" == *"|"* ]] && wopts=${vopts#*|}
+            [ "$W" = fp32 ] || wopts="$wopts --wire $W"
             key="$model-$dataset-$strat-$vname-s$N-w$K-seed$seed-e$epochs"
             total=$((total + 1))
             if grep -q "^$strat,$vname,$N,$K,$seed,$epochs,$model,$dataset," "$csv"; then
@@ -102,10 +126,11 @@ if [ "$plot_only" = 0 ]; then
             sum="$out/runs/$key/summary.txt"
             if [ -s "$sum" ]; then
                 get() { sed -n "s/^$1=//p" "$sum"; }
-                echo "$strat,$vname,$N,$K,$seed,$epochs,$model,$dataset,$(get final_acc),$(get best_acc),$(get rounds),$(get bytes),$(get wall_s)" >> "$csv"
+                tt=$(t_target "$out/runs/$key/metrics.jsonl" 2>/dev/null || true)
+                echo "$strat,$vname,$N,$K,$seed,$epochs,$model,$dataset,$(get final_acc),$(get best_acc),$(get rounds),$(get bytes),$(get wall_s),$tt" >> "$csv"
                 echo "sweep:   final $(get final_acc) best $(get best_acc) in $(get wall_s) s"
             fi
-        done; done; done
+        done; done; done; done
     done; done; done
     echo "sweep: $total runs, $done_runs already done, $failed failed; results in $csv"
 fi
@@ -134,6 +159,7 @@ awk -F, 'NR > 1 && $9 != "" {
             print ""
         }
     }' "$csv" > "$out/table.md"
+/usr/bin/python3 scripts/sweep-curves.py "$out" "$target"
 
 # Plots: mean over seeds of the final accuracy, per strategy and variant.
 agg="$out/acc_vs_sync.dat"

@@ -83,15 +83,26 @@ if "${sweep[@]}" > "$dir/sweep.log" 2>&1; then ok; else bad "sweep.sh: $(tail -n
 check "sweep.sh CSV does not have 4 runs" test "$(tail -n +2 "$dir/sweep/results.csv" | wc -l)" -eq 4
 check "sweep.sh table lacks a strategy" grep -q "^| avg |" "$dir/sweep/table.md"
 check "sweep.sh drew no plots" test -s "$dir/sweep/acc_vs_sync.png" -a -s "$dir/sweep/acc_vs_time.png"
+check "sweep.sh drew no accuracy-time curves" test -s "$dir/sweep/curves-none.png"
+check "sweep.sh time_to_target.md lacks pso at sync 8" grep -q "^| pso | 8 | 1 |" "$dir/sweep/time_to_target.md"
 "${sweep[@]}" > "$dir/sweep2.log" 2>&1
 check "sweep.sh re-ran finished runs" grep -q "4 runs, 4 already done, 0 failed" "$dir/sweep2.log"
 # --link adds the link rate as a dimension (root only: the lab needs it).
 if ip netns add "scripts-test-$$" 2>/dev/null; then
     ip netns del "scripts-test-$$"
     scripts/sweep.sh --strategies pso --sync 4 --seeds 1 --workers 2 --epochs 1 --model mlp \
-        --data-dir "$dir/data" --link "none 50mbit" --out "$dir/sweepl" > "$dir/sweepl.log" 2>&1
+        --data-dir "$dir/data" --link "none 50mbit" --wire "fp32 bf16" --out "$dir/sweepl" \
+        > "$dir/sweepl.log" 2>&1
     check "sweep.sh --link: no loopback run in the CSV" grep -q "^pso,default,4,2," "$dir/sweepl/results.csv"
     check "sweep.sh --link: no 50mbit run in the CSV" grep -q "^pso,default@50mbit,4,2," "$dir/sweepl/results.csv"
+    check "sweep.sh --wire: no bf16 run at 50mbit" grep -q "^pso,default+bf16@50mbit,4,2," "$dir/sweepl/results.csv"
+    check "sweep.sh --wire: the bf16 run did not use bf16" \
+        grep -q "bf16 payloads" "$dir/sweepl/runs/mlp-mnist-pso-default+bf16@50mbit-s4-w2-seed1-e1/worker0.log"
+    check "sweep.sh --link: no curves per link" test -s "$dir/sweepl/curves-50mbit.png" -a -s "$dir/sweepl/curves-none.png"
+    b32=$(awk -F, '$2 == "default@50mbit" { print $12 }' "$dir/sweepl/results.csv")
+    b16=$(awk -F, '$2 == "default+bf16@50mbit" { print $12 }' "$dir/sweepl/results.csv")
+    check "sweep.sh --wire: bf16 moved $b16 bytes against fp32's $b32, not about half" \
+        awk -v a="$b16" -v b="$b32" 'BEGIN { exit !(a > 0.4 * b && a < 0.65 * b) }'
     check "sweep.sh --link: the 50mbit run did not run in the lab" \
         grep -q "^link=50mbit" "$dir/sweepl/runs/mlp-mnist-pso-default@50mbit-s4-w2-seed1-e1/summary.txt"
 fi
