@@ -12,6 +12,11 @@
  * wall time over the timed rounds divided by their count, taken as the
  * slowest worker's; each cell is the median of 3 repetitions.
  *
+ * BENCH_REPS=R takes the median of R repetitions (3; at most 15), each a
+ * psod run then a raw run, so slow phases of a shared machine hit both.
+ * BENCH_WIRE=bf16 (fp16, int8) makes the psod workers send compressed
+ * payloads, against raw ZeroMQ still moving float32.
+ *
  * With BENCH_CURVE=1 in the environment it measures CURVE's cost instead:
  * psod with --curve-secret and an allow-list next to psod without, and raw
  * ZeroMQ with CURVE next to raw ZeroMQ without, for the same cells. */
@@ -31,6 +36,7 @@
 #define WARMUP 5
 
 static int s_rounds = 40;
+static int s_wire; /* BENCH_WIRE: the psod workers' payload encoding */
 
 /* CURVE keys for the BENCH_CURVE table (Z85) and where psod finds them. */
 static char s_server_pub[41], s_server_sec[41], s_worker_pub[41], s_worker_sec[41];
@@ -83,6 +89,7 @@ static double s_psod_worker(const char *ep, int id, size_t n, int curve)
     struct psoc *c;
     struct psoc_options o;
     psoc_options_default(&o);
+    o.wire = s_wire;
     if (curve) {
         memcpy(o.curve_server, s_server_pub, 41);
         memcpy(o.curve_public, s_worker_pub, 41);
@@ -273,6 +280,14 @@ int main(int argc, char **argv)
     int only_k = argc > 4 ? atoi(argv[4]) : 0;
     size_t sizes[] = {1 << 16, 1 << 20, 1 << 22};
     int ks[] = {1, 2, 4};
+    const char *rv = getenv("BENCH_REPS"), *wv = getenv("BENCH_WIRE");
+    int reps = rv && atoi(rv) > 0 ? atoi(rv) : 3;
+    if (reps > 15)
+        reps = 15;
+    if (wv && *wv && (s_wire = psoc_wire_parse(wv)) < 0) {
+        fprintf(stderr, "bench_round: BENCH_WIRE=%s: fp32, fp16, bf16 or int8\n", wv);
+        return 2;
+    }
     const char *cv = getenv("BENCH_CURVE");
     int curve = cv && *cv && strcmp(cv, "0") != 0;
     if (curve) {
@@ -291,8 +306,8 @@ int main(int argc, char **argv)
         for (int b = 0; b < 3; b++) {
             if ((only_n && sizes[a] != only_n) || (only_k && ks[b] != only_k))
                 continue;
-            double p[3], r[3], pc[3], rc[3];
-            for (int rep = 0; rep < 3; rep++) {
+            double p[15], r[15], pc[15], rc[15];
+            for (int rep = 0; rep < reps; rep++) {
                 p[rep] = s_run(0, 0, argv[1], ks[b], sizes[a]);
                 r[rep] = s_run(1, 0, argv[1], ks[b], sizes[a]);
                 if (curve) {
@@ -300,18 +315,18 @@ int main(int argc, char **argv)
                     rc[rep] = s_run(1, 1, argv[1], ks[b], sizes[a]);
                 }
             }
-            qsort(p, 3, sizeof *p, s_cmp);
-            qsort(r, 3, sizeof *r, s_cmp);
+            qsort(p, (size_t)reps, sizeof *p, s_cmp);
+            qsort(r, (size_t)reps, sizeof *r, s_cmp);
             double mb = 2.0 * ks[b] * (double)sizes[a] * 4 / 1e6;
             if (curve) {
-                qsort(pc, 3, sizeof *pc, s_cmp);
-                qsort(rc, 3, sizeof *rc, s_cmp);
+                qsort(pc, (size_t)reps, sizeof *pc, s_cmp);
+                qsort(rc, (size_t)reps, sizeof *rc, s_cmp);
                 printf("| %zu | %d | %.1f | %.2f | %.2f | %.2fx | %.2f | %.2f | %.2fx |\n",
-                       sizes[a], ks[b], mb, p[1] * 1e3, pc[1] * 1e3, pc[1] / p[1], r[1] * 1e3,
-                       rc[1] * 1e3, rc[1] / r[1]);
+                       sizes[a], ks[b], mb, p[reps / 2] * 1e3, pc[reps / 2] * 1e3, pc[reps / 2] / p[reps / 2],
+                       r[reps / 2] * 1e3, rc[reps / 2] * 1e3, rc[reps / 2] / r[reps / 2]);
             } else {
                 printf("| %zu | %d | %.1f | %.2f | %.2f | %.2f |\n", sizes[a], ks[b], mb,
-                       p[1] * 1e3, r[1] * 1e3, p[1] / r[1]);
+                       p[reps / 2] * 1e3, r[reps / 2] * 1e3, p[reps / 2] / r[reps / 2]);
             }
             fflush(stdout);
         }

@@ -16,6 +16,16 @@ echo "### Synchronous round through psod vs raw ZeroMQ: \`$BUILD/bench/bench_rou
 echo
 "$BUILD/bench/bench_round" "$BUILD/psod" 30
 echo
+echo "### The 1Mi and 4Mi x 4 rounds, median of 7: \`BENCH_REPS=7 $BUILD/bench/bench_round $BUILD/psod 30 N 4\`"
+echo
+BENCH_REPS=7 "$BUILD/bench/bench_round" "$BUILD/psod" 30 1048576 4
+BENCH_REPS=7 "$BUILD/bench/bench_round" "$BUILD/psod" 30 4194304 4 | tail -n 1
+echo
+echo "### bf16 payloads through psod against raw ZeroMQ moving float32: \`BENCH_WIRE=bf16 BENCH_REPS=7 $BUILD/bench/bench_round $BUILD/psod 30 N 4\`"
+echo
+BENCH_WIRE=bf16 BENCH_REPS=7 "$BUILD/bench/bench_round" "$BUILD/psod" 30 1048576 4
+BENCH_WIRE=bf16 BENCH_REPS=7 "$BUILD/bench/bench_round" "$BUILD/psod" 30 4194304 4 | tail -n 1
+echo
 echo "### What CURVE costs, psod and raw ZeroMQ each with and without it: \`BENCH_CURVE=1 $BUILD/bench/bench_round $BUILD/psod 30\`"
 echo
 BENCH_CURVE=1 "$BUILD/bench/bench_round" "$BUILD/psod" 30

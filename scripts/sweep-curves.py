@@ -26,6 +26,26 @@ def split_variant(v):
     return name, link or "none"
 
 
+def sync_seconds(run_dir):
+    """Mean over the workers of the seconds they spent in syncs (psoworker's
+    summary line: sending, the round's wait, receiving): the communication
+    part of the wall time."""
+    vals = []
+    for name in sorted(os.listdir(run_dir)) if os.path.isdir(run_dir) else []:
+        if name.startswith("worker") and name.endswith(".out"):
+            for line in open(os.path.join(run_dir, name)):
+                words = line.split()
+                if "sync_s" in words:
+                    vals.append(float(words[words.index("sync_s") + 1]))
+    return statistics.mean(vals) if vals else None
+
+
+def run_key(r):
+    return "-".join([r["model"], r["dataset"], r["strategy"], r["variant"],
+                     "s" + r["sync_every"], "w" + r["workers"], "seed" + r["seed"],
+                     "e" + r["epochs"]])
+
+
 def curve(path):
     pts = []
     if os.path.exists(path):
@@ -50,8 +70,8 @@ def main():
     for link in sorted(groups):
         cells = groups[link]
         md += [f"### link {link}", "",
-               f"| strategy | sync | runs | time to {100 * target:g}% (s) | final accuracy | wall s | bytes |",
-               "|---|---:|---:|---:|---:|---:|---:|"]
+               f"| strategy | sync | runs | time to {100 * target:g}% (s) | final accuracy | wall s | sync s (workers) | bytes |",
+               "|---|---:|---:|---:|---:|---:|---:|---:|"]
         for (label, sync) in sorted(cells):
             rs = cells[(label, sync)]
             ts = [float(r["t_target_s"]) for r in rs if r.get("t_target_s")]
@@ -60,16 +80,16 @@ def main():
             acc = statistics.mean(100 * float(r["final_acc"]) for r in rs)
             wall = statistics.mean(float(r["wall_s"]) for r in rs)
             mb = statistics.mean(float(r["bytes"]) for r in rs) / 1e6
-            md.append(f"| {label} | {sync} | {len(rs)} | {t} | {acc:.2f} | {wall:.1f} | {mb:.0f} MB |")
+            ss = [x for x in (sync_seconds(os.path.join(out, "runs", run_key(r))) for r in rs)
+                  if x is not None]
+            sync_s = f"{statistics.mean(ss):.1f}" if ss else "?"
+            md.append(f"| {label} | {sync} | {len(rs)} | {t} | {acc:.2f} | {wall:.1f} | {sync_s} | {mb:.0f} MB |")
         md.append("")
         # Curves: the first seed of each cell.
         blocks = []
         for (label, sync) in sorted(cells):
             r = min(cells[(label, sync)], key=lambda r: int(r["seed"]))
-            key = "-".join([r["model"], r["dataset"], r["strategy"], r["variant"],
-                            "s" + r["sync_every"], "w" + r["workers"], "seed" + r["seed"],
-                            "e" + r["epochs"]])
-            pts = curve(os.path.join(out, "runs", key, "metrics.jsonl"))
+            pts = curve(os.path.join(out, "runs", run_key(r), "metrics.jsonl"))
             if pts:
                 blocks.append((f"{label} sync {sync}", pts))
         if not blocks:

@@ -402,8 +402,12 @@ void srv_handle_push(struct server *s, struct wire_msg *in)
     mb->intervals++;
     mb->last_push_at = now;
     mb->last_round = s->round;
-    if (s->cfg.mode == SERVER_ASYNC)
+    if (s->cfg.mode == SERVER_ASYNC) {
         s_async_step(s, mb);
-    else
-        srv_maybe_close_round(s);
+        return;
+    }
+    /* The strategy starts on the round (the mean's sum) while others push. */
+    if (s->ops->arrive)
+        s->ops->arrive(s->st, s->round, (int)(mb - s->m), zmq_msg_data(&mb->push));
+    srv_maybe_close_round(s);
 }

@@ -48,6 +48,7 @@ int strategy_order_add(struct strategy_order *o, uint64_t key)
         o->cap = cap;
     }
     uint32_t id = (uint32_t)o->count++;
+    o->version++;
     o->key[id] = key;
     size_t j = id; /* insertion: ties keep id order */
     while (j > 0 && o->key[o->idx[j - 1]] > key) {
@@ -61,6 +62,7 @@ int strategy_order_add(struct strategy_order *o, uint64_t key)
 void strategy_order_rekey(struct strategy_order *o, uint32_t id, uint64_t key)
 {
     /* Take id out of the order and insert it again under its new key. */
+    o->version++;
     size_t j = 0;
     while (j < o->count && o->idx[j] != id)
         j++;

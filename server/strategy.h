@@ -92,6 +92,12 @@ struct strategy_ops {
     /* Particle i (never the global best's) is handed to a new worker with
      * stream `stream`, starting at x0: forget its own state. */
     void (*reset)(void *st, int i, const float *x0, uint64_t stream);
+    /* Synchronous mode (NULL = nothing to do early): particle i's push x
+     * for `round` arrived and is valid. x stays as it is until round()
+     * (or until the push is dropped: round() then sees x[i] NULL). A
+     * strategy that needs the mean of the pushes sums them here, as they
+     * come (struct strategy_sum), so that little is left for the close. */
+    void (*arrive)(void *st, uint64_t round, int i, const float *x);
 };
 
 /* Every strategy, once: the registry, --strategy's choices and the names
@@ -121,12 +127,35 @@ struct strategy_order {
     uint32_t *idx;    /* particle ids sorted by key */
     uint64_t *key;    /* by particle id */
     size_t count, cap;
+    uint64_t version; /* changes with every add and rekey */
 };
 /* Add particle `count` with `key`; returns its id, or -1 when out of memory. */
 int strategy_order_add(struct strategy_order *o, uint64_t key);
 /* Particle `id` now belongs to a worker with stream `key`. */
 void strategy_order_rekey(struct strategy_order *o, uint32_t id, uint64_t key);
 void strategy_order_free(struct strategy_order *o);
+
+/* The same mean built while a round's pushes arrive (strategy_sum.c). The
+ * sum runs left to right in the order's order, as strategy_mean's does, so
+ * its floats are the same bits: a push is added as soon as every particle
+ * before it in the order has been added (or is known to be absent at the
+ * close), and strategy_sum_finish adds the rest and scales. Anything that
+ * breaks the sequence (a push replaced or dropped after it was added, a
+ * particle added or rekeyed mid-round, out of memory) makes finish compute
+ * the mean afresh. */
+struct strategy_sum {
+    uint64_t round;          /* the round the sum is for */
+    uint64_t version;        /* of the order when it started */
+    int started, broken;
+    size_t next;             /* positions of the order already added */
+    const float **got;       /* by particle id: this round's arrival, NULL = none */
+    size_t cap;
+};
+void strategy_sum_arrive(struct strategy_sum *s, const struct strategy_order *o, float *out,
+                         size_t n, uint64_t round, int i, const float *x);
+void strategy_sum_finish(struct strategy_sum *s, const struct strategy_order *o, float *out,
+                         float *const *x, size_t n, uint64_t round, size_t *k);
+void strategy_sum_free(struct strategy_sum *s);
 
 /* The state the center-based strategies (avg, easgd, diloco, ssgd) share.
  * It comes first in each one's state struct, so the strategy_center_*
@@ -141,6 +170,9 @@ struct strategy_center {
     const char *what;     /* the strategy's name, for errors */
     int have;             /* a round has closed: arr[0] is meaningful */
     double loss;          /* mean loss of the last round */
+    int sum_arr;          /* the array a round's pushes are summed into as they
+                           * arrive (strategy_center_arrive); 0 = none */
+    struct strategy_sum sum;
 };
 /* A zeroed state of `size` bytes that starts with a strategy_center, with
  * `narr` zeroed arrays of n floats. arr[0] starts at the first particle's
@@ -158,6 +190,10 @@ double strategy_center_loss(const void *st);
 int strategy_center_no_particle(const void *st);       /* -1 */
 double strategy_center_no_pbest(const void *st, int i); /* NaN */
 void strategy_center_reset(void *st, int i, const float *x0, uint64_t stream);
+/* arrive for strategies that set sum_arr; strategy_center_mean takes the
+ * round's mean from it into arr[sum_arr]. */
+void strategy_center_arrive(void *st, uint64_t round, int i, const float *x);
+void strategy_center_mean(struct strategy_center *c, float *const *x, uint64_t round, size_t *k);
 /* Checkpoint: n, have, loss, then the first nsave arrays. */
 void strategy_center_save(const void *st, struct ckpt_writer *w);
 int strategy_center_load(void *st, struct ckpt_reader *r);
@@ -168,11 +204,14 @@ int strategy_center_load(void *st, struct ckpt_reader *r);
     .destroy = strategy_center_destroy, .add = strategy_center_add,                            \
     .global = strategy_center_global, .global_loss = strategy_center_loss,                     \
     .global_particle = strategy_center_no_particle,                                            \
-    .personal_best_loss = strategy_center_no_pbest, .reset = strategy_center_reset
+    .personal_best_loss = strategy_center_no_pbest, .reset = strategy_center_reset,           \
+    .arrive = strategy_center_arrive
 
 /* Mean of the non-NULL x[i] (how many in *k) into out, summed in o's order. */
 void strategy_mean(float *out, float *const *x, const struct strategy_order *o, size_t n,
                    size_t *k);
+
+
 /* Copy src into every non-NULL x[i], calling done with the CRC. */
 void strategy_broadcast(const float *src, float *const *x, size_t count, size_t n,
                         strategy_done_fn *done, void *ctx);

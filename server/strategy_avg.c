@@ -14,22 +14,31 @@
 
 static const struct config_option s_options[] = {{0}}; /* none */
 
-/* arr[0]: the mean (checkpointed). */
+/* arr[0]: the mean (checkpointed); arr[1]: the next one, summed while the
+ * round's pushes arrive, then swapped in (arr[0] is the global model a
+ * joining worker or a checkpoint reads meanwhile). */
 static void *s_create(size_t n, uint64_t offset, const struct strategy_params *p)
 {
     (void)offset, (void)p;
-    return strategy_center_new(sizeof(struct strategy_center), n, 1, 1, "avg");
+    struct strategy_center *c = strategy_center_new(sizeof *c, n, 2, 1, "avg");
+    if (c)
+        c->sum_arr = 1;
+    return c;
 }
 
 static void s_round(void *st, uint64_t round, float *const *x, const float *const *prev,
                     const double *loss, strategy_done_fn *done, void *ctx)
 {
-    (void)round, (void)prev;
+    (void)prev;
     struct strategy_center *c = st;
     size_t k;
-    strategy_mean(c->arr[0], x, &c->ord, c->n, &k);
-    if (k > 0)
-        strategy_center_publish(c, x, loss, done, ctx);
+    strategy_center_mean(c, x, round, &k);
+    if (k == 0)
+        return;
+    float *t = c->arr[0];
+    c->arr[0] = c->arr[1];
+    c->arr[1] = t;
+    strategy_center_publish(c, x, loss, done, ctx);
 }
 
 /* Asynchronous averaging: the worker's change since its last position is

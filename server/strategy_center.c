@@ -36,6 +36,7 @@ void strategy_center_destroy(void *st)
     if (!c)
         return;
     strategy_order_free(&c->ord);
+    strategy_sum_free(&c->sum);
     for (int j = 0; j < c->narr; j++)
         free(c->arr[j]);
     free(c);
@@ -60,6 +61,18 @@ void strategy_center_settle(struct strategy_center *c, float *const *x, const do
 {
     c->have = 1;
     c->loss = strategy_mean_loss(x, loss, &c->ord);
+}
+
+void strategy_center_arrive(void *st, uint64_t round, int i, const float *x)
+{
+    struct strategy_center *c = st;
+    if (c->sum_arr > 0)
+        strategy_sum_arrive(&c->sum, &c->ord, c->arr[c->sum_arr], c->n, round, i, x);
+}
+
+void strategy_center_mean(struct strategy_center *c, float *const *x, uint64_t round, size_t *k)
+{
+    strategy_sum_finish(&c->sum, &c->ord, c->arr[c->sum_arr], x, c->n, round, k);
 }
 
 const float *strategy_center_global(const void *st)

@@ -32,6 +32,7 @@ static void *s_create(size_t n, uint64_t offset, const struct strategy_params *p
         d->lr = (float)p->outer_lr;
         d->mu = (float)p->outer_momentum;
         d->nesterov = p->outer_nesterov;
+        d->c.sum_arr = 2;
     }
     return d;
 }
@@ -39,10 +40,10 @@ static void *s_create(size_t n, uint64_t offset, const struct strategy_params *p
 static void s_round(void *st, uint64_t round, float *const *x, const float *const *prev,
                     const double *loss, strategy_done_fn *done, void *ctx)
 {
-    (void)round, (void)prev;
+    (void)prev;
     struct diloco *d = st;
     size_t k;
-    strategy_mean(d->c.arr[2], x, &d->c.ord, d->c.n, &k);
+    strategy_center_mean(&d->c, x, round, &k);
     if (k == 0)
         return;
     float *restrict th = d->c.arr[0], *restrict m = d->c.arr[1];

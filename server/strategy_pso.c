@@ -44,6 +44,11 @@ static void s_push(void *st, uint64_t step, int i, float *x, const float *prev, 
     swarm_push(st, step, i, x, prev, loss, done, ctx);
 }
 
+static void s_arrive(void *st, uint64_t round, int i, const float *x)
+{
+    swarm_arrive(st, round, i, x);
+}
+
 static void s_reset(void *st, int i, const float *x0, uint64_t stream)
 {
     swarm_reset(st, i, x0, stream);
@@ -93,4 +98,5 @@ const struct strategy_ops strategy_pso = {
     .load = s_load,
     .push = s_push,
     .reset = s_reset,
+    .arrive = s_arrive,
 };

@@ -32,6 +32,7 @@ static void *s_create(size_t n, uint64_t offset, const struct strategy_params *p
     (void)offset;
     struct ssgd *d = strategy_center_new(sizeof *d, n, 3, 2, "ssgd");
     if (d) {
+        d->c.sum_arr = 2;
         d->plan = (struct lr_plan){(enum lr_schedule)p->ssgd_schedule, p->ssgd_lr,
                                    p->ssgd_warmup, p->ssgd_steps, p->ssgd_step_size,
                                    p->ssgd_step_gamma};
@@ -44,10 +45,10 @@ static void *s_create(size_t n, uint64_t offset, const struct strategy_params *p
 static void s_round(void *st, uint64_t round, float *const *x, const float *const *prev,
                     const double *loss, strategy_done_fn *done, void *ctx)
 {
-    (void)round, (void)prev;
+    (void)prev;
     struct ssgd *d = st;
     size_t k;
-    strategy_mean(d->c.arr[2], x, &d->c.ord, d->c.n, &k); /* x holds gradients here */
+    strategy_center_mean(&d->c, x, round, &k); /* x holds gradients here */
     if (k == 0)
         return;
     float *restrict th = d->c.arr[0], *restrict buf = d->c.arr[1];

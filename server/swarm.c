@@ -36,6 +36,7 @@ struct swarm {
     float *mean;  /* PSO_ATTRACT_MEAN: this round's mean position */
     float *center; /* asynchronous mode: running center of the particles */
     struct strategy_order ord; /* particles by stream, for the mean */
+    struct strategy_sum sum;   /* the mean, built as pushes arrive */
 };
 
 static float *s_alloc_floats(size_t n)
@@ -73,6 +74,7 @@ void swarm_destroy(struct swarm **sp)
     free(s->mean);
     free(s->center);
     strategy_order_free(&s->ord);
+    strategy_sum_free(&s->sum);
     free(s);
     *sp = NULL;
 }
@@ -124,7 +126,7 @@ void pso_step_init(struct pso_step *k, const struct pso_params *prm, uint64_t ro
 /* Each flag combination gets its own loop, so that the hot loop has no
  * branches and the compiler vectorizes it. `key` and `base` (the low 32
  * bits of the first element's global index) are fixed per block. */
-#define PSO_LOOP(IMPROVED, PER_ELEMENT, CLAMP, MEAN)                                 \
+#define PSO_LOOP(IMPROVED, PER_ELEMENT, CLAMP, MEAN, KEEPV)                          \
     for (size_t i = 0; i < n; i++) {                                                 \
         float xi = x[i];                                                             \
         float pi = p[i];                                                             \
@@ -134,10 +136,11 @@ void pso_step_init(struct pso_step *k, const struct pso_params *prm, uint64_t ro
         float r1 = r1c, r2 = r2c;                                                    \
         if (PER_ELEMENT)                                                             \
             rng_uniform_pair(key, base + (uint32_t)i, &r1, &r2);                      \
-        float vi = w * v[i] + c1 * r1 * (ai - xi) + c2 * r2 * (g[i] - xi);            \
+        float vi = (KEEPV ? w * v[i] : 0.0f) + c1 * r1 * (ai - xi) + c2 * r2 * (g[i] - xi); \
         if (CLAMP)                                                                   \
             vi = vi > vmax ? vmax : vi < -vmax ? -vmax : vi;                          \
-        v[i] = vi;                                                                   \
+        if (KEEPV)                                                                   \
+            v[i] = vi;                                                               \
         x[i] = xi + vi;                                                              \
     }
 
@@ -148,22 +151,38 @@ static void s_update_block(float *restrict x, float *restrict v, float *restrict
 {
     const float w = k->w, c1 = k->c1, c2 = k->c2, vmax = k->vmax, r1c = k->r1, r2c = k->r2;
     switch (sel) {
-    case 0: PSO_LOOP(0, 0, 0, 0) break;
-    case 1: PSO_LOOP(0, 0, 1, 0) break;
-    case 2: PSO_LOOP(0, 1, 0, 0) break;
-    case 3: PSO_LOOP(0, 1, 1, 0) break;
-    case 4: PSO_LOOP(1, 0, 0, 0) break;
-    case 5: PSO_LOOP(1, 0, 1, 0) break;
-    case 6: PSO_LOOP(1, 1, 0, 0) break;
-    case 7: PSO_LOOP(1, 1, 1, 0) break;
-    case 8: PSO_LOOP(0, 0, 0, 1) break;
-    case 9: PSO_LOOP(0, 0, 1, 1) break;
-    case 10: PSO_LOOP(0, 1, 0, 1) break;
-    case 11: PSO_LOOP(0, 1, 1, 1) break;
-    case 12: PSO_LOOP(1, 0, 0, 1) break;
-    case 13: PSO_LOOP(1, 0, 1, 1) break;
-    case 14: PSO_LOOP(1, 1, 0, 1) break;
-    case 15: PSO_LOOP(1, 1, 1, 1) break;
+    case 0: PSO_LOOP(0, 0, 0, 0, 0) break;
+    case 1: PSO_LOOP(0, 0, 1, 0, 0) break;
+    case 2: PSO_LOOP(0, 1, 0, 0, 0) break;
+    case 3: PSO_LOOP(0, 1, 1, 0, 0) break;
+    case 4: PSO_LOOP(1, 0, 0, 0, 0) break;
+    case 5: PSO_LOOP(1, 0, 1, 0, 0) break;
+    case 6: PSO_LOOP(1, 1, 0, 0, 0) break;
+    case 7: PSO_LOOP(1, 1, 1, 0, 0) break;
+    case 8: PSO_LOOP(0, 0, 0, 1, 0) break;
+    case 9: PSO_LOOP(0, 0, 1, 1, 0) break;
+    case 10: PSO_LOOP(0, 1, 0, 1, 0) break;
+    case 11: PSO_LOOP(0, 1, 1, 1, 0) break;
+    case 12: PSO_LOOP(1, 0, 0, 1, 0) break;
+    case 13: PSO_LOOP(1, 0, 1, 1, 0) break;
+    case 14: PSO_LOOP(1, 1, 0, 1, 0) break;
+    case 15: PSO_LOOP(1, 1, 1, 1, 0) break;
+    case 16: PSO_LOOP(0, 0, 0, 0, 1) break;
+    case 17: PSO_LOOP(0, 0, 1, 0, 1) break;
+    case 18: PSO_LOOP(0, 1, 0, 0, 1) break;
+    case 19: PSO_LOOP(0, 1, 1, 0, 1) break;
+    case 20: PSO_LOOP(1, 0, 0, 0, 1) break;
+    case 21: PSO_LOOP(1, 0, 1, 0, 1) break;
+    case 22: PSO_LOOP(1, 1, 0, 0, 1) break;
+    case 23: PSO_LOOP(1, 1, 1, 0, 1) break;
+    case 24: PSO_LOOP(0, 0, 0, 1, 1) break;
+    case 25: PSO_LOOP(0, 0, 1, 1, 1) break;
+    case 26: PSO_LOOP(0, 1, 0, 1, 1) break;
+    case 27: PSO_LOOP(0, 1, 1, 1, 1) break;
+    case 28: PSO_LOOP(1, 0, 0, 1, 1) break;
+    case 29: PSO_LOOP(1, 0, 1, 1, 1) break;
+    case 30: PSO_LOOP(1, 1, 0, 1, 1) break;
+    case 31: PSO_LOOP(1, 1, 1, 1, 1) break;
     }
 }
 
@@ -176,8 +195,12 @@ void pso_update(float *x, float *v, float *p, const float *g, size_t n, int impr
                 const struct pso_step *k, uint32_t *crc)
 {
     int mean = k->a1 != NULL;
-    int sel = (mean ? 8 : 0) | (improved ? 4 : 0) | (k->per_element ? 2 : 0) |
-              (k->vmax > 0 ? 1 : 0);
+    /* With w = 0 the velocity is never read again: it is neither read nor
+     * stored (a third less memory traffic per particle under the
+     * defaults; a checkpoint then holds the velocities of the last round
+     * with w > 0, zeros for a run that never had one). */
+    int sel = (k->w != 0 ? 16 : 0) | (mean ? 8 : 0) | (improved ? 4 : 0) |
+              (k->per_element ? 2 : 0) | (k->vmax > 0 ? 1 : 0);
     struct pso_step adjusted;
     if (!g) {
         /* p = g = x after this step: the pull toward g is zero, and so is
@@ -270,7 +293,7 @@ void swarm_round(struct swarm *s, uint64_t round, float *const *x, const float *
             use_mean = 0; /* out of memory: the personal best stands in */
         else {
             size_t k;
-            strategy_mean(s->mean, x, &s->ord, s->n, &k);
+            strategy_sum_finish(&s->sum, &s->ord, s->mean, x, s->n, round, &k);
         }
     }
     for (size_t j = 0; j < s->count; j++) {
@@ -297,6 +320,15 @@ void swarm_round(struct swarm *s, uint64_t round, float *const *x, const float *
         if (done)
             done(ctx, (int)i, crc);
     }
+}
+
+void swarm_arrive(struct swarm *s, uint64_t round, int i, const float *x)
+{
+    if (s->prm.attractor != PSO_ATTRACT_MEAN)
+        return;
+    if (!s->mean && !(s->mean = s_alloc_floats(s->n)))
+        return; /* the close finds out again */
+    strategy_sum_arrive(&s->sum, &s->ord, s->mean, s->n, round, i, x);
 }
 
 void swarm_push(struct swarm *s, uint64_t step, int i, float *x, const float *prev, double loss,

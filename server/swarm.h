@@ -67,6 +67,10 @@ typedef void swarm_done_fn(void *ctx, int i, uint32_t crc);
 void swarm_round(struct swarm *s, uint64_t round, float *const *x, const float *const *prev,
                  const double *loss, swarm_done_fn *done, void *ctx);
 
+/* A push of particle i for `round` arrived (synchronous mode): with the
+ * mean attractor it joins the round's mean now (struct strategy_sum). */
+void swarm_arrive(struct swarm *s, uint64_t round, int i, const float *x);
+
 /* Asynchronous update of particle i alone (see strategy.h): its bests
  * first, then its move. The swarm mean (PSO_ATTRACT_MEAN) is a running
  * center: center += (x - prev) / particles before the move, so that after

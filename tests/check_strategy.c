@@ -396,6 +396,85 @@ START_TEST(sums_do_not_depend_on_join_order)
 }
 END_TEST
 
+/* One round of `ops` over six particles starting at v, pushing v shifted by
+ * one: arrivals in `order` (-1 ends it; a particle listed twice pushed
+ * again), then the close without the particles in `absent` (a bit mask:
+ * they never pushed, or their push was dropped). The new positions land in
+ * out[i] (NULL for the absent). */
+enum { SW = 6 };
+static void s_sum_round(const struct strategy_ops *ops, float *const *v, const int *order,
+                        unsigned absent, float **out, float *global)
+{
+    struct strategy_params p = s_params();
+    double loss[SW] = {3, 1, 4, 1.5, 9, 2.6};
+    void *st = ops->create(N, 0, &p);
+    for (int i = 0; i < SW; i++)
+        ops->add(st, v[i], 5000 + (uint64_t)((i * 7) % SW) * 104729);
+    float *buf[SW];
+    for (int i = 0; i < SW; i++) {
+        buf[i] = malloc(N * sizeof(float));
+        memcpy(buf[i], v[(i + 1) % SW], N * sizeof(float));
+    }
+    for (int j = 0; order && order[j] >= 0; j++)
+        ops->arrive(st, 0, order[j], buf[order[j]]);
+    float *x[SW];
+    for (int i = 0; i < SW; i++)
+        x[i] = absent >> i & 1 ? NULL : buf[i];
+    ops->round(st, 0, x, NULL, loss, NULL, NULL);
+    for (int i = 0; i < SW; i++)
+        out[i] = x[i] ? buf[i] : (free(buf[i]), NULL);
+    memcpy(global, ops->global(st), N * sizeof(float));
+    ops->destroy(st);
+}
+
+START_TEST(means_built_while_pushes_arrive_are_the_same_bits)
+{
+    /* Every strategy with a mean: pushes summed as they arrive, in any
+     * order, give the same floats, bit for bit, as the close computing the
+     * mean itself (no arrivals): all six in order, reversed and shuffled
+     * (summed before the close); one particle absent (the sum waits at its
+     * place, the close adds the rest); a push replaced, and a push dropped
+     * after it was summed (the close starts over). */
+    const struct strategy_ops *ops[] = {&strategy_pso, &strategy_avg, &strategy_diloco,
+                                        &strategy_ssgd};
+    static const int all[][SW + 1] = {{0, 1, 2, 3, 4, 5, -1}, {5, 4, 3, 2, 1, 0, -1},
+                                      {2, 0, 5, 1, 4, 3, -1}};
+    static const int some[][SW + 2] = {{0, 1, 2, 3, 5, -1}, {5, 3, 2, 1, 0, -1},
+                                       {3, 3, 1, 0, 5, 2, -1}, {4, 2, 0, 1, 3, 5, -1}};
+    struct rng r;
+    rng_seed(&r, 21);
+    float *v[SW];
+    for (int i = 0; i < SW; i++) {
+        v[i] = malloc(N * sizeof(float));
+        for (int e = 0; e < N; e++)
+            v[i][e] = (float)((rng_double(&r) - 0.5) * 1e3 * (e % 5 + 1));
+    }
+    float gw[N], gg[N];
+    for (size_t o = 0; o < sizeof ops / sizeof ops[0]; o++)
+        for (int absent4 = 0; absent4 < 2; absent4++) {
+            float *want[SW], *got[SW];
+            unsigned mask = absent4 ? 1u << 4 : 0;
+            s_sum_round(ops[o], v, NULL, mask, want, gw);
+            int cases = absent4 ? 4 : 3;
+            for (int k = 0; k < cases; k++) {
+                s_sum_round(ops[o], v, absent4 ? some[k] : all[k], mask, got, gg);
+                for (int i = 0; i < SW; i++)
+                    if (want[i])
+                        ck_assert_msg(memcmp(want[i], got[i], N * sizeof(float)) == 0,
+                                      "%s, case %d/%d: particle %d differs", ops[o]->name,
+                                      absent4, k, i);
+                ck_assert_int_eq(memcmp(gw, gg, sizeof gw), 0);
+                for (int i = 0; i < SW; i++)
+                    free(got[i]);
+            }
+            for (int i = 0; i < SW; i++)
+                free(want[i]);
+        }
+    for (int i = 0; i < SW; i++)
+        free(v[i]);
+}
+END_TEST
+
 START_TEST(registry_and_options)
 {
     for (int i = 0; strategy_all[i]; i++) {
@@ -435,6 +514,7 @@ int main(void)
     tcase_add_test(tc, ssgd_follows_the_workers_schedule);
     tcase_add_test(tc, pso_variants_match_reference);
     tcase_add_test(tc, sums_do_not_depend_on_join_order);
+    tcase_add_test(tc, means_built_while_pushes_arrive_are_the_same_bits);
     tcase_add_test(tc, registry_and_options);
     suite_add_tcase(s, tc);
     return suite_run(s);

@@ -1,0 +1,105 @@
+/* The mean of a round's pushes, built while they arrive: see strategy.h.
+ *
+ * strategy_mean computes, per element, ((((0 + a) + b) + c) + ...) * (1/k)
+ * with a, b, c the pushes in the order's order. Here the same additions
+ * happen one vector at a time, each as soon as its turn has come, so that
+ * at the close only the pushes that arrived after a later-ordered one are
+ * left (and the scaling). Same operations in the same order: the same bits,
+ * which check_strategy tests against strategy_mean and check_cluster
+ * against seeded runs. */
+#include "server/strategy.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void s_start(struct strategy_sum *s, const struct strategy_order *o, uint64_t round)
+{
+    s->round = round;
+    s->version = o->version;
+    s->started = 1;
+    s->broken = 0;
+    s->next = 0;
+    if (s->got)
+        memset(s->got, 0, s->cap * sizeof *s->got);
+}
+
+/* out = (first ? 0 : out) + v, as strategy_mean adds. */
+static void s_add(float *restrict out, const float *restrict v, size_t n, int first)
+{
+    if (first)
+        for (size_t e = 0; e < n; e++)
+            out[e] = 0.0f + v[e];
+    else
+        for (size_t e = 0; e < n; e++)
+            out[e] += v[e];
+}
+
+void strategy_sum_arrive(struct strategy_sum *s, const struct strategy_order *o, float *out,
+                         size_t n, uint64_t round, int i, const float *x)
+{
+    if (!s->started || s->round != round || s->version != o->version)
+        s_start(s, o, round);
+    if (s->broken)
+        return;
+    if (s->cap < o->count) {
+        size_t cap = o->cap > o->count ? o->cap : o->count;
+        const float **got = realloc(s->got, cap * sizeof *got);
+        if (!got) {
+            s->broken = 1; /* the close computes it all */
+            return;
+        }
+        memset(got + s->cap, 0, (cap - s->cap) * sizeof *got);
+        s->got = got;
+        s->cap = cap;
+    }
+    if ((size_t)i >= o->count || s->got[i]) {
+        s->broken = 1; /* a second push for this round: the first may be in the sum */
+        return;
+    }
+    s->got[i] = x;
+    while (s->next < o->count && s->got[o->idx[s->next]]) {
+        s_add(out, s->got[o->idx[s->next]], n, s->next == 0);
+        s->next++;
+    }
+}
+
+void strategy_sum_finish(struct strategy_sum *s, const struct strategy_order *o, float *out,
+                         float *const *x, size_t n, uint64_t round, size_t *k)
+{
+    int ok = s->started && !s->broken && s->round == round && s->version == o->version &&
+             s->next > 0;
+    /* What was added must be exactly the pushes at hand. */
+    for (size_t j = 0; ok && j < s->next; j++)
+        ok = x[o->idx[j]] && x[o->idx[j]] == s->got[o->idx[j]];
+    s->started = 0;
+    if (!ok) {
+        strategy_mean(out, x, o, n, k);
+        return;
+    }
+    size_t total = 0, last = 0;
+    for (size_t j = 0; j < o->count; j++)
+        if (x[o->idx[j]]) {
+            total++;
+            last = j;
+        }
+    *k = total;
+    const float inv = 1.0f / (float)total;
+    for (size_t j = s->next; j < last; j++)
+        if (x[o->idx[j]])
+            s_add(out, x[o->idx[j]], n, 0);
+    if (last >= s->next) { /* the last addition and the scale in one pass */
+        const float *restrict v = x[o->idx[last]];
+        float *restrict d = out;
+        for (size_t e = 0; e < n; e++)
+            d[e] = (d[e] + v[e]) * inv;
+    } else {
+        for (size_t e = 0; e < n; e++)
+            out[e] *= inv;
+    }
+}
+
+void strategy_sum_free(struct strategy_sum *s)
+{
+    free(s->got);
+    memset(s, 0, sizeof *s);
+}
