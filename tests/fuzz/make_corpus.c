@@ -48,7 +48,8 @@ static void s_frame(struct buf *b, const void *d, size_t len)
     s_put(b, d, len);
 }
 
-/* One message's frames with a payload of `len` raw bytes. */
+/* One message's frames: signature, command, metadata, and a payload of
+ * `len` raw bytes when p is not NULL. */
 static void s_message_raw(struct buf *b, int command, const ProtobufCMessage *meta,
                           const void *p, size_t len)
 {
@@ -58,20 +59,14 @@ static void s_message_raw(struct buf *b, int command, const ProtobufCMessage *me
     s_frame(b, sig, 5);
     s_frame(b, &cmd, 1);
     s_frame(b, mb, ml);
-    s_frame(b, p, len);
+    if (p)
+        s_frame(b, p, len);
 }
 
-/* One message's frames: signature, command, metadata, optional payload. */
+/* The same with the corpus's N float32 values (or none) as payload. */
 static int s_message(struct buf *b, int command, const ProtobufCMessage *meta, const float *x)
 {
-    unsigned char sig[5] = {'P', 'S', 'O', 'D', PSOD_PROTOCOL_VERSION}, cmd = (unsigned char)command;
-    unsigned char mb[1024];
-    size_t ml = protobuf_c_message_pack(meta, mb);
-    s_frame(b, sig, 5);
-    s_frame(b, &cmd, 1);
-    s_frame(b, mb, ml);
-    if (x)
-        s_frame(b, x, N * sizeof(float));
+    s_message_raw(b, command, meta, x, N * sizeof(float));
     return x ? 4 : 3;
 }
 
