@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/simd.h"
 #include "proto/psod.pb-c.h"
 
 const char *const codec_names[] = {"fp32", "fp16", "bf16", "int8", NULL};
@@ -160,8 +161,58 @@ static void s_put_scale(int kind, void *out, size_t c, float s)
         memcpy((char *)out + c * sizeof(float), &s, sizeof s);
 }
 
+/* bfloat16 of a finite float, nearest-even, saturated: branch-free so the
+ * loops below vectorize (codec_f32_to_bf16 is the same for finite input). */
+static inline uint16_t s_bf16(float d)
+{
+    d = d > BF16_MAX ? BF16_MAX : d < -BF16_MAX ? -BF16_MAX : d;
+    uint32_t u = s_bits(d);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
+/* The hot loops of bf16, one pass each (the generic chunked path below
+ * serves fp16 and int8). */
+PSOD_CLONES
+static void s_bf16_encode(size_t n, const float *restrict x, const float *restrict ref,
+                          float *restrict resid, uint16_t *restrict q)
+{
+    for (size_t i = 0; i < n; i++) {
+        float d = x[i] - (ref ? ref[i] : 0.0f) + (resid ? resid[i] : 0.0f);
+        uint16_t h = s_bf16(d);
+        q[i] = h;
+        if (resid)
+            resid[i] = d - s_float((uint32_t)h << 16);
+    }
+}
+
+PSOD_CLONES
+static void s_bf16_step(size_t n, float *restrict target, const float *restrict state,
+                        uint16_t *restrict q)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint16_t h = s_bf16(target[i] - state[i]);
+        q[i] = h;
+        target[i] = state[i] + s_float((uint32_t)h << 16);
+    }
+}
+
+PSOD_CLONES
+static void s_bf16_decode(size_t n, const uint16_t *v, const float *ref, float *dst)
+{
+    /* dst may be ref: no restrict */
+    for (size_t i = 0; i < n; i++) {
+        float d = s_float((uint32_t)v[i] << 16);
+        dst[i] = ref ? ref[i] + d : d;
+    }
+}
+
 void codec_encode(int kind, size_t n, const float *x, const float *ref, float *resid, void *out)
 {
+    if (kind == CODEC_BF16) {
+        s_bf16_encode(n, x, ref, resid, out);
+        return;
+    }
     if (kind == CODEC_FP32) {
         float *o = out;
         for (size_t i = 0; i < n; i++) {
@@ -187,6 +238,10 @@ void codec_encode(int kind, size_t n, const float *x, const float *ref, float *r
 
 void codec_encode_step(int kind, size_t n, float *target, const float *state, void *out)
 {
+    if (kind == CODEC_BF16) {
+        s_bf16_step(n, target, state, out);
+        return;
+    }
     if (kind == CODEC_FP32) {
         float *o = out;
         for (size_t i = 0; i < n; i++) {
@@ -262,13 +317,14 @@ size_t codec_decode(int kind, size_t n, size_t block, const void *in, const floa
         const float *v = in;
         for (size_t i = 0; i < n; i++)
             dst[i] = ref ? ref[i] + v[i] : v[i];
-    } else if (kind == CODEC_FP16 || kind == CODEC_BF16) {
+    } else if (kind == CODEC_BF16) {
+        s_bf16_decode(n, in, ref, dst); /* payloads are float-aligned (wire_payload_align) */
+    } else if (kind == CODEC_FP16) {
         const uint16_t *v = in;
-        float (*conv)(uint16_t) = kind == CODEC_FP16 ? codec_f16_to_f32 : codec_bf16_to_f32;
         for (size_t i = 0; i < n; i++) {
             uint16_t h;
-            memcpy(&h, v + i, sizeof h); /* any alignment */
-            float d = conv(h);
+            memcpy(&h, v + i, sizeof h);
+            float d = codec_f16_to_f32(h);
             dst[i] = ref ? ref[i] + d : d;
         }
     } else {
