@@ -341,20 +341,24 @@ int wire_payload_align(zmq_msg_t *payload)
     return 0;
 }
 
+/* Bit test rather than isfinite() so the loop vectorizes, with 32-bit
+ * counts (one vector lane per value, no widening). Static: a cloned
+ * function that is global would be exported from libpsoclient.so. */
 PSOD_CLONES
+static uint32_t s_count_nonfinite(const uint32_t *u, size_t n)
+{
+    uint32_t b = 0;
+    for (size_t j = 0; j < n; j++)
+        b += (u[j] & 0x7f800000u) == 0x7f800000u;
+    return b;
+}
+
 size_t wire_count_nonfinite(const float *x, size_t n)
 {
-    /* Bit test rather than isfinite() so the loop vectorizes, with 32-bit
-     * counts per chunk (one vector lane per value, no widening). */
-    size_t bad = 0;
     const uint32_t *u = (const uint32_t *)(const void *)x;
-    for (size_t i = 0; i < n; i += (size_t)1 << 20) {
-        size_t end = n - i < ((size_t)1 << 20) ? n : i + ((size_t)1 << 20);
-        uint32_t b = 0;
-        for (size_t j = i; j < end; j++)
-            b += (u[j] & 0x7f800000u) == 0x7f800000u;
-        bad += b;
-    }
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i += (size_t)1 << 20)
+        bad += s_count_nonfinite(u + i, n - i < ((size_t)1 << 20) ? n - i : (size_t)1 << 20);
     return bad;
 }
 
