@@ -84,7 +84,7 @@ TEST_LIBS = $(LIBSERVER) $(LIBWORKER) $(LIBCLIENT) $(LIBCOMMON)
 AS_NEEDED = -Wl,--as-needed
 
 UNIT_SUITES = check_config check_crc32c check_rng check_wire check_codec check_keys check_ckpt check_swarm check_strategy check_modelfile check_objective check_nn check_data check_optim check_client
-TEST_BINS = $(UNIT_SUITES:%=$(BUILD)/tests/%) $(BUILD)/tests/check_cluster $(BUILD)/tests/check_security $(BUILD)/tests/check_usage \
+TEST_BINS = $(UNIT_SUITES:%=$(BUILD)/tests/%) $(BUILD)/tests/check_cluster $(BUILD)/tests/check_training $(BUILD)/tests/check_security $(BUILD)/tests/check_usage \
             $(BUILD)/tests/hostile_client \
             $(BUILD)/tests/make_fixture $(BUILD)/tests/nn_ref
 BENCH_BINS = $(BUILD)/bench/bench_update $(BUILD)/bench/bench_round $(BUILD)/bench/bench_train
@@ -211,7 +211,7 @@ $(BUILD)/tests/make_corpus: $(BUILD)/tests/fuzz/make_corpus.o $(LIBSERVER) $(LIB
 
 # The scripts test runs the scripts as users do, on the default build only.
 test: $(BINS) $(TEST_BINS)
-	@BUILD=$(BUILD) tests/run-tests.sh $(UNIT_SUITES) check_cluster check_security check_usage
+	@BUILD=$(BUILD) tests/run-tests.sh $(UNIT_SUITES) check_cluster check_training check_security check_usage
 	@if [ -z "$(SANITIZER)" ]; then BUILD=$(BUILD) tests/scripts-test.sh; fi
 	@if [ -z "$(SANITIZER)" ]; then BUILD=$(BUILD) tests/python-test.sh; fi
 	@if [ -z "$(SANITIZER)" ]; then BUILD=$(BUILD) tests/netlab-test.sh; fi
