@@ -354,8 +354,8 @@ START_TEST(stalled_worker_is_evicted_then_resumes)
 END_TEST
 
 /* 3 mlp workers on the fixture with psod checkpointing every round; with
- * `crash_after` > 0 psod is killed with SIGKILL that many seconds in and
- * restarted with --resume while the workers keep running. Returns the test
+ * `crash_after` > 0 psod is killed with SIGKILL once it has checkpointed
+ * that round and restarted with --resume while the workers keep running. Returns the test
  * accuracy of the final model file. */
 static double s_crash_run(const char *tag, const char *strategy, double crash_after)
 {
@@ -383,14 +383,17 @@ static double s_crash_run(const char *tag, const char *strategy, double crash_af
                        t);
     }
     if (crash_after > 0) {
-        /* At least crash_after seconds in, and once a checkpoint exists: a
-         * loaded machine may take longer to get the workers joined, and
-         * --resume refuses a directory without one. */
-        usleep((useconds_t)(crash_after * 1e6));
-        char cmd[700];
-        snprintf(cmd, sizeof cmd, "ls %s/ckpt-*.psck >/dev/null 2>&1", ck);
-        for (double t0 = proc_now(); system(cmd) != 0; usleep(20000))
-            ck_assert_msg(proc_now() - t0 < 60, "no checkpoint in %s after 60 s", ck);
+        /* Once the checkpoint of round crash_after (or a later one) is
+         * written: a fixed point in training, whatever the machine's speed
+         * (a time would put the crash at round 30 on an idle machine and
+         * at round 14 on a loaded one, in another phase of the schedule). */
+        char cmd[1400];
+        snprintf(cmd, sizeof cmd, "ls %s/ckpt-*.psck 2>/dev/null | sort | tail -n 1 | "
+                 "sed 's/.*ckpt-0*\\([0-9]*\\)\\.psck/\\1/' | "
+                 "awk '{ r = $1 } END { exit !(r + 0 >= %d) }'", ck, (int)crash_after);
+        for (double t0 = proc_now(); system(cmd) != 0; usleep(5000))
+            ck_assert_msg(proc_now() - t0 < 60, "no checkpoint of round %d in %s after 60 s",
+                          (int)crash_after, ck);
         kill(psod, SIGKILL);
         ck_assert_int_eq(proc_wait(psod, 5), -SIGKILL);
         /* Same port, so the workers' sockets find it again by themselves. */
@@ -439,7 +442,7 @@ START_TEST(daemon_killed_and_resumed_finishes_the_same)
     const char *strategy = _i == 0 ? "avg" : "pso";
     double tolerance = _i == 0 ? 0.005 : 0.015;
     double clean = s_crash_run("clean", strategy, 0);
-    double crashed = s_crash_run("crash", strategy, 1.0);
+    double crashed = s_crash_run("crash", strategy, 30); /* of 187 rounds */
     char log[65536];
     proc_read("crash-resumed", "err", log, sizeof log);
     ck_assert_msg(strstr(log, "resumed from ") != NULL, "%s", log);
