@@ -111,8 +111,9 @@ uint16_t codec_f32_to_bf16(float f)
 
 float codec_bf16_to_f32(uint16_t h) { return s_float((uint32_t)h << 16); }
 
-/* One chunk: quantize d[0..len) into the kind's values at `vals` (int8:
- * and its scale), and put what the receiver will decode into deq. */
+/* One chunk of fp16 or int8: quantize d[0..len) into the kind's values at
+ * `vals` (int8: and its scale), and put what the receiver will decode into
+ * deq. */
 static void s_quantize(int kind, const float *d, size_t len, void *vals, float *scale,
                        float *deq)
 {
@@ -122,13 +123,7 @@ static void s_quantize(int kind, const float *d, size_t len, void *vals, float *
             q[j] = codec_f32_to_f16(d[j]);
             deq[j] = codec_f16_to_f32(q[j]);
         }
-    } else if (kind == CODEC_BF16) {
-        uint16_t *q = vals;
-        for (size_t j = 0; j < len; j++) {
-            q[j] = codec_f32_to_bf16(d[j]);
-            deq[j] = codec_bf16_to_f32(q[j]);
-        }
-    } else {
+    } else { /* int8 (bf16 has loops of its own) */
         int8_t *q = vals;
         float m = 0;
         for (size_t j = 0; j < len; j++)

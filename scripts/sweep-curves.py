@@ -2,6 +2,7 @@
 """Time-to-accuracy from a sweep (scripts/sweep.sh calls this).
 
     sweep-curves.py OUT_DIR TARGET
+    sweep-curves.py --time-to METRICS_JSONL TARGET   (one run: the seconds, or nothing)
 
 Reads OUT_DIR/results.csv and each run's metrics.jsonl (psod's, one line per
 round) and writes:
@@ -56,7 +57,18 @@ def curve(path):
     return pts
 
 
+def time_to(path, target):
+    """Seconds from psod's start to its first report of the global model at
+    `target` (a fraction) or better; None if never."""
+    return next((t for t, a in curve(path) if a >= 100 * target), None)
+
+
 def main():
+    if sys.argv[1] == "--time-to":
+        t = time_to(sys.argv[2], float(sys.argv[3]))
+        if t is not None:
+            print("%.2f" % t)
+        return
     out, target = sys.argv[1], float(sys.argv[2])
     rows = list(csv.DictReader(open(os.path.join(out, "results.csv"))))
     groups = {}
@@ -74,7 +86,8 @@ def main():
                "|---|---:|---:|---:|---:|---:|---:|---:|"]
         for (label, sync) in sorted(cells):
             rs = cells[(label, sync)]
-            ts = [float(r["t_target_s"]) for r in rs if r.get("t_target_s")]
+            ts = [t for t in (time_to(os.path.join(out, "runs", run_key(r), "metrics.jsonl"), target)
+                              for r in rs) if t is not None]
             t = (f"{statistics.mean(ts):.1f}" + (f" ({len(ts)} of {len(rs)} reached it)"
                                                  if len(ts) < len(rs) else "")) if ts else "not reached"
             acc = statistics.mean(100 * float(r["final_acc"]) for r in rs)

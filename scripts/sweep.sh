@@ -69,16 +69,8 @@ header="strategy,variant,sync_every,workers,seed,epochs,model,dataset,final_acc,
 
 # Seconds from psod's start to its first report of the global model at
 # --target or better (metrics.jsonl); empty when never reached.
-t_target() {
-    /usr/bin/python3 - "$1" "$target" <<'PY'
-import json, sys
-for line in open(sys.argv[1]):
-    r = json.loads(line)
-    if r.get("global_acc") is not None and r["global_acc"] >= float(sys.argv[2]):
-        print("%.2f" % r["time"])
-        break
-PY
-}
+t_target() { /usr/bin/python3 scripts/sweep-curves.py --time-to "$1" "$target"; }
+
 [ -s "$csv" ] || echo "$header" > "$csv"
 
 scripts/install-deps.sh --if-missing --plots

@@ -21,6 +21,24 @@ static char dir[] = "/tmp/psod-training-XXXXXX";
 static void setup(void) { proc_setup(bin, dir, "/tmp/psod-training-XXXXXX"); }
 static void teardown(void) { proc_teardown(dir); }
 
+/* Start mlp worker `i` of 3 (name wN, shard N of 3, batch 32, lr 0.02)
+ * against ep with the options of this run in `extra` (NULL-terminated). */
+static pid_t s_mlp_worker(const char *ep, int i, const char *tag, char *const extra[])
+{
+    char w[300], name[16], idx[8];
+    proc_bin(w, sizeof w, "psoworker");
+    snprintf(name, sizeof name, "w%d", i);
+    snprintf(idx, sizeof idx, "%d", i);
+    char *argv[48] = {w, "--connect", (char *)ep, "--name", name, "--model", "mlp",
+                      "--data-dir", dir, "--batch", "32", "--lr", "0.02", "--shard-index",
+                      idx, "--shard-count", "3", "--timeout-ms", "30000"};
+    int n = 19;
+    for (int k = 0; extra[k] && n < 47; k++)
+        argv[n++] = extra[k];
+    argv[n] = NULL;
+    return proc_spawn(argv, tag);
+}
+
 /* psod plus 3 mlp workers on generated MNIST-format data for one strategy:
  * psod exits by itself once all leave (--exit-when-done); the global model
  * it writes must have learned (loss under a threshold, accuracy far above
@@ -38,21 +56,13 @@ static void s_strategy_run(const char *strategy, const char *const *wires)
                         (char *[]){"--workers", "3", "--strategy", (char *)strategy,
                                    "--exit-when-done", "--model-out", model, "--metrics",
                                    metrics, "--ssgd-lr", "0.1", NULL});
-    char w[300];
-    proc_bin(w, sizeof w, "psoworker");
     pid_t p[3];
     for (int i = 0; i < 3; i++) {
-        char name[16], idx[8];
-        snprintf(name, sizeof name, "w%d", i);
-        snprintf(idx, sizeof idx, "%d", i);
         snprintf(tag, sizeof tag, "%s-w%d", run, i);
-        p[i] = proc_spawn((char *[]){w, "--connect", ep, "--name", name, "--model", "mlp",
-                                  "--dataset", "mnist", "--data-dir", dir, "--epochs", "2",
-                                  "--batch", "32", "--lr", "0.02", "--sync-every", "4",
-                                  "--shard-index", idx, "--shard-count", "3", "--eval-every",
-                                  "1", "--progress-interval", "0", "--timeout-ms", "30000",
-                                  "--wire", wires ? (char *)wires[i] : "fp32", NULL},
-                       tag);
+        p[i] = s_mlp_worker(ep, i, tag,
+                            (char *[]){"--dataset", "mnist", "--epochs", "2", "--sync-every",
+                                       "4", "--eval-every", "1", "--progress-interval", "0",
+                                       "--wire", wires ? (char *)wires[i] : "fp32", NULL});
     }
     for (int i = 0; i < 3; i++) {
         snprintf(tag, sizeof tag, "%s-w%d", run, i);
@@ -77,6 +87,8 @@ static void s_strategy_run(const char *strategy, const char *const *wires)
     double loss = proc_after(last, "\"global_loss\":");
     ck_assert_msg(loss < 0.6, "%.1000s: global loss %g: %.1000s", strategy, loss, last);
     /* The model file evaluates to what the run reported. */
+    char w[300];
+    proc_bin(w, sizeof w, "psoworker");
     snprintf(tag, sizeof tag, "%s-eval", run);
     pid_t e = proc_spawn((char *[]){w, "--eval", model, "--model", "mlp", "--data-dir", dir, NULL},
                       tag);
@@ -133,25 +145,19 @@ static unsigned char *s_slurp(const char *path, size_t *len)
 static void s_seeded_run(const char *strategy, const int *delays, const char *tag,
                          char *model, size_t mlen)
 {
-    char ep[256], w[300], t[96];
+    char ep[256], t[96];
     snprintf(model, mlen, "%s/%s.psom", dir, tag);
     pid_t psod = proc_psod(tag, ep, sizeof ep,
                            (char *[]){"--workers", "3", "--strategy", (char *)strategy, "--seed",
                                       "7", "--exit-when-done", "--model-out", model, NULL});
-    proc_bin(w, sizeof w, "psoworker");
     pid_t p[3];
     for (int i = 0; i < 3; i++) {
-        char name[16], idx[8], delay[16];
-        snprintf(name, sizeof name, "w%d", i);
-        snprintf(idx, sizeof idx, "%d", i);
+        char delay[16];
         snprintf(delay, sizeof delay, "%d", delays[i]);
         snprintf(t, sizeof t, "%s-w%d", tag, i);
-        p[i] = proc_spawn((char *[]){w, "--connect", ep, "--name", name, "--model", "mlp",
-                                     "--data-dir", dir, "--epochs", "1", "--batch", "32",
-                                     "--lr", "0.02", "--sync-every", "2", "--shard-index", idx,
-                                     "--shard-count", "3", "--eval-every", "0", "--delay-ms",
-                                     delay, "--seed", "3", "--timeout-ms", "30000", NULL},
-                          t);
+        p[i] = s_mlp_worker(ep, i, t,
+                            (char *[]){"--epochs", "1", "--sync-every", "2", "--eval-every", "0",
+                                       "--delay-ms", delay, "--seed", "3", NULL});
     }
     for (int i = 0; i < 3; i++)
         ck_assert_int_eq(proc_wait(p[i], 120), 0);
