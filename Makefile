@@ -49,12 +49,13 @@ COMMON_SRC = common/log.c common/config.c common/crc32c.c common/rng.c common/wi
              common/sig.c common/lrsched.c common/codec.c
 CLIENT_SRC = common/psoclient.c common/psoclient_beat.c common/psoclient_wait.c \
              common/psoclient_sync.c common/psoclient_ops.c common/psoclient_model.c \
+             common/psoclient_shard.c \
              common/modelfile.c common/wire.c common/crc32c.c \
              common/keys.c common/timeutil.c \
              common/hash.c common/codec.c
 SERVER_SRC = server/swarm.c server/strategy.c server/strategy_sum.c server/strategy_center.c server/strategy_pso.c server/strategy_avg.c \
              server/strategy_easgd.c server/strategy_diloco.c server/strategy_ssgd.c server/gate.c \
-             server/options.c server/members.c server/rounds.c server/persist.c server/report.c \
+             server/options.c server/members.c server/rounds.c server/shard.c server/persist.c server/report.c \
              server/server.c
 WORKER_SRC = worker/objective.c worker/layers.c worker/model.c worker/optim.c worker/data.c worker/train.c
 
@@ -84,7 +85,7 @@ TEST_LIBS = $(LIBSERVER) $(LIBWORKER) $(LIBCLIENT) $(LIBCOMMON)
 AS_NEEDED = -Wl,--as-needed
 
 UNIT_SUITES = check_config check_crc32c check_rng check_wire check_codec check_keys check_ckpt check_swarm check_strategy check_modelfile check_objective check_nn check_data check_optim check_client
-TEST_BINS = $(UNIT_SUITES:%=$(BUILD)/tests/%) $(BUILD)/tests/check_cluster $(BUILD)/tests/check_training $(BUILD)/tests/check_security $(BUILD)/tests/check_usage \
+TEST_BINS = $(UNIT_SUITES:%=$(BUILD)/tests/%) $(BUILD)/tests/check_cluster $(BUILD)/tests/check_training $(BUILD)/tests/check_shard $(BUILD)/tests/check_security $(BUILD)/tests/check_usage \
             $(BUILD)/tests/hostile_client \
             $(BUILD)/tests/make_fixture $(BUILD)/tests/nn_ref
 BENCH_BINS = $(BUILD)/bench/bench_update $(BUILD)/bench/bench_round $(BUILD)/bench/bench_train
@@ -211,7 +212,7 @@ $(BUILD)/tests/make_corpus: $(BUILD)/tests/fuzz/make_corpus.o $(LIBSERVER) $(LIB
 
 # The scripts test runs the scripts as users do, on the default build only.
 test: $(BINS) $(TEST_BINS)
-	@BUILD=$(BUILD) tests/run-tests.sh $(UNIT_SUITES) check_cluster check_training check_security check_usage
+	@BUILD=$(BUILD) tests/run-tests.sh $(UNIT_SUITES) check_cluster check_training check_shard check_security check_usage
 	@if [ -z "$(SANITIZER)" ]; then BUILD=$(BUILD) tests/scripts-test.sh; fi
 	@if [ -z "$(SANITIZER)" ]; then BUILD=$(BUILD) tests/python-test.sh; fi
 	@if [ -z "$(SANITIZER)" ]; then BUILD=$(BUILD) tests/netlab-test.sh; fi

@@ -134,6 +134,7 @@ size_t psoc_struct_size(const char *name)
         {"psoc_position", sizeof(struct psoc_position)},
         {"psoc_particle_status", sizeof(struct psoc_particle_status)},
         {"psoc_status", sizeof(struct psoc_status)},
+        {"psoc_shard_status", sizeof(struct psoc_shard_status)},
         {"psoc_model_info", sizeof(struct psoc_model_info)},
     };
     for (size_t i = 0; name && i < sizeof t / sizeof t[0]; i++)
@@ -256,6 +257,10 @@ void psoc_close(struct psoc **cp)
     if (!c)
         return;
     psoc__beat_stop(c);
+    if (c->nsub) {
+        psoc__close_shards(c); /* each says bye to its daemon */
+        c->joined = 0;
+    }
     if (c->joined && c->sock) {
         Psod__Bye bye = PSOD__BYE__INIT;
         bye.reason = "worker closed";

@@ -137,6 +137,15 @@ struct psoc_particle_status {
 
 #define PSOC_ERROR_CODES 32
 
+/* One daemon of a sharded swarm (PROTOCOL.md, "Shards"). The range and
+ * round are known where the status came from the coordinator (shard 0). */
+struct psoc_shard_status {
+    uint32_t index;
+    char endpoint[256];
+    uint64_t offset, length, round;
+    int connected;            /* registered with the coordinator and heard from */
+};
+
 struct psoc_status {
     uint64_t round;
     uint32_t particles, active, workers_expected, pushed_this_round;
@@ -154,12 +163,20 @@ struct psoc_status {
     int encrypted;            /* the daemon runs CURVE */
     size_t n_particles;
     struct psoc_particle_status *particle; /* n_particles entries, freed by psoc_status_free */
+    /* A sharded swarm: every daemon (0 entries: one daemon), and which of
+     * them answered. Freed by psoc_status_free. */
+    size_t n_shards;
+    uint32_t shard_index;
+    struct psoc_shard_status *shard;
 };
 
 PSOC_API void psoc_options_default(struct psoc_options *o);
 
 /* Create a client for `endpoint` (e.g. tcp://10.0.0.1:5555). `name` is the
- * worker's stable identity in the swarm; NULL for a status-only client. */
+ * worker's stable identity in the swarm; NULL for a status-only client.
+ * The endpoint may be any daemon of a sharded swarm: the join learns the
+ * others from its status and then speaks to each about its range (pushes
+ * split, positions assembled), so the caller sees one vector. */
 PSOC_API int psoc_open(struct psoc **out, const char *endpoint, const char *name,
               const struct psoc_options *opts, char *err, size_t errlen);
 
@@ -236,7 +253,7 @@ PSOC_API int psoc_model_load(const char *path, struct psoc_model_info *info, flo
 /* For bindings that mirror this header's structs (Python's ctypes): the
  * size of struct NAME ("psoc_options", "psoc_welcome", "psoc_report",
  * "psoc_position", "psoc_particle_status", "psoc_status",
- * "psoc_model_info"), 0 for another
+ * "psoc_shard_status", "psoc_model_info"), 0 for another
  * name, so a binding can refuse a library its mirror does not fit. */
 PSOC_API size_t psoc_struct_size(const char *name);
 

@@ -58,6 +58,12 @@ struct psoc {
      * and the rounding residual error feedback carries into the next push. */
     int wire;
     float *ref, *resid;
+    /* A sharded swarm: one client per daemon (psoclient_shard.c), each
+     * speaking about its range [shard_offset, shard_offset + n) of
+     * shard_total; this one keeps its own socket for status and admin. */
+    int nsub;
+    struct psoc **sub;
+    uint64_t shard_offset, shard_total;
 };
 
 /* Tell the caller's log (opts.log), printf-style. */
@@ -80,5 +86,28 @@ void psoc__beat_stop(struct psoc *c);
  * `m` filled, or a PSOC_E* code. */
 int psoc__await(struct psoc *c, int want, uint64_t seq, int timeout_ms, struct wire_msg *m,
                 char *err, size_t errlen);
+
+/* psoclient_sync.c, for psoclient_shard.c */
+int psoc__hello_retry(struct psoc *c, float *weights, int budget_ms, int first_ms,
+                      struct psoc_welcome *w, int *attempts, char *err, size_t errlen);
+/* Send a push (`gradient` or `weights`); its seq in *seq. */
+int psoc__push(struct psoc *c, float *weights, const float *gradient,
+               const struct psoc_report *rep, uint64_t *seq, char *err, size_t errlen);
+/* Wait for push `seq`'s position into `weights`. On return ZeroMQ has let
+ * go of the pushed buffer. *resync: the push was not used (err says why);
+ * the caller rejoins. */
+int psoc__position(struct psoc *c, float *weights, uint64_t seq, struct psoc_position *out,
+                   int *resync, char *err, size_t errlen);
+
+/* psoclient_shard.c */
+/* Ask the daemon for its shards: 0 when it is alone (or an older daemon),
+ * else the count, with the sub-clients created. */
+int psoc__discover(struct psoc *c, char *err, size_t errlen);
+int psoc__join_shards(struct psoc *c, float *weights, struct psoc_welcome *out, char *err,
+                      size_t errlen);
+int psoc__sync_shards(struct psoc *c, float *weights, const float *gradient,
+                      const struct psoc_report *rep, struct psoc_position *out, char *err,
+                      size_t errlen);
+void psoc__close_shards(struct psoc *c);
 
 #endif

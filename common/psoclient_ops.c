@@ -80,6 +80,32 @@ int psoc_status(struct psoc *c, int with_particles, struct psoc_status *out, cha
             q->wire = (int)p->encoding;
         }
     }
+    if (s->n_shard_endpoint > 0) {
+        out->shard = calloc(s->n_shard_endpoint, sizeof *out->shard);
+        if (!out->shard) {
+            wire_msg_clear(&m);
+            psoc_status_free(out);
+            return psoc__err(err, errlen, PSOC_ESYS, "out of memory");
+        }
+        out->n_shards = s->n_shard_endpoint;
+        out->shard_index = s->shard_index;
+        for (size_t k = 0; k < s->n_shard_endpoint; k++) {
+            struct psoc_shard_status *q = &out->shard[k];
+            q->index = (uint32_t)k;
+            snprintf(q->endpoint, sizeof q->endpoint, "%s",
+                     s->shard_endpoint[k] ? s->shard_endpoint[k] : "");
+        }
+        for (size_t k = 0; k < s->n_shard; k++) {
+            const Psod__ShardStatus *row = s->shard[k];
+            if (row->index >= out->n_shards)
+                continue;
+            struct psoc_shard_status *q = &out->shard[row->index];
+            q->offset = row->offset;
+            q->length = row->length;
+            q->round = row->round;
+            q->connected = row->connected;
+        }
+    }
     wire_msg_clear(&m);
     return PSOC_OK;
 }
@@ -107,4 +133,7 @@ void psoc_status_free(struct psoc_status *s)
     free(s->particle);
     s->particle = NULL;
     s->n_particles = 0;
+    free(s->shard);
+    s->shard = NULL;
+    s->n_shards = 0;
 }

@@ -106,6 +106,8 @@ static int s_hello(struct psoc *c, float *weights, int timeout_ms, struct psoc_w
     h.model_name = c->model;
     h.dataset = c->dataset;
     h.encoding = (Psod__Encoding)c->opts.wire;
+    h.shard_offset = c->shard_offset;
+    h.shard_total = c->shard_total;
     /* The same process on a new connection (or after psod restarted: then
      * the daemon does not know the session and the usual rules apply). */
     uint64_t sw[2];
@@ -176,8 +178,8 @@ static int s_hello(struct psoc *c, float *weights, int timeout_ms, struct psoc_w
  * first_ms, doubling to 8 s (a daemon that died holding our hello, or is
  * not up yet, never answers it). *attempts counts them. Returns PSOC_OK,
  * PSOC_ETIMEOUT when the budget ran out, or the error that ended it. */
-static int s_hello_retry(struct psoc *c, float *weights, int budget_ms, int first_ms,
-                         struct psoc_welcome *w, int *attempts, char *err, size_t errlen)
+int psoc__hello_retry(struct psoc *c, float *weights, int budget_ms, int first_ms,
+                      struct psoc_welcome *w, int *attempts, char *err, size_t errlen)
 {
     int64_t deadline = time_now_ms() + budget_ms;
     int wait_ms = first_ms;
@@ -206,12 +208,17 @@ int psoc_join(struct psoc *c, size_t n, uint64_t layout_hash, float *weights,
         return psoc__err(err, errlen, PSOC_EINVAL, "need 1 to %zu weights", c->opts.max_payload / 4);
     c->n = n;
     c->layout_hash = layout_hash;
+    int shards = psoc__discover(c, err, errlen);
+    if (shards < 0)
+        return shards;
+    if (shards > 1)
+        return psoc__join_shards(c, weights, out, err, errlen);
     psoc__say(c, 1, "connecting to psod at %s as '%s' (waiting up to %.0f s for its welcome)",
               c->endpoint, c->name, c->opts.connect_timeout_ms / 1e3);
     /* 4 s first: long enough for the monitor to see a failing handshake. */
     struct psoc_welcome w;
     int attempts;
-    int rc = s_hello_retry(c, weights, c->opts.connect_timeout_ms, 4000, &w, &attempts, err,
+    int rc = psoc__hello_retry(c, weights, c->opts.connect_timeout_ms, 4000, &w, &attempts, err,
                            errlen);
     if (rc == PSOC_ETIMEOUT)
         psoc__err(err, errlen, PSOC_ETIMEOUT,
@@ -235,7 +242,7 @@ static int s_resync(struct psoc *c, float *weights, struct psoc_position *out, c
               err && err[0] ? err : "no answer", c->opts.reconnect_ms / 1e3);
     struct psoc_welcome w;
     int attempts;
-    int rc = s_hello_retry(c, weights, c->opts.reconnect_ms, 500, &w, &attempts, err, errlen);
+    int rc = psoc__hello_retry(c, weights, c->opts.reconnect_ms, 500, &w, &attempts, err, errlen);
     if (rc == PSOC_ETIMEOUT)
         return psoc__err(err, errlen, PSOC_ETIMEOUT,
                          "lost psod at %s: no welcome in %d attempts over %.1f s "
@@ -277,6 +284,20 @@ int psoc_sync_ex(struct psoc *c, float *weights, const float *gradient,
     if ((gradient != NULL) != (c->push_kind == PSOD__PAYLOAD_KIND__PAYLOAD_GRADIENT))
         return psoc__err(err, errlen, PSOC_EINVAL, "the daemon's strategy takes %s",
                      c->push_kind ? "gradients" : "weights");
+    if (c->nsub)
+        return psoc__sync_shards(c, weights, gradient, rep, out, err, errlen);
+    uint64_t seq;
+    int rc = psoc__push(c, weights, gradient, rep, &seq, err, errlen);
+    if (rc)
+        return rc;
+    int resync = 0;
+    rc = psoc__position(c, weights, seq, out, &resync, err, errlen);
+    return resync ? s_resync(c, weights, out, err, errlen) : rc;
+}
+
+int psoc__push(struct psoc *c, float *weights, const float *gradient,
+               const struct psoc_report *rep, uint64_t *seq, char *err, size_t errlen)
+{
     /* What travels: the weights, or the gradient (the reply still lands in
      * `weights`). Either buffer is sent zero-copy and released before we
      * return. */
@@ -324,18 +345,29 @@ int psoc_sync_ex(struct psoc *c, float *weights, const float *gradient,
         return psoc__err(err, errlen, PSOC_ESYS, "send push: %s", zmq_strerror(e));
     }
     zmq_msg_close(&payload);
+    *seq = p.seq;
+    return PSOC_OK;
+}
+
+int psoc__position(struct psoc *c, float *weights, uint64_t seq, struct psoc_position *out,
+                   int *resync, char *err, size_t errlen)
+{
+    *resync = 0;
     struct wire_msg m;
-    int rc = psoc__await(c, PSOD__COMMAND__CMD_POSITION, p.seq, c->opts.timeout_ms, &m, err, errlen);
+    int rc = psoc__await(c, PSOD__COMMAND__CMD_POSITION, seq, c->opts.timeout_ms, &m, err, errlen);
     if (rc == PSOC_EREFUSED && (c->last_server_error == PSOD__ERROR_CODE__ERR_ROUND ||
                                 c->last_server_error == PSOD__ERROR_CODE__ERR_NOT_JOINED)) {
         /* The round closed without us, or we were evicted: the daemon has
          * read the push, so ZeroMQ is done with the buffer; take it back,
          * then rejoin and continue from the particle's current position. */
         psoc__reset(c);
-        return s_resync(c, weights, out, err, errlen);
+        *resync = 1;
+        return rc;
     }
-    if (rc == PSOC_ETIMEOUT && c->opts.reconnect_ms > 0)
-        return s_resync(c, weights, out, err, errlen); /* psoc__await reset: buffer released */
+    if (rc == PSOC_ETIMEOUT && c->opts.reconnect_ms > 0) {
+        *resync = 1; /* psoc__await reset: buffer released */
+        return rc;
+    }
     if (rc)
         return rc; /* psoc__await reset the connection: the buffer is released */
     /* The reply came after the daemon read the whole push, so ZeroMQ is done
@@ -362,7 +394,8 @@ int psoc_sync_ex(struct psoc *c, float *weights, const float *gradient,
     }
     if (diverged) {
         wire_msg_clear(&m);
-        return s_resync(c, weights, out, err, errlen);
+        *resync = 1;
+        return rc;
     }
     if (rc == PSOC_OK) {
         c->round = pos->round;

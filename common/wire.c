@@ -27,6 +27,9 @@ static const struct {
     [PSOD__COMMAND__CMD_STATUS] = {"status", &psod__status__descriptor, 0},
     [PSOD__COMMAND__CMD_ADMIN] = {"admin", &psod__admin__descriptor, 0},
     [PSOD__COMMAND__CMD_ADMIN_REPLY] = {"admin-reply", &psod__admin_reply__descriptor, 0},
+    [PSOD__COMMAND__CMD_SHARD_HELLO] = {"shard-hello", &psod__shard_hello__descriptor, 0},
+    [PSOD__COMMAND__CMD_SHARD_ORDER] = {"shard-order", &psod__shard_order__descriptor, 0},
+    [PSOD__COMMAND__CMD_SHARD_REPORT] = {"shard-report", &psod__shard_report__descriptor, 2},
 };
 #define N_COMMANDS ((int)(sizeof s_commands / sizeof s_commands[0]))
 

@@ -17,6 +17,8 @@ struct gate {
     void *zap;               /* REP bound to the context's ZAP endpoint */
     void *mon;               /* PAIR reading the ROUTER's monitor events */
     struct keyring allow, admin;
+    unsigned char own[32];   /* the daemon's public key: the other daemons of a sharded
+                              * swarm hold the same pair (one key set) */
     int curve;
     long max_peers;
     uint32_t connected;
@@ -77,6 +79,7 @@ int gate_new(struct gate **out, void *ctx, void *sock, const struct gate_config 
         if (zmq_setsockopt(sock, ZMQ_CURVE_SERVER, &one, sizeof one) != 0 ||
             zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, kp.secret_key, KEYS_Z85_LEN) != 0)
             return s_fail(g, err, errlen, "cannot enable CURVE: %s", zmq_strerror(errno));
+        zmq_z85_decode(g->own, kp.public_key);
         memset(&kp, 0, sizeof kp);
     }
     /* A ZAP domain makes libzmq consult the handler for NULL connections too,
@@ -238,7 +241,10 @@ static void s_zap(struct gate *g)
             const unsigned char *key = zmq_msg_data(&f[6]);
             const char *name;
             char user[KEYS_NAME_MAX + 8];
-            if ((name = keys_find(&g->admin, key)) != NULL) {
+            if (memcmp(key, g->own, sizeof g->own) == 0) {
+                log_debug("connection from %s with the daemon's own key (a shard)", addr);
+                s_zap_reply(g->zap, &f[1], "200", "OK", GATE_USER_DAEMON);
+            } else if ((name = keys_find(&g->admin, key)) != NULL) {
                 snprintf(user, sizeof user, "admin:%s", name);
                 log_debug("connection from %s with admin key '%s'", addr, name);
                 s_zap_reply(g->zap, &f[1], "200", "OK", user);

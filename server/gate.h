@@ -13,6 +13,10 @@
  *     which the daemon reads off every message to bind a particle to its key
  *     and to authorize admin requests.
  *
+ * The daemon's own public key is let in too, with the user id
+ * GATE_USER_DAEMON: in a sharded swarm every daemon holds the same pair
+ * (one key set), and only that id may send shard messages.
+ *
  * A socket monitor counts open connections and logs failed handshakes
  * (a peer without a key meeting a daemon with one, and the reverse). */
 #ifndef PSOD_GATE_H
@@ -21,6 +25,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <zmq.h>
+
+#define GATE_USER_DAEMON "psod:daemon"
 
 struct gate_config {
     const char *curve_secret;  /* the daemon's .key file, "" = no CURVE */

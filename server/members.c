@@ -211,6 +211,7 @@ static void s_welcome(struct server *s, struct member *mb, int rejoined)
     w.dataset = s->dataset;
     w.session = (ProtobufCBinaryData){sizeof mb->session, mb->session};
     w.encoding = (Psod__Encoding)mb->wire;
+    w.shard_offset = s->sh.offset;
     srv_send_payload(s, mb, PSOD__COMMAND__CMD_WELCOME, &w.base);
 }
 
@@ -260,10 +261,9 @@ void srv_handle_hello(struct server *s, struct wire_msg *in)
                    (int)h->encoding);
         return;
     }
-    if (h->payload_kind != PSOD__PAYLOAD_KIND__PAYLOAD_WEIGHTS || h->shard_offset != 0 ||
-        h->auth_token.len != 0) {
+    if (h->payload_kind != PSOD__PAYLOAD_KIND__PAYLOAD_WEIGHTS || h->auth_token.len != 0) {
         srv_reject(s, in, PSOD__ERROR_CODE__ERR_UNSUPPORTED, 0,
-                 "hello takes float32 initial weights for the whole vector, without tokens");
+                 "hello takes float32 initial weights, without tokens");
         return;
     }
     if (h->param_count == 0 || h->param_count > s->lim.max_payload / sizeof(float)) {
@@ -272,6 +272,8 @@ void srv_handle_hello(struct server *s, struct wire_msg *in)
                  (unsigned long long)h->param_count, s->lim.max_payload / sizeof(float));
         return;
     }
+    if (srv_shard_check_hello(s, in, h) != 0)
+        return;
     if (s->st && (h->param_count != s->n || h->layout_hash != s->layout_hash)) {
         const char *theirs = h->model_name && h->model_name[0] ? h->model_name : "?";
         if (s->model_name[0])
@@ -307,6 +309,7 @@ void srv_handle_hello(struct server *s, struct wire_msg *in)
             zmq_msg_close(&mb->push);
             mb->has_push = 0;
         }
+        mb->votes = 0;
         snprintf(mb->host, sizeof mb->host, "%s", h->host ? h->host : "");
         mb->pid = h->pid;
         mb->active = 1;
@@ -361,7 +364,7 @@ void srv_handle_hello(struct server *s, struct wire_msg *in)
         return;
     }
     if (!s->st) {
-        s->st = s->ops->create(h->param_count, 0, &s->cfg.sp);
+        s->st = s->ops->create(h->param_count, s->sh.offset, &s->cfg.sp);
         if (!s->st) {
             srv_reject(s, in, PSOD__ERROR_CODE__ERR_INTERNAL, 0, "out of memory for the swarm");
             return;
@@ -463,6 +466,6 @@ void srv_handle_bye(struct server *s, struct wire_msg *in)
     log_info("worker '%s' left: %s (final test accuracy %.2f%%)", mb->name,
              b->reason && b->reason[0] ? b->reason : "bye", 100 * acc);
     srv_maybe_close_round(s);
-    if (s->cfg.exit_when_done && srv_active(s) == 0 && (long)s->count >= s->cfg.workers)
+    if (s->cfg.exit_when_done && !srv_follower(s) && srv_active(s) == 0 && (long)s->count >= s->cfg.workers)
         s->done = 1;
 }

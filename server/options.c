@@ -100,6 +100,11 @@ static const struct config_option s_options[] = {
     {"admin", CONF_STRING, C(admin), "", 1, 0,
      "directory of NAME.pub public keys that may send admin requests (psoctl checkpoint, "
      "evict, stop); none without it", NULL},
+    {"shards", CONF_STRING, C(shards), "", 1, 0,
+     "sharded swarm: the endpoints of every daemon, comma-separated, the same list on "
+     "each; the first coordinates (PROTOCOL.md, Shards); empty = one daemon", NULL},
+    {"shard-index", CONF_INT, C(shard_index), "0", 0, 63,
+     "which entry of --shards this daemon is; it listens there unless --bind is given", NULL},
     {0},
 };
 #undef C

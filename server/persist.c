@@ -27,7 +27,7 @@
 /* The server's record: 1 (container 1), 2 (container 2: each particle's
  * CURVE key), 3 (its own version field; the model's name, dataset and
  * input shape). */
-#define SRV_RECORD_VERSION 3
+#define SRV_RECORD_VERSION 4 /* 4: the shard's place (count, index, total, offset) */
 #define CKPT_SUFFIX ".psck"
 
 static int s_ckpt_name_cmp(const void *a, const void *b)
@@ -102,6 +102,10 @@ int server_checkpoint(struct server *s)
     ckpt_put_str(&w, s->dataset);
     for (int k = 0; k < 3; k++)
         ckpt_put_u64(&w, s->input_shape[k]);
+    ckpt_put_u64(&w, (uint64_t)(s->sh.count > 1 ? s->sh.count : 1)); /* record version 4 */
+    ckpt_put_u64(&w, (uint64_t)s->sh.index);
+    ckpt_put_u64(&w, s->sh.count > 1 ? s->sh.total : s->n);
+    ckpt_put_u64(&w, s->sh.offset);
     for (size_t i = 0; i < s->count; i++) {
         const struct member *mb = &s->m[i];
         ckpt_put_str(&w, mb->name);
@@ -172,6 +176,27 @@ static int s_load_reader(struct server *s, struct ckpt_reader *rp, char *err, si
         goto fail;
     for (int k = 0; k < 3; k++)
         s->input_shape[k] = shape[k] > UINT32_MAX ? 0 : (uint32_t)shape[k];
+    uint64_t scount = 1, sindex = 0, stotal = 0, soff = 0;
+    if (rv >= 4 && (ckpt_get_u64(&r, &scount) || ckpt_get_u64(&r, &sindex) ||
+                    ckpt_get_u64(&r, &stotal) || ckpt_get_u64(&r, &soff)))
+        goto fail;
+    uint64_t want_count = s->sh.count > 1 ? (uint64_t)s->sh.count : 1;
+    if (scount != want_count || sindex != (uint64_t)s->sh.index) {
+        snprintf(r.err, sizeof r.err, "written by shard %llu of %llu; this daemon is shard %d of "
+                 "%llu", (unsigned long long)sindex, (unsigned long long)scount, s->sh.index,
+                 (unsigned long long)want_count);
+        goto fail;
+    }
+    if (scount > 1) {
+        uint64_t off, len;
+        srv_shard_range(stotal, (int)scount, (int)sindex, &off, &len);
+        if (off != soff || len != n) {
+            snprintf(r.err, sizeof r.err, "the range in the file does not fit its shard");
+            goto fail;
+        }
+        s->sh.total = stotal;
+        s->sh.offset = soff;
+    }
     if (strcmp(strategy, s->ops->name) != 0) {
         snprintf(r.err, sizeof r.err, "written by strategy %s, this daemon runs %s", strategy,
                  s->ops->name);
@@ -183,7 +208,7 @@ static int s_load_reader(struct server *s, struct ckpt_reader *rp, char *err, si
                  (unsigned long long)count, (unsigned long long)n);
         goto fail;
     }
-    if (!(s->st = s->ops->create(n, 0, &s->cfg.sp))) {
+    if (!(s->st = s->ops->create(n, s->sh.offset, &s->cfg.sp))) {
         snprintf(r.err, sizeof r.err, "out of memory");
         goto fail;
     }
@@ -264,11 +289,53 @@ int server_restore(struct server *s, const void *data, size_t len, char *err, si
     return s_load_reader(s, &r, err, errlen);
 }
 
-/* --resume DIR: the newest checkpoint that loads; older ones in turn. */
-int srv_resume(struct server *s, const char *dir, char *err, size_t errlen)
+size_t srv_generations(const struct server *s, uint64_t *out, size_t max)
+{
+    char **names;
+    size_t n = s->ckpt_dir[0] ? s_ckpt_list(s->ckpt_dir, &names) : 0, k = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned long long r;
+        if (k < max && sscanf(names[i], CKPT_PREFIX "%llu", &r) == 1)
+            out[k++] = r;
+    }
+    if (n)
+        s_free_names(names, n);
+    return k;
+}
+
+/* A rollback (PROTOCOL.md, "Shards"): generations newer than `round`
+ * (every one, for -2) are ones the other shards lack; they go, so that no
+ * later resume picks them. */
+static void s_discard_newer(const char *dir, long round)
 {
     char **names;
     size_t n = s_ckpt_list(dir, &names);
+    for (size_t i = 0; i < n; i++) {
+        unsigned long long r;
+        if (sscanf(names[i], CKPT_PREFIX "%llu", &r) != 1 || 
+                                                                 (round >= 0 && r <= (unsigned long long)round))
+            continue;
+        char path[CONF_STRLEN + 300];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        if (unlink(path) == 0)
+            log_warn("discarded checkpoint %s (round %llu): the other shards do not hold that "
+                     "generation", path, r);
+    }
+    if (n)
+        s_free_names(names, n);
+}
+
+/* --resume DIR: the newest checkpoint that loads; older ones in turn. */
+int srv_resume(struct server *s, const char *dir, char *err, size_t errlen)
+{
+    if (s->cfg.rollback)
+        s_discard_newer(dir, s->cfg.rollback > 0 ? s->cfg.rollback - 1 : -1);
+    char **names;
+    size_t n = s_ckpt_list(dir, &names);
+    if (n == 0 && s->cfg.rollback < 0) {
+        log_warn("starting a new swarm: the shards hold no common checkpoint");
+        return 0;
+    }
     if (n == 0) {
         if (!s->cfg.resume_or_start) {
             snprintf(err, errlen, "--resume '%s' holds no checkpoint (ckpt-*.psck); give "
@@ -297,13 +364,14 @@ int srv_resume(struct server *s, const char *dir, char *err, size_t errlen)
 }
 
 /* Every --checkpoint-every rounds or --checkpoint-seconds. */
-void srv_maybe_checkpoint(struct server *s, double now)
+int srv_maybe_checkpoint(struct server *s, double now)
 {
     if (!s->ckpt_dir[0] || !s->st || s->round == s->ckpt_round)
-        return;
+        return 0;
     if ((s->cfg.checkpoint_every > 0 && s->round - s->ckpt_round >= (uint64_t)s->cfg.checkpoint_every) ||
         (s->cfg.checkpoint_seconds > 0 && now - s->ckpt_time >= s->cfg.checkpoint_seconds))
-        server_checkpoint(s);
+        return server_checkpoint(s) == 0;
+    return 0;
 }
 
 /* Write the global model (atomically) to --model-out. */

@@ -81,14 +81,34 @@ int main(int argc, char **argv)
 
     sig_on_stop(s_on_signal);
 
-    struct server *srv;
-    if (server_new(&srv, &cfg, err, sizeof err) != 0) {
-        log_error("%s", err);
-        return 1;
+    /* A shard of a sharded swarm may have to start again from an older
+     * checkpoint to stay with the others (a rollback): in place, from its
+     * own checkpoint directory, as a --resume would. */
+    struct server_config run = cfg;
+    for (;;) {
+        struct server *srv;
+        if (server_new(&srv, &run, err, sizeof err) != 0) {
+            log_error("%s", err);
+            return 1;
+        }
+        int rc = server_run(srv, &s_stop);
+        long gen;
+        int again = server_restart_wanted(srv, &gen) && !s_stop;
+        if (!again)
+            log_info("shutting down after %llu rounds%s", (unsigned long long)server_round(srv),
+                     s_stop ? " (signal)" : "");
+        server_destroy(&srv);
+        if (!again)
+            return rc == 0 ? 0 : 1;
+        run = cfg;
+        if (!run.checkpoint_dir[0])
+            snprintf(run.checkpoint_dir, sizeof run.checkpoint_dir, "%s", cfg.resume);
+        snprintf(run.resume, sizeof run.resume, "%s", run.checkpoint_dir);
+        run.resume_or_start = 1;
+        run.rollback = gen >= 0 ? gen + 1 : -1;
+        if (gen >= 0)
+            log_info("restarting from the checkpoint of round %ld in %s", gen, run.resume);
+        else
+            log_info("restarting as a new swarm");
     }
-    int rc = server_run(srv, &s_stop);
-    log_info("shutting down after %llu rounds%s", (unsigned long long)server_round(srv),
-             s_stop ? " (signal)" : "");
-    server_destroy(&srv);
-    return rc == 0 ? 0 : 1;
 }

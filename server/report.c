@@ -189,6 +189,9 @@ void srv_handle_status(struct server *s, struct wire_msg *in)
             st.particle = pp;
         }
     }
+    Psod__ShardStatus rows[SHARD_MAX], *rowp[SHARD_MAX];
+    char *eps[SHARD_MAX];
+    srv_shard_status(s, &st, rows, rowp, eps);
     if (wire_send(s->sock, in->id, in->id_len, PSOD__COMMAND__CMD_STATUS, &st.base, NULL,
                   ZMQ_DONTWAIT) != 0)
         log_warn("could not send status: %s", zmq_strerror(errno));

@@ -106,9 +106,16 @@ static void s_finish_round(struct server *s, double t0, double wait_s)
     log_debug("round %llu closed: global loss %.6g, update %.2f ms, round %.2f ms",
               (unsigned long long)s->round, s->ops->global_loss(s->st), (now - t0) * 1e3,
               s->last_round_seconds * 1e3);
-    if (s->cfg.save_every > 0 && s->round % (uint64_t)s->cfg.save_every == 0)
-        srv_save_model(s);
-    srv_maybe_checkpoint(s, now);
+    if (srv_follower(s))
+        return; /* model files, checkpoints and the end are the coordinator's */
+    if (s->cfg.save_every > 0 && s->round % (uint64_t)s->cfg.save_every == 0) {
+        if (srv_coordinator(s))
+            srv_shard_save_model(s, 0);
+        else
+            srv_save_model(s);
+    }
+    if (srv_maybe_checkpoint(s, now) && srv_coordinator(s))
+        srv_shard_order(s, PSOD__SHARD_ACTION__SHARD_CHECKPOINT, s->round);
     /* Exact: no further push is served once the last round closed, even
      * from messages already queued in this drain (async mode). */
     if (s->cfg.max_rounds && s->round >= (uint64_t)s->cfg.max_rounds) {
@@ -117,11 +124,38 @@ static void s_finish_round(struct server *s, double t0, double wait_s)
     }
 }
 
+/* A push that will not be in the round: dropped, and its worker told (it
+ * rejoins, as after any round that closed without it). */
+void srv_drop_push(struct server *s, struct member *mb, const char *why)
+{
+    zmq_msg_close(&mb->push);
+    mb->has_push = 0;
+    mb->votes = 0;
+    Psod__Error e = PSOD__ERROR__INIT;
+    e.code = PSOD__ERROR_CODE__ERR_ROUND;
+    e.message = (char *)why;
+    e.seq = mb->push_seq;
+    e.round = s->round;
+    if (wire_send(s->sock, mb->id, mb->id_len, PSOD__COMMAND__CMD_ERROR, &e.base, NULL,
+                  ZMQ_DONTWAIT) != 0)
+        log_debug("could not tell worker '%s' its push was dropped", mb->name);
+    s->errors[PSOD__ERROR_CODE__ERR_ROUND]++;
+    log_info("push of worker '%s' for round %llu dropped: %s", mb->name,
+             (unsigned long long)s->round, why);
+}
+
 void srv_close_round(struct server *s)
 {
     double t0 = time_now_s();
+    if (srv_coordinator(s)) {
+        for (size_t i = 0; i < s->count; i++)
+            if (s->m[i].has_push && !srv_complete(s, &s->m[i]))
+                srv_drop_push(s, &s->m[i], "the round closed before every shard held this push");
+        srv_shard_commit(s, NULL);
+    }
     for (size_t i = 0; i < s->count; i++) {
         struct member *mb = &s->m[i];
+        mb->votes = 0;
         s->xs[i] = mb->has_push ? zmq_msg_data(&mb->push) : NULL;
         s->prevs[i] = zmq_msg_data(&mb->position);
         s->losses[i] = mb->has_push ? mb->push_loss : INFINITY;
@@ -133,11 +167,27 @@ void srv_close_round(struct server *s)
     s_finish_round(s, t0, wait_s);
 }
 
+/* Pushes the round can close with: every shard holds them. */
+static size_t s_complete_count(const struct server *s)
+{
+    size_t p = 0;
+    for (size_t i = 0; i < s->count; i++)
+        p += srv_complete(s, &s->m[i]);
+    return p;
+}
+
+/* Whether this daemon decides rounds now (a follower never does; the
+ * coordinator once every shard has registered at its round). */
+static int s_decides(const struct server *s)
+{
+    return !srv_follower(s) && (!srv_coordinator(s) || s->sh.ready);
+}
+
 void srv_maybe_close_round(struct server *s)
 {
-    if ((long)s->count < s->cfg.workers)
+    if ((long)s->count < s->cfg.workers || !s_decides(s) || s->cfg.mode == SERVER_ASYNC)
         return;
-    size_t pushed = srv_pushed(s);
+    size_t pushed = s_complete_count(s);
     if (pushed == 0)
         return;
     if (s->cfg.quorum > 0 && (long)pushed >= s->cfg.quorum) {
@@ -145,17 +195,20 @@ void srv_maybe_close_round(struct server *s)
         return;
     }
     for (size_t i = 0; i < s->count; i++)
-        if (s->m[i].active && !s->m[i].has_push)
+        if (s->m[i].active && !srv_complete(s, &s->m[i]))
             return;
     srv_close_round(s);
 }
 
 /* Asynchronous mode: the push is a round of its own, answered at once. The
  * round counter counts pushes. */
-static void s_async_step(struct server *s, struct member *mb)
+void srv_async_step(struct server *s, struct member *mb)
 {
     double t0 = time_now_s();
     int i = (int)(mb - s->m);
+    if (srv_coordinator(s))
+        srv_shard_commit(s, mb);
+    mb->votes = 0;
     for (size_t j = 0; j < s->count; j++) {
         s->xs[j] = NULL;
         s->losses[j] = INFINITY;
@@ -216,6 +269,9 @@ static int s_evict_stalled(struct server *s, double now, double silent_limit)
  * deadline. */
 void srv_timers(struct server *s, double now)
 {
+    srv_shard_timers(s, now);
+    if (srv_follower(s))
+        return; /* evictions and deadlines are the coordinator's */
     double silent_limit = srv_silent_limit(s);
     int changed = 0;
     for (size_t i = 0; i < s->count; i++) {
@@ -245,7 +301,7 @@ void srv_timers(struct server *s, double now)
                      i, mb->name, now - mb->last_seen, s->cfg.retire_after);
         }
     }
-    if (s->cfg.round_timeout > 0 && srv_pushed(s) > 0 &&
+    if (s->cfg.round_timeout > 0 && s_decides(s) && s_complete_count(s) > 0 &&
         now - s->first_push >= s->cfg.round_timeout && (long)s->count >= s->cfg.workers) {
         char who[256];
         srv_waiting_for(s, who, sizeof who);
@@ -402,8 +458,13 @@ void srv_handle_push(struct server *s, struct wire_msg *in)
     mb->intervals++;
     mb->last_push_at = now;
     mb->last_round = s->round;
+    if (srv_follower(s)) {
+        srv_shard_vote(s, mb); /* held until the coordinator's commit */
+        return;
+    }
     if (s->cfg.mode == SERVER_ASYNC) {
-        s_async_step(s, mb);
+        if (s_decides(s) && srv_complete(s, mb))
+            srv_async_step(s, mb);
         return;
     }
     /* The strategy starts on the round (the mean's sum) while others push. */

@@ -105,7 +105,14 @@ static int s_new(struct server **out, const struct server_config *cfg, int detac
     s->lim.max_meta = (size_t)cfg->max_meta_kb * 1024;
     s->lim.max_payload = (size_t)cfg->max_payload_mb << 20;
     s->ctx = detached ? NULL : zmq_ctx_new();
-    if (!detached && (!s->ctx || s_listen(s, cfg, err, errlen) != 0)) {
+    if (srv_shard_init(s, err, errlen) != 0) {
+        server_destroy(&s);
+        return -1;
+    }
+    /* A shard listens at its own entry of --shards unless told otherwise. */
+    if (s->sh.count > 1 && strcmp(s->cfg.bind, "tcp://127.0.0.1:5555") == 0)
+        snprintf(s->cfg.bind, sizeof s->cfg.bind, "%s", s->sh.ep[s->sh.index]);
+    if (!detached && (!s->ctx || s_listen(s, &s->cfg, err, errlen) != 0)) {
         if (!s->ctx)
             snprintf(err, errlen, "cannot create a ZeroMQ context: %s", zmq_strerror(errno));
         server_destroy(&s);
@@ -187,6 +194,7 @@ void server_destroy(struct server **sp)
         s->ops->destroy(s->st);
     if (s->metrics)
         fclose(s->metrics);
+    srv_shard_destroy(s);
     gate_destroy(&s->gate);
     if (s->sock) {
         /* The last round's positions (and byes' answers) are queued: give
@@ -203,6 +211,12 @@ void server_destroy(struct server **sp)
 }
 
 const char *server_endpoint(const struct server *s) { return s->endpoint; }
+
+int server_restart_wanted(const struct server *s, long *round)
+{
+    *round = s->sh.restart_round;
+    return s->sh.restart;
+}
 uint64_t server_round(const struct server *s) { return s->round; }
 
 void server_global(const struct server *s, double *loss, double *accuracy)
@@ -231,6 +245,16 @@ static void s_dispatch(struct server *s, struct wire_msg *in)
         break;
     case PSOD__COMMAND__CMD_ADMIN:
         srv_handle_admin(s, in);
+        break;
+    case PSOD__COMMAND__CMD_SHARD_HELLO:
+        srv_handle_shard_hello(s, in);
+        break;
+    case PSOD__COMMAND__CMD_SHARD_REPORT:
+        srv_handle_shard_report(s, in);
+        break;
+    case PSOD__COMMAND__CMD_SHARD_ORDER:
+        srv_reject(s, in, PSOD__ERROR_CODE__ERR_UNAUTHORIZED, 0,
+                   "shard orders travel only on a shard's own connection to its coordinator");
         break;
     default:
         srv_reject(s, in, PSOD__ERROR_CODE__ERR_UNKNOWN_COMMAND, 0,
@@ -276,7 +300,7 @@ void server_handle_frames(struct server *s, const void *id, size_t id_len, const
 int server_run(struct server *s, volatile sig_atomic_t *stop)
 {
     while (!*stop && !s->done) {
-        if (s->cfg.max_rounds && s->round >= (uint64_t)s->cfg.max_rounds)
+        if (s->cfg.max_rounds && s->round >= (uint64_t)s->cfg.max_rounds && !srv_follower(s))
             break; /* a resume at or past the limit */
         double now = time_now_s();
         srv_timers(s, now);
@@ -296,8 +320,10 @@ int server_run(struct server *s, volatile sig_atomic_t *stop)
             if (left < timeout)
                 timeout = left < 1 ? 1 : (long)left;
         }
-        zmq_pollitem_t items[3] = {{s->sock, 0, ZMQ_POLLIN, 0}};
+        zmq_pollitem_t items[4] = {{s->sock, 0, ZMQ_POLLIN, 0}};
         int nitems = 1 + gate_poll_items(s->gate, items + 1);
+        int link = nitems;
+        nitems += srv_shard_poll_item(s, items + nitems);
         int rc = zmq_poll(items, nitems, timeout);
         if (rc < 0) {
             if (errno == EINTR)
@@ -306,6 +332,8 @@ int server_run(struct server *s, volatile sig_atomic_t *stop)
             return -1;
         }
         gate_process(s->gate); /* before messages: connections wait on it */
+        if (link < nitems && (items[link].revents & ZMQ_POLLIN))
+            srv_shard_process_link(s);
         /* Drain what is queued, bounded so timers still run under load. */
         for (int k = 0; (items[0].revents & ZMQ_POLLIN) && k < 256 && !*stop && !s->done; k++) {
             struct wire_msg in;
@@ -317,7 +345,21 @@ int server_run(struct server *s, volatile sig_atomic_t *stop)
         }
     }
     srv_progress(s, 1);
-    int rc = 0, saved = srv_save_model(s);
+    if (s->sh.restart) {
+        log_warn("restarting from %s to stay with the other shards",
+                 s->sh.restart_round >= 0 ? "an older checkpoint" : "nothing (a new swarm)");
+        return 0; /* no model file or checkpoint: this state is being given up */
+    }
+    int rc = 0, saved = 0;
+    if (srv_coordinator(s)) {
+        /* The end of the run (not a signal, which a --resume may follow):
+         * the shards write their final checkpoints and exit. */
+        saved = srv_shard_save_model(s, *stop ? 10 : 60);
+        if (!*stop)
+            srv_shard_order(s, PSOD__SHARD_ACTION__SHARD_STOP, s->round);
+    } else if (!srv_follower(s)) {
+        saved = srv_save_model(s);
+    }
     /* SIGTERM, SIGINT, --max-rounds, --exit-when-done */
     if (s->ckpt_dir[0] && s->st && server_checkpoint(s) != 0)
         rc = -1;

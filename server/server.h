@@ -53,6 +53,11 @@ struct server_config {
     char curve_secret[CONF_STRLEN]; /* the daemon's CURVE key pair file, "" = no CURVE */
     char allow[CONF_STRLEN];     /* directory of allowed worker public keys */
     char admin[CONF_STRLEN];     /* directory of operator public keys */
+    char shards[CONF_STRLEN];    /* every daemon of a sharded swarm, comma-separated */
+    long shard_index;            /* which of them this one is (0 coordinates) */
+    /* Not an option: a restart of a shard rollback. 0 none; r + 1: resume
+     * from generation r (newer ones are discarded); -1: a new swarm. */
+    long rollback;
 };
 
 /* psod's option tables bound to cfg in t: its own, then each strategy's
@@ -75,6 +80,11 @@ int server_new_detached(struct server **out, const struct server_config *cfg, ch
  * checkpoint could not be written. */
 int server_run(struct server *s, volatile sig_atomic_t *stop);
 void server_destroy(struct server **s);
+/* After server_run returned: whether the daemon must start again from a
+ * checkpoint generation because the other shards of its swarm are there
+ * (a rollback, PROTOCOL.md "Shards"). Then *round is the generation, or
+ * -2 for none (a new swarm). psod restarts itself in place. */
+int server_restart_wanted(const struct server *s, long *round);
 
 /* The endpoint actually bound (a wildcard port resolved). */
 const char *server_endpoint(const struct server *s);

@@ -42,6 +42,45 @@ struct member {
      * makes no progress is caught (--progress-factor). */
     double last_push_at, slowest_interval;
     int intervals;
+    uint64_t votes;          /* coordinator: shards that hold its push for this round */
+};
+
+/* A sharded swarm (shard.c). Every daemon owns [offset, offset + n) of the
+ * flat vector of `total`; the coordinator (index 0) decides rounds, the
+ * others apply them. */
+#define SHARD_MAX 64
+struct shard_peer {          /* the coordinator's view of shard k */
+    int registered;
+    unsigned char id[WIRE_MAX_ID];
+    size_t id_len;
+    uint64_t incarnation, round;
+    uint64_t steady_incarnation; /* its incarnation when the swarm last agreed */
+    int fresh;
+    uint64_t *gen;           /* rounds of its checkpoints */
+    size_t ngen;
+    double last_seen;
+};
+struct shard_state {
+    int count;               /* daemons in the swarm; 0 = not sharded */
+    int index;
+    char (*ep)[CONF_STRLEN]; /* count endpoints */
+    uint64_t total, offset;  /* set by the first hello (or the checkpoint) */
+    int fresh;               /* started or resumed, no round applied since */
+    int restart;             /* server_run ends: start again from restart_round */
+    long restart_round;
+    /* coordinator */
+    struct shard_peer peer[SHARD_MAX];
+    int ready;               /* every shard registered and at our round */
+    uint64_t all_votes;      /* bits 1..count-1 */
+    float *model;            /* the global model being assembled */
+    uint64_t model_round, model_have;
+    double model_loss;
+    int model_pending;
+    /* the others */
+    void *link;              /* DEALER to the coordinator */
+    int registered;
+    uint64_t coord_incarnation;
+    double link_heard, link_sent;
 };
 
 struct server {
@@ -77,7 +116,17 @@ struct server {
     double ckpt_time;
     uint64_t progress_sig[7]; /* what the last progress line showed */
     int evaluator;           /* the member told to evaluate this update's positions */
+    struct shard_state sh;
 };
+
+/* Sharded and not the coordinator: rounds are the coordinator's to decide. */
+static inline int srv_follower(const struct server *s) { return s->sh.count > 1 && s->sh.index > 0; }
+static inline int srv_coordinator(const struct server *s) { return s->sh.count > 1 && s->sh.index == 0; }
+/* Pushed for this round, and (coordinator) every shard holds the rest of it. */
+static inline int srv_complete(const struct server *s, const struct member *mb)
+{
+    return mb->has_push && (!srv_coordinator(s) || (mb->votes & s->sh.all_votes) == s->sh.all_votes);
+}
 
 /* report.c */
 int srv_reject(struct server *s, const struct wire_msg *in, int code, uint64_t seq,
@@ -124,9 +173,43 @@ void srv_global_report(struct server *s, double acc, uint64_t round);
 void srv_waiting_for(const struct server *s, char *out, size_t len);
 void srv_handle_push(struct server *s, struct wire_msg *in);
 
+/* shard.c */
+int srv_shard_init(struct server *s, char *err, size_t errlen);
+void srv_shard_destroy(struct server *s);
+/* The range of shard k of `count` over `total` elements. */
+void srv_shard_range(uint64_t total, int count, int k, uint64_t *offset, uint64_t *len);
+/* Hello: check the range it carries (and learn the total). 0, or -1 refused. */
+int srv_shard_check_hello(struct server *s, struct wire_msg *in, const Psod__Hello *h);
+/* Poll item for the link (followers); returns how many were added (0 or 1). */
+int srv_shard_poll_item(struct server *s, zmq_pollitem_t *item);
+void srv_shard_process_link(struct server *s);
+void srv_shard_timers(struct server *s, double now);
+void srv_handle_shard_hello(struct server *s, struct wire_msg *in);
+void srv_handle_shard_report(struct server *s, struct wire_msg *in);
+/* Follower: a push was accepted (tell the coordinator). */
+void srv_shard_vote(struct server *s, struct member *mb);
+/* Coordinator: the round (or async step) is decided: tell every shard. */
+void srv_shard_commit(struct server *s, const struct member *async_mb);
+/* Coordinator: after a checkpoint of the current round. */
+void srv_shard_order(struct server *s, int action, uint64_t round);
+/* Coordinator: assemble the global model from the shards into the model
+ * file; `wait_s` > 0 blocks that long for the ranges. 1 written, 0 not
+ * (yet), -1 failed. */
+int srv_shard_save_model(struct server *s, double wait_s);
+void srv_shard_status(struct server *s, Psod__Status *st, Psod__ShardStatus *rows,
+                      Psod__ShardStatus **ptrs, char **eps);
+
+/* rounds.c (for shard.c) */
+void srv_async_step(struct server *s, struct member *mb);
+void srv_drop_push(struct server *s, struct member *mb, const char *why);
+
 /* persist.c */
+/* Rounds of the checkpoints in the checkpoint directory, newest first;
+ * returns the count (at most max). */
+size_t srv_generations(const struct server *s, uint64_t *out, size_t max);
 int srv_resume(struct server *s, const char *dir, char *err, size_t errlen);
-void srv_maybe_checkpoint(struct server *s, double now);
+/* 1 when a checkpoint was written. */
+int srv_maybe_checkpoint(struct server *s, double now);
 /* 0 when there is nothing to save, 1 when saved, -1 when saving failed
  * (logged). */
 int srv_save_model(struct server *s);

@@ -199,7 +199,7 @@ class Client:
         try:
             out = {}
             for field, _ in _lib.Status._fields_:
-                if field in ("particle", "n_particles"):
+                if field in ("particle", "n_particles", "shard", "n_shards"):
                     continue
                 v = getattr(st, field)
                 out[field] = _text(v) if isinstance(v, bytes) else list(v) if field == "errors_by_code" else v
@@ -211,6 +211,10 @@ class Client:
                  "active": bool(p.active), "evicted": bool(p.evicted),
                  "wire": _text(self._lib.psoc_wire_name(p.wire))}
                 for p in (st.particle[i] for i in range(st.n_particles))]
+            out["shards"] = [
+                {"index": q.index, "endpoint": _text(q.endpoint), "offset": q.offset,
+                 "length": q.length, "round": q.round, "connected": bool(q.connected)}
+                for q in (st.shard[i] for i in range(st.n_shards))]
         finally:
             self._lib.psoc_status_free(ctypes.byref(st))
         return out

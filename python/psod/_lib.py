@@ -53,6 +53,11 @@ class ParticleStatus(ctypes.Structure):
                 ("active", c_int), ("evicted", c_int), ("wire", c_int)]
 
 
+class ShardStatus(ctypes.Structure):
+    _fields_ = [("index", c_uint32), ("endpoint", ctypes.c_char * 256), ("offset", c_uint64),
+                ("length", c_uint64), ("round", c_uint64), ("connected", c_int)]
+
+
 class Status(ctypes.Structure):
     _fields_ = [("round", c_uint64), ("particles", c_uint32), ("active", c_uint32),
                 ("workers_expected", c_uint32), ("pushed_this_round", c_uint32),
@@ -64,7 +69,8 @@ class Status(ctypes.Structure):
                 ("bytes_refused", c_uint64), ("errors_by_code", c_uint64 * ERROR_CODES),
                 ("peers_connected", c_uint32), ("max_peers", c_uint32),
                 ("peers_refused", c_uint64), ("encrypted", c_int), ("n_particles", c_size_t),
-                ("particle", ctypes.POINTER(ParticleStatus))]
+                ("particle", ctypes.POINTER(ParticleStatus)), ("n_shards", c_size_t),
+                ("shard_index", c_uint32), ("shard", ctypes.POINTER(ShardStatus))]
 
 
 class ModelInfo(ctypes.Structure):
@@ -76,7 +82,7 @@ class ModelInfo(ctypes.Structure):
 
 _STRUCTS = {"psoc_model_info": ModelInfo, "psoc_options": Options, "psoc_welcome": Welcome, "psoc_report": Report,
             "psoc_position": Position, "psoc_particle_status": ParticleStatus,
-            "psoc_status": Status}
+            "psoc_status": Status, "psoc_shard_status": ShardStatus}
 P = ctypes.POINTER
 _SIGNATURES = {
     "psoc_options_default": (None, [P(Options)]),
