@@ -208,13 +208,13 @@ int psoc_join(struct psoc *c, size_t n, uint64_t layout_hash, float *weights,
         return psoc__err(err, errlen, PSOC_EINVAL, "need 1 to %zu weights", c->opts.max_payload / 4);
     c->n = n;
     c->layout_hash = layout_hash;
+    psoc__say(c, 1, "connecting to psod at %s as '%s' (waiting up to %.0f s for its welcome)",
+              c->endpoint, c->name, c->opts.connect_timeout_ms / 1e3);
     int shards = psoc__discover(c, err, errlen);
     if (shards < 0)
         return shards;
     if (shards > 1)
         return psoc__join_shards(c, weights, out, err, errlen);
-    psoc__say(c, 1, "connecting to psod at %s as '%s' (waiting up to %.0f s for its welcome)",
-              c->endpoint, c->name, c->opts.connect_timeout_ms / 1e3);
     /* 4 s first: long enough for the monitor to see a failing handshake. */
     struct psoc_welcome w;
     int attempts;

@@ -204,7 +204,8 @@ static int s_load_reader(struct server *s, struct ckpt_reader *rp, char *err, si
     }
     if (n == 0 || n > s->lim.max_payload / sizeof(float) || count > 65536 ||
         n * sizeof(float) * (count + 1) > r.left) {
-        snprintf(r.err, sizeof r.err, "%llu particles of %llu parameters do not fit the file",
+        snprintf(r.err, sizeof r.err, "truncated or corrupt: %llu particles of %llu parameters do "
+                 "not fit the file",
                  (unsigned long long)count, (unsigned long long)n);
         goto fail;
     }

@@ -99,6 +99,9 @@ int server_checkpoint(struct server *s);
  * replies go to the socket, to whatever peer holds `id`. */
 void server_handle_frames(struct server *s, const void *id, size_t id_len, const char *user,
                           zmq_msg_t *frames, int nframes);
+/* A shard's counterpart: one message as if it came from its coordinator
+ * (the link), for the fuzzers; a daemon that is not a follower ignores it. */
+void server_handle_link_frames(struct server *s, zmq_msg_t *frames, int nframes);
 /* Restore swarm state from a checkpoint image in memory (the reader
  * --resume uses). Returns 0, or -1 with err filled and the server as it was
  * before a failed load is not guaranteed: use a fresh server. */

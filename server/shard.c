@@ -189,6 +189,8 @@ int srv_shard_check_hello(struct server *s, struct wire_msg *in, const Psod__Hel
 static void s_link_send(struct server *s, int command, const ProtobufCMessage *meta,
                         zmq_msg_t *payload)
 {
+    if (!s->sh.link)
+        return; /* detached (the fuzzers) */
     if (wire_send(s->sh.link, NULL, 0, command, meta, payload, ZMQ_DONTWAIT) != 0)
         log_ratelimited(LOG_WARN, "shard-link", "could not send %s to the coordinator: %s",
                         wire_command_name(command), zmq_strerror(errno));
@@ -251,9 +253,12 @@ static void s_lost_step(struct server *s, const char *name)
 
 static void s_apply_commit(struct server *s, const Psod__ShardOrder *o)
 {
-    if (o->n_loss != o->n_name) {
-        log_error("coordinator's commit of round %llu has %zu names and %zu losses; ignored",
-                  (unsigned long long)o->round, o->n_name, o->n_loss);
+    if (o->n_loss != o->n_name || !s->st || (o->async_step != 0) != (s->cfg.mode == SERVER_ASYNC) ||
+        (o->async_step && o->n_name != 1)) {
+        log_error("coordinator's commit of round %llu (%zu names, %zu losses, %s) does not fit "
+                  "this shard (%s mode%s); ignored", (unsigned long long)o->round, o->n_name,
+                  o->n_loss, o->async_step ? "one async step" : "a round",
+                  s->cfg.mode == SERVER_ASYNC ? "async" : "sync", s->st ? "" : ", no swarm yet");
         return;
     }
     char *in = calloc(s->count ? s->count : 1, 1);
@@ -398,6 +403,20 @@ void srv_shard_process_link(struct server *s)
                             ((Psod__Error *)in.meta)->message);
         wire_msg_clear(&in);
     }
+}
+
+void server_handle_link_frames(struct server *s, zmq_msg_t *frames, int nframes)
+{
+    if (!srv_follower(s) || nframes > WIRE_MAX_FRAMES)
+        return;
+    struct wire_msg in;
+    struct wire_error werr;
+    memset(&in, 0, sizeof in);
+    if (wire_decode(frames, nframes, 0, &s->lim, &in, &werr) != 0)
+        return;
+    if (in.command == PSOD__COMMAND__CMD_SHARD_ORDER)
+        s_handle_order(s, (const Psod__ShardOrder *)in.meta);
+    wire_msg_clear(&in);
 }
 
 /* Coordinator ----------------------------------------------------------- */
@@ -582,7 +601,8 @@ void srv_handle_shard_hello(struct server *s, struct wire_msg *in)
         srv_reject(s, in, PSOD__ERROR_CODE__ERR_INTERNAL, 0, "out of memory");
         return;
     }
-    memcpy(gen, h->generation, h->n_generation * sizeof *gen);
+    if (h->n_generation)
+        memcpy(gen, h->generation, h->n_generation * sizeof *gen);
     free(p->gen);
     p->gen = gen;
     p->ngen = h->n_generation;
@@ -620,7 +640,7 @@ static void s_take_model(struct server *s, struct wire_msg *in, int k, const Pso
     uint64_t off, len;
     srv_shard_range(sh->total, sh->count, k, &off, &len);
     size_t bytes = in->has_payload ? zmq_msg_size(&in->payload) : 0;
-    if (!sh->model_pending || r->round != sh->model_round || bytes != len * sizeof(float) ||
+    if (!in->has_payload || !sh->model_pending || r->round != sh->model_round || bytes != len * sizeof(float) ||
         crc32c(0, zmq_msg_data(&in->payload), bytes) != r->payload_crc32c) {
         log_warn("shard %d sent a model range of %zu bytes for round %llu; expected %llu bytes "
                  "for round %llu with its CRC: ignored", k, bytes,
@@ -654,7 +674,8 @@ void srv_handle_shard_report(struct server *s, struct wire_msg *in)
     case PSOD__SHARD_REPORT_KIND__REPORT_BEAT: {
         uint64_t *gen = r->n_generation <= 64 ? malloc((r->n_generation + 1) * sizeof *gen) : NULL;
         if (gen) {
-            memcpy(gen, r->generation, r->n_generation * sizeof *gen);
+            if (r->n_generation)
+                memcpy(gen, r->generation, r->n_generation * sizeof *gen);
             free(p->gen);
             p->gen = gen;
             p->ngen = r->n_generation;

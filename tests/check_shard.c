@@ -333,6 +333,12 @@ static uint64_t s_round_of(void *sock, const ProtobufCMessage *req)
     }
 }
 
+static int s_shows_shards(const char *out)
+{
+    return strstr(out, "sharded over 2 daemons; this is shard 0") &&
+           strstr(out, "hostile-1.ipc") && !strstr(out, "LOST") && strstr(out, "in the swarm");
+}
+
 START_TEST(a_shard_refuses_hostile_input_and_it_changes_nothing)
 {
     ck_assert_int_eq(fixture_write_idx(dir, "train", 900, 1), 0);
@@ -350,6 +356,12 @@ START_TEST(a_shard_refuses_hostile_input_and_it_changes_nothing)
                          (char *[]){"--epochs", "1", "--sync-every", "2", "--delay-ms", "40",
                                     NULL});
     ck_assert(proc_wait_for(w.tag[1], "err", "joined as particle 2", 20));
+    /* psoctl status on the coordinator shows every shard, its range and
+     * its state. */
+    char out[8192];
+    ck_assert_msg(proc_ctl_until("ctl", (char *[]){"status", w.ep[0], NULL}, s_shows_shards, 10,
+                                 out, sizeof out),
+                  "%s", out);
     /* The ranges and the model's layout, from the daemons' logs. */
     char log0[1 << 15], log1[1 << 15];
     proc_read(w.tag[0], "err", log0, sizeof log0);
@@ -456,7 +468,7 @@ START_TEST(a_shard_refuses_hostile_input_and_it_changes_nothing)
 END_TEST
 
 /* CK_RUN_CASE=identity|kill|hostile runs one group. */
-static void s_case(Suite *s, const char *name, TFun f, int loops)
+static void s_case(Suite *s, const char *name, const TTest *f, int loops)
 {
     TCase *tc = tcase_create(name);
     tcase_set_timeout(tc, 300);

@@ -39,6 +39,19 @@ static void s_print_text(const struct psoc_status *st)
     printf("connections %u open (max %u, 0 = no limit), %llu refused; traffic %s\n",
            st->peers_connected, st->max_peers, (unsigned long long)st->peers_refused,
            st->encrypted ? "encrypted (CURVE)" : "NOT encrypted");
+    if (st->n_shards) {
+        printf("sharded over %zu daemons; this is shard %u%s\n", st->n_shards, st->shard_index,
+               st->shard_index ? " (ranges and rounds: ask shard 0, the coordinator)" : "");
+        printf("%5s %-40s %12s %12s %10s %s\n", "shard", "endpoint", "offset", "length", "round",
+               "state");
+        for (size_t k = 0; k < st->n_shards; k++) {
+            const struct psoc_shard_status *q = &st->shard[k];
+            printf("%5u %-40s %12llu %12llu %10llu %s\n", q->index, q->endpoint,
+                   (unsigned long long)q->offset, (unsigned long long)q->length,
+                   (unsigned long long)q->round,
+                   st->shard_index ? "-" : q->connected ? "in the swarm" : "LOST: rounds wait");
+        }
+    }
     if (st->n_particles)
         printf("%4s %-24s %7s %5s %12s %12s %8s %8s %s\n", "id", "worker", "active", "wire",
                "last loss", "best loss", "age s", "pushes", "round");
@@ -83,7 +96,15 @@ static void s_print_json(const struct psoc_status *st)
     s_num("global_accuracy", st->global_accuracy, 1);
     s_num("uptime_seconds", st->uptime_seconds, 1);
     s_num("last_round_seconds", st->last_round_seconds, 1);
-    printf("\"particle\":[");
+    printf("\"shard_index\":%u,\"shards\":[", st->shard_index);
+    for (size_t k = 0; k < st->n_shards; k++) {
+        const struct psoc_shard_status *q = &st->shard[k];
+        printf("%s{\"index\":%u,\"endpoint\":\"%s\",\"offset\":%llu,\"length\":%llu,"
+               "\"round\":%llu,\"connected\":%s}", k ? "," : "", q->index, q->endpoint,
+               (unsigned long long)q->offset, (unsigned long long)q->length,
+               (unsigned long long)q->round, q->connected ? "true" : "false");
+    }
+    printf("],\"particle\":[");
     for (size_t i = 0; i < st->n_particles; i++) {
         const struct psoc_particle_status *p = &st->particle[i];
         printf("%s{\"id\":%u,\"worker\":\"%s\",\"wire\":\"%s\",\"active\":%s,\"evicted\":%s,"

@@ -104,6 +104,8 @@ static void s_wire(const char *dir, const char *name, int command, const Protobu
 
 /* The wire kind of the conversation being written (0: fp32). */
 static int s_wire_kind;
+/* Sharded conversations: the hellos' range of a vector of 2 N. */
+static uint64_t s_shard_total, s_shard_offset;
 
 static void s_hello(struct buf *b, const char *name, const float *x, int server, int who, int user)
 {
@@ -114,6 +116,8 @@ static void s_hello(struct buf *b, const char *name, const float *x, int server,
     h.param_count = N;
     h.layout_hash = 42;
     h.payload_crc32c = crc32c(0, x, N * sizeof(float));
+    h.shard_total = s_shard_total;
+    h.shard_offset = s_shard_offset;
     if (server)
         s_server_msg(b, who, user, PSOD__COMMAND__CMD_HELLO, &h.base, x);
     else
@@ -188,6 +192,97 @@ static void s_conversation(struct buf *b, int config, int rounds)
     bye.reason = "done";
     bye.accuracy = 0.9;
     s_server_msg(b, 0, 1, PSOD__COMMAND__CMD_BYE, &bye.base, NULL);
+}
+
+/* fuzz_shard: a coordinator (config < 64) of two daemons with the other one
+ * registering, voting and sending its model range; or a follower taking
+ * its coordinator's orders. */
+static void s_shard_conversation(struct buf *b, int config, int rounds)
+{
+    static const float xa[N] = {0.5f, -1, 2, 0.25f}, xb[N] = {-0.5f, 1, 0.125f, 3};
+    int gradient = config % 8 == 4, follower = config >= 64;
+    unsigned char c = (unsigned char)config;
+    s_put(b, &c, 1);
+    s_shard_total = 2 * N;
+    s_shard_offset = follower ? N : 0;
+    if (follower) {
+        Psod__ShardOrder o = PSOD__SHARD_ORDER__INIT;
+        o.action = PSOD__SHARD_ACTION__SHARD_ACK;
+        o.registered = 1;
+        o.incarnation = 7;
+        s_server_msg(b, 2, 3, PSOD__COMMAND__CMD_SHARD_ORDER, &o.base, NULL);
+    } else {
+        Psod__ShardHello sh = PSOD__SHARD_HELLO__INIT;
+        uint64_t gen[1] = {0};
+        sh.index = 1;
+        sh.count = 2;
+        sh.incarnation = 5;
+        sh.fresh = 1;
+        sh.protocol_version = PSOD_PROTOCOL_VERSION;
+        sh.n_generation = 1;
+        sh.generation = gen;
+        s_server_msg(b, 2, 3, PSOD__COMMAND__CMD_SHARD_HELLO, &sh.base, NULL);
+    }
+    s_hello(b, "a", xa, 1, 0, 1);
+    s_hello(b, "b", xb, 1, 1, 2);
+    for (int r = 0; r < rounds; r++) {
+        s_push(b, (uint64_t)r, 2.0 / (r + 1), xa, gradient, 1, 0, 1);
+        s_push(b, (uint64_t)r, 3.0 / (r + 1), xb, gradient, 1, 1, 2);
+        if (follower) {
+            char *names[2] = {"a", "b"};
+            double loss[2] = {2.0 / (r + 1), 3.0 / (r + 1)};
+            Psod__ShardOrder o = PSOD__SHARD_ORDER__INIT;
+            o.action = PSOD__SHARD_ACTION__SHARD_COMMIT;
+            o.round = (uint64_t)r;
+            o.incarnation = 7;
+            o.n_name = o.n_loss = 2;
+            o.name = names;
+            o.loss = loss;
+            o.async_step = config & 8 ? 1 : 0;
+            if (o.async_step) { /* one push per step */
+                o.n_name = o.n_loss = 1;
+                s_server_msg(b, 2, 3, PSOD__COMMAND__CMD_SHARD_ORDER, &o.base, NULL);
+                o.round++;
+                o.name = names + 1;
+                o.loss = loss + 1;
+            }
+            s_server_msg(b, 2, 3, PSOD__COMMAND__CMD_SHARD_ORDER, &o.base, NULL);
+            o.action = r == 1 ? PSOD__SHARD_ACTION__SHARD_MODEL : PSOD__SHARD_ACTION__SHARD_BEAT;
+            o.n_name = o.n_loss = 0;
+            s_server_msg(b, 2, 3, PSOD__COMMAND__CMD_SHARD_ORDER, &o.base, NULL);
+        } else {
+            const char *names[2] = {"a", "b"};
+            for (int k = 0; k < 2; k++) {
+                Psod__ShardReport v = PSOD__SHARD_REPORT__INIT;
+                v.kind = PSOD__SHARD_REPORT_KIND__REPORT_VOTE;
+                v.index = 1;
+                v.incarnation = 5;
+                v.round = (uint64_t)(config & 8 ? 2 * r + k : r);
+                v.name = (char *)names[k];
+                s_server_msg(b, 2, 3, PSOD__COMMAND__CMD_SHARD_REPORT, &v.base, NULL);
+            }
+            Psod__ShardReport m = PSOD__SHARD_REPORT__INIT;
+            m.kind = PSOD__SHARD_REPORT_KIND__REPORT_MODEL;
+            m.index = 1;
+            m.incarnation = 5;
+            m.round = (uint64_t)r + 1;
+            m.payload_crc32c = crc32c(0, xa, N * sizeof(float));
+            s_server_msg(b, 2, 3, PSOD__COMMAND__CMD_SHARD_REPORT, &m.base, xa);
+            m.kind = PSOD__SHARD_REPORT_KIND__REPORT_BEAT;
+            s_server_msg(b, 2, 3, PSOD__COMMAND__CMD_SHARD_REPORT, &m.base, NULL);
+        }
+    }
+    Psod__StatusRequest sr = PSOD__STATUS_REQUEST__INIT;
+    sr.include_particles = 1;
+    s_server_msg(b, 3, 0, PSOD__COMMAND__CMD_STATUS_REQUEST, &sr.base, NULL);
+    if (follower) {
+        Psod__ShardOrder o = PSOD__SHARD_ORDER__INIT;
+        o.action = PSOD__SHARD_ACTION__SHARD_ROLLBACK;
+        o.round = 0;
+        o.incarnation = 7;
+        s_server_msg(b, 2, 3, PSOD__COMMAND__CMD_SHARD_ORDER, &o.base, NULL);
+    }
+    s_shard_total = s_shard_offset = 0;
 }
 
 /* Run a conversation through a real daemon and take its checkpoint. */
@@ -340,6 +435,29 @@ int main(int argc, char **argv)
             snprintf(name, sizeof name, "conversation-%s-%s", codec_name(kind), c ? "ssgd" : "pso");
             s_write(dir, "server", name, b.p, b.len);
         }
+
+    /* shard: the coordinator and a follower, for pso, avg, ssgd and async pso. */
+    static const int shard_configs[] = {0, 1, 4, 8, 64, 65, 68, 72};
+    for (size_t i = 0; i < sizeof shard_configs / sizeof shard_configs[0]; i++) {
+        char name[32];
+        b.len = 0;
+        s_shard_conversation(&b, shard_configs[i], 3);
+        snprintf(name, sizeof name, "%s-%d", shard_configs[i] >= 64 ? "follower" : "coordinator",
+                 shard_configs[i] % 64);
+        s_write(dir, "shard", name, b.p, b.len);
+    }
+    {
+        Psod__ShardHello sh = PSOD__SHARD_HELLO__INIT;
+        sh.index = 1;
+        sh.count = 2;
+        s_wire(dir, "shard-hello", PSOD__COMMAND__CMD_SHARD_HELLO, &sh.base, NULL);
+        Psod__ShardOrder o = PSOD__SHARD_ORDER__INIT;
+        o.action = PSOD__SHARD_ACTION__SHARD_COMMIT;
+        s_wire(dir, "shard-order", PSOD__COMMAND__CMD_SHARD_ORDER, &o.base, NULL);
+        Psod__ShardReport r = PSOD__SHARD_REPORT__INIT;
+        r.kind = PSOD__SHARD_REPORT_KIND__REPORT_MODEL;
+        s_wire(dir, "shard-report", PSOD__COMMAND__CMD_SHARD_REPORT, &r.base, x);
+    }
 
     /* codec: a payload of each kind (kind, block, n, bytes), as fuzz_codec reads it. */
     for (int kind = 0; kind < CODEC_KINDS; kind++) {
