@@ -42,7 +42,8 @@ struct member {
      * makes no progress is caught (--progress-factor). */
     double last_push_at, slowest_interval;
     int intervals;
-    uint64_t votes;          /* coordinator: shards that hold its push for this round */
+    uint64_t votes;          /* coordinator: shards that hold its push of seq vote_seq */
+    uint64_t vote_seq;
 };
 
 /* A sharded swarm (shard.c). Every daemon owns [offset, offset + n) of the
@@ -125,7 +126,8 @@ static inline int srv_coordinator(const struct server *s) { return s->sh.count >
 /* Pushed for this round, and (coordinator) every shard holds the rest of it. */
 static inline int srv_complete(const struct server *s, const struct member *mb)
 {
-    return mb->has_push && (!srv_coordinator(s) || (mb->votes & s->sh.all_votes) == s->sh.all_votes);
+    return mb->has_push && (!srv_coordinator(s) || (mb->vote_seq == mb->push_seq &&
+                                                    (mb->votes & s->sh.all_votes) == s->sh.all_votes));
 }
 
 /* report.c */

@@ -214,9 +214,10 @@ static void s_register(struct server *s)
 }
 
 static void s_report(struct server *s, int kind, const char *name, zmq_msg_t *payload,
-                     uint32_t crc)
+                     uint32_t crc, uint64_t seq)
 {
     Psod__ShardReport r = PSOD__SHARD_REPORT__INIT;
+    r.seq = seq;
     r.kind = (Psod__ShardReportKind)kind;
     r.index = (uint32_t)s->sh.index;
     r.incarnation = s->incarnation;
@@ -234,7 +235,7 @@ static void s_report(struct server *s, int kind, const char *name, zmq_msg_t *pa
 void srv_shard_vote(struct server *s, struct member *mb)
 {
     if (s->sh.registered)
-        s_report(s, PSOD__SHARD_REPORT_KIND__REPORT_VOTE, mb->name, NULL, 0);
+        s_report(s, PSOD__SHARD_REPORT_KIND__REPORT_VOTE, mb->name, NULL, 0, mb->push_seq);
 }
 
 /* The coordinator named a particle this shard does not hold a push of: it
@@ -311,7 +312,7 @@ static void s_send_model(struct server *s)
     }
     if (g)
         memcpy(zmq_msg_data(&p), g, bytes);
-    s_report(s, PSOD__SHARD_REPORT_KIND__REPORT_MODEL, NULL, &p, crc32c(0, g, bytes));
+    s_report(s, PSOD__SHARD_REPORT_KIND__REPORT_MODEL, NULL, &p, crc32c(0, g, bytes), 0);
     zmq_msg_close(&p);
 }
 
@@ -355,7 +356,7 @@ static void s_handle_order(struct server *s, const Psod__ShardOrder *o)
     case PSOD__SHARD_ACTION__SHARD_CHECKPOINT:
         if (o->round == s->round) {
             server_checkpoint(s);
-            s_report(s, PSOD__SHARD_REPORT_KIND__REPORT_BEAT, NULL, NULL, 0); /* its generations */
+            s_report(s, PSOD__SHARD_REPORT_KIND__REPORT_BEAT, NULL, NULL, 0, 0); /* its generations */
         } else
             log_warn("checkpoint ordered for round %llu; this shard is in round %llu",
                      (unsigned long long)o->round, (unsigned long long)s->round);
@@ -688,8 +689,12 @@ void srv_handle_shard_report(struct server *s, struct wire_msg *in)
     }
     case PSOD__SHARD_REPORT_KIND__REPORT_VOTE: {
         struct member *mb = r->name ? srv_by_name(s, r->name) : NULL;
-        if (!mb || r->round != s->round)
+        if (!mb || (s->cfg.mode != SERVER_ASYNC && r->round != s->round))
             break; /* a vote for a round already closed */
+        if (r->seq != mb->vote_seq) { /* the votes for another push of this worker */
+            mb->vote_seq = r->seq;
+            mb->votes = 0;
+        }
         mb->votes |= 1ull << k;
         if (srv_complete(s, mb) && s->sh.ready) {
             if (s->cfg.mode == SERVER_ASYNC)
@@ -786,7 +791,7 @@ void srv_shard_timers(struct server *s, double now)
         }
         if (now - sh->link_sent >= (sh->registered ? beat : 0.5)) {
             if (sh->registered)
-                s_report(s, PSOD__SHARD_REPORT_KIND__REPORT_BEAT, NULL, NULL, 0);
+                s_report(s, PSOD__SHARD_REPORT_KIND__REPORT_BEAT, NULL, NULL, 0, 0);
             else
                 s_register(s);
         }

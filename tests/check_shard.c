@@ -467,7 +467,93 @@ START_TEST(a_shard_refuses_hostile_input_and_it_changes_nothing)
 }
 END_TEST
 
-/* CK_RUN_CASE=identity|kill|hostile runs one group. */
+START_TEST(async_mode_over_curve_with_one_key_pair)
+{
+    /* Both daemons hold the same CURVE pair (the followers' link
+     * authenticates with it); workers' keys are in --allow. Async mode:
+     * every push is committed alone, in the coordinator's order, on both. */
+    const char *strategy = _i == 0 ? "pso" : "avg";
+    char ctl[300], cmd[3000], keys[400], allow[500], dkey[500], wkey[500], dpub[500];
+    proc_bin(ctl, sizeof ctl, "psoctl");
+    snprintf(keys, sizeof keys, "%s/keys-%s", dir, strategy);
+    snprintf(allow, sizeof allow, "%s/allow", keys);
+    snprintf(cmd, sizeof cmd, "mkdir -p %s && %s keygen %s/daemon >/dev/null && %s keygen %s/w "
+             ">/dev/null && cp %s/w.pub %s/", allow, ctl, keys, ctl, keys, keys, allow);
+    ck_assert_int_eq(system(cmd), 0);
+    snprintf(dkey, sizeof dkey, "%s/daemon.key", keys);
+    snprintf(dpub, sizeof dpub, "%s/daemon.pub", keys);
+    snprintf(wkey, sizeof wkey, "%s/w.key", keys);
+    char run[32];
+    snprintf(run, sizeof run, "async-%s", strategy);
+    struct swarm w;
+    s_swarm(&w, 2, run,
+            (char *[]){"--workers", "3", "--strategy", (char *)strategy, "--mode", "async",
+                       "--exit-when-done", "--curve-secret", dkey, "--allow", allow, NULL});
+    char wbin[300];
+    proc_bin(wbin, sizeof wbin, "psoworker");
+    pid_t p[3];
+    for (int i = 0; i < 3; i++) {
+        char name[8], tag[64], delay[8];
+        snprintf(name, sizeof name, "w%d", i);
+        snprintf(tag, sizeof tag, "%s-w%d", run, i);
+        snprintf(delay, sizeof delay, "%d", 3 * i);
+        p[i] = proc_spawn((char *[]){wbin, "--connect", w.ep[1], "--name", name, "--objective",
+                                     "sphere", "--dim", "1000", "--rounds", "30", "--delay-ms",
+                                     delay, "--curve-secret", wkey, "--curve-server", dpub,
+                                     "--timeout-ms", "20000", NULL},
+                          tag);
+    }
+    s_wait_all(&w, p, 3, run);
+    for (int k = 0; k < 2; k++) {
+        char log[1 << 16];
+        proc_read(w.tag[k], "err", log, sizeof log);
+        ck_assert_msg(strstr(log, "global model after 90 rounds"), "%s shard %d: %.3000s", run, k,
+                      log);
+        ck_assert_msg(strstr(log, "CURVE on"), "%s shard %d: not encrypted", run, k);
+    }
+    for (int i = 0; i < 3; i++) {
+        char tag[64], log[8192];
+        snprintf(tag, sizeof tag, "%s-w%d", run, i);
+        proc_read(tag, "err", log, sizeof log);
+        ck_assert_msg(!strstr(log, "did not use this push"), "%s worker %d: %s", run, i, log);
+    }
+}
+END_TEST
+
+START_TEST(compressed_payloads_per_range)
+{
+    /* Each range is encoded on its own (int8 blocks start at the range's
+     * start): three workers on fp16, bf16 and int8 over three daemons; no
+     * position ever decodes to other floats than the daemon's. */
+    ck_assert_int_eq(fixture_write_idx(dir, "train", 900, 1), 0);
+    ck_assert_int_eq(fixture_write_idx(dir, "t10k", 100, 2), 0);
+    static const char *const kinds[3] = {"fp16", "bf16", "int8"};
+    struct swarm w;
+    s_swarm(&w, 3, "wire", (char *[]){"--workers", "3", "--exit-when-done", NULL});
+    pid_t p[3];
+    for (int i = 0; i < 3; i++)
+        p[i] = s_worker(w.ep[2], "wire", i,
+                        (char *[]){"--epochs", "1", "--sync-every", "2", "--wire",
+                                   (char *)kinds[i], NULL});
+    s_wait_all(&w, p, 3, "wire");
+    for (int i = 0; i < 3; i++) {
+        char tag[32], log[16384], want[64];
+        snprintf(tag, sizeof tag, "wire-w%d", i);
+        proc_read(tag, "err", log, sizeof log);
+        snprintf(want, sizeof want, "%s payloads", kinds[i]);
+        ck_assert_msg(strstr(log, want) && !strstr(log, "did not use this push"), "worker %d: %s",
+                      i, log);
+    }
+    struct modelfile_info info;
+    char err[256];
+    float *x = NULL;
+    ck_assert_msg(modelfile_read(w.model, &info, &x, err, sizeof err) == 0, "%s", err);
+    ck_assert_msg(isfinite(info.loss) && info.loss < 2.3, "loss %g", info.loss);
+    free(x);
+}
+END_TEST
+
+/* CK_RUN_CASE=identity|kill|hostile|async|wire runs one group. */
 static void s_case(Suite *s, const char *name, const TTest *f, int loops)
 {
     TCase *tc = tcase_create(name);
@@ -483,5 +569,7 @@ int main(void)
     s_case(s, "identity", sharded_runs_write_the_model_file_one_daemon_writes, 4);
     s_case(s, "kill", killed_shards_and_coordinator_resume_and_the_swarm_finishes, 5);
     s_case(s, "hostile", a_shard_refuses_hostile_input_and_it_changes_nothing, 1);
+    s_case(s, "async", async_mode_over_curve_with_one_key_pair, 2);
+    s_case(s, "wire", compressed_payloads_per_range, 1);
     return suite_run(s);
 }

@@ -259,6 +259,7 @@ static void s_shard_conversation(struct buf *b, int config, int rounds)
                 v.incarnation = 5;
                 v.round = (uint64_t)(config & 8 ? 2 * r + k : r);
                 v.name = (char *)names[k];
+                v.seq = (uint64_t)r + 1; /* s_push's */
                 s_server_msg(b, 2, 3, PSOD__COMMAND__CMD_SHARD_REPORT, &v.base, NULL);
             }
             Psod__ShardReport m = PSOD__SHARD_REPORT__INIT;
