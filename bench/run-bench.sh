@@ -102,3 +102,18 @@ echo
 echo "psod.torch.Swarm's sync (push, the PSO update, pull into the parameters) next to the C worker's (\`bench_round PSOD ROUNDS N 1\`), one worker, in this run:"
 echo
 "$PY" bench/bench_swarm_sync.py "$BUILD" 30 2>/dev/null || echo "(no PyTorch: skipped)"
+
+echo
+echo "### Sharded daemons: 8 workers x 4Mi parameters, sync every step"
+echo
+echo "\`bench/shard-bench.sh loopback 4194304 8 12 \"1 2\"\` (every process on this machine: what coordinating costs):"
+echo
+BUILD=$BUILD bench/shard-bench.sh loopback 4194304 8 12 "1 2" | tail -n +3
+echo
+if [ "$(id -u)" -eq 0 ] && command -v tc >/dev/null; then
+    echo "\`bench/shard-bench.sh netlab 1gbit 4194304 8 8 \"1 2 4\"\` (each daemon and each worker in a namespace of its own on a 1 Gbit/s link: the head's link is the bottleneck at S = 1):"
+    echo
+    BUILD=$BUILD bench/shard-bench.sh netlab 1gbit 4194304 8 8 "1 2 4" | tail -n +3 | grep '^|'
+else
+    echo "(the network lab needs root: skipped)"
+fi

@@ -42,6 +42,7 @@ static void s_usage(const struct config_table *opts)
 int main(int argc, char **argv)
 {
     struct server_config cfg;
+    memset(&cfg, 0, sizeof cfg); /* the fields no option sets (rollback) start at 0 */
     struct config_table tabs[SERVER_OPTION_TABLES];
     const struct config_table *opts = server_options(&cfg, tabs);
     char err[512];

@@ -29,6 +29,7 @@ static void s_start(long workers)
 {
     log_init("check_client", LOG_ERROR, stderr);
     struct server_config cfg;
+    memset(&cfg, 0, sizeof cfg);
     ck_assert_int_eq(config_defaults(server_options(&cfg, (struct config_table[SERVER_OPTION_TABLES]){{0}}), err, sizeof err), 0);
     strcpy(cfg.bind, "tcp://127.0.0.1:*");
     cfg.workers = workers;

@@ -83,6 +83,7 @@ static void s_close(double got, double want, const char *what, int e)
 static struct strategy_params s_params(void)
 {
     struct server_config cfg;
+    memset(&cfg, 0, sizeof cfg);
     char err[256];
     ck_assert_int_eq(config_defaults(server_options(&cfg, (struct config_table[SERVER_OPTION_TABLES]){{0}}), err, sizeof err), 0);
     cfg.sp.workers = K;
@@ -487,6 +488,7 @@ START_TEST(registry_and_options)
     ck_assert_ptr_null(strategy_find("sgd"));
     /* Every strategy's options are psod options. */
     struct server_config cfg;
+    memset(&cfg, 0, sizeof cfg);
     char err[256];
     struct config_table tabs[SERVER_OPTION_TABLES];
     const struct config_table *o = server_options(&cfg, tabs);

@@ -103,3 +103,35 @@ for p in "${pids[@]}"; do wait "$p"; done
     --curve-server "$dir/keys/server.pub" > /dev/null
 echo "(CURVE run: 2 allowed workers, 1 refused key, stopped by an admin key)" > "$dir/hostile.out"
 check_psod avg
+
+# Sharded: two daemons (coordinator and follower) under valgrind, pso with
+# checkpoints; the hostile client at the follower; they end by themselves.
+list="ipc://$dir/shard0.ipc,ipc://$dir/shard1.ipc"
+spids=()
+for k in 0 1; do
+    vg "$BUILD/psod" --shards "$list" --shard-index "$k" --workers 4 --max-workers 6 \
+        --strategy pso --progress-interval 1 --exit-when-done --model-out "$dir/shard.psom" \
+        --checkpoint-dir "$dir/ck-shard$k" --checkpoint-every 10 2> "$dir/psod-shard$k.log" &
+    spids+=($!)
+done
+for _ in $(seq 300); do grep -q "registered with the coordinator" "$dir/psod-shard1.log" && break; sleep 0.05; done
+pids=()
+for i in 0 1 2 3; do
+    "$BUILD/psoworker" --log-level warn --connect "ipc://$dir/shard1.ipc" --name "w$i" \
+        --objective rastrigin --dim 1000 --rounds 40 --timeout-ms 60000 > "$dir/w$i.out" &
+    pids+=($!)
+done
+"$BUILD/tests/hostile_client" "ipc://$dir/shard1.ipc" --rounds 2 > "$dir/hostile.out"
+for p in "${pids[@]}"; do wait "$p"; done
+for k in 0 1; do
+    rc=0
+    wait "${spids[$k]}" || rc=$?
+    if [ $rc -ne 0 ] || grep -q '^==' "$dir/psod-shard$k.log"; then
+        echo "valgrind-daemon: sharded psod $k exit $rc; valgrind says:"
+        grep '^==' "$dir/psod-shard$k.log" | head -40
+        echo "valgrind: 0 passed, 1 failed"
+        exit 1
+    fi
+done
+[ -s "$dir/shard.psom" ] || { echo "valgrind-daemon: the sharded run wrote no model file"; exit 1; }
+echo "valgrind-daemon: sharded pso (2 daemons): no leaks or invalid accesses; $(cat "$dir/hostile.out")"
