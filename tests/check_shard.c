@@ -102,17 +102,6 @@ static pid_t s_worker(const char *ep, const char *run, int i, char *const extra[
     return proc_spawn(argv, tag);
 }
 
-static unsigned char *s_slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    unsigned char *buf = malloc(1 << 22);
-    *len = fread(buf, 1, 1 << 22, f);
-    fclose(f);
-    return buf;
-}
-
 static void s_wait_all(struct swarm *w, pid_t *p, int nw, const char *run)
 {
     for (int i = 0; i < nw; i++) {
@@ -147,7 +136,7 @@ static unsigned char *s_seeded(const char *strategy, int count, size_t *len)
         p[i] = s_worker(w.ep[count - 1], run, i,
                         (char *[]){"--epochs", "1", "--sync-every", "2", NULL});
     s_wait_all(&w, p, 3, run);
-    unsigned char *m = s_slurp(w.model, len);
+    unsigned char *m = proc_slurp(w.model, len);
     ck_assert_msg(m != NULL, "%s: no model file", run);
     return m;
 }
@@ -458,7 +447,7 @@ START_TEST(a_shard_refuses_hostile_input_and_it_changes_nothing)
     zmq_ctx_term(ctx);
     free(x);
     size_t l2;
-    unsigned char *m2 = s_slurp(w.model, &l2);
+    unsigned char *m2 = proc_slurp(w.model, &l2);
     ck_assert_ptr_nonnull(m2);
     ck_assert_msg(l2 == l1 && memcmp(m1, m2, l1) == 0,
                   "the hostile peer changed the sharded run's model file");

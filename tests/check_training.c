@@ -128,17 +128,6 @@ START_TEST(every_strategy_trains_over_compressed_payloads)
 }
 END_TEST
 
-/* A file's bytes, or NULL; *len gets the size. */
-static unsigned char *s_slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    unsigned char *buf = malloc(1 << 22);
-    *len = fread(buf, 1, 1 << 22, f);
-    fclose(f);
-    return buf;
-}
 
 /* One seeded run of `strategy` with 3 workers whose local steps take
  * delays[i] ms (so pushes arrive in another order); its model file. */
@@ -179,7 +168,7 @@ START_TEST(seeded_runs_are_byte_identical_whatever_order_pushes_arrive_in)
     snprintf(tag, sizeof tag, "%s-order-b", strategy);
     s_seeded_run(strategy, slow_first, tag, b, sizeof b);
     size_t la = 0, lb = 0;
-    unsigned char *fa = s_slurp(a, &la), *fb = s_slurp(b, &lb);
+    unsigned char *fa = proc_slurp(a, &la), *fb = proc_slurp(b, &lb);
     ck_assert_ptr_nonnull(fa);
     ck_assert_ptr_nonnull(fb);
     ck_assert_uint_gt(la, 1000);

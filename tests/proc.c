@@ -140,6 +140,17 @@ double proc_after(const char *text, const char *key)
     return p ? strtod(p + strlen(key), NULL) : NAN;
 }
 
+unsigned char *proc_slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    unsigned char *buf = malloc(1 << 22);
+    *len = buf ? fread(buf, 1, 1 << 22, f) : 0;
+    fclose(f);
+    return buf;
+}
+
 /* The last line of the JSON-lines file at path. */
 void proc_last_line(const char *path, char *buf, size_t len)
 {

@@ -38,6 +38,8 @@ int proc_ctl_until(const char *tag, char *const args[], int (*ok)(const char *ou
                    char *out, size_t len);
 /* The number after `key` in the text, or NaN. */
 double proc_after(const char *text, const char *key);
+/* A file's bytes (up to 4 MiB, malloc'ed), or NULL; *len gets the size. */
+unsigned char *proc_slurp(const char *path, size_t *len);
 /* The last line of the file at path. */
 void proc_last_line(const char *path, char *buf, size_t len);
 
