@@ -107,6 +107,17 @@ static int s_hello_all(struct psoc *c, float *weights, int budget_ms, int first_
             int tries, rc = psoc__hello_retry(s, weights + s->shard_offset,
                                               (int)(left > 500 ? left : 500), first_ms, &w,
                                               &tries, err, errlen);
+            /* A follower learns the coordinator's decisions (a particle
+             * retired for a newcomer) with the next commit: ask again. */
+            while (rc == PSOC_EREFUSED && k > 0 &&
+                   s->last_server_error == PSOD__ERROR_CODE__ERR_SWARM_FULL &&
+                   time_now_ms() < deadline && !(c->opts.stop && *c->opts.stop)) {
+                usleep(200000);
+                left = deadline - time_now_ms();
+                rc = psoc__hello_retry(s, weights + s->shard_offset,
+                                       (int)(left > 500 ? left : 500), first_ms, &w, &tries, err,
+                                       errlen);
+            }
             if (rc)
                 return rc;
             if (k == 0) {
@@ -184,9 +195,16 @@ int psoc__sync_shards(struct psoc *c, float *weights, const float *gradient,
     uint64_t seq[64];
     int sent[64], resync = 0, first = PSOC_OK;
     char why[256] = "";
+    /* One seq for the push to every daemon (the coordinator matches the
+     * followers' votes by it); a sub-client's own requests may have moved
+     * its counter on. */
+    uint64_t top = 0;
+    for (int k = 0; k < c->nsub; k++)
+        top = c->sub[k]->seq > top ? c->sub[k]->seq : top;
     for (int k = 0; k < c->nsub; k++) {
         struct psoc *s = c->sub[k];
         s->round = c->round;
+        s->seq = top;
         int rc = psoc__push(s, weights + s->shard_offset,
                             gradient ? gradient + s->shard_offset : NULL, rep, &seq[k], why,
                             sizeof why);

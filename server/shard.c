@@ -283,6 +283,9 @@ static void s_apply_commit(struct server *s, const Psod__ShardOrder *o)
         struct member *mb = &s->m[i];
         if (mb->has_push && !in[i] && !o->async_step)
             srv_drop_push(s, mb, "the round closed without this push on every shard");
+        for (size_t g = 0; g < o->n_retired; g++)
+            if (o->retired[g] && strcmp(o->retired[g], mb->name) == 0 && !mb->active)
+                mb->retired = 1;
         for (size_t g = 0; g < o->n_gone; g++)
             if (o->gone[g] && strcmp(o->gone[g], mb->name) == 0 && mb->active) {
                 mb->active = 0;
@@ -344,6 +347,11 @@ static void s_handle_order(struct server *s, const Psod__ShardOrder *o)
     }
     switch (o->action) {
     case PSOD__SHARD_ACTION__SHARD_BEAT:
+        for (size_t g = 0; g < o->n_retired; g++) {
+            struct member *mb = o->retired[g] ? srv_by_name(s, o->retired[g]) : NULL;
+            if (mb && !mb->active)
+                mb->retired = 1;
+        }
         break;
     case PSOD__SHARD_ACTION__SHARD_COMMIT:
         if (o->round != s->round) {
@@ -444,12 +452,13 @@ void srv_shard_order(struct server *s, int action, uint64_t round)
 
 void srv_shard_commit(struct server *s, const struct member *async_mb)
 {
-    size_t n = 0, ng = 0;
-    char **names = calloc(s->count + 1, sizeof *names), **gone = calloc(s->count + 1, sizeof *gone);
+    size_t n = 0, ng = 0, nr = 0;
+    char **names = calloc(s->count + 1, sizeof *names), **gone = calloc(s->count + 1, sizeof *gone),
+         **retired = calloc(s->count + 1, sizeof *retired);
     double *loss = calloc(s->count + 1, sizeof *loss);
-    if (!names || !gone || !loss) {
+    if (!names || !gone || !loss || !retired) {
         log_error("out of memory for a commit; the shards will not follow this round");
-        free(names), free(gone), free(loss);
+        free(names), free(gone), free(loss), free(retired);
         return;
     }
     for (size_t i = 0; i < s->count; i++) {
@@ -460,6 +469,8 @@ void srv_shard_commit(struct server *s, const struct member *async_mb)
         }
         if (!mb->active)
             gone[ng++] = mb->name;
+        if (mb->retired)
+            retired[nr++] = mb->name;
     }
     Psod__ShardOrder o = PSOD__SHARD_ORDER__INIT;
     o.action = PSOD__SHARD_ACTION__SHARD_COMMIT;
@@ -471,12 +482,14 @@ void srv_shard_commit(struct server *s, const struct member *async_mb)
     o.n_gone = ng;
     o.gone = gone;
     o.async_step = async_mb != NULL;
+    o.n_retired = nr;
+    o.retired = retired;
     for (int k = 1; k < s->sh.count; k++) {
         s_order_to(s, k, &o);
         s->sh.peer[k].fresh = 0;
     }
     s->sh.fresh = 0;
-    free(names), free(gone), free(loss);
+    free(names), free(gone), free(loss), free(retired);
 }
 
 /* The swarm agrees: what waited for it goes on. */
@@ -681,14 +694,27 @@ void srv_handle_shard_report(struct server *s, struct wire_msg *in)
             p->gen = gen;
             p->ngen = r->n_generation;
         }
+        /* With the particles retired so far: a newcomer may take one over
+         * before the next commit. */
+        char **retired = calloc(s->count + 1, sizeof *retired);
         Psod__ShardOrder o = PSOD__SHARD_ORDER__INIT;
         o.action = PSOD__SHARD_ACTION__SHARD_BEAT;
         o.round = s->round;
+        for (size_t i = 0; retired && i < s->count; i++)
+            if (s->m[i].retired)
+                retired[o.n_retired++] = s->m[i].name;
+        o.retired = retired;
         s_order_to(s, k, &o);
+        free(retired);
         break;
     }
     case PSOD__SHARD_REPORT_KIND__REPORT_VOTE: {
         struct member *mb = r->name ? srv_by_name(s, r->name) : NULL;
+        log_debug("shard %d votes for '%s', round %llu, push %llu (here: round %llu, push %llu%s)",
+                  k, r->name ? r->name : "?", (unsigned long long)r->round,
+                  (unsigned long long)r->seq, (unsigned long long)s->round,
+                  mb ? (unsigned long long)mb->push_seq : 0ull,
+                  mb && mb->has_push ? ", held" : "");
         if (!mb || (s->cfg.mode != SERVER_ASYNC && r->round != s->round))
             break; /* a vote for a round already closed */
         if (r->seq != mb->vote_seq) { /* the votes for another push of this worker */

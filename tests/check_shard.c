@@ -542,7 +542,41 @@ START_TEST(compressed_payloads_per_range)
 }
 END_TEST
 
-/* CK_RUN_CASE=identity|kill|hostile|async|wire runs one group. */
+START_TEST(a_newcomer_takes_over_a_retired_particle_on_every_shard)
+{
+    /* --retire-after is the coordinator's decision; its commits tell the
+     * follower, so the newcomer's range hello there finds the slot free. */
+    struct swarm w;
+    s_swarm(&w, 2, "retire",
+            (char *[]){"--workers", "2", "--exit-when-done", "--retire-after", "1",
+                       "--heartbeat-ms", "100", "--liveness", "5", NULL});
+    char wbin[300];
+    proc_bin(wbin, sizeof wbin, "psoworker");
+    pid_t a = proc_spawn((char *[]){wbin, "--connect", w.ep[0], "--name", "a", "--objective",
+                                    "sphere", "--dim", "1000", "--rounds", "400", "--delay-ms",
+                                    "10", "--timeout-ms", "20000", NULL},
+                         "retire-w0");
+    pid_t b = proc_spawn((char *[]){wbin, "--connect", w.ep[0], "--name", "b", "--objective",
+                                    "sphere", "--dim", "1000", "--rounds", "400", "--delay-ms",
+                                    "10", NULL},
+                         "retire-b");
+    ck_assert(proc_wait_for(w.tag[0], "err", "all 2 shards are at round 0", 10));
+    usleep(500000);
+    kill(b, SIGKILL);
+    proc_wait(b, 5);
+    ck_assert_msg(proc_wait_for(w.tag[0], "err", "retired particle", 10), "b never retired");
+    pid_t c = proc_spawn((char *[]){wbin, "--connect", w.ep[1], "--name", "c", "--objective",
+                                    "sphere", "--dim", "1000", "--rounds", "20", "--timeout-ms",
+                                    "20000", NULL},
+                         "retire-w1");
+    pid_t p[2] = {a, c};
+    s_wait_all(&w, p, 2, "retire");
+    ck_assert(proc_wait_for(w.tag[0], "err", "worker 'c'", 0));
+    ck_assert(proc_wait_for(w.tag[1], "err", "takes over particle", 0));
+}
+END_TEST
+
+/* CK_RUN_CASE=identity|kill|hostile|async|wire|retire runs one group. */
 static void s_case(Suite *s, const char *name, const TTest *f, int loops)
 {
     TCase *tc = tcase_create(name);
@@ -560,5 +594,6 @@ int main(void)
     s_case(s, "hostile", a_shard_refuses_hostile_input_and_it_changes_nothing, 1);
     s_case(s, "async", async_mode_over_curve_with_one_key_pair, 2);
     s_case(s, "wire", compressed_payloads_per_range, 1);
+    s_case(s, "retire", a_newcomer_takes_over_a_retired_particle_on_every_shard, 1);
     return suite_run(s);
 }

@@ -187,3 +187,32 @@ def test_a_program_builds_with_pkg_config_against_an_installed_tree(daemon, tmp_
     ldd = subprocess.run(["ldd", str(tmp_path / "app")], capture_output=True, text=True,
                          env=dict(os.environ, LD_LIBRARY_PATH=str(lib))).stdout
     assert str(lib / "libpsoclient.so.1") in ldd
+
+
+def test_a_sharded_swarm_looks_like_one_daemon(daemon, tmp_path):
+    """Two daemons each own half of the vector; the binding's client (the C
+    library underneath) learns both from the one it is given, splits its
+    pushes and assembles the positions. Under avg with one worker every
+    position is exactly the pushed weights."""
+    eps = ["ipc://%s/shard%d.ipc" % (tmp_path, k) for k in range(2)]
+    shards = ",".join(eps)
+    ds = [daemon("--shards", shards, "--shard-index", str(k), "--bind", eps[k], "--workers",
+                 "1", "--strategy", "avg", "--max-rounds", "5", tag="shard%d" % k)
+          for k in range(2)]
+    n = 1001
+    with psod.Client(eps[1], "py-sharded") as c:
+        c.set_model("objective:sphere:%d" % n)
+        w = np.linspace(-1, 1, n).astype(np.float32)
+        c.join(w, psod.layout_hash("objective:sphere:%d" % n))
+        st = psod.Client(eps[0]).status()
+        assert [(s["offset"], s["length"]) for s in st["shards"]] == [(0, 500), (500, 501)]
+        assert st["param_count"] == n and all(s["connected"] for s in st["shards"])
+        for r in range(5):
+            w = (w * 0.5 + 0.25).astype(np.float32)
+            sent = w.copy()
+            pos = c.sync(w, float((w ** 2).sum()), 4)
+            assert pos["round"] == r + 1 and not pos["resynced"]
+            np.testing.assert_array_equal(w, sent)
+    for d in ds:
+        assert d.proc.wait(20) == 0, d.text()
+    assert "the coordinator ends the run" in ds[1].text()
