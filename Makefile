@@ -55,7 +55,7 @@ CLIENT_SRC = common/psoclient.c common/psoclient_beat.c common/psoclient_wait.c 
              common/hash.c common/codec.c
 SERVER_SRC = server/swarm.c server/strategy.c server/strategy_sum.c server/strategy_center.c server/strategy_pso.c server/strategy_avg.c \
              server/strategy_easgd.c server/strategy_diloco.c server/strategy_ssgd.c server/gate.c \
-             server/options.c server/members.c server/rounds.c server/shard.c server/persist.c server/report.c \
+             server/options.c server/members.c server/rounds.c server/shard.c server/shard_follower.c server/shard_coord.c server/persist.c server/report.c \
              server/server.c
 WORKER_SRC = worker/objective.c worker/layers.c worker/model.c worker/optim.c worker/data.c worker/train.c
 

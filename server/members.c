@@ -364,6 +364,7 @@ void srv_handle_hello(struct server *s, struct wire_msg *in)
         return;
     }
     if (!s->st) {
+        srv_shard_adopt(s, h);
         s->st = s->ops->create(h->param_count, s->sh.offset, &s->cfg.sp);
         if (!s->st) {
             srv_reject(s, in, PSOD__ERROR_CODE__ERR_INTERNAL, 0, "out of memory for the swarm");
@@ -466,6 +467,8 @@ void srv_handle_bye(struct server *s, struct wire_msg *in)
     log_info("worker '%s' left: %s (final test accuracy %.2f%%)", mb->name,
              b->reason && b->reason[0] ? b->reason : "bye", 100 * acc);
     srv_maybe_close_round(s);
+    if (srv_follower(s) && s->sh.stop_at > 0)
+        srv_timers(s, time_now_s()); /* the last bye after the coordinator's stop */
     if (s->cfg.exit_when_done && !srv_follower(s) && srv_active(s) == 0 && (long)s->count >= s->cfg.workers)
         s->done = 1;
 }

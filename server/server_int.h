@@ -82,6 +82,8 @@ struct shard_state {
     int registered;
     uint64_t coord_incarnation;
     double link_heard, link_sent;
+    double stop_at;          /* the coordinator ended the run: exit once the workers
+                              * said bye here, or at this time */
 };
 
 struct server {
@@ -175,17 +177,22 @@ void srv_global_report(struct server *s, double acc, uint64_t round);
 void srv_waiting_for(const struct server *s, char *out, size_t len);
 void srv_handle_push(struct server *s, struct wire_msg *in);
 
-/* shard.c */
+/* shard.c (and shard_follower.c, shard_coord.c) */
 int srv_shard_init(struct server *s, char *err, size_t errlen);
 void srv_shard_destroy(struct server *s);
 /* The range of shard k of `count` over `total` elements. */
 void srv_shard_range(uint64_t total, int count, int k, uint64_t *offset, uint64_t *len);
-/* Hello: check the range it carries (and learn the total). 0, or -1 refused. */
+/* Hello: check the range it carries. 0, or -1 refused. */
 int srv_shard_check_hello(struct server *s, struct wire_msg *in, const Psod__Hello *h);
+/* The hello that sets the swarm's model sets the whole vector's size. */
+void srv_shard_adopt(struct server *s, const Psod__Hello *h);
 /* Poll item for the link (followers); returns how many were added (0 or 1). */
 int srv_shard_poll_item(struct server *s, zmq_pollitem_t *item);
 void srv_shard_process_link(struct server *s);
 void srv_shard_timers(struct server *s, double now);
+/* shard_follower.c and shard_coord.c: their halves of the timers. */
+void srv_shard_follower_timers(struct server *s, double now);
+void srv_shard_coord_timers(struct server *s, double now);
 void srv_handle_shard_hello(struct server *s, struct wire_msg *in);
 void srv_handle_shard_report(struct server *s, struct wire_msg *in);
 /* Follower: a push was accepted (tell the coordinator). */
