@@ -148,6 +148,20 @@ int psoc_last_server_error(const struct psoc *c) { return c->last_server_error; 
 void psoc__teardown(struct psoc *c, int linger_ms)
 {
     if (c->mon) {
+        /* Stop the monitor and read what it queued: an event left unread
+         * (one naming a long ipc:// path is a heap message) is lost inside
+         * libzmq when the context ends. */
+        if (c->sock)
+            zmq_socket_monitor(c->sock, NULL, 0);
+        zmq_pollitem_t it = {c->mon, 0, ZMQ_POLLIN, 0};
+        while (zmq_poll(&it, 1, 5) > 0) {
+            zmq_msg_t m;
+            zmq_msg_init(&m);
+            int rc = zmq_msg_recv(&m, c->mon, ZMQ_DONTWAIT);
+            zmq_msg_close(&m);
+            if (rc < 0)
+                break;
+        }
         zmq_close(c->mon);
         c->mon = NULL;
     }

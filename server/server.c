@@ -195,6 +195,8 @@ void server_destroy(struct server **sp)
     if (s->metrics)
         fclose(s->metrics);
     srv_shard_destroy(s);
+    if (s->sock && s->gate)
+        zmq_socket_monitor(s->sock, NULL, 0); /* no more events: gate_destroy drains them */
     gate_destroy(&s->gate);
     if (s->sock) {
         /* The last round's positions (and byes' answers) are queued: give

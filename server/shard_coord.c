@@ -281,16 +281,21 @@ void srv_handle_shard_report(struct server *s, struct wire_msg *in)
         }
         /* With the particles retired so far: a newcomer may take one over
          * before the next commit. */
-        char **retired = calloc(s->count + 1, sizeof *retired);
+        char **retired = calloc(s->count + 1, sizeof *retired),
+             **member = calloc(s->count + 1, sizeof *member);
         Psod__ShardOrder o = PSOD__SHARD_ORDER__INIT;
         o.action = PSOD__SHARD_ACTION__SHARD_BEAT;
         o.round = s->round;
-        for (size_t i = 0; retired && i < s->count; i++)
+        for (size_t i = 0; retired && member && i < s->count; i++) {
             if (s->m[i].retired)
                 retired[o.n_retired++] = s->m[i].name;
+            member[o.n_member++] = s->m[i].name;
+        }
         o.retired = retired;
+        o.member = member;
         s_order_to(s, k, &o);
         free(retired);
+        free(member);
         break;
     }
     case PSOD__SHARD_REPORT_KIND__REPORT_VOTE: {

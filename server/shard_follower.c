@@ -174,9 +174,16 @@ static void s_handle_order(struct server *s, const Psod__ShardOrder *o)
     }
     switch (o->action) {
     case PSOD__SHARD_ACTION__SHARD_BEAT:
-        for (size_t g = 0; g < o->n_retired; g++) {
-            struct member *mb = o->retired[g] ? srv_by_name(s, o->retired[g]) : NULL;
-            if (mb && !mb->active)
+        /* Free for a newcomer: what the coordinator retired, and a gone
+         * particle whose slot the coordinator has handed over already. */
+        for (size_t i = 0; i < s->count; i++) {
+            struct member *mb = &s->m[i];
+            int held = 0, retired = 0;
+            for (size_t g = 0; g < o->n_member && !held; g++)
+                held = o->member[g] && strcmp(o->member[g], mb->name) == 0;
+            for (size_t g = 0; g < o->n_retired && !retired; g++)
+                retired = o->retired[g] && strcmp(o->retired[g], mb->name) == 0;
+            if (!mb->active && (retired || (!held && o->n_member > 0)))
                 mb->retired = 1;
         }
         break;

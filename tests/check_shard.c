@@ -86,7 +86,7 @@ static void s_swarm(struct swarm *w, int count, const char *run, char *const ext
 /* mlp worker i of 3 (data shard i) connecting to `ep`. */
 static pid_t s_worker(const char *ep, const char *run, int i, char *const extra[])
 {
-    char wbin[300], name[16], idx[8], tag[96];
+    char wbin[300], name[16], idx[16], tag[96];
     proc_bin(wbin, sizeof wbin, "psoworker");
     snprintf(name, sizeof name, "w%d", i);
     snprintf(idx, sizeof idx, "%d", i);
