@@ -153,15 +153,7 @@ void psoc__teardown(struct psoc *c, int linger_ms)
          * libzmq when the context ends. */
         if (c->sock)
             zmq_socket_monitor(c->sock, NULL, 0);
-        zmq_pollitem_t it = {c->mon, 0, ZMQ_POLLIN, 0};
-        while (zmq_poll(&it, 1, 5) > 0) {
-            zmq_msg_t m;
-            zmq_msg_init(&m);
-            int rc = zmq_msg_recv(&m, c->mon, ZMQ_DONTWAIT);
-            zmq_msg_close(&m);
-            if (rc < 0)
-                break;
-        }
+        wire_monitor_drain(c->mon);
         zmq_close(c->mon);
         c->mon = NULL;
     }

@@ -402,3 +402,16 @@ int wire_valid_name(const char *name)
             return 0;
     return 1;
 }
+
+void wire_monitor_drain(void *mon)
+{
+    zmq_pollitem_t it = {mon, 0, ZMQ_POLLIN, 0};
+    while (zmq_poll(&it, 1, 5) > 0) {
+        zmq_msg_t m;
+        zmq_msg_init(&m);
+        int rc = zmq_msg_recv(&m, mon, ZMQ_DONTWAIT);
+        zmq_msg_close(&m);
+        if (rc < 0)
+            break;
+    }
+}

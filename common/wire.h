@@ -98,6 +98,11 @@ int wire_payload_align(zmq_msg_t *payload);
 /* Read one event from a ZeroMQ socket monitor (a PAIR connected to the
  * endpoint given to zmq_socket_monitor): the event number and its value.
  * Never blocks. Returns 0, or -1 when none is queued. */
+/* Read and drop whatever a monitor socket holds, waiting 5 ms for more
+ * after each event; for just before it is closed (an unread event that
+ * names a long endpoint is a heap message libzmq loses at the context's
+ * end). Stop the monitor first (zmq_socket_monitor(sock, NULL, 0)). */
+void wire_monitor_drain(void *mon);
 int wire_monitor_event(void *mon, uint16_t *event, uint32_t *value);
 
 /* Count of NaN and infinite values in a float32 array (float-aligned). */

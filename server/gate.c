@@ -116,15 +116,7 @@ void gate_destroy(struct gate **gp)
         /* Events still queued would be lost inside libzmq at the context's
          * end (an event naming a long endpoint is a heap message): read
          * them first. server_destroy has stopped the monitor. */
-        zmq_pollitem_t it = {g->mon, 0, ZMQ_POLLIN, 0};
-        while (zmq_poll(&it, 1, 5) > 0) {
-            zmq_msg_t m;
-            zmq_msg_init(&m);
-            int rc = zmq_msg_recv(&m, g->mon, ZMQ_DONTWAIT);
-            zmq_msg_close(&m);
-            if (rc < 0)
-                break;
-        }
+        wire_monitor_drain(g->mon);
         zmq_close(g->mon);
     }
     keys_ring_free(&g->allow);
