@@ -35,8 +35,13 @@ BLAS_CFLAGS = $(shell pkg-config --cflags openblas 2>/dev/null)
 BLAS_LIBS = $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas) -lz
 
 ALL_CFLAGS = $(STD) $(OPT) -g $(WARN) $(SAN) -MMD -MP -I. -I$(BUILD) $(PKG_CFLAGS) $(BLAS_CFLAGS) $(CFLAGS)
-ALL_LDFLAGS = $(SAN) $(LDFLAGS)
-LIBS = $(PKG_LIBS) -lm -pthread
+ALL_LDFLAGS = $(SAN) -Wl,--as-needed $(LDFLAGS)
+CLIENT_LIBS = $(PKG_LIBS) -lm -pthread
+# psoctl and psod: JSON (cJSON) and the HTTP endpoint (libmicrohttpd).
+JSON_LIBS = $(shell pkg-config --libs libcjson 2>/dev/null || echo -lcjson)
+HTTP_LIBS = $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
+# Programs link --as-needed: each takes only the libraries it uses.
+LIBS = $(CLIENT_LIBS) $(JSON_LIBS) $(HTTP_LIBS)
 
 PROTO_C = $(BUILD)/proto/psod.pb-c.c
 PROTO_H = $(BUILD)/proto/psod.pb-c.h
@@ -46,23 +51,23 @@ PROTO_H = $(BUILD)/proto/psod.pb-c.h
 # daemon's and engine's objects as archives the tests link from.
 COMMON_SRC = common/log.c common/config.c common/crc32c.c common/rng.c common/wire.c \
              common/timeutil.c common/modelfile.c common/ckpt.c common/keys.c common/hash.c \
-             common/sig.c common/lrsched.c common/codec.c
+             common/sig.c common/lrsched.c common/codec.c common/status.c common/statusjson.c
 CLIENT_SRC = common/psoclient.c common/psoclient_beat.c common/psoclient_wait.c \
              common/psoclient_sync.c common/psoclient_ops.c common/psoclient_model.c \
              common/psoclient_shard.c \
              common/modelfile.c common/wire.c common/crc32c.c \
              common/keys.c common/timeutil.c \
-             common/hash.c common/codec.c
+             common/hash.c common/codec.c common/status.c
 SERVER_SRC = server/swarm.c server/strategy.c server/strategy_sum.c server/strategy_center.c server/strategy_pso.c server/strategy_avg.c \
              server/strategy_easgd.c server/strategy_diloco.c server/strategy_ssgd.c server/gate.c \
-             server/options.c server/members.c server/rounds.c server/shard.c server/shard_follower.c server/shard_coord.c server/persist.c server/report.c \
+             server/options.c server/members.c server/rounds.c server/shard.c server/shard_follower.c server/shard_coord.c server/persist.c server/report.c server/metrics.c server/http.c \
              server/server.c
 WORKER_SRC = worker/objective.c worker/layers.c worker/model.c worker/optim.c worker/data.c worker/train.c
 
 PROTO_OBJ = $(BUILD)/proto/psod.pb-c.o
 COMMON_OBJ = $(COMMON_SRC:%.c=$(BUILD)/%.o) $(PROTO_OBJ)
 CLIENT_OBJ = $(CLIENT_SRC:%.c=$(BUILD)/%.o) $(PROTO_OBJ)
-SERVER_OBJ = $(SERVER_SRC:%.c=$(BUILD)/%.o)
+SERVER_OBJ = $(SERVER_SRC:%.c=$(BUILD)/%.o) $(BUILD)/server/web_assets.o
 WORKER_OBJ = $(WORKER_SRC:%.c=$(BUILD)/%.o)
 
 LIBCOMMON = $(BUILD)/libpsocommon.a
@@ -132,10 +137,31 @@ $(BUILD)/pic/proto/psod.pb-c.o: $(PROTO_C) $(PROTO_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(STD) $(OPT) -g $(SAN) $(PKG_CFLAGS) $(CFLAGS) -I$(BUILD) -fPIC -fvisibility=hidden -c $< -o $@
 $(LIBSO): $(PIC_OBJ)
-	$(CC) $(ALL_LDFLAGS) -shared -Wl,-soname,$(SONAME) -Wl,--no-undefined -o $@ $^ $(LIBS)
+	$(CC) $(ALL_LDFLAGS) -shared -Wl,-soname,$(SONAME) -Wl,--no-undefined -o $@ $^ $(CLIENT_LIBS)
 $(BUILD)/$(SONAME): $(LIBSO)
 	ln -sf $(notdir $(LIBSO)) $@
 	ln -sf $(SONAME) $(BUILD)/libpsoclient.so
+
+# The status page (server/web/) compiled into psod, with uPlot from npm at
+# the version and checksum package-lock.json pins. Without npm the page
+# works without its plot (and says so).
+WEB = $(BUILD)/web
+UPLOT = $(WEB)/node_modules/uplot/dist
+$(WEB)/.npm-done: server/web/package.json server/web/package-lock.json
+	@mkdir -p $(WEB) && cp server/web/package.json server/web/package-lock.json $(WEB)/
+	@cd $(WEB) && npm ci --no-audit --no-fund --ignore-scripts --silent >/dev/null 2>&1 || \
+	    echo "warning: npm could not fetch uPlot; psod's status page will have no plot" >&2
+	@touch $@
+WEB_FILES = server/web/index.html server/web/page.js server/web/page.css
+$(BUILD)/server/web_assets.c: server/web/embed.sh $(WEB_FILES) $(WEB)/.npm-done
+	@mkdir -p $(dir $@)
+	server/web/embed.sh $@ '/index.html=server/web/index.html:text/html; charset=utf-8' \
+	    '/page.js=server/web/page.js:text/javascript; charset=utf-8' \
+	    '/page.css=server/web/page.css:text/css; charset=utf-8' \
+	    '/uPlot.iife.min.js=$(UPLOT)/uPlot.iife.min.js:text/javascript; charset=utf-8' \
+	    '/uPlot.min.css=$(UPLOT)/uPlot.min.css:text/css; charset=utf-8'
+$(BUILD)/server/web_assets.o: $(BUILD)/server/web_assets.c
+	$(CC) $(STD) $(OPT) $(SAN) -I. $(CFLAGS) -c $< -o $@
 
 $(LIBCOMMON): $(COMMON_OBJ)
 	rm -f $@ && $(AR) rcs $@ $^

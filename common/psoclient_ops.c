@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "common/crc32c.h"
+#include "common/status.h"
 #include "common/timeutil.h"
 
 /* Send an operator request and wait for its reply (`want`) into m. */
@@ -33,80 +34,10 @@ int psoc_status(struct psoc *c, int with_particles, struct psoc_status *out, cha
                        &m, err, errlen);
     if (rc)
         return rc;
-    Psod__Status *s = (Psod__Status *)m.meta;
-    out->round = s->round;
-    out->particles = s->particles;
-    out->active = s->active;
-    out->workers_expected = s->workers_expected;
-    out->pushed_this_round = s->pushed_this_round;
-    out->global_best_loss = s->global_best_loss;
-    out->global_best_particle = s->global_best_particle;
-    out->global_accuracy = s->global_accuracy;
-    out->param_count = s->param_count;
-    snprintf(out->strategy, sizeof out->strategy, "%s", s->strategy ? s->strategy : "");
-    snprintf(out->version, sizeof out->version, "%s", s->version ? s->version : "");
-    out->uptime_seconds = s->uptime_seconds;
-    out->last_round_seconds = s->last_round_seconds;
-    out->errors_sent = s->errors_sent;
-    out->bytes_in = s->bytes_in;
-    out->bytes_out = s->bytes_out;
-    out->bytes_refused = s->bytes_refused;
-    for (size_t i = 0; i < s->n_errors_by_code && i < PSOC_ERROR_CODES; i++)
-        out->errors_by_code[i] = s->errors_by_code[i];
-    out->peers_connected = s->peers_connected;
-    out->peers_refused = s->peers_refused;
-    out->encrypted = s->encrypted;
-    out->max_peers = s->max_peers;
-    if (s->n_particle) {
-        out->particle = calloc(s->n_particle, sizeof *out->particle);
-        if (!out->particle) {
-            wire_msg_clear(&m);
-            return psoc__err(err, errlen, PSOC_ESYS, "out of memory");
-        }
-        out->n_particles = s->n_particle;
-        for (size_t i = 0; i < s->n_particle; i++) {
-            Psod__ParticleStatus *p = s->particle[i];
-            struct psoc_particle_status *q = &out->particle[i];
-            q->id = p->id;
-            snprintf(q->name, sizeof q->name, "%s", p->worker_name ? p->worker_name : "");
-            q->last_loss = p->last_loss;
-            q->best_loss = p->best_loss;
-            q->age_seconds = p->age_seconds;
-            q->pushes = p->pushes;
-            q->last_round = p->last_round;
-            q->pushed_this_round = p->pushed_this_round;
-            q->active = p->active;
-            q->evicted = p->evicted;
-            q->wire = (int)p->encoding;
-        }
-    }
-    if (s->n_shard_endpoint > 0) {
-        out->shard = calloc(s->n_shard_endpoint, sizeof *out->shard);
-        if (!out->shard) {
-            wire_msg_clear(&m);
-            psoc_status_free(out);
-            return psoc__err(err, errlen, PSOC_ESYS, "out of memory");
-        }
-        out->n_shards = s->n_shard_endpoint;
-        out->shard_index = s->shard_index;
-        for (size_t k = 0; k < s->n_shard_endpoint; k++) {
-            struct psoc_shard_status *q = &out->shard[k];
-            q->index = (uint32_t)k;
-            snprintf(q->endpoint, sizeof q->endpoint, "%s",
-                     s->shard_endpoint[k] ? s->shard_endpoint[k] : "");
-        }
-        for (size_t k = 0; k < s->n_shard; k++) {
-            const Psod__ShardStatus *row = s->shard[k];
-            if (row->index >= out->n_shards)
-                continue;
-            struct psoc_shard_status *q = &out->shard[row->index];
-            q->offset = row->offset;
-            q->length = row->length;
-            q->round = row->round;
-            q->connected = row->connected;
-        }
-    }
+    int bad = status_from_pb((const Psod__Status *)m.meta, out);
     wire_msg_clear(&m);
+    if (bad)
+        return psoc__err(err, errlen, PSOC_ESYS, "out of memory");
     return PSOC_OK;
 }
 
@@ -128,12 +59,4 @@ int psoc_admin(struct psoc *c, int action, const char *worker, char *reply, size
     return PSOC_OK;
 }
 
-void psoc_status_free(struct psoc_status *s)
-{
-    free(s->particle);
-    s->particle = NULL;
-    s->n_particles = 0;
-    free(s->shard);
-    s->shard = NULL;
-    s->n_shards = 0;
-}
+void psoc_status_free(struct psoc_status *s) { status_free(s); }

@@ -14,7 +14,9 @@ set -euo pipefail
 # their tests (Debian's /usr/bin/python3; no pip).
 PACKAGES=(build-essential pkg-config libzmq3-dev libprotobuf-c-dev protobuf-c-compiler
           libopenblas-dev check zlib1g-dev python3 valgrind python3-torch python3-numpy
-          python3-pytest iproute2)
+          python3-pytest iproute2 libmicrohttpd-dev libcjson-dev)
+# npm (uPlot for psod's status page): Debian's only where none is installed.
+command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
 
 missing() {
     local m=()
@@ -25,6 +27,7 @@ missing() {
     command -v python3 >/dev/null 2>&1 || m+=(python3)
     command -v valgrind >/dev/null 2>&1 || m+=(valgrind)
     command -v tc >/dev/null 2>&1 || m+=(iproute2)  # scripts/netlab.sh
+    command -v npm >/dev/null 2>&1 || m+=(npm)  # uPlot for psod's status page
     /usr/bin/python3 -c 'import torch' >/dev/null 2>&1 || m+=(python3-torch)
     /usr/bin/python3 -c 'import numpy' >/dev/null 2>&1 || m+=(python3-numpy)
     /usr/bin/python3 -c 'import pytest' >/dev/null 2>&1 || m+=(python3-pytest)
@@ -42,8 +45,10 @@ missing() {
         pkg-config --exists check || m+=(check)
         pkg-config --exists openblas || m+=(libopenblas-dev)
         pkg-config --exists zlib || m+=(zlib1g-dev)
+        pkg-config --exists libmicrohttpd || m+=(libmicrohttpd-dev)
+        pkg-config --exists libcjson || m+=(libcjson-dev)
     else
-        m+=(libzmq3-dev libprotobuf-c-dev check libopenblas-dev zlib1g-dev)
+        m+=(libzmq3-dev libprotobuf-c-dev check libopenblas-dev zlib1g-dev libmicrohttpd-dev libcjson-dev)
     fi
     printf '%s\n' "${m[@]}" | sort -u | grep -v '^$' || true
 }

@@ -89,8 +89,10 @@ void srv_send_msg(struct server *s, struct member *mb, int command, const Protob
     if (wire_send(s->sock, mb->id, mb->id_len, command, meta, payload, ZMQ_DONTWAIT) != 0)
         log_warn("could not send %s to worker '%s': %s", wire_command_name(command), mb->name,
                  zmq_strerror(errno));
-    else
+    else {
         s->bytes_out += bytes;
+        s->obs.bytes_out_cmd[command > 0 && command < SRV_COMMANDS ? command : 0] += bytes;
+    }
     zmq_msg_close(payload);
 }
 

@@ -105,6 +105,14 @@ static const struct config_option s_options[] = {
      "each; the first coordinates (PROTOCOL.md, Shards); empty = one daemon", NULL},
     {"shard-index", CONF_INT, C(shard_index), "0", 0, 63,
      "which entry of --shards this daemon is; it listens there unless --bind is given", NULL},
+    {"http", CONF_STRING, C(http), "", 1, 0,
+     "serve /metrics (Prometheus), a status page (/) and /status.json at ADDRESS:PORT "
+     "(an interface's address, as for --bind; port 0 = any free); read-only, off when empty",
+     NULL},
+    {"http-max-connections", CONF_INT, C(http_max_connections), "16", 1, 1024,
+     "HTTP connections served at once; more are refused", NULL},
+    {"http-max-particles", CONF_INT, C(http_max_particles), "64", 0, 65536,
+     "particles given their own series in /metrics (bounds its label cardinality)", NULL},
     {0},
 };
 #undef C

@@ -132,71 +132,89 @@ void srv_progress(struct server *s, int force)
              (unsigned long long)srv_errors_sent(s), waits);
 }
 
+int srv_status_fill(struct server *s, int with_particles, struct srv_status_buf *b)
+{
+    memset(b, 0, sizeof *b);
+    Psod__Status *st = &b->st;
+    psod__status__init(st);
+    st->round = s->round;
+    st->particles = (uint32_t)s->count;
+    st->active = (uint32_t)srv_active(s);
+    st->workers_expected = (uint32_t)s->cfg.workers;
+    st->global_best_loss = s->st ? s->ops->global_loss(s->st) : INFINITY;
+    st->global_best_particle = s->st ? s->ops->global_particle(s->st) : -1;
+    st->param_count = s->n;
+    st->strategy = (char *)s->ops->name;
+    st->global_accuracy = s->g_acc;
+    st->global_accuracy_round = s->g_acc_round;
+    st->pushed_this_round = (uint32_t)srv_pushed(s);
+    double now = time_now_s();
+    st->uptime_seconds = now - s->started;
+    st->errors_sent = srv_errors_sent(s);
+    st->bytes_in = s->bytes_in;
+    st->bytes_out = s->bytes_out;
+    st->bytes_refused = s->bytes_refused;
+    st->last_round_seconds = s->last_round_seconds;
+    st->version = PSOD_VERSION;
+    st->n_errors_by_code = PSOD_ERROR_CODES;
+    st->errors_by_code = s->errors;
+    struct gate_stats gs;
+    gate_stats(s->gate, &gs);
+    st->peers_connected = gs.connected;
+    st->peers_refused = gs.refused;
+    st->encrypted = gs.encrypted;
+    st->max_peers = (uint32_t)s->cfg.max_peers;
+    if (with_particles && s->count) {
+        b->ps = calloc(s->count, sizeof *b->ps);
+        b->pp = calloc(s->count, sizeof *b->pp);
+        if (!b->ps || !b->pp) {
+            srv_status_buf_free(b);
+            return -1;
+        }
+        for (size_t i = 0; i < s->count; i++) {
+            struct member *mb = &s->m[i];
+            Psod__ParticleStatus *p = &b->ps[i];
+            psod__particle_status__init(p);
+            p->id = (uint32_t)i;
+            p->worker_name = mb->name;
+            p->last_loss = mb->last_loss;
+            p->best_loss = s->ops->personal_best_loss(s->st, (int)i);
+            p->accuracy = mb->last_acc;
+            p->evicted = mb->evicted;
+            p->encoding = (Psod__Encoding)mb->wire;
+            p->age_seconds = now - mb->last_seen;
+            p->pushes = mb->pushes;
+            p->pushed_this_round = mb->has_push;
+            p->active = mb->active;
+            p->last_round = mb->last_round;
+            b->pp[i] = p;
+        }
+        st->n_particle = s->count;
+        st->particle = b->pp;
+    }
+    srv_shard_status(s, st, b->rows, b->rowp, b->eps);
+    return 0;
+}
+
+void srv_status_buf_free(struct srv_status_buf *b)
+{
+    free(b->ps);
+    free(b->pp);
+    b->ps = NULL;
+    b->pp = NULL;
+}
+
 void srv_handle_status(struct server *s, struct wire_msg *in)
 {
     Psod__StatusRequest *r = (Psod__StatusRequest *)in->meta;
-    Psod__Status st = PSOD__STATUS__INIT;
-    st.round = s->round;
-    st.particles = (uint32_t)s->count;
-    st.active = (uint32_t)srv_active(s);
-    st.workers_expected = (uint32_t)s->cfg.workers;
-    st.global_best_loss = s->st ? s->ops->global_loss(s->st) : INFINITY;
-    st.global_best_particle = s->st ? s->ops->global_particle(s->st) : -1;
-    st.param_count = s->n;
-    st.strategy = (char *)s->ops->name;
-    st.global_accuracy = s->g_acc;
-    st.global_accuracy_round = s->g_acc_round;
-    st.pushed_this_round = (uint32_t)srv_pushed(s);
-    double now = time_now_s();
-    st.uptime_seconds = now - s->started;
-    st.errors_sent = srv_errors_sent(s);
-    st.bytes_in = s->bytes_in;
-    st.bytes_out = s->bytes_out;
-    st.bytes_refused = s->bytes_refused;
-    st.last_round_seconds = s->last_round_seconds;
-    st.version = PSOD_VERSION;
-    st.n_errors_by_code = PSOD_ERROR_CODES;
-    st.errors_by_code = s->errors;
-    struct gate_stats gs;
-    gate_stats(s->gate, &gs);
-    st.peers_connected = gs.connected;
-    st.peers_refused = gs.refused;
-    st.encrypted = gs.encrypted;
-    st.max_peers = (uint32_t)s->cfg.max_peers;
-    Psod__ParticleStatus *ps = NULL, **pp = NULL;
-    if (r->include_particles && s->count) {
-        ps = calloc(s->count, sizeof *ps);
-        pp = calloc(s->count, sizeof *pp);
-        if (ps && pp) {
-            for (size_t i = 0; i < s->count; i++) {
-                struct member *mb = &s->m[i];
-                psod__particle_status__init(&ps[i]);
-                ps[i].id = (uint32_t)i;
-                ps[i].worker_name = mb->name;
-                ps[i].last_loss = mb->last_loss;
-                ps[i].best_loss = s->ops->personal_best_loss(s->st, (int)i);
-                ps[i].accuracy = mb->last_acc;
-                ps[i].evicted = mb->evicted;
-                ps[i].encoding = (Psod__Encoding)mb->wire;
-                ps[i].age_seconds = now - mb->last_seen;
-                ps[i].pushes = mb->pushes;
-                ps[i].pushed_this_round = mb->has_push;
-                ps[i].active = mb->active;
-                ps[i].last_round = mb->last_round;
-                pp[i] = &ps[i];
-            }
-            st.n_particle = s->count;
-            st.particle = pp;
-        }
-    }
-    Psod__ShardStatus rows[SHARD_MAX], *rowp[SHARD_MAX];
-    char *eps[SHARD_MAX];
-    srv_shard_status(s, &st, rows, rowp, eps);
-    if (wire_send(s->sock, in->id, in->id_len, PSOD__COMMAND__CMD_STATUS, &st.base, NULL,
+    struct srv_status_buf b;
+    /* Out of memory for the particles: the status without them. */
+    if (srv_status_fill(s, r->include_particles, &b) != 0)
+        srv_status_fill(s, 0, &b);
+    if (wire_send(s->sock, in->id, in->id_len, PSOD__COMMAND__CMD_STATUS, &b.st.base, NULL,
                   ZMQ_DONTWAIT) != 0)
         log_warn("could not send status: %s", zmq_strerror(errno));
-    free(ps);
-    free(pp);
+    srv_status_buf_free(&b);
 }
 
 /* Operator requests change state, so only admin keys may send them: the

@@ -103,6 +103,7 @@ static void s_finish_round(struct server *s, double t0, double wait_s)
     s->last_round_seconds = now - s->round_started;
     s->round_started = now;
     srv_metrics_line(s, now, now - t0, wait_s);
+    srv_observe_round(s, now, now - t0, wait_s);
     log_debug("round %llu closed: global loss %.6g, update %.2f ms, round %.2f ms",
               (unsigned long long)s->round, s->ops->global_loss(s->st), (now - t0) * 1e3,
               s->last_round_seconds * 1e3);

@@ -145,7 +145,8 @@ static int s_new(struct server **out, const struct server_config *cfg, int detac
     s->swarm_id = (uint64_t)(time_wall_s() * 1e6);
     s->incarnation = s->swarm_id ^ ((uint64_t)getpid() << 40);
     if ((cfg->resume[0] && srv_resume(s, cfg->resume, err, errlen) != 0) ||
-        (cfg->metrics[0] && srv_open_metrics(s, err, errlen) != 0)) {
+        (cfg->metrics[0] && srv_open_metrics(s, err, errlen) != 0) ||
+        (!detached && srv_http_start(s, err, errlen) != 0)) {
         server_destroy(&s);
         return -1;
     }
@@ -180,6 +181,7 @@ void server_destroy(struct server **sp)
     struct server *s = *sp;
     if (!s)
         return;
+    srv_http_stop(s);
     for (size_t i = 0; i < s->count; i++) {
         zmq_msg_close(&s->m[i].position);
         if (s->m[i].has_push)
@@ -277,8 +279,11 @@ static void s_serve(struct server *s, struct wire_msg *in, int r, const struct w
         s_dispatch(s, in);
     if (s->refused)
         s->bytes_refused += in->bytes;
-    else
+    else {
         s->bytes_in += in->bytes;
+        s->obs.bytes_in_cmd[in->command > 0 && in->command < SRV_COMMANDS ? in->command : 0] +=
+            in->bytes;
+    }
     wire_msg_clear(in);
 }
 
@@ -322,10 +327,11 @@ int server_run(struct server *s, volatile sig_atomic_t *stop)
             if (left < timeout)
                 timeout = left < 1 ? 1 : (long)left;
         }
-        zmq_pollitem_t items[4] = {{s->sock, 0, ZMQ_POLLIN, 0}};
+        zmq_pollitem_t items[5] = {{s->sock, 0, ZMQ_POLLIN, 0}};
         int nitems = 1 + gate_poll_items(s->gate, items + 1);
         int link = nitems;
         nitems += srv_shard_poll_item(s, items + nitems);
+        nitems += srv_http_poll_item(s, items + nitems, &timeout);
         int rc = zmq_poll(items, nitems, timeout);
         if (rc < 0) {
             if (errno == EINTR)
@@ -334,6 +340,7 @@ int server_run(struct server *s, volatile sig_atomic_t *stop)
             return -1;
         }
         gate_process(s->gate); /* before messages: connections wait on it */
+        srv_http_process(s);
         if (link < nitems && (items[link].revents & ZMQ_POLLIN))
             srv_shard_process_link(s);
         /* Drain what is queued, bounded so timers still run under load. */

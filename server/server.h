@@ -55,6 +55,9 @@ struct server_config {
     char admin[CONF_STRLEN];     /* directory of operator public keys */
     char shards[CONF_STRLEN];    /* every daemon of a sharded swarm, comma-separated */
     long shard_index;            /* which of them this one is (0 coordinates) */
+    char http[CONF_STRLEN];      /* ADDRESS:PORT of the metrics endpoint and status page */
+    long http_max_connections;
+    long http_max_particles;     /* particles given their own series in /metrics */
     /* Not an option: a restart of a shard rollback. 0 none; r + 1: resume
      * from generation r (newer ones are discarded); -1: a new swarm. */
     long rollback;

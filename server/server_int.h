@@ -86,6 +86,26 @@ struct shard_state {
                               * said bye here, or at this time */
 };
 
+/* What /metrics and the status page show beyond the status (metrics.c). */
+#define SRV_HIST_BUCKETS 16
+struct srv_hist {
+    uint64_t count[SRV_HIST_BUCKETS + 1]; /* per bucket (not cumulative); last: +Inf */
+    double sum;
+};
+struct srv_point {           /* one closed round */
+    uint64_t round;
+    double time, round_s, loss, acc, mean_loss;
+};
+#define SRV_HISTORY 2048     /* rounds the status page can plot */
+#define SRV_COMMANDS 16      /* bytes are counted by command below this */
+struct srv_obs {
+    struct srv_hist round_h, wait_h, update_h;
+    struct srv_point hist[SRV_HISTORY];
+    size_t hist_n, hist_next;
+    uint64_t bytes_in_cmd[SRV_COMMANDS], bytes_out_cmd[SRV_COMMANDS];
+    uint64_t http[4];        /* HTTP answers: 2xx, 4xx (bad request), 404, 405 */
+};
+
 struct server {
     struct server_config cfg;
     struct wire_limits lim;
@@ -120,6 +140,8 @@ struct server {
     uint64_t progress_sig[7]; /* what the last progress line showed */
     int evaluator;           /* the member told to evaluate this update's positions */
     struct shard_state sh;
+    struct srv_obs obs;
+    struct srv_http *http;   /* --http (http.c); NULL when off */
 };
 
 /* Sharded and not the coordinator: rounds are the coordinator's to decide. */
@@ -140,8 +162,32 @@ void srv_metrics_line(struct server *s, double now, double update_s, double wait
 /* A progress line; unless `force`, only when something changed since the
  * last one. */
 void srv_progress(struct server *s, int force);
+/* The Status message of this daemon (as a status request gets it), in `b`;
+ * free with srv_status_buf_free. 0, or -1 out of memory. */
+struct srv_status_buf {
+    Psod__Status st;
+    Psod__ParticleStatus *ps, **pp;
+    Psod__ShardStatus rows[SHARD_MAX], *rowp[SHARD_MAX];
+    char *eps[SHARD_MAX];
+};
+int srv_status_fill(struct server *s, int with_particles, struct srv_status_buf *b);
+void srv_status_buf_free(struct srv_status_buf *b);
 void srv_handle_status(struct server *s, struct wire_msg *in);
 void srv_handle_admin(struct server *s, struct wire_msg *in);
+
+/* metrics.c */
+void srv_observe_round(struct server *s, double now, double update_s, double wait_s);
+/* /metrics in the Prometheus text format, /history.json: malloc'd text
+ * (its length in *len), or NULL out of memory. */
+char *srv_metrics_text(struct server *s, size_t *len);
+char *srv_history_json(const struct server *s, size_t *len);
+
+/* http.c: --http. Start (0, or -1 with err); the poll item and the longest
+ * wait it allows; serve what is ready (never blocks); stop. */
+int srv_http_start(struct server *s, char *err, size_t errlen);
+int srv_http_poll_item(struct server *s, zmq_pollitem_t *item, long *timeout_ms);
+void srv_http_process(struct server *s);
+void srv_http_stop(struct server *s);
 
 /* members.c */
 /* Seconds without a word after which a worker counts as gone

@@ -18,6 +18,7 @@
 
 #include "common/keys.h"
 #include "common/psoclient.h"
+#include "common/status.h"
 #include "common/wire.h"
 
 static void s_print_text(const struct psoc_status *st)
@@ -65,59 +66,16 @@ static void s_print_text(const struct psoc_status *st)
     }
 }
 
-/* JSON has no inf/nan: write null. */
-static void s_num(const char *key, double v, int comma)
+static int s_print_json(const struct psoc_status *st)
 {
-    if (isfinite(v))
-        printf("\"%s\":%.17g%s", key, v, comma ? "," : "");
-    else
-        printf("\"%s\":null%s", key, comma ? "," : "");
-}
-
-static void s_print_json(const struct psoc_status *st)
-{
-    printf("{\"version\":\"%s\",\"strategy\":\"%s\",\"round\":%llu,\"particles\":%u,"
-           "\"active\":%u,\"workers_expected\":%u,\"pushed_this_round\":%u,\"param_count\":%llu,"
-           "\"global_best_particle\":%d,\"errors_sent\":%llu,\"bytes_in\":%llu,\"bytes_out\":%llu,\"bytes_refused\":%llu,",
-           st->version, st->strategy, (unsigned long long)st->round, st->particles, st->active,
-           st->workers_expected, st->pushed_this_round, (unsigned long long)st->param_count,
-           st->global_best_particle, (unsigned long long)st->errors_sent,
-           (unsigned long long)st->bytes_in, (unsigned long long)st->bytes_out,
-           (unsigned long long)st->bytes_refused);
-    printf("\"errors_by_code\":{");
-    for (int i = 1, k = 0; i < PSOC_ERROR_CODES; i++)
-        if (st->errors_by_code[i])
-            printf("%s\"%s\":%llu", k++ ? "," : "", wire_error_name(i),
-                   (unsigned long long)st->errors_by_code[i]);
-    printf("},\"peers_connected\":%u,\"max_peers\":%u,\"peers_refused\":%llu,"
-           "\"encrypted\":%s,", st->peers_connected, st->max_peers,
-           (unsigned long long)st->peers_refused, st->encrypted ? "true" : "false");
-    s_num("global_best_loss", st->global_best_loss, 1);
-    s_num("global_accuracy", st->global_accuracy, 1);
-    s_num("uptime_seconds", st->uptime_seconds, 1);
-    s_num("last_round_seconds", st->last_round_seconds, 1);
-    printf("\"shard_index\":%u,\"shards\":[", st->shard_index);
-    for (size_t k = 0; k < st->n_shards; k++) {
-        const struct psoc_shard_status *q = &st->shard[k];
-        printf("%s{\"index\":%u,\"endpoint\":\"%s\",\"offset\":%llu,\"length\":%llu,"
-               "\"round\":%llu,\"connected\":%s}", k ? "," : "", q->index, q->endpoint,
-               (unsigned long long)q->offset, (unsigned long long)q->length,
-               (unsigned long long)q->round, q->connected ? "true" : "false");
+    char *text = status_json(st);
+    if (!text) {
+        fprintf(stderr, "psoctl: out of memory\n");
+        return 1;
     }
-    printf("],\"particle\":[");
-    for (size_t i = 0; i < st->n_particles; i++) {
-        const struct psoc_particle_status *p = &st->particle[i];
-        printf("%s{\"id\":%u,\"worker\":\"%s\",\"wire\":\"%s\",\"active\":%s,\"evicted\":%s,"
-               "\"pushes\":%llu,\"pushed\":%s,",
-               i ? "," : "", p->id, p->name, psoc_wire_name(p->wire), p->active ? "true" : "false",
-               p->evicted ? "true" : "false", (unsigned long long)p->pushes,
-               p->pushed_this_round ? "true" : "false");
-        s_num("last_loss", p->last_loss, 1);
-        s_num("best_loss", p->best_loss, 1);
-        s_num("age_seconds", p->age_seconds, 0);
-        printf("}");
-    }
-    printf("]}\n");
+    printf("%s\n", text);
+    free(text);
+    return 0;
 }
 
 static int s_usage(FILE *f)
@@ -214,10 +172,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "psoctl: %s\n", err);
         return 1;
     }
+    rc = 0;
     if (json)
-        s_print_json(&st);
+        rc = s_print_json(&st);
     else
         s_print_text(&st);
     psoc_status_free(&st);
-    return 0;
+    return rc;
 }

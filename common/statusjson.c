@@ -1,0 +1,94 @@
+/* struct psoc_status as JSON, with cJSON: the form `psoctl status --json`
+ * prints and psod serves at /status.json. Keys keep the order below. */
+#include "common/status.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+
+#include "common/codec.h"
+#include "common/wire.h"
+
+/* JSON has no inf or nan: null. */
+static void s_num(cJSON *o, const char *key, double v)
+{
+    if (isfinite(v))
+        cJSON_AddNumberToObject(o, key, v);
+    else
+        cJSON_AddNullToObject(o, key);
+}
+
+static cJSON *s_particle(const struct psoc_particle_status *p)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    cJSON_AddNumberToObject(o, "id", p->id);
+    cJSON_AddStringToObject(o, "worker", p->name);
+    cJSON_AddStringToObject(o, "wire", codec_name(p->wire));
+    cJSON_AddBoolToObject(o, "active", p->active);
+    cJSON_AddBoolToObject(o, "evicted", p->evicted);
+    cJSON_AddNumberToObject(o, "pushes", (double)p->pushes);
+    cJSON_AddNumberToObject(o, "last_round", (double)p->last_round);
+    cJSON_AddBoolToObject(o, "pushed", p->pushed_this_round);
+    s_num(o, "last_loss", p->last_loss);
+    s_num(o, "best_loss", p->best_loss);
+    s_num(o, "age_seconds", p->age_seconds);
+    return o;
+}
+
+static cJSON *s_shard(const struct psoc_shard_status *q)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    cJSON_AddNumberToObject(o, "index", q->index);
+    cJSON_AddStringToObject(o, "endpoint", q->endpoint);
+    cJSON_AddNumberToObject(o, "offset", (double)q->offset);
+    cJSON_AddNumberToObject(o, "length", (double)q->length);
+    cJSON_AddNumberToObject(o, "round", (double)q->round);
+    cJSON_AddBoolToObject(o, "connected", q->connected);
+    return o;
+}
+
+char *status_json(const struct psoc_status *st)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    cJSON_AddStringToObject(o, "version", st->version);
+    cJSON_AddStringToObject(o, "strategy", st->strategy);
+    cJSON_AddNumberToObject(o, "round", (double)st->round);
+    cJSON_AddNumberToObject(o, "particles", st->particles);
+    cJSON_AddNumberToObject(o, "active", st->active);
+    cJSON_AddNumberToObject(o, "workers_expected", st->workers_expected);
+    cJSON_AddNumberToObject(o, "pushed_this_round", st->pushed_this_round);
+    cJSON_AddNumberToObject(o, "param_count", (double)st->param_count);
+    cJSON_AddNumberToObject(o, "global_best_particle", st->global_best_particle);
+    cJSON_AddNumberToObject(o, "errors_sent", (double)st->errors_sent);
+    cJSON_AddNumberToObject(o, "bytes_in", (double)st->bytes_in);
+    cJSON_AddNumberToObject(o, "bytes_out", (double)st->bytes_out);
+    cJSON_AddNumberToObject(o, "bytes_refused", (double)st->bytes_refused);
+    cJSON *codes = cJSON_AddObjectToObject(o, "errors_by_code");
+    for (int i = 1; codes && i < PSOC_ERROR_CODES; i++)
+        if (st->errors_by_code[i])
+            cJSON_AddNumberToObject(codes, wire_error_name(i), (double)st->errors_by_code[i]);
+    cJSON_AddNumberToObject(o, "peers_connected", st->peers_connected);
+    cJSON_AddNumberToObject(o, "max_peers", st->max_peers);
+    cJSON_AddNumberToObject(o, "peers_refused", (double)st->peers_refused);
+    cJSON_AddBoolToObject(o, "encrypted", st->encrypted);
+    s_num(o, "global_best_loss", st->global_best_loss);
+    s_num(o, "global_accuracy", st->global_accuracy);
+    s_num(o, "uptime_seconds", st->uptime_seconds);
+    s_num(o, "last_round_seconds", st->last_round_seconds);
+    cJSON_AddNumberToObject(o, "shard_index", st->shard_index);
+    cJSON *shards = cJSON_AddArrayToObject(o, "shards");
+    for (size_t k = 0; shards && k < st->n_shards; k++)
+        cJSON_AddItemToArray(shards, s_shard(&st->shard[k]));
+    cJSON *parts = cJSON_AddArrayToObject(o, "particle");
+    for (size_t i = 0; parts && i < st->n_particles; i++)
+        cJSON_AddItemToArray(parts, s_particle(&st->particle[i]));
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return text;
+}

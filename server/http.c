@@ -1,0 +1,251 @@
+/* --http: psod's metrics endpoint and status page, read-only.
+ *
+ *   /              the status page (server/web/: the swarm, the particles,
+ *                  losses and accuracy over rounds, whom the round waits for)
+ *   /metrics       Prometheus text format (metrics.c)
+ *   /status.json   what `psoctl status --json` prints (common/statusjson.c)
+ *   /history.json  the last rounds, as columns, for the page's plot
+ *
+ * libmicrohttpd parses HTTP; it runs in its external-epoll mode, inside
+ * psod's own thread: its epoll descriptor is one more item of the daemon's
+ * zmq_poll, and MHD_run serves only what is ready, so HTTP never blocks the
+ * poll loop and reads the server's state without locks. Connections are
+ * bounded (--http-max-connections, 10 s idle timeout against slow
+ * clients), and so is a request (16 KiB for its line and headers, no body:
+ * anything but GET and HEAD is refused with 405). */
+#include "server/server_int.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/status.h"
+#include "server/web.h"
+
+struct srv_http {
+    struct MHD_Daemon *d;
+    int epfd;
+    char last_error[256];    /* libmicrohttpd's last log line */
+};
+
+static void s_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    struct srv_http *h = cls;
+    vsnprintf(h->last_error, sizeof h->last_error, fmt, ap);
+    size_t n = strlen(h->last_error);
+    while (n && (h->last_error[n - 1] == '\n' || h->last_error[n - 1] == '\r'))
+        h->last_error[--n] = '\0';
+    log_ratelimited(LOG_WARN, "http", "http: %s", h->last_error);
+}
+
+/* "ADDRESS:PORT" or "[V6ADDRESS]:PORT" with a numeric address; port 0 or
+ * * = any free. 0, or -1 with err. */
+static int s_parse(const char *spec, struct sockaddr_storage *ss, char *err, size_t errlen)
+{
+    char host[128];
+    const char *colon = strrchr(spec, ':');
+    const char *h = spec;
+    size_t hl = colon ? (size_t)(colon - spec) : 0;
+    if (hl >= 2 && spec[0] == '[' && spec[hl - 1] == ']') {
+        h = spec + 1;
+        hl -= 2;
+    }
+    if (!colon || hl == 0 || hl >= sizeof host) {
+        snprintf(err, errlen, "--http '%s': expected ADDRESS:PORT with an interface's IP "
+                 "address, e.g. 127.0.0.1:9464 or 10.0.0.1:0 for any free port", spec);
+        return -1;
+    }
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    const char *port = colon + 1;
+    char *end;
+    long p = strcmp(port, "*") == 0 ? 0 : strtol(port, &end, 10);
+    if (strcmp(port, "*") != 0 && (!*port || *end || p < 0 || p > 65535)) {
+        snprintf(err, errlen, "--http '%s': '%s' is not a port (0 to 65535, or *)", spec, port);
+        return -1;
+    }
+    struct addrinfo hints = {.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV,
+                             .ai_socktype = SOCK_STREAM};
+    struct addrinfo *ai = NULL;
+    char ps[8];
+    snprintf(ps, sizeof ps, "%ld", p);
+    if (getaddrinfo(host, ps, &hints, &ai) != 0 || !ai) {
+        snprintf(err, errlen, "--http '%s': '%s' is not an IP address (give an interface's "
+                 "address, as for --bind; names are not resolved)", spec, host);
+        return -1;
+    }
+    memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+    freeaddrinfo(ai);
+    return 0;
+}
+
+static enum MHD_Result s_send(struct MHD_Connection *c, struct server *s, unsigned code,
+                              const char *type, void *body, size_t len, int owned)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+        len, body, owned ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    if (!r) {
+        if (owned)
+            free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type", type);
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(r, "Content-Security-Policy",
+                            "default-src 'self'; style-src 'self' 'unsafe-inline'; "
+                            "img-src 'self' data:; frame-ancestors 'none'");
+    if (code == MHD_HTTP_METHOD_NOT_ALLOWED)
+        MHD_add_response_header(r, "Allow", "GET, HEAD");
+    s->obs.http[code < 300 ? 0 : code == 404 ? 2 : code == 405 ? 3 : 1]++;
+    enum MHD_Result rc = MHD_queue_response(c, code, r);
+    MHD_destroy_response(r);
+    return rc;
+}
+
+static enum MHD_Result s_text(struct MHD_Connection *c, struct server *s, unsigned code,
+                              const char *msg)
+{
+    return s_send(c, s, code, "text/plain; charset=utf-8", (void *)msg, strlen(msg), 0);
+}
+
+static enum MHD_Result s_status_json(struct MHD_Connection *c, struct server *s)
+{
+    struct srv_status_buf b;
+    struct psoc_status st;
+    char *text = NULL;
+    if (srv_status_fill(s, 1, &b) == 0) {
+        if (status_from_pb(&b.st, &st) == 0) {
+            text = status_json(&st);
+            status_free(&st);
+        }
+        srv_status_buf_free(&b);
+    }
+    if (!text)
+        return s_text(c, s, 500, "out of memory\n");
+    return s_send(c, s, 200, "application/json", text, strlen(text), 1);
+}
+
+static enum MHD_Result s_handle(void *cls, struct MHD_Connection *c, const char *url,
+                                const char *method, const char *version,
+                                const char *upload_data, size_t *upload_size, void **con_cls)
+{
+    (void)version;
+    (void)upload_data;
+    (void)con_cls;
+    struct server *s = cls;
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+        *upload_size = 0; /* the body is not read */
+        return s_text(c, s, MHD_HTTP_METHOD_NOT_ALLOWED,
+                      "read-only endpoint: GET /, /metrics, /status.json or /history.json\n");
+    }
+    if (strcmp(url, "/metrics") == 0) {
+        size_t len = 0;
+        char *text = srv_metrics_text(s, &len);
+        if (!text)
+            return s_text(c, s, 500, "out of memory\n");
+        return s_send(c, s, 200, "text/plain; version=0.0.4; charset=utf-8", text, len, 1);
+    }
+    if (strcmp(url, "/status.json") == 0)
+        return s_status_json(c, s);
+    if (strcmp(url, "/history.json") == 0) {
+        size_t len = 0;
+        char *text = srv_history_json(s, &len);
+        if (!text)
+            return s_text(c, s, 500, "out of memory\n");
+        return s_send(c, s, 200, "application/json", text, len, 1);
+    }
+    const char *path = strcmp(url, "/") == 0 ? "/index.html" : url;
+    for (const struct web_asset *a = web_assets; a->path; a++)
+        if (strcmp(a->path, path) == 0)
+            return s_send(c, s, 200, a->type, (void *)a->data, a->len, 0);
+    return s_text(c, s, MHD_HTTP_NOT_FOUND,
+                  "not found: GET /, /metrics, /status.json or /history.json\n");
+}
+
+int srv_http_start(struct server *s, char *err, size_t errlen)
+{
+    if (!s->cfg.http[0])
+        return 0;
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    if (s_parse(s->cfg.http, &ss, err, errlen) != 0)
+        return -1;
+    struct srv_http *h = calloc(1, sizeof *h);
+    if (!h) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+    errno = 0;
+    h->d = MHD_start_daemon(flags, 0, NULL, NULL, s_handle, s,
+                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->cfg.http_max_connections,
+                            MHD_OPTION_CONNECTION_TIMEOUT, 10u,
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384,
+                            MHD_OPTION_LISTEN_BACKLOG_SIZE, 32u,
+                            MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, h, MHD_OPTION_END);
+    if (!h->d) {
+        int e = errno;
+        snprintf(err, errlen, "--http %s: cannot serve HTTP there: %s%s", s->cfg.http,
+                 h->last_error[0] ? h->last_error : strerror(e),
+                 e == EADDRINUSE ? " (another process holds the port; pick another)"
+                 : e == EADDRNOTAVAIL ? " (no interface of this host has that address)"
+                                      : "");
+        free(h);
+        return -1;
+    }
+    const union MHD_DaemonInfo *fd = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_EPOLL_FD);
+    const union MHD_DaemonInfo *port = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
+    h->epfd = fd ? fd->epoll_fd : -1;
+    if (h->epfd < 0) {
+        snprintf(err, errlen, "--http: libmicrohttpd gave no epoll descriptor");
+        MHD_stop_daemon(h->d);
+        free(h);
+        return -1;
+    }
+    s->http = h;
+    char addr[INET6_ADDRSTRLEN] = "?";
+    if (ss.ss_family == AF_INET6)
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, addr, sizeof addr);
+    else
+        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, addr, sizeof addr);
+    int any = strcmp(addr, "0.0.0.0") == 0 || strcmp(addr, "::") == 0;
+    log_info("status page at http://%s%s%s:%u/ (metrics at /metrics)%s",
+             ss.ss_family == AF_INET6 ? "[" : "", addr, ss.ss_family == AF_INET6 ? "]" : "",
+             port ? port->port : 0,
+             any ? "; on every interface: anyone who reaches this host can read it" : "");
+    return 0;
+}
+
+int srv_http_poll_item(struct server *s, zmq_pollitem_t *item, long *timeout_ms)
+{
+    if (!s->http)
+        return 0;
+    MHD_UNSIGNED_LONG_LONG t;
+    if (MHD_get_timeout(s->http->d, &t) == MHD_YES && (long long)t < *timeout_ms)
+        *timeout_ms = (long)t;
+    *item = (zmq_pollitem_t){NULL, s->http->epfd, ZMQ_POLLIN, 0};
+    return 1;
+}
+
+void srv_http_process(struct server *s)
+{
+    if (s->http)
+        MHD_run(s->http->d);
+}
+
+void srv_http_stop(struct server *s)
+{
+    if (!s->http)
+        return;
+    MHD_stop_daemon(s->http->d);
+    free(s->http);
+    s->http = NULL;
+}
