@@ -138,10 +138,23 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *c, const char 
 {
     (void)version;
     (void)upload_data;
-    (void)con_cls;
     struct server *s = cls;
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
-        *upload_size = 0; /* the body is not read */
+        /* Read the body and drop it, then answer: answering first and
+         * closing on unread bytes resets the connection before the client
+         * has read the 405. The bytes dropped so far ride in *con_cls (no
+         * allocation); past 64 KiB the connection is closed. */
+        uintptr_t seen = (uintptr_t)*con_cls;
+        if (seen == 0) {
+            *con_cls = (void *)(uintptr_t)1;
+            return MHD_YES;
+        }
+        if (*upload_size > 0) {
+            seen += *upload_size;
+            *upload_size = 0;
+            *con_cls = (void *)seen;
+            return seen > 65536 ? MHD_NO : MHD_YES;
+        }
         return s_text(c, s, MHD_HTTP_METHOD_NOT_ALLOWED,
                       "read-only endpoint: GET /, /metrics, /status.json or /history.json\n");
     }
@@ -185,12 +198,13 @@ int srv_http_start(struct server *s, char *err, size_t errlen)
     unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
     errno = 0;
     h->d = MHD_start_daemon(flags, 0, NULL, NULL, s_handle, s,
+                            MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, h,
                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->cfg.http_max_connections,
                             MHD_OPTION_CONNECTION_TIMEOUT, 10u,
                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384,
                             MHD_OPTION_LISTEN_BACKLOG_SIZE, 32u,
-                            MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, h, MHD_OPTION_END);
+                            MHD_OPTION_END);
     if (!h->d) {
         int e = errno;
         snprintf(err, errlen, "--http %s: cannot serve HTTP there: %s%s", s->cfg.http,

@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# psod --http under load: 2 workers train while the test scrapes /metrics
+# (Prometheus text format; promtool checks it where installed), reads
+# /status.json and /history.json, and throws hostile HTTP at it: garbage, a
+# 64 KiB header, POST with a body, more connections than --http-max-connections
+# held open. The workers must still finish and /metrics answer afterwards.
+# Prints "http: N passed, M failed".
+set -u
+BUILD=${BUILD:-build}
+root=$(cd "$(dirname "$0")/.." && pwd)
+dir=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$dir"' EXIT
+pass=0 fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "http: FAIL: $*"; }
+
+"$root/$BUILD/psod" --bind 'tcp://127.0.0.1:*' --endpoint-file "$dir/ep" --http 127.0.0.1:0 \
+    --http-max-connections 8 --workers 2 --max-rounds 2500 --progress-interval 0 \
+    2> "$dir/psod.err" &
+psod=$!
+for _ in $(seq 100); do
+    [ -s "$dir/ep" ] && grep -q "status page at" "$dir/psod.err" && break
+    sleep 0.1
+done
+url=$(sed -n 's|.*status page at \(http://[^ ]*\)/ .*|\1|p' "$dir/psod.err" | head -1)
+[ -n "$url" ] && ok || { bad "no status page line: $(tail -3 "$dir/psod.err")"; echo "http: $pass passed, $fail failed"; exit 1; }
+for i in 1 2; do
+    "$root/$BUILD/psoworker" --connect "$(cat "$dir/ep")" --name "w$i" --objective sphere --dim 300000 \
+        --rounds 2500 --sync-every 1 --lr 0.01 --reconnect-ms 0 --join-timeout-ms 10000 \
+        > "$dir/w$i.out" 2> "$dir/w$i.err" &
+    eval "w$i=\$!"
+done
+sleep 1
+
+if /usr/bin/python3 - "$url" "$dir" <<'PY'
+import json, re, socket, sys, time, urllib.request, urllib.error
+url, out = sys.argv[1], sys.argv[2]
+host, port = url[len("http://"):].rsplit(":", 1)
+port = int(port)
+fails = []
+def get(path, method="GET", data=None):
+    req = urllib.request.Request(url + path, method=method, data=data)
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.status, r.headers, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read()
+def check(cond, what):
+    if not cond:
+        fails.append(what)
+
+st, hd, body = get("/metrics")
+text = body.decode()
+open(out + "/metrics.txt", "w").write(text)
+check(st == 200, f"/metrics status {st}")
+check(hd.get("Content-Type", "").startswith("text/plain"), "metrics content type")
+sample = re.compile(r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? [-+0-9.eEInfa]+$')
+for line in text.splitlines():
+    if line and not line.startswith("#"):
+        check(sample.match(line) is not None, f"bad sample line {line!r}")
+for name in ("psod_rounds_total", "psod_workers_expected", "psod_round_duration_seconds_bucket",
+             "psod_received_bytes_total", "psod_particles"):
+    check(re.search(r"^" + name + r"[ {]", text, re.M) is not None, f"missing {name}")
+
+st, _, body = get("/status.json")
+check(st == 200, f"/status.json status {st}")
+s = json.loads(body)
+check(s.get("particles") == 2 and len(s.get("particle", [])) == 2, f"status particles {s.get('particles')}")
+st, _, body = get("/history.json")
+check(st == 200 and isinstance(json.loads(body), dict), "/history.json")
+st, _, body = get("/")
+check(st == 200 and b"<html" in body.lower(), "status page")
+st, hd, _ = get("/metrics", "POST", b"x" * 100)
+check(st == 405 and "GET" in (hd.get("Allow") or ""), f"POST gave {st}")
+try:    # a body past the connection's memory: 405 or the connection dropped
+    st, _, _ = get("/metrics", "POST", b"x" * 100000)
+    check(st in (405, 413), f"large POST gave {st}")
+except (ConnectionError, urllib.error.URLError):
+    pass
+st, _, _ = get("/no/such/thing")
+check(st == 404, f"unknown path gave {st}")
+
+def raw(payload):
+    s = socket.create_connection((host, port), timeout=5)
+    try:
+        s.sendall(payload)
+        s.shutdown(socket.SHUT_WR)
+        return s.recv(4096)
+    except OSError:
+        return b""
+    finally:
+        s.close()
+r = raw(b"\x00\xff garbage \r\n\r\n")
+check(r == b"" or r.startswith(b"HTTP/1.1 4"), f"garbage answered {r[:40]!r}")
+r = raw(b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 65536 + b"\r\n\r\n")
+check(r == b"" or r.startswith(b"HTTP/1.1 4"), f"64 KiB header answered {r[:40]!r}")
+held = []
+for _ in range(40):
+    try:
+        c = socket.create_connection((host, port), timeout=2)
+        c.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")   # never finished
+        held.append(c)
+    except OSError:
+        pass
+time.sleep(0.5)
+for c in held:
+    c.close()
+st = None
+for _ in range(30):     # the closed connections are reaped on the next poll
+    time.sleep(0.1)
+    try:
+        st, _, body = get("/metrics")
+        break
+    except (ConnectionError, urllib.error.URLError):
+        pass
+check(st == 200, f"/metrics after the flood: {st}")
+print("\n".join(fails))
+sys.exit(1 if fails else 0)
+PY
+then ok; else bad "HTTP checks (above)"; fi
+
+if command -v promtool >/dev/null; then
+    if [ -s "$dir/metrics.txt" ] && promtool check metrics < "$dir/metrics.txt" > "$dir/promtool.out" 2>&1; then ok
+    else bad "promtool: $(head -5 "$dir/promtool.out")"; fi
+else
+    echo "http: promtool not installed (scripts/install-deps.sh --ops); its check skipped"
+fi
+
+for i in 1 2; do
+    eval "pid=\$w$i"
+    if wait "$pid"; then ok; else bad "worker w$i failed: $(tail -3 "$dir/w$i.err")"; fi
+done
+if wait "$psod"; then ok; else bad "psod failed: $(tail -3 "$dir/psod.err")"; fi
+if grep -qiE "assert|sanitizer|segfault" "$dir/psod.err"; then bad "psod log: $(grep -iE 'assert|sanitizer' "$dir/psod.err" | head -2)"; else ok; fi
+echo "http: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
