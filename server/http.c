@@ -115,7 +115,8 @@ static enum MHD_Result s_text(struct MHD_Connection *c, struct server *s, unsign
     return s_send(c, s, code, "text/plain; charset=utf-8", (void *)msg, strlen(msg), 0);
 }
 
-static enum MHD_Result s_status_json(struct MHD_Connection *c, struct server *s)
+/* /status.json: what psoctl status --json prints, built the same way. */
+static char *s_status_json(struct server *s, size_t *len)
 {
     struct srv_status_buf b;
     struct psoc_status st;
@@ -127,9 +128,17 @@ static enum MHD_Result s_status_json(struct MHD_Connection *c, struct server *s)
         }
         srv_status_buf_free(&b);
     }
+    *len = text ? strlen(text) : 0;
+    return text;
+}
+
+/* Send a generated body (malloc'd, NULL when out of memory). */
+static enum MHD_Result s_generated(struct MHD_Connection *c, struct server *s, const char *type,
+                                   char *text, size_t len)
+{
     if (!text)
         return s_text(c, s, 500, "out of memory\n");
-    return s_send(c, s, 200, "application/json", text, strlen(text), 1);
+    return s_send(c, s, 200, type, text, len, 1);
 }
 
 static enum MHD_Result s_handle(void *cls, struct MHD_Connection *c, const char *url,
@@ -158,21 +167,19 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *c, const char 
         return s_text(c, s, MHD_HTTP_METHOD_NOT_ALLOWED,
                       "read-only endpoint: GET /, /metrics, /status.json or /history.json\n");
     }
+    size_t len = 0;
+    char *text;
     if (strcmp(url, "/metrics") == 0) {
-        size_t len = 0;
-        char *text = srv_metrics_text(s, &len);
-        if (!text)
-            return s_text(c, s, 500, "out of memory\n");
-        return s_send(c, s, 200, "text/plain; version=0.0.4; charset=utf-8", text, len, 1);
+        text = srv_metrics_text(s, &len);
+        return s_generated(c, s, "text/plain; version=0.0.4; charset=utf-8", text, len);
     }
-    if (strcmp(url, "/status.json") == 0)
-        return s_status_json(c, s);
+    if (strcmp(url, "/status.json") == 0) {
+        text = s_status_json(s, &len);
+        return s_generated(c, s, "application/json", text, len);
+    }
     if (strcmp(url, "/history.json") == 0) {
-        size_t len = 0;
-        char *text = srv_history_json(s, &len);
-        if (!text)
-            return s_text(c, s, 500, "out of memory\n");
-        return s_send(c, s, 200, "application/json", text, len, 1);
+        text = srv_history_json(s, &len);
+        return s_generated(c, s, "application/json", text, len);
     }
     const char *path = strcmp(url, "/") == 0 ? "/index.html" : url;
     for (const struct web_asset *a = web_assets; a->path; a++)
