@@ -6,6 +6,8 @@
 #   scripts/install-deps.sh --check      report what is missing, exit 1 if anything is
 #   scripts/install-deps.sh --plots ...  also gnuplot (scripts/sweep.sh draws with it)
 #   scripts/install-deps.sh --fuzz ...   also clang and its libFuzzer runtime (make fuzz)
+#   scripts/install-deps.sh --ops ...    also what the operations tests use: Slurm and
+#                                        munge, sshd, promtool, Chromium, man, systemd-analyze
 #
 # Uses sudo when not run as root.
 set -euo pipefail
@@ -32,6 +34,17 @@ missing() {
     /usr/bin/python3 -c 'import numpy' >/dev/null 2>&1 || m+=(python3-numpy)
     /usr/bin/python3 -c 'import pytest' >/dev/null 2>&1 || m+=(python3-pytest)
     [ "$plots" = 0 ] || command -v gnuplot >/dev/null 2>&1 || m+=(gnuplot-nox)
+    if [ "$ops" = 1 ]; then
+        command -v sbatch >/dev/null 2>&1 || m+=(slurm-wlm)
+        command -v munged >/dev/null 2>&1 || m+=(munge)
+        [ -x /usr/sbin/sshd ] || m+=(openssh-server)
+        command -v ssh >/dev/null 2>&1 || m+=(openssh-client)
+        command -v promtool >/dev/null 2>&1 || m+=(prometheus)
+        command -v chromium >/dev/null 2>&1 || m+=(chromium)
+        command -v man >/dev/null 2>&1 || m+=(man-db)
+        command -v systemd-analyze >/dev/null 2>&1 || m+=(systemd)
+        command -v dpkg-deb >/dev/null 2>&1 || m+=(dpkg)
+    fi
     if [ "$fuzz" = 1 ]; then
         command -v clang >/dev/null 2>&1 || m+=(clang)
         # The libFuzzer runtime ships in libclang-rt-dev (libclang_rt.fuzzer).
@@ -53,14 +66,16 @@ missing() {
     printf '%s\n' "${m[@]}" | sort -u | grep -v '^$' || true
 }
 
-mode=install plots=0 fuzz=0
+mode=install plots=0 fuzz=0 ops=0
 for arg in "$@"; do
     case "$arg" in
         --if-missing) mode=if-missing ;;
         --check) mode=check ;;
         --plots) plots=1; PACKAGES+=(gnuplot-nox) ;;
         --fuzz) fuzz=1; PACKAGES+=(clang libclang-rt-dev) ;;
-        -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --ops) ops=1; PACKAGES+=(slurm-wlm munge openssh-server openssh-client prometheus
+                                 chromium man-db systemd dpkg) ;;
+        -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "install-deps.sh: unknown option '$arg' (try --help)" >&2; exit 2 ;;
     esac
 done

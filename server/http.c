@@ -6,31 +6,51 @@
  *   /status.json   what `psoctl status --json` prints (common/statusjson.c)
  *   /history.json  the last rounds, as columns, for the page's plot
  *
- * libmicrohttpd parses HTTP; it runs in its external-epoll mode, inside
- * psod's own thread: its epoll descriptor is one more item of the daemon's
- * zmq_poll, and MHD_run serves only what is ready, so HTTP never blocks the
- * poll loop and reads the server's state without locks. Connections are
- * bounded (--http-max-connections, 10 s idle timeout against slow
- * clients), and so is a request (16 KiB for its line and headers, no body:
- * anything but GET and HEAD is refused with 405). */
+ * libmicrohttpd parses HTTP and runs its own thread (poll(), no limit on
+ * descriptor numbers), so no HTTP client can stall psod's poll loop. That
+ * thread never touches the server's state: a request for a generated page
+ * asks the loop for it (a byte on a pipe that is one more item of the
+ * daemon's zmq_poll), and the loop renders what was asked, between two
+ * messages, and hands it back under a mutex. A loop too busy to answer in
+ * 3 s gets its client a 503. Connections are bounded
+ * (--http-max-connections, 10 s idle timeout against slow clients), and so
+ * is a request (16 KiB for its line and headers, no body: anything but GET
+ * and HEAD is refused with 405).
+ */
 #include "server/server_int.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "common/status.h"
 #include "server/web.h"
 
+/* The documents the loop renders on request. */
+enum { DOC_METRICS, DOC_STATUS, DOC_HISTORY, DOC_COUNT };
+
 struct srv_http {
     struct MHD_Daemon *d;
-    int epfd;
+    int wake[2];             /* pipe: the HTTP thread asks, the loop reads */
+    pthread_mutex_t mu;      /* guards what follows */
+    pthread_cond_t cv;
+    unsigned want;           /* 1 << DOC_*: asked for, not yet rendered */
+    uint64_t asked, served;  /* request generations: asked, rendered */
+    char *doc[DOC_COUNT];    /* the last rendering of each (NULL: out of memory) */
+    size_t len[DOC_COUNT];
+    int stopping;
+    uint64_t answers[HTTP_ANSWER_KINDS];
     char last_error[256];    /* libmicrohttpd's last log line */
 };
 
@@ -103,7 +123,10 @@ static enum MHD_Result s_send(struct MHD_Connection *c, struct server *s, unsign
                             "img-src 'self' data:; frame-ancestors 'none'");
     if (code == MHD_HTTP_METHOD_NOT_ALLOWED)
         MHD_add_response_header(r, "Allow", "GET, HEAD");
-    s->obs.http[code < 300 ? 0 : code == 404 ? 2 : code == 405 ? 3 : 1]++;
+    struct srv_http *h = s->http;
+    pthread_mutex_lock(&h->mu);
+    h->answers[code < 300 ? 0 : code == 404 ? 1 : code == 405 ? 2 : code == 503 ? 3 : 4]++;
+    pthread_mutex_unlock(&h->mu);
     enum MHD_Result rc = MHD_queue_response(c, code, r);
     MHD_destroy_response(r);
     return rc;
@@ -132,10 +155,46 @@ static char *s_status_json(struct server *s, size_t *len)
     return text;
 }
 
-/* Send a generated body (malloc'd, NULL when out of memory). */
-static enum MHD_Result s_generated(struct MHD_Connection *c, struct server *s, const char *type,
-                                   char *text, size_t len)
+/* HTTP thread: ask the loop for a document and wait (3 s at most) for it.
+ * A malloc'd copy, NULL with *busy set when the loop did not answer in
+ * time (or psod is stopping), NULL alone when out of memory. */
+static char *s_ask(struct srv_http *h, int doc, size_t *len, int *busy)
 {
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 3;
+    char *copy = NULL;
+    *busy = 0;
+    pthread_mutex_lock(&h->mu);
+    uint64_t gen = ++h->asked;
+    h->want |= 1u << doc;
+    char byte = 1;
+    if (write(h->wake[1], &byte, 1) < 0 && errno != EAGAIN)
+        h->stopping = 1;     /* the pipe is gone: nobody will answer */
+    while (h->served < gen && !h->stopping)
+        if (pthread_cond_timedwait(&h->cv, &h->mu, &until) == ETIMEDOUT)
+            break;
+    if (h->served < gen || h->stopping) {
+        *busy = 1;
+    } else if (h->doc[doc]) {
+        copy = malloc(h->len[doc] + 1);
+        if (copy) {
+            memcpy(copy, h->doc[doc], h->len[doc] + 1);
+            *len = h->len[doc];
+        }
+    }
+    pthread_mutex_unlock(&h->mu);
+    return copy;
+}
+
+static enum MHD_Result s_generated(struct MHD_Connection *c, struct server *s, int doc,
+                                   const char *type)
+{
+    size_t len = 0;
+    int busy;
+    char *text = s_ask(s->http, doc, &len, &busy);
+    if (busy)
+        return s_text(c, s, MHD_HTTP_SERVICE_UNAVAILABLE, "psod is busy or stopping; try again\n");
     if (!text)
         return s_text(c, s, 500, "out of memory\n");
     return s_send(c, s, 200, type, text, len, 1);
@@ -167,26 +226,50 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *c, const char 
         return s_text(c, s, MHD_HTTP_METHOD_NOT_ALLOWED,
                       "read-only endpoint: GET /, /metrics, /status.json or /history.json\n");
     }
-    size_t len = 0;
-    char *text;
-    if (strcmp(url, "/metrics") == 0) {
-        text = srv_metrics_text(s, &len);
-        return s_generated(c, s, "text/plain; version=0.0.4; charset=utf-8", text, len);
-    }
-    if (strcmp(url, "/status.json") == 0) {
-        text = s_status_json(s, &len);
-        return s_generated(c, s, "application/json", text, len);
-    }
-    if (strcmp(url, "/history.json") == 0) {
-        text = srv_history_json(s, &len);
-        return s_generated(c, s, "application/json", text, len);
-    }
+    if (strcmp(url, "/metrics") == 0)
+        return s_generated(c, s, DOC_METRICS, "text/plain; version=0.0.4; charset=utf-8");
+    if (strcmp(url, "/status.json") == 0)
+        return s_generated(c, s, DOC_STATUS, "application/json");
+    if (strcmp(url, "/history.json") == 0)
+        return s_generated(c, s, DOC_HISTORY, "application/json");
     const char *path = strcmp(url, "/") == 0 ? "/index.html" : url;
     for (const struct web_asset *a = web_assets; a->path; a++)
         if (strcmp(a->path, path) == 0)
             return s_send(c, s, 200, a->type, (void *)a->data, a->len, 0);
     return s_text(c, s, MHD_HTTP_NOT_FOUND,
                   "not found: GET /, /metrics, /status.json or /history.json\n");
+}
+
+static void s_free(struct srv_http *h)
+{
+    if (h->wake[0] >= 0)
+        close(h->wake[0]);
+    if (h->wake[1] >= 0)
+        close(h->wake[1]);
+    for (int k = 0; k < DOC_COUNT; k++)
+        free(h->doc[k]);
+    pthread_cond_destroy(&h->cv);
+    pthread_mutex_destroy(&h->mu);
+    free(h);
+}
+
+static struct srv_http *s_new(void)
+{
+    struct srv_http *h = calloc(1, sizeof *h);
+    if (!h)
+        return NULL;
+    pthread_mutex_init(&h->mu, NULL);
+    pthread_cond_init(&h->cv, NULL);
+    h->wake[0] = h->wake[1] = -1;
+    if (pipe(h->wake) != 0) {
+        s_free(h);
+        return NULL;
+    }
+    for (int k = 0; k < 2; k++) {
+        fcntl(h->wake[k], F_SETFD, FD_CLOEXEC);
+        fcntl(h->wake[k], F_SETFL, fcntl(h->wake[k], F_GETFL) | O_NONBLOCK);
+    }
+    return h;
 }
 
 int srv_http_start(struct server *s, char *err, size_t errlen)
@@ -197,12 +280,19 @@ int srv_http_start(struct server *s, char *err, size_t errlen)
     memset(&ss, 0, sizeof ss);
     if (s_parse(s->cfg.http, &ss, err, errlen) != 0)
         return -1;
-    struct srv_http *h = calloc(1, sizeof *h);
+    struct srv_http *h = s_new();
     if (!h) {
-        snprintf(err, errlen, "out of memory");
+        snprintf(err, errlen, "--http: out of memory or descriptors: %s", strerror(errno));
         return -1;
     }
-    unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+    s->http = h;
+    /* The HTTP thread takes no signals: SIGTERM and SIGINT must reach the
+     * loop's thread, whose zmq_poll they interrupt. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    unsigned flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG |
+                     (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
     errno = 0;
     h->d = MHD_start_daemon(flags, 0, NULL, NULL, s_handle, s,
                             MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, h,
@@ -212,26 +302,19 @@ int srv_http_start(struct server *s, char *err, size_t errlen)
                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384,
                             MHD_OPTION_LISTEN_BACKLOG_SIZE, 32u,
                             MHD_OPTION_END);
+    int e = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (!h->d) {
-        int e = errno;
         snprintf(err, errlen, "--http %s: cannot serve HTTP there: %s%s", s->cfg.http,
                  h->last_error[0] ? h->last_error : strerror(e),
                  e == EADDRINUSE ? " (another process holds the port; pick another)"
                  : e == EADDRNOTAVAIL ? " (no interface of this host has that address)"
                                       : "");
-        free(h);
+        s->http = NULL;
+        s_free(h);
         return -1;
     }
-    const union MHD_DaemonInfo *fd = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_EPOLL_FD);
     const union MHD_DaemonInfo *port = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
-    h->epfd = fd ? fd->epoll_fd : -1;
-    if (h->epfd < 0) {
-        snprintf(err, errlen, "--http: libmicrohttpd gave no epoll descriptor");
-        MHD_stop_daemon(h->d);
-        free(h);
-        return -1;
-    }
-    s->http = h;
     char addr[INET6_ADDRSTRLEN] = "?";
     if (ss.ss_family == AF_INET6)
         inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, addr, sizeof addr);
@@ -245,28 +328,72 @@ int srv_http_start(struct server *s, char *err, size_t errlen)
     return 0;
 }
 
-int srv_http_poll_item(struct server *s, zmq_pollitem_t *item, long *timeout_ms)
+int srv_http_poll_item(struct server *s, zmq_pollitem_t *item)
 {
     if (!s->http)
         return 0;
-    MHD_UNSIGNED_LONG_LONG t;
-    if (MHD_get_timeout(s->http->d, &t) == MHD_YES && (long long)t < *timeout_ms)
-        *timeout_ms = (long)t;
-    *item = (zmq_pollitem_t){NULL, s->http->epfd, ZMQ_POLLIN, 0};
+    *item = (zmq_pollitem_t){NULL, s->http->wake[0], ZMQ_POLLIN, 0};
     return 1;
 }
 
+/* The loop's side: render what the HTTP thread asked for. Rendering reads
+ * the server's state, so it happens here and not in the HTTP thread; the
+ * mutex is held only to swap the results in. */
 void srv_http_process(struct server *s)
 {
-    if (s->http)
-        MHD_run(s->http->d);
+    struct srv_http *h = s->http;
+    if (!h)
+        return;
+    char sink[64];
+    while (read(h->wake[0], sink, sizeof sink) > 0)
+        ;
+    pthread_mutex_lock(&h->mu);
+    unsigned want = h->want;
+    uint64_t gen = h->asked;
+    h->want = 0;
+    pthread_mutex_unlock(&h->mu);
+    if (!want)
+        return;
+    char *doc[DOC_COUNT] = {NULL};
+    size_t len[DOC_COUNT] = {0};
+    if (want & (1u << DOC_METRICS))
+        doc[DOC_METRICS] = srv_metrics_text(s, &len[DOC_METRICS]);
+    if (want & (1u << DOC_STATUS))
+        doc[DOC_STATUS] = s_status_json(s, &len[DOC_STATUS]);
+    if (want & (1u << DOC_HISTORY))
+        doc[DOC_HISTORY] = srv_history_json(s, &len[DOC_HISTORY]);
+    pthread_mutex_lock(&h->mu);
+    for (int k = 0; k < DOC_COUNT; k++)
+        if (want & (1u << k)) {
+            free(h->doc[k]);
+            h->doc[k] = doc[k];
+            h->len[k] = len[k];
+        }
+    h->served = gen;
+    pthread_cond_broadcast(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+}
+
+void srv_http_answers(const struct server *s, uint64_t out[HTTP_ANSWER_KINDS])
+{
+    memset(out, 0, HTTP_ANSWER_KINDS * sizeof out[0]);
+    if (!s->http)
+        return;
+    pthread_mutex_lock(&s->http->mu);
+    memcpy(out, s->http->answers, sizeof s->http->answers);
+    pthread_mutex_unlock(&s->http->mu);
 }
 
 void srv_http_stop(struct server *s)
 {
-    if (!s->http)
+    struct srv_http *h = s->http;
+    if (!h)
         return;
-    MHD_stop_daemon(s->http->d);
-    free(s->http);
+    pthread_mutex_lock(&h->mu);  /* a request waiting on the loop gets its 503 */
+    h->stopping = 1;
+    pthread_cond_broadcast(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+    MHD_stop_daemon(h->d);
     s->http = NULL;
+    s_free(h);
 }

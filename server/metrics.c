@@ -219,10 +219,12 @@ char *srv_metrics_text(struct server *s, size_t *len)
     s_one(f, "psod_last_round_duration_seconds", "gauge", "Duration of the last closed round.",
           s->last_round_seconds);
     s_head(f, "psod_http_responses_total", "counter", "HTTP answers of this endpoint, by status.");
-    static const char *const codes[] = {"200", "400", "404", "405"};
-    for (int k = 0; k < 4; k++)
+    static const char *const codes[HTTP_ANSWER_KINDS] = {"200", "404", "405", "503", "other"};
+    uint64_t answers[HTTP_ANSWER_KINDS];
+    srv_http_answers(s, answers);
+    for (int k = 0; k < HTTP_ANSWER_KINDS; k++)
         fprintf(f, "psod_http_responses_total{code=\"%s\"} %llu\n", codes[k],
-                (unsigned long long)o->http[k]);
+                (unsigned long long)answers[k]);
     if (fclose(f) != 0) {
         free(text);
         return NULL;

@@ -331,7 +331,8 @@ int server_run(struct server *s, volatile sig_atomic_t *stop)
         int nitems = 1 + gate_poll_items(s->gate, items + 1);
         int link = nitems;
         nitems += srv_shard_poll_item(s, items + nitems);
-        nitems += srv_http_poll_item(s, items + nitems, &timeout);
+        int web = nitems;
+        nitems += srv_http_poll_item(s, items + nitems);
         int rc = zmq_poll(items, nitems, timeout);
         if (rc < 0) {
             if (errno == EINTR)
@@ -340,7 +341,8 @@ int server_run(struct server *s, volatile sig_atomic_t *stop)
             return -1;
         }
         gate_process(s->gate); /* before messages: connections wait on it */
-        srv_http_process(s);
+        if (web < nitems && (items[web].revents & ZMQ_POLLIN))
+            srv_http_process(s);
         if (link < nitems && (items[link].revents & ZMQ_POLLIN))
             srv_shard_process_link(s);
         /* Drain what is queued, bounded so timers still run under load. */

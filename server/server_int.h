@@ -103,7 +103,6 @@ struct srv_obs {
     struct srv_point hist[SRV_HISTORY];
     size_t hist_n, hist_next;
     uint64_t bytes_in_cmd[SRV_COMMANDS], bytes_out_cmd[SRV_COMMANDS];
-    uint64_t http[4];        /* HTTP answers: 2xx, 4xx (bad request), 404, 405 */
 };
 
 struct server {
@@ -182,11 +181,15 @@ void srv_observe_round(struct server *s, double now, double update_s, double wai
 char *srv_metrics_text(struct server *s, size_t *len);
 char *srv_history_json(const struct server *s, size_t *len);
 
-/* http.c: --http. Start (0, or -1 with err); the poll item and the longest
- * wait it allows; serve what is ready (never blocks); stop. */
+/* http.c: --http, served by libmicrohttpd's own thread. Start (0, or -1
+ * with err); the loop's poll item (the HTTP thread asking for a page);
+ * render what was asked (never blocks); the answers sent so far, by kind
+ * (2xx, 404, 405, 503, other); stop. */
+#define HTTP_ANSWER_KINDS 5
 int srv_http_start(struct server *s, char *err, size_t errlen);
-int srv_http_poll_item(struct server *s, zmq_pollitem_t *item, long *timeout_ms);
+int srv_http_poll_item(struct server *s, zmq_pollitem_t *item);
 void srv_http_process(struct server *s);
+void srv_http_answers(const struct server *s, uint64_t out[HTTP_ANSWER_KINDS]);
 void srv_http_stop(struct server *s);
 
 /* members.c */

@@ -3,7 +3,8 @@
 # (Prometheus text format; promtool checks it where installed), reads
 # /status.json and /history.json, and throws hostile HTTP at it: garbage, a
 # 64 KiB header, POST with a body, more connections than --http-max-connections
-# held open. The workers must still finish and /metrics answer afterwards.
+# held open (20 against 8). Training must go on through all of it (the round count grows),
+# /metrics must answer afterwards, and psod stops cleanly on SIGTERM.
 # Prints "http: N passed, M failed".
 set -u
 BUILD=${BUILD:-build}
@@ -15,7 +16,7 @@ ok() { pass=$((pass + 1)); }
 bad() { fail=$((fail + 1)); echo "http: FAIL: $*"; }
 
 "$root/$BUILD/psod" --bind 'tcp://127.0.0.1:*' --endpoint-file "$dir/ep" --http 127.0.0.1:0 \
-    --http-max-connections 8 --workers 2 --max-rounds 2500 --progress-interval 0 \
+    --http-max-connections 8 --workers 2 --max-rounds 1000000 --progress-interval 0 \
     2> "$dir/psod.err" &
 psod=$!
 for _ in $(seq 100); do
@@ -24,15 +25,58 @@ for _ in $(seq 100); do
 done
 url=$(sed -n 's|.*status page at \(http://[^ ]*\)/ .*|\1|p' "$dir/psod.err" | head -1)
 [ -n "$url" ] && ok || { bad "no status page line: $(tail -3 "$dir/psod.err")"; echo "http: $pass passed, $fail failed"; exit 1; }
+# More connections than --http-max-connections, held half-open and then
+# closed: /metrics must answer again within 3 s.
+flood=$(cat <<'PY'
+import socket, sys, time, urllib.request
+def flood(when):
+    held = []
+    for _ in range(20):    # 8 served, the rest wait in the backlog
+        try:
+            c = socket.create_connection((host, port), timeout=0.5)
+            c.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")   # never finished
+            held.append(c)
+        except OSError:
+            pass
+    time.sleep(0.5)
+    for c in held:
+        c.close()
+    for _ in range(6):
+        try:
+            with urllib.request.urlopen(url + "/metrics", timeout=0.5) as r:
+                if r.status == 200:
+                    return
+        except OSError:     # refused, reset or timed out: try again
+            pass
+    check(False, f"/metrics unreachable {when}, after {len(held)} connections held and closed")
+PY
+)
+# First while psod idles, waiting for its workers: nothing but HTTP wakes
+# its loop then.
+if /usr/bin/python3 - "$url" <<PY
+url = "$url"
+host, port = url[len("http://"):].rsplit(":", 1)
+port = int(port)
+fails = []
+def check(cond, what):
+    if not cond:
+        fails.append(what)
+$flood
+flood("while psod waits for its workers")
+print("\n".join(fails))
+raise SystemExit(1 if fails else 0)
+PY
+then ok; else bad "HTTP flood before training (above)"; fi
+
 for i in 1 2; do
     "$root/$BUILD/psoworker" --connect "$(cat "$dir/ep")" --name "w$i" --objective sphere --dim 300000 \
-        --rounds 2500 --sync-every 1 --lr 0.01 --reconnect-ms 0 --join-timeout-ms 10000 \
+        --rounds 1000000 --sync-every 1 --lr 0.01 --reconnect-ms 0 --join-timeout-ms 10000 \
         > "$dir/w$i.out" 2> "$dir/w$i.err" &
     eval "w$i=\$!"
 done
 sleep 1
 
-if /usr/bin/python3 - "$url" "$dir" <<'PY'
+if /usr/bin/python3 - "$url" "$dir" "$flood" <<'PY'
 import json, re, socket, sys, time, urllib.request, urllib.error
 url, out = sys.argv[1], sys.argv[2]
 host, port = url[len("http://"):].rsplit(":", 1)
@@ -48,13 +92,15 @@ def get(path, method="GET", data=None):
 def check(cond, what):
     if not cond:
         fails.append(what)
+exec(sys.argv[3])
 
 st, hd, body = get("/metrics")
 text = body.decode()
 open(out + "/metrics.txt", "w").write(text)
 check(st == 200, f"/metrics status {st}")
 check(hd.get("Content-Type", "").startswith("text/plain"), "metrics content type")
-sample = re.compile(r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? [-+0-9.eEInfa]+$')
+value = r'(NaN|[+-]Inf|[-+]?[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?)'
+sample = re.compile(r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? ' + value + '$')
 for line in text.splitlines():
     if line and not line.startswith("#"):
         check(sample.match(line) is not None, f"bad sample line {line!r}")
@@ -62,6 +108,9 @@ for name in ("psod_rounds_total", "psod_workers_expected", "psod_round_duration_
              "psod_received_bytes_total", "psod_particles"):
     check(re.search(r"^" + name + r"[ {]", text, re.M) is not None, f"missing {name}")
 
+def rounds():
+    return json.loads(get("/status.json")[2]).get("round", 0)
+r0 = rounds()
 st, _, body = get("/status.json")
 check(st == 200, f"/status.json status {st}")
 s = json.loads(body)
@@ -81,7 +130,7 @@ st, _, _ = get("/no/such/thing")
 check(st == 404, f"unknown path gave {st}")
 
 def raw(payload):
-    s = socket.create_connection((host, port), timeout=5)
+    s = socket.create_connection((host, port), timeout=2)
     try:
         s.sendall(payload)
         s.shutdown(socket.SHUT_WR)
@@ -94,30 +143,35 @@ r = raw(b"\x00\xff garbage \r\n\r\n")
 check(r == b"" or r.startswith(b"HTTP/1.1 4"), f"garbage answered {r[:40]!r}")
 r = raw(b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 65536 + b"\r\n\r\n")
 check(r == b"" or r.startswith(b"HTTP/1.1 4"), f"64 KiB header answered {r[:40]!r}")
-held = []
-for _ in range(40):
-    try:
-        c = socket.create_connection((host, port), timeout=2)
-        c.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")   # never finished
-        held.append(c)
-    except OSError:
-        pass
+flood("during training")
 time.sleep(0.5)
-for c in held:
-    c.close()
-st = None
-for _ in range(30):     # the closed connections are reaped on the next poll
-    time.sleep(0.1)
-    try:
-        st, _, body = get("/metrics")
-        break
-    except (ConnectionError, urllib.error.URLError):
-        pass
-check(st == 200, f"/metrics after the flood: {st}")
+r1 = rounds()
+check(r1 > r0, f"training stalled under the hostile requests: round {r0} then {r1}")
 print("\n".join(fails))
 sys.exit(1 if fails else 0)
 PY
 then ok; else bad "HTTP checks (above)"; fi
+
+# The status page as a person sees it: headless Chromium runs its script,
+# which must draw the plot (uPlot's canvas) and list both particles. The
+# screenshot stays in $BUILD/test-output/http/ for a person to look at.
+chrome=$(command -v chromium || command -v chromium-browser || true)
+if [ -n "$chrome" ]; then
+    shots="$root/$BUILD/test-output/http"
+    mkdir -p "$shots"
+    flags=(--headless --no-sandbox --disable-gpu --disable-dev-shm-usage --no-first-run
+           --user-data-dir="$dir/chrome" --virtual-time-budget=4000 --window-size=1200,900)
+    timeout 90 "$chrome" "${flags[@]}" --dump-dom "$url/" > "$shots/status.html" 2> "$dir/chrome.err"
+    timeout 90 "$chrome" "${flags[@]}" --screenshot="$shots/status.png" "$url/" >> "$dir/chrome.err" 2>&1
+    for want in '<canvas' 'class="u-series"' '<td>w1' '<td>w2' 'waits for'; do
+        grep -q "$want" "$shots/status.html" && ok || bad "status page in Chromium lacks '$want' (see $shots/status.html)"
+    done
+    if [ "$(head -c 8 "$shots/status.png" 2>/dev/null | od -An -tx1 | tr -d ' ')" = 89504e470d0a1a0a ] &&
+       [ "$(stat -c %s "$shots/status.png")" -gt 10000 ]; then ok
+    else bad "no screenshot of the status page: $(tail -2 "$dir/chrome.err")"; fi
+else
+    echo "http: chromium not installed (scripts/install-deps.sh --ops); the page check skipped"
+fi
 
 if command -v promtool >/dev/null; then
     if [ -s "$dir/metrics.txt" ] && promtool check metrics < "$dir/metrics.txt" > "$dir/promtool.out" 2>&1; then ok
@@ -126,11 +180,12 @@ else
     echo "http: promtool not installed (scripts/install-deps.sh --ops); its check skipped"
 fi
 
-for i in 1 2; do
-    eval "pid=\$w$i"
-    if wait "$pid"; then ok; else bad "worker w$i failed: $(tail -3 "$dir/w$i.err")"; fi
-done
-if wait "$psod"; then ok; else bad "psod failed: $(tail -3 "$dir/psod.err")"; fi
+# psod ends on SIGTERM like a service stop: exit 0; the workers are then
+# without a daemon (--reconnect-ms 0), so they are only reaped.
+kill -TERM "$psod"
+if wait "$psod"; then ok; else bad "psod did not stop cleanly: $(tail -3 "$dir/psod.err")"; fi
+kill "$w1" "$w2" 2>/dev/null
+wait "$w1" "$w2" 2>/dev/null
 if grep -qiE "assert|sanitizer|segfault" "$dir/psod.err"; then bad "psod log: $(grep -iE 'assert|sanitizer' "$dir/psod.err" | head -2)"; else ok; fi
 echo "http: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -42,6 +42,21 @@ check_psod() { # strategy
     echo "valgrind-daemon: $1: no leaks or invalid accesses; $(cat "$dir/hostile.out")"
 }
 
+fetch_http() { # strategy: with --http, read every page once (the HTTP thread under valgrind)
+    local url
+    url=$(sed -n 's|.*status page at \(http://[^ ]*\)/ .*|\1|p' "$dir/psod-$1.log" | head -1)
+    [ -n "$url" ] || return 0
+    /usr/bin/python3 - "$url" <<'PY' || { echo "valgrind-daemon: $1: HTTP failed"; exit 1; }
+import sys, urllib.request, urllib.error
+for path in ("/metrics", "/status.json", "/history.json", "/", "/nothing"):
+    try:
+        urllib.request.urlopen(sys.argv[1] + path, timeout=30).read()
+    except urllib.error.HTTPError as e:
+        if e.code != 404:
+            raise
+PY
+    echo "valgrind-daemon: $1: read /metrics, /status.json, /history.json, / and a 404 over --http"
+}
 run_objective() { # strategy, psod options...
     local s=$1; shift
     start_psod "$s" "$@"
@@ -52,12 +67,14 @@ run_objective() { # strategy, psod options...
         pids+=($!)
     done
     "$BUILD/tests/hostile_client" "$ep" --rounds 2 > "$dir/hostile.out"
+    fetch_http "$s"
     for p in "${pids[@]}"; do wait "$p"; done
     "$BUILD/psoctl" status "$ep" > /dev/null
     kill -TERM "$psod"
     check_psod "$s"
 }
-for s in pso avg easgd diloco; do run_objective "$s"; done
+run_objective pso --http 127.0.0.1:0
+for s in avg easgd diloco; do run_objective "$s"; done
 # Resume from the checkpoints just written, and the asynchronous mode.
 run_objective pso --resume "$dir/ck-pso"
 grep -q "resumed from" "$dir/psod-pso.log" || { echo "valgrind-daemon: pso did not resume"; exit 1; }
