@@ -404,6 +404,59 @@ START_TEST(refused_traffic_is_not_counted_as_training_traffic)
 }
 END_TEST
 
+/* psoctl watch: frames one after another when stdout is not a terminal,
+ * each the status with the round rate; a daemon that is gone is said so
+ * and asked again, and --count ends it (exit 1 when the last frame had no
+ * answer). */
+START_TEST(psoctl_watch_shows_the_round_rate_and_outlives_the_daemon)
+{
+    char ep[256], ctl[300], wk[300];
+    pid_t psod = proc_psod("watch", ep, sizeof ep, (char *[]){"--workers", "2", NULL});
+    proc_bin(ctl, sizeof ctl, "psoctl");
+    proc_bin(wk, sizeof wk, "psoworker");
+    pid_t w[2];
+    for (int i = 0; i < 2; i++)
+        w[i] = proc_spawn((char *[]){wk, "--connect", ep, "--name", i ? "wb" : "wa", "--objective",
+                                     "sphere", "--dim", "100", "--rounds", "1000000", NULL},
+                          i ? "watch-wb" : "watch-wa");
+    ck_assert_msg(proc_wait_for("watch-wa", "err", "joined", 20), "training never started");
+    ck_assert_int_eq(proc_wait(proc_spawn((char *[]){ctl, "watch", ep, "--interval", "0.2",
+                                                     "--count", "3", NULL},
+                                          "watch-ctl"),
+                               20),
+                     0);
+    proc_read("watch-ctl", "out", out, sizeof out);
+    int frames = 0;
+    for (const char *p = out; (p = strstr(p, "psoctl watch ")); p++)
+        frames++;
+    ck_assert_msg(frames == 3, "%d frames: %.3000s", frames, out);
+    ck_assert_msg(strstr(out, "rounds/s over the last 0.2 s"), "%.3000s", out);
+    ck_assert_msg(!strstr(out, "\033["), "escape codes on a pipe: %.3000s", out);
+    const char *last = strstr(strstr(strstr(out, "psoctl watch ") + 1, "psoctl watch ") + 1,
+                              "psoctl watch ");
+    const char *q = strstr(last, " rounds/s over");
+    ck_assert_ptr_nonnull(q);
+    while (q > last && q[-1] != ' ')
+        q--;
+    double rate = atof(q);
+    ck_assert_msg(rate > 1, "round rate %g: %.2000s", rate, last);
+    ck_assert_msg(strstr(last, "wa") && strstr(last, "wb"), "%.2000s", last);
+    for (int i = 0; i < 2; i++)
+        kill(w[i], SIGTERM);
+    kill(psod, SIGTERM);
+    ck_assert_int_eq(proc_wait(psod, 10), 0);
+    for (int i = 0; i < 2; i++)
+        proc_wait(w[i], 10);
+    ck_assert_int_eq(proc_wait(proc_spawn((char *[]){ctl, "watch", ep, "--interval", "0.1",
+                                                     "--count", "2", "--timeout-ms", "200", NULL},
+                                          "watch-gone"),
+                               20),
+                     1);
+    proc_read("watch-gone", "out", out, sizeof out);
+    ck_assert_msg(strstr(out, "psod not answering") && strstr(out, "asking again"), "%.2000s", out);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("usage");
@@ -420,6 +473,7 @@ int main(void)
     tcase_add_test(tc, options_are_read_as_written);
     tcase_add_test(tc, refused_traffic_is_not_counted_as_training_traffic);
     tcase_add_test(tc, a_worker_that_beats_but_makes_no_progress_is_evicted);
+    tcase_add_test(tc, psoctl_watch_shows_the_round_rate_and_outlives_the_daemon);
     suite_add_tcase(s, tc);
     return suite_run(s);
 }

@@ -2,6 +2,7 @@
  * make CURVE keys.
  *
  *   psoctl status ENDPOINT [--json]          read-only; any allowed peer
+ *   psoctl watch ENDPOINT [--interval S] [--count N]   status, live, with the round rate
  *   psoctl checkpoint ENDPOINT               write a checkpoint now     } admin key
  *   psoctl evict ENDPOINT WORKER             evict a worker (it may rejoin) } needed
  *   psoctl stop ENDPOINT                     final model + checkpoint, exit }
@@ -11,54 +12,62 @@
  *            --timeout-ms N  --json
  *
  * A plain client of the library. */
+#include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "common/keys.h"
 #include "common/psoclient.h"
+#include "common/sig.h"
 #include "common/status.h"
+#include "common/timeutil.h"
 #include "common/wire.h"
 
-static void s_print_text(const struct psoc_status *st)
+static void s_print_text(FILE *f, const struct psoc_status *st)
 {
-    printf("psod %s  strategy %s  round %llu  uptime %.0f s\n", st->version, st->strategy,
+    fprintf(f, "psod %s  strategy %s  round %llu  uptime %.0f s\n", st->version, st->strategy,
            (unsigned long long)st->round, st->uptime_seconds);
-    printf("particles %u (active %u, expected %u), pushed this round %u, parameters %llu\n",
+    fprintf(f, "particles %u (active %u, expected %u), pushed this round %u, parameters %llu\n",
            st->particles, st->active, st->workers_expected, st->pushed_this_round,
            (unsigned long long)st->param_count);
-    printf("global loss %.6g (particle %d), test accuracy %.2f%%, last round %.2f ms\n",
-           st->global_best_loss, st->global_best_particle, 100 * st->global_accuracy,
-           st->last_round_seconds * 1e3);
-    printf("bytes in %llu, out %llu, refused %llu, errors sent %llu\n",
+    char acc[32] = "n/a";  /* NaN until a worker reported one */
+    if (!isnan(st->global_accuracy))
+        snprintf(acc, sizeof acc, "%.2f%%", 100 * st->global_accuracy);
+    fprintf(f, "global loss %.6g (particle %d), test accuracy %s, last round %.2f ms\n",
+           st->global_best_loss, st->global_best_particle, acc, st->last_round_seconds * 1e3);
+    fprintf(f, "bytes in %llu, out %llu, refused %llu, errors sent %llu\n",
            (unsigned long long)st->bytes_in, (unsigned long long)st->bytes_out,
            (unsigned long long)st->bytes_refused, (unsigned long long)st->errors_sent);
     for (int i = 1; i < PSOC_ERROR_CODES; i++)
         if (st->errors_by_code[i])
-            printf("  %-22s %llu\n", wire_error_name(i), (unsigned long long)st->errors_by_code[i]);
-    printf("connections %u open (max %u, 0 = no limit), %llu refused; traffic %s\n",
+            fprintf(f, "  %-22s %llu\n", wire_error_name(i), (unsigned long long)st->errors_by_code[i]);
+    fprintf(f, "connections %u open (max %u, 0 = no limit), %llu refused; traffic %s\n",
            st->peers_connected, st->max_peers, (unsigned long long)st->peers_refused,
            st->encrypted ? "encrypted (CURVE)" : "NOT encrypted");
     if (st->n_shards) {
-        printf("sharded over %zu daemons; this is shard %u%s\n", st->n_shards, st->shard_index,
+        fprintf(f, "sharded over %zu daemons; this is shard %u%s\n", st->n_shards, st->shard_index,
                st->shard_index ? " (ranges and rounds: ask shard 0, the coordinator)" : "");
-        printf("%5s %-40s %12s %12s %10s %s\n", "shard", "endpoint", "offset", "length", "round",
+        fprintf(f, "%5s %-40s %12s %12s %10s %s\n", "shard", "endpoint", "offset", "length", "round",
                "state");
         for (size_t k = 0; k < st->n_shards; k++) {
             const struct psoc_shard_status *q = &st->shard[k];
-            printf("%5u %-40s %12llu %12llu %10llu %s\n", q->index, q->endpoint,
+            fprintf(f, "%5u %-40s %12llu %12llu %10llu %s\n", q->index, q->endpoint,
                    (unsigned long long)q->offset, (unsigned long long)q->length,
                    (unsigned long long)q->round,
                    st->shard_index ? "-" : q->connected ? "in the swarm" : "LOST: rounds wait");
         }
     }
     if (st->n_particles)
-        printf("%4s %-24s %7s %5s %12s %12s %8s %8s %s\n", "id", "worker", "active", "wire",
+        fprintf(f, "%4s %-24s %7s %5s %12s %12s %8s %8s %s\n", "id", "worker", "active", "wire",
                "last loss", "best loss", "age s", "pushes", "round");
     for (size_t i = 0; i < st->n_particles; i++) {
         const struct psoc_particle_status *p = &st->particle[i];
-        printf("%4u %-24s %7s %5s %12.6g %12.6g %8.1f %8llu %s\n", p->id, p->name,
+        fprintf(f, "%4u %-24s %7s %5s %12.6g %12.6g %8.1f %8llu %s\n", p->id, p->name,
                p->active ? "yes" : p->evicted ? "evicted" : "no", psoc_wire_name(p->wire),
                p->last_loss, p->best_loss, p->age_seconds,
                (unsigned long long)p->pushes,
@@ -78,9 +87,94 @@ static int s_print_json(const struct psoc_status *st)
     return 0;
 }
 
+static volatile sig_atomic_t s_stop;
+static void s_on_signal(int sig)
+{
+    (void)sig;
+    s_stop = 1;
+}
+
+/* psoctl watch: status every interval, redrawn in place on a terminal (a
+ * cursor-home and clear, no curses) and as frames one after another
+ * otherwise, with the round rate over the last interval. A daemon that
+ * does not answer is said so on the frame, and asked again: watch outlives
+ * a psod restart. Ends on SIGINT or SIGTERM (exit 0), or after --count
+ * frames (exit 1 when the last one had no answer). */
+static int s_watch(const char *endpoint, const struct psoc_options *o, double interval,
+                   long count)
+{
+    sig_on_stop(s_on_signal);
+    int tty = isatty(STDOUT_FILENO);
+    struct psoc *c = NULL;
+    char err[512];
+    double t_prev = 0;
+    unsigned long long r_prev = 0;
+    int have_prev = 0, answered = 0;
+    for (long frame = 0; !s_stop && (count <= 0 || frame < count); frame++) {
+        if (frame > 0) {
+            struct timespec ts = {(time_t)interval, (long)((interval - (time_t)interval) * 1e9)};
+            while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !s_stop)
+                ;
+            if (s_stop)
+                break;
+        }
+        char *text = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&text, &len);
+        if (!f) {
+            fprintf(stderr, "psoctl: out of memory\n");
+            psoc_close(&c);
+            return 1;
+        }
+        time_t now = time(NULL);
+        char stamp[32];
+        strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", localtime(&now));
+        struct psoc_status st;
+        int rc = c ? PSOC_OK : psoc_open(&c, endpoint, NULL, o, err, sizeof err);
+        if (rc == PSOC_OK)
+            rc = psoc_status(c, 1, &st, err, sizeof err);
+        if (rc != PSOC_OK) {
+            psoc_close(&c);  /* a fresh connection next time */
+            have_prev = answered = 0;
+            fprintf(f, "psoctl watch %s  %s\npsod not answering: %s\n(asking again every %.3g s; "
+                    "Ctrl-C ends)\n", endpoint, stamp, err, interval);
+        } else {
+            double t = time_now_s();
+            fprintf(f, "psoctl watch %s  %s  ", endpoint, stamp);
+            if (have_prev && t > t_prev && st.round >= r_prev)
+                fprintf(f, "%.2f rounds/s over the last %.1f s\n",
+                        (double)(st.round - r_prev) / (t - t_prev), t - t_prev);
+            else if (st.uptime_seconds > 0)
+                fprintf(f, "%.2f rounds/s since psod started\n", st.round / st.uptime_seconds);
+            else
+                fprintf(f, "rounds/s n/a\n");
+            s_print_text(f, &st);
+            t_prev = t;
+            r_prev = st.round;
+            have_prev = answered = 1;
+            psoc_status_free(&st);
+        }
+        if (fclose(f) != 0) {
+            free(text);
+            psoc_close(&c);
+            return 1;
+        }
+        if (tty)
+            fputs("\033[H\033[J", stdout);  /* home, clear to the end */
+        else if (frame > 0)
+            fputc('\n', stdout);
+        fwrite(text, 1, len, stdout);
+        fflush(stdout);
+        free(text);
+    }
+    psoc_close(&c);
+    return s_stop || answered ? 0 : 1;
+}
+
 static int s_usage(FILE *f)
 {
     fprintf(f, "usage: psoctl status ENDPOINT [--json]\n"
+               "       psoctl watch ENDPOINT [--interval S (default 1)] [--count N (default: until Ctrl-C)]\n"
                "       psoctl checkpoint|stop ENDPOINT\n"
                "       psoctl evict ENDPOINT WORKER\n"
                "       psoctl keygen BASE       (writes BASE.key, mode 0600, and BASE.pub)\n"
@@ -112,12 +206,15 @@ int main(int argc, char **argv)
                  : !strcmp(cmd, "evict")    ? PSOC_ADMIN_EVICT
                  : !strcmp(cmd, "stop")     ? PSOC_ADMIN_STOP
                                             : 0;
-    if (!action && strcmp(cmd, "status") != 0) {
+    int watch = !strcmp(cmd, "watch");
+    if (!action && !watch && strcmp(cmd, "status") != 0) {
         fprintf(stderr, "psoctl: unknown command '%s'\n", cmd);
         return s_usage(stderr);
     }
     const char *worker = NULL, *secret = NULL, *server = NULL;
     int json = 0, first = 3;
+    double interval = 1;
+    long count = 0;
     if (action == PSOC_ADMIN_EVICT) {
         if (argc < 4)
             return s_usage(stderr);
@@ -128,8 +225,23 @@ int main(int argc, char **argv)
     psoc_options_default(&o);
     o.connect_timeout_ms = 5000;
     for (int i = first; i < argc; i++) {
-        if (!strcmp(argv[i], "--json") && !action)
+        if (!strcmp(argv[i], "--json") && !action && !watch)
             json = 1;
+        else if (!strcmp(argv[i], "--interval") && watch && i + 1 < argc) {
+            char *end;
+            interval = strtod(argv[++i], &end);
+            if (*end || !(interval >= 0.05 && interval <= 3600)) {
+                fprintf(stderr, "psoctl: --interval '%s': seconds from 0.05 to 3600\n", argv[i]);
+                return 2;
+            }
+        } else if (!strcmp(argv[i], "--count") && watch && i + 1 < argc) {
+            char *end;
+            count = strtol(argv[++i], &end, 10);
+            if (*end || count < 1) {
+                fprintf(stderr, "psoctl: --count '%s': a number of frames, 1 or more\n", argv[i]);
+                return 2;
+            }
+        }
         else if (!strcmp(argv[i], "--timeout-ms") && i + 1 < argc)
             o.connect_timeout_ms = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--curve-secret") && i + 1 < argc)
@@ -149,6 +261,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "psoctl: %s\n", err);
         return 1;
     }
+    if (watch)
+        return s_watch(argv[2], &o, interval, count);
     struct psoc *c;
     if (psoc_open(&c, argv[2], NULL, &o, err, sizeof err) != PSOC_OK) {
         fprintf(stderr, "psoctl: %s\n", err);
@@ -176,7 +290,7 @@ int main(int argc, char **argv)
     if (json)
         rc = s_print_json(&st);
     else
-        s_print_text(&st);
+        s_print_text(stdout, &st);
     psoc_status_free(&st);
     return rc;
 }
