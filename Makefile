@@ -4,7 +4,7 @@
 #   make test            unit suites and loopback integration tests
 #   make bench           benchmarks (results go in docs/BENCHMARKS.md)
 #   make SANITIZER=address,undefined test
-#   make install PREFIX=/usr/local
+#   make install PREFIX=/usr/local   (make uninstall; make man; make deb)
 #
 # Missing Debian packages are installed by scripts/install-deps.sh before the
 # first compile (target `deps`).
@@ -95,7 +95,7 @@ TEST_BINS = $(UNIT_SUITES:%=$(BUILD)/tests/%) $(BUILD)/tests/check_cluster $(BUI
             $(BUILD)/tests/make_fixture $(BUILD)/tests/nn_ref
 BENCH_BINS = $(BUILD)/bench/bench_update $(BUILD)/bench/bench_round $(BUILD)/bench/bench_train
 
-.PHONY: all deps test valgrind bench install uninstall clean
+.PHONY: all deps test valgrind bench install uninstall clean man deb
 # Keep test and bench objects make would otherwise treat as intermediate.
 .SECONDARY:
 all: $(BINS)
@@ -243,6 +243,7 @@ test: $(BINS) $(TEST_BINS)
 	@if [ -z "$(SANITIZER)" ]; then BUILD=$(BUILD) tests/python-test.sh; fi
 	@if [ -z "$(SANITIZER)" ]; then BUILD=$(BUILD) tests/netlab-test.sh; fi
 	@BUILD=$(BUILD) tests/http-test.sh
+	@if [ -z "$(SANITIZER)" ]; then BUILD=$(BUILD) tests/packaging-test.sh; fi
 
 # A normal daemon run under valgrind (needs a build without sanitizers).
 valgrind: $(BINS) $(BUILD)/tests/hostile_client $(BUILD)/tests/make_fixture
@@ -251,8 +252,28 @@ valgrind: $(BINS) $(BUILD)/tests/hostile_client $(BUILD)/tests/make_fixture
 bench: $(BINS) $(BENCH_BINS)
 	@BUILD=$(BUILD) bench/run-bench.sh
 
+# Man pages: each template's @OPTIONS@ line becomes the program's own
+# option table (--help-man), so a page cannot drift from the options.
+MANPAGES = $(BUILD)/man/psod.8 $(BUILD)/man/psoworker.1 $(BUILD)/man/psoctl.1 $(BUILD)/man/psoworker-torch.1
+man: $(MANPAGES)
+$(BUILD)/man/%: docs/man/%.in scripts/dist/man-page.sh $(BINS) python/psod/worker.py python/psod/manpage.py
+	@mkdir -p $(@D)
+	scripts/dist/man-page.sh $< $(VERSION) $(BUILD) > $@.tmp && mv $@.tmp $@
+
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+MANDIR ?= $(PREFIX)/share/man
 PROGRAMS = $(BUILD)/psod $(BUILD)/psoworker $(BUILD)/psoctl
-install: $(BINS)
+# What make install puts where (make uninstall removes exactly these); the
+# config file is installed once and then left to its owner, as dpkg does.
+INSTALLED = $(PREFIX)/bin/psod $(PREFIX)/bin/psoworker $(PREFIX)/bin/psoctl \
+            $(PREFIX)/bin/psoworker-torch $(PREFIX)/lib/libpsoclient.a \
+            $(PREFIX)/lib/$(notdir $(LIBSO)) $(PREFIX)/lib/$(SONAME) $(PREFIX)/lib/libpsoclient.so \
+            $(PREFIX)/lib/pkgconfig/psoclient.pc $(PREFIX)/include/psod/psoclient.h \
+            $(MANDIR)/man8/psod.8 $(MANDIR)/man1/psoworker.1 $(MANDIR)/man1/psoctl.1 \
+            $(MANDIR)/man1/psoworker-torch.1 $(UNITDIR)/psod.service $(SYSUSERSDIR)/psod.conf
+install: $(BINS) $(MANPAGES)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/psod
 	install -m 755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 $(LIBCLIENT) $(DESTDIR)$(PREFIX)/lib/
@@ -265,16 +286,32 @@ install: $(BINS)
 	install -d $(DESTDIR)$(PYDIR)/psod
 	install -m 644 python/psod/*.py $(DESTDIR)$(PYDIR)/psod/
 	install -m 755 python/psoworker-torch $(DESTDIR)$(PREFIX)/bin/
-	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then ldconfig; fi
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8
+	install -m 644 $(BUILD)/man/psod.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 644 $(BUILD)/man/psoworker.1 $(BUILD)/man/psoctl.1 $(BUILD)/man/psoworker-torch.1 \
+	    $(DESTDIR)$(MANDIR)/man1/
+	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(SYSCONFDIR)/psod
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' scripts/dist/psod.service.in \
+	    > $(DESTDIR)$(UNITDIR)/psod.service
+	install -m 644 scripts/dist/psod.sysusers $(DESTDIR)$(SYSUSERSDIR)/psod.conf
+	[ -e $(DESTDIR)$(SYSCONFDIR)/psod/psod.conf ] || \
+	    install -m 644 scripts/dist/psod.conf $(DESTDIR)$(SYSCONFDIR)/psod/psod.conf
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && case "$(PREFIX)" in /usr|/usr/local) true;; *) false;; esac; then \
+	    ldconfig; \
+	    if command -v systemd-sysusers >/dev/null; then systemd-sysusers $(SYSUSERSDIR)/psod.conf; fi; fi
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/psod $(DESTDIR)$(PREFIX)/bin/psoworker $(DESTDIR)$(PREFIX)/bin/psoctl
-	rm -f $(DESTDIR)$(PREFIX)/lib/libpsoclient.a $(DESTDIR)$(PREFIX)/lib/libpsoclient.so*
-	rm -f $(DESTDIR)$(PREFIX)/lib/pkgconfig/psoclient.pc $(DESTDIR)$(PREFIX)/bin/psoworker-torch
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
 	rm -rf $(DESTDIR)$(PYDIR)/psod
-	rm -rf $(DESTDIR)$(PREFIX)/include/psod
+	-rmdir $(DESTDIR)$(PREFIX)/include/psod 2>/dev/null
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/psod/psod.conf ]; then \
+	    echo "left $(DESTDIR)$(SYSCONFDIR)/psod/ (your configuration; remove it by hand)"; fi
+
+# A Debian package of the whole installation (PREFIX=/usr), by dpkg-deb.
+deb: $(BINS) $(MANPAGES)
+	scripts/dist/make-deb.sh $(BUILD) $(VERSION)
 
 clean:
 	rm -rf build build-san build-fuzz
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) -type f -name '*.d' 2>/dev/null)

@@ -73,4 +73,8 @@ void config_print(const struct config_table *tabs, FILE *out, const char *prefix
 /* --help text: name, default, bounds and help of each option. */
 void config_usage(const struct config_table *tabs, FILE *out);
 
+/* The same as the OPTIONS of a man page: roff, one .TP entry per option
+ * (the programs' --help-man; the Makefile puts it into docs/man/). */
+void config_man(const struct config_table *tabs, FILE *out);
+
 #endif

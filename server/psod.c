@@ -51,6 +51,10 @@ int main(int argc, char **argv)
             s_usage(opts);
             return 0;
         }
+        if (!strcmp(argv[i], "--help-man")) { /* the man page's OPTIONS (make man) */
+            config_man(opts, stdout);
+            return 0;
+        }
         if (!strcmp(argv[i], "--version")) {
             printf("psod %s (protocol %d)\n", PSOD_VERSION, PSOD_PROTOCOL_VERSION);
             return 0;

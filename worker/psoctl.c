@@ -171,15 +171,74 @@ static int s_watch(const char *endpoint, const struct psoc_options *o, double in
     return s_stop || answered ? 0 : 1;
 }
 
+/* The commands and options: --help and the man page (--help-man) both
+ * come from these tables. */
+struct usage_item {
+    const char *synopsis, *help;
+};
+static const struct usage_item s_commands[] = {
+    {"status ENDPOINT [--json]",
+     "print the daemon's state: round, particles and their losses, bytes, errors, shards; "
+     "--json prints what psod's /status.json serves. Any allowed peer may ask."},
+    {"watch ENDPOINT [--interval S] [--count N]",
+     "the same, live: redrawn in place on a terminal (frames one after another on a pipe), "
+     "with the round rate over the last interval. A daemon that does not answer is said so, "
+     "and asked again. Ends on Ctrl-C, or after --count frames."},
+    {"checkpoint ENDPOINT", "write a checkpoint now (an admin key)."},
+    {"evict ENDPOINT WORKER", "evict a worker by name; it may rejoin (an admin key)."},
+    {"stop ENDPOINT", "write the final model and a checkpoint, then exit (an admin key)."},
+    {"keygen BASE", "write a CURVE key pair: BASE.key (secret, mode 0600) and BASE.pub, "
+                    "which goes into psod's --allow or --admin directory."},
+    {NULL, NULL}};
+static const struct usage_item s_opts[] = {
+    {"--curve-secret FILE", "this client's secret key (for a CURVE daemon)"},
+    {"--curve-server FILE", "the daemon's public key (for a CURVE daemon)"},
+    {"--timeout-ms N", "how long to wait for the daemon's answer (default 5000)"},
+    {"--json", "status: JSON instead of text"},
+    {"--interval S", "watch: seconds between frames, 0.05 to 3600 (default 1)"},
+    {"--count N", "watch: stop after N frames (default: until Ctrl-C); exit 1 when the last had "
+                  "no answer"},
+    {NULL, NULL}};
+
+static void s_roff(FILE *f, const char *text)
+{
+    for (; *text; text++)
+        if (*text == '-')
+            fputs("\\-", f);
+        else if (*text == '\\')
+            fputs("\\e", f);
+        else
+            fputc(*text, f);
+}
+
+static void s_man(FILE *f)
+{
+    fputs(".SH COMMANDS\n", f);
+    for (const struct usage_item *u = s_commands; u->synopsis; u++) {
+        fputs(".TP\n.B psoctl ", f);
+        s_roff(f, u->synopsis);
+        fputc('\n', f);
+        s_roff(f, u->help);
+        fputc('\n', f);
+    }
+    fputs(".SH OPTIONS\n", f);
+    for (const struct usage_item *u = s_opts; u->synopsis; u++) {
+        fputs(".TP\n.B ", f);
+        s_roff(f, u->synopsis);
+        fputc('\n', f);
+        s_roff(f, u->help);
+        fputs(".\n", f);
+    }
+}
+
 static int s_usage(FILE *f)
 {
-    fprintf(f, "usage: psoctl status ENDPOINT [--json]\n"
-               "       psoctl watch ENDPOINT [--interval S (default 1)] [--count N (default: until Ctrl-C)]\n"
-               "       psoctl checkpoint|stop ENDPOINT\n"
-               "       psoctl evict ENDPOINT WORKER\n"
-               "       psoctl keygen BASE       (writes BASE.key, mode 0600, and BASE.pub)\n"
-               "options: --curve-secret FILE --curve-server FILE (for a CURVE daemon),\n"
-               "         --timeout-ms N (default 5000)\n");
+    for (const struct usage_item *u = s_commands; u->synopsis; u++)
+        fprintf(f, "%s psoctl %s\n", u == s_commands ? "usage:" : "      ", u->synopsis);
+    fputs("options:\n", f);
+    for (const struct usage_item *u = s_opts; u->synopsis; u++)
+        fprintf(f, "  %-22s %s\n", u->synopsis, u->help);
+    fputs("(man psoctl says what each command does)\n", f);
     return f == stdout ? 0 : 2;
 }
 
@@ -187,6 +246,8 @@ int main(int argc, char **argv)
 {
     if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")))
         return s_usage(stdout);
+    if (argc > 1 && !strcmp(argv[1], "--help-man"))
+        return s_man(stdout), 0;
     if (argc < 3)
         return s_usage(stderr);
     const char *cmd = argv[1];

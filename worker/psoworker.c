@@ -397,6 +397,8 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
             return s_usage(opts), 0;
+        if (!strcmp(argv[i], "--help-man")) /* the man page's OPTIONS (make man) */
+            return config_man(opts, stdout), 0;
         if (!strcmp(argv[i], "--version"))
             return printf("psoworker %s (protocol %d)\n", PSOD_VERSION, PSOD_PROTOCOL_VERSION), 0;
     }

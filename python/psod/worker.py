@@ -26,7 +26,8 @@ from psod.modelfile import load_model, read_info, save_model
 MAX_RECOVERIES = 10
 
 
-def _options(argv):
+def parser():
+    """psoworker-torch's options (its --help, and its man page: psod.manpage)."""
     p = argparse.ArgumentParser(prog="psoworker-torch", description=__doc__.split("\n\n")[0])
     a = p.add_argument
     a("--connect", default="tcp://127.0.0.1:5555", help="psod endpoint")
@@ -68,6 +69,11 @@ def _options(argv):
     a("--curve-server", default="")
     a("--standalone", action="store_true", help="train without a daemon")
     a("--log-level", default="info", choices=("debug", "info", "warn", "error"))
+    return p
+
+
+def _options(argv):
+    p = parser()
     o = p.parse_args(argv)
     for k in ("epochs", "batch", "sync_every", "shard_count", "threads"):
         if getattr(o, k) < 1:
