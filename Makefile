@@ -244,6 +244,8 @@ test: $(BINS) $(TEST_BINS)
 	@if [ -z "$(SANITIZER)" ]; then BUILD=$(BUILD) tests/netlab-test.sh; fi
 	@BUILD=$(BUILD) tests/http-test.sh
 	@if [ -z "$(SANITIZER)" ]; then BUILD=$(BUILD) tests/packaging-test.sh; fi
+	@if [ -z "$(SANITIZER)" ]; then BUILD=$(BUILD) tests/ssh-test.sh; fi
+	@if [ -z "$(SANITIZER)" ]; then BUILD=$(BUILD) tests/slurm-test.sh; fi
 
 # A normal daemon run under valgrind (needs a build without sanitizers).
 valgrind: $(BINS) $(BUILD)/tests/hostile_client $(BUILD)/tests/make_fixture
