@@ -323,8 +323,7 @@ void config_usage(const struct config_table *tabs, FILE *out)
             s_usage_line(o, out);
 }
 
-/* Text for roff: backslashes and hyphens escaped, no control line. */
-static void s_roff(FILE *out, const char *text)
+void config_roff(FILE *out, const char *text)
 {
     if (*text == '.' || *text == '\'')
         fputs("\\&", out);
@@ -343,24 +342,24 @@ void config_man(const struct config_table *tabs, FILE *out)
     for (; tabs->opts; tabs++)
         for (const struct config_option *o = tabs->opts; o->name; o++) {
             fputs(".TP\n.B \\-\\-", out);
-            s_roff(out, o->name);
+            config_roff(out, o->name);
             fputs(o->type == CONF_BOOL     ? " \\fR[\\fIyes\\fR|\\fIno\\fR]\n"
                   : o->type == CONF_INT    ? " \\fIN\\fR\n"
                   : o->type == CONF_DOUBLE ? " \\fIX\\fR\n"
                   : o->type == CONF_ENUM   ? " \\fINAME\\fR\n"
                                            : " \\fIVALUE\\fR\n", out);
-            s_roff(out, o->help ? o->help : "");
+            config_roff(out, o->help ? o->help : "");
             if (o->type == CONF_ENUM) {
                 fputs(". One of: ", out);
                 for (int i = 0; o->choices[i]; i++) {
                     fputs(i ? ", " : "", out);
-                    s_roff(out, o->choices[i]);
+                    config_roff(out, o->choices[i]);
                 }
             }
             fputs(".", out);
             if (o->def && o->def[0]) {
                 fputs(" Default: \\fB", out);
-                s_roff(out, o->def);
+                config_roff(out, o->def);
                 fputs("\\fR.", out);
             }
             if ((o->type == CONF_INT || o->type == CONF_DOUBLE) && o->min <= o->max)

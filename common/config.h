@@ -77,4 +77,7 @@ void config_usage(const struct config_table *tabs, FILE *out);
  * (the programs' --help-man; the Makefile puts it into docs/man/). */
 void config_man(const struct config_table *tabs, FILE *out);
 
+/* Text for roff: backslashes and hyphens escaped, never a control line. */
+void config_roff(FILE *out, const char *text);
+
 #endif

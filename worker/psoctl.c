@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/config.h"
 #include "common/keys.h"
 #include "common/psoclient.h"
 #include "common/sig.h"
@@ -200,33 +201,22 @@ static const struct usage_item s_opts[] = {
                   "no answer"},
     {NULL, NULL}};
 
-static void s_roff(FILE *f, const char *text)
-{
-    for (; *text; text++)
-        if (*text == '-')
-            fputs("\\-", f);
-        else if (*text == '\\')
-            fputs("\\e", f);
-        else
-            fputc(*text, f);
-}
-
 static void s_man(FILE *f)
 {
     fputs(".SH COMMANDS\n", f);
     for (const struct usage_item *u = s_commands; u->synopsis; u++) {
         fputs(".TP\n.B psoctl ", f);
-        s_roff(f, u->synopsis);
+        config_roff(f, u->synopsis);
         fputc('\n', f);
-        s_roff(f, u->help);
+        config_roff(f, u->help);
         fputc('\n', f);
     }
     fputs(".SH OPTIONS\n", f);
     for (const struct usage_item *u = s_opts; u->synopsis; u++) {
         fputs(".TP\n.B ", f);
-        s_roff(f, u->synopsis);
+        config_roff(f, u->synopsis);
         fputc('\n', f);
-        s_roff(f, u->help);
+        config_roff(f, u->help);
         fputs(".\n", f);
     }
 }
