@@ -51,6 +51,7 @@ struct srv_http {
     size_t len[DOC_COUNT];
     int stopping;
     uint64_t answers[HTTP_ANSWER_KINDS];
+    char url[96];            /* http://ADDRESS:PORT, the port resolved */
     char last_error[256];    /* libmicrohttpd's last log line */
 };
 
@@ -321,9 +322,9 @@ int srv_http_start(struct server *s, char *err, size_t errlen)
     else
         inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, addr, sizeof addr);
     int any = strcmp(addr, "0.0.0.0") == 0 || strcmp(addr, "::") == 0;
-    log_info("status page at http://%s%s%s:%u/ (metrics at /metrics)%s",
-             ss.ss_family == AF_INET6 ? "[" : "", addr, ss.ss_family == AF_INET6 ? "]" : "",
-             port ? port->port : 0,
+    snprintf(h->url, sizeof h->url, "http://%s%s%s:%u", ss.ss_family == AF_INET6 ? "[" : "", addr,
+             ss.ss_family == AF_INET6 ? "]" : "", port ? port->port : 0);
+    log_info("status page at %s/ (metrics at /metrics)%s", h->url,
              any ? "; on every interface: anyone who reaches this host can read it" : "");
     return 0;
 }
@@ -382,6 +383,11 @@ void srv_http_answers(const struct server *s, uint64_t out[HTTP_ANSWER_KINDS])
     pthread_mutex_lock(&s->http->mu);
     memcpy(out, s->http->answers, sizeof s->http->answers);
     pthread_mutex_unlock(&s->http->mu);
+}
+
+const char *server_http_url(const struct server *s)
+{
+    return s->http ? s->http->url : NULL;
 }
 
 void srv_http_stop(struct server *s)

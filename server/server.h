@@ -92,6 +92,8 @@ int server_restart_wanted(const struct server *s, long *round);
 /* The endpoint actually bound (a wildcard port resolved). */
 const char *server_endpoint(const struct server *s);
 uint64_t server_round(const struct server *s);
+/* With --http: "http://ADDRESS:PORT" (the port resolved); else NULL. */
+const char *server_http_url(const struct server *s);
 /* Write a checkpoint now (psod calls it on SIGTERM/SIGINT). Returns 0, or
  * -1 when none is configured or writing failed (logged). */
 int server_checkpoint(struct server *s);

@@ -187,5 +187,5 @@ if wait "$psod"; then ok; else bad "psod did not stop cleanly: $(tail -3 "$dir/p
 kill "$w1" "$w2" 2>/dev/null
 wait "$w1" "$w2" 2>/dev/null
 if grep -qiE "assert|sanitizer|segfault" "$dir/psod.err"; then bad "psod log: $(grep -iE 'assert|sanitizer' "$dir/psod.err" | head -2)"; else ok; fi
-echo "http: $pass passed, $fail failed"
+echo "http: $pass passed, $fail failed ($SECONDS s)"
 [ "$fail" -eq 0 ]

@@ -120,5 +120,5 @@ if command -v dpkg-deb >/dev/null; then
         bad "make deb: $(tail -3 "$dir/deb.err")"
     fi
 fi
-echo "packaging: $pass passed, $fail failed"
+echo "packaging: $pass passed, $fail failed ($SECONDS s)"
 [ "$fail" -eq 0 ]

@@ -91,5 +91,5 @@ awk -v a="${acc:-0}" 'BEGIN { exit !(a > 0.8) }' && ok || bad "accuracy '$acc' (
 [ -s "$dir/model.psom" ] && ok || bad "psod wrote no model file"
 grep -q "joined as particle 2" "$dir/logs/psod.log" && ok || bad "psod never had 3 particles: $(grep -E 'ERR|refused' "$dir/logs/psod.log" | head -3)"
 grep -h "test accuracy" "$dir/launch.out" | head -3 | sed 's/^/ssh: /'
-echo "ssh: $pass passed, $fail failed"
+echo "ssh: $pass passed, $fail failed ($SECONDS s)"
 [ "$fail" -eq 0 ]
