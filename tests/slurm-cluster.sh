@@ -62,6 +62,8 @@ JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 ReturnToService=2
 KillWait=15
+# As on many clusters: a task that fails ends its step (psod.sbatch opts out).
+KillOnBadExit=1
 InactiveLimit=0
 MinJobAge=600
 NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=2000 State=UNKNOWN
