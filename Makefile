@@ -62,7 +62,8 @@ SERVER_SRC = server/swarm.c server/strategy.c server/strategy_sum.c server/strat
              server/strategy_easgd.c server/strategy_diloco.c server/strategy_ssgd.c server/gate.c \
              server/options.c server/members.c server/rounds.c server/shard.c server/shard_follower.c server/shard_coord.c server/persist.c server/report.c server/metrics.c server/http.c \
              server/server.c
-WORKER_SRC = worker/objective.c worker/layers.c worker/model.c worker/optim.c worker/data.c worker/train.c
+WORKER_SRC = worker/objective.c worker/layers.c worker/model.c worker/pass.c worker/pool.c \
+             worker/optim.c worker/data.c worker/train.c
 
 PROTO_OBJ = $(BUILD)/proto/psod.pb-c.o
 COMMON_OBJ = $(COMMON_SRC:%.c=$(BUILD)/%.o) $(PROTO_OBJ)
@@ -89,7 +90,7 @@ BINS = $(BUILD)/psod $(BUILD)/psoworker $(BUILD)/psoctl $(BUILD)/$(SONAME)
 TEST_LIBS = $(LIBSERVER) $(LIBWORKER) $(LIBCLIENT) $(LIBCOMMON)
 AS_NEEDED = -Wl,--as-needed
 
-UNIT_SUITES = check_config check_crc32c check_rng check_wire check_codec check_keys check_ckpt check_swarm check_strategy check_modelfile check_objective check_nn check_data check_optim check_client check_http
+UNIT_SUITES = check_config check_crc32c check_rng check_wire check_codec check_keys check_ckpt check_swarm check_strategy check_modelfile check_objective check_nn check_pool check_pass check_data check_optim check_client check_http
 TEST_BINS = $(UNIT_SUITES:%=$(BUILD)/tests/%) $(BUILD)/tests/check_cluster $(BUILD)/tests/check_training $(BUILD)/tests/check_shard $(BUILD)/tests/check_security $(BUILD)/tests/check_usage \
             $(BUILD)/tests/hostile_client \
             $(BUILD)/tests/make_fixture $(BUILD)/tests/nn_ref

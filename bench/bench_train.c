@@ -1,12 +1,15 @@
 /* bench_train: training throughput of psoworker's engine, batch 64, for
- * each model, with 1 and 2 OpenBLAS threads, next to the sgemm GFLOP/s of
- * the same library measured in the same run. Synthetic inputs (the speed
- * of a step does not depend on the pixel values).
+ * each model, with 1 and 2 engine threads (OpenBLAS single-threaded inside
+ * them, as psoworker --threads runs it), next to the sgemm GFLOP/s of the
+ * same library at the same number of threads, measured in the same run.
+ * Synthetic inputs (the speed of a step does not depend on the pixel
+ * values).
  *
- *   bench_train [SECONDS_PER_CELL]   (default 5)
+ *   bench_train [SECONDS_PER_CELL [MAX_THREADS]]   (default 5, 2)
  *
- * Prints one line per (model, threads): samples/s. run-bench.sh puts
- * PyTorch's numbers for the identical architectures beside them. */
+ * Prints one line per (model, threads): samples/s and the GFLOP/s they
+ * mean (model_flops). run-bench.sh puts PyTorch's numbers for the identical
+ * architectures beside them. */
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,15 +40,21 @@ static double s_sgemm_gflops(int n, double secs)
 int main(int argc, char **argv)
 {
     double secs = argc > 1 ? atof(argv[1]) : 5.0;
+    int max_threads = argc > 2 ? atoi(argv[2]) : 2;
     const char *models[] = {"mlp", "lenet5", "cifar_cnn"};
     const int B = 64;
-    for (int threads = 1; threads <= 2; threads++) {
+    for (int threads = 1; threads <= max_threads; threads++) {
         openblas_set_num_threads(threads);
         printf("sgemm threads=%d n=512 GFLOP/s %.1f\n", threads, s_sgemm_gflops(512, secs / 2));
+        openblas_set_num_threads(1);
         for (int k = 0; k < 3; k++) {
             char err[256];
             struct model *m = model_new(models[k], B, err, sizeof err);
             model_init(m, 1);
+            if (model_set_threads(m, threads, err, sizeof err) != 0) {
+                fprintf(stderr, "bench_train: %s\n", err);
+                return 1;
+            }
             size_t in = (size_t)m->in_c * m->in_h * m->in_w;
             float *x = malloc((size_t)B * in * 4);
             uint8_t y[64];
@@ -69,8 +78,9 @@ int main(int argc, char **argv)
                 steps++;
                 dt = time_now_s() - t0;
             } while (dt < secs);
-            printf("psod model=%s threads=%d samples/s %.0f\n", models[k], threads,
-                   (double)steps * B / dt);
+            double sps = (double)steps * B / dt;
+            printf("psod model=%s threads=%d samples/s %.0f GFLOP/s %.1f\n", models[k], threads,
+                   sps, sps * model_flops(m, 1) / 1e9);
             fflush(stdout);
             sgd_free(&o);
             free(x);

@@ -226,7 +226,7 @@ START_TEST(dropout_masks_and_gradient)
     uint8_t *keep = malloc(N);
     for (int i = 0; i < N; i++)
         x[i] = 1.0f;
-    dropout_forward(y, keep, x, N, 0.25f, 7);
+    dropout_forward(y, keep, x, N, 0.25f, 7, 0);
     double mean = 0;
     int kept = 0;
     for (int i = 0; i < N; i++)

@@ -1,8 +1,8 @@
 /* Suite: training through psod. Real psod and psoworker processes on
  * loopback, on generated MNIST-format data: every strategy trains and its
  * model file evaluates to what the run reported, over float32 and over
- * compressed payloads, and seeded runs are byte-identical whatever order
- * the pushes arrive in. (Failures and recovery are check_cluster's.) */
+ * compressed payloads, seeded runs are byte-identical whatever order the
+ * pushes arrive in, and workers on engine threads repeat their bits. (Failures and recovery are check_cluster's.) */
 #include "tests/suite.h"
 #include <check.h>
 #include <math.h>
@@ -130,9 +130,10 @@ END_TEST
 
 
 /* One seeded run of `strategy` with 3 workers whose local steps take
- * delays[i] ms (so pushes arrive in another order); its model file. */
-static void s_seeded_run(const char *strategy, const int *delays, const char *tag,
-                         char *model, size_t mlen)
+ * delays[i] ms (so pushes arrive in another order), each on `threads`
+ * engine threads; its model file. */
+static void s_seeded_run_on(const char *strategy, const int *delays, const char *threads,
+                            const char *tag, char *model, size_t mlen)
 {
     char ep[256], t[96];
     snprintf(model, mlen, "%s/%s.psom", dir, tag);
@@ -146,11 +147,31 @@ static void s_seeded_run(const char *strategy, const int *delays, const char *ta
         snprintf(t, sizeof t, "%s-w%d", tag, i);
         p[i] = s_mlp_worker(ep, i, t,
                             (char *[]){"--epochs", "1", "--sync-every", "2", "--eval-every", "0",
-                                       "--delay-ms", delay, "--seed", "3", NULL});
+                                       "--delay-ms", delay, "--seed", "3", "--threads",
+                                       (char *)threads, NULL});
     }
     for (int i = 0; i < 3; i++)
         ck_assert_int_eq(proc_wait(p[i], 120), 0);
     ck_assert_int_eq(proc_wait(psod, 20), 0);
+}
+
+static void s_seeded_run(const char *strategy, const int *delays, const char *tag,
+                         char *model, size_t mlen)
+{
+    s_seeded_run_on(strategy, delays, "1", tag, model, mlen);
+}
+
+/* The test accuracy of a model file, by psoworker --eval. */
+static double s_eval(const char *model, const char *tag)
+{
+    char w[300], out[2048];
+    proc_bin(w, sizeof w, "psoworker");
+    pid_t e = proc_spawn((char *[]){w, "--eval", (char *)model, "--data-dir", dir, "--threads",
+                                    "2", NULL},
+                         tag);
+    ck_assert_int_eq(proc_wait(e, 60), 0);
+    proc_read(tag, "out", out, sizeof out);
+    return proc_after(out, "test accuracy ");
 }
 
 START_TEST(seeded_runs_are_byte_identical_whatever_order_pushes_arrive_in)
@@ -179,6 +200,32 @@ START_TEST(seeded_runs_are_byte_identical_whatever_order_pushes_arrive_in)
 }
 END_TEST
 
+START_TEST(engine_threads_repeat_their_bits_and_agree_with_one_thread)
+{
+    /* Workers on 2 engine threads: two seeded runs give the same model file
+     * byte for byte; one thread trains to the same accuracy within the
+     * drift that rounding differences grow into over 30 steps. */
+    ck_assert_int_eq(fixture_write_idx(dir, "train", 900, 1), 0);
+    ck_assert_int_eq(fixture_write_idx(dir, "t10k", 300, 2), 0);
+    static const int none[3] = {0, 0, 0};
+    char a[600], b[600], c[600];
+    s_seeded_run_on("pso", none, "2", "threads-2a", a, sizeof a);
+    s_seeded_run_on("pso", none, "2", "threads-2b", b, sizeof b);
+    s_seeded_run_on("pso", none, "1", "threads-1", c, sizeof c);
+    size_t la = 0, lb = 0;
+    unsigned char *fa = proc_slurp(a, &la), *fb = proc_slurp(b, &lb);
+    ck_assert_ptr_nonnull(fa);
+    ck_assert_ptr_nonnull(fb);
+    ck_assert_msg(la == lb && memcmp(fa, fb, la) == 0, "2 threads: model files differ");
+    free(fa);
+    free(fb);
+    double acc2 = s_eval(a, "threads-eval-2"), acc1 = s_eval(c, "threads-eval-1");
+    fprintf(stderr, "engine threads: accuracy %.4f on 2 threads, %.4f on 1\n", acc2, acc1);
+    ck_assert_msg(acc2 > 0.5 && fabs(acc2 - acc1) < 0.05, "accuracy %.4f against %.4f", acc2,
+                  acc1);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("training");
@@ -188,6 +235,7 @@ int main(void)
     tcase_add_loop_test(tc, every_strategy_trains_and_its_model_file_matches, 0, STRATEGY_COUNT);
     tcase_add_loop_test(tc, every_strategy_trains_over_compressed_payloads, 0, STRATEGY_COUNT);
     tcase_add_loop_test(tc, seeded_runs_are_byte_identical_whatever_order_pushes_arrive_in, 0, 2);
+    tcase_add_test(tc, engine_threads_repeat_their_bits_and_agree_with_one_thread);
     suite_add_tcase(s, tc);
     return suite_run(s);
 }

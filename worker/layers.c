@@ -9,29 +9,52 @@
 #include "common/rng.h"
 #include "common/simd.h"
 
+void dense_forward_cols(float *out, const float *inp, const float *weight, const float *bias,
+                        int B, int IN, int OUT, int o0, int o1)
+{
+    /* out[:, o0:o1] (B, o1 - o0), rows OUT apart */
+    if (o1 <= o0 || B <= 0)
+        return;
+    for (int b = 0; b < B; b++)
+        memcpy(out + (size_t)b * OUT + o0, bias + o0, (size_t)(o1 - o0) * sizeof(float));
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, o1 - o0, IN, 1.0f, inp, IN,
+                weight + (size_t)o0 * IN, IN, 1.0f, out + o0, OUT);
+}
+
 void dense_forward(float *out, const float *inp, const float *weight, const float *bias, int B,
                    int IN, int OUT)
 {
-    /* out (B, OUT) */
-    for (int b = 0; b < B; b++)
-        memcpy(out + (size_t)b * OUT, bias, (size_t)OUT * sizeof(float));
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, OUT, IN, 1.0f, inp, IN, weight, IN,
-                1.0f, out, OUT);
+    dense_forward_cols(out, inp, weight, bias, B, IN, OUT, 0, OUT);
+}
+
+void dense_backward_weight(float *dweight, float *dbias, const float *dout, const float *inp,
+                           int B, int IN, int OUT, int o0, int o1, int i0, int i1)
+{
+    /* dweight[o0:o1, i0:i1] += dout[:, o0:o1]^T (o1 - o0, B) @ inp[:, i0:i1] (B, i1 - i0) */
+    if (o1 > o0 && i1 > i0)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, o1 - o0, i1 - i0, B, 1.0f,
+                    dout + o0, OUT, inp + i0, IN, 1.0f, dweight + (size_t)o0 * IN + i0, IN);
+    if (dbias)
+        for (int b = 0; b < B; b++)
+            for (int o = o0; o < o1; o++)
+                dbias[o] += dout[(size_t)b * OUT + o];
+}
+
+void dense_backward_input(float *dinp, const float *dout, const float *weight, int B, int IN,
+                          int OUT)
+{
+    /* dinp (B, IN) = dout (B, OUT) @ weight (OUT, IN) */
+    if (B > 0)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, IN, OUT, 1.0f, dout, OUT, weight,
+                    IN, 0.0f, dinp, IN);
 }
 
 void dense_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                     const float *inp, const float *weight, int B, int IN, int OUT)
 {
-    /* dweight (OUT, IN) += dout^T (OUT, B) @ inp (B, IN) */
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OUT, IN, B, 1.0f, dout, OUT, inp, IN,
-                1.0f, dweight, IN);
-    for (int b = 0; b < B; b++)
-        for (int o = 0; o < OUT; o++)
-            dbias[o] += dout[(size_t)b * OUT + o];
-    /* dinp (B, IN) = dout (B, OUT) @ weight (OUT, IN) */
+    dense_backward_weight(dweight, dbias, dout, inp, B, IN, OUT, 0, OUT, 0, IN);
     if (dinp)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, IN, OUT, 1.0f, dout, OUT, weight,
-                    IN, 0.0f, dinp, IN);
+        dense_backward_input(dinp, dout, weight, B, IN, OUT);
 }
 
 void conv_shape_init(struct conv_shape *s, int C, int H, int W, int OC, int K, int pad)
@@ -208,15 +231,16 @@ PSOD_CLONES void relu_backward(float *restrict dinp, const float *restrict dout,
 }
 
 void dropout_forward(float *out, uint8_t *keep, const float *inp, size_t n, float p,
-                     uint64_t seed)
+                     uint64_t seed, size_t first)
 {
     const float scale = 1.0f / (1.0f - p);
     uint32_t key = (uint32_t)rng_splitmix64(seed);
-    for (size_t i = 0; i < n; i++) {
+    for (size_t k = 0; k < n; k++) {
+        size_t i = first + k;
         float u, unused;
         rng_uniform_pair(rng_key_hi(key, i), (uint32_t)i, &u, &unused);
-        keep[i] = u >= p;
-        out[i] = keep[i] ? inp[i] * scale : 0.0f;
+        keep[k] = u >= p;
+        out[k] = keep[k] ? inp[k] * scale : 0.0f;
     }
 }
 
@@ -227,12 +251,12 @@ void dropout_backward(float *dinp, const float *dout, const uint8_t *keep, size_
         dinp[i] = keep[i] ? dout[i] * scale : 0.0f;
 }
 
-double softmax_xent(float *dlogits, const float *logits, const uint8_t *labels, int B, int N,
-                    int *correct)
+double softmax_xent_sum(float *dlogits, const float *logits, const uint8_t *labels, int n,
+                        int N, int B, int *correct)
 {
     double loss = 0;
     int right = 0;
-    for (int b = 0; b < B; b++) {
+    for (int b = 0; b < n; b++) {
         const float *z = logits + (size_t)b * N;
         int arg = 0;
         for (int i = 1; i < N; i++)
@@ -252,5 +276,11 @@ double softmax_xent(float *dlogits, const float *logits, const uint8_t *labels, 
     }
     if (correct)
         *correct = right;
-    return loss / B;
+    return loss;
+}
+
+double softmax_xent(float *dlogits, const float *logits, const uint8_t *labels, int B, int N,
+                    int *correct)
+{
+    return softmax_xent_sum(dlogits, logits, labels, B, N, B, correct) / B;
 }

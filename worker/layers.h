@@ -18,6 +18,15 @@ void dense_forward(float *out, const float *inp, const float *weight, const floa
                    int IN, int OUT);
 void dense_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                     const float *inp, const float *weight, int B, int IN, int OUT);
+/* The pieces the engine's threads split: output columns [o0, o1) of the
+ * forward pass; the weight gradient's block [o0, o1) x [i0, i1) (and dbias
+ * [o0, o1) when dbias is not NULL); the input gradient of B rows. */
+void dense_forward_cols(float *out, const float *inp, const float *weight, const float *bias,
+                        int B, int IN, int OUT, int o0, int o1);
+void dense_backward_weight(float *dweight, float *dbias, const float *dout, const float *inp,
+                           int B, int IN, int OUT, int o0, int o1, int i0, int i1);
+void dense_backward_input(float *dinp, const float *dout, const float *weight, int B, int IN,
+                          int OUT);
 
 struct conv_shape {
     int C, H, W;     /* input channels, height, width */
@@ -49,9 +58,11 @@ void relu_forward(float *out, const float *inp, size_t n);
 void relu_backward(float *dinp, const float *dout, const float *out, size_t n);
 
 /* Inverted dropout: keep (n) gets 1 for the elements kept (drawn from
- * `seed`), and out = keep ? inp / (1 - p) : 0; backward applies the same. */
+ * `seed` and each element's index, counted from `first`, so that a slice of
+ * a batch draws what the whole batch would), and out = keep ? inp / (1 - p)
+ * : 0; backward applies the same. */
 void dropout_forward(float *out, uint8_t *keep, const float *inp, size_t n, float p,
-                     uint64_t seed);
+                     uint64_t seed, size_t first);
 void dropout_backward(float *dinp, const float *dout, const uint8_t *keep, size_t n, float p);
 
 /* Mean softmax cross-entropy of logits (B, N) against labels (B);
@@ -59,5 +70,9 @@ void dropout_backward(float *dinp, const float *dout, const uint8_t *keep, size_
  * the number of samples whose argmax is the label. */
 double softmax_xent(float *dlogits, const float *logits, const uint8_t *labels, int B, int N,
                     int *correct);
+/* The same over n of a batch's B samples: returns the sum of their losses,
+ * dlogits divided by B. */
+double softmax_xent_sum(float *dlogits, const float *logits, const uint8_t *labels, int n,
+                        int N, int B, int *correct);
 
 #endif

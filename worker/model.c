@@ -3,6 +3,7 @@
  * workers agree on a model only if they build the same one. */
 #include "worker/model.h"
 
+#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 
 #include "common/psoclient.h"
 #include "common/rng.h"
+#include "worker/pool.h"
 
 struct builder {
     struct model *m;
@@ -141,6 +143,7 @@ struct model *model_new(const char *name, int max_batch, char *err, size_t errle
     }
     strcpy(m->name, name);
     m->max_batch = max_batch;
+    m->threads = 1;
     m->training = 1;
     m->params = s_floats(m->n_params);
     m->grads = s_floats(m->n_params);
@@ -172,6 +175,77 @@ struct model *model_new(const char *name, int max_batch, char *err, size_t errle
     return m;
 }
 
+static void s_free_threads(struct model *m)
+{
+    pool_destroy(&m->pool);
+    for (int t = 1; t < m->threads && m->tws; t++)
+        free(m->tws[t]);
+    for (int t = 0; t < m->threads && m->tgrad; t++)
+        free(m->tgrad[t]);
+    free(m->tws);
+    free(m->tgrad);
+    m->tws = m->tgrad = NULL;
+    m->threads = 1;
+}
+
+int model_set_threads(struct model *m, int threads, char *err, size_t errlen)
+{
+    s_free_threads(m);
+    if (threads < 1 || threads > MODEL_MAX_THREADS) {
+        snprintf(err, errlen, "threads must be 1..%d, not %d", MODEL_MAX_THREADS, threads);
+        return -1;
+    }
+    /* OpenBLAS threads inside engine threads would oversubscribe the cores,
+     * and its thread count changes the bits */
+    openblas_set_num_threads(1);
+    if (threads == 1)
+        return 0;
+    size_t ws = 0, g = 0;
+    for (int i = 0; i < m->n_layers; i++)
+        if (m->layer[i].kind == LAYER_CONV) {
+            if (conv_workspace(&m->layer[i].conv) > ws)
+                ws = conv_workspace(&m->layer[i].conv);
+            if (m->layer[i].n_params > g)
+                g = m->layer[i].n_params;
+        }
+    m->pool = pool_new(threads, err, errlen);
+    if (!m->pool)
+        return -1;
+    m->threads = threads;
+    m->tws = calloc((size_t)threads, sizeof *m->tws);
+    m->tgrad = calloc((size_t)threads, sizeof *m->tgrad);
+    int ok = m->tws && m->tgrad;
+    for (int t = 0; ok && t < threads; t++) {
+        m->tws[t] = t == 0 ? m->workspace : s_floats(ws);
+        m->tgrad[t] = s_floats(g);
+        ok = m->tws[t] && m->tgrad[t];
+    }
+    if (!ok) {
+        s_free_threads(m);
+        snprintf(err, errlen, "out of memory for %d engine threads", threads);
+        return -1;
+    }
+    return 0;
+}
+
+int model_threads(const struct model *m) { return m->threads; }
+
+double model_flops(const struct model *m, int backward)
+{
+    double f = 0;
+    for (int i = 0; i < m->n_layers; i++) {
+        const struct layer *l = &m->layer[i];
+        double mac = 0;
+        if (l->kind == LAYER_DENSE)
+            mac = (double)l->in_size * l->OC;
+        else if (l->kind == LAYER_CONV)
+            mac = (double)l->conv.OC * l->conv.C * l->conv.K * l->conv.K * l->OH * l->OW;
+        /* forward; backward: the weight gradient, and the input's but for layer 0 */
+        f += 2 * mac * (backward ? (i > 0 ? 3 : 2) : 1);
+    }
+    return f;
+}
+
 void model_destroy(struct model **mp)
 {
     struct model *m = *mp;
@@ -187,6 +261,7 @@ void model_destroy(struct model **mp)
             free(m->keep[i]);
         }
     }
+    s_free_threads(m);
     free(m->workspace);
     free(m);
     *mp = NULL;
@@ -209,88 +284,3 @@ void model_init(struct model *m, uint64_t seed)
 }
 
 uint64_t model_layout_hash(const struct model *m) { return psoc_layout_hash(m->layout); }
-
-const float *model_forward(struct model *m, const float *x, int B)
-{
-    memcpy(m->act[0], x, (size_t)B * m->in_c * m->in_h * m->in_w * sizeof(float));
-    for (int i = 0; i < m->n_layers; i++) {
-        struct layer *l = &m->layer[i];
-        const float *in = m->act[i];
-        float *out = m->act[i + 1];
-        const float *w = m->params + l->weight_off, *bias = m->params + l->bias_off;
-        switch (l->kind) {
-        case LAYER_DENSE:
-            dense_forward(out, in, w, bias, B, (int)l->in_size, l->OC);
-            break;
-        case LAYER_CONV:
-            conv_forward(out, in, w, bias, B, &l->conv, m->workspace);
-            break;
-        case LAYER_MAXPOOL:
-            maxpool_forward(out, m->argmax[i], in, B, l->C, l->H, l->W);
-            break;
-        case LAYER_RELU:
-            relu_forward(out, in, l->out_size * B);
-            break;
-        case LAYER_DROPOUT:
-            if (m->training)
-                dropout_forward(out, m->keep[i], in, l->out_size * B, l->dropout,
-                                m->step * 1000003u + (uint64_t)i);
-            else
-                memcpy(out, in, l->out_size * B * sizeof(float));
-            break;
-        }
-    }
-    return m->act[m->n_layers];
-}
-
-static void s_backward(struct model *m, int B)
-{
-    memset(m->grads, 0, m->n_params * sizeof(float));
-    for (int i = m->n_layers - 1; i >= 0; i--) {
-        struct layer *l = &m->layer[i];
-        const float *dout = m->dact[i + 1];
-        float *din = i > 0 ? m->dact[i] : NULL; /* no gradient for the input */
-        const float *in = m->act[i];
-        float *dw = m->grads + l->weight_off, *db = m->grads + l->bias_off;
-        const float *w = m->params + l->weight_off;
-        switch (l->kind) {
-        case LAYER_DENSE:
-            dense_backward(din, dw, db, dout, in, w, B, (int)l->in_size, l->OC);
-            break;
-        case LAYER_CONV:
-            conv_backward(din, dw, db, dout, in, w, B, &l->conv, m->workspace);
-            break;
-        case LAYER_MAXPOOL:
-            if (din)
-                maxpool_backward(din, dout, m->argmax[i], B, l->C, l->H, l->W);
-            break;
-        case LAYER_RELU:
-            if (din)
-                relu_backward(din, dout, m->act[i + 1], l->out_size * B);
-            break;
-        case LAYER_DROPOUT:
-            if (din)
-                dropout_backward(din, dout, m->keep[i], l->out_size * B, l->dropout);
-            break;
-        }
-    }
-}
-
-double model_step(struct model *m, const float *x, const uint8_t *y, int B, int *correct)
-{
-    m->training = 1;
-    const float *logits = model_forward(m, x, B);
-    double loss = softmax_xent(m->dact[m->n_layers], logits, y, B, m->n_classes, correct);
-    s_backward(m, B);
-    m->step++;
-    return loss;
-}
-
-double model_eval(struct model *m, const float *x, const uint8_t *y, int B, int *correct)
-{
-    m->training = 0;
-    const float *logits = model_forward(m, x, B);
-    double loss = softmax_xent(NULL, logits, y, B, m->n_classes, correct);
-    m->training = 1;
-    return loss;
-}

@@ -8,7 +8,15 @@
  *   ... optimizer on m->params with m->grads ...
  *   model_destroy(&m);
  *
- * Activations for up to max_batch samples are allocated once. */
+ * Activations for up to max_batch samples are allocated once.
+ *
+ * With model_set_threads(m, n), every pass runs on a team of n threads that
+ * split the batch (convolutions, pooling, activations, the loss, the input
+ * gradient of dense layers) or a dense layer's outputs (its forward pass
+ * and weight gradient), with a barrier between layers. Convolution weight
+ * gradients are summed from per-thread buffers in thread order, so a given
+ * thread count gives the same bits on every run; different counts agree to
+ * rounding. It sets OpenBLAS to one thread (for the whole process). */
 #ifndef PSOD_MODEL_H
 #define PSOD_MODEL_H
 
@@ -16,6 +24,8 @@
 #include <stdint.h>
 
 #include "worker/layers.h"
+
+struct pool;
 
 enum layer_kind { LAYER_DENSE, LAYER_CONV, LAYER_MAXPOOL, LAYER_RELU, LAYER_DROPOUT };
 
@@ -30,6 +40,7 @@ struct layer {
 };
 
 #define MODEL_MAX_LAYERS 24
+#define MODEL_MAX_THREADS 256
 
 struct model {
     char name[32];
@@ -45,6 +56,10 @@ struct model {
     int32_t *argmax[MODEL_MAX_LAYERS];
     uint8_t *keep[MODEL_MAX_LAYERS];
     float *workspace;
+    int threads;           /* engine threads (model_set_threads), 1 = the caller only */
+    struct pool *pool;
+    float **tws;           /* (threads) conv workspaces, tws[0] = workspace */
+    float **tgrad;         /* (threads) each thread's conv gradients before the sum */
     int training;          /* dropout active */
     uint64_t step;         /* seeds dropout masks */
     char layout[512];      /* text description, hashed for the fingerprint */
@@ -70,6 +85,16 @@ const float *model_forward(struct model *m, const float *x, int B);
  * the mean cross-entropy. Returns the loss; `correct` (may be NULL) gets the
  * number of samples classified right. */
 double model_step(struct model *m, const float *x, const uint8_t *y, int B, int *correct);
+
+/* Engine threads for every pass from now on (1..MODEL_MAX_THREADS); -1 with err filled
+ * when the threads or their buffers cannot be had (the model is then
+ * single-threaded). */
+int model_set_threads(struct model *m, int threads, char *err, size_t errlen);
+int model_threads(const struct model *m);
+
+/* Floating-point operations of the GEMM-shaped work per sample: the forward
+ * pass, or (backward) a whole training step. */
+double model_flops(const struct model *m, int backward);
 
 /* Loss and correct count without gradients (evaluation mode). */
 double model_eval(struct model *m, const float *x, const uint8_t *y, int B, int *correct);

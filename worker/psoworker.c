@@ -33,18 +33,19 @@
 #include "common/wire.h"
 #include "worker/objective.h"
 #include "worker/optim.h"
+#include "worker/pool.h"
 #include "worker/train.h"
 
-#include <cblas.h>
 
 struct worker_config {
     char model[CONF_STRLEN];
     char dataset[CONF_STRLEN];
     char data_dir[CONF_STRLEN];
     char metrics[CONF_STRLEN];
-    long epochs, batch, threads, shard_index, shard_count, warmup, step_epochs;
+    long epochs, batch, shard_index, shard_count, warmup, step_epochs;
     double momentum, weight_decay, step_gamma, progress_interval;
     int nesterov, schedule, reset_momentum;
+    char threads[CONF_STRLEN];
     char connect[CONF_STRLEN];
     char name[CONF_STRLEN];
     char objective[CONF_STRLEN];
@@ -97,8 +98,9 @@ static const struct config_option s_options[] = {
     {"step-epochs", CONF_INT, W(step_epochs), "1", 1, 100000,
      "schedule step: epochs between decays", NULL},
     {"step-gamma", CONF_DOUBLE, W(step_gamma), "0.1", 0, 1, "schedule step: decay factor", NULL},
-    {"threads", CONF_INT, W(threads), "1", 1, 256,
-     "OpenBLAS threads (several workers usually share a node)", NULL},
+    {"threads", CONF_STRING, W(threads), "1", 1, 0,
+     "engine threads, 1 to 256, or auto: the CPUs this process may use (the default 1 suits "
+     "several workers sharing a node); OpenBLAS stays single-threaded inside them", NULL},
     {"shard-index", CONF_INT, W(shard_index), "0", 0, 65535,
      "this worker's part of the training set (0-based)", NULL},
     {"shard-count", CONF_INT, W(shard_count), "1", 1, 65536,
@@ -277,14 +279,28 @@ static int s_eval_target(struct worker_config *cfg, int dataset_given, char *err
     return 0;
 }
 
+/* --threads: a count, or auto (the CPUs of our affinity mask); -1 if neither. */
+static int s_threads(const char *text)
+{
+    if (strcmp(text, "auto") == 0)
+        return pool_cpus() < MODEL_MAX_THREADS ? pool_cpus() : MODEL_MAX_THREADS;
+    char *end;
+    long n = strtol(text, &end, 10);
+    return end != text && !*end && n >= 1 && n <= MODEL_MAX_THREADS ? (int)n : -1;
+}
+
 /* Train a network, alone or as a particle of a swarm. */
 static int s_run_model(const struct worker_config *cfg)
 {
     char err[512];
-    openblas_set_num_threads((int)cfg->threads);
     struct model *m = model_new(cfg->model, (int)cfg->batch, err, sizeof err);
     if (!m) {
         log_error("%s", err);
+        return 2;
+    }
+    if (model_set_threads(m, s_threads(cfg->threads), err, sizeof err) != 0) {
+        log_error("--threads %s: %s", cfg->threads, err);
+        model_destroy(&m);
         return 2;
     }
     struct dataset train, test;
@@ -326,9 +342,10 @@ static int s_run_model(const struct worker_config *cfg)
         dataset_free(&train), dataset_free(&test), model_destroy(&m);
         return 1;
     }
-    log_info("model %s (%zu parameters), %s: %zu training samples (shard %ld of %ld), %zu test",
-             m->name, m->n_params, cfg->dataset, train.n, cfg->shard_index, cfg->shard_count,
-             test.n);
+    log_info("model %s (%zu parameters, %d engine thread%s), %s: %zu training samples (shard %ld "
+             "of %ld), %zu test",
+             m->name, m->n_params, model_threads(m), model_threads(m) > 1 ? "s" : "",
+             cfg->dataset, train.n, cfg->shard_index, cfg->shard_count, test.n);
     struct psoc *c = NULL;
     struct psoc_welcome wel = {0};
     int rc = 0;
@@ -421,6 +438,11 @@ int main(int argc, char **argv)
         char host[64] = "worker";
         gethostname(host, sizeof host - 1);
         snprintf(cfg.name, sizeof cfg.name, "%s-%d", host, (int)getpid());
+    }
+    if (s_threads(cfg.threads) < 0) {
+        fprintf(stderr, "psoworker: --threads must be 1 to %d or auto, not '%s'\n",
+                MODEL_MAX_THREADS, cfg.threads);
+        return 2;
     }
     if (!wire_valid_name(cfg.name)) {
         fprintf(stderr, "psoworker: --name must be 1 to %d printable characters without "
