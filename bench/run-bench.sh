@@ -3,11 +3,15 @@
 # docs/BENCHMARKS.md, headed by the machine they ran on.
 set -euo pipefail
 BUILD=${BUILD:-build}
+# BENCH_ONLY=train: only the training-throughput table (the engine's issue),
+# for a quick rerun on a quiet machine.
+only=${BENCH_ONLY:-}
 echo "## Run of $(date -u +%Y-%m-%dT%H:%MZ) on $(uname -n)"
 echo
 echo "Machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB;" \
      "$(uname -sr); $(cc --version | head -1); libzmq $(pkg-config --modversion libzmq)."
 echo
+if [ -z "$only" ]; then
 echo "### Update and checks, in GB/s: \`$BUILD/bench/bench_update\`"
 echo
 "$BUILD/bench/bench_update"
@@ -29,6 +33,7 @@ echo
 echo "### What CURVE costs, psod and raw ZeroMQ each with and without it: \`BENCH_CURVE=1 $BUILD/bench/bench_round $BUILD/psod 30\`"
 echo
 BENCH_CURVE=1 "$BUILD/bench/bench_round" "$BUILD/psod" 30
+fi
 
 echo
 echo "### Training throughput, batch 64, next to PyTorch on the identical architecture"
@@ -43,18 +48,24 @@ SECS=${BENCH_SECONDS:-5}
 echo "\`$BUILD/bench/bench_train $SECS\` and \`bench/torch_ref.py speed MODEL THREADS $SECS\` (PyTorch $("$PY" -c 'import torch; print(torch.__version__)' 2>/dev/null || echo missing), with OPENBLAS_NUM_THREADS and OMP_NUM_THREADS set to THREADS so that neither library uses more cores than it is given):"
 echo
 ours=$("$BUILD/bench/bench_train" "$SECS")
-echo "| model | threads | psod samples/s | PyTorch samples/s | ratio | sgemm GFLOP/s (same run) |"
-echo "|---|---:|---:|---:|---:|---:|"
+echo "psod runs \`--threads T\` engine threads with OpenBLAS single-threaded inside them; GFLOP/s counts the GEMM-shaped work of a training step (model_flops), and the last column is that as a share of the sgemm GFLOP/s (n = 512, OpenBLAS on T threads) measured in the same run."
+echo
+echo "| model | threads | psod samples/s | PyTorch samples/s | ratio | psod GFLOP/s | sgemm GFLOP/s (same run) | share of sgemm |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|"
 for t in 1 2; do
     gf=$(sed -n "s/^sgemm threads=$t n=512 GFLOP\/s //p" <<<"$ours")
     for m in mlp lenet5 cifar_cnn; do
-        p=$(sed -n "s/^psod model=$m threads=$t samples\/s //p" <<<"$ours")
+        line=$(grep "^psod model=$m threads=$t " <<<"$ours")
+        p=$(sed -n 's/.*samples\/s \([0-9.]*\).*/\1/p' <<<"$line")
+        g=$(sed -n 's/.*GFLOP\/s \([0-9.]*\).*/\1/p' <<<"$line")
         r=$(OPENBLAS_NUM_THREADS=$t OMP_NUM_THREADS=$t "$PY" bench/torch_ref.py speed "$m" "$t" "$SECS" 2>/dev/null |
             sed -n 's/.*samples\/s //p')
         if [ -n "$r" ]; then ratio=$(awk -v a="$p" -v b="$r" 'BEGIN{printf "%.2f", a/b}'); else r=n/a; ratio=n/a; fi
-        echo "| $m | $t | $p | $r | $ratio | $gf |"
+        share=$(awk -v a="$g" -v b="$gf" 'BEGIN{printf "%.0f %%", 100*a/b}')
+        echo "| $m | $t | $p | $r | $ratio | $g | $gf | $share |"
     done
 done
+[ "$only" != train ] || exit 0
 
 echo
 echo "### The main job (LeNet-5, MNIST, 4 workers, sync every 16, 2 epochs) beside torch.distributed local SGD"

@@ -234,6 +234,28 @@ PSOC_API const char *psoc_strerror(int code);
 /* FNV-1a 64 of a layout description, for the model fingerprint. */
 PSOC_API uint64_t psoc_layout_hash(const char *layout);
 
+/* Which training samples each worker of a swarm holds (psoworker and
+ * psoworker-torch both call this, so that C and PyTorch workers of one
+ * swarm split a dataset the same way). Modes:
+ *   PSOC_SHARD_IID        a seeded permutation cut in `count` contiguous
+ *                         parts (indices in permutation order);
+ *   PSOC_SHARD_DIRICHLET  label skew: each class's samples are dealt to the
+ *                         workers in proportions drawn from Dirichlet(alpha),
+ *                         drawn again (up to 100 times) until every worker
+ *                         has at least min(10, n / count) samples;
+ *   PSOC_SHARD_CLASSES    the samples sorted by label, cut into count *
+ *                         `classes` equal runs, each worker dealt `classes`
+ *                         of them at random: about that many classes each.
+ * The shards are disjoint and cover all n samples. out (room for n) gets
+ * worker `index`'s sample indices (ascending for the label-skew modes),
+ * *out_n their number. 0, or -1 with err filled. */
+enum psoc_shard_mode { PSOC_SHARD_IID = 0, PSOC_SHARD_DIRICHLET = 1, PSOC_SHARD_CLASSES = 2 };
+PSOC_API int psoc_partition(const uint8_t *labels, size_t n, int index, int count, int mode,
+                            double alpha, int classes, uint64_t seed, size_t *out,
+                            size_t *out_n, char *err, size_t errlen);
+/* "iid", "dirichlet", "classes" -> the mode, -1 for anything else. */
+PSOC_API int psoc_shard_mode_parse(const char *name);
+
 /* Model files (.psom, common/modelfile.h): what psod writes and psoworker
  * evaluates, for bindings. */
 struct psoc_model_info {

@@ -34,6 +34,7 @@ struct strategy_params {
     int random_mode;        /* enum pso_random_mode */
     int inertia;            /* enum pso_inertia */
     int attractor;          /* enum pso_attractor */
+    double temperature;     /* PSO_ATTRACT_WEIGHTED: softmax(-loss / temperature) */
     /* easgd */
     double easgd_beta;      /* moving rate of the center: alpha = beta / workers */
     /* diloco */

@@ -15,12 +15,12 @@
 
 static const char *const s_random_modes[] = {"particle", "element", NULL};
 static const char *const s_inertia_modes[] = {"velocity", "displacement", NULL};
-static const char *const s_attractors[] = {"best", "mean", NULL};
+static const char *const s_attractors[] = {"best", "mean", "weighted", NULL};
 
 static void *s_create(size_t n, uint64_t offset, const struct strategy_params *p)
 {
-    struct pso_params prm = {p->w,    p->c1, p->c2, p->vmax, p->random_mode, p->seed,
-                             p->inertia, p->attractor};
+    struct pso_params prm = {p->w,       p->c1,        p->c2,          p->vmax, p->random_mode,
+                             p->seed,    p->inertia,   p->attractor,   p->temperature};
     return swarm_new(n, offset, &prm);
 }
 
@@ -76,7 +76,13 @@ static const struct config_option s_options[] = {
      "pso: inertia from the previous PSO velocity, or from the displacement local "
      "training made since the last sync", s_inertia_modes},
     {"attractor", CONF_ENUM, P(attractor), "mean", 1, 0,
-     "pso: first pull toward the personal best (the paper) or the swarm's mean", s_attractors},
+     "pso: first pull toward the personal best (the paper), the swarm's mean, or the mean "
+     "weighted by fitness, softmax(-loss / --temperature) over this round's pushes (async "
+     "mode: the plain mean)",
+     s_attractors},
+    {"temperature", CONF_DOUBLE, P(temperature), "0.1", 1e-6, 1e6,
+     "pso: --attractor weighted: the softmax temperature, in loss units (small = the best "
+     "particle takes all, large = the plain mean)", NULL},
     {0},
 };
 #undef P

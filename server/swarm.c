@@ -262,6 +262,31 @@ void pso_update_general(float *x, float *v, float *p, const float *a1, const flo
         *crc = crc32c(0, x, n * sizeof(float));
 }
 
+/* PSO_ATTRACT_WEIGHTED: mean = sum_i w_i x_i over this round's pushes with
+ * a finite loss, w = softmax(-loss / temperature), taken from the lowest
+ * loss so that exp cannot overflow. Particles are added in id order, so the
+ * bits do not depend on the order pushes arrived in. */
+static void s_weighted_mean(struct swarm *s, float *const *x, const double *loss)
+{
+    double lmin = INFINITY, wsum = 0;
+    for (size_t i = 0; i < s->count; i++)
+        if (x[i] && isfinite(loss[i]) && loss[i] < lmin)
+            lmin = loss[i];
+    for (size_t i = 0; i < s->count; i++)
+        if (x[i] && isfinite(loss[i]))
+            wsum += exp(-(loss[i] - lmin) / s->prm.temperature);
+    memset(s->mean, 0, s->n * sizeof(float));
+    for (size_t i = 0; i < s->count; i++) {
+        if (!x[i] || !isfinite(loss[i]))
+            continue;
+        const float wi = (float)(exp(-(loss[i] - lmin) / s->prm.temperature) / wsum);
+        const float *xi = x[i];
+        float *m = s->mean;
+        for (size_t e = 0; e < s->n; e++)
+            m[e] += wi * xi[e];
+    }
+}
+
 void swarm_round(struct swarm *s, uint64_t round, float *const *x, const float *const *prev,
                  const double *loss, swarm_done_fn *done, void *ctx)
 {
@@ -286,11 +311,13 @@ void swarm_round(struct swarm *s, uint64_t round, float *const *x, const float *
     if (gb < 0)
         return; /* nobody pushed a finite loss yet: nothing moves */
     int general = s->prm.inertia == PSO_INERTIA_DISPLACEMENT;
-    int use_mean = s->prm.attractor == PSO_ATTRACT_MEAN;
+    int use_mean = s->prm.attractor != PSO_ATTRACT_BEST;
     if (use_mean) {
         /* The mean of the pushed positions, before any of them moves. */
         if (!s->mean && !(s->mean = s_alloc_floats(s->n)))
             use_mean = 0; /* out of memory: the personal best stands in */
+        else if (s->prm.attractor == PSO_ATTRACT_WEIGHTED)
+            s_weighted_mean(s, x, loss);
         else {
             size_t k;
             strategy_sum_finish(&s->sum, &s->ord, s->mean, x, s->n, round, &k);
@@ -344,7 +371,7 @@ void swarm_push(struct swarm *s, uint64_t step, int i, float *x, const float *pr
         s->g_particle = i;
     }
     int gb = s->g_particle;
-    int use_mean = s->prm.attractor == PSO_ATTRACT_MEAN;
+    int use_mean = s->prm.attractor != PSO_ATTRACT_BEST; /* weighted: the plain mean */
     if (use_mean && !s->center) {
         if ((s->center = s_alloc_floats(n)) != NULL)
             memcpy(s->center, prev, n * sizeof(float));

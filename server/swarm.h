@@ -29,6 +29,7 @@ enum pso_inertia {
 enum pso_attractor {
     PSO_ATTRACT_BEST = 0,  /* the particle's personal best (the paper) */
     PSO_ATTRACT_MEAN = 1,  /* the mean of the positions pushed this round */
+    PSO_ATTRACT_WEIGHTED = 2, /* their mean weighted by softmax(-loss / temperature) */
 };
 
 struct pso_params {
@@ -40,6 +41,7 @@ struct pso_params {
     uint64_t seed;
     int inertia;   /* enum pso_inertia */
     int attractor; /* enum pso_attractor */
+    double temperature; /* PSO_ATTRACT_WEIGHTED */
 };
 
 struct swarm;

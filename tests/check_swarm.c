@@ -56,7 +56,7 @@ START_TEST(update_matches_reference_every_variant)
         s_fill(m, M, N, &r, 3);
         struct pso_params prm = {0.7298, 1.49618, 1.49618, variant & 1 ? 0.3 : 0,
                                  variant & 2 ? PSO_RANDOM_ELEMENT : PSO_RANDOM_PARTICLE, 5,
-                                 PSO_INERTIA_VELOCITY, PSO_ATTRACT_BEST};
+                                 PSO_INERTIA_VELOCITY, PSO_ATTRACT_BEST, 0.1};
         struct pso_step k;
         pso_step_init(&k, &prm, 3, 2, 1000);
         if (variant & 8)
@@ -83,7 +83,7 @@ END_TEST
 
 START_TEST(per_element_factors_vary_per_particle_factors_do_not)
 {
-    struct pso_params prm = {0, 1, 0, 0, PSO_RANDOM_ELEMENT, 1, 0, 0};
+    struct pso_params prm = {0, 1, 0, 0, PSO_RANDOM_ELEMENT, 1, 0, 0, 0.1};
     struct pso_step k;
     pso_step_init(&k, &prm, 0, 0, 0);
     enum { N = 64 };
@@ -109,7 +109,7 @@ END_TEST
 START_TEST(bests_follow_losses)
 {
     enum { N = 5 };
-    struct pso_params prm = {0.5, 1, 1, 0, PSO_RANDOM_PARTICLE, 1, 0, 0};
+    struct pso_params prm = {0.5, 1, 1, 0, PSO_RANDOM_PARTICLE, 1, 0, 0, 0.1};
     struct swarm *s = swarm_new(N, 0, &prm);
     float x0[3][N];
     for (int j = 0; j < 3; j++) {
@@ -160,11 +160,70 @@ START_TEST(bests_follow_losses)
 }
 END_TEST
 
+/* --attractor weighted: with one random factor per particle, w 0 and c2 0,
+ * every particle moves along (a1 - x) by one scalar, so a1 can be read off
+ * and checked against softmax(-loss / T) of what was pushed. A huge T is
+ * the plain mean attractor. */
+static void s_weighted_round(int attractor, double T, float out[3][6], float before[3][6])
+{
+    struct pso_params prm = {0, 1, 0, 0, PSO_RANDOM_PARTICLE, 5, 0, attractor, T};
+    struct swarm *s = swarm_new(6, 0, &prm);
+    float x[3][6];
+    for (int j = 0; j < 3; j++)
+        for (int e = 0; e < 6; e++)
+            x[j][e] = (float)(j * 3 + e * e) - 4.0f * (float)j;
+    for (int j = 0; j < 3; j++)
+        swarm_add(s, x[j], (uint64_t)j);
+    memcpy(before, x, sizeof x);
+    float *xs[3] = {x[0], x[1], x[2]};
+    double loss[3] = {0.9, 0.7, 1.2};
+    swarm_round(s, 0, xs, NULL, loss, NULL, NULL);
+    memcpy(out, x, sizeof x);
+    swarm_destroy(&s);
+}
+
+START_TEST(weighted_attractor_is_the_softmax_of_the_losses)
+{
+    double T = 0.2, loss[3] = {0.9, 0.7, 1.2}, w[3], sum = 0;
+    for (int j = 0; j < 3; j++)
+        sum += w[j] = exp(-(loss[j] - 0.7) / T);
+    float after[3][6], x[3][6];
+    s_weighted_round(PSO_ATTRACT_WEIGHTED, T, after, x);
+    double a1[6];
+    for (int e = 0; e < 6; e++) {
+        a1[e] = 0;
+        for (int j = 0; j < 3; j++)
+            a1[e] += w[j] / sum * x[j][e];
+    }
+    for (int j = 0; j < 3; j++) {
+        double r = NAN;
+        for (int e = 0; e < 6; e++) {
+            double d = a1[e] - x[j][e];
+            if (fabs(d) < 1e-3)
+                continue;
+            double ratio = (after[j][e] - x[j][e]) / d;
+            if (isnan(r))
+                r = ratio;
+            ck_assert_msg(fabs(ratio - r) < 1e-4, "particle %d element %d: %g against %g", j,
+                          e, ratio, r);
+        }
+        ck_assert(r >= 0 && r < 1); /* one draw in [0, 1) */
+    }
+    /* huge T: the plain mean, to rounding */
+    float mean_after[3][6], weighted_after[3][6];
+    s_weighted_round(PSO_ATTRACT_MEAN, 0.1, mean_after, x);
+    s_weighted_round(PSO_ATTRACT_WEIGHTED, 1e6, weighted_after, x);
+    for (int j = 0; j < 3; j++)
+        for (int e = 0; e < 6; e++)
+            ck_assert_float_eq_tol(weighted_after[j][e], mean_after[j][e], 1e-4f);
+}
+END_TEST
+
 /* Run a 4-particle swarm for 5 rounds with a given push order; return
  * the final positions. */
 static void s_run(uint64_t seed, const int *order, float out[4][257])
 {
-    struct pso_params prm = {0.7, 1.5, 1.5, 0, PSO_RANDOM_ELEMENT, seed, 0, 0};
+    struct pso_params prm = {0.7, 1.5, 1.5, 0, PSO_RANDOM_ELEMENT, seed, 0, 0, 0.1};
     struct swarm *s = swarm_new(257, 0, &prm);
     float x[4][257];
     struct rng r;
@@ -208,7 +267,7 @@ START_TEST(swarm_minimizes_sphere)
 {
     /* With no local training at all, PSO alone must shrink the sphere. */
     enum { N = 8, P = 6 };
-    struct pso_params prm = {0.7298, 1.49618, 1.49618, 0, PSO_RANDOM_ELEMENT, 3, 0, 0};
+    struct pso_params prm = {0.7298, 1.49618, 1.49618, 0, PSO_RANDOM_ELEMENT, 3, 0, 0, 0.1};
     struct swarm *s = swarm_new(N, 0, &prm);
     float x[P][N];
     struct rng r;
@@ -244,6 +303,7 @@ int main(void)
     tcase_add_test(tc, update_matches_reference_every_variant);
     tcase_add_test(tc, per_element_factors_vary_per_particle_factors_do_not);
     tcase_add_test(tc, bests_follow_losses);
+    tcase_add_test(tc, weighted_attractor_is_the_softmax_of_the_losses);
     tcase_add_test(tc, seeded_runs_reproduce_regardless_of_arrival_order);
     tcase_add_test(tc, swarm_minimizes_sphere);
     suite_add_tcase(s, tc);

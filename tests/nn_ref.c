@@ -1,10 +1,11 @@
 /* The C engine's loss and gradient on one batch, for the PyTorch worker's
  * test (python/tests/test_torch.py compares them with autograd):
  *
- *   nn_ref MODEL WEIGHTS.psom BATCH OUT
+ *   nn_ref MODEL WEIGHTS.psom BATCH OUT [THREADS]
  *
  * BATCH: u32 B, then B samples of the model's input as float32, then B
- * labels as bytes. OUT: f64 mean loss, then the gradient (n_params float32). */
+ * labels as bytes. OUT: f64 mean loss, then the gradient (n_params float32).
+ * THREADS: the engine's threads (default 1). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,8 +16,8 @@
 
 int main(int argc, char **argv)
 {
-    if (argc != 5) {
-        fprintf(stderr, "usage: nn_ref MODEL WEIGHTS.psom BATCH OUT\n");
+    if (argc != 5 && argc != 6) {
+        fprintf(stderr, "usage: nn_ref MODEL WEIGHTS.psom BATCH OUT [THREADS]\n");
         return 2;
     }
     char err[512];
@@ -35,6 +36,10 @@ int main(int argc, char **argv)
     struct model *m = model_new(argv[1], (int)B, err, sizeof err);
     if (!m || m->n_params != info.param_count) {
         fprintf(stderr, "nn_ref: %s\n", m ? "the file is another model" : err);
+        return 1;
+    }
+    if (model_set_threads(m, argc == 6 ? atoi(argv[5]) : 1, err, sizeof err) != 0) {
+        fprintf(stderr, "nn_ref: %s\n", err);
         return 1;
     }
     size_t per = (size_t)m->in_c * m->in_h * m->in_w;

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
+#include "common/psoclient.h"
 #include "common/rng.h"
 
 static int s_err(char *err, size_t errlen, const char *fmt, ...)
@@ -266,31 +267,51 @@ void dataset_permutation(size_t *order, size_t n, uint64_t seed)
     }
 }
 
-int dataset_shard(struct dataset *d, int index, int count, uint64_t seed, char *err,
-                  size_t errlen)
+int dataset_shard_by(struct dataset *d, int index, int count, uint64_t seed, int mode,
+                     double alpha, int classes, char *err, size_t errlen)
 {
-    if (count < 1 || index < 0 || index >= count || (size_t)count > d->n)
-        return s_err(err, errlen, "shard %d of %d is not possible for %zu samples", index, count,
-                     d->n);
-    size_t *order = malloc(d->n * sizeof *order);
-    size_t lo = d->n * (size_t)index / (size_t)count, hi = d->n * (size_t)(index + 1) / (size_t)count;
+    size_t *order = malloc((d->n ? d->n : 1) * sizeof *order), n = 0;
+    if (!order)
+        return s_err(err, errlen, "out of memory for shard %d of %d", index, count);
+    if (psoc_partition(d->y, d->n, index, count, mode, alpha, classes, seed, order, &n, err,
+                       errlen) != 0) {
+        free(order);
+        return -1;
+    }
     size_t per = (size_t)d->c * d->h * d->w;
-    float *x = malloc((hi - lo) * per * sizeof(float));
-    uint8_t *y = malloc(hi - lo);
-    if (!order || !x || !y) {
+    float *x = malloc((n ? n : 1) * per * sizeof(float));
+    uint8_t *y = malloc(n ? n : 1);
+    if (!x || !y) {
         free(order), free(x), free(y);
         return s_err(err, errlen, "out of memory for shard %d of %d", index, count);
     }
-    dataset_permutation(order, d->n, seed);
-    for (size_t i = lo; i < hi; i++) {
-        memcpy(x + (i - lo) * per, d->x + order[i] * per, per * sizeof(float));
-        y[i - lo] = d->y[order[i]];
+    for (size_t i = 0; i < n; i++) {
+        memcpy(x + i * per, d->x + order[i] * per, per * sizeof(float));
+        y[i] = d->y[order[i]];
     }
     free(order);
     free(d->x);
     free(d->y);
-    d->x = x, d->y = y, d->n = hi - lo;
+    d->x = x, d->y = y, d->n = n;
     return 0;
+}
+
+void dataset_shuffle_labels(struct dataset *d, uint64_t seed)
+{
+    struct rng r;
+    rng_seed(&r, seed);
+    for (size_t i = d->n; i > 1; i--) {
+        size_t j = (size_t)rng_below(&r, i);
+        uint8_t t = d->y[i - 1];
+        d->y[i - 1] = d->y[j];
+        d->y[j] = t;
+    }
+}
+
+int dataset_shard(struct dataset *d, int index, int count, uint64_t seed, char *err,
+                  size_t errlen)
+{
+    return dataset_shard_by(d, index, count, seed, PSOC_SHARD_IID, 0, 0, err, errlen);
 }
 
 int dataset_split_tail(struct dataset *d, size_t k, struct dataset *out, char *err,

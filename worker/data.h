@@ -40,6 +40,14 @@ int dataset_load(struct dataset *train, struct dataset *test, const char *name, 
  * shards are disjoint and together cover everything. */
 int dataset_shard(struct dataset *d, int index, int count, uint64_t seed, char *err,
                   size_t errlen);
+/* The same with a label-skew mode of psoc_partition (enum psoc_shard_mode,
+ * with its Dirichlet alpha or classes per worker). */
+int dataset_shard_by(struct dataset *d, int index, int count, uint64_t seed, int mode,
+                     double alpha, int classes, char *err, size_t errlen);
+
+/* Deal the labels to the samples again in a seeded random order (the
+ * images stay): a worker whose labels mean nothing. */
+void dataset_shuffle_labels(struct dataset *d, uint64_t seed);
 
 /* Move the last k samples of d into `out` (a new dataset); d keeps the
  * rest. Used to hold out a fitness set from a worker's shard. */

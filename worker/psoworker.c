@@ -59,7 +59,9 @@ struct worker_config {
     long progress_every;
     int standalone;
     long eval_every, eval_samples, holdout, reconnect_ms, delay_ms, join_timeout_ms, stall_after;
-    int fitness, diverse_init, wire;
+    int fitness, diverse_init, wire, shard_mode, shuffle_labels;
+    double shard_alpha, weight_noise;
+    long shard_classes, shard_seed;
     char init[CONF_STRLEN];
     char eval[CONF_STRLEN];
     char curve_secret[CONF_STRLEN];
@@ -67,6 +69,7 @@ struct worker_config {
 };
 
 static const char *const s_fitness_modes[] = {"train", "holdout", NULL};
+static const char *const s_shard_modes[] = {"iid", "dirichlet", "classes", NULL}; /* psoc_shard_mode */
 static const char *const s_wires[] = {"fp32", "fp16", "bf16", "int8", NULL}; /* enum psoc_wire */
 
 static volatile int s_stop_signal; /* the signal that asks us to stop, 0 = none */
@@ -105,6 +108,22 @@ static const struct config_option s_options[] = {
      "this worker's part of the training set (0-based)", NULL},
     {"shard-count", CONF_INT, W(shard_count), "1", 1, 65536,
      "parts the training set is split into", NULL},
+    {"shard-mode", CONF_ENUM, W(shard_mode), "iid", 1, 0,
+     "how the parts are cut: iid (a seeded permutation), dirichlet (label skew: each class "
+     "dealt in Dirichlet(--shard-alpha) proportions), classes (about --shard-classes classes "
+     "per worker); psoworker-torch cuts the same parts", s_shard_modes},
+    {"shard-alpha", CONF_DOUBLE, W(shard_alpha), "0.5", 1e-3, 1e6,
+     "--shard-mode dirichlet: the concentration (small = more skew)", NULL},
+    {"shard-classes", CONF_INT, W(shard_classes), "2", 1, 256,
+     "--shard-mode classes: classes per worker", NULL},
+    {"shard-seed", CONF_INT, W(shard_seed), "1", 0, 9.2e18,
+     "seed of the partition: every worker of a swarm must give the same one", NULL},
+    {"shuffle-labels", CONF_BOOL, W(shuffle_labels), "no", 1, 0,
+     "train on this shard's labels in a seeded random order: a bad worker, for experiments",
+     NULL},
+    {"weight-noise", CONF_DOUBLE, W(weight_noise), "0", 0, 1e3,
+     "add Gaussian noise of this standard deviation to the weights before every push: a "
+     "faulty worker, for experiments", NULL},
     {"reset-momentum", CONF_BOOL, W(reset_momentum), "no", 1, 0,
      "forget the momentum when the daemon sends a new position", NULL},
     {"metrics", CONF_STRING, W(metrics), "", 1, 0, "JSON-lines metrics file", NULL},
@@ -305,11 +324,28 @@ static int s_run_model(const struct worker_config *cfg)
     }
     struct dataset train, test;
     if (dataset_load(&train, &test, cfg->dataset, cfg->data_dir, err, sizeof err) != 0 ||
-        (cfg->shard_count > 1 && dataset_shard(&train, (int)cfg->shard_index,
-                                               (int)cfg->shard_count, 1, err, sizeof err) != 0)) {
+        (cfg->shard_count > 1 &&
+         dataset_shard_by(&train, (int)cfg->shard_index, (int)cfg->shard_count,
+                          (uint64_t)cfg->shard_seed, cfg->shard_mode, cfg->shard_alpha,
+                          (int)cfg->shard_classes, err, sizeof err) != 0)) {
         log_error("%s", err);
         model_destroy(&m);
         return 1;
+    }
+    if (cfg->shard_count > 1 && cfg->shard_mode != PSOC_SHARD_IID) {
+        size_t per[256] = {0};
+        char text[1024] = "";
+        for (size_t i = 0; i < train.n; i++)
+            per[train.y[i]]++;
+        for (int k = 0, len = 0; k < 256 && len < (int)sizeof text - 24; k++)
+            if (per[k])
+                len += snprintf(text + len, sizeof text - len, " %d:%zu", k, per[k]);
+        log_info("shard %ld of %ld (%s): samples per class%s", cfg->shard_index,
+                 cfg->shard_count, s_shard_modes[cfg->shard_mode], text);
+    }
+    if (cfg->shuffle_labels) {
+        dataset_shuffle_labels(&train, (uint64_t)cfg->seed * 7919u + (uint64_t)cfg->shard_index);
+        log_info("--shuffle-labels: this worker trains on its labels in a random order");
     }
     if (train.c != m->in_c || train.h != m->in_h || train.w != m->in_w) {
         log_error("model %s takes %dx%dx%d inputs, dataset %s has %dx%dx%d", m->name, m->in_c,
@@ -372,7 +408,8 @@ static int s_run_model(const struct worker_config *cfg)
                               (int)cfg->sync_every, cfg->reset_momentum,
                               cfg->metrics[0] ? cfg->metrics : NULL, cfg->progress_interval,
                               (int)cfg->eval_every, cfg->eval_samples,
-                              holdout.n ? &holdout : NULL, (int)cfg->delay_ms, &s_stop_signal};
+                              holdout.n ? &holdout : NULL, (int)cfg->delay_ms, &s_stop_signal,
+                              cfg->weight_noise};
     struct train_result res;
     if (rc == 0 && train_run(m, &train, &test, &tc, c, c ? &wel : NULL, &res, err, sizeof err) != 0) {
         log_error("%s", err);

@@ -1,6 +1,8 @@
 /* Training loop: see train.h. */
 #include "worker/train.h"
 
+#include "common/rng.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +10,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/rng.h"
 #include "common/wire.h"
 #include "common/timeutil.h"
 #include "worker/optim.h"
@@ -123,6 +126,15 @@ static int s_recover(struct model *m, const float *anchor, int grads_only, struc
     return 0;
 }
 
+/* A faulty worker's weights (--weight-noise): x += N(0, sigma^2), seeded. */
+static void s_add_noise(float *x, size_t n, double sigma, uint64_t seed)
+{
+    struct rng r;
+    rng_seed(&r, seed);
+    for (size_t i = 0; i < n; i++)
+        x[i] += (float)(sigma * rng_normal(&r));
+}
+
 int train_run(struct model *m, const struct dataset *train, const struct dataset *test,
               const struct train_config *cfg, struct psoc *c, const struct psoc_welcome *wel,
               struct train_result *out, char *err, size_t errlen)
@@ -226,6 +238,9 @@ int train_run(struct model *m, const struct dataset *train, const struct dataset
                     interval_n = 0;
                     continue;
                 }
+                if (cfg->weight_noise > 0 && !grads_only)
+                    s_add_noise(m->params, m->n_params, cfg->weight_noise,
+                                cfg->seed * 1000003u + (uint64_t)step);
                 int src = s_sync(m, cfg, c, wel, &ss, interval_loss / interval_n,
                                  (uint64_t)interval_n * (uint64_t)B, err, errlen);
                 if (src == PSOC_EINTR) {

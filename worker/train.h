@@ -32,6 +32,7 @@ struct train_config {
                                     * training loss */
     int delay_ms;          /* sleep after every step: a slow node, for tests */
     const volatile int *stop; /* nonzero: abandon the run (a signal), NULL = never */
+    double weight_noise;   /* Gaussian noise added to the weights before each push, 0 = none */
 };
 
 /* --eval-every -1: a report about every this many local steps. */

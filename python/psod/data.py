@@ -7,7 +7,7 @@ import struct
 
 import numpy as np
 
-__all__ = ["load", "shard"]
+__all__ = ["load", "shard", "SHARD_MODES"]
 
 _NORM = {"mnist": ((0.1307,), (0.3081,)), "fashion-mnist": ((0.2860,), (0.3530,)),
          "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))}
@@ -61,8 +61,8 @@ def _cifar(paths):
 
 def load(name, root, shard=None):
     """(x_train, y_train, x_test, y_test) as float32 NCHW and int64 arrays.
-    `shard` = (index, count, seed) keeps only that part of the training set
-    (see shard()), cut before the conversion to floats."""
+    `shard` = (index, count, seed[, mode, alpha, classes]) keeps only that part
+    of the training set (see shard()), cut before the conversion to floats."""
     if name in ("mnist", "fashion-mnist"):
         xtr = _idx(os.path.join(root, "train-images-idx3-ubyte"))
         ytr = _idx(os.path.join(root, "train-labels-idx1-ubyte"))
@@ -86,11 +86,31 @@ def load(name, root, shard=None):
     return _norm(xtr, name), ytr.astype(np.int64), _norm(xte, name), yte.astype(np.int64)
 
 
-def shard(x, y, index, count, seed):
-    """This worker's part of the training set: a seeded permutation, cut in
-    `count` contiguous parts."""
-    if not 0 <= index < count <= len(x):
-        raise ValueError(f"shard {index} of {count} is not possible for {len(x)} samples")
-    order = np.random.default_rng(seed).permutation(len(x))
-    lo, hi = len(x) * index // count, len(x) * (index + 1) // count
-    return x[order[lo:hi]], y[order[lo:hi]]
+SHARD_MODES = ("iid", "dirichlet", "classes")
+
+
+def shard(x, y, index, count, seed, mode="iid", alpha=0.5, classes=2):
+    """This worker's part of the training set, cut by the C library's
+    psoc_partition, so that C and PyTorch workers of one swarm hold the same
+    parts: iid (a seeded permutation cut in `count` parts), dirichlet (label
+    skew, each class dealt in Dirichlet(alpha) proportions) or classes (about
+    `classes` classes per worker)."""
+    import ctypes
+
+    import psod
+    from psod import _lib
+
+    lib = psod._libc()
+    m = lib.psoc_shard_mode_parse(mode.encode())
+    if m < 0:
+        raise ValueError(f"unknown shard mode '{mode}' ({', '.join(SHARD_MODES)})")
+    labels = np.ascontiguousarray(y, dtype=np.uint8)
+    out = np.empty(len(labels), dtype=np.uintp)
+    got = ctypes.c_size_t(0)
+    err = ctypes.create_string_buffer(_lib.ERR_LEN)
+    if lib.psoc_partition(labels.ctypes.data, len(labels), int(index), int(count), m,
+                          float(alpha), int(classes), int(seed) & (2**64 - 1), out.ctypes.data,
+                          ctypes.byref(got), err, len(err)) != 0:
+        raise ValueError(err.value.decode())
+    pick = out[:got.value].astype(np.int64)
+    return x[pick], y[pick]

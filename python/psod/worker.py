@@ -26,6 +26,19 @@ from psod.modelfile import load_model, read_info, save_model
 MAX_RECOVERIES = 10
 
 
+
+def _threads(text):
+    """--threads: a count from 1 to 256, or auto (this process's affinity mask)."""
+    if text == "auto":
+        return max(1, len(os.sched_getaffinity(0)))
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= 256:
+        raise argparse.ArgumentTypeError(f"must be 1 to 256 or auto, not {text!r}")
+    return n
+
 def parser():
     """psoworker-torch's options (its --help, and its man page: psod.manpage)."""
     p = argparse.ArgumentParser(prog="psoworker-torch", description=__doc__.split("\n\n")[0])
@@ -47,6 +60,11 @@ def parser():
     a("--sync-every", type=int, default=4, help="local steps between synchronizations")
     a("--shard-index", type=int, default=0)
     a("--shard-count", type=int, default=1)
+    a("--shard-mode", default="iid", choices=data.SHARD_MODES,
+      help="how the parts are cut (psoworker's --shard-mode: the same parts)")
+    a("--shard-alpha", type=float, default=0.5, help="--shard-mode dirichlet: the concentration")
+    a("--shard-classes", type=int, default=2, help="--shard-mode classes: classes per worker")
+    a("--shard-seed", type=int, default=1, help="seed of the partition, the same on every worker")
     a("--eval-every", type=int, default=-1,
       help="syncs between accuracy reports; -1 = about every 100 local steps; 0 = never")
     a("--eval-samples", type=int, default=1000, help="test samples per report; 0 = all")
@@ -54,7 +72,8 @@ def parser():
     a("--init", default="", metavar="FILE", help="start from this model file's weights")
     a("--model-out", default="", metavar="FILE", help="write the final weights here")
     a("--seed", type=int, default=1)
-    a("--threads", type=int, default=1, help="CPU threads for PyTorch")
+    a("--threads", type=_threads, default=1,
+      help="CPU threads for PyTorch, or auto: the CPUs this process may use")
     a("--device", default="cpu", help="cpu, cuda or cuda:N")
     a("--buffers", default="sync", choices=("sync", "local"),
       help="BatchNorm running statistics travel with the weights, or stay local")
@@ -144,7 +163,8 @@ def run(o):
     name = o.name or f"{socket.gethostname()}-{os.getpid()}"
     torch.manual_seed(o.seed)
     xs, ys, xte, yte = data.load(o.dataset, o.data_dir,
-                                 shard=(o.shard_index, o.shard_count, o.seed))
+                                 shard=(o.shard_index, o.shard_count, o.shard_seed,
+                                        o.shard_mode, o.shard_alpha, o.shard_classes))
     model = models.build(o.model).to(device)
     if o.init:
         load_model(o.init, model, buffers=o.buffers == "sync")

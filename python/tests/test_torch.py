@@ -41,10 +41,10 @@ def _c_worker(tmp, ep, name, datadir, extra=(), tag=None):
     return run(cmd, tmp, tag or name, wait=False)
 
 
-@pytest.mark.parametrize("name", ["lenet5", "mlp"])
-def test_the_torch_networks_match_the_c_engine(tmp_path, name):
-    """Same weights, same batch: the C engine's loss and gradient (tests/nn_ref)
-    against autograd, element by element."""
+@pytest.mark.parametrize("name,threads", [("lenet5", 1), ("mlp", 1), ("lenet5", 3), ("mlp", 2)])
+def test_the_torch_networks_match_the_c_engine(tmp_path, name, threads):
+    """Same weights, same batch: the C engine's loss and gradient (tests/nn_ref,
+    on 1 or more engine threads) against autograd, element by element."""
     torch.manual_seed(3)
     model = models.build(name)
     path = tmp_path / "w.psom"
@@ -55,7 +55,8 @@ def test_the_torch_networks_match_the_c_engine(tmp_path, name):
     batch = tmp_path / "batch.bin"
     batch.write_bytes(struct.pack("<I", 8) + x.tobytes() + y.tobytes())
     out = tmp_path / "out.bin"
-    subprocess.run([binary("tests/nn_ref"), name, str(path), str(batch), str(out)], check=True)
+    subprocess.run([binary("tests/nn_ref"), name, str(path), str(batch), str(out), str(threads)],
+                   check=True)
     raw = out.read_bytes()
     c_loss = struct.unpack("<d", raw[:8])[0]
     c_grad = np.frombuffer(raw[8:], np.float32)
@@ -237,3 +238,13 @@ def test_swarm_in_process_with_a_flat_buffer(daemon):
     st = psod.Client(d.endpoint).status(particles=True)
     assert st["round"] == 2 and st["particles_status"][0]["name"] == "inproc"
     swarm.close()
+
+
+def test_threads_takes_a_count_or_auto():
+    from psod import worker
+
+    assert worker._threads("3") == 3
+    assert worker._threads("auto") == len(os.sched_getaffinity(0))
+    for bad in ("0", "257", "two", ""):
+        with pytest.raises(Exception, match="1 to 256 or auto"):
+            worker._threads(bad)
