@@ -28,6 +28,8 @@
 #                      Debian's python3-torch), or mixed (even workers C,
 #                      odd ones PyTorch, from one shared init)   [c]
 #   --worker-opt "..." extra worker options (repeatable)
+#   --first-workers K "..."  extra options for workers 0..K-1 only (a bad or
+#                      slow worker, for experiments)
 #   --objective NAME   the test-function demo instead (rastrigin, ...; --dim, --rounds)
 #   --no-fetch         do not fetch data or install packages
 #
@@ -40,8 +42,8 @@ workers=4 strategy=pso sync_every="" epochs="" model=lenet5 dataset=mnist data_d
 lr=0.05 batch="" momentum=0.9 schedule=cosine seed=1 eval_every="" run_dir="" objective="" dim=10 rounds=300
 fetch=1 worker_kind=c link=""
 orig_args=("$@")
-worker_opts=() psod_extra=()
-usage() { sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; }
+worker_opts=() psod_extra=() first_k=0 first_opts=()
+usage() { sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; }
 need() { [ $# -ge 2 ] || { echo "run-local.sh: $1 needs a value (try --help)" >&2; exit 2; }; }
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -62,6 +64,10 @@ while [ $# -gt 0 ]; do
         --worker) need "$@"; worker_kind=$2; shift 2 ;;
         --link) need "$@"; link=$2; shift 2 ;;
         --worker-opt) need "$@"; read -r -a more <<< "$2"; worker_opts+=("${more[@]}"); shift 2 ;;
+        --first-workers)
+            [ $# -ge 3 ] || { echo "run-local.sh: --first-workers needs K and options" >&2; exit 2; }
+            [[ "$2" =~ ^[0-9]+$ ]] || { echo "run-local.sh: --first-workers: '$2' is not a count" >&2; exit 2; }
+            first_k=$2; read -r -a first_opts <<< "$3"; shift 3 ;;
         --objective) need "$@"; objective=$2; shift 2 ;;
         --dim) need "$@"; dim=$2; shift 2 ;;
         --rounds) need "$@"; rounds=$2; shift 2 ;;
@@ -189,6 +195,8 @@ torch.manual_seed(int(sys.argv[3])); save_model(sys.argv[1], models.build(sys.ar
         init=(--init "$run_dir/init.psom")
     fi
     for i in $(seq 0 $((workers - 1))); do
+        mine=()
+        [ "$i" -ge "$first_k" ] || mine=("${first_opts[@]}")
         kind=$worker_kind
         [ "$kind" != mixed ] || { [ $((i % 2)) = 0 ] && kind=c || kind=torch; }
         if [ "$kind" = torch ]; then
@@ -200,7 +208,7 @@ torch.manual_seed(int(sys.argv[3])); save_model(sys.argv[1], models.build(sys.ar
             --data-dir "$data_dir" --epochs "$epochs" --batch "$batch" --lr "$lr" \
             --momentum "$momentum" --schedule "$schedule" --seed "$seed" --sync-every "$sync_every" \
             --shard-index "$i" --shard-count "$workers" --eval-every "$eval_every" \
-            "${init[@]}" "${worker_opts[@]}" \
+            "${init[@]}" "${worker_opts[@]}" "${mine[@]}" \
             > "$run_dir/worker$i.out" 2> "$run_dir/worker$i.log" &
         pids+=($!)
     done

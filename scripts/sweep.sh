@@ -12,9 +12,17 @@
 #   --epochs E                   passes over each worker's shard   [2]
 #   --model M --dataset D --data-dir DIR                           [lenet5 mnist data/D]
 #                                (only the default data/D is fetched)
-#   --variant 'NAME:PSOD OPTS|WORKER OPTS'   a named set of options, repeatable
-#                                (e.g. 'w07:--w 0.7' or 'reset:|--reset-momentum');
-#                                without any, one variant "default"
+#   --variant 'NAME:PSOD OPTS|WORKER OPTS|K:FIRST-K OPTS'   a named set of
+#                                options (a scenario), repeatable: for psod, for
+#                                every worker, and for workers 0..K-1 only (e.g.
+#                                'w07:--w 0.7', 'reset:|--reset-momentum',
+#                                'dir0.1:|--shard-mode dirichlet --shard-alpha 0.1',
+#                                'labels:||1:--shuffle-labels'); without any, one
+#                                variant "default"
+#   --pso-variant 'NAME:PSOD OPTS|WORKER OPTS'  also run pso with these options,
+#                                as the strategy "pso-NAME" (repeatable; e.g.
+#                                'paper:--attractor best --w 0.5 --c1 0.5 --c2 0.5',
+#                                'shared:|--fitness shared --holdout 1000')
 #   --link "1gbit 100mbit"       also run each across a network lab at these link
 #                                rates (run-local.sh --link; needs root); the
 #                                variant column then reads NAME@RATE [none]
@@ -38,8 +46,8 @@ cd "$(dirname "$0")/.."
 
 strategies="pso avg easgd diloco" syncs="1 4 16 64" workers_list="4" seeds="1 2" epochs=2
 model=lenet5 dataset=mnist data_dir="" out=results/sweep plot_only=0
-variants=() links=none wires=fp32 target=0.97
-usage() { sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; }
+variants=() links=none wires=fp32 target=0.97 pso_variants=()
+usage() { sed -n '2,/^set -euo/{/^#/p}' "$0" | sed 's/^# \{0,1\}//'; }
 need() { [ $# -ge 2 ] || { echo "sweep.sh: $1 needs a value (try --help)" >&2; exit 2; }; }
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -52,6 +60,7 @@ while [ $# -gt 0 ]; do
         --dataset) need "$@"; dataset=$2; shift 2 ;;
         --data-dir) need "$@"; data_dir=$2; shift 2 ;;
         --variant) need "$@"; variants+=("$2"); shift 2 ;;
+        --pso-variant) need "$@"; pso_variants+=("$2"); shift 2 ;;
         --out) need "$@"; out=$2; shift 2 ;;
         --link) need "$@"; links=$2; shift 2 ;;
         --wire) need "$@"; wires=$2; shift 2 ;;
@@ -62,6 +71,9 @@ while [ $# -gt 0 ]; do
     esac
 done
 [ ${#variants[@]} -gt 0 ] || variants=("default:")
+# pso-NAME runs pso with the options of --pso-variant NAME.
+pso_opts() { local v; for v in "${pso_variants[@]}"; do [ "pso-${v%%:*}" != "$1" ] || { echo "${v#*:}"; return; }; done; }
+for v in "${pso_variants[@]}"; do strategies="$strategies pso-${v%%:*}"; done
 data_dir=${data_dir:-data/$dataset}
 mkdir -p "$out/runs"
 csv="$out/results.csv"
@@ -96,8 +108,14 @@ if [ "$plot_only" = 0 ]; then
             vname=${v%%:*} vopts=${v#*:}
             [ "$W" = fp32 ] || vname="$vname+$W"
             [ "$L" = none ] || vname="$vname@$L"
-            popts=${vopts%%|*} wopts=""
+            popts=${vopts%%|*} wopts="" fopts=""
             [[ "$vopts" == *"|"* ]] && wopts=${vopts#*|}
+            if [[ "$wopts" == *"|"* ]]; then fopts=${wopts#*|}; wopts=${wopts%%|*}; fi
+            base=$strat
+            case "$strat" in
+                pso-*) base=pso; po=$(pso_opts "$strat"); popts="${po%%|*} $popts"
+                       [[ "$po" != *"|"* ]] || wopts="${po#*|} $wopts" ;;
+            esac
             [ "$W" = fp32 ] || wopts="$wopts --wire $W"
             key="$model-$dataset-$strat-$vname-s$N-w$K-seed$seed-e$epochs"
             total=$((total + 1))
@@ -105,10 +123,11 @@ if [ "$plot_only" = 0 ]; then
                 done_runs=$((done_runs + 1)); continue
             fi
             echo "sweep: $key"
-            args=(--no-fetch --workers "$K" --strategy "$strat" --sync-every "$N" --epochs "$epochs"
+            args=(--no-fetch --workers "$K" --strategy "$base" --sync-every "$N" --epochs "$epochs"
                   --model "$model" --dataset "$dataset" --data-dir "$data_dir" --seed "$seed"
                   --run-dir "$out/runs/$key")
             [ -z "$wopts" ] || args+=(--worker-opt "$wopts")
+            [ -z "$fopts" ] || args+=(--first-workers "${fopts%%:*}" "${fopts#*:}")
             [ "$L" = none ] || args+=(--link "$L")
             read -r -a pextra <<< "$popts"
             if ! scripts/run-local.sh "${args[@]}" -- "${pextra[@]}" > "$out/runs/$key.log" 2>&1; then

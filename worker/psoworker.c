@@ -68,7 +68,7 @@ struct worker_config {
     char curve_server[CONF_STRLEN];
 };
 
-static const char *const s_fitness_modes[] = {"train", "holdout", NULL};
+static const char *const s_fitness_modes[] = {"train", "holdout", "shared", NULL};
 static const char *const s_shard_modes[] = {"iid", "dirichlet", "classes", NULL}; /* psoc_shard_mode */
 static const char *const s_wires[] = {"fp32", "fp16", "bf16", "int8", NULL}; /* enum psoc_wire */
 
@@ -159,8 +159,10 @@ static const struct config_option s_options[] = {
      "test samples evaluated for each report (the whole test set at the end); 0 = all",
      NULL},
     {"fitness", CONF_ENUM, W(fitness), "train", 1, 0,
-     "loss pushed as fitness: the interval's mean training loss, or the loss on "
-     "--holdout samples kept out of this worker's shard", s_fitness_modes},
+     "loss pushed as fitness: the interval's mean training loss, the loss on --holdout "
+     "samples kept out of this worker's shard, or (shared) on the last --holdout samples of "
+     "the whole training set, kept out of every shard: the same set on every worker, so that "
+     "fitness compares across workers whose shards differ (label skew)", s_fitness_modes},
     {"holdout", CONF_INT, W(holdout), "1024", 1, 1e9,
      "samples held out of the shard for --fitness holdout", NULL},
     {"init", CONF_STRING, W(init), "", 1, 0,
@@ -322,14 +324,16 @@ static int s_run_model(const struct worker_config *cfg)
         model_destroy(&m);
         return 2;
     }
-    struct dataset train, test;
+    struct dataset train, test, holdout = {0};
     if (dataset_load(&train, &test, cfg->dataset, cfg->data_dir, err, sizeof err) != 0 ||
+        (cfg->fitness == 2 &&
+         dataset_split_tail(&train, (size_t)cfg->holdout, &holdout, err, sizeof err) != 0) ||
         (cfg->shard_count > 1 &&
          dataset_shard_by(&train, (int)cfg->shard_index, (int)cfg->shard_count,
                           (uint64_t)cfg->shard_seed, cfg->shard_mode, cfg->shard_alpha,
                           (int)cfg->shard_classes, err, sizeof err) != 0)) {
         log_error("%s", err);
-        model_destroy(&m);
+        dataset_free(&holdout), model_destroy(&m);
         return 1;
     }
     if (cfg->shard_count > 1 && cfg->shard_mode != PSOC_SHARD_IID) {
@@ -350,7 +354,7 @@ static int s_run_model(const struct worker_config *cfg)
     if (train.c != m->in_c || train.h != m->in_h || train.w != m->in_w) {
         log_error("model %s takes %dx%dx%d inputs, dataset %s has %dx%dx%d", m->name, m->in_c,
                   m->in_h, m->in_w, cfg->dataset, train.c, train.h, train.w);
-        dataset_free(&train), dataset_free(&test), model_destroy(&m);
+        dataset_free(&train), dataset_free(&test), dataset_free(&holdout), model_destroy(&m);
         return 1;
     }
     model_init(m, (uint64_t)cfg->seed ^ (cfg->diverse_init ? psoc_layout_hash(cfg->name) : 0));
@@ -358,7 +362,7 @@ static int s_run_model(const struct worker_config *cfg)
     const char *from = cfg->eval[0] ? cfg->eval : cfg->init;
     if (from[0] && s_load_weights(m, from, &info, err, sizeof err) != 0) {
         log_error("%s", err);
-        dataset_free(&train), dataset_free(&test), model_destroy(&m);
+        dataset_free(&train), dataset_free(&test), dataset_free(&holdout), model_destroy(&m);
         return 1;
     }
     if (cfg->eval[0]) {
@@ -368,14 +372,13 @@ static int s_run_model(const struct worker_config *cfg)
                "test accuracy %.6f\n",
                cfg->eval, m->name, cfg->dataset, info.strategy, (unsigned long long)info.round,
                loss, acc);
-        dataset_free(&train), dataset_free(&test), model_destroy(&m);
+        dataset_free(&train), dataset_free(&test), dataset_free(&holdout), model_destroy(&m);
         return 0;
     }
-    struct dataset holdout = {0};
     if (cfg->fitness == 1 &&
         dataset_split_tail(&train, (size_t)cfg->holdout, &holdout, err, sizeof err) != 0) {
         log_error("%s", err);
-        dataset_free(&train), dataset_free(&test), model_destroy(&m);
+        dataset_free(&train), dataset_free(&test), dataset_free(&holdout), model_destroy(&m);
         return 1;
     }
     log_info("model %s (%zu parameters, %d engine thread%s), %s: %zu training samples (shard %ld "

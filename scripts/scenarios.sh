@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Where particle swarms beat averaging (docs/RESULTS.md): every scenario of
+# the campaign, each one scripts/sweep.sh into results/scenarios/NAME/, then
+# the table across them (scripts/scenario-table.py).
+#
+#   scripts/scenarios.sh [--seeds "1 2 3"] [--only "iid noniid ..."] [--out DIR]
+#
+# Scenarios (LeNet-5 on MNIST, 4 workers, 2 epochs, lr 0.05 unless named):
+#   iid      IID shards, sync 1 4 16 64 256 (and ssgd)
+#   noniid   label skew at sync 16: Dirichlet alpha 0.5 and 0.1, 2 classes
+#            per worker (--shard-mode)
+#   bad      one bad worker of 4 at sync 16: labels shuffled, lr 10x (0.5),
+#            Gaussian noise (sd 0.05) on its weights before every push
+#   async    psod --mode async, one worker 5x slower (--delay-ms 18 per step)
+#   bad8     the mlp, 8 workers, 2 of them with shuffled labels, sync 16
+#
+# Strategies: pso (the default), pso-paper (the paper's form), pso-shared
+# (fitness on one held-out set that every worker shares), pso-weighted (the
+# fitness-weighted attractor, softmax(-loss / 0.05), on the shared fitness),
+# avg, easgd, diloco. A resumed campaign skips the runs it has.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seeds="1 2 3" only="iid noniid bad async bad8" out=results/scenarios
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --seeds) seeds=$2; shift 2 ;;
+        --only) only=$2; shift 2 ;;
+        --out) out=$2; shift 2 ;;
+        -h|--help) sed -n '2,/^set -euo/{/^#/p}' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "scenarios.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
+    esac
+done
+shared='--fitness shared --holdout 1000'
+pso=(--pso-variant 'paper:--attractor best --w 0.5 --c1 0.5 --c2 0.5'
+     --pso-variant "shared:|$shared"
+     --pso-variant "weighted:--attractor weighted --temperature 0.05|$shared")
+common=(--seeds "$seeds" --epochs 2)
+for s in $only; do
+    case "$s" in
+        iid) scripts/sweep.sh "${common[@]}" --strategies "pso avg easgd diloco ssgd" "${pso[@]}" \
+                 --sync "1 4 16 64 256" --out "$out/iid" --variant 'default:--ssgd-lr 0.05' ;;
+        noniid) scripts/sweep.sh "${common[@]}" --strategies "pso avg easgd diloco" "${pso[@]}" \
+                 --sync 16 --out "$out/noniid" \
+                 --variant 'dir0.5:|--shard-mode dirichlet --shard-alpha 0.5' \
+                 --variant 'dir0.1:|--shard-mode dirichlet --shard-alpha 0.1' \
+                 --variant 'classes2:|--shard-mode classes --shard-classes 2' ;;
+        bad) scripts/sweep.sh "${common[@]}" --strategies "pso avg easgd diloco" "${pso[@]}" \
+                 --sync 16 --out "$out/bad" \
+                 --variant 'labels:||1:--shuffle-labels' \
+                 --variant 'lr10x:||1:--lr 0.5' \
+                 --variant 'noise:||1:--weight-noise 0.05' ;;
+        async) scripts/sweep.sh "${common[@]}" --strategies "pso avg" \
+                 --pso-variant 'paper:--attractor best --w 0.5 --c1 0.5 --c2 0.5' \
+                 --pso-variant "shared:|$shared" \
+                 --sync 16 --out "$out/async" --variant 'slow5x:--mode async||1:--delay-ms 18' ;;
+        bad8) scripts/sweep.sh "${common[@]}" --strategies "pso avg easgd diloco" "${pso[@]}" \
+                 --model mlp --workers 8 --sync 16 --out "$out/bad8" \
+                 --variant 'labels2of8:||2:--shuffle-labels' ;;
+        *) echo "scenarios.sh: unknown scenario '$s'" >&2; exit 2 ;;
+    esac
+done
+/usr/bin/python3 scripts/scenario-table.py "$out" --plot > "$out/table.md"
+echo "scenarios: table in $out/table.md"
