@@ -264,19 +264,23 @@ void pso_update_general(float *x, float *v, float *p, const float *a1, const flo
 
 /* PSO_ATTRACT_WEIGHTED: mean = sum_i w_i x_i over this round's pushes with
  * a finite loss, w = softmax(-loss / temperature), taken from the lowest
- * loss so that exp cannot overflow. Particles are added in id order, so the
- * bits do not depend on the order pushes arrived in. */
+ * loss so that exp cannot overflow. Particles are added in the order of
+ * their workers' streams (as the plain mean is), so the bits depend neither
+ * on the order pushes arrived in nor on the order workers joined. */
 static void s_weighted_mean(struct swarm *s, float *const *x, const double *loss)
 {
     double lmin = INFINITY, wsum = 0;
     for (size_t i = 0; i < s->count; i++)
         if (x[i] && isfinite(loss[i]) && loss[i] < lmin)
             lmin = loss[i];
-    for (size_t i = 0; i < s->count; i++)
+    for (size_t j = 0; j < s->ord.count; j++) {
+        size_t i = s->ord.idx[j];
         if (x[i] && isfinite(loss[i]))
             wsum += exp(-(loss[i] - lmin) / s->prm.temperature);
+    }
     memset(s->mean, 0, s->n * sizeof(float));
-    for (size_t i = 0; i < s->count; i++) {
+    for (size_t j = 0; j < s->ord.count; j++) {
+        size_t i = s->ord.idx[j];
         if (!x[i] || !isfinite(loss[i]))
             continue;
         const float wi = (float)(exp(-(loss[i] - lmin) / s->prm.temperature) / wsum);

@@ -221,9 +221,9 @@ END_TEST
 
 /* Run a 4-particle swarm for 5 rounds with a given push order; return
  * the final positions. */
-static void s_run(uint64_t seed, const int *order, float out[4][257])
+static void s_run_with(uint64_t seed, const int *order, float out[4][257], int attractor)
 {
-    struct pso_params prm = {0.7, 1.5, 1.5, 0, PSO_RANDOM_ELEMENT, seed, 0, 0, 0.1};
+    struct pso_params prm = {0.7, 1.5, 1.5, 0, PSO_RANDOM_ELEMENT, seed, 0, attractor, 0.1};
     struct swarm *s = swarm_new(257, 0, &prm);
     float x[4][257];
     struct rng r;
@@ -255,10 +255,11 @@ START_TEST(seeded_runs_reproduce_regardless_of_arrival_order)
 {
     static float a[4][257], b[4][257], c[4][257];
     int o1[4] = {0, 1, 2, 3}, o2[4] = {3, 1, 0, 2};
-    s_run(77, o1, a);
-    s_run(77, o2, b);
+    int attractor = _i; /* best, mean, weighted */
+    s_run_with(77, o1, a, attractor);
+    s_run_with(77, o2, b, attractor);
     ck_assert_mem_eq(a, b, sizeof a);
-    s_run(78, o1, c);
+    s_run_with(78, o1, c, attractor);
     ck_assert(memcmp(a, c, sizeof a) != 0);
 }
 END_TEST
@@ -304,7 +305,7 @@ int main(void)
     tcase_add_test(tc, per_element_factors_vary_per_particle_factors_do_not);
     tcase_add_test(tc, bests_follow_losses);
     tcase_add_test(tc, weighted_attractor_is_the_softmax_of_the_losses);
-    tcase_add_test(tc, seeded_runs_reproduce_regardless_of_arrival_order);
+    tcase_add_loop_test(tc, seeded_runs_reproduce_regardless_of_arrival_order, 0, 3);
     tcase_add_test(tc, swarm_minimizes_sphere);
     suite_add_tcase(s, tc);
     return suite_run(s);

@@ -131,28 +131,51 @@ END_TEST
 
 /* One seeded run of `strategy` with 3 workers whose local steps take
  * delays[i] ms (so pushes arrive in another order), each on `threads`
- * engine threads; its model file. */
-static void s_seeded_run_on(const char *strategy, const int *delays, const char *threads,
-                            const char *tag, char *model, size_t mlen)
+ * engine threads, with psod options `pextra`, every worker's `wextra` and
+ * worker 0's `first` (NULL-terminated, up to 8 each); its model file. */
+static void s_seeded_run_with(const char *strategy, const int *delays, const char *threads,
+                              const char *const *pextra, const char *const *wextra,
+                              const char *const *first, const char *tag, char *model,
+                              size_t mlen)
 {
     char ep[256], t[96];
     snprintf(model, mlen, "%s/%s.psom", dir, tag);
-    pid_t psod = proc_psod(tag, ep, sizeof ep,
-                           (char *[]){"--workers", "3", "--strategy", (char *)strategy, "--seed",
-                                      "7", "--exit-when-done", "--model-out", model, NULL});
+    char *pargs[24] = {"--workers", "3", "--strategy", (char *)strategy, "--seed", "7",
+                       "--exit-when-done", "--model-out", model};
+    int np = 9;
+    for (int k = 0; pextra && pextra[k] && np < 23; k++)
+        pargs[np++] = (char *)pextra[k];
+    pargs[np] = NULL;
+    pid_t psod = proc_psod(tag, ep, sizeof ep, pargs);
     pid_t p[3];
     for (int i = 0; i < 3; i++) {
         char delay[16];
         snprintf(delay, sizeof delay, "%d", delays[i]);
         snprintf(t, sizeof t, "%s-w%d", tag, i);
-        p[i] = s_mlp_worker(ep, i, t,
-                            (char *[]){"--epochs", "1", "--sync-every", "2", "--eval-every", "0",
-                                       "--delay-ms", delay, "--seed", "3", "--threads",
-                                       (char *)threads, NULL});
+        char *wargs[32] = {"--epochs", "1", "--sync-every", "2", "--eval-every", "0",
+                           "--delay-ms", delay, "--seed", "3", "--threads", (char *)threads};
+        int nw = 12;
+        for (int k = 0; wextra && wextra[k] && nw < 20; k++)
+            wargs[nw++] = (char *)wextra[k];
+        for (int k = 0; i == 0 && first && first[k] && nw < 28; k++)
+            wargs[nw++] = (char *)first[k];
+        wargs[nw] = NULL;
+        p[i] = s_mlp_worker(ep, i, t, wargs);
     }
-    for (int i = 0; i < 3; i++)
-        ck_assert_int_eq(proc_wait(p[i], 120), 0);
+    for (int i = 0; i < 3; i++) {
+        snprintf(t, sizeof t, "%s-w%d", tag, i);
+        int rc = proc_wait(p[i], 120);
+        char err[4096];
+        proc_read(t, "err", err, sizeof err);
+        ck_assert_msg(rc == 0, "%s worker %d: %d: %.2000s", tag, i, rc, err);
+    }
     ck_assert_int_eq(proc_wait(psod, 20), 0);
+}
+
+static void s_seeded_run_on(const char *strategy, const int *delays, const char *threads,
+                            const char *tag, char *model, size_t mlen)
+{
+    s_seeded_run_with(strategy, delays, threads, NULL, NULL, NULL, tag, model, mlen);
 }
 
 static void s_seeded_run(const char *strategy, const int *delays, const char *tag,
@@ -226,6 +249,48 @@ START_TEST(engine_threads_repeat_their_bits_and_agree_with_one_thread)
 }
 END_TEST
 
+/* The scenario options of the experiments (docs/RESULTS.md): each seeded
+ * run gives the same model file twice, and pushes arriving in another
+ * order do not change it. */
+static const char *const s_scen_psod[][5] = {
+    {"--attractor", "weighted", "--temperature", "0.1", NULL},
+    {NULL},
+    {NULL},
+    {"--attractor", "best", NULL},
+};
+static const char *const s_scen_workers[][7] = {
+    {"--fitness", "shared", "--holdout", "100", NULL},
+    {"--shard-mode", "dirichlet", "--shard-alpha", "0.5", NULL},
+    {"--shard-mode", "classes", "--shard-classes", "2", "--weight-noise", "0.01", NULL},
+    {"--fitness", "shared", "--holdout", "100", NULL},
+};
+static const char *const s_scen_first[][3] = {
+    {NULL}, {NULL}, {NULL}, {"--shuffle-labels", NULL},
+};
+
+START_TEST(scenario_options_are_byte_identical_twice)
+{
+    ck_assert_int_eq(fixture_write_idx(dir, "train", 900, 1), 0);
+    ck_assert_int_eq(fixture_write_idx(dir, "t10k", 100, 2), 0);
+    static const int fast_first[3] = {0, 10, 20}, slow_first[3] = {20, 10, 0};
+    char a[600], b[600], tag[32];
+    snprintf(tag, sizeof tag, "scenario%d-a", _i);
+    s_seeded_run_with("pso", fast_first, "1", s_scen_psod[_i], s_scen_workers[_i],
+                      s_scen_first[_i], tag, a, sizeof a);
+    snprintf(tag, sizeof tag, "scenario%d-b", _i);
+    s_seeded_run_with("pso", slow_first, "1", s_scen_psod[_i], s_scen_workers[_i],
+                      s_scen_first[_i], tag, b, sizeof b);
+    size_t la = 0, lb = 0;
+    unsigned char *fa = proc_slurp(a, &la), *fb = proc_slurp(b, &lb);
+    ck_assert_ptr_nonnull(fa);
+    ck_assert_ptr_nonnull(fb);
+    ck_assert_uint_gt(la, 1000);
+    ck_assert_msg(la == lb && memcmp(fa, fb, la) == 0, "scenario %d: model files differ", _i);
+    free(fa);
+    free(fb);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("training");
@@ -236,6 +301,7 @@ int main(void)
     tcase_add_loop_test(tc, every_strategy_trains_over_compressed_payloads, 0, STRATEGY_COUNT);
     tcase_add_loop_test(tc, seeded_runs_are_byte_identical_whatever_order_pushes_arrive_in, 0, 2);
     tcase_add_test(tc, engine_threads_repeat_their_bits_and_agree_with_one_thread);
+    tcase_add_loop_test(tc, scenario_options_are_byte_identical_twice, 0, 4);
     suite_add_tcase(s, tc);
     return suite_run(s);
 }

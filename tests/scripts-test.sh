@@ -107,6 +107,34 @@ if ip netns add "scripts-test-$$" 2>/dev/null; then
         grep -q "^link=50mbit" "$dir/sweepl/runs/mlp-mnist-pso-default@50mbit-s4-w2-seed1-e1/summary.txt"
 fi
 
+# Scenario options: a pso variant with worker options, label-skew shards on
+# every worker, a bad first worker; scenario-table.py tabulates the result.
+if scripts/sweep.sh --strategies "pso avg" --sync 4 --seeds "1 2" --workers 2 --epochs 1 --model mlp \
+        --data-dir "$dir/data" --out "$dir/scen/skew" \
+        --pso-variant 'weighted:--attractor weighted --temperature 0.1|--fitness shared --holdout 100' \
+        --variant 'dir:|--shard-mode dirichlet --shard-alpha 0.5' --variant 'bad:||1:--shuffle-labels' \
+        > "$dir/scen.log" 2>&1; then ok; else bad "sweep.sh scenarios: $(tail -n 5 "$dir/scen.log")"; fi
+check "sweep.sh scenarios: not 12 runs" test "$(tail -n +2 "$dir/scen/skew/results.csv" | wc -l)" -eq 12
+r=$dir/scen/skew/runs
+check "sweep.sh --pso-variant: psod not on the weighted attractor" \
+    grep -q -- "attractor weighted" "$r/mlp-mnist-pso-weighted-dir-s4-w2-seed1-e1/psod.log"
+check "sweep.sh --pso-variant: its worker options did not reach the workers" \
+    grep -q "fitness: the loss on 100 held-out samples (the same set on every worker)" \
+    "$r/mlp-mnist-pso-weighted-dir-s4-w2-seed1-e1/worker1.log"
+check "sweep.sh variant: no Dirichlet shards" \
+    grep -q "shard 1 of 2 (dirichlet)" "$r/mlp-mnist-avg-dir-s4-w2-seed1-e1/worker1.log"
+check "sweep.sh K:OPTS: worker 0 does not shuffle its labels" \
+    grep -q -- "--shuffle-labels" "$r/mlp-mnist-avg-bad-s4-w2-seed1-e1/worker0.log"
+check "sweep.sh K:OPTS: worker 1 shuffles its labels too" \
+    bash -c "! grep -q -- --shuffle-labels '$r/mlp-mnist-avg-bad-s4-w2-seed1-e1/worker1.log'"
+/usr/bin/python3 scripts/scenario-table.py "$dir/scen" --plot > "$dir/scen/table.md" 2> "$dir/scen-table.log"
+check "scenario-table.py: no mean ± sd for pso-weighted: $(cat "$dir/scen-table.log")" \
+    grep -q -E "^\| pso-weighted \| \*\*[0-9.]+\*\* ± [0-9.]+ \(n 2" "$dir/scen/table.md"
+check "scenario-table.py: no verdict against avg" grep -q -E "^\| pso \| (win|tie|loss) \(" "$dir/scen/table.md"
+check "scenario-table.py: no plot" test -s "$dir/scen/skew.png"
+check "run-local.sh --first-workers without options refused" \
+    bash -c "scripts/run-local.sh --no-fetch --first-workers 1 2>&1 | grep -q 'needs K and options'"
+
 # --help everywhere; bad input refused with a reason.
 for s in run-local.sh sweep.sh launch-ssh.sh get-data.sh install-deps.sh; do
     check "$s --help" bash -c "scripts/$s --help | grep -q ."

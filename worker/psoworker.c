@@ -381,6 +381,9 @@ static int s_run_model(const struct worker_config *cfg)
         dataset_free(&train), dataset_free(&test), dataset_free(&holdout), model_destroy(&m);
         return 1;
     }
+    if (holdout.n)
+        log_info("fitness: the loss on %zu held-out samples (%s)", holdout.n,
+                 cfg->fitness == 2 ? "the same set on every worker" : "from this worker's shard");
     log_info("model %s (%zu parameters, %d engine thread%s), %s: %zu training samples (shard %ld "
              "of %ld), %zu test",
              m->name, m->n_params, model_threads(m), model_threads(m) > 1 ? "s" : "",
