@@ -248,3 +248,31 @@ def test_threads_takes_a_count_or_auto():
     for bad in ("0", "257", "two", ""):
         with pytest.raises(Exception, match="1 to 256 or auto"):
             worker._threads(bad)
+
+
+@pytest.mark.parametrize("mode", ["iid", "dirichlet", "classes"])
+def test_shards_come_from_the_c_library_and_tile_the_set(mode):
+    """psoworker-torch cuts its shard with psoc_partition, as psoworker does:
+    the parts are disjoint, cover every sample, and repeat for a seed."""
+    y = np.random.default_rng(4).permutation(np.repeat(np.arange(10), 300))
+    x = np.arange(3000)
+    seen = np.zeros(3000, dtype=int)
+    for k in range(5):
+        xs, ys = data.shard(x, y, k, 5, 9, mode=mode, alpha=0.3, classes=2)
+        assert (y[xs] == ys).all()
+        seen[xs] += 1
+        again, _ = data.shard(x, y, k, 5, 9, mode=mode, alpha=0.3, classes=2)
+        assert (again == xs).all()
+        if mode == "classes":  # 10 runs of one class each, 2 per worker
+            assert len(set(ys.tolist())) == 2
+    assert (seen == 1).all()
+
+
+def test_bad_shard_requests_are_refused_with_the_c_librarys_reason():
+    y = np.zeros(100, dtype=np.int64)
+    with pytest.raises(ValueError, match="unknown shard mode"):
+        data.shard(y, y, 0, 2, 1, mode="skewed")
+    with pytest.raises(ValueError, match="shard 3 of 2"):
+        data.shard(y, y, 3, 2, 1)
+    with pytest.raises(ValueError, match="--shard-alpha"):
+        data.shard(y, y, 0, 16, 1, mode="dirichlet", alpha=0.001)
