@@ -5,7 +5,7 @@
  * Synthetic inputs (the speed of a step does not depend on the pixel
  * values).
  *
- *   bench_train [SECONDS_PER_CELL [MAX_THREADS]]   (default 5, 2)
+ *   bench_train [SECONDS_PER_CELL [MAX_THREADS [MODEL]]]   (default 5, 2, all)
  *
  * Prints one line per (model, threads): samples/s and the GFLOP/s they
  * mean (model_flops). run-bench.sh puts PyTorch's numbers for the identical
@@ -13,6 +13,7 @@
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "common/rng.h"
 #include "common/timeutil.h"
@@ -41,6 +42,7 @@ int main(int argc, char **argv)
 {
     double secs = argc > 1 ? atof(argv[1]) : 5.0;
     int max_threads = argc > 2 ? atoi(argv[2]) : 2;
+    const char *only = argc > 3 ? argv[3] : NULL; /* one model, for a profile */
     const char *models[] = {"mlp", "lenet5", "cifar_cnn"};
     const int B = 64;
     for (int threads = 1; threads <= max_threads; threads++) {
@@ -48,6 +50,8 @@ int main(int argc, char **argv)
         printf("sgemm threads=%d n=512 GFLOP/s %.1f\n", threads, s_sgemm_gflops(512, secs / 2));
         openblas_set_num_threads(1);
         for (int k = 0; k < 3; k++) {
+            if (only && strcmp(only, models[k]) != 0)
+                continue;
             char err[256];
             struct model *m = model_new(models[k], B, err, sizeof err);
             model_init(m, 1);

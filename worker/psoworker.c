@@ -68,7 +68,8 @@ struct worker_config {
     char curve_server[CONF_STRLEN];
 };
 
-static const char *const s_fitness_modes[] = {"train", "holdout", "shared", NULL};
+/* enum: 0 train, 1 holdout, 2 shared, 3 auto (resolved in main) */
+static const char *const s_fitness_modes[] = {"train", "holdout", "shared", "auto", NULL};
 static const char *const s_shard_modes[] = {"iid", "dirichlet", "classes", NULL}; /* psoc_shard_mode */
 static const char *const s_wires[] = {"fp32", "fp16", "bf16", "int8", NULL}; /* enum psoc_wire */
 
@@ -158,13 +159,15 @@ static const struct config_option s_options[] = {
     {"eval-samples", CONF_INT, W(eval_samples), "1000", 0, 1e9,
      "test samples evaluated for each report (the whole test set at the end); 0 = all",
      NULL},
-    {"fitness", CONF_ENUM, W(fitness), "train", 1, 0,
+    {"fitness", CONF_ENUM, W(fitness), "auto", 1, 0,
      "loss pushed as fitness: the interval's mean training loss, the loss on --holdout "
      "samples kept out of this worker's shard, or (shared) on the last --holdout samples of "
      "the whole training set, kept out of every shard: the same set on every worker, so that "
-     "fitness compares across workers whose shards differ (label skew)", s_fitness_modes},
+     "fitness compares across workers whose shards differ (label skew); auto: shared for "
+     "--shard-mode dirichlet or classes, train for IID shards (docs/RESULTS.md)",
+     s_fitness_modes},
     {"holdout", CONF_INT, W(holdout), "1024", 1, 1e9,
-     "samples held out of the shard for --fitness holdout", NULL},
+     "samples held out for --fitness holdout or shared", NULL},
     {"init", CONF_STRING, W(init), "", 1, 0,
      "start from the weights of this model file (psod --model-out)", NULL},
     {"eval", CONF_STRING, W(eval), "", 1, 0,
@@ -498,6 +501,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "psoworker: %s\n", err);
         return 1;
     }
+    if (cfg.fitness == 3) /* auto */
+        cfg.fitness = cfg.shard_count > 1 && cfg.shard_mode != PSOC_SHARD_IID ? 2 : 0;
     if (cfg.model[0]) {
         int rc = s_run_model(&cfg);
         return s_stop_signal ? 128 + s_stop_signal : rc;

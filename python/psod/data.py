@@ -59,10 +59,13 @@ def _cifar(paths):
     return np.concatenate(xs), np.concatenate(ys)
 
 
-def load(name, root, shard=None):
+def load(name, root, shard=None, holdout=0):
     """(x_train, y_train, x_test, y_test) as float32 NCHW and int64 arrays.
     `shard` = (index, count, seed[, mode, alpha, classes]) keeps only that part
-    of the training set (see shard()), cut before the conversion to floats."""
+    of the training set (see shard()), cut before the conversion to floats.
+    With `holdout` N > 0, the last N training samples are kept out of every
+    shard (psoworker --fitness shared) and returned after the rest:
+    (x_train, y_train, x_test, y_test, x_holdout, y_holdout)."""
     if name in ("mnist", "fashion-mnist"):
         xtr = _idx(os.path.join(root, "train-images-idx3-ubyte"))
         ytr = _idx(os.path.join(root, "train-labels-idx1-ubyte"))
@@ -81,9 +84,16 @@ def load(name, root, shard=None):
         raise ValueError(f"unknown dataset '{name}' (mnist, fashion-mnist, cifar10)")
     if len(xtr) != len(ytr) or len(xte) != len(yte):
         raise ValueError(f"{root}: images and labels differ in count")
+    held = None
+    if holdout:
+        if not 0 < holdout < len(xtr):
+            raise ValueError(f"cannot hold out {holdout} of {len(xtr)} samples")
+        held = (_norm(xtr[-holdout:], name), ytr[-holdout:].astype(np.int64))
+        xtr, ytr = xtr[:-holdout], ytr[:-holdout]
     if shard is not None:
         xtr, ytr = globals()["shard"](xtr, ytr, *shard)
-    return _norm(xtr, name), ytr.astype(np.int64), _norm(xte, name), yte.astype(np.int64)
+    out = (_norm(xtr, name), ytr.astype(np.int64), _norm(xte, name), yte.astype(np.int64))
+    return out + held if held else out
 
 
 SHARD_MODES = ("iid", "dirichlet", "classes")

@@ -157,12 +157,14 @@ class Swarm:
         """Whether the next step() synchronizes."""
         return self.push_gradients or (self.steps + 1) % self.sync_every == 0
 
-    def step(self, loss, samples=None, accuracy=math.nan, force=False):
+    def step(self, loss, samples=None, accuracy=math.nan, force=False, fitness=None):
         """Count one local step (after optimizer.step()) with its loss (a
         number or a 0-dim tensor); every sync_every steps (every step under
         ssgd, or now with `force`, e.g. after the last step) synchronize.
         Returns the position dict on a sync step, else None. `accuracy`:
-        test accuracy of the weights now, if measured."""
+        test accuracy of the weights now, if measured; `fitness`: the loss
+        to push instead of the interval's mean training loss (a held-out
+        loss), on a sync step."""
         lv = float(loss.detach()) if torch.is_tensor(loss) else float(loss)
         self.steps += 1
         if math.isfinite(lv):
@@ -171,12 +173,14 @@ class Swarm:
         self._samples += int(samples) if samples is not None else 1
         if not force and not self.push_gradients and self.steps % self.sync_every:
             return None
-        return self.sync(accuracy=accuracy)
+        return self.sync(accuracy=accuracy, fitness=fitness)
 
-    def sync(self, accuracy=math.nan):
+    def sync(self, accuracy=math.nan, fitness=None):
         """Synchronize now: push the weights (or gradient) and the mean loss
-        since the last sync, take the new position."""
+        since the last sync (or `fitness`), take the new position."""
         mean = self._loss_sum / self._loss_n if self._loss_n else math.inf
+        if fitness is not None and math.isfinite(mean):
+            mean = float(fitness)
         if not math.isfinite(mean):
             raise psod.PsodError(-1, "no finite loss since the last sync: the model diverged")
         grad = self._ptr(self._grads()) if self.push_gradients else None

@@ -65,6 +65,11 @@ def parser():
     a("--shard-alpha", type=float, default=0.5, help="--shard-mode dirichlet: the concentration")
     a("--shard-classes", type=int, default=2, help="--shard-mode classes: classes per worker")
     a("--shard-seed", type=int, default=1, help="seed of the partition, the same on every worker")
+    a("--fitness", default="auto", choices=("train", "shared", "auto"),
+      help="loss pushed as fitness: the interval's training loss, or (shared) the loss on the "
+           "last --holdout training samples, kept out of every shard; auto: shared for "
+           "label-skewed shards (psoworker's --fitness)")
+    a("--holdout", type=int, default=1024, help="samples held out for --fitness shared")
     a("--eval-every", type=int, default=-1,
       help="syncs between accuracy reports; -1 = about every 100 local steps; 0 = never")
     a("--eval-samples", type=int, default=1000, help="test samples per report; 0 = all")
@@ -162,9 +167,18 @@ def run(o):
         raise SystemExit("psoworker-torch: give --model (" + ", ".join(models.NAMES) + ")")
     name = o.name or f"{socket.gethostname()}-{os.getpid()}"
     torch.manual_seed(o.seed)
-    xs, ys, xte, yte = data.load(o.dataset, o.data_dir,
-                                 shard=(o.shard_index, o.shard_count, o.shard_seed,
-                                        o.shard_mode, o.shard_alpha, o.shard_classes))
+    fitness = o.fitness
+    if fitness == "auto":
+        fitness = "shared" if o.shard_count > 1 and o.shard_mode != "iid" else "train"
+    loaded = data.load(o.dataset, o.data_dir,
+                       shard=(o.shard_index, o.shard_count, o.shard_seed,
+                              o.shard_mode, o.shard_alpha, o.shard_classes),
+                       holdout=o.holdout if fitness == "shared" else 0)
+    xs, ys, xte, yte = loaded[:4]
+    held = loaded[4:] if fitness == "shared" else None
+    if held:
+        _log(f"fitness: the loss on {len(held[1])} held-out samples (the same set on every "
+             "worker)")
     model = models.build(o.model).to(device)
     if o.init:
         load_model(o.init, model, buffers=o.buffers == "sync")
@@ -259,7 +273,13 @@ def run(o):
                 eval_s += time.time() - a
             a = time.time()
             try:
-                pos = swarm.step(lv, samples=o.batch, accuracy=acc, force=step == total)
+                fit = None
+                if held and is_sync:
+                    a = time.time()
+                    fit = evaluate(model, held[0], held[1], device)[0]
+                    eval_s += time.time() - a
+                pos = swarm.step(lv, samples=o.batch, accuracy=acc, force=step == total,
+                                 fitness=fit)
             except psod.PsodError as e:
                 if stop["sig"]:
                     break

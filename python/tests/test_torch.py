@@ -276,3 +276,22 @@ def test_bad_shard_requests_are_refused_with_the_c_librarys_reason():
         data.shard(y, y, 3, 2, 1)
     with pytest.raises(ValueError, match="--shard-alpha"):
         data.shard(y, y, 0, 16, 1, mode="dirichlet", alpha=0.001)
+
+
+def test_torch_workers_on_skewed_shards_push_the_shared_fitness(daemon, tmp_path):
+    """--shard-mode classes: --fitness auto becomes shared, both workers push
+    the loss on the same held-out tail, and the swarm still trains."""
+    mnist = write_mnist(str(tmp_path / "mnist"), n_train=1024, n_test=128)
+    d = daemon("--workers", "2", "--strategy", "pso", "--exit-when-done")
+    extra = ["--shard-count", "2", "--epochs", "2", "--shard-mode", "classes", "--holdout", "64"]
+    ws = [_torch_worker(str(tmp_path), d.endpoint, f"s{i}", mnist,
+                        extra + ["--shard-index", str(i)]) for i in range(2)]
+    for i, w in enumerate(ws):
+        assert w.wait(120) == 0, read(str(tmp_path), f"s{i}", "err")
+    assert d.proc.wait(20) == 0, d.text()
+    for i in range(2):
+        assert "fitness: the loss on 64 held-out samples" in read(str(tmp_path), f"s{i}", "err")
+    x, y, _, _, hx, hy = data.load("mnist", mnist, shard=(0, 2, 1, "classes", 0.5, 2), holdout=64)
+    full = data.load("mnist", mnist)
+    assert len(hx) == 64 and (hy == full[1][-64:]).all()
+    assert len(x) == (1024 - 64) // 2
