@@ -4,6 +4,7 @@
 # the table across them (scripts/scenario-table.py).
 #
 #   scripts/scenarios.sh [--seeds "1 2 3"] [--only "iid noniid ..."] [--out DIR]
+#                        [--cifar-dir DIR]  (default ../shared/data/cifar10-slice)
 #
 # Scenarios (LeNet-5 on MNIST, 4 workers, 2 epochs, lr 0.05 unless named):
 #   iid      IID shards, sync 1 4 16 64 256 (and ssgd)
@@ -13,6 +14,8 @@
 #            Gaussian noise (sd 0.05) on its weights before every push
 #   async    psod --mode async, one worker 5x slower (--delay-ms 18 per step)
 #   bad8     the mlp, 8 workers, 2 of them with shuffled labels, sync 16
+#   cifar    a larger model: cifar_cnn (C workers) on the CIFAR-10 slice
+#            (4,000 + 1,000 images, --cifar-dir), 10 epochs, sync 4
 #
 # Strategies: pso (the default), pso-paper (the paper's form), pso-shared
 # (fitness on one held-out set that every worker shares), pso-weighted (the
@@ -20,20 +23,29 @@
 # avg, easgd, diloco. A resumed campaign skips the runs it has.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-seeds="1 2 3" only="iid noniid bad async bad8" out=results/scenarios
+seeds="1 2 3" only="iid noniid bad async bad8 cifar" out=results/scenarios
+cifar_dir=../shared/data/cifar10-slice
 while [ $# -gt 0 ]; do
     case "$1" in
         --seeds) seeds=$2; shift 2 ;;
         --only) only=$2; shift 2 ;;
         --out) out=$2; shift 2 ;;
+        --cifar-dir) cifar_dir=$2; shift 2 ;;
         -h|--help) sed -n '2,/^set -euo/{/^#/p}' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "scenarios.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
     esac
 done
+# The pso forms, their shared fitness set HOLDOUT samples (of 60,000 on
+# MNIST; 200 of the CIFAR slice's 4,000, so that those runs train on nearly
+# as much as the others).
+pso_forms() {
+    local shared="--fitness shared --holdout $1"
+    pso=(--pso-variant 'paper:--attractor best --w 0.5 --c1 0.5 --c2 0.5'
+         --pso-variant "shared:|$shared"
+         --pso-variant "weighted:--attractor weighted --temperature 0.05|$shared")
+}
+pso_forms 1000
 shared='--fitness shared --holdout 1000'
-pso=(--pso-variant 'paper:--attractor best --w 0.5 --c1 0.5 --c2 0.5'
-     --pso-variant "shared:|$shared"
-     --pso-variant "weighted:--attractor weighted --temperature 0.05|$shared")
 common=(--seeds "$seeds" --epochs 2)
 for s in $only; do
     case "$s" in
@@ -56,6 +68,10 @@ for s in $only; do
         bad8) scripts/sweep.sh "${common[@]}" --strategies "pso avg easgd diloco" "${pso[@]}" \
                  --model mlp --workers 8 --sync 16 --out "$out/bad8" \
                  --variant 'labels2of8:||2:--shuffle-labels' ;;
+        cifar) pso_forms 200
+               scripts/sweep.sh --seeds "$seeds" --epochs 10 --strategies "pso avg easgd diloco" \
+                 "${pso[@]}" --model cifar_cnn --dataset cifar10 --data-dir "$cifar_dir" \
+                 --sync 4 --target 0.4 --out "$out/cifar" ;;
         *) echo "scenarios.sh: unknown scenario '$s'" >&2; exit 2 ;;
     esac
 done

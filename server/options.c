@@ -18,6 +18,58 @@
 #include "server/strategy.h"
 
 static const char *const s_modes[] = {"sync", "async", NULL};
+
+/* --preset: the options docs/RESULTS.md's scenario campaign found best for
+ * a kind of cluster. They go before the command line's own (server_preset_argv),
+ * so an option given explicitly still wins. */
+static const struct server_preset {
+    const char *name;
+    const char *const argv[8];
+} s_presets[] = {
+    {"none", {NULL}},
+    /* IID shards, healthy workers: averaging matched or beat every pso form
+     * at every sync interval measured (1 to 256). */
+    {"healthy", {"--strategy", "avg", NULL}},
+    /* Label-skewed shards: pso with its defaults, the workers pushing the
+     * shared held-out loss (their --fitness auto does under --shard-mode);
+     * +15 points over averaging at Dirichlet 0.1. */
+    {"skewed", {"--strategy", "pso", "--attractor", "mean", NULL}},
+    /* Workers that may be bad (wrong labels, a learning rate far too high,
+     * corrupted weights): the fitness-weighted attractor, which beat
+     * averaging and every other form in all three cases. */
+    {"faulty", {"--strategy", "pso", "--attractor", "weighted", "--temperature", "0.05", NULL}},
+};
+#define PRESETS (sizeof s_presets / sizeof *s_presets)
+static const char *const s_preset_names[] = {"none", "healthy", "skewed", "faulty", NULL};
+
+char **server_preset_argv(int argc, char **argv, int *argc_out, char *err, size_t errlen)
+{
+    const char *name = config_find_arg(argc, argv, "--preset");
+    size_t k = 0;
+    for (; name && k < PRESETS; k++)
+        if (strcmp(name, s_presets[k].name) == 0)
+            break;
+    if (name && k == PRESETS) {
+        snprintf(err, errlen, "unknown --preset '%s' (choose none, healthy, skewed, faulty)",
+                 name);
+        return NULL;
+    }
+    int extra = 0;
+    while (name && s_presets[k].argv[extra])
+        extra++;
+    char **out = calloc((size_t)argc + (size_t)extra + 1, sizeof *out);
+    if (!out) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    out[0] = argv[0];
+    for (int i = 0; i < extra; i++)
+        out[1 + i] = (char *)s_presets[k].argv[i];
+    for (int i = 1; i < argc; i++)
+        out[extra + i] = argv[i];
+    *argc_out = argc + extra;
+    return out;
+}
 /* "any", then the codec's kinds in order: value - 1 is the kind. */
 static const char *const s_wires[] = {"any", "fp32", "fp16", "bf16", "int8", NULL};
 
@@ -32,6 +84,12 @@ static const struct config_option s_options[] = {
     {"strategy", CONF_ENUM, C(strategy), "pso", 1, 0,
      "synchronization strategy (docs/STRATEGIES.md); pso is PSO-PS",
      strategy_choices},
+    {"preset", CONF_ENUM, C(preset), "none", 1, 0,
+     "options for a kind of cluster, from docs/RESULTS.md (options given explicitly still "
+     "win): healthy (IID shards, healthy workers: --strategy avg), skewed (label-skewed "
+     "shards: pso, the workers' --fitness auto pushing a shared held-out loss), faulty "
+     "(workers that may be bad: pso --attractor weighted --temperature 0.05)",
+     s_preset_names},
     {"mode", CONF_ENUM, C(mode), "sync", 1, 0,
      "sync: rounds with a barrier; async: each push is answered at once from the current "
      "state, so a slow worker slows only itself (pso and avg)", s_modes},

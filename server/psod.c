@@ -68,8 +68,17 @@ int main(int argc, char **argv)
     }
     log_init("psod", (enum log_level)lvl, stderr);
 
-    if (config_from_argv(opts, argc, argv, err, sizeof err) != 0) {
+    int pargc = 0;
+    char **pargv = server_preset_argv(argc, argv, &pargc, err, sizeof err);
+    if (!pargv || config_from_argv(opts, pargc, pargv, err, sizeof err) != 0) {
         fprintf(stderr, "psod: %s\n", err);
+        free(pargv);
+        return 2;
+    }
+    free(pargv);
+    if (cfg.preset && !config_find_arg(argc, argv, "--preset")) {
+        fprintf(stderr, "psod: give --preset on the command line, not in a config file (its "
+                        "options go before the command line's)\n");
         return 2;
     }
     log_info("psod %s starting; effective configuration:", PSOD_VERSION);

@@ -23,6 +23,7 @@ struct server_config {
     char endpoint_file[CONF_STRLEN];
     long workers;
     int strategy;                /* index into strategy_all */
+    int preset;                  /* index into --preset's choices, 0 = none */
     struct strategy_params sp;   /* every strategy's options */
     long seed;
     long max_payload_mb;
@@ -68,6 +69,11 @@ struct server_config {
 #define SERVER_OPTION_TABLES (STRATEGY_COUNT + 2)
 const struct config_table *server_options(struct server_config *cfg,
                                           struct config_table t[SERVER_OPTION_TABLES]);
+/* argv with --preset's options (if any) inserted after argv[0], so that the
+ * command line's own come after them and win; *argc_out its length. A new
+ * array (free it; its strings are argv's or static), or NULL with err
+ * filled (an unknown preset). */
+char **server_preset_argv(int argc, char **argv, int *argc_out, char *err, size_t errlen);
 
 struct server;
 

@@ -356,6 +356,38 @@ START_TEST(options_are_read_as_written)
 }
 END_TEST
 
+START_TEST(presets_set_their_options_and_explicit_options_win)
+{
+    /* An unusable --bind ends psod right after it printed its configuration. */
+    ck_assert_int_eq(s_psod_alone("p1", (char *[]){"--preset", "faulty", "--bind", "5605", NULL}),
+                     1);
+    proc_read("p1", "err", out, sizeof out);
+    ck_assert_msg(strstr(out, "    strategy pso\n") && strstr(out, "    attractor weighted\n") &&
+                      strstr(out, "    temperature 0.05") && strstr(out, "    preset faulty\n"),
+                  "%.3000s", out);
+    ck_assert_int_eq(s_psod_alone("p2", (char *[]){"--preset", "faulty", "--attractor", "best",
+                                                   "--bind", "5605", NULL}),
+                     1);
+    proc_read("p2", "err", out, sizeof out);
+    ck_assert_msg(strstr(out, "    attractor best\n"), "%.3000s", out);
+    ck_assert_int_eq(s_psod_alone("p3", (char *[]){"--preset=healthy", "--bind", "5605", NULL}), 1);
+    proc_read("p3", "err", out, sizeof out);
+    ck_assert_msg(strstr(out, "    strategy avg\n"), "%.3000s", out);
+    ck_assert_int_eq(s_psod_alone("p4", (char *[]){"--preset", "bogus", NULL}), 2);
+    proc_read("p4", "err", out, sizeof out);
+    ck_assert_msg(strstr(out, "unknown --preset 'bogus'"), "%.3000s", out);
+    char conf[600];
+    s_path(conf, sizeof conf, "preset.conf");
+    FILE *f = fopen(conf, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("preset faulty\n", f);
+    fclose(f);
+    ck_assert_int_eq(s_psod_alone("p5", (char *[]){"--config", conf, NULL}), 2);
+    proc_read("p5", "err", out, sizeof out);
+    ck_assert_msg(strstr(out, "give --preset on the command line"), "%.3000s", out);
+}
+END_TEST
+
 START_TEST(a_worker_that_beats_but_makes_no_progress_is_evicted)
 {
     /* b's main thread stops after 20 syncs; its heartbeat thread goes on,
@@ -472,6 +504,7 @@ int main(void)
     tcase_add_test(tc, waits_say_what_they_wait_for);
     tcase_add_test(tc, options_are_read_as_written);
     tcase_add_test(tc, refused_traffic_is_not_counted_as_training_traffic);
+    tcase_add_test(tc, presets_set_their_options_and_explicit_options_win);
     tcase_add_test(tc, a_worker_that_beats_but_makes_no_progress_is_evicted);
     tcase_add_test(tc, psoctl_watch_shows_the_round_rate_and_outlives_the_daemon);
     suite_add_tcase(s, tc);
