@@ -5,7 +5,9 @@
  * Synthetic inputs (the speed of a step does not depend on the pixel
  * values).
  *
- *   bench_train [SECONDS_PER_CELL [MAX_THREADS [MODEL]]]   (default 5, 2, all)
+ *   bench_train [SECONDS_PER_CELL [THREADS [MODEL]]]   (default 5, "1,2", all)
+ *
+ * THREADS is a comma-separated list of thread counts.
  *
  * Prints one line per (model, threads): samples/s and the GFLOP/s they
  * mean (model_flops). run-bench.sh puts PyTorch's numbers for the identical
@@ -41,11 +43,22 @@ static double s_sgemm_gflops(int n, double secs)
 int main(int argc, char **argv)
 {
     double secs = argc > 1 ? atof(argv[1]) : 5.0;
-    int max_threads = argc > 2 ? atoi(argv[2]) : 2;
+    int counts[16], nc = 0;
+    for (const char *t = argc > 2 ? argv[2] : "1,2"; *t && nc < 16;) {
+        char *end;
+        long v = strtol(t, &end, 10);
+        if (end == t || v < 1 || v > MODEL_MAX_THREADS) {
+            fprintf(stderr, "bench_train: bad thread list '%s'\n", argv[2]);
+            return 2;
+        }
+        counts[nc++] = (int)v;
+        t = *end == ',' ? end + 1 : end;
+    }
     const char *only = argc > 3 ? argv[3] : NULL; /* one model, for a profile */
     const char *models[] = {"mlp", "lenet5", "cifar_cnn"};
     const int B = 64;
-    for (int threads = 1; threads <= max_threads; threads++) {
+    for (int c = 0; c < nc; c++) {
+        int threads = counts[c];
         openblas_set_num_threads(threads);
         printf("sgemm threads=%d n=512 GFLOP/s %.1f\n", threads, s_sgemm_gflops(512, secs / 2));
         openblas_set_num_threads(1);

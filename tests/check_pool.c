@@ -15,7 +15,7 @@ static char err[256];
 struct count {
     atomic_int runs[64];
     atomic_int total;
-    int n_seen;
+    atomic_int n_seen;
 };
 
 static void s_count(void *arg, int tid, int n)
@@ -23,7 +23,7 @@ static void s_count(void *arg, int tid, int n)
     struct count *c = arg;
     atomic_fetch_add(&c->runs[tid], 1);
     atomic_fetch_add(&c->total, 1);
-    c->n_seen = n; /* every thread writes the same value */
+    atomic_store(&c->n_seen, n); /* every thread writes the same value */
 }
 
 START_TEST(every_thread_runs_each_job_once)
@@ -39,7 +39,7 @@ START_TEST(every_thread_runs_each_job_once)
         ck_assert_int_eq(atomic_load(&c.total), 2000 * n);
         for (int t = 0; t < n; t++)
             ck_assert_int_eq(atomic_load(&c.runs[t]), 2000);
-        ck_assert_int_eq(c.n_seen, n);
+        ck_assert_int_eq(atomic_load(&c.n_seen), n);
         pool_destroy(&p);
         ck_assert_ptr_null(p);
     }

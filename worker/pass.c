@@ -142,6 +142,16 @@ static void s_backward_layer(struct pass *p, int i, int tid, int n, size_t b0, s
     }
 }
 
+/* Whether layer i reads or writes rows of other threads' samples: a dense
+ * layer split by outputs in the forward pass, any dense layer's weight
+ * gradient in the backward pass. Everything else works on the thread's own
+ * samples, so a run of such layers needs no barrier between them. */
+static int s_all_rows_forward(const struct model *m, int i, int n)
+{
+    return i >= 0 && i < m->n_layers && m->layer[i].kind == LAYER_DENSE &&
+           s_split_out(m->layer[i].OC, n);
+}
+
 static void s_job(void *arg, int tid, int n)
 {
     struct pass *p = arg;
@@ -154,10 +164,12 @@ static void s_job(void *arg, int tid, int n)
         pool_split(m->n_params, tid, n, &g0, &g1);
         memset(m->grads + g0, 0, (g1 - g0) * sizeof(float));
     }
-    pool_barrier(m->pool, tid);
+    if (s_all_rows_forward(m, 0, n))
+        pool_barrier(m->pool, tid);
     for (int i = 0; i < m->n_layers; i++) {
         s_forward_layer(p, i, tid, n, b0, b1);
-        pool_barrier(m->pool, tid);
+        if (s_all_rows_forward(m, i, n) || s_all_rows_forward(m, i + 1, n))
+            pool_barrier(m->pool, tid);
     }
     if (p->y) {
         int C = m->n_classes, right = 0;
@@ -165,13 +177,22 @@ static void s_job(void *arg, int tid, int n)
         double sum = softmax_xent_sum(dl, m->act[m->n_layers] + b0 * C, p->y + b0,
                                       (int)(b1 - b0), C, p->B, &right);
         p->part_loss[tid] = sum, p->part_correct[tid] = right;
-        pool_barrier(m->pool, tid);
     }
-    if (p->backward)
-        for (int i = m->n_layers - 1; i >= 0; i--) {
-            s_backward_layer(p, i, tid, n, b0, b1);
+    if (!p->backward)
+        return;
+    /* the gradients are zeroed everywhere before anyone adds to them */
+    pool_barrier(m->pool, tid);
+    for (int i = m->n_layers - 1; i >= 0; i--) {
+        enum layer_kind k = m->layer[i].kind;
+        /* a dense weight gradient reads every sample's rows */
+        if (k == LAYER_DENSE && i < m->n_layers - 1)
             pool_barrier(m->pool, tid);
-        }
+        s_backward_layer(p, i, tid, n, b0, b1);
+        /* a convolution's sum reads every thread's buffer, which the next
+         * convolution's backward pass clears */
+        if (k == LAYER_CONV)
+            pool_barrier(m->pool, tid);
+    }
 }
 
 static double s_run(struct model *m, const float *x, const uint8_t *y, int B, int backward,
