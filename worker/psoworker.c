@@ -60,6 +60,7 @@ struct worker_config {
     int standalone;
     long eval_every, eval_samples, holdout, reconnect_ms, delay_ms, join_timeout_ms, stall_after;
     int fitness, diverse_init, wire, shard_mode, shuffle_labels;
+    int fitness_auto;      /* --fitness auto chose it (no option sets this) */
     double shard_alpha, weight_noise;
     long shard_classes, shard_seed;
     char init[CONF_STRLEN];
@@ -328,9 +329,16 @@ static int s_run_model(const struct worker_config *cfg)
         return 2;
     }
     struct dataset train, test, holdout = {0};
-    if (dataset_load(&train, &test, cfg->dataset, cfg->data_dir, err, sizeof err) != 0 ||
-        (cfg->fitness == 2 &&
-         dataset_split_tail(&train, (size_t)cfg->holdout, &holdout, err, sizeof err) != 0) ||
+    int loaded = dataset_load(&train, &test, cfg->dataset, cfg->data_dir, err, sizeof err) == 0;
+    size_t held = (size_t)cfg->holdout;
+    /* --fitness auto on a small set: a tenth of it rather than a refusal */
+    if (loaded && cfg->fitness_auto && cfg->fitness == 2 && held > train.n / 10) {
+        held = train.n / 10 ? train.n / 10 : 1;
+        log_info("--fitness auto: holding out %zu of %zu samples (--holdout %ld is more than a "
+                 "tenth)", held, train.n, cfg->holdout);
+    }
+    if (!loaded ||
+        (cfg->fitness == 2 && dataset_split_tail(&train, held, &holdout, err, sizeof err) != 0) ||
         (cfg->shard_count > 1 &&
          dataset_shard_by(&train, (int)cfg->shard_index, (int)cfg->shard_count,
                           (uint64_t)cfg->shard_seed, cfg->shard_mode, cfg->shard_alpha,
@@ -501,8 +509,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "psoworker: %s\n", err);
         return 1;
     }
-    if (cfg.fitness == 3) /* auto */
+    if (cfg.fitness == 3) { /* auto */
         cfg.fitness = cfg.shard_count > 1 && cfg.shard_mode != PSOC_SHARD_IID ? 2 : 0;
+        cfg.fitness_auto = 1;
+    }
     if (cfg.model[0]) {
         int rc = s_run_model(&cfg);
         return s_stop_signal ? 128 + s_stop_signal : rc;
