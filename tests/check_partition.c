@@ -43,6 +43,7 @@ static void s_tile(int count, int mode, double alpha, int classes, uint64_t seed
         sizes[k] = n;
         total += n;
     }
+    free(out);
     ck_assert_uint_eq(total, N);
 }
 
