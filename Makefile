@@ -62,7 +62,7 @@ SERVER_SRC = server/swarm.c server/strategy.c server/strategy_sum.c server/strat
              server/strategy_easgd.c server/strategy_diloco.c server/strategy_ssgd.c server/gate.c \
              server/options.c server/members.c server/rounds.c server/shard.c server/shard_follower.c server/shard_coord.c server/persist.c server/report.c server/metrics.c server/http.c \
              server/server.c
-WORKER_SRC = worker/objective.c worker/layers.c worker/model.c worker/pass.c worker/pool.c \
+WORKER_SRC = worker/objective.c worker/layers.c worker/model.c worker/pass.c worker/pool.c worker/prepare.c \
              worker/optim.c worker/data.c worker/train.c
 
 PROTO_OBJ = $(BUILD)/proto/psod.pb-c.o

@@ -34,6 +34,7 @@
 #include "worker/objective.h"
 #include "worker/optim.h"
 #include "worker/pool.h"
+#include "worker/prepare.h"
 #include "worker/train.h"
 
 
@@ -328,39 +329,25 @@ static int s_run_model(const struct worker_config *cfg)
         model_destroy(&m);
         return 2;
     }
-    struct dataset train, test, holdout = {0};
-    int loaded = dataset_load(&train, &test, cfg->dataset, cfg->data_dir, err, sizeof err) == 0;
-    size_t held = (size_t)cfg->holdout;
-    /* --fitness auto on a small set: a tenth of it rather than a refusal */
-    if (loaded && cfg->fitness_auto && cfg->fitness == 2 && held > train.n / 10) {
-        held = train.n / 10 ? train.n / 10 : 1;
-        log_info("--fitness auto: holding out %zu of %zu samples (--holdout %ld is more than a "
-                 "tenth)", held, train.n, cfg->holdout);
-    }
-    if (!loaded ||
-        (cfg->fitness == 2 && dataset_split_tail(&train, held, &holdout, err, sizeof err) != 0) ||
-        (cfg->shard_count > 1 &&
-         dataset_shard_by(&train, (int)cfg->shard_index, (int)cfg->shard_count,
-                          (uint64_t)cfg->shard_seed, cfg->shard_mode, cfg->shard_alpha,
-                          (int)cfg->shard_classes, err, sizeof err) != 0)) {
+    struct dataset train, test, holdout;
+    struct data_plan plan = {
+        .dataset = cfg->dataset,
+        .dir = cfg->data_dir,
+        .shared_holdout = cfg->fitness == 2 ? (size_t)cfg->holdout : 0,
+        .holdout_auto = cfg->fitness_auto,
+        .shard_index = (int)cfg->shard_index,
+        .shard_count = (int)cfg->shard_count,
+        .shard_mode = cfg->shard_mode,
+        .shard_classes = (int)cfg->shard_classes,
+        .shard_alpha = cfg->shard_alpha,
+        .shard_seed = (uint64_t)cfg->shard_seed,
+        .shuffle_labels = cfg->shuffle_labels,
+        .label_seed = (uint64_t)cfg->seed * 7919u + (uint64_t)cfg->shard_index,
+    };
+    if (data_prepare(&plan, &train, &test, &holdout, err, sizeof err) != 0) {
         log_error("%s", err);
-        dataset_free(&holdout), model_destroy(&m);
+        model_destroy(&m);
         return 1;
-    }
-    if (cfg->shard_count > 1 && cfg->shard_mode != PSOC_SHARD_IID) {
-        size_t per[256] = {0};
-        char text[1024] = "";
-        for (size_t i = 0; i < train.n; i++)
-            per[train.y[i]]++;
-        for (int k = 0, len = 0; k < 256 && len < (int)sizeof text - 24; k++)
-            if (per[k])
-                len += snprintf(text + len, sizeof text - len, " %d:%zu", k, per[k]);
-        log_info("shard %ld of %ld (%s): samples per class%s", cfg->shard_index,
-                 cfg->shard_count, s_shard_modes[cfg->shard_mode], text);
-    }
-    if (cfg->shuffle_labels) {
-        dataset_shuffle_labels(&train, (uint64_t)cfg->seed * 7919u + (uint64_t)cfg->shard_index);
-        log_info("--shuffle-labels: this worker trains on its labels in a random order");
     }
     if (train.c != m->in_c || train.h != m->in_h || train.w != m->in_w) {
         log_error("model %s takes %dx%dx%d inputs, dataset %s has %dx%dx%d", m->name, m->in_c,
