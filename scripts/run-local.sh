@@ -12,7 +12,7 @@
 #   --strategy S       pso, avg, easgd, diloco, ssgd             [pso]
 #   --sync-every N     mini-batches between syncs                [16; cifar10: 4]
 #   --epochs E         passes over each worker's shard           [2; cifar10: 10]
-#   --model M          mlp, lenet5, cifar_cnn                    [lenet5]
+#   --model M          mlp, lenet5, cifar_cnn; resnet20 with --worker torch [lenet5]
 #   --dataset D        mnist, fashion-mnist, cifar10             [mnist]
 #   --data-dir DIR     dataset files; only the default data/D is
 #                      fetched, a directory you name is used as it is [data/D]
@@ -246,7 +246,13 @@ bytes=$(( ${bytes_in:-0} + ${bytes_out:-0} ))
 best_acc=$(sed -n 's/.*"global_acc":\([0-9.e-]*\).*/\1/p' "$run_dir/metrics.jsonl" | sort -g | tail -n 1)
 final_acc=""
 if [ -s "$run_dir/model.psom" ]; then
-    final_acc=$("$BUILD/psoworker" --eval "$run_dir/model.psom" --model "$model" --dataset "$dataset" \
+    # resnet20 is PyTorch's alone; psoworker reads every other model file.
+    if [ "$model" = resnet20 ]; then
+        evaluator=(python/psoworker-torch --threads 1)
+    else
+        evaluator=("$BUILD/psoworker")
+    fi
+    final_acc=$("${evaluator[@]}" --eval "$run_dir/model.psom" --model "$model" --dataset "$dataset" \
         --data-dir "$data_dir" --log-level warn | sed -n 's/.*test accuracy \([0-9.]*\).*/\1/p')
 fi
 [ -n "$final_acc" ] || status=1

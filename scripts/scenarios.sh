@@ -14,6 +14,10 @@
 #            Gaussian noise (sd 0.05) on its weights before every push
 #   async    psod --mode async, one worker 5x slower (--delay-ms 18 per step)
 #   bad8     the mlp, 8 workers, 2 of them with shuffled labels, sync 16
+#   w16      the mlp, 16 workers, 4 epochs, sync 16: all healthy, and 4 of
+#            them with shuffled labels
+#   resnet20 resnet20 (PyTorch workers, BatchNorm statistics in the swarm's
+#            vector) on the CIFAR-10 slice, 3 epochs, sync 4
 #   cifar    a larger model: cifar_cnn (C workers) on the CIFAR-10 slice
 #            (4,000 + 1,000 images, --cifar-dir), 10 epochs, sync 4
 #
@@ -23,7 +27,7 @@
 # avg, easgd, diloco. A resumed campaign skips the runs it has.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-seeds="1 2 3" only="iid noniid bad async bad8 cifar" out=results/scenarios
+seeds="1 2 3" only="iid noniid bad async bad8 w16 cifar resnet20" out=results/scenarios
 cifar_dir=../shared/data/cifar10-slice
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -68,6 +72,13 @@ for s in $only; do
         bad8) scripts/sweep.sh "${common[@]}" --strategies "pso avg easgd diloco" "${pso[@]}" \
                  --model mlp --workers 8 --sync 16 --out "$out/bad8" \
                  --variant 'labels2of8:||2:--shuffle-labels' ;;
+        w16) scripts/sweep.sh --seeds "$seeds" --epochs 4 --strategies "pso avg easgd diloco" "${pso[@]}" \
+                 --model mlp --workers 16 --sync 16 --out "$out/w16" \
+                 --variant 'healthy:' --variant 'labels4of16:||4:--shuffle-labels' ;;
+        resnet20) scripts/sweep.sh --seeds "$seeds" --epochs 3 --strategies "pso avg easgd diloco" \
+                 --pso-variant "shared:|--fitness shared --holdout 200" --worker torch \
+                 --model resnet20 --dataset cifar10 --data-dir "$cifar_dir" \
+                 --sync 4 --target 0.35 --out "$out/resnet20" ;;
         cifar) pso_forms 200
                scripts/sweep.sh --seeds "$seeds" --epochs 10 --strategies "pso avg easgd diloco" \
                  "${pso[@]}" --model cifar_cnn --dataset cifar10 --data-dir "$cifar_dir" \

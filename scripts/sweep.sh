@@ -29,6 +29,8 @@
 #   --wire "fp32 bf16 int8"      payload encodings (psoworker --wire); the
 #                                variant column reads NAME+KIND for all but
 #                                fp32                              [fp32]
+#   --worker W                   c, torch or mixed (run-local.sh --worker; one
+#                                kind per results directory)         [c]
 #   --target ACC                 the accuracy time-to-accuracy is measured at [0.97]
 #   --out DIR                    results directory                 [results/sweep]
 #   --plot-only                  redraw the plots from DIR/results.csv
@@ -46,7 +48,7 @@ cd "$(dirname "$0")/.."
 
 strategies="pso avg easgd diloco" syncs="1 4 16 64" workers_list="4" seeds="1 2" epochs=2
 model=lenet5 dataset=mnist data_dir="" out=results/sweep plot_only=0
-variants=() links=none wires=fp32 target=0.97 pso_variants=()
+variants=() links=none wires=fp32 target=0.97 pso_variants=() worker_kind=c
 usage() { sed -n '2,/^set -euo/{/^#/p}' "$0" | sed 's/^# \{0,1\}//'; }
 need() { [ $# -ge 2 ] || { echo "sweep.sh: $1 needs a value (try --help)" >&2; exit 2; }; }
 while [ $# -gt 0 ]; do
@@ -65,6 +67,7 @@ while [ $# -gt 0 ]; do
         --link) need "$@"; links=$2; shift 2 ;;
         --wire) need "$@"; wires=$2; shift 2 ;;
         --target) need "$@"; target=$2; shift 2 ;;
+        --worker) need "$@"; worker_kind=$2; shift 2 ;;
         --plot-only) plot_only=1; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "sweep.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
@@ -125,7 +128,7 @@ if [ "$plot_only" = 0 ]; then
             echo "sweep: $key"
             args=(--no-fetch --workers "$K" --strategy "$base" --sync-every "$N" --epochs "$epochs"
                   --model "$model" --dataset "$dataset" --data-dir "$data_dir" --seed "$seed"
-                  --run-dir "$out/runs/$key")
+                  --run-dir "$out/runs/$key" --worker "$worker_kind")
             [ -z "$wopts" ] || args+=(--worker-opt "$wopts")
             [ -z "$fopts" ] || args+=(--first-workers "${fopts%%:*}" "${fopts#*:}")
             [ "$L" = none ] || args+=(--link "$L")
