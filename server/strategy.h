@@ -35,6 +35,7 @@ struct strategy_params {
     int inertia;            /* enum pso_inertia */
     int attractor;          /* enum pso_attractor */
     double temperature;     /* PSO_ATTRACT_WEIGHTED: softmax(-loss / temperature) */
+    double mix_w, mix_c1, mix_c2; /* PSO_ATTRACT_MIX: the mixing weights' PSO */
     /* easgd */
     double easgd_beta;      /* moving rate of the center: alpha = beta / workers */
     /* diloco */

@@ -15,12 +15,13 @@
 
 static const char *const s_random_modes[] = {"particle", "element", NULL};
 static const char *const s_inertia_modes[] = {"velocity", "displacement", NULL};
-static const char *const s_attractors[] = {"best", "mean", "weighted", NULL};
+static const char *const s_attractors[] = {"best", "mean", "weighted", "mix", NULL};
 
 static void *s_create(size_t n, uint64_t offset, const struct strategy_params *p)
 {
     struct pso_params prm = {p->w,       p->c1,        p->c2,          p->vmax, p->random_mode,
-                             p->seed,    p->inertia,   p->attractor,   p->temperature};
+                             p->seed,    p->inertia,   p->attractor,   p->temperature,
+                             p->mix_w,   p->mix_c1,    p->mix_c2};
     return swarm_new(n, offset, &prm);
 }
 
@@ -77,12 +78,20 @@ static const struct config_option s_options[] = {
      "training made since the last sync", s_inertia_modes},
     {"attractor", CONF_ENUM, P(attractor), "mean", 1, 0,
      "pso: first pull toward the personal best (the paper), the swarm's mean, or the mean "
-     "weighted by fitness, softmax(-loss / --temperature) over this round's pushes (async "
-     "mode: the plain mean)",
+     "weighted by fitness, softmax(-loss / --temperature) over this round's pushes; mix: "
+     "the PSO-weighted mean, each particle moves to a mixture of the pushes whose weights "
+     "a second swarm searches (--mix-w, --mix-c1, --mix-c2; --w, --c1, --c2 unused) (async "
+     "mode: weighted and mix are the plain mean)",
      s_attractors},
     {"temperature", CONF_DOUBLE, P(temperature), "0.1", 1e-6, 1e6,
      "pso: --attractor weighted: the softmax temperature, in loss units (small = the best "
      "particle takes all, large = the plain mean)", NULL},
+    {"mix-w", CONF_DOUBLE, P(mix_w), "0.729", 0, 10,
+     "pso: --attractor mix: inertia of the mixing weights", NULL},
+    {"mix-c1", CONF_DOUBLE, P(mix_c1), "1.49", 0, 10,
+     "pso: --attractor mix: pull of a particle's mixing weights toward its best ones", NULL},
+    {"mix-c2", CONF_DOUBLE, P(mix_c2), "1.49", 0, 10,
+     "pso: --attractor mix: pull toward the swarm's best mixing weights", NULL},
     {0},
 };
 #undef P

@@ -18,6 +18,7 @@
 #include "common/rng.h"
 #include "common/simd.h"
 #include "server/strategy.h"
+#include "server/swarm_mix.h"
 
 struct particle {
     float *v, *p;
@@ -37,6 +38,7 @@ struct swarm {
     float *center; /* asynchronous mode: running center of the particles */
     struct strategy_order ord; /* particles by stream, for the mean */
     struct strategy_sum sum;   /* the mean, built as pushes arrive */
+    struct swarm_mix *mix;     /* PSO_ATTRACT_MIX: the mixing weights' swarm */
 };
 
 static float *s_alloc_floats(size_t n)
@@ -58,6 +60,13 @@ struct swarm *swarm_new(size_t n, uint64_t offset, const struct pso_params *prm)
     s->prm = *prm;
     s->g_loss = INFINITY;
     s->g_particle = -1;
+    if (prm->attractor == PSO_ATTRACT_MIX) {
+        struct mix_params mp = {prm->mix_w, prm->mix_c1, prm->mix_c2, prm->seed};
+        if (!(s->mix = mix_new(&mp))) {
+            free(s);
+            return NULL;
+        }
+    }
     return s;
 }
 
@@ -75,6 +84,7 @@ void swarm_destroy(struct swarm **sp)
     free(s->center);
     strategy_order_free(&s->ord);
     strategy_sum_free(&s->sum);
+    mix_free(&s->mix);
     free(s);
     *sp = NULL;
 }
@@ -101,11 +111,14 @@ int swarm_add(struct swarm *s, const float *x0, uint64_t stream)
     memcpy(q->p, x0, s->n * sizeof(float));
     q->p_loss = INFINITY;
     q->stream = stream;
-    if (strategy_order_add(&s->ord, stream) < 0) {
+    if ((s->mix && mix_reserve(s->mix, s->count + 1) < 0) ||
+        strategy_order_add(&s->ord, stream) < 0) {
         free(q->v);
         free(q->p);
         return -1;
     }
+    if (s->mix)
+        mix_grow(s->mix, &s->ord); /* reserved: cannot fail */
     return (int)s->count++;
 }
 
@@ -291,6 +304,29 @@ static void s_weighted_mean(struct swarm *s, float *const *x, const double *loss
     }
 }
 
+/* PSO_ATTRACT_MIX: personal bests kept (the global best is the model users
+ * take home), then every pushed position becomes its mixture. -1 when out
+ * of memory: the caller's update (toward the personal best) stands in. */
+static int s_mix_round(struct swarm *s, uint64_t round, float *const *x, const double *loss,
+                       const unsigned char *improved, swarm_done_fn *done, void *ctx)
+{
+    uint32_t *crc = malloc((s->count ? s->count : 1) * sizeof *crc);
+    if (!crc)
+        return -1;
+    for (size_t i = 0; i < s->count; i++)
+        if (improved[i])
+            memcpy(s->pt[i].p, x[i], s->n * sizeof(float));
+    if (mix_round(s->mix, &s->ord, round, x, loss, s->n, crc) < 0) {
+        free(crc);
+        return -1; /* p = x where improved again in the caller's pass: harmless */
+    }
+    for (size_t i = 0; i < s->count; i++)
+        if (x[i] && done)
+            done(ctx, (int)i, crc[i]);
+    free(crc);
+    return 0;
+}
+
 void swarm_round(struct swarm *s, uint64_t round, float *const *x, const float *const *prev,
                  const double *loss, swarm_done_fn *done, void *ctx)
 {
@@ -314,6 +350,8 @@ void swarm_round(struct swarm *s, uint64_t round, float *const *x, const float *
     int gb = s->g_particle;
     if (gb < 0)
         return; /* nobody pushed a finite loss yet: nothing moves */
+    if (s->mix && s_mix_round(s, round, x, loss, improved, done, ctx) == 0)
+        return;
     int general = s->prm.inertia == PSO_INERTIA_DISPLACEMENT;
     int use_mean = s->prm.attractor != PSO_ATTRACT_BEST;
     if (use_mean) {
@@ -410,6 +448,8 @@ void swarm_reset(struct swarm *s, int i, const float *x0, uint64_t stream)
     q->p_loss = INFINITY;
     q->stream = stream;
     strategy_order_rekey(&s->ord, (uint32_t)i, stream);
+    if (s->mix)
+        mix_reset(s->mix, &s->ord, i);
 }
 
 void swarm_save(const struct swarm *s, struct ckpt_writer *w)
@@ -423,6 +463,8 @@ void swarm_save(const struct swarm *s, struct ckpt_writer *w)
     }
     ckpt_put_f64(w, s->g_loss);
     ckpt_put_u64(w, (uint64_t)(int64_t)s->g_particle);
+    if (s->mix)
+        mix_save(s->mix, w);
 }
 
 int swarm_load(struct swarm *s, struct ckpt_reader *r)
@@ -446,7 +488,7 @@ int swarm_load(struct swarm *s, struct ckpt_reader *r)
         snprintf(r->err, sizeof r->err, "global best particle %d out of range", s->g_particle);
         return -1;
     }
-    return 0;
+    return s->mix ? mix_load(s->mix, r) : 0;
 }
 
 double swarm_best_loss(const struct swarm *s) { return s->g_loss; }

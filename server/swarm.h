@@ -30,6 +30,9 @@ enum pso_attractor {
     PSO_ATTRACT_BEST = 0,  /* the particle's personal best (the paper) */
     PSO_ATTRACT_MEAN = 1,  /* the mean of the positions pushed this round */
     PSO_ATTRACT_WEIGHTED = 2, /* their mean weighted by softmax(-loss / temperature) */
+    PSO_ATTRACT_MIX = 3,   /* no pulls: each particle moves to a mixture of the
+                            * pushes whose weights a second swarm searches
+                            * (the PSO-weighted mean, swarm_mix.h) */
 };
 
 struct pso_params {
@@ -42,6 +45,7 @@ struct pso_params {
     int inertia;   /* enum pso_inertia */
     int attractor; /* enum pso_attractor */
     double temperature; /* PSO_ATTRACT_WEIGHTED */
+    double mix_w, mix_c1, mix_c2; /* PSO_ATTRACT_MIX: the mixing weights' update */
 };
 
 struct swarm;

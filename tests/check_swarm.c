@@ -8,7 +8,11 @@
 
 #include "common/crc32c.h"
 #include "common/rng.h"
+#include <unistd.h>
+#include "common/ckpt.h"
+#include "server/strategy.h"
 #include "server/swarm.h"
+#include "server/swarm_mix.h"
 
 /* The reference: the textbook update written out plainly, in double. */
 static void s_reference(double *x, double *v, double *p, const double *g, size_t n, int improved,
@@ -56,7 +60,7 @@ START_TEST(update_matches_reference_every_variant)
         s_fill(m, M, N, &r, 3);
         struct pso_params prm = {0.7298, 1.49618, 1.49618, variant & 1 ? 0.3 : 0,
                                  variant & 2 ? PSO_RANDOM_ELEMENT : PSO_RANDOM_PARTICLE, 5,
-                                 PSO_INERTIA_VELOCITY, PSO_ATTRACT_BEST, 0.1};
+                                 PSO_INERTIA_VELOCITY, PSO_ATTRACT_BEST, 0.1, 0, 0, 0};
         struct pso_step k;
         pso_step_init(&k, &prm, 3, 2, 1000);
         if (variant & 8)
@@ -83,7 +87,7 @@ END_TEST
 
 START_TEST(per_element_factors_vary_per_particle_factors_do_not)
 {
-    struct pso_params prm = {0, 1, 0, 0, PSO_RANDOM_ELEMENT, 1, 0, 0, 0.1};
+    struct pso_params prm = {0, 1, 0, 0, PSO_RANDOM_ELEMENT, 1, 0, 0, 0.1, 0, 0, 0};
     struct pso_step k;
     pso_step_init(&k, &prm, 0, 0, 0);
     enum { N = 64 };
@@ -109,7 +113,7 @@ END_TEST
 START_TEST(bests_follow_losses)
 {
     enum { N = 5 };
-    struct pso_params prm = {0.5, 1, 1, 0, PSO_RANDOM_PARTICLE, 1, 0, 0, 0.1};
+    struct pso_params prm = {0.5, 1, 1, 0, PSO_RANDOM_PARTICLE, 1, 0, 0, 0.1, 0, 0, 0};
     struct swarm *s = swarm_new(N, 0, &prm);
     float x0[3][N];
     for (int j = 0; j < 3; j++) {
@@ -166,7 +170,7 @@ END_TEST
  * the plain mean attractor. */
 static void s_weighted_round(int attractor, double T, float out[3][6], float before[3][6])
 {
-    struct pso_params prm = {0, 1, 0, 0, PSO_RANDOM_PARTICLE, 5, 0, attractor, T};
+    struct pso_params prm = {0, 1, 0, 0, PSO_RANDOM_PARTICLE, 5, 0, attractor, T, 0, 0, 0};
     struct swarm *s = swarm_new(6, 0, &prm);
     float x[3][6];
     for (int j = 0; j < 3; j++)
@@ -223,7 +227,8 @@ END_TEST
  * the final positions. */
 static void s_run_with(uint64_t seed, const int *order, float out[4][257], int attractor)
 {
-    struct pso_params prm = {0.7, 1.5, 1.5, 0, PSO_RANDOM_ELEMENT, seed, 0, attractor, 0.1};
+    struct pso_params prm = {0.7, 1.5, 1.5, 0, PSO_RANDOM_ELEMENT, seed, 0, attractor, 0.1,
+                             0.729, 1.49, 1.49};
     struct swarm *s = swarm_new(257, 0, &prm);
     float x[4][257];
     struct rng r;
@@ -255,7 +260,7 @@ START_TEST(seeded_runs_reproduce_regardless_of_arrival_order)
 {
     static float a[4][257], b[4][257], c[4][257];
     int o1[4] = {0, 1, 2, 3}, o2[4] = {3, 1, 0, 2};
-    int attractor = _i; /* best, mean, weighted */
+    int attractor = _i; /* best, mean, weighted, mix */
     s_run_with(77, o1, a, attractor);
     s_run_with(77, o2, b, attractor);
     ck_assert_mem_eq(a, b, sizeof a);
@@ -268,7 +273,7 @@ START_TEST(swarm_minimizes_sphere)
 {
     /* With no local training at all, PSO alone must shrink the sphere. */
     enum { N = 8, P = 6 };
-    struct pso_params prm = {0.7298, 1.49618, 1.49618, 0, PSO_RANDOM_ELEMENT, 3, 0, 0, 0.1};
+    struct pso_params prm = {0.7298, 1.49618, 1.49618, 0, PSO_RANDOM_ELEMENT, 3, 0, 0, 0.1, 0, 0, 0};
     struct swarm *s = swarm_new(N, 0, &prm);
     float x[P][N];
     struct rng r;
@@ -297,6 +302,159 @@ START_TEST(swarm_minimizes_sphere)
 }
 END_TEST
 
+/* --attractor mix: every pushed position becomes sum_k alpha_jk x_k, with
+ * alpha_j nonnegative, summing to 1 over the particles that pushed (one
+ * absent here), read back from the mixing swarm before the round. */
+START_TEST(mix_positions_are_the_mixtures_of_the_pushes)
+{
+    enum { N = 5000, P = 4 }; /* more than one mixing block */
+    struct mix_params mp = {0.729, 1.49, 1.49, 3};
+    struct swarm_mix *m = mix_new(&mp);
+    struct strategy_order o = {0};
+    static float x[P][N], before[P][N];
+    for (int j = 0; j < P; j++) {
+        ck_assert_int_eq(mix_reserve(m, (size_t)j + 1), 0);
+        strategy_order_add(&o, 100 - (uint64_t)j); /* streams in reverse join order */
+        mix_grow(m, &o);
+        for (int e = 0; e < N; e++)
+            x[j][e] = (float)((j + 1) * (e % 7) - 3 * j);
+    }
+    memcpy(before, x, sizeof x);
+    unsigned char present[P] = {1, 1, 0, 1};
+    double alpha[P][P];
+    for (int j = 0; j < P; j++) {
+        mix_weights(m, &o, j, present, alpha[j]);
+        double sum = 0;
+        for (int k = 0; k < P; k++) {
+            ck_assert(alpha[j][k] >= 0);
+            sum += alpha[j][k];
+        }
+        ck_assert_double_eq_tol(sum, 1, 1e-12);
+        ck_assert(alpha[j][2] == 0);
+    }
+    ck_assert(alpha[0][0] != alpha[0][1]); /* the vectors start apart */
+    float *xs[P] = {x[0], x[1], NULL, x[3]};
+    double loss[P] = {1, 2, NAN, 3};
+    uint32_t crc[P];
+    ck_assert_int_eq(mix_round(m, &o, 0, xs, loss, N, crc), 0);
+    for (int j = 0; j < P; j++) {
+        if (!present[j]) {
+            ck_assert_mem_eq(x[j], before[j], sizeof x[j]);
+            continue;
+        }
+        for (int e = 0; e < N; e++) {
+            double want = 0;
+            for (int k = 0; k < P; k++)
+                want += alpha[j][k] * before[k][e];
+            ck_assert_double_eq_tol(x[j][e], want, 1e-4 * (1 + fabs(want)));
+        }
+        ck_assert_uint_eq(crc[j], crc32c(0, x[j], sizeof x[j]));
+    }
+    ck_assert_int_eq(mix_best_particle(m), -1); /* no vector had a fitness yet */
+    mix_free(&m);
+    strategy_order_free(&o);
+}
+END_TEST
+
+/* The loss pushed in round r is the fitness of the vector applied at the
+ * close of r - 1: after two rounds the swarm's best vector is the one of
+ * the particle that pushed the lowest loss in the second. */
+START_TEST(mix_credits_the_loss_to_the_vector_it_gave)
+{
+    struct mix_params mp = {0.729, 1.49, 1.49, 9};
+    struct swarm_mix *m = mix_new(&mp);
+    struct strategy_order o = {0};
+    float x[3][4] = {{1, 2, 3, 4}, {2, 2, 2, 2}, {0, 1, 0, 1}};
+    for (int j = 0; j < 3; j++) {
+        mix_reserve(m, (size_t)j + 1);
+        strategy_order_add(&o, (uint64_t)j * 7);
+        mix_grow(m, &o);
+    }
+    float *xs[3] = {x[0], x[1], x[2]};
+    uint32_t crc[3];
+    double first[3] = {0.1, 0.2, 0.3}; /* round 0: nothing was given yet */
+    ck_assert_int_eq(mix_round(m, &o, 0, xs, first, 4, crc), 0);
+    ck_assert_int_eq(mix_best_particle(m), -1);
+    double second[3] = {0.9, 0.4, 0.6};
+    ck_assert_int_eq(mix_round(m, &o, 1, xs, second, 4, crc), 0);
+    ck_assert_int_eq(mix_best_particle(m), 1);
+    ck_assert_double_eq(mix_best_loss(m), 0.4);
+    mix_reset(m, &o, 1); /* its worker left: the next best vector stands */
+    ck_assert_int_eq(mix_best_particle(m), 2);
+    mix_free(&m);
+    strategy_order_free(&o);
+}
+END_TEST
+
+static void s_mix_rounds(struct swarm *s, float x[3][64], int from, int to)
+{
+    for (int round = from; round < to; round++) {
+        float *xs[3] = {x[0], x[1], x[2]};
+        double loss[3];
+        for (int j = 0; j < 3; j++) {
+            loss[j] = 0;
+            for (int e = 0; e < 64; e++) {
+                x[j][e] *= 0.9f + 0.05f * (float)j; /* "training" */
+                loss[j] += (double)x[j][e] * x[j][e];
+            }
+        }
+        swarm_round(s, (uint64_t)round, xs, NULL, loss, NULL, NULL);
+    }
+}
+
+/* A swarm restored from a checkpoint mixes the next rounds exactly as the
+ * one that wrote it; a checkpoint without mixing weights is refused. */
+START_TEST(mix_state_survives_a_checkpoint)
+{
+    struct pso_params prm = {0, 1, 0.2, 0, PSO_RANDOM_ELEMENT, 4, 0, PSO_ATTRACT_MIX, 0.1,
+                             0.729, 1.49, 1.49};
+    struct swarm *a = swarm_new(64, 0, &prm), *b = swarm_new(64, 0, &prm);
+    float xa[3][64], xb[3][64];
+    for (int j = 0; j < 3; j++)
+        for (int e = 0; e < 64; e++)
+            xa[j][e] = (float)(e - 30 * j) * 0.1f;
+    for (int j = 0; j < 3; j++) {
+        swarm_add(a, xa[j], (uint64_t)j + 11);
+        swarm_add(b, xa[j], (uint64_t)j + 11);
+    }
+    s_mix_rounds(a, xa, 0, 4);
+    char path[] = "/tmp/check_swarm_mix.XXXXXX", err[256];
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    struct ckpt_writer w;
+    ck_assert_int_eq(ckpt_begin(&w, path, err, sizeof err), 0);
+    swarm_save(a, &w);
+    ck_assert_int_eq(ckpt_commit(&w, err, sizeof err), 0);
+    struct ckpt_reader r;
+    ck_assert_int_eq(ckpt_open(&r, path), 0);
+    ck_assert_int_eq(swarm_load(b, &r), 0);
+    ckpt_close(&r);
+    memcpy(xb, xa, sizeof xa);
+    s_mix_rounds(a, xa, 4, 8);
+    s_mix_rounds(b, xb, 4, 8);
+    ck_assert_mem_eq(xa, xb, sizeof xa);
+    ck_assert_double_eq(swarm_best_loss(a), swarm_best_loss(b));
+    /* the same file read by a swarm with the plain mean leaves bytes over;
+     * a mean swarm's checkpoint read with --attractor mix is refused */
+    prm.attractor = PSO_ATTRACT_MEAN;
+    struct swarm *c = swarm_new(64, 0, &prm);
+    for (int j = 0; j < 3; j++)
+        swarm_add(c, xa[j], (uint64_t)j + 11);
+    ck_assert_int_eq(ckpt_begin(&w, path, err, sizeof err), 0);
+    swarm_save(c, &w);
+    ck_assert_int_eq(ckpt_commit(&w, err, sizeof err), 0);
+    ck_assert_int_eq(ckpt_open(&r, path), 0);
+    ck_assert_int_eq(swarm_load(b, &r), -1);
+    ck_assert_ptr_nonnull(strstr(r.err, "mixing weights"));
+    ckpt_close(&r);
+    unlink(path);
+    swarm_destroy(&a);
+    swarm_destroy(&b);
+    swarm_destroy(&c);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("swarm");
@@ -305,7 +463,10 @@ int main(void)
     tcase_add_test(tc, per_element_factors_vary_per_particle_factors_do_not);
     tcase_add_test(tc, bests_follow_losses);
     tcase_add_test(tc, weighted_attractor_is_the_softmax_of_the_losses);
-    tcase_add_loop_test(tc, seeded_runs_reproduce_regardless_of_arrival_order, 0, 3);
+    tcase_add_loop_test(tc, seeded_runs_reproduce_regardless_of_arrival_order, 0, 4);
+    tcase_add_test(tc, mix_positions_are_the_mixtures_of_the_pushes);
+    tcase_add_test(tc, mix_credits_the_loss_to_the_vector_it_gave);
+    tcase_add_test(tc, mix_state_survives_a_checkpoint);
     tcase_add_test(tc, swarm_minimizes_sphere);
     suite_add_tcase(s, tc);
     return suite_run(s);
