@@ -24,6 +24,7 @@
 # Strategies: pso (the default), pso-paper (the paper's form), pso-shared
 # (fitness on one held-out set that every worker shares), pso-weighted (the
 # fitness-weighted attractor, softmax(-loss / 0.05), on the shared fitness),
+# pso-mix (the PSO-weighted mean, --attractor mix, on the shared fitness),
 # avg, easgd, diloco. A resumed campaign skips the runs it has.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,7 +47,8 @@ pso_forms() {
     local shared="--fitness shared --holdout $1"
     pso=(--pso-variant 'paper:--attractor best --w 0.5 --c1 0.5 --c2 0.5'
          --pso-variant "shared:|$shared"
-         --pso-variant "weighted:--attractor weighted --temperature 0.05|$shared")
+         --pso-variant "weighted:--attractor weighted --temperature 0.05|$shared"
+         --pso-variant "mix:--attractor mix|$shared")
 }
 pso_forms 1000
 shared='--fitness shared --holdout 1000'

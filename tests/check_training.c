@@ -257,15 +257,17 @@ static const char *const s_scen_psod[][5] = {
     {NULL},
     {NULL},
     {"--attractor", "best", NULL},
+    {"--attractor", "mix", NULL},
 };
 static const char *const s_scen_workers[][7] = {
     {"--fitness", "shared", "--holdout", "100", NULL},
     {"--shard-mode", "dirichlet", "--shard-alpha", "0.5", NULL},
     {"--shard-mode", "classes", "--shard-classes", "2", "--weight-noise", "0.01", NULL},
     {"--fitness", "shared", "--holdout", "100", NULL},
+    {"--fitness", "shared", "--holdout", "100", NULL},
 };
 static const char *const s_scen_first[][3] = {
-    {NULL}, {NULL}, {NULL}, {"--shuffle-labels", NULL},
+    {NULL}, {NULL}, {NULL}, {"--shuffle-labels", NULL}, {"--shuffle-labels", NULL},
 };
 
 START_TEST(scenario_options_are_byte_identical_twice)
@@ -301,7 +303,7 @@ int main(void)
     tcase_add_loop_test(tc, every_strategy_trains_over_compressed_payloads, 0, STRATEGY_COUNT);
     tcase_add_loop_test(tc, seeded_runs_are_byte_identical_whatever_order_pushes_arrive_in, 0, 2);
     tcase_add_test(tc, engine_threads_repeat_their_bits_and_agree_with_one_thread);
-    tcase_add_loop_test(tc, scenario_options_are_byte_identical_twice, 0, 4);
+    tcase_add_loop_test(tc, scenario_options_are_byte_identical_twice, 0, 5);
     suite_add_tcase(s, tc);
     return suite_run(s);
 }
