@@ -54,7 +54,7 @@ int mix_round(struct swarm_mix *m, const struct strategy_order *o, uint64_t roun
               float *const *x, const double *loss, size_t n, uint32_t *crc);
 
 /* alpha_i over the particles with present[k] != 0, by particle id, into
- * out[0..K) (tests and the status page). */
+ * out[0..K) (the tests read the weights a round will use). */
 void mix_weights(const struct swarm_mix *m, const struct strategy_order *o, int i,
                  const unsigned char *present, double *out);
 /* The best vector's loss (+inf before any) and its particle (-1). */
