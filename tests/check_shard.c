@@ -208,7 +208,17 @@ START_TEST(killed_shards_and_coordinator_resume_and_the_swarm_finishes)
         char *e[] = {"--workers", "3", "--strategy", opts[k], "--exit-when-done",
                      "--checkpoint-dir", cd[k], "--checkpoint-every", "3",
                      "--checkpoint-seconds", "0", "--heartbeat-ms", "200", "--liveness", "10",
-                     "--ssgd-lr", "0.1", "--resume-or-start", "--resume", cd[k], NULL};
+                     "--ssgd-lr", "0.1", "--resume-or-start", "--resume", cd[k], NULL, NULL,
+                     NULL};
+        if (strcmp(strategy, "diloco") == 0) {
+            /* At one step a sync the default Nesterov 0.9 makes the last
+             * round's mean loss (the model file's) spike: 5.6 seen under
+             * ASan with the model at 100 % test accuracy. 0.5 still has a
+             * momentum buffer for the checkpoints to carry. */
+            size_t at = sizeof e / sizeof e[0] - 3;
+            e[at] = "--outer-momentum";
+            e[at + 1] = "0.5";
+        }
         memcpy(extra[k], e, sizeof e);
     }
     /* s_swarm with per-daemon options */
