@@ -306,7 +306,7 @@ static void s_weighted_mean(struct swarm *s, float *const *x, const double *loss
 
 /* PSO_ATTRACT_MIX: personal bests kept (the global best is the model users
  * take home), then every pushed position becomes its mixture. -1 when out
- * of memory: the caller's update (toward the personal best) stands in. */
+ * of memory: the caller's update toward the plain mean stands in. */
 static int s_mix_round(struct swarm *s, uint64_t round, float *const *x, const double *loss,
                        const unsigned char *improved, swarm_done_fn *done, void *ctx)
 {

@@ -208,7 +208,7 @@ int mix_round(struct swarm_mix *m, const struct strategy_order *o, uint64_t roun
 {
     const size_t K = o->count;
     unsigned char *present = calloc(K ? K : 1, 1);
-    double *alpha = malloc((K ? K * K : 1) * sizeof *alpha);
+    double *alpha = malloc((K ? K : 1) * sizeof *alpha); /* one particle's, by id */
     float *wf = malloc((K ? K * K : 1) * sizeof *wf);
     size_t *ids = malloc((K ? K : 1) * sizeof *ids);
     float *scratch = malloc((K ? K : 1) * MIX_BLOCK * sizeof *scratch);
@@ -223,9 +223,9 @@ int mix_round(struct swarm_mix *m, const struct strategy_order *o, uint64_t roun
         }
     s_move(m, o, round, x, loss);
     for (size_t q = 0; q < np; q++) {
-        mix_weights(m, o, (int)ids[q], present, alpha + q * K);
+        mix_weights(m, o, (int)ids[q], present, alpha);
         for (size_t r = 0; r < np; r++)
-            wf[q * np + r] = (float)alpha[q * K + ids[r]];
+            wf[q * np + r] = (float)alpha[ids[r]];
         crc[ids[q]] = 0;
         m->used[ids[q]] = 1;
     }
