@@ -54,13 +54,13 @@ COMMON_SRC = common/log.c common/config.c common/crc32c.c common/rng.c common/wi
              common/sig.c common/lrsched.c common/codec.c common/status.c common/statusjson.c
 CLIENT_SRC = common/psoclient.c common/psoclient_beat.c common/psoclient_wait.c \
              common/psoclient_sync.c common/psoclient_ops.c common/psoclient_model.c \
-             common/psoclient_shard.c common/psoclient_data.c common/rng.c \
+             common/psoclient_shard.c common/psoclient_data.c common/psoclient_verify.c common/rng.c \
              common/modelfile.c common/wire.c common/crc32c.c \
              common/keys.c common/timeutil.c \
              common/hash.c common/codec.c common/status.c
 SERVER_SRC = server/swarm.c server/swarm_mix.c server/strategy.c server/strategy_sum.c server/strategy_center.c server/strategy_pso.c server/strategy_avg.c \
              server/strategy_easgd.c server/strategy_diloco.c server/strategy_ssgd.c server/gate.c \
-             server/options.c server/members.c server/rounds.c server/shard.c server/shard_follower.c server/shard_coord.c server/persist.c server/report.c server/metrics.c server/http.c \
+             server/options.c server/members.c server/rounds.c server/shard.c server/shard_follower.c server/shard_coord.c server/persist.c server/report.c server/metrics.c server/http.c server/verify.c \
              server/server.c
 WORKER_SRC = worker/objective.c worker/layers.c worker/model.c worker/pass.c worker/pool.c worker/prepare.c \
              worker/optim.c worker/data.c worker/train.c

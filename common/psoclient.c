@@ -280,6 +280,7 @@ void psoc_close(struct psoc **cp)
     }
     psoc__teardown(c, 1000); /* give the bye a second to leave */
     free(c->ref);
+    free(c->cand);
     free(c->resid);
     free(c);
     *cp = NULL;

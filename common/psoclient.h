@@ -168,6 +168,9 @@ struct psoc_status {
     size_t n_shards;
     uint32_t shard_index;
     struct psoc_shard_status *shard;
+    /* pso --verify-best: candidate global bests adopted, refused, and
+     * verdicts ignored. */
+    uint64_t verify_adopted, verify_refused, verify_ignored;
 };
 
 PSOC_API void psoc_options_default(struct psoc_options *o);
@@ -191,6 +194,18 @@ PSOC_API void psoc_set_model(struct psoc *c, const char *model, const char *data
  * daemon assigned. */
 PSOC_API int psoc_join(struct psoc *c, size_t n, uint64_t layout_hash, float *weights,
               struct psoc_welcome *out, char *err, size_t errlen);
+
+/* Verified global best (psod --verify-best): `fn` measures the loss of a
+ * candidate's weights (n floats, read-only, valid during the call) on the
+ * worker's shared fitness set, the one its own pushed losses come from,
+ * into *loss; it returns 0, or nonzero when it cannot. Set before the
+ * join: the hello then offers this worker as a verifier. psod sends a
+ * candidate along with some positions; psoc_sync calls fn before it
+ * returns and the next push carries the loss. Not with sharded swarms.
+ * psoc_verified counts the candidates measured. */
+typedef int psoc_verify_fn(void *ctx, const float *weights, size_t n, double *loss);
+PSOC_API void psoc_set_verifier(struct psoc *c, psoc_verify_fn *fn, void *ctx);
+PSOC_API uint64_t psoc_verified(const struct psoc *c);
 
 /* Push weights and loss for the current round; wait until the round closes
  * and overwrite `weights` with this particle's new position. A push the

@@ -64,7 +64,24 @@ struct psoc {
     int nsub;
     struct psoc **sub;
     uint64_t shard_offset, shard_total;
+    /* --verify-best (psoclient_verify.c): the caller's verifier, the
+     * candidate the daemon sent with the position being awaited, and the
+     * verdict the next push carries. */
+    psoc_verify_fn *verify_fn;
+    void *verify_ctx;
+    float *cand;
+    int cand_have, verdict_have;
+    uint32_t cand_particle, cand_crc, verdict_particle, verdict_crc;
+    uint64_t cand_round, verdict_round, verified;
+    double cand_claimed, verdict_loss;
 };
+
+/* psoclient_verify.c: keep a VERIFY that came while waiting for the
+ * position of push `seq`; measure it once the position is in; the verdict
+ * for the next push (1, out filled) or none (0). */
+void psoc__take_verify(struct psoc *c, const struct wire_msg *m, uint64_t seq);
+void psoc__verify_run(struct psoc *c);
+int psoc__verdict(struct psoc *c, Psod__Verdict *out);
 
 /* Tell the caller's log (opts.log), printf-style. */
 void psoc__say(const struct psoc *c, int level, const char *fmt, ...)

@@ -112,6 +112,7 @@ static int s_hello(struct psoc *c, float *weights, int timeout_ms, struct psoc_w
      * the daemon does not know the session and the usual rules apply). */
     uint64_t sw[2];
     h.session = psoc__session(c, sw);
+    h.verifier = c->verify_fn != NULL && !c->nsub;
     if (c->shape[0]) {
         h.n_input_shape = 3;
         h.input_shape = c->shape;
@@ -315,6 +316,9 @@ int psoc__push(struct psoc *c, float *weights, const float *gradient,
     p.position_round = rep->position_round;
     p.payload_kind = gradient ? PSOD__PAYLOAD_KIND__PAYLOAD_GRADIENT
                               : PSOD__PAYLOAD_KIND__PAYLOAD_WEIGHTS;
+    Psod__Verdict verdict;
+    if (psoc__verdict(c, &verdict))
+        p.verdict = &verdict;
     zmq_msg_t payload;
     if (c->wire != CODEC_FP32) {
         /* The change since the position, plus what earlier pushes lost. */
@@ -353,6 +357,7 @@ int psoc__position(struct psoc *c, float *weights, uint64_t seq, struct psoc_pos
                    int *resync, char *err, size_t errlen)
 {
     *resync = 0;
+    c->cand_have = 0;
     struct wire_msg m;
     int rc = psoc__await(c, PSOD__COMMAND__CMD_POSITION, seq, c->opts.timeout_ms, &m, err, errlen);
     if (rc == PSOC_EREFUSED && (c->last_server_error == PSOD__ERROR_CODE__ERR_ROUND ||
@@ -409,6 +414,8 @@ int psoc__position(struct psoc *c, float *weights, uint64_t seq, struct psoc_pos
         }
     }
     wire_msg_clear(&m);
+    if (rc == PSOC_OK)
+        psoc__verify_run(c);
     return rc;
 }
 

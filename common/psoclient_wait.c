@@ -197,6 +197,8 @@ int psoc__await(struct psoc *c, int want, uint64_t seq, int timeout_ms, struct w
                 wire_msg_clear(m);
                 return rc;
             }
+        } else if (m->command == PSOD__COMMAND__CMD_VERIFY && want == PSOD__COMMAND__CMD_POSITION) {
+            psoc__take_verify(c, m, seq); /* measured once the position is in */
         } else if (m->command == want) {
             uint64_t got = want == PSOD__COMMAND__CMD_POSITION
                                ? ((Psod__Position *)m->meta)->seq

@@ -32,6 +32,9 @@ int status_from_pb(const Psod__Status *s, struct psoc_status *out)
     out->peers_connected = s->peers_connected;
     out->peers_refused = s->peers_refused;
     out->encrypted = s->encrypted;
+    out->verify_adopted = s->verify_adopted;
+    out->verify_refused = s->verify_refused;
+    out->verify_ignored = s->verify_ignored;
     out->max_peers = s->max_peers;
     if (s->n_particle) {
         out->particle = calloc(s->n_particle, sizeof *out->particle);

@@ -77,6 +77,10 @@ char *status_json(const struct psoc_status *st)
     cJSON_AddNumberToObject(o, "max_peers", st->max_peers);
     cJSON_AddNumberToObject(o, "peers_refused", (double)st->peers_refused);
     cJSON_AddBoolToObject(o, "encrypted", st->encrypted);
+    cJSON *vf = cJSON_AddObjectToObject(o, "verify");
+    cJSON_AddNumberToObject(vf, "adopted", (double)st->verify_adopted);
+    cJSON_AddNumberToObject(vf, "refused", (double)st->verify_refused);
+    cJSON_AddNumberToObject(vf, "ignored", (double)st->verify_ignored);
     s_num(o, "global_best_loss", st->global_best_loss);
     s_num(o, "global_accuracy", st->global_accuracy);
     s_num(o, "uptime_seconds", st->uptime_seconds);

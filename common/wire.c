@@ -30,6 +30,7 @@ static const struct {
     [PSOD__COMMAND__CMD_SHARD_HELLO] = {"shard-hello", &psod__shard_hello__descriptor, 0},
     [PSOD__COMMAND__CMD_SHARD_ORDER] = {"shard-order", &psod__shard_order__descriptor, 0},
     [PSOD__COMMAND__CMD_SHARD_REPORT] = {"shard-report", &psod__shard_report__descriptor, 2},
+    [PSOD__COMMAND__CMD_VERIFY] = {"verify", &psod__verify__descriptor, 1},
 };
 #define N_COMMANDS ((int)(sizeof s_commands / sizeof s_commands[0]))
 
@@ -147,10 +148,11 @@ int wire_decode(zmq_msg_t *frames, int nframes, int more_frames, const struct wi
         if (lim && lim->max_payload && plen > lim->max_payload)
             return s_fail(err, PSOD__ERROR_CODE__ERR_TOO_LARGE,
                           "payload is %zu bytes, limit %zu", plen, lim->max_payload);
-        /* Hello and welcome payloads are float32 vectors; a push's or a
+        /* Hello, welcome and verify payloads are float32 vectors; a push's or a
          * position's size depends on its encoding (fp16, bf16, int8) and
          * is its receiver's to check. */
-        int f32 = command == PSOD__COMMAND__CMD_HELLO || command == PSOD__COMMAND__CMD_WELCOME;
+        int f32 = command == PSOD__COMMAND__CMD_HELLO || command == PSOD__COMMAND__CMD_WELCOME ||
+                  command == PSOD__COMMAND__CMD_VERIFY;
         if (f32 && plen % sizeof(float))
             return s_fail(err, PSOD__ERROR_CODE__ERR_SIZE,
                           "%s payload is %zu bytes, not a whole number of float32 values",

@@ -168,6 +168,7 @@ static void s_member_init(struct member *mb, const char *name, struct wire_msg *
     const Psod__Hello *h = (const Psod__Hello *)in->meta;
     snprintf(mb->host, sizeof mb->host, "%s", h->host ? h->host : "");
     mb->pid = h->pid;
+    mb->verifier = h->verifier;
     mb->active = 1;
     mb->last_seen = time_now_s();
     mb->last_push_at = mb->last_seen;
@@ -314,6 +315,7 @@ void srv_handle_hello(struct server *s, struct wire_msg *in)
         mb->votes = 0;
         snprintf(mb->host, sizeof mb->host, "%s", h->host ? h->host : "");
         mb->pid = h->pid;
+        mb->verifier = h->verifier;
         mb->active = 1;
         mb->evicted = 0;
         mb->retired = 0;
@@ -401,6 +403,7 @@ void srv_handle_hello(struct server *s, struct wire_msg *in)
         log_info("worker '%s' (%s pid %u) takes over particle %d of retired worker '%s'",
                  h->worker_name, h->host ? h->host : "?", h->pid, i, slot->name);
         s->ops->reset(s->st, i, x0, hash_fnv1a64(h->worker_name));
+        srv_verify_forget(s, i);
         zmq_msg_close(&slot->position);
         s_member_init(slot, h->worker_name, in);
         slot->wire = s_agree_wire(s, h, slot->name);

@@ -207,6 +207,16 @@ char *srv_metrics_text(struct server *s, size_t *len)
     gate_stats(s->gate, &gs);
     s_one(f, "psod_connections", "gauge", "Open connections (workers hold two each).",
           (double)gs.connected);
+    if (srv_verifying(s)) {
+        s_head(f, "psod_verify_total", "counter",
+               "Candidate global bests judged (--verify-best): adopted, refused (the verifier's "
+               "loss beyond the tolerance), verdicts ignored.");
+        fprintf(f, "psod_verify_total{outcome=\"adopted\"} %llu\n"
+                   "psod_verify_total{outcome=\"refused\"} %llu\n"
+                   "psod_verify_total{outcome=\"ignored\"} %llu\n",
+                (unsigned long long)s->vf.adopted, (unsigned long long)s->vf.refused,
+                (unsigned long long)s->vf.ignored);
+    }
     s_one(f, "psod_connections_refused_total", "counter",
           "Connections refused: peer limit, unknown keys, failed handshakes.",
           (double)gs.refused);

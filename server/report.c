@@ -164,6 +164,9 @@ int srv_status_fill(struct server *s, int with_particles, struct srv_status_buf 
     st->peers_refused = gs.refused;
     st->encrypted = gs.encrypted;
     st->max_peers = (uint32_t)s->cfg.max_peers;
+    st->verify_adopted = s->vf.adopted;
+    st->verify_refused = s->vf.refused;
+    st->verify_ignored = s->vf.ignored;
     if (with_particles && s->count) {
         b->ps = calloc(s->count, sizeof *b->ps);
         b->pp = calloc(s->count, sizeof *b->pp);

@@ -94,7 +94,7 @@ static void s_finish_round(struct server *s, double t0, double wait_s)
         }
     }
     int gp = s->ops->global_particle(s->st);
-    if (gp >= 0) {
+    if (gp >= 0 && !srv_verifying(s)) { /* verified: set at adoption (verify.c) */
         s->g_acc = s->m[gp].pbest_acc;
         s->g_acc_round = s->m[gp].pbest_round;
     }
@@ -164,6 +164,7 @@ void srv_close_round(struct server *s)
     }
     double wait_s = t0 - s->first_push;
     s_choose_evaluator(s);
+    srv_verify_send(s); /* before the update moves the pushes */
     s->ops->round(s->st, s->round, s->xs, s->prevs, s->losses, srv_position_ready, s);
     s_finish_round(s, t0, wait_s);
 }
@@ -433,6 +434,12 @@ void srv_handle_push(struct server *s, struct wire_msg *in)
         srv_reject(s, in, PSOD__ERROR_CODE__ERR_NOT_FINITE, p->seq, "loss is %g", p->loss);
         return;
     }
+    if (p->verdict && !isfinite(p->verdict->loss)) {
+        srv_reject(s, in, PSOD__ERROR_CODE__ERR_NOT_FINITE, p->seq,
+                   "the verdict's loss is %g; a verifier measures a finite loss",
+                   p->verdict->loss);
+        return;
+    }
     if (mb->wire != CODEC_FP32) {
         if (s_decode_push(s, in, mb, p) != 0)
             return;
@@ -459,6 +466,8 @@ void srv_handle_push(struct server *s, struct wire_msg *in)
     mb->intervals++;
     mb->last_push_at = now;
     mb->last_round = s->round;
+    if (p->verdict)
+        srv_verify_verdict(s, mb, p->verdict);
     if (srv_follower(s)) {
         srv_shard_vote(s, mb); /* held until the coordinator's commit */
         return;

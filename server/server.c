@@ -97,6 +97,14 @@ static int s_new(struct server **out, const struct server_config *cfg, int detac
         free(s);
         return -1;
     }
+    if (cfg->sp.verify && (!s->ops->candidate || cfg->mode == SERVER_ASYNC || cfg->shards[0])) {
+        snprintf(err, errlen, "--verify-best works with --strategy pso in --mode sync on one "
+                 "daemon (not %s%s%s)", s->ops->candidate ? "" : s->ops->name,
+                 cfg->mode == SERVER_ASYNC ? " --mode async" : "",
+                 cfg->shards[0] ? " --shards" : "");
+        free(s);
+        return -1;
+    }
     if (srv_check_paths(cfg, err, errlen) != 0) {
         free(s);
         return -1;
@@ -382,6 +390,9 @@ int server_run(struct server *s, volatile sig_atomic_t *stop)
                  log_num(loss, "%.6g", s->ops->global_loss(s->st)),
                  log_num(acc, "%.6f", s->g_acc), (unsigned long long)s->g_acc_round,
                  saved > 0 ? ", written to " : "", saved > 0 ? s->cfg.model_out : "");
+    } else if (s->st && srv_verifying(s)) {
+        log_warn("final: after %llu rounds no candidate global best was verified (--verify-best): "
+                 "no global model to write", (unsigned long long)s->round);
     }
     if (saved < 0) {
         log_error("the final global model was NOT saved to %s (see above); exiting with an "

@@ -44,6 +44,17 @@ struct member {
     int intervals;
     uint64_t votes;          /* coordinator: shards that hold its push of seq vote_seq */
     uint64_t vote_seq;
+    int verifier;            /* its hello offered to verify candidates (--verify-best) */
+};
+
+/* pso --verify-best (verify.c): the candidate sent out for a verdict. */
+struct srv_verify {
+    int pending;             /* a VERIFY went out and no verdict came yet */
+    uint32_t particle, crc;
+    uint64_t round;
+    double claimed;
+    int verifier;            /* the member asked */
+    uint64_t adopted, refused, ignored;
 };
 
 /* A sharded swarm (shard.c). Every daemon owns [offset, offset + n) of the
@@ -141,6 +152,7 @@ struct server {
     struct shard_state sh;
     struct srv_obs obs;
     struct srv_http *http;   /* --http (http.c); NULL when off */
+    struct srv_verify vf;
 };
 
 /* Sharded and not the coordinator: rounds are the coordinator's to decide. */
@@ -152,6 +164,14 @@ static inline int srv_complete(const struct server *s, const struct member *mb)
     return mb->has_push && (!srv_coordinator(s) || (mb->vote_seq == mb->push_seq &&
                                                     (mb->votes & s->sh.all_votes) == s->sh.all_votes));
 }
+
+/* verify.c: whether this daemon verifies global bests; before a round's
+ * update, send its candidate to a verifier; a push's verdict; particle i
+ * given to a new worker. */
+int srv_verifying(const struct server *s);
+void srv_verify_send(struct server *s);
+void srv_verify_verdict(struct server *s, struct member *mb, const Psod__Verdict *d);
+void srv_verify_forget(struct server *s, int i);
 
 /* report.c */
 int srv_reject(struct server *s, const struct wire_msg *in, int code, uint64_t seq,

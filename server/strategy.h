@@ -36,6 +36,8 @@ struct strategy_params {
     int attractor;          /* enum pso_attractor */
     double temperature;     /* PSO_ATTRACT_WEIGHTED: softmax(-loss / temperature) */
     double mix_w, mix_c1, mix_c2; /* PSO_ATTRACT_MIX: the mixing weights' PSO */
+    int verify;             /* --verify-best: a second worker checks a new global best */
+    double verify_tol;      /* --verify-tolerance */
     /* easgd */
     double easgd_beta;      /* moving rate of the center: alpha = beta / workers */
     /* diloco */
@@ -100,6 +102,13 @@ struct strategy_ops {
      * strategy that needs the mean of the pushes sums them here, as they
      * come (struct strategy_sum), so that little is left for the close. */
     void (*arrive)(void *st, uint64_t round, int i, const float *x);
+    /* A global best adopted only once another worker reproduced its loss
+     * (pso --verify-best; NULL: never): the candidate a round closing with
+     * these pushes makes, and the verdict on it. See swarm_candidate and
+     * swarm_judge (swarm.h). */
+    int (*candidate)(const void *st, float *const *x, const double *loss, double *claimed,
+                     const float **weights);
+    int (*judge)(void *st, int i, double measured);
 };
 
 /* Every strategy, once: the registry, --strategy's choices and the names

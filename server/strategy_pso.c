@@ -21,7 +21,8 @@ static void *s_create(size_t n, uint64_t offset, const struct strategy_params *p
 {
     struct pso_params prm = {p->w,       p->c1,        p->c2,          p->vmax, p->random_mode,
                              p->seed,    p->inertia,   p->attractor,   p->temperature,
-                             p->mix_w,   p->mix_c1,    p->mix_c2};
+                             p->mix_w,   p->mix_c1,    p->mix_c2,      p->verify,
+                             p->verify_tol};
     return swarm_new(n, offset, &prm);
 }
 
@@ -61,6 +62,12 @@ static const float *s_global(const void *st) { return swarm_best(st); }
 static double s_global_loss(const void *st) { return swarm_best_loss(st); }
 static int s_global_particle(const void *st) { return swarm_best_particle(st); }
 static double s_pbest(const void *st, int i) { return swarm_personal_best_loss(st, i); }
+static int s_candidate(const void *st, float *const *x, const double *loss, double *claimed,
+                       const float **weights)
+{
+    return swarm_candidate(st, x, loss, claimed, weights);
+}
+static int s_judge(void *st, int i, double measured) { return swarm_judge(st, i, measured); }
 
 #define P(f) offsetof(struct strategy_params, f)
 static const struct config_option s_options[] = {
@@ -92,6 +99,14 @@ static const struct config_option s_options[] = {
      "pso: --attractor mix: pull of a particle's mixing weights toward its best ones", NULL},
     {"mix-c2", CONF_DOUBLE, P(mix_c2), "1.49", 0, 10,
      "pso: --attractor mix: pull toward the swarm's best mixing weights", NULL},
+    {"verify-best", CONF_BOOL, P(verify), "no", 1, 0,
+     "pso: adopt a new global best only once another worker, chosen by the daemon, "
+     "measured its loss on its shared fitness set (workers with --fitness shared) and "
+     "found it within --verify-tolerance of the loss claimed; synchronous mode, one "
+     "daemon", NULL},
+    {"verify-tolerance", CONF_DOUBLE, P(verify_tol), "0.05", 0, 1e6,
+     "pso: --verify-best: a candidate is adopted if the measured loss is at most the "
+     "claimed one times 1 + this (plus 1e-6)", NULL},
     {0},
 };
 #undef P
@@ -114,4 +129,6 @@ const struct strategy_ops strategy_pso = {
     .push = s_push,
     .reset = s_reset,
     .arrive = s_arrive,
+    .candidate = s_candidate,
+    .judge = s_judge,
 };

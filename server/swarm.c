@@ -24,6 +24,8 @@ struct particle {
     float *v, *p;
     double p_loss;
     uint64_t stream;
+    int judged; /* verify: p's loss was measured by another worker (or p is g) */
+    uint32_t strikes; /* verify: candidates of this particle refused so far */
 };
 
 struct swarm {
@@ -39,7 +41,10 @@ struct swarm {
     struct strategy_order ord; /* particles by stream, for the mean */
     struct strategy_sum sum;   /* the mean, built as pushes arrive */
     struct swarm_mix *mix;     /* PSO_ATTRACT_MIX: the mixing weights' swarm */
+    float *g;                  /* verify: the adopted global best (a copy) */
 };
+
+#define VERIFY_MAGIC 0x3159524556534f50ULL /* checkpoint tag: "POSVERY1" */
 
 static float *s_alloc_floats(size_t n)
 {
@@ -60,9 +65,18 @@ struct swarm *swarm_new(size_t n, uint64_t offset, const struct pso_params *prm)
     s->prm = *prm;
     s->g_loss = INFINITY;
     s->g_particle = -1;
+    if (prm->verify) {
+        /* Zeros until the first adoption: read with c2 = 0 until then. */
+        if (!(s->g = s_alloc_floats(n))) {
+            free(s);
+            return NULL;
+        }
+        memset(s->g, 0, n * sizeof(float));
+    }
     if (prm->attractor == PSO_ATTRACT_MIX) {
         struct mix_params mp = {prm->mix_w, prm->mix_c1, prm->mix_c2, prm->seed};
         if (!(s->mix = mix_new(&mp))) {
+            free(s->g);
             free(s);
             return NULL;
         }
@@ -85,6 +99,7 @@ void swarm_destroy(struct swarm **sp)
     strategy_order_free(&s->ord);
     strategy_sum_free(&s->sum);
     mix_free(&s->mix);
+    free(s->g);
     free(s);
     *sp = NULL;
 }
@@ -111,6 +126,8 @@ int swarm_add(struct swarm *s, const float *x0, uint64_t stream)
     memcpy(q->p, x0, s->n * sizeof(float));
     q->p_loss = INFINITY;
     q->stream = stream;
+    q->judged = 0;
+    q->strikes = 0;
     if ((s->mix && mix_reserve(s->mix, s->count + 1) < 0) ||
         strategy_order_add(&s->ord, stream) < 0) {
         free(q->v);
@@ -338,17 +355,20 @@ void swarm_round(struct swarm *s, uint64_t round, float *const *x, const float *
     int best = -1;
     for (size_t i = 0; i < s->count; i++) {
         improved[i] = x[i] && loss[i] < s->pt[i].p_loss;
-        if (improved[i])
+        if (improved[i]) {
             s->pt[i].p_loss = loss[i];
+            s->pt[i].judged = 0;
+        }
         if (best < 0 || s->pt[i].p_loss < s->pt[best].p_loss)
             best = (int)i;
     }
-    if (best >= 0 && s->pt[best].p_loss < s->g_loss) {
+    /* Verified: the global best moves only in swarm_judge. */
+    if (!s->g && best >= 0 && s->pt[best].p_loss < s->g_loss) {
         s->g_loss = s->pt[best].p_loss;
         s->g_particle = best;
     }
     int gb = s->g_particle;
-    if (gb < 0)
+    if (gb < 0 && !s->g)
         return; /* nobody pushed a finite loss yet: nothing moves */
     if (s->mix && s_mix_round(s, round, x, loss, improved, done, ctx) == 0)
         return;
@@ -366,14 +386,17 @@ void swarm_round(struct swarm *s, uint64_t round, float *const *x, const float *
         }
     }
     for (size_t j = 0; j < s->count; j++) {
-        size_t i = j == 0 ? (size_t)gb : j <= (size_t)gb ? j - 1 : j;
+        size_t i = gb < 0 ? j : j == 0 ? (size_t)gb : j <= (size_t)gb ? j - 1 : j;
         if (!x[i])
             continue;
         struct pso_step k;
         pso_step_init(&k, &s->prm, round, s->pt[i].stream, s->offset);
         /* The best particle that just improved has p = g = x: no pulls
-         * (g = NULL says so without aliasing x). */
-        const float *g = (int)i == gb && improved[i] ? NULL : s->pt[gb].p;
+         * (g = NULL says so without aliasing x). A verified global best
+         * is a copy of its own; none adopted yet: no pull toward it. */
+        const float *g = s->g ? s->g : (int)i == gb && improved[i] ? NULL : s->pt[gb].p;
+        if (s->g && gb < 0)
+            k.c2 = 0;
         uint32_t crc = 0;
         if (general) {
             const float *a1 = use_mean ? s->mean : s->pt[i].p;
@@ -447,6 +470,8 @@ void swarm_reset(struct swarm *s, int i, const float *x0, uint64_t stream)
     memcpy(q->p, x0, s->n * sizeof(float));
     q->p_loss = INFINITY;
     q->stream = stream;
+    q->judged = 0;
+    q->strikes = 0;
     strategy_order_rekey(&s->ord, (uint32_t)i, stream);
     if (s->mix)
         mix_reset(s->mix, &s->ord, i);
@@ -463,6 +488,12 @@ void swarm_save(const struct swarm *s, struct ckpt_writer *w)
     }
     ckpt_put_f64(w, s->g_loss);
     ckpt_put_u64(w, (uint64_t)(int64_t)s->g_particle);
+    if (s->g) {
+        ckpt_put_u64(w, VERIFY_MAGIC);
+        ckpt_put(w, s->g, s->n * sizeof(float));
+        for (size_t i = 0; i < s->count; i++)
+            ckpt_put_u64(w, (uint64_t)s->pt[i].judged | (uint64_t)s->pt[i].strikes << 1);
+    }
     if (s->mix)
         mix_save(s->mix, w);
 }
@@ -488,6 +519,22 @@ int swarm_load(struct swarm *s, struct ckpt_reader *r)
         snprintf(r->err, sizeof r->err, "global best particle %d out of range", s->g_particle);
         return -1;
     }
+    if (s->g) {
+        uint64_t magic, judged;
+        if (ckpt_get_u64(r, &magic) || magic != VERIFY_MAGIC) {
+            snprintf(r->err, sizeof r->err, "no verified global best in the checkpoint "
+                     "(written without --verify-best)");
+            return -1;
+        }
+        if (ckpt_get(r, s->g, s->n * sizeof(float)))
+            return -1;
+        for (size_t i = 0; i < s->count; i++) {
+            if (ckpt_get_u64(r, &judged))
+                return -1;
+            s->pt[i].judged = (int)(judged & 1);
+            s->pt[i].strikes = (uint32_t)(judged >> 1);
+        }
+    }
     return s->mix ? mix_load(s->mix, r) : 0;
 }
 
@@ -495,7 +542,54 @@ double swarm_best_loss(const struct swarm *s) { return s->g_loss; }
 int swarm_best_particle(const struct swarm *s) { return s->g_particle; }
 const float *swarm_best(const struct swarm *s)
 {
-    return s->g_particle >= 0 ? s->pt[s->g_particle].p : NULL;
+    return s->g_particle < 0 ? NULL : s->g ? s->g : s->pt[s->g_particle].p;
+}
+
+int swarm_candidate(const struct swarm *s, float *const *x, const double *loss, double *claimed,
+                    const float **weights)
+{
+    if (!s->g)
+        return -1;
+    /* Fewest refusals first, then the lowest loss: a worker caught lying
+     * does not keep honest candidates from their turn. */
+    int best = -1, best_new = 0;
+    double bl = INFINITY;
+    for (size_t i = 0; i < s->count; i++) {
+        const struct particle *q = &s->pt[i];
+        int improved = x && x[i] && loss[i] < q->p_loss;
+        double pl = improved ? loss[i] : q->p_loss;
+        if (!(improved || !q->judged) || !(pl < s->g_loss))
+            continue;
+        if (best < 0 || q->strikes < s->pt[best].strikes ||
+            (q->strikes == s->pt[best].strikes && pl < bl)) {
+            best = (int)i;
+            best_new = improved;
+            bl = pl;
+        }
+    }
+    if (best >= 0) {
+        *claimed = bl;
+        *weights = best_new ? x[best] : s->pt[best].p;
+    }
+    return best;
+}
+
+int swarm_judge(struct swarm *s, int i, double measured)
+{
+    if (!s->g || i < 0 || (size_t)i >= s->count || !isfinite(measured))
+        return -1;
+    struct particle *q = &s->pt[i];
+    double claimed = q->p_loss;
+    q->judged = 1;
+    if (measured <= claimed + s->prm.verify_tol * fabs(claimed) + 1e-6) {
+        memcpy(s->g, q->p, s->n * sizeof(float));
+        s->g_loss = measured > claimed ? measured : claimed;
+        s->g_particle = i;
+        return 1;
+    }
+    q->p_loss = measured;
+    q->strikes++;
+    return 0;
 }
 double swarm_personal_best_loss(const struct swarm *s, int i) { return s->pt[i].p_loss; }
 const float *swarm_personal_best(const struct swarm *s, int i) { return s->pt[i].p; }

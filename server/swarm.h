@@ -46,6 +46,10 @@ struct pso_params {
     int attractor; /* enum pso_attractor */
     double temperature; /* PSO_ATTRACT_WEIGHTED */
     double mix_w, mix_c1, mix_c2; /* PSO_ATTRACT_MIX: the mixing weights' update */
+    int verify;         /* a global best is adopted only once another worker
+                         * reproduced its loss (swarm_candidate, swarm_judge);
+                         * synchronous mode only */
+    double verify_tol;  /* relative: adopted if measured <= claimed (1 + tol) + 1e-6 */
 };
 
 struct swarm;
@@ -91,6 +95,24 @@ void swarm_reset(struct swarm *s, int i, const float *x0, uint64_t stream);
 /* Checkpoint: velocities, personal bests and their losses, global best. */
 void swarm_save(const struct swarm *s, struct ckpt_writer *w);
 int swarm_load(struct swarm *s, struct ckpt_reader *r);
+
+/* Verified global best (prm.verify). The global best is then a copy,
+ * adopted from a particle's personal best only when swarm_judge says so;
+ * until the first adoption the pull toward it is off (c2 = 0). The
+ * candidate is the personal best, not yet judged, with the lowest loss
+ * below the global best's: swarm_candidate returns the particle whose
+ * personal best it will be after a round closes with pushes x and losses
+ * loss (x NULL: as things stand), with the loss it claims and its weights
+ * (x[i] or the personal best; read them before the round moves x), or -1
+ * when there is none or verification is off. swarm_judge hands particle
+ * i's personal best the loss another worker measured for it: within the
+ * tolerance it becomes the global best (loss: the larger of the two) and
+ * 1 is returned; beyond it the personal best keeps the measured loss and
+ * is not a candidate again until the particle improves on it (0); -1:
+ * not judged (verification off, or i out of range). */
+int swarm_candidate(const struct swarm *s, float *const *x, const double *loss, double *claimed,
+                    const float **weights);
+int swarm_judge(struct swarm *s, int i, double measured);
 
 double swarm_best_loss(const struct swarm *s);   /* +inf before any round */
 int swarm_best_particle(const struct swarm *s);  /* -1 before any round */

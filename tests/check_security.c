@@ -325,6 +325,154 @@ START_TEST(nan_never_reaches_a_best)
 }
 END_TEST
 
+/* --verify-best: a member that claims a loss it does not have is refused
+ * by the worker psod asks to check it, every time, and never becomes the
+ * global best; its hostile verdicts (NaN: refused; unasked: ignored) are
+ * counted; a VERIFY sent to the daemon is not a request it serves. The
+ * evil member is a verifier too: asked, it answers with the claim it was
+ * given (the honest workers' claims are true). */
+START_TEST(verified_best_refuses_a_liar_and_its_verdicts)
+{
+    char ep[256], model[600], w[300], t[32];
+    snprintf(model, sizeof model, "%s/verify.psom", dir);
+    pid_t psod = proc_psod("verify", ep, sizeof ep,
+                           (char *[]){"--workers", "3", "--strategy", "pso", "--verify-best",
+                                      "yes", "--model-out", model, NULL});
+    void *ctx = zmq_ctx_new(), *sock = zmq_socket(ctx, ZMQ_DEALER);
+    int linger = 0, timeout = 30000;
+    zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(sock, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
+    ck_assert_int_eq(zmq_connect(sock, ep), 0);
+    float x[DIM];
+    for (int i = 0; i < DIM; i++)
+        x[i] = 4.5f; /* rastrigin about 400 */
+    Psod__Hello hello = PSOD__HELLO__INIT;
+    hello.worker_name = "liar";
+    hello.protocol_version = PSOD_PROTOCOL_VERSION;
+    hello.param_count = DIM;
+    hello.layout_hash = psoc_layout_hash("objective:rastrigin:10");
+    hello.payload_crc32c = crc32c(0, x, sizeof x);
+    hello.verifier = 1;
+    struct wire_msg m;
+    s_evil_send(sock, PSOD__COMMAND__CMD_HELLO, &hello.base, x, &m);
+    ck_assert_int_eq(m.command, PSOD__COMMAND__CMD_WELCOME);
+    uint32_t me = ((Psod__Welcome *)m.meta)->particle_id;
+    uint64_t round = ((Psod__Welcome *)m.meta)->round;
+    wire_msg_clear(&m);
+    /* not a request: a VERIFY to the daemon */
+    Psod__Verify bogus = PSOD__VERIFY__INIT;
+    bogus.payload_crc32c = crc32c(0, x, sizeof x);
+    s_evil_send(sock, PSOD__COMMAND__CMD_VERIFY, &bogus.base, x, &m);
+    ck_assert_int_eq(m.command, PSOD__COMMAND__CMD_ERROR);
+    ck_assert_int_eq(((Psod__Error *)m.meta)->code, PSOD__ERROR_CODE__ERR_UNKNOWN_COMMAND);
+    wire_msg_clear(&m);
+
+    proc_bin(w, sizeof w, "psoworker");
+    pid_t p[2];
+    for (int i = 0; i < 2; i++) {
+        snprintf(t, sizeof t, "verify-w%d", i);
+        p[i] = proc_spawn((char *[]){w, "--objective", "rastrigin", "--dim", "10", "--rounds",
+                                     "12", "--sync-every", "10", "--lr", "0.005", "--name",
+                                     i ? "b" : "a", "--connect", ep, "--timeout-ms", "30000",
+                                     NULL},
+                          t);
+    }
+    int nan_sent = 0, ignored_sent = 0, asked = 0;
+    Psod__Verdict answer = PSOD__VERDICT__INIT;
+    int have_answer = 0;
+    for (int r = 0; r < 12; r++) {
+        /* a NaN verdict refuses the whole push */
+        Psod__Verdict nan = PSOD__VERDICT__INIT;
+        nan.loss = NAN;
+        Psod__Push push = PSOD__PUSH__INIT;
+        push.round = round;
+        push.loss = 1e-9; /* the lie */
+        push.seq = 500 + (uint64_t)r;
+        push.payload_crc32c = crc32c(0, x, sizeof x);
+        push.verdict = &nan;
+        s_evil_send(sock, PSOD__COMMAND__CMD_PUSH, &push.base, x, &m);
+        ck_assert_int_eq(m.command, PSOD__COMMAND__CMD_ERROR);
+        ck_assert_int_eq(((Psod__Error *)m.meta)->code, PSOD__ERROR_CODE__ERR_NOT_FINITE);
+        wire_msg_clear(&m);
+        nan_sent++;
+        /* the round's push: the answer to what it was asked, else a
+         * verdict nobody asked for (ignored, the push still counts) */
+        Psod__Verdict unasked = PSOD__VERDICT__INIT;
+        unasked.round = round + 100;
+        unasked.loss = 1e-9;
+        push.verdict = have_answer ? &answer : &unasked;
+        ignored_sent += !have_answer;
+        have_answer = 0;
+        push.seq = 1 + (uint64_t)r;
+        s_evil_send(sock, PSOD__COMMAND__CMD_PUSH, &push.base, x, &m);
+        if (m.command == PSOD__COMMAND__CMD_VERIFY) {
+            Psod__Verify *v = (Psod__Verify *)m.meta;
+            ck_assert_uint_ne(v->particle, me);
+            ck_assert_uint_eq(v->seq, push.seq);
+            ck_assert_uint_eq(zmq_msg_size(&m.payload), sizeof x);
+            ck_assert_uint_eq(crc32c(0, zmq_msg_data(&m.payload), sizeof x), v->payload_crc32c);
+            answer.round = v->round;
+            answer.particle = v->particle;
+            answer.payload_crc32c = v->payload_crc32c;
+            answer.loss = v->claimed_loss;
+            have_answer = 1;
+            asked++;
+            wire_msg_clear(&m);
+            struct wire_error e;
+            struct wire_limits lim = {0, 0};
+            ck_assert_int_eq(wire_recv(sock, 0, 0, &lim, &m, &e), 0);
+        }
+        ck_assert_int_eq(m.command, PSOD__COMMAND__CMD_POSITION);
+        Psod__Position *pos = (Psod__Position *)m.meta;
+        ck_assert_msg(pos->global_best_particle != me || !isfinite(pos->global_best_loss),
+                      "round %d: the liar is the global best (%g)", r, pos->global_best_loss);
+        ck_assert_msg(!(pos->global_best_loss < 1), "round %d: global best loss %g", r,
+                      pos->global_best_loss);
+        round = pos->round;
+        memcpy(x, zmq_msg_data(&m.payload), sizeof x);
+        for (int i = 0; i < DIM; i++)
+            x[i] = 4.5f; /* it stays where it lies from */
+        wire_msg_clear(&m);
+    }
+    Psod__Bye bye = PSOD__BYE__INIT;
+    wire_send(sock, NULL, 0, PSOD__COMMAND__CMD_BYE, &bye.base, NULL, 0);
+    zmq_close(sock);
+    zmq_ctx_term(ctx);
+    for (int i = 0; i < 2; i++) {
+        char err[4096];
+        snprintf(t, sizeof t, "verify-w%d", i);
+        int rc = proc_wait(p[i], 60);
+        proc_read(t, "err", err, sizeof err);
+        ck_assert_msg(rc == 0, "worker %d: %.2000s", i, err);
+    }
+    char st[8192];
+    ck_assert_int_eq(s_ctl("verify-status", (char *[]){"status", ep, "--json", NULL}), 0);
+    proc_read("verify-status", "out", st, sizeof st);
+    ck_assert_msg(proc_after(st, "\"ERR_NOT_FINITE\":") == nan_sent, "%.1000s", st);
+    ck_assert_msg(proc_after(st, "\"ignored\":") == ignored_sent, "%.1000s", st);
+    ck_assert_msg(proc_after(st, "\"refused\":") >= 1, "%.1000s", st);
+    ck_assert_msg(proc_after(st, "\"adopted\":") >= 1, "%.1000s", st);
+    ck_assert_msg(proc_after(st, "\"global_best_particle\":") != me, "%.1000s", st);
+    double gl = proc_after(st, "\"global_best_loss\":");
+    ck_assert_msg(isfinite(gl) && gl > 1e-3, "%.1000s", st);
+    fprintf(stderr, "verify: liar asked to verify %d times, %d NaN verdicts, %d ignored\n", asked,
+            nan_sent, ignored_sent);
+    kill(psod, SIGTERM);
+    ck_assert_int_eq(proc_wait(psod, 20), 0);
+    char log[65536];
+    proc_read("verify", "err", log, sizeof log);
+    ck_assert_ptr_nonnull(strstr(log, "candidate refused: particle"));
+    ck_assert_ptr_nonnull(strstr(log, "ignored a verdict from worker 'liar'"));
+    /* The model file holds a verified best: not the liar's weights. */
+    struct modelfile_info info;
+    float *params;
+    char err[512];
+    ck_assert_msg(modelfile_read(model, &info, &params, err, sizeof err) == 0, "%.1000s", err);
+    ck_assert(params[0] != 4.5f && isfinite(info.loss) && info.loss > 1e-3);
+    free(params);
+}
+END_TEST
+
 /* Trap 14b: a peer can only ever be itself. Under protocol 1 a worker's
  * routing id was "w:" + its name and psod handed a connection over to any
  * newcomer with that id, replies and all; and heartbeats from "h:" + name
@@ -673,6 +821,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, attack_changes_nothing_and_is_counted);
     tcase_add_test(tc, nan_never_reaches_a_best);
+    tcase_add_test(tc, verified_best_refuses_a_liar_and_its_verdicts);
     tcase_add_test(tc, a_peer_cannot_take_over_another_workers_connection);
     tcase_add_test(tc, curve_lets_in_allowed_keys_only);
     tcase_add_test(tc, particle_belongs_to_its_key_across_a_restart);

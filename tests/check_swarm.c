@@ -60,7 +60,7 @@ START_TEST(update_matches_reference_every_variant)
         s_fill(m, M, N, &r, 3);
         struct pso_params prm = {0.7298, 1.49618, 1.49618, variant & 1 ? 0.3 : 0,
                                  variant & 2 ? PSO_RANDOM_ELEMENT : PSO_RANDOM_PARTICLE, 5,
-                                 PSO_INERTIA_VELOCITY, PSO_ATTRACT_BEST, 0.1, 0, 0, 0};
+                                 PSO_INERTIA_VELOCITY, PSO_ATTRACT_BEST, 0.1, 0, 0, 0, 0, 0};
         struct pso_step k;
         pso_step_init(&k, &prm, 3, 2, 1000);
         if (variant & 8)
@@ -87,7 +87,7 @@ END_TEST
 
 START_TEST(per_element_factors_vary_per_particle_factors_do_not)
 {
-    struct pso_params prm = {0, 1, 0, 0, PSO_RANDOM_ELEMENT, 1, 0, 0, 0.1, 0, 0, 0};
+    struct pso_params prm = {0, 1, 0, 0, PSO_RANDOM_ELEMENT, 1, 0, 0, 0.1, 0, 0, 0, 0, 0};
     struct pso_step k;
     pso_step_init(&k, &prm, 0, 0, 0);
     enum { N = 64 };
@@ -113,7 +113,7 @@ END_TEST
 START_TEST(bests_follow_losses)
 {
     enum { N = 5 };
-    struct pso_params prm = {0.5, 1, 1, 0, PSO_RANDOM_PARTICLE, 1, 0, 0, 0.1, 0, 0, 0};
+    struct pso_params prm = {0.5, 1, 1, 0, PSO_RANDOM_PARTICLE, 1, 0, 0, 0.1, 0, 0, 0, 0, 0};
     struct swarm *s = swarm_new(N, 0, &prm);
     float x0[3][N];
     for (int j = 0; j < 3; j++) {
@@ -170,7 +170,7 @@ END_TEST
  * the plain mean attractor. */
 static void s_weighted_round(int attractor, double T, float out[3][6], float before[3][6])
 {
-    struct pso_params prm = {0, 1, 0, 0, PSO_RANDOM_PARTICLE, 5, 0, attractor, T, 0, 0, 0};
+    struct pso_params prm = {0, 1, 0, 0, PSO_RANDOM_PARTICLE, 5, 0, attractor, T, 0, 0, 0, 0, 0};
     struct swarm *s = swarm_new(6, 0, &prm);
     float x[3][6];
     for (int j = 0; j < 3; j++)
@@ -228,7 +228,7 @@ END_TEST
 static void s_run_with(uint64_t seed, const int *order, float out[4][257], int attractor)
 {
     struct pso_params prm = {0.7, 1.5, 1.5, 0, PSO_RANDOM_ELEMENT, seed, 0, attractor, 0.1,
-                             0.729, 1.49, 1.49};
+                             0.729, 1.49, 1.49, 0, 0};
     struct swarm *s = swarm_new(257, 0, &prm);
     float x[4][257];
     struct rng r;
@@ -273,7 +273,7 @@ START_TEST(swarm_minimizes_sphere)
 {
     /* With no local training at all, PSO alone must shrink the sphere. */
     enum { N = 8, P = 6 };
-    struct pso_params prm = {0.7298, 1.49618, 1.49618, 0, PSO_RANDOM_ELEMENT, 3, 0, 0, 0.1, 0, 0, 0};
+    struct pso_params prm = {0.7298, 1.49618, 1.49618, 0, PSO_RANDOM_ELEMENT, 3, 0, 0, 0.1, 0, 0, 0, 0, 0};
     struct swarm *s = swarm_new(N, 0, &prm);
     float x[P][N];
     struct rng r;
@@ -407,7 +407,7 @@ static void s_mix_rounds(struct swarm *s, float x[3][64], int from, int to)
 START_TEST(mix_state_survives_a_checkpoint)
 {
     struct pso_params prm = {0, 1, 0.2, 0, PSO_RANDOM_ELEMENT, 4, 0, PSO_ATTRACT_MIX, 0.1,
-                             0.729, 1.49, 1.49};
+                             0.729, 1.49, 1.49, 0, 0};
     struct swarm *a = swarm_new(64, 0, &prm), *b = swarm_new(64, 0, &prm);
     float xa[3][64], xb[3][64];
     for (int j = 0; j < 3; j++)
@@ -455,6 +455,140 @@ START_TEST(mix_state_survives_a_checkpoint)
 }
 END_TEST
 
+/* --verify-best: the global best moves only in swarm_judge. The candidate
+ * is the unjudged personal best with the lowest loss (its weights read
+ * before the round moves them), among the particles refused fewest times;
+ * within the tolerance it is adopted as a copy, beyond it refused, with the
+ * measured loss kept and a strike against the particle. */
+START_TEST(verified_best_moves_only_when_judged)
+{
+    enum { N = 6 };
+    struct pso_params prm = {0, 1, 0.5, 0, PSO_RANDOM_PARTICLE, 3, 0, PSO_ATTRACT_MEAN, 0.1,
+                             0, 0, 0, 1, 0.05};
+    struct swarm *s = swarm_new(N, 0, &prm);
+    float x0[3][N], x[3][N], cand[N];
+    for (int j = 0; j < 3; j++) {
+        for (int i = 0; i < N; i++)
+            x0[j][i] = (float)(j + 1) * (float)(i - 2);
+        ck_assert_int_eq(swarm_add(s, x0[j], (uint64_t)j + 5), j);
+    }
+    memcpy(x, x0, sizeof x);
+    float *xs[3] = {x[0], x[1], x[2]};
+    double loss[3] = {0.8, 0.01, 0.5}, claimed;
+    const float *w;
+    /* round 0: particle 1 claims 0.01; nothing adopted yet */
+    ck_assert_int_eq(swarm_candidate(s, xs, loss, &claimed, &w), 1);
+    ck_assert_ptr_eq(w, x[1]);
+    ck_assert_double_eq(claimed, 0.01);
+    memcpy(cand, w, sizeof cand);
+    swarm_round(s, 0, xs, NULL, loss, NULL, NULL);
+    ck_assert_int_eq(swarm_best_particle(s), -1);
+    ck_assert_ptr_null(swarm_best(s));
+    ck_assert(isinf(swarm_best_loss(s)));
+    /* as things stand the candidate is the same personal best */
+    ck_assert_int_eq(swarm_candidate(s, NULL, NULL, &claimed, &w), 1);
+    ck_assert_mem_eq(w, cand, sizeof cand);
+    /* a verifier measures 2.3: refused, a strike; particle 2 is next */
+    ck_assert_int_eq(swarm_judge(s, 1, 2.3), 0);
+    ck_assert_double_eq(swarm_personal_best_loss(s, 1), 2.3);
+    ck_assert_int_eq(swarm_best_particle(s), -1);
+    ck_assert_int_eq(swarm_candidate(s, NULL, NULL, &claimed, &w), 2);
+    ck_assert_double_eq(claimed, 0.5);
+    /* round 1: particle 1 lies again (0.001), particle 2 does not improve:
+     * the liar's strike puts particle 2's unjudged best first */
+    double loss1[3] = {0.9, 0.001, 0.6};
+    ck_assert_int_eq(swarm_candidate(s, xs, loss1, &claimed, &w), 2);
+    ck_assert_ptr_eq(w, swarm_personal_best(s, 2));
+    memcpy(cand, w, sizeof cand);
+    swarm_round(s, 1, xs, NULL, loss1, NULL, NULL);
+    /* within 5 %: adopted as a copy, at the larger of the two losses */
+    ck_assert_int_eq(swarm_judge(s, 2, 0.52), 1);
+    ck_assert_int_eq(swarm_best_particle(s), 2);
+    ck_assert_double_eq(swarm_best_loss(s), 0.52);
+    ck_assert_mem_eq(swarm_best(s), cand, sizeof cand);
+    ck_assert_ptr_ne(swarm_best(s), swarm_personal_best(s, 2));
+    /* the liar is next (no honest candidate left below 0.52), and the
+     * copy stays put when particle 2's personal best moves on */
+    ck_assert_int_eq(swarm_candidate(s, NULL, NULL, &claimed, &w), 1);
+    ck_assert_double_eq(claimed, 0.001);
+    double loss2[3] = {0.9, 5.0, 0.1};
+    swarm_round(s, 2, xs, NULL, loss2, NULL, NULL);
+    ck_assert_mem_eq(swarm_best(s), cand, sizeof cand);
+    ck_assert_double_eq(swarm_best_loss(s), 0.52);
+    /* a NaN verdict or a particle out of range judges nothing */
+    ck_assert_int_eq(swarm_judge(s, 2, NAN), -1);
+    ck_assert_int_eq(swarm_judge(s, 7, 0.1), -1);
+    /* checkpoint: the copy, the judged flags and strikes come back; a
+     * swarm saved without verification is refused */
+    char path[] = "/tmp/check_swarm_verify.XXXXXX", err[256];
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    struct ckpt_writer cw;
+    ck_assert_int_eq(ckpt_begin(&cw, path, err, sizeof err), 0);
+    swarm_save(s, &cw);
+    ck_assert_int_eq(ckpt_commit(&cw, err, sizeof err), 0);
+    struct swarm *b = swarm_new(N, 0, &prm);
+    for (int j = 0; j < 3; j++)
+        swarm_add(b, x0[j], (uint64_t)j + 5);
+    struct ckpt_reader r;
+    ck_assert_int_eq(ckpt_open(&r, path), 0);
+    ck_assert_int_eq(swarm_load(b, &r), 0);
+    ckpt_close(&r);
+    ck_assert_mem_eq(swarm_best(b), cand, sizeof cand);
+    double cb;
+    const float *wb;
+    ck_assert_int_eq(swarm_candidate(b, NULL, NULL, &cb, &wb),
+                     swarm_candidate(s, NULL, NULL, &claimed, &w));
+    ck_assert_double_eq(cb, claimed);
+    prm.verify = 0;
+    struct swarm *c = swarm_new(N, 0, &prm);
+    for (int j = 0; j < 3; j++)
+        swarm_add(c, x0[j], (uint64_t)j + 5);
+    ck_assert_int_eq(swarm_candidate(c, NULL, NULL, &claimed, &w), -1);
+    ck_assert_int_eq(ckpt_begin(&cw, path, err, sizeof err), 0);
+    swarm_save(c, &cw);
+    ck_assert_int_eq(ckpt_commit(&cw, err, sizeof err), 0);
+    ck_assert_int_eq(ckpt_open(&r, path), 0);
+    ck_assert_int_eq(swarm_load(b, &r), -1);
+    ck_assert_ptr_nonnull(strstr(r.err, "verified"));
+    ckpt_close(&r);
+    unlink(path);
+    swarm_destroy(&s);
+    swarm_destroy(&b);
+    swarm_destroy(&c);
+}
+END_TEST
+
+/* With nothing adopted yet the pull toward the global best is off: one
+ * round under --verify-best moves every particle exactly as c2 = 0 does. */
+START_TEST(verified_swarm_without_a_best_has_no_second_pull)
+{
+    enum { N = 40 };
+    struct pso_params pv = {0, 1, 0.7, 0, PSO_RANDOM_ELEMENT, 9, 0, PSO_ATTRACT_MEAN, 0.1,
+                            0, 0, 0, 1, 0.05};
+    struct pso_params pn = pv;
+    pn.verify = 0;
+    pn.c2 = 0;
+    struct swarm *a = swarm_new(N, 0, &pv), *b = swarm_new(N, 0, &pn);
+    float xa[3][N], xb[3][N];
+    for (int j = 0; j < 3; j++) {
+        for (int i = 0; i < N; i++)
+            xa[j][i] = (float)sin(0.3 * i + j);
+        swarm_add(a, xa[j], (uint64_t)j);
+        swarm_add(b, xa[j], (uint64_t)j);
+    }
+    memcpy(xb, xa, sizeof xa);
+    float *pa[3] = {xa[0], xa[1], xa[2]}, *pb[3] = {xb[0], xb[1], xb[2]};
+    double loss[3] = {1, 2, 3};
+    swarm_round(a, 0, pa, NULL, loss, NULL, NULL);
+    swarm_round(b, 0, pb, NULL, loss, NULL, NULL);
+    ck_assert_mem_eq(xa, xb, sizeof xa);
+    swarm_destroy(&a);
+    swarm_destroy(&b);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("swarm");
@@ -467,6 +601,8 @@ int main(void)
     tcase_add_test(tc, mix_positions_are_the_mixtures_of_the_pushes);
     tcase_add_test(tc, mix_credits_the_loss_to_the_vector_it_gave);
     tcase_add_test(tc, mix_state_survives_a_checkpoint);
+    tcase_add_test(tc, verified_best_moves_only_when_judged);
+    tcase_add_test(tc, verified_swarm_without_a_best_has_no_second_pull);
     tcase_add_test(tc, swarm_minimizes_sphere);
     suite_add_tcase(s, tc);
     return suite_run(s);

@@ -258,6 +258,7 @@ static const char *const s_scen_psod[][5] = {
     {NULL},
     {"--attractor", "best", NULL},
     {"--attractor", "mix", NULL},
+    {"--verify-best", "yes", NULL},
 };
 static const char *const s_scen_workers[][7] = {
     {"--fitness", "shared", "--holdout", "100", NULL},
@@ -265,9 +266,12 @@ static const char *const s_scen_workers[][7] = {
     {"--shard-mode", "classes", "--shard-classes", "2", "--weight-noise", "0.01", NULL},
     {"--fitness", "shared", "--holdout", "100", NULL},
     {"--fitness", "shared", "--holdout", "100", NULL},
+    {"--fitness", "shared", "--holdout", "100", NULL},
 };
-static const char *const s_scen_first[][3] = {
+/* 5: a worker that lies about its fitness, refused by the verifiers. */
+static const char *const s_scen_first[][4] = {
     {NULL}, {NULL}, {NULL}, {"--shuffle-labels", NULL}, {"--shuffle-labels", NULL},
+    {"--shuffle-labels", "--lie-loss", "0.01", NULL},
 };
 
 START_TEST(scenario_options_are_byte_identical_twice)
@@ -290,6 +294,22 @@ START_TEST(scenario_options_are_byte_identical_twice)
     ck_assert_msg(la == lb && memcmp(fa, fb, la) == 0, "scenario %d: model files differ", _i);
     free(fa);
     free(fb);
+    if (_i == 5) {
+        /* Without --verify-best the liar's weights are the global best,
+         * the model file; with it they never are. */
+        char c[600];
+        s_seeded_run_with("pso", fast_first, "1", NULL, s_scen_workers[_i], s_scen_first[_i],
+                          "scenario5-unverified", c, sizeof c);
+        double verified = s_eval(a, "scenario5-eval-a"), unverified = s_eval(c, "scenario5-eval-c");
+        char log[65536];
+        proc_read("scenario5-a", "err", log, sizeof log);
+        fprintf(stderr, "lying worker: model accuracy %.4f verified, %.4f unverified\n", verified,
+                unverified);
+        ck_assert_ptr_nonnull(strstr(log, "candidate refused: particle"));
+        ck_assert_ptr_nonnull(strstr(log, "new global best: particle"));
+        ck_assert_msg(verified > 0.3 && verified > unverified + 0.2, "accuracy %.4f, %.4f",
+                      verified, unverified);
+    }
 }
 END_TEST
 
@@ -303,7 +323,7 @@ int main(void)
     tcase_add_loop_test(tc, every_strategy_trains_over_compressed_payloads, 0, STRATEGY_COUNT);
     tcase_add_loop_test(tc, seeded_runs_are_byte_identical_whatever_order_pushes_arrive_in, 0, 2);
     tcase_add_test(tc, engine_threads_repeat_their_bits_and_agree_with_one_thread);
-    tcase_add_loop_test(tc, scenario_options_are_byte_identical_twice, 0, 5);
+    tcase_add_loop_test(tc, scenario_options_are_byte_identical_twice, 0, 6);
     suite_add_tcase(s, tc);
     return suite_run(s);
 }

@@ -62,7 +62,7 @@ struct worker_config {
     long eval_every, eval_samples, holdout, reconnect_ms, delay_ms, join_timeout_ms, stall_after;
     int fitness, diverse_init, wire, shard_mode, shuffle_labels;
     int fitness_auto;      /* --fitness auto chose it (no option sets this) */
-    double shard_alpha, weight_noise;
+    double shard_alpha, weight_noise, lie_loss;
     long shard_classes, shard_seed;
     char init[CONF_STRLEN];
     char eval[CONF_STRLEN];
@@ -127,6 +127,9 @@ static const struct config_option s_options[] = {
     {"weight-noise", CONF_DOUBLE, W(weight_noise), "0", 0, 1e3,
      "add Gaussian noise of this standard deviation to the weights before every push: a "
      "faulty worker, for experiments", NULL},
+    {"lie-loss", CONF_DOUBLE, W(lie_loss), "-1", -1, 1e30,
+     "push this loss as the fitness whatever was measured: a worker that lies about its "
+     "fitness, for experiments (psod --verify-best refuses it); -1 = off", NULL},
     {"reset-momentum", CONF_BOOL, W(reset_momentum), "no", 1, 0,
      "forget the momentum when the daemon sends a new position", NULL},
     {"metrics", CONF_STRING, W(metrics), "", 1, 0, "JSON-lines metrics file", NULL},
@@ -198,6 +201,18 @@ static const struct config_option s_options[] = {
 };
 #undef W
 
+/* --fitness shared: this worker's losses come from the set every worker
+ * holds, so it can check another's claimed best (psod --verify-best). */
+static void s_offer_verify(struct psoc *c, const struct worker_config *cfg, struct model *m,
+                           const struct dataset *holdout, struct train_verify *v)
+{
+    if (cfg->fitness != 2 || !holdout->n)
+        return;
+    v->m = m;
+    v->set = holdout;
+    psoc_set_verifier(c, train_verify, v);
+}
+
 /* The client library's options from the worker's. */
 static int s_client_options(const struct worker_config *cfg, struct psoc_options *po, char *err,
                             size_t errlen)
@@ -241,6 +256,14 @@ static double s_train(const struct objective *obj, const struct worker_config *c
             x[i] -= scale * grad[i];
     }
     return obj->eval(x, NULL, d);
+}
+
+/* An objective's fitness is the function itself: any worker reproduces
+ * another's claimed loss exactly (psod --verify-best). */
+static int s_verify_objective(void *ctx, const float *x, size_t n, double *loss)
+{
+    *loss = ((const struct objective *)ctx)->eval(x, NULL, n);
+    return 0;
 }
 
 /* Load a model file into m, checking that it fits. */
@@ -388,12 +411,13 @@ static int s_run_model(const struct worker_config *cfg)
              cfg->dataset, train.n, cfg->shard_index, cfg->shard_count, test.n);
     struct psoc *c = NULL;
     struct psoc_welcome wel = {0};
+    struct train_verify vctx;
     int rc = 0;
     if (!cfg->standalone) {
         struct psoc_options po;
         if (s_client_options(cfg, &po, err, sizeof err) != 0 ||
             psoc_open(&c, cfg->connect, cfg->name, &po, err, sizeof err) != PSOC_OK ||
-            (psoc_set_model(c, m->name, cfg->dataset,
+            (s_offer_verify(c, cfg, m, &holdout, &vctx), psoc_set_model(c, m->name, cfg->dataset,
                             (const uint32_t[3]){(uint32_t)m->in_c, (uint32_t)m->in_h,
                                                 (uint32_t)m->in_w}),
              psoc_join(c, m->n_params, model_layout_hash(m), m->params, &wel, err, sizeof err)) !=
@@ -413,7 +437,7 @@ static int s_run_model(const struct worker_config *cfg)
                               cfg->metrics[0] ? cfg->metrics : NULL, cfg->progress_interval,
                               (int)cfg->eval_every, cfg->eval_samples,
                               holdout.n ? &holdout : NULL, (int)cfg->delay_ms, &s_stop_signal,
-                              cfg->weight_noise};
+                              cfg->weight_noise, cfg->lie_loss};
     struct train_result res;
     if (rc == 0 && train_run(m, &train, &test, &tc, c, c ? &wel : NULL, &res, err, sizeof err) != 0) {
         log_error("%s", err);
@@ -547,6 +571,7 @@ int main(int argc, char **argv)
         }
         struct psoc_welcome wel;
         psoc_set_model(c, layout, "", NULL);
+        psoc_set_verifier(c, s_verify_objective, (void *)obj);
         if (psoc_join(c, d, psoc_layout_hash(layout), x, &wel, err, sizeof err) != PSOC_OK) {
             log_error("join %s as '%s': %s", cfg.connect, cfg.name, err);
             psoc_close(&c);
@@ -563,6 +588,8 @@ int main(int argc, char **argv)
             if (s_stop_signal)
                 break;
             loss = s_train(obj, &cfg, x, grad, cfg.sync_every);
+            if (cfg.lie_loss >= 0)
+                loss = cfg.lie_loss;
             int src = psoc_sync(c, x, loss, (uint64_t)cfg.sync_every, &pos, err, sizeof err);
             if (src == PSOC_EINTR)
                 break;

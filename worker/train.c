@@ -71,6 +71,8 @@ static int s_sync(struct model *m, const struct train_config *cfg, struct psoc *
         double acc;
         train_evaluate(m, cfg->holdout, &r.loss, &acc);
     }
+    if (cfg->lie_loss >= 0)
+        r.loss = cfg->lie_loss;
     /* Strategies whose positions are the global model: the evaluation that
      * matters is of what we receive (below); else of what we push. */
     if (eval && !wel->positions_global)
@@ -123,6 +125,24 @@ static int s_recover(struct model *m, const float *anchor, int grads_only, struc
              step, loss, *recoveries, TRAIN_MAX_RECOVERIES);
     memcpy(m->params, anchor, m->n_params * sizeof(float));
     sgd_reset(opt);
+    return 0;
+}
+
+int train_verify(void *ctx, const float *weights, size_t n, double *loss)
+{
+    struct train_verify *v = ctx;
+    struct model *m = v->m;
+    if (n != m->n_params)
+        return -1;
+    float *own = malloc(n * sizeof(float));
+    if (!own)
+        return -1;
+    memcpy(own, m->params, n * sizeof(float));
+    memcpy(m->params, weights, n * sizeof(float));
+    double acc;
+    train_evaluate(m, v->set, loss, &acc);
+    memcpy(m->params, own, n * sizeof(float));
+    free(own);
     return 0;
 }
 

@@ -33,7 +33,17 @@ struct train_config {
     int delay_ms;          /* sleep after every step: a slow node, for tests */
     const volatile int *stop; /* nonzero: abandon the run (a signal), NULL = never */
     double weight_noise;   /* Gaussian noise added to the weights before each push, 0 = none */
+    double lie_loss;       /* >= 0: push this as the fitness, whatever was measured (a
+                            * lying worker, for experiments); < 0: off */
 };
+
+/* A verifier for psoc_set_verifier: the loss of `weights` on `set` with
+ * model m, whose own parameters are put back afterwards. */
+struct train_verify {
+    struct model *m;
+    const struct dataset *set;
+};
+int train_verify(void *ctx, const float *weights, size_t n, double *loss);
 
 /* --eval-every -1: a report about every this many local steps. */
 #define TRAIN_EVAL_STEPS 100

@@ -70,7 +70,9 @@ class Status(ctypes.Structure):
                 ("peers_connected", c_uint32), ("max_peers", c_uint32),
                 ("peers_refused", c_uint64), ("encrypted", c_int), ("n_particles", c_size_t),
                 ("particle", ctypes.POINTER(ParticleStatus)), ("n_shards", c_size_t),
-                ("shard_index", c_uint32), ("shard", ctypes.POINTER(ShardStatus))]
+                ("shard_index", c_uint32), ("shard", ctypes.POINTER(ShardStatus)),
+                ("verify_adopted", c_uint64), ("verify_refused", c_uint64),
+                ("verify_ignored", c_uint64)]
 
 
 class ModelInfo(ctypes.Structure):

@@ -40,10 +40,12 @@ static inline int fuzz_take_frames(const uint8_t **data, size_t *size, int count
 }
 
 /* A detached daemon (server_new_detached) with the defaults, `strategy`,
- * sync or async mode, --wire `wire` (0 any, else a kind + 1), 2 workers and
- * small limits; logging off. Aborts if it cannot be made: that is a bug,
+ * sync or async mode, --wire `wire` (0 any, else a kind + 1), --verify-best
+ * when `verify` (pso in sync mode only), 2 workers and small limits;
+ * logging off. Aborts if it cannot be made: that is a bug,
  * not a finding. */
-static inline struct server *fuzz_server_new(const char *name, int strategy, int async, int wire)
+static inline struct server *fuzz_server_new(const char *name, int strategy, int async, int wire,
+                                             int verify)
 {
     static int ready;
     if (!ready) {
@@ -58,6 +60,7 @@ static inline struct server *fuzz_server_new(const char *name, int strategy, int
     cfg.strategy = strategy;
     cfg.mode = async && strategy <= 1; /* async: pso and avg */
     cfg.wire = wire;
+    cfg.sp.verify = verify && strategy == 0 && !cfg.mode;
     cfg.workers = 2;
     cfg.max_payload_mb = 1;
     cfg.max_meta_kb = 4;

@@ -18,7 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1)
         return 0;
     char err[512];
-    struct server *s = fuzz_server_new("fuzz_ckpt", data[0] % 5, 0, 0);
+    struct server *s = fuzz_server_new("fuzz_ckpt", data[0] % 5, 0, 0, data[0] >> 7);
     if (server_restore(s, data + 1, size - 1, err, sizeof err) == 0) {
         double loss, acc;
         server_global(s, &loss, &acc);

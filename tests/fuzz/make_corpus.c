@@ -107,9 +107,14 @@ static int s_wire_kind;
 /* Sharded conversations: the hellos' range of a vector of 2 N. */
 static uint64_t s_shard_total, s_shard_offset;
 
+/* Conversations for --verify-best: hellos offer to verify, b's pushes
+ * carry the verdict on a's candidate of the round before. */
+static int s_verify;
+
 static void s_hello(struct buf *b, const char *name, const float *x, int server, int who, int user)
 {
     Psod__Hello h = PSOD__HELLO__INIT;
+    h.verifier = s_verify;
     h.encoding = (Psod__Encoding)s_wire_kind;
     h.worker_name = (char *)name;
     h.protocol_version = PSOD_PROTOCOL_VERSION;
@@ -125,9 +130,10 @@ static void s_hello(struct buf *b, const char *name, const float *x, int server,
 }
 
 static void s_push(struct buf *b, uint64_t round, double loss, const float *x, int gradient,
-                   int server, int who, int user)
+                   int server, int who, int user, const Psod__Verdict *verdict)
 {
     Psod__Push p = PSOD__PUSH__INIT;
+    p.verdict = (Psod__Verdict *)verdict;
     p.round = round;
     p.loss = loss;
     p.samples = 64;
@@ -167,11 +173,17 @@ static void s_conversation(struct buf *b, int config, int rounds)
     int gradient = config % 8 == 4; /* ssgd */
     unsigned char c = (unsigned char)config;
     s_put(b, &c, 1);
+    s_verify = config >> 7 & 1;
     s_hello(b, "a", xa, 1, 0, 1);
     s_hello(b, "b", xb, 1, 1, 2);
     for (int r = 0; r < rounds; r++) {
-        s_push(b, (uint64_t)r, 2.0 / (r + 1), xa, gradient, 1, 0, 1);
-        s_push(b, (uint64_t)r, 3.0 / (r + 1), xb, gradient, 1, 1, 2);
+        Psod__Verdict v = PSOD__VERDICT__INIT;
+        v.round = (uint64_t)r - 1;
+        v.particle = 0;
+        v.payload_crc32c = crc32c(0, xa, sizeof xa);
+        v.loss = 2.0 / r;
+        s_push(b, (uint64_t)r, 2.0 / (r + 1), xa, gradient, 1, 0, 1, NULL);
+        s_push(b, (uint64_t)r, 3.0 / (r + 1), xb, gradient, 1, 1, 2, s_verify && r ? &v : NULL);
         /* From a's heartbeat connection: its name and a session (the
          * fuzzer mutates it; psod's is random). */
         static uint8_t session[PSOD_SESSION_LEN] = "0123456789abcdef";
@@ -192,6 +204,7 @@ static void s_conversation(struct buf *b, int config, int rounds)
     bye.reason = "done";
     bye.accuracy = 0.9;
     s_server_msg(b, 0, 1, PSOD__COMMAND__CMD_BYE, &bye.base, NULL);
+    s_verify = 0;
 }
 
 /* fuzz_shard: a coordinator (config < 64) of two daemons with the other one
@@ -226,8 +239,8 @@ static void s_shard_conversation(struct buf *b, int config, int rounds)
     s_hello(b, "a", xa, 1, 0, 1);
     s_hello(b, "b", xb, 1, 1, 2);
     for (int r = 0; r < rounds; r++) {
-        s_push(b, (uint64_t)r, 2.0 / (r + 1), xa, gradient, 1, 0, 1);
-        s_push(b, (uint64_t)r, 3.0 / (r + 1), xb, gradient, 1, 1, 2);
+        s_push(b, (uint64_t)r, 2.0 / (r + 1), xa, gradient, 1, 0, 1, NULL);
+        s_push(b, (uint64_t)r, 3.0 / (r + 1), xb, gradient, 1, 1, 2, NULL);
         if (follower) {
             char *names[2] = {"a", "b"};
             double loss[2] = {2.0 / (r + 1), 3.0 / (r + 1)};
@@ -287,8 +300,9 @@ static void s_shard_conversation(struct buf *b, int config, int rounds)
 }
 
 /* Run a conversation through a real daemon and take its checkpoint. */
-static void s_checkpoint(const char *dir, int strategy)
+static void s_checkpoint(const char *dir, int config)
 {
+    int strategy = config & 7;
     char tmp[] = "/tmp/psod-corpus-XXXXXX", err[512];
     if (!mkdtemp(tmp))
         abort();
@@ -296,6 +310,7 @@ static void s_checkpoint(const char *dir, int strategy)
     memset(&cfg, 0, sizeof cfg);
     config_defaults(server_options(&cfg, (struct config_table[SERVER_OPTION_TABLES]){{0}}), err, sizeof err);
     cfg.strategy = strategy;
+    cfg.sp.verify = config >> 7 & 1;
     cfg.workers = 2;
     cfg.max_peers = 0;
     cfg.progress_interval = 0;
@@ -306,7 +321,7 @@ static void s_checkpoint(const char *dir, int strategy)
         exit(1);
     }
     struct buf b = {0};
-    s_conversation(&b, strategy, 3);
+    s_conversation(&b, config, 3);
     /* Feed it message by message, as the server fuzzer would. */
     const unsigned char *p = b.p + 1;
     size_t left = b.len - 1;
@@ -345,7 +360,7 @@ static void s_checkpoint(const char *dir, int strategy)
     path[strcspn(path, "\n")] = '\0';
     FILE *f = fopen(path, "rb");
     struct buf img = {0};
-    unsigned char c = (unsigned char)strategy, chunk[4096];
+    unsigned char c = (unsigned char)config, chunk[4096];
     s_put(&img, &c, 1);
     size_t got;
     while (f && (got = fread(chunk, 1, sizeof chunk, f)) > 0)
@@ -353,7 +368,7 @@ static void s_checkpoint(const char *dir, int strategy)
     if (f)
         fclose(f);
     char name[32];
-    snprintf(name, sizeof name, "strategy-%d", strategy);
+    snprintf(name, sizeof name, "strategy-%d", config);
     s_write(dir, "ckpt", name, img.p, img.len);
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
     if (system(cmd) != 0)
@@ -378,7 +393,7 @@ int main(int argc, char **argv)
     s_hello(&b, "worker-1", x, 0, 0, 0);
     s_write(dir, "wire", "hello", b.p, b.len);
     b.len = 0;
-    s_push(&b, 7, 0.25, x, 0, 0, 0, 0);
+    s_push(&b, 7, 0.25, x, 0, 0, 0, 0, NULL);
     s_write(dir, "wire", "push", b.p, b.len);
     b.len = 0;
     Psod__Heartbeat hb = PSOD__HEARTBEAT__INIT;
@@ -394,6 +409,22 @@ int main(int argc, char **argv)
     Psod__Position pos = PSOD__POSITION__INIT;
     pos.round = 2;
     s_wire(dir, "position", PSOD__COMMAND__CMD_POSITION, &pos.base, x);
+    Psod__Verify vf = PSOD__VERIFY__INIT;
+    vf.round = 2;
+    vf.particle = 1;
+    vf.claimed_loss = 0.125;
+    vf.payload_crc32c = crc32c(0, x, N * sizeof(float));
+    vf.seq = 3;
+    s_wire(dir, "verify", PSOD__COMMAND__CMD_VERIFY, &vf.base, x);
+    Psod__Verdict vd = PSOD__VERDICT__INIT;
+    vd.round = 2;
+    vd.particle = 1;
+    vd.payload_crc32c = vf.payload_crc32c;
+    vd.loss = 0.25;
+    b.len = 0;
+    s_push(&b, 3, 0.25, x, 0, 0, 0, 0, &vd);
+    s_write(dir, "wire", "push-verdict", b.p, b.len);
+    b.len = 0;
     Psod__Error e = PSOD__ERROR__INIT;
     e.code = PSOD__ERROR_CODE__ERR_ROUND;
     e.message = "push for round 1, current is 2";
@@ -414,7 +445,7 @@ int main(int argc, char **argv)
     s_wire(dir, "admin", PSOD__COMMAND__CMD_ADMIN, &a.base, NULL);
 
     /* server: a conversation per strategy, and async for pso and avg. */
-    static const int configs[] = {0, 1, 2, 3, 4, 8, 9};
+    static const int configs[] = {0, 1, 2, 3, 4, 8, 9, 128};
     for (size_t i = 0; i < sizeof configs / sizeof configs[0]; i++) {
         char name[32];
         b.len = 0;
@@ -481,6 +512,7 @@ int main(int argc, char **argv)
     /* ckpt: what each strategy's daemon writes after that conversation. */
     for (int strategy = 0; strategy < 5; strategy++)
         s_checkpoint(dir, strategy);
+    s_checkpoint(dir, 128); /* pso --verify-best */
 
     /* modelfile: a small model as psod writes it. */
     char tmp[] = "/tmp/psod-corpus-model-XXXXXX", err[512];
