@@ -196,6 +196,15 @@ START_TEST(rejects_unknown_command_garbage_and_oversize)
     ck_assert_int_eq(s_raw(d6, l6, 4, &m, &e), PSOD__ERROR_CODE__ERR_SIZE);
     ck_assert_int_eq(s_raw(d5, l6, 4, &m, &e), 0);
     wire_msg_clear(&m);
+    /* So are a VERIFY's (a candidate's weights), which needs one. */
+    unsigned char verify = PSOD__COMMAND__CMD_VERIFY;
+    const void *d7[] = {SIG, &verify, "", huge};
+    ck_assert_int_eq(s_raw(d7, l6, 4, &m, &e), PSOD__ERROR_CODE__ERR_SIZE);
+    ck_assert_int_eq(s_raw(d7, l6, 3, &m, &e), PSOD__ERROR_CODE__ERR_MALFORMED);
+    size_t l7[] = {5, 1, 0, 8};
+    ck_assert_int_eq(s_raw(d7, l7, 4, &m, &e), 0);
+    ck_assert_int_eq(m.command, PSOD__COMMAND__CMD_VERIFY);
+    wire_msg_clear(&m);
     free(big);
     free(huge);
 }

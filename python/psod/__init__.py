@@ -17,6 +17,7 @@ psod.torch builds PyTorch workers on this.
 """
 import ctypes
 import math
+import sys
 import threading
 
 from . import _lib
@@ -150,6 +151,32 @@ class Client:
         """Name the model (and dataset, input shape C, H, W) before join."""
         arr = (ctypes.c_uint32 * 3)(*shape) if shape else None
         self._lib.psoc_set_model(self._c, model.encode(), dataset.encode(), arr)
+
+    def set_verifier(self, fn):
+        """Offer this worker as a verifier of candidate global bests (psod
+        --verify-best); call before join. `fn(weights)` gets a candidate's
+        weights (a read-only float32 memoryview, valid during the call) and
+        returns their loss on the worker's shared fitness set, the set its
+        own pushed losses come from; the library calls it inside sync() and
+        sends the loss with the next push. An exception or a non-finite
+        result sends no verdict."""
+        def call(_ctx, x, n, out):
+            try:
+                mv = memoryview((ctypes.c_float * n).from_address(ctypes.addressof(x.contents)))
+                loss = float(fn(mv.toreadonly().cast("B").cast("f")))
+            except Exception as e:  # noqa: BLE001 - the C caller cannot take one
+                print(f"psod: verifier failed: {e!r}", file=sys.stderr)
+                return 1
+            if not math.isfinite(loss):
+                return 1
+            out[0] = loss
+            return 0
+        self._verifier = _lib.VERIFY_FN(call)  # referenced while the client lives
+        self._lib.psoc_set_verifier(self._c, self._verifier, None)
+
+    def verified(self):
+        """Candidates this worker measured so far."""
+        return self._lib.psoc_verified(self._c)
 
     def join(self, weights, layout_hash):
         """Join with these initial weights; on return they hold the start

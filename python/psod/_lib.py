@@ -17,6 +17,8 @@ ERROR_CODES = 32
 c_int, c_uint32, c_uint64, c_int32 = ctypes.c_int, ctypes.c_uint32, ctypes.c_uint64, ctypes.c_int32
 c_double, c_size_t, c_char_p, c_void_p = ctypes.c_double, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_void_p
 LOG_FN = ctypes.CFUNCTYPE(None, c_void_p, c_int, c_char_p)
+VERIFY_FN = ctypes.CFUNCTYPE(c_int, c_void_p, ctypes.POINTER(ctypes.c_float), ctypes.c_size_t,
+                             ctypes.POINTER(ctypes.c_double))
 
 
 class Options(ctypes.Structure):
@@ -95,6 +97,8 @@ _SIGNATURES = {
     "psoc_sync_ex": (c_int, [c_void_p, c_void_p, c_void_p, P(Report), P(Position), c_char_p,
                              c_size_t]),
     "psoc_set_final": (None, [c_void_p, c_double, c_uint64]),
+    "psoc_set_verifier": (None, [c_void_p, VERIFY_FN, c_void_p]),
+    "psoc_verified": (c_uint64, [c_void_p]),
     "psoc_status": (c_int, [c_void_p, c_int, P(Status), c_char_p, c_size_t]),
     "psoc_status_free": (None, [P(Status)]),
     "psoc_admin": (c_int, [c_void_p, c_int, c_char_p, c_char_p, c_size_t, c_char_p, c_size_t]),

@@ -103,12 +103,15 @@ class Swarm:
     stepped (call `step` after backward instead of optimizer.step(), or
     both: the daemon's weights replace what it did). `model_name`,
     `dataset` and `input_shape` name the model to psod (the default name is
-    the class name). Other keyword arguments go to psod.Client (timeouts,
-    curve_secret, curve_server, log, wire)."""
+    the class name). `verify(model)`, if given, returns the model's loss on
+    the shared fitness set: the worker then checks candidate global bests
+    for psod --verify-best (the candidate's weights are put in the model for
+    the call, its own put back after). Other keyword arguments go to
+    psod.Client (timeouts, curve_secret, curve_server, log, wire)."""
 
     def __init__(self, endpoint, model, optimizer=None, *, name=None, sync_every=16,
                  buffers=True, reset_momentum=False, model_name=None, dataset="",
-                 input_shape=None, layout=None, **client_args):
+                 input_shape=None, layout=None, verify=None, **client_args):
         self.model, self.optimizer = model, optimizer
         self.sync_every, self.reset_momentum = int(sync_every), reset_momentum
         self.flat = flat_view(model, buffers)
@@ -122,6 +125,8 @@ class Swarm:
         self.layout = layout or layout_text(model, buffers)
         self.client = psod.Client(endpoint, name, **client_args)
         self.client.set_model(model_name or type(model).__name__.lower(), dataset, input_shape)
+        if verify is not None:
+            self.client.set_verifier(lambda weights: self._verify(verify, weights))
         self._to_host()
         self.welcome = self.client.join(self._ptr(self.host), psod.layout_hash(self.layout))
         self._from_host()
@@ -131,6 +136,18 @@ class Swarm:
         self.last = None  # the last sync's position dict
         self.evaluator = False
         self.position_accuracy, self.position_round = math.nan, 0
+
+    def _verify(self, fn, weights):
+        cand = torch.frombuffer(bytearray(weights), dtype=torch.float32)
+        if cand.numel() != self.n:
+            raise ValueError(f"candidate of {cand.numel()} values, the model has {self.n}")
+        with torch.no_grad():
+            own = self.flat.clone()
+            self.flat.copy_(cand.to(self.flat.device))
+            try:
+                return float(fn(self.model))
+            finally:
+                self.flat.copy_(own)
 
     def _ptr(self, t):
         return (t.data_ptr(), t.numel())

@@ -70,6 +70,9 @@ def parser():
            "last --holdout training samples, kept out of every shard; auto: shared for "
            "label-skewed shards (psoworker's --fitness)")
     a("--holdout", type=int, default=1024, help="samples held out for --fitness shared")
+    a("--lie-loss", type=float, default=-1,
+      help="push this loss as the fitness whatever was measured: a lying worker, for "
+           "experiments (psod --verify-best refuses it); -1 = off")
     a("--eval-every", type=int, default=-1,
       help="syncs between accuracy reports; -1 = about every 100 local steps; 0 = never")
     a("--eval-samples", type=int, default=1000, help="test samples per report; 0 = all")
@@ -208,6 +211,7 @@ def run(o):
             connect_timeout_ms=o.join_timeout_ms, reconnect_ms=o.reconnect_ms,
             curve_secret=o.curve_secret or None, curve_server=o.curve_server or None,
             interruptible=True, wire=o.wire,
+            verify=(lambda m: evaluate(m, held[0], held[1], device)[0]) if held else None,
             log=lambda level, msg: _log(msg, "WARN" if level >= 2 else "INFO"))
         w = swarm.welcome
         _log(f"joined {o.connect} as particle {w['particle_id']} at round {w['round']}, "
@@ -278,6 +282,8 @@ def run(o):
                     a = time.time()
                     fit = evaluate(model, held[0], held[1], device)[0]
                     eval_s += time.time() - a
+                if is_sync and o.lie_loss >= 0:
+                    fit = o.lie_loss
                 pos = swarm.step(lv, samples=o.batch, accuracy=acc, force=step == total,
                                  fitness=fit)
             except psod.PsodError as e:

@@ -298,3 +298,35 @@ def test_torch_workers_on_skewed_shards_push_the_shared_fitness(daemon, tmp_path
     full = data.load("mnist", mnist)
     assert len(hx) == 64 and (hy == full[1][-64:]).all()
     assert len(x) == (1024 - 64) // 2
+
+
+def test_verified_best_across_engines_refuses_a_liar(daemon, tmp_path):
+    """psod --verify-best with 2 C workers (one pushing shuffled labels and
+    claiming loss 0.01) and a PyTorch worker, all on the shared fitness set:
+    the liar is refused each time, the engines verify each other's claims
+    (their losses agree far inside the 5 % tolerance), and the model file
+    is an honest worker's."""
+    mnist = write_mnist(str(tmp_path / "mnist"), n_train=1536, n_test=256)
+    model = tmp_path / "v.psom"
+    d = daemon("--workers", "3", "--strategy", "pso", "--verify-best", "yes",
+               "--exit-when-done", "--model-out", str(model))
+    extra = ["--model", "mlp", "--shard-count", "3", "--epochs", "2", "--fitness", "shared",
+             "--holdout", "256"]
+    ws = [_c_worker(str(tmp_path), d.endpoint, "liar", mnist,
+                    extra + ["--shard-index", "0", "--shuffle-labels", "--lie-loss", "0.01"]),
+          _c_worker(str(tmp_path), d.endpoint, "honest", mnist, extra + ["--shard-index", "1"]),
+          _torch_worker(str(tmp_path), d.endpoint, "torch", mnist, extra + ["--shard-index", "2"])]
+    for name, w in zip(("liar", "honest", "torch"), ws):
+        assert w.wait(180) == 0, read(str(tmp_path), name, "err")
+    assert d.proc.wait(20) == 0, d.text()
+    log = d.text()
+    assert "candidate refused: particle" in log and "(worker 'liar')" in log, log
+    adopted = [ln for ln in log.splitlines() if "new global best" in ln]
+    assert adopted and not any("'liar' claimed" in ln for ln in adopted), log
+    verified = sum(read(str(tmp_path), n, "err").count("verified particle")
+                   for n in ("honest", "torch"))
+    assert verified >= 2, log
+    assert "verified particle" in read(str(tmp_path), "torch", "err"), log
+    c = subprocess.run([binary("psoworker"), "--eval", str(model), "--data-dir", mnist],
+                       capture_output=True, text=True, check=True).stdout
+    assert _summary(c, "test accuracy") > 0.3, c
