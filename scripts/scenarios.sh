@@ -13,6 +13,9 @@
 #   bad      one bad worker of 4 at sync 16: labels shuffled, lr 10x (0.5),
 #            Gaussian noise (sd 0.05) on its weights before every push
 #   async    psod --mode async, one worker 5x slower (--delay-ms 18 per step)
+#   liar     one worker of 4 with shuffled labels that also claims loss
+#            0.01 at every push (--lie-loss), sync 16; with pso-verified
+#            (--verify-best) and the weighted attractor verified too
 #   bad8     the mlp, 8 workers, 2 of them with shuffled labels, sync 16
 #   w16      the mlp, 16 workers, 4 epochs, sync 16: all healthy, and 4 of
 #            them with shuffled labels
@@ -25,10 +28,11 @@
 # (fitness on one held-out set that every worker shares), pso-weighted (the
 # fitness-weighted attractor, softmax(-loss / 0.05), on the shared fitness),
 # pso-mix (the PSO-weighted mean, --attractor mix, on the shared fitness),
-# avg, easgd, diloco. A resumed campaign skips the runs it has.
+# pso-verified (--verify-best: a second worker checks a new global best;
+# liar only), avg, easgd, diloco. A resumed campaign skips the runs it has.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-seeds="1 2 3" only="iid noniid bad async bad8 w16 cifar resnet20" out=results/scenarios
+seeds="1 2 3" only="iid noniid bad liar async bad8 w16 cifar resnet20" out=results/scenarios
 cifar_dir=../shared/data/cifar10-slice
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -67,6 +71,11 @@ for s in $only; do
                  --variant 'labels:||1:--shuffle-labels' \
                  --variant 'lr10x:||1:--lr 0.5' \
                  --variant 'noise:||1:--weight-noise 0.05' ;;
+        liar) scripts/sweep.sh "${common[@]}" --strategies "pso avg easgd diloco" "${pso[@]}" \
+                 --pso-variant "verified:--verify-best yes|$shared" \
+                 --pso-variant "weighted-verified:--attractor weighted --temperature 0.05 --verify-best yes|$shared" \
+                 --sync 16 --out "$out/liar" \
+                 --variant 'liar:||1:--shuffle-labels --lie-loss 0.01' ;;
         async) scripts/sweep.sh "${common[@]}" --strategies "pso avg" \
                  --pso-variant 'paper:--attractor best --w 0.5 --c1 0.5 --c2 0.5' \
                  --pso-variant "shared:|$shared" \

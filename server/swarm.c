@@ -297,21 +297,33 @@ void pso_update_general(float *x, float *v, float *p, const float *a1, const flo
  * loss so that exp cannot overflow. Particles are added in the order of
  * their workers' streams (as the plain mean is), so the bits depend neither
  * on the order pushes arrived in nor on the order workers joined. */
+static int s_weighs(const struct swarm *s, float *const *x, const double *loss, size_t i,
+                    int trusted_only)
+{
+    return x[i] && isfinite(loss[i]) && (!trusted_only || s->pt[i].strikes == 0);
+}
+
 static void s_weighted_mean(struct swarm *s, float *const *x, const double *loss)
 {
+    /* Verified: a particle whose claimed best was refused, and none of
+     * whose claims was adopted since, has no weight (unless every pusher
+     * is such a one): its losses are not to be believed. */
+    int trusted = 0;
+    for (size_t i = 0; s->g && i < s->count && !trusted; i++)
+        trusted = s_weighs(s, x, loss, i, 1);
     double lmin = INFINITY, wsum = 0;
     for (size_t i = 0; i < s->count; i++)
-        if (x[i] && isfinite(loss[i]) && loss[i] < lmin)
+        if (s_weighs(s, x, loss, i, trusted) && loss[i] < lmin)
             lmin = loss[i];
     for (size_t j = 0; j < s->ord.count; j++) {
         size_t i = s->ord.idx[j];
-        if (x[i] && isfinite(loss[i]))
+        if (s_weighs(s, x, loss, i, trusted))
             wsum += exp(-(loss[i] - lmin) / s->prm.temperature);
     }
     memset(s->mean, 0, s->n * sizeof(float));
     for (size_t j = 0; j < s->ord.count; j++) {
         size_t i = s->ord.idx[j];
-        if (!x[i] || !isfinite(loss[i]))
+        if (!s_weighs(s, x, loss, i, trusted))
             continue;
         const float wi = (float)(exp(-(loss[i] - lmin) / s->prm.temperature) / wsum);
         const float *xi = x[i];
@@ -585,6 +597,7 @@ int swarm_judge(struct swarm *s, int i, double measured)
         memcpy(s->g, q->p, s->n * sizeof(float));
         s->g_loss = measured > claimed ? measured : claimed;
         s->g_particle = i;
+        q->strikes = 0; /* it told the truth */
         return 1;
     }
     q->p_loss = measured;

@@ -99,24 +99,30 @@ int swarm_load(struct swarm *s, struct ckpt_reader *r);
 /* Verified global best (prm.verify). The global best is then a copy,
  * adopted from a particle's personal best only when swarm_judge says so;
  * until the first adoption the pull toward it is off (c2 = 0). The
- * candidate is the personal best, not yet judged, with the lowest loss
- * below the global best's: swarm_candidate returns the particle whose
- * personal best it will be after a round closes with pushes x and losses
- * loss (x NULL: as things stand), with the loss it claims and its weights
- * (x[i] or the personal best; read them before the round moves x), or -1
- * when there is none or verification is off. swarm_judge hands particle
- * i's personal best the loss another worker measured for it: within the
- * tolerance it becomes the global best (loss: the larger of the two) and
- * 1 is returned; beyond it the personal best keeps the measured loss and
- * is not a candidate again until the particle improves on it (0); -1:
- * not judged (verification off, or i out of range). */
+ * candidate is a personal best, not yet judged, with a loss below the
+ * global best's: of the particles with the fewest strikes (refusals since
+ * their last adoption), the one with the lowest loss. With
+ * PSO_ATTRACT_WEIGHTED a struck particle has no weight in the attractor,
+ * unless every particle that pushed is struck. swarm_candidate returns the
+ * particle whose personal best it will be after a round closes with
+ * pushes x and losses loss (x NULL: as things stand), with the loss it
+ * claims and its weights (x[i] or the personal best; read them before the
+ * round moves x), or -1 when there is none or verification is off.
+ * swarm_judge hands particle i's personal best the loss another worker
+ * measured for it: within the tolerance it becomes the global best (loss:
+ * the larger of the two), the particle's strikes are cleared and 1 is
+ * returned; beyond it the personal best keeps the measured loss, the
+ * particle gets a strike and its best is not a candidate again until it
+ * improves on it (0); -1: not judged (verification off, a non-finite
+ * loss, or i out of range). */
 int swarm_candidate(const struct swarm *s, float *const *x, const double *loss, double *claimed,
                     const float **weights);
 int swarm_judge(struct swarm *s, int i, double measured);
 
 double swarm_best_loss(const struct swarm *s);   /* +inf before any round */
 int swarm_best_particle(const struct swarm *s);  /* -1 before any round */
-/* The global best is always the best personal best: no copy is kept. */
+/* The global best is the best personal best, not a copy (verified: the
+ * adopted copy). */
 const float *swarm_best(const struct swarm *s);  /* NULL before any round */
 double swarm_personal_best_loss(const struct swarm *s, int i);
 const float *swarm_personal_best(const struct swarm *s, int i);

@@ -589,6 +589,46 @@ START_TEST(verified_swarm_without_a_best_has_no_second_pull)
 }
 END_TEST
 
+/* --verify-best with the weighted attractor: a particle struck for a false
+ * claim has no weight; the others move exactly as if it had not pushed. */
+START_TEST(verified_weighted_attractor_ignores_a_struck_particle)
+{
+    enum { N = 8 };
+    struct pso_params pv = {0, 1, 0, 0, PSO_RANDOM_PARTICLE, 2, 0, PSO_ATTRACT_WEIGHTED, 0.05,
+                            0, 0, 0, 1, 0.05};
+    struct pso_params pn = pv;
+    pn.verify = 0;
+    struct swarm *a = swarm_new(N, 0, &pv), *b = swarm_new(N, 0, &pn);
+    float xa[3][N], xb[3][N];
+    for (int j = 0; j < 3; j++) {
+        for (int i = 0; i < N; i++)
+            xa[j][i] = (float)(j * 3 - i);
+        swarm_add(a, xa[j], (uint64_t)j + 1);
+        swarm_add(b, xa[j], (uint64_t)j + 1);
+    }
+    float *pa[3] = {xa[0], xa[1], xa[2]};
+    double l0[3] = {0.5, 0.01, 0.6};
+    swarm_round(a, 0, pa, NULL, l0, NULL, NULL);
+    ck_assert_int_eq(swarm_judge(a, 1, 2.0), 0); /* particle 1 lied */
+    memcpy(xb, xa, sizeof xa);
+    float *pa1[3] = {xa[0], xa[1], xa[2]}, *pb1[3] = {xb[0], NULL, xb[2]};
+    double l1[3] = {0.4, 0.001, 0.45};
+    swarm_round(a, 1, pa1, NULL, l1, NULL, NULL);
+    swarm_round(b, 1, pb1, NULL, l1, NULL, NULL);
+    ck_assert_mem_eq(xa[0], xb[0], sizeof xa[0]);
+    ck_assert_mem_eq(xa[2], xb[2], sizeof xa[2]);
+    /* once one of its claims is adopted it weighs again */
+    ck_assert_int_eq(swarm_judge(a, 1, 0.001), 1);
+    memcpy(xb, xa, sizeof xa);
+    float *pa2[3] = {xa[0], xa[1], xa[2]}, *pb2[3] = {xb[0], NULL, xb[2]};
+    swarm_round(a, 2, pa2, NULL, l1, NULL, NULL);
+    swarm_round(b, 2, pb2, NULL, l1, NULL, NULL);
+    ck_assert(memcmp(xa[0], xb[0], sizeof xa[0]) != 0);
+    swarm_destroy(&a);
+    swarm_destroy(&b);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("swarm");
@@ -603,6 +643,7 @@ int main(void)
     tcase_add_test(tc, mix_state_survives_a_checkpoint);
     tcase_add_test(tc, verified_best_moves_only_when_judged);
     tcase_add_test(tc, verified_swarm_without_a_best_has_no_second_pull);
+    tcase_add_test(tc, verified_weighted_attractor_ignores_a_struck_particle);
     tcase_add_test(tc, swarm_minimizes_sphere);
     suite_add_tcase(s, tc);
     return suite_run(s);
