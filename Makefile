@@ -60,7 +60,7 @@ CLIENT_SRC = common/psoclient.c common/psoclient_beat.c common/psoclient_wait.c 
              common/hash.c common/codec.c common/status.c
 SERVER_SRC = server/swarm.c server/swarm_mix.c server/strategy.c server/strategy_sum.c server/strategy_center.c server/strategy_pso.c server/strategy_avg.c \
              server/strategy_easgd.c server/strategy_diloco.c server/strategy_ssgd.c server/gate.c \
-             server/options.c server/members.c server/rounds.c server/shard.c server/shard_follower.c server/shard_coord.c server/persist.c server/report.c server/metrics.c server/http.c server/verify.c \
+             server/options.c server/members.c server/rounds.c server/shard.c server/shard_follower.c server/shard_coord.c server/persist.c server/report.c server/metrics.c server/http.c server/verify.c server/hyper.c server/swarm_hyper.c \
              server/server.c
 WORKER_SRC = worker/objective.c worker/layers.c worker/model.c worker/pass.c worker/pool.c worker/prepare.c \
              worker/optim.c worker/data.c worker/train.c

@@ -102,6 +102,10 @@ struct psoc_welcome {
                                * the schedule from pushes x steps per sync) */
     char model[64], dataset[32]; /* the swarm's model, "" if unnamed */
     int wire;                 /* enum psoc_wire agreed with the daemon */
+    /* psod --hyper: train with this learning rate and momentum (hyper
+     * nonzero; else NaN) until a position says otherwise. */
+    int hyper;
+    double lr, momentum;
 };
 
 /* What a worker reports with a push besides its vector. */
@@ -124,6 +128,9 @@ struct psoc_position {
      * client rejoined (this many attempts) and `weights` holds the
      * particle's current position. */
     int resynced;
+    /* psod --hyper: the learning rate and momentum to train with until the
+     * next sync; NaN when the daemon sets none. */
+    double lr, momentum;
 };
 
 struct psoc_particle_status {

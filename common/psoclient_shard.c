@@ -184,6 +184,7 @@ static int s_resync_shards(struct psoc *c, float *weights, struct psoc_position 
         out->global_best_loss = w.global_best_loss;
         out->personal_best_loss = 0.0 / 0.0;
         out->resynced = attempts;
+        out->lr = out->momentum = 0.0 / 0.0;
     }
     return PSOC_OK;
 }

@@ -169,6 +169,9 @@ static int s_hello(struct psoc *c, float *weights, int timeout_ms, struct psoc_w
             snprintf(out->model, sizeof out->model, "%s", w->model_name ? w->model_name : "");
             snprintf(out->dataset, sizeof out->dataset, "%s", w->dataset ? w->dataset : "");
             out->wire = c->wire;
+            out->hyper = w->hyper;
+            out->lr = w->hyper ? w->lr : NAN;
+            out->momentum = w->hyper ? w->momentum : NAN;
         }
     }
     wire_msg_clear(&m);
@@ -256,6 +259,8 @@ static int s_resync(struct psoc *c, float *weights, struct psoc_position *out, c
         out->global_best_particle = 0;
         out->evaluator = 0;
         out->resynced = attempts;
+        out->lr = w.lr;
+        out->momentum = w.momentum;
     }
     return rc;
 }
@@ -411,6 +416,8 @@ int psoc__position(struct psoc *c, float *weights, uint64_t seq, struct psoc_pos
             out->global_best_particle = pos->global_best_particle;
             out->evaluator = pos->evaluator;
             out->resynced = 0;
+            out->lr = pos->hyper ? pos->lr : NAN;
+            out->momentum = pos->hyper ? pos->momentum : NAN;
         }
     }
     wire_msg_clear(&m);

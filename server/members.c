@@ -214,6 +214,7 @@ static void s_welcome(struct server *s, struct member *mb, int rejoined)
     w.dataset = s->dataset;
     w.session = (ProtobufCBinaryData){sizeof mb->session, mb->session};
     w.encoding = (Psod__Encoding)mb->wire;
+    srv_hyper_fill(s, (int)(mb - s->m), &w.hyper, &w.lr, &w.momentum);
     w.shard_offset = s->sh.offset;
     srv_send_payload(s, mb, PSOD__COMMAND__CMD_WELCOME, &w.base);
 }
@@ -370,6 +371,10 @@ void srv_handle_hello(struct server *s, struct wire_msg *in)
     if (!s->st) {
         srv_shard_adopt(s, h);
         s->st = s->ops->create(h->param_count, s->sh.offset, &s->cfg.sp);
+        if (s->st && srv_hyper_create(s) != 0) {
+            s->ops->destroy(s->st);
+            s->st = NULL;
+        }
         if (!s->st) {
             srv_reject(s, in, PSOD__ERROR_CODE__ERR_INTERNAL, 0, "out of memory for the swarm");
             return;
@@ -404,16 +409,18 @@ void srv_handle_hello(struct server *s, struct wire_msg *in)
                  h->worker_name, h->host ? h->host : "?", h->pid, i, slot->name);
         s->ops->reset(s->st, i, x0, hash_fnv1a64(h->worker_name));
         srv_verify_forget(s, i);
+        srv_hyper_reset(s, i, hash_fnv1a64(h->worker_name));
         zmq_msg_close(&slot->position);
         s_member_init(slot, h->worker_name, in);
         slot->wire = s_agree_wire(s, h, slot->name);
         s_welcome(s, slot, 0);
         return;
     }
-    if (s->ops->add(s->st, x0, hash_fnv1a64(h->worker_name)) < 0) {
+    if (srv_hyper_reserve(s) != 0 || s->ops->add(s->st, x0, hash_fnv1a64(h->worker_name)) < 0) {
         srv_reject(s, in, PSOD__ERROR_CODE__ERR_INTERNAL, 0, "out of memory for a particle");
         return;
     }
+    srv_hyper_add(s, hash_fnv1a64(h->worker_name));
     mb = &s->m[s->count++];
     s_member_init(mb, h->worker_name, in);
     mb->wire = s_agree_wire(s, h, mb->name);

@@ -171,6 +171,24 @@ static const struct config_option s_options[] = {
      "HTTP connections served at once; more are refused", NULL},
     {"http-max-particles", CONF_INT, C(http_max_particles), "64", 0, 65536,
      "particles given their own series in /metrics (bounds its label cardinality)", NULL},
+    {"hyper", CONF_BOOL, C(hyper), "no", 1, 0,
+     "particles also carry a learning rate and a momentum, which the workers train with "
+     "and a second swarm moves toward the values whose pushes had the lowest loss (in the "
+     "manner of population-based training; give the workers --fitness shared); any "
+     "strategy but ssgd, --mode sync, one daemon", NULL},
+    {"hyper-lr-min", CONF_DOUBLE, C(hyper_lr_min), "0.005", 1e-12, 1e6,
+     "--hyper: the smallest learning rate (searched in log space)", NULL},
+    {"hyper-lr-max", CONF_DOUBLE, C(hyper_lr_max), "0.2", 1e-12, 1e6,
+     "--hyper: the largest learning rate", NULL},
+    {"hyper-momentum-min", CONF_DOUBLE, C(hyper_mom_min), "0.5", 0, 0.999,
+     "--hyper: the smallest momentum", NULL},
+    {"hyper-momentum-max", CONF_DOUBLE, C(hyper_mom_max), "0.95", 0, 0.999,
+     "--hyper: the largest momentum", NULL},
+    {"hyper-w", CONF_DOUBLE, C(hyper_w), "0.5", 0, 10, "--hyper: inertia of the points", NULL},
+    {"hyper-c1", CONF_DOUBLE, C(hyper_c1), "1", 0, 10,
+     "--hyper: pull of a particle's point toward its best one", NULL},
+    {"hyper-c2", CONF_DOUBLE, C(hyper_c2), "1", 0, 10,
+     "--hyper: pull toward the swarm's best point", NULL},
     {0},
 };
 #undef C

@@ -20,6 +20,7 @@
 #include "common/ckpt.h"
 #include "common/modelfile.h"
 #include "common/hash.h"
+#include "server/swarm_hyper.h"
 
 /* Checkpoints ---------------------------------------------------------- */
 
@@ -119,6 +120,8 @@ int server_checkpoint(struct server *s)
         ckpt_put_str(&w, mb->key); /* record version 2: the CURVE key that holds it */
     }
     s->ops->save(s->st, &w);
+    if (s->hy)
+        hyper_save(s->hy, &w);
     if (ckpt_commit(&w, err, sizeof err) != 0) {
         log_error("checkpoint: %s", err);
         return -1;
@@ -148,6 +151,7 @@ static void s_forget_swarm(struct server *s)
     if (s->st)
         s->ops->destroy(s->st);
     s->st = NULL;
+    hyper_free(&s->hy);
     s->n = 0;
     s->round = 0;
 }
@@ -209,7 +213,7 @@ static int s_load_reader(struct server *s, struct ckpt_reader *rp, char *err, si
                  (unsigned long long)count, (unsigned long long)n);
         goto fail;
     }
-    if (!(s->st = s->ops->create(n, s->sh.offset, &s->cfg.sp))) {
+    if (!(s->st = s->ops->create(n, s->sh.offset, &s->cfg.sp)) || srv_hyper_create(s) != 0) {
         snprintf(r.err, sizeof r.err, "out of memory");
         goto fail;
     }
@@ -240,12 +244,15 @@ static int s_load_reader(struct server *s, struct ckpt_reader *rp, char *err, si
             goto fail;
         snprintf(mb->name, sizeof mb->name, "%s", name);
         /* No connection (id_len 0) and no session until its worker's hello. */
-        if (s->ops->add(s->st, zmq_msg_data(&mb->position), hash_fnv1a64(name)) < 0) {
+        if (srv_hyper_reserve(s) != 0 ||
+            s->ops->add(s->st, zmq_msg_data(&mb->position), hash_fnv1a64(name)) < 0) {
             snprintf(r.err, sizeof r.err, "out of memory");
             goto fail;
         }
+        srv_hyper_add(s, hash_fnv1a64(name));
     }
-    if (s->ops->load(s->st, &r) != 0 || ckpt_finish(&r) != 0)
+    if (s->ops->load(s->st, &r) != 0 || (s->hy && hyper_load(s->hy, &r) != 0) ||
+        ckpt_finish(&r) != 0)
         goto fail;
     ckpt_close(&r);
     /* Every particle is expected back: the round waits for each until it

@@ -73,6 +73,7 @@ void srv_position_ready(void *ctx, int i, uint32_t crc)
     p.seq = mb->push_seq;
     p.global_best_particle = (uint32_t)s->ops->global_particle(s->st);
     p.evaluator = i == s->evaluator;
+    srv_hyper_fill(s, i, &p.hyper, &p.lr, &p.momentum);
     if (compressed)
         srv_send_msg(s, mb, PSOD__COMMAND__CMD_POSITION, &p.base, &q);
     else
@@ -165,6 +166,7 @@ void srv_close_round(struct server *s)
     double wait_s = t0 - s->first_push;
     s_choose_evaluator(s);
     srv_verify_send(s); /* before the update moves the pushes */
+    srv_hyper_round(s); /* the positions carry the new points */
     s->ops->round(s->st, s->round, s->xs, s->prevs, s->losses, srv_position_ready, s);
     s_finish_round(s, t0, wait_s);
 }

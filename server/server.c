@@ -17,6 +17,7 @@
  * its fields, and every refusal is an Error reply plus a rate-limited log
  * line. Nothing a peer sends ends the loop. */
 #include "server/server_int.h"
+#include "server/swarm_hyper.h"
 
 #include <sys/stat.h>
 #include <errno.h>
@@ -102,6 +103,15 @@ static int s_new(struct server **out, const struct server_config *cfg, int detac
                  "daemon (not %s%s%s)", s->ops->candidate ? "" : s->ops->name,
                  cfg->mode == SERVER_ASYNC ? " --mode async" : "",
                  cfg->shards[0] ? " --shards" : "");
+        free(s);
+        return -1;
+    }
+    if (cfg->hyper && (s->ops->push_kind || cfg->mode == SERVER_ASYNC || cfg->shards[0] ||
+                       !(cfg->hyper_lr_min < cfg->hyper_lr_max) ||
+                       !(cfg->hyper_mom_min <= cfg->hyper_mom_max))) {
+        snprintf(err, errlen, "--hyper works with a strategy whose workers take local steps (not "
+                 "ssgd), in --mode sync on one daemon, with --hyper-lr-min below --hyper-lr-max "
+                 "and --hyper-momentum-min at most --hyper-momentum-max");
         free(s);
         return -1;
     }
@@ -202,6 +212,7 @@ void server_destroy(struct server **sp)
     free(s->pbl);
     if (s->st)
         s->ops->destroy(s->st);
+    hyper_free(&s->hy);
     if (s->metrics)
         fclose(s->metrics);
     srv_shard_destroy(s);

@@ -59,6 +59,9 @@ struct server_config {
     char http[CONF_STRLEN];      /* ADDRESS:PORT of the metrics endpoint and status page */
     long http_max_connections;
     long http_max_particles;     /* particles given their own series in /metrics */
+    int hyper;                   /* particles carry lr and momentum (swarm_hyper.h) */
+    double hyper_w, hyper_c1, hyper_c2;
+    double hyper_lr_min, hyper_lr_max, hyper_mom_min, hyper_mom_max;
     /* Not an option: a restart of a shard rollback. 0 none; r + 1: resume
      * from generation r (newer ones are discarded); -1: a new swarm. */
     long rollback;

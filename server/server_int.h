@@ -153,6 +153,7 @@ struct server {
     struct srv_obs obs;
     struct srv_http *http;   /* --http (http.c); NULL when off */
     struct srv_verify vf;
+    struct swarm_hyper *hy;  /* --hyper: the particles' lr and momentum; NULL when off */
 };
 
 /* Sharded and not the coordinator: rounds are the coordinator's to decide. */
@@ -164,6 +165,18 @@ static inline int srv_complete(const struct server *s, const struct member *mb)
     return mb->has_push && (!srv_coordinator(s) || (mb->vote_seq == mb->push_seq &&
                                                     (mb->votes & s->sh.all_votes) == s->sh.all_votes));
 }
+
+/* hyper.c: --hyper beside the strategy's state (created with it: 0, or -1
+ * out of memory); room for one more particle (0 or -1, before the
+ * strategy's add), then its point (cannot fail); a particle reset; before
+ * a round's update; a Welcome's or Position's fields for member i. */
+int srv_hyper_create(struct server *s);
+int srv_hyper_reserve(struct server *s);
+void srv_hyper_add(struct server *s, uint64_t stream);
+void srv_hyper_reset(struct server *s, int i, uint64_t stream);
+void srv_hyper_round(struct server *s);
+void srv_hyper_fill(const struct server *s, int i, protobuf_c_boolean *has, double *lr,
+                    double *momentum);
 
 /* verify.c: whether this daemon verifies global bests; before a round's
  * update, send its candidate to a verifier; a push's verdict; particle i

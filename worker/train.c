@@ -53,6 +53,7 @@ struct sync_state {
     int resynced;          /* the last sync's push was dropped: we rejoined */
     long resyncs;
     int evaluator;         /* psod named us to evaluate the global model */
+    double lr, momentum;   /* psod --hyper: what to train with until the next sync; NaN: none */
     int eval_every;        /* resolved from cfg->eval_every */
     struct dataset eval_set; /* a view of the first eval_samples test samples */
 };
@@ -97,6 +98,8 @@ static int s_sync(struct model *m, const struct train_config *cfg, struct psoc *
     }
     ss->pos_acc = NAN;
     ss->evaluator = pos.evaluator;
+    ss->lr = pos.lr;
+    ss->momentum = pos.momentum;
     /* Strategies whose positions are the global model: one worker (psod's
      * choice) evaluates it for the report; the others would repeat it. */
     if (eval && wel->positions_global && pos.evaluator) {
@@ -161,7 +164,8 @@ int train_run(struct model *m, const struct dataset *train, const struct dataset
 {
     const int grads_only = c && wel && wel->push_gradients;
     const int sync_every = grads_only ? 1 : cfg->sync_every;
-    struct sync_state ss = {.pos_acc = NAN, .round = wel ? wel->round : 0, .eval_set = *test};
+    struct sync_state ss = {.pos_acc = NAN, .round = wel ? wel->round : 0, .eval_set = *test,
+                            .lr = NAN, .momentum = NAN};
     ss.eval_every = cfg->eval_every >= 0 ? cfg->eval_every
                                          : (TRAIN_EVAL_STEPS + sync_every - 1) / sync_every;
     if (cfg->eval_samples > 0 && (size_t)cfg->eval_samples < test->n)
@@ -205,6 +209,12 @@ int train_run(struct model *m, const struct dataset *train, const struct dataset
                  (unsigned long long)wel->pushes, step, total_steps, step / per_epoch + 1);
     }
     out->start_step = step;
+    if (wel && wel->hyper) {
+        plan.base = wel->lr;
+        opt.momentum = wel->momentum;
+        log_info("psod --hyper: training with learning rate %.4g, momentum %.3f until it moves "
+                 "them", wel->lr, wel->momentum);
+    }
     double interval_loss = 0;
     int interval_n = 0, recoveries = 0;
     /* The last position from the daemon, to come back to after divergence. */
@@ -271,6 +281,13 @@ int train_run(struct model *m, const struct dataset *train, const struct dataset
                     goto done;
                 if (cfg->reset_momentum)
                     sgd_reset(&opt);
+                if (isfinite(ss.lr) && isfinite(ss.momentum)) {
+                    if (ss.lr != plan.base || ss.momentum != opt.momentum)
+                        log_debug("psod --hyper: learning rate %.4g, momentum %.3f from round "
+                                  "%llu", ss.lr, ss.momentum, (unsigned long long)ss.round);
+                    plan.base = ss.lr;
+                    opt.momentum = ss.momentum;
+                }
                 if (anchor)
                     memcpy(anchor, m->params, m->n_params * sizeof(float));
                 interval_loss = 0;
@@ -313,6 +330,9 @@ int train_run(struct model *m, const struct dataset *train, const struct dataset
     out->resyncs = ss.resyncs;
     if (c)
         psoc_set_final(c, test_acc, ss.round);
+    if (wel && wel->hyper)
+        log_info("psod --hyper: the run ended with learning rate %.4g, momentum %.3f",
+                 plan.base, opt.momentum);
     out->final_loss = epoch_loss / per_epoch;
     out->test_loss = test_loss;
     out->test_acc = test_acc;

@@ -192,7 +192,9 @@ class Client:
                 "strategy": _text(w.strategy), "positions_global": bool(w.positions_global),
                 "push_gradients": bool(w.push_gradients), "heartbeat_ms": w.heartbeat_ms,
                 "pushes": w.pushes, "model": _text(w.model), "dataset": _text(w.dataset),
-                "wire": _text(self._lib.psoc_wire_name(w.wire))}
+                "wire": _text(self._lib.psoc_wire_name(w.wire)),
+                "lr": w.lr if w.hyper else math.nan,
+                "momentum": w.momentum if w.hyper else math.nan}
 
     def sync(self, weights, loss, samples, gradient=None, accuracy=math.nan,
              position_accuracy=math.nan, position_round=0):
@@ -211,7 +213,8 @@ class Client:
         return {"round": pos.round, "global_best_loss": pos.global_best_loss,
                 "personal_best_loss": pos.personal_best_loss,
                 "global_best_particle": pos.global_best_particle,
-                "evaluator": bool(pos.evaluator), "resynced": pos.resynced}
+                "evaluator": bool(pos.evaluator), "resynced": pos.resynced,
+                "lr": pos.lr, "momentum": pos.momentum}
 
     def set_final(self, accuracy, round_):
         """The final weights' test accuracy, sent with the bye."""

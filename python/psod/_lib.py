@@ -34,7 +34,8 @@ class Welcome(ctypes.Structure):
                 ("rejoined", c_int), ("strategy", ctypes.c_char * 32),
                 ("positions_global", c_int), ("push_gradients", c_int),
                 ("heartbeat_ms", c_uint32), ("pushes", c_uint64), ("model", ctypes.c_char * 64),
-                ("dataset", ctypes.c_char * 32), ("wire", c_int)]
+                ("dataset", ctypes.c_char * 32), ("wire", c_int), ("hyper", c_int),
+                ("lr", c_double), ("momentum", c_double)]
 
 
 class Report(ctypes.Structure):
@@ -45,7 +46,8 @@ class Report(ctypes.Structure):
 class Position(ctypes.Structure):
     _fields_ = [("round", c_uint64), ("global_best_loss", c_double),
                 ("personal_best_loss", c_double), ("global_best_particle", c_uint32),
-                ("evaluator", c_int), ("resynced", c_int)]
+                ("evaluator", c_int), ("resynced", c_int), ("lr", c_double),
+                ("momentum", c_double)]
 
 
 class ParticleStatus(ctypes.Structure):

@@ -115,6 +115,14 @@ def _log(msg, level="INFO"):
     print(f"{t}Z psoworker-torch[{os.getpid()}] {level} {msg}", file=sys.stderr, flush=True)
 
 
+def _hyper(o, opt, lr, momentum):
+    """psod --hyper: the base learning rate (the schedule applies on top)
+    and the momentum to train with until the next sync."""
+    o.lr, o.momentum = float(lr), float(momentum)
+    for g in opt.param_groups:
+        g["momentum"] = o.momentum
+
+
 def _lr(o, step, total, per_epoch):
     if o.warmup > 0 and step < o.warmup:
         return o.lr * (step + 1) / o.warmup
@@ -217,6 +225,10 @@ def run(o):
         _log(f"joined {o.connect} as particle {w['particle_id']} at round {w['round']}, "
              f"strategy {w['strategy']}{' (rejoined)' if w['rejoined'] else ''}, "
              f"{w['wire']} payloads")
+        if math.isfinite(w["lr"]):
+            _hyper(o, opt, w["lr"], w["momentum"])
+            _log(f"psod --hyper: training with learning rate {o.lr:.4g}, momentum "
+                 f"{o.momentum:.3f} until it moves them")
         if w["rejoined"] and w["pushes"] > 0:
             step = min(total, w["pushes"] * (1 if w["push_gradients"] else o.sync_every))
             _log(f"rejoined after {w['pushes']} pushes: resuming at step {step} of {total}")
@@ -295,6 +307,8 @@ def run(o):
             if pos is None:
                 continue
             syncs += 1
+            if math.isfinite(pos["lr"]):
+                _hyper(o, opt, pos["lr"], pos["momentum"])
             if anchor is not None:
                 anchor.copy_(swarm.flat)
             if pos["resynced"]:
@@ -315,6 +329,9 @@ def run(o):
         _log(f"epoch {epoch + 1}/{o.epochs} done: train loss {epoch_loss:.4f}, test loss "
              f"{test_loss:.4f} acc {100 * test_acc:.2f}%")
     secs = time.time() - t0
+    if swarm is not None and math.isfinite(w["lr"]):
+        _log(f"psod --hyper: the run ended with learning rate {o.lr:.4g}, momentum "
+             f"{o.momentum:.3f}")
     if swarm is not None:
         swarm.close(test_acc)
     if o.model_out:
