@@ -22,7 +22,9 @@ struct swarm_hyper {
     struct hyper_params prm;
     struct hyper_particle *pt;
     size_t count, cap;
-    int g; /* particle whose best point is the swarm's, -1 */
+    int g;                 /* the last round's lowest loss, -1 before any */
+    double gz[HYPER_DIM];  /* ... the point it had trained with */
+    double g_loss;
 };
 
 struct swarm_hyper *hyper_new(const struct hyper_params *prm)
@@ -31,6 +33,7 @@ struct swarm_hyper *hyper_new(const struct hyper_params *prm)
     if (h) {
         h->prm = *prm;
         h->g = -1;
+        h->g_loss = INFINITY;
     }
     return h;
 }
@@ -76,42 +79,36 @@ int hyper_add(struct swarm_hyper *h, uint64_t stream)
     return (int)h->count++;
 }
 
-/* The best of the particles' bests: lowest loss, then lowest stream. */
-static void s_best(struct swarm_hyper *h)
-{
-    h->g = -1;
-    for (size_t i = 0; i < h->count; i++) {
-        const struct hyper_particle *q = &h->pt[i];
-        if (!isfinite(q->p_loss))
-            continue;
-        if (h->g < 0 || q->p_loss < h->pt[h->g].p_loss ||
-            (q->p_loss == h->pt[h->g].p_loss && q->stream < h->pt[h->g].stream))
-            h->g = (int)i;
-    }
-}
-
 void hyper_reset(struct swarm_hyper *h, int i, uint64_t stream)
 {
     if (i < 0 || (size_t)i >= h->count)
         return;
     s_start(h, &h->pt[i], stream);
-    s_best(h);
 }
 
 void hyper_round(struct swarm_hyper *h, uint64_t round, const unsigned char *pushed,
                  const double *loss)
 {
+    /* Credit each point with the loss pushed after training with it; the
+     * swarm's attractor is this round's best (the losses of one round are
+     * comparable, those of rounds apart are not: training lowers them all). */
+    int g = -1;
     for (size_t i = 0; i < h->count; i++) {
         struct hyper_particle *q = &h->pt[i];
-        if (pushed[i] && isfinite(loss[i]) && loss[i] < q->p_loss) {
+        if (!pushed[i] || !isfinite(loss[i]))
+            continue;
+        if (loss[i] < q->p_loss) {
             q->p_loss = loss[i];
             memcpy(q->pz, q->z, sizeof q->pz);
         }
+        if (g < 0 || loss[i] < loss[g] || (loss[i] == loss[g] && q->stream < h->pt[g].stream))
+            g = (int)i;
     }
-    s_best(h);
-    if (h->g < 0)
-        return; /* nothing credited yet: nobody has a place to go */
-    const double *gz = h->pt[h->g].pz;
+    if (g < 0)
+        return; /* nothing to credit: nobody moves */
+    h->g = g;
+    h->g_loss = loss[g];
+    memcpy(h->gz, h->pt[g].z, sizeof h->gz);
     for (size_t i = 0; i < h->count; i++) {
         struct hyper_particle *q = &h->pt[i];
         if (!pushed[i])
@@ -121,7 +118,7 @@ void hyper_round(struct swarm_hyper *h, uint64_t round, const unsigned char *pus
             rng_uniform_pair(rng_key(h->prm.seed ^ q->stream, round, 0, 8), (uint32_t)d, &r1,
                              &r2);
             double v = h->prm.w * q->v[d] + h->prm.c1 * r1 * (q->pz[d] - q->z[d]) +
-                       h->prm.c2 * r2 * (gz[d] - q->z[d]);
+                       h->prm.c2 * r2 * (h->gz[d] - q->z[d]);
             v = v > HYPER_VMAX ? HYPER_VMAX : v < -HYPER_VMAX ? -HYPER_VMAX : v;
             double z = q->z[d] + v;
             q->z[d] = z < 0 ? 0 : z > 1 ? 1 : z;
@@ -146,12 +143,11 @@ void hyper_get(const struct swarm_hyper *h, int i, double *lr, double *momentum)
 
 int hyper_best(const struct swarm_hyper *h, double *lr, double *momentum, double *loss)
 {
-    if (!h->count)
+    if (h->g < 0)
         return -1;
-    int g = h->g >= 0 ? h->g : 0;
-    s_values(h, h->g >= 0 ? h->pt[g].pz : h->pt[g].z, lr, momentum);
-    *loss = h->g >= 0 ? h->pt[g].p_loss : INFINITY;
-    return g;
+    s_values(h, h->gz, lr, momentum);
+    *loss = h->g_loss;
+    return h->g;
 }
 
 void hyper_save(const struct swarm_hyper *h, struct ckpt_writer *w)
@@ -167,6 +163,10 @@ void hyper_save(const struct swarm_hyper *h, struct ckpt_writer *w)
         }
         ckpt_put_f64(w, q->p_loss);
     }
+    ckpt_put_u64(w, (uint64_t)(int64_t)h->g);
+    ckpt_put_f64(w, h->g_loss);
+    for (int d = 0; d < HYPER_DIM; d++)
+        ckpt_put_f64(w, h->gz[d]);
 }
 
 int hyper_load(struct swarm_hyper *h, struct ckpt_reader *r)
@@ -204,6 +204,16 @@ int hyper_load(struct swarm_hyper *h, struct ckpt_reader *r)
             return -1;
         }
     }
-    s_best(h);
+    uint64_t g;
+    if (ckpt_get_u64(r, &g) || ckpt_get_f64(r, &h->g_loss))
+        return -1;
+    h->g = (int)(int64_t)g;
+    for (int d = 0; d < HYPER_DIM; d++)
+        if (ckpt_get_f64(r, &h->gz[d]))
+            return -1;
+    if (h->g < -1 || h->g >= (int)h->count || isnan(h->g_loss)) {
+        snprintf(r->err, sizeof r->err, "hyperparameters' best particle %d out of range", h->g);
+        return -1;
+    }
     return 0;
 }

@@ -8,8 +8,11 @@
  * starts at a point drawn from the seed and its stream (the worker name),
  * told in the Welcome. The loss it pushes next is the fitness of the point
  * it was given (the worker trained with it since): the best such point is
- * the particle's best, the best of those the swarm's (ties: the lower
- * stream). Each close then moves every particle that pushed:
+ * the particle's best. The swarm's attractor is the point of this round's
+ * lowest loss (ties: the lower stream), not the best of all rounds:
+ * training lowers every loss as it goes, so only one round's losses
+ * compare (population-based training's "exploit"). Each close then moves
+ * every particle that pushed:
  *     v = w v + c1 r1 (pz - z) + c2 r2 (gz - z),  |v| <= 0.25 per coordinate
  *     z = clamp(z + v, 0, 1)
  * with r1, r2 drawn per particle, round and coordinate from the seed and
@@ -48,8 +51,8 @@ void hyper_round(struct swarm_hyper *h, uint64_t round, const unsigned char *pus
 size_t hyper_count(const struct swarm_hyper *h);
 /* What particle i (< hyper_count) trains with now. */
 void hyper_get(const struct swarm_hyper *h, int i, double *lr, double *momentum);
-/* The swarm's best point (lr, momentum) and its loss (+inf and the start
- * of particle 0 before any credit); -1 if there are no particles. */
+/* The last round's best point (lr, momentum), its loss and its particle;
+ * -1 before any round credited one. */
 int hyper_best(const struct swarm_hyper *h, double *lr, double *momentum, double *loss);
 
 void hyper_save(const struct swarm_hyper *h, struct ckpt_writer *w);

@@ -259,6 +259,7 @@ static const char *const s_scen_psod[][5] = {
     {"--attractor", "best", NULL},
     {"--attractor", "mix", NULL},
     {"--verify-best", "yes", NULL},
+    {"--hyper", "yes", NULL},
 };
 static const char *const s_scen_workers[][7] = {
     {"--fitness", "shared", "--holdout", "100", NULL},
@@ -267,11 +268,14 @@ static const char *const s_scen_workers[][7] = {
     {"--fitness", "shared", "--holdout", "100", NULL},
     {"--fitness", "shared", "--holdout", "100", NULL},
     {"--fitness", "shared", "--holdout", "100", NULL},
+    {"--fitness", "shared", "--holdout", "100", NULL},
 };
-/* 5: a worker that lies about its fitness, refused by the verifiers. */
+/* 5: a worker that lies about its fitness, refused by the verifiers.
+ * 6: particles that carry their learning rate and momentum (--hyper). */
 static const char *const s_scen_first[][4] = {
     {NULL}, {NULL}, {NULL}, {"--shuffle-labels", NULL}, {"--shuffle-labels", NULL},
     {"--shuffle-labels", "--lie-loss", "0.01", NULL},
+    {NULL},
 };
 
 START_TEST(scenario_options_are_byte_identical_twice)
@@ -294,6 +298,16 @@ START_TEST(scenario_options_are_byte_identical_twice)
     ck_assert_msg(la == lb && memcmp(fa, fb, la) == 0, "scenario %d: model files differ", _i);
     free(fa);
     free(fb);
+    if (_i == 6) {
+        /* Every worker trained with what psod handed it. */
+        for (int w = 0; w < 3; w++) {
+            char log[65536], t[48];
+            snprintf(t, sizeof t, "scenario6-a-w%d", w);
+            proc_read(t, "err", log, sizeof log);
+            ck_assert_ptr_nonnull(strstr(log, "psod --hyper: training with learning rate"));
+            ck_assert_ptr_nonnull(strstr(log, "psod --hyper: the run ended with learning rate"));
+        }
+    }
     if (_i == 5) {
         /* Without --verify-best the liar's weights are the global best,
          * the model file; with it they never are. */
@@ -323,7 +337,7 @@ int main(void)
     tcase_add_loop_test(tc, every_strategy_trains_over_compressed_payloads, 0, STRATEGY_COUNT);
     tcase_add_loop_test(tc, seeded_runs_are_byte_identical_whatever_order_pushes_arrive_in, 0, 2);
     tcase_add_test(tc, engine_threads_repeat_their_bits_and_agree_with_one_thread);
-    tcase_add_loop_test(tc, scenario_options_are_byte_identical_twice, 0, 6);
+    tcase_add_loop_test(tc, scenario_options_are_byte_identical_twice, 0, 7);
     suite_add_tcase(s, tc);
     return suite_run(s);
 }

@@ -330,3 +330,29 @@ def test_verified_best_across_engines_refuses_a_liar(daemon, tmp_path):
     c = subprocess.run([binary("psoworker"), "--eval", str(model), "--data-dir", mnist],
                        capture_output=True, text=True, check=True).stdout
     assert _summary(c, "test accuracy") > 0.3, c
+
+
+def test_hyper_particles_reach_both_engines(daemon, tmp_path):
+    """psod --hyper under avg: a C and a PyTorch worker each train with the
+    learning rate and momentum psod hands them at the welcome and moves with
+    the positions, inside the ranges psod was given."""
+    mnist = write_mnist(str(tmp_path / "mnist"), n_train=1024, n_test=128)
+    d = daemon("--workers", "2", "--strategy", "avg", "--hyper", "yes", "--exit-when-done",
+               "--hyper-lr-min", "0.01", "--hyper-lr-max", "0.1", "--hyper-momentum-min", "0.6",
+               "--hyper-momentum-max", "0.9", "--log-level", "debug")
+    extra = ["--model", "mlp", "--shard-count", "2", "--epochs", "2", "--fitness", "shared",
+             "--holdout", "128"]
+    ws = [_c_worker(str(tmp_path), d.endpoint, "c", mnist, extra + ["--shard-index", "0"]),
+          _torch_worker(str(tmp_path), d.endpoint, "t", mnist, extra + ["--shard-index", "1"])]
+    for name, w in zip("ct", ws):
+        assert w.wait(180) == 0, read(str(tmp_path), name, "err")
+    assert d.proc.wait(20) == 0, d.text()
+    for name in "ct":
+        log = read(str(tmp_path), name, "err")
+        start = re.search(r"training with learning rate ([0-9.e-]+), momentum ([0-9.]+)", log)
+        end = re.search(r"the run ended with learning rate ([0-9.e-]+), momentum ([0-9.]+)", log)
+        assert start and end, log
+        for m in (start, end):
+            assert 0.01 - 1e-6 <= float(m.group(1)) <= 0.1 + 1e-6, log
+            assert 0.6 - 1e-6 <= float(m.group(2)) <= 0.9 + 1e-6, log
+    assert "best hyperparameters" in d.text(), d.text()

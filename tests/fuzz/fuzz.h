@@ -61,6 +61,7 @@ static inline struct server *fuzz_server_new(const char *name, int strategy, int
     cfg.mode = async && strategy <= 1; /* async: pso and avg */
     cfg.wire = wire;
     cfg.sp.verify = verify && strategy == 0 && !cfg.mode;
+    cfg.hyper = verify && strategy != 4 && !cfg.mode; /* not ssgd */
     cfg.workers = 2;
     cfg.max_payload_mb = 1;
     cfg.max_meta_kb = 4;

@@ -3,7 +3,7 @@
  * update, status and admin requests.
  *
  * Input: one byte of configuration (strategy, sync or async mode, psod's
- * --wire: any or one kind imposed, and bit 7: --verify-best), then
+ * --wire: any or one kind imposed, and bit 7: --verify-best and --hyper), then
  * messages. Each message is one byte naming the sender and its key, one
  * byte with the frame count, then frames (fuzz.h). Senders are two
  * workers ("w:a", "w:b"), a's heartbeat socket ("h:a") and a stranger; keys

@@ -310,7 +310,8 @@ static void s_checkpoint(const char *dir, int config)
     memset(&cfg, 0, sizeof cfg);
     config_defaults(server_options(&cfg, (struct config_table[SERVER_OPTION_TABLES]){{0}}), err, sizeof err);
     cfg.strategy = strategy;
-    cfg.sp.verify = config >> 7 & 1;
+    cfg.sp.verify = config >> 7 & 1 && strategy == 0;
+    cfg.hyper = config >> 7 & 1; /* as fuzz_server_new */
     cfg.workers = 2;
     cfg.max_peers = 0;
     cfg.progress_interval = 0;
@@ -405,9 +406,15 @@ int main(int argc, char **argv)
     w.particle_id = 1;
     w.param_count = N;
     w.strategy = "pso";
+    w.hyper = 1;
+    w.lr = 0.05;
+    w.momentum = 0.9;
     s_wire(dir, "welcome", PSOD__COMMAND__CMD_WELCOME, &w.base, x);
     Psod__Position pos = PSOD__POSITION__INIT;
     pos.round = 2;
+    pos.hyper = 1;
+    pos.lr = 0.01;
+    pos.momentum = 0.5;
     s_wire(dir, "position", PSOD__COMMAND__CMD_POSITION, &pos.base, x);
     Psod__Verify vf = PSOD__VERIFY__INIT;
     vf.round = 2;
@@ -445,7 +452,7 @@ int main(int argc, char **argv)
     s_wire(dir, "admin", PSOD__COMMAND__CMD_ADMIN, &a.base, NULL);
 
     /* server: a conversation per strategy, and async for pso and avg. */
-    static const int configs[] = {0, 1, 2, 3, 4, 8, 9, 128};
+    static const int configs[] = {0, 1, 2, 3, 4, 8, 9, 128, 129};
     for (size_t i = 0; i < sizeof configs / sizeof configs[0]; i++) {
         char name[32];
         b.len = 0;
@@ -512,7 +519,8 @@ int main(int argc, char **argv)
     /* ckpt: what each strategy's daemon writes after that conversation. */
     for (int strategy = 0; strategy < 5; strategy++)
         s_checkpoint(dir, strategy);
-    s_checkpoint(dir, 128); /* pso --verify-best */
+    s_checkpoint(dir, 128); /* pso --verify-best --hyper */
+    s_checkpoint(dir, 129); /* avg --hyper */
 
     /* modelfile: a small model as psod writes it. */
     char tmp[] = "/tmp/psod-corpus-model-XXXXXX", err[512];
