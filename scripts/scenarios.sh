@@ -16,6 +16,9 @@
 #   liar     one worker of 4 with shuffled labels that also claims loss
 #            0.01 at every push (--lie-loss), sync 16; with pso-verified
 #            (--verify-best) and the weighted attractor verified too
+#   hyper    IID shards, sync 16: the workers' learning rate tuned (0.05),
+#            too low (0.005) or too high (0.5), and psod --hyper, where the
+#            particles carry lr and momentum and a second swarm moves them
 #   bad8     the mlp, 8 workers, 2 of them with shuffled labels, sync 16
 #   w16      the mlp, 16 workers, 4 epochs, sync 16: all healthy, and 4 of
 #            them with shuffled labels
@@ -32,7 +35,7 @@
 # liar only), avg, easgd, diloco. A resumed campaign skips the runs it has.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-seeds="1 2 3" only="iid noniid bad liar async bad8 w16 cifar resnet20" out=results/scenarios
+seeds="1 2 3" only="iid noniid bad liar hyper async bad8 w16 cifar resnet20" out=results/scenarios
 cifar_dir=../shared/data/cifar10-slice
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -76,6 +79,9 @@ for s in $only; do
                  --pso-variant "weighted-verified:--attractor weighted --temperature 0.05 --verify-best yes|$shared" \
                  --sync 16 --out "$out/liar" \
                  --variant 'liar:||1:--shuffle-labels --lie-loss 0.01' ;;
+        hyper) scripts/sweep.sh "${common[@]}" --strategies "pso avg" --sync 16 --out "$out/hyper" \
+                 --variant 'lr0.05:' --variant 'lr0.005:|--lr 0.005' --variant 'lr0.5:|--lr 0.5' \
+                 --variant "hyper:--hyper yes|$shared" ;;
         async) scripts/sweep.sh "${common[@]}" --strategies "pso avg" \
                  --pso-variant 'paper:--attractor best --w 0.5 --c1 0.5 --c2 0.5' \
                  --pso-variant "shared:|$shared" \

@@ -194,46 +194,69 @@ static void s_evil_send(void *sock, int command, const ProtobufCMessage *meta, c
     ck_assert_msg(wire_recv(sock, 0, 0, &lim, reply, &e) == 0, "no reply from psod");
 }
 
+/* A raw member: a DEALER connected to ep (routing id `rid`, or none),
+ * joined as `name` at weights x with the rastrigin workers' fingerprint,
+ * offering to verify when `verifier`; its particle and round. */
+static void *s_evil_join(void *ctx, const char *ep, const char *rid, const char *name,
+                         const float *x, int verifier, uint32_t *me, uint64_t *round)
+{
+    void *sock = zmq_socket(ctx, ZMQ_DEALER);
+    int linger = 0, timeout = 30000;
+    if (rid)
+        zmq_setsockopt(sock, ZMQ_ROUTING_ID, rid, strlen(rid));
+    zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(sock, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
+    ck_assert_int_eq(zmq_connect(sock, ep), 0);
+    Psod__Hello hello = PSOD__HELLO__INIT;
+    hello.worker_name = (char *)name;
+    hello.protocol_version = PSOD_PROTOCOL_VERSION;
+    hello.param_count = DIM;
+    hello.layout_hash = psoc_layout_hash("objective:rastrigin:10");
+    hello.payload_crc32c = crc32c(0, x, DIM * sizeof(float));
+    hello.verifier = verifier;
+    struct wire_msg m;
+    s_evil_send(sock, PSOD__COMMAND__CMD_HELLO, &hello.base, x, &m);
+    ck_assert_int_eq(m.command, PSOD__COMMAND__CMD_WELCOME);
+    *me = ((Psod__Welcome *)m.meta)->particle_id;
+    *round = ((Psod__Welcome *)m.meta)->round;
+    wire_msg_clear(&m);
+    return sock;
+}
+
+/* Two honest rastrigin workers, "a" and "b", for `rounds` rounds (tags
+ * TAG-w0, TAG-w1). */
+static void s_rastrigin_pair(const char *ep, const char *tag, const char *rounds, pid_t p[2])
+{
+    char w[300], t[48];
+    proc_bin(w, sizeof w, "psoworker");
+    for (int i = 0; i < 2; i++) {
+        snprintf(t, sizeof t, "%s-w%d", tag, i);
+        p[i] = proc_spawn((char *[]){w, "--objective", "rastrigin", "--dim", "10", "--rounds",
+                                     (char *)rounds, "--sync-every", "10", "--lr", "0.005",
+                                     "--name", i ? "b" : "a", "--connect", (char *)ep,
+                                     "--timeout-ms", "30000", NULL},
+                          t);
+    }
+}
+
 START_TEST(nan_never_reaches_a_best)
 {
-    char ep[256], model[600], w[300], t[32];
+    char ep[256], model[600];
     snprintf(model, sizeof model, "%s/nan.psom", dir);
     pid_t psod = proc_psod("nan", ep, sizeof ep,
                            (char *[]){"--workers", "3", "--strategy", "pso", "--model-out",
                                       model, NULL});
     /* The evil member joins first, with the rastrigin workers' fingerprint. */
-    void *ctx = zmq_ctx_new(), *sock = zmq_socket(ctx, ZMQ_DEALER);
-    int linger = 0, timeout = 30000;
-    zmq_setsockopt(sock, ZMQ_ROUTING_ID, "w:evil", 6);
-    zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
-    zmq_setsockopt(sock, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
-    ck_assert_int_eq(zmq_connect(sock, ep), 0);
+    void *ctx = zmq_ctx_new();
     float x[DIM];
     for (int i = 0; i < DIM; i++)
         x[i] = 2.0f;
-    Psod__Hello hello = PSOD__HELLO__INIT;
-    hello.worker_name = "evil";
-    hello.protocol_version = PSOD_PROTOCOL_VERSION;
-    hello.param_count = DIM;
-    hello.layout_hash = psoc_layout_hash("objective:rastrigin:10");
-    hello.payload_crc32c = crc32c(0, x, sizeof x);
+    uint32_t me;
+    uint64_t round;
+    void *sock = s_evil_join(ctx, ep, "w:evil", "evil", x, 0, &me, &round);
     struct wire_msg m;
-    s_evil_send(sock, PSOD__COMMAND__CMD_HELLO, &hello.base, x, &m);
-    ck_assert_int_eq(m.command, PSOD__COMMAND__CMD_WELCOME);
-    uint32_t me = ((Psod__Welcome *)m.meta)->particle_id;
-    uint64_t round = ((Psod__Welcome *)m.meta)->round;
-    wire_msg_clear(&m);
-
-    proc_bin(w, sizeof w, "psoworker");
     pid_t p[2];
-    for (int i = 0; i < 2; i++) {
-        snprintf(t, sizeof t, "nan-w%d", i);
-        p[i] = proc_spawn((char *[]){w, "--objective", "rastrigin", "--dim", "10", "--rounds",
-                                     "20", "--sync-every", "10", "--lr", "0.005", "--name",
-                                     i ? "b" : "a", "--connect", ep, "--timeout-ms", "30000",
-                                     NULL},
-                          t);
-    }
+    s_rastrigin_pair(ep, "nan", "20", p);
     /* Every round: poisoned pushes, each refused, then an honest one with a
      * loss far worse than the others'. */
     int refused = 0, refused_round = 0, refused_other = 0;
@@ -333,32 +356,19 @@ END_TEST
  * given (the honest workers' claims are true). */
 START_TEST(verified_best_refuses_a_liar_and_its_verdicts)
 {
-    char ep[256], model[600], w[300], t[32];
+    char ep[256], model[600], t[32];
     snprintf(model, sizeof model, "%s/verify.psom", dir);
     pid_t psod = proc_psod("verify", ep, sizeof ep,
                            (char *[]){"--workers", "3", "--strategy", "pso", "--verify-best",
                                       "yes", "--model-out", model, NULL});
-    void *ctx = zmq_ctx_new(), *sock = zmq_socket(ctx, ZMQ_DEALER);
-    int linger = 0, timeout = 30000;
-    zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
-    zmq_setsockopt(sock, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
-    ck_assert_int_eq(zmq_connect(sock, ep), 0);
+    void *ctx = zmq_ctx_new();
     float x[DIM];
     for (int i = 0; i < DIM; i++)
         x[i] = 4.5f; /* rastrigin about 400 */
-    Psod__Hello hello = PSOD__HELLO__INIT;
-    hello.worker_name = "liar";
-    hello.protocol_version = PSOD_PROTOCOL_VERSION;
-    hello.param_count = DIM;
-    hello.layout_hash = psoc_layout_hash("objective:rastrigin:10");
-    hello.payload_crc32c = crc32c(0, x, sizeof x);
-    hello.verifier = 1;
+    uint32_t me;
+    uint64_t round;
+    void *sock = s_evil_join(ctx, ep, NULL, "liar", x, 1, &me, &round);
     struct wire_msg m;
-    s_evil_send(sock, PSOD__COMMAND__CMD_HELLO, &hello.base, x, &m);
-    ck_assert_int_eq(m.command, PSOD__COMMAND__CMD_WELCOME);
-    uint32_t me = ((Psod__Welcome *)m.meta)->particle_id;
-    uint64_t round = ((Psod__Welcome *)m.meta)->round;
-    wire_msg_clear(&m);
     /* not a request: a VERIFY to the daemon */
     Psod__Verify bogus = PSOD__VERIFY__INIT;
     bogus.payload_crc32c = crc32c(0, x, sizeof x);
@@ -367,16 +377,8 @@ START_TEST(verified_best_refuses_a_liar_and_its_verdicts)
     ck_assert_int_eq(((Psod__Error *)m.meta)->code, PSOD__ERROR_CODE__ERR_UNKNOWN_COMMAND);
     wire_msg_clear(&m);
 
-    proc_bin(w, sizeof w, "psoworker");
     pid_t p[2];
-    for (int i = 0; i < 2; i++) {
-        snprintf(t, sizeof t, "verify-w%d", i);
-        p[i] = proc_spawn((char *[]){w, "--objective", "rastrigin", "--dim", "10", "--rounds",
-                                     "12", "--sync-every", "10", "--lr", "0.005", "--name",
-                                     i ? "b" : "a", "--connect", ep, "--timeout-ms", "30000",
-                                     NULL},
-                          t);
-    }
+    s_rastrigin_pair(ep, "verify", "12", p);
     int nan_sent = 0, ignored_sent = 0, asked = 0;
     Psod__Verdict answer = PSOD__VERDICT__INIT;
     int have_answer = 0;

@@ -402,6 +402,27 @@ static void s_mix_rounds(struct swarm *s, float x[3][64], int from, int to)
     }
 }
 
+/* Save `from` and load the file into `to`: swarm_load's result, with its
+ * error text in err (256 bytes). */
+static int s_reload(const struct swarm *from, struct swarm *to, char *err)
+{
+    char path[] = "/tmp/check_swarm_ckpt.XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    struct ckpt_writer w;
+    ck_assert_int_eq(ckpt_begin(&w, path, err, 256), 0);
+    swarm_save(from, &w);
+    ck_assert_int_eq(ckpt_commit(&w, err, 256), 0);
+    struct ckpt_reader r;
+    ck_assert_int_eq(ckpt_open(&r, path), 0);
+    int rc = swarm_load(to, &r);
+    snprintf(err, 256, "%s", r.err);
+    ckpt_close(&r);
+    unlink(path);
+    return rc;
+}
+
 /* A swarm restored from a checkpoint mixes the next rounds exactly as the
  * one that wrote it; a checkpoint without mixing weights is refused. */
 START_TEST(mix_state_survives_a_checkpoint)
@@ -418,37 +439,20 @@ START_TEST(mix_state_survives_a_checkpoint)
         swarm_add(b, xa[j], (uint64_t)j + 11);
     }
     s_mix_rounds(a, xa, 0, 4);
-    char path[] = "/tmp/check_swarm_mix.XXXXXX", err[256];
-    int fd = mkstemp(path);
-    ck_assert_int_ge(fd, 0);
-    close(fd);
-    struct ckpt_writer w;
-    ck_assert_int_eq(ckpt_begin(&w, path, err, sizeof err), 0);
-    swarm_save(a, &w);
-    ck_assert_int_eq(ckpt_commit(&w, err, sizeof err), 0);
-    struct ckpt_reader r;
-    ck_assert_int_eq(ckpt_open(&r, path), 0);
-    ck_assert_int_eq(swarm_load(b, &r), 0);
-    ckpt_close(&r);
+    char err[256];
+    ck_assert_int_eq(s_reload(a, b, err), 0);
     memcpy(xb, xa, sizeof xa);
     s_mix_rounds(a, xa, 4, 8);
     s_mix_rounds(b, xb, 4, 8);
     ck_assert_mem_eq(xa, xb, sizeof xa);
     ck_assert_double_eq(swarm_best_loss(a), swarm_best_loss(b));
-    /* the same file read by a swarm with the plain mean leaves bytes over;
-     * a mean swarm's checkpoint read with --attractor mix is refused */
+    /* a mean swarm's checkpoint read with --attractor mix is refused */
     prm.attractor = PSO_ATTRACT_MEAN;
     struct swarm *c = swarm_new(64, 0, &prm);
     for (int j = 0; j < 3; j++)
         swarm_add(c, xa[j], (uint64_t)j + 11);
-    ck_assert_int_eq(ckpt_begin(&w, path, err, sizeof err), 0);
-    swarm_save(c, &w);
-    ck_assert_int_eq(ckpt_commit(&w, err, sizeof err), 0);
-    ck_assert_int_eq(ckpt_open(&r, path), 0);
-    ck_assert_int_eq(swarm_load(b, &r), -1);
-    ck_assert_ptr_nonnull(strstr(r.err, "mixing weights"));
-    ckpt_close(&r);
-    unlink(path);
+    ck_assert_int_eq(s_reload(c, b, err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "mixing weights"));
     swarm_destroy(&a);
     swarm_destroy(&b);
     swarm_destroy(&c);
@@ -520,21 +524,11 @@ START_TEST(verified_best_moves_only_when_judged)
     ck_assert_int_eq(swarm_judge(s, 7, 0.1), -1);
     /* checkpoint: the copy, the judged flags and strikes come back; a
      * swarm saved without verification is refused */
-    char path[] = "/tmp/check_swarm_verify.XXXXXX", err[256];
-    int fd = mkstemp(path);
-    ck_assert_int_ge(fd, 0);
-    close(fd);
-    struct ckpt_writer cw;
-    ck_assert_int_eq(ckpt_begin(&cw, path, err, sizeof err), 0);
-    swarm_save(s, &cw);
-    ck_assert_int_eq(ckpt_commit(&cw, err, sizeof err), 0);
     struct swarm *b = swarm_new(N, 0, &prm);
     for (int j = 0; j < 3; j++)
         swarm_add(b, x0[j], (uint64_t)j + 5);
-    struct ckpt_reader r;
-    ck_assert_int_eq(ckpt_open(&r, path), 0);
-    ck_assert_int_eq(swarm_load(b, &r), 0);
-    ckpt_close(&r);
+    char err[256];
+    ck_assert_int_eq(s_reload(s, b, err), 0);
     ck_assert_mem_eq(swarm_best(b), cand, sizeof cand);
     double cb;
     const float *wb;
@@ -546,14 +540,8 @@ START_TEST(verified_best_moves_only_when_judged)
     for (int j = 0; j < 3; j++)
         swarm_add(c, x0[j], (uint64_t)j + 5);
     ck_assert_int_eq(swarm_candidate(c, NULL, NULL, &claimed, &w), -1);
-    ck_assert_int_eq(ckpt_begin(&cw, path, err, sizeof err), 0);
-    swarm_save(c, &cw);
-    ck_assert_int_eq(ckpt_commit(&cw, err, sizeof err), 0);
-    ck_assert_int_eq(ckpt_open(&r, path), 0);
-    ck_assert_int_eq(swarm_load(b, &r), -1);
-    ck_assert_ptr_nonnull(strstr(r.err, "verified"));
-    ckpt_close(&r);
-    unlink(path);
+    ck_assert_int_eq(s_reload(c, b, err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "verified"));
     swarm_destroy(&s);
     swarm_destroy(&b);
     swarm_destroy(&c);
