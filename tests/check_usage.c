@@ -363,7 +363,8 @@ START_TEST(presets_set_their_options_and_explicit_options_win)
                      1);
     proc_read("p1", "err", out, sizeof out);
     ck_assert_msg(strstr(out, "    strategy pso\n") && strstr(out, "    attractor weighted\n") &&
-                      strstr(out, "    temperature 0.05") && strstr(out, "    preset faulty\n"),
+                      strstr(out, "    temperature 0.05") && strstr(out, "    verify-best yes\n") &&
+                      strstr(out, "    preset faulty\n"),
                   "%.3000s", out);
     ck_assert_int_eq(s_psod_alone("p2", (char *[]){"--preset", "faulty", "--attractor", "best",
                                                    "--bind", "5605", NULL}),
