@@ -276,6 +276,9 @@ void psoc_close(struct psoc **cp)
         uint64_t sw[2];
         bye.worker_name = c->name;
         bye.session = psoc__session(c, sw);
+        Psod__Verdict verdict; /* measured after the last sync */
+        if (psoc__verdict(c, &verdict))
+            bye.verdict = &verdict;
         wire_send(c->sock, NULL, 0, PSOD__COMMAND__CMD_BYE, &bye.base, NULL, ZMQ_DONTWAIT);
     }
     psoc__teardown(c, 1000); /* give the bye a second to leave */

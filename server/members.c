@@ -469,6 +469,13 @@ void srv_handle_bye(struct server *s, struct wire_msg *in)
     struct member *mb = srv_member_of(s, in, b->worker_name, b->session);
     if (!mb || srv_foreign_key(s, mb, in, 0) || !mb->active)
         return;
+    /* A candidate sent with the last round's positions: its verdict comes
+     * with the bye (there is no next push to carry it). */
+    if (b->verdict && !isfinite(b->verdict->loss))
+        srv_reject(s, in, PSOD__ERROR_CODE__ERR_NOT_FINITE, 0,
+                   "the bye's verdict has loss %g: ignored (the bye is not)", b->verdict->loss);
+    else if (b->verdict)
+        srv_verify_verdict(s, mb, b->verdict);
     mb->active = 0;
     double acc = srv_accuracy(b->accuracy);
     if (!isnan(acc)) {

@@ -436,8 +436,19 @@ START_TEST(verified_best_refuses_a_liar_and_its_verdicts)
             x[i] = 4.5f; /* it stays where it lies from */
         wire_msg_clear(&m);
     }
+    /* a bye with a NaN verdict: the verdict is refused, the bye honoured */
+    Psod__Verdict nan = PSOD__VERDICT__INIT;
+    nan.loss = NAN;
     Psod__Bye bye = PSOD__BYE__INIT;
-    wire_send(sock, NULL, 0, PSOD__COMMAND__CMD_BYE, &bye.base, NULL, 0);
+    bye.verdict = &nan;
+    ck_assert_int_eq(wire_send(sock, NULL, 0, PSOD__COMMAND__CMD_BYE, &bye.base, NULL, 0), 0);
+    struct wire_error we;
+    struct wire_limits wl = {0, 0};
+    ck_assert_int_eq(wire_recv(sock, 0, 0, &wl, &m, &we), 0);
+    ck_assert_int_eq(m.command, PSOD__COMMAND__CMD_ERROR);
+    ck_assert_int_eq(((Psod__Error *)m.meta)->code, PSOD__ERROR_CODE__ERR_NOT_FINITE);
+    wire_msg_clear(&m);
+    nan_sent++;
     zmq_close(sock);
     zmq_ctx_term(ctx);
     for (int i = 0; i < 2; i++) {

@@ -193,6 +193,16 @@ static void s_conversation(struct buf *b, int config, int rounds)
         hb.session = (ProtobufCBinaryData){sizeof session, session};
         s_server_msg(b, 2, 1, PSOD__COMMAND__CMD_HEARTBEAT, &hb.base, NULL);
     }
+    if (s_verify) { /* b's verdict on the last round's candidate */
+        Psod__Verdict v = PSOD__VERDICT__INIT;
+        v.round = (uint64_t)rounds - 1;
+        v.payload_crc32c = crc32c(0, xa, sizeof xa);
+        v.loss = 2.0 / rounds;
+        Psod__Bye bb = PSOD__BYE__INIT;
+        bb.reason = "done";
+        bb.verdict = &v;
+        s_server_msg(b, 1, 2, PSOD__COMMAND__CMD_BYE, &bb.base, NULL);
+    }
     Psod__StatusRequest sr = PSOD__STATUS_REQUEST__INIT;
     sr.include_particles = 1;
     s_server_msg(b, 3, 0, PSOD__COMMAND__CMD_STATUS_REQUEST, &sr.base, NULL);
