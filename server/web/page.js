@@ -29,6 +29,12 @@ function roundRate(h) {
   return dt > 0 ? (h.round[n - 1] - h.round[i]) / dt : null;
 }
 
+// psod --verify-best: what became of the candidate global bests.
+function verifySummary(v) {
+  if (!v || v.adopted + v.refused + v.ignored === 0) return "";
+  return `; verified best: ${v.adopted} adopted, ${v.refused} refused, ${v.ignored} verdicts ignored`;
+}
+
 function drawSummary(st, h) {
   $("version").textContent = st.version;
   const rate = roundRate(h);
@@ -38,7 +44,8 @@ function drawSummary(st, h) {
     `, ${st.param_count} parameters; global loss ${fmt(st.global_best_loss)}` +
     ` (particle ${st.global_best_particle}), test accuracy ${pct(st.global_accuracy)}` +
     `; up ${Math.round(st.uptime_seconds)} s; ${st.peers_connected} connections` +
-    `, ${st.encrypted ? "encrypted (CURVE)" : "NOT encrypted"}; ${st.errors_sent} errors sent`;
+    `, ${st.encrypted ? "encrypted (CURVE)" : "NOT encrypted"}; ${st.errors_sent} errors sent` +
+    verifySummary(st.verify);
   const waiting = st.particle.filter((p) => p.active && !p.pushed).map((p) => p.worker);
   const missing = st.workers_expected - st.particles;
   let w = "";
