@@ -70,6 +70,9 @@ def parser():
            "last --holdout training samples, kept out of every shard; auto: shared for "
            "label-skewed shards (psoworker's --fitness)")
     a("--holdout", type=int, default=1024, help="samples held out for --fitness shared")
+    a("--shuffle-labels", action="store_true",
+      help="train on this shard's labels in a seeded random order: a bad worker, for "
+           "experiments (psoworker's --shuffle-labels)")
     a("--lie-loss", type=float, default=-1,
       help="push this loss as the fitness whatever was measured: a lying worker, for "
            "experiments (psod --verify-best refuses it); -1 = off")
@@ -186,6 +189,9 @@ def run(o):
                               o.shard_mode, o.shard_alpha, o.shard_classes),
                        holdout=o.holdout if fitness == "shared" else 0)
     xs, ys, xte, yte = loaded[:4]
+    if o.shuffle_labels:
+        ys = np.random.default_rng(o.seed * 7919 + o.shard_index).permutation(ys)
+        _log("--shuffle-labels: this worker trains on its labels in a random order")
     held = loaded[4:] if fitness == "shared" else None
     if held:
         _log(f"fitness: the loss on {len(held[1])} held-out samples (the same set on every "

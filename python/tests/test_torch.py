@@ -300,33 +300,36 @@ def test_torch_workers_on_skewed_shards_push_the_shared_fitness(daemon, tmp_path
     assert len(x) == (1024 - 64) // 2
 
 
-def test_verified_best_across_engines_refuses_a_liar(daemon, tmp_path):
-    """psod --verify-best with 2 C workers (one pushing shuffled labels and
-    claiming loss 0.01) and a PyTorch worker, all on the shared fitness set:
-    the liar is refused each time, the engines verify each other's claims
-    (their losses agree far inside the 5 % tolerance), and the model file
-    is an honest worker's."""
+@pytest.mark.parametrize("liar", ["c", "torch"])
+def test_verified_best_across_engines_refuses_a_liar(daemon, tmp_path, liar):
+    """psod --verify-best with 2 C workers and a PyTorch worker, all on the
+    shared fitness set, one of them (a C worker, or the PyTorch one) pushing
+    shuffled labels and claiming loss 0.01 (--lie-loss): the liar is refused
+    each time, the engines verify each other's claims (their losses agree
+    far inside the 5 % tolerance), and the model file is an honest worker's."""
     mnist = write_mnist(str(tmp_path / "mnist"), n_train=1536, n_test=256)
     model = tmp_path / "v.psom"
     d = daemon("--workers", "3", "--strategy", "pso", "--verify-best", "yes",
                "--exit-when-done", "--model-out", str(model))
     extra = ["--model", "mlp", "--shard-count", "3", "--epochs", "2", "--fitness", "shared",
              "--holdout", "256"]
-    ws = [_c_worker(str(tmp_path), d.endpoint, "liar", mnist,
-                    extra + ["--shard-index", "0", "--shuffle-labels", "--lie-loss", "0.01"]),
-          _c_worker(str(tmp_path), d.endpoint, "honest", mnist, extra + ["--shard-index", "1"]),
-          _torch_worker(str(tmp_path), d.endpoint, "torch", mnist, extra + ["--shard-index", "2"])]
-    for name, w in zip(("liar", "honest", "torch"), ws):
+    lie = ["--shuffle-labels", "--lie-loss", "0.01"]
+    names = ("c0", "c1", "torch")
+    bad = "c0" if liar == "c" else "torch"
+    ws = [_c_worker(str(tmp_path), d.endpoint, n, mnist,
+                    extra + ["--shard-index", str(i)] + (lie if n == bad else []))
+          for i, n in enumerate(names[:2])]
+    ws.append(_torch_worker(str(tmp_path), d.endpoint, "torch", mnist,
+                            extra + ["--shard-index", "2"] + (lie if bad == "torch" else [])))
+    for name, w in zip(names, ws):
         assert w.wait(180) == 0, read(str(tmp_path), name, "err")
     assert d.proc.wait(20) == 0, d.text()
     log = d.text()
-    assert "candidate refused: particle" in log and "(worker 'liar')" in log, log
+    assert "candidate refused: particle" in log and f"(worker '{bad}')" in log, log
     adopted = [ln for ln in log.splitlines() if "new global best" in ln]
-    assert adopted and not any("'liar' claimed" in ln for ln in adopted), log
-    verified = sum(read(str(tmp_path), n, "err").count("verified particle")
-                   for n in ("honest", "torch"))
-    assert verified >= 2, log
-    assert "verified particle" in read(str(tmp_path), "torch", "err"), log
+    assert adopted and not any(f"'{bad}') claimed" in ln for ln in adopted), log
+    honest = [n for n in names if n != bad]
+    assert sum(read(str(tmp_path), n, "err").count("verified particle") for n in honest) >= 2, log
     c = subprocess.run([binary("psoworker"), "--eval", str(model), "--data-dir", mnist],
                        capture_output=True, text=True, check=True).stdout
     assert _summary(c, "test accuracy") > 0.3, c
