@@ -1,0 +1,168 @@
+/* The PSO-PS update kernel (swarm.h: pso_update, pso_update_general,
+ * pso_step_init). For one element of one particle
+ *     p = x                 if this round's loss beat the personal best
+ *     v = w v + c1 r1 (p - x) + c2 r2 (g - x)      (then clamped to +-vmax)
+ *     x = x + v
+ * done in one pass over x, v, p, g. The pass is bound by memory bandwidth;
+ * with per-element random factors the hash that draws them must vectorize,
+ * hence the AVX2 clone on x86-64. */
+#include "server/swarm.h"
+
+#include <string.h>
+
+#include "common/crc32c.h"
+#include "common/rng.h"
+#include "common/simd.h"
+
+void pso_step_init(struct pso_step *k, const struct pso_params *prm, uint64_t round,
+                   uint64_t stream, uint64_t offset)
+{
+    k->w = (float)prm->w;
+    k->c1 = (float)prm->c1;
+    k->c2 = (float)prm->c2;
+    k->vmax = (float)prm->vmax;
+    k->per_element = prm->random_mode == PSO_RANDOM_ELEMENT;
+    k->key = rng_key(prm->seed ^ stream, round, 0, 1);
+    rng_uniform_pair(rng_key(prm->seed ^ stream, round, 0, 2), 0, &k->r1, &k->r2);
+    k->offset = offset;
+    k->a1 = NULL;
+}
+
+/* Each flag combination gets its own loop, so that the hot loop has no
+ * branches and the compiler vectorizes it. `key` and `base` (the low 32
+ * bits of the first element's global index) are fixed per block. */
+#define PSO_LOOP(IMPROVED, PER_ELEMENT, CLAMP, MEAN, KEEPV)                          \
+    for (size_t i = 0; i < n; i++) {                                                 \
+        float xi = x[i];                                                             \
+        float pi = p[i];                                                             \
+        if (IMPROVED)                                                                \
+            p[i] = pi = xi;                                                          \
+        float ai = MEAN ? a1[i] : pi;                                                \
+        float r1 = r1c, r2 = r2c;                                                    \
+        if (PER_ELEMENT)                                                             \
+            rng_uniform_pair(key, base + (uint32_t)i, &r1, &r2);                      \
+        float vi = (KEEPV ? w * v[i] : 0.0f) + c1 * r1 * (ai - xi) + c2 * r2 * (g[i] - xi); \
+        if (CLAMP)                                                                   \
+            vi = vi > vmax ? vmax : vi < -vmax ? -vmax : vi;                          \
+        if (KEEPV)                                                                   \
+            v[i] = vi;                                                               \
+        x[i] = xi + vi;                                                              \
+    }
+
+PSOD_CLONES
+static void s_update_block(float *restrict x, float *restrict v, float *restrict p,
+                           const float *restrict g, const float *restrict a1, size_t n, int sel,
+                           const struct pso_step *k, uint32_t key, uint32_t base)
+{
+    const float w = k->w, c1 = k->c1, c2 = k->c2, vmax = k->vmax, r1c = k->r1, r2c = k->r2;
+    switch (sel) {
+    case 0: PSO_LOOP(0, 0, 0, 0, 0) break;
+    case 1: PSO_LOOP(0, 0, 1, 0, 0) break;
+    case 2: PSO_LOOP(0, 1, 0, 0, 0) break;
+    case 3: PSO_LOOP(0, 1, 1, 0, 0) break;
+    case 4: PSO_LOOP(1, 0, 0, 0, 0) break;
+    case 5: PSO_LOOP(1, 0, 1, 0, 0) break;
+    case 6: PSO_LOOP(1, 1, 0, 0, 0) break;
+    case 7: PSO_LOOP(1, 1, 1, 0, 0) break;
+    case 8: PSO_LOOP(0, 0, 0, 1, 0) break;
+    case 9: PSO_LOOP(0, 0, 1, 1, 0) break;
+    case 10: PSO_LOOP(0, 1, 0, 1, 0) break;
+    case 11: PSO_LOOP(0, 1, 1, 1, 0) break;
+    case 12: PSO_LOOP(1, 0, 0, 1, 0) break;
+    case 13: PSO_LOOP(1, 0, 1, 1, 0) break;
+    case 14: PSO_LOOP(1, 1, 0, 1, 0) break;
+    case 15: PSO_LOOP(1, 1, 1, 1, 0) break;
+    case 16: PSO_LOOP(0, 0, 0, 0, 1) break;
+    case 17: PSO_LOOP(0, 0, 1, 0, 1) break;
+    case 18: PSO_LOOP(0, 1, 0, 0, 1) break;
+    case 19: PSO_LOOP(0, 1, 1, 0, 1) break;
+    case 20: PSO_LOOP(1, 0, 0, 0, 1) break;
+    case 21: PSO_LOOP(1, 0, 1, 0, 1) break;
+    case 22: PSO_LOOP(1, 1, 0, 0, 1) break;
+    case 23: PSO_LOOP(1, 1, 1, 0, 1) break;
+    case 24: PSO_LOOP(0, 0, 0, 1, 1) break;
+    case 25: PSO_LOOP(0, 0, 1, 1, 1) break;
+    case 26: PSO_LOOP(0, 1, 0, 1, 1) break;
+    case 27: PSO_LOOP(0, 1, 1, 1, 1) break;
+    case 28: PSO_LOOP(1, 0, 0, 1, 1) break;
+    case 29: PSO_LOOP(1, 0, 1, 1, 1) break;
+    case 30: PSO_LOOP(1, 1, 0, 1, 1) break;
+    case 31: PSO_LOOP(1, 1, 1, 1, 1) break;
+    }
+}
+
+/* 16 Ki elements (64 KiB of x): the block's x is still in L2 when the CRC
+ * reads it back. Blocks never straddle a 2^32 boundary of the global index,
+ * so the per-element key is constant within one. */
+#define BLOCK ((size_t)1 << 14)
+
+void pso_update(float *x, float *v, float *p, const float *g, size_t n, int improved,
+                const struct pso_step *k, uint32_t *crc)
+{
+    int mean = k->a1 != NULL;
+    /* With w = 0 the velocity is never read again: it is neither read nor
+     * stored (a third less memory traffic per particle under the
+     * defaults; a checkpoint then holds the velocities of the last round
+     * with w > 0, zeros for a run that never had one). */
+    int sel = (k->w != 0 ? 16 : 0) | (mean ? 8 : 0) | (improved ? 4 : 0) |
+              (k->per_element ? 2 : 0) | (k->vmax > 0 ? 1 : 0);
+    struct pso_step adjusted;
+    if (!g) {
+        /* p = g = x after this step: the pull toward g is zero, and so is
+         * the pull toward p unless the first attractor is the mean. p
+         * stands in for g (read-only) once p = x is done here. */
+        memcpy(p, x, n * sizeof(float));
+        adjusted = *k;
+        adjusted.c2 = 0;
+        if (!mean) {
+            adjusted.c1 = 0;
+            adjusted.per_element = 0;
+        }
+        k = &adjusted;
+        g = p;
+        sel &= ~4;
+        if (!mean)
+            sel &= ~2;
+    }
+    const float *a1 = mean ? k->a1 : g; /* not read unless mean */
+    uint32_t c = 0;
+    for (size_t done = 0; done < n;) {
+        uint64_t index = k->offset + done;
+        size_t len = n - done < BLOCK ? n - done : BLOCK;
+        uint64_t to_wrap = ((index >> 32) + 1) * ((uint64_t)1 << 32) - index;
+        if (len > to_wrap)
+            len = (size_t)to_wrap;
+        s_update_block(x + done, v + done, p + done, g + done, a1 + done, len, sel, k,
+                       rng_key_hi(k->key, index), (uint32_t)index);
+        if (crc)
+            c = crc32c(c, x + done, len * sizeof(float));
+        done += len;
+    }
+    if (crc)
+        *crc = c;
+}
+
+void pso_update_general(float *x, float *v, float *p, const float *a1, const float *g,
+                        const float *prev, size_t n, int improved, int displacement,
+                        const struct pso_step *k, uint32_t *crc)
+{
+    const float w = k->w, c1 = k->c1, c2 = k->c2, vmax = k->vmax;
+    for (size_t i = 0; i < n; i++) {
+        float xi = x[i];
+        if (improved)
+            p[i] = xi; /* before a1[i], g[i] are read: they may be p */
+        float r1 = k->r1, r2 = k->r2;
+        if (k->per_element) {
+            uint64_t index = k->offset + i;
+            rng_uniform_pair(rng_key_hi(k->key, index), (uint32_t)index, &r1, &r2);
+        }
+        float inert = displacement ? xi - prev[i] : v[i];
+        float vi = w * inert + c1 * r1 * (a1[i] - xi) + c2 * r2 * (g[i] - xi);
+        if (vmax > 0)
+            vi = vi > vmax ? vmax : vi < -vmax ? -vmax : vi;
+        v[i] = vi;
+        x[i] = (displacement ? prev[i] : xi) + vi;
+    }
+    if (crc)
+        *crc = crc32c(0, x, n * sizeof(float));
+}
