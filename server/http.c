@@ -55,6 +55,10 @@ struct srv_http {
     char last_error[256];    /* libmicrohttpd's last log line */
 };
 
+/* libmicrohttpd's format strings: its own, passed through as they are. */
+static void s_mhd_log(void *cls, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
 static void s_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     struct srv_http *h = cls;

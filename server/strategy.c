@@ -22,7 +22,7 @@ const struct strategy_ops *strategy_find(const char *name)
     return NULL;
 }
 
-const char *strategy_names(void) { return STRATEGY_LIST(S_LISTED) + 2; }
+const char *strategy_names(void) { return &(STRATEGY_LIST(S_LISTED))[2]; }
 
 float *strategy_alloc(size_t n)
 {
