@@ -17,10 +17,17 @@
  * BENCH_WIRE=bf16 (fp16, int8) makes the psod workers send compressed
  * payloads, against raw ZeroMQ still moving float32.
  *
+ * With BENCH_VERIFY=1 it measures what --verify-best costs: every worker
+ * pushes a loss lower than any before (so each round has a candidate: the
+ * daemon copies it into a VERIFY, a worker measures it with a verifier that
+ * reads every weight, and its verdict rides on the next push), psod with
+ * --verify-best next to psod without it on the same losses, and raw ZeroMQ.
+ *
  * With BENCH_CURVE=1 in the environment it measures CURVE's cost instead:
  * psod with --curve-secret and an allow-list next to psod without, and raw
  * ZeroMQ with CURVE next to raw ZeroMQ without, for the same cells. */
 #include <malloc.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +44,20 @@
 
 static int s_rounds = 40;
 static int s_wire; /* BENCH_WIRE: the psod workers' payload encoding */
+static int s_verify_mode; /* BENCH_VERIFY: falling losses, verifiers offered */
+static int s_verify_on;   /* this run's psod has --verify-best */
+
+/* A verifier that reads every weight, as a real one must (its evaluation
+ * on the fitness set is the worker's cost, not the protocol's). */
+static int s_verifier(void *ctx, const float *x, size_t n, double *loss)
+{
+    (void)ctx;
+    double sum = 0;
+    for (size_t i = 0; i < n; i++)
+        sum += x[i];
+    *loss = isfinite(sum) ? 0 : 1; /* below any claim: adopted */
+    return 0;
+}
 
 /* CURVE keys for the BENCH_CURVE table (Z85) and where psod finds them. */
 static char s_server_pub[41], s_server_sec[41], s_worker_pub[41], s_worker_sec[41];
@@ -96,6 +117,7 @@ static double s_psod_worker(const char *ep, int id, size_t n, int curve)
         memcpy(o.curve_secret, s_worker_sec, 41);
     }
     if (psoc_open(&c, ep, name, &o, err, sizeof err) ||
+        (s_verify_mode && (psoc_set_verifier(c, s_verifier, NULL), 0)) ||
         psoc_join(c, n, 1, w, NULL, err, sizeof err)) {
         fprintf(stderr, "bench worker: %s\n", err);
         exit(1);
@@ -104,7 +126,8 @@ static double s_psod_worker(const char *ep, int id, size_t n, int curve)
     for (int r = 0; r < WARMUP + s_rounds; r++) {
         if (r == WARMUP)
             t0 = time_now_s();
-        if (psoc_sync(c, w, 1.0 + r, 1, NULL, err, sizeof err)) {
+        double loss = s_verify_mode ? 1.0 / (r + 1) + 1e-3 * id : 1.0 + r;
+        if (psoc_sync(c, w, loss, 1, NULL, err, sizeof err)) {
             fprintf(stderr, "bench worker: %s\n", err);
             exit(1);
         }
@@ -173,7 +196,8 @@ static pid_t s_start_psod(const char *bin, int k, int curve, char *ep, size_t ep
                   key, "--allow", allow, (char *)NULL);
         else
             execl(bin, bin, "--bind", "tcp://127.0.0.1:*", "--endpoint-file", epfile, "--workers",
-                  workers, "--progress-interval", "0", "--log-level", "warn", (char *)NULL);
+                  workers, "--progress-interval", "0", "--log-level", "warn", "--verify-best",
+                  s_verify_on ? "yes" : "no", (char *)NULL);
         _exit(127);
     }
     for (int i = 0; i < 500; i++) {
@@ -288,9 +312,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_round: BENCH_WIRE=%s: fp32, fp16, bf16 or int8\n", wv);
         return 2;
     }
-    const char *cv = getenv("BENCH_CURVE");
+    const char *cv = getenv("BENCH_CURVE"), *vv = getenv("BENCH_VERIFY");
     int curve = cv && *cv && strcmp(cv, "0") != 0;
-    if (curve) {
+    s_verify_mode = vv && *vv && strcmp(vv, "0") != 0;
+    if (s_verify_mode) {
+        printf("| parameters | workers | MB moved per round | psod (ms) | psod --verify-best (ms) "
+               "| verify cost | raw ZeroMQ (ms) |\n");
+        printf("|---:|---:|---:|---:|---:|---:|---:|\n");
+        fflush(stdout);
+    } else if (curve) {
         s_make_keys();
         printf("| parameters | workers | MB moved per round | psod (ms) | psod + CURVE (ms) | "
                "CURVE cost, psod | raw ZeroMQ (ms) | raw + CURVE (ms) | CURVE cost, raw |\n");
@@ -307,9 +337,17 @@ int main(int argc, char **argv)
             if ((only_n && sizes[a] != only_n) || (only_k && ks[b] != only_k))
                 continue;
             double p[15], r[15], pc[15], rc[15];
+            if (s_verify_mode && ks[b] < 2)
+                continue; /* a candidate needs another worker to verify it */
             for (int rep = 0; rep < reps; rep++) {
+                s_verify_on = 0;
                 p[rep] = s_run(0, 0, argv[1], ks[b], sizes[a]);
                 r[rep] = s_run(1, 0, argv[1], ks[b], sizes[a]);
+                if (s_verify_mode) {
+                    s_verify_on = 1;
+                    pc[rep] = s_run(0, 0, argv[1], ks[b], sizes[a]);
+                    s_verify_on = 0;
+                }
                 if (curve) {
                     pc[rep] = s_run(0, 1, argv[1], ks[b], sizes[a]);
                     rc[rep] = s_run(1, 1, argv[1], ks[b], sizes[a]);
@@ -318,7 +356,12 @@ int main(int argc, char **argv)
             qsort(p, (size_t)reps, sizeof *p, s_cmp);
             qsort(r, (size_t)reps, sizeof *r, s_cmp);
             double mb = 2.0 * ks[b] * (double)sizes[a] * 4 / 1e6;
-            if (curve) {
+            if (s_verify_mode) {
+                qsort(pc, (size_t)reps, sizeof *pc, s_cmp);
+                printf("| %zu | %d | %.1f | %.2f | %.2f | %.2fx | %.2f |\n", sizes[a], ks[b], mb,
+                       p[reps / 2] * 1e3, pc[reps / 2] * 1e3, pc[reps / 2] / p[reps / 2],
+                       r[reps / 2] * 1e3);
+            } else if (curve) {
                 qsort(pc, (size_t)reps, sizeof *pc, s_cmp);
                 qsort(rc, (size_t)reps, sizeof *rc, s_cmp);
                 printf("| %zu | %d | %.1f | %.2f | %.2f | %.2fx | %.2f | %.2f | %.2fx |\n",
