@@ -33,6 +33,10 @@ echo
 echo "### What CURVE costs, psod and raw ZeroMQ each with and without it: \`BENCH_CURVE=1 $BUILD/bench/bench_round $BUILD/psod 30\`"
 echo
 BENCH_CURVE=1 "$BUILD/bench/bench_round" "$BUILD/psod" 30
+echo
+echo "### What --verify-best costs a round (a candidate every round), psod with and without it: \`BENCH_VERIFY=1 $BUILD/bench/bench_round $BUILD/psod 30\`"
+echo
+BENCH_VERIFY=1 "$BUILD/bench/bench_round" "$BUILD/psod" 30
 fi
 
 echo
