@@ -138,7 +138,7 @@ static int s_classes(const uint8_t *labels, size_t n, int index, int count, int 
     if (runs > n)
         return s_err(err, errlen, "%d workers x %d classes is more runs than %zu samples", count,
                      classes, n);
-    size_t *byclass = malloc(n * sizeof *byclass), *deal = malloc(runs * sizeof *deal);
+    size_t *byclass = malloc(n * sizeof *byclass), *deal = calloc(runs, sizeof *deal);
     size_t start[PARTITION_CLASSES + 1];
     if (!byclass || !deal) {
         free(byclass), free(deal);

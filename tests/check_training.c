@@ -25,7 +25,7 @@ static void teardown(void) { proc_teardown(dir); }
  * against ep with the options of this run in `extra` (NULL-terminated). */
 static pid_t s_mlp_worker(const char *ep, int i, const char *tag, char *const extra[])
 {
-    char w[300], name[16], idx[8];
+    char w[300], name[16], idx[16];
     proc_bin(w, sizeof w, "psoworker");
     snprintf(name, sizeof name, "w%d", i);
     snprintf(idx, sizeof idx, "%d", i);
