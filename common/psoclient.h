@@ -102,9 +102,8 @@ struct psoc_welcome {
                                * the schedule from pushes x steps per sync) */
     char model[64], dataset[32]; /* the swarm's model, "" if unnamed */
     int wire;                 /* enum psoc_wire agreed with the daemon */
-    /* psod --hyper: train with this learning rate and momentum (hyper
-     * nonzero; else NaN) until a position says otherwise. */
-    int hyper;
+    /* psod --hyper: train with this learning rate and momentum until a
+     * position says otherwise; NaN when the daemon sets none. */
     double lr, momentum;
 };
 

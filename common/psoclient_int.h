@@ -83,13 +83,6 @@ void psoc__take_verify(struct psoc *c, const struct wire_msg *m, uint64_t seq);
 void psoc__verify_run(struct psoc *c);
 int psoc__verdict(struct psoc *c, Psod__Verdict *out);
 
-/* psod --hyper's values from a Welcome or Position: 1 with them in
- * out_lr, out_momentum when they are there and usable (a learning rate in
- * (0, 1e6), a momentum in [0, 1)); else 0 and NaN (unusable ones are
- * logged and ignored). */
-int psoc__hyper(const struct psoc *c, int has, double lr, double momentum, double *out_lr,
-                double *out_momentum);
-
 /* Tell the caller's log (opts.log), printf-style. */
 void psoc__say(const struct psoc *c, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

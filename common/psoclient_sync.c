@@ -87,6 +87,24 @@ static int s_start_wire(struct psoc *c, int wire, const float *weights, char *er
     return PSOC_OK;
 }
 
+/* psod --hyper's values from a Welcome or Position, into out_lr and
+ * out_momentum when they are there and usable (a learning rate in (0, 1e6),
+ * a momentum in [0, 1)); else NaN (unusable ones are logged and ignored). */
+static void s_hyper(const struct psoc *c, int has, double lr, double momentum, double *out_lr,
+                    double *out_momentum)
+{
+    *out_lr = *out_momentum = NAN;
+    if (!has)
+        return;
+    if (!(lr > 0 && lr < 1e6 && momentum >= 0 && momentum < 1)) {
+        psoc__say(c, 2, "psod at %s sent learning rate %g and momentum %g: not usable, ignored",
+                  c->endpoint, lr, momentum);
+        return;
+    }
+    *out_lr = lr;
+    *out_momentum = momentum;
+}
+
 /* HELLO with `weights` (used when the particle is new), WELCOME back into
  * `weights`. */
 static int s_hello(struct psoc *c, float *weights, int timeout_ms, struct psoc_welcome *out,
@@ -169,7 +187,7 @@ static int s_hello(struct psoc *c, float *weights, int timeout_ms, struct psoc_w
             snprintf(out->model, sizeof out->model, "%s", w->model_name ? w->model_name : "");
             snprintf(out->dataset, sizeof out->dataset, "%s", w->dataset ? w->dataset : "");
             out->wire = c->wire;
-            out->hyper = psoc__hyper(c, w->hyper, w->lr, w->momentum, &out->lr, &out->momentum);
+            s_hyper(c, w->hyper, w->lr, w->momentum, &out->lr, &out->momentum);
         }
     }
     wire_msg_clear(&m);
@@ -414,7 +432,7 @@ int psoc__position(struct psoc *c, float *weights, uint64_t seq, struct psoc_pos
             out->global_best_particle = pos->global_best_particle;
             out->evaluator = pos->evaluator;
             out->resynced = 0;
-            psoc__hyper(c, pos->hyper, pos->lr, pos->momentum, &out->lr, &out->momentum);
+            s_hyper(c, pos->hyper, pos->lr, pos->momentum, &out->lr, &out->momentum);
         }
     }
     wire_msg_clear(&m);
@@ -423,22 +441,6 @@ int psoc__position(struct psoc *c, float *weights, uint64_t seq, struct psoc_pos
     return rc;
 }
 
-
-int psoc__hyper(const struct psoc *c, int has, double lr, double momentum, double *out_lr,
-                double *out_momentum)
-{
-    *out_lr = *out_momentum = NAN;
-    if (!has)
-        return 0;
-    if (!(lr > 0 && lr < 1e6 && momentum >= 0 && momentum < 1)) {
-        psoc__say(c, 2, "psod at %s sent learning rate %g and momentum %g: not usable, ignored",
-                  c->endpoint, lr, momentum);
-        return 0;
-    }
-    *out_lr = lr;
-    *out_momentum = momentum;
-    return 1;
-}
 
 void psoc_set_final(struct psoc *c, double accuracy, uint64_t round)
 {

@@ -4,9 +4,6 @@
  * in every Welcome and Position, and are checkpointed with the swarm. */
 #include "server/server_int.h"
 
-#include <math.h>
-#include <stdlib.h>
-
 #include "common/log.h"
 #include "server/swarm_hyper.h"
 
@@ -42,13 +39,10 @@ void srv_hyper_round(struct server *s)
 {
     if (!s->hy)
         return;
-    unsigned char pushed[s->count ? s->count : 1];
-    for (size_t i = 0; i < s->count; i++)
-        pushed[i] = s->xs[i] != NULL;
-    hyper_round(s->hy, s->round, pushed, s->losses);
+    hyper_round(s->hy, s->round, s->xs, s->losses);
     double lr, mom, loss;
     int g = hyper_best(s->hy, &lr, &mom, &loss);
-    if (g >= 0 && isfinite(loss))
+    if (g >= 0)
         log_debug("round %llu: best hyperparameters lr %.4g momentum %.3f (particle %d, loss "
                   "%.6g)", (unsigned long long)s->round, lr, mom, g, loss);
 }

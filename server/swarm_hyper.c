@@ -86,8 +86,7 @@ void hyper_reset(struct swarm_hyper *h, int i, uint64_t stream)
     s_start(h, &h->pt[i], stream);
 }
 
-void hyper_round(struct swarm_hyper *h, uint64_t round, const unsigned char *pushed,
-                 const double *loss)
+void hyper_round(struct swarm_hyper *h, uint64_t round, float *const *x, const double *loss)
 {
     /* Credit each point with the loss pushed after training with it; the
      * swarm's attractor is this round's best (the losses of one round are
@@ -95,7 +94,7 @@ void hyper_round(struct swarm_hyper *h, uint64_t round, const unsigned char *pus
     int g = -1;
     for (size_t i = 0; i < h->count; i++) {
         struct hyper_particle *q = &h->pt[i];
-        if (!pushed[i] || !isfinite(loss[i]))
+        if (!x[i] || !isfinite(loss[i]))
             continue;
         if (loss[i] < q->p_loss) {
             q->p_loss = loss[i];
@@ -111,7 +110,7 @@ void hyper_round(struct swarm_hyper *h, uint64_t round, const unsigned char *pus
     memcpy(h->gz, h->pt[g].z, sizeof h->gz);
     for (size_t i = 0; i < h->count; i++) {
         struct hyper_particle *q = &h->pt[i];
-        if (!pushed[i])
+        if (!x[i])
             continue;
         for (int d = 0; d < HYPER_DIM; d++) {
             float r1, r2;

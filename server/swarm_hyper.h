@@ -44,10 +44,10 @@ int hyper_reserve(struct swarm_hyper *h, size_t count);
 int hyper_add(struct swarm_hyper *h, uint64_t stream);
 /* Particle i now belongs to a new worker: a fresh point, best forgotten. */
 void hyper_reset(struct swarm_hyper *h, int i, uint64_t stream);
-/* Close `round`: pushed[i] != 0 for the particles that pushed, loss[i]
- * their losses (non-finite: not credited). Credits, then moves. */
-void hyper_round(struct swarm_hyper *h, uint64_t round, const unsigned char *pushed,
-                 const double *loss);
+/* Close `round`: x[i] non-NULL for the particles that pushed (as in
+ * swarm_round; only read for NULL), loss[i] their losses (non-finite: not
+ * credited). Credits, then moves. */
+void hyper_round(struct swarm_hyper *h, uint64_t round, float *const *x, const double *loss);
 size_t hyper_count(const struct swarm_hyper *h);
 /* What particle i (< hyper_count) trains with now. */
 void hyper_get(const struct swarm_hyper *h, int i, double *lr, double *momentum);

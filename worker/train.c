@@ -209,7 +209,7 @@ int train_run(struct model *m, const struct dataset *train, const struct dataset
                  (unsigned long long)wel->pushes, step, total_steps, step / per_epoch + 1);
     }
     out->start_step = step;
-    if (wel && wel->hyper) {
+    if (wel && isfinite(wel->lr)) {
         plan.base = wel->lr;
         opt.momentum = wel->momentum;
         log_info("psod --hyper: training with learning rate %.4g, momentum %.3f until it moves "
@@ -330,7 +330,7 @@ int train_run(struct model *m, const struct dataset *train, const struct dataset
     out->resyncs = ss.resyncs;
     if (c)
         psoc_set_final(c, test_acc, ss.round);
-    if (wel && wel->hyper)
+    if (wel && isfinite(wel->lr))
         log_info("psod --hyper: the run ended with learning rate %.4g, momentum %.3f",
                  plan.base, opt.momentum);
     out->final_loss = epoch_loss / per_epoch;

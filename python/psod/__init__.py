@@ -193,8 +193,7 @@ class Client:
                 "push_gradients": bool(w.push_gradients), "heartbeat_ms": w.heartbeat_ms,
                 "pushes": w.pushes, "model": _text(w.model), "dataset": _text(w.dataset),
                 "wire": _text(self._lib.psoc_wire_name(w.wire)),
-                "lr": w.lr if w.hyper else math.nan,
-                "momentum": w.momentum if w.hyper else math.nan}
+                "lr": w.lr, "momentum": w.momentum}
 
     def sync(self, weights, loss, samples, gradient=None, accuracy=math.nan,
              position_accuracy=math.nan, position_round=0):

@@ -34,7 +34,7 @@ class Welcome(ctypes.Structure):
                 ("rejoined", c_int), ("strategy", ctypes.c_char * 32),
                 ("positions_global", c_int), ("push_gradients", c_int),
                 ("heartbeat_ms", c_uint32), ("pushes", c_uint64), ("model", ctypes.c_char * 64),
-                ("dataset", ctypes.c_char * 32), ("wire", c_int), ("hyper", c_int),
+                ("dataset", ctypes.c_char * 32), ("wire", c_int),
                 ("lr", c_double), ("momentum", c_double)]
 
 
