@@ -207,11 +207,9 @@ PSOC_API int psoc_join(struct psoc *c, size_t n, uint64_t layout_hash, float *we
  * into *loss; it returns 0, or nonzero when it cannot. Set before the
  * join: the hello then offers this worker as a verifier. psod sends a
  * candidate along with some positions; psoc_sync calls fn before it
- * returns and the next push carries the loss. Not with sharded swarms.
- * psoc_verified counts the candidates measured. */
+ * returns and the next push carries the loss. Not with sharded swarms. */
 typedef int psoc_verify_fn(void *ctx, const float *weights, size_t n, double *loss);
 PSOC_API void psoc_set_verifier(struct psoc *c, psoc_verify_fn *fn, void *ctx);
-PSOC_API uint64_t psoc_verified(const struct psoc *c);
 
 /* Push weights and loss for the current round; wait until the round closes
  * and overwrite `weights` with this particle's new position. A push the

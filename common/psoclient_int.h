@@ -72,7 +72,7 @@ struct psoc {
     float *cand;
     int cand_have, verdict_have;
     uint32_t cand_particle, cand_crc, verdict_particle, verdict_crc;
-    uint64_t cand_round, verdict_round, verified;
+    uint64_t cand_round, verdict_round;
     double cand_claimed, verdict_loss;
 };
 

@@ -64,7 +64,6 @@ void psoc__verify_run(struct psoc *c)
     c->verdict_particle = c->cand_particle;
     c->verdict_crc = c->cand_crc;
     c->verdict_loss = loss;
-    c->verified++;
     psoc__say(c, 1, "verified particle %u's candidate of round %llu: it claims loss %.6g, "
               "measured %.6g", c->cand_particle, (unsigned long long)c->cand_round,
               c->cand_claimed, loss);
@@ -82,5 +81,3 @@ int psoc__verdict(struct psoc *c, Psod__Verdict *out)
     out->loss = c->verdict_loss;
     return 1;
 }
-
-uint64_t psoc_verified(const struct psoc *c) { return c->verified; }

@@ -174,10 +174,6 @@ class Client:
         self._verifier = _lib.VERIFY_FN(call)  # referenced while the client lives
         self._lib.psoc_set_verifier(self._c, self._verifier, None)
 
-    def verified(self):
-        """Candidates this worker measured so far."""
-        return self._lib.psoc_verified(self._c)
-
     def join(self, weights, layout_hash):
         """Join with these initial weights; on return they hold the start
         position psod gave. Returns the welcome as a dict."""

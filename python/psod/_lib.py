@@ -100,7 +100,6 @@ _SIGNATURES = {
                              c_size_t]),
     "psoc_set_final": (None, [c_void_p, c_double, c_uint64]),
     "psoc_set_verifier": (None, [c_void_p, VERIFY_FN, c_void_p]),
-    "psoc_verified": (c_uint64, [c_void_p]),
     "psoc_status": (c_int, [c_void_p, c_int, P(Status), c_char_p, c_size_t]),
     "psoc_status_free": (None, [P(Status)]),
     "psoc_admin": (c_int, [c_void_p, c_int, c_char_p, c_char_p, c_size_t, c_char_p, c_size_t]),
