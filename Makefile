@@ -58,7 +58,7 @@ CLIENT_SRC = common/psoclient.c common/psoclient_beat.c common/psoclient_wait.c 
              common/modelfile.c common/wire.c common/crc32c.c \
              common/keys.c common/timeutil.c \
              common/hash.c common/codec.c common/status.c
-SERVER_SRC = server/swarm.c server/swarm_kernel.c server/swarm_mix.c server/strategy.c server/strategy_sum.c server/strategy_center.c server/strategy_pso.c server/strategy_avg.c \
+SERVER_SRC = server/aggregate.c server/swarm.c server/swarm_kernel.c server/swarm_mix.c server/strategy.c server/strategy_sum.c server/strategy_center.c server/strategy_pso.c server/strategy_avg.c \
              server/strategy_easgd.c server/strategy_diloco.c server/strategy_ssgd.c server/gate.c \
              server/options.c server/members.c server/rounds.c server/shard.c server/shard_follower.c server/shard_coord.c server/persist.c server/report.c server/metrics.c server/http.c server/verify.c server/hyper.c server/swarm_hyper.c \
              server/server.c
@@ -90,7 +90,7 @@ BINS = $(BUILD)/psod $(BUILD)/psoworker $(BUILD)/psoctl $(BUILD)/$(SONAME)
 TEST_LIBS = $(LIBSERVER) $(LIBWORKER) $(LIBCLIENT) $(LIBCOMMON)
 AS_NEEDED = -Wl,--as-needed
 
-UNIT_SUITES = check_config check_crc32c check_rng check_wire check_codec check_keys check_ckpt check_swarm check_hyper check_strategy check_modelfile check_objective check_nn check_pool check_pass check_data check_partition check_optim check_client check_http
+UNIT_SUITES = check_config check_aggregate check_crc32c check_rng check_wire check_codec check_keys check_ckpt check_swarm check_hyper check_strategy check_modelfile check_objective check_nn check_pool check_pass check_data check_partition check_optim check_client check_http
 TEST_BINS = $(UNIT_SUITES:%=$(BUILD)/tests/%) $(BUILD)/tests/check_cluster $(BUILD)/tests/check_training $(BUILD)/tests/check_shard $(BUILD)/tests/check_security $(BUILD)/tests/check_usage \
             $(BUILD)/tests/hostile_client \
             $(BUILD)/tests/make_fixture $(BUILD)/tests/nn_ref

@@ -204,6 +204,7 @@ const struct config_table *server_options(struct server_config *c,
     t[0] = (struct config_table){s_options, c};
     for (int j = 0; j < STRATEGY_COUNT; j++)
         t[1 + j] = (struct config_table){strategy_all[j]->options, &c->sp};
+    t[1 + STRATEGY_COUNT] = (struct config_table){agg_options, &c->sp.agg};
     t[SERVER_OPTION_TABLES - 1] = (struct config_table){NULL, NULL};
     return t;
 }

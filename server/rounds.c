@@ -146,6 +146,22 @@ void srv_drop_push(struct server *s, struct member *mb, const char *why)
              (unsigned long long)s->round, why);
 }
 
+/* A robust rule that needs more pushes than this round has: it runs with
+ * a lower f (aggregate.c), and the operator is told. */
+static void s_aggregate_note(const struct server *s)
+{
+    const struct agg_params *a = &s->cfg.sp.agg;
+    size_t k = 0, need = agg_min_inputs(a);
+    for (size_t i = 0; i < s->count; i++)
+        k += s->xs[i] != NULL;
+    if (a->rule != AGG_MEAN && k > 0 && k < need)
+        log_ratelimited(LOG_WARN, "aggregate-short",
+                        "round %llu closes with %zu pushes, but --aggregate %s with "
+                        "--aggregate-f %ld needs %zu: it runs with a lower f this round (fewer "
+                        "bad workers tolerated)",
+                        (unsigned long long)s->round, k, agg_rule_names[a->rule], a->f, need);
+}
+
 void srv_close_round(struct server *s)
 {
     double t0 = time_now_s();
@@ -167,6 +183,7 @@ void srv_close_round(struct server *s)
     s_choose_evaluator(s);
     srv_verify_send(s); /* before the update moves the pushes */
     srv_hyper_round(s); /* the positions carry the new points */
+    s_aggregate_note(s);
     s->ops->round(s->st, s->round, s->xs, s->prevs, s->losses, srv_position_ready, s);
     s_finish_round(s, t0, wait_s);
 }

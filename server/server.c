@@ -17,6 +17,7 @@
  * its fields, and every refusal is an Error reply plus a rate-limited log
  * line. Nothing a peer sends ends the loop. */
 #include "server/server_int.h"
+#include "server/swarm.h"
 #include "server/swarm_hyper.h"
 
 #include <sys/stat.h>
@@ -72,6 +73,43 @@ static int s_listen(struct server *s, const struct server_config *cfg, char *err
     return 0;
 }
 
+/* --aggregate and the verification panel: refused at start where they
+ * cannot work, with the reason. */
+static int s_check_aggregate(const struct server *s, char *err, size_t errlen)
+{
+    const struct server_config *cfg = &s->cfg;
+    const struct agg_params *a = &cfg->sp.agg;
+    if (cfg->sp.verify && cfg->sp.verify_quorum > cfg->sp.verify_panel) {
+        snprintf(err, errlen, "--verify-quorum %ld is more than --verify-panel %ld: no candidate "
+                 "could ever be adopted", cfg->sp.verify_quorum, cfg->sp.verify_panel);
+        return -1;
+    }
+    if (a->rule == AGG_MEAN)
+        return 0;
+    const char *rule = agg_rule_names[a->rule];
+    if (cfg->mode == SERVER_ASYNC) {
+        snprintf(err, errlen, "--aggregate %s needs --mode sync: in async mode each push is "
+                 "applied alone, so there is no round of pushes to aggregate", rule);
+        return -1;
+    }
+    if (cfg->shards[0] && !agg_elementwise(a->rule)) {
+        snprintf(err, errlen, "--aggregate %s works on one daemon only: it needs norms of "
+                 "whole changes and each shard holds a slice (median and trimmed are "
+                 "element-wise and give the same bits sharded)", rule);
+        return -1;
+    }
+    if (s->ops->candidate && cfg->sp.attractor != PSO_ATTRACT_MEAN) {
+        snprintf(err, errlen, "--aggregate %s applies to pso's mean attractor (--attractor "
+                 "mean): the personal-best attractor forms no mean, the weighted one weighs "
+                 "pushes by the losses workers claim and the mix one by a searched mixture",
+                 rule);
+        return -1;
+    }
+    return agg_check(a, cfg->quorum > 0 && cfg->quorum < cfg->workers ? cfg->quorum
+                                                                       : cfg->workers,
+                     err, errlen);
+}
+
 static int s_new(struct server **out, const struct server_config *cfg, int detached, char *err,
                  size_t errlen)
 {
@@ -103,6 +141,10 @@ static int s_new(struct server **out, const struct server_config *cfg, int detac
                  "daemon (not %s%s%s)", s->ops->candidate ? "" : s->ops->name,
                  cfg->mode == SERVER_ASYNC ? " --mode async" : "",
                  cfg->shards[0] ? " --shards" : "");
+        free(s);
+        return -1;
+    }
+    if (s_check_aggregate(s, err, errlen) != 0) {
         free(s);
         return -1;
     }

@@ -69,7 +69,7 @@ struct server_config {
 
 /* psod's option tables bound to cfg in t: its own, then each strategy's
  * (on cfg->sp), then {0}. Returns t. */
-#define SERVER_OPTION_TABLES (STRATEGY_COUNT + 2)
+#define SERVER_OPTION_TABLES (STRATEGY_COUNT + 3)
 const struct config_table *server_options(struct server_config *cfg,
                                           struct config_table t[SERVER_OPTION_TABLES]);
 /* argv with --preset's options (if any) inserted after argv[0], so that the

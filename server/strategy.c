@@ -163,3 +163,33 @@ double strategy_mean_loss(float *const *x, const double *loss, const struct stra
     }
     return k ? sum / (double)k : INFINITY;
 }
+
+int strategy_aggregate(const struct agg_params *p, float *out, float *const *x,
+                       const float *const *prev, const float *ref,
+                       const struct strategy_order *o, size_t n, size_t *k)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < o->count; i++)
+        total += x[i] != NULL;
+    *k = total;
+    if (total == 0)
+        return 0;
+    const float **v = malloc(total * sizeof *v), **base = malloc(total * sizeof *base);
+    if (!v || !base) {
+        free(v);
+        free(base);
+        return -1;
+    }
+    size_t m = 0;
+    for (size_t j = 0; j < o->count; j++) {
+        size_t i = o->idx[j];
+        if (!x[i])
+            continue;
+        v[m] = x[i];
+        base[m++] = prev ? prev[i] : NULL;
+    }
+    int rc = agg_run(p, out, v, base, total, ref, n, NULL);
+    free(v);
+    free(base);
+    return rc;
+}

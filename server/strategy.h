@@ -26,6 +26,7 @@
 
 #include "common/ckpt.h"
 #include "common/config.h"
+#include "server/aggregate.h"
 
 /* Options of every strategy; each strategy reads only its own. */
 struct strategy_params {
@@ -38,6 +39,10 @@ struct strategy_params {
     double mix_w, mix_c1, mix_c2; /* PSO_ATTRACT_MIX: the mixing weights' PSO */
     int verify;             /* --verify-best: a second worker checks a new global best */
     double verify_tol;      /* --verify-tolerance */
+    long verify_panel;      /* --verify-panel: workers asked to measure a candidate */
+    long verify_quorum;     /* --verify-quorum: agreeing verdicts that decide it */
+    long strike_limit;      /* --strike-limit: strikes at which a worker is excluded */
+    int strike_action;      /* --strike-action: 0 exclude, 1 evict */
     /* easgd */
     double easgd_beta;      /* moving rate of the center: alpha = beta / workers */
     /* diloco */
@@ -47,7 +52,8 @@ struct strategy_params {
     double ssgd_lr, ssgd_momentum, ssgd_weight_decay, ssgd_step_gamma;
     int ssgd_schedule;            /* enum lr_schedule */
     long ssgd_warmup, ssgd_steps, ssgd_step_size;
-    /* all */
+    /* all: --aggregate (aggregate.h) */
+    struct agg_params agg;
     uint64_t seed;
     long workers;
 };
@@ -109,6 +115,12 @@ struct strategy_ops {
     int (*candidate)(const void *st, float *const *x, const double *loss, double *claimed,
                      const float **weights);
     int (*judge)(void *st, int i, double measured);
+    /* A strike against particle i (a verdict against the panel) and
+     * whether i is excluded (struck --strike-limit times): see
+     * swarm_strike. NULL: never. */
+    int (*strike)(void *st, int i);
+    int (*excluded)(const void *st, int i);
+    uint32_t (*strikes)(const void *st, int i);
 };
 
 /* Every strategy, once: the registry, --strategy's choices and the names
@@ -184,11 +196,13 @@ struct strategy_center {
     int sum_arr;          /* the array a round's pushes are summed into as they
                            * arrive (strategy_center_arrive); 0 = none */
     struct strategy_sum sum;
+    struct agg_params agg; /* --aggregate: mean, or a robust rule (aggregate.h) */
 };
 /* A zeroed state of `size` bytes that starts with a strategy_center, with
  * `narr` zeroed arrays of n floats. arr[0] starts at the first particle's
  * weights. NULL when out of memory. */
-void *strategy_center_new(size_t size, size_t n, int narr, int nsave, const char *what);
+void *strategy_center_new(size_t size, size_t n, int narr, int nsave, const char *what,
+                          const struct strategy_params *p);
 void strategy_center_destroy(void *st);
 int strategy_center_add(void *st, const float *x0, uint64_t stream);
 /* The end of a round that moved the global model: the mean loss of the
@@ -205,6 +219,18 @@ void strategy_center_reset(void *st, int i, const float *x0, uint64_t stream);
  * round's mean from it into arr[sum_arr]. */
 void strategy_center_arrive(void *st, uint64_t round, int i, const float *x);
 void strategy_center_mean(struct strategy_center *c, float *const *x, uint64_t round, size_t *k);
+/* The round's pushes combined into arr[sum_arr]: their mean (as
+ * strategy_center_mean), or under a robust --aggregate rule
+ * ref + A(x[i] - prev[i]) over the pushes in the order's order (prev NULL:
+ * changes against ref; ref NULL too: the pushes themselves, gradients).
+ * *k: how many pushed. Out of memory: the mean stands in. */
+void strategy_center_combine(struct strategy_center *c, float *const *x, const float *const *prev,
+                             const float *ref, uint64_t round, size_t *k);
+/* The same for any strategy: out = A over the non-NULL x[i] in o's order
+ * (p->rule not mean). 0, or -1 when out of memory (out untouched). */
+int strategy_aggregate(const struct agg_params *p, float *out, float *const *x,
+                       const float *const *prev, const float *ref,
+                       const struct strategy_order *o, size_t n, size_t *k);
 /* Checkpoint: n, have, loss, then the first nsave arrays. */
 void strategy_center_save(const void *st, struct ckpt_writer *w);
 int strategy_center_load(void *st, struct ckpt_reader *r);

@@ -2,7 +2,9 @@
  * periodic model averaging. At a sync every worker that pushed gets the
  * element-wise mean of the pushed weights:
  *     x_i <- (1/K) sum_j x_j
- * No options. The model users take home is the last mean. */
+ * Under a robust --aggregate rule the mean becomes the last mean plus the
+ * rule applied to the changes x_j - prev_j (aggregate.h). No options of
+ * its own. The model users take home is the last mean. */
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -19,8 +21,8 @@ static const struct config_option s_options[] = {{0}}; /* none */
  * joining worker or a checkpoint reads meanwhile). */
 static void *s_create(size_t n, uint64_t offset, const struct strategy_params *p)
 {
-    (void)offset, (void)p;
-    struct strategy_center *c = strategy_center_new(sizeof *c, n, 2, 1, "avg");
+    (void)offset;
+    struct strategy_center *c = strategy_center_new(sizeof *c, n, 2, 1, "avg", p);
     if (c)
         c->sum_arr = 1;
     return c;
@@ -29,10 +31,9 @@ static void *s_create(size_t n, uint64_t offset, const struct strategy_params *p
 static void s_round(void *st, uint64_t round, float *const *x, const float *const *prev,
                     const double *loss, strategy_done_fn *done, void *ctx)
 {
-    (void)prev;
     struct strategy_center *c = st;
     size_t k;
-    strategy_center_mean(c, x, round, &k);
+    strategy_center_combine(c, x, prev, c->arr[0], round, &k);
     if (k == 0)
         return;
     float *t = c->arr[0];

@@ -7,7 +7,8 @@
 
 #include "server/strategy.h"
 
-void *strategy_center_new(size_t size, size_t n, int narr, int nsave, const char *what)
+void *strategy_center_new(size_t size, size_t n, int narr, int nsave, const char *what,
+                          const struct strategy_params *p)
 {
     if (size < sizeof(struct strategy_center) || narr < 1 || narr > STRATEGY_CENTER_ARRAYS ||
         nsave > narr)
@@ -20,6 +21,7 @@ void *strategy_center_new(size_t size, size_t n, int narr, int nsave, const char
     c->nsave = nsave;
     c->what = what;
     c->loss = INFINITY;
+    c->agg = p->agg;
     for (int j = 0; j < narr; j++) {
         if (!(c->arr[j] = strategy_alloc(n))) {
             strategy_center_destroy(c);
@@ -66,13 +68,21 @@ void strategy_center_settle(struct strategy_center *c, float *const *x, const do
 void strategy_center_arrive(void *st, uint64_t round, int i, const float *x)
 {
     struct strategy_center *c = st;
-    if (c->sum_arr > 0)
+    if (c->sum_arr > 0 && c->agg.rule == AGG_MEAN)
         strategy_sum_arrive(&c->sum, &c->ord, c->arr[c->sum_arr], c->n, round, i, x);
 }
 
 void strategy_center_mean(struct strategy_center *c, float *const *x, uint64_t round, size_t *k)
 {
     strategy_sum_finish(&c->sum, &c->ord, c->arr[c->sum_arr], x, c->n, round, k);
+}
+
+void strategy_center_combine(struct strategy_center *c, float *const *x, const float *const *prev,
+                             const float *ref, uint64_t round, size_t *k)
+{
+    if (c->agg.rule == AGG_MEAN ||
+        strategy_aggregate(&c->agg, c->arr[c->sum_arr], x, prev, ref, &c->ord, c->n, k) != 0)
+        strategy_center_mean(c, x, round, k);
 }
 
 const float *strategy_center_global(const void *st)

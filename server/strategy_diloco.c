@@ -27,7 +27,7 @@ struct diloco {
 static void *s_create(size_t n, uint64_t offset, const struct strategy_params *p)
 {
     (void)offset;
-    struct diloco *d = strategy_center_new(sizeof *d, n, 3, 2, "diloco");
+    struct diloco *d = strategy_center_new(sizeof *d, n, 3, 2, "diloco", p);
     if (d) {
         d->lr = (float)p->outer_lr;
         d->mu = (float)p->outer_momentum;
@@ -40,10 +40,9 @@ static void *s_create(size_t n, uint64_t offset, const struct strategy_params *p
 static void s_round(void *st, uint64_t round, float *const *x, const float *const *prev,
                     const double *loss, strategy_done_fn *done, void *ctx)
 {
-    (void)prev;
     struct diloco *d = st;
     size_t k;
-    strategy_center_mean(&d->c, x, round, &k);
+    strategy_center_combine(&d->c, x, prev, d->c.arr[0], round, &k);
     if (k == 0)
         return;
     float *restrict th = d->c.arr[0], *restrict m = d->c.arr[1];

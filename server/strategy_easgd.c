@@ -7,7 +7,11 @@
  *     c   <- c + sum_i d_i
  * with alpha = beta / K (K = --workers), the paper's moving rate; beta
  * defaults to its 0.9. The center starts at the first particle's weights
- * and is the model users take home; workers never receive it. */
+ * and is the model users take home; workers never receive it.
+ * Under a robust --aggregate rule the center's move, alpha sum_i (x_i - c)
+ * = alpha K mean_i (x_i - c), takes the rule in place of the mean:
+ *     c   <- c + alpha K A({x_i - c})
+ * while each worker's own elastic pull stays as above. */
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -26,7 +30,7 @@ struct easgd {
 static void *s_create(size_t n, uint64_t offset, const struct strategy_params *p)
 {
     (void)offset;
-    struct easgd *e = strategy_center_new(sizeof *e, n, 2, 1, "easgd");
+    struct easgd *e = strategy_center_new(sizeof *e, n, 2, 1, "easgd", p);
     if (e)
         e->alpha = (float)(p->easgd_beta / (double)(p->workers > 0 ? p->workers : 1));
     return e;
@@ -40,6 +44,28 @@ static void s_round(void *st, uint64_t round, float *const *x, const float *cons
     const size_t n = e->c.n;
     const float alpha = e->alpha;
     float *restrict c = e->c.arr[0], *restrict acc = e->c.arr[1];
+    size_t pushed = 0;
+    int robust = e->c.agg.rule != AGG_MEAN &&
+                 strategy_aggregate(&e->c.agg, acc, x, NULL, c, &e->c.ord, n, &pushed) == 0;
+    if (robust) { /* acc = c + A(x_i - c), read before the pulls move x */
+        if (pushed == 0)
+            return;
+        const float step = alpha * (float)pushed;
+        for (size_t j = 0; j < e->c.ord.count; j++) {
+            size_t i = e->c.ord.idx[j];
+            if (!x[i])
+                continue;
+            float *restrict xi = x[i];
+            for (size_t q = 0; q < n; q++)
+                xi[q] -= alpha * (xi[q] - c[q]);
+            if (done)
+                done(ctx, (int)i, crc32c(0, xi, n * sizeof(float)));
+        }
+        for (size_t q = 0; q < n; q++)
+            c[q] += step * (acc[q] - c[q]);
+        strategy_center_settle(&e->c, x, loss);
+        return;
+    }
     int any = 0;
     memset(acc, 0, n * sizeof(float));
     for (size_t j = 0; j < e->c.ord.count; j++) { /* stream order: see strategy_order */

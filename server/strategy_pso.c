@@ -15,6 +15,7 @@
 
 static const char *const s_random_modes[] = {"particle", "element", NULL};
 static const char *const s_inertia_modes[] = {"velocity", "displacement", NULL};
+static const char *const s_strike_actions[] = {"exclude", "evict", NULL};
 static const char *const s_attractors[] = {"best", "mean", "weighted", "mix", NULL};
 
 static void *s_create(size_t n, uint64_t offset, const struct strategy_params *p)
@@ -22,7 +23,7 @@ static void *s_create(size_t n, uint64_t offset, const struct strategy_params *p
     struct pso_params prm = {p->w,       p->c1,        p->c2,          p->vmax, p->random_mode,
                              p->seed,    p->inertia,   p->attractor,   p->temperature,
                              p->mix_w,   p->mix_c1,    p->mix_c2,      p->verify,
-                             p->verify_tol};
+                             p->verify_tol, p->agg,   p->verify ? p->strike_limit : 0};
     return swarm_new(n, offset, &prm);
 }
 
@@ -68,6 +69,9 @@ static int s_candidate(const void *st, float *const *x, const double *loss, doub
     return swarm_candidate(st, x, loss, claimed, weights);
 }
 static int s_judge(void *st, int i, double measured) { return swarm_judge(st, i, measured); }
+static int s_strike(void *st, int i) { return swarm_strike(st, i); }
+static int s_excluded(const void *st, int i) { return swarm_excluded(st, i); }
+static uint32_t s_strikes(const void *st, int i) { return swarm_strikes(st, i); }
 
 #define P(f) offsetof(struct strategy_params, f)
 static const struct config_option s_options[] = {
@@ -107,6 +111,20 @@ static const struct config_option s_options[] = {
     {"verify-tolerance", CONF_DOUBLE, P(verify_tol), "0.05", 0, 1e6,
      "pso: --verify-best: a candidate is adopted if the measured loss is at most the "
      "claimed one times 1 + this (plus 1e-6)", NULL},
+    {"verify-panel", CONF_INT, P(verify_panel), "3", 1, 64,
+     "pso: --verify-best: workers (never the claimant) asked to measure each candidate; "
+     "fewer when fewer others pushed that round", NULL},
+    {"verify-quorum", CONF_INT, P(verify_quorum), "2", 1, 64,
+     "pso: --verify-best: verdicts that must agree to adopt a candidate (or to refuse it); "
+     "a verifier whose verdict goes against the decision gets a strike. Must exceed the "
+     "number of workers that may collude", NULL},
+    {"strike-limit", CONF_INT, P(strike_limit), "3", 0, 1e9,
+     "pso: --verify-best: strikes (claims refused, verdicts against the panel) after which "
+     "a worker has no weight in any attractor, its claims are not candidates and it is not "
+     "asked to verify; 0 = never", NULL},
+    {"strike-action", CONF_ENUM, P(strike_action), "exclude", 1, 0,
+     "pso: --verify-best: what happens at --strike-limit: exclude (it trains on, with no "
+     "say) or evict (it is told and removed)", s_strike_actions},
     {0},
 };
 #undef P
@@ -131,4 +149,7 @@ const struct strategy_ops strategy_pso = {
     .arrive = s_arrive,
     .candidate = s_candidate,
     .judge = s_judge,
+    .strike = s_strike,
+    .excluded = s_excluded,
+    .strikes = s_strikes,
 };

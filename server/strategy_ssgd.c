@@ -30,7 +30,7 @@ struct ssgd {
 static void *s_create(size_t n, uint64_t offset, const struct strategy_params *p)
 {
     (void)offset;
-    struct ssgd *d = strategy_center_new(sizeof *d, n, 3, 2, "ssgd");
+    struct ssgd *d = strategy_center_new(sizeof *d, n, 3, 2, "ssgd", p);
     if (d) {
         d->c.sum_arr = 2;
         d->plan = (struct lr_plan){(enum lr_schedule)p->ssgd_schedule, p->ssgd_lr,
@@ -48,7 +48,7 @@ static void s_round(void *st, uint64_t round, float *const *x, const float *cons
     (void)prev;
     struct ssgd *d = st;
     size_t k;
-    strategy_center_mean(&d->c, x, round, &k); /* x holds gradients here */
+    strategy_center_combine(&d->c, x, NULL, NULL, round, &k); /* x holds gradients here */
     if (k == 0)
         return;
     float *restrict th = d->c.arr[0], *restrict buf = d->c.arr[1];

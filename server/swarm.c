@@ -17,7 +17,8 @@ struct particle {
     double p_loss;
     uint64_t stream;
     int judged; /* verify: p's loss was measured by another worker (or p is g) */
-    uint32_t strikes; /* verify: candidates of this particle refused so far */
+    uint32_t strikes; /* verify: candidates of this particle refused since its last adoption */
+    uint32_t total;   /* verify: every strike since the start (claims and verdicts) */
 };
 
 struct swarm {
@@ -34,9 +35,22 @@ struct swarm {
     struct strategy_sum sum;   /* the mean, built as pushes arrive */
     struct swarm_mix *mix;     /* PSO_ATTRACT_MIX: the mixing weights' swarm */
     float *g;                  /* verify: the adopted global best (a copy) */
+    float *ref;                /* robust mean attractor: the last attractor (checkpointed) */
+    int have_ref;
 };
 
 #define VERIFY_MAGIC 0x3159524556534f50ULL /* checkpoint tag: "POSVERY1" */
+#define ROBUST_MAGIC 0x3152474741534f50ULL /* checkpoint tag: "POSAGGR1" */
+
+static int s_robust(const struct swarm *s)
+{
+    return s->prm.agg.rule != AGG_MEAN && s->prm.attractor == PSO_ATTRACT_MEAN;
+}
+
+static int s_out(const struct swarm *s, size_t i)
+{
+    return s->prm.strike_limit > 0 && s->pt[i].total >= (uint64_t)s->prm.strike_limit;
+}
 
 static float *s_alloc_floats(size_t n)
 {
@@ -65,9 +79,15 @@ struct swarm *swarm_new(size_t n, uint64_t offset, const struct pso_params *prm)
         }
         memset(s->g, 0, n * sizeof(float));
     }
+    if (s_robust(s) && !(s->ref = s_alloc_floats(n))) {
+        free(s->g);
+        free(s);
+        return NULL;
+    }
     if (prm->attractor == PSO_ATTRACT_MIX) {
         struct mix_params mp = {prm->mix_w, prm->mix_c1, prm->mix_c2, prm->seed};
         if (!(s->mix = mix_new(&mp))) {
+            free(s->ref);
             free(s->g);
             free(s);
             return NULL;
@@ -92,6 +112,7 @@ void swarm_destroy(struct swarm **sp)
     strategy_sum_free(&s->sum);
     mix_free(&s->mix);
     free(s->g);
+    free(s->ref);
     free(s);
     *sp = NULL;
 }
@@ -120,6 +141,7 @@ int swarm_add(struct swarm *s, const float *x0, uint64_t stream)
     q->stream = stream;
     q->judged = 0;
     q->strikes = 0;
+    q->total = 0;
     if ((s->mix && mix_reserve(s->mix, s->count + 1) < 0) ||
         strategy_order_add(&s->ord, stream) < 0) {
         free(q->v);
@@ -128,6 +150,10 @@ int swarm_add(struct swarm *s, const float *x0, uint64_t stream)
     }
     if (s->mix)
         mix_grow(s->mix, &s->ord); /* reserved: cannot fail */
+    if (s->ref && !s->have_ref) { /* the robust attractor starts where the first particle does */
+        memcpy(s->ref, x0, s->n * sizeof(float));
+        s->have_ref = 1;
+    }
     return (int)s->count++;
 }
 
@@ -139,7 +165,15 @@ int swarm_add(struct swarm *s, const float *x0, uint64_t stream)
 static int s_weighs(const struct swarm *s, float *const *x, const double *loss, size_t i,
                     int trusted_only)
 {
-    return x[i] && isfinite(loss[i]) && (!trusted_only || s->pt[i].strikes == 0);
+    return x[i] && isfinite(loss[i]) && !s_out(s, i) && (!trusted_only || s->pt[i].strikes == 0);
+}
+
+/* The loss a push is weighed by. Verified: no claim counts as better than
+ * the verified global best's loss (an unverified claim below it ties with
+ * it), so a lying loss cannot take the attractor. */
+static double s_weigh_loss(const struct swarm *s, double l)
+{
+    return s->g && s->g_particle >= 0 && l < s->g_loss ? s->g_loss : l;
 }
 
 static void s_weighted_mean(struct swarm *s, float *const *x, const double *loss)
@@ -152,19 +186,20 @@ static void s_weighted_mean(struct swarm *s, float *const *x, const double *loss
         trusted = s_weighs(s, x, loss, i, 1);
     double lmin = INFINITY, wsum = 0;
     for (size_t i = 0; i < s->count; i++)
-        if (s_weighs(s, x, loss, i, trusted) && loss[i] < lmin)
-            lmin = loss[i];
+        if (s_weighs(s, x, loss, i, trusted) && s_weigh_loss(s, loss[i]) < lmin)
+            lmin = s_weigh_loss(s, loss[i]);
     for (size_t j = 0; j < s->ord.count; j++) {
         size_t i = s->ord.idx[j];
         if (s_weighs(s, x, loss, i, trusted))
-            wsum += exp(-(loss[i] - lmin) / s->prm.temperature);
+            wsum += exp(-(s_weigh_loss(s, loss[i]) - lmin) / s->prm.temperature);
     }
     memset(s->mean, 0, s->n * sizeof(float));
     for (size_t j = 0; j < s->ord.count; j++) {
         size_t i = s->ord.idx[j];
         if (!s_weighs(s, x, loss, i, trusted))
             continue;
-        const float wi = (float)(exp(-(loss[i] - lmin) / s->prm.temperature) / wsum);
+        const float wi =
+            (float)(exp(-(s_weigh_loss(s, loss[i]) - lmin) / s->prm.temperature) / wsum);
         const float *xi = x[i];
         float *m = s->mean;
         for (size_t e = 0; e < s->n; e++)
@@ -203,14 +238,18 @@ void swarm_round(struct swarm *s, uint64_t round, float *const *x, const float *
      * copy). A particle's improved p is written by its own update pass, so
      * the best particle is updated before the others read its p as g. */
     unsigned char improved[s->count ? s->count : 1];
+    /* xm: the pushes that count toward the attractor (excluded particles'
+     * do not; they still move, and get their positions back). */
+    float *xm[s->count ? s->count : 1];
     int best = -1;
     for (size_t i = 0; i < s->count; i++) {
         improved[i] = x[i] && loss[i] < s->pt[i].p_loss;
+        xm[i] = s_out(s, i) ? NULL : x[i];
         if (improved[i]) {
             s->pt[i].p_loss = loss[i];
             s->pt[i].judged = 0;
         }
-        if (best < 0 || s->pt[i].p_loss < s->pt[best].p_loss)
+        if (!s_out(s, i) && (best < 0 || s->pt[i].p_loss < s->pt[best].p_loss))
             best = (int)i;
     }
     /* Verified: the global best moves only in swarm_judge. */
@@ -230,10 +269,18 @@ void swarm_round(struct swarm *s, uint64_t round, float *const *x, const float *
         if (!s->mean && !(s->mean = s_alloc_floats(s->n)))
             use_mean = 0; /* out of memory: the personal best stands in */
         else if (s->prm.attractor == PSO_ATTRACT_WEIGHTED)
-            s_weighted_mean(s, x, loss);
+            s_weighted_mean(s, xm, loss);
         else {
-            size_t k;
-            strategy_sum_finish(&s->sum, &s->ord, s->mean, x, s->n, round, &k);
+            size_t k = 0;
+            if (s->ref &&
+                strategy_aggregate(&s->prm.agg, s->mean, xm, prev, s->ref, &s->ord, s->n, &k) == 0) {
+                if (k > 0)
+                    memcpy(s->ref, s->mean, s->n * sizeof(float));
+            } else {
+                strategy_sum_finish(&s->sum, &s->ord, s->mean, xm, s->n, round, &k);
+            }
+            if (k == 0)
+                use_mean = 0; /* every push excluded: the personal bests stand in */
         }
     }
     for (size_t j = 0; j < s->count; j++) {
@@ -267,7 +314,7 @@ void swarm_round(struct swarm *s, uint64_t round, float *const *x, const float *
 
 void swarm_arrive(struct swarm *s, uint64_t round, int i, const float *x)
 {
-    if (s->prm.attractor != PSO_ATTRACT_MEAN)
+    if (s->prm.attractor != PSO_ATTRACT_MEAN || s->ref || s_out(s, (size_t)i))
         return;
     if (!s->mean && !(s->mean = s_alloc_floats(s->n)))
         return; /* the close finds out again */
@@ -323,6 +370,7 @@ void swarm_reset(struct swarm *s, int i, const float *x0, uint64_t stream)
     q->stream = stream;
     q->judged = 0;
     q->strikes = 0;
+    q->total = 0;
     strategy_order_rekey(&s->ord, (uint32_t)i, stream);
     if (s->mix)
         mix_reset(s->mix, &s->ord, i);
@@ -343,7 +391,12 @@ void swarm_save(const struct swarm *s, struct ckpt_writer *w)
         ckpt_put_u64(w, VERIFY_MAGIC);
         ckpt_put(w, s->g, s->n * sizeof(float));
         for (size_t i = 0; i < s->count; i++)
-            ckpt_put_u64(w, (uint64_t)s->pt[i].judged | (uint64_t)s->pt[i].strikes << 1);
+            ckpt_put_u64(w, (uint64_t)s->pt[i].judged | (uint64_t)s->pt[i].strikes << 1 |
+                                (uint64_t)(s->pt[i].total & 0x7fffffffu) << 33);
+    }
+    if (s->ref) {
+        ckpt_put_u64(w, ROBUST_MAGIC);
+        ckpt_put(w, s->ref, s->n * sizeof(float));
     }
     if (s->mix)
         mix_save(s->mix, w);
@@ -384,7 +437,19 @@ int swarm_load(struct swarm *s, struct ckpt_reader *r)
                 return -1;
             s->pt[i].judged = (int)(judged & 1);
             s->pt[i].strikes = (uint32_t)(judged >> 1);
+            s->pt[i].total = (uint32_t)(judged >> 33);
         }
+    }
+    if (s->ref) {
+        uint64_t magic;
+        if (ckpt_get_u64(r, &magic) || magic != ROBUST_MAGIC) {
+            snprintf(r->err, sizeof r->err, "no robust attractor in the checkpoint (written "
+                     "without --aggregate)");
+            return -1;
+        }
+        if (ckpt_get(r, s->ref, s->n * sizeof(float)))
+            return -1;
+        s->have_ref = 1;
     }
     return s->mix ? mix_load(s->mix, r) : 0;
 }
@@ -409,7 +474,7 @@ int swarm_candidate(const struct swarm *s, float *const *x, const double *loss, 
         const struct particle *q = &s->pt[i];
         int improved = x && x[i] && loss[i] < q->p_loss;
         double pl = improved ? loss[i] : q->p_loss;
-        if (!(improved || !q->judged) || !(pl < s->g_loss))
+        if (!(improved || !q->judged) || !(pl < s->g_loss) || s_out(s, i))
             continue;
         if (best < 0 || q->strikes < s->pt[best].strikes ||
             (q->strikes == s->pt[best].strikes && pl < bl)) {
@@ -441,7 +506,26 @@ int swarm_judge(struct swarm *s, int i, double measured)
     }
     q->p_loss = measured;
     q->strikes++;
+    q->total++;
     return 0;
 }
+int swarm_strike(struct swarm *s, int i)
+{
+    if (i < 0 || (size_t)i >= s->count)
+        return 0;
+    s->pt[i].total++;
+    return s_out(s, (size_t)i);
+}
+
+int swarm_excluded(const struct swarm *s, int i)
+{
+    return i >= 0 && (size_t)i < s->count && s_out(s, (size_t)i);
+}
+
+uint32_t swarm_strikes(const struct swarm *s, int i)
+{
+    return i >= 0 && (size_t)i < s->count ? s->pt[i].total : 0;
+}
+
 double swarm_personal_best_loss(const struct swarm *s, int i) { return s->pt[i].p_loss; }
 const float *swarm_personal_best(const struct swarm *s, int i) { return s->pt[i].p; }

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "common/ckpt.h"
+#include "server/aggregate.h"
 
 enum pso_random_mode {
     PSO_RANDOM_PARTICLE = 0, /* one r1, r2 per particle per round */
@@ -50,6 +51,11 @@ struct pso_params {
                          * reproduced its loss (swarm_candidate, swarm_judge);
                          * synchronous mode only */
     double verify_tol;  /* relative: adopted if measured <= claimed (1 + tol) + 1e-6 */
+    struct agg_params agg; /* PSO_ATTRACT_MEAN: a robust rule in place of the mean: the
+                            * attractor is the last one plus the rule over the changes
+                            * x[i] - prev[i] (aggregate.h) */
+    long strike_limit;  /* verify: strikes (claims refused, verdicts against the
+                         * panel) at which a particle is excluded; 0 = never */
 };
 
 struct swarm;
@@ -118,6 +124,15 @@ int swarm_load(struct swarm *s, struct ckpt_reader *r);
 int swarm_candidate(const struct swarm *s, float *const *x, const double *loss, double *claimed,
                     const float **weights);
 int swarm_judge(struct swarm *s, int i, double measured);
+
+/* A strike against particle i outside its own claims (a verdict that went
+ * against the verification panel). Strikes since the start count toward
+ * prm.strike_limit; an excluded particle has no weight in the mean,
+ * robust or weighted attractor, its claims are not candidates and it is
+ * never the global best. Returns 1 when i is (now) excluded. */
+int swarm_strike(struct swarm *s, int i);
+int swarm_excluded(const struct swarm *s, int i);
+uint32_t swarm_strikes(const struct swarm *s, int i); /* since the start */
 
 double swarm_best_loss(const struct swarm *s);   /* +inf before any round */
 int swarm_best_particle(const struct swarm *s);  /* -1 before any round */
