@@ -62,7 +62,7 @@ SERVER_SRC = server/aggregate.c server/swarm.c server/swarm_kernel.c server/swar
              server/strategy_easgd.c server/strategy_diloco.c server/strategy_ssgd.c server/gate.c \
              server/options.c server/members.c server/rounds.c server/shard.c server/shard_follower.c server/shard_coord.c server/persist.c server/report.c server/metrics.c server/http.c server/verify.c server/hyper.c server/swarm_hyper.c \
              server/server.c
-WORKER_SRC = worker/objective.c worker/layers.c worker/model.c worker/pass.c worker/pool.c worker/prepare.c \
+WORKER_SRC = worker/attack.c worker/objective.c worker/layers.c worker/model.c worker/pass.c worker/pool.c worker/prepare.c \
              worker/optim.c worker/data.c worker/train.c
 
 PROTO_OBJ = $(BUILD)/proto/psod.pb-c.o
@@ -91,7 +91,7 @@ TEST_LIBS = $(LIBSERVER) $(LIBWORKER) $(LIBCLIENT) $(LIBCOMMON)
 AS_NEEDED = -Wl,--as-needed
 
 UNIT_SUITES = check_config check_aggregate check_crc32c check_rng check_wire check_codec check_keys check_ckpt check_swarm check_hyper check_strategy check_modelfile check_objective check_nn check_pool check_pass check_data check_partition check_optim check_client check_http
-TEST_BINS = $(UNIT_SUITES:%=$(BUILD)/tests/%) $(BUILD)/tests/check_cluster $(BUILD)/tests/check_training $(BUILD)/tests/check_shard $(BUILD)/tests/check_security $(BUILD)/tests/check_usage \
+TEST_BINS = $(UNIT_SUITES:%=$(BUILD)/tests/%) $(BUILD)/tests/check_cluster $(BUILD)/tests/check_training $(BUILD)/tests/check_shard $(BUILD)/tests/check_security $(BUILD)/tests/check_usage $(BUILD)/tests/check_robust \
             $(BUILD)/tests/hostile_client \
             $(BUILD)/tests/make_fixture $(BUILD)/tests/nn_ref
 BENCH_BINS = $(BUILD)/bench/bench_update $(BUILD)/bench/bench_round $(BUILD)/bench/bench_train
@@ -239,7 +239,7 @@ $(BUILD)/tests/make_corpus: $(BUILD)/tests/fuzz/make_corpus.o $(LIBSERVER) $(LIB
 
 # The scripts test runs the scripts as users do, on the default build only.
 test: $(BINS) $(TEST_BINS)
-	@BUILD=$(BUILD) tests/run-tests.sh $(UNIT_SUITES) check_cluster check_training check_shard check_security check_usage
+	@BUILD=$(BUILD) tests/run-tests.sh $(UNIT_SUITES) check_cluster check_training check_robust check_shard check_security check_usage
 	@if [ -z "$(SANITIZER)" ]; then BUILD=$(BUILD) tests/scripts-test.sh; fi
 	@if [ -z "$(SANITIZER)" ]; then BUILD=$(BUILD) tests/python-test.sh; fi
 	@if [ -z "$(SANITIZER)" ]; then BUILD=$(BUILD) tests/netlab-test.sh; fi

@@ -139,6 +139,8 @@ struct psoc_particle_status {
     uint64_t pushes, last_round;
     int pushed_this_round, active, evicted;
     int wire;                 /* enum psoc_wire */
+    uint32_t strikes;         /* pso --verify-best: refuted claims and verdicts */
+    int excluded;             /* struck --strike-limit times: no say in the swarm */
 };
 
 #define PSOC_ERROR_CODES 32
@@ -177,6 +179,9 @@ struct psoc_status {
     /* pso --verify-best: candidate global bests adopted, refused, and
      * verdicts ignored. */
     uint64_t verify_adopted, verify_refused, verify_ignored;
+    /* ... candidates no quorum decided, strikes given to verifiers against
+     * a quorum, workers excluded at --strike-limit. */
+    uint64_t verify_undecided, verify_struck, verify_excluded;
 };
 
 PSOC_API void psoc_options_default(struct psoc_options *o);
@@ -210,6 +215,9 @@ PSOC_API int psoc_join(struct psoc *c, size_t n, uint64_t layout_hash, float *we
  * returns and the next push carries the loss. Not with sharded swarms. */
 typedef int psoc_verify_fn(void *ctx, const float *weights, size_t n, double *loss);
 PSOC_API void psoc_set_verifier(struct psoc *c, psoc_verify_fn *fn, void *ctx);
+/* Inside a verifier: the loss the candidate's worker claims for it (NaN
+ * outside one). */
+PSOC_API double psoc_verify_claimed(const struct psoc *c);
 
 /* Push weights and loss for the current round; wait until the round closes
  * and overwrite `weights` with this particle's new position. A push the
@@ -233,6 +241,14 @@ PSOC_API void psoc_set_final(struct psoc *c, double accuracy, uint64_t round);
 PSOC_API int psoc_status(struct psoc *c, int with_particles, struct psoc_status *out, char *err,
                 size_t errlen);
 PSOC_API void psoc_status_free(struct psoc_status *s);
+/* The swarm's model (after psoc_join; every shard's range of it on a
+ * sharded swarm) into weights (n floats, as joined): safe = 0 the global
+ * model, 1 the model a diverged worker should start again from (the
+ * verified global best, or the robust attractor, else the global model).
+ * *loss (may be NULL): the swarm's global loss; kind (may be NULL): what
+ * the daemon sent. PSOC_EREFUSED while there is none yet. */
+PSOC_API int psoc_fetch_model(struct psoc *c, int safe, float *weights, double *loss, char *kind,
+                              size_t kindlen, char *err, size_t errlen);
 
 /* Operator requests (they change the daemon's state, so the daemon takes
  * them only from a CURVE key in its --admin directory). */

@@ -74,6 +74,7 @@ struct psoc {
     uint32_t cand_particle, cand_crc, verdict_particle, verdict_crc;
     uint64_t cand_round, verdict_round;
     double cand_claimed, verdict_loss;
+    int verifying;           /* inside verify_fn (psoc_verify_claimed) */
 };
 
 /* psoclient_verify.c: keep a VERIFY that came while waiting for the

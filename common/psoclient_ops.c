@@ -60,3 +60,54 @@ int psoc_admin(struct psoc *c, int action, const char *worker, char *reply, size
 }
 
 void psoc_status_free(struct psoc_status *s) { status_free(s); }
+
+/* One daemon's range of the model into weights[offset, offset + n). */
+static int s_fetch_range(struct psoc *c, int safe, float *weights, size_t total, double *loss,
+                         char *kind, size_t kindlen, char *err, size_t errlen)
+{
+    Psod__ModelRequest r = PSOD__MODEL_REQUEST__INIT;
+    r.safe = safe != 0;
+    struct wire_msg m;
+    int rc = s_request(c, PSOD__COMMAND__CMD_MODEL_REQUEST, &r.base, PSOD__COMMAND__CMD_MODEL,
+                       &m, err, errlen);
+    if (rc)
+        return rc;
+    const Psod__Model *md = (const Psod__Model *)m.meta;
+    size_t bytes = zmq_msg_size(&m.payload);
+    if (md->param_count > total || md->shard_offset > total - md->param_count ||
+        bytes != md->param_count * sizeof(float) || (c->joined && md->param_count != c->n)) {
+        rc = psoc__err(err, errlen, PSOC_EPROTO,
+                       "psod at %s sent a model of %zu bytes for %llu parameters at %llu; this "
+                       "worker holds %zu",
+                       c->endpoint, bytes, (unsigned long long)md->param_count,
+                       (unsigned long long)md->shard_offset, total);
+    } else {
+        float *dst = weights + md->shard_offset;
+        uint32_t crc = wire_copy_crc(dst, zmq_msg_data(&m.payload), bytes);
+        if (crc != md->payload_crc32c)
+            rc = psoc__err(err, errlen, PSOC_EPROTO,
+                           "the model from psod at %s is corrupted (CRC-32C %08x, it says %08x)",
+                           c->endpoint, crc, md->payload_crc32c);
+        if (loss)
+            *loss = md->loss;
+        if (kind && kindlen)
+            snprintf(kind, kindlen, "%s", md->kind ? md->kind : "");
+    }
+    wire_msg_clear(&m);
+    return rc;
+}
+
+int psoc_fetch_model(struct psoc *c, int safe, float *weights, double *loss, char *kind,
+                     size_t kindlen, char *err, size_t errlen)
+{
+    if (!c->joined)
+        return psoc__err(err, errlen, PSOC_ESTATE, "psoc_fetch_model before psoc_join");
+    if (!c->nsub)
+        return s_fetch_range(c, safe, weights, c->n, loss, kind, kindlen, err, errlen);
+    for (int k = 0; k < c->nsub; k++) {
+        int rc = s_fetch_range(c->sub[k], safe, weights, c->n, loss, kind, kindlen, err, errlen);
+        if (rc)
+            return rc;
+    }
+    return PSOC_OK;
+}

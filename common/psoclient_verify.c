@@ -15,6 +15,8 @@ void psoc_set_verifier(struct psoc *c, psoc_verify_fn *fn, void *ctx)
     c->verify_ctx = ctx;
 }
 
+double psoc_verify_claimed(const struct psoc *c) { return c->verifying ? c->cand_claimed : NAN; }
+
 void psoc__take_verify(struct psoc *c, const struct wire_msg *m, uint64_t seq)
 {
     const Psod__Verify *v = (const Psod__Verify *)m->meta;
@@ -54,7 +56,10 @@ void psoc__verify_run(struct psoc *c)
         return;
     c->cand_have = 0;
     double loss = NAN;
-    if (c->verify_fn(c->verify_ctx, c->cand, c->n, &loss) != 0 || !isfinite(loss)) {
+    c->verifying = 1;
+    int rc = c->verify_fn(c->verify_ctx, c->cand, c->n, &loss);
+    c->verifying = 0;
+    if (rc != 0 || !isfinite(loss)) {
         psoc__say(c, 2, "could not measure particle %u's candidate of round %llu: no verdict",
                   c->cand_particle, (unsigned long long)c->cand_round);
         return;

@@ -35,6 +35,9 @@ int status_from_pb(const Psod__Status *s, struct psoc_status *out)
     out->verify_adopted = s->verify_adopted;
     out->verify_refused = s->verify_refused;
     out->verify_ignored = s->verify_ignored;
+    out->verify_undecided = s->verify_undecided;
+    out->verify_struck = s->verify_struck;
+    out->verify_excluded = s->verify_excluded;
     out->max_peers = s->max_peers;
     if (s->n_particle) {
         out->particle = calloc(s->n_particle, sizeof *out->particle);
@@ -55,6 +58,8 @@ int status_from_pb(const Psod__Status *s, struct psoc_status *out)
             q->active = p->active;
             q->evicted = p->evicted;
             q->wire = (int)p->encoding;
+            q->strikes = p->strikes;
+            q->excluded = p->excluded;
         }
     }
     if (s->n_shard_endpoint > 0) {

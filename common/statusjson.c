@@ -28,6 +28,8 @@ static cJSON *s_particle(const struct psoc_particle_status *p)
     cJSON_AddStringToObject(o, "wire", codec_name(p->wire));
     cJSON_AddBoolToObject(o, "active", p->active);
     cJSON_AddBoolToObject(o, "evicted", p->evicted);
+    cJSON_AddNumberToObject(o, "strikes", p->strikes);
+    cJSON_AddBoolToObject(o, "excluded", p->excluded);
     cJSON_AddNumberToObject(o, "pushes", (double)p->pushes);
     cJSON_AddNumberToObject(o, "last_round", (double)p->last_round);
     cJSON_AddBoolToObject(o, "pushed", p->pushed_this_round);
@@ -81,6 +83,9 @@ char *status_json(const struct psoc_status *st)
     cJSON_AddNumberToObject(vf, "adopted", (double)st->verify_adopted);
     cJSON_AddNumberToObject(vf, "refused", (double)st->verify_refused);
     cJSON_AddNumberToObject(vf, "ignored", (double)st->verify_ignored);
+    cJSON_AddNumberToObject(vf, "undecided", (double)st->verify_undecided);
+    cJSON_AddNumberToObject(vf, "struck", (double)st->verify_struck);
+    cJSON_AddNumberToObject(vf, "excluded", (double)st->verify_excluded);
     s_num(o, "global_best_loss", st->global_best_loss);
     s_num(o, "global_accuracy", st->global_accuracy);
     s_num(o, "uptime_seconds", st->uptime_seconds);

@@ -31,6 +31,8 @@ static const struct {
     [PSOD__COMMAND__CMD_SHARD_ORDER] = {"shard-order", &psod__shard_order__descriptor, 0},
     [PSOD__COMMAND__CMD_SHARD_REPORT] = {"shard-report", &psod__shard_report__descriptor, 2},
     [PSOD__COMMAND__CMD_VERIFY] = {"verify", &psod__verify__descriptor, 1},
+    [PSOD__COMMAND__CMD_MODEL_REQUEST] = {"model-request", &psod__model_request__descriptor, 0},
+    [PSOD__COMMAND__CMD_MODEL] = {"model", &psod__model__descriptor, 1},
 };
 #define N_COMMANDS ((int)(sizeof s_commands / sizeof s_commands[0]))
 

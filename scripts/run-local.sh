@@ -30,6 +30,8 @@
 #   --worker-opt "..." extra worker options (repeatable)
 #   --first-workers K "..."  extra options for workers 0..K-1 only (a bad or
 #                      slow worker, for experiments)
+#   --adversarial      workers 0..K-1 are attackers: their exit status does not
+#                      fail the run (summary.txt counts honest_failed apart)
 #   --objective NAME   the test-function demo instead (rastrigin, ...; --dim, --rounds)
 #   --no-fetch         do not fetch data or install packages
 #
@@ -40,10 +42,10 @@ cd "$(dirname "$0")/.."
 
 workers=4 strategy=pso sync_every="" epochs="" model=lenet5 dataset=mnist data_dir=""
 lr=0.05 batch="" momentum=0.9 schedule=cosine seed=1 eval_every="" run_dir="" objective="" dim=10 rounds=300
-fetch=1 worker_kind=c link=""
+fetch=1 worker_kind=c link="" adversarial=0
 orig_args=("$@")
 worker_opts=() psod_extra=() first_k=0 first_opts=()
-usage() { sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; }
 need() { [ $# -ge 2 ] || { echo "run-local.sh: $1 needs a value (try --help)" >&2; exit 2; }; }
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -72,6 +74,7 @@ while [ $# -gt 0 ]; do
         --dim) need "$@"; dim=$2; shift 2 ;;
         --rounds) need "$@"; rounds=$2; shift 2 ;;
         --no-fetch) fetch=0; shift ;;
+        --adversarial) adversarial=1; shift ;;
         -h|--help) usage; exit 0 ;;
         --) shift; psod_extra=("$@"); break ;;
         *) echo "run-local.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
@@ -213,8 +216,17 @@ torch.manual_seed(int(sys.argv[3])); save_model(sys.argv[1], models.build(sys.ar
         pids+=($!)
     done
 fi
-status=0
-for p in "${pids[@]}"; do wait "$p" || status=1; done
+status=0 honest_failed=0 adversary_failed=0 k=0
+for p in "${pids[@]}"; do
+    if ! wait "$p"; then
+        if [ "$adversarial" = 1 ] && [ "$k" -lt "$first_k" ]; then
+            adversary_failed=$((adversary_failed + 1))
+        else
+            honest_failed=$((honest_failed + 1)); status=1
+        fi
+    fi
+    k=$((k + 1))
+done
 pids=()
 if [ "$status" != 0 ]; then
     # The workers' own words: their ERROR lines, or the last lines of the
@@ -264,6 +276,7 @@ best_acc=$(printf '%s\n%s\n' "${best_acc:-0}" "${final_acc:-0}" | sort -g | tail
     echo "worker=$worker_kind"; echo "link=${link:-none}"
     echo "final_acc=$final_acc"; echo "best_acc=$best_acc"; echo "rounds=$rounds_done"
     echo "bytes=$bytes"; echo "wall_s=$wall"
+    echo "honest_failed=${honest_failed:-0}"; echo "adversary_failed=${adversary_failed:-0}"
     if [ "$status" = 0 ]; then echo "status=0"; else echo "status=failed"; fi
 } > "$run_dir/summary.txt"
 if [ "$status" != 0 ]; then

@@ -297,6 +297,13 @@ void srv_handle_hello(struct server *s, struct wire_msg *in)
     struct member *mb = srv_by_name(s, h->worker_name);
     if (mb && srv_foreign_key(s, mb, in, 0))
         return;
+    if (mb && srv_verify_banned(s, (int)(mb - s->m))) {
+        srv_reject(s, in, PSOD__ERROR_CODE__ERR_UNAUTHORIZED, 0,
+                   "worker '%s' was evicted for its strikes (claims or verdicts a quorum of "
+                   "other workers refuted; --strike-limit %ld) and may not rejoin this swarm",
+                   mb->name, s->cfg.sp.strike_limit);
+        return;
+    }
     if (mb && s_name_taken(s, mb, h, in))
         return;
     if (mb) {

@@ -149,15 +149,22 @@ static void s_particles(FILE *f, struct server *s)
         {"psod_particle_best_loss", "The particle's personal best loss."},
         {"psod_particle_age_seconds", "Seconds since the particle's worker was last heard."},
         {"psod_particle_pushes_total", "Pushes the particle's worker made."},
+        {"psod_particle_strikes_total",
+         "Strikes against the particle (--verify-best: claims refused, verdicts against a "
+         "quorum)."},
+        {"psod_particle_excluded", "1 when the particle reached --strike-limit (no say)."},
     };
-    for (int k = 0; k < 4; k++) {
-        s_head(f, per[k][0], k == 3 ? "counter" : "gauge", per[k][1]);
+    int kinds = s->ops->strikes ? 6 : 4;
+    for (int k = 0; k < kinds; k++) {
+        s_head(f, per[k][0], k == 3 || k == 4 ? "counter" : "gauge", per[k][1]);
         for (size_t i = 0; i < shown; i++) {
             const struct member *mb = &s->m[i];
             double v = k == 0   ? mb->last_loss
                        : k == 1 ? s->ops->personal_best_loss(s->st, (int)i)
                        : k == 2 ? now - mb->last_seen
-                                : (double)mb->pushes;
+                       : k == 3 ? (double)mb->pushes
+                       : k == 4 ? (double)s->ops->strikes(s->st, (int)i)
+                                : (double)(s->ops->excluded && s->ops->excluded(s->st, (int)i));
             fprintf(f, "%s{particle=\"%zu\",worker=\"", per[k][0], i);
             s_label(f, mb->name);
             fputs("\"} ", f);
@@ -213,9 +220,16 @@ char *srv_metrics_text(struct server *s, size_t *len)
                "loss beyond the tolerance), verdicts ignored.");
         fprintf(f, "psod_verify_total{outcome=\"adopted\"} %llu\n"
                    "psod_verify_total{outcome=\"refused\"} %llu\n"
-                   "psod_verify_total{outcome=\"ignored\"} %llu\n",
+                   "psod_verify_total{outcome=\"ignored\"} %llu\n"
+                   "psod_verify_total{outcome=\"undecided\"} %llu\n",
                 (unsigned long long)s->vf.adopted, (unsigned long long)s->vf.refused,
-                (unsigned long long)s->vf.ignored);
+                (unsigned long long)s->vf.ignored, (unsigned long long)s->vf.undecided);
+        s_one(f, "psod_verify_struck_total", "counter",
+              "Strikes given to verifiers whose verdict went against a quorum.",
+              (double)s->vf.struck);
+        s_one(f, "psod_excluded_workers_total", "counter",
+              "Workers that reached --strike-limit (excluded or evicted).",
+              (double)s->vf.excluded);
     }
     s_one(f, "psod_connections_refused_total", "counter",
           "Connections refused: peer limit, unknown keys, failed handshakes.",

@@ -167,6 +167,9 @@ int srv_status_fill(struct server *s, int with_particles, struct srv_status_buf 
     st->verify_adopted = s->vf.adopted;
     st->verify_refused = s->vf.refused;
     st->verify_ignored = s->vf.ignored;
+    st->verify_undecided = s->vf.undecided;
+    st->verify_struck = s->vf.struck;
+    st->verify_excluded = s->vf.excluded;
     if (with_particles && s->count) {
         b->ps = calloc(s->count, sizeof *b->ps);
         b->pp = calloc(s->count, sizeof *b->pp);
@@ -190,6 +193,8 @@ int srv_status_fill(struct server *s, int with_particles, struct srv_status_buf 
             p->pushed_this_round = mb->has_push;
             p->active = mb->active;
             p->last_round = mb->last_round;
+            p->strikes = s->ops->strikes ? s->ops->strikes(s->st, (int)i) : 0;
+            p->excluded = s->ops->excluded ? s->ops->excluded(s->st, (int)i) : 0;
             b->pp[i] = p;
         }
         st->n_particle = s->count;
@@ -276,4 +281,41 @@ void srv_handle_admin(struct server *s, struct wire_msg *in)
     r.message = msg;
     wire_send(s->sock, in->id, in->id_len, PSOD__COMMAND__CMD_ADMIN_REPLY, &r.base, NULL,
               ZMQ_DONTWAIT);
+}
+
+void srv_handle_model_request(struct server *s, struct wire_msg *in)
+{
+    const Psod__ModelRequest *r = (const Psod__ModelRequest *)in->meta;
+    const char *kind = "global model";
+    const float *w = NULL;
+    if (s->st)
+        w = r->safe && s->ops->safe ? s->ops->safe(s->st, &kind) : s->ops->global(s->st);
+    if (!w) {
+        srv_reject(s, in, PSOD__ERROR_CODE__ERR_ROUND, r->seq,
+                   "no %s yet (no round has closed%s)", r->safe ? "safe model" : "global model",
+                   srv_verifying(s) ? ", or no candidate was verified" : "");
+        return;
+    }
+    size_t bytes = s->n * sizeof(float);
+    zmq_msg_t q;
+    if (zmq_msg_init_size(&q, bytes) != 0) {
+        srv_reject(s, in, PSOD__ERROR_CODE__ERR_INTERNAL, r->seq, "out of memory for %zu bytes",
+                   bytes);
+        return;
+    }
+    Psod__Model m = PSOD__MODEL__INIT;
+    m.seq = r->seq;
+    m.round = s->round;
+    m.loss = s->ops->global_loss(s->st);
+    m.payload_crc32c = wire_copy_crc(zmq_msg_data(&q), w, bytes);
+    m.param_count = s->n;
+    m.shard_offset = s->sh.offset;
+    m.kind = (char *)kind;
+    if (wire_send(s->sock, in->id, in->id_len, PSOD__COMMAND__CMD_MODEL, &m.base, &q,
+                  ZMQ_DONTWAIT) != 0)
+        log_debug("could not send the model to a peer: %s", zmq_strerror(errno));
+    zmq_msg_close(&q);
+    s->bytes_out += bytes;
+    log_debug("sent the %s (%zu parameters from %llu) at round %llu", kind, s->n,
+              (unsigned long long)s->sh.offset, (unsigned long long)s->round);
 }

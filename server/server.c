@@ -311,6 +311,9 @@ static void s_dispatch(struct server *s, struct wire_msg *in)
     case PSOD__COMMAND__CMD_ADMIN:
         srv_handle_admin(s, in);
         break;
+    case PSOD__COMMAND__CMD_MODEL_REQUEST:
+        srv_handle_model_request(s, in);
+        break;
     case PSOD__COMMAND__CMD_SHARD_HELLO:
         srv_handle_shard_hello(s, in);
         break;

@@ -45,16 +45,23 @@ struct member {
     uint64_t votes;          /* coordinator: shards that hold its push of seq vote_seq */
     uint64_t vote_seq;
     int verifier;            /* its hello offered to verify candidates (--verify-best) */
+    int struck_out;          /* reached --strike-limit (logged once) */
 };
 
 /* pso --verify-best (verify.c): the candidate sent out for a verdict. */
+#define VERIFY_PANEL_MAX 64
 struct srv_verify {
-    int pending;             /* a VERIFY went out and no verdict came yet */
+    int pending;             /* VERIFYs went out for this candidate */
+    int decided;             /* -1 not yet, 1 adopted, 0 refused */
     uint32_t particle, crc;
     uint64_t round;
     double claimed;
-    int verifier;            /* the member asked */
-    uint64_t adopted, refused, ignored;
+    int npanel;              /* the members asked ... */
+    int panel[VERIFY_PANEL_MAX];
+    double verdict[VERIFY_PANEL_MAX]; /* ... and what each measured (NaN: nothing yet) */
+    uint64_t adopted, refused, ignored, undecided;
+    uint64_t struck;         /* strikes given to verifiers against the panel */
+    uint64_t excluded;       /* workers that reached --strike-limit */
 };
 
 /* A sharded swarm (shard.c). Every daemon owns [offset, offset + n) of the
@@ -185,6 +192,11 @@ int srv_verifying(const struct server *s);
 void srv_verify_send(struct server *s);
 void srv_verify_verdict(struct server *s, struct member *mb, const Psod__Verdict *d);
 void srv_verify_forget(struct server *s, int i);
+/* A peer asks for the model (CMD_MODEL_REQUEST; report.c). */
+void srv_handle_model_request(struct server *s, struct wire_msg *in);
+/* Particle i was evicted for its strikes (--strike-action evict): its
+ * worker may not rejoin. */
+int srv_verify_banned(const struct server *s, int i);
 
 /* report.c */
 int srv_reject(struct server *s, const struct wire_msg *in, int code, uint64_t seq,

@@ -121,6 +121,10 @@ struct strategy_ops {
     int (*strike)(void *st, int i);
     int (*excluded)(const void *st, int i);
     uint32_t (*strikes)(const void *st, int i);
+    /* The model a diverged worker starts again from, and what it is
+     * (NULL op: global()). pso: the verified global best, else the robust
+     * attractor, else the global best. NULL before there is one. */
+    const float *(*safe)(const void *st, const char **kind);
 };
 
 /* Every strategy, once: the registry, --strategy's choices and the names

@@ -72,6 +72,7 @@ static int s_judge(void *st, int i, double measured) { return swarm_judge(st, i,
 static int s_strike(void *st, int i) { return swarm_strike(st, i); }
 static int s_excluded(const void *st, int i) { return swarm_excluded(st, i); }
 static uint32_t s_strikes(const void *st, int i) { return swarm_strikes(st, i); }
+static const float *s_safe(const void *st, const char **kind) { return swarm_safe(st, kind); }
 
 #define P(f) offsetof(struct strategy_params, f)
 static const struct config_option s_options[] = {
@@ -152,4 +153,5 @@ const struct strategy_ops strategy_pso = {
     .strike = s_strike,
     .excluded = s_excluded,
     .strikes = s_strikes,
+    .safe = s_safe,
 };

@@ -517,6 +517,20 @@ int swarm_strike(struct swarm *s, int i)
     return s_out(s, (size_t)i);
 }
 
+const float *swarm_safe(const struct swarm *s, const char **kind)
+{
+    if (s->g && s->g_particle >= 0) {
+        *kind = "verified global best";
+        return s->g;
+    }
+    if (s->ref && s->have_ref) {
+        *kind = "robust attractor";
+        return s->ref;
+    }
+    *kind = "global best";
+    return s->g ? NULL : swarm_best(s); /* verified, none adopted yet: nothing is safe */
+}
+
 int swarm_excluded(const struct swarm *s, int i)
 {
     return i >= 0 && (size_t)i < s->count && s_out(s, (size_t)i);

@@ -132,6 +132,10 @@ int swarm_judge(struct swarm *s, int i, double measured);
  * never the global best. Returns 1 when i is (now) excluded. */
 int swarm_strike(struct swarm *s, int i);
 int swarm_excluded(const struct swarm *s, int i);
+/* The model a diverged particle starts again from: the verified global
+ * best once one was adopted, else the robust attractor (prm.agg), else the
+ * global best; *kind names it. NULL before any. */
+const float *swarm_safe(const struct swarm *s, const char **kind);
 uint32_t swarm_strikes(const struct swarm *s, int i); /* since the start */
 
 double swarm_best_loss(const struct swarm *s);   /* +inf before any round */

@@ -362,15 +362,15 @@ START_TEST(presets_set_their_options_and_explicit_options_win)
     ck_assert_int_eq(s_psod_alone("p1", (char *[]){"--preset", "faulty", "--bind", "5605", NULL}),
                      1);
     proc_read("p1", "err", out, sizeof out);
-    ck_assert_msg(strstr(out, "    strategy pso\n") && strstr(out, "    attractor weighted\n") &&
-                      strstr(out, "    temperature 0.05") && strstr(out, "    verify-best yes\n") &&
+    ck_assert_msg(strstr(out, "    strategy pso\n") && strstr(out, "    attractor mean\n") &&
+                      strstr(out, "    aggregate cclip\n") && strstr(out, "    verify-best yes\n") &&
                       strstr(out, "    preset faulty\n"),
                   "%.3000s", out);
-    ck_assert_int_eq(s_psod_alone("p2", (char *[]){"--preset", "faulty", "--attractor", "best",
+    ck_assert_int_eq(s_psod_alone("p2", (char *[]){"--preset", "faulty", "--aggregate", "median",
                                                    "--bind", "5605", NULL}),
                      1);
     proc_read("p2", "err", out, sizeof out);
-    ck_assert_msg(strstr(out, "    attractor best\n"), "%.3000s", out);
+    ck_assert_msg(strstr(out, "    aggregate median\n"), "%.3000s", out);
     ck_assert_int_eq(s_psod_alone("p3", (char *[]){"--preset=healthy", "--bind", "5605", NULL}), 1);
     proc_read("p3", "err", out, sizeof out);
     ck_assert_msg(strstr(out, "    strategy avg\n"), "%.3000s", out);
@@ -386,6 +386,37 @@ START_TEST(presets_set_their_options_and_explicit_options_win)
     ck_assert_int_eq(s_psod_alone("p5", (char *[]){"--config", conf, NULL}), 2);
     proc_read("p5", "err", out, sizeof out);
     ck_assert_msg(strstr(out, "give --preset on the command line"), "%.3000s", out);
+}
+END_TEST
+
+START_TEST(robust_rules_are_refused_where_their_assumptions_fail)
+{
+    /* --aggregate and the verification panel: refused at start, with why. */
+    static const struct {
+        const char *args[12];
+        const char *why;
+    } cases[] = {
+        {{"--aggregate", "krum", "--workers", "4", NULL}, "2f + 3: Krum's guarantee"},
+        {{"--aggregate", "trimmed", "--aggregate-f", "2", "--workers", "4", NULL}, "2f + 1"},
+        {{"--aggregate", "cclip", "--shards", "tcp://127.0.0.1:5601,tcp://127.0.0.1:5602", NULL},
+         "works on one daemon only: it needs norms of whole changes"},
+        {{"--aggregate", "krum", "--aggregate-f", "0", "--shards",
+          "tcp://127.0.0.1:5601,tcp://127.0.0.1:5602", NULL},
+         "works on one daemon only"},
+        {{"--aggregate", "median", "--attractor", "weighted", NULL},
+         "weighs pushes by the losses workers claim"},
+        {{"--aggregate", "median", "--strategy", "avg", "--mode", "async", NULL},
+         "needs --mode sync"},
+        {{"--verify-best", "yes", "--verify-quorum", "3", "--verify-panel", "2", NULL},
+         "no candidate could ever be adopted"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        char tag[32];
+        snprintf(tag, sizeof tag, "agg%zu", k);
+        ck_assert_int_ne(s_psod_alone(tag, (char *const *)cases[k].args), 0);
+        proc_read(tag, "err", out, sizeof out);
+        ck_assert_msg(strstr(out, cases[k].why), "case %zu: %.3000s", k, out);
+    }
 }
 END_TEST
 
@@ -506,6 +537,7 @@ int main(void)
     tcase_add_test(tc, options_are_read_as_written);
     tcase_add_test(tc, refused_traffic_is_not_counted_as_training_traffic);
     tcase_add_test(tc, presets_set_their_options_and_explicit_options_win);
+    tcase_add_test(tc, robust_rules_are_refused_where_their_assumptions_fail);
     tcase_add_test(tc, a_worker_that_beats_but_makes_no_progress_is_evicted);
     tcase_add_test(tc, psoctl_watch_shows_the_round_rate_and_outlives_the_daemon);
     suite_add_tcase(s, tc);

@@ -296,6 +296,13 @@ int dataset_shard_by(struct dataset *d, int index, int count, uint64_t seed, int
     return 0;
 }
 
+void dataset_flip_labels(struct dataset *d, int classes)
+{
+    for (size_t i = 0; i < d->n; i++)
+        if (d->y[i] < classes)
+            d->y[i] = (uint8_t)(classes - 1 - d->y[i]);
+}
+
 void dataset_shuffle_labels(struct dataset *d, uint64_t seed)
 {
     struct rng r;

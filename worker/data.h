@@ -48,6 +48,8 @@ int dataset_shard_by(struct dataset *d, int index, int count, uint64_t seed, int
 /* Deal the labels to the samples again in a seeded random order (the
  * images stay): a worker whose labels mean nothing. */
 void dataset_shuffle_labels(struct dataset *d, uint64_t seed);
+/* Every label y becomes classes - 1 - y (a label-flipping worker). */
+void dataset_flip_labels(struct dataset *d, int classes);
 
 /* Move the last k samples of d into `out` (a new dataset); d keeps the
  * rest. Used to hold out a fitness set from a worker's shard. */

@@ -48,6 +48,12 @@ int data_prepare(const struct data_plan *p, struct dataset *train, struct datase
         log_info("shard %d of %d (%s): samples per class%s", p->shard_index, p->shard_count,
                  s_modes[p->shard_mode], text);
     }
+    if (p->flip_labels) {
+        dataset_flip_labels(train, 10); /* every dataset psoworker reads has 10 classes */
+        dataset_flip_labels(holdout, 10);
+        log_info("--flip-labels: every label y of this worker (its fitness set too) is "
+                 "classes - 1 - y");
+    }
     if (p->shuffle_labels) {
         dataset_shuffle_labels(train, p->label_seed);
         log_info("--shuffle-labels: this worker trains on its labels in a random order");

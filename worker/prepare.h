@@ -18,6 +18,7 @@ struct data_plan {
     double shard_alpha;
     uint64_t shard_seed;
     int shuffle_labels;
+    int flip_labels;        /* label y -> classes - 1 - y, in the training set and the holdout */
     uint64_t label_seed;
 };
 

@@ -50,10 +50,13 @@ static void s_print_text(FILE *f, const struct psoc_status *st)
     fprintf(f, "connections %u open (max %u, 0 = no limit), %llu refused; traffic %s\n",
            st->peers_connected, st->max_peers, (unsigned long long)st->peers_refused,
            st->encrypted ? "encrypted (CURVE)" : "NOT encrypted");
-    if (st->verify_adopted || st->verify_refused || st->verify_ignored)
-        fprintf(f, "verified global best: %llu candidates adopted, %llu refused, %llu verdicts "
-                "ignored\n", (unsigned long long)st->verify_adopted,
-                (unsigned long long)st->verify_refused, (unsigned long long)st->verify_ignored);
+    if (st->verify_adopted || st->verify_refused || st->verify_ignored || st->verify_undecided)
+        fprintf(f, "verified global best: %llu candidates adopted, %llu refused, %llu without a "
+                "quorum, %llu verdicts ignored; %llu verifiers struck against a quorum, %llu "
+                "workers excluded\n", (unsigned long long)st->verify_adopted,
+                (unsigned long long)st->verify_refused, (unsigned long long)st->verify_undecided,
+                (unsigned long long)st->verify_ignored, (unsigned long long)st->verify_struck,
+                (unsigned long long)st->verify_excluded);
     if (st->n_shards) {
         fprintf(f, "sharded over %zu daemons; this is shard %u%s\n", st->n_shards, st->shard_index,
                st->shard_index ? " (ranges and rounds: ask shard 0, the coordinator)" : "");

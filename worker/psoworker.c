@@ -61,6 +61,9 @@ static void s_offer_verify(struct psoc *c, const struct worker_config *cfg, stru
         return;
     v->m = m;
     v->set = holdout;
+    v->lie = cfg->lie_verdict;
+    v->vouch_loss = cfg->lie_loss;
+    v->c = c;
     psoc_set_verifier(c, train_verify, v);
 }
 
@@ -110,10 +113,23 @@ static double s_train(const struct objective *obj, const struct worker_config *c
 }
 
 /* An objective's fitness is the function itself: any worker reproduces
- * another's claimed loss exactly (psod --verify-best). */
+ * another's claimed loss exactly (psod --verify-best); --lie-verdict
+ * lies about it as train_verify does. */
+struct objective_verify {
+    const struct objective *obj;
+    const struct psoc *c;
+    int lie;
+    double vouch_loss;
+};
+
 static int s_verify_objective(void *ctx, const float *x, size_t n, double *loss)
 {
-    *loss = ((const struct objective *)ctx)->eval(x, NULL, n);
+    const struct objective_verify *v = ctx;
+    *loss = v->obj->eval(x, NULL, n);
+    if (v->lie) {
+        double claimed = psoc_verify_claimed(v->c);
+        *loss = v->vouch_loss >= 0 && claimed == v->vouch_loss ? claimed : 10 * *loss + 1;
+    }
     return 0;
 }
 
@@ -216,6 +232,7 @@ static int s_run_model(const struct worker_config *cfg)
         .shard_alpha = cfg->shard_alpha,
         .shard_seed = (uint64_t)cfg->shard_seed,
         .shuffle_labels = cfg->shuffle_labels,
+        .flip_labels = cfg->flip_labels,
         .label_seed = (uint64_t)cfg->seed * 7919u + (uint64_t)cfg->shard_index,
     };
     if (data_prepare(&plan, &train, &test, &holdout, err, sizeof err) != 0) {
@@ -288,7 +305,26 @@ static int s_run_model(const struct worker_config *cfg)
                               cfg->metrics[0] ? cfg->metrics : NULL, cfg->progress_interval,
                               (int)cfg->eval_every, cfg->eval_samples,
                               holdout.n ? &holdout : NULL, (int)cfg->delay_ms, &s_stop_signal,
-                              cfg->weight_noise, cfg->lie_loss};
+                              cfg->weight_noise, cfg->lie_loss, NULL};
+    struct attack atk = {0};
+    if (rc == 0 && cfg->attack != ATTACK_NONE) {
+        if (c && wel.push_gradients) {
+            log_error("--attack %s crafts weights; under %s the workers push gradients",
+                      attack_names[cfg->attack], wel.strategy);
+            rc = 2;
+        } else if (attack_init(&atk, cfg->attack,
+                               cfg->attack_scale > 0 ? cfg->attack_scale
+                                                     : attack_default_scale(cfg->attack),
+                               (uint64_t)cfg->seed * 31u + (uint64_t)cfg->shard_index,
+                               m->n_params) != 0) {
+            log_error("out of memory for --attack");
+            rc = 1;
+        } else {
+            tc.attack = &atk;
+            log_warn("--attack %s (strength %g): this worker pushes crafted weights",
+                     attack_names[cfg->attack], atk.s);
+        }
+    }
     struct train_result res;
     if (rc == 0 && train_run(m, &train, &test, &tc, c, c ? &wel : NULL, &res, err, sizeof err) != 0) {
         log_error("%s", err);
@@ -310,6 +346,7 @@ static int s_run_model(const struct worker_config *cfg)
     if (c && s_stop_signal)
         log_info("stopping on signal %d: saying bye to psod", s_stop_signal);
     psoc_close(&c);
+    attack_free(&atk);
     dataset_free(&train), dataset_free(&test), dataset_free(&holdout), model_destroy(&m);
     return rc;
 }
@@ -422,7 +459,8 @@ int main(int argc, char **argv)
         }
         struct psoc_welcome wel;
         psoc_set_model(c, layout, "", NULL);
-        psoc_set_verifier(c, s_verify_objective, (void *)obj);
+        struct objective_verify ov = {obj, c, cfg.lie_verdict, cfg.lie_loss};
+        psoc_set_verifier(c, s_verify_objective, &ov);
         if (psoc_join(c, d, psoc_layout_hash(layout), x, &wel, err, sizeof err) != PSOC_OK) {
             log_error("join %s as '%s': %s", cfg.connect, cfg.name, err);
             psoc_close(&c);

@@ -2,6 +2,7 @@
 #include <stddef.h>
 
 #include "common/lrsched.h"
+#include "worker/attack.h"
 #include "worker/psoworker.h"
 
 /* enum: 0 train, 1 holdout, 2 shared, 3 auto (resolved in main) */
@@ -50,6 +51,22 @@ const struct config_option worker_options[] = {
     {"weight-noise", CONF_DOUBLE, W(weight_noise), "0", 0, 1e3,
      "add Gaussian noise of this standard deviation to the weights before every push: a "
      "faulty worker, for experiments", NULL},
+    {"flip-labels", CONF_BOOL, W(flip_labels), "no", 1, 0,
+     "every label y of this worker's shard and fitness set becomes 9 - y: a label-flipping "
+     "worker, for experiments", NULL},
+    {"attack", CONF_ENUM, W(attack), "none", 1, 0,
+     "push crafted weights instead of the honest ones (a malicious worker, for "
+     "experiments; it still trains honestly to estimate the others' change d): signflip "
+     "(anchor - s d), scale (s x), noise (x + N(0, s^2)), alie (x - s sigma, a little is "
+     "enough), ipm (anchor - s d, small s: inner-product manipulation); weights only, not "
+     "under ssgd", attack_names},
+    {"attack-scale", CONF_DOUBLE, W(attack_scale), "0", 0, 1e6,
+     "the attack's strength s; 0 = its default (signflip and scale 10, noise and alie 1, "
+     "ipm 0.5)", NULL},
+    {"lie-verdict", CONF_BOOL, W(lie_verdict), "no", 1, 0,
+     "as a verifier (psod --verify-best), report 10x + 1 the loss measured for every "
+     "candidate, except one that claims exactly this worker's --lie-loss, which it vouches "
+     "for: two such workers collude; for experiments", NULL},
     {"lie-loss", CONF_DOUBLE, W(lie_loss), "-1", -1, 1e30,
      "push this loss as the fitness whatever was measured: a worker that lies about its "
      "fitness, for experiments (psod --verify-best refuses it); -1 = off", NULL},

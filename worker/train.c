@@ -111,23 +111,43 @@ static int s_sync(struct model *m, const struct train_config *cfg, struct psoc *
     return 0;
 }
 
-/* A non-finite loss or weights. In a swarm, the worker goes back to the
- * last position the daemon sent (the daemon would refuse its weights
- * anyway) with its momentum cleared, and the interval starts over. Alone,
+/* A non-finite loss or weights. In a swarm, the worker starts the interval
+ * again, momentum cleared, from psod's safe model: the verified global
+ * best or the robust aggregate (psoc_fetch_model), never from the position
+ * that may have led here (a bad worker's pull can poison it); when psod has
+ * none yet, from that last position (the daemon would refuse non-finite
+ * weights anyway). An attacker goes back to its own honest weights. Alone,
  * under ssgd (the weights are the daemon's), or too often, it stops. */
-static int s_recover(struct model *m, const float *anchor, int grads_only, struct sgd *opt,
-                     int *recoveries, double loss, long step, char *err, size_t errlen)
+static int s_recover(struct model *m, struct psoc *c, const struct train_config *cfg,
+                     float *anchor, int grads_only, struct sgd *opt, int *recoveries,
+                     double loss, long step, char *err, size_t errlen)
 {
-    if (!anchor || grads_only || ++*recoveries > TRAIN_MAX_RECOVERIES) {
+    /* An attacker's crafted position diverges by design: it never gives up. */
+    if (!anchor || grads_only || (!cfg->attack && ++*recoveries > TRAIN_MAX_RECOVERIES)) {
         snprintf(err, errlen, "training diverged at step %ld: loss %g (learning rate too high?)",
                  step, loss);
         return -1;
     }
-    log_warn("training diverged at step %ld (loss %g): back to the last position from psod, "
-             "momentum cleared (recovery %d of at most %d)",
-             step, loss, *recoveries, TRAIN_MAX_RECOVERIES);
-    memcpy(m->params, anchor, m->n_params * sizeof(float));
     sgd_reset(opt);
+    if (cfg->attack && attack_recover(cfg->attack, m->params)) {
+        log_debug("training diverged at step %ld (loss %g): back to this attacker's own honest "
+                  "weights", step, loss);
+        memcpy(anchor, m->params, m->n_params * sizeof(float)); /* its change starts there */
+        return 0;
+    }
+    char kind[64], why[256];
+    double gl = NAN;
+    if (c && psoc_fetch_model(c, 1, m->params, &gl, kind, sizeof kind, why, sizeof why) == PSOC_OK &&
+        !wire_count_nonfinite(m->params, m->n_params)) {
+        log_warn("training diverged at step %ld (loss %g): back to psod's %s (global loss %.4g), "
+                 "not to the position that led here; momentum cleared (recovery %d of at most %d)",
+                 step, loss, kind, gl, *recoveries, TRAIN_MAX_RECOVERIES);
+        return 0;
+    }
+    log_warn("training diverged at step %ld (loss %g): back to the last position from psod (%s), "
+             "momentum cleared (recovery %d of at most %d)", step, loss,
+             c ? why : "no daemon", *recoveries, TRAIN_MAX_RECOVERIES);
+    memcpy(m->params, anchor, m->n_params * sizeof(float));
     return 0;
 }
 
@@ -146,6 +166,10 @@ int train_verify(void *ctx, const float *weights, size_t n, double *loss)
     train_evaluate(m, v->set, loss, &acc);
     memcpy(m->params, own, n * sizeof(float));
     free(own);
+    if (v->lie) {
+        double claimed = v->c ? psoc_verify_claimed(v->c) : NAN;
+        *loss = v->vouch_loss >= 0 && claimed == v->vouch_loss ? claimed : 10 * *loss + 1;
+    }
     return 0;
 }
 
@@ -225,6 +249,8 @@ int train_run(struct model *m, const struct dataset *train, const struct dataset
         }
         memcpy(anchor, m->params, m->n_params * sizeof(float));
     }
+    if (cfg->attack)
+        attack_start(cfg->attack, m->params);
     double epoch_loss = 0, test_loss = NAN, test_acc = NAN;
     int interrupted = 0;
     for (int epoch = (int)(step / per_epoch); epoch < cfg->epochs && !interrupted; epoch++) {
@@ -239,7 +265,7 @@ int train_run(struct model *m, const struct dataset *train, const struct dataset
             dataset_batch(train, order, (size_t)s * B, B, x, y);
             int correct;
             double loss = model_step(m, x, y, B, &correct);
-            if (!isfinite(loss) && s_recover(m, anchor, grads_only, &opt, &recoveries, loss,
+            if (!isfinite(loss) && s_recover(m, c, cfg, anchor, grads_only, &opt, &recoveries, loss,
                                              step, err, errlen) != 0)
                 goto done;
             if (!isfinite(loss)) {
@@ -247,8 +273,11 @@ int train_run(struct model *m, const struct dataset *train, const struct dataset
                 interval_n = 0;
                 continue;
             }
-            if (!grads_only)
+            if (!grads_only) {
                 sgd_step(&opt, m->params, m->grads, lr_at(&plan, step));
+                if (cfg->attack)
+                    attack_step(cfg->attack, m->params);
+            }
             if (cfg->delay_ms)
                 usleep((useconds_t)cfg->delay_ms * 1000);
             epoch_loss += loss;
@@ -261,7 +290,7 @@ int train_run(struct model *m, const struct dataset *train, const struct dataset
                 /* The step can overflow the weights even when its loss was
                  * finite; the daemon would refuse them. */
                 if (!grads_only && wire_count_nonfinite(m->params, m->n_params)) {
-                    if (s_recover(m, anchor, grads_only, &opt, &recoveries, NAN, step, err,
+                    if (s_recover(m, c, cfg, anchor, grads_only, &opt, &recoveries, NAN, step, err,
                                   errlen) != 0)
                         goto done;
                     interval_loss = 0;
@@ -271,6 +300,8 @@ int train_run(struct model *m, const struct dataset *train, const struct dataset
                 if (cfg->weight_noise > 0 && !grads_only)
                     s_add_noise(m->params, m->n_params, cfg->weight_noise,
                                 cfg->seed * 1000003u + (uint64_t)step);
+                if (cfg->attack && anchor)
+                    attack_apply(cfg->attack, m->params, anchor, ss.round);
                 int src = s_sync(m, cfg, c, wel, &ss, interval_loss / interval_n,
                                  (uint64_t)interval_n * (uint64_t)B, err, errlen);
                 if (src == PSOC_EINTR) {
@@ -290,6 +321,8 @@ int train_run(struct model *m, const struct dataset *train, const struct dataset
                 }
                 if (anchor)
                     memcpy(anchor, m->params, m->n_params * sizeof(float));
+                if (cfg->attack)
+                    attack_start(cfg->attack, m->params);
                 interval_loss = 0;
                 interval_n = 0;
             }

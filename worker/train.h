@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "common/psoclient.h"
+#include "worker/attack.h"
 #include "worker/data.h"
 #include "worker/model.h"
 
@@ -35,6 +36,7 @@ struct train_config {
     double weight_noise;   /* Gaussian noise added to the weights before each push, 0 = none */
     double lie_loss;       /* >= 0: push this as the fitness, whatever was measured (a
                             * lying worker, for experiments); < 0: off */
+    struct attack *attack; /* a malicious worker's pushes (attack.h), NULL = honest */
 };
 
 /* A verifier for psoc_set_verifier: the loss of `weights` on `set` with
@@ -42,6 +44,13 @@ struct train_config {
 struct train_verify {
     struct model *m;
     const struct dataset *set;
+    /* A dishonest verifier, for experiments (psoworker --lie-verdict): it
+     * reports 10x + 1 the loss it measured, except for a candidate that
+     * claims exactly vouch_loss (a fellow liar's --lie-loss), whose claim
+     * it confirms. c: the client, for the claim. */
+    int lie;
+    double vouch_loss;
+    const struct psoc *c;
 };
 int train_verify(void *ctx, const float *weights, size_t n, double *loss);
 

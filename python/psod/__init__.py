@@ -234,6 +234,7 @@ class Client:
                  "best_loss": p.best_loss, "age_seconds": p.age_seconds, "pushes": p.pushes,
                  "last_round": p.last_round, "pushed_this_round": bool(p.pushed_this_round),
                  "active": bool(p.active), "evicted": bool(p.evicted),
+                 "strikes": p.strikes, "excluded": bool(p.excluded),
                  "wire": _text(self._lib.psoc_wire_name(p.wire))}
                 for p in (st.particle[i] for i in range(st.n_particles))]
             out["shards"] = [

@@ -54,7 +54,8 @@ class ParticleStatus(ctypes.Structure):
     _fields_ = [("id", c_uint32), ("name", ctypes.c_char * (NAME_MAX + 1)),
                 ("last_loss", c_double), ("best_loss", c_double), ("age_seconds", c_double),
                 ("pushes", c_uint64), ("last_round", c_uint64), ("pushed_this_round", c_int),
-                ("active", c_int), ("evicted", c_int), ("wire", c_int)]
+                ("active", c_int), ("evicted", c_int), ("wire", c_int),
+                ("strikes", c_uint32), ("excluded", c_int)]
 
 
 class ShardStatus(ctypes.Structure):
@@ -76,7 +77,8 @@ class Status(ctypes.Structure):
                 ("particle", ctypes.POINTER(ParticleStatus)), ("n_shards", c_size_t),
                 ("shard_index", c_uint32), ("shard", ctypes.POINTER(ShardStatus)),
                 ("verify_adopted", c_uint64), ("verify_refused", c_uint64),
-                ("verify_ignored", c_uint64)]
+                ("verify_ignored", c_uint64), ("verify_undecided", c_uint64),
+                ("verify_struck", c_uint64), ("verify_excluded", c_uint64)]
 
 
 class ModelInfo(ctypes.Structure):
