@@ -122,15 +122,17 @@ static void s_wait_all(struct swarm *w, pid_t *p, int nw, const char *run)
     }
 }
 
-/* One seeded run over `count` daemons; the model file's bytes. */
-static unsigned char *s_seeded(const char *strategy, int count, size_t *len)
+/* One seeded run over `count` daemons with --aggregate `rule`; the model
+ * file's bytes. */
+static unsigned char *s_seeded(const char *strategy, const char *rule, int count, size_t *len)
 {
     char run[64];
-    snprintf(run, sizeof run, "%s-%d", strategy, count);
+    snprintf(run, sizeof run, "%s-%s-%d", strategy, rule, count);
     struct swarm w;
     s_swarm(&w, count, run,
             (char *[]){"--workers", "3", "--strategy", (char *)strategy, "--seed", "7",
-                       "--exit-when-done", "--ssgd-lr", "0.1", NULL});
+                       "--exit-when-done", "--ssgd-lr", "0.1", "--aggregate", (char *)rule,
+                       NULL});
     pid_t p[3];
     for (int i = 0; i < 3; i++)
         p[i] = s_worker(w.ep[count - 1], run, i,
@@ -141,7 +143,12 @@ static unsigned char *s_seeded(const char *strategy, int count, size_t *len)
     return m;
 }
 
-static const char *const s_byte_strategies[] = {"pso", "avg", "diloco", "ssgd"};
+/* Strategies, and the element-wise robust rules (aggregate.h), which give
+ * the same bits on a slice as on the whole vector. */
+static const char *const s_byte_strategies[][2] = {
+    {"pso", "mean"},    {"avg", "mean"},     {"diloco", "mean"}, {"ssgd", "mean"},
+    {"avg", "median"},  {"pso", "trimmed"},  {"diloco", "median"},
+};
 
 START_TEST(sharded_runs_write_the_model_file_one_daemon_writes)
 {
@@ -149,15 +156,17 @@ START_TEST(sharded_runs_write_the_model_file_one_daemon_writes)
      * global element index, so S daemons each computing their range must
      * give one daemon's floats. Workers connect to the last daemon listed
      * and learn the others from it. */
-    const char *strategy = s_byte_strategies[_i];
+    const char *strategy = s_byte_strategies[_i][0], *rule = s_byte_strategies[_i][1];
     ck_assert_int_eq(fixture_write_idx(dir, "train", 900, 1), 0);
     ck_assert_int_eq(fixture_write_idx(dir, "t10k", 100, 2), 0);
     size_t l1, l2, l3;
-    unsigned char *m1 = s_seeded(strategy, 1, &l1), *m2 = s_seeded(strategy, 2, &l2),
-                  *m3 = s_seeded(strategy, 3, &l3);
+    unsigned char *m1 = s_seeded(strategy, rule, 1, &l1), *m2 = s_seeded(strategy, rule, 2, &l2),
+                  *m3 = s_seeded(strategy, rule, 3, &l3);
     ck_assert_uint_gt(l1, 1000);
-    ck_assert_msg(l2 == l1 && memcmp(m1, m2, l1) == 0, "%s: S=2 differs from S=1", strategy);
-    ck_assert_msg(l3 == l1 && memcmp(m1, m3, l1) == 0, "%s: S=3 differs from S=1", strategy);
+    ck_assert_msg(l2 == l1 && memcmp(m1, m2, l1) == 0, "%s %s: S=2 differs from S=1", strategy,
+                  rule);
+    ck_assert_msg(l3 == l1 && memcmp(m1, m3, l1) == 0, "%s %s: S=3 differs from S=1", strategy,
+                  rule);
     free(m1);
     free(m2);
     free(m3);
@@ -343,7 +352,7 @@ START_TEST(a_shard_refuses_hostile_input_and_it_changes_nothing)
     ck_assert_int_eq(fixture_write_idx(dir, "train", 900, 1), 0);
     ck_assert_int_eq(fixture_write_idx(dir, "t10k", 100, 2), 0);
     size_t l1;
-    unsigned char *m1 = s_seeded("pso", 1, &l1);
+    unsigned char *m1 = s_seeded("pso", "mean", 1, &l1);
     struct swarm w;
     s_swarm(&w, 2, "hostile",
             (char *[]){"--workers", "3", "--max-workers", "4", "--strategy", "pso", "--seed",
@@ -608,7 +617,8 @@ static void s_case(Suite *s, const char *name, const TTest *f, int loops)
 int main(void)
 {
     Suite *s = suite_create("shard");
-    s_case(s, "identity", sharded_runs_write_the_model_file_one_daemon_writes, 4);
+    s_case(s, "identity", sharded_runs_write_the_model_file_one_daemon_writes,
+           (int)(sizeof s_byte_strategies / sizeof *s_byte_strategies));
     s_case(s, "kill", killed_shards_and_coordinator_resume_and_the_swarm_finishes, 5);
     s_case(s, "hostile", a_shard_refuses_hostile_input_and_it_changes_nothing, 1);
     s_case(s, "async", async_mode_over_curve_with_one_key_pair, 2);

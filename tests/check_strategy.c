@@ -293,7 +293,7 @@ static void s_pso_variant(int inertia, int attractor)
         for (int e = 0; e < N; e++)
             v[i][e] = 0, pb[i][e] = f.x[i][e];
     }
-    struct pso_params prm = {p.w, p.c1, p.c2, 0, PSO_RANDOM_PARTICLE, p.seed, inertia, attractor, 0.1, 0, 0, 0, 0, 0};
+    struct pso_params prm = {p.w, p.c1, p.c2, 0, PSO_RANDOM_PARTICLE, p.seed, inertia, attractor, 0.1, 0, 0, 0, 0, 0, {0}, 0};
     for (int round = 0; round < 3; round++) {
         s_fill(&f, 40 + (uint64_t)round, 2);
         int skip = round == 1 ? 2 : -1;

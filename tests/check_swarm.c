@@ -60,7 +60,7 @@ START_TEST(update_matches_reference_every_variant)
         s_fill(m, M, N, &r, 3);
         struct pso_params prm = {0.7298, 1.49618, 1.49618, variant & 1 ? 0.3 : 0,
                                  variant & 2 ? PSO_RANDOM_ELEMENT : PSO_RANDOM_PARTICLE, 5,
-                                 PSO_INERTIA_VELOCITY, PSO_ATTRACT_BEST, 0.1, 0, 0, 0, 0, 0};
+                                 PSO_INERTIA_VELOCITY, PSO_ATTRACT_BEST, 0.1, 0, 0, 0, 0, 0, {0}, 0};
         struct pso_step k;
         pso_step_init(&k, &prm, 3, 2, 1000);
         if (variant & 8)
@@ -87,7 +87,7 @@ END_TEST
 
 START_TEST(per_element_factors_vary_per_particle_factors_do_not)
 {
-    struct pso_params prm = {0, 1, 0, 0, PSO_RANDOM_ELEMENT, 1, 0, 0, 0.1, 0, 0, 0, 0, 0};
+    struct pso_params prm = {0, 1, 0, 0, PSO_RANDOM_ELEMENT, 1, 0, 0, 0.1, 0, 0, 0, 0, 0, {0}, 0};
     struct pso_step k;
     pso_step_init(&k, &prm, 0, 0, 0);
     enum { N = 64 };
@@ -113,7 +113,7 @@ END_TEST
 START_TEST(bests_follow_losses)
 {
     enum { N = 5 };
-    struct pso_params prm = {0.5, 1, 1, 0, PSO_RANDOM_PARTICLE, 1, 0, 0, 0.1, 0, 0, 0, 0, 0};
+    struct pso_params prm = {0.5, 1, 1, 0, PSO_RANDOM_PARTICLE, 1, 0, 0, 0.1, 0, 0, 0, 0, 0, {0}, 0};
     struct swarm *s = swarm_new(N, 0, &prm);
     float x0[3][N];
     for (int j = 0; j < 3; j++) {
@@ -170,7 +170,7 @@ END_TEST
  * the plain mean attractor. */
 static void s_weighted_round(int attractor, double T, float out[3][6], float before[3][6])
 {
-    struct pso_params prm = {0, 1, 0, 0, PSO_RANDOM_PARTICLE, 5, 0, attractor, T, 0, 0, 0, 0, 0};
+    struct pso_params prm = {0, 1, 0, 0, PSO_RANDOM_PARTICLE, 5, 0, attractor, T, 0, 0, 0, 0, 0, {0}, 0};
     struct swarm *s = swarm_new(6, 0, &prm);
     float x[3][6];
     for (int j = 0; j < 3; j++)
@@ -228,7 +228,7 @@ END_TEST
 static void s_run_with(uint64_t seed, const int *order, float out[4][257], int attractor)
 {
     struct pso_params prm = {0.7, 1.5, 1.5, 0, PSO_RANDOM_ELEMENT, seed, 0, attractor, 0.1,
-                             0.729, 1.49, 1.49, 0, 0};
+                             0.729, 1.49, 1.49, 0, 0, {0}, 0};
     struct swarm *s = swarm_new(257, 0, &prm);
     float x[4][257];
     struct rng r;
@@ -273,7 +273,7 @@ START_TEST(swarm_minimizes_sphere)
 {
     /* With no local training at all, PSO alone must shrink the sphere. */
     enum { N = 8, P = 6 };
-    struct pso_params prm = {0.7298, 1.49618, 1.49618, 0, PSO_RANDOM_ELEMENT, 3, 0, 0, 0.1, 0, 0, 0, 0, 0};
+    struct pso_params prm = {0.7298, 1.49618, 1.49618, 0, PSO_RANDOM_ELEMENT, 3, 0, 0, 0.1, 0, 0, 0, 0, 0, {0}, 0};
     struct swarm *s = swarm_new(N, 0, &prm);
     float x[P][N];
     struct rng r;
@@ -428,7 +428,7 @@ static int s_reload(const struct swarm *from, struct swarm *to, char *err)
 START_TEST(mix_state_survives_a_checkpoint)
 {
     struct pso_params prm = {0, 1, 0.2, 0, PSO_RANDOM_ELEMENT, 4, 0, PSO_ATTRACT_MIX, 0.1,
-                             0.729, 1.49, 1.49, 0, 0};
+                             0.729, 1.49, 1.49, 0, 0, {0}, 0};
     struct swarm *a = swarm_new(64, 0, &prm), *b = swarm_new(64, 0, &prm);
     float xa[3][64], xb[3][64];
     for (int j = 0; j < 3; j++)
@@ -468,7 +468,7 @@ START_TEST(verified_best_moves_only_when_judged)
 {
     enum { N = 6 };
     struct pso_params prm = {0, 1, 0.5, 0, PSO_RANDOM_PARTICLE, 3, 0, PSO_ATTRACT_MEAN, 0.1,
-                             0, 0, 0, 1, 0.05};
+                             0, 0, 0, 1, 0.05, {0}, 0};
     struct swarm *s = swarm_new(N, 0, &prm);
     float x0[3][N], x[3][N], cand[N];
     for (int j = 0; j < 3; j++) {
@@ -554,7 +554,7 @@ START_TEST(verified_swarm_without_a_best_has_no_second_pull)
 {
     enum { N = 40 };
     struct pso_params pv = {0, 1, 0.7, 0, PSO_RANDOM_ELEMENT, 9, 0, PSO_ATTRACT_MEAN, 0.1,
-                            0, 0, 0, 1, 0.05};
+                            0, 0, 0, 1, 0.05, {0}, 0};
     struct pso_params pn = pv;
     pn.verify = 0;
     pn.c2 = 0;
@@ -583,7 +583,7 @@ START_TEST(verified_weighted_attractor_ignores_a_struck_particle)
 {
     enum { N = 8 };
     struct pso_params pv = {0, 1, 0, 0, PSO_RANDOM_PARTICLE, 2, 0, PSO_ATTRACT_WEIGHTED, 0.05,
-                            0, 0, 0, 1, 0.05};
+                            0, 0, 0, 1, 0.05, {0}, 0};
     struct pso_params pn = pv;
     pn.verify = 0;
     struct swarm *a = swarm_new(N, 0, &pv), *b = swarm_new(N, 0, &pn);
@@ -617,6 +617,144 @@ START_TEST(verified_weighted_attractor_ignores_a_struck_particle)
 }
 END_TEST
 
+/* --strike-limit: an excluded particle's push has no weight in the mean
+ * attractor (the others move as if it had not pushed), it is never a
+ * candidate, and strikes count across adoptions. */
+START_TEST(an_excluded_particle_has_no_say)
+{
+    enum { N = 16 };
+    struct pso_params pv = {.w = 0, .c1 = 1, .c2 = 0, .random_mode = PSO_RANDOM_PARTICLE,
+                            .seed = 2, .attractor = PSO_ATTRACT_MEAN, .verify = 1,
+                            .verify_tol = 0.05, .strike_limit = 2};
+    struct swarm *a = swarm_new(N, 0, &pv), *b = swarm_new(N, 0, &pv);
+    float xa[3][N], xb[3][N];
+    for (int j = 0; j < 3; j++) {
+        for (int i = 0; i < N; i++)
+            xa[j][i] = (float)(j - i);
+        swarm_add(a, xa[j], (uint64_t)j + 1);
+        swarm_add(b, xa[j], (uint64_t)j + 1);
+    }
+    float *p0[3] = {xa[0], xa[1], xa[2]}, *q0[3] = {xb[0], xb[1], xb[2]};
+    memcpy(xb, xa, sizeof xa);
+    double l0[3] = {0.5, 0.01, 0.6};
+    swarm_round(a, 0, p0, NULL, l0, NULL, NULL);
+    swarm_round(b, 0, q0, NULL, l0, NULL, NULL);
+    ck_assert_int_eq(swarm_strike(a, 1), 0); /* a verdict against a panel */
+    ck_assert_int_eq(swarm_strike(b, 1), 0);
+    ck_assert_int_eq(swarm_judge(a, 1, 1.0), 0); /* its claim 0.01 refused */
+    ck_assert_int_eq(swarm_judge(b, 1, 1.0), 0);
+    ck_assert_uint_eq(swarm_strikes(a, 1), 2);
+    ck_assert(swarm_excluded(a, 1) && swarm_excluded(b, 1) && !swarm_excluded(a, 0));
+    memcpy(xb, xa, sizeof xa);
+    for (int i = 0; i < N; i++)
+        xa[1][i] = 1e6f; /* the excluded one pushes garbage, claiming the best loss */
+    float *pa[3] = {xa[0], xa[1], xa[2]}, *pb[3] = {xb[0], NULL, xb[2]};
+    double l[3] = {0.5, 1e-9, 0.6};
+    double claimed;
+    const float *wts;
+    ck_assert_int_eq(swarm_candidate(a, pa, l, &claimed, &wts), 0);
+    swarm_round(a, 1, pa, NULL, l, NULL, NULL);
+    swarm_round(b, 1, pb, NULL, l, NULL, NULL);
+    ck_assert_mem_eq(xa[0], xb[0], sizeof xa[0]);
+    ck_assert_mem_eq(xa[2], xb[2], sizeof xa[2]);
+    ck_assert_int_ne(swarm_best_particle(a), 1);
+    swarm_destroy(&a);
+    swarm_destroy(&b);
+}
+END_TEST
+
+/* Verified weighted attractor: an unverified claim below the verified
+ * global best's loss weighs as that loss, so a liar cannot take the
+ * attractor with a low number. */
+START_TEST(an_unverified_claim_weighs_no_more_than_the_verified_best)
+{
+    enum { N = 8 };
+    struct pso_params pv = {.w = 0, .c1 = 1, .c2 = 0, .random_mode = PSO_RANDOM_PARTICLE,
+                            .seed = 2, .attractor = PSO_ATTRACT_WEIGHTED, .temperature = 0.05,
+                            .verify = 1, .verify_tol = 0.05};
+    struct swarm *a = swarm_new(N, 0, &pv), *b = swarm_new(N, 0, &pv);
+    float xa[3][N], xb[3][N];
+    for (int j = 0; j < 3; j++) {
+        for (int i = 0; i < N; i++)
+            xa[j][i] = (float)(j * 3 - i);
+        swarm_add(a, xa[j], (uint64_t)j + 1);
+        swarm_add(b, xa[j], (uint64_t)j + 1);
+    }
+    float *p0[3] = {xa[0], xa[1], xa[2]};
+    double l0[3] = {0.5, 0.7, 0.6};
+    memcpy(xb, xa, sizeof xa);
+    float *q0[3] = {xb[0], xb[1], xb[2]};
+    swarm_round(a, 0, p0, NULL, l0, NULL, NULL);
+    swarm_round(b, 0, q0, NULL, l0, NULL, NULL);
+    ck_assert_int_eq(swarm_judge(a, 0, 0.5), 1); /* g: loss 0.5 */
+    ck_assert_int_eq(swarm_judge(b, 0, 0.5), 1);
+    memcpy(xb, xa, sizeof xa);
+    float *p1[3] = {xa[0], xa[1], xa[2]}, *q1[3] = {xb[0], xb[1], xb[2]};
+    double la[3] = {0.5, 0.001, 0.6}, lb[3] = {0.5, 0.5, 0.6}; /* 0.001 unverified */
+    swarm_round(a, 1, p1, NULL, la, NULL, NULL);
+    swarm_round(b, 1, q1, NULL, lb, NULL, NULL);
+    ck_assert_mem_eq(xa[0], xb[0], sizeof xa[0]);
+    ck_assert_mem_eq(xa[2], xb[2], sizeof xa[2]);
+    swarm_destroy(&a);
+    swarm_destroy(&b);
+}
+END_TEST
+
+/* The robust mean attractor: kept in checkpoints (a swarm restored moves
+ * as the one that wrote it), refused from a checkpoint without it; and it
+ * is the safe model until a verified best exists. */
+START_TEST(the_robust_attractor_survives_a_checkpoint)
+{
+    enum { N = 32 };
+    struct pso_params p = {.w = 0.5, .c1 = 1, .c2 = 0.5, .random_mode = PSO_RANDOM_ELEMENT,
+                           .seed = 9, .attractor = PSO_ATTRACT_MEAN};
+    p.agg = (struct agg_params){.rule = AGG_MEDIAN};
+    struct swarm *a = swarm_new(N, 0, &p), *b = swarm_new(N, 0, &p), *c = swarm_new(N, 0, &p);
+    struct pso_params plain = p;
+    plain.agg.rule = AGG_MEAN;
+    struct swarm *d = swarm_new(N, 0, &plain);
+    float x[4][N], y[4][N], prev[4][N];
+    struct rng r;
+    rng_seed(&r, 5);
+    for (int j = 0; j < 4; j++) {
+        for (int i = 0; i < N; i++)
+            x[j][i] = (float)rng_double(&r);
+        swarm_add(a, x[j], (uint64_t)j + 1);
+        swarm_add(b, x[j], (uint64_t)j + 1);
+        swarm_add(c, x[j], (uint64_t)j + 1);
+        swarm_add(d, x[j], (uint64_t)j + 1);
+    }
+    const char *kind;
+    ck_assert_ptr_nonnull(swarm_safe(a, &kind));
+    ck_assert_str_eq(kind, "robust attractor");
+    double l[4] = {0.9, 0.8, 0.7, 0.6};
+    for (int round = 0; round < 3; round++) {
+        memcpy(prev, x, sizeof x);
+        for (int j = 0; j < 4; j++)
+            for (int i = 0; i < N; i++)
+                x[j][i] += 0.01f * (float)(j + 1);
+        float *px[4] = {x[0], x[1], x[2], x[3]};
+        const float *pp[4] = {prev[0], prev[1], prev[2], prev[3]};
+        swarm_round(a, (uint64_t)round, px, pp, l, NULL, NULL);
+    }
+    char err[256];
+    ck_assert_msg(s_reload(a, b, err) == 0, "%s", err);
+    ck_assert_int_ne(s_reload(d, c, err), 0);
+    ck_assert_ptr_nonnull(strstr(err, "no robust attractor"));
+    memcpy(y, x, sizeof x);
+    memcpy(prev, x, sizeof x);
+    float *px[4] = {x[0], x[1], x[2], x[3]}, *py[4] = {y[0], y[1], y[2], y[3]};
+    const float *pp[4] = {prev[0], prev[1], prev[2], prev[3]};
+    swarm_round(a, 3, px, pp, l, NULL, NULL);
+    swarm_round(b, 3, py, pp, l, NULL, NULL);
+    ck_assert_mem_eq(x, y, sizeof x);
+    swarm_destroy(&a);
+    swarm_destroy(&b);
+    swarm_destroy(&c);
+    swarm_destroy(&d);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("swarm");
@@ -632,6 +770,9 @@ int main(void)
     tcase_add_test(tc, verified_best_moves_only_when_judged);
     tcase_add_test(tc, verified_swarm_without_a_best_has_no_second_pull);
     tcase_add_test(tc, verified_weighted_attractor_ignores_a_struck_particle);
+    tcase_add_test(tc, an_excluded_particle_has_no_say);
+    tcase_add_test(tc, an_unverified_claim_weighs_no_more_than_the_verified_best);
+    tcase_add_test(tc, the_robust_attractor_survives_a_checkpoint);
     tcase_add_test(tc, swarm_minimizes_sphere);
     suite_add_tcase(s, tc);
     return suite_run(s);

@@ -245,6 +245,23 @@ class Client:
             self._lib.psoc_status_free(ctypes.byref(st))
         return out
 
+    def fetch_model(self, weights, safe=False):
+        """The swarm's model into `weights` (as joined; every shard's range
+        on a sharded swarm): the global model, or with safe=True the one a
+        diverged worker should start again from (the verified global best,
+        else the robust attractor, else the global model). Returns
+        {"loss": the global loss, "kind": what psod sent}; PsodError
+        (PSOC_EREFUSED) while psod has none yet."""
+        addr, n = _buffer(weights)
+        if n != self.n:
+            raise PsodError(-1, f"{n} weights, joined with {self.n}")
+        loss = ctypes.c_double(math.nan)
+        kind = ctypes.create_string_buffer(64)
+        err = ctypes.create_string_buffer(_lib.ERR_LEN)
+        self._check(self._call(self._lib.psoc_fetch_model, self._c, 1 if safe else 0, addr,
+                               ctypes.byref(loss), kind, len(kind), err, len(err)), err)
+        return {"loss": loss.value, "kind": _text(kind.value)}
+
     def admin(self, action, worker=None):
         """An operator request (ADMIN_CHECKPOINT, ADMIN_EVICT, ADMIN_STOP);
         needs an admin key. Returns the daemon's reply text."""

@@ -104,6 +104,8 @@ _SIGNATURES = {
     "psoc_set_verifier": (None, [c_void_p, VERIFY_FN, c_void_p]),
     "psoc_status": (c_int, [c_void_p, c_int, P(Status), c_char_p, c_size_t]),
     "psoc_status_free": (None, [P(Status)]),
+    "psoc_fetch_model": (c_int, [c_void_p, c_int, c_void_p, P(c_double), c_char_p, c_size_t,
+                                 c_char_p, c_size_t]),
     "psoc_admin": (c_int, [c_void_p, c_int, c_char_p, c_char_p, c_size_t, c_char_p, c_size_t]),
     "psoc_close": (None, [P(c_void_p)]),
     "psoc_last_server_error": (c_int, [c_void_p]),

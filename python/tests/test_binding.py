@@ -216,3 +216,34 @@ def test_a_sharded_swarm_looks_like_one_daemon(daemon, tmp_path):
     for d in ds:
         assert d.proc.wait(20) == 0, d.text()
     assert "the coordinator ends the run" in ds[1].text()
+
+
+@pytest.mark.parametrize("shards", [1, 2])
+def test_fetch_model_gives_back_the_swarms_model(daemon, tmp_path, shards):
+    """The global model from psod (each shard's range, assembled): under
+    avg with one worker it is the weights pushed (to rounding); before any round psod
+    has none and says so; safe=True under --aggregate median names the
+    robust model."""
+    n = 1001
+    eps = ["ipc://%s/fetch%d.ipc" % (tmp_path, k) for k in range(shards)]
+    for k in range(shards):
+        extra = ("--shards", ",".join(eps), "--shard-index", str(k)) if shards > 1 else ()
+        daemon(*extra, "--bind", eps[k], "--workers", "1", "--strategy", "avg",
+               "--aggregate", "median", tag="fetch%d" % k)
+    with psod.Client(eps[-1], "py-fetch") as c:
+        c.set_model("objective:sphere:%d" % n)
+        w = np.linspace(-1, 1, n).astype(np.float32)
+        c.join(w, psod.layout_hash("objective:sphere:%d" % n))
+        got = np.zeros(n, np.float32)
+        with pytest.raises(psod.PsodError) as e:
+            c.fetch_model(got)
+        assert "no global model yet" in str(e.value)
+        w = (w * 0.5 + 0.25).astype(np.float32)
+        sent = w.copy()
+        c.sync(w, float((w ** 2).sum()), 4)
+        for safe in (False, True):
+            info = c.fetch_model(got, safe=safe)
+            # the median of one change, added back to where it started:
+            # the push, up to one rounding
+            np.testing.assert_allclose(got, sent, rtol=0, atol=1e-6)
+            assert info["kind"] == "global model" and math.isfinite(info["loss"])

@@ -14,6 +14,7 @@
 #include <zmq.h>
 
 #include "common/log.h"
+#include "server/aggregate.h"
 #include "server/server.h"
 
 #define FUZZ_MAX_FRAMES 6
@@ -41,7 +42,9 @@ static inline int fuzz_take_frames(const uint8_t **data, size_t *size, int count
 
 /* A detached daemon (server_new_detached) with the defaults, `strategy`,
  * sync or async mode, --wire `wire` (0 any, else a kind + 1), --verify-best
- * when `verify` (pso in sync mode only), 2 workers and small limits;
+ * when `verify` (pso in sync mode only, a quorum of 1 so that two workers
+ * can adopt) with a robust --aggregate (cclip for pso, median for the
+ * others; sync mode), 2 workers and small limits;
  * logging off. Aborts if it cannot be made: that is a bug,
  * not a finding. */
 static inline struct server *fuzz_server_new(const char *name, int strategy, int async, int wire,
@@ -61,6 +64,8 @@ static inline struct server *fuzz_server_new(const char *name, int strategy, int
     cfg.mode = async && strategy <= 1; /* async: pso and avg */
     cfg.wire = wire;
     cfg.sp.verify = verify && strategy == 0 && !cfg.mode;
+    cfg.sp.verify_quorum = 1;
+    cfg.sp.agg.rule = verify && !cfg.mode ? (strategy == 0 ? AGG_CCLIP : AGG_MEDIAN) : AGG_MEAN;
     cfg.hyper = verify && strategy != 4 && !cfg.mode; /* not ssgd */
     cfg.workers = 2;
     cfg.max_payload_mb = 1;
