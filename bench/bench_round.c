@@ -23,6 +23,10 @@
  * reads every weight, and its verdict rides on the next push), psod with
  * --verify-best next to psod without it on the same losses, and raw ZeroMQ.
  *
+ * With BENCH_AGGREGATE=1 it measures the robust rules' cost (avg, 4
+ * workers): psod with --aggregate mean, median, trimmed (f = 1) and cclip
+ * side by side, and raw ZeroMQ.
+ *
  * With BENCH_CURVE=1 in the environment it measures CURVE's cost instead:
  * psod with --curve-secret and an allow-list next to psod without, and raw
  * ZeroMQ with CURVE next to raw ZeroMQ without, for the same cells. */
@@ -46,6 +50,7 @@ static int s_rounds = 40;
 static int s_wire; /* BENCH_WIRE: the psod workers' payload encoding */
 static int s_verify_mode; /* BENCH_VERIFY: falling losses, verifiers offered */
 static int s_verify_on;   /* this run's psod has --verify-best */
+static const char *s_agg; /* BENCH_AGGREGATE: this run's psod is avg --aggregate s_agg */
 
 /* A verifier that reads every weight, as a real one must (its evaluation
  * on the fitness set is the worker's cost, not the protocol's). */
@@ -194,6 +199,10 @@ static pid_t s_start_psod(const char *bin, int k, int curve, char *ep, size_t ep
             execl(bin, bin, "--bind", "tcp://127.0.0.1:*", "--endpoint-file", epfile, "--workers",
                   workers, "--progress-interval", "0", "--log-level", "warn", "--curve-secret",
                   key, "--allow", allow, (char *)NULL);
+        else if (s_agg)
+            execl(bin, bin, "--bind", "tcp://127.0.0.1:*", "--endpoint-file", epfile, "--workers",
+                  workers, "--progress-interval", "0", "--log-level", "warn", "--strategy", "avg",
+                  "--aggregate", s_agg, (char *)NULL);
         else
             execl(bin, bin, "--bind", "tcp://127.0.0.1:*", "--endpoint-file", epfile, "--workers",
                   workers, "--progress-interval", "0", "--log-level", "warn", "--verify-best",
@@ -288,6 +297,40 @@ static int s_cmp(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* BENCH_AGGREGATE: 4 workers under avg, each rule beside the mean. */
+static int s_aggregate_table(const char *bin, int reps, size_t only_n)
+{
+    static const char *const rules[] = {"mean", "median", "trimmed", "cclip"};
+    size_t sizes[] = {1 << 16, 1 << 20, 1 << 22};
+    printf("| parameters | workers | mean (ms) | median (ms) | trimmed (ms) | cclip (ms) | median / "
+           "mean | trimmed / mean | cclip / mean | raw ZeroMQ (ms) |\n");
+    printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    fflush(stdout);
+    for (int a = 0; a < 3; a++) {
+        if (only_n && sizes[a] != only_n)
+            continue;
+        double t[4][15], r[15], med[4];
+        for (int rep = 0; rep < reps; rep++) {
+            for (int q = 0; q < 4; q++) {
+                s_agg = rules[q];
+                t[q][rep] = s_run(0, 0, bin, 4, sizes[a]);
+            }
+            s_agg = NULL;
+            r[rep] = s_run(1, 0, bin, 4, sizes[a]);
+        }
+        for (int q = 0; q < 4; q++) {
+            qsort(t[q], (size_t)reps, sizeof **t, s_cmp);
+            med[q] = t[q][reps / 2];
+        }
+        qsort(r, (size_t)reps, sizeof *r, s_cmp);
+        printf("| %zu | 4 | %.2f | %.2f | %.2f | %.2f | %.2fx | %.2fx | %.2fx | %.2f |\n",
+               sizes[a], med[0] * 1e3, med[1] * 1e3, med[2] * 1e3, med[3] * 1e3, med[1] / med[0],
+               med[2] / med[0], med[3] / med[0], r[reps / 2] * 1e3);
+        fflush(stdout);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -315,6 +358,9 @@ int main(int argc, char **argv)
     const char *cv = getenv("BENCH_CURVE"), *vv = getenv("BENCH_VERIFY");
     int curve = cv && *cv && strcmp(cv, "0") != 0;
     s_verify_mode = vv && *vv && strcmp(vv, "0") != 0;
+    const char *av = getenv("BENCH_AGGREGATE");
+    if (av && *av && strcmp(av, "0") != 0)
+        return s_aggregate_table(argv[1], reps, only_n);
     if (s_verify_mode) {
         printf("| parameters | workers | MB moved per round | psod (ms) | psod --verify-best (ms) "
                "| verify cost | raw ZeroMQ (ms) |\n");

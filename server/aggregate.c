@@ -88,9 +88,37 @@ static inline void s_sort(float *a, size_t k)
 }
 
 #define BLOCK 256
+#define NETWORK_MAX 16 /* inputs sorted by a network of whole-row compare-exchanges */
+
+/* Rows i and j of a tile ordered element by element (min in i): branch-free,
+ * so the compiler turns it into vector min and max. For values without NaN
+ * and without -0 (the tile has neither) the result is the sorted order,
+ * whatever order the rows came in. */
+static void s_cmpx(float *restrict a, float *restrict b, size_t len)
+{
+    for (size_t e = 0; e < len; e++) {
+        float x = a[e], y = b[e];
+        float lo = y < x ? y : x, hi = y < x ? x : y; /* both first: it vectorizes */
+        a[e] = lo;
+        b[e] = hi;
+    }
+}
+
+/* Sort each column of the tile's k rows: odd-even transposition, k rounds
+ * of neighbour compare-exchanges. */
+static void s_network(float *tile, size_t k, size_t len)
+{
+    for (size_t r = 0; r < k; r++)
+        for (size_t i = r % 2; i + 1 < k; i += 2)
+            s_cmpx(tile + i * BLOCK, tile + (i + 1) * BLOCK, len);
+}
 
 /* Median and trimmed mean, a block of coordinates at a time: the block's
- * changes are gathered into a tile, then each coordinate's k values sorted. */
+ * changes are gathered into a tile (-0 made +0, so that equal values are
+ * equal bits), then each coordinate's k values sorted: by a network over
+ * whole rows when the block holds no NaN (the daemon refuses non-finite
+ * pushes, so always in practice), else one column at a time with NaN
+ * last. */
 static int s_elementwise(int rule, long f, float *out, const float *const *v,
                          const float *const *base, size_t k, const float *ref, size_t n)
 {
@@ -110,9 +138,37 @@ static int s_elementwise(int rule, long f, float *out, const float *const *v,
             float *t = tile + j * BLOCK;
             if (b)
                 for (size_t e = 0; e < len; e++)
-                    t[e] = x[e] - b[e];
+                    t[e] = (x[e] - b[e]) + 0.0f;
             else
-                memcpy(t, x, len * sizeof *t);
+                for (size_t e = 0; e < len; e++)
+                    t[e] = x[e] + 0.0f;
+        }
+        int nan = 0;
+        for (size_t j = 0; j < k; j++)
+            for (size_t e = 0; e < len; e++)
+                nan |= tile[j * BLOCK + e] != tile[j * BLOCK + e];
+        if (!nan && k <= NETWORK_MAX) {
+            s_network(tile, k, len);
+            float *o = out + e0;
+            const float *r = ref ? ref + e0 : NULL;
+            if (rule == AGG_MEDIAN) {
+                const float *lo_row = tile + (k - 1) / 2 * BLOCK, *hi_row = tile + k / 2 * BLOCK;
+                for (size_t e = 0; e < len; e++) {
+                    float a = k % 2 ? hi_row[e] : (lo_row[e] + hi_row[e]) * 0.5f;
+                    o[e] = r ? r[e] + a : a;
+                }
+            } else {
+                float acc[BLOCK];
+                memcpy(acc, tile + lo * BLOCK, len * sizeof *acc);
+                for (size_t j = lo + 1; j < hi; j++)
+                    for (size_t e = 0; e < len; e++)
+                        acc[e] += tile[j * BLOCK + e];
+                for (size_t e = 0; e < len; e++) {
+                    float a = acc[e] * inv;
+                    o[e] = r ? r[e] + a : a;
+                }
+            }
+            continue;
         }
         for (size_t e = 0; e < len; e++) {
             for (size_t j = 0; j < k; j++)
@@ -161,40 +217,94 @@ static double s_median_d(const double *r, size_t k)
     return m;
 }
 
+/* What change j is taken against: its base, else ref, else nothing. */
+static const float *s_base(const float *const *base, const float *ref, size_t j)
+{
+    return base && base[j] ? base[j] : ref;
+}
+
+#define LANES 8 /* independent partial sums: fixed order, and the compiler vectorizes them */
+
+/* sum_e ((x[e] - bx[e]) - (y[e] - by[e]))^2 in double, y/by may be NULL
+ * (zero), bx/by NULL (nothing subtracted); c (may be NULL) is a float
+ * change subtracted from x's instead of y's. */
+static double s_dist2(const float *x, const float *bx, const float *y, const float *by,
+                      const float *c, size_t n)
+{
+    double lane[LANES] = {0};
+    size_t e = 0;
+    /* The two common shapes first, without branches in the loop. */
+    if (bx && !y && c)
+        for (; e + LANES <= n; e += LANES)
+            for (size_t l = 0; l < LANES; l++) {
+                double d = (double)(x[e + l] - bx[e + l]) - (double)c[e + l];
+                lane[l] += d * d;
+            }
+    else if (bx && y && by)
+        for (; e + LANES <= n; e += LANES)
+            for (size_t l = 0; l < LANES; l++) {
+                double d = (double)(x[e + l] - bx[e + l]) - (double)(y[e + l] - by[e + l]);
+                lane[l] += d * d;
+            }
+    for (; e + LANES <= n; e += LANES)
+        for (size_t l = 0; l < LANES; l++) {
+            float dx = bx ? x[e + l] - bx[e + l] : x[e + l];
+            float dy = y ? (by ? y[e + l] - by[e + l] : y[e + l]) : c ? c[e + l] : 0.0f;
+            double d = (double)dx - (double)dy;
+            lane[l] += d * d;
+        }
+    for (; e < n; e++) {
+        float dx = bx ? x[e] - bx[e] : x[e];
+        float dy = y ? (by ? y[e] - by[e] : y[e]) : c ? c[e] : 0.0f;
+        double d = (double)dx - (double)dy;
+        lane[0] += d * d;
+    }
+    double sq = 0;
+    for (size_t l = 0; l < LANES; l++)
+        sq += lane[l];
+    return sq;
+}
+
 static int s_cclip(const struct agg_params *p, float *out, const float *const *v,
                    const float *const *base, size_t k, const float *ref, size_t n)
 {
     float *c = calloc(n ? n : 1, sizeof *c); /* the center, a change: starts at 0 */
+    float *acc = malloc((n ? n : 1) * sizeof *acc);
     double *r = malloc(k * sizeof *r);
     float *s = malloc(k * sizeof *s);
-    if (!c || !r || !s) {
-        free(c), free(r), free(s);
+    if (!c || !acc || !r || !s) {
+        free(c), free(acc), free(r), free(s);
         return -1;
     }
     for (long it = 0; it < p->iters; it++) {
         for (size_t j = 0; j < k; j++) {
-            double sq = 0;
-            for (size_t e = 0; e < n; e++) {
-                double d = (double)s_change(v, base, ref, j, e) - (double)c[e];
-                sq += d * d;
-            }
+            double sq = s_dist2(v[j], s_base(base, ref, j), NULL, NULL, c, n);
             r[j] = isfinite(sq) ? sqrt(sq) : INFINITY;
         }
         double tau = p->tau > 0 ? p->tau : s_median_d(r, k);
         for (size_t j = 0; j < k; j++)
             s[j] = (float)(r[j] <= tau || r[j] == 0 ? 1.0 : isfinite(r[j]) ? tau / r[j] : 0.0) /
                    (float)k;
-        for (size_t e = 0; e < n; e++) {
-            float acc = 0.0f;
-            for (size_t j = 0; j < k; j++)
-                if (s[j] != 0.0f)
-                    acc += s[j] * (s_change(v, base, ref, j, e) - c[e]);
-            c[e] += acc;
+        /* acc = sum_j s_j (d_j - c), summed in input order per element */
+        memset(acc, 0, n * sizeof *acc);
+        for (size_t j = 0; j < k; j++) {
+            if (s[j] == 0.0f)
+                continue;
+            const float *restrict x = v[j], *restrict b = s_base(base, ref, j);
+            const float sj = s[j];
+            if (b)
+                for (size_t e = 0; e < n; e++)
+                    acc[e] += sj * ((x[e] - b[e]) - c[e]);
+            else
+                for (size_t e = 0; e < n; e++)
+                    acc[e] += sj * (x[e] - c[e]);
         }
+        for (size_t e = 0; e < n; e++)
+            c[e] += acc[e];
     }
     for (size_t e = 0; e < n; e++)
         out[e] = ref ? ref[e] + c[e] : c[e];
-    free(c), free(r), free(s);
+    free(c), free(acc), free(r), free(s);
     return 0;
 }
 
@@ -212,12 +322,7 @@ static int s_krum(const struct agg_params *p, long f, float *out, const float *c
     for (size_t a = 0; a < k; a++) {
         d[a * k + a] = 0;
         for (size_t b = a + 1; b < k; b++) {
-            double sq = 0;
-            for (size_t e = 0; e < n; e++) {
-                double t = (double)s_change(v, base, ref, a, e) -
-                           (double)s_change(v, base, ref, b, e);
-                sq += t * t;
-            }
+            double sq = s_dist2(v[a], s_base(base, ref, a), v[b], s_base(base, ref, b), NULL, n);
             d[a * k + b] = d[b * k + a] = isfinite(sq) ? sq : INFINITY;
         }
     }
