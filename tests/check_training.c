@@ -260,6 +260,8 @@ static const char *const s_scen_psod[][5] = {
     {"--attractor", "mix", NULL},
     {"--verify-best", "yes", NULL},
     {"--hyper", "yes", NULL},
+    {"--preset", "faulty", NULL},
+    {"--aggregate", "trimmed", NULL},
 };
 static const char *const s_scen_workers[][7] = {
     {"--fitness", "shared", "--holdout", "100", NULL},
@@ -269,13 +271,19 @@ static const char *const s_scen_workers[][7] = {
     {"--fitness", "shared", "--holdout", "100", NULL},
     {"--fitness", "shared", "--holdout", "100", NULL},
     {"--fitness", "shared", "--holdout", "100", NULL},
+    {"--fitness", "shared", "--holdout", "100", NULL},
+    {"--shard-mode", "dirichlet", "--shard-alpha", "0.5", NULL},
 };
 /* 5: a worker that lies about its fitness, refused by the verifiers.
- * 6: particles that carry their learning rate and momentum (--hyper). */
+ * 6: particles that carry their learning rate and momentum (--hyper).
+ * 7: the faulty preset (robust attractor, a verified quorum) against a
+ *    sign-flipping attacker; 8: trimmed mean against ALIE. */
 static const char *const s_scen_first[][4] = {
     {NULL}, {NULL}, {NULL}, {"--shuffle-labels", NULL}, {"--shuffle-labels", NULL},
     {"--shuffle-labels", "--lie-loss", "0.01", NULL},
     {NULL},
+    {"--attack", "signflip", NULL},
+    {"--attack", "alie", NULL},
 };
 
 START_TEST(scenario_options_are_byte_identical_twice)
@@ -337,7 +345,7 @@ int main(void)
     tcase_add_loop_test(tc, every_strategy_trains_over_compressed_payloads, 0, STRATEGY_COUNT);
     tcase_add_loop_test(tc, seeded_runs_are_byte_identical_whatever_order_pushes_arrive_in, 0, 2);
     tcase_add_test(tc, engine_threads_repeat_their_bits_and_agree_with_one_thread);
-    tcase_add_loop_test(tc, scenario_options_are_byte_identical_twice, 0, 7);
+    tcase_add_loop_test(tc, scenario_options_are_byte_identical_twice, 0, 9);
     suite_add_tcase(s, tc);
     return suite_run(s);
 }

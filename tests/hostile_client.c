@@ -79,7 +79,9 @@ int main(int argc, char **argv)
                                c_pos = PSOD__COMMAND__CMD_POSITION,
                                c_status = PSOD__COMMAND__CMD_STATUS_REQUEST,
                                c_admin = PSOD__COMMAND__CMD_ADMIN,
-                               c_welcome = PSOD__COMMAND__CMD_WELCOME;
+                               c_welcome = PSOD__COMMAND__CMD_WELCOME,
+                               c_mreq = PSOD__COMMAND__CMD_MODEL_REQUEST,
+                               c_model = PSOD__COMMAND__CMD_MODEL;
     unsigned char garbage[200], bigmeta[70 * 1024], f7[7] = {0}, f8[8] = {0};
     for (size_t i = 0; i < sizeof garbage; i++)
         garbage[i] = (unsigned char)(i * 37 + 11);
@@ -157,6 +159,12 @@ int main(int argc, char **argv)
          {5, 1, 0}},
         {"admin stop without a key", PSOD__ERROR_CODE__ERR_UNAUTHORIZED, 3,
          {sig, &c_admin, adminbuf}, {5, 1, adminlen}},
+        {"model request with payload", PSOD__ERROR_CODE__ERR_MALFORMED, 4,
+         {sig, &c_mreq, "", f8}, {5, 1, 0, 8}},
+        {"model request with garbage metadata", PSOD__ERROR_CODE__ERR_MALFORMED, 3,
+         {sig, &c_mreq, garbage}, {5, 1, sizeof garbage}},
+        {"model to the daemon", PSOD__ERROR_CODE__ERR_UNKNOWN_COMMAND, 4,
+         {sig, &c_model, "", f8}, {5, 1, 0, 8}},
     };
     const int nbad = (int)(sizeof bads / sizeof bads[0]);
     void *bigpayload = big ? calloc(1, big) : NULL;

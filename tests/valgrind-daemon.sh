@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Normal psod runs under valgrind, one per weight strategy (pso, avg, easgd,
 # diloco), then pso resumed from its checkpoints, avg in async mode and pso
-# with --verify-best --hyper: 4
+# with --verify-best --hyper --aggregate cclip, avg under krum and easgd
+# under the trimmed mean: 4
 # objective workers train while a hostile client sends every kind of bad
 # message; psod writes its metrics, model files and checkpoints; psoctl reads
 # the status; SIGTERM stops the daemon (with a final checkpoint). Then one ssgd run with 3 real network
@@ -80,11 +81,14 @@ for s in avg easgd diloco; do run_objective "$s"; done
 run_objective pso --resume "$dir/ck-pso"
 grep -q "resumed from" "$dir/psod-pso.log" || { echo "valgrind-daemon: pso did not resume"; exit 1; }
 run_objective avg --mode async
-# pso with a verified global best and hyperparameter particles (objective
-# workers verify a claim by the function itself).
-run_objective pso --verify-best yes --hyper yes --checkpoint-dir "$dir/ck-verify"
+# pso with a verified global best (a quorum of 2), hyperparameter particles
+# and a robust attractor (objective workers verify a claim by the function
+# itself); then robust rules under avg and easgd.
+run_objective pso --verify-best yes --hyper yes --aggregate cclip --checkpoint-dir "$dir/ck-verify"
 grep -q "new global best: particle" "$dir/psod-pso.log" ||
     { echo "valgrind-daemon: pso --verify-best adopted no global best"; exit 1; }
+run_objective avg --aggregate krum --aggregate-f 0 --aggregate-m 2
+run_objective easgd --aggregate trimmed
 
 # ssgd: real training workers on a tiny MNIST-format dataset.
 "$BUILD/tests/make_fixture" "$dir/data" 600 200
