@@ -191,6 +191,7 @@ int psoc__await(struct psoc *c, int want, uint64_t seq, int timeout_ms, struct w
                 int req = want == PSOD__COMMAND__CMD_POSITION  ? PSOD__COMMAND__CMD_PUSH
                           : want == PSOD__COMMAND__CMD_WELCOME   ? PSOD__COMMAND__CMD_HELLO
                           : want == PSOD__COMMAND__CMD_ADMIN_REPLY ? PSOD__COMMAND__CMD_ADMIN
+                          : want == PSOD__COMMAND__CMD_MODEL     ? PSOD__COMMAND__CMD_MODEL_REQUEST
                                                                    : PSOD__COMMAND__CMD_STATUS_REQUEST;
                 rc = psoc__err(err, errlen, PSOC_EREFUSED, "daemon refused %s: %s (%s)",
                            wire_command_name(req), e->message, wire_error_name(e->code));

@@ -213,6 +213,16 @@ class Swarm:
             self.optimizer.state.clear()
         return pos
 
+    def fetch_model(self, safe=False):
+        """Load the swarm's model into this model's parameters (every
+        shard's range on a sharded swarm): the global model, or with
+        safe=True the one a diverged worker should start again from (the
+        verified global best, else the robust attractor, else the global
+        model). Returns {"loss", "kind"}; PsodError while psod has none."""
+        info = self.client.fetch_model(self._ptr(self.host), safe=safe)
+        self._from_host()
+        return info
+
     def report_position_accuracy(self, accuracy):
         """The test accuracy of the position last received (strategies whose
         positions are the global model), sent with the next push."""

@@ -272,11 +272,17 @@ def run(o):
                 if anchor is None or recoveries > MAX_RECOVERIES:
                     _log(f"loss {lv} at step {step}: giving up", "ERROR")
                     return 1
-                _log(f"loss {lv} at step {step}: back to the last position (recovery "
-                     f"{recoveries} of {MAX_RECOVERIES})", "WARN")
-                with torch.no_grad():
-                    swarm.flat.copy_(anchor)
                 opt.state.clear()
+                try:  # psod's safe model, never the position that may have led here
+                    info = swarm.fetch_model(safe=True)
+                    _log(f"loss {lv} at step {step}: back to psod's {info['kind']} (global "
+                         f"loss {info['loss']:.4g}), not to the position that led here "
+                         f"(recovery {recoveries} of {MAX_RECOVERIES})", "WARN")
+                except psod.PsodError as e:
+                    _log(f"loss {lv} at step {step}: back to the last position ({e}; recovery "
+                         f"{recoveries} of {MAX_RECOVERIES})", "WARN")
+                    with torch.no_grad():
+                        swarm.flat.copy_(anchor)
                 step += 1
                 continue
             if swarm is None or not swarm.push_gradients:
