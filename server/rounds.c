@@ -487,6 +487,10 @@ void srv_handle_push(struct server *s, struct wire_msg *in)
     mb->last_round = s->round;
     if (p->verdict)
         srv_verify_verdict(s, mb, p->verdict);
+    if (!mb->has_push) { /* its own verdict got it evicted (--strike-action evict) */
+        srv_maybe_close_round(s);
+        return;
+    }
     if (srv_follower(s)) {
         srv_shard_vote(s, mb); /* held until the coordinator's commit */
         return;

@@ -105,13 +105,16 @@ static void s_after_strike(struct server *s, int i, const char *why)
         snprintf(why2, sizeof why2, "worker '%s' was evicted for its strikes (claims or verdicts "
                  "a quorum of other workers refuted; --strike-limit %ld) and may not rejoin "
                  "this swarm", mb->name, s->cfg.sp.strike_limit);
+        /* seq 0 when no push is pending: the client takes it as the
+         * answer to whatever it waits for next. */
+        uint64_t seq = mb->has_push ? mb->push_seq : 0;
         if (mb->has_push) {
             zmq_msg_close(&mb->push);
             mb->has_push = 0;
             mb->votes = 0;
         }
         wire_send_error(s->sock, mb->id, mb->id_len, PSOD__ERROR_CODE__ERR_UNAUTHORIZED, why2,
-                        mb->push_seq, s->round);
+                        seq, s->round);
         s->errors[PSOD__ERROR_CODE__ERR_UNAUTHORIZED]++;
         mb->active = 0;
         mb->evicted = 1;
