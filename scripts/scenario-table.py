@@ -93,31 +93,46 @@ def table(name, cells, out):
     return strategies, conds
 
 
+# One colour per strategy, none used twice (Okabe-Ito, then more).
+COLOURS = ["#000000", "#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00",
+           "#CC79A7", "#999999", "#8B4513", "#7FFF00", "#00008B", "#FF1493", "#20B2AA"]
+
+
 def plot(path, name, cells, strategies, conds):
+    """Bars at explicit positions, each strategy one colour of its own, and
+    each bar's error bar (sd over seeds) on the bar itself."""
     dat = path + ".dat"
+    width = len(strategies) + 1
     with open(dat, "w") as f:
-        f.write("cond " + " ".join(f"{s} {s}-sd" for s in strategies) + "\n")
-        for c in conds:
-            vals = []
-            for s in strategies:
+        for i, s in enumerate(strategies):
+            f.write(f"# {s}\n")
+            for j, c in enumerate(conds):
                 v = cells.get((s, c))
-                m, sd, _ = stats(v["acc"]) if v else (float("nan"), 0, 0)
-                vals += [f"{m:.4f}", f"{sd:.4f}"]
-            f.write(f'"{c}" ' + " ".join(vals) + "\n")
-    cols = " , ".join(f"'{dat}' using {2 + 2 * i}:{3 + 2 * i}:xtic(1) title '{s}'"
-                      for i, s in enumerate(strategies))
+                if v:
+                    m, sd, _ = stats(v["acc"])
+                    f.write(f"{j * width + i} {m:.4f} {sd:.4f}\n")
+            f.write("\n\n")
+    tics = ", ".join(f'"{c}" {j * width + (len(strategies) - 1) / 2:.1f}'
+                     for j, c in enumerate(conds))
+    series = []
+    for i, s in enumerate(strategies):
+        col = COLOURS[i % len(COLOURS)]
+        series.append(f"'{dat}' index {i} using 1:2 with boxes lc rgb '{col}' title '{s}'")
+        series.append(f"'{dat}' index {i} using 1:2:3 with yerrorbars lc rgb '#000000' "
+                      f"pt -1 notitle")
     script = f"""set terminal pngcairo size 1100,600 noenhanced
 set output '{path}.png'
 set title '{name}: final test accuracy of the global model, mean and sd over seeds'
-set style data histogram
-set style histogram errorbars gap 2 lw 1
 set style fill solid 0.8 border -1
+set boxwidth 0.85
 set ylabel 'test accuracy (%)'
 set yrange [*:100]
+set xrange [-1:{len(conds) * width - 1}]
+set xtics ({tics}) scale 0
 set key outside right
 set grid ytics
 set xtics rotate by -20
-plot {cols}
+plot {", ".join(series)}
 """
     subprocess.run(["gnuplot"], input=script.encode(), check=True)
     os.unlink(dat)
