@@ -71,15 +71,18 @@ static void s_print_text(FILE *f, const struct psoc_status *st)
         }
     }
     if (st->n_particles)
-        fprintf(f, "%4s %-24s %7s %5s %12s %12s %8s %8s %s\n", "id", "worker", "active", "wire",
-               "last loss", "best loss", "age s", "pushes", "round");
+        fprintf(f, "%4s %-24s %7s %5s %12s %12s %8s %8s %7s %s\n", "id", "worker", "active",
+               "wire", "last loss", "best loss", "age s", "pushes", "strikes", "round");
     for (size_t i = 0; i < st->n_particles; i++) {
         const struct psoc_particle_status *p = &st->particle[i];
-        fprintf(f, "%4u %-24s %7s %5s %12.6g %12.6g %8.1f %8llu %s\n", p->id, p->name,
+        char strikes[24];
+        snprintf(strikes, sizeof strikes, "%u%s", p->strikes, p->excluded ? "!" : "");
+        fprintf(f, "%4u %-24s %7s %5s %12.6g %12.6g %8.1f %8llu %7s %s%s\n", p->id, p->name,
                p->active ? "yes" : p->evicted ? "evicted" : "no", psoc_wire_name(p->wire),
                p->last_loss, p->best_loss, p->age_seconds,
-               (unsigned long long)p->pushes,
-               p->pushed_this_round ? "pushed" : p->active ? "round waits for it" : "-");
+               (unsigned long long)p->pushes, strikes,
+               p->pushed_this_round ? "pushed" : p->active ? "round waits for it" : "-",
+               p->excluded ? " (excluded: --strike-limit)" : "");
     }
 }
 

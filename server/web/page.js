@@ -15,7 +15,8 @@ function cell(row, text) {
 }
 
 function state(p) {
-  return p.active ? "active" : p.evicted ? "evicted" : "left";
+  const s = p.active ? "active" : p.evicted ? "evicted" : "left";
+  return p.excluded ? `${s}, excluded (${p.strikes} strikes)` : s;
 }
 
 function roundRate(h) {
@@ -31,8 +32,10 @@ function roundRate(h) {
 
 // psod --verify-best: what became of the candidate global bests.
 function verifySummary(v) {
-  if (!v || v.adopted + v.refused + v.ignored === 0) return "";
-  return `; verified best: ${v.adopted} adopted, ${v.refused} refused, ${v.ignored} verdicts ignored`;
+  if (!v || v.adopted + v.refused + v.ignored + (v.undecided || 0) === 0) return "";
+  return `; verified best: ${v.adopted} adopted, ${v.refused} refused, ` +
+    `${v.undecided || 0} without a quorum, ${v.ignored} verdicts ignored; ` +
+    `${v.struck || 0} verifiers struck, ${v.excluded || 0} workers excluded`;
 }
 
 function drawSummary(st, h) {
