@@ -37,6 +37,10 @@ echo
 echo "### What --verify-best costs a round (a candidate every round), psod with and without it: \`BENCH_VERIFY=1 $BUILD/bench/bench_round $BUILD/psod 30\`"
 echo
 BENCH_VERIFY=1 "$BUILD/bench/bench_round" "$BUILD/psod" 30
+echo
+echo "### What the robust rules cost a round (avg, 4 workers), beside the mean: \`BENCH_AGGREGATE=1 BENCH_REPS=5 $BUILD/bench/bench_round $BUILD/psod 30\`"
+echo
+BENCH_AGGREGATE=1 BENCH_REPS=5 "$BUILD/bench/bench_round" "$BUILD/psod" 30
 fi
 
 echo
