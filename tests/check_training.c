@@ -260,7 +260,7 @@ static const char *const s_scen_psod[][5] = {
     {"--attractor", "mix", NULL},
     {"--verify-best", "yes", NULL},
     {"--hyper", "yes", NULL},
-    {"--preset", "faulty", NULL},
+    {"--aggregate", "cclip", "--verify-best", "yes", NULL},
     {"--aggregate", "trimmed", NULL},
 };
 static const char *const s_scen_workers[][7] = {
@@ -276,7 +276,7 @@ static const char *const s_scen_workers[][7] = {
 };
 /* 5: a worker that lies about its fitness, refused by the verifiers.
  * 6: particles that carry their learning rate and momentum (--hyper).
- * 7: the faulty preset (robust attractor, a verified quorum) against a
+ * 7: pso's robust attractor (cclip) with a verified quorum against a
  *    sign-flipping attacker; 8: trimmed mean against ALIE. */
 static const char *const s_scen_first[][4] = {
     {NULL}, {NULL}, {NULL}, {"--shuffle-labels", NULL}, {"--shuffle-labels", NULL},

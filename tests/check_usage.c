@@ -362,8 +362,7 @@ START_TEST(presets_set_their_options_and_explicit_options_win)
     ck_assert_int_eq(s_psod_alone("p1", (char *[]){"--preset", "faulty", "--bind", "5605", NULL}),
                      1);
     proc_read("p1", "err", out, sizeof out);
-    ck_assert_msg(strstr(out, "    strategy pso\n") && strstr(out, "    attractor mean\n") &&
-                      strstr(out, "    aggregate cclip\n") && strstr(out, "    verify-best yes\n") &&
+    ck_assert_msg(strstr(out, "    strategy avg\n") && strstr(out, "    aggregate cclip\n") &&
                       strstr(out, "    preset faulty\n"),
                   "%.3000s", out);
     ck_assert_int_eq(s_psod_alone("p2", (char *[]){"--preset", "faulty", "--aggregate", "median",
