@@ -109,7 +109,8 @@ def plot(dirname, summaries):
               "set multiplot layout %d,%d" % (rows, cols),
               "set style fill solid 0.85 border -1", "set boxwidth 0.7",
               "set ylabel 'test accuracy (%)'", "set grid ytics", "set key off",
-              "set xtics rotate by -30 scale 0"]
+              "set xtics rotate by -30 scale 0",
+              "set xrange [-0.8:%.1f]" % (len(DEFENSES) - 0.2)]
     for i, c in enumerate(COLOURS):
         script.append("set linetype %d lc rgb '%s' lw 1.5" % (i + 1, c))
     for idx, k in enumerate(panels):
