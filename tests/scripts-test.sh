@@ -132,6 +132,32 @@ check "scenario-table.py: no mean ± sd for pso-weighted: $(cat "$dir/scen-table
     grep -q -E "^\| pso-weighted \| \*\*[0-9.]+\*\* ± [0-9.]+ \(n 2" "$dir/scen/table.md"
 check "scenario-table.py: no verdict against avg" grep -q -E "^\| pso \| (win|tie|loss) \(" "$dir/scen/table.md"
 check "scenario-table.py: no plot" test -s "$dir/scen/skew.png"
+# The robust campaign's pieces: an attacker as the first worker
+# (--adversarial), and robust-table.py over a results.csv of its format.
+if scripts/run-local.sh --no-fetch --model mlp --data-dir "$dir/data" --workers 3 --epochs 1 \
+        --sync-every 4 --strategy avg --run-dir "$dir/adv" --adversarial \
+        --first-workers 1 "--attack signflip" -- --aggregate cclip > "$dir/adv.log" 2>&1; then ok
+else bad "run-local.sh --adversarial: $(tail -n 5 "$dir/adv.log")"; fi
+check "run-local.sh --adversarial: no honest_failed=0 in the summary" \
+    grep -qx "honest_failed=0" "$dir/adv/summary.txt"
+check "run-local.sh --adversarial: the attacker did not attack" \
+    grep -q -- "--attack signflip (strength 10): this worker pushes crafted weights" "$dir/adv/worker0.log"
+mkdir -p "$dir/rob"
+{
+    echo "scenario,workers,bad,data,attack,defense,seed,final_acc,best_acc,t97_s,wall_s,rounds,bytes,honest_failed,adversary_failed,status"
+    for seed in 1 2; do
+        t97=$([ "$seed" = 1 ] && echo 3.0 || echo 3.4)
+        echo "w4,4,1,iid,none,mean,$seed,0.98$seed,0.98,$t97,6,30,1,0,0,0"
+        echo "w4,4,1,iid,signflip,mean,$seed,0.09$seed,0.1,,6,30,1,2,0,0"
+        echo "w4,4,1,iid,none,cclip,$seed,0.97$seed,0.97,$t97,6,30,1,0,0,0"
+        echo "w4,4,1,iid,signflip,cclip,$seed,0.96$seed,0.96,,6,30,1,0,1,0"
+    done
+} > "$dir/rob/results.csv"
+/usr/bin/python3 scripts/robust-table.py "$dir/rob" --plot > "$dir/rob/table.md" 2> "$dir/rob-table.log"
+check "robust-table.py: no worst case for cclip: $(cat "$dir/rob-table.log")" \
+    grep -q -E "^\| cclip \| 97\.15 ± 0\.07 \| 96\.15 ± 0\.07 \| 96\.15 ± 0\.07 \(signflip\) \| -1\.00 \| 3\.2 \| 0 \|" "$dir/rob/table.md"
+check "robust-table.py: honest exits not counted" grep -q -E "^\| mean \|.*\| 4 \|$" "$dir/rob/table.md"
+check "robust-table.py: no plot" test -s "$dir/rob/robust.png"
 check "run-local.sh --first-workers without options refused" \
     bash -c "scripts/run-local.sh --no-fetch --first-workers 1 2>&1 | grep -q 'needs K and options'"
 
