@@ -55,7 +55,10 @@ def scenario_table(name, cells):
     defenses = [d for d in DEFENSES if any(k[0] == d for k in cells)]
     attacks = [a for a in ATTACKS if any(k[1] == a for k in cells)]
     seeds = max((len(v) for v in cells.values()), default=0)
-    out = ["### %s (%d seed%s)" % (name, seeds, "" if seeds == 1 else "s"), ""]
+    fewer = [d for d in defenses
+             if max(len(v) for k, v in cells.items() if k[0] == d) < seeds]
+    note = "; %s: fewer (see n)" % ", ".join(fewer) if fewer else ""
+    out = ["### %s (%d seed%s%s)" % (name, seeds, "" if seeds == 1 else "s", note), ""]
     out.append("| defense | " + " | ".join(attacks) + " | worst | clean cost | t97 (s) | honest exits |")
     out.append("|---|" + "---:|" * (len(attacks) + 4))
     base = stats(acc(cells.get(("mean", "none"), [])))
@@ -78,7 +81,9 @@ def scenario_table(name, cells):
         t97 = "—" if not t else "%.1f%s" % (sum(t) / len(t), "" if len(t) == n_none else
                                             " (%d of %d)" % (len(t), n_none))
         row += ["%s (%s)" % (fmt(worst), worst_a) if worst else "—", cost, t97, str(exits)]
-        out.append("| %s | %s |" % (d, " | ".join(row)))
+        n = max(len(v) for k, v in cells.items() if k[0] == d)
+        label = d if n == seeds else "%s (n %d)" % (d, n)
+        out.append("| %s | %s |" % (label, " | ".join(row)))
         summary[d] = (worst, worst_a, clean)
     out.append("")
     return out, summary
