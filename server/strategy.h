@@ -125,6 +125,10 @@ struct strategy_ops {
      * (NULL op: global()). pso: the verified global best, else the robust
      * attractor, else the global best. NULL before there is one. */
     const float *(*safe)(const void *st, const char **kind);
+    /* Particle i's push that arrive() saw is freed before the close (its
+     * worker was evicted mid-round): forget it. NULL: arrive keeps no
+     * pointer. */
+    void (*withdraw)(void *st, int i);
 };
 
 /* Every strategy, once: the registry, --strategy's choices and the names
@@ -183,6 +187,9 @@ void strategy_sum_arrive(struct strategy_sum *s, const struct strategy_order *o,
 void strategy_sum_finish(struct strategy_sum *s, const struct strategy_order *o, float *out,
                          float *const *x, size_t n, uint64_t round, size_t *k);
 void strategy_sum_free(struct strategy_sum *s);
+/* Particle i's push of this round is gone before the close (its buffer
+ * is freed): the sum must not read it, and finish computes afresh. */
+void strategy_sum_withdraw(struct strategy_sum *s, int i);
 
 /* The state the center-based strategies (avg, easgd, diloco, ssgd) share.
  * It comes first in each one's state struct, so the strategy_center_*
@@ -222,6 +229,7 @@ void strategy_center_reset(void *st, int i, const float *x0, uint64_t stream);
 /* arrive for strategies that set sum_arr; strategy_center_mean takes the
  * round's mean from it into arr[sum_arr]. */
 void strategy_center_arrive(void *st, uint64_t round, int i, const float *x);
+void strategy_center_withdraw(void *st, int i);
 void strategy_center_mean(struct strategy_center *c, float *const *x, uint64_t round, size_t *k);
 /* The round's pushes combined into arr[sum_arr]: their mean (as
  * strategy_center_mean), or under a robust --aggregate rule
@@ -246,7 +254,7 @@ int strategy_center_load(void *st, struct ckpt_reader *r);
     .global = strategy_center_global, .global_loss = strategy_center_loss,                     \
     .global_particle = strategy_center_no_particle,                                            \
     .personal_best_loss = strategy_center_no_pbest, .reset = strategy_center_reset,           \
-    .arrive = strategy_center_arrive
+    .arrive = strategy_center_arrive, .withdraw = strategy_center_withdraw
 
 /* Mean of the non-NULL x[i] (how many in *k) into out, summed in o's order. */
 void strategy_mean(float *out, float *const *x, const struct strategy_order *o, size_t n,

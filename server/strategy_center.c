@@ -72,6 +72,11 @@ void strategy_center_arrive(void *st, uint64_t round, int i, const float *x)
         strategy_sum_arrive(&c->sum, &c->ord, c->arr[c->sum_arr], c->n, round, i, x);
 }
 
+void strategy_center_withdraw(void *st, int i)
+{
+    strategy_sum_withdraw(&((struct strategy_center *)st)->sum, i);
+}
+
 void strategy_center_mean(struct strategy_center *c, float *const *x, uint64_t round, size_t *k)
 {
     strategy_sum_finish(&c->sum, &c->ord, c->arr[c->sum_arr], x, c->n, round, k);

@@ -73,6 +73,7 @@ static int s_strike(void *st, int i) { return swarm_strike(st, i); }
 static int s_excluded(const void *st, int i) { return swarm_excluded(st, i); }
 static uint32_t s_strikes(const void *st, int i) { return swarm_strikes(st, i); }
 static const float *s_safe(const void *st, const char **kind) { return swarm_safe(st, kind); }
+static void s_withdraw(void *st, int i) { swarm_withdraw(st, i); }
 
 #define P(f) offsetof(struct strategy_params, f)
 static const struct config_option s_options[] = {
@@ -154,4 +155,5 @@ const struct strategy_ops strategy_pso = {
     .excluded = s_excluded,
     .strikes = s_strikes,
     .safe = s_safe,
+    .withdraw = s_withdraw,
 };

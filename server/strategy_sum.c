@@ -98,6 +98,14 @@ void strategy_sum_finish(struct strategy_sum *s, const struct strategy_order *o,
     }
 }
 
+void strategy_sum_withdraw(struct strategy_sum *s, int i)
+{
+    if (s->started && s->got && i >= 0 && (size_t)i < s->cap && s->got[i]) {
+        s->got[i] = NULL;
+        s->broken = 1;
+    }
+}
+
 void strategy_sum_free(struct strategy_sum *s)
 {
     free(s->got);

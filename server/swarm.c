@@ -531,6 +531,8 @@ const float *swarm_safe(const struct swarm *s, const char **kind)
     return s->g ? NULL : swarm_best(s); /* verified, none adopted yet: nothing is safe */
 }
 
+void swarm_withdraw(struct swarm *s, int i) { strategy_sum_withdraw(&s->sum, i); }
+
 int swarm_excluded(const struct swarm *s, int i)
 {
     return i >= 0 && (size_t)i < s->count && s_out(s, (size_t)i);

@@ -136,6 +136,8 @@ int swarm_excluded(const struct swarm *s, int i);
  * best once one was adopted, else the robust attractor (prm.agg), else the
  * global best; *kind names it. NULL before any. */
 const float *swarm_safe(const struct swarm *s, const char **kind);
+/* Particle i's push seen by swarm_arrive is freed before the close. */
+void swarm_withdraw(struct swarm *s, int i);
 uint32_t swarm_strikes(const struct swarm *s, int i); /* since the start */
 
 double swarm_best_loss(const struct swarm *s);   /* +inf before any round */

@@ -109,6 +109,8 @@ static void s_after_strike(struct server *s, int i, const char *why)
          * answer to whatever it waits for next. */
         uint64_t seq = mb->has_push ? mb->push_seq : 0;
         if (mb->has_push) {
+            if (s->ops->withdraw) /* the round's running sum may hold it */
+                s->ops->withdraw(s->st, (int)(mb - s->m));
             zmq_msg_close(&mb->push);
             mb->has_push = 0;
             mb->votes = 0;

@@ -454,6 +454,45 @@ START_TEST(test_pso_robust_attractor)
 }
 END_TEST
 
+/* A push the running sum holds (arrived ahead of its turn) is withdrawn and
+ * freed mid-round (its worker evicted): the sum never reads it again, and
+ * the round's mean is that of the others. (Under ASan a read is a crash.) */
+START_TEST(a_withdrawn_push_is_never_read)
+{
+    const struct strategy_ops *ops = strategy_find("avg");
+    struct strategy_params p = {.workers = 3, .seed = 1};
+    float zero[N];
+    memset(zero, 0, sizeof zero);
+    void *st = ops->create(N, 0, &p);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(ops->add(st, zero, 10 + (uint64_t)i), i);
+    float *x[3], *prev[3];
+    for (int i = 0; i < 3; i++) {
+        x[i] = malloc(N * sizeof(float));
+        prev[i] = calloc(N, sizeof(float));
+        for (size_t e = 0; e < N; e++)
+            x[i][e] = (float)(i + 1);
+    }
+    /* Every push but the first in stream order arrives first: all pending. */
+    for (int i = 2; i >= 1; i--)
+        ops->arrive(st, 1, i, x[i]);
+    ops->withdraw(st, 2);
+    free(x[2]);
+    x[2] = NULL;
+    ops->arrive(st, 1, 0, x[0]);
+    double loss[3] = {1, 1, 1};
+    ops->round(st, 1, x, (const float *const *)prev, loss, NULL, NULL);
+    const float *g = ops->global(st);
+    for (size_t e = 0; e < N; e++)
+        ck_assert_float_eq(g[e], 1.5f);
+    for (int i = 0; i < 3; i++) {
+        free(x[i]);
+        free(prev[i]);
+    }
+    ops->destroy(st);
+}
+END_TEST
+
 static Suite *s_suite(void)
 {
     Suite *s = suite_create("aggregate");
@@ -469,6 +508,7 @@ static Suite *s_suite(void)
     tcase_add_test(tc, test_assumptions);
     tcase_add_test(tc, test_strategies_resist);
     tcase_add_test(tc, test_pso_robust_attractor);
+    tcase_add_test(tc, a_withdrawn_push_is_never_read);
     suite_add_tcase(s, tc);
     return s;
 }
