@@ -87,6 +87,12 @@ static inline void s_sort(float *a, size_t k)
     }
 }
 
+/* What change j is taken against: its base, else ref, else nothing. */
+static const float *s_base(const float *const *base, const float *ref, size_t j)
+{
+    return base && base[j] ? base[j] : ref;
+}
+
 #define BLOCK 256
 #define NETWORK_MAX 16 /* inputs sorted by a network of whole-row compare-exchanges */
 
@@ -134,7 +140,8 @@ static int s_elementwise(int rule, long f, float *out, const float *const *v,
         size_t len = n - e0 < BLOCK ? n - e0 : BLOCK;
         for (size_t j = 0; j < k; j++) {
             const float *x = v[j] + e0;
-            const float *b = base && base[j] ? base[j] + e0 : ref ? ref + e0 : NULL;
+            const float *b = s_base(base, ref, j);
+            b = b ? b + e0 : NULL;
             float *t = tile + j * BLOCK;
             if (b)
                 for (size_t e = 0; e < len; e++)
@@ -149,41 +156,34 @@ static int s_elementwise(int rule, long f, float *out, const float *const *v,
                 nan |= tile[j * BLOCK + e] != tile[j * BLOCK + e];
         if (!nan && k <= NETWORK_MAX) {
             s_network(tile, k, len);
-            float *o = out + e0;
-            const float *r = ref ? ref + e0 : NULL;
-            if (rule == AGG_MEDIAN) {
-                const float *lo_row = tile + (k - 1) / 2 * BLOCK, *hi_row = tile + k / 2 * BLOCK;
-                for (size_t e = 0; e < len; e++) {
-                    float a = k % 2 ? hi_row[e] : (lo_row[e] + hi_row[e]) * 0.5f;
-                    o[e] = r ? r[e] + a : a;
-                }
-            } else {
-                float acc[BLOCK];
-                memcpy(acc, tile + lo * BLOCK, len * sizeof *acc);
-                for (size_t j = lo + 1; j < hi; j++)
-                    for (size_t e = 0; e < len; e++)
-                        acc[e] += tile[j * BLOCK + e];
-                for (size_t e = 0; e < len; e++) {
-                    float a = acc[e] * inv;
-                    o[e] = r ? r[e] + a : a;
-                }
+        } else { /* each column sorted alone, NaN last, and written back */
+            for (size_t e = 0; e < len; e++) {
+                for (size_t j = 0; j < k; j++)
+                    col[j] = tile[j * BLOCK + e];
+                s_sort(col, k);
+                for (size_t j = 0; j < k; j++)
+                    tile[j * BLOCK + e] = col[j];
             }
-            continue;
         }
-        for (size_t e = 0; e < len; e++) {
-            for (size_t j = 0; j < k; j++)
-                col[j] = tile[j * BLOCK + e];
-            s_sort(col, k);
-            float a;
-            if (rule == AGG_MEDIAN) {
-                a = k % 2 ? col[k / 2] : (col[k / 2 - 1] + col[k / 2]) * 0.5f;
-            } else {
-                float sum = 0.0f;
-                for (size_t j = lo; j < hi; j++)
-                    sum += col[j];
-                a = sum * inv;
+        /* Row j now holds every coordinate's j-th smallest change. */
+        float *o = out + e0;
+        const float *r = ref ? ref + e0 : NULL;
+        if (rule == AGG_MEDIAN) {
+            const float *lo_row = tile + (k - 1) / 2 * BLOCK, *hi_row = tile + k / 2 * BLOCK;
+            for (size_t e = 0; e < len; e++) {
+                float a = k % 2 ? hi_row[e] : (lo_row[e] + hi_row[e]) * 0.5f;
+                o[e] = r ? r[e] + a : a;
             }
-            out[e0 + e] = ref ? ref[e0 + e] + a : a;
+        } else {
+            float acc[BLOCK];
+            memcpy(acc, tile + lo * BLOCK, len * sizeof *acc);
+            for (size_t j = lo + 1; j < hi; j++)
+                for (size_t e = 0; e < len; e++)
+                    acc[e] += tile[j * BLOCK + e];
+            for (size_t e = 0; e < len; e++) {
+                float a = acc[e] * inv;
+                o[e] = r ? r[e] + a : a;
+            }
         }
     }
     free(tile);
@@ -194,8 +194,20 @@ static int s_elementwise(int rule, long f, float *out, const float *const *v,
 static inline float s_change(const float *const *v, const float *const *base, const float *ref,
                              size_t j, size_t e)
 {
-    const float *b = base && base[j] ? base[j] : ref;
+    const float *b = s_base(base, ref, j);
     return b ? v[j][e] - b[e] : v[j][e];
+}
+
+/* Ascending, NaN last (distances: a handful per round). */
+static void s_sort_d(double *a, size_t k)
+{
+    for (size_t i = 1; i < k; i++) {
+        double x = a[i];
+        size_t j = i;
+        for (; j > 0 && (x < a[j - 1] || (isnan(a[j - 1]) && !isnan(x))); j--)
+            a[j] = a[j - 1];
+        a[j] = x;
+    }
 }
 
 /* The lower median of k doubles (k >= 1), non-finite last. */
@@ -205,22 +217,10 @@ static double s_median_d(const double *r, size_t k)
     if (!t)
         return r[0];
     memcpy(t, r, k * sizeof *t);
-    for (size_t i = 1; i < k; i++) {
-        double x = t[i];
-        size_t j = i;
-        for (; j > 0 && (x < t[j - 1] || (isnan(t[j - 1]) && !isnan(x))); j--)
-            t[j] = t[j - 1];
-        t[j] = x;
-    }
+    s_sort_d(t, k);
     double m = t[(k - 1) / 2];
     free(t);
     return m;
-}
-
-/* What change j is taken against: its base, else ref, else nothing. */
-static const float *s_base(const float *const *base, const float *ref, size_t j)
-{
-    return base && base[j] ? base[j] : ref;
 }
 
 #define LANES 8 /* independent partial sums: fixed order, and the compiler vectorizes them */
@@ -333,13 +333,7 @@ static int s_krum(const struct agg_params *p, long f, float *out, const float *c
         for (size_t b = 0; b < k; b++)
             if (b != a)
                 row[m++] = d[a * k + b];
-        for (size_t i = 1; i < m; i++) { /* ascending; inf last */
-            double x = row[i];
-            size_t j = i;
-            for (; j > 0 && x < row[j - 1]; j--)
-                row[j] = row[j - 1];
-            row[j] = x;
-        }
+        s_sort_d(row, m);
         double sc = 0;
         for (size_t i = 0; i < near && i < m; i++)
             sc += row[i];

@@ -305,6 +305,10 @@ void srv_shard_status(struct server *s, Psod__Status *st, Psod__ShardStatus *row
 /* rounds.c (for shard.c) */
 void srv_async_step(struct server *s, struct member *mb);
 void srv_drop_push(struct server *s, struct member *mb, const char *why);
+/* The push's buffer freed before its round closes: first taken out of the
+ * strategy's running sum (strategy_ops.withdraw). srv_drop_push does this,
+ * then tells the worker. */
+void srv_release_push(struct server *s, struct member *mb);
 
 /* persist.c */
 /* Rounds of the checkpoints in the checkpoint directory, newest first;

@@ -108,13 +108,7 @@ static void s_after_strike(struct server *s, int i, const char *why)
         /* seq 0 when no push is pending: the client takes it as the
          * answer to whatever it waits for next. */
         uint64_t seq = mb->has_push ? mb->push_seq : 0;
-        if (mb->has_push) {
-            if (s->ops->withdraw) /* the round's running sum may hold it */
-                s->ops->withdraw(s->st, (int)(mb - s->m));
-            zmq_msg_close(&mb->push);
-            mb->has_push = 0;
-            mb->votes = 0;
-        }
+        srv_release_push(s, mb);
         wire_send_error(s->sock, mb->id, mb->id_len, PSOD__ERROR_CODE__ERR_UNAUTHORIZED, why2,
                         seq, s->round);
         s->errors[PSOD__ERROR_CODE__ERR_UNAUTHORIZED]++;
