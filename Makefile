@@ -58,7 +58,7 @@ CLIENT_SRC = common/psoclient.c common/psoclient_beat.c common/psoclient_wait.c 
              common/modelfile.c common/wire.c common/crc32c.c \
              common/keys.c common/timeutil.c \
              common/hash.c common/codec.c common/status.c
-SERVER_SRC = server/aggregate.c server/swarm.c server/swarm_kernel.c server/swarm_mix.c server/strategy.c server/strategy_sum.c server/strategy_center.c server/strategy_pso.c server/strategy_avg.c \
+SERVER_SRC = server/aggregate.c server/swarm.c server/swarm_verify.c server/swarm_kernel.c server/swarm_mix.c server/strategy.c server/strategy_sum.c server/strategy_center.c server/strategy_pso.c server/strategy_avg.c \
              server/strategy_easgd.c server/strategy_diloco.c server/strategy_ssgd.c server/gate.c \
              server/options.c server/members.c server/rounds.c server/shard.c server/shard_follower.c server/shard_coord.c server/persist.c server/report.c server/metrics.c server/http.c server/verify.c server/hyper.c server/swarm_hyper.c \
              server/server.c

@@ -1,8 +1,9 @@
 /* PSO-PS swarm state: see swarm.h. The particles' velocities and
  * personal bests, the global best (a copy under --verify-best), the
- * attractors (mean, fitness-weighted, mix) and checkpoints; the fused
- * element-wise update itself is in swarm_kernel.c. */
-#include "server/swarm.h"
+ * attractors (mean, fitness-weighted, mix, robust) and checkpoints; the
+ * fused element-wise update itself is in swarm_kernel.c, the verified
+ * best and the strikes in swarm_verify.c. */
+#include "server/swarm_int.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -11,46 +12,6 @@
 
 #include "server/strategy.h"
 #include "server/swarm_mix.h"
-
-struct particle {
-    float *v, *p;
-    double p_loss;
-    uint64_t stream;
-    int judged; /* verify: p's loss was measured by another worker (or p is g) */
-    uint32_t strikes; /* verify: candidates of this particle refused since its last adoption */
-    uint32_t total;   /* verify: every strike since the start (claims and verdicts) */
-};
-
-struct swarm {
-    size_t n;
-    uint64_t offset;
-    struct pso_params prm;
-    struct particle *pt;
-    size_t count, cap;
-    double g_loss;
-    int g_particle;
-    float *mean;  /* PSO_ATTRACT_MEAN: this round's mean position */
-    float *center; /* asynchronous mode: running center of the particles */
-    struct strategy_order ord; /* particles by stream, for the mean */
-    struct strategy_sum sum;   /* the mean, built as pushes arrive */
-    struct swarm_mix *mix;     /* PSO_ATTRACT_MIX: the mixing weights' swarm */
-    float *g;                  /* verify: the adopted global best (a copy) */
-    float *ref;                /* robust mean attractor: the last attractor (checkpointed) */
-    int have_ref;
-};
-
-#define VERIFY_MAGIC 0x3159524556534f50ULL /* checkpoint tag: "POSVERY1" */
-#define ROBUST_MAGIC 0x3152474741534f50ULL /* checkpoint tag: "POSAGGR1" */
-
-static int s_robust(const struct swarm *s)
-{
-    return s->prm.agg.rule != AGG_MEAN && s->prm.attractor == PSO_ATTRACT_MEAN;
-}
-
-static int s_out(const struct swarm *s, size_t i)
-{
-    return s->prm.strike_limit > 0 && s->pt[i].total >= (uint64_t)s->prm.strike_limit;
-}
 
 static float *s_alloc_floats(size_t n)
 {
@@ -79,7 +40,7 @@ struct swarm *swarm_new(size_t n, uint64_t offset, const struct pso_params *prm)
         }
         memset(s->g, 0, n * sizeof(float));
     }
-    if (s_robust(s) && !(s->ref = s_alloc_floats(n))) {
+    if (swarm__robust(s) && !(s->ref = s_alloc_floats(n))) {
         free(s->g);
         free(s);
         return NULL;
@@ -165,7 +126,7 @@ int swarm_add(struct swarm *s, const float *x0, uint64_t stream)
 static int s_weighs(const struct swarm *s, float *const *x, const double *loss, size_t i,
                     int trusted_only)
 {
-    return x[i] && isfinite(loss[i]) && !s_out(s, i) && (!trusted_only || s->pt[i].strikes == 0);
+    return x[i] && isfinite(loss[i]) && !swarm__out(s, i) && (!trusted_only || s->pt[i].strikes == 0);
 }
 
 /* The loss a push is weighed by. Verified: no claim counts as better than
@@ -244,12 +205,12 @@ void swarm_round(struct swarm *s, uint64_t round, float *const *x, const float *
     int best = -1;
     for (size_t i = 0; i < s->count; i++) {
         improved[i] = x[i] && loss[i] < s->pt[i].p_loss;
-        xm[i] = s_out(s, i) ? NULL : x[i];
+        xm[i] = swarm__out(s, i) ? NULL : x[i];
         if (improved[i]) {
             s->pt[i].p_loss = loss[i];
             s->pt[i].judged = 0;
         }
-        if (!s_out(s, i) && (best < 0 || s->pt[i].p_loss < s->pt[best].p_loss))
+        if (!swarm__out(s, i) && (best < 0 || s->pt[i].p_loss < s->pt[best].p_loss))
             best = (int)i;
     }
     /* Verified: the global best moves only in swarm_judge. */
@@ -314,7 +275,7 @@ void swarm_round(struct swarm *s, uint64_t round, float *const *x, const float *
 
 void swarm_arrive(struct swarm *s, uint64_t round, int i, const float *x)
 {
-    if (s->prm.attractor != PSO_ATTRACT_MEAN || s->ref || s_out(s, (size_t)i))
+    if (s->prm.attractor != PSO_ATTRACT_MEAN || s->ref || swarm__out(s, (size_t)i))
         return;
     if (!s->mean && !(s->mean = s_alloc_floats(s->n)))
         return; /* the close finds out again */
@@ -461,87 +422,7 @@ const float *swarm_best(const struct swarm *s)
     return s->g_particle < 0 ? NULL : s->g ? s->g : s->pt[s->g_particle].p;
 }
 
-int swarm_candidate(const struct swarm *s, float *const *x, const double *loss, double *claimed,
-                    const float **weights)
-{
-    if (!s->g)
-        return -1;
-    /* Fewest refusals first, then the lowest loss: a worker caught lying
-     * does not keep honest candidates from their turn. */
-    int best = -1, best_new = 0;
-    double bl = INFINITY;
-    for (size_t i = 0; i < s->count; i++) {
-        const struct particle *q = &s->pt[i];
-        int improved = x && x[i] && loss[i] < q->p_loss;
-        double pl = improved ? loss[i] : q->p_loss;
-        if (!(improved || !q->judged) || !(pl < s->g_loss) || s_out(s, i))
-            continue;
-        if (best < 0 || q->strikes < s->pt[best].strikes ||
-            (q->strikes == s->pt[best].strikes && pl < bl)) {
-            best = (int)i;
-            best_new = improved;
-            bl = pl;
-        }
-    }
-    if (best >= 0) {
-        *claimed = bl;
-        *weights = best_new ? x[best] : s->pt[best].p;
-    }
-    return best;
-}
-
-int swarm_judge(struct swarm *s, int i, double measured)
-{
-    if (!s->g || i < 0 || (size_t)i >= s->count || !isfinite(measured))
-        return -1;
-    struct particle *q = &s->pt[i];
-    double claimed = q->p_loss;
-    q->judged = 1;
-    if (measured <= claimed + s->prm.verify_tol * fabs(claimed) + 1e-6) {
-        memcpy(s->g, q->p, s->n * sizeof(float));
-        s->g_loss = measured > claimed ? measured : claimed;
-        s->g_particle = i;
-        q->strikes = 0; /* it told the truth */
-        return 1;
-    }
-    q->p_loss = measured;
-    q->strikes++;
-    q->total++;
-    return 0;
-}
-int swarm_strike(struct swarm *s, int i)
-{
-    if (i < 0 || (size_t)i >= s->count)
-        return 0;
-    s->pt[i].total++;
-    return s_out(s, (size_t)i);
-}
-
-const float *swarm_safe(const struct swarm *s, const char **kind)
-{
-    if (s->g && s->g_particle >= 0) {
-        *kind = "verified global best";
-        return s->g;
-    }
-    if (s->ref && s->have_ref) {
-        *kind = "robust attractor";
-        return s->ref;
-    }
-    *kind = "global best";
-    return s->g ? NULL : swarm_best(s); /* verified, none adopted yet: nothing is safe */
-}
-
 void swarm_withdraw(struct swarm *s, int i) { strategy_sum_withdraw(&s->sum, i); }
-
-int swarm_excluded(const struct swarm *s, int i)
-{
-    return i >= 0 && (size_t)i < s->count && s_out(s, (size_t)i);
-}
-
-uint32_t swarm_strikes(const struct swarm *s, int i)
-{
-    return i >= 0 && (size_t)i < s->count ? s->pt[i].total : 0;
-}
 
 double swarm_personal_best_loss(const struct swarm *s, int i) { return s->pt[i].p_loss; }
 const float *swarm_personal_best(const struct swarm *s, int i) { return s->pt[i].p; }
