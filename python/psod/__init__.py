@@ -86,9 +86,10 @@ class Client:
 
     With `interruptible`, a blocking call made from the main thread runs in
     a helper thread while the main thread waits, so Python's signal
-    handlers run during it; a handler that calls stop() ends the wait with
-    PSOC_EINTR, as a signal does in the C worker. It costs a thread start
-    per call (tens of microseconds)."""
+    handlers run during it: a handler that calls stop() ends the wait with
+    PSOC_EINTR, as a signal does in the C worker, and one that raises (Ctrl-C's
+    KeyboardInterrupt) ends it at once with that exception. It costs a
+    thread start per call (tens of microseconds)."""
 
     def __init__(self, endpoint, name=None, *, timeout_ms=None, connect_timeout_ms=None,
                  reconnect_ms=None, heartbeat_thread=True, curve_secret=None,
@@ -130,11 +131,32 @@ class Client:
         """fn(*args), in a helper thread when interruptible (see above)."""
         if not self._interruptible or threading.current_thread() is not threading.main_thread():
             return fn(*args)
-        box = []
-        t = threading.Thread(target=lambda: box.append(fn(*args)), daemon=True)
-        t.start()
-        while t.is_alive():
-            t.join(0.05)  # signal handlers run between the joins
+        box, done = [], threading.Event()
+
+        def call():
+            try:
+                box.append(fn(*args))
+            finally:
+                done.set()
+
+        threading.Thread(target=call, daemon=True).start()
+        try:
+            while not done.wait(0.05):  # signal handlers run between the waits
+                pass
+        except BaseException:
+            # A KeyboardInterrupt (or a handler's exception): end the wait in
+            # the library at once, and let it return before this raises, so
+            # the connection is whole for the bye. (An Event, not
+            # Thread.join: a join that a signal interrupted can later return
+            # while the thread still runs.)
+            self._stop.value = 1
+            while not done.is_set():
+                try:
+                    done.wait(0.05)
+                except KeyboardInterrupt:
+                    pass  # a second Ctrl-C: the library is already stopping
+            self._stop.value = 0
+            raise
         return box[0]
 
     def _check(self, rc, err):

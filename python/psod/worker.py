@@ -244,7 +244,7 @@ def run(o):
     if 0 < o.eval_samples < len(xte):
         pick = rng.permutation(len(xte))[:o.eval_samples]
         evalx, evaly = xte[pick], yte[pick]
-    anchor = swarm.flat.clone() if swarm and not swarm.push_gradients else None
+    anchor = swarm.snapshot() if swarm and not swarm.push_gradients else None
     t0 = time.time()
     sync_s = eval_s = 0.0
     syncs = recoveries = 0
@@ -281,8 +281,7 @@ def run(o):
                 except psod.PsodError as e:
                     _log(f"loss {lv} at step {step}: back to the last position ({e}; recovery "
                          f"{recoveries} of {MAX_RECOVERIES})", "WARN")
-                    with torch.no_grad():
-                        swarm.flat.copy_(anchor)
+                    swarm.restore(anchor)
                 step += 1
                 continue
             if swarm is None or not swarm.push_gradients:
@@ -322,7 +321,7 @@ def run(o):
             if math.isfinite(pos["lr"]):
                 _hyper(o, opt, pos["lr"], pos["momentum"])
             if anchor is not None:
-                anchor.copy_(swarm.flat)
+                anchor = swarm.snapshot()
             if pos["resynced"]:
                 _log(f"psod did not use this push: rejoined, continuing from round {pos['round']}",
                      "WARN")
