@@ -51,13 +51,14 @@ PROTO_H = $(BUILD)/proto/psod.pb-c.h
 # daemon's and engine's objects as archives the tests link from.
 COMMON_SRC = common/log.c common/config.c common/crc32c.c common/rng.c common/wire.c \
              common/timeutil.c common/modelfile.c common/ckpt.c common/keys.c common/hash.c \
-             common/sig.c common/lrsched.c common/codec.c common/status.c common/statusjson.c
+             common/sig.c common/lrsched.c common/codec.c common/status.c common/statusjson.c \
+             common/token.c
 CLIENT_SRC = common/psoclient.c common/psoclient_beat.c common/psoclient_wait.c \
              common/psoclient_sync.c common/psoclient_ops.c common/psoclient_model.c \
              common/psoclient_shard.c common/psoclient_data.c common/psoclient_verify.c common/rng.c \
              common/modelfile.c common/wire.c common/crc32c.c \
              common/keys.c common/timeutil.c \
-             common/hash.c common/codec.c common/status.c
+             common/hash.c common/codec.c common/status.c common/token.c
 SERVER_SRC = server/aggregate.c server/swarm.c server/swarm_verify.c server/swarm_kernel.c server/swarm_mix.c server/strategy.c server/strategy_sum.c server/strategy_center.c server/strategy_pso.c server/strategy_avg.c \
              server/strategy_easgd.c server/strategy_diloco.c server/strategy_ssgd.c server/gate.c \
              server/options.c server/members.c server/rounds.c server/shard.c server/shard_follower.c server/shard_coord.c server/persist.c server/report.c server/metrics.c server/http.c server/verify.c server/hyper.c server/swarm_hyper.c \

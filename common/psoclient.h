@@ -250,13 +250,26 @@ PSOC_API void psoc_status_free(struct psoc_status *s);
 PSOC_API int psoc_fetch_model(struct psoc *c, int safe, float *weights, double *loss, char *kind,
                               size_t kindlen, char *err, size_t errlen);
 
+struct psoc_model_info;
+/* The swarm's whole model without joining (psoctl model): every shard's
+ * range (the others found through the daemon's status) into *weights
+ * (malloc'ed, info->param_count floats: free() it), its header into info
+ * (what a .psom needs, for psoc_model_save). */
+PSOC_API int psoc_download_model(struct psoc *c, int safe, float **weights,
+                                 struct psoc_model_info *info, char *kind, size_t kindlen,
+                                 char *err, size_t errlen);
+
 /* Operator requests (they change the daemon's state, so the daemon takes
- * them only from a CURVE key in its --admin directory). */
+ * them only from a CURVE key in its --admin directory, or with the token
+ * it wrote for its own host: psoc_admin_token_path, psoc_set_admin_token). */
 enum psoc_admin_action { PSOC_ADMIN_CHECKPOINT = 1, PSOC_ADMIN_EVICT = 2, PSOC_ADMIN_STOP = 3 };
 /* `worker` names the worker for PSOC_ADMIN_EVICT. On success `reply`
  * holds what the daemon did. */
 PSOC_API int psoc_admin(struct psoc *c, int action, const char *worker, char *reply, size_t replylen,
                char *err, size_t errlen);
+/* Read the token file at path (NULL: where the daemon at this client's
+ * endpoint writes it by default) and send it with admin requests. */
+PSOC_API int psoc_set_admin_token(struct psoc *c, const char *path, char *err, size_t errlen);
 
 /* Leave the swarm (sends bye when joined) and free everything. */
 PSOC_API void psoc_close(struct psoc **c);

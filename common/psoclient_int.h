@@ -24,6 +24,7 @@ struct psoc {
     char model[64], dataset[32];
     uint32_t shape[3];
     struct psoc_options opts;
+    char admin_token[65];           /* sent with admin requests; "" = none */
     int zero_copy;
     int joined;
     uint32_t particle;
@@ -51,6 +52,7 @@ struct psoc {
     atomic_ullong heard_incarnation; /* the last incarnation heard, 0 = none since the
                                       * last welcome */
     int beat_said_lost;             /* the thread's own: it told the log */
+    int64_t said_waiting_at;        /* when the log last heard the swarm is not full */
     /* The session the last Welcome carried, as two words (0, 0: none):
      * written by the caller's thread, read by the heartbeat thread. */
     atomic_ullong session[2];

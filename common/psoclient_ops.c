@@ -12,6 +12,7 @@
 #include "common/crc32c.h"
 #include "common/status.h"
 #include "common/timeutil.h"
+#include "common/token.h"
 
 /* Send an operator request and wait for its reply (`want`) into m. */
 static int s_request(struct psoc *c, int command, const ProtobufCMessage *meta, int want,
@@ -47,6 +48,7 @@ int psoc_admin(struct psoc *c, int action, const char *worker, char *reply, size
     Psod__Admin a = PSOD__ADMIN__INIT;
     a.action = (Psod__AdminAction)action;
     a.worker_name = (char *)(worker ? worker : "");
+    a.token = c->admin_token;
     struct wire_msg m;
     int rc = s_request(c, PSOD__COMMAND__CMD_ADMIN, &a.base, PSOD__COMMAND__CMD_ADMIN_REPLY, &m,
                        err, errlen);
@@ -109,5 +111,109 @@ int psoc_fetch_model(struct psoc *c, int safe, float *weights, double *loss, cha
         if (rc)
             return rc;
     }
+    return PSOC_OK;
+}
+
+int psoc_set_admin_token(struct psoc *c, const char *path, char *err, size_t errlen)
+{
+    char def[4096];
+    if (!path) {
+        if (token_default_path(c->endpoint, def, sizeof def, err, errlen) != 0)
+            return PSOC_EINVAL;
+        path = def;
+    }
+    char hex[TOKEN_HEX + 1];
+    if (token_read(path, hex, err, errlen) != 0)
+        return PSOC_EINVAL;
+    memcpy(c->admin_token, hex, sizeof hex);
+    return PSOC_OK;
+}
+
+/* One daemon's range for psoc_download_model: into (*w)[offset, ...),
+ * *w allocated at the first reply (the whole vector, total_params). */
+static int s_download_range(struct psoc *c, int safe, float **w, struct psoc_model_info *info,
+                            uint64_t *have, uint64_t *offset, char *kind, size_t kindlen,
+                            char *err, size_t errlen)
+{
+    Psod__ModelRequest r = PSOD__MODEL_REQUEST__INIT;
+    r.safe = safe != 0;
+    struct wire_msg m;
+    int rc = s_request(c, PSOD__COMMAND__CMD_MODEL_REQUEST, &r.base, PSOD__COMMAND__CMD_MODEL,
+                       &m, err, errlen);
+    if (rc)
+        return rc;
+    const Psod__Model *md = (const Psod__Model *)m.meta;
+    size_t bytes = zmq_msg_size(&m.payload);
+    uint64_t total = md->total_params ? md->total_params : md->param_count;
+    if (!*w) {
+        memset(info, 0, sizeof *info);
+        info->param_count = total;
+        info->layout_hash = md->layout_hash;
+        info->round = md->round;
+        info->loss = md->loss;
+        snprintf(info->strategy, sizeof info->strategy, "%s", md->strategy ? md->strategy : "");
+        snprintf(info->model, sizeof info->model, "%s", md->model_name ? md->model_name : "");
+        snprintf(info->dataset, sizeof info->dataset, "%s", md->dataset ? md->dataset : "");
+        for (size_t k = 0; k < 3 && k < md->n_input_shape; k++)
+            info->input_shape[k] = md->input_shape[k];
+        if (kind && kindlen)
+            snprintf(kind, kindlen, "%s", md->kind ? md->kind : "");
+        if (total == 0 || total > (uint64_t)1 << 32 || !(*w = calloc(total, sizeof(float)))) {
+            wire_msg_clear(&m);
+            return psoc__err(err, errlen, PSOC_ESYS, "no room for a model of %llu parameters",
+                             (unsigned long long)total);
+        }
+    }
+    if (total != info->param_count || md->param_count > total ||
+        md->shard_offset > total - md->param_count || bytes != md->param_count * sizeof(float)) {
+        rc = psoc__err(err, errlen, PSOC_EPROTO,
+                       "psod at %s sent %zu bytes for %llu parameters at %llu of %llu",
+                       c->endpoint, bytes, (unsigned long long)md->param_count,
+                       (unsigned long long)md->shard_offset, (unsigned long long)total);
+    } else if (wire_copy_crc(*w + md->shard_offset, zmq_msg_data(&m.payload), bytes) !=
+               md->payload_crc32c) {
+        rc = psoc__err(err, errlen, PSOC_EPROTO, "the model from psod at %s is corrupted",
+                       c->endpoint);
+    } else {
+        *have += md->param_count;
+        *offset = md->shard_offset;
+    }
+    wire_msg_clear(&m);
+    return rc;
+}
+
+int psoc_download_model(struct psoc *c, int safe, float **weights, struct psoc_model_info *info,
+                        char *kind, size_t kindlen, char *err, size_t errlen)
+{
+    float *w = NULL;
+    uint64_t have = 0, first = 0, off;
+    int rc = s_download_range(c, safe, &w, info, &have, &first, kind, kindlen, err, errlen);
+    if (rc == PSOC_OK && have < info->param_count) {
+        /* A shard's range: the others' from the daemons the status lists. */
+        struct psoc_status st;
+        rc = psoc_status(c, 0, &st, err, errlen);
+        if (rc == PSOC_OK) {
+            for (size_t k = 0; rc == PSOC_OK && k < st.n_shards; k++) {
+                if (st.shard[k].length == 0 || st.shard[k].offset == first)
+                    continue;
+                struct psoc *o;
+                rc = psoc_open(&o, st.shard[k].endpoint, NULL, &c->opts, err, errlen);
+                if (rc == PSOC_OK) {
+                    rc = s_download_range(o, safe, &w, info, &have, &off, NULL, 0, err, errlen);
+                    psoc_close(&o);
+                }
+            }
+            psoc_status_free(&st);
+        }
+        if (rc == PSOC_OK && have != info->param_count)
+            rc = psoc__err(err, errlen, PSOC_EPROTO,
+                           "the shards sent %llu of %llu parameters (is every shard up?)",
+                           (unsigned long long)have, (unsigned long long)info->param_count);
+    }
+    if (rc) {
+        free(w);
+        return rc;
+    }
+    *weights = w;
     return PSOC_OK;
 }

@@ -82,6 +82,26 @@ static int s_monitor_event(struct psoc *c, int want, char *err, size_t errlen)
     return rc;
 }
 
+/* While a push waits for its round: tell the caller's log when the swarm
+ * is not full (psod --workers N with fewer joined), at once and then every
+ * 30 s, so a worker short of company does not sit silent. */
+#define S_WAITING_EVERY_MS 30000
+static void s_say_waiting(struct psoc *c, const Psod__Heartbeat *hb)
+{
+    if (hb->workers_expected == 0 || hb->joined >= hb->workers_expected)
+        return;
+    int64_t now = time_now_ms();
+    if (c->said_waiting_at && now - c->said_waiting_at < S_WAITING_EVERY_MS)
+        return;
+    c->said_waiting_at = now;
+    uint32_t more = hb->workers_expected - hb->joined;
+    psoc__say(c, 1,
+              "psod at %s waits for %u more worker%s of %u to join before round %llu can "
+              "close (%u joined, %u pushed); start %s with this --connect",
+              c->endpoint, more, more == 1 ? "" : "s", hb->workers_expected,
+              (unsigned long long)hb->round, hb->joined, hb->pushed, more == 1 ? "it" : "them");
+}
+
 /* Wait for the reply to request `seq` with command `want`. Returns 0 with
  * `m` filled, or a PSOC_E* code. */
 int psoc__await(struct psoc *c, int want, uint64_t seq, int timeout_ms, struct wire_msg *m,
@@ -94,7 +114,9 @@ int psoc__await(struct psoc *c, int want, uint64_t seq, int timeout_ms, struct w
      * one that answers with another incarnation has restarted; either way
      * the push is gone and the caller resyncs. */
     const int beats = want == PSOD__COMMAND__CMD_POSITION && c->heartbeat_ms > 0;
-    int64_t last_heard = time_now_ms(), last_beat = last_heard, dropped_at = 0;
+    int64_t last_heard = time_now_ms(), dropped_at = 0;
+    /* The first beat at once: its answer says whom the round waits for. */
+    int64_t last_beat = last_heard - (beats ? (int64_t)c->heartbeat_ms : 0);
     for (;;) {
         int64_t now = time_now_ms(), left = deadline - now;
         if (dropped_at && now - dropped_at > S_DRAIN_MS) {
@@ -178,9 +200,11 @@ int psoc__await(struct psoc *c, int want, uint64_t seq, int timeout_ms, struct w
         last_heard = time_now_ms();
         if (m->command == PSOD__COMMAND__CMD_HEARTBEAT) {
             /* Checked at the top of the loop with the heartbeat thread's. */
-            uint64_t hinc = ((Psod__Heartbeat *)m->meta)->incarnation;
-            if (hinc)
-                atomic_store(&c->heard_incarnation, (unsigned long long)hinc);
+            const Psod__Heartbeat *hb = (const Psod__Heartbeat *)m->meta;
+            if (hb->incarnation)
+                atomic_store(&c->heard_incarnation, (unsigned long long)hb->incarnation);
+            if (want == PSOD__COMMAND__CMD_POSITION)
+                s_say_waiting(c, hb);
             wire_msg_clear(m);
             continue;
         }

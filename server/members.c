@@ -278,6 +278,14 @@ void srv_handle_hello(struct server *s, struct wire_msg *in)
     }
     if (srv_shard_check_hello(s, in, h) != 0)
         return;
+    if (s->st && s->dataset[0] && h->dataset && h->dataset[0] &&
+        strcmp(s->dataset, h->dataset) != 0) {
+        srv_reject(s, in, PSOD__ERROR_CODE__ERR_FINGERPRINT, 0,
+                   "this swarm trains %s on %s; the worker's data is %s: start it with the "
+                   "swarm's --dataset (or a daemon of its own)",
+                   s->model_name[0] ? s->model_name : "its model", s->dataset, h->dataset);
+        return;
+    }
     if (s->st && (h->param_count != s->n || h->layout_hash != s->layout_hash)) {
         const char *theirs = h->model_name && h->model_name[0] ? h->model_name : "?";
         if (s->model_name[0])
@@ -431,9 +439,13 @@ void srv_handle_hello(struct server *s, struct wire_msg *in)
     mb = &s->m[s->count++];
     s_member_init(mb, h->worker_name, in);
     mb->wire = s_agree_wire(s, h, mb->name);
-    log_info("worker '%s' (%s pid %u) joined as particle %zu (%zu of %ld), %s payloads",
+    char more[96] = "";
+    if ((long)s->count < s->cfg.workers)
+        snprintf(more, sizeof more, "; rounds wait for %ld more worker%s to join",
+                 s->cfg.workers - (long)s->count, s->cfg.workers - (long)s->count == 1 ? "" : "s");
+    log_info("worker '%s' (%s pid %u) joined as particle %zu (%zu of %ld), %s payloads%s",
              mb->name, h->host ? h->host : "?", h->pid, s->count - 1, s->count,
-             s->cfg.workers, codec_name(mb->wire));
+             s->cfg.workers, codec_name(mb->wire), more);
     s_welcome(s, mb, 0);
 }
 
@@ -466,6 +478,10 @@ void srv_handle_heartbeat(struct server *s, struct wire_msg *in)
     Psod__Heartbeat hb = PSOD__HEARTBEAT__INIT;
     hb.seq = beat->seq;
     hb.incarnation = s->incarnation;
+    hb.joined = (uint32_t)s->count;
+    hb.workers_expected = (uint32_t)s->cfg.workers;
+    hb.pushed = (uint32_t)srv_pushed(s);
+    hb.round = s->round;
     wire_send(s->sock, in->id, in->id_len, PSOD__COMMAND__CMD_HEARTBEAT, &hb.base, NULL,
               ZMQ_DONTWAIT);
 }

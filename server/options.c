@@ -160,6 +160,10 @@ static const struct config_option s_options[] = {
     {"admin", CONF_STRING, C(admin), "", 1, 0,
      "directory of NAME.pub public keys that may send admin requests (psoctl checkpoint, "
      "evict, stop); none without it", NULL},
+    {"admin-token-file", CONF_STRING, C(admin_token_file), "auto", 1, 0,
+     "without CURVE: where psod writes a random token (mode 0600, removed at exit) that psoctl "
+     "on this host sends to make admin requests: auto = $XDG_RUNTIME_DIR/psod/ (else "
+     "/tmp/psod-UID/) admin-PORT.token, none = off; whoever cannot read it is refused", NULL},
     {"shards", CONF_STRING, C(shards), "", 1, 0,
      "sharded swarm: the endpoints of every daemon, comma-separated, the same list on "
      "each; the first coordinates (PROTOCOL.md, Shards); empty = one daemon", NULL},

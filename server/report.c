@@ -1,5 +1,6 @@
 /* What psod tells: error replies and their counters, the metrics file,
  * progress lines, status and admin requests. */
+#include "common/token.h"
 #include "server/server_int.h"
 
 #include <errno.h>
@@ -231,12 +232,20 @@ void srv_handle_status(struct server *s, struct wire_msg *in)
 void srv_handle_admin(struct server *s, struct wire_msg *in)
 {
     Psod__Admin *a = (Psod__Admin *)in->meta;
-    if (strncmp(in->user, "admin:", 6) != 0) {
+    int by_token = s->admin_token[0] && a->token && token_equal(a->token, s->admin_token);
+    if (strncmp(in->user, "admin:", 6) != 0 && !by_token) {
         struct gate_stats gs;
         gate_stats(s->gate, &gs);
         srv_reject(s, in, PSOD__ERROR_CODE__ERR_UNAUTHORIZED, 0,
-                 "admin requests need a CURVE key from psod's --admin directory%s",
-                 gs.encrypted ? "" : " (this daemon runs without CURVE)");
+                   "admin requests need a CURVE key from psod's --admin directory%s%s",
+                   gs.encrypted ? "" : " (this daemon runs without CURVE)",
+                   !s->admin_token[0] ? ""
+                   : a->token && a->token[0] ? ", or the token in its --admin-token-file (this "
+                                               "one is not it)"
+                                             : ", or the token in its --admin-token-file, "
+                                               "readable by its user on its host");
+        if (a->token && a->token[0])
+            log_warn("refused an admin request with a wrong token");
         return;
     }
     char msg[CONF_STRLEN + 64];
@@ -275,7 +284,10 @@ void srv_handle_admin(struct server *s, struct wire_msg *in)
                  (int)a->action);
         return;
     }
-    log_info("admin '%s': %s", in->user + 6, msg);
+    if (strncmp(in->user, "admin:", 6) != 0)
+        log_info("admin (the token on this host): %s", msg);
+    else
+        log_info("admin '%s': %s", in->user + 6, msg);
     Psod__AdminReply r = PSOD__ADMIN_REPLY__INIT;
     r.action = a->action;
     r.message = msg;
@@ -311,6 +323,13 @@ void srv_handle_model_request(struct server *s, struct wire_msg *in)
     m.param_count = s->n;
     m.shard_offset = s->sh.offset;
     m.kind = (char *)kind;
+    m.model_name = s->model_name;
+    m.dataset = s->dataset;
+    m.layout_hash = s->layout_hash;
+    m.n_input_shape = 3;
+    m.input_shape = s->input_shape;
+    m.strategy = (char *)s->ops->name;
+    m.total_params = s->sh.count > 1 ? s->sh.total : s->n;
     if (wire_send(s->sock, in->id, in->id_len, PSOD__COMMAND__CMD_MODEL, &m.base, &q,
                   ZMQ_DONTWAIT) != 0)
         log_debug("could not send the model to a peer: %s", zmq_strerror(errno));

@@ -54,6 +54,7 @@ struct server_config {
     char curve_secret[CONF_STRLEN]; /* the daemon's CURVE key pair file, "" = no CURVE */
     char allow[CONF_STRLEN];     /* directory of allowed worker public keys */
     char admin[CONF_STRLEN];     /* directory of operator public keys */
+    char admin_token_file[CONF_STRLEN]; /* the operator's token (common/token.h): auto, none */
     char shards[CONF_STRLEN];    /* every daemon of a sharded swarm, comma-separated */
     long shard_index;            /* which of them this one is (0 coordinates) */
     char http[CONF_STRLEN];      /* ADDRESS:PORT of the metrics endpoint and status page */

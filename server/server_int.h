@@ -161,6 +161,8 @@ struct server {
     struct srv_http *http;   /* --http (http.c); NULL when off */
     struct srv_verify vf;
     struct swarm_hyper *hy;  /* --hyper: the particles' lr and momentum; NULL when off */
+    char admin_token[65];    /* the operator's token (common/token.h); "" when off */
+    char admin_token_path[CONF_STRLEN];
 };
 
 /* Sharded and not the coordinator: rounds are the coordinator's to decide. */

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/timeutil.h"
 #include "common/psoclient.h"
 #include "proto/psod.pb-c.h"
 #include "server/server.h"
@@ -136,6 +137,67 @@ START_TEST(wrong_model_and_full_swarm_refused)
 }
 END_TEST
 
+START_TEST(another_dataset_is_refused_with_both_names)
+{
+    s_start(2);
+    float x[16] = {0};
+    struct psoc *a = s_open("a"), *b = s_open("b");
+    psoc_set_model(a, "lenet5", "mnist", NULL);
+    psoc_set_model(b, "lenet5", "fashion-mnist", NULL);
+    ck_assert_int_eq(psoc_join(a, 16, 42, x, NULL, err, sizeof err), PSOC_OK);
+    ck_assert_int_eq(psoc_join(b, 16, 42, x, NULL, err, sizeof err), PSOC_EREFUSED);
+    ck_assert_int_eq(psoc_last_server_error(b), PSOD__ERROR_CODE__ERR_FINGERPRINT);
+    ck_assert_msg(strstr(err, "trains lenet5 on mnist") && strstr(err, "fashion-mnist"), "%s",
+                  err);
+    psoc_set_model(b, "lenet5", "", NULL); /* a worker that names no dataset is not judged */
+    ck_assert_msg(psoc_join(b, 16, 42, x, NULL, err, sizeof err) == PSOC_OK, "%s", err);
+    psoc_close(&a);
+    psoc_close(&b);
+    s_stop();
+}
+END_TEST
+
+struct said {
+    pthread_mutex_t mu;
+    char line[512];
+    double at;
+};
+
+static void s_keep(void *ctx, int level, const char *msg)
+{
+    (void)level;
+    struct said *w = ctx;
+    pthread_mutex_lock(&w->mu);
+    if (!w->line[0] && strstr(msg, "waits for")) {
+        snprintf(w->line, sizeof w->line, "%s", msg);
+        w->at = time_now_s();
+    }
+    pthread_mutex_unlock(&w->mu);
+}
+
+START_TEST(a_worker_short_of_company_is_told_within_a_second)
+{
+    s_start(3);
+    struct said w = {PTHREAD_MUTEX_INITIALIZER, "", 0};
+    struct psoc_options o;
+    psoc_options_default(&o);
+    o.timeout_ms = 2000;
+    o.log = s_keep;
+    o.log_ctx = &w;
+    struct psoc *a;
+    ck_assert_msg(psoc_open(&a, ep, "a", &o, err, sizeof err) == PSOC_OK, "%s", err);
+    float x[16] = {0};
+    ck_assert_int_eq(psoc_join(a, 16, 42, x, NULL, err, sizeof err), PSOC_OK);
+    double t0 = time_now_s();
+    ck_assert_int_eq(psoc_sync(a, x, 1.0, 1, NULL, err, sizeof err), PSOC_ETIMEOUT);
+    ck_assert_msg(strstr(w.line, "waits for 2 more workers of 3 to join before round 0"), "%s",
+                  w.line);
+    ck_assert_msg(w.at - t0 < 1.0, "told after %.2f s", w.at - t0);
+    psoc_close(&a);
+    s_stop();
+}
+END_TEST
+
 START_TEST(nan_weights_refused_then_valid_push_served)
 {
     s_start(1);
@@ -221,6 +283,8 @@ int main(void)
     tcase_add_test(tc, two_workers_sync_rounds);
     tcase_add_test(tc, wrong_model_and_full_swarm_refused);
     tcase_add_test(tc, nan_weights_refused_then_valid_push_served);
+    tcase_add_test(tc, another_dataset_is_refused_with_both_names);
+    tcase_add_test(tc, a_worker_short_of_company_is_told_within_a_second);
     tcase_add_test(tc, restarted_worker_gets_its_particle_back);
     tcase_add_test(tc, no_daemon_times_out_clearly);
     tcase_add_test(tc, layout_hash_is_fnv1a);

@@ -776,14 +776,46 @@ START_TEST(admin_requests_need_an_admin_key)
 }
 END_TEST
 
-START_TEST(admin_requests_are_refused_without_curve)
+START_TEST(admin_requests_without_curve_need_the_token_file)
 {
-    char ep[256], out[4096];
-    pid_t psod = proc_psod("adm0", ep, sizeof ep, (char *[]){"--workers", "1", NULL});
+    /* The token where the test says: psoctl's default place (for this
+     * port) has none, a wrong token is refused, the right one stops psod. */
+    char ep[256], out[8192], tok[600], wrong[600];
+    s_path(tok, sizeof tok, "tok/admin.token");
+    s_path(wrong, sizeof wrong, "wrong.token");
+    pid_t psod = proc_psod("adm0", ep, sizeof ep,
+                           (char *[]){"--workers", "1", "--admin-token-file", tok, NULL});
+    struct stat st;
+    ck_assert_int_eq(stat(tok, &st), 0);
+    ck_assert_int_eq(st.st_mode & 0777, 0600);
     ck_assert_int_ne(s_ctl("adm0-1", (char *[]){"stop", ep, NULL}), 0);
     proc_read("adm0-1", "err", out, sizeof out);
-    ck_assert_msg(strstr(out, "runs without CURVE") != NULL, "%.1000s", out);
-    ck_assert_int_eq(s_ctl("adm0-2", (char *[]){"status", ep, NULL}), 0);
+    ck_assert_msg(strstr(out, "runs without CURVE") && strstr(out, "--admin-token-file"),
+                  "%.1000s", out);
+    FILE *f = fopen(wrong, "w");
+    fprintf(f, "%064d\n", 7);
+    fclose(f);
+    ck_assert_int_ne(s_ctl("adm0-2", (char *[]){"stop", ep, "--admin-token", wrong, NULL}), 0);
+    proc_read("adm0-2", "err", out, sizeof out);
+    ck_assert_msg(strstr(out, "this one is not it"), "%.1000s", out);
+    ck_assert_int_eq(s_ctl("adm0-3", (char *[]){"status", ep, NULL}), 0);
+    ck_assert_int_eq(waitpid(psod, NULL, WNOHANG), 0);
+    ck_assert_int_eq(s_ctl("adm0-4", (char *[]){"stop", ep, "--admin-token", tok, NULL}), 0);
+    ck_assert_int_eq(proc_wait(psod, 20), 0);
+    proc_read("adm0", "err", out, sizeof out);
+    ck_assert_msg(strstr(out, "admin (the token on this host): stopping"), "%.1000s", out);
+    ck_assert_int_ne(stat(tok, &st), 0); /* removed at exit */
+
+    /* The default place: psoctl finds it with no option at all. */
+    psod = proc_psod("adm1", ep, sizeof ep, (char *[]){"--workers", "1", NULL});
+    ck_assert_int_eq(s_ctl("adm1-1", (char *[]){"stop", ep, NULL}), 0);
+    ck_assert_int_eq(proc_wait(psod, 20), 0);
+    /* none: no file, and refused as before. */
+    psod = proc_psod("adm2", ep, sizeof ep,
+                     (char *[]){"--workers", "1", "--admin-token-file", "none", NULL});
+    ck_assert_int_ne(s_ctl("adm2-1", (char *[]){"stop", ep, NULL}), 0);
+    proc_read("adm2-1", "err", out, sizeof out);
+    ck_assert_msg(strstr(out, "runs without CURVE)") != NULL, "%.1000s", out);
     kill(psod, SIGTERM);
     ck_assert_int_eq(proc_wait(psod, 20), 0);
 }
@@ -839,7 +871,7 @@ int main(void)
     tcase_add_test(tc, curve_lets_in_allowed_keys_only);
     tcase_add_test(tc, particle_belongs_to_its_key_across_a_restart);
     tcase_add_test(tc, admin_requests_need_an_admin_key);
-    tcase_add_test(tc, admin_requests_are_refused_without_curve);
+    tcase_add_test(tc, admin_requests_without_curve_need_the_token_file);
     tcase_add_test(tc, max_peers_refuses_extra_connections);
     suite_add_tcase(s, tc);
     return suite_run(s);

@@ -291,6 +291,50 @@ START_TEST(a_worker_of_another_model_is_told_by_name)
 }
 END_TEST
 
+START_TEST(psoctl_model_writes_the_swarms_model_and_another_dataset_is_refused)
+{
+    ck_assert_int_eq(fixture_write_idx(dir, "train", 300, 1), 0);
+    ck_assert_int_eq(fixture_write_idx(dir, "t10k", 100, 2), 0);
+    char ep[256], got[600], fin[600], ctl[300], w[300], o1[4096], o2[4096];
+    s_path(got, sizeof got, "got.psom");
+    s_path(fin, sizeof fin, "final.psom");
+    pid_t psod = proc_psod("pm", ep, sizeof ep,
+                           (char *[]){"--workers", "1", "--model-out", fin, NULL});
+    ck_assert_int_eq(proc_wait(s_mlp(ep, "a", "pm-a", NULL), 30), 0);
+    /* A Fashion-MNIST worker of the same network: refused, both named. */
+    ck_assert_int_eq(proc_wait(s_mlp(ep, "f", "pm-f", (char *[]){"--dataset", "fashion-mnist",
+                                                                NULL}),
+                               20),
+                     1);
+    proc_read("pm-f", "err", out, sizeof out);
+    ck_assert_msg(strstr(out, "this swarm trains mlp on mnist; the worker's data is "
+                              "fashion-mnist"),
+                  "%.2000s", out);
+    proc_bin(ctl, sizeof ctl, "psoctl");
+    ck_assert_int_eq(proc_wait(proc_spawn((char *[]){ctl, "model", ep, got, NULL}, "pm-m"), 20),
+                     0);
+    proc_read("pm-m", "out", out, sizeof out);
+    ck_assert_msg(strstr(out, "the global model of mlp on mnist"), "%.1000s", out);
+    ck_assert_int_eq(proc_wait(proc_spawn((char *[]){ctl, "stop", ep, NULL}, "pm-s"), 20), 0);
+    ck_assert_int_eq(proc_wait(psod, 20), 0);
+    /* The file psoctl wrote is psod's own model file, weight for weight. */
+    proc_bin(w, sizeof w, "psoworker");
+    ck_assert_int_eq(proc_wait(proc_spawn((char *[]){w, "--eval", got, "--data-dir", dir, NULL},
+                                          "pm-e1"),
+                               20),
+                     0);
+    ck_assert_int_eq(proc_wait(proc_spawn((char *[]){w, "--eval", fin, "--data-dir", dir, NULL},
+                                          "pm-e2"),
+                               20),
+                     0);
+    proc_read("pm-e1", "out", o1, sizeof o1);
+    proc_read("pm-e2", "out", o2, sizeof o2);
+    ck_assert_msg(strstr(o1, "test accuracy") && !strcmp(strstr(o1, "model mlp"),
+                                                         strstr(o2, "model mlp")),
+                  "%s / %s", o1, o2);
+}
+END_TEST
+
 START_TEST(waits_say_what_they_wait_for)
 {
     /* Nothing listens: the worker says where it connects and gives up at
@@ -528,6 +572,7 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, unusable_paths_are_refused_at_start_and_a_lost_model_fails_the_run);
     tcase_add_test(tc, a_second_worker_under_a_live_name_is_refused);
+    tcase_add_test(tc, psoctl_model_writes_the_swarms_model_and_another_dataset_is_refused);
     tcase_add_test(tc, resume_keeps_the_metrics_history_and_refuses_a_missing_directory);
     tcase_add_test(tc, sigterm_and_sigint_end_a_worker_with_a_bye);
     tcase_add_test(tc, a_rejoined_worker_resumes_its_schedule_and_eval_reads_the_model_file);

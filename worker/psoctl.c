@@ -3,9 +3,10 @@
  *
  *   psoctl status ENDPOINT [--json]          read-only; any allowed peer
  *   psoctl watch ENDPOINT [--interval S] [--count N]   status, live, with the round rate
- *   psoctl checkpoint ENDPOINT               write a checkpoint now     } admin key
- *   psoctl evict ENDPOINT WORKER             evict a worker (it may rejoin) } needed
- *   psoctl stop ENDPOINT                     final model + checkpoint, exit }
+ *   psoctl model ENDPOINT FILE [--safe]      the swarm's model into a .psom file
+ *   psoctl checkpoint ENDPOINT               write a checkpoint now     } admin key,
+ *   psoctl evict ENDPOINT WORKER             evict a worker (it may rejoin) } or the
+ *   psoctl stop ENDPOINT                     final model + checkpoint, exit } token file
  *   psoctl keygen BASE                       BASE.key (secret) + BASE.pub
  *
  *   options: --curve-secret FILE --curve-server FILE   (CURVE daemons)
@@ -195,9 +196,16 @@ static const struct usage_item s_commands[] = {
      "the same, live: redrawn in place on a terminal (frames one after another on a pipe), "
      "with the round rate over the last interval. A daemon that does not answer is said so, "
      "and asked again. Ends on Ctrl-C, or after --count frames."},
-    {"checkpoint ENDPOINT", "write a checkpoint now (an admin key)."},
-    {"evict ENDPOINT WORKER", "evict a worker by name; it may rejoin (an admin key)."},
-    {"stop ENDPOINT", "write the final model and a checkpoint, then exit (an admin key)."},
+    {"model ENDPOINT FILE [--safe]",
+     "write the swarm's model (under pso the global best; every shard's range of a sharded "
+     "swarm) to FILE as a .psom, which psoworker --eval, psoworker-torch --eval and "
+     "psod.torch.load_model read; --safe: the model a diverged worker restarts from (the "
+     "verified best or the robust attractor). Any allowed peer may ask."},
+    {"checkpoint ENDPOINT", "write a checkpoint now (an admin request)."},
+    {"evict ENDPOINT WORKER", "evict a worker by name; it may rejoin (an admin request)."},
+    {"stop ENDPOINT", "write the final model and a checkpoint, then exit (an admin request). "
+                      "Admin requests need a CURVE key from psod's --admin directory, or, on "
+                      "psod's own host as its user, the token it wrote (--admin-token-file)."},
     {"keygen BASE", "write a CURVE key pair: BASE.key (secret, mode 0600) and BASE.pub, "
                     "which goes into psod's --allow or --admin directory."},
     {NULL, NULL}};
@@ -205,6 +213,8 @@ static const struct usage_item s_opts[] = {
     {"--curve-secret FILE", "this client's secret key (for a CURVE daemon)"},
     {"--curve-server FILE", "the daemon's public key (for a CURVE daemon)"},
     {"--timeout-ms N", "how long to wait for the daemon's answer (default 5000)"},
+    {"--admin-token FILE", "admin requests: the token psod wrote (default: where psod at "
+                           "ENDPOINT writes it on this host; see psod --admin-token-file)"},
     {"--json", "status: JSON instead of text"},
     {"--interval S", "watch: seconds between frames, 0.05 to 3600 (default 1)"},
     {"--count N", "watch: stop after N frames (default: until Ctrl-C); exit 1 when the last had "
@@ -242,6 +252,28 @@ static int s_usage(FILE *f)
     return f == stdout ? 0 : 2;
 }
 
+/* psoctl model: the swarm's model into a .psom. */
+static int s_model(struct psoc *c, const char *file, int safe)
+{
+    char err[512], kind[64];
+    float *w = NULL;
+    struct psoc_model_info info;
+    int rc = psoc_download_model(c, safe, &w, &info, kind, sizeof kind, err, sizeof err);
+    psoc_close(&c);
+    if (rc == PSOC_OK)
+        rc = psoc_model_save(file, &info, w, err, sizeof err);
+    free(w);
+    if (rc != PSOC_OK) {
+        fprintf(stderr, "psoctl: %s\n", err);
+        return 1;
+    }
+    printf("wrote %s: the %s of %s%s%s, %llu parameters, round %llu, loss %.6g (%s)\n", file,
+           kind, info.model[0] ? info.model : "an unnamed model", info.dataset[0] ? " on " : "",
+           info.dataset, (unsigned long long)info.param_count, (unsigned long long)info.round,
+           info.loss, info.strategy);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")))
@@ -268,12 +300,13 @@ int main(int argc, char **argv)
                  : !strcmp(cmd, "stop")     ? PSOC_ADMIN_STOP
                                             : 0;
     int watch = !strcmp(cmd, "watch");
-    if (!action && !watch && strcmp(cmd, "status") != 0) {
+    int model = !strcmp(cmd, "model");
+    if (!action && !watch && !model && strcmp(cmd, "status") != 0) {
         fprintf(stderr, "psoctl: unknown command '%s'\n", cmd);
         return s_usage(stderr);
     }
-    const char *worker = NULL, *secret = NULL, *server = NULL;
-    int json = 0, first = 3;
+    const char *worker = NULL, *secret = NULL, *server = NULL, *token = NULL, *file = NULL;
+    int json = 0, first = 3, safe = 0;
     double interval = 1;
     long count = 0;
     if (action == PSOC_ADMIN_EVICT) {
@@ -282,12 +315,22 @@ int main(int argc, char **argv)
         worker = argv[3];
         first = 4;
     }
+    if (model) {
+        if (argc < 4)
+            return s_usage(stderr);
+        file = argv[3];
+        first = 4;
+    }
     struct psoc_options o;
     psoc_options_default(&o);
     o.connect_timeout_ms = 5000;
     for (int i = first; i < argc; i++) {
-        if (!strcmp(argv[i], "--json") && !action && !watch)
+        if (!strcmp(argv[i], "--json") && !action && !watch && !model)
             json = 1;
+        else if (!strcmp(argv[i], "--safe") && model)
+            safe = 1;
+        else if (!strcmp(argv[i], "--admin-token") && action && i + 1 < argc)
+            token = argv[++i];
         else if (!strcmp(argv[i], "--interval") && watch && i + 1 < argc) {
             char *end;
             interval = strtod(argv[++i], &end);
@@ -329,8 +372,16 @@ int main(int argc, char **argv)
         fprintf(stderr, "psoctl: %s\n", err);
         return 1;
     }
+    if (model)
+        return s_model(c, file, safe);
     if (action) {
         char reply[512];
+        /* The token file, when this host has it (a given one must be there). */
+        if (psoc_set_admin_token(c, token, err, sizeof err) != PSOC_OK && token) {
+            fprintf(stderr, "psoctl: %s\n", err);
+            psoc_close(&c);
+            return 1;
+        }
         int rc = psoc_admin(c, action, worker, reply, sizeof reply, err, sizeof err);
         psoc_close(&c);
         if (rc != PSOC_OK) {

@@ -284,9 +284,16 @@ class Client:
                                ctypes.byref(loss), kind, len(kind), err, len(err)), err)
         return {"loss": loss.value, "kind": _text(kind.value)}
 
-    def admin(self, action, worker=None):
+    def admin(self, action, worker=None, token_file=None):
         """An operator request (ADMIN_CHECKPOINT, ADMIN_EVICT, ADMIN_STOP);
-        needs an admin key. Returns the daemon's reply text."""
+        needs an admin key, or, for a daemon without CURVE, the token it
+        wrote on its host (`token_file`, default where psod at this endpoint
+        writes it; used when readable). Returns the daemon's reply text."""
+        err = ctypes.create_string_buffer(_lib.ERR_LEN)
+        rc = self._lib.psoc_set_admin_token(self._c, token_file.encode() if token_file else None,
+                                            err, len(err))
+        if rc and token_file:
+            raise PsodError(rc, _text(err.value))
         reply = ctypes.create_string_buffer(_lib.ERR_LEN)
         err = ctypes.create_string_buffer(_lib.ERR_LEN)
         self._check(self._lib.psoc_admin(self._c, action, worker.encode() if worker else None,

@@ -107,6 +107,7 @@ _SIGNATURES = {
     "psoc_fetch_model": (c_int, [c_void_p, c_int, c_void_p, P(c_double), c_char_p, c_size_t,
                                  c_char_p, c_size_t]),
     "psoc_admin": (c_int, [c_void_p, c_int, c_char_p, c_char_p, c_size_t, c_char_p, c_size_t]),
+    "psoc_set_admin_token": (c_int, [c_void_p, c_char_p, c_char_p, c_size_t]),
     "psoc_close": (None, [P(c_void_p)]),
     "psoc_last_server_error": (c_int, [c_void_p]),
     "psoc_strerror": (c_char_p, [c_int]),

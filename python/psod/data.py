@@ -80,8 +80,10 @@ def load(name, root, shard=None, holdout=0):
             test = os.path.join(root, "test_first1000.bin")
         xtr, ytr = _cifar(train)
         xte, yte = _cifar([test])
+    elif name == "text":
+        return text(root, shard=shard, holdout=holdout)
     else:
-        raise ValueError(f"unknown dataset '{name}' (mnist, fashion-mnist, cifar10)")
+        raise ValueError(f"unknown dataset '{name}' (mnist, fashion-mnist, cifar10, text)")
     if len(xtr) != len(ytr) or len(xte) != len(yte):
         raise ValueError(f"{root}: images and labels differ in count")
     held = None
@@ -97,6 +99,57 @@ def load(name, root, shard=None, holdout=0):
 
 
 SHARD_MODES = ("iid", "dirichlet", "classes")
+BLOCK = 64
+
+
+def text_path(root):
+    """The text file: root itself, or root/input.txt."""
+    return os.path.join(root, "input.txt") if os.path.isdir(root) else root
+
+
+def vocab(root):
+    """The sorted characters of the whole text (the same on every worker)."""
+    with open(text_path(root), encoding="utf-8") as f:
+        return sorted(set(f.read()))
+
+
+def text(root, block=BLOCK, shard=None, holdout=0):
+    """A plain text file read as characters (the text dataset): the first
+    90 % train, the last 10 % validation, each cut in windows of block + 1
+    characters (x the first block, y the next character at each place), as
+    int64 arrays (windows, block). The vocabulary is the text's sorted
+    characters. `shard` (iid only) and `holdout` (the last N training
+    windows) as for the image sets."""
+    with open(text_path(root), encoding="utf-8") as f:
+        chars = f.read()
+    if len(chars) < 20 * (block + 1):
+        raise ValueError(f"{text_path(root)}: {len(chars)} characters, too short for windows "
+                         f"of {block + 1}")
+    table = {c: i for i, c in enumerate(sorted(set(chars)))}
+    ids = np.fromiter((table[c] for c in chars), dtype=np.int64, count=len(chars))
+    cut = int(0.9 * len(ids))
+
+    def windows(a):
+        n = (len(a) - 1) // block
+        x = a[:n * block].reshape(n, block)
+        y = a[1:n * block + 1].reshape(n, block)
+        return np.ascontiguousarray(x), np.ascontiguousarray(y)
+
+    xtr, ytr = windows(ids[:cut])
+    xte, yte = windows(ids[cut:])
+    held = None
+    if holdout:
+        if not 0 < holdout < len(xtr):
+            raise ValueError(f"cannot hold out {holdout} of {len(xtr)} windows")
+        held = (xtr[-holdout:], ytr[-holdout:])
+        xtr, ytr = xtr[:-holdout], ytr[:-holdout]
+    if shard is not None:
+        if len(shard) > 3 and shard[3] != "iid":
+            raise ValueError("the text dataset is cut iid only (no labels to skew)")
+        pick = globals()["shard"](np.arange(len(xtr)), np.zeros(len(xtr), np.uint8), *shard[:3])[0]
+        xtr, ytr = xtr[pick], ytr[pick]
+    out = (xtr, ytr, xte, yte)
+    return out + held if held else out
 
 
 def shard(x, y, index, count, seed, mode="iid", alpha=0.5, classes=2):

@@ -46,8 +46,17 @@ def parser():
     a("--connect", default="tcp://127.0.0.1:5555", help="psod endpoint")
     a("--name", default="", help="this worker's stable name in the swarm [hostname-pid]")
     a("--model", default="", choices=("",) + models.NAMES, help="the network")
-    a("--dataset", default="mnist", choices=("mnist", "fashion-mnist", "cifar10"))
-    a("--data-dir", default="data/mnist", help="directory with the dataset's files")
+    a("--dataset", default="mnist", choices=("mnist", "fashion-mnist", "cifar10", "text"),
+      help="text: a plain text file read as characters (first 90 %% train, last 10 %% "
+           "validation), for --model gpt")
+    a("--data-dir", default="data/mnist",
+      help="directory with the dataset's files (text: the file, or a directory with input.txt)")
+    a("--block", type=int, default=64, help="gpt: context length in characters")
+    a("--gpt-dim", type=int, default=64, help="gpt: embedding width")
+    a("--gpt-layers", type=int, default=2, help="gpt: transformer blocks")
+    a("--gpt-heads", type=int, default=4, help="gpt: attention heads")
+    a("--optimizer", default="sgd", choices=("sgd", "adamw"),
+      help="local optimizer (adamw: --momentum is beta1, --weight-decay its decay)")
     a("--epochs", type=int, default=1)
     a("--batch", type=int, default=64)
     a("--lr", type=float, default=0.05)
@@ -82,6 +91,9 @@ def parser():
     a("--eval", default="", metavar="FILE", help="evaluate this model file and exit")
     a("--init", default="", metavar="FILE", help="start from this model file's weights")
     a("--model-out", default="", metavar="FILE", help="write the final weights here")
+    a("--curve", default="", metavar="FILE",
+      help="append 'seconds step samples test_loss test_accuracy' at each report: this "
+           "worker's weights standalone, else the swarm's model (fetched under pso)")
     a("--seed", type=int, default=1)
     a("--threads", type=_threads, default=1,
       help="CPU threads for PyTorch, or auto: the CPUs this process may use")
@@ -123,7 +135,10 @@ def _hyper(o, opt, lr, momentum):
     and the momentum to train with until the next sync."""
     o.lr, o.momentum = float(lr), float(momentum)
     for g in opt.param_groups:
-        g["momentum"] = o.momentum
+        if "betas" in g:
+            g["betas"] = (o.momentum, g["betas"][1])
+        else:
+            g["momentum"] = o.momentum
 
 
 def _lr(o, step, total, per_epoch):
@@ -142,16 +157,61 @@ def _lr(o, step, total, per_epoch):
 def evaluate(model, x, y, device, batch=1000):
     """(mean loss, accuracy) of model on x, y."""
     model.eval()
-    loss, right = 0.0, 0
+    loss, right, count = 0.0, 0, 0
     with torch.no_grad():
         for i in range(0, len(x), batch):
             xb = torch.from_numpy(x[i:i + batch]).to(device)
             yb = torch.from_numpy(y[i:i + batch]).to(device)
             out = model(xb)
+            if out.dim() == 3:  # a sequence model: every position is a sample
+                out, yb = out.reshape(-1, out.shape[-1]), yb.reshape(-1)
             loss += F.cross_entropy(out, yb, reduction="sum").item()
             right += (out.argmax(1) == yb).sum().item()
+            count += yb.numel()
     model.train()
-    return loss / max(1, len(x)), right / max(1, len(x))
+    return loss / max(1, count), right / max(1, count)
+
+
+def _loss(out, y):
+    """Cross-entropy of a batch; a sequence model's every position counts."""
+    if out.dim() == 3:
+        return F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1))
+    return F.cross_entropy(out, y)
+
+
+def _build(o, name, dataset, data_dir):
+    """The model, sized for its data (gpt: the text's vocabulary)."""
+    if name != "gpt":
+        return models.build(name)
+    if dataset != "text":
+        raise SystemExit("psoworker-torch: --model gpt trains on --dataset text")
+    return models.build("gpt", vocab=len(data.vocab(data_dir)), block=o.block, dim=o.gpt_dim,
+                        layers=o.gpt_layers, heads=o.gpt_heads)
+
+
+def _input_shape(o):
+    return (1, 1, o.block) if o.model == "gpt" else models.INPUT[o.model]
+
+
+def _curve(o, swarm, model, x, y, device, secs, step):
+    """One --curve line: the swarm's model (psod's global model, fetched into
+    the module and this worker's weights put back after, where positions are
+    particles) or, standalone, this worker's."""
+    own = None
+    if swarm is not None and not swarm.welcome["positions_global"]:
+        own = swarm.snapshot()
+        try:
+            swarm.fetch_model()
+        except psod.PsodError:
+            swarm.restore(own)
+            return
+    try:
+        loss, acc = evaluate(model, x, y, device)
+    finally:
+        if own is not None:
+            swarm.restore(own)
+    with open(o.curve, "a") as f:
+        f.write(f"{secs:.3f} {step} {step * o.batch} {loss:.6f} {acc:.6f}\n")
 
 
 def _eval_file(o, device):
@@ -163,9 +223,9 @@ def _eval_file(o, device):
         raise SystemExit(f"psoworker-torch: {o.eval} was trained on {info['dataset']}, "
                          f"not {o.dataset}")
     dataset = info["dataset"] or o.dataset
-    model = models.build(name).to(device)
+    model = _build(o, name, dataset, o.data_dir).to(device)
     load_model(o.eval, model, buffers=o.buffers == "sync")
-    _, _, xte, yte = data.load(dataset, o.data_dir)
+    _, _, xte, yte = data.load(dataset, o.data_dir)[:4]
     loss, acc = evaluate(model, xte, yte, device)
     print(f"psoworker-torch: {o.eval}: model {name} dataset {dataset} test loss {loss:.6f} "
           f"test accuracy {acc:.4f}", flush=True)
@@ -196,11 +256,15 @@ def run(o):
     if held:
         _log(f"fitness: the loss on {len(held[1])} held-out samples (the same set on every "
              "worker)")
-    model = models.build(o.model).to(device)
+    model = _build(o, o.model, o.dataset, o.data_dir).to(device)
     if o.init:
         load_model(o.init, model, buffers=o.buffers == "sync")
-    opt = torch.optim.SGD(model.parameters(), lr=o.lr, momentum=o.momentum,
-                          weight_decay=o.weight_decay)
+    if o.optimizer == "adamw":
+        opt = torch.optim.AdamW(model.parameters(), lr=o.lr, betas=(o.momentum, 0.99),
+                                weight_decay=o.weight_decay)
+    else:
+        opt = torch.optim.SGD(model.parameters(), lr=o.lr, momentum=o.momentum,
+                              weight_decay=o.weight_decay)
     per_epoch = len(xs) // o.batch
     if per_epoch < 1:
         raise SystemExit(f"psoworker-torch: shard of {len(xs)} samples < --batch {o.batch}")
@@ -221,7 +285,7 @@ def run(o):
         swarm = psod.torch.Swarm(
             o.connect, model, opt, name=name, sync_every=o.sync_every,
             buffers=o.buffers == "sync", reset_momentum=o.reset_momentum, model_name=o.model,
-            dataset=o.dataset, input_shape=models.INPUT[o.model], timeout_ms=o.timeout_ms,
+            dataset=o.dataset, input_shape=_input_shape(o), timeout_ms=o.timeout_ms,
             connect_timeout_ms=o.join_timeout_ms, reconnect_ms=o.reconnect_ms,
             curve_secret=o.curve_secret or None, curve_server=o.curve_server or None,
             interruptible=True, wire=o.wire,
@@ -264,7 +328,7 @@ def run(o):
             for g in opt.param_groups:
                 g["lr"] = _lr(o, step, total, per_epoch)
             opt.zero_grad()
-            loss = F.cross_entropy(model(xb), yb)
+            loss = _loss(model(xb), yb)
             loss.backward()
             lv = loss.item()
             if not math.isfinite(lv):
@@ -290,6 +354,10 @@ def run(o):
             n_loss += 1
             step += 1
             if swarm is None:
+                if o.curve and eval_every > 0 and step % (eval_every * o.sync_every) == 0:
+                    a = time.time()
+                    _curve(o, None, model, evalx, evaly, device, a - t0, step)
+                    eval_s += time.time() - a
                 continue
             is_sync = swarm.due() or step == total
             acc = math.nan
@@ -329,6 +397,10 @@ def run(o):
                 a = time.time()
                 swarm.report_position_accuracy(evaluate(model, evalx, evaly, device)[1])
                 eval_s += time.time() - a
+            if report and o.curve:
+                a = time.time()
+                _curve(o, swarm, model, evalx, evaly, device, a - t0, step)
+                eval_s += time.time() - a
         epoch_loss = loss_sum / max(1, n_loss)
         if stop["sig"]:
             break
@@ -347,7 +419,7 @@ def run(o):
         swarm.close(test_acc)
     if o.model_out:
         save_model(o.model_out, model, model_name=o.model, dataset=o.dataset,
-                   input_shape=models.INPUT[o.model], loss=test_loss,
+                   input_shape=_input_shape(o), loss=test_loss,
                    buffers=o.buffers == "sync")
     sps = (step - start) * o.batch / secs if secs > 0 else 0
     print(f"psoworker-torch {name}: model {o.model} dataset {o.dataset} epochs {o.epochs} steps "
