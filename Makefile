@@ -289,7 +289,10 @@ install: $(BINS) $(MANPAGES)
 	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/psoclient.pc
 	install -d $(DESTDIR)$(PYDIR)/psod
 	install -m 644 python/psod/*.py $(DESTDIR)$(PYDIR)/psod/
-	install -m 755 python/psoworker-torch $(DESTDIR)$(PREFIX)/bin/
+	printf '"""Where make install put psod (written by make install)."""\nLIBDIR = "%s"\n' \
+	    '$(PREFIX)/lib' > $(DESTDIR)$(PYDIR)/psod/_installed.py
+	sed 's|^PYDIR = None$$|PYDIR = "$(PYDIR)"|' python/psoworker-torch > $(DESTDIR)$(PREFIX)/bin/psoworker-torch
+	chmod 755 $(DESTDIR)$(PREFIX)/bin/psoworker-torch
 	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8
 	install -m 644 $(BUILD)/man/psod.8 $(DESTDIR)$(MANDIR)/man8/
 	install -m 644 $(BUILD)/man/psoworker.1 $(BUILD)/man/psoctl.1 $(BUILD)/man/psoworker-torch.1 \

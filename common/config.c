@@ -19,7 +19,7 @@ static struct s_ref s_find(const struct config_table *t, const char *name)
 {
     for (; t->opts; t++)
         for (const struct config_option *o = t->opts; o->name; o++)
-            if (strcmp(o->name, name) == 0)
+            if (o->type != CONF_GROUP && strcmp(o->name, name) == 0)
                 return (struct s_ref){o, t->base};
     return (struct s_ref){NULL, NULL};
 }
@@ -58,6 +58,8 @@ static int s_assign(struct s_ref r, const char *value, char *err, size_t errlen)
     void *field = s_field(r);
     char *end;
     switch (o->type) {
+    case CONF_GROUP:
+        return 0; /* a heading sets nothing */
     case CONF_INT: {
         errno = 0;
         /* Decimal only: "010" is ten, "0x10" is refused. */
@@ -117,7 +119,8 @@ int config_defaults(const struct config_table *tabs, char *err, size_t errlen)
 {
     for (; tabs->opts; tabs++)
         for (const struct config_option *o = tabs->opts; o->name; o++)
-            if (s_assign((struct s_ref){o, tabs->base}, o->def ? o->def : "", err, errlen))
+            if (o->type != CONF_GROUP &&
+                s_assign((struct s_ref){o, tabs->base}, o->def ? o->def : "", err, errlen))
                 return -1;
     return 0;
 }
@@ -276,7 +279,18 @@ static void s_value(struct s_ref r, char *buf, size_t len)
     void *field = s_field(r);
     switch (o->type) {
     case CONF_INT: snprintf(buf, len, "%ld", *(long *)field); break;
-    case CONF_DOUBLE: snprintf(buf, len, "%.17g", *(double *)field); break;
+    case CONF_DOUBLE: {
+        /* The shortest text that reads back as the same double: 0.005, not
+         * 0.0050000000000000001. */
+        double v = *(double *)field;
+        for (int digits = 6; digits <= 17; digits++) {
+            snprintf(buf, len, "%.*g", digits, v);
+            if (strtod(buf, NULL) == v)
+                break;
+        }
+        break;
+    }
+    case CONF_GROUP: buf[0] = '\0'; break;
     case CONF_STRING: snprintf(buf, len, "%s", (char *)field); break;
     case CONF_BOOL: snprintf(buf, len, "%s", *(int *)field ? "yes" : "no"); break;
     case CONF_ENUM: snprintf(buf, len, "%s", o->choices[*(int *)field]); break;
@@ -288,39 +302,84 @@ void config_print(const struct config_table *tabs, FILE *out, const char *prefix
     char buf[CONF_STRLEN + 32];
     for (; tabs->opts; tabs++)
         for (const struct config_option *o = tabs->opts; o->name; o++) {
+            if (o->type == CONF_GROUP)
+                continue;
             s_value((struct s_ref){o, tabs->base}, buf, sizeof buf);
             fprintf(out, "%s%s %s\n", prefix ? prefix : "", o->name, buf[0] ? buf : "\"\"");
         }
 }
 
+/* --help fits 80 columns: the option, then the first clause of its help
+ * (up to "; ", ". ", ": " or " ("), wrapped under the option's column; the
+ * whole text is the man page's. */
+#define USAGE_COL 30
+#define USAGE_WIDTH 80
 static void s_usage_line(const struct config_option *o, FILE *out)
 {
-    char arg[160];
+    char arg[160], brief[600];
     snprintf(arg, sizeof arg, "--%s %s", o->name,
              o->type == CONF_BOOL     ? "[yes|no]"
              : o->type == CONF_INT    ? "N"
              : o->type == CONF_DOUBLE ? "X"
              : o->type == CONF_ENUM   ? "NAME"
                                       : "VALUE");
-    fprintf(out, "  %-28s %s", arg, o->help ? o->help : "");
+    const char *help = o->help ? o->help : "";
+    size_t n = strlen(help);
+    static const char *const stops[] = {"; ", ". ", ": ", " (", NULL};
+    for (int i = 0; stops[i]; i++) /* the first stop that leaves a phrase */
+        for (const char *at = strstr(help, stops[i]); at; at = strstr(at + 1, stops[i]))
+            if (at - help >= 20) {
+                if ((size_t)(at - help) < n)
+                    n = (size_t)(at - help);
+                break;
+            }
+    int k = snprintf(brief, sizeof brief, "%.*s", (int)n, help);
     if (o->type == CONF_ENUM) {
-        fprintf(out, " (");
-        for (int i = 0; o->choices[i]; i++)
-            fprintf(out, "%s%s", i ? "|" : "", o->choices[i]);
-        fprintf(out, ")");
+        for (int i = 0; o->choices[i] && k > 0 && (size_t)k < sizeof brief; i++)
+            k += snprintf(brief + k, sizeof brief - (size_t)k, "%s%s", i ? "|" : ": ",
+                          o->choices[i]);
     }
-    if (o->def && o->def[0])
-        fprintf(out, " [%s]", o->def);
-    if ((o->type == CONF_INT || o->type == CONF_DOUBLE) && o->min <= o->max)
-        fprintf(out, " {%g..%g}", o->min, o->max);
+    if (o->def && o->def[0] && k > 0 && (size_t)k < sizeof brief)
+        snprintf(brief + k, sizeof brief - (size_t)k, " [%s]", o->def);
+    int col = fprintf(out, "  %s", arg);
+    if (col >= USAGE_COL - 1) {
+        fputc('\n', out);
+        col = 0;
+    }
+    /* Words, wrapped at USAGE_WIDTH under USAGE_COL. */
+    const char *w = brief;
+    int first = 1;
+    while (*w) {
+        size_t len = strcspn(w, " ");
+        if (!first && col + 1 + (int)len > USAGE_WIDTH) {
+            fputc('\n', out);
+            col = 0;
+            first = 1;
+        }
+        if (first) {
+            col += fprintf(out, "%*s", USAGE_COL - col, "");
+            first = 0;
+        } else {
+            fputc(' ', out);
+            col++;
+        }
+        col += fprintf(out, "%.*s", (int)len, w);
+        w += len;
+        while (*w == ' ')
+            w++;
+    }
     fputc('\n', out);
 }
 
 void config_usage(const struct config_table *tabs, FILE *out)
 {
     for (; tabs->opts; tabs++)
-        for (const struct config_option *o = tabs->opts; o->name; o++)
-            s_usage_line(o, out);
+        for (const struct config_option *o = tabs->opts; o->name; o++) {
+            if (o->type == CONF_GROUP)
+                fprintf(out, "\n%s:\n", o->name);
+            else
+                s_usage_line(o, out);
+        }
 }
 
 void config_roff(FILE *out, const char *text)
@@ -341,6 +400,12 @@ void config_man(const struct config_table *tabs, FILE *out)
 {
     for (; tabs->opts; tabs++)
         for (const struct config_option *o = tabs->opts; o->name; o++) {
+            if (o->type == CONF_GROUP) {
+                fputs(".SS ", out);
+                config_roff(out, o->name);
+                fputc('\n', out);
+                continue;
+            }
             fputs(".TP\n.B \\-\\-", out);
             config_roff(out, o->name);
             fputs(o->type == CONF_BOOL     ? " \\fR[\\fIyes\\fR|\\fIno\\fR]\n"

@@ -20,6 +20,8 @@ enum config_type {
     CONF_STRING,    /* char[CONF_STRLEN] */
     CONF_BOOL,      /* int: yes/no/true/false/1/0; a bare --flag sets it */
     CONF_ENUM,      /* int: index into `choices` */
+    CONF_GROUP,     /* not an option: a heading (`name`) for the options after it,
+                     * in --help and the man page */
 };
 
 #define CONF_STRLEN 256

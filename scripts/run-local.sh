@@ -288,5 +288,5 @@ printf 'Done: %s, %s workers, sync every %s, %s epochs: global model test accura
     "$strategy" "$workers" "$sync_every" "$epochs" \
     "$(awk -v a="${final_acc:-0}" 'BEGIN { printf "%.2f", 100 * a }')"
 echo "($rounds_done rounds, $(( bytes / 1048576 )) MiB moved, $wall s)"
-echo "Model file: $run_dir/model.psom (evaluate it: psoworker --eval $run_dir/model.psom --dataset $dataset --data-dir $data_dir)"
+echo "Model file: $run_dir/model.psom (evaluate it: $BUILD/psoworker --eval $run_dir/model.psom --dataset $dataset --data-dir $data_dir)"
 exit $status

@@ -11,6 +11,7 @@ const char *const agg_rule_names[] = {"mean", "median", "trimmed", "cclip", "kru
 
 #define P(f) offsetof(struct agg_params, f)
 const struct config_option agg_options[] = {
+    {"Robust aggregation and verification", CONF_GROUP, 0, NULL, 1, 0, NULL, NULL},
     {"aggregate", CONF_ENUM, P(rule), "mean", 1, 0,
      "how the pushes are combined wherever a strategy takes their mean (avg, diloco's mean "
      "change, easgd's center, ssgd's gradient, pso's mean attractor): mean, or a rule robust "

@@ -77,6 +77,7 @@ static const char *const s_wires[] = {"any", "fp32", "fp16", "bf16", "int8", NUL
 
 #define C(f) offsetof(struct server_config, f)
 static const struct config_option s_options[] = {
+    {"The swarm", CONF_GROUP, 0, NULL, 1, 0, NULL, NULL},
     {"bind", CONF_STRING, C(bind), "tcp://127.0.0.1:5555", 1, 0,
      "ZeroMQ endpoint to listen on: an explicit interface address and port (port * = any free)", NULL},
     {"endpoint-file", CONF_STRING, C(endpoint_file), "", 1, 0,
@@ -100,12 +101,29 @@ static const struct config_option s_options[] = {
      "fp32, fp16, bf16 or int8 = imposed on every worker (changes against shared state, "
      "with error feedback; PROTOCOL.md)", s_wires},
     {"seed", CONF_INT, C(seed), "1", 0, 9.2e18, "seed of the swarm's random factors", NULL},
-    {"max-payload-mb", CONF_INT, C(max_payload_mb), "1024", 1, 1 << 20,
-     "largest payload frame accepted, MiB (bounds memory a peer can make us allocate)", NULL},
-    {"max-meta-kb", CONF_INT, C(max_meta_kb), "64", 1, 65536,
-     "largest metadata frame accepted, KiB", NULL},
     {"max-rounds", CONF_INT, C(max_rounds), "0", 0, 9.2e18,
      "exit cleanly after this many rounds, 0 = run until signalled", NULL},
+    {"quorum", CONF_INT, C(quorum), "0", 0, 65536,
+     "close a round as soon as this many workers pushed, 0 = all live workers", NULL},
+    {"round-timeout", CONF_DOUBLE, C(round_timeout), "0", 0, 1e9,
+     "close a round this many seconds after its first push, with whoever pushed; 0 = wait "
+     "for every live worker", NULL},
+    {"max-workers", CONF_INT, C(max_workers), "0", 0, 65536,
+     "particles allowed in all: more workers than --workers may join a running swarm "
+     "(they start from the global model); 0 = --workers", NULL},
+    {"Liveness", CONF_GROUP, 0, NULL, 1, 0, NULL, NULL},
+    {"heartbeat-ms", CONF_INT, C(heartbeat_ms), "1000", 10, 3.6e6,
+     "interval workers send heartbeats at (told to them at join)", NULL},
+    {"liveness", CONF_INT, C(liveness), "10", 1, 1000000,
+     "heartbeat intervals without a word before a worker is evicted", NULL},
+    {"progress-factor", CONF_DOUBLE, C(progress_factor), "20", 0, 1e6,
+     "evict a worker that has not pushed for this many times its own slowest interval "
+     "between pushes (and at least --heartbeat-ms x --liveness) while the round waits for "
+     "it, though its heartbeats go on (a hung main thread); 0 = heartbeats alone", NULL},
+    {"retire-after", CONF_DOUBLE, C(retire_after), "0", 0, 1e9,
+     "seconds a departed or evicted worker keeps its particle; then a new worker may take "
+     "the slot over (from the global model); 0 = forever", NULL},
+    {"Output", CONF_GROUP, 0, NULL, 1, 0, NULL, NULL},
     {"progress-interval", CONF_DOUBLE, C(progress_interval), "10", 0, 86400,
      "seconds between progress lines, 0 = none", NULL},
     {"metrics", CONF_STRING, C(metrics), "", 1, 0,
@@ -116,25 +134,15 @@ static const struct config_option s_options[] = {
      "rounds between model files, 0 = only at the end", NULL},
     {"exit-when-done", CONF_BOOL, C(exit_when_done), "no", 1, 0,
      "exit once every worker has said bye (one training run per daemon)", NULL},
-    {"heartbeat-ms", CONF_INT, C(heartbeat_ms), "1000", 10, 3.6e6,
-     "interval workers send heartbeats at (told to them at join)", NULL},
-    {"liveness", CONF_INT, C(liveness), "10", 1, 1000000,
-     "heartbeat intervals without a word before a worker is evicted", NULL},
-    {"round-timeout", CONF_DOUBLE, C(round_timeout), "0", 0, 1e9,
-     "close a round this many seconds after its first push, with whoever pushed; 0 = wait "
-     "for every live worker", NULL},
-    {"max-workers", CONF_INT, C(max_workers), "0", 0, 65536,
-     "particles allowed in all: more workers than --workers may join a running swarm "
-     "(they start from the global model); 0 = --workers", NULL},
-    {"retire-after", CONF_DOUBLE, C(retire_after), "0", 0, 1e9,
-     "seconds a departed or evicted worker keeps its particle; then a new worker may take "
-     "the slot over (from the global model); 0 = forever", NULL},
-    {"progress-factor", CONF_DOUBLE, C(progress_factor), "20", 0, 1e6,
-     "evict a worker that has not pushed for this many times its own slowest interval "
-     "between pushes (and at least --heartbeat-ms x --liveness) while the round waits for "
-     "it, though its heartbeats go on (a hung main thread); 0 = heartbeats alone", NULL},
-    {"quorum", CONF_INT, C(quorum), "0", 0, 65536,
-     "close a round as soon as this many workers pushed, 0 = all live workers", NULL},
+    {"http", CONF_STRING, C(http), "", 1, 0,
+     "serve /metrics (Prometheus), a status page (/) and /status.json at ADDRESS:PORT "
+     "(an interface's address, as for --bind; port 0 = any free); read-only, off when empty",
+     NULL},
+    {"http-max-connections", CONF_INT, C(http_max_connections), "16", 1, 1024,
+     "HTTP connections served at once; more are refused", NULL},
+    {"http-max-particles", CONF_INT, C(http_max_particles), "64", 0, 65536,
+     "particles given their own series in /metrics (bounds its label cardinality)", NULL},
+    {"Checkpoints", CONF_GROUP, 0, NULL, 1, 0, NULL, NULL},
     {"checkpoint-dir", CONF_STRING, C(checkpoint_dir), "", 1, 0,
      "write the whole swarm state here (atomically, with a checksum); empty = never", NULL},
     {"checkpoint-every", CONF_INT, C(checkpoint_every), "100", 0, 9.2e18,
@@ -149,9 +157,7 @@ static const struct config_option s_options[] = {
     {"resume-or-start", CONF_BOOL, C(resume_or_start), "no", 1, 0,
      "with --resume: start a new swarm (and create the directory) when there is nothing "
      "to resume, e.g. a job's first start", NULL},
-    {"max-peers", CONF_INT, C(max_peers), "1024", 0, 1000000,
-     "open connections allowed (each worker holds two, psoctl one); more are refused "
-     "and logged; 0 = no limit", NULL},
+    {"Security and limits", CONF_GROUP, 0, NULL, 1, 0, NULL, NULL},
     {"curve-secret", CONF_STRING, C(curve_secret), "", 1, 0,
      "the daemon's CURVE key pair (psoctl keygen): authenticate and encrypt every "
      "connection; needs --allow", NULL},
@@ -164,19 +170,20 @@ static const struct config_option s_options[] = {
      "without CURVE: where psod writes a random token (mode 0600, removed at exit) that psoctl "
      "on this host sends to make admin requests: auto = $XDG_RUNTIME_DIR/psod/ (else "
      "/tmp/psod-UID/) admin-PORT.token, none = off; whoever cannot read it is refused", NULL},
+    {"max-peers", CONF_INT, C(max_peers), "1024", 0, 1000000,
+     "open connections allowed (each worker holds two, psoctl one); more are refused "
+     "and logged; 0 = no limit", NULL},
+    {"max-payload-mb", CONF_INT, C(max_payload_mb), "1024", 1, 1 << 20,
+     "largest payload frame accepted, MiB (bounds memory a peer can make us allocate)", NULL},
+    {"max-meta-kb", CONF_INT, C(max_meta_kb), "64", 1, 65536,
+     "largest metadata frame accepted, KiB", NULL},
+    {"Shards (several daemons, one model)", CONF_GROUP, 0, NULL, 1, 0, NULL, NULL},
     {"shards", CONF_STRING, C(shards), "", 1, 0,
      "sharded swarm: the endpoints of every daemon, comma-separated, the same list on "
      "each; the first coordinates (PROTOCOL.md, Shards); empty = one daemon", NULL},
     {"shard-index", CONF_INT, C(shard_index), "0", 0, 63,
      "which entry of --shards this daemon is; it listens there unless --bind is given", NULL},
-    {"http", CONF_STRING, C(http), "", 1, 0,
-     "serve /metrics (Prometheus), a status page (/) and /status.json at ADDRESS:PORT "
-     "(an interface's address, as for --bind; port 0 = any free); read-only, off when empty",
-     NULL},
-    {"http-max-connections", CONF_INT, C(http_max_connections), "16", 1, 1024,
-     "HTTP connections served at once; more are refused", NULL},
-    {"http-max-particles", CONF_INT, C(http_max_particles), "64", 0, 65536,
-     "particles given their own series in /metrics (bounds its label cardinality)", NULL},
+    {"Hyperparameter particles (--hyper)", CONF_GROUP, 0, NULL, 1, 0, NULL, NULL},
     {"hyper", CONF_BOOL, C(hyper), "no", 1, 0,
      "particles also carry a learning rate and a momentum, which the workers train with "
      "and a second swarm moves toward the values whose pushes had the lowest loss (in the "

@@ -31,8 +31,9 @@ static void s_on_signal(int sig)
 static void s_usage(const struct config_table *opts)
 {
     printf("psod %s: parameter synchronization daemon (PSO-PS)\n\n"
-           "usage: psod [--config FILE] [--log-level debug|info|warn|error] [--key value ...]\n\n"
-           "options (also valid as `key value` lines in the config file):\n",
+           "usage: psod [--config FILE] [--log-level LEVEL] [--key value ...]\n\n"
+           "Options, also `key value` lines in the config file; man psod has the whole\n"
+           "text of each. LEVEL: debug, info, warn or error.\n",
            PSOD_VERSION);
     config_usage(opts, stdout);
     printf("\nExample: psod --bind tcp://10.0.0.1:5555 --workers 4\n"

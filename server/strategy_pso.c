@@ -77,6 +77,7 @@ static void s_withdraw(void *st, int i) { swarm_withdraw(st, i); }
 
 #define P(f) offsetof(struct strategy_params, f)
 static const struct config_option s_options[] = {
+    {"pso (--strategy pso)", CONF_GROUP, 0, NULL, 1, 0, NULL, NULL},
     {"w", CONF_DOUBLE, P(w), "0", 0, 10, "pso: inertia weight", NULL},
     {"c1", CONF_DOUBLE, P(c1), "1", 0, 10,
      "pso: pull toward the particle's personal best (or the swarm mean)", NULL},

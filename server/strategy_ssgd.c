@@ -86,6 +86,7 @@ static int s_load(void *st, struct ckpt_reader *r)
 
 #define P(f) offsetof(struct strategy_params, f)
 static const struct config_option s_options[] = {
+    {"ssgd (--strategy ssgd)", CONF_GROUP, 0, NULL, 1, 0, NULL, NULL},
     {"ssgd-lr", CONF_DOUBLE, P(ssgd_lr), "0.01", 0, 1e6,
      "ssgd: learning rate (the peak, under a schedule)", NULL},
     {"ssgd-schedule", CONF_ENUM, P(ssgd_schedule), "constant", 1, 0,

@@ -148,6 +148,44 @@ START_TEST(print_reads_back)
 }
 END_TEST
 
+START_TEST(help_is_grouped_fits_80_columns_and_numbers_print_short)
+{
+    static const struct config_option long_table[] = {
+        {"Things", CONF_GROUP, 0, NULL, 1, 0, NULL, NULL},
+        {"rate", CONF_DOUBLE, offsetof(struct cfg, x), "0.005", 0, 1,
+         "how fast the thing moves toward the other thing when the other thing moves toward "
+         "it, in units of things per round; the rest goes to the man page only", NULL},
+        {"count", CONF_INT, offsetof(struct cfg, n), "4", 1, 100, "a count", NULL},
+        {0},
+    };
+    const struct config_table t[] = {{long_table, &c}, {0}};
+    ck_assert_int_eq(config_defaults(t, err, sizeof err), 0);
+    ck_assert_int_eq(config_set(t, "Things", "1", err, sizeof err), -1); /* not an option */
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    config_usage(t, f);
+    fclose(f);
+    ck_assert_msg(strstr(buf, "\nThings:\n  --rate X"), "%s", buf);
+    ck_assert_msg(strstr(buf, "[0.005]") && !strstr(buf, "man page only"), "%s", buf);
+    for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
+        ck_assert_msg(strlen(line) <= 80, "%zu columns: %s", strlen(line), line);
+    free(buf);
+    buf = NULL;
+    f = open_memstream(&buf, &len);
+    config_print(t, f, "");
+    fclose(f);
+    ck_assert_msg(strstr(buf, "rate 0.005\n") && !strstr(buf, "Things"), "%s", buf);
+    free(buf);
+    buf = NULL;
+    f = open_memstream(&buf, &len);
+    config_man(t, f);
+    fclose(f);
+    ck_assert_msg(strstr(buf, ".SS Things\n") && strstr(buf, "man page only"), "%s", buf);
+    free(buf);
+}
+END_TEST
+
 START_TEST(integers_are_decimal_and_values_are_not_options)
 {
     ck_assert_int_eq(config_defaults(opts, err, sizeof err), 0);
@@ -180,6 +218,7 @@ int main(void)
     tcase_add_test(tc, file_errors_name_the_line);
     tcase_add_test(tc, print_reads_back);
     tcase_add_test(tc, integers_are_decimal_and_values_are_not_options);
+    tcase_add_test(tc, help_is_grouped_fits_80_columns_and_numbers_print_short);
     suite_add_tcase(s, tc);
     return suite_run(s);
 }

@@ -91,6 +91,27 @@ make -s BUILD="$BUILD" PREFIX=/usr DESTDIR="$d" uninstall > "$dir/uninstall.log"
 left=$(cd "$d" && find . \( -type f -o -type l \) | sort)
 [ "$left" = "./etc/psod/psod.conf" ] && ok || bad "make uninstall left: $left"
 
+# As a user installs: make install PREFIX=P (no DESTDIR), then P's programs
+# and P's Python package with no PYTHONPATH, PSOD_LIBRARY or MANPATH set
+# (only P/bin on PATH, and P's site directory for `import psod`, as the
+# README says).
+p_inst="$dir/inst"
+make -s BUILD="$BUILD" PREFIX="$p_inst" install > "$dir/inst.log" 2>&1 ||
+    bad "make install PREFIX=$p_inst: $(tail -3 "$dir/inst.log")"
+site=$(ls -d "$p_inst"/lib/python3*/dist-packages 2>/dev/null | head -1)
+clean_env=(env -u PYTHONPATH -u PSOD_LIBRARY -u MANPATH -u LD_LIBRARY_PATH PATH="$p_inst/bin:/usr/bin:/bin")
+if "${clean_env[@]}" psoworker-torch --help > "$dir/pt.out" 2> "$dir/pt.err" &&
+   grep -q "usage: psoworker-torch" "$dir/pt.out"; then ok
+else bad "the installed psoworker-torch: $(tail -2 "$dir/pt.err")"; fi
+if "${clean_env[@]}" PYTHONPATH="$site" /usr/bin/python3 -c \
+       'import psod, sys; psod.layout_hash("x"); sys.exit(0 if psod.library_path().startswith(sys.argv[1]) else 1)' \
+       "$p_inst" 2> "$dir/pi.err"; then ok
+else bad "import psod from $site finds $p_inst/lib/libpsoclient.so.1: $(tail -2 "$dir/pi.err")"; fi
+if command -v man >/dev/null; then
+    found=$("${clean_env[@]}" man -w psod 2>&1)
+    [ "$found" = "$p_inst/share/man/man8/psod.8" ] && ok || bad "man -w psod with P/bin on PATH: $found"
+fi
+
 if command -v systemd-analyze >/dev/null; then
     # verify needs ExecStart's binary and the Documentation= pages on this
     # system: install under a prefix of the test's own (no DESTDIR).

@@ -129,8 +129,12 @@ def _candidates():
         yield env
         return
     here = os.path.dirname(os.path.abspath(__file__))
-    # python/psod/ in a source tree: the build directory beside it.
-    yield os.path.join(here, "..", "..", "build", SONAME)
+    try:  # installed: the library make install put beside this package
+        from psod._installed import LIBDIR
+        yield os.path.join(LIBDIR, SONAME)
+    except ImportError:
+        # python/psod/ in a source tree: the build directory beside it.
+        yield os.path.join(here, "..", "..", "build", SONAME)
     yield SONAME  # installed: the dynamic loader's path (ldconfig)
     found = ctypes.util.find_library("psoclient")
     if found:
