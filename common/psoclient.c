@@ -211,6 +211,10 @@ int psoc__setup(struct psoc *c, char *err, size_t errlen)
         if (c->mon)
             zmq_setsockopt(c->mon, ZMQ_LINGER, &linger, sizeof linger);
     }
+    if (wire_check_port(c->endpoint, err, errlen) != 0) {
+        psoc__teardown(c, 0);
+        return PSOC_EINVAL;
+    }
     if (zmq_connect(c->sock, c->endpoint) != 0) {
         int e = errno;
         psoc__teardown(c, 0);

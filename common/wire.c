@@ -45,6 +45,27 @@ const ProtobufCMessageDescriptor *wire_descriptor(int command)
     return s_known(command) ? s_commands[command].desc : NULL;
 }
 
+int wire_check_port(const char *endpoint, char *err, size_t errlen)
+{
+    if (strncmp(endpoint, "tcp://", 6) != 0)
+        return 0;
+    const char *colon = strrchr(endpoint + 6, ':');
+    if (!colon || colon[1] == '*' || colon[1] == '\0')
+        return 0; /* no port, or any free one: ZeroMQ says what it thinks */
+    const char *p = colon + 1;
+    if (strspn(p, "0123456789") != strlen(p)) {
+        snprintf(err, errlen, "'%s': the port '%s' is not a number (tcp://ADDRESS:PORT, 1 to "
+                 "65535, or * for any free port)", endpoint, p);
+        return -1;
+    }
+    long port = strlen(p) > 6 ? 100000 : strtol(p, NULL, 10);
+    if (port < 1 || port > 65535) {
+        snprintf(err, errlen, "'%s': port %s is outside 1..65535", endpoint, p);
+        return -1;
+    }
+    return 0;
+}
+
 const char *wire_command_name(int command)
 {
     return s_known(command) ? s_commands[command].name : "unknown";

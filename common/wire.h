@@ -61,6 +61,11 @@ struct wire_msg {
 int wire_payload_rule(int command);
 const ProtobufCMessageDescriptor *wire_descriptor(int command);
 const char *wire_command_name(int command);
+
+/* A tcp:// endpoint's port, when it names one, is 1..65535 (ZeroMQ would
+ * take 99999 modulo 65536 and listen elsewhere without a word). 0, or -1
+ * with err filled. */
+int wire_check_port(const char *endpoint, char *err, size_t errlen);
 const char *wire_error_name(int code);
 
 /* Validate and decode frames (without routing id). Takes ownership of the

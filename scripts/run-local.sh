@@ -45,7 +45,7 @@ lr=0.05 batch="" momentum=0.9 schedule=cosine seed=1 eval_every="" run_dir="" ob
 fetch=1 worker_kind=c link="" adversarial=0
 orig_args=("$@")
 worker_opts=() psod_extra=() first_k=0 first_opts=()
-usage() { sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; }
 need() { [ $# -ge 2 ] || { echo "run-local.sh: $1 needs a value (try --help)" >&2; exit 2; }; }
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -95,6 +95,12 @@ fi
 epochs=${epochs:-2} batch=${batch:-64} sync_every=${sync_every:-16}
 [[ "$workers" =~ ^[1-9][0-9]*$ ]] || { echo "run-local.sh: --workers must be a positive integer" >&2; exit 2; }
 [[ "$sync_every" =~ ^[1-9][0-9]*$ ]] || { echo "run-local.sh: --sync-every must be a positive integer" >&2; exit 2; }
+# Whole numbers where the script computes with them (the workers judge the
+# values themselves: --epochs 0 is theirs to refuse).
+for opt in "epochs $epochs" "batch $batch" "dim $dim" "rounds $rounds" "eval-every ${eval_every:-1}"; do
+    [[ "${opt#* }" =~ ^[0-9]+$ ]] ||
+        { echo "run-local.sh: --${opt%% *} must be a whole number, not '${opt#* }'" >&2; exit 2; }
+done
 data_dir=${data_dir:-data/$dataset}
 
 if [ "$fetch" = 1 ]; then
@@ -111,14 +117,18 @@ if [ -z "$objective" ] && [ ! -d "$data_dir" ]; then
     echo "run-local.sh: no dataset in '$data_dir' (scripts/get-data.sh $dataset $data_dir)" >&2
     exit 1
 fi
-make -s -j2 all
 BUILD=${BUILD:-build}
+# Two runs started together must not build over each other.
+mkdir -p "$BUILD"
+flock "$BUILD/.make.lock" make -s -j2 BUILD="$BUILD" all
 # --link: the same run again inside a lab of workers + 1 nodes (node 0 is
 # psod's), which the lab script removes however the run ends.
 if [ -n "$link" ] && [ -z "${NETLAB:-}" ]; then
     exec scripts/netlab.sh run --nodes $((workers + 1)) --rate "$link" -- "$0" --no-fetch "${orig_args[@]}"
 fi
-on_node() { if [ -n "$link" ]; then local n=$1; shift; scripts/netlab.sh exec "$NETLAB" "$n" "$@"; else shift; "$@"; fi; }
+# Only ever backgrounded (cmd &): the subshell execs the program, so $! is
+# the program's pid (psod, a worker) and the cleanup's kill reaches it.
+on_node() { if [ -n "$link" ]; then local n=$1; shift; exec scripts/netlab.sh exec "$NETLAB" "$n" "$@"; else shift; exec "$@"; fi; }
 bind='tcp://127.0.0.1:*'
 [ -z "$link" ] || bind='tcp://10.88.0.1:5555'
 run_dir=${run_dir:-$(mktemp -d /tmp/psod-run-XXXXXX)}

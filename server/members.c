@@ -506,8 +506,14 @@ void srv_handle_bye(struct server *s, struct wire_msg *in)
         if (s->ops->positions_global)
             srv_global_report(s, acc, b->round);
     }
-    log_info("worker '%s' left: %s (final test accuracy %.2f%%)", mb->name,
-             b->reason && b->reason[0] ? b->reason : "bye", 100 * acc);
+    char said[96] = "no final test accuracy reported";
+    if (!isnan(acc))
+        snprintf(said, sizeof said, "final test accuracy %.2f%%", 100 * acc);
+    else if (isfinite(b->accuracy))
+        snprintf(said, sizeof said, "final test accuracy %g: not a fraction, ignored",
+                 b->accuracy);
+    log_info("worker '%s' left: %s (%s)", mb->name, b->reason && b->reason[0] ? b->reason : "bye",
+             said);
     srv_maybe_close_round(s);
     if (srv_follower(s) && s->sh.stop_at > 0)
         srv_timers(s, time_now_s()); /* the last bye after the coordinator's stop */

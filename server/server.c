@@ -58,6 +58,8 @@ static int s_listen(struct server *s, const struct server_config *cfg, char *err
     zmq_setsockopt(s->sock, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(s->sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt(s->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
+    if (wire_check_port(cfg->bind, err, errlen) != 0)
+        return -1;
     if (zmq_bind(s->sock, cfg->bind) != 0) {
         int e = errno;
         snprintf(err, errlen, "cannot listen on '%s': %s%s", cfg->bind, zmq_strerror(e),

@@ -336,9 +336,25 @@ START_TEST(names)
 }
 END_TEST
 
+START_TEST(ports_outside_their_range_are_refused)
+{
+    char err[256];
+    ck_assert_int_eq(wire_check_port("tcp://127.0.0.1:5555", err, sizeof err), 0);
+    ck_assert_int_eq(wire_check_port("tcp://127.0.0.1:*", err, sizeof err), 0);
+    ck_assert_int_eq(wire_check_port("tcp://[::1]:65535", err, sizeof err), 0);
+    ck_assert_int_eq(wire_check_port("ipc:///tmp/x:99999", err, sizeof err), 0);
+    ck_assert_int_eq(wire_check_port("tcp://127.0.0.1:99999", err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "port 99999 is outside 1..65535"), "%s", err);
+    ck_assert_int_eq(wire_check_port("tcp://127.0.0.1:0", err, sizeof err), -1);
+    ck_assert_int_eq(wire_check_port("tcp://127.0.0.1:12345678901234567890", err, sizeof err), -1);
+    ck_assert_int_eq(wire_check_port("tcp://127.0.0.1:55x", err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "not a number"), "%s", err);
+}
+END_TEST
+
 int main(void)
 {
-    Suite *s = suite_create("wire");
+Suite *s = suite_create("wire");
     TCase *tc = tcase_create("core");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, push_round_trip_with_payload);
@@ -352,6 +368,7 @@ int main(void)
     tcase_add_test(tc, small_payloads_come_out_float_aligned);
     tcase_add_test(tc, counts_nonfinite);
     tcase_add_test(tc, names);
+    tcase_add_test(tc, ports_outside_their_range_are_refused);
     suite_add_tcase(s, tc);
     return suite_run(s);
 }

@@ -59,7 +59,7 @@ fi
 if scripts/run-local.sh --no-fetch --model mlp --data-dir "$dir/data" --workers 2 --epochs 1 \
         --strategy ssgd --lr 0.03 --run-dir "$dir/ssgd" > "$dir/ssgd.log" 2>&1; then ok
 else bad "run-local.sh --strategy ssgd: $(tail -n 5 "$dir/ssgd.log")"; fi
-for want in "ssgd-lr 0.029999999999999999" "ssgd-schedule cosine" "ssgd-steps 9"; do
+for want in "ssgd-lr 0.03" "ssgd-schedule cosine" "ssgd-steps 9"; do
     check "run-local.sh --strategy ssgd: psod lacks '$want'" grep -q -- "    $want\$" "$dir/ssgd/psod.log"
 done
 
@@ -74,7 +74,15 @@ for bad_opt in "--epochs 0" "--lr nan" "--worker-opt --bogus=1"; do
         grep -q -E "psoworker: (option|unknown option)" "$dir/bad.log"
     check "run-local.sh $bad_opt: shell errors" bash -c "! grep -q -E 'syntax error|unbound variable' '$dir/bad.log'"
     check "run-local.sh $bad_opt: summary lacks status=failed" grep -q "^status=failed" "$dir/badrun/summary.txt"
+    # Its psod is gone with it (it used to outlive the run, waiting).
+    sleep 0.2
+    check "run-local.sh $bad_opt left psod running: $(pgrep -af "$dir/badrun/endpoint")" \
+        bash -c "! pgrep -f '$dir/badrun/endpoint' >/dev/null"
 done
+check "run-local.sh --epochs abc: $(scripts/run-local.sh --no-fetch --epochs abc 2>&1)" \
+    bash -c "scripts/run-local.sh --no-fetch --epochs abc 2>&1 | grep -q \"must be a whole number, not 'abc'\""
+check "run-local.sh --help is whole" bash -c \
+    "scripts/run-local.sh --help | grep -q -- --no-fetch && scripts/run-local.sh --help | grep -q 'Results: RUN_DIR'"
 
 # sweep.sh: 2 strategies x 2 intervals, then again (all skipped).
 sweep=(scripts/sweep.sh --strategies "pso avg" --sync "4 8" --seeds 1 --workers 2 --epochs 1

@@ -264,6 +264,8 @@ def test_fitness_pushes_the_held_out_loss(daemon):
         assert model.training
         st = psod.Client(d.endpoint).status(particles=True)
         assert st["particles_status"][0]["last_loss"] == pytest.approx(want, rel=1e-5)
+    # Closed without an accuracy: said so, never "nan%".
+    assert d.wait_for("worker 'w0' left: worker closed (no final test accuracy reported)", 5)
 
 
 def test_launch_env_reads_torchrun_and_slurm():
