@@ -182,6 +182,7 @@ struct psoc_status {
     /* ... candidates no quorum decided, strikes given to verifiers against
      * a quorum, workers excluded at --strike-limit. */
     uint64_t verify_undecided, verify_struck, verify_excluded;
+    uint32_t heartbeat_ms; /* the daemon's --heartbeat-ms */
 };
 
 PSOC_API void psoc_options_default(struct psoc_options *o);

@@ -38,6 +38,7 @@ int status_from_pb(const Psod__Status *s, struct psoc_status *out)
     out->verify_undecided = s->verify_undecided;
     out->verify_struck = s->verify_struck;
     out->verify_excluded = s->verify_excluded;
+    out->heartbeat_ms = s->heartbeat_ms;
     out->max_peers = s->max_peers;
     if (s->n_particle) {
         out->particle = calloc(s->n_particle, sizeof *out->particle);

@@ -77,6 +77,7 @@ char *status_json(const struct psoc_status *st)
             cJSON_AddNumberToObject(codes, wire_error_name(i), (double)st->errors_by_code[i]);
     cJSON_AddNumberToObject(o, "peers_connected", st->peers_connected);
     cJSON_AddNumberToObject(o, "max_peers", st->max_peers);
+    cJSON_AddNumberToObject(o, "heartbeat_ms", st->heartbeat_ms);
     cJSON_AddNumberToObject(o, "peers_refused", (double)st->peers_refused);
     cJSON_AddBoolToObject(o, "encrypted", st->encrypted);
     cJSON *vf = cJSON_AddObjectToObject(o, "verify");

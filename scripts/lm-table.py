@@ -59,39 +59,48 @@ def main(d):
     _plot(d, rows, keys)
 
 
+PALETTE = ["#7e2f8e", "#009e73", "#56b4e9", "#e69f00", "#f0e442", "#0072b2", "#d55e00",
+           "#000000", "#cc79a7", "#999999"]
+
+
 def _plot(d, rows, keys):
+    # One colour per method and interval, the same in both panels.
+    colour = {k: PALETTE[i % len(PALETTE)] for i, k in enumerate(keys)}
     curves = []
     for k in keys:
         method, sync = k
         tag = method if method in ("single", "ddp") else f"{method}-{sync}"
         files = sorted(glob.glob(os.path.join(d, "curves", f"{tag}-s*.txt")))
         if files and os.path.getsize(files[0]):
-            curves.append((files[0], label(*k)))
+            curves.append((files[0], k))
     pts = os.path.join(d, "final.dat")
+    shown = []  # keys with bytes (the single worker moves none: left out)
     with open(pts, "w") as f:
-        for i, k in enumerate(keys):
-            for r in rows:
-                if (r["method"], int(r["sync"])) == k and float(r["bytes"]) > 0:
-                    f.write(f"{float(r['bytes']):.0f} {float(r['val_loss']):.4f} {i}\n")
+        for k in keys:
+            mine = [r for r in rows if (r["method"], int(r["sync"])) == k and float(r["bytes"]) > 0]
+            if not mine:
+                continue
+            for r in mine:
+                f.write(f"{float(r['bytes']):.0f} {float(r['val_loss']):.4f}\n")
             f.write("\n\n")
-    names = [label(*k) for k in keys]
-    left = ", ".join(f"'{p}' using 1:4 with linespoints lw 2 pt {6 + i % 6} ps 0.6 "
-                     f"title '{t}'" for i, (p, t) in enumerate(curves))
-    right = ", ".join(f"'{pts}' index {i} using 1:2 with points pt {5 + i % 8} ps 1.6 "
-                      f"title '{n}'" for i, n in enumerate(names))
+            shown.append(k)
+    left = ", ".join(f"'{p}' using 1:4 with linespoints lw 2 pt 7 ps 0.5 lc rgb '{colour[k]}' "
+                     f"title '{label(*k)}'" for p, k in curves)
+    right = ", ".join(f"'{pts}' index {i} using 1:2 with points pt 7 ps 1.4 lc rgb '{colour[k]}' "
+                      f"title '{label(*k)}'" for i, k in enumerate(shown))
     script = f"""
 set terminal pngcairo size 1400,560 font 'sans,10'
 set output '{os.path.join(d, "lm.png")}'
-set multiplot layout 1,2 title 'char-level GPT on tiny shakespeare: validation loss of the swarm model'
+set multiplot layout 1,2 title 'char-level GPT on tiny shakespeare: validation loss of the swarm model (first seed left, every seed right)'
 set grid
 set key top right
 set xlabel 'wall time (s)'
-set ylabel 'validation loss'
+set ylabel 'validation loss (300 windows)'
 plot {left}
 set logscale x
 set xlabel 'bytes through psod (DDP: all-reduce, ring count; log)'
-set ylabel 'final validation loss'
-set key top left
+set ylabel 'final validation loss (every window)'
+set key top right
 plot {right}
 unset multiplot
 """

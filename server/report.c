@@ -171,6 +171,7 @@ int srv_status_fill(struct server *s, int with_particles, struct srv_status_buf 
     st->verify_undecided = s->vf.undecided;
     st->verify_struck = s->vf.struck;
     st->verify_excluded = s->vf.excluded;
+    st->heartbeat_ms = (uint32_t)s->cfg.heartbeat_ms;
     if (with_particles && s->count) {
         b->ps = calloc(s->count, sizeof *b->ps);
         b->pp = calloc(s->count, sizeof *b->pp);

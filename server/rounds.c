@@ -25,10 +25,15 @@
  * positions go out. */
 static void s_choose_evaluator(struct server *s)
 {
+    /* In turn among the active workers: the cost of evaluating the global
+     * model is shared, and one slow evaluator does not hold every report. */
+    int last = s->evaluator;
     s->evaluator = -1;
-    for (size_t i = 0; i < s->count && s->evaluator < 0; i++)
+    for (size_t k = 1; k <= s->count && s->evaluator < 0; k++) {
+        size_t i = ((size_t)(last < 0 ? -1 : last) + k) % s->count;
         if (s->m[i].active)
             s->evaluator = (int)i;
+    }
 }
 
 /* A compressed position: the change from the position the worker holds
@@ -482,8 +487,9 @@ void srv_handle_push(struct server *s, struct wire_msg *in)
     mb->push_pos_round = p->position_round;
     if (!isnan(mb->push_acc))
         mb->last_acc = mb->push_acc;
-    if (s->ops->positions_global)
-        srv_global_report(s, mb->push_pos_acc, p->position_round);
+    /* The global model's accuracy: the position received, where positions
+     * are the global model, else the global model the evaluator fetched. */
+    srv_global_report(s, mb->push_pos_acc, p->position_round);
     if (srv_pushed(s) == 1)
         s->first_push = time_now_s();
     mb->last_loss = p->loss;

@@ -604,7 +604,45 @@ START_TEST(a_newcomer_takes_over_a_retired_particle_on_every_shard)
 }
 END_TEST
 
-/* CK_RUN_CASE=identity|kill|hostile|async|wire|retire runs one group. */
+START_TEST(psoctl_model_gathers_every_shards_range_and_stop_needs_no_key_here)
+{
+    /* Two daemons, three workers to the end; then psoctl on the coordinator:
+     * model (every range, the second found through the status) and stop
+     * (the operator's token, no CURVE): the file equals psod's own. */
+    ck_assert_int_eq(fixture_write_idx(dir, "train", 600, 1), 0);
+    ck_assert_int_eq(fixture_write_idx(dir, "t10k", 100, 2), 0);
+    struct swarm w;
+    s_swarm(&w, 2, "pm", (char *[]){"--workers", "3", "--seed", "7", NULL});
+    pid_t p[3];
+    for (int i = 0; i < 3; i++)
+        p[i] = s_worker(w.ep[1], "pm", i, (char *[]){"--epochs", "1", "--sync-every", "2", NULL});
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(proc_wait(p[i], 150), 0);
+    char ctl[300], got[700], out[4096];
+    proc_bin(ctl, sizeof ctl, "psoctl");
+    snprintf(got, sizeof got, "%s/pm-got.psom", dir);
+    ck_assert_int_eq(proc_wait(proc_spawn((char *[]){ctl, "model", w.ep[0], got, NULL}, "pm-m"), 30),
+                     0);
+    proc_read("pm-m", "out", out, sizeof out);
+    ck_assert_msg(strstr(out, "the global model of mlp on mnist"), "%s", out);
+    ck_assert_int_eq(proc_wait(proc_spawn((char *[]){ctl, "stop", w.ep[0], NULL}, "pm-s"), 30), 0);
+    for (int k = 0; k < 2; k++)
+        ck_assert_int_eq(proc_wait(w.pid[k], 60), 0);
+    struct modelfile_info a, b;
+    float *x, *y;
+    char err[512];
+    ck_assert_msg(modelfile_read(got, &a, &x, err, sizeof err) == 0, "%s", err);
+    ck_assert_msg(modelfile_read(w.model, &b, &y, err, sizeof err) == 0, "%s", err);
+    ck_assert_uint_eq(a.param_count, b.param_count);
+    ck_assert_uint_eq(a.layout_hash, b.layout_hash);
+    ck_assert_str_eq(a.model, "mlp");
+    ck_assert_int_eq(memcmp(x, y, a.param_count * sizeof(float)), 0);
+    free(x);
+    free(y);
+}
+END_TEST
+
+/* CK_RUN_CASE=identity|kill|hostile|async|wire|retire|model runs one group. */
 static void s_case(Suite *s, const char *name, const TTest *f, int loops)
 {
     TCase *tc = tcase_create(name);
@@ -623,6 +661,7 @@ int main(void)
     s_case(s, "hostile", a_shard_refuses_hostile_input_and_it_changes_nothing, 1);
     s_case(s, "async", async_mode_over_curve_with_one_key_pair, 2);
     s_case(s, "wire", compressed_payloads_per_range, 1);
+    s_case(s, "model", psoctl_model_gathers_every_shards_range_and_stop_needs_no_key_here, 1);
     s_case(s, "retire", a_newcomer_takes_over_a_retired_particle_on_every_shard, 1);
     return suite_run(s);
 }

@@ -187,5 +187,86 @@ if wait "$psod"; then ok; else bad "psod did not stop cleanly: $(tail -3 "$dir/p
 kill "$w1" "$w2" 2>/dev/null
 wait "$w1" "$w2" 2>/dev/null
 if grep -qiE "assert|sanitizer|segfault" "$dir/psod.err"; then bad "psod log: $(grep -iE 'assert|sanitizer' "$dir/psod.err" | head -2)"; else ok; fi
+
+# The page an operator reads, under pso with real networks: the global
+# model's accuracy known all through the run (the report's evaluator fetches
+# the global model), the accuracy axis 0..100 and the loss axis log, a
+# worker killed with -9 shown silent from its first missed heartbeat, and
+# the round rate at zero once rounds stall (--liveness 30: the round waits).
+/usr/bin/python3 - "$dir/mnist" <<'PY'
+import os, struct, sys
+import numpy as np
+root = sys.argv[1]; os.makedirs(root, exist_ok=True)
+rng = np.random.default_rng(1)
+for prefix, n in (("train", 1200), ("t10k", 200)):
+    y = rng.integers(0, 10, n).astype(np.uint8)
+    x = rng.integers(0, 60, (n, 28, 28)).astype(np.uint8)
+    for i in range(n):
+        x[i, 2 + 5 * (y[i] // 5):7 + 5 * (y[i] // 5), 5 * (y[i] % 5):5 + 5 * (y[i] % 5)] = 230
+    open(f"{root}/{prefix}-images-idx3-ubyte", "wb").write(struct.pack(">IIII", 0x803, n, 28, 28) + x.tobytes())
+    open(f"{root}/{prefix}-labels-idx1-ubyte", "wb").write(struct.pack(">II", 0x801, n) + y.tobytes())
+PY
+"$root/$BUILD/psod" --bind 'tcp://127.0.0.1:*' --endpoint-file "$dir/ep2" --http 127.0.0.1:0 \
+    --workers 2 --liveness 30 --progress-interval 0 2> "$dir/psod2.err" &
+psod2=$!
+for _ in $(seq 100); do
+    [ -s "$dir/ep2" ] && grep -q "status page at" "$dir/psod2.err" && break
+    sleep 0.1
+done
+url2=$(sed -n 's|.*status page at \(http://[^ ]*\)/ .*|\1|p' "$dir/psod2.err" | head -1)
+for i in 1 2; do
+    "$root/$BUILD/psoworker" --connect "$(cat "$dir/ep2")" --name "m$i" --model mlp \
+        --data-dir "$dir/mnist" --epochs 1000 --batch 32 --sync-every 2 --eval-every 1 \
+        --eval-samples 100 --progress-interval 0 --reconnect-ms 0 > "$dir/m$i.out" 2> "$dir/m$i.err" &
+    eval "m$i=\$!"
+done
+if /usr/bin/python3 - "$url2" <<'PY'
+import json, sys, time, urllib.request
+url = sys.argv[1]
+def status():
+    with urllib.request.urlopen(url + "/status.json", timeout=5) as r:
+        return json.loads(r.read())
+deadline = time.time() + 60
+while time.time() < deadline:
+    s = status()
+    if s["round"] >= 12:
+        break
+    time.sleep(0.2)
+with urllib.request.urlopen(url + "/history.json", timeout=5) as r:
+    h = json.loads(r.read())
+known = sum(1 for a in h["global_acc"] if a is not None)
+first = next((r for r, a in zip(h["round"], h["global_acc"]) if a is not None), None)
+ok = s["strategy"] == "pso" and s["global_accuracy"] is not None and first is not None \
+    and first <= 3 and known >= len(h["round"]) - 4
+print(f"pso: round {s['round']}, global accuracy {s['global_accuracy']}, known from round "
+      f"{first} for {known} of {len(h['round'])} rounds")
+sys.exit(0 if ok else 1)
+PY
+then ok; else bad "the global model's accuracy under pso (above)"; fi
+kill -9 "$m2"
+sleep 3     # beyond 1.5 heartbeat intervals: silent; the round waits (liveness 30 s)
+if [ -n "$chrome" ]; then
+    timeout 90 "$chrome" "${flags[@]}" --dump-dom "$url2/" > "$shots/status-pso.html" 2>> "$dir/chrome.err"
+    for want in 'data-acc-axis="0..100"' 'data-loss-axis="log"' '<td>silent [0-9]* s</td>' \
+                'test accuracy [0-9.]* %'; do
+        grep -q "$want" "$shots/status-pso.html" && ok ||
+            bad "status page under pso lacks '$want' (see $shots/status-pso.html)"
+    done
+    sleep 8     # 11 s without a round: the rate over the last 10 s is zero
+    timeout 90 "$chrome" "${flags[@]}" --dump-dom "$url2/" > "$shots/status-stalled.html" 2>> "$dir/chrome.err"
+    timeout 90 "$chrome" "${flags[@]}" --screenshot="$shots/status-pso.png" "$url2/" >> "$dir/chrome.err" 2>&1
+    grep -q '(0.00 rounds/s)' "$shots/status-stalled.html" && ok ||
+        bad "stalled rounds not at 0.00 rounds/s: $(grep -o '([0-9.]* rounds/s)' "$shots/status-stalled.html")"
+    # The screenshot: a PNG of the window's size (1200 x 900), not a blank.
+    if /usr/bin/python3 - "$shots/status-pso.png" <<'PY'
+import struct, sys, zlib
+data = open(sys.argv[1], "rb").read()
+w, h = struct.unpack(">II", data[16:24])
+sys.exit(0 if data[:8] == b"\x89PNG\r\n\x1a\n" and (w, h) == (1200, 900) and len(data) > 20000 else 1)
+PY
+    then ok; else bad "screenshot of the pso page: $(ls -l "$shots/status-pso.png" 2>&1)"; fi
+fi
+kill "$psod2" "$m1" 2>/dev/null
+wait "$psod2" "$m1" "$m2" 2>/dev/null
 echo "http: $pass passed, $fail failed ($SECONDS s)"
 [ "$fail" -eq 0 ]

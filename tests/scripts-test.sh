@@ -76,13 +76,29 @@ for bad_opt in "--epochs 0" "--lr nan" "--worker-opt --bogus=1"; do
     check "run-local.sh $bad_opt: summary lacks status=failed" grep -q "^status=failed" "$dir/badrun/summary.txt"
     # Its psod is gone with it (it used to outlive the run, waiting).
     sleep 0.2
-    check "run-local.sh $bad_opt left psod running: $(pgrep -af "$dir/badrun/endpoint")" \
-        bash -c "! pgrep -f '$dir/badrun/endpoint' >/dev/null"
+    # ([p]sod: the pattern must not match the checking shell's own command line)
+    check "run-local.sh $bad_opt left psod running: $(pgrep -af "[p]sod .*$dir/badrun/endpoint")" \
+        bash -c "! pgrep -f '[p]sod .*$dir/badrun/endpoint' >/dev/null"
 done
 check "run-local.sh --epochs abc: $(scripts/run-local.sh --no-fetch --epochs abc 2>&1)" \
     bash -c "scripts/run-local.sh --no-fetch --epochs abc 2>&1 | grep -q \"must be a whole number, not 'abc'\""
 check "run-local.sh --help is whole" bash -c \
     "scripts/run-local.sh --help | grep -q -- --no-fetch && scripts/run-local.sh --help | grep -q 'Results: RUN_DIR'"
+
+# Two runs started together after an edit: one make at a time (flock), both
+# train. (Before, both ran make at once and one failed on the other's
+# half-written objects.) Only a file's timestamp changes.
+touch common/log.c
+scripts/run-local.sh --no-fetch --objective sphere --workers 1 --rounds 5 --run-dir "$dir/race1" \
+    > "$dir/race1.log" 2>&1 &
+race1=$!
+scripts/run-local.sh --no-fetch --objective sphere --workers 1 --rounds 5 --run-dir "$dir/race2" \
+    > "$dir/race2.log" 2>&1
+race2=$?
+wait "$race1"
+race1=$?
+check "two run-local.sh at once after an edit: $race1/$race2: $(tail -n 2 "$dir/race1.log" "$dir/race2.log")" \
+    test "$race1$race2" = 00
 
 # sweep.sh: 2 strategies x 2 intervals, then again (all skipped).
 sweep=(scripts/sweep.sh --strategies "pso avg" --sync "4 8" --seeds 1 --workers 2 --epochs 1

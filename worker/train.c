@@ -55,6 +55,7 @@ struct sync_state {
     int evaluator;         /* psod named us to evaluate the global model */
     double lr, momentum;   /* psod --hyper: what to train with until the next sync; NaN: none */
     int eval_every;        /* resolved from cfg->eval_every */
+    float *own;            /* this worker's weights while it evaluates the global model */
     struct dataset eval_set; /* a view of the first eval_samples test samples */
 };
 
@@ -106,6 +107,28 @@ static int s_sync(struct model *m, const struct train_config *cfg, struct psoc *
         t0 = time_now_s();
         train_evaluate(m, test, &tl, &ss->pos_acc);
         ss->pos_round = pos.round;
+        ss->eval_s += time_now_s() - t0;
+    } else if (eval && pos.evaluator && !wel->push_gradients && wel->wire == PSOC_WIRE_FP32) {
+        /* Positions are particles (pso): the evaluator of the report fetches
+         * the global model, evaluates it, and goes back to its own weights,
+         * so the global model's accuracy is known all through the run. Not
+         * under a compressed wire: the float32 model would cost more bytes
+         * than the compression saves. */
+        t0 = time_now_s();
+        size_t bytes = m->n_params * sizeof(float);
+        if (!ss->own)
+            ss->own = malloc(bytes);
+        char why[256];
+        if (ss->own) {
+            memcpy(ss->own, m->params, bytes);
+            if (psoc_fetch_model(c, 0, m->params, NULL, NULL, 0, why, sizeof why) == PSOC_OK) {
+                train_evaluate(m, test, &tl, &ss->pos_acc);
+                ss->pos_round = pos.round;
+            } else {
+                log_debug("no global model to evaluate: %s", why);
+            }
+            memcpy(m->params, ss->own, bytes);
+        }
         ss->eval_s += time_now_s() - t0;
     }
     return 0;
@@ -374,6 +397,7 @@ int train_run(struct model *m, const struct dataset *train, const struct dataset
     rc = 0;
 done:
     free(anchor);
+    free(ss.own);
     if (mf)
         fclose(mf);
     sgd_free(&opt);

@@ -78,7 +78,8 @@ class Status(ctypes.Structure):
                 ("shard_index", c_uint32), ("shard", ctypes.POINTER(ShardStatus)),
                 ("verify_adopted", c_uint64), ("verify_refused", c_uint64),
                 ("verify_ignored", c_uint64), ("verify_undecided", c_uint64),
-                ("verify_struck", c_uint64), ("verify_excluded", c_uint64)]
+                ("verify_struck", c_uint64), ("verify_excluded", c_uint64),
+                ("heartbeat_ms", c_uint32)]
 
 
 class ModelInfo(ctypes.Structure):

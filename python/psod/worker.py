@@ -7,6 +7,7 @@ fields. Exit codes: 0 done, 1 a failure, 2 bad options, 130/143 stopped by
 SIGINT/SIGTERM (after a bye).
 """
 import argparse
+import contextlib
 import math
 import os
 import signal
@@ -24,6 +25,7 @@ from psod import data, models
 from psod.modelfile import load_model, read_info, save_model
 
 MAX_RECOVERIES = 10
+AUTOCAST = {"none": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 
@@ -98,6 +100,9 @@ def parser():
     a("--threads", type=_threads, default=1,
       help="CPU threads for PyTorch, or auto: the CPUs this process may use")
     a("--device", default="cpu", help="cpu, cuda or cuda:N")
+    a("--autocast", default="none", choices=("none", "bf16", "fp16"),
+      help="mixed precision: the forward pass and loss under torch.autocast in this dtype "
+           "(the weights stay float32)")
     a("--buffers", default="sync", choices=("sync", "local"),
       help="BatchNorm running statistics travel with the weights, or stay local")
     a("--reset-momentum", action="store_true")
@@ -328,7 +333,9 @@ def run(o):
             for g in opt.param_groups:
                 g["lr"] = _lr(o, step, total, per_epoch)
             opt.zero_grad()
-            loss = _loss(model(xb), yb)
+            with (torch.autocast(device.type, dtype=AUTOCAST[o.autocast])
+                  if o.autocast != "none" else contextlib.nullcontext()):
+                loss = _loss(model(xb), yb)
             loss.backward()
             lv = loss.item()
             if not math.isfinite(lv):
@@ -396,6 +403,22 @@ def run(o):
             if report and w["positions_global"] and pos["evaluator"]:
                 a = time.time()
                 swarm.report_position_accuracy(evaluate(model, evalx, evaly, device)[1])
+                eval_s += time.time() - a
+            elif (report and pos["evaluator"] and not swarm.push_gradients
+                  and w["wire"] == "fp32"):
+                # Positions are particles (pso): the report's evaluator fetches
+                # the global model, evaluates it, and takes its own weights back
+                # (not under a compressed wire: the float32 model would cost
+                # more than the compression saves).
+                a = time.time()
+                own = swarm.snapshot()
+                try:
+                    swarm.fetch_model()
+                    swarm.report_position_accuracy(evaluate(model, evalx, evaly, device)[1])
+                except psod.PsodError:
+                    pass  # no global model yet
+                finally:
+                    swarm.restore(own)
                 eval_s += time.time() - a
             if report and o.curve:
                 a = time.time()

@@ -104,6 +104,26 @@ def test_two_torch_workers_train_under_each_strategy(daemon, tmp_path, strategy)
     assert read_info(model)["model"] == "lenet5"
 
 
+def test_under_pso_the_global_models_accuracy_is_known_and_autocast_trains(daemon, tmp_path):
+    """The report's evaluator fetches the global model (pso's positions are
+    particles), so psod knows its accuracy from the first reports on; one
+    worker trains under bf16 autocast."""
+    mnist = write_mnist(str(tmp_path / "mnist"), n_train=1024, n_test=128)
+    d = daemon("--workers", "2", "--metrics", str(tmp_path / "m.jsonl"), "--exit-when-done")
+    extra = ["--shard-count", "2", "--epochs", "2", "--eval-every", "1", "--eval-samples", "64"]
+    ws = [_torch_worker(str(tmp_path), d.endpoint, f"t{i}", mnist,
+                        extra + ["--shard-index", str(i)] + (["--autocast", "bf16"] if i else []))
+          for i in range(2)]
+    for w in ws:
+        assert w.wait(120) == 0, read(str(tmp_path), w.args[w.args.index("--name") + 1], "err")
+    assert d.proc.wait(20) == 0, d.text()
+    import json
+    rows = [json.loads(x) for x in open(tmp_path / "m.jsonl")]
+    known = [r["round"] for r in rows if r.get("global_acc") is not None]
+    assert known and known[0] <= 2 and len(known) >= len(rows) - 2, (known, len(rows))
+    assert _summary(read(str(tmp_path), "t1"), "test accuracy") > 0.3
+
+
 def test_a_mixed_swarm_of_c_and_torch_workers(daemon, tmp_path):
     """2 C workers and 2 PyTorch workers train one LeNet-5; the model file
     evaluates to the same accuracy (and loss) in both engines."""

@@ -14,20 +14,33 @@ function cell(row, text) {
   row.appendChild(td);
 }
 
-function state(p) {
-  const s = p.active ? "active" : p.evicted ? "evicted" : "left";
+// A worker psod has not heard from for longer than its heartbeat interval
+// (and a half) missed a beat: shown silent at once, not only when psod
+// evicts it (--liveness intervals later).
+function state(p, st) {
+  const beat = (st.heartbeat_ms || 0) / 1000;
+  let s = p.active ? "active" : p.evicted ? "evicted" : "left";
+  if (p.active && beat > 0 && p.age_seconds !== null && p.age_seconds > 1.5 * beat)
+    s = `silent ${p.age_seconds.toFixed(0)} s`;
   return p.excluded ? `${s}, excluded (${p.strikes} strikes)` : s;
 }
 
-function roundRate(h) {
-  // Rounds per second over the last minute of history.
+function roundRate(st, h) {
+  // Rounds per second over the last 10 s up to now (the daemon's uptime,
+  // the history's clock): it falls to zero when no round closes.
   const n = h.round.length;
-  if (n < 2) return null;
-  const t1 = h.time[n - 1];
-  let i = n - 2;
-  while (i > 0 && t1 - h.time[i] < 60) i--;
-  const dt = t1 - h.time[i];
-  return dt > 0 ? (h.round[n - 1] - h.round[i]) / dt : null;
+  const now = st.uptime_seconds;
+  if (n < 1 || !(now > 0)) return null;
+  let from = Math.max(0, now - 10);
+  let i = n - 1;
+  while (i >= 0 && h.time[i] > from) i--;
+  // Rounds closed after `from`: against the last point before it, or, when
+  // the history starts inside the window, against its first point.
+  let base = 0;
+  if (i >= 0) base = h.round[i];
+  else if (h.time[0] > 0) { base = h.round[0]; from = h.time[0]; }
+  const span = now - from;
+  return span > 0 ? Math.max(0, st.round - base) / span : null;
 }
 
 // psod --verify-best: what became of the candidate global bests.
@@ -40,7 +53,7 @@ function verifySummary(v) {
 
 function drawSummary(st, h) {
   $("version").textContent = st.version;
-  const rate = roundRate(h);
+  const rate = roundRate(st, h);
   $("summary").textContent =
     `${st.strategy}, round ${st.round}` + (rate === null ? "" : ` (${rate.toFixed(2)} rounds/s)`) +
     `, ${st.active} of ${st.particles} particles active (round size ${st.workers_expected})` +
@@ -63,8 +76,9 @@ function drawParticles(st) {
   body.replaceChildren();
   for (const p of st.particle) {
     const tr = document.createElement("tr");
-    const s = state(p);
-    tr.className = s + (p.active && !p.pushed && st.pushed_this_round > 0 ? " waiting" : "");
+    const s = state(p, st);
+    tr.className = s.split(" ")[0].replace(",", "") +
+      (p.active && !p.pushed && st.pushed_this_round > 0 ? " waiting" : "");
     cell(tr, p.id);
     cell(tr, p.worker + (p.id === st.global_best_particle ? " (best)" : ""));
     cell(tr, s);
@@ -98,12 +112,15 @@ function drawPlot(h) {
     return;
   }
   const acc = h.global_acc.map((v) => (v === null ? null : 100 * v));
-  const data = [h.round, h.global_loss, h.mean_loss, acc];
+  // A log axis for the loss (it falls by orders of magnitude early, then
+  // creeps): values that are not positive are left out.
+  const pos = (a) => a.map((v) => (v === null || v <= 0 ? null : v));
+  const data = [h.round, pos(h.global_loss), pos(h.mean_loss), acc];
   if (!plot) {
     plot = new uPlot({
       width: Math.min(900, window.innerWidth - 40), height: 300,
-      scales: { x: { time: false } },
-      axes: [{ label: "round" }, { label: "loss", scale: "loss" },
+      scales: { x: { time: false }, loss: { distr: 3 }, acc: { range: [0, 100] } },
+      axes: [{ label: "round" }, { label: "loss (log)", scale: "loss" },
              { label: "accuracy %", scale: "acc", side: 1, grid: { show: false } }],
       series: [{ label: "round" },
                { label: "global loss", scale: "loss", stroke: "#1f77b4", width: 2 },
@@ -113,6 +130,9 @@ function drawPlot(h) {
   } else {
     plot.setData(data);
   }
+  // What the axes show, for a reader of the DOM (tests/http-test.sh).
+  document.body.dataset.accAxis = `${plot.scales.acc.min}..${plot.scales.acc.max}`;
+  document.body.dataset.lossAxis = plot.scales.loss.distr === 3 ? "log" : "linear";
 }
 
 async function refresh() {

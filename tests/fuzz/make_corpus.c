@@ -214,6 +214,10 @@ static void s_conversation(struct buf *b, int config, int rounds)
     a.action = PSOD__ADMIN_ACTION__ADMIN_EVICT;
     a.worker_name = "b";
     s_server_msg(b, 3, 3, PSOD__COMMAND__CMD_ADMIN, &a.base, NULL);
+    /* An operator's token (wrong: the fuzzed daemon writes none). */
+    a.action = PSOD__ADMIN_ACTION__ADMIN_STOP;
+    a.token = "00000000000000000000000000000000000000000000000000000000000000ff";
+    s_server_msg(b, 3, 3, PSOD__COMMAND__CMD_ADMIN, &a.base, NULL);
     Psod__Bye bye = PSOD__BYE__INIT;
     bye.reason = "done";
     bye.accuracy = 0.9;
@@ -416,6 +420,11 @@ int main(int argc, char **argv)
     hb.incarnation = 99;
     hb.worker_name = "a";
     s_wire(dir, "heartbeat", PSOD__COMMAND__CMD_HEARTBEAT, &hb.base, NULL);
+    hb.joined = 2; /* the daemon's answer: whom the open round waits for */
+    hb.workers_expected = 3;
+    hb.pushed = 1;
+    hb.round = 4;
+    s_wire(dir, "heartbeat-waiting", PSOD__COMMAND__CMD_HEARTBEAT, &hb.base, NULL);
     Psod__Welcome w = PSOD__WELCOME__INIT;
     w.particle_id = 1;
     w.param_count = N;
@@ -456,6 +465,14 @@ int main(int argc, char **argv)
     mdl.payload_crc32c = crc32c(0, x, N * sizeof(float));
     mdl.param_count = N;
     mdl.kind = "verified global best";
+    uint32_t shape[3] = {1, 28, 28};
+    mdl.model_name = "lenet5";
+    mdl.dataset = "mnist";
+    mdl.layout_hash = 0x1234abcdULL;
+    mdl.n_input_shape = 3;
+    mdl.input_shape = shape;
+    mdl.strategy = "pso";
+    mdl.total_params = N;
     s_wire(dir, "model", PSOD__COMMAND__CMD_MODEL, &mdl.base, x);
     b.len = 0;
     Psod__Error e = PSOD__ERROR__INIT;
