@@ -28,6 +28,9 @@ check "run-local.sh left no metrics" test -s "$dir/run/metrics.jsonl"
 check "run-local.sh printed no result line" grep -q "^Done: pso, 2 workers" "$dir/run.log"
 check "run-local.sh eval hint lacks --dataset and --data-dir" \
     grep -q -- "--eval $dir/run/model.psom --dataset mnist --data-dir $dir/data" "$dir/run.log"
+# The hint runs as printed (it named a bare psoworker, not on PATH).
+hint=$(sed -n 's/.*(evaluate it: \(.*\))$/\1/p' "$dir/run.log")
+check "run-local.sh eval hint '$hint' does not run" bash -c "$hint >/dev/null 2>&1"
 
 # --worker mixed: one C and one PyTorch worker (psoworker-torch) in one swarm.
 if scripts/run-local.sh --no-fetch --model mlp --data-dir "$dir/data" --workers 2 --epochs 1 \
