@@ -59,9 +59,16 @@ CLIENT_SRC = common/psoclient.c common/psoclient_beat.c common/psoclient_wait.c 
              common/modelfile.c common/wire.c common/crc32c.c \
              common/keys.c common/timeutil.c \
              common/hash.c common/codec.c common/status.c common/token.c
-SERVER_SRC = server/aggregate.c server/swarm.c server/swarm_verify.c server/swarm_kernel.c server/swarm_mix.c server/strategy.c server/strategy_sum.c server/strategy_center.c server/strategy_pso.c server/strategy_avg.c \
-             server/strategy_easgd.c server/strategy_diloco.c server/strategy_ssgd.c server/gate.c \
-             server/options.c server/members.c server/rounds.c server/shard.c server/shard_follower.c server/shard_coord.c server/persist.c server/report.c server/metrics.c server/http.c server/verify.c server/hyper.c server/swarm_hyper.c \
+SERVER_SRC = server/gate.c server/options.c server/table.c server/reply.c server/members.c \
+             server/rounds.c server/persist.c server/admin.c server/verify.c server/hyper.c \
+             server/strategy/aggregate.c server/strategy/swarm.c server/strategy/swarm_verify.c \
+             server/strategy/swarm_kernel.c server/strategy/swarm_mix.c server/strategy/swarm_hyper.c \
+             server/strategy/strategy.c server/strategy/strategy_sum.c \
+             server/strategy/strategy_center.c server/strategy/strategy_pso.c \
+             server/strategy/strategy_avg.c server/strategy/strategy_easgd.c \
+             server/strategy/strategy_diloco.c server/strategy/strategy_ssgd.c \
+             server/shard/shard.c server/shard/shard_follower.c server/shard/shard_coord.c \
+             server/observe/report.c server/observe/metrics.c server/observe/http.c \
              server/server.c
 WORKER_SRC = worker/attack.c worker/objective.c worker/layers.c worker/model.c worker/pass.c worker/pool.c worker/prepare.c \
              worker/optim.c worker/data.c worker/train.c
@@ -144,22 +151,22 @@ $(BUILD)/$(SONAME): $(LIBSO)
 	ln -sf $(notdir $(LIBSO)) $@
 	ln -sf $(SONAME) $(BUILD)/libpsoclient.so
 
-# The status page (server/web/) compiled into psod, with uPlot from npm at
+# The status page (server/observe/web/) compiled into psod, with uPlot from npm at
 # the version and checksum package-lock.json pins. Without npm the page
 # works without its plot (and says so).
 WEB = $(BUILD)/web
 UPLOT = $(WEB)/node_modules/uplot/dist
-$(WEB)/.npm-done: server/web/package.json server/web/package-lock.json
-	@mkdir -p $(WEB) && cp server/web/package.json server/web/package-lock.json $(WEB)/
+$(WEB)/.npm-done: server/observe/web/package.json server/observe/web/package-lock.json
+	@mkdir -p $(WEB) && cp server/observe/web/package.json server/observe/web/package-lock.json $(WEB)/
 	@cd $(WEB) && npm ci --no-audit --no-fund --ignore-scripts --silent >/dev/null 2>&1 || \
 	    echo "warning: npm could not fetch uPlot; psod's status page will have no plot" >&2
 	@touch $@
-WEB_FILES = server/web/index.html server/web/page.js server/web/page.css
-$(BUILD)/server/web_assets.c: server/web/embed.sh $(WEB_FILES) $(WEB)/.npm-done
+WEB_FILES = server/observe/web/index.html server/observe/web/page.js server/observe/web/page.css
+$(BUILD)/server/web_assets.c: server/observe/web/embed.sh $(WEB_FILES) $(WEB)/.npm-done
 	@mkdir -p $(dir $@)
-	server/web/embed.sh $@ '/index.html=server/web/index.html:text/html; charset=utf-8' \
-	    '/page.js=server/web/page.js:text/javascript; charset=utf-8' \
-	    '/page.css=server/web/page.css:text/css; charset=utf-8' \
+	server/observe/web/embed.sh $@ '/index.html=server/observe/web/index.html:text/html; charset=utf-8' \
+	    '/page.js=server/observe/web/page.js:text/javascript; charset=utf-8' \
+	    '/page.css=server/observe/web/page.css:text/css; charset=utf-8' \
 	    '/uPlot.iife.min.js=$(UPLOT)/uPlot.iife.min.js:text/javascript; charset=utf-8' \
 	    '/uPlot.min.css=$(UPLOT)/uPlot.min.css:text/css; charset=utf-8'
 $(BUILD)/server/web_assets.o: $(BUILD)/server/web_assets.c
@@ -245,6 +252,7 @@ test: $(BINS) $(TEST_BINS)
 	@if [ -z "$(SANITIZER)" ]; then BUILD=$(BUILD) tests/python-test.sh; fi
 	@if [ -z "$(SANITIZER)" ]; then BUILD=$(BUILD) tests/netlab-test.sh; fi
 	@BUILD=$(BUILD) tests/http-test.sh
+	@tests/layers-test.sh
 	@if [ -z "$(SANITIZER)" ]; then BUILD=$(BUILD) tests/packaging-test.sh; fi
 	@if [ -z "$(SANITIZER)" ]; then BUILD=$(BUILD) tests/ssh-test.sh; fi
 	@if [ -z "$(SANITIZER)" ]; then BUILD=$(BUILD) tests/slurm-test.sh; fi

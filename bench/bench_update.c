@@ -15,7 +15,7 @@
 #include "common/rng.h"
 #include "common/timeutil.h"
 #include "common/wire.h"
-#include "server/swarm.h"
+#include "server/strategy/swarm.h"
 
 #define REPS 7
 

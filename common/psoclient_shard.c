@@ -16,7 +16,7 @@
 
 #include "common/timeutil.h"
 
-/* The same split as psod's (server/shard.c): shard k of S owns
+/* The same split as psod's (server/shard/shard.c): shard k of S owns
  * [floor(n k / S), floor(n (k + 1) / S)). */
 static void s_range(uint64_t n, int count, int k, uint64_t *off, uint64_t *len)
 {

@@ -5,7 +5,7 @@
 #include "server/server_int.h"
 
 #include "common/log.h"
-#include "server/swarm_hyper.h"
+#include "server/strategy/swarm_hyper.h"
 
 int srv_hyper_create(struct server *s)
 {

@@ -15,7 +15,7 @@
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "common/wire.h"
-#include "server/strategy.h"
+#include "server/strategy/strategy.h"
 
 static const char *const s_modes[] = {"sync", "async", NULL};
 

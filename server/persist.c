@@ -20,7 +20,7 @@
 #include "common/ckpt.h"
 #include "common/modelfile.h"
 #include "common/hash.h"
-#include "server/swarm_hyper.h"
+#include "server/strategy/swarm_hyper.h"
 
 /* Checkpoints ---------------------------------------------------------- */
 

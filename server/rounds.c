@@ -258,18 +258,6 @@ void srv_async_step(struct server *s, struct member *mb)
     s_finish_round(s, t0, 0);
 }
 
-/* Names of the live workers the round still waits for, for log lines. */
-void srv_waiting_for(const struct server *s, char *out, size_t len)
-{
-    size_t k = 0;
-    out[0] = '\0';
-    for (size_t i = 0; i < s->count && k + 1 < len; i++)
-        if (s->m[i].active && !s->m[i].has_push)
-            k += (size_t)snprintf(out + k, len - k, "%s'%s'", k ? ", " : "", s->m[i].name);
-    if (k >= len)
-        snprintf(out + len - 5, 5, "...");
-}
-
 /* Liveness is also progress: in a round others have pushed for, a worker
  * that has not pushed for --progress-factor times its own slowest interval
  * (at least the silence limit) is evicted although its heartbeat thread
@@ -492,6 +480,8 @@ void srv_handle_push(struct server *s, struct wire_msg *in)
     srv_global_report(s, mb->push_pos_acc, p->position_round);
     if (srv_pushed(s) == 1)
         s->first_push = time_now_s();
+    log_debug("round %llu: push %zu from '%s'", (unsigned long long)s->round, srv_pushed(s),
+              mb->name);
     mb->last_loss = p->loss;
     mb->pushes++;
     double now = time_now_s(), interval = now - mb->last_push_at;

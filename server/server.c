@@ -18,8 +18,8 @@
  * line. Nothing a peer sends ends the loop. */
 #include "common/token.h"
 #include "server/server_int.h"
-#include "server/swarm.h"
-#include "server/swarm_hyper.h"
+#include "server/strategy/swarm.h"
+#include "server/strategy/swarm_hyper.h"
 
 #include <sys/stat.h>
 #include <errno.h>
@@ -34,7 +34,6 @@
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "common/wire.h"
-#include "common/lrsched.h"
 #include "common/version.h"
 
 /* The ROUTER socket, its gate and its bind. Returns 0 or -1 with err. */
@@ -159,10 +158,7 @@ static int s_new(struct server **out, const struct server_config *cfg, int detac
         free(s);
         return -1;
     }
-    if (strcmp(s->ops->name, "ssgd") == 0 && cfg->sp.ssgd_schedule == LR_COSINE &&
-        cfg->sp.ssgd_steps <= cfg->sp.ssgd_warmup) {
-        snprintf(err, errlen, "--ssgd-schedule cosine needs --ssgd-steps, the run's steps "
-                 "(above --ssgd-warmup)");
+    if (s->ops->check && s->ops->check(&cfg->sp, err, errlen) != 0) {
         free(s);
         return -1;
     }
@@ -375,6 +371,9 @@ static void s_serve(struct server *s, struct wire_msg *in, int r, const struct w
         srv_reject(s, in, werr->code, 0, "%s", werr->message);
     else
         s_dispatch(s, in);
+    /* A bye, an eviction or a shard's report may complete the round: the
+     * loop decides that here, after every message, so no handler has to. */
+    srv_maybe_close_round(s);
     if (s->refused)
         s->bytes_refused += in->bytes;
     else {

@@ -12,7 +12,7 @@
 #include <zmq.h>
 
 #include "common/config.h"
-#include "server/strategy.h"
+#include "server/strategy/strategy.h"
 
 /* --mode: rounds with a barrier, or every push answered at once. The order
  * is --mode's choices. */

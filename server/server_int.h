@@ -1,9 +1,12 @@
 /* psod's private header: the server's state and the functions its rooms
  * share. server.c holds the poll loop and dispatch; options.c the option
- * table; members.c the member table, hello, heartbeat and bye; rounds.c
- * pushes, rounds and timers; persist.c checkpoints, resume and the model
- * file; report.c error replies, metrics, progress lines, status and admin.
- * Nothing outside server/ includes this. */
+ * table; table.c the member table and the low helpers (lookups, counts,
+ * sends); reply.c every refusal; members.c hello, heartbeat and bye;
+ * rounds.c pushes, rounds and timers; persist.c checkpoints, resume and the
+ * model file; admin.c status, model and operator requests; observe/ what
+ * psod tells (metrics, progress lines, the status message, HTTP); shard/
+ * sharded swarms; strategy/ the math, which never includes this. Nothing
+ * outside server/ includes this. */
 #ifndef PSOD_SERVER_INT_H
 #define PSOD_SERVER_INT_H
 
@@ -194,16 +197,23 @@ int srv_verifying(const struct server *s);
 void srv_verify_send(struct server *s);
 void srv_verify_verdict(struct server *s, struct member *mb, const Psod__Verdict *d);
 void srv_verify_forget(struct server *s, int i);
-/* A peer asks for the model (CMD_MODEL_REQUEST; report.c). */
-void srv_handle_model_request(struct server *s, struct wire_msg *in);
 /* Particle i was evicted for its strikes (--strike-action evict): its
  * worker may not rejoin. */
 int srv_verify_banned(const struct server *s, int i);
 
-/* report.c */
+/* reply.c: an Error reply, its log line and counters; returns -1 (for
+ * `return srv_reject(...)`). The errors sent in all. */
 int srv_reject(struct server *s, const struct wire_msg *in, int code, uint64_t seq,
                const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 uint64_t srv_errors_sent(const struct server *s);
+
+/* admin.c: status, the swarm's model (CMD_MODEL_REQUEST), and the
+ * operator's checkpoint, evict and stop. */
+void srv_handle_status(struct server *s, struct wire_msg *in);
+void srv_handle_model_request(struct server *s, struct wire_msg *in);
+void srv_handle_admin(struct server *s, struct wire_msg *in);
+
+/* observe/report.c: the metrics line, progress lines, the Status message */
 void srv_metrics_line(struct server *s, double now, double update_s, double wait_s);
 /* A progress line; unless `force`, only when something changed since the
  * last one. */
@@ -218,8 +228,6 @@ struct srv_status_buf {
 };
 int srv_status_fill(struct server *s, int with_particles, struct srv_status_buf *b);
 void srv_status_buf_free(struct srv_status_buf *b);
-void srv_handle_status(struct server *s, struct wire_msg *in);
-void srv_handle_admin(struct server *s, struct wire_msg *in);
 
 /* metrics.c */
 void srv_observe_round(struct server *s, double now, double update_s, double wait_s);
@@ -239,7 +247,7 @@ void srv_http_process(struct server *s);
 void srv_http_answers(const struct server *s, uint64_t out[HTTP_ANSWER_KINDS]);
 void srv_http_stop(struct server *s);
 
-/* members.c */
+/* table.c: the member table and the low helpers (no handler, no round) */
 /* Seconds without a word after which a worker counts as gone
  * (--heartbeat-ms x --liveness). */
 double srv_silent_limit(const struct server *s);
@@ -259,6 +267,12 @@ void srv_send_payload(struct server *s, struct member *mb, int command,
 void srv_send_msg(struct server *s, struct member *mb, int command, const ProtobufCMessage *meta,
                   zmq_msg_t *payload);
 int srv_reserve(struct server *s);
+/* The session a message shows is the member's own. */
+int srv_same_session(const struct member *mb, ProtobufCBinaryData sess);
+/* Names of the live workers the round still waits for, for log lines. */
+void srv_waiting_for(const struct server *s, char *out, size_t len);
+
+/* members.c: hello, heartbeat, bye */
 void srv_handle_hello(struct server *s, struct wire_msg *in);
 void srv_handle_heartbeat(struct server *s, struct wire_msg *in);
 void srv_handle_bye(struct server *s, struct wire_msg *in);
@@ -270,7 +284,6 @@ void srv_maybe_close_round(struct server *s);
 void srv_timers(struct server *s, double now);
 double srv_accuracy(double a);
 void srv_global_report(struct server *s, double acc, uint64_t round);
-void srv_waiting_for(const struct server *s, char *out, size_t len);
 void srv_handle_push(struct server *s, struct wire_msg *in);
 
 /* shard.c (and shard_follower.c, shard_coord.c) */

@@ -1,4 +1,4 @@
-/* Suite: robust aggregation (server/aggregate.c). Each rule against a plain
+/* Suite: robust aggregation (server/strategy/aggregate.c). Each rule against a plain
  * double-precision reference written from its formula (sorted median and
  * trim, the centered-clipping iteration of Karimireddy et al., Krum scores
  * worked by hand), the same bits in any input order and on any slice, and
@@ -11,9 +11,9 @@
 #include <string.h>
 
 #include "common/rng.h"
-#include "server/aggregate.h"
-#include "server/strategy.h"
-#include "server/swarm.h"
+#include "server/strategy/aggregate.h"
+#include "server/strategy/strategy.h"
+#include "server/strategy/swarm.h"
 
 #define N 1003 /* not a multiple of the block */
 #define KMAX 9

@@ -18,7 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "server/strategy.h"
+#include "server/strategy/strategy.h"
 #include "tests/fixtures.h"
 #include "tests/proc.h"
 

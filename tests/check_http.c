@@ -1,4 +1,4 @@
-/* Suite: server/http.c and metrics.c against an in-process daemon with
+/* Suite: server/observe/http.c and metrics.c against an in-process daemon with
  * --http on loopback: the routes, their types and refusals; --http specs
  * refused with the reason; a loop that does not answer gives 503 in 3 s
  * while the static page is still served; stopping the daemon answers a

@@ -1,4 +1,4 @@
-/* Suite: server/swarm_hyper.c, the hyperparameter particles of psod
+/* Suite: server/strategy/swarm_hyper.c, the hyperparameter particles of psod
  * --hyper: starting points, the PSO move against a reference written
  * from the formula, crediting, clamping, order independence, and a
  * checkpoint that carries the next rounds to the same numbers. */
@@ -11,7 +11,7 @@
 
 #include "common/ckpt.h"
 #include "common/rng.h"
-#include "server/swarm_hyper.h"
+#include "server/strategy/swarm_hyper.h"
 
 static const struct hyper_params s_prm = {0.5, 1.0, 1.0, 0.001, 0.1, 0.5, 0.95, 11};
 

@@ -16,7 +16,7 @@
 #include "common/crc32c.h"
 #include "common/modelfile.h"
 #include "common/wire.h"
-#include "server/strategy.h"
+#include "server/strategy/strategy.h"
 #include "tests/fixtures.h"
 #include "tests/proc.h"
 

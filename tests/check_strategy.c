@@ -11,8 +11,9 @@
 #include "common/crc32c.h"
 #include "common/rng.h"
 #include "server/server.h"
-#include "server/strategy.h"
-#include "server/swarm.h"
+#include "server/strategy/strategy.h"
+#include "server/strategy/swarm.h"
+#include "common/lrsched.h"
 
 #define N 1003 /* not a multiple of any vector width */
 #define K 4
@@ -498,8 +499,28 @@ START_TEST(registry_and_options)
     ck_assert_int_eq(config_set(o, "outer-lr", "0.5", err, sizeof err), 0);
     ck_assert_double_eq(cfg.sp.outer_lr, 0.5);
     ck_assert_int_eq(config_set(o, "easgd-beta", "0.5", err, sizeof err), 0);
+    ck_assert_double_eq(cfg.sp.easgd_beta, 0.5);
     ck_assert_int_eq(config_set(o, "inertia", "displacement", err, sizeof err), 0);
     ck_assert_int_eq(cfg.sp.inertia, PSO_INERTIA_DISPLACEMENT);
+    ck_assert_int_eq(config_set(o, "ssgd-lr", "0.25", err, sizeof err), 0);
+    ck_assert_double_eq(cfg.sp.ssgd_lr, 0.25);
+    /* Every strategy is chosen by its name, and reads its own options. */
+    for (int i = 0; strategy_all[i]; i++) {
+        ck_assert_int_eq(config_set(o, "strategy", strategy_all[i]->name, err, sizeof err), 0);
+        ck_assert_ptr_eq(strategy_all[cfg.strategy], strategy_all[i]);
+        for (const struct config_option *op = strategy_all[i]->options; op && op->name; op++)
+            if (op->type != CONF_GROUP)
+                ck_assert_msg(config_set(o, op->name, op->def ? op->def : "", err,
+                                         sizeof err) == 0,
+                              "%s --%s %s: %s", strategy_all[i]->name, op->name, op->def, err);
+    }
+    /* ssgd's own check: a cosine schedule needs the run's steps. */
+    cfg.sp.ssgd_schedule = LR_COSINE;
+    cfg.sp.ssgd_steps = 0;
+    ck_assert_int_eq(strategy_ssgd.check(&cfg.sp, err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "--ssgd-steps"));
+    cfg.sp.ssgd_steps = 100;
+    ck_assert_int_eq(strategy_ssgd.check(&cfg.sp, err, sizeof err), 0);
     ck_assert_int_eq(config_set(o, "strategy", "bogus", err, sizeof err), -1);
 }
 END_TEST

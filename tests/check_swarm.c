@@ -10,9 +10,10 @@
 #include "common/rng.h"
 #include <unistd.h>
 #include "common/ckpt.h"
-#include "server/strategy.h"
-#include "server/swarm.h"
-#include "server/swarm_mix.h"
+#include "server/strategy/strategy.h"
+#include "server/strategy/swarm.h"
+#include "server/strategy/swarm_mix.h"
+#include "server/strategy/swarm_int.h" /* mix_state_survives_a_checkpoint reads the weights */
 
 /* The reference: the textbook update written out plainly, in double. */
 static void s_reference(double *x, double *v, double *p, const double *g, size_t n, int improved,
@@ -438,9 +439,24 @@ START_TEST(mix_state_survives_a_checkpoint)
         swarm_add(a, xa[j], (uint64_t)j + 11);
         swarm_add(b, xa[j], (uint64_t)j + 11);
     }
+    const unsigned char all[3] = {1, 1, 1};
+    double w0[3][3], w4[3][3], wb[3][3];
+    for (int j = 0; j < 3; j++)
+        mix_weights(a->mix, &a->ord, j, all, w0[j]);
     s_mix_rounds(a, xa, 0, 4);
     char err[256];
     ck_assert_int_eq(s_reload(a, b, err), 0);
+    /* The weights moved in those 4 rounds, and the checkpoint carried them:
+     * otherwise the rounds below would agree for a weaker reason. */
+    double moved = 0;
+    for (int j = 0; j < 3; j++) {
+        mix_weights(a->mix, &a->ord, j, all, w4[j]);
+        mix_weights(b->mix, &b->ord, j, all, wb[j]);
+        for (int k = 0; k < 3; k++)
+            moved += fabs(w4[j][k] - w0[j][k]);
+    }
+    ck_assert_msg(moved > 1e-3, "the mixing weights did not move (%g)", moved);
+    ck_assert_mem_eq(w4, wb, sizeof w4);
     memcpy(xb, xa, sizeof xa);
     s_mix_rounds(a, xa, 4, 8);
     s_mix_rounds(b, xb, 4, 8);

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/strategy.h"
+#include "server/strategy/strategy.h"
 #include "tests/fixtures.h"
 #include "tests/proc.h"
 
@@ -178,12 +178,6 @@ static void s_seeded_run_on(const char *strategy, const int *delays, const char 
     s_seeded_run_with(strategy, delays, threads, NULL, NULL, NULL, tag, model, mlen);
 }
 
-static void s_seeded_run(const char *strategy, const int *delays, const char *tag,
-                         char *model, size_t mlen)
-{
-    s_seeded_run_on(strategy, delays, "1", tag, model, mlen);
-}
-
 /* The test accuracy of a model file, by psoworker --eval. */
 static double s_eval(const char *model, const char *tag)
 {
@@ -197,6 +191,18 @@ static double s_eval(const char *model, const char *tag)
     return proc_after(out, "test accuracy ");
 }
 
+/* The worker (0, 1, 2) that pushed first in each round, from psod's debug
+ * log (DIR/TAG.err), as a string of digits. */
+static void s_first_pushers(const char *tag, char *out, size_t len)
+{
+    static char log[1 << 20];
+    proc_read(tag, "err", log, sizeof log);
+    size_t k = 0;
+    for (const char *p = log; (p = strstr(p, ": push 1 from 'w")) && k + 1 < len; p++)
+        out[k++] = p[strlen(": push 1 from 'w")];
+    out[k] = '\0';
+}
+
 START_TEST(seeded_runs_are_byte_identical_whatever_order_pushes_arrive_in)
 {
     /* psod sums a round's mean while pushes arrive; in stream order, so
@@ -206,11 +212,19 @@ START_TEST(seeded_runs_are_byte_identical_whatever_order_pushes_arrive_in)
     ck_assert_int_eq(fixture_write_idx(dir, "train", 900, 1), 0);
     ck_assert_int_eq(fixture_write_idx(dir, "t10k", 100, 2), 0);
     static const int fast_first[3] = {0, 15, 30}, slow_first[3] = {30, 15, 0};
-    char a[600], b[600], tag[32];
-    snprintf(tag, sizeof tag, "%s-order-a", strategy);
-    s_seeded_run(strategy, fast_first, tag, a, sizeof a);
-    snprintf(tag, sizeof tag, "%s-order-b", strategy);
-    s_seeded_run(strategy, slow_first, tag, b, sizeof b);
+    static const char *const debug[] = {"--log-level", "debug", NULL};
+    char a[600], b[600], tag[32], firsts[2][64];
+    for (int run = 0; run < 2; run++) {
+        snprintf(tag, sizeof tag, "%s-order-%c", strategy, 'a' + run);
+        s_seeded_run_with(strategy, run ? slow_first : fast_first, "1", debug, NULL, NULL, tag,
+                          run ? b : a, sizeof a);
+        /* Who pushed first in each round: the runs must differ there, or
+         * the test shows nothing about order. */
+        s_first_pushers(tag, firsts[run], sizeof firsts[run]);
+    }
+    ck_assert_msg(strlen(firsts[0]) >= 3 && strncmp(firsts[0], firsts[1], 3) != 0,
+                  "%s: the first pushers were the same in both runs: %s / %s", strategy,
+                  firsts[0], firsts[1]);
     size_t la = 0, lb = 0;
     unsigned char *fa = proc_slurp(a, &la), *fb = proc_slurp(b, &lb);
     ck_assert_ptr_nonnull(fa);

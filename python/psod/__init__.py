@@ -57,6 +57,9 @@ class PsodError(Exception):
         super().__init__(f"{message} [{self.name}]")
 
 
+_lib.error = PsodError
+
+
 def _buffer(obj, n=None):
     """(address, float count) of a writable float32 buffer, or of an
     (address, count) pair as given."""

@@ -7,6 +7,7 @@ that no longer fits the header is refused instead of corrupting memory.
 """
 import ctypes
 import ctypes.util
+import math
 import os
 
 SONAME = "libpsoclient.so.1"
@@ -163,3 +164,63 @@ def load():
         return lib
     raise OSError("libpsoclient.so not found (set PSOD_LIBRARY, build with make, or make "
                   "install): " + "; ".join(tried))
+
+
+# Typed wrappers: the rest of the package calls these, never ctypes. A
+# failure of the C library raises `error(code, message)`: PsodError, given
+# by the package (this module loads first and cannot import it).
+error = None
+
+
+def _fail(rc, err):
+    raise error(rc, err.value.decode(errors="replace"))
+
+
+def model_load(lib, path, address=None, count=0):
+    """A model file's header (a dict) and, with an (address, count) of
+    float32s, its weights into them."""
+    info = ModelInfo()
+    err = ctypes.create_string_buffer(ERR_LEN)
+    rc = lib.psoc_model_load(str(path).encode(), ctypes.byref(info), address, count, err,
+                             len(err))
+    if rc:
+        _fail(rc, err)
+    return {"layout_hash": info.layout_hash, "param_count": info.param_count,
+            "round": info.round, "loss": info.loss, "strategy": info.strategy.decode(),
+            "model": info.model.decode(), "dataset": info.dataset.decode(),
+            "input_shape": tuple(info.input_shape)}
+
+
+def model_save(lib, path, header, address):
+    """Write a model file: header (layout_hash, param_count, round, loss,
+    strategy, model, dataset, input_shape) and param_count float32s."""
+    info = ModelInfo()
+    info.layout_hash = header["layout_hash"]
+    info.param_count = header["param_count"]
+    info.round = int(header.get("round", 0))
+    info.loss = float(header.get("loss", math.nan))
+    info.strategy = header.get("strategy", "").encode()[:15]
+    info.model = header.get("model", "").encode()[:31]
+    info.dataset = header.get("dataset", "").encode()[:15]
+    if header.get("input_shape"):
+        info.input_shape[:] = list(header["input_shape"])
+    err = ctypes.create_string_buffer(ERR_LEN)
+    rc = lib.psoc_model_save(str(path).encode(), ctypes.byref(info), address, err, len(err))
+    if rc:
+        _fail(rc, err)
+
+
+def partition(lib, labels, index, count, mode, alpha, classes, seed, out):
+    """psoc_partition: the indices of part `index` of `count` into `out` (a
+    uintp array as long as labels, a uint8 array); how many. ValueError on
+    a bad request (the C library's reason)."""
+    m = lib.psoc_shard_mode_parse(mode.encode())
+    if m < 0:
+        raise ValueError(f"unknown shard mode '{mode}'")
+    got = ctypes.c_size_t(0)
+    err = ctypes.create_string_buffer(ERR_LEN)
+    if lib.psoc_partition(labels.ctypes.data, len(labels), int(index), int(count), m,
+                          float(alpha), int(classes), int(seed) & (2**64 - 1), out.ctypes.data,
+                          ctypes.byref(got), err, len(err)) != 0:
+        raise ValueError(err.value.decode())
+    return got.value

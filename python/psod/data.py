@@ -158,22 +158,13 @@ def shard(x, y, index, count, seed, mode="iid", alpha=0.5, classes=2):
     parts: iid (a seeded permutation cut in `count` parts), dirichlet (label
     skew, each class dealt in Dirichlet(alpha) proportions) or classes (about
     `classes` classes per worker)."""
-    import ctypes
-
     import psod
     from psod import _lib
 
-    lib = psod._libc()
-    m = lib.psoc_shard_mode_parse(mode.encode())
-    if m < 0:
+    if mode not in SHARD_MODES:
         raise ValueError(f"unknown shard mode '{mode}' ({', '.join(SHARD_MODES)})")
     labels = np.ascontiguousarray(y, dtype=np.uint8)
     out = np.empty(len(labels), dtype=np.uintp)
-    got = ctypes.c_size_t(0)
-    err = ctypes.create_string_buffer(_lib.ERR_LEN)
-    if lib.psoc_partition(labels.ctypes.data, len(labels), int(index), int(count), m,
-                          float(alpha), int(classes), int(seed) & (2**64 - 1), out.ctypes.data,
-                          ctypes.byref(got), err, len(err)) != 0:
-        raise ValueError(err.value.decode())
-    pick = out[:got.value].astype(np.int64)
+    got = _lib.partition(psod._libc(), labels, index, count, mode, alpha, classes, seed, out)
+    pick = out[:got].astype(np.int64)
     return x[pick], y[pick]

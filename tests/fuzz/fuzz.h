@@ -14,7 +14,7 @@
 #include <zmq.h>
 
 #include "common/log.h"
-#include "server/aggregate.h"
+#include "server/strategy/aggregate.h"
 #include "server/server.h"
 
 #define FUZZ_MAX_FRAMES 6

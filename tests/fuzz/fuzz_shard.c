@@ -1,4 +1,4 @@
-/* libFuzzer target: a daemon of a sharded swarm (server/shard.c), the
+/* libFuzzer target: a daemon of a sharded swarm (server/shard/shard.c), the
  * coordinator or a follower, with the whole swarm behind it.
  *
  * Input: one byte of configuration (strategy: the byte % 5; bit 3 async

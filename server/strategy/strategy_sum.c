@@ -7,7 +7,7 @@
  * left (and the scaling). Same operations in the same order: the same bits,
  * which check_strategy tests against strategy_mean and check_cluster
  * against seeded runs. */
-#include "server/strategy.h"
+#include "server/strategy/strategy.h"
 
 #include <stdlib.h>
 #include <string.h>

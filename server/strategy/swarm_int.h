@@ -5,8 +5,8 @@
 #ifndef PSOD_SWARM_INT_H
 #define PSOD_SWARM_INT_H
 
-#include "server/strategy.h"
-#include "server/swarm.h"
+#include "server/strategy/strategy.h"
+#include "server/strategy/swarm.h"
 
 struct particle {
     float *v, *p;

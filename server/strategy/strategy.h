@@ -26,7 +26,7 @@
 
 #include "common/ckpt.h"
 #include "common/config.h"
-#include "server/aggregate.h"
+#include "server/strategy/aggregate.h"
 
 /* Options of every strategy; each strategy reads only its own. */
 struct strategy_params {
@@ -70,6 +70,9 @@ struct strategy_ops {
     /* Options of this strategy: offsets into struct strategy_params,
      * {0}-terminated. */
     const struct config_option *options;
+    /* Optional: refuse option values that cannot work together, before the
+     * daemon starts (0, or -1 with err filled). */
+    int (*check)(const struct strategy_params *p, char *err, size_t errlen);
     void *(*create)(size_t n, uint64_t offset, const struct strategy_params *p);
     void (*destroy)(void *st);
     /* A new particle starting at x0 (the first one also sets any center).

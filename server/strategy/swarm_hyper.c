@@ -1,5 +1,5 @@
 /* Hyperparameter particles: see swarm_hyper.h. */
-#include "server/swarm_hyper.h"
+#include "server/strategy/swarm_hyper.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -6,7 +6,7 @@
  * done in one pass over x, v, p, g. The pass is bound by memory bandwidth;
  * with per-element random factors the hash that draws them must vectorize,
  * hence the AVX2 clone on x86-64. */
-#include "server/swarm.h"
+#include "server/strategy/swarm.h"
 
 #include <string.h>
 

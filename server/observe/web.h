@@ -1,5 +1,5 @@
-/* The status page's files, compiled in (server/web/, turned into arrays by
- * server/web/embed.sh at build time, uPlot from npm): one psod binary
+/* The status page's files, compiled in (server/observe/web/, turned into arrays by
+ * server/observe/web/embed.sh at build time, uPlot from npm): one psod binary
  * serves its page with nothing to install beside it. */
 #ifndef PSOD_WEB_H
 #define PSOD_WEB_H

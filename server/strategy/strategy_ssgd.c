@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "common/lrsched.h"
-#include "server/strategy.h"
+#include "server/strategy/strategy.h"
 
 /* c.arr: theta, the momentum buffer (both checkpointed), the mean gradient. */
 struct ssgd {
@@ -107,11 +107,23 @@ static const struct config_option s_options[] = {
 };
 #undef P
 
+/* A cosine schedule decays over the run's steps: they must be known. */
+static int s_check(const struct strategy_params *p, char *err, size_t errlen)
+{
+    if (p->ssgd_schedule == LR_COSINE && p->ssgd_steps <= p->ssgd_warmup) {
+        snprintf(err, errlen, "--ssgd-schedule cosine needs --ssgd-steps, the run's steps "
+                 "(above --ssgd-warmup)");
+        return -1;
+    }
+    return 0;
+}
+
 const struct strategy_ops strategy_ssgd = {
     .name = "ssgd",
     .push_kind = 1,
     .positions_global = 1,
     .options = s_options,
+    .check = s_check,
     .create = s_create,
     .round = s_round,
     .save = s_save,

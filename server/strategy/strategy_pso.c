@@ -10,8 +10,8 @@
 #include <stddef.h>
 #include <stdlib.h>
 
-#include "server/strategy.h"
-#include "server/swarm.h"
+#include "server/strategy/strategy.h"
+#include "server/strategy/swarm.h"
 
 static const char *const s_random_modes[] = {"particle", "element", NULL};
 static const char *const s_inertia_modes[] = {"velocity", "displacement", NULL};

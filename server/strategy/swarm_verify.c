@@ -3,7 +3,7 @@
  * it, strikes and exclusion, and the safe model a diverged particle starts
  * again from. The daemon's side (panels, quorums, messages) is
  * server/verify.c. */
-#include "server/swarm_int.h"
+#include "server/strategy/swarm_int.h"
 
 #include <math.h>
 #include <string.h>

@@ -1,6 +1,6 @@
 /* --http: psod's metrics endpoint and status page, read-only.
  *
- *   /              the status page (server/web/: the swarm, the particles,
+ *   /              the status page (server/observe/web/: the swarm, the particles,
  *                  losses and accuracy over rounds, whom the round waits for)
  *   /metrics       Prometheus text format (metrics.c)
  *   /status.json   what `psoctl status --json` prints (common/statusjson.c)
@@ -35,7 +35,7 @@
 
 #include "common/log.h"
 #include "common/status.h"
-#include "server/web.h"
+#include "server/observe/web.h"
 
 /* The documents the loop renders on request. */
 enum { DOC_METRICS, DOC_STATUS, DOC_HISTORY, DOC_COUNT };

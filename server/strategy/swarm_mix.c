@@ -1,5 +1,5 @@
 /* The PSO-weighted mean: see swarm_mix.h. */
-#include "server/swarm_mix.h"
+#include "server/strategy/swarm_mix.h"
 
 #include <math.h>
 #include <stdio.h>

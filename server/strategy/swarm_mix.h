@@ -24,7 +24,7 @@
 #include <stdint.h>
 
 #include "common/ckpt.h"
-#include "server/strategy.h"
+#include "server/strategy/strategy.h"
 
 struct mix_params {
     double w, c1, c2; /* the PSO update of the mixing vectors */

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/strategy.h"
+#include "server/strategy/strategy.h"
 
 /* c.arr: theta, the momentum (both checkpointed), the mean of a round. */
 struct diloco {

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/strategy.h"
+#include "server/strategy/strategy.h"
 
 void *strategy_center_new(size_t size, size_t n, int narr, int nsave, const char *what,
                           const struct strategy_params *p)

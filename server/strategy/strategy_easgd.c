@@ -19,7 +19,7 @@
 #include <string.h>
 
 #include "common/crc32c.h"
-#include "server/strategy.h"
+#include "server/strategy/strategy.h"
 
 /* c.arr: the center (checkpointed), the sum of a round's pulls. */
 struct easgd {

@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #include "common/ckpt.h"
-#include "server/aggregate.h"
+#include "server/strategy/aggregate.h"
 
 enum pso_random_mode {
     PSO_RANDOM_PARTICLE = 0, /* one r1, r2 per particle per round */

@@ -3,15 +3,15 @@
  * attractors (mean, fitness-weighted, mix, robust) and checkpoints; the
  * fused element-wise update itself is in swarm_kernel.c, the verified
  * best and the strikes in swarm_verify.c. */
-#include "server/swarm_int.h"
+#include "server/strategy/swarm_int.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "server/strategy.h"
-#include "server/swarm_mix.h"
+#include "server/strategy/strategy.h"
+#include "server/strategy/swarm_mix.h"
 
 static float *s_alloc_floats(size_t n)
 {

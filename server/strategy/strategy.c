@@ -1,5 +1,5 @@
 /* The strategy registry and the helpers strategies share: see strategy.h. */
-#include "server/strategy.h"
+#include "server/strategy/strategy.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /* Robust aggregation of a round's changes: see aggregate.h. */
-#include "server/aggregate.h"
+#include "server/strategy/aggregate.h"
 
 #include <math.h>
 #include <stddef.h>

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "common/crc32c.h"
-#include "server/strategy.h"
+#include "server/strategy/strategy.h"
 
 static const struct config_option s_options[] = {{0}}; /* none */
 
