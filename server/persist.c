@@ -120,8 +120,8 @@ int server_checkpoint(struct server *s)
         ckpt_put_str(&w, mb->key); /* record version 2: the CURVE key that holds it */
     }
     s->ops->save(s->st, &w);
-    if (s->hy)
-        hyper_save(s->hy, &w);
+    if (s->hyper)
+        hyper_save(s->hyper, &w);
     if (ckpt_commit(&w, err, sizeof err) != 0) {
         log_error("checkpoint: %s", err);
         return -1;
@@ -151,7 +151,7 @@ static void s_forget_swarm(struct server *s)
     if (s->st)
         s->ops->destroy(s->st);
     s->st = NULL;
-    hyper_free(&s->hy);
+    hyper_free(&s->hyper);
     s->n = 0;
     s->round = 0;
 }
@@ -251,7 +251,7 @@ static int s_load_reader(struct server *s, struct ckpt_reader *rp, char *err, si
         }
         srv_hyper_add(s, hash_fnv1a64(name));
     }
-    if (s->ops->load(s->st, &r) != 0 || (s->hy && hyper_load(s->hy, &r) != 0) ||
+    if (s->ops->load(s->st, &r) != 0 || (s->hyper && hyper_load(s->hyper, &r) != 0) ||
         ckpt_finish(&r) != 0)
         goto fail;
     ckpt_close(&r);

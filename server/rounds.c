@@ -87,14 +87,14 @@ void srv_position_ready(void *ctx, int i, uint32_t crc)
 
 /* After an update (a closed round, or one push in async mode): accuracy
  * bookkeeping, the round counter, metrics, model file and checkpoint.
- * xs[i] marks who pushed, pbl[i] their personal best loss before. */
+ * round_x[i] marks who pushed, round_pbest_loss[i] their personal best loss before. */
 static void s_finish_round(struct server *s, double t0, double wait_s)
 {
     /* pso: a particle whose personal best just became the weights it pushed
      * carries that push's accuracy; the global best's is its particle's. */
     for (size_t i = 0; i < s->count; i++) {
         double now_pb = s->ops->personal_best_loss(s->st, (int)i);
-        if (s->xs[i] && now_pb != s->pbl[i] && !isnan(now_pb)) {
+        if (s->round_x[i] && now_pb != s->round_pbest_loss[i] && !isnan(now_pb)) {
             s->m[i].pbest_acc = s->m[i].push_acc;
             s->m[i].pbest_round = s->round;
         }
@@ -167,7 +167,7 @@ static void s_aggregate_note(const struct server *s)
     const struct agg_params *a = &s->cfg.sp.agg;
     size_t k = 0, need = agg_min_inputs(a);
     for (size_t i = 0; i < s->count; i++)
-        k += s->xs[i] != NULL;
+        k += s->round_x[i] != NULL;
     if (a->rule != AGG_MEAN && k > 0 && k < need)
         log_ratelimited(LOG_WARN, "aggregate-short",
                         "round %llu closes with %zu pushes, but --aggregate %s with "
@@ -188,17 +188,17 @@ void srv_close_round(struct server *s)
     for (size_t i = 0; i < s->count; i++) {
         struct member *mb = &s->m[i];
         mb->votes = 0;
-        s->xs[i] = mb->has_push ? zmq_msg_data(&mb->push) : NULL;
-        s->prevs[i] = zmq_msg_data(&mb->position);
-        s->losses[i] = mb->has_push ? mb->push_loss : INFINITY;
-        s->pbl[i] = s->ops->personal_best_loss(s->st, (int)i);
+        s->round_x[i] = mb->has_push ? zmq_msg_data(&mb->push) : NULL;
+        s->round_prev[i] = zmq_msg_data(&mb->position);
+        s->round_loss[i] = mb->has_push ? mb->push_loss : INFINITY;
+        s->round_pbest_loss[i] = s->ops->personal_best_loss(s->st, (int)i);
     }
     double wait_s = t0 - s->first_push;
     s_choose_evaluator(s);
     srv_verify_send(s); /* before the update moves the pushes */
     srv_hyper_round(s); /* the positions carry the new points */
     s_aggregate_note(s);
-    s->ops->round(s->st, s->round, s->xs, s->prevs, s->losses, srv_position_ready, s);
+    s->ops->round(s->st, s->round, s->round_x, s->round_prev, s->round_loss, srv_position_ready, s);
     s_finish_round(s, t0, wait_s);
 }
 
@@ -245,13 +245,13 @@ void srv_async_step(struct server *s, struct member *mb)
         srv_shard_commit(s, mb);
     mb->votes = 0;
     for (size_t j = 0; j < s->count; j++) {
-        s->xs[j] = NULL;
-        s->losses[j] = INFINITY;
+        s->round_x[j] = NULL;
+        s->round_loss[j] = INFINITY;
     }
     float *x = zmq_msg_data(&mb->push);
-    s->xs[i] = x;
-    s->losses[i] = mb->push_loss;
-    s->pbl[i] = s->ops->personal_best_loss(s->st, i);
+    s->round_x[i] = x;
+    s->round_loss[i] = mb->push_loss;
+    s->round_pbest_loss[i] = s->ops->personal_best_loss(s->st, i);
     s_choose_evaluator(s);
     s->ops->push(s->st, s->round, i, x, zmq_msg_data(&mb->position), mb->push_loss,
                  srv_position_ready, s);

@@ -278,13 +278,13 @@ void server_destroy(struct server **sp)
             zmq_msg_close(&s->m[i].push);
     }
     free(s->m);
-    free(s->xs);
-    free(s->prevs);
-    free(s->losses);
-    free(s->pbl);
+    free(s->round_x);
+    free(s->round_prev);
+    free(s->round_loss);
+    free(s->round_pbest_loss);
     if (s->st)
         s->ops->destroy(s->st);
-    hyper_free(&s->hy);
+    hyper_free(&s->hyper);
     if (s->metrics)
         fclose(s->metrics);
     srv_shard_destroy(s);

@@ -17,38 +17,45 @@
 #include "server/server.h"
 
 struct member {
+    /* Who: the worker's name, its connection and proof of it */
     char name[WIRE_NAME_MAX + 1];
     unsigned char id[WIRE_MAX_ID]; /* the connection's, assigned by the ROUTER */
-    unsigned char session[PSOD_SESSION_LEN]; /* told in the Welcome; all zero: none yet */
     size_t id_len;
-    int active;
+    unsigned char session[PSOD_SESSION_LEN]; /* told in the Welcome; all zero: none yet */
     char key[72];            /* with CURVE: the key that holds this particle */
     char host[64];           /* where the holding process runs, and its pid */
     uint32_t pid;
-    double last_seen;
-    zmq_msg_t position;      /* current position; never written after it is stored */
+    int wire;                /* enum codec_kind agreed at its hello */
+    int verifier;            /* its hello offered to verify candidates (--verify-best) */
+
+    /* Liveness */
+    int active;
     int evicted;             /* silent for too long; a hello brings it back */
     int retired;             /* gone longer than --retire-after: the slot is free */
-    int wire;                /* enum codec_kind agreed at its hello */
+    int struck_out;          /* reached --strike-limit (logged once) */
+    double last_seen;
+    /* Progress: when it last pushed (or joined) and its slowest interval
+     * between pushes since, so a worker whose heartbeats go on while it
+     * makes no progress is caught (--progress-factor). */
+    double last_push_at, slowest_interval;
+    int intervals;
+
+    /* Its place in the open round */
+    zmq_msg_t position;      /* current position; never written after it is stored */
     int has_push;            /* pushed for the current round */
     zmq_msg_t push;          /* the pushed weights, updated in place at the close */
     double push_loss;
     uint64_t push_seq;
     double push_acc, push_pos_acc;  /* accuracies reported with the push */
     uint64_t push_pos_round;
+    uint64_t votes;          /* coordinator: shards that hold its push of seq vote_seq */
+    uint64_t vote_seq;
+
+    /* History */
     double last_loss, last_acc;
     double pbest_acc;        /* pso: accuracy of the weights that are its personal best */
     uint64_t pbest_round;
     uint64_t pushes, last_round;
-    /* Progress: when it last pushed (or joined) and its slowest interval
-     * between pushes since, so a worker whose heartbeats go on while it
-     * makes no progress is caught (--progress-factor). */
-    double last_push_at, slowest_interval;
-    int intervals;
-    uint64_t votes;          /* coordinator: shards that hold its push of seq vote_seq */
-    uint64_t vote_seq;
-    int verifier;            /* its hello offered to verify candidates (--verify-best) */
-    int struck_out;          /* reached --strike-limit (logged once) */
 };
 
 /* pso --verify-best (verify.c): the candidate sent out for a verdict. */
@@ -127,45 +134,66 @@ struct srv_obs {
 };
 
 struct server {
+    /* --- Configuration, sockets, identity --------------------------------- */
     struct server_config cfg;
-    struct wire_limits lim;
-    void *ctx, *sock;
-    char endpoint[256];
+    struct wire_limits lim;      /* sizes a message may have (--max-payload-mb, ...) */
+    void *ctx, *sock;            /* ZeroMQ: the ROUTER workers talk to (NULL: detached) */
+    char endpoint[256];          /* where it listens, after any port was picked */
+    struct gate *gate;           /* who may connect: ZAP, allow-lists, --max-peers */
+    uint64_t swarm_id;           /* changes when a new swarm starts */
+    uint64_t incarnation;        /* this process: workers notice a restarted daemon */
+    char admin_token[65];        /* the operator's token (common/token.h); "" when off */
+    char admin_token_path[CONF_STRLEN];
+
+    /* --- The model and its strategy --------------------------------------- */
     const struct strategy_ops *ops;
-    void *st;                /* the strategy's state, created by the first hello */
-    size_t n;
-    uint64_t layout_hash;
+    void *st;                    /* the strategy's state, created by the first hello */
+    size_t n;                    /* parameters (this daemon's range under --shards) */
+    uint64_t layout_hash;        /* the model's fingerprint */
     char model_name[64], dataset[32]; /* from the hello that set the model */
     uint32_t input_shape[3];
+
+    /* --- The member table (table.c) ---------------------------------------- */
     struct member *m;
     size_t count, cap;
-    float **xs;
-    const float **prevs;
-    double *losses, *pbl;
-    uint64_t round;
-    double started, round_started, last_round_seconds, next_progress, first_push;
+
+    /* --- The open round (rounds.c) ----------------------------------------- */
+    uint64_t round;              /* rounds closed so far: the one open is this */
+    double round_started, first_push; /* when it opened; its first push (--round-timeout) */
+    int evaluator;               /* the member told to evaluate this update's global model */
+    /* Per member, filled at the close for the strategy's update: the pushed
+     * vectors, the positions they started from, the pushed losses and the
+     * personal-best losses before the update. */
+    float **round_x;
+    const float **round_prev;
+    double *round_loss, *round_pbest_loss;
+    double g_acc;                /* accuracy of the global model, NaN if unknown */
+    uint64_t g_acc_round;        /* ... the round it was measured for */
+
+    /* --- Counters (reply.c, the loop) -------------------------------------- */
     uint64_t bytes_in, bytes_out, bytes_refused;
-    int refused;             /* the message being served got an Error reply */
-    uint64_t errors[PSOD_ERROR_CODES];  /* refusals by code; their sum is errors_sent */
-    struct gate *gate;
-    uint64_t swarm_id;
-    uint64_t incarnation;    /* this process: workers notice a restarted daemon */
-    double g_acc;            /* accuracy of the global model, NaN if unknown */
-    uint64_t g_acc_round;
-    int done;                /* --exit-when-done: every worker left */
-    FILE *metrics;
+    int refused;                 /* the message being served got an Error reply */
+    uint64_t errors[PSOD_ERROR_CODES]; /* refusals by code; their sum is errors_sent */
+
+    /* --- Time and lifecycle ------------------------------------------------ */
+    double started, last_round_seconds, next_progress;
+    int done;                    /* stop: --exit-when-done, psoctl stop, a shard's order */
+
+    /* --- Persistence (persist.c) ------------------------------------------- */
     char ckpt_dir[CONF_STRLEN];
-    uint64_t ckpt_round;     /* round of the last checkpoint */
+    uint64_t ckpt_round;         /* round of the last checkpoint */
     double ckpt_time;
-    uint64_t progress_sig[7]; /* what the last progress line showed */
-    int evaluator;           /* the member told to evaluate this update's positions */
-    struct shard_state sh;
-    struct srv_obs obs;
-    struct srv_http *http;   /* --http (http.c); NULL when off */
-    struct srv_verify vf;
-    struct swarm_hyper *hy;  /* --hyper: the particles' lr and momentum; NULL when off */
-    char admin_token[65];    /* the operator's token (common/token.h); "" when off */
-    char admin_token_path[CONF_STRLEN];
+    FILE *metrics;               /* --metrics: one JSON line per round */
+
+    /* --- What psod tells (observe/) ---------------------------------------- */
+    uint64_t progress_sig[7];    /* what the last progress line showed */
+    struct srv_obs obs;          /* histograms and history for /metrics and the page */
+    struct srv_http *http;       /* --http; NULL when off */
+
+    /* --- Subsystems --------------------------------------------------------- */
+    struct shard_state sh;       /* --shards (shard/) */
+    struct srv_verify verify;    /* --verify-best's panel (verify.c) */
+    struct swarm_hyper *hyper;   /* --hyper: the particles' lr and momentum; NULL when off */
 };
 
 /* Sharded and not the coordinator: rounds are the coordinator's to decide. */

@@ -102,22 +102,22 @@ int srv_reserve(struct server *s)
     if (!m)
         return -1;
     s->m = m;
-    float **xs = realloc(s->xs, cap * sizeof *xs);
+    float **xs = realloc(s->round_x, cap * sizeof *xs);
     if (!xs)
         return -1;
-    s->xs = xs;
-    const float **prevs = realloc(s->prevs, cap * sizeof *prevs);
+    s->round_x = xs;
+    const float **prevs = realloc(s->round_prev, cap * sizeof *prevs);
     if (!prevs)
         return -1;
-    s->prevs = prevs;
-    double *losses = realloc(s->losses, cap * sizeof *losses);
+    s->round_prev = prevs;
+    double *losses = realloc(s->round_loss, cap * sizeof *losses);
     if (!losses)
         return -1;
-    s->losses = losses;
-    double *pbl = realloc(s->pbl, cap * sizeof *pbl);
+    s->round_loss = losses;
+    double *pbl = realloc(s->round_pbest_loss, cap * sizeof *pbl);
     if (!pbl)
         return -1;
-    s->pbl = pbl;
+    s->round_pbest_loss = pbl;
     s->cap = cap;
     return 0;
 }

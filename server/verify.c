@@ -81,7 +81,7 @@ static int s_choose_panel(const struct server *s, int candidate, uint64_t round,
 
 static int s_confirms(const struct server *s, double measured)
 {
-    double c = s->vf.claimed;
+    double c = s->verify.claimed;
     return measured <= c + s->cfg.sp.verify_tol * fabs(c) + 1e-6;
 }
 
@@ -94,7 +94,7 @@ static void s_after_strike(struct server *s, int i, const char *why)
     if (mb->struck_out)
         return;
     mb->struck_out = 1;
-    s->vf.excluded++;
+    s->verify.excluded++;
     uint32_t n = s->ops->strikes ? s->ops->strikes(s->st, i) : 0;
     if (s->cfg.sp.strike_action == 1 && mb->active) {
         log_warn("worker '%s' evicted: %u strikes (--strike-limit %ld), the last for %s; it may "
@@ -124,7 +124,7 @@ static void s_after_strike(struct server *s, int i, const char *why)
 /* The verifiers whose verdicts are in and went against the decision. */
 static void s_strike_dissent(struct server *s)
 {
-    struct srv_verify *v = &s->vf;
+    struct srv_verify *v = &s->verify;
     for (int k = 0; k < v->npanel; k++) {
         if (isnan(v->verdict[k]) || s_confirms(s, v->verdict[k]) == v->decided)
             continue;
@@ -145,7 +145,7 @@ static void s_strike_dissent(struct server *s)
 
 static void s_decide(struct server *s, int adopt, double measured)
 {
-    struct srv_verify *v = &s->vf;
+    struct srv_verify *v = &s->verify;
     int i = (int)v->particle;
     v->decided = adopt;
     int r = s->ops->judge(s->st, i, measured);
@@ -175,7 +175,7 @@ void srv_verify_send(struct server *s)
 {
     if (!srv_verifying(s) || !s->st)
         return;
-    struct srv_verify *v = &s->vf;
+    struct srv_verify *v = &s->verify;
     if (v->pending && v->decided < 0) {
         v->undecided++;
         log_info("no quorum for particle %u's candidate of round %llu (verdicts missing or "
@@ -184,7 +184,7 @@ void srv_verify_send(struct server *s)
     v->pending = 0;
     double claimed;
     const float *w;
-    int i = s->ops->candidate(s->st, s->xs, s->losses, &claimed, &w);
+    int i = s->ops->candidate(s->st, s->round_x, s->round_loss, &claimed, &w);
     if (i < 0)
         return;
     long want = s->cfg.sp.verify_panel < VERIFY_PANEL_MAX ? s->cfg.sp.verify_panel
@@ -237,7 +237,7 @@ void srv_verify_send(struct server *s)
 
 void srv_verify_verdict(struct server *s, struct member *mb, const Psod__Verdict *d)
 {
-    struct srv_verify *v = &s->vf;
+    struct srv_verify *v = &s->verify;
     int j = (int)(mb - s->m), at = -1;
     for (int k = 0; v->pending && k < v->npanel; k++)
         if (v->panel[k] == j && isnan(v->verdict[k]))
@@ -284,8 +284,8 @@ void srv_verify_verdict(struct server *s, struct member *mb, const Psod__Verdict
  * best would judge the new one. */
 void srv_verify_forget(struct server *s, int i)
 {
-    if (s->vf.pending && (int)s->vf.particle == i)
-        s->vf.pending = 0;
+    if (s->verify.pending && (int)s->verify.particle == i)
+        s->verify.pending = 0;
     s->m[i].struck_out = 0;
 }
 

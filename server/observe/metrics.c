@@ -45,8 +45,8 @@ void srv_observe_round(struct server *s, double now, double update_s, double wai
     double sum = 0;
     int n = 0;
     for (size_t i = 0; i < s->count; i++)
-        if (s->xs[i] && isfinite(s->losses[i])) {
-            sum += s->losses[i];
+        if (s->round_x[i] && isfinite(s->round_loss[i])) {
+            sum += s->round_loss[i];
             n++;
         }
     struct srv_point *p = &o->hist[o->hist_next];
@@ -222,14 +222,14 @@ char *srv_metrics_text(struct server *s, size_t *len)
                    "psod_verify_total{outcome=\"refused\"} %llu\n"
                    "psod_verify_total{outcome=\"ignored\"} %llu\n"
                    "psod_verify_total{outcome=\"undecided\"} %llu\n",
-                (unsigned long long)s->vf.adopted, (unsigned long long)s->vf.refused,
-                (unsigned long long)s->vf.ignored, (unsigned long long)s->vf.undecided);
+                (unsigned long long)s->verify.adopted, (unsigned long long)s->verify.refused,
+                (unsigned long long)s->verify.ignored, (unsigned long long)s->verify.undecided);
         s_one(f, "psod_verify_struck_total", "counter",
               "Strikes given to verifiers whose verdict went against a quorum.",
-              (double)s->vf.struck);
+              (double)s->verify.struck);
         s_one(f, "psod_excluded_workers_total", "counter",
               "Workers that reached --strike-limit (excluded or evicted).",
-              (double)s->vf.excluded);
+              (double)s->verify.excluded);
     }
     s_one(f, "psod_connections_refused_total", "counter",
           "Connections refused: peer limit, unknown keys, failed handshakes.",

@@ -43,9 +43,9 @@ void srv_metrics_line(struct server *s, double now, double update_s, double wait
             (unsigned long long)s->bytes_in, (unsigned long long)s->bytes_out);
     for (size_t i = 0; i < s->count; i++) {
         struct member *mb = &s->m[i];
-        fprintf(f, "%s{\"id\":%zu,\"pushed\":%d", i ? "," : "", i, s->xs[i] != NULL);
-        s_json_double(f, "loss", s->xs[i] ? s->losses[i] : NAN);
-        s_json_double(f, "acc", s->xs[i] ? mb->push_acc : NAN);
+        fprintf(f, "%s{\"id\":%zu,\"pushed\":%d", i ? "," : "", i, s->round_x[i] != NULL);
+        s_json_double(f, "loss", s->round_x[i] ? s->round_loss[i] : NAN);
+        s_json_double(f, "acc", s->round_x[i] ? mb->push_acc : NAN);
         s_json_double(f, "best_loss", s->ops->personal_best_loss(s->st, (int)i));
         fputc('}', f);
     }
@@ -116,12 +116,12 @@ int srv_status_fill(struct server *s, int with_particles, struct srv_status_buf 
     st->peers_refused = gs.refused;
     st->encrypted = gs.encrypted;
     st->max_peers = (uint32_t)s->cfg.max_peers;
-    st->verify_adopted = s->vf.adopted;
-    st->verify_refused = s->vf.refused;
-    st->verify_ignored = s->vf.ignored;
-    st->verify_undecided = s->vf.undecided;
-    st->verify_struck = s->vf.struck;
-    st->verify_excluded = s->vf.excluded;
+    st->verify_adopted = s->verify.adopted;
+    st->verify_refused = s->verify.refused;
+    st->verify_ignored = s->verify.ignored;
+    st->verify_undecided = s->verify.undecided;
+    st->verify_struck = s->verify.struck;
+    st->verify_excluded = s->verify.excluded;
     st->heartbeat_ms = (uint32_t)s->cfg.heartbeat_ms;
     if (with_particles && s->count) {
         b->ps = calloc(s->count, sizeof *b->ps);
