@@ -9,22 +9,15 @@
  * agree on the round. */
 #include "common/psoclient_int.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "common/range.h"
 #include "common/timeutil.h"
 
-/* The same split as psod's (server/shard/shard.c): shard k of S owns
- * [floor(n k / S), floor(n (k + 1) / S)). */
-static void s_range(uint64_t n, int count, int k, uint64_t *off, uint64_t *len)
-{
-    unsigned __int128 a = (unsigned __int128)n * (unsigned)k / (unsigned)count,
-                      b = (unsigned __int128)n * (unsigned)(k + 1) / (unsigned)count;
-    *off = (uint64_t)a;
-    *len = (uint64_t)(b - a);
-}
 
 int psoc__discover(struct psoc *c, char *err, size_t errlen)
 {
@@ -76,7 +69,7 @@ int psoc__discover(struct psoc *c, char *err, size_t errlen)
         }
         struct psoc *s = c->sub[k];
         uint64_t off, len;
-        s_range(c->n, count, k, &off, &len);
+        range_of(c->n, count, k, &off, &len);
         s->n = len;
         s->shard_offset = off;
         s->shard_total = c->n;
@@ -182,9 +175,10 @@ static int s_resync_shards(struct psoc *c, float *weights, struct psoc_position 
         memset(out, 0, sizeof *out);
         out->round = w.round;
         out->global_best_loss = w.global_best_loss;
-        out->personal_best_loss = 0.0 / 0.0;
+        out->personal_best_loss = NAN;
         out->resynced = attempts;
-        out->lr = out->momentum = 0.0 / 0.0;
+        out->lr = w.lr; /* as the single daemon's resync: --hyper's point */
+        out->momentum = w.momentum;
     }
     return PSOC_OK;
 }

@@ -197,6 +197,49 @@ START_TEST(a_bye_completes_the_round_it_was_holding)
 }
 END_TEST
 
+static char s_token_path[128];
+static void s_token(struct server_config *c)
+{
+    snprintf(s_token_path, sizeof s_token_path, "/tmp/check_rounds-%ld/admin.token",
+             (long)getpid());
+    snprintf(c->admin_token_file, sizeof c->admin_token_file, "%s", s_token_path);
+}
+
+START_TEST(an_eviction_completes_the_round_it_was_holding)
+{
+    /* The operator evicts b (the token psod wrote, no CURVE): the round a
+     * waits in closes at once, without b. */
+    s_start(2, s_token);
+    float xa[16], xb[16];
+    struct psoc *a = s_join("a", 3, xa), *b = s_join("b", 11, xb);
+    struct pusher pa = {a, xa, 0, {0}, 0};
+    pthread_t ta;
+    pthread_create(&ta, NULL, s_push, &pa);
+    usleep(200000);
+    struct psoc *op;
+    struct psoc_options o;
+    psoc_options_default(&o);
+    ck_assert_int_eq(psoc_open(&op, ep, NULL, &o, err, sizeof err), PSOC_OK);
+    ck_assert_msg(psoc_set_admin_token(op, s_token_path, err, sizeof err) == PSOC_OK, "%s", err);
+    char reply[256];
+    ck_assert_msg(psoc_admin(op, PSOC_ADMIN_EVICT, "b", reply, sizeof reply, err, sizeof err) ==
+                      PSOC_OK,
+                  "%s", err);
+    ck_assert_ptr_nonnull(strstr(reply, "worker 'b' evicted"));
+    pthread_join(ta, NULL);
+    ck_assert_int_eq(pa.rc, PSOC_OK);
+    ck_assert_uint_eq(pa.pos.round, 1);
+    ck_assert_float_eq_tol(xa[0], 3.0f, 1e-6f);
+    psoc_close(&op);
+    psoc_close(&a);
+    psoc_close(&b);
+    s_stop();
+    char dir[160];
+    snprintf(dir, sizeof dir, "/tmp/check_rounds-%ld", (long)getpid());
+    rmdir(dir); /* psod removed the token at exit */
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("rounds");
@@ -206,6 +249,7 @@ int main(void)
     tcase_add_test(tc, a_quorum_closes_the_round_early);
     tcase_add_test(tc, a_deadline_closes_the_round_with_whoever_pushed);
     tcase_add_test(tc, a_bye_completes_the_round_it_was_holding);
+    tcase_add_test(tc, an_eviction_completes_the_round_it_was_holding);
     suite_add_tcase(s, tc);
     return suite_run(s);
 }

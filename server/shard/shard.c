@@ -22,6 +22,8 @@
  * the follower's side, shard_coord.c the coordinator's. */
 #include "server/server_int.h"
 
+#include "common/range.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -34,10 +36,7 @@
 
 void srv_shard_range(uint64_t total, int count, int k, uint64_t *offset, uint64_t *len)
 {
-    unsigned __int128 a = (unsigned __int128)total * (unsigned)k / (unsigned)count,
-                      b = (unsigned __int128)total * (unsigned)(k + 1) / (unsigned)count;
-    *offset = (uint64_t)a;
-    *len = (uint64_t)(b - a);
+    range_of(total, count, k, offset, len);
 }
 
 /* The link's CURVE: the daemon's own pair, and its own public key as the
