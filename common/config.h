@@ -36,6 +36,20 @@ struct config_option {
     const char *const *choices; /* ENUM: NULL-terminated list */
 };
 
+/* Typed rows for a table (the bounds only where they mean something):
+ *   OPT_INT("workers", offsetof(...), "4", 1, 65536, "help")
+ *   OPT_BOOL("exit-when-done", offsetof(...), "no", "help")
+ *   OPT_ENUM("mode", offsetof(...), "sync", choices, "help")
+ * OPT_GROUP("Heading") starts a group in --help and the man page. */
+#define OPT_INT(name, off, def, min, max, help) {name, CONF_INT, off, def, min, max, help, NULL}
+#define OPT_DOUBLE(name, off, def, min, max, help) \
+    {name, CONF_DOUBLE, off, def, min, max, help, NULL}
+#define OPT_STRING(name, off, def, help) {name, CONF_STRING, off, def, 1, 0, help, NULL}
+#define OPT_BOOL(name, off, def, help) {name, CONF_BOOL, off, def, 1, 0, help, NULL}
+#define OPT_ENUM(name, off, def, choices, help) \
+    {name, CONF_ENUM, off, def, 1, 0, help, choices}
+#define OPT_GROUP(title) {title, CONF_GROUP, 0, NULL, 1, 0, NULL, NULL}
+
 /* One table bound to the struct its offsets are into. */
 struct config_table {
     const struct config_option *opts;

@@ -11,24 +11,24 @@ const char *const agg_rule_names[] = {"mean", "median", "trimmed", "cclip", "kru
 
 #define P(f) offsetof(struct agg_params, f)
 const struct config_option agg_options[] = {
-    {"Robust aggregation and verification", CONF_GROUP, 0, NULL, 1, 0, NULL, NULL},
-    {"aggregate", CONF_ENUM, P(rule), "mean", 1, 0,
-     "how the pushes are combined wherever a strategy takes their mean (avg, diloco's mean "
-     "change, easgd's center, ssgd's gradient, pso's mean attractor): mean, or a rule robust "
-     "to bad workers applied to the changes (push minus the position its worker started "
-     "from): median (coordinate-wise), trimmed (coordinate-wise, --aggregate-f dropped at "
-     "each end), cclip (centered clipping), krum (Multi-Krum, --aggregate-m kept); "
-     "docs/STRATEGIES.md",
-     agg_rule_names},
-    {"aggregate-f", CONF_INT, P(f), "1", 0, 32767,
-     "trimmed, krum: the number of bad workers assumed (trimmed needs 2f + 1 pushes a round, "
-     "krum 2f + 3; fewer: f is lowered for that round, with a log line)", NULL},
-    {"aggregate-tau", CONF_DOUBLE, P(tau), "0", 0, 1e30,
-     "cclip: the clipping radius (L2 norm of a change); 0 = the median of the round's "
-     "distances, each iteration", NULL},
-    {"aggregate-iters", CONF_INT, P(iters), "3", 1, 100, "cclip: clipping iterations", NULL},
-    {"aggregate-m", CONF_INT, P(m), "1", 1, 65536,
-     "krum: the best-scored changes averaged (1 = Krum; at most pushes - f)", NULL},
+    OPT_GROUP("Robust aggregation and verification"),
+    OPT_ENUM("aggregate", P(rule), "mean", agg_rule_names,
+        "how the pushes are combined wherever a strategy takes their mean (avg, diloco's mean "
+        "change, easgd's center, ssgd's gradient, pso's mean attractor): mean, or a rule robust "
+        "to bad workers applied to the changes (push minus the position its worker started "
+        "from): median (coordinate-wise), trimmed (coordinate-wise, --aggregate-f dropped at "
+        "each end), cclip (centered clipping), krum (Multi-Krum, --aggregate-m kept); "
+        "docs/STRATEGIES.md"),
+    OPT_INT("aggregate-f", P(f), "1", 0, 32767,
+        "trimmed, krum: the number of bad workers assumed (trimmed needs 2f + 1 pushes a round, "
+        "krum 2f + 3; fewer: f is lowered for that round, with a log line)"),
+    OPT_DOUBLE("aggregate-tau", P(tau), "0", 0, 1e30,
+        "cclip: the clipping radius (L2 norm of a change); 0 = the median of the round's "
+        "distances, each iteration"),
+    OPT_INT("aggregate-iters", P(iters), "3", 1, 100,
+        "cclip: clipping iterations"),
+    OPT_INT("aggregate-m", P(m), "1", 1, 65536,
+        "krum: the best-scored changes averaged (1 = Krum; at most pushes - f)"),
     {0},
 };
 #undef P

@@ -59,13 +59,13 @@ static void s_round(void *st, uint64_t round, float *const *x, const float *cons
 
 #define P(f) offsetof(struct strategy_params, f)
 static const struct config_option s_options[] = {
-    {"diloco (--strategy diloco)", CONF_GROUP, 0, NULL, 1, 0, NULL, NULL},
-    {"outer-lr", CONF_DOUBLE, P(outer_lr), "0.7", 0, 100,
-     "diloco: outer learning rate on the mean change", NULL},
-    {"outer-momentum", CONF_DOUBLE, P(outer_momentum), "0.9", 0, 0.9999,
-     "diloco: outer momentum", NULL},
-    {"outer-nesterov", CONF_BOOL, P(outer_nesterov), "yes", 1, 0,
-     "diloco: Nesterov outer momentum (no = SlowMo's plain momentum)", NULL},
+    OPT_GROUP("diloco (--strategy diloco)"),
+    OPT_DOUBLE("outer-lr", P(outer_lr), "0.7", 0, 100,
+        "diloco: outer learning rate on the mean change"),
+    OPT_DOUBLE("outer-momentum", P(outer_momentum), "0.9", 0, 0.9999,
+        "diloco: outer momentum"),
+    OPT_BOOL("outer-nesterov", P(outer_nesterov), "yes",
+        "diloco: Nesterov outer momentum (no = SlowMo's plain momentum)"),
     {0},
 };
 #undef P

@@ -91,9 +91,9 @@ static void s_round(void *st, uint64_t round, float *const *x, const float *cons
 
 #define P(f) offsetof(struct strategy_params, f)
 static const struct config_option s_options[] = {
-    {"easgd (--strategy easgd)", CONF_GROUP, 0, NULL, 1, 0, NULL, NULL},
-    {"easgd-beta", CONF_DOUBLE, P(easgd_beta), "0.9", 0, 1,
-     "easgd: moving rate beta; each worker's elastic pull is alpha = beta / --workers", NULL},
+    OPT_GROUP("easgd (--strategy easgd)"),
+    OPT_DOUBLE("easgd-beta", P(easgd_beta), "0.9", 0, 1,
+        "easgd: moving rate beta; each worker's elastic pull is alpha = beta / --workers"),
     {0},
 };
 #undef P

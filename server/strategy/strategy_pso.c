@@ -77,57 +77,57 @@ static void s_withdraw(void *st, int i) { swarm_withdraw(st, i); }
 
 #define P(f) offsetof(struct strategy_params, f)
 static const struct config_option s_options[] = {
-    {"pso (--strategy pso)", CONF_GROUP, 0, NULL, 1, 0, NULL, NULL},
-    {"w", CONF_DOUBLE, P(w), "0", 0, 10, "pso: inertia weight", NULL},
-    {"c1", CONF_DOUBLE, P(c1), "1", 0, 10,
-     "pso: pull toward the particle's personal best (or the swarm mean)", NULL},
-    {"c2", CONF_DOUBLE, P(c2), "0.2", 0, 10, "pso: pull toward the global best", NULL},
-    {"vmax", CONF_DOUBLE, P(vmax), "0", 0, 1e30, "pso: velocity clamp per element, 0 = none",
-     NULL},
-    {"random", CONF_ENUM, P(random_mode), "element", 1, 0,
-     "pso: random factors r1, r2 drawn once per particle per round, or per element",
-     s_random_modes},
-    {"inertia", CONF_ENUM, P(inertia), "velocity", 1, 0,
-     "pso: inertia from the previous PSO velocity, or from the displacement local "
-     "training made since the last sync", s_inertia_modes},
-    {"attractor", CONF_ENUM, P(attractor), "mean", 1, 0,
-     "pso: first pull toward the personal best (the paper), the swarm's mean, or the mean "
-     "weighted by fitness, softmax(-loss / --temperature) over this round's pushes; mix: "
-     "the PSO-weighted mean, each particle moves to a mixture of the pushes whose weights "
-     "a second swarm searches (--mix-w, --mix-c1, --mix-c2; --w, --c1, --c2 unused) (async "
-     "mode: weighted and mix are the plain mean)",
-     s_attractors},
-    {"temperature", CONF_DOUBLE, P(temperature), "0.1", 1e-6, 1e6,
-     "pso: --attractor weighted: the softmax temperature, in loss units (small = the best "
-     "particle takes all, large = the plain mean)", NULL},
-    {"mix-w", CONF_DOUBLE, P(mix_w), "0.729", 0, 10,
-     "pso: --attractor mix: inertia of the mixing weights", NULL},
-    {"mix-c1", CONF_DOUBLE, P(mix_c1), "1.49", 0, 10,
-     "pso: --attractor mix: pull of a particle's mixing weights toward its best ones", NULL},
-    {"mix-c2", CONF_DOUBLE, P(mix_c2), "1.49", 0, 10,
-     "pso: --attractor mix: pull toward the swarm's best mixing weights", NULL},
-    {"verify-best", CONF_BOOL, P(verify), "no", 1, 0,
-     "pso: adopt a new global best only once another worker, chosen by the daemon, "
-     "measured its loss on its shared fitness set (workers with --fitness shared) and "
-     "found it within --verify-tolerance of the loss claimed; synchronous mode, one "
-     "daemon", NULL},
-    {"verify-tolerance", CONF_DOUBLE, P(verify_tol), "0.05", 0, 1e6,
-     "pso: --verify-best: a candidate is adopted if the measured loss is at most the "
-     "claimed one times 1 + this (plus 1e-6)", NULL},
-    {"verify-panel", CONF_INT, P(verify_panel), "3", 1, 64,
-     "pso: --verify-best: workers (never the claimant) asked to measure each candidate; "
-     "fewer when fewer others pushed that round", NULL},
-    {"verify-quorum", CONF_INT, P(verify_quorum), "2", 1, 64,
-     "pso: --verify-best: verdicts that must agree to adopt a candidate (or to refuse it); "
-     "a verifier whose verdict goes against the decision gets a strike. Must exceed the "
-     "number of workers that may collude", NULL},
-    {"strike-limit", CONF_INT, P(strike_limit), "3", 0, 1e9,
-     "pso: --verify-best: strikes (claims refused, verdicts against the panel) after which "
-     "a worker has no weight in any attractor, its claims are not candidates and it is not "
-     "asked to verify; 0 = never", NULL},
-    {"strike-action", CONF_ENUM, P(strike_action), "exclude", 1, 0,
-     "pso: --verify-best: what happens at --strike-limit: exclude (it trains on, with no "
-     "say) or evict (it is told and removed)", s_strike_actions},
+    OPT_GROUP("pso (--strategy pso)"),
+    OPT_DOUBLE("w", P(w), "0", 0, 10,
+        "pso: inertia weight"),
+    OPT_DOUBLE("c1", P(c1), "1", 0, 10,
+        "pso: pull toward the particle's personal best (or the swarm mean)"),
+    OPT_DOUBLE("c2", P(c2), "0.2", 0, 10,
+        "pso: pull toward the global best"),
+    OPT_DOUBLE("vmax", P(vmax), "0", 0, 1e30,
+        "pso: velocity clamp per element, 0 = none"),
+    OPT_ENUM("random", P(random_mode), "element", s_random_modes,
+        "pso: random factors r1, r2 drawn once per particle per round, or per element"),
+    OPT_ENUM("inertia", P(inertia), "velocity", s_inertia_modes,
+        "pso: inertia from the previous PSO velocity, or from the displacement local "
+        "training made since the last sync"),
+    OPT_ENUM("attractor", P(attractor), "mean", s_attractors,
+        "pso: first pull toward the personal best (the paper), the swarm's mean, or the mean "
+        "weighted by fitness, softmax(-loss / --temperature) over this round's pushes; mix: "
+        "the PSO-weighted mean, each particle moves to a mixture of the pushes whose weights "
+        "a second swarm searches (--mix-w, --mix-c1, --mix-c2; --w, --c1, --c2 unused) (async "
+        "mode: weighted and mix are the plain mean)"),
+    OPT_DOUBLE("temperature", P(temperature), "0.1", 1e-6, 1e6,
+        "pso: --attractor weighted: the softmax temperature, in loss units (small = the best "
+        "particle takes all, large = the plain mean)"),
+    OPT_DOUBLE("mix-w", P(mix_w), "0.729", 0, 10,
+        "pso: --attractor mix: inertia of the mixing weights"),
+    OPT_DOUBLE("mix-c1", P(mix_c1), "1.49", 0, 10,
+        "pso: --attractor mix: pull of a particle's mixing weights toward its best ones"),
+    OPT_DOUBLE("mix-c2", P(mix_c2), "1.49", 0, 10,
+        "pso: --attractor mix: pull toward the swarm's best mixing weights"),
+    OPT_BOOL("verify-best", P(verify), "no",
+        "pso: adopt a new global best only once another worker, chosen by the daemon, "
+        "measured its loss on its shared fitness set (workers with --fitness shared) and "
+        "found it within --verify-tolerance of the loss claimed; synchronous mode, one "
+        "daemon"),
+    OPT_DOUBLE("verify-tolerance", P(verify_tol), "0.05", 0, 1e6,
+        "pso: --verify-best: a candidate is adopted if the measured loss is at most the "
+        "claimed one times 1 + this (plus 1e-6)"),
+    OPT_INT("verify-panel", P(verify_panel), "3", 1, 64,
+        "pso: --verify-best: workers (never the claimant) asked to measure each candidate; "
+        "fewer when fewer others pushed that round"),
+    OPT_INT("verify-quorum", P(verify_quorum), "2", 1, 64,
+        "pso: --verify-best: verdicts that must agree to adopt a candidate (or to refuse it); "
+        "a verifier whose verdict goes against the decision gets a strike. Must exceed the "
+        "number of workers that may collude"),
+    OPT_INT("strike-limit", P(strike_limit), "3", 0, 1e9,
+        "pso: --verify-best: strikes (claims refused, verdicts against the panel) after which "
+        "a worker has no weight in any attractor, its claims are not candidates and it is not "
+        "asked to verify; 0 = never"),
+    OPT_ENUM("strike-action", P(strike_action), "exclude", s_strike_actions,
+        "pso: --verify-best: what happens at --strike-limit: exclude (it trains on, with no "
+        "say) or evict (it is told and removed)"),
     {0},
 };
 #undef P
