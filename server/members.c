@@ -123,66 +123,77 @@ static int s_name_taken(struct server *s, const struct member *mb, const Psod__H
     return 1;
 }
 
+/* Checks of a hello, each a code and a reason (0: it passes): first what
+ * the message itself must be, then whether it fits this swarm. The handler
+ * refuses once, with srv_reject. */
+static int s_hello_malformed(const struct server *s, const Psod__Hello *h, char *why, size_t len)
+{
+    if (h->protocol_version != PSOD_PROTOCOL_VERSION)
+        return snprintf(why, len, "hello says protocol %u, daemon speaks %u", h->protocol_version,
+                        PSOD_PROTOCOL_VERSION),
+               PSOD__ERROR_CODE__ERR_VERSION;
+    if (!h->worker_name || !wire_valid_name(h->worker_name))
+        return snprintf(why, len, "worker name must be 1 to %d printable characters without "
+                        "spaces", WIRE_NAME_MAX),
+               PSOD__ERROR_CODE__ERR_MALFORMED;
+    if (h->session.len != 0 && h->session.len != PSOD_SESSION_LEN)
+        return snprintf(why, len, "a hello's session is empty or the %d bytes of a Welcome's",
+                        PSOD_SESSION_LEN),
+               PSOD__ERROR_CODE__ERR_MALFORMED;
+    if ((int)h->encoding < 0 || (int)h->encoding >= CODEC_KINDS)
+        return snprintf(why, len, "hello asks for wire encoding %d; this daemon speaks fp32, "
+                        "fp16, bf16, int8", (int)h->encoding),
+               PSOD__ERROR_CODE__ERR_UNSUPPORTED;
+    if (h->payload_kind != PSOD__PAYLOAD_KIND__PAYLOAD_WEIGHTS || h->auth_token.len != 0)
+        return snprintf(why, len, "hello takes float32 initial weights, without tokens"),
+               PSOD__ERROR_CODE__ERR_UNSUPPORTED;
+    if (h->param_count == 0 || h->param_count > s->lim.max_payload / sizeof(float))
+        return snprintf(why, len, "param_count %llu outside 1..%zu (see --max-payload-mb)",
+                        (unsigned long long)h->param_count, s->lim.max_payload / sizeof(float)),
+               PSOD__ERROR_CODE__ERR_TOO_LARGE;
+    return 0;
+}
+
+static int s_hello_foreign(const struct server *s, const Psod__Hello *h, char *why, size_t len)
+{
+    if (!s->st)
+        return 0; /* the first hello sets the model */
+    if (s->dataset[0] && h->dataset && h->dataset[0] && strcmp(s->dataset, h->dataset) != 0)
+        return snprintf(why, len, "this swarm trains %s on %s; the worker's data is %s: start "
+                        "it with the swarm's --dataset (or a daemon of its own)",
+                        s->model_name[0] ? s->model_name : "its model", s->dataset, h->dataset),
+               PSOD__ERROR_CODE__ERR_FINGERPRINT;
+    if (h->param_count == s->n && h->layout_hash == s->layout_hash)
+        return 0;
+    const char *theirs = h->model_name && h->model_name[0] ? h->model_name : "?";
+    if (s->model_name[0])
+        snprintf(why, len,
+                 "this swarm trains %s%s%s (%zu parameters); the hello is for %s%s%s "
+                 "(%llu parameters): start the worker with the swarm's --model",
+                 s->model_name, s->dataset[0] ? " on " : "", s->dataset, s->n, theirs,
+                 h->dataset && h->dataset[0] ? " on " : "", h->dataset ? h->dataset : "",
+                 (unsigned long long)h->param_count);
+    else
+        snprintf(why, len, "model fingerprint %llu/%016llx (%s) does not match the swarm's "
+                 "%zu/%016llx", (unsigned long long)h->param_count,
+                 (unsigned long long)h->layout_hash, theirs, s->n,
+                 (unsigned long long)s->layout_hash);
+    return PSOD__ERROR_CODE__ERR_FINGERPRINT;
+}
+
 void srv_handle_hello(struct server *s, struct wire_msg *in)
 {
     Psod__Hello *h = (Psod__Hello *)in->meta;
-    if (h->protocol_version != PSOD_PROTOCOL_VERSION) {
-        srv_reject(s, in, PSOD__ERROR_CODE__ERR_VERSION, 0, "hello says protocol %u, daemon speaks %u",
-                 h->protocol_version, PSOD_PROTOCOL_VERSION);
-        return;
-    }
-    if (!h->worker_name || !wire_valid_name(h->worker_name)) {
-        srv_reject(s, in, PSOD__ERROR_CODE__ERR_MALFORMED, 0,
-                 "worker name must be 1 to %d printable characters without spaces", WIRE_NAME_MAX);
-        return;
-    }
-    if (h->session.len != 0 && h->session.len != PSOD_SESSION_LEN) {
-        srv_reject(s, in, PSOD__ERROR_CODE__ERR_MALFORMED, 0,
-                   "a hello's session is empty or the %d bytes of a Welcome's",
-                   PSOD_SESSION_LEN);
-        return;
-    }
-    if ((int)h->encoding < 0 || (int)h->encoding >= CODEC_KINDS) {
-        srv_reject(s, in, PSOD__ERROR_CODE__ERR_UNSUPPORTED, 0,
-                   "hello asks for wire encoding %d; this daemon speaks fp32, fp16, bf16, int8",
-                   (int)h->encoding);
-        return;
-    }
-    if (h->payload_kind != PSOD__PAYLOAD_KIND__PAYLOAD_WEIGHTS || h->auth_token.len != 0) {
-        srv_reject(s, in, PSOD__ERROR_CODE__ERR_UNSUPPORTED, 0,
-                 "hello takes float32 initial weights, without tokens");
-        return;
-    }
-    if (h->param_count == 0 || h->param_count > s->lim.max_payload / sizeof(float)) {
-        srv_reject(s, in, PSOD__ERROR_CODE__ERR_TOO_LARGE, 0,
-                 "param_count %llu outside 1..%zu (see --max-payload-mb)",
-                 (unsigned long long)h->param_count, s->lim.max_payload / sizeof(float));
+    char why[512];
+    int code = s_hello_malformed(s, h, why, sizeof why);
+    if (code) {
+        srv_reject(s, in, code, 0, "%s", why);
         return;
     }
     if (srv_shard_check_hello(s, in, h) != 0)
         return;
-    if (s->st && s->dataset[0] && h->dataset && h->dataset[0] &&
-        strcmp(s->dataset, h->dataset) != 0) {
-        srv_reject(s, in, PSOD__ERROR_CODE__ERR_FINGERPRINT, 0,
-                   "this swarm trains %s on %s; the worker's data is %s: start it with the "
-                   "swarm's --dataset (or a daemon of its own)",
-                   s->model_name[0] ? s->model_name : "its model", s->dataset, h->dataset);
-        return;
-    }
-    if (s->st && (h->param_count != s->n || h->layout_hash != s->layout_hash)) {
-        const char *theirs = h->model_name && h->model_name[0] ? h->model_name : "?";
-        if (s->model_name[0])
-            srv_reject(s, in, PSOD__ERROR_CODE__ERR_FINGERPRINT, 0,
-                       "this swarm trains %s%s%s (%zu parameters); the hello is for %s%s%s "
-                       "(%llu parameters): start the worker with the swarm's --model",
-                       s->model_name, s->dataset[0] ? " on " : "", s->dataset, s->n, theirs,
-                       h->dataset && h->dataset[0] ? " on " : "", h->dataset ? h->dataset : "",
-                       (unsigned long long)h->param_count);
-        else
-            srv_reject(s, in, PSOD__ERROR_CODE__ERR_FINGERPRINT, 0,
-                       "model fingerprint %llu/%016llx (%s) does not match the swarm's %zu/%016llx",
-                       (unsigned long long)h->param_count, (unsigned long long)h->layout_hash,
-                       theirs, s->n, (unsigned long long)s->layout_hash);
+    if ((code = s_hello_foreign(s, h, why, sizeof why))) {
+        srv_reject(s, in, code, 0, "%s", why);
         return;
     }
     struct member *mb = srv_by_name(s, h->worker_name);
