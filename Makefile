@@ -190,16 +190,25 @@ $(BUILD)/psoworker: $(BUILD)/worker/psoworker.o $(BUILD)/worker/psoworker_opts.o
 $(BUILD)/psoctl: $(BUILD)/worker/psoctl.o $(LIBCLIENT) $(LIBCOMMON)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/tests/check_%: $(BUILD)/tests/check_%.o $(BUILD)/tests/proc.o $(TEST_LIBS)
-	$(CC) $(ALL_LDFLAGS) $(AS_NEEDED) -o $@ $^ $(LIBS) $(BLAS_LIBS) $(CHECK_LIBS)
+# Test suites live in tests/unit/ (pure modules), tests/daemon/ (the daemon
+# in-process) and tests/system/ (real processes); the binaries all go to
+# $(BUILD)/tests/, where the scripts find them. Make takes the first rule
+# whose source exists.
+TEST_LINK = $(CC) $(ALL_LDFLAGS) $(AS_NEEDED) -o $@ $^ $(LIBS) $(BLAS_LIBS) $(CHECK_LIBS)
+$(BUILD)/tests/check_%: $(BUILD)/tests/unit/check_%.o $(BUILD)/tests/lib/proc.o $(TEST_LIBS)
+	$(TEST_LINK)
+$(BUILD)/tests/check_%: $(BUILD)/tests/daemon/check_%.o $(BUILD)/tests/lib/proc.o $(TEST_LIBS)
+	$(TEST_LINK)
+$(BUILD)/tests/check_%: $(BUILD)/tests/system/check_%.o $(BUILD)/tests/lib/proc.o $(TEST_LIBS)
+	$(TEST_LINK)
 
-$(BUILD)/tests/hostile_client: $(BUILD)/tests/hostile_client.o $(LIBCLIENT) $(LIBCOMMON)
+$(BUILD)/tests/hostile_client: $(BUILD)/tests/lib/hostile_client.o $(LIBCLIENT) $(LIBCOMMON)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/tests/make_fixture: $(BUILD)/tests/make_fixture.o $(LIBCLIENT) $(LIBCOMMON)
+$(BUILD)/tests/make_fixture: $(BUILD)/tests/lib/make_fixture.o $(LIBCLIENT) $(LIBCOMMON)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/tests/nn_ref: $(BUILD)/tests/nn_ref.o $(LIBWORKER) $(LIBCLIENT) $(LIBCOMMON)
+$(BUILD)/tests/nn_ref: $(BUILD)/tests/lib/nn_ref.o $(LIBWORKER) $(LIBCLIENT) $(LIBCOMMON)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(BLAS_LIBS)
 
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(TEST_LIBS)
@@ -247,19 +256,19 @@ $(BUILD)/tests/make_corpus: $(BUILD)/tests/fuzz/make_corpus.o $(LIBSERVER) $(LIB
 
 # The scripts test runs the scripts as users do, on the default build only.
 test: $(BINS) $(TEST_BINS)
-	@BUILD=$(BUILD) tests/run-tests.sh $(UNIT_SUITES) check_cluster check_training check_robust check_shard check_security check_usage
-	@if [ -z "$(SANITIZER)" ]; then BUILD=$(BUILD) tests/scripts-test.sh; fi
-	@if [ -z "$(SANITIZER)" ]; then BUILD=$(BUILD) tests/python-test.sh; fi
-	@if [ -z "$(SANITIZER)" ]; then BUILD=$(BUILD) tests/netlab-test.sh; fi
-	@BUILD=$(BUILD) tests/http-test.sh
-	@tests/layers-test.sh
-	@if [ -z "$(SANITIZER)" ]; then BUILD=$(BUILD) tests/packaging-test.sh; fi
-	@if [ -z "$(SANITIZER)" ]; then BUILD=$(BUILD) tests/ssh-test.sh; fi
-	@if [ -z "$(SANITIZER)" ]; then BUILD=$(BUILD) tests/slurm-test.sh; fi
+	@BUILD=$(BUILD) tests/lib/run-tests.sh $(UNIT_SUITES) check_cluster check_training check_robust check_shard check_security check_usage
+	@if [ -z "$(SANITIZER)" ]; then BUILD=$(BUILD) tests/system/scripts-test.sh; fi
+	@if [ -z "$(SANITIZER)" ]; then BUILD=$(BUILD) tests/system/python-test.sh; fi
+	@if [ -z "$(SANITIZER)" ]; then BUILD=$(BUILD) tests/system/netlab-test.sh; fi
+	@BUILD=$(BUILD) tests/system/http-test.sh
+	@tests/system/layers-test.sh
+	@if [ -z "$(SANITIZER)" ]; then BUILD=$(BUILD) tests/system/packaging-test.sh; fi
+	@if [ -z "$(SANITIZER)" ]; then BUILD=$(BUILD) tests/system/ssh-test.sh; fi
+	@if [ -z "$(SANITIZER)" ]; then BUILD=$(BUILD) tests/system/slurm-test.sh; fi
 
 # A normal daemon run under valgrind (needs a build without sanitizers).
 valgrind: $(BINS) $(BUILD)/tests/hostile_client $(BUILD)/tests/make_fixture
-	@BUILD=$(BUILD) tests/valgrind-daemon.sh
+	@BUILD=$(BUILD) tests/system/valgrind-daemon.sh
 
 bench: $(BINS) $(BENCH_BINS)
 	@BUILD=$(BUILD) bench/run-bench.sh

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The house's rules, as includes and imports (README, "Source tour"):
+#   common/ never reaches server/ or worker/;
+#   server/ never reaches worker/;
+#   server/strategy/ is pure math: no ZeroMQ, no wire, no daemon state;
+#   server/observe/ and server/shard/ are reached only through their
+#   declared entry points (server_int.h), never by the strategies;
+#   only python/psod/_lib.py and the Client (python/psod/__init__.py) use
+#   ctypes; modelfile.py and torch.py do not import each other in a loop.
+# Prints "layers: N passed, M failed".
+set -u
+cd "$(dirname "$0")/../.."
+pass=0 fail=0
+rule() { # description, then a command whose output lists the breaches
+    local what=$1; shift
+    local out; out=$("$@" 2>/dev/null)
+    if [ -z "$out" ]; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "layers: FAIL: $what:"; echo "$out" | sed 's/^/    /'; fi
+}
+rule "common/ includes server/ or worker/" grep -rln '#include "\(server\|worker\)/' common/
+rule "server/ includes worker/" grep -rln '#include "worker/' server/
+rule "server/strategy/ uses ZeroMQ, the wire or the daemon's state" \
+    grep -rlnE '#include (<zmq\.h>|"common/wire\.h"|"server/(server_int|server|gate)\.h"|"server/(shard|observe)/)' server/strategy/
+rule "server/strategy/ calls ZeroMQ" grep -rln 'zmq_' server/strategy/
+rule "ctypes outside _lib.py and the Client" \
+    bash -c "grep -ln 'import ctypes\|from ctypes' python/psod/*.py | grep -v -e '_lib.py' -e '__init__.py'"
+rule "modelfile.py imports psod.torch" grep -n 'psod.torch\|from psod import torch' python/psod/modelfile.py
+echo "layers: $pass passed, $fail failed"
+[ "$fail" = 0 ]
