@@ -415,6 +415,36 @@ static int s_decode_push(struct server *s, struct wire_msg *in, struct member *m
     return 0;
 }
 
+/* What a push from a live member must be, before its payload is read: a
+ * code and a reason, or 0. The handler refuses once. */
+static int s_push_refusal(const struct server *s, const struct member *mb, const Psod__Push *p,
+                          char *why, size_t len)
+{
+    if (p->round != s->round && s->cfg.mode == SERVER_SYNC)
+        return snprintf(why, len, "push for round %llu, current is %llu",
+                        (unsigned long long)p->round, (unsigned long long)s->round),
+               PSOD__ERROR_CODE__ERR_ROUND;
+    if (mb->has_push)
+        return snprintf(why, len, "already pushed for round %llu", (unsigned long long)s->round),
+               PSOD__ERROR_CODE__ERR_DUPLICATE;
+    if ((int)p->encoding != mb->wire)
+        return snprintf(why, len, "worker '%s' agreed on %s payloads at its hello; the push is %s",
+                        mb->name, codec_name(mb->wire), codec_name((int)p->encoding)),
+               PSOD__ERROR_CODE__ERR_UNSUPPORTED;
+    if ((int)p->payload_kind != s->ops->push_kind)
+        return snprintf(why, len, "strategy %s takes %s, the push carries %s", s->ops->name,
+                        s->ops->push_kind ? "gradients" : "weights",
+                        p->payload_kind ? "gradients" : "weights"),
+               PSOD__ERROR_CODE__ERR_UNSUPPORTED;
+    if (!isfinite(p->loss))
+        return snprintf(why, len, "loss is %g", p->loss), PSOD__ERROR_CODE__ERR_NOT_FINITE;
+    if (p->verdict && !isfinite(p->verdict->loss))
+        return snprintf(why, len, "the verdict's loss is %g; a verifier measures a finite loss",
+                        p->verdict->loss),
+               PSOD__ERROR_CODE__ERR_NOT_FINITE;
+    return 0;
+}
+
 void srv_handle_push(struct server *s, struct wire_msg *in)
 {
     Psod__Push *p = (Psod__Push *)in->meta;
@@ -428,37 +458,10 @@ void srv_handle_push(struct server *s, struct wire_msg *in)
     if (srv_foreign_key(s, mb, in, p->seq))
         return;
     mb->last_seen = time_now_s();
-    if (p->round != s->round && s->cfg.mode == SERVER_SYNC) {
-        srv_reject(s, in, PSOD__ERROR_CODE__ERR_ROUND, p->seq, "push for round %llu, current is %llu",
-                 (unsigned long long)p->round, (unsigned long long)s->round);
-        return;
-    }
-    if (mb->has_push) {
-        srv_reject(s, in, PSOD__ERROR_CODE__ERR_DUPLICATE, p->seq, "already pushed for round %llu",
-                 (unsigned long long)s->round);
-        return;
-    }
-    if ((int)p->encoding != mb->wire) {
-        srv_reject(s, in, PSOD__ERROR_CODE__ERR_UNSUPPORTED, p->seq,
-                   "worker '%s' agreed on %s payloads at its hello; the push is %s", mb->name,
-                   codec_name(mb->wire), codec_name((int)p->encoding));
-        return;
-    }
-    if ((int)p->payload_kind != s->ops->push_kind) {
-        srv_reject(s, in, PSOD__ERROR_CODE__ERR_UNSUPPORTED, p->seq,
-                 "strategy %s takes %s, the push carries %s", s->ops->name,
-                 s->ops->push_kind ? "gradients" : "weights",
-                 p->payload_kind ? "gradients" : "weights");
-        return;
-    }
-    if (!isfinite(p->loss)) {
-        srv_reject(s, in, PSOD__ERROR_CODE__ERR_NOT_FINITE, p->seq, "loss is %g", p->loss);
-        return;
-    }
-    if (p->verdict && !isfinite(p->verdict->loss)) {
-        srv_reject(s, in, PSOD__ERROR_CODE__ERR_NOT_FINITE, p->seq,
-                   "the verdict's loss is %g; a verifier measures a finite loss",
-                   p->verdict->loss);
+    char why[256];
+    int code = s_push_refusal(s, mb, p, why, sizeof why);
+    if (code) {
+        srv_reject(s, in, code, p->seq, "%s", why);
         return;
     }
     if (mb->wire != CODEC_FP32) {
