@@ -60,7 +60,7 @@ CLIENT_SRC = common/psoclient.c common/psoclient_beat.c common/psoclient_wait.c 
              common/keys.c common/timeutil.c \
              common/hash.c common/codec.c common/status.c common/token.c
 SERVER_SRC = server/gate.c server/options.c server/table.c server/reply.c server/members.c \
-             server/rounds.c server/persist.c server/admin.c server/verify.c server/hyper.c \
+             server/rounds.c server/push.c server/persist.c server/outputs.c server/admin.c server/verify.c server/hyper.c \
              server/strategy/aggregate.c server/strategy/swarm.c server/strategy/swarm_verify.c \
              server/strategy/swarm_kernel.c server/strategy/swarm_mix.c server/strategy/swarm_hyper.c \
              server/strategy/strategy.c server/strategy/strategy_sum.c \

@@ -63,38 +63,53 @@ int psoc_admin(struct psoc *c, int action, const char *worker, char *reply, size
 
 void psoc_status_free(struct psoc_status *s) { status_free(s); }
 
-/* One daemon's range of the model into weights[offset, offset + n). */
-static int s_fetch_range(struct psoc *c, int safe, float *weights, size_t total, double *loss,
-                         char *kind, size_t kindlen, char *err, size_t errlen)
+/* Ask one daemon for its range of the model (MODEL_REQUEST); m holds the
+ * reply on success. */
+static int s_ask_model(struct psoc *c, int safe, struct wire_msg *m, char *err, size_t errlen)
 {
     Psod__ModelRequest r = PSOD__MODEL_REQUEST__INIT;
     r.safe = safe != 0;
+    return s_request(c, PSOD__COMMAND__CMD_MODEL_REQUEST, &r.base, PSOD__COMMAND__CMD_MODEL, m,
+                     err, errlen);
+}
+
+/* A MODEL reply's range, checked against a vector of `total` floats (and,
+ * for a joined worker, its own count), copied into vec[offset, ...) with
+ * its CRC checked. */
+static int s_take_range(struct psoc *c, struct wire_msg *m, float *vec, uint64_t total,
+                        char *err, size_t errlen)
+{
+    const Psod__Model *md = (const Psod__Model *)m->meta;
+    size_t bytes = zmq_msg_size(&m->payload);
+    if (md->param_count > total || md->shard_offset > total - md->param_count ||
+        bytes != md->param_count * sizeof(float) || (c->joined && md->param_count != c->n))
+        return psoc__err(err, errlen, PSOC_EPROTO,
+                         "psod at %s sent a model of %zu bytes for %llu parameters at %llu; "
+                         "the vector holds %llu",
+                         c->endpoint, bytes, (unsigned long long)md->param_count,
+                         (unsigned long long)md->shard_offset, (unsigned long long)total);
+    uint32_t crc = wire_copy_crc(vec + md->shard_offset, zmq_msg_data(&m->payload), bytes);
+    if (crc != md->payload_crc32c)
+        return psoc__err(err, errlen, PSOC_EPROTO,
+                         "the model from psod at %s is corrupted (CRC-32C %08x, it says %08x)",
+                         c->endpoint, crc, md->payload_crc32c);
+    return PSOC_OK;
+}
+
+/* One daemon's range of the model into weights (n floats, as joined). */
+static int s_fetch_range(struct psoc *c, int safe, float *weights, size_t total, double *loss,
+                         char *kind, size_t kindlen, char *err, size_t errlen)
+{
     struct wire_msg m;
-    int rc = s_request(c, PSOD__COMMAND__CMD_MODEL_REQUEST, &r.base, PSOD__COMMAND__CMD_MODEL,
-                       &m, err, errlen);
+    int rc = s_ask_model(c, safe, &m, err, errlen);
     if (rc)
         return rc;
     const Psod__Model *md = (const Psod__Model *)m.meta;
-    size_t bytes = zmq_msg_size(&m.payload);
-    if (md->param_count > total || md->shard_offset > total - md->param_count ||
-        bytes != md->param_count * sizeof(float) || (c->joined && md->param_count != c->n)) {
-        rc = psoc__err(err, errlen, PSOC_EPROTO,
-                       "psod at %s sent a model of %zu bytes for %llu parameters at %llu; this "
-                       "worker holds %zu",
-                       c->endpoint, bytes, (unsigned long long)md->param_count,
-                       (unsigned long long)md->shard_offset, total);
-    } else {
-        float *dst = weights + md->shard_offset;
-        uint32_t crc = wire_copy_crc(dst, zmq_msg_data(&m.payload), bytes);
-        if (crc != md->payload_crc32c)
-            rc = psoc__err(err, errlen, PSOC_EPROTO,
-                           "the model from psod at %s is corrupted (CRC-32C %08x, it says %08x)",
-                           c->endpoint, crc, md->payload_crc32c);
-        if (loss)
-            *loss = md->loss;
-        if (kind && kindlen)
-            snprintf(kind, kindlen, "%s", md->kind ? md->kind : "");
-    }
+    rc = s_take_range(c, &m, weights, total, err, errlen);
+    if (rc == PSOC_OK && loss)
+        *loss = md->loss;
+    if (rc == PSOC_OK && kind && kindlen)
+        snprintf(kind, kindlen, "%s", md->kind ? md->kind : "");
     wire_msg_clear(&m);
     return rc;
 }
@@ -135,15 +150,11 @@ static int s_download_range(struct psoc *c, int safe, float **w, struct psoc_mod
                             uint64_t *have, uint64_t *offset, char *kind, size_t kindlen,
                             char *err, size_t errlen)
 {
-    Psod__ModelRequest r = PSOD__MODEL_REQUEST__INIT;
-    r.safe = safe != 0;
     struct wire_msg m;
-    int rc = s_request(c, PSOD__COMMAND__CMD_MODEL_REQUEST, &r.base, PSOD__COMMAND__CMD_MODEL,
-                       &m, err, errlen);
+    int rc = s_ask_model(c, safe, &m, err, errlen);
     if (rc)
         return rc;
     const Psod__Model *md = (const Psod__Model *)m.meta;
-    size_t bytes = zmq_msg_size(&m.payload);
     uint64_t total = md->total_params ? md->total_params : md->param_count;
     if (!*w) {
         memset(info, 0, sizeof *info);
@@ -164,17 +175,13 @@ static int s_download_range(struct psoc *c, int safe, float **w, struct psoc_mod
                              (unsigned long long)total);
         }
     }
-    if (total != info->param_count || md->param_count > total ||
-        md->shard_offset > total - md->param_count || bytes != md->param_count * sizeof(float)) {
-        rc = psoc__err(err, errlen, PSOC_EPROTO,
-                       "psod at %s sent %zu bytes for %llu parameters at %llu of %llu",
-                       c->endpoint, bytes, (unsigned long long)md->param_count,
-                       (unsigned long long)md->shard_offset, (unsigned long long)total);
-    } else if (wire_copy_crc(*w + md->shard_offset, zmq_msg_data(&m.payload), bytes) !=
-               md->payload_crc32c) {
-        rc = psoc__err(err, errlen, PSOC_EPROTO, "the model from psod at %s is corrupted",
-                       c->endpoint);
-    } else {
+    if (total != info->param_count)
+        rc = psoc__err(err, errlen, PSOC_EPROTO, "psod at %s has a model of %llu parameters, "
+                       "another daemon of the swarm %llu", c->endpoint,
+                       (unsigned long long)total, (unsigned long long)info->param_count);
+    else
+        rc = s_take_range(c, &m, *w, total, err, errlen);
+    if (rc == PSOC_OK) {
         *have += md->param_count;
         *offset = md->shard_offset;
     }

@@ -2,11 +2,12 @@
  * share. server.c holds the poll loop and dispatch; options.c the option
  * table; table.c the member table and the low helpers (lookups, counts,
  * sends); reply.c every refusal; members.c hello, heartbeat and bye;
- * rounds.c pushes, rounds and timers; persist.c checkpoints, resume and the
- * model file; admin.c status, model and operator requests; observe/ what
- * psod tells (metrics, progress lines, the status message, HTTP); shard/
- * sharded swarms; strategy/ the math, which never includes this. Nothing
- * outside server/ includes this. */
+ * push.c taking a push; rounds.c rounds and timers; persist.c checkpoints
+ * and resume; outputs.c the model and metrics files and the path checks;
+ * admin.c status, model and operator requests; observe/ what psod tells
+ * (metrics, progress lines, the status message, HTTP); shard/ sharded
+ * swarms; strategy/ the math, which never includes this. Nothing outside
+ * server/ includes this. */
 #ifndef PSOD_SERVER_INT_H
 #define PSOD_SERVER_INT_H
 
@@ -199,6 +200,12 @@ struct server {
 /* Sharded and not the coordinator: rounds are the coordinator's to decide. */
 static inline int srv_follower(const struct server *s) { return s->sh.count > 1 && s->sh.index > 0; }
 static inline int srv_coordinator(const struct server *s) { return s->sh.count > 1 && s->sh.index == 0; }
+/* This daemon decides rounds: not a follower, and a coordinator only once
+ * every shard is with it. */
+static inline int srv_decides(const struct server *s)
+{
+    return !srv_follower(s) && (!srv_coordinator(s) || s->sh.ready);
+}
 /* Pushed for this round, and (coordinator) every shard holds the rest of it. */
 static inline int srv_complete(const struct server *s, const struct member *mb)
 {
@@ -312,6 +319,8 @@ void srv_maybe_close_round(struct server *s);
 void srv_timers(struct server *s, double now);
 double srv_accuracy(double a);
 void srv_global_report(struct server *s, double acc, uint64_t round);
+
+/* push.c */
 void srv_handle_push(struct server *s, struct wire_msg *in);
 
 /* shard.c (and shard_follower.c, shard_coord.c) */
@@ -353,13 +362,15 @@ void srv_drop_push(struct server *s, struct member *mb, const char *why);
  * then tells the worker. */
 void srv_release_push(struct server *s, struct member *mb);
 
-/* persist.c */
+/* persist.c: checkpoints and --resume */
 /* Rounds of the checkpoints in the checkpoint directory, newest first;
  * returns the count (at most max). */
 size_t srv_generations(const struct server *s, uint64_t *out, size_t max);
 int srv_resume(struct server *s, const char *dir, char *err, size_t errlen);
 /* 1 when a checkpoint was written. */
 int srv_maybe_checkpoint(struct server *s, double now);
+
+/* outputs.c: the model file, the metrics file, the path checks */
 /* 0 when there is nothing to save, 1 when saved, -1 when saving failed
  * (logged). */
 int srv_save_model(struct server *s);

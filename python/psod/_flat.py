@@ -195,10 +195,15 @@ class Link:
             self.flat.copy_(self.host)
         self.scatter()
 
-    def snapshot(self):
-        """A float32 copy of the model's travelling values."""
+    def snapshot(self, out=None):
+        """A float32 copy of the model's travelling values (into `out`, a
+        tensor of as many values, when given: no allocation)."""
         self.gather()
-        return self.flat.clone()
+        if out is None:
+            return self.flat.clone()
+        with torch.no_grad():
+            out.copy_(self.flat)
+        return out
 
     def restore(self, values):
         """Put a snapshot back into the model."""

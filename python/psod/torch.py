@@ -24,6 +24,7 @@ travels. Under ssgd the swarm pushes the gradient every step and the
 daemon's weights replace the optimizer's step. Under torchrun or srun,
 launch_env() and device() read the launcher's environment.
 """
+import contextlib
 import math
 import os
 import socket
@@ -204,9 +205,10 @@ class Swarm:
         own storage for a float32 model; a master copy otherwise)."""
         return self.link.flat
 
-    def snapshot(self):
-        """A float32 copy of the model's travelling values."""
-        return self.link.snapshot()
+    def snapshot(self, out=None):
+        """A float32 copy of the model's travelling values (into `out` when
+        given)."""
+        return self.link.snapshot(out)
 
     def restore(self, values):
         """Put a snapshot() back into the model."""
@@ -328,6 +330,21 @@ class Swarm:
     def global_model(self):
         """The swarm's model, put into the user's module (fetch_model())."""
         return self.fetch_model(safe=False)
+
+    @contextlib.contextmanager
+    def global_model_borrowed(self):
+        """The swarm's global model in the module for the `with` block (to
+        evaluate it), this worker's own weights put back after. Yields the
+        fetch's {"loss", "kind"}, or None while psod has no model yet."""
+        own = self.link.snapshot()
+        try:
+            try:
+                info = self.fetch_model()
+            except psod.PsodError:
+                info = None
+            yield info
+        finally:
+            self.link.restore(own)
 
     def report_position_accuracy(self, accuracy):
         """The test accuracy of the position last received (strategies whose

@@ -199,22 +199,16 @@ def _input_shape(o):
 
 
 def _curve(o, swarm, model, x, y, device, secs, step):
-    """One --curve line: the swarm's model (psod's global model, fetched into
-    the module and this worker's weights put back after, where positions are
-    particles) or, standalone, this worker's."""
-    own = None
+    """One --curve line: the swarm's model (psod's global model, borrowed
+    into the module where positions are particles) or, standalone, this
+    worker's."""
     if swarm is not None and not swarm.welcome["positions_global"]:
-        own = swarm.snapshot()
-        try:
-            swarm.fetch_model()
-        except psod.PsodError:
-            swarm.restore(own)
-            return
-    try:
+        with swarm.global_model_borrowed() as info:
+            if info is None:
+                return
+            loss, acc = evaluate(model, x, y, device)
+    else:
         loss, acc = evaluate(model, x, y, device)
-    finally:
-        if own is not None:
-            swarm.restore(own)
     with open(o.curve, "a") as f:
         f.write(f"{secs:.3f} {step} {step * o.batch} {loss:.6f} {acc:.6f}\n")
 
@@ -396,7 +390,7 @@ def run(o):
             if math.isfinite(pos["lr"]):
                 _hyper(o, opt, pos["lr"], pos["momentum"])
             if anchor is not None:
-                anchor = swarm.snapshot()
+                swarm.snapshot(anchor)
             if pos["resynced"]:
                 _log(f"psod did not use this push: rejoined, continuing from round {pos['round']}",
                      "WARN")
@@ -411,14 +405,10 @@ def run(o):
                 # (not under a compressed wire: the float32 model would cost
                 # more than the compression saves).
                 a = time.time()
-                own = swarm.snapshot()
-                try:
-                    swarm.fetch_model()
-                    swarm.report_position_accuracy(evaluate(model, evalx, evaly, device)[1])
-                except psod.PsodError:
-                    pass  # no global model yet
-                finally:
-                    swarm.restore(own)
+                with swarm.global_model_borrowed() as info:
+                    if info is not None:  # else psod has no global model yet
+                        swarm.report_position_accuracy(
+                            evaluate(model, evalx, evaly, device)[1])
                 eval_s += time.time() - a
             if report and o.curve:
                 a = time.time()

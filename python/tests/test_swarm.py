@@ -268,6 +268,26 @@ def test_fitness_pushes_the_held_out_loss(daemon):
     assert d.wait_for("worker 'w0' left: worker closed (no final test accuracy reported)", 5)
 
 
+def test_the_global_model_is_borrowed_and_the_own_weights_come_back(daemon):
+    d = daemon("--workers", "1")
+    torch.manual_seed(0)
+    model = Small()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with _swarm(d, model, opt, sync_every=2) as s:
+        with s.global_model_borrowed() as info:
+            assert info is None  # no round has closed: psod has no model yet
+        _train(model, opt, s, 2)
+        for p in model.parameters():
+            p.data.add_(1.0)  # this worker's own weights, away from the global model
+        own = _flat(model).clone()
+        with s.global_model_borrowed() as info:
+            assert info["kind"] == "global model"
+            assert (_flat(model) - own).abs().max() > 0.5
+        torch.testing.assert_close(_flat(model), own, rtol=0, atol=0)
+        anchor = s.snapshot()
+        assert s.snapshot(anchor) is anchor
+
+
 def test_launch_env_reads_torchrun_and_slurm():
     e = psod.torch.launch_env({"PSOD_ENDPOINT": "tcp://h:1", "LOCAL_RANK": "3", "RANK": "7",
                                "WORLD_SIZE": "8"})

@@ -12,41 +12,12 @@
 #include "common/psoclient.h"
 #include "proto/psod.pb-c.h"
 #include "server/server.h"
+#include "tests/lib/inproc.h"
 
-static struct server *srv;
-static pthread_t thr;
-static volatile sig_atomic_t stop;
-static char ep[256];
 static char err[512];
 
-static void *s_serve(void *arg)
-{
-    (void)arg;
-    server_run(srv, &stop);
-    return NULL;
-}
-
-static void s_start(long workers)
-{
-    log_init("check_client", LOG_ERROR, stderr);
-    struct server_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    ck_assert_int_eq(config_defaults(server_options(&cfg, (struct config_table[SERVER_OPTION_TABLES]){{0}}), err, sizeof err), 0);
-    strcpy(cfg.bind, "tcp://127.0.0.1:*");
-    cfg.workers = workers;
-    cfg.progress_interval = 0;
-    ck_assert_msg(server_new(&srv, &cfg, err, sizeof err) == 0, "%s", err);
-    snprintf(ep, sizeof ep, "%s", server_endpoint(srv));
-    stop = 0;
-    pthread_create(&thr, NULL, s_serve, NULL);
-}
-
-static void s_stop(void)
-{
-    stop = 1;
-    pthread_join(thr, NULL);
-    server_destroy(&srv);
-}
+static void s_start(long workers) { inproc_start("check_client", workers, NULL); }
+static void s_stop(void) { inproc_stop(); }
 
 static struct psoc *s_open(const char *name)
 {
@@ -55,7 +26,7 @@ static struct psoc *s_open(const char *name)
     o.timeout_ms = 5000;
     o.connect_timeout_ms = 5000;
     struct psoc *c;
-    ck_assert_msg(psoc_open(&c, ep, name, &o, err, sizeof err) == PSOC_OK, "%s", err);
+    ck_assert_msg(psoc_open(&c, inproc_ep, name, &o, err, sizeof err) == PSOC_OK, "%s", err);
     return c;
 }
 
@@ -185,7 +156,7 @@ START_TEST(a_worker_short_of_company_is_told_within_a_second)
     o.log = s_keep;
     o.log_ctx = &w;
     struct psoc *a;
-    ck_assert_msg(psoc_open(&a, ep, "a", &o, err, sizeof err) == PSOC_OK, "%s", err);
+    ck_assert_msg(psoc_open(&a, inproc_ep, "a", &o, err, sizeof err) == PSOC_OK, "%s", err);
     float x[16] = {0};
     ck_assert_int_eq(psoc_join(a, 16, 42, x, NULL, err, sizeof err), PSOC_OK);
     double t0 = time_now_s();

@@ -17,46 +17,26 @@
 #include "common/timeutil.h"
 #include "proto/psod.pb-c.h"
 #include "server/server.h"
+#include "tests/lib/inproc.h"
 
-static struct server *srv;
-static pthread_t thr;
-static volatile sig_atomic_t stop;
-static char ep[256];
 static char err[512];
 
-static void *s_serve(void *arg)
+/* A daemon of `workers` particles under avg (positions are the mean, easy
+ * to check); `set` adjusts its configuration. */
+static void s_avg(struct server_config *c) { c->strategy = 1; }
+static void (*s_also)(struct server_config *);
+static void s_set(struct server_config *c)
 {
-    (void)arg;
-    server_run(srv, &stop);
-    return NULL;
+    s_avg(c);
+    if (s_also)
+        s_also(c);
 }
-
-/* A daemon of `workers` particles; `set` adjusts its configuration. */
 static void s_start(long workers, void (*set)(struct server_config *))
 {
-    log_init("check_rounds", LOG_ERROR, stderr);
-    struct server_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    ck_assert_int_eq(config_defaults(server_options(&cfg, (struct config_table[SERVER_OPTION_TABLES]){{0}}), err, sizeof err), 0);
-    strcpy(cfg.bind, "tcp://127.0.0.1:*");
-    strcpy(cfg.admin_token_file, "none");
-    cfg.workers = workers;
-    cfg.progress_interval = 0;
-    cfg.strategy = 1; /* avg: positions are the mean, easy to check */
-    if (set)
-        set(&cfg);
-    ck_assert_msg(server_new(&srv, &cfg, err, sizeof err) == 0, "%s", err);
-    snprintf(ep, sizeof ep, "%s", server_endpoint(srv));
-    stop = 0;
-    pthread_create(&thr, NULL, s_serve, NULL);
+    s_also = set;
+    inproc_start("check_rounds", workers, s_set);
 }
-
-static void s_stop(void)
-{
-    stop = 1;
-    pthread_join(thr, NULL);
-    server_destroy(&srv);
-}
+static void s_stop(void) { inproc_stop(); }
 
 static struct psoc *s_join(const char *name, float v, float *x)
 {
@@ -65,7 +45,7 @@ static struct psoc *s_join(const char *name, float v, float *x)
     o.timeout_ms = 5000;
     o.connect_timeout_ms = 5000;
     struct psoc *c;
-    ck_assert_msg(psoc_open(&c, ep, name, &o, err, sizeof err) == PSOC_OK, "%s", err);
+    ck_assert_msg(psoc_open(&c, inproc_ep, name, &o, err, sizeof err) == PSOC_OK, "%s", err);
     for (int i = 0; i < 16; i++)
         x[i] = v;
     ck_assert_msg(psoc_join(c, 16, 7, x, NULL, err, sizeof err) == PSOC_OK, "%s", err);
@@ -95,7 +75,7 @@ static uint64_t s_round(void)
     struct psoc *c;
     struct psoc_options o;
     psoc_options_default(&o);
-    ck_assert_int_eq(psoc_open(&c, ep, NULL, &o, err, sizeof err), PSOC_OK);
+    ck_assert_int_eq(psoc_open(&c, inproc_ep, NULL, &o, err, sizeof err), PSOC_OK);
     struct psoc_status st;
     ck_assert_int_eq(psoc_status(c, 0, &st, err, sizeof err), PSOC_OK);
     uint64_t r = st.round;
@@ -219,7 +199,7 @@ START_TEST(an_eviction_completes_the_round_it_was_holding)
     struct psoc *op;
     struct psoc_options o;
     psoc_options_default(&o);
-    ck_assert_int_eq(psoc_open(&op, ep, NULL, &o, err, sizeof err), PSOC_OK);
+    ck_assert_int_eq(psoc_open(&op, inproc_ep, NULL, &o, err, sizeof err), PSOC_OK);
     ck_assert_msg(psoc_set_admin_token(op, s_token_path, err, sizeof err) == PSOC_OK, "%s", err);
     char reply[256];
     ck_assert_msg(psoc_admin(op, PSOC_ADMIN_EVICT, "b", reply, sizeof reply, err, sizeof err) ==

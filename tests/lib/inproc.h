@@ -1,0 +1,58 @@
+/* A daemon in the test's own process: server_run in a thread, on a free
+ * loopback port, for the daemon suites (tests/daemon/) that drive it with
+ * the real client library. One at a time per suite process. */
+#ifndef PSOD_TESTS_INPROC_H
+#define PSOD_TESTS_INPROC_H
+
+#include <check.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "server/server.h"
+
+static struct server *inproc_srv;
+static pthread_t inproc_thr;
+static volatile sig_atomic_t inproc_halt;
+static char inproc_ep[256]; /* where it listens */
+
+static void *inproc_serve(void *arg)
+{
+    (void)arg;
+    server_run(inproc_srv, &inproc_halt);
+    return NULL;
+}
+
+/* psod's defaults with `workers`, no progress lines and no operator token
+ * file, then `set` (may be NULL) for the test's own options. */
+static inline void inproc_start(const char *suite, long workers,
+                                void (*set)(struct server_config *))
+{
+    char err[512];
+    log_init(suite, LOG_ERROR, stderr);
+    struct server_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    struct config_table tabs[SERVER_OPTION_TABLES];
+    ck_assert_int_eq(config_defaults(server_options(&cfg, tabs), err, sizeof err), 0);
+    strcpy(cfg.bind, "tcp://127.0.0.1:*");
+    strcpy(cfg.admin_token_file, "none");
+    cfg.workers = workers;
+    cfg.progress_interval = 0;
+    if (set)
+        set(&cfg);
+    ck_assert_msg(server_new(&inproc_srv, &cfg, err, sizeof err) == 0, "%s", err);
+    snprintf(inproc_ep, sizeof inproc_ep, "%s", server_endpoint(inproc_srv));
+    inproc_halt = 0;
+    pthread_create(&inproc_thr, NULL, inproc_serve, NULL);
+}
+
+static inline void inproc_stop(void)
+{
+    inproc_halt = 1;
+    pthread_join(inproc_thr, NULL);
+    server_destroy(&inproc_srv);
+}
+
+#endif
