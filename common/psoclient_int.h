@@ -46,6 +46,7 @@ struct psoc {
     void *mon;               /* PAIR on the socket's monitor: handshake failures */
     int handshaken;          /* the current connection completed its handshake */
     int failed_handshakes;   /* connections lost before a handshake, in a row */
+    char refused[256];       /* why the last handshake was refused, until one succeeds */
     /* What was heard from the daemon (by the heartbeat thread, or by the
      * caller's socket while it waits): heartbeats work both ways. */
     atomic_llong heard_ms;           /* the thread's last answer, time_now_ms() */
@@ -102,6 +103,11 @@ ProtobufCBinaryData psoc__session(struct psoc *c, uint64_t buf[2]);
 /* The heartbeat to send: seq, and this worker's name and session. */
 void psoc__heartbeat(struct psoc *c, uint64_t seq, Psod__Heartbeat *hb, uint64_t session[2]);
 void psoc__beat_stop(struct psoc *c);
+/* Send a request whose reply is `want` within timeout_ms, reading the
+ * monitor meanwhile (a refused handshake); the payload stays the caller's
+ * on failure. */
+int psoc__send(struct psoc *c, int command, const ProtobufCMessage *meta, zmq_msg_t *payload,
+               int want, int timeout_ms, char *err, size_t errlen);
 /* Wait for the reply to request `seq` with command `want`. Returns 0 with
  * `m` filled, or a PSOC_E* code. */
 int psoc__await(struct psoc *c, int want, uint64_t seq, int timeout_ms, struct wire_msg *m,

@@ -18,9 +18,9 @@
 static int s_request(struct psoc *c, int command, const ProtobufCMessage *meta, int want,
                      struct wire_msg *m, char *err, size_t errlen)
 {
-    if (wire_send(c->sock, NULL, 0, command, meta, NULL, 0))
-        return psoc__err(err, errlen, PSOC_ESYS, "send %s: %s", wire_command_name(command),
-                         zmq_strerror(errno));
+    int rc = psoc__send(c, command, meta, NULL, want, c->opts.connect_timeout_ms, err, errlen);
+    if (rc)
+        return rc;
     return psoc__await(c, want, 0, c->opts.connect_timeout_ms, m, err, errlen);
 }
 

@@ -208,7 +208,7 @@ int psoc__sync_shards(struct psoc *c, float *weights, const float *gradient,
             first = rc;
             snprintf(err, errlen, "shard %d (%s): %s", k, s->endpoint, why);
         }
-        if (rc == PSOC_ESYS)
+        if (rc == PSOC_ESYS || rc == PSOC_ETIMEOUT)
             resync = 1; /* the send failed and the connection was reset */
     }
     struct psoc_position pos[64];

@@ -140,14 +140,13 @@ static int s_hello(struct psoc *c, float *weights, int timeout_ms, struct psoc_w
         return psoc__err(err, errlen, PSOC_ESYS, "out of memory for %zu weights", n);
     memcpy(zmq_msg_data(&payload), weights, n * sizeof(float));
     h.payload_crc32c = crc32c(0, weights, n * sizeof(float));
-    if (wire_send(c->sock, NULL, 0, PSOD__COMMAND__CMD_HELLO, &h.base, &payload, 0) != 0) {
-        int e = errno;
-        zmq_msg_close(&payload);
-        return psoc__err(err, errlen, PSOC_ESYS, "send hello: %s", zmq_strerror(e));
-    }
+    int rc = psoc__send(c, PSOD__COMMAND__CMD_HELLO, &h.base, &payload,
+                        PSOD__COMMAND__CMD_WELCOME, timeout_ms, err, errlen);
     zmq_msg_close(&payload);
+    if (rc)
+        return rc;
     struct wire_msg m;
-    int rc = psoc__await(c, PSOD__COMMAND__CMD_WELCOME, 0, timeout_ms, &m, err, errlen);
+    rc = psoc__await(c, PSOD__COMMAND__CMD_WELCOME, 0, timeout_ms, &m, err, errlen);
     if (rc)
         return rc;
     Psod__Welcome *w = (Psod__Welcome *)m.meta;
@@ -310,6 +309,8 @@ int psoc_sync_ex(struct psoc *c, float *weights, const float *gradient,
         return psoc__sync_shards(c, weights, gradient, rep, out, err, errlen);
     uint64_t seq;
     int rc = psoc__push(c, weights, gradient, rep, &seq, err, errlen);
+    if (rc == PSOC_ETIMEOUT && c->opts.reconnect_ms > 0)
+        return s_resync(c, weights, out, err, errlen); /* no connection took it */
     if (rc)
         return rc;
     int resync = 0;
@@ -363,11 +364,12 @@ int psoc__push(struct psoc *c, float *weights, const float *gradient,
     } else {
         return psoc__err(err, errlen, PSOC_ESYS, "out of memory");
     }
-    if (wire_send(c->sock, NULL, 0, PSOD__COMMAND__CMD_PUSH, &p.base, &payload, 0) != 0) {
-        int e = errno;
+    int rc = psoc__send(c, PSOD__COMMAND__CMD_PUSH, &p.base, &payload,
+                        PSOD__COMMAND__CMD_POSITION, c->opts.timeout_ms, err, errlen);
+    if (rc) {
         zmq_msg_close(&payload);
         psoc__reset(c);
-        return psoc__err(err, errlen, PSOC_ESYS, "send push: %s", zmq_strerror(e));
+        return rc;
     }
     zmq_msg_close(&payload);
     *seq = p.seq;

@@ -31,6 +31,7 @@ static int s_monitor_event(struct psoc *c, int want, char *err, size_t errlen)
         if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
             c->handshaken = 1;
             c->failed_handshakes = 0;
+            c->refused[0] = '\0';
         } else if (event == ZMQ_EVENT_DISCONNECTED) {
             /* After a handshake: the daemon dropped us. Before one: the
              * handshake failed, usually without a word (a CURVE mismatch). */
@@ -76,8 +77,10 @@ static int s_monitor_event(struct psoc *c, int want, char *err, size_t errlen)
                                  : ": the daemon requires CURVE (give --curve-secret and "
                                    "--curve-server)"
                            : "");
-        if (rc == PSOC_EREFUSED)
+        if (rc == PSOC_EREFUSED) {
             c->last_server_error = PSOD__ERROR_CODE__ERR_UNAUTHORIZED;
+            snprintf(c->refused, sizeof c->refused, "%s", err);
+        }
     }
     return rc;
 }
@@ -100,6 +103,46 @@ static void s_say_waiting(struct psoc *c, const Psod__Heartbeat *hb)
               "close (%u joined, %u pushed); start %s with this --connect",
               c->endpoint, more, more == 1 ? "" : "s", hb->workers_expected,
               (unsigned long long)hb->round, hb->joined, hb->pushed, more == 1 ? "it" : "them");
+}
+
+/* Hand a request to the socket within timeout_ms. A DEALER with no
+ * connection ready blocks a plain send for ever (a daemon that refuses the
+ * handshake, or one between reconnects), so the send does not wait: while
+ * nothing can take the message, the monitor is read for a refused
+ * handshake, and the caller learns of a daemon that never takes it.
+ * `want` is the reply the request is for. On failure the payload is still
+ * the caller's. */
+int psoc__send(struct psoc *c, int command, const ProtobufCMessage *meta, zmq_msg_t *payload,
+               int want, int timeout_ms, char *err, size_t errlen)
+{
+    int64_t deadline = time_now_ms() + timeout_ms;
+    for (;;) {
+        if (wire_send(c->sock, NULL, 0, command, meta, payload, ZMQ_DONTWAIT) == 0)
+            return PSOC_OK;
+        if (errno != EAGAIN && errno != EINTR)
+            return psoc__err(err, errlen, PSOC_ESYS, "send %s: %s", wire_command_name(command),
+                             zmq_strerror(errno));
+        int64_t left = deadline - time_now_ms();
+        if (left <= 0 && c->refused[0])
+            return psoc__err(err, errlen, PSOC_EREFUSED, "%s", c->refused);
+        if (left <= 0)
+            return psoc__err(err, errlen, PSOC_ETIMEOUT,
+                             "no connection to psod at %s took the %s within %d ms (is psod "
+                             "running there?)", c->endpoint, wire_command_name(command),
+                             timeout_ms);
+        if (c->opts.stop && *c->opts.stop)
+            return psoc__err(err, errlen, PSOC_EINTR, "interrupted while sending %s",
+                             wire_command_name(command));
+        zmq_pollitem_t items[2] = {{c->sock, 0, ZMQ_POLLOUT, 0}, {c->mon, 0, ZMQ_POLLIN, 0}};
+        int rc = zmq_poll(items, c->mon ? 2 : 1, left > 100 ? 100 : (long)left);
+        if (rc < 0 && errno != EINTR)
+            return psoc__err(err, errlen, PSOC_ESYS, "zmq_poll: %s", zmq_strerror(errno));
+        /* A dropped connection before the request went is no lost
+         * request: the next connection takes it. */
+        if (c->mon && (items[1].revents & ZMQ_POLLIN) &&
+            (rc = s_monitor_event(c, want, err, errlen)) && rc != S_DROPPED)
+            return rc;
+    }
 }
 
 /* Wait for the reply to request `seq` with command `want`. Returns 0 with

@@ -252,6 +252,16 @@ static int s_usage(FILE *f)
     return f == stdout ? 0 : 2;
 }
 
+/* Say what went wrong, then close: the message is out even if closing the
+ * connection were to stall inside libzmq (a context that will not end). */
+static int s_fail(struct psoc **c, const char *err)
+{
+    fprintf(stderr, "psoctl: %s\n", err);
+    fflush(stderr);
+    psoc_close(c);
+    return 1;
+}
+
 /* psoctl model: the swarm's model into a .psom. */
 static int s_model(struct psoc *c, const char *file, int safe)
 {
@@ -259,9 +269,10 @@ static int s_model(struct psoc *c, const char *file, int safe)
     float *w = NULL;
     struct psoc_model_info info;
     int rc = psoc_download_model(c, safe, &w, &info, kind, sizeof kind, err, sizeof err);
+    if (rc != PSOC_OK)
+        return s_fail(&c, err);
     psoc_close(&c);
-    if (rc == PSOC_OK)
-        rc = psoc_model_save(file, &info, w, err, sizeof err);
+    rc = psoc_model_save(file, &info, w, err, sizeof err);
     free(w);
     if (rc != PSOC_OK) {
         fprintf(stderr, "psoctl: %s\n", err);
@@ -377,28 +388,19 @@ int main(int argc, char **argv)
     if (action) {
         char reply[512];
         /* The token file, when this host has it (a given one must be there). */
-        if (psoc_set_admin_token(c, token, err, sizeof err) != PSOC_OK && token) {
-            fprintf(stderr, "psoctl: %s\n", err);
-            psoc_close(&c);
-            return 1;
-        }
-        int rc = psoc_admin(c, action, worker, reply, sizeof reply, err, sizeof err);
+        if (psoc_set_admin_token(c, token, err, sizeof err) != PSOC_OK && token)
+            return s_fail(&c, err);
+        if (psoc_admin(c, action, worker, reply, sizeof reply, err, sizeof err) != PSOC_OK)
+            return s_fail(&c, err);
         psoc_close(&c);
-        if (rc != PSOC_OK) {
-            fprintf(stderr, "psoctl: %s\n", err);
-            return 1;
-        }
         printf("%s\n", reply);
         return 0;
     }
     struct psoc_status st;
-    int rc = psoc_status(c, 1, &st, err, sizeof err);
+    if (psoc_status(c, 1, &st, err, sizeof err) != PSOC_OK)
+        return s_fail(&c, err);
     psoc_close(&c);
-    if (rc != PSOC_OK) {
-        fprintf(stderr, "psoctl: %s\n", err);
-        return 1;
-    }
-    rc = 0;
+    int rc = 0;
     if (json)
         rc = s_print_json(&st);
     else

@@ -858,6 +858,57 @@ START_TEST(max_peers_refuses_extra_connections)
 }
 END_TEST
 
+START_TEST(a_request_after_a_refused_handshake_fails_instead_of_hanging)
+{
+    /* A keyless client whose handshake psod refused before it sent
+     * anything has no connection to queue on: a plain send would block for
+     * ever (psoctl once hung there, silent, one run in a few hundred). Each
+     * request must come back refused, with the reason, in time. */
+    s_keys();
+    char ep[256], err[512];
+    pid_t psod = s_curve_psod("refused", ep, sizeof ep, "1");
+    struct psoc_options o;
+    psoc_options_default(&o);
+    o.connect_timeout_ms = 3000;
+    o.timeout_ms = 3000;
+    alarm(60); /* a hang fails the test instead of stalling the suite */
+    double t0 = proc_now();
+    for (int i = 0; i < 24; i++) {
+        struct psoc *c;
+        ck_assert_int_eq(psoc_open(&c, ep, NULL, &o, err, sizeof err), PSOC_OK);
+        usleep(i * 12000); /* the refused handshake comes first, or a retry */
+        struct psoc_status st;
+        ck_assert_int_eq(psoc_status(c, 0, &st, err, sizeof err), PSOC_EREFUSED);
+        ck_assert_msg(strstr(err, "requires CURVE") != NULL, "%s", err);
+        if (i == 23) { /* a second request is refused with the same reason */
+            char reply[256];
+            ck_assert_int_eq(
+                psoc_admin(c, PSOC_ADMIN_STOP, NULL, reply, sizeof reply, err, sizeof err),
+                PSOC_EREFUSED);
+            ck_assert_msg(strstr(err, "requires CURVE") != NULL, "%s", err);
+        }
+        psoc_close(&c);
+    }
+    double t_requests = proc_now() - t0;
+    ck_assert_msg(t_requests < 30, "%.1f s", t_requests);
+
+    /* The worker's join: the same, within its own timeout. */
+    float w[20] = {0};
+    struct psoc *c;
+    ck_assert_int_eq(psoc_open(&c, ep, "keyless", &o, err, sizeof err), PSOC_OK);
+    usleep(500000);
+    struct psoc_welcome wel;
+    int rc = psoc_join(c, 20, 0x1234, w, &wel, err, sizeof err);
+    ck_assert_msg(rc == PSOC_EREFUSED || rc == PSOC_ETIMEOUT, "%d %s", rc, err);
+    psoc_close(&c);
+    alarm(0);
+    printf("refused handshake: 24 clients asked, answered in %.1f s, a join in %.1f s (%s)\n",
+           t_requests, proc_now() - t0 - t_requests, err);
+    kill(psod, SIGTERM);
+    ck_assert_int_eq(proc_wait(psod, 20), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("security");
@@ -871,6 +922,7 @@ int main(void)
     tcase_add_test(tc, curve_lets_in_allowed_keys_only);
     tcase_add_test(tc, particle_belongs_to_its_key_across_a_restart);
     tcase_add_test(tc, admin_requests_need_an_admin_key);
+    tcase_add_test(tc, a_request_after_a_refused_handshake_fails_instead_of_hanging);
     tcase_add_test(tc, admin_requests_without_curve_need_the_token_file);
     tcase_add_test(tc, max_peers_refuses_extra_connections);
     suite_add_tcase(s, tc);
