@@ -8,7 +8,7 @@
 #                 [--syncs "16 64"] [--out DIR] [--only "single ddp avg ..."]
 #
 # Defaults: data/shakespeare (scripts/get-data.sh shakespeare), K 4, E 4,
-# seed 1, syncs 16 and 64, results/lm. Every run: batch 32, AdamW lr 0.003
+# seed 1, syncs 16 and 64, docs/results/lm. Every run: batch 32, AdamW lr 0.003
 # (betas 0.9, 0.99), one thread a process; the K workers each train E epochs
 # on their K-th of the training windows (the single worker E epochs on all
 # of them, so every method sees the same samples). Worker 0 (rank 0 for DDP)
@@ -24,7 +24,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$ROOT/build}
 PY=${PYTHON:-/usr/bin/python3}
-text=$ROOT/data/shakespeare workers=4 epochs=4 seeds=1 syncs="16 64" out=$ROOT/results/lm
+text=$ROOT/data/shakespeare workers=4 epochs=4 seeds=1 syncs="16 64" out=$ROOT/docs/results/lm
 only="single ddp avg diloco pso pso-shared"
 usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; }
 need() { [ $# -ge 2 ] && [ -n "$2" ] || { echo "lm.sh: $1 needs a value" >&2; exit 2; }; }

@@ -36,7 +36,7 @@
 # Runs already in results.csv are skipped, so an interrupted campaign resumes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-seeds="1 2 3" only="w4 w8 cifar" datas="iid dir0.5" out=results/robust
+seeds="1 2 3" only="w4 w8 cifar" datas="iid dir0.5" out=docs/results/robust
 cifar_dir=../shared/data/cifar10-slice
 attacks="none labelflip signflip noise alie ipm liar colluders"
 defenses="mean median trimmed cclip krum pso pso-wv pso-cclip pso-cv"

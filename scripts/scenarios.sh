@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Where particle swarms beat averaging (docs/RESULTS.md): every scenario of
-# the campaign, each one scripts/sweep.sh into results/scenarios/NAME/, then
+# the campaign, each one scripts/sweep.sh into docs/results/scenarios/NAME/, then
 # the table across them (scripts/scenario-table.py).
 #
 #   scripts/scenarios.sh [--seeds "1 2 3"] [--only "iid noniid ..."] [--out DIR]
@@ -35,7 +35,7 @@
 # liar only), avg, easgd, diloco. A resumed campaign skips the runs it has.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-seeds="1 2 3" only="iid noniid bad liar hyper async bad8 w16 cifar resnet20" out=results/scenarios
+seeds="1 2 3" only="iid noniid bad liar hyper async bad8 w16 cifar resnet20" out=docs/results/scenarios
 cifar_dir=../shared/data/cifar10-slice
 while [ $# -gt 0 ]; do
     case "$1" in

@@ -32,7 +32,7 @@
 #   --worker W                   c, torch or mixed (run-local.sh --worker; one
 #                                kind per results directory)         [c]
 #   --target ACC                 the accuracy time-to-accuracy is measured at [0.97]
-#   --out DIR                    results directory                 [results/sweep]
+#   --out DIR                    results directory                 [docs/results/sweep]
 #   --plot-only                  redraw the plots from DIR/results.csv
 #
 # Runs already in DIR/results.csv are skipped, so an interrupted sweep
@@ -47,7 +47,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 strategies="pso avg easgd diloco" syncs="1 4 16 64" workers_list="4" seeds="1 2" epochs=2
-model=lenet5 dataset=mnist data_dir="" out=results/sweep plot_only=0
+model=lenet5 dataset=mnist data_dir="" out=docs/results/sweep plot_only=0
 variants=() links=none wires=fp32 target=0.97 pso_variants=() worker_kind=c
 usage() { sed -n '2,/^set -euo/{/^#/p}' "$0" | sed 's/^# \{0,1\}//'; }
 need() { [ $# -ge 2 ] || { echo "sweep.sh: $1 needs a value (try --help)" >&2; exit 2; }; }

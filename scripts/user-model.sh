@@ -10,14 +10,14 @@
 #                         [--sync N] [--seeds "1 2 3"] [--out DIR]
 #
 # Defaults: data/mnist, 2 workers, the first 10,000 training images, 2
-# epochs, sync 16, seeds 1 2 3, results/user-model. Writes OUT/runs.csv
+# epochs, sync 16, seeds 1 2 3, docs/results/user-model. Writes OUT/runs.csv
 # (method, seed, the swarm's model's and each worker's own accuracy, wall
 # seconds) and OUT/table.md.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$ROOT/build}
 PY=${PYTHON:-/usr/bin/python3}
-data=$ROOT/data/mnist workers=2 samples=10000 epochs=2 sync=16 seeds="1 2 3" out=$ROOT/results/user-model
+data=$ROOT/data/mnist workers=2 samples=10000 epochs=2 sync=16 seeds="1 2 3" out=$ROOT/docs/results/user-model
 usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; }
 need() { [ $# -ge 2 ] && [ -n "$2" ] || { echo "user-model.sh: $1 needs a value" >&2; exit 2; }; }
 while [ $# -gt 0 ]; do
