@@ -36,9 +36,10 @@ BLAS_LIBS = $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas) -
 
 ALL_CFLAGS = $(STD) $(OPT) -g $(WARN) $(SAN) -MMD -MP -I. -I$(BUILD) $(PKG_CFLAGS) $(BLAS_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(SAN) -Wl,--as-needed $(LDFLAGS)
-CLIENT_LIBS = $(PKG_LIBS) -lm -pthread
-# psoctl and psod: JSON (cJSON) and the HTTP endpoint (libmicrohttpd).
+# The client library: ZeroMQ, protobuf-c and cJSON (psoc_status_json).
 JSON_LIBS = $(shell pkg-config --libs libcjson 2>/dev/null || echo -lcjson)
+CLIENT_LIBS = $(PKG_LIBS) $(JSON_LIBS) -lm -pthread
+# psod: the HTTP endpoint (libmicrohttpd).
 HTTP_LIBS = $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
 # Programs link --as-needed: each takes only the libraries it uses.
 LIBS = $(CLIENT_LIBS) $(JSON_LIBS) $(HTTP_LIBS)
@@ -51,14 +52,15 @@ PROTO_H = $(BUILD)/proto/psod.pb-c.h
 # daemon's and engine's objects as archives the tests link from.
 COMMON_SRC = common/log.c common/config.c common/crc32c.c common/rng.c common/wire.c \
              common/timeutil.c common/modelfile.c common/ckpt.c common/keys.c common/hash.c \
-             common/sig.c common/lrsched.c common/codec.c common/status.c common/statusjson.c \
+             common/sig.c common/lrsched.c common/codec.c common/statusjson.c \
              common/token.c
-CLIENT_SRC = common/psoclient.c common/psoclient_beat.c common/psoclient_wait.c \
-             common/psoclient_sync.c common/psoclient_ops.c common/psoclient_model.c \
-             common/psoclient_shard.c common/psoclient_data.c common/psoclient_verify.c common/rng.c \
-             common/modelfile.c common/wire.c common/crc32c.c \
-             common/keys.c common/timeutil.c \
-             common/hash.c common/codec.c common/status.c common/token.c
+CLIENT_SRC = worker/client/psoclient.c worker/client/psoclient_beat.c \
+             worker/client/psoclient_wait.c worker/client/psoclient_sync.c \
+             worker/client/psoclient_ops.c worker/client/psoclient_status.c \
+             worker/client/psoclient_model.c worker/client/psoclient_shard.c \
+             worker/client/psoclient_data.c worker/client/psoclient_verify.c \
+             common/rng.c common/modelfile.c common/wire.c common/crc32c.c common/keys.c \
+             common/timeutil.c common/hash.c common/codec.c common/statusjson.c common/token.c
 SERVER_SRC = server/gate.c server/options.c server/table.c server/reply.c server/members.c \
              server/rounds.c server/push.c server/persist.c server/outputs.c server/admin.c server/verify.c server/hyper.c \
              server/strategy/aggregate.c server/strategy/swarm.c server/strategy/swarm_verify.c \
@@ -301,8 +303,8 @@ install: $(BINS) $(MANPAGES)
 	install -m 755 $(LIBSO) $(DESTDIR)$(PREFIX)/lib/
 	ln -sf $(notdir $(LIBSO)) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libpsoclient.so
-	install -m 644 common/psoclient.h $(DESTDIR)$(PREFIX)/include/psod/
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' common/psoclient.pc.in \
+	install -m 644 worker/client/psoclient.h $(DESTDIR)$(PREFIX)/include/psod/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' worker/client/psoclient.pc.in \
 	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/psoclient.pc
 	install -d $(DESTDIR)$(PYDIR)/psod
 	install -m 644 python/psod/*.py $(DESTDIR)$(PYDIR)/psod/

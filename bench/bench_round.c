@@ -41,7 +41,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#include "common/psoclient.h"
+#include "worker/client/psoclient.h"
 #include "common/timeutil.h"
 
 #define WARMUP 5

@@ -1,5 +1,7 @@
-/* struct psoc_status as JSON, with cJSON: the form `psoctl status --json`
- * prints and psod serves at /status.json. Keys keep the order below. */
+/* A daemon's Status message as JSON, with cJSON: the form `psoctl status
+ * --json` prints (through psoc_status_json) and psod serves at
+ * /status.json, from the same message, so the two never differ. Keys keep
+ * the order below. */
 #include "common/status.h"
 
 #include <cjson/cJSON.h>
@@ -18,14 +20,14 @@ static void s_num(cJSON *o, const char *key, double v)
         cJSON_AddNullToObject(o, key);
 }
 
-static cJSON *s_particle(const struct psoc_particle_status *p)
+static cJSON *s_particle(const Psod__ParticleStatus *p)
 {
     cJSON *o = cJSON_CreateObject();
     if (!o)
         return NULL;
     cJSON_AddNumberToObject(o, "id", p->id);
-    cJSON_AddStringToObject(o, "worker", p->name);
-    cJSON_AddStringToObject(o, "wire", codec_name(p->wire));
+    cJSON_AddStringToObject(o, "worker", p->worker_name ? p->worker_name : "");
+    cJSON_AddStringToObject(o, "wire", codec_name((int)p->encoding));
     cJSON_AddBoolToObject(o, "active", p->active);
     cJSON_AddBoolToObject(o, "evicted", p->evicted);
     cJSON_AddNumberToObject(o, "strikes", p->strikes);
@@ -39,27 +41,33 @@ static cJSON *s_particle(const struct psoc_particle_status *p)
     return o;
 }
 
-static cJSON *s_shard(const struct psoc_shard_status *q)
+/* Shard k: its endpoint, and its range and progress from the row that
+ * names it (zeros before the coordinator has heard from it). */
+static cJSON *s_shard(const Psod__Status *st, size_t k)
 {
     cJSON *o = cJSON_CreateObject();
     if (!o)
         return NULL;
-    cJSON_AddNumberToObject(o, "index", q->index);
-    cJSON_AddStringToObject(o, "endpoint", q->endpoint);
-    cJSON_AddNumberToObject(o, "offset", (double)q->offset);
-    cJSON_AddNumberToObject(o, "length", (double)q->length);
-    cJSON_AddNumberToObject(o, "round", (double)q->round);
-    cJSON_AddBoolToObject(o, "connected", q->connected);
+    const Psod__ShardStatus *row = NULL;
+    for (size_t i = 0; i < st->n_shard; i++)
+        if (st->shard[i]->index == k)
+            row = st->shard[i];
+    cJSON_AddNumberToObject(o, "index", (double)k);
+    cJSON_AddStringToObject(o, "endpoint", st->shard_endpoint[k] ? st->shard_endpoint[k] : "");
+    cJSON_AddNumberToObject(o, "offset", row ? (double)row->offset : 0);
+    cJSON_AddNumberToObject(o, "length", row ? (double)row->length : 0);
+    cJSON_AddNumberToObject(o, "round", row ? (double)row->round : 0);
+    cJSON_AddBoolToObject(o, "connected", row ? row->connected : 0);
     return o;
 }
 
-char *status_json(const struct psoc_status *st)
+char *status_json(const Psod__Status *st)
 {
     cJSON *o = cJSON_CreateObject();
     if (!o)
         return NULL;
-    cJSON_AddStringToObject(o, "version", st->version);
-    cJSON_AddStringToObject(o, "strategy", st->strategy);
+    cJSON_AddStringToObject(o, "version", st->version ? st->version : "");
+    cJSON_AddStringToObject(o, "strategy", st->strategy ? st->strategy : "");
     cJSON_AddNumberToObject(o, "round", (double)st->round);
     cJSON_AddNumberToObject(o, "particles", st->particles);
     cJSON_AddNumberToObject(o, "active", st->active);
@@ -72,9 +80,9 @@ char *status_json(const struct psoc_status *st)
     cJSON_AddNumberToObject(o, "bytes_out", (double)st->bytes_out);
     cJSON_AddNumberToObject(o, "bytes_refused", (double)st->bytes_refused);
     cJSON *codes = cJSON_AddObjectToObject(o, "errors_by_code");
-    for (int i = 1; codes && i < PSOC_ERROR_CODES; i++)
+    for (size_t i = 1; codes && i < st->n_errors_by_code; i++)
         if (st->errors_by_code[i])
-            cJSON_AddNumberToObject(codes, wire_error_name(i), (double)st->errors_by_code[i]);
+            cJSON_AddNumberToObject(codes, wire_error_name((int)i), (double)st->errors_by_code[i]);
     cJSON_AddNumberToObject(o, "peers_connected", st->peers_connected);
     cJSON_AddNumberToObject(o, "max_peers", st->max_peers);
     cJSON_AddNumberToObject(o, "heartbeat_ms", st->heartbeat_ms);
@@ -93,11 +101,11 @@ char *status_json(const struct psoc_status *st)
     s_num(o, "last_round_seconds", st->last_round_seconds);
     cJSON_AddNumberToObject(o, "shard_index", st->shard_index);
     cJSON *shards = cJSON_AddArrayToObject(o, "shards");
-    for (size_t k = 0; shards && k < st->n_shards; k++)
-        cJSON_AddItemToArray(shards, s_shard(&st->shard[k]));
+    for (size_t k = 0; shards && k < st->n_shard_endpoint; k++)
+        cJSON_AddItemToArray(shards, s_shard(st, k));
     cJSON *parts = cJSON_AddArrayToObject(o, "particle");
-    for (size_t i = 0; parts && i < st->n_particles; i++)
-        cJSON_AddItemToArray(parts, s_particle(&st->particle[i]));
+    for (size_t i = 0; parts && i < st->n_particle; i++)
+        cJSON_AddItemToArray(parts, s_particle(st->particle[i]));
     char *text = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return text;

@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
-#include "common/psoclient.h"
+#include "worker/client/psoclient.h"
 #include "common/rng.h"
 
 static int s_err(char *err, size_t errlen, const char *fmt, ...)

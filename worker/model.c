@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/psoclient.h"
+#include "worker/client/psoclient.h"
 #include "common/rng.h"
 #include "worker/pool.h"
 

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "common/log.h"
-#include "common/psoclient.h"
+#include "worker/client/psoclient.h"
 
 static const char *const s_modes[] = {"iid", "dirichlet", "classes"}; /* psoc_shard_mode */
 

@@ -24,9 +24,8 @@
 
 #include "common/config.h"
 #include "common/keys.h"
-#include "common/psoclient.h"
+#include "worker/client/psoclient.h"
 #include "common/sig.h"
-#include "common/status.h"
 #include "common/timeutil.h"
 #include "common/wire.h"
 
@@ -85,18 +84,6 @@ static void s_print_text(FILE *f, const struct psoc_status *st)
                p->pushed_this_round ? "pushed" : p->active ? "round waits for it" : "-",
                p->excluded ? " (excluded: --strike-limit)" : "");
     }
-}
-
-static int s_print_json(const struct psoc_status *st)
-{
-    char *text = status_json(st);
-    if (!text) {
-        fprintf(stderr, "psoctl: out of memory\n");
-        return 1;
-    }
-    printf("%s\n", text);
-    free(text);
-    return 0;
 }
 
 static volatile sig_atomic_t s_stop;
@@ -396,15 +383,20 @@ int main(int argc, char **argv)
         printf("%s\n", reply);
         return 0;
     }
+    if (json) {
+        char *text;
+        if (psoc_status_json(c, 1, &text, err, sizeof err) != PSOC_OK)
+            return s_fail(&c, err);
+        psoc_close(&c);
+        printf("%s\n", text);
+        free(text);
+        return 0;
+    }
     struct psoc_status st;
     if (psoc_status(c, 1, &st, err, sizeof err) != PSOC_OK)
         return s_fail(&c, err);
     psoc_close(&c);
-    int rc = 0;
-    if (json)
-        rc = s_print_json(&st);
-    else
-        s_print_text(stdout, &st);
+    s_print_text(stdout, &st);
     psoc_status_free(&st);
-    return rc;
+    return 0;
 }

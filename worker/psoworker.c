@@ -24,7 +24,7 @@
 
 #include "common/config.h"
 #include "common/log.h"
-#include "common/psoclient.h"
+#include "worker/client/psoclient.h"
 #include "common/rng.h"
 #include "common/sig.h"
 #include "common/timeutil.h"

@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "common/psoclient.h"
+#include "worker/client/psoclient.h"
 #include "worker/attack.h"
 #include "worker/data.h"
 #include "worker/model.h"

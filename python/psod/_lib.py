@@ -1,4 +1,4 @@
-"""ctypes mirror of common/psoclient.h, and where libpsoclient.so is found.
+"""ctypes mirror of worker/client/psoclient.h, and where libpsoclient.so is found.
 
 The C library is the one place that speaks the protocol: this module only
 declares its calls and structs. Each struct's size is checked against the

@@ -147,13 +147,9 @@ static enum MHD_Result s_text(struct MHD_Connection *c, struct server *s, unsign
 static char *s_status_json(struct server *s, size_t *len)
 {
     struct srv_status_buf b;
-    struct psoc_status st;
     char *text = NULL;
     if (srv_status_fill(s, 1, &b) == 0) {
-        if (status_from_pb(&b.st, &st) == 0) {
-            text = status_json(&st);
-            status_free(&st);
-        }
+        text = status_json(&b.st);
         srv_status_buf_free(&b);
     }
     *len = text ? strlen(text) : 0;

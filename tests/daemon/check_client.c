@@ -1,4 +1,4 @@
-/* Suite: common/psoclient against a real in-process daemon (server.c) on
+/* Suite: worker/client/psoclient against a real in-process daemon (server.c) on
  * loopback TCP: join, sync, status, refusals, rejoin, timeouts. */
 #include "tests/lib/suite.h"
 #include <check.h>
@@ -9,7 +9,7 @@
 
 #include "common/log.h"
 #include "common/timeutil.h"
-#include "common/psoclient.h"
+#include "worker/client/psoclient.h"
 #include "proto/psod.pb-c.h"
 #include "server/server.h"
 #include "tests/lib/inproc.h"

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
-#include "common/psoclient.h"
+#include "worker/client/psoclient.h"
 #include "common/timeutil.h"
 #include "proto/psod.pb-c.h"
 #include "server/server.h"

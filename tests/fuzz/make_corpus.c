@@ -18,7 +18,7 @@
 #include "common/crc32c.h"
 #include "common/log.h"
 #include "common/modelfile.h"
-#include "common/psoclient.h"
+#include "worker/client/psoclient.h"
 #include "common/wire.h"
 #include "server/server.h"
 

@@ -24,7 +24,7 @@
 #include <string.h>
 
 #include "common/crc32c.h"
-#include "common/psoclient.h"
+#include "worker/client/psoclient.h"
 #include "common/wire.h"
 
 struct bad {

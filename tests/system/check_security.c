@@ -22,7 +22,7 @@
 
 #include "common/crc32c.h"
 #include "common/modelfile.h"
-#include "common/psoclient.h"
+#include "worker/client/psoclient.h"
 #include "common/wire.h"
 #include "tests/lib/fixtures.h"
 #include "tests/lib/proc.h"

@@ -2,6 +2,7 @@
 # The house's rules, as includes and imports (README, "Source tour"):
 #   common/ never reaches server/ or worker/;
 #   server/ never reaches worker/;
+#   the client library (worker/client/) reaches only common/ and proto/;
 #   server/strategy/ is pure math: no ZeroMQ, no wire, no daemon state;
 #   server/observe/ and server/shard/ are reached only through their
 #   declared entry points (server_int.h), never by the strategies;
@@ -18,6 +19,8 @@ rule() { # description, then a command whose output lists the breaches
 }
 rule "common/ includes server/ or worker/" grep -rln '#include "\(server\|worker\)/' common/
 rule "server/ includes worker/" grep -rln '#include "worker/' server/
+rule "the client library (worker/client/) includes server/ or the worker's engine" \
+    bash -c "grep -rln '#include \"server/\|#include \"worker/[a-z_]*\.h\"' worker/client/"
 rule "server/strategy/ uses ZeroMQ, the wire or the daemon's state" \
     grep -rlnE '#include (<zmq\.h>|"common/wire\.h"|"server/(server_int|server|gate)\.h"|"server/(shard|observe)/)' server/strategy/
 rule "server/strategy/ calls ZeroMQ" grep -rln 'zmq_' server/strategy/

@@ -1,4 +1,4 @@
-/* Suite: common/psoclient_data (psoc_partition, how a swarm's workers split
+/* Suite: worker/client/psoclient_data (psoc_partition, how a swarm's workers split
  * a training set): in every mode the shards are disjoint and cover every
  * sample; the same seed gives the same shards; IID is the permutation
  * psoworker always used; Dirichlet skew grows as alpha shrinks; the classes
@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/psoclient.h"
+#include "worker/client/psoclient.h"
 #include "worker/data.h"
 
 static char err[512];

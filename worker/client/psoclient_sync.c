@@ -1,6 +1,6 @@
 /* Joining and synchronizing: hello and welcome, the zero-copy push, the
  * position, and the resync after a push the daemon could not use. */
-#include "common/psoclient_int.h"
+#include "worker/client/psoclient_int.h"
 
 #include <errno.h>
 #include <math.h>

@@ -1,13 +1,13 @@
-/* A daemon's Status message as the client library's struct psoc_status:
- * the one conversion psoc_status() (the client) and psod's HTTP endpoint
- * (the daemon, for /status.json) both use, so the two never differ. */
-#include "common/status.h"
+/* A daemon's Status message as the client library's struct psoc_status
+ * (psoc_status). Its JSON form (psoc_status_json, psod's /status.json)
+ * comes from the message itself: common/statusjson.c. */
+#include "worker/client/psoclient_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-int status_from_pb(const Psod__Status *s, struct psoc_status *out)
+int psoc__status_from_pb(const Psod__Status *s, struct psoc_status *out)
 {
     memset(out, 0, sizeof *out);
     out->round = s->round;
@@ -66,7 +66,7 @@ int status_from_pb(const Psod__Status *s, struct psoc_status *out)
     if (s->n_shard_endpoint > 0) {
         out->shard = calloc(s->n_shard_endpoint, sizeof *out->shard);
         if (!out->shard) {
-            status_free(out);
+            psoc_status_free(out);
             return -1;
         }
         out->n_shards = s->n_shard_endpoint;
@@ -91,7 +91,7 @@ int status_from_pb(const Psod__Status *s, struct psoc_status *out)
     return 0;
 }
 
-void status_free(struct psoc_status *s)
+void psoc_status_free(struct psoc_status *s)
 {
     free(s->particle);
     s->particle = NULL;

@@ -1,6 +1,6 @@
 /* The heartbeat thread: its own context and DEALER socket ("h:" + name),
  * so that liveness does not depend on what the caller is doing. */
-#include "common/psoclient_int.h"
+#include "worker/client/psoclient_int.h"
 
 #include <errno.h>
 #include <math.h>

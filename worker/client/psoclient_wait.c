@@ -1,7 +1,7 @@
 /* Waiting for a reply: request matching (seq), heartbeats while a round
  * is open, a lost or restarted daemon, and handshake failures read from
  * the socket monitor. */
-#include "common/psoclient_int.h"
+#include "worker/client/psoclient_int.h"
 
 #include <errno.h>
 #include <math.h>

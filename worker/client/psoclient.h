@@ -242,6 +242,10 @@ PSOC_API void psoc_set_final(struct psoc *c, double accuracy, uint64_t round);
 PSOC_API int psoc_status(struct psoc *c, int with_particles, struct psoc_status *out, char *err,
                 size_t errlen);
 PSOC_API void psoc_status_free(struct psoc_status *s);
+/* The same status as one line of JSON (the form of psod's /status.json),
+ * malloc'd into *json (free with free()); NULL on failure. */
+PSOC_API int psoc_status_json(struct psoc *c, int with_particles, char **json, char *err,
+                              size_t errlen);
 /* The swarm's model (after psoc_join; every shard's range of it on a
  * sharded swarm) into weights (n floats, as joined): safe = 0 the global
  * model, 1 the model a diverged worker should start again from (the

@@ -11,7 +11,7 @@
  * so before psoc_sync writes the new position into the same buffer it waits
  * for the release; on any failure the context is torn down, which also
  * releases it. The caller's buffer is therefore always free on return. */
-#include "common/psoclient_int.h"
+#include "worker/client/psoclient_int.h"
 
 #include <errno.h>
 #include <math.h>

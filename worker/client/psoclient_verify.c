@@ -3,7 +3,7 @@
  * the caller's verifier measures its loss when the sync returns, and the
  * next push carries the verdict. The daemon decides; the worker only
  * measures. See PROTOCOL.md, "Verified best". */
-#include "common/psoclient_int.h"
+#include "worker/client/psoclient_int.h"
 
 #include <math.h>
 #include <stdlib.h>

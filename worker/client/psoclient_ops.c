@@ -1,5 +1,5 @@
 /* Operator calls: status and admin requests. */
-#include "common/psoclient_int.h"
+#include "worker/client/psoclient_int.h"
 
 #include <errno.h>
 #include <math.h>
@@ -24,20 +24,41 @@ static int s_request(struct psoc *c, int command, const ProtobufCMessage *meta, 
     return psoc__await(c, want, 0, c->opts.connect_timeout_ms, m, err, errlen);
 }
 
+/* Ask for the daemon's Status message into m. */
+static int s_ask_status(struct psoc *c, int with_particles, struct wire_msg *m, char *err,
+                        size_t errlen)
+{
+    Psod__StatusRequest r = PSOD__STATUS_REQUEST__INIT;
+    r.include_particles = with_particles != 0;
+    return s_request(c, PSOD__COMMAND__CMD_STATUS_REQUEST, &r.base, PSOD__COMMAND__CMD_STATUS, m,
+                     err, errlen);
+}
+
 int psoc_status(struct psoc *c, int with_particles, struct psoc_status *out, char *err,
                 size_t errlen)
 {
     memset(out, 0, sizeof *out);
-    Psod__StatusRequest r = PSOD__STATUS_REQUEST__INIT;
-    r.include_particles = with_particles != 0;
     struct wire_msg m;
-    int rc = s_request(c, PSOD__COMMAND__CMD_STATUS_REQUEST, &r.base, PSOD__COMMAND__CMD_STATUS,
-                       &m, err, errlen);
+    int rc = s_ask_status(c, with_particles, &m, err, errlen);
     if (rc)
         return rc;
-    int bad = status_from_pb((const Psod__Status *)m.meta, out);
+    int bad = psoc__status_from_pb((const Psod__Status *)m.meta, out);
     wire_msg_clear(&m);
     if (bad)
+        return psoc__err(err, errlen, PSOC_ESYS, "out of memory");
+    return PSOC_OK;
+}
+
+int psoc_status_json(struct psoc *c, int with_particles, char **json, char *err, size_t errlen)
+{
+    *json = NULL;
+    struct wire_msg m;
+    int rc = s_ask_status(c, with_particles, &m, err, errlen);
+    if (rc)
+        return rc;
+    *json = status_json((const Psod__Status *)m.meta);
+    wire_msg_clear(&m);
+    if (!*json)
         return psoc__err(err, errlen, PSOC_ESYS, "out of memory");
     return PSOC_OK;
 }
@@ -61,7 +82,6 @@ int psoc_admin(struct psoc *c, int action, const char *worker, char *reply, size
     return PSOC_OK;
 }
 
-void psoc_status_free(struct psoc_status *s) { status_free(s); }
 
 /* Ask one daemon for its range of the model (MODEL_REQUEST); m holds the
  * reply on success. */

@@ -7,7 +7,7 @@
  * caller's vector (the ranges are disjoint slices of it). If any daemon did
  * not take its push, or restarted, every sub-client rejoins, until all
  * agree on the round. */
-#include "common/psoclient_int.h"
+#include "worker/client/psoclient_int.h"
 
 #include <math.h>
 #include <stdio.h>

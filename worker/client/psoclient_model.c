@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "common/modelfile.h"
-#include "common/psoclient.h"
+#include "worker/client/psoclient.h"
 
 static void s_to(struct modelfile_info *m, const struct psoc_model_info *p)
 {

@@ -11,7 +11,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-#include "common/psoclient.h"
+#include "worker/client/psoclient.h"
 #include "common/wire.h"
 
 /* Heartbeat intervals of silence after which the daemon counts as lost. */
@@ -103,6 +103,9 @@ ProtobufCBinaryData psoc__session(struct psoc *c, uint64_t buf[2]);
 /* The heartbeat to send: seq, and this worker's name and session. */
 void psoc__heartbeat(struct psoc *c, uint64_t seq, Psod__Heartbeat *hb, uint64_t session[2]);
 void psoc__beat_stop(struct psoc *c);
+/* psoclient_status.c: fill `out` from `pb` (arrays allocated; free with
+ * psoc_status_free). 0, or -1 out of memory (out holds nothing to free). */
+int psoc__status_from_pb(const Psod__Status *pb, struct psoc_status *out);
 /* Send a request whose reply is `want` within timeout_ms, reading the
  * monitor meanwhile (a refused handshake); the payload stays the caller's
  * on failure. */

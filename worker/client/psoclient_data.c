@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/psoclient.h"
+#include "worker/client/psoclient.h"
 #include "common/rng.h"
 
 /* Label skew gives up after this many draws that leave a worker too few samples. */
