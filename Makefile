@@ -5,6 +5,7 @@
 #   make bench           benchmarks (results go in docs/BENCHMARKS.md)
 #   make SANITIZER=address,undefined test
 #   make install PREFIX=/usr/local   (make uninstall; make man; make deb)
+#   make format          lay out every C file as .clang-format says (CI: make format-check)
 #
 # Missing Debian packages are installed by scripts/install-deps.sh before the
 # first compile (target `deps`).
@@ -106,7 +107,7 @@ TEST_BINS = $(UNIT_SUITES:%=$(BUILD)/tests/%) $(BUILD)/tests/check_cluster $(BUI
             $(BUILD)/tests/make_fixture $(BUILD)/tests/nn_ref
 BENCH_BINS = $(BUILD)/bench/bench_update $(BUILD)/bench/bench_round $(BUILD)/bench/bench_train
 
-.PHONY: all deps test valgrind bench install uninstall clean man deb
+.PHONY: all deps test valgrind bench install uninstall clean man deb format format-check
 # Keep test and bench objects make would otherwise treat as intermediate.
 .SECONDARY:
 all: $(BINS)
@@ -269,6 +270,14 @@ test: $(BINS) $(TEST_BINS)
 	@if [ -z "$(SANITIZER)" ]; then BUILD=$(BUILD) tests/system/slurm-test.sh; fi
 
 # A normal daemon run under valgrind (needs a build without sanitizers).
+# The house layout of every C file (.clang-format); CI runs format-check.
+FORMAT_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null | grep -v '^docs/')
+format:
+	clang-format -i $(FORMAT_FILES)
+format-check:
+	@clang-format --dry-run --Werror $(FORMAT_FILES) && \
+	    echo "format: $(words $(FORMAT_FILES)) files laid out as .clang-format says"
+
 valgrind: $(BINS) $(BUILD)/tests/hostile_client $(BUILD)/tests/make_fixture
 	@BUILD=$(BUILD) tests/system/valgrind-daemon.sh
 

@@ -47,7 +47,7 @@
 #define WARMUP 5
 
 static int s_rounds = 40;
-static int s_wire; /* BENCH_WIRE: the psod workers' payload encoding */
+static int s_wire;        /* BENCH_WIRE: the psod workers' payload encoding */
 static int s_verify_mode; /* BENCH_VERIFY: falling losses, verifiers offered */
 static int s_verify_on;   /* this run's psod has --verify-best */
 static const char *s_agg; /* BENCH_AGGREGATE: this run's psod is avg --aggregate s_agg */
@@ -197,8 +197,8 @@ static pid_t s_start_psod(const char *bin, int k, int curve, char *ep, size_t ep
     if (pid == 0) {
         if (curve)
             execl(bin, bin, "--bind", "tcp://127.0.0.1:*", "--endpoint-file", epfile, "--workers",
-                  workers, "--progress-interval", "0", "--log-level", "warn", "--curve-secret",
-                  key, "--allow", allow, (char *)NULL);
+                  workers, "--progress-interval", "0", "--log-level", "warn", "--curve-secret", key,
+                  "--allow", allow, (char *)NULL);
         else if (s_agg)
             execl(bin, bin, "--bind", "tcp://127.0.0.1:*", "--endpoint-file", epfile, "--workers",
                   workers, "--progress-interval", "0", "--log-level", "warn", "--strategy", "avg",
@@ -302,8 +302,9 @@ static int s_aggregate_table(const char *bin, int reps, size_t only_n)
 {
     static const char *const rules[] = {"mean", "median", "trimmed", "cclip"};
     size_t sizes[] = {1 << 16, 1 << 20, 1 << 22};
-    printf("| parameters | workers | mean (ms) | median (ms) | trimmed (ms) | cclip (ms) | median / "
-           "mean | trimmed / mean | cclip / mean | raw ZeroMQ (ms) |\n");
+    printf(
+        "| parameters | workers | mean (ms) | median (ms) | trimmed (ms) | cclip (ms) | median / "
+        "mean | trimmed / mean | cclip / mean | raw ZeroMQ (ms) |\n");
     printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     fflush(stdout);
     for (int a = 0; a < 3; a++) {
@@ -323,8 +324,8 @@ static int s_aggregate_table(const char *bin, int reps, size_t only_n)
             med[q] = t[q][reps / 2];
         }
         qsort(r, (size_t)reps, sizeof *r, s_cmp);
-        printf("| %zu | 4 | %.2f | %.2f | %.2f | %.2f | %.2fx | %.2fx | %.2fx | %.2f |\n",
-               sizes[a], med[0] * 1e3, med[1] * 1e3, med[2] * 1e3, med[3] * 1e3, med[1] / med[0],
+        printf("| %zu | 4 | %.2f | %.2f | %.2f | %.2f | %.2fx | %.2fx | %.2fx | %.2f |\n", sizes[a],
+               med[0] * 1e3, med[1] * 1e3, med[2] * 1e3, med[3] * 1e3, med[1] / med[0],
                med[2] / med[0], med[3] / med[0], r[reps / 2] * 1e3);
         fflush(stdout);
     }
@@ -411,8 +412,9 @@ int main(int argc, char **argv)
                 qsort(pc, (size_t)reps, sizeof *pc, s_cmp);
                 qsort(rc, (size_t)reps, sizeof *rc, s_cmp);
                 printf("| %zu | %d | %.1f | %.2f | %.2f | %.2fx | %.2f | %.2f | %.2fx |\n",
-                       sizes[a], ks[b], mb, p[reps / 2] * 1e3, pc[reps / 2] * 1e3, pc[reps / 2] / p[reps / 2],
-                       r[reps / 2] * 1e3, rc[reps / 2] * 1e3, rc[reps / 2] / r[reps / 2]);
+                       sizes[a], ks[b], mb, p[reps / 2] * 1e3, pc[reps / 2] * 1e3,
+                       pc[reps / 2] / p[reps / 2], r[reps / 2] * 1e3, rc[reps / 2] * 1e3,
+                       rc[reps / 2] / r[reps / 2]);
             } else {
                 printf("| %zu | %d | %.1f | %.2f | %.2f | %.2f |\n", sizes[a], ks[b], mb,
                        p[reps / 2] * 1e3, r[reps / 2] * 1e3, p[reps / 2] / r[reps / 2]);

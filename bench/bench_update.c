@@ -50,7 +50,8 @@ int main(int argc, char **argv)
         double best[NCOL];
         for (int c = 0; c < NCOL; c++)
             best[c] = 1e9;
-        struct pso_params prm = {0.7298, 1.49618, 1.49618, 0, PSO_RANDOM_PARTICLE, 1, 0, 0, 0.1, 0, 0, 0, 0, 0, {0}, 0};
+        struct pso_params prm = {
+            0.7298, 1.49618, 1.49618, 0, PSO_RANDOM_PARTICLE, 1, 0, 0, 0.1, 0, 0, 0, 0, 0, {0}, 0};
         uint32_t crc;
         for (int r = 0; r < REPS; r++) {
             for (int mode = UPD0; mode <= UPD2; mode++) {
@@ -89,7 +90,7 @@ int main(int argc, char **argv)
                gb / best[CRC], gb / best[CHECK]);
         free(x), free(v), free(p), free(g);
     }
-    printf("\nCRC-32C uses %s.\n", crc32c_hw_available() ? "the SSE4.2 instruction (3 streams)"
-                                                         : "slicing-by-8 tables");
+    printf("\nCRC-32C uses %s.\n",
+           crc32c_hw_available() ? "the SSE4.2 instruction (3 streams)" : "slicing-by-8 tables");
     return 0;
 }

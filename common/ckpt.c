@@ -88,7 +88,8 @@ void ckpt_abort(struct ckpt_writer *w)
     }
 }
 
-static int s_fail(struct ckpt_reader *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int s_fail(struct ckpt_reader *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 static int s_fail(struct ckpt_reader *r, const char *fmt, ...)
 {
     if (!r->err[0]) {

@@ -19,7 +19,7 @@
 /* Container versions: 1 and 2 carried records without a version of their
  * own (a record read the container version); from 3 each record begins
  * with its own u64 version, written and read beside the record. */
-#define CKPT_VERSION 3      /* written; 1 to 3 are read */
+#define CKPT_VERSION 3 /* written; 1 to 3 are read */
 #define CKPT_VERSION_MIN 1
 
 struct ckpt_writer {
@@ -32,9 +32,9 @@ struct ckpt_writer {
 struct ckpt_reader {
     FILE *f;
     uint32_t crc;
-    uint64_t left;   /* bytes of the file not read yet, the trailing CRC included */
+    uint64_t left;    /* bytes of the file not read yet, the trailing CRC included */
     uint32_t version; /* of the file being read */
-    char err[256];   /* first error */
+    char err[256];    /* first error */
 };
 
 /* Writer: open path's temporary file; put fields; commit (renames). */

@@ -29,11 +29,9 @@ static size_t s_blocks(size_t n, size_t block) { return (n + block - 1) / block;
 size_t codec_bytes(int kind, size_t n, size_t block)
 {
     switch (kind) {
-    case CODEC_FP32:
-        return n * sizeof(float);
+    case CODEC_FP32: return n * sizeof(float);
     case CODEC_FP16:
-    case CODEC_BF16:
-        return n * sizeof(uint16_t);
+    case CODEC_BF16: return n * sizeof(uint16_t);
     case CODEC_INT8:
         if (block < 1 || block > CODEC_MAX_BLOCK)
             return 0;
@@ -72,7 +70,7 @@ uint16_t codec_f32_to_f16(float f)
     x &= 0x7fffffffu;
     uint32_t h;
     if (x > 0x7f800000u) {
-        h = 0x7e00u; /* NaN stays NaN */
+        h = 0x7e00u;              /* NaN stays NaN */
     } else if (x < 0x38800000u) { /* below 2^-14 */
         h = s_bits(s_float(x) + 0.5f) - s_bits(0.5f);
     } else {
@@ -89,9 +87,9 @@ float codec_f16_to_f32(uint16_t h)
     uint32_t em = (uint32_t)(h & 0x7fffu) << 13;
     uint32_t exp = em & 0x0f800000u;
     uint32_t o;
-    if (exp == 0x0f800000u) {          /* inf, NaN */
+    if (exp == 0x0f800000u) { /* inf, NaN */
         o = em + ((uint32_t)(255 - 31) << 23);
-    } else if (exp == 0) {             /* zero, subnormal: exact through the adder */
+    } else if (exp == 0) { /* zero, subnormal: exact through the adder */
         o = s_bits(s_float(em + (113u << 23)) - s_float(113u << 23));
     } else {
         o = em + ((uint32_t)(127 - 15) << 23);
@@ -114,8 +112,7 @@ float codec_bf16_to_f32(uint16_t h) { return s_float((uint32_t)h << 16); }
 /* One chunk of fp16 or int8: quantize d[0..len) into the kind's values at
  * `vals` (int8: and its scale), and put what the receiver will decode into
  * deq. */
-static void s_quantize(int kind, const float *d, size_t len, void *vals, float *scale,
-                       float *deq)
+static void s_quantize(int kind, const float *d, size_t len, void *vals, float *scale, float *deq)
 {
     if (kind == CODEC_FP16) {
         uint16_t *q = vals;
@@ -265,18 +262,19 @@ int codec_check(int kind, size_t n, size_t block, const void *in, size_t bytes, 
         return PSOD__ERROR_CODE__ERR_UNSUPPORTED;
     }
     if (kind == CODEC_INT8 && (block < 1 || block > CODEC_MAX_BLOCK)) {
-        snprintf(msg, msglen, "int8 block of %zu values, outside 1 .. %u", block,
-                 CODEC_MAX_BLOCK);
+        snprintf(msg, msglen, "int8 block of %zu values, outside 1 .. %u", block, CODEC_MAX_BLOCK);
         return PSOD__ERROR_CODE__ERR_MALFORMED;
     }
     size_t want = codec_bytes(kind, n, block);
     if (bytes != want) {
         if (kind == CODEC_INT8)
-            snprintf(msg, msglen, "int8 payload is %zu bytes; %zu values in blocks of %zu are "
-                     "%zu", bytes, n, block, want);
+            snprintf(msg, msglen,
+                     "int8 payload is %zu bytes; %zu values in blocks of %zu are "
+                     "%zu",
+                     bytes, n, block, want);
         else
-            snprintf(msg, msglen, "%s payload is %zu bytes, expected %zu", codec_name(kind),
-                     bytes, want);
+            snprintf(msg, msglen, "%s payload is %zu bytes, expected %zu", codec_name(kind), bytes,
+                     want);
         return PSOD__ERROR_CODE__ERR_SIZE;
     }
     if (kind != CODEC_INT8)
@@ -305,8 +303,7 @@ static size_t s_nonfinite(const float *x, size_t n)
     return bad;
 }
 
-size_t codec_decode(int kind, size_t n, size_t block, const void *in, const float *ref,
-                    float *dst)
+size_t codec_decode(int kind, size_t n, size_t block, const void *in, const float *ref, float *dst)
 {
     if (kind == CODEC_FP32) {
         const float *v = in;

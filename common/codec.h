@@ -71,8 +71,7 @@ int codec_check(int kind, size_t n, size_t block, const void *in, size_t bytes, 
 
 /* dst = ref + D(in) (ref NULL: D(in)); dst may be ref. `in` must have
  * passed codec_check. Returns how many values of dst are not finite. */
-size_t codec_decode(int kind, size_t n, size_t block, const void *in, const float *ref,
-                    float *dst);
+size_t codec_decode(int kind, size_t n, size_t block, const void *in, const float *ref, float *dst);
 
 /* The scalar conversions, for tests: round to nearest even, saturating. */
 uint16_t codec_f32_to_f16(float f);

@@ -24,10 +24,7 @@ static struct s_ref s_find(const struct config_table *t, const char *name)
     return (struct s_ref){NULL, NULL};
 }
 
-static void *s_field(struct s_ref r)
-{
-    return (char *)r.base + r.o->offset;
-}
+static void *s_field(struct s_ref r) { return (char *)r.base + r.o->offset; }
 
 static int s_parse_bool(const char *v, int *out)
 {
@@ -45,8 +42,7 @@ static int s_parse_bool(const char *v, int *out)
 static int s_bounded(const struct config_option *o, double v, char *err, size_t errlen)
 {
     if (o->min <= o->max && (v < o->min || v > o->max)) {
-        snprintf(err, errlen, "option '%s': value %g outside [%g, %g]", o->name, v, o->min,
-                 o->max);
+        snprintf(err, errlen, "option '%s': value %g outside [%g, %g]", o->name, v, o->min, o->max);
         return -1;
     }
     return 0;
@@ -58,8 +54,7 @@ static int s_assign(struct s_ref r, const char *value, char *err, size_t errlen)
     void *field = s_field(r);
     char *end;
     switch (o->type) {
-    case CONF_GROUP:
-        return 0; /* a heading sets nothing */
+    case CONF_GROUP: return 0; /* a heading sets nothing */
     case CONF_INT: {
         errno = 0;
         /* Decimal only: "010" is ten, "0x10" is refused. */
@@ -104,8 +99,8 @@ static int s_assign(struct s_ref r, const char *value, char *err, size_t errlen)
             if (strcmp(o->choices[i], value) == 0)
                 return *(int *)field = i, 0;
         {
-            size_t n = (size_t)snprintf(err, errlen, "option '%s': '%s' is not one of", o->name,
-                                        value);
+            size_t n =
+                (size_t)snprintf(err, errlen, "option '%s': '%s' is not one of", o->name, value);
             for (int i = 0; o->choices && o->choices[i] && n < errlen; i++)
                 n += (size_t)snprintf(err + n, errlen - n, " %s", o->choices[i]);
         }
@@ -146,8 +141,7 @@ static char *s_trim(char *s)
     return s;
 }
 
-int config_load_file(const struct config_table *tabs, const char *path, char *err,
-                     size_t errlen)
+int config_load_file(const struct config_table *tabs, const char *path, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "r");
     if (!f) {
@@ -156,8 +150,10 @@ int config_load_file(const struct config_table *tabs, const char *path, char *er
     }
     struct stat st;
     if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        snprintf(err, errlen, "%s: not a regular file (--config takes a file of `key value` "
-                 "lines)", path);
+        snprintf(err, errlen,
+                 "%s: not a regular file (--config takes a file of `key value` "
+                 "lines)",
+                 path);
         fclose(f);
         return -1;
     }
@@ -254,8 +250,7 @@ int config_parse_args(const struct config_table *tabs, int argc, char **argv,
         const char *value;
         if (eq)
             value = eq + 1;
-        else if (o.o->type == CONF_BOOL &&
-                 (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0))
+        else if (o.o->type == CONF_BOOL && (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0))
             value = "yes";
         else if (i + 1 < argc && strncmp(argv[i + 1], "--", 2) == 0) {
             snprintf(err, errlen, "option '--%s' needs a value, not the option '%s'", name,
@@ -412,7 +407,8 @@ void config_man(const struct config_table *tabs, FILE *out)
                   : o->type == CONF_INT    ? " \\fIN\\fR\n"
                   : o->type == CONF_DOUBLE ? " \\fIX\\fR\n"
                   : o->type == CONF_ENUM   ? " \\fINAME\\fR\n"
-                                           : " \\fIVALUE\\fR\n", out);
+                                           : " \\fIVALUE\\fR\n",
+                  out);
             config_roff(out, o->help ? o->help : "");
             if (o->type == CONF_ENUM) {
                 fputs(". One of: ", out);

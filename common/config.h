@@ -15,12 +15,12 @@
 #include <stdio.h>
 
 enum config_type {
-    CONF_INT = 1,   /* long */
-    CONF_DOUBLE,    /* double */
-    CONF_STRING,    /* char[CONF_STRLEN] */
-    CONF_BOOL,      /* int: yes/no/true/false/1/0; a bare --flag sets it */
-    CONF_ENUM,      /* int: index into `choices` */
-    CONF_GROUP,     /* not an option: a heading (`name`) for the options after it,
+    CONF_INT = 1, /* long */
+    CONF_DOUBLE,  /* double */
+    CONF_STRING,  /* char[CONF_STRLEN] */
+    CONF_BOOL,    /* int: yes/no/true/false/1/0; a bare --flag sets it */
+    CONF_ENUM,    /* int: index into `choices` */
+    CONF_GROUP,   /* not an option: a heading (`name`) for the options after it,
                      * in --help and the man page */
 };
 
@@ -29,9 +29,9 @@ enum config_type {
 struct config_option {
     const char *name;
     enum config_type type;
-    size_t offset;          /* of the field in the table's struct (offsetof) */
-    const char *def;        /* default, as text */
-    double min, max;        /* bounds for INT and DOUBLE (ignored if min > max) */
+    size_t offset;   /* of the field in the table's struct (offsetof) */
+    const char *def; /* default, as text */
+    double min, max; /* bounds for INT and DOUBLE (ignored if min > max) */
     const char *help;
     const char *const *choices; /* ENUM: NULL-terminated list */
 };
@@ -41,6 +41,7 @@ struct config_option {
  *   OPT_BOOL("exit-when-done", offsetof(...), "no", "help")
  *   OPT_ENUM("mode", offsetof(...), "sync", choices, "help")
  * OPT_GROUP("Heading") starts a group in --help and the man page. */
+/* clang-format off */
 #define OPT_INT(name, off, def, min, max, help) {name, CONF_INT, off, def, min, max, help, NULL}
 #define OPT_DOUBLE(name, off, def, min, max, help) \
     {name, CONF_DOUBLE, off, def, min, max, help, NULL}
@@ -49,6 +50,7 @@ struct config_option {
 #define OPT_ENUM(name, off, def, choices, help) \
     {name, CONF_ENUM, off, def, 1, 0, help, choices}
 #define OPT_GROUP(title) {title, CONF_GROUP, 0, NULL, 1, 0, NULL, NULL}
+/* clang-format on */
 
 /* One table bound to the struct its offsets are into. */
 struct config_table {
@@ -60,12 +62,11 @@ struct config_table {
 int config_defaults(const struct config_table *tabs, char *err, size_t errlen);
 
 /* Set one option from text. Unknown names and bad values are errors. */
-int config_set(const struct config_table *tabs, const char *name, const char *value,
-               char *err, size_t errlen);
+int config_set(const struct config_table *tabs, const char *name, const char *value, char *err,
+               size_t errlen);
 
 /* Read `key value` lines; `#` starts a comment; blank lines ignored. */
-int config_load_file(const struct config_table *tabs, const char *path, char *err,
-                     size_t errlen);
+int config_load_file(const struct config_table *tabs, const char *path, char *err, size_t errlen);
 
 /* Apply `--key value`, `--key=value` and bare `--flag` (booleans) from argv.
  * Arguments listed in `skip` (e.g. "--config") and their values are passed

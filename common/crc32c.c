@@ -43,10 +43,9 @@ uint32_t crc32c_sw(uint32_t crc, const void *buf, size_t len)
         uint64_t w;
         memcpy(&w, p, 8);
         w ^= crc; /* little-endian hosts only; see the static check below */
-        crc = s_table[7][w & 0xff] ^ s_table[6][(w >> 8) & 0xff] ^
-              s_table[5][(w >> 16) & 0xff] ^ s_table[4][(w >> 24) & 0xff] ^
-              s_table[3][(w >> 32) & 0xff] ^ s_table[2][(w >> 40) & 0xff] ^
-              s_table[1][(w >> 48) & 0xff] ^ s_table[0][w >> 56];
+        crc = s_table[7][w & 0xff] ^ s_table[6][(w >> 8) & 0xff] ^ s_table[5][(w >> 16) & 0xff] ^
+              s_table[4][(w >> 24) & 0xff] ^ s_table[3][(w >> 32) & 0xff] ^
+              s_table[2][(w >> 40) & 0xff] ^ s_table[1][(w >> 48) & 0xff] ^ s_table[0][w >> 56];
         p += 8;
         len -= 8;
     }
@@ -90,7 +89,7 @@ static uint32_t s_shift_factor(size_t len)
 #define BLOCK 8192 /* bytes per stream in a 3-way block */
 
 __attribute__((target("sse4.2"))) static uint32_t s_hw_crc(uint32_t crc, const void *buf,
-                                                            size_t len)
+                                                           size_t len)
 {
     static uint32_t shift_block; /* x^(8*BLOCK) mod P, computed once */
     const unsigned char *p = buf;

@@ -91,8 +91,10 @@ int keys_read(const char *path, int need_secret, struct keypair *kp, char *err, 
             continue;
         char key[32], value[64];
         if (sscanf(s, "%31[a-z-] = %63s", key, value) != 2 || !s_valid_z85(value)) {
-            snprintf(err, errlen, "key file '%s' line %d: expected 'public-key = ' or "
-                     "'secret-key = ' and 40 Z85 characters", path, lineno);
+            snprintf(err, errlen,
+                     "key file '%s' line %d: expected 'public-key = ' or "
+                     "'secret-key = ' and 40 Z85 characters",
+                     path, lineno);
             rc = -1;
         } else if (strcmp(key, "public-key") == 0)
             memcpy(kp->public_key, value, KEYS_Z85_LEN + 1);
@@ -113,14 +115,15 @@ int keys_read(const char *path, int need_secret, struct keypair *kp, char *err, 
         return -1;
     }
     if (need_secret && !kp->secret_key[0]) {
-        snprintf(err, errlen, "key file '%s' has no secret-key line (give the .key file, not "
-                 "the .pub)", path);
+        snprintf(err, errlen,
+                 "key file '%s' has no secret-key line (give the .key file, not "
+                 "the .pub)",
+                 path);
         return -1;
     }
     if (kp->secret_key[0]) {
         if (!mode_ok) {
-            snprintf(err, errlen, "secret key file '%s' is readable by others; chmod 600 it",
-                     path);
+            snprintf(err, errlen, "secret key file '%s' is readable by others; chmod 600 it", path);
             return -1;
         }
         /* The two halves must belong together. */
@@ -168,9 +171,10 @@ int keys_load_dir(const char *dir, struct keyring *kr, char *err, size_t errlen)
         if (len < 5 || strcmp(e->d_name + len - 4, ".pub") != 0)
             continue; /* README, .key files kept elsewhere by mistake are not keys */
         if (!s_valid_name(e->d_name, len - 4)) {
-            snprintf(err, errlen, "key directory '%s': '%s' is not NAME.pub with NAME of "
-                     "letters, digits, '.', '_', '-' (at most %d)", dir, e->d_name,
-                     KEYS_NAME_MAX);
+            snprintf(err, errlen,
+                     "key directory '%s': '%s' is not NAME.pub with NAME of "
+                     "letters, digits, '.', '_', '-' (at most %d)",
+                     dir, e->d_name, KEYS_NAME_MAX);
             rc = -1;
             break;
         }

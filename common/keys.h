@@ -23,7 +23,7 @@
 
 struct keypair {
     char public_key[KEYS_Z85_LEN + 1];
-    char secret_key[KEYS_Z85_LEN + 1];  /* empty when read from a .pub file */
+    char secret_key[KEYS_Z85_LEN + 1]; /* empty when read from a .pub file */
 };
 
 struct keyring {
@@ -31,7 +31,7 @@ struct keyring {
     struct {
         char name[KEYS_NAME_MAX + 1];
         unsigned char key[32];
-    } *entry;
+    } * entry;
 };
 
 /* Whether this libzmq was built with CURVE (libsodium). */

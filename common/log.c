@@ -36,7 +36,8 @@ int log_level_parse(const char *name)
     return -1;
 }
 
-__attribute__((format(printf, 3, 0))) static void s_vlog(enum log_level level, const char *suffix, const char *fmt, va_list ap)
+__attribute__((format(printf, 3, 0))) static void s_vlog(enum log_level level, const char *suffix,
+                                                         const char *fmt, va_list ap)
 {
     char line[2048];
     struct timeval tv;
@@ -44,9 +45,8 @@ __attribute__((format(printf, 3, 0))) static void s_vlog(enum log_level level, c
     gettimeofday(&tv, NULL);
     gmtime_r(&tv.tv_sec, &tm);
     int n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ %s[%d] %s ",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, (int)(tv.tv_usec / 1000), s_progname, (int)getpid(),
-                     s_names[level]);
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     (int)(tv.tv_usec / 1000), s_progname, (int)getpid(), s_names[level]);
     if (n < 0 || (size_t)n >= sizeof line)
         n = 0;
     int m = vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);

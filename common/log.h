@@ -19,8 +19,7 @@ enum log_level log_get_level(void);
 /* "debug", "info", "warn", "error", "off"; returns -1 when unknown. */
 int log_level_parse(const char *name);
 
-void log_msg(enum log_level level, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Rate limit per key (a small fixed table; keys hashed). */
 void log_ratelimited(enum log_level level, const char *key, const char *fmt, ...)

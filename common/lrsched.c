@@ -12,8 +12,9 @@ double lr_at(const struct lr_plan *p, long step)
         return p->base * (double)(step + 1) / (double)p->warmup;
     switch (p->kind) {
     case LR_STEP:
-        return p->step_size > 0 ? p->base * pow(p->gamma, (double)((step - p->warmup) / p->step_size))
-                                : p->base;
+        return p->step_size > 0
+                   ? p->base * pow(p->gamma, (double)((step - p->warmup) / p->step_size))
+                   : p->base;
     case LR_COSINE: {
         long span = p->total - p->warmup;
         if (span <= 0)
@@ -23,8 +24,7 @@ double lr_at(const struct lr_plan *p, long step)
             t = 1;
         return 0.5 * p->base * (1 + cos(M_PI * t));
     }
-    case LR_CONSTANT:
-        break;
+    case LR_CONSTANT: break;
     }
     return p->base;
 }

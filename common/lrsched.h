@@ -7,10 +7,10 @@
 enum lr_schedule { LR_CONSTANT = 0, LR_STEP, LR_COSINE };
 struct lr_plan {
     enum lr_schedule kind;
-    double base;          /* peak learning rate */
-    long warmup;          /* steps of linear warm-up from base/warmup */
-    long total;           /* steps in the whole run (cosine decays to 0 at total) */
-    long step_size;       /* LR_STEP: multiply by gamma every step_size steps */
+    double base;    /* peak learning rate */
+    long warmup;    /* steps of linear warm-up from base/warmup */
+    long total;     /* steps in the whole run (cosine decays to 0 at total) */
+    long step_size; /* LR_STEP: multiply by gamma every step_size steps */
     double gamma;
 };
 double lr_at(const struct lr_plan *p, long step);

@@ -147,8 +147,8 @@ int modelfile_parse_header(const unsigned char *hdr, size_t len, uint64_t file_s
 /* Open path and read and check its header (64 bytes, then the rest of a
  * version 2 one). Returns the file positioned at the weights, or NULL with
  * err filled. */
-static FILE *s_open_header(const char *path, struct modelfile_info *info, uint32_t *crc,
-                           char *err, size_t errlen)
+static FILE *s_open_header(const char *path, struct modelfile_info *info, uint32_t *crc, char *err,
+                           size_t errlen)
 {
     char why[256];
     FILE *f = fopen(path, "rb");

@@ -25,7 +25,7 @@
 
 #define MODELFILE_MAGIC "PSOM"
 #define MODELFILE_VERSION 2
-#define MODELFILE_HEADER 64      /* version 1; the fixed part of version 2 */
+#define MODELFILE_HEADER 64 /* version 1; the fixed part of version 2 */
 #define MODELFILE_HEADER_V2 128
 #define MODELFILE_MAX_PARAMS ((uint64_t)1 << 32)
 
@@ -35,7 +35,7 @@ struct modelfile_info {
     uint64_t round;
     double loss;
     char strategy[16];
-    char model[32];          /* "" in version 1 files */
+    char model[32]; /* "" in version 1 files */
     char dataset[16];
     uint32_t input_shape[3]; /* channels, height, width; 0 if unknown */
     uint32_t header_size;    /* read: 64 or 128 */

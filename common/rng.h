@@ -43,8 +43,8 @@ struct rng {
 
 void rng_seed(struct rng *r, uint64_t seed);
 uint64_t rng_next(struct rng *r);
-double rng_double(struct rng *r);          /* [0, 1) */
-double rng_normal(struct rng *r);          /* standard normal */
+double rng_double(struct rng *r);              /* [0, 1) */
+double rng_normal(struct rng *r);              /* standard normal */
 uint64_t rng_below(struct rng *r, uint64_t n); /* [0, n), n > 0 */
 
 #endif

@@ -4,8 +4,8 @@
 
 #include <stdint.h>
 
-int64_t time_now_ms(void);   /* monotonic milliseconds */
-double time_now_s(void);     /* monotonic seconds, sub-microsecond resolution */
-double time_wall_s(void);    /* seconds since the epoch */
+int64_t time_now_ms(void); /* monotonic milliseconds */
+double time_now_s(void);   /* monotonic seconds, sub-microsecond resolution */
+double time_wall_s(void);  /* seconds since the epoch */
 
 #endif

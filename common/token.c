@@ -13,8 +13,8 @@
 
 #include "common/hash.h"
 
-__attribute__((format(printf, 3, 4))) static int s_err(char *err, size_t errlen,
-                                                       const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int s_err(char *err, size_t errlen, const char *fmt,
+                                                       ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -27,8 +27,7 @@ int token_default_path(const char *endpoint, char *out, size_t len, char *err, s
 {
     char key[32];
     if (strncmp(endpoint, "ipc://", 6) == 0) {
-        snprintf(key, sizeof key, "ipc-%016llx",
-                 (unsigned long long)hash_fnv1a64(endpoint + 6));
+        snprintf(key, sizeof key, "ipc-%016llx", (unsigned long long)hash_fnv1a64(endpoint + 6));
     } else {
         const char *colon = strrchr(endpoint, ':');
         const char *p = colon ? colon + 1 : "";
@@ -41,8 +40,7 @@ int token_default_path(const char *endpoint, char *out, size_t len, char *err, s
     const char *run = getenv("XDG_RUNTIME_DIR");
     struct stat st;
     int n;
-    if (run && run[0] == '/' && stat(run, &st) == 0 && S_ISDIR(st.st_mode) &&
-        st.st_uid == getuid())
+    if (run && run[0] == '/' && stat(run, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == getuid())
         n = snprintf(out, len, "%s/psod/admin-%s.token", run, key);
     else
         n = snprintf(out, len, "/tmp/psod-%u/admin-%s.token", (unsigned)getuid(), key);
@@ -67,8 +65,10 @@ static int s_private_dir(const char *path, char *err, size_t errlen)
     if (lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
         return s_err(err, errlen, "'%s' is not a directory", dir);
     if (st.st_uid != getuid() || (st.st_mode & 022))
-        return s_err(err, errlen, "'%s' belongs to another user or others may write in it: "
-                     "no token written there", dir);
+        return s_err(err, errlen,
+                     "'%s' belongs to another user or others may write in it: "
+                     "no token written there",
+                     dir);
     return 0;
 }
 

@@ -54,8 +54,10 @@ int wire_check_port(const char *endpoint, char *err, size_t errlen)
         return 0; /* no port, or any free one: ZeroMQ says what it thinks */
     const char *p = colon + 1;
     if (strspn(p, "0123456789") != strlen(p)) {
-        snprintf(err, errlen, "'%s': the port '%s' is not a number (tcp://ADDRESS:PORT, 1 to "
-                 "65535, or * for any free port)", endpoint, p);
+        snprintf(err, errlen,
+                 "'%s': the port '%s' is not a number (tcp://ADDRESS:PORT, 1 to "
+                 "65535, or * for any free port)",
+                 endpoint, p);
         return -1;
     }
     long port = strlen(p) > 6 ? 100000 : strtol(p, NULL, 10);
@@ -136,10 +138,11 @@ int wire_decode(zmq_msg_t *frames, int nframes, int more_frames, const struct wi
                       "first frame must be \"PSOD\" plus a version byte (%zu bytes received)",
                       siglen);
     if (sig[4] != PSOD_PROTOCOL_VERSION)
-        return s_fail(err, PSOD__ERROR_CODE__ERR_VERSION,
-                      "protocol version %u not supported (this side speaks %u: psod and its workers "
-                      "must come from releases with the same protocol)", sig[4],
-                      PSOD_PROTOCOL_VERSION);
+        return s_fail(
+            err, PSOD__ERROR_CODE__ERR_VERSION,
+            "protocol version %u not supported (this side speaks %u: psod and its workers "
+            "must come from releases with the same protocol)",
+            sig[4], PSOD_PROTOCOL_VERSION);
     if (nframes < 3 || more_frames)
         return s_fail(err, PSOD__ERROR_CODE__ERR_MALFORMED,
                       "expected 3 or 4 frames after the routing id, received %d%s", nframes,
@@ -155,9 +158,8 @@ int wire_decode(zmq_msg_t *frames, int nframes, int more_frames, const struct wi
     size_t metalen = zmq_msg_size(&frames[2]);
     size_t max_meta = lim && lim->max_meta ? lim->max_meta : WIRE_DEFAULT_MAX_META;
     if (metalen > max_meta)
-        return s_fail(err, PSOD__ERROR_CODE__ERR_TOO_LARGE,
-                      "%s metadata is %zu bytes, limit %zu", wire_command_name(command), metalen,
-                      max_meta);
+        return s_fail(err, PSOD__ERROR_CODE__ERR_TOO_LARGE, "%s metadata is %zu bytes, limit %zu",
+                      wire_command_name(command), metalen, max_meta);
 
     int rule = s_commands[command].payload;
     if (nframes == 4 && rule == 0)
@@ -169,8 +171,8 @@ int wire_decode(zmq_msg_t *frames, int nframes, int more_frames, const struct wi
     if (nframes == 4) {
         size_t plen = zmq_msg_size(&frames[3]);
         if (lim && lim->max_payload && plen > lim->max_payload)
-            return s_fail(err, PSOD__ERROR_CODE__ERR_TOO_LARGE,
-                          "payload is %zu bytes, limit %zu", plen, lim->max_payload);
+            return s_fail(err, PSOD__ERROR_CODE__ERR_TOO_LARGE, "payload is %zu bytes, limit %zu",
+                          plen, lim->max_payload);
         /* Hello, welcome and verify payloads are float32 vectors; a push's or a
          * position's size depends on its encoding (fp16, bf16, int8) and
          * is its receiver's to check. */
@@ -301,8 +303,8 @@ void wire_msg_clear(struct wire_msg *m)
     m->has_payload = 0;
 }
 
-int wire_send(void *sock, const void *id, size_t id_len, int command,
-              const ProtobufCMessage *meta, zmq_msg_t *payload, int flags)
+int wire_send(void *sock, const void *id, size_t id_len, int command, const ProtobufCMessage *meta,
+              zmq_msg_t *payload, int flags)
 {
     unsigned char sig[PSOD_SIGNATURE_LEN] = {'P', 'S', 'O', 'D', PSOD_PROTOCOL_VERSION};
     unsigned char cmd = (unsigned char)command;

@@ -35,12 +35,12 @@ int wire_valid_name(const char *name);
 #define WIRE_DEFAULT_MAX_META (64 * 1024)
 
 struct wire_limits {
-    size_t max_meta;     /* bytes of the metadata frame */
-    size_t max_payload;  /* bytes of the payload frame */
+    size_t max_meta;    /* bytes of the metadata frame */
+    size_t max_payload; /* bytes of the payload frame */
 };
 
 struct wire_error {
-    int code;            /* Psod__ErrorCode; 0 when none */
+    int code; /* Psod__ErrorCode; 0 when none */
     char message[256];
 };
 
@@ -48,12 +48,12 @@ struct wire_error {
 struct wire_msg {
     unsigned char id[WIRE_MAX_ID]; /* routing id (ROUTER side only) */
     size_t id_len;
-    int command;                   /* Psod__Command */
-    ProtobufCMessage *meta;        /* unpacked metadata, owned */
-    zmq_msg_t payload;             /* valid when has_payload */
+    int command;            /* Psod__Command */
+    ProtobufCMessage *meta; /* unpacked metadata, owned */
+    zmq_msg_t payload;      /* valid when has_payload */
     int has_payload;
-    size_t bytes;                  /* total bytes received, all frames */
-    char user[72];                 /* ZAP user id of the connection ("" = none): with
+    size_t bytes;  /* total bytes received, all frames */
+    char user[72]; /* ZAP user id of the connection ("" = none): with
                                     * CURVE the name of the peer's key */
 };
 
@@ -88,8 +88,8 @@ void wire_msg_clear(struct wire_msg *m);
 /* Send one message. `id` is the routing id (ROUTER side) or NULL.
  * `payload`, when not NULL, is sent and thereby emptied (zero-copy).
  * Returns 0 or -1 with errno set (EAGAIN, EHOSTUNREACH, ...). */
-int wire_send(void *sock, const void *id, size_t id_len, int command,
-              const ProtobufCMessage *meta, zmq_msg_t *payload, int flags);
+int wire_send(void *sock, const void *id, size_t id_len, int command, const ProtobufCMessage *meta,
+              zmq_msg_t *payload, int flags);
 
 /* Send an Error message. */
 int wire_send_error(void *sock, const void *id, size_t id_len, int code, const char *message,

@@ -5,7 +5,7 @@
 #   scripts/install-deps.sh --if-missing only call apt when something is missing
 #   scripts/install-deps.sh --check      report what is missing, exit 1 if anything is
 #   scripts/install-deps.sh --plots ...  also gnuplot (scripts/sweep.sh draws with it)
-#   scripts/install-deps.sh --fuzz ...   also clang and its libFuzzer runtime (make fuzz)
+#   scripts/install-deps.sh --fuzz ...   also clang, its libFuzzer runtime (make fuzz), clang-format
 #   scripts/install-deps.sh --ops ...    also what the operations tests use: Slurm and
 #                                        munge, sshd, promtool, Chromium, man, systemd-analyze
 #
@@ -47,6 +47,7 @@ missing() {
     fi
     if [ "$fuzz" = 1 ]; then
         command -v clang >/dev/null 2>&1 || m+=(clang)
+        command -v clang-format >/dev/null 2>&1 || m+=(clang-format)
         # The libFuzzer runtime ships in libclang-rt-dev (libclang_rt.fuzzer).
         ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 ||
             ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a >/dev/null 2>&1 ||
@@ -72,7 +73,7 @@ for arg in "$@"; do
         --if-missing) mode=if-missing ;;
         --check) mode=check ;;
         --plots) plots=1; PACKAGES+=(gnuplot-nox) ;;
-        --fuzz) fuzz=1; PACKAGES+=(clang libclang-rt-dev) ;;
+        --fuzz) fuzz=1; PACKAGES+=(clang libclang-rt-dev clang-format) ;;
         --ops) ops=1; PACKAGES+=(slurm-wlm munge openssh-server openssh-client prometheus
                                  chromium man-db systemd dpkg) ;;
         -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;

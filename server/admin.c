@@ -45,7 +45,7 @@ void srv_handle_admin(struct server *s, struct wire_msg *in)
         srv_reject(s, in, PSOD__ERROR_CODE__ERR_UNAUTHORIZED, 0,
                    "admin requests need a CURVE key from psod's --admin directory%s%s",
                    gs.encrypted ? "" : " (this daemon runs without CURVE)",
-                   !s->admin_token[0] ? ""
+                   !s->admin_token[0]        ? ""
                    : a->token && a->token[0] ? ", or the token in its --admin-token-file (this "
                                                "one is not it)"
                                              : ", or the token in its --admin-token-file, "
@@ -60,7 +60,7 @@ void srv_handle_admin(struct server *s, struct wire_msg *in)
     case PSOD__ADMIN_ACTION__ADMIN_CHECKPOINT:
         if (!s->ckpt_dir[0] || !s->st) {
             srv_reject(s, in, PSOD__ERROR_CODE__ERR_UNSUPPORTED, 0, "%s",
-                     s->ckpt_dir[0] ? "no swarm yet" : "no --checkpoint-dir configured");
+                       s->ckpt_dir[0] ? "no swarm yet" : "no --checkpoint-dir configured");
             return;
         }
         if (server_checkpoint(s) != 0) {
@@ -73,7 +73,7 @@ void srv_handle_admin(struct server *s, struct wire_msg *in)
     case PSOD__ADMIN_ACTION__ADMIN_EVICT:
         if (!a->worker_name || !(mb = srv_by_name(s, a->worker_name)) || !mb->active) {
             srv_reject(s, in, PSOD__ERROR_CODE__ERR_NOT_JOINED, 0, "no active worker '%s'",
-                     a->worker_name ? a->worker_name : "");
+                       a->worker_name ? a->worker_name : "");
             return;
         }
         mb->active = 0;
@@ -86,7 +86,7 @@ void srv_handle_admin(struct server *s, struct wire_msg *in)
         break;
     default:
         srv_reject(s, in, PSOD__ERROR_CODE__ERR_UNSUPPORTED, 0, "unknown admin action %d",
-                 (int)a->action);
+                   (int)a->action);
         return;
     }
     if (strncmp(in->user, "admin:", 6) != 0)
@@ -108,8 +108,8 @@ void srv_handle_model_request(struct server *s, struct wire_msg *in)
     if (s->st)
         w = r->safe && s->ops->safe ? s->ops->safe(s->st, &kind) : s->ops->global(s->st);
     if (!w) {
-        srv_reject(s, in, PSOD__ERROR_CODE__ERR_ROUND, r->seq,
-                   "no %s yet (no round has closed%s)", r->safe ? "safe model" : "global model",
+        srv_reject(s, in, PSOD__ERROR_CODE__ERR_ROUND, r->seq, "no %s yet (no round has closed%s)",
+                   r->safe ? "safe model" : "global model",
                    srv_verifying(s) ? ", or no candidate was verified" : "");
         return;
     }

@@ -14,10 +14,10 @@
 #define ZAP_ENDPOINT "inproc://zeromq.zap.01"
 
 struct gate {
-    void *zap;               /* REP bound to the context's ZAP endpoint */
-    void *mon;               /* PAIR reading the ROUTER's monitor events */
+    void *zap; /* REP bound to the context's ZAP endpoint */
+    void *mon; /* PAIR reading the ROUTER's monitor events */
     struct keyring allow, admin;
-    unsigned char own[32];   /* the daemon's public key: the other daemons of a sharded
+    unsigned char own[32]; /* the daemon's public key: the other daemons of a sharded
                               * swarm hold the same pair (one key set) */
     int curve;
     long max_peers;
@@ -42,8 +42,10 @@ int gate_new(struct gate **out, void *ctx, void *sock, const struct gate_config 
 {
     *out = NULL;
     int curve = cfg->curve_secret && cfg->curve_secret[0];
-    if (!curve && ((cfg->allow_dir && cfg->allow_dir[0]) || (cfg->admin_dir && cfg->admin_dir[0]))) {
-        snprintf(err, errlen, "--allow and --admin need --curve-secret (keys only mean something "
+    if (!curve &&
+        ((cfg->allow_dir && cfg->allow_dir[0]) || (cfg->admin_dir && cfg->admin_dir[0]))) {
+        snprintf(err, errlen,
+                 "--allow and --admin need --curve-secret (keys only mean something "
                  "with CURVE)");
         return -1;
     }
@@ -60,7 +62,8 @@ int gate_new(struct gate **out, void *ctx, void *sock, const struct gate_config 
         if (!keys_curve_available())
             return s_fail(g, err, errlen, "--curve-secret: this libzmq was built without CURVE");
         if (!cfg->allow_dir || !cfg->allow_dir[0])
-            return s_fail(g, err, errlen, "--curve-secret needs --allow DIR: the public keys of "
+            return s_fail(g, err, errlen,
+                          "--curve-secret needs --allow DIR: the public keys of "
                           "the workers that may join");
         struct keypair kp;
         if (keys_read(cfg->curve_secret, 1, &kp, err, errlen) != 0) {
@@ -91,11 +94,10 @@ int gate_new(struct gate **out, void *ctx, void *sock, const struct gate_config 
         return s_fail(g, err, errlen, "cannot start the ZAP handler: %s", zmq_strerror(errno));
     char mon[64];
     snprintf(mon, sizeof mon, "inproc://psod-monitor-%p", (void *)g);
-    if (zmq_socket_monitor(sock, mon,
-                           ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED |
-                               ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
-                               ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
-                               ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) != 0 ||
+    if (zmq_socket_monitor(
+            sock, mon,
+            ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+                ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) != 0 ||
         !(g->mon = zmq_socket(ctx, ZMQ_PAIR)) || zmq_connect(g->mon, mon) != 0)
         return s_fail(g, err, errlen, "cannot monitor the socket: %s", zmq_strerror(errno));
     int linger = 0;
@@ -140,9 +142,7 @@ static void s_monitor(struct gate *g)
     uint32_t value;
     while (wire_monitor_event(g->mon, &event, &value) == 0) {
         switch (event) {
-        case ZMQ_EVENT_ACCEPTED:
-            g->connected++;
-            break;
+        case ZMQ_EVENT_ACCEPTED: g->connected++; break;
         case ZMQ_EVENT_DISCONNECTED:
             if (g->connected)
                 g->connected--;
@@ -154,7 +154,8 @@ static void s_monitor(struct gate *g)
             g->refused++;
             log_ratelimited(LOG_WARN, "handshake-protocol",
                             "refused a connection: ZMTP handshake failed (protocol error "
-                            "0x%x%s)", value,
+                            "0x%x%s)",
+                            value,
                             value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH
                                 ? g->curve ? ": the peer has no CURVE key; give the worker "
                                              "--curve-secret and --curve-server"
@@ -239,8 +240,8 @@ static void s_zap(struct gate *g)
             s_zap_reply(g->zap, &f[1], strcmp(mech, "NULL") == 0 ? "200" : "400",
                         strcmp(mech, "NULL") == 0 ? "OK" : "mechanism not offered", "");
         } else if (strcmp(mech, "CURVE") != 0 || n < 7 || zmq_msg_size(&f[6]) != 32) {
-            log_ratelimited(LOG_WARN, "zap", "refused a connection from %s: mechanism %s",
-                            addr, mech);
+            log_ratelimited(LOG_WARN, "zap", "refused a connection from %s: mechanism %s", addr,
+                            mech);
             s_zap_reply(g->zap, &f[1], "400", "CURVE required", "");
         } else {
             const unsigned char *key = zmq_msg_data(&f[6]);
@@ -261,7 +262,8 @@ static void s_zap(struct gate *g)
                 zmq_z85_encode(z85, key, 32);
                 log_ratelimited(LOG_WARN, "zap",
                                 "refused a connection from %s: public key %s is not on the "
-                                "allow-list", addr, z85);
+                                "allow-list",
+                                addr, z85);
                 s_zap_reply(g->zap, &f[1], "400", "key not allowed", "");
             }
         }

@@ -29,15 +29,15 @@
 #define GATE_USER_DAEMON "psod:daemon"
 
 struct gate_config {
-    const char *curve_secret;  /* the daemon's .key file, "" = no CURVE */
-    const char *allow_dir;     /* worker public keys (with curve_secret) */
-    const char *admin_dir;     /* operator public keys, "" = no admin requests */
-    long max_peers;            /* open connections allowed, 0 = no limit */
+    const char *curve_secret; /* the daemon's .key file, "" = no CURVE */
+    const char *allow_dir;    /* worker public keys (with curve_secret) */
+    const char *admin_dir;    /* operator public keys, "" = no admin requests */
+    long max_peers;           /* open connections allowed, 0 = no limit */
 };
 
 struct gate_stats {
-    uint32_t connected;        /* connections open now */
-    uint64_t refused;          /* refused or failed handshakes */
+    uint32_t connected; /* connections open now */
+    uint64_t refused;   /* refused or failed handshakes */
     int encrypted;
     size_t allowed_keys, admin_keys;
 };

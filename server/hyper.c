@@ -44,7 +44,8 @@ void srv_hyper_round(struct server *s)
     int g = hyper_best(s->hyper, &lr, &mom, &loss);
     if (g >= 0)
         log_debug("round %llu: best hyperparameters lr %.4g momentum %.3f (particle %d, loss "
-                  "%.6g)", (unsigned long long)s->round, lr, mom, g, loss);
+                  "%.6g)",
+                  (unsigned long long)s->round, lr, mom, g, loss);
 }
 
 void srv_hyper_fill(const struct server *s, int i, protobuf_c_boolean *has, double *lr,

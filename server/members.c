@@ -133,16 +133,20 @@ static int s_hello_malformed(const struct server *s, const Psod__Hello *h, char 
                         PSOD_PROTOCOL_VERSION),
                PSOD__ERROR_CODE__ERR_VERSION;
     if (!h->worker_name || !wire_valid_name(h->worker_name))
-        return snprintf(why, len, "worker name must be 1 to %d printable characters without "
-                        "spaces", WIRE_NAME_MAX),
+        return snprintf(why, len,
+                        "worker name must be 1 to %d printable characters without "
+                        "spaces",
+                        WIRE_NAME_MAX),
                PSOD__ERROR_CODE__ERR_MALFORMED;
     if (h->session.len != 0 && h->session.len != PSOD_SESSION_LEN)
         return snprintf(why, len, "a hello's session is empty or the %d bytes of a Welcome's",
                         PSOD_SESSION_LEN),
                PSOD__ERROR_CODE__ERR_MALFORMED;
     if ((int)h->encoding < 0 || (int)h->encoding >= CODEC_KINDS)
-        return snprintf(why, len, "hello asks for wire encoding %d; this daemon speaks fp32, "
-                        "fp16, bf16, int8", (int)h->encoding),
+        return snprintf(why, len,
+                        "hello asks for wire encoding %d; this daemon speaks fp32, "
+                        "fp16, bf16, int8",
+                        (int)h->encoding),
                PSOD__ERROR_CODE__ERR_UNSUPPORTED;
     if (h->payload_kind != PSOD__PAYLOAD_KIND__PAYLOAD_WEIGHTS || h->auth_token.len != 0)
         return snprintf(why, len, "hello takes float32 initial weights, without tokens"),
@@ -159,7 +163,8 @@ static int s_hello_foreign(const struct server *s, const Psod__Hello *h, char *w
     if (!s->st)
         return 0; /* the first hello sets the model */
     if (s->dataset[0] && h->dataset && h->dataset[0] && strcmp(s->dataset, h->dataset) != 0)
-        return snprintf(why, len, "this swarm trains %s on %s; the worker's data is %s: start "
+        return snprintf(why, len,
+                        "this swarm trains %s on %s; the worker's data is %s: start "
                         "it with the swarm's --dataset (or a daemon of its own)",
                         s->model_name[0] ? s->model_name : "its model", s->dataset, h->dataset),
                PSOD__ERROR_CODE__ERR_FINGERPRINT;
@@ -174,10 +179,11 @@ static int s_hello_foreign(const struct server *s, const Psod__Hello *h, char *w
                  h->dataset && h->dataset[0] ? " on " : "", h->dataset ? h->dataset : "",
                  (unsigned long long)h->param_count);
     else
-        snprintf(why, len, "model fingerprint %llu/%016llx (%s) does not match the swarm's "
-                 "%zu/%016llx", (unsigned long long)h->param_count,
-                 (unsigned long long)h->layout_hash, theirs, s->n,
-                 (unsigned long long)s->layout_hash);
+        snprintf(why, len,
+                 "model fingerprint %llu/%016llx (%s) does not match the swarm's "
+                 "%zu/%016llx",
+                 (unsigned long long)h->param_count, (unsigned long long)h->layout_hash, theirs,
+                 s->n, (unsigned long long)s->layout_hash);
     return PSOD__ERROR_CODE__ERR_FINGERPRINT;
 }
 
@@ -250,19 +256,20 @@ void srv_handle_hello(struct server *s, struct wire_msg *in)
     }
     if ((long)s->count >= cap && slot_i < 0) {
         srv_reject(s, in, PSOD__ERROR_CODE__ERR_SWARM_FULL, 0,
-                 "all %zu particles are taken (--workers %ld, --max-workers %ld)", s->count,
-                 s->cfg.workers, s->cfg.max_workers);
+                   "all %zu particles are taken (--workers %ld, --max-workers %ld)", s->count,
+                   s->cfg.workers, s->cfg.max_workers);
         return;
     }
     if (!in->has_payload) {
-        srv_reject(s, in, PSOD__ERROR_CODE__ERR_NEED_WEIGHTS,
-                 0, "a new particle needs its initial weights as payload");
+        srv_reject(s, in, PSOD__ERROR_CODE__ERR_NEED_WEIGHTS, 0,
+                   "a new particle needs its initial weights as payload");
         return;
     }
     size_t bytes = zmq_msg_size(&in->payload);
     if (bytes != h->param_count * sizeof(float)) {
-        srv_reject(s, in, PSOD__ERROR_CODE__ERR_SIZE, 0, "payload is %zu bytes, param_count says %llu",
-                 bytes, (unsigned long long)h->param_count);
+        srv_reject(s, in, PSOD__ERROR_CODE__ERR_SIZE, 0,
+                   "payload is %zu bytes, param_count says %llu", bytes,
+                   (unsigned long long)h->param_count);
         return;
     }
     const float *x0 = zmq_msg_data(&in->payload);
@@ -274,7 +281,7 @@ void srv_handle_hello(struct server *s, struct wire_msg *in)
     }
     if (bad) {
         srv_reject(s, in, PSOD__ERROR_CODE__ERR_NOT_FINITE, 0,
-                 "initial weights hold %zu NaN or infinite values", bad);
+                   "initial weights hold %zu NaN or infinite values", bad);
         return;
     }
     if (!s->st) {
@@ -294,10 +301,9 @@ void srv_handle_hello(struct server *s, struct wire_msg *in)
         snprintf(s->dataset, sizeof s->dataset, "%s", h->dataset ? h->dataset : "");
         for (size_t k = 0; k < 3; k++)
             s->input_shape[k] = k < h->n_input_shape ? h->input_shape[k] : 0;
-        log_info("swarm model set by '%s': %s%s%s, %zu parameters, layout %016llx",
-                 h->worker_name, s->model_name[0] ? s->model_name : "unnamed model",
-                 s->dataset[0] ? " on " : "", s->dataset, s->n,
-                 (unsigned long long)s->layout_hash);
+        log_info("swarm model set by '%s': %s%s%s, %zu parameters, layout %016llx", h->worker_name,
+                 s->model_name[0] ? s->model_name : "unnamed model", s->dataset[0] ? " on " : "",
+                 s->dataset, s->n, (unsigned long long)s->layout_hash);
     }
     if (srv_reserve(s) != 0) {
         srv_reject(s, in, PSOD__ERROR_CODE__ERR_INTERNAL, 0, "out of memory for a particle");
@@ -309,7 +315,8 @@ void srv_handle_hello(struct server *s, struct wire_msg *in)
     if (g) {
         memcpy(zmq_msg_data(&in->payload), g, s->n * sizeof(float));
         log_info("worker '%s' joins a running swarm at round %llu: starting from the global "
-                 "model", h->worker_name, (unsigned long long)s->round);
+                 "model",
+                 h->worker_name, (unsigned long long)s->round);
     }
     if (slot_i >= 0) {
         struct member *slot = &s->m[slot_i];
@@ -337,9 +344,9 @@ void srv_handle_hello(struct server *s, struct wire_msg *in)
     if ((long)s->count < s->cfg.workers)
         snprintf(more, sizeof more, "; rounds wait for %ld more worker%s to join",
                  s->cfg.workers - (long)s->count, s->cfg.workers - (long)s->count == 1 ? "" : "s");
-    log_info("worker '%s' (%s pid %u) joined as particle %zu (%zu of %ld), %s payloads%s",
-             mb->name, h->host ? h->host : "?", h->pid, s->count - 1, s->count,
-             s->cfg.workers, codec_name(mb->wire), more);
+    log_info("worker '%s' (%s pid %u) joined as particle %zu (%zu of %ld), %s payloads%s", mb->name,
+             h->host ? h->host : "?", h->pid, s->count - 1, s->count, s->cfg.workers,
+             codec_name(mb->wire), more);
     s_welcome(s, mb, 0);
 }
 
@@ -387,12 +394,12 @@ void srv_handle_bye(struct server *s, struct wire_msg *in)
     if (!isnan(acc))
         snprintf(said, sizeof said, "final test accuracy %.2f%%", 100 * acc);
     else if (isfinite(b->accuracy))
-        snprintf(said, sizeof said, "final test accuracy %g: not a fraction, ignored",
-                 b->accuracy);
+        snprintf(said, sizeof said, "final test accuracy %g: not a fraction, ignored", b->accuracy);
     log_info("worker '%s' left: %s (%s)", mb->name, b->reason && b->reason[0] ? b->reason : "bye",
              said);
     if (srv_follower(s) && s->sh.stop_at > 0)
         srv_timers(s, time_now_s()); /* the last bye after the coordinator's stop */
-    if (s->cfg.exit_when_done && !srv_follower(s) && srv_active(s) == 0 && (long)s->count >= s->cfg.workers)
+    if (s->cfg.exit_when_done && !srv_follower(s) && srv_active(s) == 0 &&
+        (long)s->count >= s->cfg.workers)
         s->done = 1;
 }

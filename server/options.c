@@ -33,10 +33,10 @@ static const char *const s_modes[] = {"sync", "async", NULL};
  *     clipping, the smallest worst-case loss against the clean run over
  *     every attack and scenario of docs/RESULTS.md's robust campaign (it
  *     never reads a worker's claimed loss, so lies cost it nothing). */
-#define PRESET_LIST(X)                                                                            \
-    X(none, NULL)                                                                                 \
-    X(healthy, "--strategy", "avg", NULL)                                                         \
-    X(skewed, "--strategy", "pso", "--attractor", "mean", NULL)                                   \
+#define PRESET_LIST(X)                                          \
+    X(none, NULL)                                               \
+    X(healthy, "--strategy", "avg", NULL)                       \
+    X(skewed, "--strategy", "pso", "--attractor", "mean", NULL) \
     X(faulty, "--strategy", "avg", "--aggregate", "cclip", NULL)
 #define PRESET_ROW(name, ...) {#name, {__VA_ARGS__}},
 #define PRESET_NAME(name, ...) #name,
@@ -82,6 +82,8 @@ char **server_preset_argv(int argc, char **argv, int *argc_out, char *err, size_
 static const char *const s_wires[] = {"any", "fp32", "fp16", "bf16", "int8", NULL};
 
 #define C(f) offsetof(struct server_config, f)
+/* One row per option, as the table reads. */
+/* clang-format off */
 static const struct config_option s_options[] = {
     OPT_GROUP("The swarm"),
     OPT_STRING("bind", C(bind), "tcp://127.0.0.1:5555",
@@ -210,6 +212,7 @@ static const struct config_option s_options[] = {
         "--hyper: pull toward the swarm's best point"),
     {0},
 };
+/* clang-format on */
 #undef C
 
 const struct config_table *server_options(struct server_config *c,

@@ -22,8 +22,8 @@ int srv_save_model(struct server *s)
     const float *g = s->ops->global(s->st);
     if (!g)
         return 0;
-    struct modelfile_info info = {s->layout_hash, s->n, s->round, s->ops->global_loss(s->st), "",
-                                  "", "", {0, 0, 0}, 0};
+    struct modelfile_info info = {
+        s->layout_hash, s->n, s->round, s->ops->global_loss(s->st), "", "", "", {0, 0, 0}, 0};
     snprintf(info.strategy, sizeof info.strategy, "%s", s->ops->name);
     snprintf(info.model, sizeof info.model, "%.31s", s->model_name);
     snprintf(info.dataset, sizeof info.dataset, "%.15s", s->dataset);
@@ -69,14 +69,15 @@ static int s_writable_file(const char *opt, const char *path, char *err, size_t 
 }
 
 /* An existing directory (must_exist) or one psod may create. */
-static int s_usable_dir(const char *opt, const char *path, int must_exist, char *err,
-                        size_t errlen)
+static int s_usable_dir(const char *opt, const char *path, int must_exist, char *err, size_t errlen)
 {
     struct stat st;
     if (stat(path, &st) != 0) {
         if (must_exist) {
-            snprintf(err, errlen, "--%s '%s' does not exist (a typo? --resume-or-start starts "
-                     "a new swarm when there is nothing to resume)", opt, path);
+            snprintf(err, errlen,
+                     "--%s '%s' does not exist (a typo? --resume-or-start starts "
+                     "a new swarm when there is nothing to resume)",
+                     opt, path);
             return -1;
         }
         return s_writable_file(opt, path, err, errlen);
@@ -100,7 +101,8 @@ int srv_check_paths(const struct server_config *cfg, char *err, size_t errlen)
         return -1;
     if (cfg->endpoint_file[0] && s_writable_file("endpoint-file", cfg->endpoint_file, err, errlen))
         return -1;
-    if (cfg->checkpoint_dir[0] && s_usable_dir("checkpoint-dir", cfg->checkpoint_dir, 0, err, errlen))
+    if (cfg->checkpoint_dir[0] &&
+        s_usable_dir("checkpoint-dir", cfg->checkpoint_dir, 0, err, errlen))
         return -1;
     if (cfg->resume[0] && s_usable_dir("resume", cfg->resume, !cfg->resume_or_start, err, errlen))
         return -1;

@@ -137,8 +137,8 @@ int server_checkpoint(struct server *s)
         unlink(old);
     }
     s_free_names(names, n);
-    log_info("checkpoint of round %llu written to %s (%.0f ms)", (unsigned long long)s->round,
-             path, (time_now_s() - t0) * 1e3);
+    log_info("checkpoint of round %llu written to %s (%.0f ms)", (unsigned long long)s->round, path,
+             (time_now_s() - t0) * 1e3);
     return 0;
 }
 
@@ -169,14 +169,15 @@ static int s_load_reader(struct server *s, struct ckpt_reader *rp, char *err, si
         (rv < 3 || rv > SRV_RECORD_VERSION))
         snprintf(r.err, sizeof r.err, "server record version %llu, this build reads 1 to %d",
                  (unsigned long long)rv, SRV_RECORD_VERSION);
-    if (r.err[0] || ckpt_get_str(&r, strategy, sizeof strategy) ||
-        ckpt_get_u64(&r, &n) || ckpt_get_u64(&r, &layout) || ckpt_get_u64(&r, &round) ||
-        ckpt_get_u64(&r, &swarm_id) || ckpt_get_u64(&r, &seed) || ckpt_get_f64(&r, &g_acc) ||
-        ckpt_get_u64(&r, &g_round) || ckpt_get_u64(&r, &count))
+    if (r.err[0] || ckpt_get_str(&r, strategy, sizeof strategy) || ckpt_get_u64(&r, &n) ||
+        ckpt_get_u64(&r, &layout) || ckpt_get_u64(&r, &round) || ckpt_get_u64(&r, &swarm_id) ||
+        ckpt_get_u64(&r, &seed) || ckpt_get_f64(&r, &g_acc) || ckpt_get_u64(&r, &g_round) ||
+        ckpt_get_u64(&r, &count))
         goto fail;
-    if (rv >= 3 && (ckpt_get_str(&r, s->model_name, sizeof s->model_name) ||
-                    ckpt_get_str(&r, s->dataset, sizeof s->dataset) || ckpt_get_u64(&r, &shape[0]) ||
-                    ckpt_get_u64(&r, &shape[1]) || ckpt_get_u64(&r, &shape[2])))
+    if (rv >= 3 &&
+        (ckpt_get_str(&r, s->model_name, sizeof s->model_name) ||
+         ckpt_get_str(&r, s->dataset, sizeof s->dataset) || ckpt_get_u64(&r, &shape[0]) ||
+         ckpt_get_u64(&r, &shape[1]) || ckpt_get_u64(&r, &shape[2])))
         goto fail;
     for (int k = 0; k < 3; k++)
         s->input_shape[k] = shape[k] > UINT32_MAX ? 0 : (uint32_t)shape[k];
@@ -186,8 +187,10 @@ static int s_load_reader(struct server *s, struct ckpt_reader *rp, char *err, si
         goto fail;
     uint64_t want_count = s->sh.count > 1 ? (uint64_t)s->sh.count : 1;
     if (scount != want_count || sindex != (uint64_t)s->sh.index) {
-        snprintf(r.err, sizeof r.err, "written by shard %llu of %llu; this daemon is shard %d of "
-                 "%llu", (unsigned long long)sindex, (unsigned long long)scount, s->sh.index,
+        snprintf(r.err, sizeof r.err,
+                 "written by shard %llu of %llu; this daemon is shard %d of "
+                 "%llu",
+                 (unsigned long long)sindex, (unsigned long long)scount, s->sh.index,
                  (unsigned long long)want_count);
         goto fail;
     }
@@ -208,7 +211,8 @@ static int s_load_reader(struct server *s, struct ckpt_reader *rp, char *err, si
     }
     if (n == 0 || n > s->lim.max_payload / sizeof(float) || count > 65536 ||
         n * sizeof(float) * (count + 1) > r.left) {
-        snprintf(r.err, sizeof r.err, "truncated or corrupt: %llu particles of %llu parameters do "
+        snprintf(r.err, sizeof r.err,
+                 "truncated or corrupt: %llu particles of %llu parameters do "
                  "not fit the file",
                  (unsigned long long)count, (unsigned long long)n);
         goto fail;
@@ -320,14 +324,15 @@ static void s_discard_newer(const char *dir, long round)
     size_t n = s_ckpt_list(dir, &names);
     for (size_t i = 0; i < n; i++) {
         unsigned long long r;
-        if (sscanf(names[i], CKPT_PREFIX "%llu", &r) != 1 || 
-                                                                 (round >= 0 && r <= (unsigned long long)round))
+        if (sscanf(names[i], CKPT_PREFIX "%llu", &r) != 1 ||
+            (round >= 0 && r <= (unsigned long long)round))
             continue;
         char path[CONF_STRLEN + 300];
         snprintf(path, sizeof path, "%s/%s", dir, names[i]);
         if (unlink(path) == 0)
             log_warn("discarded checkpoint %s (round %llu): the other shards do not hold that "
-                     "generation", path, r);
+                     "generation",
+                     path, r);
     }
     if (n)
         s_free_names(names, n);
@@ -346,12 +351,13 @@ int srv_resume(struct server *s, const char *dir, char *err, size_t errlen)
     }
     if (n == 0) {
         if (!s->cfg.resume_or_start) {
-            snprintf(err, errlen, "--resume '%s' holds no checkpoint (ckpt-*.psck); give "
-                     "--resume-or-start to start a new swarm there", dir);
+            snprintf(err, errlen,
+                     "--resume '%s' holds no checkpoint (ckpt-*.psck); give "
+                     "--resume-or-start to start a new swarm there",
+                     dir);
             return -1;
         }
-        log_warn("--resume %s: no checkpoint there; starting a new swarm (--resume-or-start)",
-                 dir);
+        log_warn("--resume %s: no checkpoint there; starting a new swarm (--resume-or-start)", dir);
         return 0;
     }
     for (size_t i = 0; i < n; i++) {
@@ -376,9 +382,9 @@ int srv_maybe_checkpoint(struct server *s, double now)
 {
     if (!s->ckpt_dir[0] || !s->st || s->round == s->ckpt_round)
         return 0;
-    if ((s->cfg.checkpoint_every > 0 && s->round - s->ckpt_round >= (uint64_t)s->cfg.checkpoint_every) ||
+    if ((s->cfg.checkpoint_every > 0 &&
+         s->round - s->ckpt_round >= (uint64_t)s->cfg.checkpoint_every) ||
         (s->cfg.checkpoint_seconds > 0 && now - s->ckpt_time >= s->cfg.checkpoint_seconds))
         return server_checkpoint(s) == 0;
     return 0;
 }
-

@@ -23,19 +23,19 @@ static int s_take_push(struct server *s, struct wire_msg *in, struct member *mb,
     size_t bytes = zmq_msg_size(&in->payload);
     if (bytes != s->n * sizeof(float)) {
         srv_reject(s, in, PSOD__ERROR_CODE__ERR_SIZE, p->seq, "payload is %zu bytes, expected %zu",
-                 bytes, s->n * sizeof(float));
+                   bytes, s->n * sizeof(float));
         return -1;
     }
     uint32_t crc;
     size_t bad = wire_check_payload(zmq_msg_data(&in->payload), s->n, &crc);
     if (crc != p->payload_crc32c) {
         srv_reject(s, in, PSOD__ERROR_CODE__ERR_CHECKSUM, p->seq,
-                 "payload CRC-32C is %08x, push says %08x", crc, p->payload_crc32c);
+                   "payload CRC-32C is %08x, push says %08x", crc, p->payload_crc32c);
         return -1;
     }
     if (bad) {
         srv_reject(s, in, PSOD__ERROR_CODE__ERR_NOT_FINITE, p->seq,
-                 "weights hold %zu NaN or infinite values", bad);
+                   "weights hold %zu NaN or infinite values", bad);
         return -1;
     }
     zmq_msg_init(&mb->push);
@@ -73,8 +73,7 @@ static int s_decode_push(struct server *s, struct wire_msg *in, struct member *m
     if (bad) {
         zmq_msg_close(&x);
         srv_reject(s, in, PSOD__ERROR_CODE__ERR_NOT_FINITE, p->seq,
-                   "the %s push decodes to %zu NaN or infinite values", codec_name(mb->wire),
-                   bad);
+                   "the %s push decodes to %zu NaN or infinite values", codec_name(mb->wire), bad);
         return -1;
     }
     zmq_msg_init(&mb->push);
@@ -118,8 +117,8 @@ void srv_handle_push(struct server *s, struct wire_msg *in)
     struct member *mb = srv_by_id(s, in);
     if (!mb || !mb->active) {
         srv_reject(s, in, PSOD__ERROR_CODE__ERR_NOT_JOINED, p->seq, "%s",
-                 mb && mb->evicted ? "this worker was evicted for silence; send hello to rejoin"
-                                   : "push before hello");
+                   mb && mb->evicted ? "this worker was evicted for silence; send hello to rejoin"
+                                     : "push before hello");
         return;
     }
     if (srv_foreign_key(s, mb, in, p->seq))

@@ -15,11 +15,11 @@
 #include "common/timeutil.h"
 #include "common/wire.h"
 
-int srv_reject(struct server *s, const struct wire_msg *in, int code, uint64_t seq,
-                    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+int srv_reject(struct server *s, const struct wire_msg *in, int code, uint64_t seq, const char *fmt,
+               ...) __attribute__((format(printf, 5, 6)));
 
-int srv_reject(struct server *s, const struct wire_msg *in, int code, uint64_t seq,
-                    const char *fmt, ...)
+int srv_reject(struct server *s, const struct wire_msg *in, int code, uint64_t seq, const char *fmt,
+               ...)
 {
     char msg[256];
     va_list ap;
@@ -31,7 +31,7 @@ int srv_reject(struct server *s, const struct wire_msg *in, int code, uint64_t s
     /* A worker by its name ("w:" + name, as the log always called it): the
      * connection's member, or the name a hello claims; else the routing id. */
     const struct member *mb = srv_by_id(s, in);
-    const char *name = mb                                            ? mb->name
+    const char *name = mb ? mb->name
                        : in->command == PSOD__COMMAND__CMD_HELLO && in->meta
                            ? ((const Psod__Hello *)in->meta)->worker_name
                            : NULL;
@@ -40,8 +40,7 @@ int srv_reject(struct server *s, const struct wire_msg *in, int code, uint64_t s
         k = (size_t)snprintf(who, sizeof who, "w:%s", name);
     for (size_t i = 0; !named && i < in->id_len && k + 4 < sizeof who; i++) {
         unsigned char ch = in->id[i];
-        k += (size_t)snprintf(who + k, sizeof who - k, ch >= 32 && ch < 127 ? "%c" : "\\x%02x",
-                              ch);
+        k += (size_t)snprintf(who + k, sizeof who - k, ch >= 32 && ch < 127 ? "%c" : "\\x%02x", ch);
     }
     who[k] = '\0';
     log_ratelimited(LOG_WARN, wire_error_name(code), "refused peer '%s': %s: %s", who,

@@ -35,8 +35,7 @@ static void s_choose_evaluator(struct server *s)
  * (mb->position) to the new one (mb->push), encoded into `q`; the new one
  * becomes what the worker will decode, bit for bit. Returns 0, or -1 when
  * out of memory (the worker then gets the float32 position). */
-static int s_encode_position(struct server *s, struct member *mb, zmq_msg_t *q,
-                             Psod__Position *p)
+static int s_encode_position(struct server *s, struct member *mb, zmq_msg_t *q, Psod__Position *p)
 {
     size_t bytes = codec_bytes(mb->wire, s->n, CODEC_BLOCK);
     if (zmq_msg_init_size(q, bytes) != 0)
@@ -272,8 +271,7 @@ static int s_evict_stalled(struct server *s, double now, double silent_limit)
         log_warn("evicted worker '%s' (particle %zu): no push for %.1f s, over %g x its slowest "
                  "interval of %.2f s (--progress-factor), though its heartbeats go on; the "
                  "round no longer waits for it",
-                 mb->name, i, now - mb->last_push_at, s->cfg.progress_factor,
-                 mb->slowest_interval);
+                 mb->name, i, now - mb->last_push_at, s->cfg.progress_factor, mb->slowest_interval);
     }
     return changed;
 }
@@ -338,4 +336,3 @@ void srv_global_report(struct server *s, double acc, uint64_t round)
         s->g_acc_round = round;
     }
 }
-

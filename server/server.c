@@ -62,7 +62,7 @@ static int s_listen(struct server *s, const struct server_config *cfg, char *err
     if (zmq_bind(s->sock, cfg->bind) != 0) {
         int e = errno;
         snprintf(err, errlen, "cannot listen on '%s': %s%s", cfg->bind, zmq_strerror(e),
-                 e == EADDRINUSE ? " (another process holds the port; pick another --bind)"
+                 e == EADDRINUSE      ? " (another process holds the port; pick another --bind)"
                  : e == EADDRNOTAVAIL ? " (no interface of this host has that address)"
                  : e == EINVAL || e == ENODEV || e == EPROTONOSUPPORT
                      ? " (expected tcp://ADDRESS:PORT with an interface's IP address, e.g. "
@@ -82,33 +82,39 @@ static int s_check_aggregate(const struct server *s, char *err, size_t errlen)
     const struct server_config *cfg = &s->cfg;
     const struct agg_params *a = &cfg->sp.agg;
     if (cfg->sp.verify && cfg->sp.verify_quorum > cfg->sp.verify_panel) {
-        snprintf(err, errlen, "--verify-quorum %ld is more than --verify-panel %ld: no candidate "
-                 "could ever be adopted", cfg->sp.verify_quorum, cfg->sp.verify_panel);
+        snprintf(err, errlen,
+                 "--verify-quorum %ld is more than --verify-panel %ld: no candidate "
+                 "could ever be adopted",
+                 cfg->sp.verify_quorum, cfg->sp.verify_panel);
         return -1;
     }
     if (a->rule == AGG_MEAN)
         return 0;
     const char *rule = agg_rule_names[a->rule];
     if (cfg->mode == SERVER_ASYNC) {
-        snprintf(err, errlen, "--aggregate %s needs --mode sync: in async mode each push is "
-                 "applied alone, so there is no round of pushes to aggregate", rule);
+        snprintf(err, errlen,
+                 "--aggregate %s needs --mode sync: in async mode each push is "
+                 "applied alone, so there is no round of pushes to aggregate",
+                 rule);
         return -1;
     }
     if (cfg->shards[0] && !agg_elementwise(a->rule)) {
-        snprintf(err, errlen, "--aggregate %s works on one daemon only: it needs norms of "
+        snprintf(err, errlen,
+                 "--aggregate %s works on one daemon only: it needs norms of "
                  "whole changes and each shard holds a slice (median and trimmed are "
-                 "element-wise and give the same bits sharded)", rule);
+                 "element-wise and give the same bits sharded)",
+                 rule);
         return -1;
     }
     if (s->ops->candidate && cfg->sp.attractor != PSO_ATTRACT_MEAN) {
-        snprintf(err, errlen, "--aggregate %s applies to pso's mean attractor (--attractor "
+        snprintf(err, errlen,
+                 "--aggregate %s applies to pso's mean attractor (--attractor "
                  "mean): the personal-best attractor forms no mean, the weighted one weighs "
                  "pushes by the losses workers claim and the mix one by a searched mixture",
                  rule);
         return -1;
     }
-    return agg_check(a, cfg->quorum > 0 && cfg->quorum < cfg->workers ? cfg->quorum
-                                                                       : cfg->workers,
+    return agg_check(a, cfg->quorum > 0 && cfg->quorum < cfg->workers ? cfg->quorum : cfg->workers,
                      err, errlen);
 }
 
@@ -131,8 +137,7 @@ static void s_admin_token(struct server *s)
     }
     if (token_create(path, s->admin_token, err, sizeof err) != 0) {
         s->admin_token[0] = '\0';
-        log_warn("no admin token (psoctl stop, checkpoint, evict need CURVE admin keys): %s",
-                 err);
+        log_warn("no admin token (psoctl stop, checkpoint, evict need CURVE admin keys): %s", err);
         return;
     }
     snprintf(s->admin_token_path, sizeof s->admin_token_path, "%s", path);
@@ -163,8 +168,10 @@ static int s_new(struct server **out, const struct server_config *cfg, int detac
         return -1;
     }
     if (cfg->sp.verify && (!s->ops->candidate || cfg->mode == SERVER_ASYNC || cfg->shards[0])) {
-        snprintf(err, errlen, "--verify-best works with --strategy pso in --mode sync on one "
-                 "daemon (not %s%s%s)", s->ops->candidate ? "" : s->ops->name,
+        snprintf(err, errlen,
+                 "--verify-best works with --strategy pso in --mode sync on one "
+                 "daemon (not %s%s%s)",
+                 s->ops->candidate ? "" : s->ops->name,
                  cfg->mode == SERVER_ASYNC ? " --mode async" : "",
                  cfg->shards[0] ? " --shards" : "");
         free(s);
@@ -174,10 +181,11 @@ static int s_new(struct server **out, const struct server_config *cfg, int detac
         free(s);
         return -1;
     }
-    if (cfg->hyper && (s->ops->push_kind || cfg->mode == SERVER_ASYNC || cfg->shards[0] ||
-                       !(cfg->hyper_lr_min < cfg->hyper_lr_max) ||
-                       !(cfg->hyper_mom_min <= cfg->hyper_mom_max))) {
-        snprintf(err, errlen, "--hyper works with a strategy whose workers take local steps (not "
+    if (cfg->hyper &&
+        (s->ops->push_kind || cfg->mode == SERVER_ASYNC || cfg->shards[0] ||
+         !(cfg->hyper_lr_min < cfg->hyper_lr_max) || !(cfg->hyper_mom_min <= cfg->hyper_mom_max))) {
+        snprintf(err, errlen,
+                 "--hyper works with a strategy whose workers take local steps (not "
                  "ssgd), in --mode sync on one daemon, with --hyper-lr-min below --hyper-lr-max "
                  "and --hyper-momentum-min at most --hyper-momentum-max");
         free(s);
@@ -248,7 +256,8 @@ static int s_new(struct server **out, const struct server_config *cfg, int detac
     else
         log_info("listening on %s, strategy %s, waiting for %ld workers; traffic is NOT "
                  "encrypted and peers are not authenticated (use --curve-secret and --allow on "
-                 "untrusted networks)", s->endpoint, s->ops->name, cfg->workers);
+                 "untrusted networks)",
+                 s->endpoint, s->ops->name, cfg->workers);
     *out = s;
     return 0;
 }
@@ -323,40 +332,22 @@ void server_global(const struct server *s, double *loss, double *accuracy)
 static void s_dispatch(struct server *s, struct wire_msg *in)
 {
     switch (in->command) {
-    case PSOD__COMMAND__CMD_HELLO:
-        srv_handle_hello(s, in);
-        break;
-    case PSOD__COMMAND__CMD_PUSH:
-        srv_handle_push(s, in);
-        break;
-    case PSOD__COMMAND__CMD_HEARTBEAT:
-        srv_handle_heartbeat(s, in);
-        break;
-    case PSOD__COMMAND__CMD_BYE:
-        srv_handle_bye(s, in);
-        break;
-    case PSOD__COMMAND__CMD_STATUS_REQUEST:
-        srv_handle_status(s, in);
-        break;
-    case PSOD__COMMAND__CMD_ADMIN:
-        srv_handle_admin(s, in);
-        break;
-    case PSOD__COMMAND__CMD_MODEL_REQUEST:
-        srv_handle_model_request(s, in);
-        break;
-    case PSOD__COMMAND__CMD_SHARD_HELLO:
-        srv_handle_shard_hello(s, in);
-        break;
-    case PSOD__COMMAND__CMD_SHARD_REPORT:
-        srv_handle_shard_report(s, in);
-        break;
+    case PSOD__COMMAND__CMD_HELLO: srv_handle_hello(s, in); break;
+    case PSOD__COMMAND__CMD_PUSH: srv_handle_push(s, in); break;
+    case PSOD__COMMAND__CMD_HEARTBEAT: srv_handle_heartbeat(s, in); break;
+    case PSOD__COMMAND__CMD_BYE: srv_handle_bye(s, in); break;
+    case PSOD__COMMAND__CMD_STATUS_REQUEST: srv_handle_status(s, in); break;
+    case PSOD__COMMAND__CMD_ADMIN: srv_handle_admin(s, in); break;
+    case PSOD__COMMAND__CMD_MODEL_REQUEST: srv_handle_model_request(s, in); break;
+    case PSOD__COMMAND__CMD_SHARD_HELLO: srv_handle_shard_hello(s, in); break;
+    case PSOD__COMMAND__CMD_SHARD_REPORT: srv_handle_shard_report(s, in); break;
     case PSOD__COMMAND__CMD_SHARD_ORDER:
         srv_reject(s, in, PSOD__ERROR_CODE__ERR_UNAUTHORIZED, 0,
                    "shard orders travel only on a shard's own connection to its coordinator");
         break;
     default:
         srv_reject(s, in, PSOD__ERROR_CODE__ERR_UNKNOWN_COMMAND, 0,
-                 "'%s' is not a request the daemon serves", wire_command_name(in->command));
+                   "'%s' is not a request the daemon serves", wire_command_name(in->command));
         break;
     }
 }
@@ -401,7 +392,6 @@ void server_handle_frames(struct server *s, const void *id, size_t id_len, const
     int r = wire_decode(frames, extra ? WIRE_MAX_FRAMES : nframes, extra, &s->lim, &in, &werr);
     s_serve(s, &in, r, &werr);
 }
-
 
 int server_run(struct server *s, volatile sig_atomic_t *stop)
 {
@@ -478,18 +468,19 @@ int server_run(struct server *s, volatile sig_atomic_t *stop)
         log_info("final: %s global model after %llu rounds: loss %s, test accuracy %s "
                  "(reported for round %llu)%s%s",
                  s->ops->name, (unsigned long long)s->round,
-                 log_num(loss, "%.6g", s->ops->global_loss(s->st)),
-                 log_num(acc, "%.6f", s->g_acc), (unsigned long long)s->g_acc_round,
-                 saved > 0 ? ", written to " : "", saved > 0 ? s->cfg.model_out : "");
+                 log_num(loss, "%.6g", s->ops->global_loss(s->st)), log_num(acc, "%.6f", s->g_acc),
+                 (unsigned long long)s->g_acc_round, saved > 0 ? ", written to " : "",
+                 saved > 0 ? s->cfg.model_out : "");
     } else if (s->st && srv_verifying(s)) {
         log_warn("final: after %llu rounds no candidate global best was verified (--verify-best): "
-                 "no global model to write", (unsigned long long)s->round);
+                 "no global model to write",
+                 (unsigned long long)s->round);
     }
     if (saved < 0) {
         log_error("the final global model was NOT saved to %s (see above); exiting with an "
-                  "error", s->cfg.model_out);
+                  "error",
+                  s->cfg.model_out);
         rc = -1;
     }
     return rc;
 }
-

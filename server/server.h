@@ -22,9 +22,9 @@ struct server_config {
     char bind[CONF_STRLEN];
     char endpoint_file[CONF_STRLEN];
     long workers;
-    int strategy;                /* index into strategy_all */
-    int preset;                  /* index into --preset's choices, 0 = none */
-    struct strategy_params sp;   /* every strategy's options */
+    int strategy;              /* index into strategy_all */
+    int preset;                /* index into --preset's choices, 0 = none */
+    struct strategy_params sp; /* every strategy's options */
     long seed;
     long max_payload_mb;
     long max_meta_kb;
@@ -33,34 +33,34 @@ struct server_config {
     char metrics[CONF_STRLEN];   /* JSON-lines file, one line per round */
     char model_out[CONF_STRLEN]; /* the global model, at the end and every save_every */
     long save_every;
-    int exit_when_done;          /* exit once every worker has said bye */
-    long heartbeat_ms;           /* interval workers are told to beat at */
-    long liveness;               /* missed beats before a worker is evicted */
-    double round_timeout;        /* seconds after the first push, 0 = none */
-    long quorum;                 /* pushes that close a round early, 0 = all */
-    long max_workers;            /* particles allowed in all, 0 = workers */
-    double retire_after;         /* seconds a gone worker keeps its particle, 0 = forever */
-    double progress_factor;      /* evict a worker without a push for this many of its
+    int exit_when_done;     /* exit once every worker has said bye */
+    long heartbeat_ms;      /* interval workers are told to beat at */
+    long liveness;          /* missed beats before a worker is evicted */
+    double round_timeout;   /* seconds after the first push, 0 = none */
+    long quorum;            /* pushes that close a round early, 0 = all */
+    long max_workers;       /* particles allowed in all, 0 = workers */
+    double retire_after;    /* seconds a gone worker keeps its particle, 0 = forever */
+    double progress_factor; /* evict a worker without a push for this many of its
                                   * slowest intervals (at least liveness), 0 = never */
     char checkpoint_dir[CONF_STRLEN];
-    long checkpoint_every;       /* rounds */
+    long checkpoint_every; /* rounds */
     double checkpoint_seconds;
-    long keep;                   /* generations */
-    char resume[CONF_STRLEN];    /* directory to resume from */
-    int resume_or_start;         /* --resume may find nothing: start a new swarm */
-    int mode;                    /* enum server_mode (CONF_ENUM stores an int) */
-    int wire;                    /* 0: each worker's choice; else codec kind + 1 */
-    long max_peers;              /* open connections allowed, 0 = no limit */
-    char curve_secret[CONF_STRLEN]; /* the daemon's CURVE key pair file, "" = no CURVE */
-    char allow[CONF_STRLEN];     /* directory of allowed worker public keys */
-    char admin[CONF_STRLEN];     /* directory of operator public keys */
+    long keep;                          /* generations */
+    char resume[CONF_STRLEN];           /* directory to resume from */
+    int resume_or_start;                /* --resume may find nothing: start a new swarm */
+    int mode;                           /* enum server_mode (CONF_ENUM stores an int) */
+    int wire;                           /* 0: each worker's choice; else codec kind + 1 */
+    long max_peers;                     /* open connections allowed, 0 = no limit */
+    char curve_secret[CONF_STRLEN];     /* the daemon's CURVE key pair file, "" = no CURVE */
+    char allow[CONF_STRLEN];            /* directory of allowed worker public keys */
+    char admin[CONF_STRLEN];            /* directory of operator public keys */
     char admin_token_file[CONF_STRLEN]; /* the operator's token (common/token.h): auto, none */
-    char shards[CONF_STRLEN];    /* every daemon of a sharded swarm, comma-separated */
-    long shard_index;            /* which of them this one is (0 coordinates) */
-    char http[CONF_STRLEN];      /* ADDRESS:PORT of the metrics endpoint and status page */
+    char shards[CONF_STRLEN];           /* every daemon of a sharded swarm, comma-separated */
+    long shard_index;                   /* which of them this one is (0 coordinates) */
+    char http[CONF_STRLEN];             /* ADDRESS:PORT of the metrics endpoint and status page */
     long http_max_connections;
-    long http_max_particles;     /* particles given their own series in /metrics */
-    int hyper;                   /* particles carry lr and momentum (swarm_hyper.h) */
+    long http_max_particles; /* particles given their own series in /metrics */
+    int hyper;               /* particles carry lr and momentum (swarm_hyper.h) */
     double hyper_w, hyper_c1, hyper_c2;
     double hyper_lr_min, hyper_lr_max, hyper_mom_min, hyper_mom_max;
     /* Not an option: a restart of a shard rollback. 0 none; r + 1: resume

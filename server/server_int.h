@@ -23,17 +23,17 @@ struct member {
     unsigned char id[WIRE_MAX_ID]; /* the connection's, assigned by the ROUTER */
     size_t id_len;
     unsigned char session[PSOD_SESSION_LEN]; /* told in the Welcome; all zero: none yet */
-    char key[72];            /* with CURVE: the key that holds this particle */
-    char host[64];           /* where the holding process runs, and its pid */
+    char key[72];                            /* with CURVE: the key that holds this particle */
+    char host[64];                           /* where the holding process runs, and its pid */
     uint32_t pid;
-    int wire;                /* enum codec_kind agreed at its hello */
-    int verifier;            /* its hello offered to verify candidates (--verify-best) */
+    int wire;     /* enum codec_kind agreed at its hello */
+    int verifier; /* its hello offered to verify candidates (--verify-best) */
 
     /* Liveness */
     int active;
-    int evicted;             /* silent for too long; a hello brings it back */
-    int retired;             /* gone longer than --retire-after: the slot is free */
-    int struck_out;          /* reached --strike-limit (logged once) */
+    int evicted;    /* silent for too long; a hello brings it back */
+    int retired;    /* gone longer than --retire-after: the slot is free */
+    int struck_out; /* reached --strike-limit (logged once) */
     double last_seen;
     /* Progress: when it last pushed (or joined) and its slowest interval
      * between pushes since, so a worker whose heartbeats go on while it
@@ -42,19 +42,19 @@ struct member {
     int intervals;
 
     /* Its place in the open round */
-    zmq_msg_t position;      /* current position; never written after it is stored */
-    int has_push;            /* pushed for the current round */
-    zmq_msg_t push;          /* the pushed weights, updated in place at the close */
+    zmq_msg_t position; /* current position; never written after it is stored */
+    int has_push;       /* pushed for the current round */
+    zmq_msg_t push;     /* the pushed weights, updated in place at the close */
     double push_loss;
     uint64_t push_seq;
-    double push_acc, push_pos_acc;  /* accuracies reported with the push */
+    double push_acc, push_pos_acc; /* accuracies reported with the push */
     uint64_t push_pos_round;
-    uint64_t votes;          /* coordinator: shards that hold its push of seq vote_seq */
+    uint64_t votes; /* coordinator: shards that hold its push of seq vote_seq */
     uint64_t vote_seq;
 
     /* History */
     double last_loss, last_acc;
-    double pbest_acc;        /* pso: accuracy of the weights that are its personal best */
+    double pbest_acc; /* pso: accuracy of the weights that are its personal best */
     uint64_t pbest_round;
     uint64_t pushes, last_round;
 };
@@ -62,36 +62,36 @@ struct member {
 /* pso --verify-best (verify.c): the candidate sent out for a verdict. */
 #define VERIFY_PANEL_MAX 64
 struct srv_verify {
-    int pending;             /* VERIFYs went out for this candidate */
-    int decided;             /* -1 not yet, 1 adopted, 0 refused */
+    int pending; /* VERIFYs went out for this candidate */
+    int decided; /* -1 not yet, 1 adopted, 0 refused */
     uint32_t particle, crc;
     uint64_t round;
     double claimed;
-    int npanel;              /* the members asked ... */
+    int npanel; /* the members asked ... */
     int panel[VERIFY_PANEL_MAX];
     double verdict[VERIFY_PANEL_MAX]; /* ... and what each measured (NaN: nothing yet) */
     uint64_t adopted, refused, ignored, undecided;
-    uint64_t struck;         /* strikes given to verifiers against the panel */
-    uint64_t excluded;       /* workers that reached --strike-limit */
+    uint64_t struck;   /* strikes given to verifiers against the panel */
+    uint64_t excluded; /* workers that reached --strike-limit */
 };
 
 /* A sharded swarm (shard.c). Every daemon owns [offset, offset + n) of the
  * flat vector of `total`; the coordinator (index 0) decides rounds, the
  * others apply them. */
 #define SHARD_MAX 64
-struct shard_peer {          /* the coordinator's view of shard k */
+struct shard_peer { /* the coordinator's view of shard k */
     int registered;
     unsigned char id[WIRE_MAX_ID];
     size_t id_len;
     uint64_t incarnation, round;
     uint64_t steady_incarnation; /* its incarnation when the swarm last agreed */
     int fresh;
-    uint64_t *gen;           /* rounds of its checkpoints */
+    uint64_t *gen; /* rounds of its checkpoints */
     size_t ngen;
     double last_seen;
 };
 struct shard_state {
-    int count;               /* daemons in the swarm; 0 = not sharded */
+    int count; /* daemons in the swarm; 0 = not sharded */
     int index;
     char (*ep)[CONF_STRLEN]; /* count endpoints */
     uint64_t total, offset;  /* set by the first hello (or the checkpoint) */
@@ -100,18 +100,18 @@ struct shard_state {
     long restart_round;
     /* coordinator */
     struct shard_peer peer[SHARD_MAX];
-    int ready;               /* every shard registered and at our round */
-    uint64_t all_votes;      /* bits 1..count-1 */
-    float *model;            /* the global model being assembled */
+    int ready;          /* every shard registered and at our round */
+    uint64_t all_votes; /* bits 1..count-1 */
+    float *model;       /* the global model being assembled */
     uint64_t model_round, model_have;
     double model_loss;
     int model_pending;
     /* the others */
-    void *link;              /* DEALER to the coordinator */
+    void *link; /* DEALER to the coordinator */
     int registered;
     uint64_t coord_incarnation;
     double link_heard, link_sent;
-    double stop_at;          /* the coordinator ended the run: exit once the workers
+    double stop_at; /* the coordinator ended the run: exit once the workers
                               * said bye here, or at this time */
 };
 
@@ -121,12 +121,12 @@ struct srv_hist {
     uint64_t count[SRV_HIST_BUCKETS + 1]; /* per bucket (not cumulative); last: +Inf */
     double sum;
 };
-struct srv_point {           /* one closed round */
+struct srv_point { /* one closed round */
     uint64_t round;
     double time, round_s, loss, acc, mean_loss;
 };
-#define SRV_HISTORY 2048     /* rounds the status page can plot */
-#define SRV_COMMANDS 16      /* bytes are counted by command below this */
+#define SRV_HISTORY 2048 /* rounds the status page can plot */
+#define SRV_COMMANDS 16  /* bytes are counted by command below this */
 struct srv_obs {
     struct srv_hist round_h, wait_h, update_h;
     struct srv_point hist[SRV_HISTORY];
@@ -137,20 +137,20 @@ struct srv_obs {
 struct server {
     /* --- Configuration, sockets, identity --------------------------------- */
     struct server_config cfg;
-    struct wire_limits lim;      /* sizes a message may have (--max-payload-mb, ...) */
-    void *ctx, *sock;            /* ZeroMQ: the ROUTER workers talk to (NULL: detached) */
-    char endpoint[256];          /* where it listens, after any port was picked */
-    struct gate *gate;           /* who may connect: ZAP, allow-lists, --max-peers */
-    uint64_t swarm_id;           /* changes when a new swarm starts */
-    uint64_t incarnation;        /* this process: workers notice a restarted daemon */
-    char admin_token[65];        /* the operator's token (common/token.h); "" when off */
+    struct wire_limits lim; /* sizes a message may have (--max-payload-mb, ...) */
+    void *ctx, *sock;       /* ZeroMQ: the ROUTER workers talk to (NULL: detached) */
+    char endpoint[256];     /* where it listens, after any port was picked */
+    struct gate *gate;      /* who may connect: ZAP, allow-lists, --max-peers */
+    uint64_t swarm_id;      /* changes when a new swarm starts */
+    uint64_t incarnation;   /* this process: workers notice a restarted daemon */
+    char admin_token[65];   /* the operator's token (common/token.h); "" when off */
     char admin_token_path[CONF_STRLEN];
 
     /* --- The model and its strategy --------------------------------------- */
     const struct strategy_ops *ops;
-    void *st;                    /* the strategy's state, created by the first hello */
-    size_t n;                    /* parameters (this daemon's range under --shards) */
-    uint64_t layout_hash;        /* the model's fingerprint */
+    void *st;                         /* the strategy's state, created by the first hello */
+    size_t n;                         /* parameters (this daemon's range under --shards) */
+    uint64_t layout_hash;             /* the model's fingerprint */
     char model_name[64], dataset[32]; /* from the hello that set the model */
     uint32_t input_shape[3];
 
@@ -159,47 +159,53 @@ struct server {
     size_t count, cap;
 
     /* --- The open round (rounds.c) ----------------------------------------- */
-    uint64_t round;              /* rounds closed so far: the one open is this */
+    uint64_t round;                   /* rounds closed so far: the one open is this */
     double round_started, first_push; /* when it opened; its first push (--round-timeout) */
-    int evaluator;               /* the member told to evaluate this update's global model */
+    int evaluator;                    /* the member told to evaluate this update's global model */
     /* Per member, filled at the close for the strategy's update: the pushed
      * vectors, the positions they started from, the pushed losses and the
      * personal-best losses before the update. */
     float **round_x;
     const float **round_prev;
     double *round_loss, *round_pbest_loss;
-    double g_acc;                /* accuracy of the global model, NaN if unknown */
-    uint64_t g_acc_round;        /* ... the round it was measured for */
+    double g_acc;         /* accuracy of the global model, NaN if unknown */
+    uint64_t g_acc_round; /* ... the round it was measured for */
 
     /* --- Counters (reply.c, the loop) -------------------------------------- */
     uint64_t bytes_in, bytes_out, bytes_refused;
-    int refused;                 /* the message being served got an Error reply */
+    int refused;                       /* the message being served got an Error reply */
     uint64_t errors[PSOD_ERROR_CODES]; /* refusals by code; their sum is errors_sent */
 
     /* --- Time and lifecycle ------------------------------------------------ */
     double started, last_round_seconds, next_progress;
-    int done;                    /* stop: --exit-when-done, psoctl stop, a shard's order */
+    int done; /* stop: --exit-when-done, psoctl stop, a shard's order */
 
     /* --- Persistence (persist.c) ------------------------------------------- */
     char ckpt_dir[CONF_STRLEN];
-    uint64_t ckpt_round;         /* round of the last checkpoint */
+    uint64_t ckpt_round; /* round of the last checkpoint */
     double ckpt_time;
-    FILE *metrics;               /* --metrics: one JSON line per round */
+    FILE *metrics; /* --metrics: one JSON line per round */
 
     /* --- What psod tells (observe/) ---------------------------------------- */
-    uint64_t progress_sig[7];    /* what the last progress line showed */
-    struct srv_obs obs;          /* histograms and history for /metrics and the page */
-    struct srv_http *http;       /* --http; NULL when off */
+    uint64_t progress_sig[7]; /* what the last progress line showed */
+    struct srv_obs obs;       /* histograms and history for /metrics and the page */
+    struct srv_http *http;    /* --http; NULL when off */
 
     /* --- Subsystems --------------------------------------------------------- */
-    struct shard_state sh;       /* --shards (shard/) */
-    struct srv_verify verify;    /* --verify-best's panel (verify.c) */
-    struct swarm_hyper *hyper;   /* --hyper: the particles' lr and momentum; NULL when off */
+    struct shard_state sh;     /* --shards (shard/) */
+    struct srv_verify verify;  /* --verify-best's panel (verify.c) */
+    struct swarm_hyper *hyper; /* --hyper: the particles' lr and momentum; NULL when off */
 };
 
 /* Sharded and not the coordinator: rounds are the coordinator's to decide. */
-static inline int srv_follower(const struct server *s) { return s->sh.count > 1 && s->sh.index > 0; }
-static inline int srv_coordinator(const struct server *s) { return s->sh.count > 1 && s->sh.index == 0; }
+static inline int srv_follower(const struct server *s)
+{
+    return s->sh.count > 1 && s->sh.index > 0;
+}
+static inline int srv_coordinator(const struct server *s)
+{
+    return s->sh.count > 1 && s->sh.index == 0;
+}
 /* This daemon decides rounds: not a follower, and a coordinator only once
  * every shard is with it. */
 static inline int srv_decides(const struct server *s)
@@ -209,8 +215,9 @@ static inline int srv_decides(const struct server *s)
 /* Pushed for this round, and (coordinator) every shard holds the rest of it. */
 static inline int srv_complete(const struct server *s, const struct member *mb)
 {
-    return mb->has_push && (!srv_coordinator(s) || (mb->vote_seq == mb->push_seq &&
-                                                    (mb->votes & s->sh.all_votes) == s->sh.all_votes));
+    return mb->has_push &&
+           (!srv_coordinator(s) ||
+            (mb->vote_seq == mb->push_seq && (mb->votes & s->sh.all_votes) == s->sh.all_votes));
 }
 
 /* hyper.c: --hyper beside the strategy's state (created with it: 0, or -1
@@ -238,8 +245,8 @@ int srv_verify_banned(const struct server *s, int i);
 
 /* reply.c: an Error reply, its log line and counters; returns -1 (for
  * `return srv_reject(...)`). The errors sent in all. */
-int srv_reject(struct server *s, const struct wire_msg *in, int code, uint64_t seq,
-               const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+int srv_reject(struct server *s, const struct wire_msg *in, int code, uint64_t seq, const char *fmt,
+               ...) __attribute__((format(printf, 5, 6)));
 uint64_t srv_errors_sent(const struct server *s);
 
 /* admin.c: status, the swarm's model (CMD_MODEL_REQUEST), and the

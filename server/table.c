@@ -41,13 +41,13 @@ struct member *srv_by_name(struct server *s, const char *name)
 /* With CURVE a particle belongs to the key that created it: whether this
  * message comes from another key (ERR_UNAUTHORIZED, refused here). */
 int srv_foreign_key(struct server *s, const struct member *mb, const struct wire_msg *in,
-                         uint64_t seq)
+                    uint64_t seq)
 {
     if (!mb->key[0] || strcmp(mb->key, in->user) == 0)
         return 0;
     srv_reject(s, in, PSOD__ERROR_CODE__ERR_UNAUTHORIZED, seq,
-             "particle of worker '%s' belongs to key '%s'; this connection's key is '%s'",
-             mb->name, mb->key, in->user);
+               "particle of worker '%s' belongs to key '%s'; this connection's key is '%s'",
+               mb->name, mb->key, in->user);
     return 1;
 }
 
@@ -69,7 +69,7 @@ size_t srv_pushed(const struct server *s)
 
 /* Send `pos` (shared, not moved) to member `mb` with the given metadata. */
 void srv_send_payload(struct server *s, struct member *mb, int command,
-                           const ProtobufCMessage *meta)
+                      const ProtobufCMessage *meta)
 {
     zmq_msg_t copy;
     zmq_msg_init(&copy);

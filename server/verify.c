@@ -98,26 +98,29 @@ static void s_after_strike(struct server *s, int i, const char *why)
     uint32_t n = s->ops->strikes ? s->ops->strikes(s->st, i) : 0;
     if (s->cfg.sp.strike_action == 1 && mb->active) {
         log_warn("worker '%s' evicted: %u strikes (--strike-limit %ld), the last for %s; it may "
-                 "not rejoin", mb->name, n, s->cfg.sp.strike_limit, why);
+                 "not rejoin",
+                 mb->name, n, s->cfg.sp.strike_limit, why);
         /* Told now, on its push if it has one pending (a dropped push would
          * only make it rejoin, to be refused then). */
         char why2[WIRE_NAME_MAX + 192];
-        snprintf(why2, sizeof why2, "worker '%s' was evicted for its strikes (claims or verdicts "
+        snprintf(why2, sizeof why2,
+                 "worker '%s' was evicted for its strikes (claims or verdicts "
                  "a quorum of other workers refuted; --strike-limit %ld) and may not rejoin "
-                 "this swarm", mb->name, s->cfg.sp.strike_limit);
+                 "this swarm",
+                 mb->name, s->cfg.sp.strike_limit);
         /* seq 0 when no push is pending: the client takes it as the
          * answer to whatever it waits for next. */
         uint64_t seq = mb->has_push ? mb->push_seq : 0;
         srv_release_push(s, mb);
-        wire_send_error(s->sock, mb->id, mb->id_len, PSOD__ERROR_CODE__ERR_UNAUTHORIZED, why2,
-                        seq, s->round);
+        wire_send_error(s->sock, mb->id, mb->id_len, PSOD__ERROR_CODE__ERR_UNAUTHORIZED, why2, seq,
+                        s->round);
         s->errors[PSOD__ERROR_CODE__ERR_UNAUTHORIZED]++;
         mb->active = 0;
         mb->evicted = 1;
     } else {
         log_warn("worker '%s' excluded: %u strikes (--strike-limit %ld), the last for %s; it "
-                 "trains on with no weight in the swarm", mb->name, n, s->cfg.sp.strike_limit,
-                 why);
+                 "trains on with no weight in the swarm",
+                 mb->name, n, s->cfg.sp.strike_limit, why);
     }
 }
 
@@ -136,8 +139,8 @@ static void s_strike_dissent(struct server *s)
         if (s->ops->strike)
             s->ops->strike(s->st, j);
         log_warn("worker '%s' struck: it measured %.6g for particle %u's candidate of round "
-                 "%llu (claimed %.6g), against the panel's %s", s->m[j].name, said,
-                 v->particle, (unsigned long long)v->round, v->claimed,
+                 "%llu (claimed %.6g), against the panel's %s",
+                 s->m[j].name, said, v->particle, (unsigned long long)v->round, v->claimed,
                  v->decided ? "adoption" : "refusal");
         s_after_strike(s, j, "a verdict against the panel");
     }
@@ -155,8 +158,8 @@ static void s_decide(struct server *s, int adopt, double measured)
         s->g_acc_round = s->m[i].pbest_round;
         log_info("new global best: particle %d (worker '%s') claimed loss %.6g at round %llu, a "
                  "quorum of %ld measured at most %.6g: adopted",
-                 i, s->m[i].name, v->claimed, (unsigned long long)v->round,
-                 s->cfg.sp.verify_quorum, measured);
+                 i, s->m[i].name, v->claimed, (unsigned long long)v->round, s->cfg.sp.verify_quorum,
+                 measured);
     } else if (r == 0) {
         v->refused++;
         log_ratelimited(LOG_WARN, "verify-refused",
@@ -179,7 +182,8 @@ void srv_verify_send(struct server *s)
     if (v->pending && v->decided < 0) {
         v->undecided++;
         log_info("no quorum for particle %u's candidate of round %llu (verdicts missing or "
-                 "split): dropped, it may come again", v->particle, (unsigned long long)v->round);
+                 "split): dropped, it may come again",
+                 v->particle, (unsigned long long)v->round);
     }
     v->pending = 0;
     double claimed;
@@ -187,8 +191,8 @@ void srv_verify_send(struct server *s)
     int i = s->ops->candidate(s->st, s->round_x, s->round_loss, &claimed, &w);
     if (i < 0)
         return;
-    long want = s->cfg.sp.verify_panel < VERIFY_PANEL_MAX ? s->cfg.sp.verify_panel
-                                                          : VERIFY_PANEL_MAX;
+    long want =
+        s->cfg.sp.verify_panel < VERIFY_PANEL_MAX ? s->cfg.sp.verify_panel : VERIFY_PANEL_MAX;
     int panel[VERIFY_PANEL_MAX];
     int k = s_choose_panel(s, i, s->round, (int)want, panel);
     if (k < s->cfg.sp.verify_quorum) {
@@ -196,8 +200,7 @@ void srv_verify_send(struct server *s)
                         "particle %d (worker '%s') claims loss %.6g, the best yet, but only %d "
                         "other worker%s of this round can verify it and --verify-quorum is %ld "
                         "(workers verify with --fitness shared): not adopted",
-                        i, s->m[i].name, claimed, k, k == 1 ? "" : "s",
-                        s->cfg.sp.verify_quorum);
+                        i, s->m[i].name, claimed, k, k == 1 ? "" : "s", s->cfg.sp.verify_quorum);
         return;
     }
     size_t bytes = s->n * sizeof(float);
@@ -255,7 +258,8 @@ void srv_verify_verdict(struct server *s, struct member *mb, const Psod__Verdict
     }
     v->verdict[at] = d->loss;
     log_debug("worker '%s' measured %.6g for particle %u's candidate of round %llu (claimed "
-              "%.6g)", mb->name, d->loss, v->particle, (unsigned long long)v->round, v->claimed);
+              "%.6g)",
+              mb->name, d->loss, v->particle, (unsigned long long)v->round, v->claimed);
     if (v->decided >= 0) { /* a late verdict is judged against the decision */
         s_strike_dissent(s);
         return;

@@ -13,12 +13,9 @@ double attack_default_scale(int kind)
 {
     switch (kind) {
     case ATTACK_SIGNFLIP:
-    case ATTACK_SCALE:
-        return 10;
-    case ATTACK_IPM:
-        return 0.5;
-    default:
-        return 1;
+    case ATTACK_SCALE: return 10;
+    case ATTACK_IPM: return 0.5;
+    default: return 1;
     }
 }
 
@@ -112,8 +109,7 @@ void attack_apply(struct attack *a, float *x, const float *anchor, uint64_t roun
         }
         break;
     }
-    default:
-        break;
+    default: break;
     }
 }
 

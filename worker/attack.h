@@ -22,19 +22,25 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum attack_kind { ATTACK_NONE = 0, ATTACK_SIGNFLIP, ATTACK_SCALE, ATTACK_NOISE, ATTACK_ALIE,
-                   ATTACK_IPM };
+enum attack_kind {
+    ATTACK_NONE = 0,
+    ATTACK_SIGNFLIP,
+    ATTACK_SCALE,
+    ATTACK_NOISE,
+    ATTACK_ALIE,
+    ATTACK_IPM
+};
 extern const char *const attack_names[]; /* "none", "signflip", ... NULL */
 
 struct attack {
     int kind;
-    double s;          /* the attack's strength; see above */
+    double s; /* the attack's strength; see above */
     uint64_t seed;
     size_t n;
-    float *last;       /* alie: the weights before the last step */
+    float *last;         /* alie: the weights before the last step */
     double *sum, *sumsq; /* alie: sums of the interval's step changes */
     long steps;
-    float *honest;     /* the honest weights of the last push, to recover to */
+    float *honest; /* the honest weights of the last push, to recover to */
     int have_honest;
 };
 

@@ -41,8 +41,8 @@ static int s_read(gzFile f, void *buf, size_t len, const char *path, const char 
         if (n <= 0) {
             int zerr;
             const char *msg = gzerror(f, &zerr);
-            return s_err(err, errlen, "%s: truncated while reading %s (%zu of %zu bytes)%s%s",
-                         path, what, got, len, zerr ? ": " : "", zerr ? msg : "");
+            return s_err(err, errlen, "%s: truncated while reading %s (%zu of %zu bytes)%s%s", path,
+                         what, got, len, zerr ? ": " : "", zerr ? msg : "");
         }
         got += (size_t)n;
     }
@@ -267,8 +267,8 @@ void dataset_permutation(size_t *order, size_t n, uint64_t seed)
     }
 }
 
-int dataset_shard_by(struct dataset *d, int index, int count, uint64_t seed, int mode,
-                     double alpha, int classes, char *err, size_t errlen)
+int dataset_shard_by(struct dataset *d, int index, int count, uint64_t seed, int mode, double alpha,
+                     int classes, char *err, size_t errlen)
 {
     size_t *order = malloc((d->n ? d->n : 1) * sizeof *order), n = 0;
     if (!order)
@@ -315,14 +315,12 @@ void dataset_shuffle_labels(struct dataset *d, uint64_t seed)
     }
 }
 
-int dataset_shard(struct dataset *d, int index, int count, uint64_t seed, char *err,
-                  size_t errlen)
+int dataset_shard(struct dataset *d, int index, int count, uint64_t seed, char *err, size_t errlen)
 {
     return dataset_shard_by(d, index, count, seed, PSOC_SHARD_IID, 0, 0, err, errlen);
 }
 
-int dataset_split_tail(struct dataset *d, size_t k, struct dataset *out, char *err,
-                       size_t errlen)
+int dataset_split_tail(struct dataset *d, size_t k, struct dataset *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
     if (k == 0 || k >= d->n)

@@ -12,10 +12,10 @@
 #include <stdint.h>
 
 struct dataset {
-    size_t n;          /* samples */
+    size_t n; /* samples */
     int c, h, w;
-    float *x;          /* (n, c, h, w), normalized */
-    uint8_t *y;        /* (n) */
+    float *x;   /* (n, c, h, w), normalized */
+    uint8_t *y; /* (n) */
 };
 
 void dataset_free(struct dataset *d);
@@ -38,12 +38,11 @@ int dataset_load(struct dataset *train, struct dataset *test, const char *name, 
 
 /* Keep shard `index` of `count` after a seeded permutation of the samples:
  * shards are disjoint and together cover everything. */
-int dataset_shard(struct dataset *d, int index, int count, uint64_t seed, char *err,
-                  size_t errlen);
+int dataset_shard(struct dataset *d, int index, int count, uint64_t seed, char *err, size_t errlen);
 /* The same with a label-skew mode of psoc_partition (enum psoc_shard_mode,
  * with its Dirichlet alpha or classes per worker). */
-int dataset_shard_by(struct dataset *d, int index, int count, uint64_t seed, int mode,
-                     double alpha, int classes, char *err, size_t errlen);
+int dataset_shard_by(struct dataset *d, int index, int count, uint64_t seed, int mode, double alpha,
+                     int classes, char *err, size_t errlen);
 
 /* Deal the labels to the samples again in a seeded random order (the
  * images stay): a worker whose labels mean nothing. */
@@ -53,8 +52,7 @@ void dataset_flip_labels(struct dataset *d, int classes);
 
 /* Move the last k samples of d into `out` (a new dataset); d keeps the
  * rest. Used to hold out a fitness set from a worker's shard. */
-int dataset_split_tail(struct dataset *d, size_t k, struct dataset *out, char *err,
-                       size_t errlen);
+int dataset_split_tail(struct dataset *d, size_t k, struct dataset *out, char *err, size_t errlen);
 
 /* A seeded permutation of 0..n-1 into order (n). */
 void dataset_permutation(size_t *order, size_t n, uint64_t seed);

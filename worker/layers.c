@@ -9,8 +9,8 @@
 #include "common/rng.h"
 #include "common/simd.h"
 
-void dense_forward_cols(float *out, const float *inp, const float *weight, const float *bias,
-                        int B, int IN, int OUT, int o0, int o1)
+void dense_forward_cols(float *out, const float *inp, const float *weight, const float *bias, int B,
+                        int IN, int OUT, int o0, int o1)
 {
     /* out[:, o0:o1] (B, o1 - o0), rows OUT apart */
     if (o1 <= o0 || B <= 0)
@@ -27,13 +27,13 @@ void dense_forward(float *out, const float *inp, const float *weight, const floa
     dense_forward_cols(out, inp, weight, bias, B, IN, OUT, 0, OUT);
 }
 
-void dense_backward_weight(float *dweight, float *dbias, const float *dout, const float *inp,
-                           int B, int IN, int OUT, int o0, int o1, int i0, int i1)
+void dense_backward_weight(float *dweight, float *dbias, const float *dout, const float *inp, int B,
+                           int IN, int OUT, int o0, int o1, int i0, int i1)
 {
     /* dweight[o0:o1, i0:i1] += dout[:, o0:o1]^T (o1 - o0, B) @ inp[:, i0:i1] (B, i1 - i0) */
     if (o1 > o0 && i1 > i0)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, o1 - o0, i1 - i0, B, 1.0f,
-                    dout + o0, OUT, inp + i0, IN, 1.0f, dweight + (size_t)o0 * IN + i0, IN);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, o1 - o0, i1 - i0, B, 1.0f, dout + o0,
+                    OUT, inp + i0, IN, 1.0f, dweight + (size_t)o0 * IN + i0, IN);
     if (dbias)
         for (int b = 0; b < B; b++)
             for (int o = o0; o < o1; o++)
@@ -49,8 +49,8 @@ void dense_backward_input(float *dinp, const float *dout, const float *weight, i
                     IN, 0.0f, dinp, IN);
 }
 
-void dense_backward(float *dinp, float *dweight, float *dbias, const float *dout,
-                    const float *inp, const float *weight, int B, int IN, int OUT)
+void dense_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                    const float *weight, int B, int IN, int OUT)
 {
     dense_backward_weight(dweight, dbias, dout, inp, B, IN, OUT, 0, OUT, 0, IN);
     if (dinp)
@@ -86,8 +86,8 @@ PSOD_CLONES static void s_im2col(float *col, const float *img, const struct conv
                         continue;
                     }
                     const float *src = img + ((size_t)c * H + iy) * W;
-                    int ox0 = pad - kx > 0 ? pad - kx : 0;                 /* ix >= 0 */
-                    int ox1 = W + pad - kx < OW ? W + pad - kx : OW;         /* ix < W */
+                    int ox0 = pad - kx > 0 ? pad - kx : 0;           /* ix >= 0 */
+                    int ox1 = W + pad - kx < OW ? W + pad - kx : OW; /* ix < W */
                     for (int ox = 0; ox < ox0; ox++)
                         dst[ox] = 0.0f;
                     /* rows are short (28 floats): a loop beats a memcpy call */
@@ -139,9 +139,8 @@ void conv_forward(float *out, const float *inp, const float *weight, const float
     }
 }
 
-void conv_backward(float *dinp, float *dweight, float *dbias, const float *dout,
-                   const float *inp, const float *weight, int B, const struct conv_shape *s,
-                   float *workspace)
+void conv_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                   const float *weight, int B, const struct conv_shape *s, float *workspace)
 {
     const int CKK = s->C * s->K * s->K, P = s->OH * s->OW;
     for (int b = 0; b < B; b++) {
@@ -166,8 +165,8 @@ void conv_backward(float *dinp, float *dweight, float *dbias, const float *dout,
     }
 }
 
-void conv_forward_naive(float *out, const float *inp, const float *weight, const float *bias,
-                        int B, const struct conv_shape *s)
+void conv_forward_naive(float *out, const float *inp, const float *weight, const float *bias, int B,
+                        const struct conv_shape *s)
 {
     for (int b = 0; b < B; b++)
         for (int oc = 0; oc < s->OC; oc++)
@@ -230,8 +229,8 @@ PSOD_CLONES void relu_backward(float *restrict dinp, const float *restrict dout,
         dinp[i] = out[i] > 0.0f ? dout[i] : 0.0f;
 }
 
-void dropout_forward(float *out, uint8_t *keep, const float *inp, size_t n, float p,
-                     uint64_t seed, size_t first)
+void dropout_forward(float *out, uint8_t *keep, const float *inp, size_t n, float p, uint64_t seed,
+                     size_t first)
 {
     const float scale = 1.0f / (1.0f - p);
     uint32_t key = (uint32_t)rng_splitmix64(seed);
@@ -251,8 +250,8 @@ void dropout_backward(float *dinp, const float *dout, const uint8_t *keep, size_
         dinp[i] = keep[i] ? dout[i] * scale : 0.0f;
 }
 
-double softmax_xent_sum(float *dlogits, const float *logits, const uint8_t *labels, int n,
-                        int N, int B, int *correct)
+double softmax_xent_sum(float *dlogits, const float *logits, const uint8_t *labels, int n, int N,
+                        int B, int *correct)
 {
     double loss = 0;
     int right = 0;

@@ -275,8 +275,8 @@ void model_init(struct model *m, uint64_t seed)
         struct layer *l = &m->layer[i];
         if (l->kind != LAYER_DENSE && l->kind != LAYER_CONV)
             continue;
-        size_t fan_in = l->kind == LAYER_DENSE ? l->in_size
-                                               : (size_t)l->conv.C * l->conv.K * l->conv.K;
+        size_t fan_in =
+            l->kind == LAYER_DENSE ? l->in_size : (size_t)l->conv.C * l->conv.K * l->conv.K;
         double bound = 1.0 / sqrt((double)fan_in);
         for (size_t k = l->weight_off; k < l->weight_off + l->n_params; k++)
             m->params[k] = (float)((2.0 * rng_double(&r) - 1.0) * bound);

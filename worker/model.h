@@ -31,8 +31,8 @@ enum layer_kind { LAYER_DENSE, LAYER_CONV, LAYER_MAXPOOL, LAYER_RELU, LAYER_DROP
 
 struct layer {
     enum layer_kind kind;
-    int C, H, W;          /* input shape per sample (dense: C features, H = W = 1) */
-    int OC, OH, OW;       /* output shape per sample */
+    int C, H, W;    /* input shape per sample (dense: C features, H = W = 1) */
+    int OC, OH, OW; /* output shape per sample */
     struct conv_shape conv;
     float dropout;
     size_t weight_off, bias_off, n_params; /* into the flat block */
@@ -48,21 +48,21 @@ struct model {
     struct layer layer[MODEL_MAX_LAYERS];
     int in_c, in_h, in_w, n_classes;
     size_t n_params;
-    float *params;         /* (n_params) */
-    float *grads;          /* (n_params) */
+    float *params; /* (n_params) */
+    float *grads;  /* (n_params) */
     int max_batch;
-    float *act[MODEL_MAX_LAYERS + 1];  /* act[0] is the input copy; act[i+1] layer i's output */
+    float *act[MODEL_MAX_LAYERS + 1]; /* act[0] is the input copy; act[i+1] layer i's output */
     float *dact[MODEL_MAX_LAYERS + 1];
     int32_t *argmax[MODEL_MAX_LAYERS];
     uint8_t *keep[MODEL_MAX_LAYERS];
     float *workspace;
-    int threads;           /* engine threads (model_set_threads), 1 = the caller only */
+    int threads; /* engine threads (model_set_threads), 1 = the caller only */
     struct pool *pool;
-    float **tws;           /* (threads) conv workspaces, tws[0] = workspace */
-    float **tgrad;         /* (threads) each thread's conv gradients before the sum */
-    int training;          /* dropout active */
-    uint64_t step;         /* seeds dropout masks */
-    char layout[512];      /* text description, hashed for the fingerprint */
+    float **tws;      /* (threads) conv workspaces, tws[0] = workspace */
+    float **tgrad;    /* (threads) each thread's conv gradients before the sum */
+    int training;     /* dropout active */
+    uint64_t step;    /* seeds dropout masks */
+    char layout[512]; /* text description, hashed for the fingerprint */
 };
 
 /* "mlp", "lenet5", "cifar_cnn"; NULL with err filled when unknown. */

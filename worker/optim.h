@@ -12,7 +12,7 @@ struct sgd {
     double momentum, weight_decay;
     int nesterov;
     size_t n;
-    float *buf;     /* momentum buffer (n); empty until the first step */
+    float *buf; /* momentum buffer (n); empty until the first step */
     int started;
 };
 

@@ -10,7 +10,7 @@
 struct pass {
     struct model *m;
     const float *x;
-    const uint8_t *y;  /* NULL: no loss (model_forward) */
+    const uint8_t *y; /* NULL: no loss (model_forward) */
     int B;
     int backward;
     double part_loss[MODEL_MAX_THREADS]; /* per thread, summed in thread order */
@@ -59,8 +59,7 @@ static void s_forward_layer(struct pass *p, int i, int tid, int n, size_t b0, si
                             in + b0 * l->in_size, l->out_size * nb, l->dropout,
                             m->step * 1000003u + (uint64_t)i, b0 * l->out_size);
         else
-            memcpy(out + b0 * l->out_size, in + b0 * l->in_size,
-                   l->out_size * nb * sizeof(float));
+            memcpy(out + b0 * l->out_size, in + b0 * l->in_size, l->out_size * nb * sizeof(float));
         break;
     }
 }
@@ -110,20 +109,17 @@ static void s_backward_layer(struct pass *p, int i, int tid, int n, size_t b0, s
         size_t r0, r1;
         if (s_split_out(OUT, n)) {
             pool_split((size_t)OUT, tid, n, &r0, &r1);
-            dense_backward_weight(dw, db, dout, m->act[i], p->B, IN, OUT, (int)r0, (int)r1, 0,
-                                  IN);
+            dense_backward_weight(dw, db, dout, m->act[i], p->B, IN, OUT, (int)r0, (int)r1, 0, IN);
         } else {
             pool_split((size_t)IN, tid, n, &r0, &r1);
-            dense_backward_weight(dw, tid == 0 ? db : NULL, dout, m->act[i], p->B, IN, OUT, 0,
-                                  OUT, (int)r0, (int)r1);
+            dense_backward_weight(dw, tid == 0 ? db : NULL, dout, m->act[i], p->B, IN, OUT, 0, OUT,
+                                  (int)r0, (int)r1);
         }
         if (din)
             dense_backward_input(din + b0 * IN, dout + b0 * OUT, w, nb, IN, OUT);
         break;
     }
-    case LAYER_CONV:
-        s_conv_backward(p, i, tid, n, b0, b1);
-        break;
+    case LAYER_CONV: s_conv_backward(p, i, tid, n, b0, b1); break;
     case LAYER_MAXPOOL:
         if (din)
             maxpool_backward(din + b0 * l->in_size, dout + b0 * l->out_size,
@@ -174,8 +170,8 @@ static void s_job(void *arg, int tid, int n)
     if (p->y) {
         int C = m->n_classes, right = 0;
         float *dl = p->backward ? m->dact[m->n_layers] + b0 * C : NULL;
-        double sum = softmax_xent_sum(dl, m->act[m->n_layers] + b0 * C, p->y + b0,
-                                      (int)(b1 - b0), C, p->B, &right);
+        double sum = softmax_xent_sum(dl, m->act[m->n_layers] + b0 * C, p->y + b0, (int)(b1 - b0),
+                                      C, p->B, &right);
         p->part_loss[tid] = sum, p->part_correct[tid] = right;
     }
     if (!p->backward)

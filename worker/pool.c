@@ -25,8 +25,8 @@ struct pool {
     struct slot *slot;
     pthread_mutex_t mu;
     pthread_cond_t work, done;
-    atomic_uint gen;        /* bumped for every job */
-    atomic_int pending;     /* helpers still in the current job */
+    atomic_uint gen;    /* bumped for every job */
+    atomic_int pending; /* helpers still in the current job */
     int quit;
     pool_fn fn;
     void *arg;

@@ -32,7 +32,8 @@ int data_prepare(const struct data_plan *p, struct dataset *train, struct datase
     if (held && p->holdout_auto && held > train->n / 10) {
         size_t tenth = train->n / 10 ? train->n / 10 : 1;
         log_info("--fitness auto: holding out %zu of %zu samples (--holdout %zu is more than a "
-                 "tenth)", tenth, train->n, held);
+                 "tenth)",
+                 tenth, train->n, held);
         held = tenth;
     }
     if ((held && dataset_split_tail(train, held, holdout, err, errlen) != 0) ||

@@ -12,13 +12,13 @@
 
 struct data_plan {
     const char *dataset, *dir;
-    size_t shared_holdout;  /* samples for --fitness shared, 0 = none */
-    int holdout_auto;       /* --fitness auto chose it: a tenth of a small set instead */
+    size_t shared_holdout; /* samples for --fitness shared, 0 = none */
+    int holdout_auto;      /* --fitness auto chose it: a tenth of a small set instead */
     int shard_index, shard_count, shard_mode, shard_classes; /* enum psoc_shard_mode */
     double shard_alpha;
     uint64_t shard_seed;
     int shuffle_labels;
-    int flip_labels;        /* label y -> classes - 1 - y, in the training set and the holdout */
+    int flip_labels; /* label y -> classes - 1 - y, in the training set and the holdout */
     uint64_t label_seed;
 };
 

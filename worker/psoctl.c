@@ -32,57 +32,65 @@
 static void s_print_text(FILE *f, const struct psoc_status *st)
 {
     fprintf(f, "psod %s  strategy %s  round %llu  uptime %.0f s\n", st->version, st->strategy,
-           (unsigned long long)st->round, st->uptime_seconds);
+            (unsigned long long)st->round, st->uptime_seconds);
     fprintf(f, "particles %u (active %u, expected %u), pushed this round %u, parameters %llu\n",
-           st->particles, st->active, st->workers_expected, st->pushed_this_round,
-           (unsigned long long)st->param_count);
-    char acc[32] = "n/a";  /* NaN until a worker reported one */
+            st->particles, st->active, st->workers_expected, st->pushed_this_round,
+            (unsigned long long)st->param_count);
+    char acc[32] = "n/a"; /* NaN until a worker reported one */
     if (!isnan(st->global_accuracy))
         snprintf(acc, sizeof acc, "%.2f%%", 100 * st->global_accuracy);
     fprintf(f, "global loss %.6g (particle %d), test accuracy %s, last round %.2f ms\n",
-           st->global_best_loss, st->global_best_particle, acc, st->last_round_seconds * 1e3);
+            st->global_best_loss, st->global_best_particle, acc, st->last_round_seconds * 1e3);
     fprintf(f, "bytes in %llu, out %llu, refused %llu, errors sent %llu\n",
-           (unsigned long long)st->bytes_in, (unsigned long long)st->bytes_out,
-           (unsigned long long)st->bytes_refused, (unsigned long long)st->errors_sent);
+            (unsigned long long)st->bytes_in, (unsigned long long)st->bytes_out,
+            (unsigned long long)st->bytes_refused, (unsigned long long)st->errors_sent);
     for (int i = 1; i < PSOC_ERROR_CODES; i++)
         if (st->errors_by_code[i])
-            fprintf(f, "  %-22s %llu\n", wire_error_name(i), (unsigned long long)st->errors_by_code[i]);
+            fprintf(f, "  %-22s %llu\n", wire_error_name(i),
+                    (unsigned long long)st->errors_by_code[i]);
     fprintf(f, "connections %u open (max %u, 0 = no limit), %llu refused; traffic %s\n",
-           st->peers_connected, st->max_peers, (unsigned long long)st->peers_refused,
-           st->encrypted ? "encrypted (CURVE)" : "NOT encrypted");
+            st->peers_connected, st->max_peers, (unsigned long long)st->peers_refused,
+            st->encrypted ? "encrypted (CURVE)" : "NOT encrypted");
     if (st->verify_adopted || st->verify_refused || st->verify_ignored || st->verify_undecided)
-        fprintf(f, "verified global best: %llu candidates adopted, %llu refused, %llu without a "
+        fprintf(f,
+                "verified global best: %llu candidates adopted, %llu refused, %llu without a "
                 "quorum, %llu verdicts ignored; %llu verifiers struck against a quorum, %llu "
-                "workers excluded\n", (unsigned long long)st->verify_adopted,
-                (unsigned long long)st->verify_refused, (unsigned long long)st->verify_undecided,
-                (unsigned long long)st->verify_ignored, (unsigned long long)st->verify_struck,
-                (unsigned long long)st->verify_excluded);
+                "workers excluded\n",
+                (unsigned long long)st->verify_adopted, (unsigned long long)st->verify_refused,
+                (unsigned long long)st->verify_undecided, (unsigned long long)st->verify_ignored,
+                (unsigned long long)st->verify_struck, (unsigned long long)st->verify_excluded);
     if (st->n_shards) {
         fprintf(f, "sharded over %zu daemons; this is shard %u%s\n", st->n_shards, st->shard_index,
-               st->shard_index ? " (ranges and rounds: ask shard 0, the coordinator)" : "");
-        fprintf(f, "%5s %-40s %12s %12s %10s %s\n", "shard", "endpoint", "offset", "length", "round",
-               "state");
+                st->shard_index ? " (ranges and rounds: ask shard 0, the coordinator)" : "");
+        fprintf(f, "%5s %-40s %12s %12s %10s %s\n", "shard", "endpoint", "offset", "length",
+                "round", "state");
         for (size_t k = 0; k < st->n_shards; k++) {
             const struct psoc_shard_status *q = &st->shard[k];
             fprintf(f, "%5u %-40s %12llu %12llu %10llu %s\n", q->index, q->endpoint,
-                   (unsigned long long)q->offset, (unsigned long long)q->length,
-                   (unsigned long long)q->round,
-                   st->shard_index ? "-" : q->connected ? "in the swarm" : "LOST: rounds wait");
+                    (unsigned long long)q->offset, (unsigned long long)q->length,
+                    (unsigned long long)q->round,
+                    st->shard_index ? "-"
+                    : q->connected  ? "in the swarm"
+                                    : "LOST: rounds wait");
         }
     }
     if (st->n_particles)
-        fprintf(f, "%4s %-24s %7s %5s %12s %12s %8s %8s %7s %s\n", "id", "worker", "active",
-               "wire", "last loss", "best loss", "age s", "pushes", "strikes", "round");
+        fprintf(f, "%4s %-24s %7s %5s %12s %12s %8s %8s %7s %s\n", "id", "worker", "active", "wire",
+                "last loss", "best loss", "age s", "pushes", "strikes", "round");
     for (size_t i = 0; i < st->n_particles; i++) {
         const struct psoc_particle_status *p = &st->particle[i];
         char strikes[24];
         snprintf(strikes, sizeof strikes, "%u%s", p->strikes, p->excluded ? "!" : "");
         fprintf(f, "%4u %-24s %7s %5s %12.6g %12.6g %8.1f %8llu %7s %s%s\n", p->id, p->name,
-               p->active ? "yes" : p->evicted ? "evicted" : "no", psoc_wire_name(p->wire),
-               p->last_loss, p->best_loss, p->age_seconds,
-               (unsigned long long)p->pushes, strikes,
-               p->pushed_this_round ? "pushed" : p->active ? "round waits for it" : "-",
-               p->excluded ? " (excluded: --strike-limit)" : "");
+                p->active    ? "yes"
+                : p->evicted ? "evicted"
+                             : "no",
+                psoc_wire_name(p->wire), p->last_loss, p->best_loss, p->age_seconds,
+                (unsigned long long)p->pushes, strikes,
+                p->pushed_this_round ? "pushed"
+                : p->active          ? "round waits for it"
+                                     : "-",
+                p->excluded ? " (excluded: --strike-limit)" : "");
     }
 }
 
@@ -99,8 +107,7 @@ static void s_on_signal(int sig)
  * does not answer is said so on the frame, and asked again: watch outlives
  * a psod restart. Ends on SIGINT or SIGTERM (exit 0), or after --count
  * frames (exit 1 when the last one had no answer). */
-static int s_watch(const char *endpoint, const struct psoc_options *o, double interval,
-                   long count)
+static int s_watch(const char *endpoint, const struct psoc_options *o, double interval, long count)
 {
     sig_on_stop(s_on_signal);
     int tty = isatty(STDOUT_FILENO);
@@ -133,10 +140,12 @@ static int s_watch(const char *endpoint, const struct psoc_options *o, double in
         if (rc == PSOC_OK)
             rc = psoc_status(c, 1, &st, err, sizeof err);
         if (rc != PSOC_OK) {
-            psoc_close(&c);  /* a fresh connection next time */
+            psoc_close(&c); /* a fresh connection next time */
             have_prev = answered = 0;
-            fprintf(f, "psoctl watch %s  %s\npsod not answering: %s\n(asking again every %.3g s; "
-                    "Ctrl-C ends)\n", endpoint, stamp, err, interval);
+            fprintf(f,
+                    "psoctl watch %s  %s\npsod not answering: %s\n(asking again every %.3g s; "
+                    "Ctrl-C ends)\n",
+                    endpoint, stamp, err, interval);
         } else {
             double t = time_now_s();
             fprintf(f, "psoctl watch %s  %s  ", endpoint, stamp);
@@ -159,7 +168,7 @@ static int s_watch(const char *endpoint, const struct psoc_options *o, double in
             return 1;
         }
         if (tty)
-            fputs("\033[H\033[J", stdout);  /* home, clear to the end */
+            fputs("\033[H\033[J", stdout); /* home, clear to the end */
         else if (frame > 0)
             fputc('\n', stdout);
         fwrite(text, 1, len, stdout);
@@ -265,8 +274,8 @@ static int s_model(struct psoc *c, const char *file, int safe)
         fprintf(stderr, "psoctl: %s\n", err);
         return 1;
     }
-    printf("wrote %s: the %s of %s%s%s, %llu parameters, round %llu, loss %.6g (%s)\n", file,
-           kind, info.model[0] ? info.model : "an unnamed model", info.dataset[0] ? " on " : "",
+    printf("wrote %s: the %s of %s%s%s, %llu parameters, round %llu, loss %.6g (%s)\n", file, kind,
+           info.model[0] ? info.model : "an unnamed model", info.dataset[0] ? " on " : "",
            info.dataset, (unsigned long long)info.param_count, (unsigned long long)info.round,
            info.loss, info.strategy);
     return 0;
@@ -290,7 +299,8 @@ int main(int argc, char **argv)
             return 1;
         }
         printf("wrote %s.key (secret, mode 0600) and %s.pub (copy it to psod's --allow or "
-               "--admin directory)\n", argv[2], argv[2]);
+               "--admin directory)\n",
+               argv[2], argv[2]);
         return 0;
     }
     int action = !strcmp(cmd, "checkpoint") ? PSOC_ADMIN_CHECKPOINT
@@ -343,8 +353,7 @@ int main(int argc, char **argv)
                 fprintf(stderr, "psoctl: --count '%s': a number of frames, 1 or more\n", argv[i]);
                 return 2;
             }
-        }
-        else if (!strcmp(argv[i], "--timeout-ms") && i + 1 < argc)
+        } else if (!strcmp(argv[i], "--timeout-ms") && i + 1 < argc)
             o.connect_timeout_ms = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--curve-secret") && i + 1 < argc)
             secret = argv[++i];

@@ -38,7 +38,6 @@
 #include "worker/psoworker.h"
 #include "worker/train.h"
 
-
 static volatile int s_stop_signal; /* the signal that asks us to stop, 0 = none */
 
 static void s_on_signal(int sig) { s_stop_signal = sig; }
@@ -85,7 +84,8 @@ static int s_client_options(const struct worker_config *cfg, struct psoc_options
         return -1;
     }
     return psoc_options_curve(po, cfg->curve_secret, cfg->curve_server, err, errlen) == PSOC_OK
-               ? 0 : -1;
+               ? 0
+               : -1;
 }
 
 /* Local training: `steps` gradient steps from x. Returns f at the end. */
@@ -134,8 +134,8 @@ static int s_verify_objective(void *ctx, const float *x, size_t n, double *loss)
 }
 
 /* Load a model file into m, checking that it fits. */
-static int s_load_weights(struct model *m, const char *path, struct modelfile_info *info,
-                          char *err, size_t errlen)
+static int s_load_weights(struct model *m, const char *path, struct modelfile_info *info, char *err,
+                          size_t errlen)
 {
     float *w;
     if (modelfile_read(path, info, &w, err, errlen) != 0)
@@ -144,9 +144,8 @@ static int s_load_weights(struct model *m, const char *path, struct modelfile_in
         snprintf(err, errlen,
                  "model file '%s' holds %llu parameters of layout %016llx; model %s has %zu "
                  "of layout %016llx",
-                 path, (unsigned long long)info->param_count,
-                 (unsigned long long)info->layout_hash, m->name, m->n_params,
-                 (unsigned long long)model_layout_hash(m));
+                 path, (unsigned long long)info->param_count, (unsigned long long)info->layout_hash,
+                 m->name, m->n_params, (unsigned long long)model_layout_hash(m));
         free(w);
         return -1;
     }
@@ -169,8 +168,10 @@ static int s_eval_target(struct worker_config *cfg, int dataset_given, char *err
     if (modelfile_read_info(cfg->eval, &info, err, errlen) != 0)
         return -1;
     if (!info.model[0] && !cfg->model[0]) {
-        snprintf(err, errlen, "model file '%s' (an older version) does not say which model it "
-                 "holds: give --model", cfg->eval);
+        snprintf(err, errlen,
+                 "model file '%s' (an older version) does not say which model it "
+                 "holds: give --model",
+                 cfg->eval);
         return -1;
     }
     if (info.model[0] && strncmp(info.model, "objective:", 10) == 0) {
@@ -184,8 +185,10 @@ static int s_eval_target(struct worker_config *cfg, int dataset_given, char *err
         return -1;
     }
     if (info.dataset[0] && dataset_given && strcmp(info.dataset, cfg->dataset) != 0) {
-        snprintf(err, errlen, "model file '%.200s' was trained on %s, not --dataset %.64s: its "
-                 "accuracy there would mean nothing", cfg->eval, info.dataset, cfg->dataset);
+        snprintf(err, errlen,
+                 "model file '%.200s' was trained on %s, not --dataset %.64s: its "
+                 "accuracy there would mean nothing",
+                 cfg->eval, info.dataset, cfg->dataset);
         return -1;
     }
     if (info.model[0])
@@ -275,8 +278,8 @@ static int s_run_model(const struct worker_config *cfg)
                  cfg->fitness == 2 ? "the same set on every worker" : "from this worker's shard");
     log_info("model %s (%zu parameters, %d engine thread%s), %s: %zu training samples (shard %ld "
              "of %ld), %zu test",
-             m->name, m->n_params, model_threads(m), model_threads(m) > 1 ? "s" : "",
-             cfg->dataset, train.n, cfg->shard_index, cfg->shard_count, test.n);
+             m->name, m->n_params, model_threads(m), model_threads(m) > 1 ? "s" : "", cfg->dataset,
+             train.n, cfg->shard_index, cfg->shard_count, test.n);
     struct psoc *c = NULL;
     struct psoc_welcome wel = {0};
     struct train_verify vctx;
@@ -285,9 +288,10 @@ static int s_run_model(const struct worker_config *cfg)
         struct psoc_options po;
         if (s_client_options(cfg, &po, err, sizeof err) != 0 ||
             psoc_open(&c, cfg->connect, cfg->name, &po, err, sizeof err) != PSOC_OK ||
-            (s_offer_verify(c, cfg, m, &holdout, &vctx), psoc_set_model(c, m->name, cfg->dataset,
-                            (const uint32_t[3]){(uint32_t)m->in_c, (uint32_t)m->in_h,
-                                                (uint32_t)m->in_w}),
+            (s_offer_verify(c, cfg, m, &holdout, &vctx),
+             psoc_set_model(
+                 c, m->name, cfg->dataset,
+                 (const uint32_t[3]){(uint32_t)m->in_c, (uint32_t)m->in_h, (uint32_t)m->in_w}),
              psoc_join(c, m->n_params, model_layout_hash(m), m->params, &wel, err, sizeof err)) !=
                 PSOC_OK) {
             log_error("join %s as '%s': %s", cfg->connect, cfg->name, err);
@@ -298,14 +302,29 @@ static int s_run_model(const struct worker_config *cfg)
                      wel.rejoined ? " (rejoined)" : "", wel.strategy, psoc_wire_name(wel.wire));
         }
     }
-    struct train_config tc = {(int)cfg->epochs, (int)cfg->batch, cfg->lr, cfg->momentum,
-                              cfg->weight_decay, cfg->nesterov, cfg->schedule, cfg->warmup,
-                              cfg->step_gamma, (int)cfg->step_epochs, (uint64_t)cfg->seed,
-                              (int)cfg->sync_every, cfg->reset_momentum,
-                              cfg->metrics[0] ? cfg->metrics : NULL, cfg->progress_interval,
-                              (int)cfg->eval_every, cfg->eval_samples,
-                              holdout.n ? &holdout : NULL, (int)cfg->delay_ms, &s_stop_signal,
-                              cfg->weight_noise, cfg->lie_loss, NULL};
+    struct train_config tc = {(int)cfg->epochs,
+                              (int)cfg->batch,
+                              cfg->lr,
+                              cfg->momentum,
+                              cfg->weight_decay,
+                              cfg->nesterov,
+                              cfg->schedule,
+                              cfg->warmup,
+                              cfg->step_gamma,
+                              (int)cfg->step_epochs,
+                              (uint64_t)cfg->seed,
+                              (int)cfg->sync_every,
+                              cfg->reset_momentum,
+                              cfg->metrics[0] ? cfg->metrics : NULL,
+                              cfg->progress_interval,
+                              (int)cfg->eval_every,
+                              cfg->eval_samples,
+                              holdout.n ? &holdout : NULL,
+                              (int)cfg->delay_ms,
+                              &s_stop_signal,
+                              cfg->weight_noise,
+                              cfg->lie_loss,
+                              NULL};
     struct attack atk = {0};
     if (rc == 0 && cfg->attack != ATTACK_NONE) {
         if (c && wel.push_gradients) {
@@ -326,7 +345,8 @@ static int s_run_model(const struct worker_config *cfg)
         }
     }
     struct train_result res;
-    if (rc == 0 && train_run(m, &train, &test, &tc, c, c ? &wel : NULL, &res, err, sizeof err) != 0) {
+    if (rc == 0 &&
+        train_run(m, &train, &test, &tc, c, c ? &wel : NULL, &res, err, sizeof err) != 0) {
         log_error("%s", err);
         rc = 1;
     }
@@ -335,10 +355,9 @@ static int s_run_model(const struct worker_config *cfg)
         printf("psoworker %s: model %s dataset %s epochs %ld steps %ld syncs %ld train loss %.6f "
                "test loss %s test accuracy %s time %.1f s samples/s %.0f recoveries %d "
                "resyncs %ld train_s %.2f sync_s %.2f eval_s %.2f%s\n",
-               cfg->name, m->name, cfg->dataset, cfg->epochs, res.steps, res.syncs,
-               res.final_loss, log_num(tl, "%.6f", res.test_loss),
-               log_num(ta, "%.4f", res.test_acc), res.seconds, res.samples_per_s,
-               res.recoveries, res.resyncs,
+               cfg->name, m->name, cfg->dataset, cfg->epochs, res.steps, res.syncs, res.final_loss,
+               log_num(tl, "%.6f", res.test_loss), log_num(ta, "%.4f", res.test_acc), res.seconds,
+               res.samples_per_s, res.recoveries, res.resyncs,
                res.seconds - res.sync_seconds - res.eval_seconds, res.sync_seconds,
                res.eval_seconds, res.interrupted ? " (interrupted)" : "");
         fflush(stdout);
@@ -398,8 +417,10 @@ int main(int argc, char **argv)
         return 2;
     }
     if (!wire_valid_name(cfg.name)) {
-        fprintf(stderr, "psoworker: --name must be 1 to %d printable characters without "
-                "spaces\n", PSOC_NAME_MAX);
+        fprintf(stderr,
+                "psoworker: --name must be 1 to %d printable characters without "
+                "spaces\n",
+                PSOC_NAME_MAX);
         return 2;
     }
     sig_on_stop(s_on_signal);

@@ -29,7 +29,7 @@ struct worker_config {
     int standalone;
     long eval_every, eval_samples, holdout, reconnect_ms, delay_ms, join_timeout_ms, stall_after;
     int fitness, diverse_init, wire, shard_mode, shuffle_labels, flip_labels, attack, lie_verdict;
-    int fitness_auto;      /* --fitness auto chose it (no option sets this) */
+    int fitness_auto; /* --fitness auto chose it (no option sets this) */
     double shard_alpha, weight_noise, lie_loss, attack_scale;
     long shard_classes, shard_seed;
     char init[CONF_STRLEN];

@@ -7,10 +7,13 @@
 
 /* enum: 0 train, 1 holdout, 2 shared, 3 auto (resolved in main) */
 static const char *const s_fitness_modes[] = {"train", "holdout", "shared", "auto", NULL};
-static const char *const s_shard_modes[] = {"iid", "dirichlet", "classes", NULL}; /* psoc_shard_mode */
+static const char *const s_shard_modes[] = {"iid", "dirichlet", "classes",
+                                            NULL};                           /* psoc_shard_mode */
 static const char *const s_wires[] = {"fp32", "fp16", "bf16", "int8", NULL}; /* enum psoc_wire */
 
 #define W(f) offsetof(struct worker_config, f)
+/* One row per option, as the table reads. */
+/* clang-format off */
 const struct config_option worker_options[] = {
     OPT_GROUP("Connection"),
     OPT_STRING("connect", W(connect), "tcp://127.0.0.1:5555",
@@ -153,3 +156,4 @@ const struct config_option worker_options[] = {
         "goes on, until a signal: a hung worker (for tests), 0 = never"),
     {0},
 };
+/* clang-format on */

@@ -46,16 +46,16 @@ static void s_metrics(FILE *f, const char *kind, int epoch, long step, double tr
 /* What a sync reports besides the vector, and what it learned. */
 struct sync_state {
     long syncs;
-    double pos_acc;        /* accuracy of the last position received, NaN if none */
+    double pos_acc; /* accuracy of the last position received, NaN if none */
     uint64_t pos_round;
     uint64_t round;        /* the round the next push is for */
     double eval_s, sync_s; /* evaluating (reports and epoch ends); inside psoc_sync */
     int resynced;          /* the last sync's push was dropped: we rejoined */
     long resyncs;
-    int evaluator;         /* psod named us to evaluate the global model */
-    double lr, momentum;   /* psod --hyper: what to train with until the next sync; NaN: none */
-    int eval_every;        /* resolved from cfg->eval_every */
-    float *own;            /* this worker's weights while it evaluates the global model */
+    int evaluator;           /* psod named us to evaluate the global model */
+    double lr, momentum;     /* psod --hyper: what to train with until the next sync; NaN: none */
+    int eval_every;          /* resolved from cfg->eval_every */
+    float *own;              /* this worker's weights while it evaluates the global model */
     struct dataset eval_set; /* a view of the first eval_samples test samples */
 };
 
@@ -82,8 +82,8 @@ static int s_sync(struct model *m, const struct train_config *cfg, struct psoc *
     ss->eval_s += time_now_s() - t0;
     struct psoc_position pos;
     t0 = time_now_s();
-    int rc = psoc_sync_ex(c, m->params, wel->push_gradients ? m->grads : NULL, &r, &pos, err,
-                          errlen);
+    int rc =
+        psoc_sync_ex(c, m->params, wel->push_gradients ? m->grads : NULL, &r, &pos, err, errlen);
     ss->sync_s += time_now_s() - t0;
     if (rc != PSOC_OK)
         return rc;
@@ -141,9 +141,9 @@ static int s_sync(struct model *m, const struct train_config *cfg, struct psoc *
  * none yet, from that last position (the daemon would refuse non-finite
  * weights anyway). An attacker goes back to its own honest weights. Alone,
  * under ssgd (the weights are the daemon's), or too often, it stops. */
-static int s_recover(struct model *m, struct psoc *c, const struct train_config *cfg,
-                     float *anchor, int grads_only, struct sgd *opt, int *recoveries,
-                     double loss, long step, char *err, size_t errlen)
+static int s_recover(struct model *m, struct psoc *c, const struct train_config *cfg, float *anchor,
+                     int grads_only, struct sgd *opt, int *recoveries, double loss, long step,
+                     char *err, size_t errlen)
 {
     /* An attacker's crafted position diverges by design: it never gives up. */
     if (!anchor || grads_only || (!cfg->attack && ++*recoveries > TRAIN_MAX_RECOVERIES)) {
@@ -154,13 +154,15 @@ static int s_recover(struct model *m, struct psoc *c, const struct train_config 
     sgd_reset(opt);
     if (cfg->attack && attack_recover(cfg->attack, m->params)) {
         log_debug("training diverged at step %ld (loss %g): back to this attacker's own honest "
-                  "weights", step, loss);
+                  "weights",
+                  step, loss);
         memcpy(anchor, m->params, m->n_params * sizeof(float)); /* its change starts there */
         return 0;
     }
     char kind[64], why[256];
     double gl = NAN;
-    if (c && psoc_fetch_model(c, 1, m->params, &gl, kind, sizeof kind, why, sizeof why) == PSOC_OK &&
+    if (c &&
+        psoc_fetch_model(c, 1, m->params, &gl, kind, sizeof kind, why, sizeof why) == PSOC_OK &&
         !wire_count_nonfinite(m->params, m->n_params)) {
         log_warn("training diverged at step %ld (loss %g): back to psod's %s (global loss %.4g), "
                  "not to the position that led here; momentum cleared (recovery %d of at most %d)",
@@ -168,8 +170,8 @@ static int s_recover(struct model *m, struct psoc *c, const struct train_config 
         return 0;
     }
     log_warn("training diverged at step %ld (loss %g): back to the last position from psod (%s), "
-             "momentum cleared (recovery %d of at most %d)", step, loss,
-             c ? why : "no daemon", *recoveries, TRAIN_MAX_RECOVERIES);
+             "momentum cleared (recovery %d of at most %d)",
+             step, loss, c ? why : "no daemon", *recoveries, TRAIN_MAX_RECOVERIES);
     memcpy(m->params, anchor, m->n_params * sizeof(float));
     return 0;
 }
@@ -211,10 +213,13 @@ int train_run(struct model *m, const struct dataset *train, const struct dataset
 {
     const int grads_only = c && wel && wel->push_gradients;
     const int sync_every = grads_only ? 1 : cfg->sync_every;
-    struct sync_state ss = {.pos_acc = NAN, .round = wel ? wel->round : 0, .eval_set = *test,
-                            .lr = NAN, .momentum = NAN};
-    ss.eval_every = cfg->eval_every >= 0 ? cfg->eval_every
-                                         : (TRAIN_EVAL_STEPS + sync_every - 1) / sync_every;
+    struct sync_state ss = {.pos_acc = NAN,
+                            .round = wel ? wel->round : 0,
+                            .eval_set = *test,
+                            .lr = NAN,
+                            .momentum = NAN};
+    ss.eval_every =
+        cfg->eval_every >= 0 ? cfg->eval_every : (TRAIN_EVAL_STEPS + sync_every - 1) / sync_every;
     if (cfg->eval_samples > 0 && (size_t)cfg->eval_samples < test->n)
         ss.eval_set.n = (size_t)cfg->eval_samples;
     const int B = cfg->batch;
@@ -242,9 +247,9 @@ int train_run(struct model *m, const struct dataset *train, const struct dataset
         snprintf(err, errlen, "cannot write metrics file '%s'", cfg->metrics);
         goto done;
     }
-    struct lr_plan plan = {(enum lr_schedule)cfg->schedule, cfg->lr, cfg->warmup,
-                           per_epoch * cfg->epochs, (long)cfg->step_epochs * per_epoch,
-                           cfg->step_gamma};
+    struct lr_plan plan = {
+        (enum lr_schedule)cfg->schedule,    cfg->lr,        cfg->warmup, per_epoch * cfg->epochs,
+        (long)cfg->step_epochs * per_epoch, cfg->step_gamma};
     double t0 = time_now_s(), next_progress = t0 + cfg->progress_s;
     long step = 0, total_steps = per_epoch * cfg->epochs;
     /* A worker that rejoins its particle picks its schedule up where its
@@ -260,7 +265,8 @@ int train_run(struct model *m, const struct dataset *train, const struct dataset
         plan.base = wel->lr;
         opt.momentum = wel->momentum;
         log_info("psod --hyper: training with learning rate %.4g, momentum %.3f until it moves "
-                 "them", wel->lr, wel->momentum);
+                 "them",
+                 wel->lr, wel->momentum);
     }
     double interval_loss = 0;
     int interval_n = 0, recoveries = 0;
@@ -338,7 +344,8 @@ int train_run(struct model *m, const struct dataset *train, const struct dataset
                 if (isfinite(ss.lr) && isfinite(ss.momentum)) {
                     if (ss.lr != plan.base || ss.momentum != opt.momentum)
                         log_debug("psod --hyper: learning rate %.4g, momentum %.3f from round "
-                                  "%llu", ss.lr, ss.momentum, (unsigned long long)ss.round);
+                                  "%llu",
+                                  ss.lr, ss.momentum, (unsigned long long)ss.round);
                     plan.base = ss.lr;
                     opt.momentum = ss.momentum;
                 }
@@ -353,9 +360,10 @@ int train_run(struct model *m, const struct dataset *train, const struct dataset
             if (cfg->progress_s > 0 && now >= next_progress) {
                 double sps = (double)(step + 1) * B / (now - t0);
                 double left = (double)(total_steps - step - 1) * B / sps;
-                log_info("epoch %d/%d step %ld/%ld loss %.4f acc %.2f%% %.0f samples/s, %.0f s left",
-                         epoch + 1, cfg->epochs, s + 1, per_epoch, epoch_loss / (double)(s + 1),
-                         100.0 * (double)epoch_right / ((double)(s + 1) * B), sps, left);
+                log_info(
+                    "epoch %d/%d step %ld/%ld loss %.4f acc %.2f%% %.0f samples/s, %.0f s left",
+                    epoch + 1, cfg->epochs, s + 1, per_epoch, epoch_loss / (double)(s + 1),
+                    100.0 * (double)epoch_right / ((double)(s + 1) * B), sps, left);
                 next_progress = now + cfg->progress_s;
             }
         }
@@ -387,8 +395,8 @@ int train_run(struct model *m, const struct dataset *train, const struct dataset
     if (c)
         psoc_set_final(c, test_acc, ss.round);
     if (wel && isfinite(wel->lr))
-        log_info("psod --hyper: the run ended with learning rate %.4g, momentum %.3f",
-                 plan.base, opt.momentum);
+        log_info("psod --hyper: the run ended with learning rate %.4g, momentum %.3f", plan.base,
+                 opt.momentum);
     out->final_loss = epoch_loss / per_epoch;
     out->test_loss = test_loss;
     out->test_acc = test_acc;

@@ -17,22 +17,22 @@ struct train_config {
     int epochs, batch;
     double lr, momentum, weight_decay;
     int nesterov;
-    int schedule;          /* enum lr_schedule */
+    int schedule; /* enum lr_schedule */
     long warmup;
     double step_gamma;
     int step_epochs;
     uint64_t seed;
-    int sync_every;        /* mini-batches between syncs (with a client) */
-    int reset_momentum;    /* forget momentum after the daemon moves us */
-    const char *metrics;   /* JSON-lines file or NULL */
-    double progress_s;     /* seconds between progress lines */
-    int eval_every;        /* syncs between test evaluations reported to psod, 0 = none,
+    int sync_every;                /* mini-batches between syncs (with a client) */
+    int reset_momentum;            /* forget momentum after the daemon moves us */
+    const char *metrics;           /* JSON-lines file or NULL */
+    double progress_s;             /* seconds between progress lines */
+    int eval_every;                /* syncs between test evaluations reported to psod, 0 = none,
                             * -1 = about every TRAIN_EVAL_STEPS local steps */
-    long eval_samples;     /* test samples per report (the full set at the end), 0 = all */
+    long eval_samples;             /* test samples per report (the full set at the end), 0 = all */
     const struct dataset *holdout; /* fitness: loss on this set, else the interval's mean
                                     * training loss */
-    int delay_ms;          /* sleep after every step: a slow node, for tests */
-    const volatile int *stop; /* nonzero: abandon the run (a signal), NULL = never */
+    int delay_ms;                  /* sleep after every step: a slow node, for tests */
+    const volatile int *stop;      /* nonzero: abandon the run (a signal), NULL = never */
     double weight_noise;   /* Gaussian noise added to the weights before each push, 0 = none */
     double lie_loss;       /* >= 0: push this as the fitness, whatever was measured (a
                             * lying worker, for experiments); < 0: off */
@@ -60,12 +60,12 @@ int train_verify(void *ctx, const float *weights, size_t n, double *loss);
 struct train_result {
     double final_loss, test_loss, test_acc, seconds, samples_per_s;
     long steps, syncs;
-    double eval_seconds;   /* spent evaluating: reports to psod and epoch ends */
-    double sync_seconds;   /* in psoc_sync: transfer and waiting for the round */
-    int recoveries;        /* divergences undone by going back to the last position */
-    long resyncs;          /* pushes psod could not use (see psoc_position.resynced) */
-    long start_step;       /* a rejoined worker resumes its schedule here */
-    int interrupted;       /* *cfg->stop ended the run early */
+    double eval_seconds; /* spent evaluating: reports to psod and epoch ends */
+    double sync_seconds; /* in psoc_sync: transfer and waiting for the round */
+    int recoveries;      /* divergences undone by going back to the last position */
+    long resyncs;        /* pushes psod could not use (see psoc_position.resynced) */
+    long start_step;     /* a rejoined worker resumes its schedule here */
+    int interrupted;     /* *cfg->stop ended the run early */
 };
 
 /* Divergences (non-finite loss) a worker in a swarm recovers from before it

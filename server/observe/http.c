@@ -42,22 +42,21 @@ enum { DOC_METRICS, DOC_STATUS, DOC_HISTORY, DOC_COUNT };
 
 struct srv_http {
     struct MHD_Daemon *d;
-    int wake[2];             /* pipe: the HTTP thread asks, the loop reads */
-    pthread_mutex_t mu;      /* guards what follows */
+    int wake[2];        /* pipe: the HTTP thread asks, the loop reads */
+    pthread_mutex_t mu; /* guards what follows */
     pthread_cond_t cv;
-    unsigned want;           /* 1 << DOC_*: asked for, not yet rendered */
-    uint64_t asked, served;  /* request generations: asked, rendered */
-    char *doc[DOC_COUNT];    /* the last rendering of each (NULL: out of memory) */
+    unsigned want;          /* 1 << DOC_*: asked for, not yet rendered */
+    uint64_t asked, served; /* request generations: asked, rendered */
+    char *doc[DOC_COUNT];   /* the last rendering of each (NULL: out of memory) */
     size_t len[DOC_COUNT];
     int stopping;
     uint64_t answers[HTTP_ANSWER_KINDS];
-    char url[96];            /* http://ADDRESS:PORT, the port resolved */
-    char last_error[256];    /* libmicrohttpd's last log line */
+    char url[96];         /* http://ADDRESS:PORT, the port resolved */
+    char last_error[256]; /* libmicrohttpd's last log line */
 };
 
 /* libmicrohttpd's format strings: its own, passed through as they are. */
-static void s_mhd_log(void *cls, const char *fmt, va_list ap)
-    __attribute__((format(printf, 2, 0)));
+static void s_mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
 static void s_mhd_log(void *cls, const char *fmt, va_list ap)
 {
@@ -82,8 +81,10 @@ static int s_parse(const char *spec, struct sockaddr_storage *ss, char *err, siz
         hl -= 2;
     }
     if (!colon || hl == 0 || hl >= sizeof host) {
-        snprintf(err, errlen, "--http '%s': expected ADDRESS:PORT with an interface's IP "
-                 "address, e.g. 127.0.0.1:9464 or 10.0.0.1:0 for any free port", spec);
+        snprintf(err, errlen,
+                 "--http '%s': expected ADDRESS:PORT with an interface's IP "
+                 "address, e.g. 127.0.0.1:9464 or 10.0.0.1:0 for any free port",
+                 spec);
         return -1;
     }
     memcpy(host, h, hl);
@@ -101,8 +102,10 @@ static int s_parse(const char *spec, struct sockaddr_storage *ss, char *err, siz
     char ps[8];
     snprintf(ps, sizeof ps, "%ld", p);
     if (getaddrinfo(host, ps, &hints, &ai) != 0 || !ai) {
-        snprintf(err, errlen, "--http '%s': '%s' is not an IP address (give an interface's "
-                 "address, as for --bind; names are not resolved)", spec, host);
+        snprintf(err, errlen,
+                 "--http '%s': '%s' is not an IP address (give an interface's "
+                 "address, as for --bind; names are not resolved)",
+                 spec, host);
         return -1;
     }
     memcpy(ss, ai->ai_addr, ai->ai_addrlen);
@@ -171,7 +174,7 @@ static char *s_ask(struct srv_http *h, int doc, size_t *len, int *busy)
     h->want |= 1u << doc;
     char byte = 1;
     if (write(h->wake[1], &byte, 1) < 0 && errno != EAGAIN)
-        h->stopping = 1;     /* the pipe is gone: nobody will answer */
+        h->stopping = 1; /* the pipe is gone: nobody will answer */
     while (h->served < gen && !h->stopping)
         if (pthread_cond_timedwait(&h->cv, &h->mu, &until) == ETIMEDOUT)
             break;
@@ -202,8 +205,8 @@ static enum MHD_Result s_generated(struct MHD_Connection *c, struct server *s, i
 }
 
 static enum MHD_Result s_handle(void *cls, struct MHD_Connection *c, const char *url,
-                                const char *method, const char *version,
-                                const char *upload_data, size_t *upload_size, void **con_cls)
+                                const char *method, const char *version, const char *upload_data,
+                                size_t *upload_size, void **con_cls)
 {
     (void)version;
     (void)upload_data;
@@ -295,20 +298,17 @@ int srv_http_start(struct server *s, char *err, size_t errlen)
     unsigned flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG |
                      (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
     errno = 0;
-    h->d = MHD_start_daemon(flags, 0, NULL, NULL, s_handle, s,
-                            MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, h,
-                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+    h->d = MHD_start_daemon(flags, 0, NULL, NULL, s_handle, s, MHD_OPTION_EXTERNAL_LOGGER,
+                            s_mhd_log, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->cfg.http_max_connections,
-                            MHD_OPTION_CONNECTION_TIMEOUT, 10u,
-                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384,
-                            MHD_OPTION_LISTEN_BACKLOG_SIZE, 32u,
-                            MHD_OPTION_END);
+                            MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+                            (size_t)16384, MHD_OPTION_LISTEN_BACKLOG_SIZE, 32u, MHD_OPTION_END);
     int e = errno;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (!h->d) {
         snprintf(err, errlen, "--http %s: cannot serve HTTP there: %s%s", s->cfg.http,
                  h->last_error[0] ? h->last_error : strerror(e),
-                 e == EADDRINUSE ? " (another process holds the port; pick another)"
+                 e == EADDRINUSE      ? " (another process holds the port; pick another)"
                  : e == EADDRNOTAVAIL ? " (no interface of this host has that address)"
                                       : "");
         s->http = NULL;
@@ -385,17 +385,14 @@ void srv_http_answers(const struct server *s, uint64_t out[HTTP_ANSWER_KINDS])
     pthread_mutex_unlock(&s->http->mu);
 }
 
-const char *server_http_url(const struct server *s)
-{
-    return s->http ? s->http->url : NULL;
-}
+const char *server_http_url(const struct server *s) { return s->http ? s->http->url : NULL; }
 
 void srv_http_stop(struct server *s)
 {
     struct srv_http *h = s->http;
     if (!h)
         return;
-    pthread_mutex_lock(&h->mu);  /* a request waiting on the loop gets its 503 */
+    pthread_mutex_lock(&h->mu); /* a request waiting on the loop gets its 503 */
     h->stopping = 1;
     pthread_cond_broadcast(&h->cv);
     pthread_mutex_unlock(&h->mu);

@@ -21,9 +21,8 @@
 
 /* Upper bounds of the time histograms, seconds: a loopback round of a
  * small model takes about a millisecond, a round on a slow link minutes. */
-static const double s_bounds[SRV_HIST_BUCKETS] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-                                                  0.05,   0.1,   0.25,   0.5,   1,    2.5,
-                                                  5,      10,    30,     120};
+static const double s_bounds[SRV_HIST_BUCKETS] = {
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120};
 
 static void s_hist_add(struct srv_hist *h, double v)
 {
@@ -138,8 +137,8 @@ static void s_particles(FILE *f, struct server *s)
         fprintf(f, "psod_particles{state=\"%s\"} %zu\n", names[k], state[k]);
     s_one(f, "psod_particles_pushed", "gauge", "Particles that pushed for the open round.",
           (double)srv_pushed(s));
-    size_t shown = s->count < (size_t)s->cfg.http_max_particles ? s->count
-                                                                 : (size_t)s->cfg.http_max_particles;
+    size_t shown =
+        s->count < (size_t)s->cfg.http_max_particles ? s->count : (size_t)s->cfg.http_max_particles;
     s_one(f, "psod_particle_series_omitted", "gauge",
           "Particles beyond --http-max-particles, which have no per-particle series.",
           (double)(s->count - shown));
@@ -218,10 +217,11 @@ char *srv_metrics_text(struct server *s, size_t *len)
         s_head(f, "psod_verify_total", "counter",
                "Candidate global bests judged (--verify-best): adopted, refused (the verifier's "
                "loss beyond the tolerance), verdicts ignored.");
-        fprintf(f, "psod_verify_total{outcome=\"adopted\"} %llu\n"
-                   "psod_verify_total{outcome=\"refused\"} %llu\n"
-                   "psod_verify_total{outcome=\"ignored\"} %llu\n"
-                   "psod_verify_total{outcome=\"undecided\"} %llu\n",
+        fprintf(f,
+                "psod_verify_total{outcome=\"adopted\"} %llu\n"
+                "psod_verify_total{outcome=\"refused\"} %llu\n"
+                "psod_verify_total{outcome=\"ignored\"} %llu\n"
+                "psod_verify_total{outcome=\"undecided\"} %llu\n",
                 (unsigned long long)s->verify.adopted, (unsigned long long)s->verify.refused,
                 (unsigned long long)s->verify.ignored, (unsigned long long)s->verify.undecided);
         s_one(f, "psod_verify_struck_total", "counter",
@@ -232,8 +232,7 @@ char *srv_metrics_text(struct server *s, size_t *len)
               (double)s->verify.excluded);
     }
     s_one(f, "psod_connections_refused_total", "counter",
-          "Connections refused: peer limit, unknown keys, failed handshakes.",
-          (double)gs.refused);
+          "Connections refused: peer limit, unknown keys, failed handshakes.", (double)gs.refused);
     s_particles(f, s);
     s_one(f, "psod_global_loss", "gauge",
           "Loss of the global model (pso: the best particle's; the others: the mean reported).",
@@ -265,8 +264,8 @@ static void s_num(cJSON *a, double v)
 char *srv_history_json(const struct server *s, size_t *len)
 {
     /* Columns, oldest round first: what the page's plot takes as is. */
-    static const char *const cols[] = {"round", "time", "round_s", "global_loss", "global_acc",
-                                       "mean_loss"};
+    static const char *const cols[] = {"round",       "time",       "round_s",
+                                       "global_loss", "global_acc", "mean_loss"};
     cJSON *o = cJSON_CreateObject(), *a[6];
     if (!o)
         return NULL;

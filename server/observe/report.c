@@ -30,15 +30,15 @@ void srv_metrics_line(struct server *s, double now, double update_s, double wait
     FILE *f = s->metrics;
     if (!f)
         return;
-    fprintf(f, "{\"round\":%llu,\"time\":%.4f", (unsigned long long)s->round,
-            now - s->started);
+    fprintf(f, "{\"round\":%llu,\"time\":%.4f", (unsigned long long)s->round, now - s->started);
     s_json_double(f, "round_s", s->last_round_seconds);
     s_json_double(f, "wait_s", wait_s);
     s_json_double(f, "update_s", update_s);
     s_json_double(f, "global_loss", s->ops->global_loss(s->st));
     s_json_double(f, "global_acc", s->g_acc);
-    fprintf(f, ",\"global_acc_round\":%llu,\"global_particle\":%d,\"bytes_in\":%llu,"
-               "\"bytes_out\":%llu,\"particles\":[",
+    fprintf(f,
+            ",\"global_acc_round\":%llu,\"global_particle\":%d,\"bytes_in\":%llu,"
+            "\"bytes_out\":%llu,\"particles\":[",
             (unsigned long long)s->g_acc_round, s->ops->global_particle(s->st),
             (unsigned long long)s->bytes_in, (unsigned long long)s->bytes_out);
     for (size_t i = 0; i < s->count; i++) {
@@ -58,8 +58,8 @@ void srv_progress(struct server *s, int force)
     /* An idle daemon says nothing new: print only when something changed. */
     uint64_t acc_bits;
     memcpy(&acc_bits, &s->g_acc, sizeof acc_bits);
-    uint64_t sig[] = {s->round, srv_active(s), srv_pushed(s), s->count, srv_errors_sent(s),
-                      s->g_acc_round, acc_bits};
+    uint64_t sig[] = {s->round,           srv_active(s),  srv_pushed(s), s->count,
+                      srv_errors_sent(s), s->g_acc_round, acc_bits};
     if (!force && memcmp(sig, s->progress_sig, sizeof sig) == 0)
         return;
     memcpy(s->progress_sig, sig, sizeof sig);
@@ -79,8 +79,8 @@ void srv_progress(struct server *s, int force)
     log_info("%s round %llu: global loss %s%s, workers %zu/%ld active, %zu pushed, "
              "last round %.1f ms, %llu errors sent%s",
              s->ops->name, (unsigned long long)s->round,
-             log_num(loss, "%.6g", s->st ? s->ops->global_loss(s->st) : NAN), acc,
-             srv_active(s), s->cfg.workers, srv_pushed(s), s->last_round_seconds * 1e3,
+             log_num(loss, "%.6g", s->st ? s->ops->global_loss(s->st) : NAN), acc, srv_active(s),
+             s->cfg.workers, srv_pushed(s), s->last_round_seconds * 1e3,
              (unsigned long long)srv_errors_sent(s), waits);
 }
 
@@ -164,4 +164,3 @@ void srv_status_buf_free(struct srv_status_buf *b)
     b->ps = NULL;
     b->pp = NULL;
 }
-

@@ -7,8 +7,8 @@
 #include <stddef.h>
 
 struct web_asset {
-    const char *path;        /* URL path, e.g. "/page.js" */
-    const char *type;        /* Content-Type */
+    const char *path; /* URL path, e.g. "/page.js" */
+    const char *type; /* Content-Type */
     const unsigned char *data;
     size_t len;
 };

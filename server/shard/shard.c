@@ -159,7 +159,8 @@ int srv_shard_check_hello(struct server *s, struct wire_msg *in, const Psod__Hel
     if (h->shard_total == 0) {
         srv_reject(s, in, PSOD__ERROR_CODE__ERR_UNSUPPORTED, 0,
                    "psod runs shard %d of %d: a hello carries this shard's range (a client "
-                   "that reads the shards from the status reply)", sh->index, sh->count);
+                   "that reads the shards from the status reply)",
+                   sh->index, sh->count);
         return -1;
     }
     uint64_t off, len;

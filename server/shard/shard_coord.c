@@ -166,15 +166,15 @@ static struct shard_peer *s_peer_of(struct server *s, const struct wire_msg *in,
         return NULL;
     }
     if (!srv_coordinator(s)) {
-        srv_reject(s, in, PSOD__ERROR_CODE__ERR_UNAUTHORIZED, 0,
-                   "%s", s->sh.count > 1 ? "this shard takes orders only from its coordinator "
-                                           "link; shard messages go to shard 0"
-                                         : "this daemon is not sharded");
+        srv_reject(s, in, PSOD__ERROR_CODE__ERR_UNAUTHORIZED, 0, "%s",
+                   s->sh.count > 1 ? "this shard takes orders only from its coordinator "
+                                     "link; shard messages go to shard 0"
+                                   : "this daemon is not sharded");
         return NULL;
     }
     if (index == 0 || index >= (uint32_t)s->sh.count) {
-        srv_reject(s, in, PSOD__ERROR_CODE__ERR_MALFORMED, 0, "shard index %u outside 1..%d",
-                   index, s->sh.count - 1);
+        srv_reject(s, in, PSOD__ERROR_CODE__ERR_MALFORMED, 0, "shard index %u outside 1..%d", index,
+                   s->sh.count - 1);
         return NULL;
     }
     return &s->sh.peer[index];
@@ -239,11 +239,12 @@ static void s_take_model(struct server *s, struct wire_msg *in, int k, const Pso
     uint64_t off, len;
     srv_shard_range(sh->total, sh->count, k, &off, &len);
     size_t bytes = in->has_payload ? zmq_msg_size(&in->payload) : 0;
-    if (!in->has_payload || !sh->model_pending || r->round != sh->model_round || bytes != len * sizeof(float) ||
+    if (!in->has_payload || !sh->model_pending || r->round != sh->model_round ||
+        bytes != len * sizeof(float) ||
         crc32c(0, zmq_msg_data(&in->payload), bytes) != r->payload_crc32c) {
         log_warn("shard %d sent a model range of %zu bytes for round %llu; expected %llu bytes "
-                 "for round %llu with its CRC: ignored", k, bytes,
-                 (unsigned long long)r->round, (unsigned long long)(len * sizeof(float)),
+                 "for round %llu with its CRC: ignored",
+                 k, bytes, (unsigned long long)r->round, (unsigned long long)(len * sizeof(float)),
                  (unsigned long long)sh->model_round);
         return;
     }
@@ -303,10 +304,9 @@ void srv_handle_shard_report(struct server *s, struct wire_msg *in)
         log_debug("shard %d votes for '%s', round %llu, push %llu (here: round %llu, push %llu%s)",
                   k, r->name ? r->name : "?", (unsigned long long)r->round,
                   (unsigned long long)r->seq, (unsigned long long)s->round,
-                  mb ? (unsigned long long)mb->push_seq : 0ull,
-                  mb && mb->has_push ? ", held" : "");
+                  mb ? (unsigned long long)mb->push_seq : 0ull, mb && mb->has_push ? ", held" : "");
         if (!mb || (s->cfg.mode != SERVER_ASYNC && r->round != s->round))
-            break; /* a vote for a round already closed */
+            break;                    /* a vote for a round already closed */
         if (r->seq != mb->vote_seq) { /* the votes for another push of this worker */
             mb->vote_seq = r->seq;
             mb->votes = 0;
@@ -320,11 +320,8 @@ void srv_handle_shard_report(struct server *s, struct wire_msg *in)
         }
         break;
     }
-    case PSOD__SHARD_REPORT_KIND__REPORT_MODEL:
-        s_take_model(s, in, k, r);
-        break;
-    default:
-        log_warn("shard %d sent report kind %d; ignored", k, (int)r->kind);
+    case PSOD__SHARD_REPORT_KIND__REPORT_MODEL: s_take_model(s, in, k, r); break;
+    default: log_warn("shard %d sent report kind %d; ignored", k, (int)r->kind);
     }
 }
 
@@ -334,8 +331,8 @@ static int s_write_model(struct server *s)
 {
     struct shard_state *sh = &s->sh;
     sh->model_pending = 0;
-    struct modelfile_info info = {s->layout_hash, sh->total, sh->model_round, sh->model_loss,
-                                  "", "", "", {0, 0, 0}, 0};
+    struct modelfile_info info = {
+        s->layout_hash, sh->total, sh->model_round, sh->model_loss, "", "", "", {0, 0, 0}, 0};
     snprintf(info.strategy, sizeof info.strategy, "%s", s->ops->name);
     snprintf(info.model, sizeof info.model, "%.31s", s->model_name);
     snprintf(info.dataset, sizeof info.dataset, "%.15s", s->dataset);
@@ -385,8 +382,8 @@ int srv_shard_save_model(struct server *s, double wait_s)
     }
     if (sh->model_have != sh->all_votes) {
         log_error("the global model was NOT assembled: shards missing after %.0f s (have "
-                  "mask %llx of %llx)", wait_s, (unsigned long long)sh->model_have,
-                  (unsigned long long)sh->all_votes);
+                  "mask %llx of %llx)",
+                  wait_s, (unsigned long long)sh->model_have, (unsigned long long)sh->all_votes);
         sh->model_pending = 0;
         return -1;
     }
@@ -403,7 +400,8 @@ void srv_shard_coord_timers(struct server *s, double now)
         struct shard_peer *p = &sh->peer[k];
         if (p->registered && now - p->last_seen > limit) {
             log_warn("shard %d (%s) silent for %.1f s: rounds wait for it to come back "
-                     "(psod --resume)", k, sh->ep[k], now - p->last_seen);
+                     "(psod --resume)",
+                     k, sh->ep[k], now - p->last_seen);
             p->registered = 0;
             sh->ready = 0;
         }

@@ -40,8 +40,8 @@ static void s_register(struct server *s)
     s_link_send(s, PSOD__COMMAND__CMD_SHARD_HELLO, &h.base, NULL);
 }
 
-static void s_report(struct server *s, int kind, const char *name, zmq_msg_t *payload,
-                     uint32_t crc, uint64_t seq)
+static void s_report(struct server *s, int kind, const char *name, zmq_msg_t *payload, uint32_t crc,
+                     uint64_t seq)
 {
     Psod__ShardReport r = PSOD__SHARD_REPORT__INIT;
     r.seq = seq;
@@ -72,7 +72,8 @@ static void s_lost_step(struct server *s, const char *name)
 {
     log_error("the coordinator's commit of round %llu names worker '%s', whose push this "
               "shard does not hold; restarting from this shard's newest checkpoint so that "
-              "the swarm rolls back together", (unsigned long long)s->round, name);
+              "the swarm rolls back together",
+              (unsigned long long)s->round, name);
     uint64_t gen[1];
     s->sh.restart = 1;
     s->sh.restart_round = srv_generations(s, gen, 1) ? (long)gen[0] : -2;
@@ -84,8 +85,9 @@ static void s_apply_commit(struct server *s, const Psod__ShardOrder *o)
     if (o->n_loss != o->n_name || !s->st || (o->async_step != 0) != (s->cfg.mode == SERVER_ASYNC) ||
         (o->async_step && o->n_name != 1)) {
         log_error("coordinator's commit of round %llu (%zu names, %zu losses, %s) does not fit "
-                  "this shard (%s mode%s); ignored", (unsigned long long)o->round, o->n_name,
-                  o->n_loss, o->async_step ? "one async step" : "a round",
+                  "this shard (%s mode%s); ignored",
+                  (unsigned long long)o->round, o->n_name, o->n_loss,
+                  o->async_step ? "one async step" : "a round",
                   s->cfg.mode == SERVER_ASYNC ? "async" : "sync", s->st ? "" : ", no swarm yet");
         return;
     }
@@ -190,7 +192,8 @@ static void s_handle_order(struct server *s, const Psod__ShardOrder *o)
     case PSOD__SHARD_ACTION__SHARD_COMMIT:
         if (o->round != s->round) {
             log_warn("coordinator's commit is for round %llu; this shard is in round %llu: "
-                     "ignored", (unsigned long long)o->round, (unsigned long long)s->round);
+                     "ignored",
+                     (unsigned long long)o->round, (unsigned long long)s->round);
             break;
         }
         s_apply_commit(s, o);
@@ -198,7 +201,8 @@ static void s_handle_order(struct server *s, const Psod__ShardOrder *o)
     case PSOD__SHARD_ACTION__SHARD_CHECKPOINT:
         if (o->round == s->round) {
             server_checkpoint(s);
-            s_report(s, PSOD__SHARD_REPORT_KIND__REPORT_BEAT, NULL, NULL, 0, 0); /* its generations */
+            s_report(s, PSOD__SHARD_REPORT_KIND__REPORT_BEAT, NULL, NULL, 0,
+                     0); /* its generations */
         } else
             log_warn("checkpoint ordered for round %llu; this shard is in round %llu",
                      (unsigned long long)o->round, (unsigned long long)s->round);
@@ -208,9 +212,7 @@ static void s_handle_order(struct server *s, const Psod__ShardOrder *o)
         sh->restart_round = o->none ? -2 : (long)o->round;
         s->done = 1;
         break;
-    case PSOD__SHARD_ACTION__SHARD_MODEL:
-        s_send_model(s);
-        break;
+    case PSOD__SHARD_ACTION__SHARD_MODEL: s_send_model(s); break;
     case PSOD__SHARD_ACTION__SHARD_STOP:
         /* The workers said bye to the coordinator; their byes here may
          * still be on the way: wait for them (3 s at most), so that the
@@ -218,8 +220,7 @@ static void s_handle_order(struct server *s, const Psod__ShardOrder *o)
         log_info("the coordinator ends the run");
         sh->stop_at = time_now_s() + 3;
         break;
-    default:
-        log_warn("coordinator sent shard action %d; ignored", (int)o->action);
+    default: log_warn("coordinator sent shard action %d; ignored", (int)o->action);
     }
 }
 

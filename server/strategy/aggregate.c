@@ -10,6 +10,8 @@
 const char *const agg_rule_names[] = {"mean", "median", "trimmed", "cclip", "krum", NULL};
 
 #define P(f) offsetof(struct agg_params, f)
+/* One row per option, as the table reads. */
+/* clang-format off */
 const struct config_option agg_options[] = {
     OPT_GROUP("Robust aggregation and verification"),
     OPT_ENUM("aggregate", P(rule), "mean", agg_rule_names,
@@ -31,6 +33,7 @@ const struct config_option agg_options[] = {
         "krum: the best-scored changes averaged (1 = Krum; at most pushes - f)"),
     {0},
 };
+/* clang-format on */
 #undef P
 
 int agg_elementwise(int rule)
@@ -72,10 +75,7 @@ static long s_f_for(const struct agg_params *p, size_t k)
 }
 
 /* a before b: finite values ascending, non-finite (NaN included) last. */
-static inline int s_before(float a, float b)
-{
-    return a < b || (isnan(b) && !isnan(a));
-}
+static inline int s_before(float a, float b) { return a < b || (isnan(b) && !isnan(a)); }
 
 static inline void s_sort(float *a, size_t k)
 {
@@ -284,7 +284,9 @@ static int s_cclip(const struct agg_params *p, float *out, const float *const *v
         }
         double tau = p->tau > 0 ? p->tau : s_median_d(r, k);
         for (size_t j = 0; j < k; j++)
-            s[j] = (float)(r[j] <= tau || r[j] == 0 ? 1.0 : isfinite(r[j]) ? tau / r[j] : 0.0) /
+            s[j] = (float)(r[j] <= tau || r[j] == 0 ? 1.0
+                           : isfinite(r[j])         ? tau / r[j]
+                                                    : 0.0) /
                    (float)k;
         /* acc = sum_j s_j (d_j - c), summed in input order per element */
         memset(acc, 0, n * sizeof *acc);
@@ -366,9 +368,8 @@ static int s_krum(const struct agg_params *p, long f, float *out, const float *c
     return 0;
 }
 
-int agg_run(const struct agg_params *p, float *out, const float *const *v,
-            const float *const *base, size_t k, const float *ref, size_t n,
-            struct agg_info *info)
+int agg_run(const struct agg_params *p, float *out, const float *const *v, const float *const *base,
+            size_t k, const float *ref, size_t n, struct agg_info *info)
 {
     if (p->rule == AGG_MEAN || k == 0)
         return -1;
@@ -379,10 +380,8 @@ int agg_run(const struct agg_params *p, float *out, const float *const *v,
     }
     switch (p->rule) {
     case AGG_MEDIAN:
-    case AGG_TRIMMED:
-        return s_elementwise(p->rule, f, out, v, base, k, ref, n);
-    case AGG_CCLIP:
-        return s_cclip(p, out, v, base, k, ref, n);
+    case AGG_TRIMMED: return s_elementwise(p->rule, f, out, v, base, k, ref, n);
+    case AGG_CCLIP: return s_cclip(p, out, v, base, k, ref, n);
     case AGG_KRUM:
         if (k < 3) { /* no neighbours to score by: the plain mean of what there is */
             struct agg_params q = *p;
@@ -390,7 +389,6 @@ int agg_run(const struct agg_params *p, float *out, const float *const *v,
             return s_krum(&q, 0, out, v, base, k, ref, n, info ? info->chosen : NULL);
         }
         return s_krum(p, f, out, v, base, k, ref, n, info ? info->chosen : NULL);
-    default:
-        return -1;
+    default: return -1;
     }
 }

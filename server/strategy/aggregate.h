@@ -40,11 +40,11 @@
 enum agg_rule { AGG_MEAN = 0, AGG_MEDIAN, AGG_TRIMMED, AGG_CCLIP, AGG_KRUM };
 
 struct agg_params {
-    int rule;       /* enum agg_rule */
-    long f;         /* trimmed, krum: the number of bad workers assumed */
-    double tau;     /* cclip: clipping radius, 0 = the median distance */
-    long iters;     /* cclip: iterations */
-    long m;         /* krum: changes averaged (1 = Krum, more = Multi-Krum) */
+    int rule;   /* enum agg_rule */
+    long f;     /* trimmed, krum: the number of bad workers assumed */
+    double tau; /* cclip: clipping radius, 0 = the median distance */
+    long iters; /* cclip: iterations */
+    long m;     /* krum: changes averaged (1 = Krum, more = Multi-Krum) */
 };
 
 extern const char *const agg_rule_names[]; /* "mean", ..., NULL */
@@ -65,7 +65,7 @@ int agg_check(const struct agg_params *p, long workers, char *err, size_t errlen
  * kept (chosen[j] = 1; the caller's array of k, may be NULL). */
 struct agg_info {
     long f_used;
-    int lowered;             /* f_used < p->f */
+    int lowered; /* f_used < p->f */
     unsigned char *chosen;
 };
 
@@ -74,8 +74,7 @@ struct agg_info {
  * (it is written only at the end of each element's computation) but
  * must not be any v[j] or base[j]. Returns 0, or -1 when out of memory
  * or the rule is mean (not computed here). */
-int agg_run(const struct agg_params *p, float *out, const float *const *v,
-            const float *const *base, size_t k, const float *ref, size_t n,
-            struct agg_info *info);
+int agg_run(const struct agg_params *p, float *out, const float *const *v, const float *const *base,
+            size_t k, const float *ref, size_t n, struct agg_info *info);
 
 #endif

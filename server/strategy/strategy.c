@@ -70,8 +70,8 @@ void strategy_order_rekey(struct strategy_order *o, uint32_t id, uint64_t key)
         o->idx[j] = o->idx[j + 1];
     o->key[id] = key;
     j = o->count - 1;
-    while (j > 0 && (o->key[o->idx[j - 1]] > key ||
-                     (o->key[o->idx[j - 1]] == key && o->idx[j - 1] > id))) {
+    while (j > 0 &&
+           (o->key[o->idx[j - 1]] > key || (o->key[o->idx[j - 1]] == key && o->idx[j - 1] > id))) {
         o->idx[j] = o->idx[j - 1];
         j--;
     }
@@ -85,8 +85,7 @@ void strategy_order_free(struct strategy_order *o)
     memset(o, 0, sizeof *o);
 }
 
-void strategy_mean(float *out, float *const *x, const struct strategy_order *o, size_t n,
-                   size_t *k)
+void strategy_mean(float *out, float *const *x, const struct strategy_order *o, size_t n, size_t *k)
 {
     const size_t count = o->count;
     /* Up to four vectors per pass (four read streams and one write stream
@@ -114,7 +113,8 @@ void strategy_mean(float *out, float *const *x, const struct strategy_order *o, 
         const float scale = last ? inv : 1.0f;
         float *restrict dst = out;
         const float *restrict a = src[0], *restrict b = m > 1 ? src[1] : NULL,
-                              *restrict c = m > 2 ? src[2] : NULL, *restrict d = m > 3 ? src[3] : NULL;
+                              *restrict c = m > 2 ? src[2] : NULL,
+                              *restrict d = m > 3 ? src[3] : NULL;
         switch (m) {
         case 4:
             for (size_t e = 0; e < n; e++)
@@ -165,8 +165,8 @@ double strategy_mean_loss(float *const *x, const double *loss, const struct stra
 }
 
 int strategy_aggregate(const struct agg_params *p, float *out, float *const *x,
-                       const float *const *prev, const float *ref,
-                       const struct strategy_order *o, size_t n, size_t *k)
+                       const float *const *prev, const float *ref, const struct strategy_order *o,
+                       size_t n, size_t *k)
 {
     size_t total = 0;
     for (size_t i = 0; i < o->count; i++)

@@ -32,25 +32,25 @@
 struct strategy_params {
     /* pso */
     double w, c1, c2, vmax;
-    int random_mode;        /* enum pso_random_mode */
-    int inertia;            /* enum pso_inertia */
-    int attractor;          /* enum pso_attractor */
-    double temperature;     /* PSO_ATTRACT_WEIGHTED: softmax(-loss / temperature) */
+    int random_mode;              /* enum pso_random_mode */
+    int inertia;                  /* enum pso_inertia */
+    int attractor;                /* enum pso_attractor */
+    double temperature;           /* PSO_ATTRACT_WEIGHTED: softmax(-loss / temperature) */
     double mix_w, mix_c1, mix_c2; /* PSO_ATTRACT_MIX: the mixing weights' PSO */
-    int verify;             /* --verify-best: a second worker checks a new global best */
-    double verify_tol;      /* --verify-tolerance */
-    long verify_panel;      /* --verify-panel: workers asked to measure a candidate */
-    long verify_quorum;     /* --verify-quorum: agreeing verdicts that decide it */
-    long strike_limit;      /* --strike-limit: strikes at which a worker is excluded */
-    int strike_action;      /* --strike-action: 0 exclude, 1 evict */
+    int verify;                   /* --verify-best: a second worker checks a new global best */
+    double verify_tol;            /* --verify-tolerance */
+    long verify_panel;            /* --verify-panel: workers asked to measure a candidate */
+    long verify_quorum;           /* --verify-quorum: agreeing verdicts that decide it */
+    long strike_limit;            /* --strike-limit: strikes at which a worker is excluded */
+    int strike_action;            /* --strike-action: 0 exclude, 1 evict */
     /* easgd */
-    double easgd_beta;      /* moving rate of the center: alpha = beta / workers */
+    double easgd_beta; /* moving rate of the center: alpha = beta / workers */
     /* diloco */
     double outer_lr, outer_momentum;
     int outer_nesterov;
     /* ssgd */
     double ssgd_lr, ssgd_momentum, ssgd_weight_decay, ssgd_step_gamma;
-    int ssgd_schedule;            /* enum lr_schedule */
+    int ssgd_schedule; /* enum lr_schedule */
     long ssgd_warmup, ssgd_steps, ssgd_step_size;
     /* all: --aggregate (aggregate.h) */
     struct agg_params agg;
@@ -151,15 +151,15 @@ const struct strategy_ops *strategy_find(const char *name);
 const char *strategy_names(void);
 
 /* Helpers the strategies share. */
-float *strategy_alloc(size_t n);              /* 64-byte aligned, free() it */
+float *strategy_alloc(size_t n); /* 64-byte aligned, free() it */
 
 /* The particles in the order of their random streams (derived from the
  * worker names), not of their ids (join order): sums over particles run in
  * this order, so a seeded run gives the same floats whatever order the
  * workers joined in. */
 struct strategy_order {
-    uint32_t *idx;    /* particle ids sorted by key */
-    uint64_t *key;    /* by particle id */
+    uint32_t *idx; /* particle ids sorted by key */
+    uint64_t *key; /* by particle id */
     size_t count, cap;
     uint64_t version; /* changes with every add and rekey */
 };
@@ -178,11 +178,11 @@ void strategy_order_free(struct strategy_order *o);
  * particle added or rekeyed mid-round, out of memory) makes finish compute
  * the mean afresh. */
 struct strategy_sum {
-    uint64_t round;          /* the round the sum is for */
-    uint64_t version;        /* of the order when it started */
+    uint64_t round;   /* the round the sum is for */
+    uint64_t version; /* of the order when it started */
     int started, broken;
-    size_t next;             /* positions of the order already added */
-    const float **got;       /* by particle id: this round's arrival, NULL = none */
+    size_t next;       /* positions of the order already added */
+    const float **got; /* by particle id: this round's arrival, NULL = none */
     size_t cap;
 };
 void strategy_sum_arrive(struct strategy_sum *s, const struct strategy_order *o, float *out,
@@ -203,11 +203,11 @@ struct strategy_center {
     size_t n;
     struct strategy_order ord;
     float *arr[STRATEGY_CENTER_ARRAYS]; /* arr[0]: the global model */
-    int narr, nsave;      /* arrays allocated; the first nsave are checkpointed */
-    const char *what;     /* the strategy's name, for errors */
-    int have;             /* a round has closed: arr[0] is meaningful */
-    double loss;          /* mean loss of the last round */
-    int sum_arr;          /* the array a round's pushes are summed into as they
+    int narr, nsave;                    /* arrays allocated; the first nsave are checkpointed */
+    const char *what;                   /* the strategy's name, for errors */
+    int have;                           /* a round has closed: arr[0] is meaningful */
+    double loss;                        /* mean loss of the last round */
+    int sum_arr;                        /* the array a round's pushes are summed into as they
                            * arrive (strategy_center_arrive); 0 = none */
     struct strategy_sum sum;
     struct agg_params agg; /* --aggregate: mean, or a robust rule (aggregate.h) */
@@ -226,7 +226,7 @@ void strategy_center_publish(struct strategy_center *c, float *const *x, const d
                              strategy_done_fn *done, void *ctx);
 const float *strategy_center_global(const void *st);
 double strategy_center_loss(const void *st);
-int strategy_center_no_particle(const void *st);       /* -1 */
+int strategy_center_no_particle(const void *st);        /* -1 */
 double strategy_center_no_pbest(const void *st, int i); /* NaN */
 void strategy_center_reset(void *st, int i, const float *x0, uint64_t stream);
 /* arrive for strategies that set sum_arr; strategy_center_mean takes the
@@ -244,25 +244,24 @@ void strategy_center_combine(struct strategy_center *c, float *const *x, const f
 /* The same for any strategy: out = A over the non-NULL x[i] in o's order
  * (p->rule not mean). 0, or -1 when out of memory (out untouched). */
 int strategy_aggregate(const struct agg_params *p, float *out, float *const *x,
-                       const float *const *prev, const float *ref,
-                       const struct strategy_order *o, size_t n, size_t *k);
+                       const float *const *prev, const float *ref, const struct strategy_order *o,
+                       size_t n, size_t *k);
 /* Checkpoint: n, have, loss, then the first nsave arrays. */
 void strategy_center_save(const void *st, struct ckpt_writer *w);
 int strategy_center_load(void *st, struct ckpt_reader *r);
 
 /* The operations every center-based strategy takes from the center (save
  * and load too unless it checkpoints more). */
-#define STRATEGY_CENTER_OPS                                                                    \
-    .destroy = strategy_center_destroy, .add = strategy_center_add,                            \
-    .global = strategy_center_global, .global_loss = strategy_center_loss,                     \
-    .global_particle = strategy_center_no_particle,                                            \
-    .personal_best_loss = strategy_center_no_pbest, .reset = strategy_center_reset,           \
+#define STRATEGY_CENTER_OPS                                                         \
+    .destroy = strategy_center_destroy, .add = strategy_center_add,                 \
+    .global = strategy_center_global, .global_loss = strategy_center_loss,          \
+    .global_particle = strategy_center_no_particle,                                 \
+    .personal_best_loss = strategy_center_no_pbest, .reset = strategy_center_reset, \
     .arrive = strategy_center_arrive, .withdraw = strategy_center_withdraw
 
 /* Mean of the non-NULL x[i] (how many in *k) into out, summed in o's order. */
 void strategy_mean(float *out, float *const *x, const struct strategy_order *o, size_t n,
                    size_t *k);
-
 
 /* Copy src into every non-NULL x[i], calling done with the CRC. */
 void strategy_broadcast(const float *src, float *const *x, size_t count, size_t n,

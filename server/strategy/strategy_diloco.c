@@ -61,11 +61,10 @@ static void s_round(void *st, uint64_t round, float *const *x, const float *cons
 static const struct config_option s_options[] = {
     OPT_GROUP("diloco (--strategy diloco)"),
     OPT_DOUBLE("outer-lr", P(outer_lr), "0.7", 0, 100,
-        "diloco: outer learning rate on the mean change"),
-    OPT_DOUBLE("outer-momentum", P(outer_momentum), "0.9", 0, 0.9999,
-        "diloco: outer momentum"),
+               "diloco: outer learning rate on the mean change"),
+    OPT_DOUBLE("outer-momentum", P(outer_momentum), "0.9", 0, 0.9999, "diloco: outer momentum"),
     OPT_BOOL("outer-nesterov", P(outer_nesterov), "yes",
-        "diloco: Nesterov outer momentum (no = SlowMo's plain momentum)"),
+             "diloco: Nesterov outer momentum (no = SlowMo's plain momentum)"),
     {0},
 };
 #undef P

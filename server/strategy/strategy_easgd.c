@@ -93,7 +93,7 @@ static void s_round(void *st, uint64_t round, float *const *x, const float *cons
 static const struct config_option s_options[] = {
     OPT_GROUP("easgd (--strategy easgd)"),
     OPT_DOUBLE("easgd-beta", P(easgd_beta), "0.9", 0, 1,
-        "easgd: moving rate beta; each worker's elastic pull is alpha = beta / --workers"),
+               "easgd: moving rate beta; each worker's elastic pull is alpha = beta / --workers"),
     {0},
 };
 #undef P

@@ -20,10 +20,11 @@ static const char *const s_attractors[] = {"best", "mean", "weighted", "mix", NU
 
 static void *s_create(size_t n, uint64_t offset, const struct strategy_params *p)
 {
-    struct pso_params prm = {p->w,       p->c1,        p->c2,          p->vmax, p->random_mode,
-                             p->seed,    p->inertia,   p->attractor,   p->temperature,
-                             p->mix_w,   p->mix_c1,    p->mix_c2,      p->verify,
-                             p->verify_tol, p->agg,   p->verify ? p->strike_limit : 0};
+    struct pso_params prm = {
+        p->w,           p->c1,         p->c2,      p->vmax,
+        p->random_mode, p->seed,       p->inertia, p->attractor,
+        p->temperature, p->mix_w,      p->mix_c1,  p->mix_c2,
+        p->verify,      p->verify_tol, p->agg,     p->verify ? p->strike_limit : 0};
     return swarm_new(n, offset, &prm);
 }
 
@@ -76,6 +77,8 @@ static const float *s_safe(const void *st, const char **kind) { return swarm_saf
 static void s_withdraw(void *st, int i) { swarm_withdraw(st, i); }
 
 #define P(f) offsetof(struct strategy_params, f)
+/* One row per option, as the table reads. */
+/* clang-format off */
 static const struct config_option s_options[] = {
     OPT_GROUP("pso (--strategy pso)"),
     OPT_DOUBLE("w", P(w), "0", 0, 10,
@@ -130,6 +133,7 @@ static const struct config_option s_options[] = {
         "say) or evict (it is told and removed)"),
     {0},
 };
+/* clang-format on */
 #undef P
 
 const struct strategy_ops strategy_pso = {

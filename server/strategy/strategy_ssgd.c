@@ -33,8 +33,11 @@ static void *s_create(size_t n, uint64_t offset, const struct strategy_params *p
     struct ssgd *d = strategy_center_new(sizeof *d, n, 3, 2, "ssgd", p);
     if (d) {
         d->c.sum_arr = 2;
-        d->plan = (struct lr_plan){(enum lr_schedule)p->ssgd_schedule, p->ssgd_lr,
-                                   p->ssgd_warmup, p->ssgd_steps, p->ssgd_step_size,
+        d->plan = (struct lr_plan){(enum lr_schedule)p->ssgd_schedule,
+                                   p->ssgd_lr,
+                                   p->ssgd_warmup,
+                                   p->ssgd_steps,
+                                   p->ssgd_step_size,
                                    p->ssgd_step_gamma};
         d->mu = (float)p->ssgd_momentum;
         d->wd = (float)p->ssgd_weight_decay;
@@ -85,6 +88,8 @@ static int s_load(void *st, struct ckpt_reader *r)
 }
 
 #define P(f) offsetof(struct strategy_params, f)
+/* One row per option, as the table reads. */
+/* clang-format off */
 static const struct config_option s_options[] = {
     OPT_GROUP("ssgd (--strategy ssgd)"),
     OPT_DOUBLE("ssgd-lr", P(ssgd_lr), "0.01", 0, 1e6,
@@ -105,13 +110,15 @@ static const struct config_option s_options[] = {
         "ssgd: L2 weight decay"),
     {0},
 };
+/* clang-format on */
 #undef P
 
 /* A cosine schedule decays over the run's steps: they must be known. */
 static int s_check(const struct strategy_params *p, char *err, size_t errlen)
 {
     if (p->ssgd_schedule == LR_COSINE && p->ssgd_steps <= p->ssgd_warmup) {
-        snprintf(err, errlen, "--ssgd-schedule cosine needs --ssgd-steps, the run's steps "
+        snprintf(err, errlen,
+                 "--ssgd-schedule cosine needs --ssgd-steps, the run's steps "
                  "(above --ssgd-warmup)");
         return -1;
     }

@@ -66,8 +66,8 @@ void strategy_sum_arrive(struct strategy_sum *s, const struct strategy_order *o,
 void strategy_sum_finish(struct strategy_sum *s, const struct strategy_order *o, float *out,
                          float *const *x, size_t n, uint64_t round, size_t *k)
 {
-    int ok = s->started && !s->broken && s->round == round && s->version == o->version &&
-             s->next > 0;
+    int ok =
+        s->started && !s->broken && s->round == round && s->version == o->version && s->next > 0;
     /* What was added must be exactly the pushes at hand. */
     for (size_t j = 0; ok && j < s->next; j++)
         ok = x[o->idx[j]] && x[o->idx[j]] == s->got[o->idx[j]];

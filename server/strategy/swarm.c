@@ -111,7 +111,7 @@ int swarm_add(struct swarm *s, const float *x0, uint64_t stream)
     }
     if (s->mix)
         mix_grow(s->mix, &s->ord); /* reserved: cannot fail */
-    if (s->ref && !s->have_ref) { /* the robust attractor starts where the first particle does */
+    if (s->ref && !s->have_ref) {  /* the robust attractor starts where the first particle does */
         memcpy(s->ref, x0, s->n * sizeof(float));
         s->have_ref = 1;
     }
@@ -126,7 +126,8 @@ int swarm_add(struct swarm *s, const float *x0, uint64_t stream)
 static int s_weighs(const struct swarm *s, float *const *x, const double *loss, size_t i,
                     int trusted_only)
 {
-    return x[i] && isfinite(loss[i]) && !swarm__out(s, i) && (!trusted_only || s->pt[i].strikes == 0);
+    return x[i] && isfinite(loss[i]) && !swarm__out(s, i) &&
+           (!trusted_only || s->pt[i].strikes == 0);
 }
 
 /* The loss a push is weighed by. Verified: no claim counts as better than
@@ -233,8 +234,8 @@ void swarm_round(struct swarm *s, uint64_t round, float *const *x, const float *
             s_weighted_mean(s, xm, loss);
         else {
             size_t k = 0;
-            if (s->ref &&
-                strategy_aggregate(&s->prm.agg, s->mean, xm, prev, s->ref, &s->ord, s->n, &k) == 0) {
+            if (s->ref && strategy_aggregate(&s->prm.agg, s->mean, xm, prev, s->ref, &s->ord, s->n,
+                                             &k) == 0) {
                 if (k > 0)
                     memcpy(s->ref, s->mean, s->n * sizeof(float));
             } else {
@@ -261,12 +262,10 @@ void swarm_round(struct swarm *s, uint64_t round, float *const *x, const float *
             const float *a1 = use_mean ? s->mean : s->pt[i].p;
             pso_update_general(x[i], s->pt[i].v, s->pt[i].p, a1, g ? g : s->pt[i].p,
                                prev ? prev[i] : NULL, s->n, improved[i],
-                               s->prm.inertia == PSO_INERTIA_DISPLACEMENT, &k,
-                               done ? &crc : NULL);
+                               s->prm.inertia == PSO_INERTIA_DISPLACEMENT, &k, done ? &crc : NULL);
         } else {
             k.a1 = use_mean ? s->mean : NULL;
-            pso_update(x[i], s->pt[i].v, s->pt[i].p, g, s->n, improved[i], &k,
-                       done ? &crc : NULL);
+            pso_update(x[i], s->pt[i].v, s->pt[i].p, g, s->n, improved[i], &k, done ? &crc : NULL);
         }
         if (done)
             done(ctx, (int)i, crc);
@@ -387,7 +386,8 @@ int swarm_load(struct swarm *s, struct ckpt_reader *r)
     if (s->g) {
         uint64_t magic, judged;
         if (ckpt_get_u64(r, &magic) || magic != VERIFY_MAGIC) {
-            snprintf(r->err, sizeof r->err, "no verified global best in the checkpoint "
+            snprintf(r->err, sizeof r->err,
+                     "no verified global best in the checkpoint "
                      "(written without --verify-best)");
             return -1;
         }
@@ -404,7 +404,8 @@ int swarm_load(struct swarm *s, struct ckpt_reader *r)
     if (s->ref) {
         uint64_t magic;
         if (ckpt_get_u64(r, &magic) || magic != ROBUST_MAGIC) {
-            snprintf(r->err, sizeof r->err, "no robust attractor in the checkpoint (written "
+            snprintf(r->err, sizeof r->err,
+                     "no robust attractor in the checkpoint (written "
                      "without --aggregate)");
             return -1;
         }

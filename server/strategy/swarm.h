@@ -28,33 +28,33 @@ enum pso_inertia {
 
 /* What the first pull goes toward. */
 enum pso_attractor {
-    PSO_ATTRACT_BEST = 0,  /* the particle's personal best (the paper) */
-    PSO_ATTRACT_MEAN = 1,  /* the mean of the positions pushed this round */
+    PSO_ATTRACT_BEST = 0,     /* the particle's personal best (the paper) */
+    PSO_ATTRACT_MEAN = 1,     /* the mean of the positions pushed this round */
     PSO_ATTRACT_WEIGHTED = 2, /* their mean weighted by softmax(-loss / temperature) */
-    PSO_ATTRACT_MIX = 3,   /* no pulls: each particle moves to a mixture of the
+    PSO_ATTRACT_MIX = 3,      /* no pulls: each particle moves to a mixture of the
                             * pushes whose weights a second swarm searches
                             * (the PSO-weighted mean, swarm_mix.h) */
 };
 
 struct pso_params {
-    double w;      /* inertia */
-    double c1;     /* pull toward the particle's own best */
-    double c2;     /* pull toward the global best */
-    double vmax;   /* velocity clamp per element, 0 = none */
+    double w;    /* inertia */
+    double c1;   /* pull toward the particle's own best */
+    double c2;   /* pull toward the global best */
+    double vmax; /* velocity clamp per element, 0 = none */
     int random_mode;
     uint64_t seed;
-    int inertia;   /* enum pso_inertia */
-    int attractor; /* enum pso_attractor */
-    double temperature; /* PSO_ATTRACT_WEIGHTED */
+    int inertia;                  /* enum pso_inertia */
+    int attractor;                /* enum pso_attractor */
+    double temperature;           /* PSO_ATTRACT_WEIGHTED */
     double mix_w, mix_c1, mix_c2; /* PSO_ATTRACT_MIX: the mixing weights' update */
-    int verify;         /* a global best is adopted only once another worker
+    int verify;                   /* a global best is adopted only once another worker
                          * reproduced its loss (swarm_candidate, swarm_judge);
                          * synchronous mode only */
-    double verify_tol;  /* relative: adopted if measured <= claimed (1 + tol) + 1e-6 */
-    struct agg_params agg; /* PSO_ATTRACT_MEAN: a robust rule in place of the mean: the
+    double verify_tol;            /* relative: adopted if measured <= claimed (1 + tol) + 1e-6 */
+    struct agg_params agg;        /* PSO_ATTRACT_MEAN: a robust rule in place of the mean: the
                             * attractor is the last one plus the rule over the changes
                             * x[i] - prev[i] (aggregate.h) */
-    long strike_limit;  /* verify: strikes (claims refused, verdicts against the
+    long strike_limit;            /* verify: strikes (claims refused, verdicts against the
                          * panel) at which a particle is excluded; 0 = never */
 };
 
@@ -140,11 +140,11 @@ const float *swarm_safe(const struct swarm *s, const char **kind);
 void swarm_withdraw(struct swarm *s, int i);
 uint32_t swarm_strikes(const struct swarm *s, int i); /* since the start */
 
-double swarm_best_loss(const struct swarm *s);   /* +inf before any round */
-int swarm_best_particle(const struct swarm *s);  /* -1 before any round */
+double swarm_best_loss(const struct swarm *s);  /* +inf before any round */
+int swarm_best_particle(const struct swarm *s); /* -1 before any round */
 /* The global best is the best personal best, not a copy (verified: the
  * adopted copy). */
-const float *swarm_best(const struct swarm *s);  /* NULL before any round */
+const float *swarm_best(const struct swarm *s); /* NULL before any round */
 double swarm_personal_best_loss(const struct swarm *s, int i);
 const float *swarm_personal_best(const struct swarm *s, int i);
 

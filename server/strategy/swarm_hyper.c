@@ -22,8 +22,8 @@ struct swarm_hyper {
     struct hyper_params prm;
     struct hyper_particle *pt;
     size_t count, cap;
-    int g;                 /* the last round's lowest loss, -1 before any */
-    double gz[HYPER_DIM];  /* ... the point it had trained with */
+    int g;                /* the last round's lowest loss, -1 before any */
+    double gz[HYPER_DIM]; /* ... the point it had trained with */
     double g_loss;
 };
 
@@ -114,8 +114,7 @@ void hyper_round(struct swarm_hyper *h, uint64_t round, float *const *x, const d
             continue;
         for (int d = 0; d < HYPER_DIM; d++) {
             float r1, r2;
-            rng_uniform_pair(rng_key(h->prm.seed ^ q->stream, round, 0, 8), (uint32_t)d, &r1,
-                             &r2);
+            rng_uniform_pair(rng_key(h->prm.seed ^ q->stream, round, 0, 8), (uint32_t)d, &r1, &r2);
             double v = h->prm.w * q->v[d] + h->prm.c1 * r1 * (q->pz[d] - q->z[d]) +
                        h->prm.c2 * r2 * (h->gz[d] - q->z[d]);
             v = v > HYPER_VMAX ? HYPER_VMAX : v < -HYPER_VMAX ? -HYPER_VMAX : v;
@@ -194,8 +193,10 @@ int hyper_load(struct swarm_hyper *h, struct ckpt_reader *r)
         for (int d = 0; d < HYPER_DIM; d++)
             if (!(q->z[d] >= 0 && q->z[d] <= 1 && q->pz[d] >= 0 && q->pz[d] <= 1 &&
                   isfinite(q->v[d]))) {
-                snprintf(r->err, sizeof r->err, "hyperparameter point of particle %zu out of "
-                         "range", i);
+                snprintf(r->err, sizeof r->err,
+                         "hyperparameter point of particle %zu out of "
+                         "range",
+                         i);
                 return -1;
             }
         if (isnan(q->p_loss)) {

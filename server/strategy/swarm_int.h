@@ -12,7 +12,7 @@ struct particle {
     float *v, *p;
     double p_loss;
     uint64_t stream;
-    int judged; /* verify: p's loss was measured by another worker (or p is g) */
+    int judged;       /* verify: p's loss was measured by another worker (or p is g) */
     uint32_t strikes; /* verify: candidates of this particle refused since its last adoption */
     uint32_t total;   /* verify: every strike since the start (claims and verdicts) */
 };
@@ -25,8 +25,8 @@ struct swarm {
     size_t count, cap;
     double g_loss;
     int g_particle;
-    float *mean;  /* PSO_ATTRACT_MEAN: this round's mean position */
-    float *center; /* asynchronous mode: running center of the particles */
+    float *mean;               /* PSO_ATTRACT_MEAN: this round's mean position */
+    float *center;             /* asynchronous mode: running center of the particles */
     struct strategy_order ord; /* particles by stream, for the mean */
     struct strategy_sum sum;   /* the mean, built as pushes arrive */
     struct swarm_mix *mix;     /* PSO_ATTRACT_MIX: the mixing weights' swarm */

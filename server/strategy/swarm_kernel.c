@@ -31,22 +31,22 @@ void pso_step_init(struct pso_step *k, const struct pso_params *prm, uint64_t ro
 /* Each flag combination gets its own loop, so that the hot loop has no
  * branches and the compiler vectorizes it. `key` and `base` (the low 32
  * bits of the first element's global index) are fixed per block. */
-#define PSO_LOOP(IMPROVED, PER_ELEMENT, CLAMP, MEAN, KEEPV)                          \
-    for (size_t i = 0; i < n; i++) {                                                 \
-        float xi = x[i];                                                             \
-        float pi = p[i];                                                             \
-        if (IMPROVED)                                                                \
-            p[i] = pi = xi;                                                          \
-        float ai = MEAN ? a1[i] : pi;                                                \
-        float r1 = r1c, r2 = r2c;                                                    \
-        if (PER_ELEMENT)                                                             \
-            rng_uniform_pair(key, base + (uint32_t)i, &r1, &r2);                      \
+#define PSO_LOOP(IMPROVED, PER_ELEMENT, CLAMP, MEAN, KEEPV)                                 \
+    for (size_t i = 0; i < n; i++) {                                                        \
+        float xi = x[i];                                                                    \
+        float pi = p[i];                                                                    \
+        if (IMPROVED)                                                                       \
+            p[i] = pi = xi;                                                                 \
+        float ai = MEAN ? a1[i] : pi;                                                       \
+        float r1 = r1c, r2 = r2c;                                                           \
+        if (PER_ELEMENT)                                                                    \
+            rng_uniform_pair(key, base + (uint32_t)i, &r1, &r2);                            \
         float vi = (KEEPV ? w * v[i] : 0.0f) + c1 * r1 * (ai - xi) + c2 * r2 * (g[i] - xi); \
-        if (CLAMP)                                                                   \
-            vi = vi > vmax ? vmax : vi < -vmax ? -vmax : vi;                          \
-        if (KEEPV)                                                                   \
-            v[i] = vi;                                                               \
-        x[i] = xi + vi;                                                              \
+        if (CLAMP)                                                                          \
+            vi = vi > vmax ? vmax : vi < -vmax ? -vmax : vi;                                \
+        if (KEEPV)                                                                          \
+            v[i] = vi;                                                                      \
+        x[i] = xi + vi;                                                                     \
     }
 
 PSOD_CLONES

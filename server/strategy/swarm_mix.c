@@ -9,17 +9,17 @@
 #include "common/crc32c.h"
 #include "common/rng.h"
 
-#define MIX_VMAX 0.25  /* largest change of one weight per round */
-#define MIX_BLOCK 4096 /* elements mixed per pass: K blocks stay in cache */
+#define MIX_VMAX 0.25                   /* largest change of one weight per round */
+#define MIX_BLOCK 4096                  /* elements mixed per pass: K blocks stay in cache */
 #define MIX_MAGIC 0x3158494d4f53500aULL /* checkpoint tag: "\nPSOMIX1" */
 
 struct swarm_mix {
     struct mix_params prm;
-    size_t count, cap; /* particles; rows are cap long */
-    double *a, *u, *pa; /* count x cap: vector, velocity, best vector */
-    double *pa_loss;    /* by particle */
+    size_t count, cap;   /* particles; rows are cap long */
+    double *a, *u, *pa;  /* count x cap: vector, velocity, best vector */
+    double *pa_loss;     /* by particle */
     unsigned char *used; /* a_i was applied at the last close */
-    int g;              /* particle whose best vector is the swarm's, -1 */
+    int g;               /* particle whose best vector is the swarm's, -1 */
 };
 
 struct swarm_mix *mix_new(const struct mix_params *prm)
@@ -194,8 +194,8 @@ static void s_move(struct swarm_mix *m, const struct strategy_order *o, uint64_t
         for (size_t k = 0; k < m->count; k++) {
             float r1, r2;
             rng_uniform_pair(key, s_tag(o->key[k]), &r1, &r2);
-            double v = m->prm.w * u[k] + m->prm.c1 * r1 * (pa[k] - a[k]) +
-                       m->prm.c2 * r2 * (ga[k] - a[k]);
+            double v =
+                m->prm.w * u[k] + m->prm.c1 * r1 * (pa[k] - a[k]) + m->prm.c2 * r2 * (ga[k] - a[k]);
             v = v > MIX_VMAX ? MIX_VMAX : v < -MIX_VMAX ? -MIX_VMAX : v;
             u[k] = v;
             a[k] = a[k] + v < 0 ? 0 : a[k] + v > 1 ? 1 : a[k] + v;
@@ -203,8 +203,8 @@ static void s_move(struct swarm_mix *m, const struct strategy_order *o, uint64_t
     }
 }
 
-int mix_round(struct swarm_mix *m, const struct strategy_order *o, uint64_t round,
-              float *const *x, const double *loss, size_t n, uint32_t *crc)
+int mix_round(struct swarm_mix *m, const struct strategy_order *o, uint64_t round, float *const *x,
+              const double *loss, size_t n, uint32_t *crc)
 {
     const size_t K = o->count;
     unsigned char *present = calloc(K ? K : 1, 1);

@@ -50,8 +50,8 @@ void mix_reset(struct swarm_mix *m, const struct strategy_order *o, int i);
  * moves the vectors, and replaces every non-NULL x[i] by its mixture;
  * crc[i] receives the CRC-32C of the new x[i]. -1 when out of memory
  * (nothing changed then). */
-int mix_round(struct swarm_mix *m, const struct strategy_order *o, uint64_t round,
-              float *const *x, const double *loss, size_t n, uint32_t *crc);
+int mix_round(struct swarm_mix *m, const struct strategy_order *o, uint64_t round, float *const *x,
+              const double *loss, size_t n, uint32_t *crc);
 
 /* alpha_i over the particles with present[k] != 0, by particle id, into
  * out[0..K) (the tests read the weights a round will use). */

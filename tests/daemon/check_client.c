@@ -53,7 +53,8 @@ static void *s_peer(void *arg)
 START_TEST(two_workers_sync_rounds)
 {
     s_start(2);
-    struct peer a = {.name = "a", .loss = 1.0, .rounds = 5}, b = {.name = "b", .loss = 0.5, .rounds = 5};
+    struct peer a = {.name = "a", .loss = 1.0, .rounds = 5},
+                b = {.name = "b", .loss = 0.5, .rounds = 5};
     for (int i = 0; i < 16; i++)
         a.x[i] = 1.0f, b.x[i] = -1.0f;
     pthread_t ta, tb;
@@ -118,8 +119,7 @@ START_TEST(another_dataset_is_refused_with_both_names)
     ck_assert_int_eq(psoc_join(a, 16, 42, x, NULL, err, sizeof err), PSOC_OK);
     ck_assert_int_eq(psoc_join(b, 16, 42, x, NULL, err, sizeof err), PSOC_EREFUSED);
     ck_assert_int_eq(psoc_last_server_error(b), PSOD__ERROR_CODE__ERR_FINGERPRINT);
-    ck_assert_msg(strstr(err, "trains lenet5 on mnist") && strstr(err, "fashion-mnist"), "%s",
-                  err);
+    ck_assert_msg(strstr(err, "trains lenet5 on mnist") && strstr(err, "fashion-mnist"), "%s", err);
     psoc_set_model(b, "lenet5", "", NULL); /* a worker that names no dataset is not judged */
     ck_assert_msg(psoc_join(b, 16, 42, x, NULL, err, sizeof err) == PSOC_OK, "%s", err);
     psoc_close(&a);

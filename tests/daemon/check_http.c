@@ -36,9 +36,10 @@ static void s_config(struct server_config *cfg, const char *http)
 {
     log_init("check_http", LOG_ERROR, stderr);
     memset(cfg, 0, sizeof *cfg);
-    ck_assert_int_eq(config_defaults(server_options(cfg, (struct config_table[SERVER_OPTION_TABLES]){{0}}),
-                                     err, sizeof err),
-                     0);
+    ck_assert_int_eq(
+        config_defaults(server_options(cfg, (struct config_table[SERVER_OPTION_TABLES]){{0}}), err,
+                        sizeof err),
+        0);
     strcpy(cfg->bind, "tcp://127.0.0.1:*");
     cfg->workers = 2;
     cfg->progress_interval = 0;

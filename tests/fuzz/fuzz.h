@@ -58,7 +58,8 @@ static inline struct server *fuzz_server_new(const char *name, int strategy, int
     struct server_config cfg;
     memset(&cfg, 0, sizeof cfg);
     char err[512];
-    if (config_defaults(server_options(&cfg, (struct config_table[SERVER_OPTION_TABLES]){{0}}), err, sizeof err) != 0)
+    if (config_defaults(server_options(&cfg, (struct config_table[SERVER_OPTION_TABLES]){{0}}), err,
+                        sizeof err) != 0)
         abort();
     cfg.strategy = strategy;
     cfg.mode = async && strategy <= 1; /* async: pso and avg */

@@ -50,10 +50,11 @@ static void s_frame(struct buf *b, const void *d, size_t len)
 
 /* One message's frames: signature, command, metadata, and a payload of
  * `len` raw bytes when p is not NULL. */
-static void s_message_raw(struct buf *b, int command, const ProtobufCMessage *meta,
-                          const void *p, size_t len)
+static void s_message_raw(struct buf *b, int command, const ProtobufCMessage *meta, const void *p,
+                          size_t len)
 {
-    unsigned char sig[5] = {'P', 'S', 'O', 'D', PSOD_PROTOCOL_VERSION}, cmd = (unsigned char)command;
+    unsigned char sig[5] = {'P', 'S', 'O', 'D', PSOD_PROTOCOL_VERSION},
+                  cmd = (unsigned char)command;
     unsigned char mb[1024];
     size_t ml = protobuf_c_message_pack(meta, mb);
     s_frame(b, sig, 5);
@@ -71,8 +72,8 @@ static int s_message(struct buf *b, int command, const ProtobufCMessage *meta, c
 }
 
 /* A server-target message header (sender, key, frame count), then frames. */
-static void s_server_msg(struct buf *b, int who, int user, int command, const ProtobufCMessage *meta,
-                         const float *x)
+static void s_server_msg(struct buf *b, int who, int user, int command,
+                         const ProtobufCMessage *meta, const float *x)
 {
     unsigned char h[2] = {(unsigned char)(who | user << 2), (unsigned char)(x ? 4 : 3)};
     s_put(b, h, 2);
@@ -141,7 +142,8 @@ static void s_push(struct buf *b, uint64_t round, double loss, const float *x, i
     p.accuracy = 0.5;
     p.position_accuracy = 0.5;
     p.position_round = round;
-    p.payload_kind = gradient ? PSOD__PAYLOAD_KIND__PAYLOAD_GRADIENT : PSOD__PAYLOAD_KIND__PAYLOAD_WEIGHTS;
+    p.payload_kind =
+        gradient ? PSOD__PAYLOAD_KIND__PAYLOAD_GRADIENT : PSOD__PAYLOAD_KIND__PAYLOAD_WEIGHTS;
     p.payload_crc32c = crc32c(0, x, N * sizeof(float));
     if (s_wire_kind) {
         /* The change from a position a little off x, as a worker sends it. */
@@ -326,7 +328,8 @@ static void s_checkpoint(const char *dir, int config)
         abort();
     struct server_config cfg;
     memset(&cfg, 0, sizeof cfg);
-    config_defaults(server_options(&cfg, (struct config_table[SERVER_OPTION_TABLES]){{0}}), err, sizeof err);
+    config_defaults(server_options(&cfg, (struct config_table[SERVER_OPTION_TABLES]){{0}}), err,
+                    sizeof err);
     cfg.strategy = strategy;
     cfg.sp.verify = config >> 7 & 1 && strategy == 0;
     cfg.hyper = config >> 7 & 1; /* as fuzz_server_new */

@@ -61,8 +61,7 @@ static inline int fixture_write_idx_ex(const char *dir, const char *prefix, uint
     return rc ? -1 : 0;
 }
 
-static inline int fixture_write_idx(const char *dir, const char *prefix, uint32_t n,
-                                    uint64_t seed)
+static inline int fixture_write_idx(const char *dir, const char *prefix, uint32_t n, uint64_t seed)
 {
     return fixture_write_idx_ex(dir, prefix, n, seed, 255, 96);
 }

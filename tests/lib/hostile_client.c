@@ -36,7 +36,11 @@ struct bad {
 };
 
 static volatile sig_atomic_t s_stop;
-static void s_on_signal(int sig) { (void)sig; s_stop = 1; }
+static void s_on_signal(int sig)
+{
+    (void)sig;
+    s_stop = 1;
+}
 
 static int s_send(void *sock, const struct bad *b)
 {
@@ -74,7 +78,8 @@ int main(int argc, char **argv)
 
     static const unsigned char sig[5] = {'P', 'S', 'O', 'D', PSOD_PROTOCOL_VERSION};
     static const unsigned char sig9[5] = {'P', 'S', 'O', 'D', 9};
-    static const unsigned char c_push = PSOD__COMMAND__CMD_PUSH, c_hb = PSOD__COMMAND__CMD_HEARTBEAT,
+    static const unsigned char c_push = PSOD__COMMAND__CMD_PUSH,
+                               c_hb = PSOD__COMMAND__CMD_HEARTBEAT,
                                c_hello = PSOD__COMMAND__CMD_HELLO, c_bad = 77,
                                c_pos = PSOD__COMMAND__CMD_POSITION,
                                c_status = PSOD__COMMAND__CMD_STATUS_REQUEST,
@@ -125,51 +130,108 @@ int main(int argc, char **argv)
         {"garbage frame", PSOD__ERROR_CODE__ERR_BAD_SIGNATURE, 1, {garbage}, {sizeof garbage}},
         {"empty frame", PSOD__ERROR_CODE__ERR_BAD_SIGNATURE, 1, {""}, {0}},
         {"wrong version", PSOD__ERROR_CODE__ERR_VERSION, 3, {sig9, &c_hb, ""}, {5, 1, 0}},
-        {"hello from a future protocol", PSOD__ERROR_CODE__ERR_VERSION, 3,
-         {sig, &c_hello, hello9buf}, {5, 1, hello9len}},
+        {"hello from a future protocol",
+         PSOD__ERROR_CODE__ERR_VERSION,
+         3,
+         {sig, &c_hello, hello9buf},
+         {5, 1, hello9len}},
         {"signature only", PSOD__ERROR_CODE__ERR_MALFORMED, 1, {sig}, {5}},
         {"no metadata", PSOD__ERROR_CODE__ERR_MALFORMED, 2, {sig, &c_hb}, {5, 1}},
-        {"too many frames", PSOD__ERROR_CODE__ERR_MALFORMED, 6, {sig, &c_hb, "", "", "", ""},
+        {"too many frames",
+         PSOD__ERROR_CODE__ERR_MALFORMED,
+         6,
+         {sig, &c_hb, "", "", "", ""},
          {5, 1, 0, 0, 0, 0}},
         {"unknown command", PSOD__ERROR_CODE__ERR_UNKNOWN_COMMAND, 3, {sig, &c_bad, ""}, {5, 1, 0}},
         {"long command", PSOD__ERROR_CODE__ERR_MALFORMED, 3, {sig, "ab", ""}, {5, 2, 0}},
-        {"garbage metadata", PSOD__ERROR_CODE__ERR_MALFORMED, 3, {sig, &c_hello, garbage},
+        {"garbage metadata",
+         PSOD__ERROR_CODE__ERR_MALFORMED,
+         3,
+         {sig, &c_hello, garbage},
          {5, 1, sizeof garbage}},
-        {"truncated metadata", PSOD__ERROR_CODE__ERR_MALFORMED, 4, {sig, &c_push, pushbuf, f8},
+        {"truncated metadata",
+         PSOD__ERROR_CODE__ERR_MALFORMED,
+         4,
+         {sig, &c_push, pushbuf, f8},
          {5, 1, pushlen - 3, 8}},
-        {"oversized metadata", PSOD__ERROR_CODE__ERR_TOO_LARGE, 3, {sig, &c_hello, bigmeta},
+        {"oversized metadata",
+         PSOD__ERROR_CODE__ERR_TOO_LARGE,
+         3,
+         {sig, &c_hello, bigmeta},
          {5, 1, sizeof bigmeta}},
-        {"hello payload not float32", PSOD__ERROR_CODE__ERR_SIZE, 4,
-         {sig, &c_hello, hello9buf, f7}, {5, 1, hello9len, 7}},
-        {"heartbeat with payload", PSOD__ERROR_CODE__ERR_MALFORMED, 4, {sig, &c_hb, "", f8},
+        {"hello payload not float32",
+         PSOD__ERROR_CODE__ERR_SIZE,
+         4,
+         {sig, &c_hello, hello9buf, f7},
+         {5, 1, hello9len, 7}},
+        {"heartbeat with payload",
+         PSOD__ERROR_CODE__ERR_MALFORMED,
+         4,
+         {sig, &c_hb, "", f8},
          {5, 1, 0, 8}},
-        {"status request with payload", PSOD__ERROR_CODE__ERR_MALFORMED, 4,
-         {sig, &c_status, "", f8}, {5, 1, 0, 8}},
-        {"push before hello", PSOD__ERROR_CODE__ERR_NOT_JOINED, 4, {sig, &c_push, pushbuf, f8},
+        {"status request with payload",
+         PSOD__ERROR_CODE__ERR_MALFORMED,
+         4,
+         {sig, &c_status, "", f8},
+         {5, 1, 0, 8}},
+        {"push before hello",
+         PSOD__ERROR_CODE__ERR_NOT_JOINED,
+         4,
+         {sig, &c_push, pushbuf, f8},
          {5, 1, pushlen, 8}},
-        {"NaN loss from a stranger", PSOD__ERROR_CODE__ERR_NOT_JOINED, 4,
-         {sig, &c_push, nanbuf, f8}, {5, 1, nanlen, 8}},
-        {"NaN weights from a stranger", PSOD__ERROR_CODE__ERR_NOT_JOINED, 4,
-         {sig, &c_push, nanwbuf, nanw}, {5, 1, nanwlen, sizeof nanw}},
-        {"hello with a malformed session, NaN weights", PSOD__ERROR_CODE__ERR_MALFORMED, 4,
-         {sig, &c_hello, hellobuf, nanw}, {5, 1, hellolen, sizeof nanw}},
-        {"position to the daemon", PSOD__ERROR_CODE__ERR_UNKNOWN_COMMAND, 4,
-         {sig, &c_pos, "", f8}, {5, 1, 0, 8}},
-        {"welcome without payload", PSOD__ERROR_CODE__ERR_MALFORMED, 3, {sig, &c_welcome, ""},
+        {"NaN loss from a stranger",
+         PSOD__ERROR_CODE__ERR_NOT_JOINED,
+         4,
+         {sig, &c_push, nanbuf, f8},
+         {5, 1, nanlen, 8}},
+        {"NaN weights from a stranger",
+         PSOD__ERROR_CODE__ERR_NOT_JOINED,
+         4,
+         {sig, &c_push, nanwbuf, nanw},
+         {5, 1, nanwlen, sizeof nanw}},
+        {"hello with a malformed session, NaN weights",
+         PSOD__ERROR_CODE__ERR_MALFORMED,
+         4,
+         {sig, &c_hello, hellobuf, nanw},
+         {5, 1, hellolen, sizeof nanw}},
+        {"position to the daemon",
+         PSOD__ERROR_CODE__ERR_UNKNOWN_COMMAND,
+         4,
+         {sig, &c_pos, "", f8},
+         {5, 1, 0, 8}},
+        {"welcome without payload",
+         PSOD__ERROR_CODE__ERR_MALFORMED,
+         3,
+         {sig, &c_welcome, ""},
          {5, 1, 0}},
-        {"admin stop without a key", PSOD__ERROR_CODE__ERR_UNAUTHORIZED, 3,
-         {sig, &c_admin, adminbuf}, {5, 1, adminlen}},
-        {"model request with payload", PSOD__ERROR_CODE__ERR_MALFORMED, 4,
-         {sig, &c_mreq, "", f8}, {5, 1, 0, 8}},
-        {"model request with garbage metadata", PSOD__ERROR_CODE__ERR_MALFORMED, 3,
-         {sig, &c_mreq, garbage}, {5, 1, sizeof garbage}},
-        {"model to the daemon", PSOD__ERROR_CODE__ERR_UNKNOWN_COMMAND, 4,
-         {sig, &c_model, "", f8}, {5, 1, 0, 8}},
+        {"admin stop without a key",
+         PSOD__ERROR_CODE__ERR_UNAUTHORIZED,
+         3,
+         {sig, &c_admin, adminbuf},
+         {5, 1, adminlen}},
+        {"model request with payload",
+         PSOD__ERROR_CODE__ERR_MALFORMED,
+         4,
+         {sig, &c_mreq, "", f8},
+         {5, 1, 0, 8}},
+        {"model request with garbage metadata",
+         PSOD__ERROR_CODE__ERR_MALFORMED,
+         3,
+         {sig, &c_mreq, garbage},
+         {5, 1, sizeof garbage}},
+        {"model to the daemon",
+         PSOD__ERROR_CODE__ERR_UNKNOWN_COMMAND,
+         4,
+         {sig, &c_model, "", f8},
+         {5, 1, 0, 8}},
     };
     const int nbad = (int)(sizeof bads / sizeof bads[0]);
     void *bigpayload = big ? calloc(1, big) : NULL;
-    const struct bad toobig = {"payload above --max-payload-mb", PSOD__ERROR_CODE__ERR_TOO_LARGE,
-                               4, {sig, &c_push, pushbuf, bigpayload}, {5, 1, pushlen, big}};
+    const struct bad toobig = {"payload above --max-payload-mb",
+                               PSOD__ERROR_CODE__ERR_TOO_LARGE,
+                               4,
+                               {sig, &c_push, pushbuf, bigpayload},
+                               {5, 1, pushlen, big}};
 
     void *ctx = zmq_ctx_new();
     void *sock = zmq_socket(ctx, ZMQ_DEALER);
@@ -252,7 +314,8 @@ int main(int argc, char **argv)
            sent, right, wrong, silent, alive ? "alive" : "NOT ANSWERING: ", alive ? ", " : err,
            alive ? (unsigned long long)st.errors_sent : 0ull);
     if (rounds < 0)
-        printf("hostile_client: %ld sent before the signal\n", before_signal < 0 ? sent : before_signal);
+        printf("hostile_client: %ld sent before the signal\n",
+               before_signal < 0 ? sent : before_signal);
     for (int i = 0; i < PSOC_ERROR_CODES; i++)
         if (got[i])
             printf("code %s %ld\n", wire_error_name(i), got[i]);

@@ -20,7 +20,8 @@ int main(int argc, char **argv)
     }
     mkdir(argv[1], 0755);
     long n_train = atol(argv[2]), n_test = atol(argv[3]);
-    if (n_train < 1 || n_test < 1 || fixture_write_idx_ex(argv[1], "train", (uint32_t)n_train, 1, block, noise) ||
+    if (n_train < 1 || n_test < 1 ||
+        fixture_write_idx_ex(argv[1], "train", (uint32_t)n_train, 1, block, noise) ||
         fixture_write_idx_ex(argv[1], "t10k", (uint32_t)n_test, 2, block, noise)) {
         fprintf(stderr, "make_fixture: cannot write %s\n", argv[1]);
         return 1;

@@ -41,10 +41,7 @@ void proc_teardown(const char *dir_path)
         fprintf(stderr, "could not remove %s\n", dir_path);
 }
 
-void proc_bin(char *out, size_t len, const char *name)
-{
-    snprintf(out, len, "%s/%s", bin, name);
-}
+void proc_bin(char *out, size_t len, const char *name) { snprintf(out, len, "%s/%s", bin, name); }
 
 /* Start argv with stdout and stderr redirected to files in the test dir. */
 pid_t proc_spawn(char *const argv[], const char *tag)
@@ -109,8 +106,8 @@ pid_t proc_psod(const char *tag, char *ep, size_t eplen, char *const extra[])
     proc_bin(psod, sizeof psod, "psod");
     snprintf(epfile, sizeof epfile, "%s/%s.endpoint", dir, tag);
     unlink(epfile);
-    char *argv[40] = {psod, "--bind", "tcp://127.0.0.1:*", "--endpoint-file", epfile,
-                      "--progress-interval", "0"};
+    char *argv[40] = {
+        psod, "--bind", "tcp://127.0.0.1:*", "--endpoint-file", epfile, "--progress-interval", "0"};
     int n = 7;
     for (int i = 0; extra && extra[i] && n < 38; i++)
         argv[n++] = extra[i];
@@ -163,7 +160,6 @@ void proc_last_line(const char *path, char *buf, size_t len)
         snprintf(buf, len, "%s", line);
     fclose(f);
 }
-
 
 int proc_wait_for(const char *tag, const char *ext, const char *text, double secs)
 {

@@ -22,7 +22,6 @@
 #include "tests/lib/fixtures.h"
 #include "tests/lib/proc.h"
 
-
 static char bin[256];
 static char dir[] = "/tmp/psod-cluster-XXXXXX";
 
@@ -31,10 +30,26 @@ static pid_t s_worker(const char *ep, const char *name, const char *rounds, cons
 {
     char w[300];
     proc_bin(w, sizeof w, "psoworker");
-    char *argv[] = {w, "--objective", "rastrigin", "--dim", "10", "--rounds", (char *)rounds,
-                    "--sync-every", "10", "--lr", "0.005", "--seed", "1", "--name", (char *)name,
-                    "--timeout-ms", "30000", ep ? "--connect" : "--standalone",
-                    ep ? (char *)ep : "yes", NULL};
+    char *argv[] = {w,
+                    "--objective",
+                    "rastrigin",
+                    "--dim",
+                    "10",
+                    "--rounds",
+                    (char *)rounds,
+                    "--sync-every",
+                    "10",
+                    "--lr",
+                    "0.005",
+                    "--seed",
+                    "1",
+                    "--name",
+                    (char *)name,
+                    "--timeout-ms",
+                    "30000",
+                    ep ? "--connect" : "--standalone",
+                    ep ? (char *)ep : "yes",
+                    NULL};
     return proc_spawn(argv, tag);
 }
 
@@ -62,10 +77,10 @@ static double s_swarm_run(const char *tag, const char *seed, double *standalone_
     char ep[256], t[64];
     /* Clerc's constriction values and the paper's attractor: the classic
      * swarm for test functions (the defaults are tuned for networks). */
-    pid_t psod = proc_psod(tag, ep, sizeof ep,
-                        (char *[]){"--workers", "4", "--seed", (char *)seed, "--w", "0.7298",
-                                   "--c1", "1.49618", "--c2", "1.49618", "--attractor", "best",
-                                   NULL});
+    pid_t psod =
+        proc_psod(tag, ep, sizeof ep,
+                  (char *[]){"--workers", "4", "--seed", (char *)seed, "--w", "0.7298", "--c1",
+                             "1.49618", "--c2", "1.49618", "--attractor", "best", NULL});
     pid_t w[4];
     const char *names[] = {"w0", "w1", "w2", "w3"};
     for (int i = 0; i < 4; i++) {
@@ -112,8 +127,8 @@ START_TEST(rastrigin_swarm_converges_and_beats_lone_workers)
         snprintf(tag, sizeof tag, "conv%d", i);
         snprintf(seed, sizeof seed, "%d", i + 1);
         best[i] = s_swarm_run(tag, seed, i == 0 ? &alone : NULL);
-        fprintf(stderr, "rastrigin(10), 4 workers, seed %d: swarm best %g (lone best %g)\n",
-                i + 1, best[i], alone);
+        fprintf(stderr, "rastrigin(10), 4 workers, seed %d: swarm best %g (lone best %g)\n", i + 1,
+                best[i], alone);
         ck_assert_double_lt(best[i], alone / 2);
     }
     qsort(best, 3, sizeof best[0], s_cmpd);
@@ -130,8 +145,8 @@ START_TEST(wrong_model_is_refused_and_others_carry_on)
     char w[300];
     proc_bin(w, sizeof w, "psoworker");
     pid_t bad = proc_spawn((char *[]){w, "--objective", "rastrigin", "--dim", "11", "--name", "x",
-                                   "--connect", ep, "--timeout-ms", "5000", NULL},
-                        "fp-bad");
+                                      "--connect", ep, "--timeout-ms", "5000", NULL},
+                           "fp-bad");
     ck_assert_int_eq(proc_wait(bad, 20), 1);
     char err[4096];
     proc_read("fp-bad", "err", err, sizeof err);
@@ -194,9 +209,9 @@ START_TEST(standalone_training_writes_metrics_and_learns)
     proc_bin(w, sizeof w, "psoworker");
     snprintf(metrics, sizeof metrics, "%s/metrics.jsonl", dir);
     pid_t p = proc_spawn((char *[]){w, "--standalone", "--model", "mlp", "--dataset", "mnist",
-                                 "--data-dir", dir, "--epochs", "2", "--batch", "32", "--lr",
-                                 "0.01", "--metrics", metrics, "--progress-interval", "0", NULL},
-                      "train");
+                                    "--data-dir", dir, "--epochs", "2", "--batch", "32", "--lr",
+                                    "0.01", "--metrics", metrics, "--progress-interval", "0", NULL},
+                         "train");
     ck_assert_int_eq(proc_wait(p, 120), 0);
     char out[2048], m[4096];
     proc_read("train", "out", out, sizeof out);
@@ -220,14 +235,13 @@ START_TEST(standalone_training_writes_metrics_and_learns)
     fputs("garbage", f);
     fclose(f);
     p = proc_spawn((char *[]){w, "--standalone", "--model", "mlp", "--data-dir", dir, NULL},
-                "train-bad");
+                   "train-bad");
     ck_assert_int_eq(proc_wait(p, 60), 1);
     char err[2048];
     proc_read("train-bad", "err", err, sizeof err);
     ck_assert_msg(strstr(err, "t10k-labels-idx1-ubyte") != NULL, "%s", err);
 }
 END_TEST
-
 
 START_TEST(wrong_network_is_refused)
 {
@@ -241,14 +255,14 @@ START_TEST(wrong_network_is_refused)
     proc_bin(w, sizeof w, "psoworker");
     proc_bin(ctl, sizeof ctl, "psoctl");
     pid_t a = proc_spawn((char *[]){w, "--connect", ep, "--name", "a", "--model", "mlp",
-                                 "--data-dir", dir, "--timeout-ms", "60000", NULL},
-                      "net-a");
+                                    "--data-dir", dir, "--timeout-ms", "60000", NULL},
+                         "net-a");
     proc_ctl_until("net-ctl", (char *[]){"status", ep, "--json", NULL}, s_one_particle, 20, out,
                    sizeof out); /* until a has joined */
     ck_assert_msg(strstr(out, "\"particles\":1") != NULL, "%s", out);
     pid_t bad = proc_spawn((char *[]){w, "--connect", ep, "--name", "intruder", "--model", "lenet5",
-                                   "--data-dir", dir, "--timeout-ms", "10000", NULL},
-                        "net-bad");
+                                      "--data-dir", dir, "--timeout-ms", "10000", NULL},
+                           "net-bad");
     ck_assert_int_eq(proc_wait(bad, 60), 1);
     char err[8192];
     proc_read("net-bad", "err", err, sizeof err);
@@ -267,11 +281,27 @@ static pid_t s_objective_worker(const char *ep, const char *name, const char *ro
 {
     char w[300];
     proc_bin(w, sizeof w, "psoworker");
-    return proc_spawn((char *[]){w, "--objective", "rastrigin", "--dim", "10", "--rounds",
-                              (char *)rounds, "--sync-every", "10", "--lr", "0.005", "--name",
-                              (char *)name, "--connect", (char *)ep, "--timeout-ms", "20000",
-                              "--reconnect-ms", "20000", NULL},
-                   tag);
+    return proc_spawn((char *[]){w,
+                                 "--objective",
+                                 "rastrigin",
+                                 "--dim",
+                                 "10",
+                                 "--rounds",
+                                 (char *)rounds,
+                                 "--sync-every",
+                                 "10",
+                                 "--lr",
+                                 "0.005",
+                                 "--name",
+                                 (char *)name,
+                                 "--connect",
+                                 (char *)ep,
+                                 "--timeout-ms",
+                                 "20000",
+                                 "--reconnect-ms",
+                                 "20000",
+                                 NULL},
+                      tag);
 }
 
 START_TEST(dead_worker_is_evicted_and_its_restart_rejoins)
@@ -281,9 +311,9 @@ START_TEST(dead_worker_is_evicted_and_its_restart_rejoins)
      * timer and the log poll), the other three finish, and the worker
      * restarted under the same name gets its particle back. */
     char ep[256];
-    pid_t psod = proc_psod("dead", ep, sizeof ep,
-                        (char *[]){"--workers", "4", "--heartbeat-ms", "100", "--liveness", "5",
-                                   NULL});
+    pid_t psod =
+        proc_psod("dead", ep, sizeof ep,
+                  (char *[]){"--workers", "4", "--heartbeat-ms", "100", "--liveness", "5", NULL});
     pid_t w[4];
     char name[8], tag[32];
     for (int i = 0; i < 4; i++) {
@@ -324,9 +354,9 @@ START_TEST(stalled_worker_is_evicted_then_resumes)
      * SIGCONT its push is refused (evicted), it rejoins on its own and
      * finishes. */
     char ep[256];
-    pid_t psod = proc_psod("stall", ep, sizeof ep,
-                        (char *[]){"--workers", "3", "--heartbeat-ms", "100", "--liveness", "5",
-                                   NULL});
+    pid_t psod =
+        proc_psod("stall", ep, sizeof ep,
+                  (char *[]){"--workers", "3", "--heartbeat-ms", "100", "--liveness", "5", NULL});
     pid_t a = s_objective_worker(ep, "a", "20000", "stall-a");
     pid_t b = s_objective_worker(ep, "b", "20000", "stall-b");
     pid_t c = s_objective_worker(ep, "c", "20000", "stall-c");
@@ -362,9 +392,19 @@ static double s_crash_run(const char *tag, const char *strategy, double crash_af
     char ep[256], ck[600], model[600], w[300], t[64];
     snprintf(ck, sizeof ck, "%s/%s-ck", dir, tag);
     snprintf(model, sizeof model, "%s/%s.psom", dir, tag);
-    char *extra[] = {"--workers", "3", "--strategy", (char *)strategy, "--exit-when-done",
-                     "--checkpoint-dir", ck,
-                     "--checkpoint-every", "1", "--model-out", model, "--heartbeat-ms", "100",
+    char *extra[] = {"--workers",
+                     "3",
+                     "--strategy",
+                     (char *)strategy,
+                     "--exit-when-done",
+                     "--checkpoint-dir",
+                     ck,
+                     "--checkpoint-every",
+                     "1",
+                     "--model-out",
+                     model,
+                     "--heartbeat-ms",
+                     "100",
                      NULL};
     pid_t psod = proc_psod(tag, ep, sizeof ep, extra);
     proc_bin(w, sizeof w, "psoworker");
@@ -374,13 +414,14 @@ static double s_crash_run(const char *tag, const char *strategy, double crash_af
         snprintf(name, sizeof name, "w%d", i);
         snprintf(idx, sizeof idx, "%d", i);
         snprintf(t, sizeof t, "%s-w%d", tag, i);
-        p[i] = proc_spawn((char *[]){w, "--connect", ep, "--name", name, "--model", "mlp",
-                                  "--data-dir", dir, "--epochs", "4", "--batch", "16", "--lr",
-                                  "0.02", "--schedule", "cosine", "--sync-every", "4",
-                                  "--shard-index", idx,
-                                  "--shard-count", "3", "--progress-interval", "0",
-                                  "--timeout-ms", "30000", NULL},
-                       t);
+        p[i] = proc_spawn((char *[]){w,        "--connect",     ep,      "--name",
+                                     name,     "--model",       "mlp",   "--data-dir",
+                                     dir,      "--epochs",      "4",     "--batch",
+                                     "16",     "--lr",          "0.02",  "--schedule",
+                                     "cosine", "--sync-every",  "4",     "--shard-index",
+                                     idx,      "--shard-count", "3",     "--progress-interval",
+                                     "0",      "--timeout-ms",  "30000", NULL},
+                          t);
     }
     if (crash_after > 0) {
         /* Once the checkpoint of round crash_after (or a later one) is
@@ -388,9 +429,11 @@ static double s_crash_run(const char *tag, const char *strategy, double crash_af
          * (a time would put the crash at round 30 on an idle machine and
          * at round 14 on a loaded one, in another phase of the schedule). */
         char cmd[1400];
-        snprintf(cmd, sizeof cmd, "ls %s/ckpt-*.psck 2>/dev/null | sort | tail -n 1 | "
+        snprintf(cmd, sizeof cmd,
+                 "ls %s/ckpt-*.psck 2>/dev/null | sort | tail -n 1 | "
                  "sed 's/.*ckpt-0*\\([0-9]*\\)\\.psck/\\1/' | "
-                 "awk '{ r = $1 } END { exit !(r + 0 >= %d) }'", ck, (int)crash_after);
+                 "awk '{ r = $1 } END { exit !(r + 0 >= %d) }'",
+                 ck, (int)crash_after);
         for (double t0 = proc_now(); system(cmd) != 0; usleep(5000))
             ck_assert_msg(proc_now() - t0 < 60, "no checkpoint of round %d in %s after 60 s",
                           (int)crash_after, ck);
@@ -402,12 +445,28 @@ static double s_crash_run(const char *tag, const char *strategy, double crash_af
         char psodbin[300];
         proc_bin(psodbin, sizeof psodbin, "psod");
         snprintf(epfile, sizeof epfile, "%s/%s.endpoint", dir, tag2);
-        psod = proc_spawn((char *[]){psodbin, "--bind", ep, "--endpoint-file", epfile,
-                                  "--workers", "3", "--strategy", (char *)strategy,
-                                  "--exit-when-done", "--resume", ck,
-                                  "--checkpoint-every", "1", "--model-out", model,
-                                  "--heartbeat-ms", "100", "--progress-interval", "0", NULL},
-                       tag2);
+        psod = proc_spawn((char *[]){psodbin,
+                                     "--bind",
+                                     ep,
+                                     "--endpoint-file",
+                                     epfile,
+                                     "--workers",
+                                     "3",
+                                     "--strategy",
+                                     (char *)strategy,
+                                     "--exit-when-done",
+                                     "--resume",
+                                     ck,
+                                     "--checkpoint-every",
+                                     "1",
+                                     "--model-out",
+                                     model,
+                                     "--heartbeat-ms",
+                                     "100",
+                                     "--progress-interval",
+                                     "0",
+                                     NULL},
+                          tag2);
     }
     for (int i = 0; i < 3; i++) {
         snprintf(t, sizeof t, "%s-w%d", tag, i);
@@ -418,8 +477,8 @@ static double s_crash_run(const char *tag, const char *strategy, double crash_af
     }
     ck_assert_int_eq(proc_wait(psod, 20), 0);
     snprintf(t, sizeof t, "%s-eval", tag);
-    pid_t e = proc_spawn((char *[]){w, "--eval", model, "--model", "mlp", "--data-dir", dir, NULL},
-                      t);
+    pid_t e =
+        proc_spawn((char *[]){w, "--eval", model, "--model", "mlp", "--data-dir", dir, NULL}, t);
     ck_assert_int_eq(proc_wait(e, 60), 0);
     char out[2048];
     proc_read(t, "out", out, sizeof out);
@@ -452,8 +511,9 @@ START_TEST(daemon_killed_and_resumed_finishes_the_same)
     /* On failure, what the resumed daemon did (its evictions, rejoins and
      * last rounds) is the evidence: the end of its log goes in the message. */
     size_t ll = strlen(log);
-    ck_assert_msg(crashed >= clean - tolerance, "%.1000s: %.4f vs %.4f; resumed psod's log ends: %s",
-                  strategy, crashed, clean, ll > 6000 ? log + ll - 6000 : log);
+    ck_assert_msg(crashed >= clean - tolerance,
+                  "%.1000s: %.4f vs %.4f; resumed psod's log ends: %s", strategy, crashed, clean,
+                  ll > 6000 ? log + ll - 6000 : log);
 }
 END_TEST
 
@@ -464,9 +524,9 @@ START_TEST(corrupt_checkpoints_fall_back_a_generation)
     char ep[256], ck[600];
     snprintf(ck, sizeof ck, "%s/ck", dir);
     pid_t psod = proc_psod("gen", ep, sizeof ep,
-                        (char *[]){"--workers", "2", "--checkpoint-dir", ck, "--checkpoint-every",
-                                   "10", "--checkpoint-seconds", "0", "--keep", "3",
-                                   "--max-rounds", "50", NULL});
+                           (char *[]){"--workers", "2", "--checkpoint-dir", ck,
+                                      "--checkpoint-every", "10", "--checkpoint-seconds", "0",
+                                      "--keep", "3", "--max-rounds", "50", NULL});
     pid_t a = s_objective_worker(ep, "a", "50", "gen-a");
     pid_t b = s_objective_worker(ep, "b", "50", "gen-b");
     ck_assert_int_eq(proc_wait(a, 30), 0);
@@ -488,7 +548,7 @@ START_TEST(corrupt_checkpoints_fall_back_a_generation)
     fputc(byte ^ 0x10, f);
     fclose(f);
     psod = proc_psod("gen2", ep, sizeof ep,
-                  (char *[]){"--workers", "2", "--resume", ck, "--max-rounds", "35", NULL});
+                     (char *[]){"--workers", "2", "--resume", ck, "--max-rounds", "35", NULL});
     pid_t c = s_objective_worker(ep, "a", "5", "gen-c");
     pid_t d = s_objective_worker(ep, "b", "5", "gen-d");
     ck_assert_int_eq(proc_wait(c, 30), 0);
@@ -511,20 +571,36 @@ static double s_slow_run(const char *mode, const char *strategy)
 {
     char ep[256], tag[64], w[300];
     snprintf(tag, sizeof tag, "%s-%s", mode, strategy);
-    pid_t psod = proc_psod(tag, ep, sizeof ep,
-                        (char *[]){"--workers", "4", "--mode", (char *)mode, "--strategy",
-                                   (char *)strategy, NULL});
+    pid_t psod = proc_psod(
+        tag, ep, sizeof ep,
+        (char *[]){"--workers", "4", "--mode", (char *)mode, "--strategy", (char *)strategy, NULL});
     proc_bin(w, sizeof w, "psoworker");
     pid_t p[4];
     for (int i = 0; i < 4; i++) {
         char name[8], t[80];
         snprintf(name, sizeof name, "w%d", i);
         snprintf(t, sizeof t, "%s-w%d", tag, i);
-        p[i] = proc_spawn((char *[]){w, "--objective", "sphere", "--dim", "1000", "--rounds", "100",
-                                  "--sync-every", "1", "--lr", "0.01", "--delay-ms",
-                                  i == 3 ? "10" : "2", "--name", name, "--connect", ep,
-                                  "--timeout-ms", "20000", NULL},
-                       t);
+        p[i] = proc_spawn((char *[]){w,
+                                     "--objective",
+                                     "sphere",
+                                     "--dim",
+                                     "1000",
+                                     "--rounds",
+                                     "100",
+                                     "--sync-every",
+                                     "1",
+                                     "--lr",
+                                     "0.01",
+                                     "--delay-ms",
+                                     i == 3 ? "10" : "2",
+                                     "--name",
+                                     name,
+                                     "--connect",
+                                     ep,
+                                     "--timeout-ms",
+                                     "20000",
+                                     NULL},
+                          t);
     }
     double fast = 0;
     for (int i = 0; i < 4; i++) {
@@ -549,9 +625,11 @@ START_TEST(async_mode_keeps_fast_workers_fast)
      * async mode they do not. */
     const char *strategy = _i == 0 ? "pso" : "avg";
     double sync_s = s_slow_run("sync", strategy), async_s = s_slow_run("async", strategy);
-    fprintf(stderr, "%s, one worker 5x slower: fast workers took %.2f s in sync mode, %.2f s in "
-                    "async mode\n", strategy, sync_s, async_s);
-    ck_assert_double_gt(sync_s, 0.9);  /* paced by the slow worker: 100 x 10 ms */
+    fprintf(stderr,
+            "%s, one worker 5x slower: fast workers took %.2f s in sync mode, %.2f s in "
+            "async mode\n",
+            strategy, sync_s, async_s);
+    ck_assert_double_gt(sync_s, 0.9); /* paced by the slow worker: 100 x 10 ms */
     ck_assert_double_lt(async_s, sync_s / 2);
 }
 END_TEST
@@ -559,8 +637,8 @@ END_TEST
 START_TEST(new_worker_joins_a_running_swarm_from_the_global_model)
 {
     char ep[256];
-    pid_t psod = proc_psod("grow", ep, sizeof ep,
-                        (char *[]){"--workers", "2", "--max-workers", "3", NULL});
+    pid_t psod =
+        proc_psod("grow", ep, sizeof ep, (char *[]){"--workers", "2", "--max-workers", "3", NULL});
     pid_t a = s_objective_worker(ep, "a", "20000", "grow-a");
     pid_t b = s_objective_worker(ep, "b", "20000", "grow-b");
     usleep(300000);
@@ -584,18 +662,18 @@ START_TEST(long_local_steps_keep_the_worker_alive)
     /* Each local step sleeps 1.5 s, three times the 0.5 s psod allows of
      * silence: the client's heartbeat thread keeps the worker in. */
     char ep[256], w[300];
-    pid_t psod = proc_psod("long", ep, sizeof ep,
-                        (char *[]){"--workers", "2", "--heartbeat-ms", "100", "--liveness", "5",
-                                   NULL});
+    pid_t psod =
+        proc_psod("long", ep, sizeof ep,
+                  (char *[]){"--workers", "2", "--heartbeat-ms", "100", "--liveness", "5", NULL});
     proc_bin(w, sizeof w, "psoworker");
     pid_t slow = proc_spawn((char *[]){w, "--objective", "sphere", "--dim", "100", "--rounds", "2",
-                                    "--sync-every", "1", "--delay-ms", "1500", "--name", "slow",
-                                    "--connect", ep, "--timeout-ms", "20000", NULL},
-                         "long-slow");
+                                       "--sync-every", "1", "--delay-ms", "1500", "--name", "slow",
+                                       "--connect", ep, "--timeout-ms", "20000", NULL},
+                            "long-slow");
     pid_t fast = proc_spawn((char *[]){w, "--objective", "sphere", "--dim", "100", "--rounds", "2",
-                                    "--sync-every", "1", "--name", "fast", "--connect", ep,
-                                    "--timeout-ms", "20000", NULL},
-                         "long-fast");
+                                       "--sync-every", "1", "--name", "fast", "--connect", ep,
+                                       "--timeout-ms", "20000", NULL},
+                            "long-fast");
     ck_assert_int_eq(proc_wait(slow, 30), 0);
     ck_assert_int_eq(proc_wait(fast, 30), 0);
     kill(psod, SIGTERM);
@@ -615,7 +693,7 @@ START_TEST(gone_worker_is_retired_and_its_slot_reused)
      * particle goes to newcomer c, which starts from the global model. */
     char ep[256];
     pid_t psod = proc_psod("retire", ep, sizeof ep,
-                        (char *[]){"--workers", "2", "--retire-after", "0.3", NULL});
+                           (char *[]){"--workers", "2", "--retire-after", "0.3", NULL});
     pid_t a = s_objective_worker(ep, "a", "20", "retire-a");
     pid_t b = s_objective_worker(ep, "b", "100000", "retire-b");
     ck_assert_int_eq(proc_wait(a, 30), 0);
@@ -647,8 +725,8 @@ START_TEST(deadline_and_quorum_close_rounds_without_the_slow_worker)
     char ep[256], w[300], tag[32];
     snprintf(tag, sizeof tag, "late%d", _i);
     pid_t psod = proc_psod(tag, ep, sizeof ep,
-                        _i == 0 ? (char *[]){"--workers", "3", "--round-timeout", "0.2", NULL}
-                                : (char *[]){"--workers", "3", "--quorum", "2", NULL});
+                           _i == 0 ? (char *[]){"--workers", "3", "--round-timeout", "0.2", NULL}
+                                   : (char *[]){"--workers", "3", "--quorum", "2", NULL});
     proc_bin(w, sizeof w, "psoworker");
     pid_t p[3];
     const char *names[] = {"a", "b", "c"};
@@ -656,10 +734,10 @@ START_TEST(deadline_and_quorum_close_rounds_without_the_slow_worker)
         char t[48];
         snprintf(t, sizeof t, "%s-%s", tag, names[i]);
         p[i] = proc_spawn((char *[]){w, "--objective", "sphere", "--dim", "100", "--rounds",
-                                  i == 2 ? "5" : "25", "--sync-every", "1", "--delay-ms",
-                                  i == 2 ? "2000" : "20", "--name", (char *)names[i],
-                                  "--connect", ep, "--timeout-ms", "20000", NULL},
-                       t);
+                                     i == 2 ? "5" : "25", "--sync-every", "1", "--delay-ms",
+                                     i == 2 ? "2000" : "20", "--name", (char *)names[i],
+                                     "--connect", ep, "--timeout-ms", "20000", NULL},
+                          t);
     }
     double t0 = proc_now();
     for (int i = 0; i < 2; i++)
@@ -683,7 +761,6 @@ START_TEST(deadline_and_quorum_close_rounds_without_the_slow_worker)
 }
 END_TEST
 
-
 int main(void)
 {
     Suite *s = suite_create("cluster");
@@ -692,10 +769,10 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     /* PSOD_TEST=NAME runs only the tests whose name contains NAME. */
     const char *only = getenv("PSOD_TEST");
-#define ADD(t, lo, hi)                                                                        \
-    do {                                                                                     \
-        if (!only || strstr(#t, only))                                                       \
-            tcase_add_loop_test(tc, t, lo, hi);                                              \
+#define ADD(t, lo, hi)                          \
+    do {                                        \
+        if (!only || strstr(#t, only))          \
+            tcase_add_loop_test(tc, t, lo, hi); \
     } while (0)
     ADD(rastrigin_swarm_converges_and_beats_lone_workers, 0, 1);
     ADD(wrong_model_is_refused_and_others_carry_on, 0, 1);

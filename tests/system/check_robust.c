@@ -33,9 +33,8 @@ static double s_eval(const char *model, const char *tag)
 {
     char w[300], out[2048];
     proc_bin(w, sizeof w, "psoworker");
-    pid_t e = proc_spawn((char *[]){w, "--eval", (char *)model, "--model", "mlp", "--data-dir",
-                                    dir, NULL},
-                         tag);
+    pid_t e = proc_spawn(
+        (char *[]){w, "--eval", (char *)model, "--model", "mlp", "--data-dir", dir, NULL}, tag);
     ck_assert_int_eq(proc_wait(e, 60), 0);
     proc_read(tag, "out", out, sizeof out);
     return proc_after(out, "test accuracy ");
@@ -62,11 +61,23 @@ static double s_run(const char *tag, char *const pargs[], const char *const atta
         snprintf(name, sizeof name, "w%d", i);
         snprintf(idx, sizeof idx, "%d", i);
         snprintf(t, sizeof t, "%s-w%d", tag, i);
-        char *argv[48] = {w, "--connect", ep, "--name", name, "--model", "mlp", "--data-dir",
-                          dir, "--batch", "32", "--lr", "0.02", "--shard-index", idx,
-                          "--shard-count", "4", "--timeout-ms", "30000", "--epochs", "2",
-                          "--sync-every", "4", "--eval-every", "0", "--progress-interval", "0",
-                          "--fitness", "shared", "--holdout", "200", "--seed", "3"};
+        char *argv[48] = {w,        "--connect",
+                          ep,       "--name",
+                          name,     "--model",
+                          "mlp",    "--data-dir",
+                          dir,      "--batch",
+                          "32",     "--lr",
+                          "0.02",   "--shard-index",
+                          idx,      "--shard-count",
+                          "4",      "--timeout-ms",
+                          "30000",  "--epochs",
+                          "2",      "--sync-every",
+                          "4",      "--eval-every",
+                          "0",      "--progress-interval",
+                          "0",      "--fitness",
+                          "shared", "--holdout",
+                          "200",    "--seed",
+                          "3"};
         int m = 31;
         for (int k = 0; i == 0 && attack[k] && m < 47; k++)
             argv[m++] = (char *)attack[k];
@@ -125,10 +136,10 @@ START_TEST(the_verified_pso_form_excludes_a_liar)
 {
     ck_assert_int_eq(fixture_write_idx_ex(dir, "train", 4000, 1, 150, 110), 0);
     ck_assert_int_eq(fixture_write_idx_ex(dir, "t10k", 300, 2, 150, 110), 0);
-    double acc = s_run("pso-cv-liar",
-                       (char *[]){"--strategy", "pso", "--aggregate", "cclip", "--verify-best",
-                                  "yes", NULL},
-                       s_attacks[ATTACKS - 1]);
+    double acc =
+        s_run("pso-cv-liar",
+              (char *[]){"--strategy", "pso", "--aggregate", "cclip", "--verify-best", "yes", NULL},
+              s_attacks[ATTACKS - 1]);
     fprintf(stderr, "pso, cclip, verified, beside a liar: model accuracy %.4f\n", acc);
     ck_assert_msg(acc > PRESET_FLOOR, "accuracy %.4f", acc);
     char log[65536];
@@ -145,9 +156,9 @@ START_TEST(the_plain_mean_falls_to_a_sign_flip)
     ck_assert_int_eq(fixture_write_idx_ex(dir, "train", 4000, 1, 150, 110), 0);
     ck_assert_int_eq(fixture_write_idx_ex(dir, "t10k", 300, 2, 150, 110), 0);
     double mean = s_run("mean-signflip", (char *[]){"--strategy", "avg", NULL}, s_attacks[1]);
-    double cclip = s_run("cclip-signflip", (char *[]){"--strategy", "avg", "--aggregate", "cclip",
-                                                      NULL},
-                         s_attacks[1]);
+    double cclip =
+        s_run("cclip-signflip", (char *[]){"--strategy", "avg", "--aggregate", "cclip", NULL},
+              s_attacks[1]);
     fprintf(stderr, "avg under a sign flip: mean %.4f, cclip %.4f\n", mean, cclip);
     ck_assert_msg(mean < 0.5 && cclip > PRESET_FLOOR, "mean %.4f, cclip %.4f", mean, cclip);
 }
@@ -163,9 +174,11 @@ static void s_objectives(const char *ep, const char *tag, int n, int bad, const 
     for (int i = 0; i < n; i++) {
         snprintf(t, sizeof t, "%s-w%d", tag, i);
         snprintf(name, sizeof name, "w%d", i);
-        char *argv[32] = {w, "--objective", "rastrigin", "--dim", "10", "--rounds", (char *)rounds,
-                          "--sync-every", "10", "--lr", "0.005", "--name", name, "--connect",
-                          (char *)ep, "--timeout-ms", "30000"};
+        char *argv[32] = {w,      "--objective", "rastrigin",    "--dim",
+                          "10",   "--rounds",    (char *)rounds, "--sync-every",
+                          "10",   "--lr",        "0.005",        "--name",
+                          name,   "--connect",   (char *)ep,     "--timeout-ms",
+                          "30000"};
         int m = 17;
         for (int k = 0; i < bad && extra[k] && m < 31; k++)
             argv[m++] = extra[k];
@@ -225,8 +238,8 @@ START_TEST(a_dishonest_verifier_is_struck_and_honest_candidates_still_adopted)
     char log[131072];
     proc_read(tag, "err", log, sizeof log);
     ck_assert_msg(strstr(log, "worker 'w0' struck: it measured"), "%.3000s", log);
-    ck_assert_ptr_nonnull(strstr(log, _i ? "worker 'w0' evicted: 2 strikes"
-                                         : "worker 'w0' excluded: 2 strikes"));
+    ck_assert_ptr_nonnull(
+        strstr(log, _i ? "worker 'w0' evicted: 2 strikes" : "worker 'w0' excluded: 2 strikes"));
     /* Honest candidates went on being adopted after w0 was out. */
     const char *out = strstr(log, _i ? "worker 'w0' evicted" : "worker 'w0' excluded");
     int later = s_count(out, ": adopted");
@@ -256,8 +269,8 @@ START_TEST(colluders_cannot_adopt_a_false_claim)
     ck_assert_int_eq(proc_wait(psod, 30), 0);
     char log[131072];
     proc_read("collude", "err", log, sizeof log);
-    ck_assert_msg(s_line_with(log, "claimed loss 0.001 at round", "candidate refused"),
-                  "%.3000s", log);
+    ck_assert_msg(s_line_with(log, "claimed loss 0.001 at round", "candidate refused"), "%.3000s",
+                  log);
     ck_assert_msg(!s_line_with(log, "claimed loss 0.001 at round", ": adopted"), "%.3000s", log);
     ck_assert_ptr_nonnull(strstr(log, "worker 'w0' excluded"));
     ck_assert_ptr_nonnull(strstr(log, "worker 'w1' excluded"));
@@ -278,9 +291,9 @@ START_TEST(a_diverged_worker_starts_again_from_the_safe_model)
     char ep[256], w[300], model[600];
     snprintf(model, sizeof model, "%s/diverge.psom", dir);
     pid_t psod = proc_psod("diverge", ep, sizeof ep,
-                           (char *[]){"--workers", "4", "--strategy", "pso", "--aggregate",
-                                      "cclip", "--verify-best", "yes", "--exit-when-done",
-                                      "--model-out", model, NULL});
+                           (char *[]){"--workers", "4", "--strategy", "pso", "--aggregate", "cclip",
+                                      "--verify-best", "yes", "--exit-when-done", "--model-out",
+                                      model, NULL});
     proc_bin(w, sizeof w, "psoworker");
     pid_t p[4];
     for (int i = 0; i < 4; i++) {
@@ -288,12 +301,36 @@ START_TEST(a_diverged_worker_starts_again_from_the_safe_model)
         snprintf(name, sizeof name, "w%d", i);
         snprintf(idx, sizeof idx, "%d", i);
         snprintf(t, sizeof t, "diverge-w%d", i);
-        p[i] = proc_spawn((char *[]){w, "--connect", ep, "--name", name, "--model", "mlp",
-                                     "--data-dir", dir, "--batch", "32", "--lr",
-                                     i ? "0.02" : "40", "--shard-index", idx, "--shard-count",
-                                     "4", "--epochs", "2", "--sync-every", "4", "--eval-every",
-                                     "0", "--progress-interval", "0", "--fitness", "shared",
-                                     "--holdout", "100", NULL},
+        p[i] = proc_spawn((char *[]){w,
+                                     "--connect",
+                                     ep,
+                                     "--name",
+                                     name,
+                                     "--model",
+                                     "mlp",
+                                     "--data-dir",
+                                     dir,
+                                     "--batch",
+                                     "32",
+                                     "--lr",
+                                     i ? "0.02" : "40",
+                                     "--shard-index",
+                                     idx,
+                                     "--shard-count",
+                                     "4",
+                                     "--epochs",
+                                     "2",
+                                     "--sync-every",
+                                     "4",
+                                     "--eval-every",
+                                     "0",
+                                     "--progress-interval",
+                                     "0",
+                                     "--fitness",
+                                     "shared",
+                                     "--holdout",
+                                     "100",
+                                     NULL},
                           t);
     }
     for (int i = 1; i < 4; i++)
@@ -345,9 +382,9 @@ START_TEST(model_requests_answer_or_refuse_clearly)
     proc_bin(w, sizeof w, "psoworker");
     for (int i = 0; i < 2; i++) {
         snprintf(t, sizeof t, "model-w%d", i);
-        p[i] = proc_spawn((char *[]){w, "--objective", "rastrigin", "--dim", "10", "--rounds",
-                                     "5", "--sync-every", "10", "--name", i ? "b" : "a",
-                                     "--connect", ep, NULL},
+        p[i] = proc_spawn((char *[]){w, "--objective", "rastrigin", "--dim", "10", "--rounds", "5",
+                                     "--sync-every", "10", "--name", i ? "b" : "a", "--connect", ep,
+                                     NULL},
                           t);
     }
     for (int i = 0; i < 2; i++)
@@ -381,8 +418,8 @@ int main(void)
     tcase_add_loop_test(tc, honest_workers_survive_every_attack_under_the_preset, 0, ATTACKS);
     tcase_add_test(tc, the_plain_mean_falls_to_a_sign_flip);
     tcase_add_test(tc, the_verified_pso_form_excludes_a_liar);
-    tcase_add_loop_test(tc, a_dishonest_verifier_is_struck_and_honest_candidates_still_adopted,
-                        0, 2);
+    tcase_add_loop_test(tc, a_dishonest_verifier_is_struck_and_honest_candidates_still_adopted, 0,
+                        2);
     tcase_add_test(tc, colluders_cannot_adopt_a_false_claim);
     tcase_add_test(tc, a_diverged_worker_starts_again_from_the_safe_model);
     tcase_add_test(tc, model_requests_answer_or_refuse_clearly);

@@ -60,16 +60,15 @@ static double s_train(const char *tag, int attack, char *status, size_t slen, ch
     char ep[256], model[600], t[64], w[300], hc[300];
     snprintf(model, sizeof model, "%s/%s.psom", dir, tag);
     pid_t psod = proc_psod(tag, ep, sizeof ep,
-                           (char *[]){"--workers", "3", "--strategy", "pso", "--model-out",
-                                      model, "--max-payload-mb", "4", NULL});
+                           (char *[]){"--workers", "3", "--strategy", "pso", "--model-out", model,
+                                      "--max-payload-mb", "4", NULL});
     pid_t h = 0;
     if (attack) {
         proc_bin(hc, sizeof hc, "tests/hostile_client");
         snprintf(t, sizeof t, "%s-hostile", tag);
         /* --big: a 4 MiB + 4 B payload, just over --max-payload-mb 4 (the
          * mlp is 2.7 MB). */
-        h = proc_spawn((char *[]){hc, ep, "--min-messages", "3000", "--big", "4194308", NULL},
-                       t);
+        h = proc_spawn((char *[]){hc, ep, "--min-messages", "3000", "--big", "4194308", NULL}, t);
         usleep(100000);
     }
     proc_bin(w, sizeof w, "psoworker");
@@ -80,12 +79,36 @@ static double s_train(const char *tag, int attack, char *status, size_t slen, ch
         snprintf(name, sizeof name, "w%d", i);
         snprintf(idx, sizeof idx, "%d", i);
         snprintf(t, sizeof t, "%s-w%d", tag, i);
-        p[i] = proc_spawn((char *[]){w, "--connect", ep, "--name", name, "--model", "mlp",
-                                     "--dataset", "mnist", "--data-dir", dir, "--epochs", "2",
-                                     "--batch", "32", "--lr", "0.02", "--sync-every", "2",
-                                     "--shard-index", idx, "--shard-count", "3",
-                                     "--delay-ms", "20", /* ~1 s of training to attack */
-                                     "--progress-interval", "0", "--timeout-ms", "30000", NULL},
+        p[i] = proc_spawn((char *[]){w,
+                                     "--connect",
+                                     ep,
+                                     "--name",
+                                     name,
+                                     "--model",
+                                     "mlp",
+                                     "--dataset",
+                                     "mnist",
+                                     "--data-dir",
+                                     dir,
+                                     "--epochs",
+                                     "2",
+                                     "--batch",
+                                     "32",
+                                     "--lr",
+                                     "0.02",
+                                     "--sync-every",
+                                     "2",
+                                     "--shard-index",
+                                     idx,
+                                     "--shard-count",
+                                     "3",
+                                     "--delay-ms",
+                                     "20", /* ~1 s of training to attack */
+                                     "--progress-interval",
+                                     "0",
+                                     "--timeout-ms",
+                                     "30000",
+                                     NULL},
                           t);
     }
     for (int i = 0; i < 3; i++) {
@@ -139,7 +162,8 @@ START_TEST(attack_changes_nothing_and_is_counted)
             hostile);
 
     /* The attacker got the error it expected for every message. */
-    ck_assert_msg(strstr(hostile, " 0 wrong, 0 unanswered; daemon alive") != NULL, "%.1000s", hostile);
+    ck_assert_msg(strstr(hostile, " 0 wrong, 0 unanswered; daemon alive") != NULL, "%.1000s",
+                  hostile);
     long sent = (long)proc_after(hostile, "sent ");
     const char *p = strstr(hostile, "\nhostile_client: "); /* N sent before the signal */
     long during = p ? strtol(p + 17, NULL, 10) : 0;
@@ -243,9 +267,9 @@ START_TEST(nan_never_reaches_a_best)
 {
     char ep[256], model[600];
     snprintf(model, sizeof model, "%s/nan.psom", dir);
-    pid_t psod = proc_psod("nan", ep, sizeof ep,
-                           (char *[]){"--workers", "3", "--strategy", "pso", "--model-out",
-                                      model, NULL});
+    pid_t psod =
+        proc_psod("nan", ep, sizeof ep,
+                  (char *[]){"--workers", "3", "--strategy", "pso", "--model-out", model, NULL});
     /* The evil member joins first, with the rastrigin workers' fingerprint. */
     void *ctx = zmq_ctx_new();
     float x[DIM];
@@ -359,8 +383,8 @@ START_TEST(verified_best_refuses_a_liar_and_its_verdicts)
     char ep[256], model[600], t[32];
     snprintf(model, sizeof model, "%s/verify.psom", dir);
     pid_t psod = proc_psod("verify", ep, sizeof ep,
-                           (char *[]){"--workers", "3", "--strategy", "pso", "--verify-best",
-                                      "yes", "--model-out", model, NULL});
+                           (char *[]){"--workers", "3", "--strategy", "pso", "--verify-best", "yes",
+                                      "--model-out", model, NULL});
     void *ctx = zmq_ctx_new();
     float x[DIM];
     for (int i = 0; i < DIM; i++)
@@ -496,13 +520,14 @@ START_TEST(a_peer_cannot_take_over_another_workers_connection)
     char ep[256], w[300], st[8192];
     /* Progress eviction off: only silence may evict a below. */
     pid_t psod = proc_psod("hijack", ep, sizeof ep,
-                           (char *[]){"--workers", "1", "--heartbeat-ms", "100", "--liveness",
-                                      "10", "--progress-factor", "0", NULL});
+                           (char *[]){"--workers", "1", "--heartbeat-ms", "100", "--liveness", "10",
+                                      "--progress-factor", "0", NULL});
     proc_bin(w, sizeof w, "psoworker");
-    pid_t a = proc_spawn((char *[]){w, "--objective", "rastrigin", "--dim", "10", "--rounds",
-                                    "1000000", "--sync-every", "10", "--lr", "0.005",
-                                    "--delay-ms", "1", "--name", "a", "--connect", ep,
-                                    "--reconnect-ms", "0", NULL},
+    pid_t a = proc_spawn((char *[]){w,    "--objective",    "rastrigin", "--dim",
+                                    "10", "--rounds",       "1000000",   "--sync-every",
+                                    "10", "--lr",           "0.005",     "--delay-ms",
+                                    "1",  "--name",         "a",         "--connect",
+                                    ep,   "--reconnect-ms", "0",         NULL},
                          "hijack-a");
     ck_assert(proc_wait_for("hijack", "err", "worker 'a' (", 10));
     /* The thief claims both of a's protocol-1 ids and listens. */
@@ -596,10 +621,9 @@ static pid_t s_curve_psod_ex(const char *tag, char *ep, size_t eplen, const char
     s_path(admin, sizeof admin, "admin");
     s_path(ck, sizeof ck, "ck");
     return proc_psod(tag, ep, eplen,
-                     (char *[]){"--workers", (char *)workers, "--strategy", "avg",
-                                "--curve-secret", secret, "--allow", allow, "--admin", admin,
-                                "--checkpoint-dir", ck, "--checkpoint-every", "0",
-                                "--heartbeat-ms", "200",
+                     (char *[]){"--workers", (char *)workers, "--strategy", "avg", "--curve-secret",
+                                secret, "--allow", allow, "--admin", admin, "--checkpoint-dir", ck,
+                                "--checkpoint-every", "0", "--heartbeat-ms", "200",
                                 /* without resume the list ends here */
                                 resume ? "--resume" : NULL, ck, NULL});
 }
@@ -632,7 +656,8 @@ START_TEST(curve_lets_in_allowed_keys_only)
     pid_t psod = s_curve_psod("curve", ep, sizeof ep, "1");
     proc_read("curve", "err", log, sizeof log);
     ck_assert_msg(strstr(log, "CURVE on: traffic is encrypted, 2 worker keys allowed, 1 admin") !=
-                      NULL, "%.1000s", log);
+                      NULL,
+                  "%.1000s", log);
 
     /* A key not on the allow-list, and no key: refused, and told why. */
     double t0 = proc_now();
@@ -670,9 +695,12 @@ START_TEST(curve_lets_in_allowed_keys_only)
     /* The keyless peer: libzmq reports the mechanism mismatch to the daemon
      * when it sees it first, else only that the handshake failed. */
     ck_assert_msg(strstr(log, "the peer has no CURVE key") != NULL ||
-                      strstr(log, "a peer without a CURVE key") != NULL, "%.1000s", log);
-    fprintf(stderr, "CURVE: unknown key and keyless worker refused and told in %.2f s; allowed "
-                    "key trained 20 rounds\n", refused_in);
+                      strstr(log, "a peer without a CURVE key") != NULL,
+                  "%.1000s", log);
+    fprintf(stderr,
+            "CURVE: unknown key and keyless worker refused and told in %.2f s; allowed "
+            "key trained 20 rounds\n",
+            refused_in);
 
     /* A secret key others can read is refused before anything is sent. */
     s_path(key, sizeof key, "allow/good.key");
@@ -722,14 +750,15 @@ START_TEST(admin_requests_need_an_admin_key)
     pid_t psod = s_curve_psod("adm", ep, sizeof ep, "1");
     pid_t wk = s_curve_worker(ep, "good", "allow/good", "1000000", "adm-good");
     /* until the worker has joined and trained a few rounds */
-    proc_ctl_until("adm-st", (char *[]){"status", ep, "--json", "--curve-secret", key,
-                                        "--curve-server", server, NULL},
-                   s_past_round_2, 10, out, sizeof out);
+    proc_ctl_until(
+        "adm-st",
+        (char *[]){"status", ep, "--json", "--curve-secret", key, "--curve-server", server, NULL},
+        s_past_round_2, 10, out, sizeof out);
     ck_assert_msg(proc_after(out, "\"round\":") > 2, "%.1000s", out);
 
     /* A worker key, and no key at all: refused, nothing changes. */
-    ck_assert_int_ne(s_ctl("adm-1", (char *[]){"stop", ep, "--curve-secret", key,
-                                               "--curve-server", server, NULL}),
+    ck_assert_int_ne(s_ctl("adm-1", (char *[]){"stop", ep, "--curve-secret", key, "--curve-server",
+                                               server, NULL}),
                      0);
     proc_read("adm-1", "err", out, sizeof out);
     ck_assert_msg(strstr(out, "ERR_UNAUTHORIZED") != NULL, "%.1000s", out);
@@ -764,8 +793,8 @@ START_TEST(admin_requests_need_an_admin_key)
                      0);
     proc_read("adm-4", "out", out, sizeof out);
     ck_assert_msg(strstr(out, "worker 'good' evicted") != NULL, "%.1000s", out);
-    ck_assert_int_eq(s_ctl("adm-5", (char *[]){"stop", ep, "--curve-secret", op,
-                                               "--curve-server", server, NULL}),
+    ck_assert_int_eq(s_ctl("adm-5", (char *[]){"stop", ep, "--curve-secret", op, "--curve-server",
+                                               server, NULL}),
                      0);
     ck_assert_int_eq(proc_wait(psod, 20), 0);
     proc_read("adm", "err", log, sizeof log);
@@ -790,8 +819,8 @@ START_TEST(admin_requests_without_curve_need_the_token_file)
     ck_assert_int_eq(st.st_mode & 0777, 0600);
     ck_assert_int_ne(s_ctl("adm0-1", (char *[]){"stop", ep, NULL}), 0);
     proc_read("adm0-1", "err", out, sizeof out);
-    ck_assert_msg(strstr(out, "runs without CURVE") && strstr(out, "--admin-token-file"),
-                  "%.1000s", out);
+    ck_assert_msg(strstr(out, "runs without CURVE") && strstr(out, "--admin-token-file"), "%.1000s",
+                  out);
     FILE *f = fopen(wrong, "w");
     fprintf(f, "%064d\n", 7);
     fclose(f);
@@ -826,8 +855,8 @@ END_TEST
 START_TEST(max_peers_refuses_extra_connections)
 {
     char ep[256], out[8192];
-    pid_t psod = proc_psod("peers", ep, sizeof ep,
-                           (char *[]){"--workers", "1", "--max-peers", "2", NULL});
+    pid_t psod =
+        proc_psod("peers", ep, sizeof ep, (char *[]){"--workers", "1", "--max-peers", "2", NULL});
     /* Two peers that stay connected (each asks for the status once, so
      * its handshake is done). */
     struct psoc *held[2];

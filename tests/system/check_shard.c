@@ -65,8 +65,7 @@ static void s_start(struct swarm *w, int k, const char *run, int gen, char *cons
         argv[n++] = extra[i];
     argv[n] = NULL;
     w->pid[k] = proc_spawn(argv, w->tag[k]);
-    ck_assert_msg(proc_wait_for(w->tag[k], "err", "listening on", 10), "shard %d did not start",
-                  k);
+    ck_assert_msg(proc_wait_for(w->tag[k], "err", "listening on", 10), "shard %d did not start", k);
 }
 
 static void s_swarm(struct swarm *w, int count, const char *run, char *const extra[])
@@ -91,10 +90,11 @@ static pid_t s_worker(const char *ep, const char *run, int i, char *const extra[
     snprintf(name, sizeof name, "w%d", i);
     snprintf(idx, sizeof idx, "%d", i);
     snprintf(tag, sizeof tag, "%s-w%d", run, i);
-    char *argv[48] = {wbin, "--connect", (char *)ep, "--name", name, "--model", "mlp",
-                      "--data-dir", dir, "--batch", "32", "--lr", "0.02", "--shard-index", idx,
-                      "--shard-count", "3", "--eval-every", "0", "--progress-interval", "0",
-                      "--seed", "3"};
+    char *argv[48] = {
+        wbin,   "--connect",           (char *)ep, "--name",        name, "--model",
+        "mlp",  "--data-dir",          dir,        "--batch",       "32", "--lr",
+        "0.02", "--shard-index",       idx,        "--shard-count", "3",  "--eval-every",
+        "0",    "--progress-interval", "0",        "--seed",        "3"};
     int n = 23;
     for (int k = 0; extra && extra[k] && n < 46; k++)
         argv[n++] = extra[k];
@@ -131,8 +131,7 @@ static unsigned char *s_seeded(const char *strategy, const char *rule, int count
     struct swarm w;
     s_swarm(&w, count, run,
             (char *[]){"--workers", "3", "--strategy", (char *)strategy, "--seed", "7",
-                       "--exit-when-done", "--ssgd-lr", "0.1", "--aggregate", (char *)rule,
-                       NULL});
+                       "--exit-when-done", "--ssgd-lr", "0.1", "--aggregate", (char *)rule, NULL});
     pid_t p[3];
     for (int i = 0; i < 3; i++)
         p[i] = s_worker(w.ep[count - 1], run, i,
@@ -146,8 +145,8 @@ static unsigned char *s_seeded(const char *strategy, const char *rule, int count
 /* Strategies, and the element-wise robust rules (aggregate.h), which give
  * the same bits on a slice as on the whole vector. */
 static const char *const s_byte_strategies[][2] = {
-    {"pso", "mean"},    {"avg", "mean"},     {"diloco", "mean"}, {"ssgd", "mean"},
-    {"avg", "median"},  {"pso", "trimmed"},  {"diloco", "median"},
+    {"pso", "mean"},   {"avg", "mean"},    {"diloco", "mean"},   {"ssgd", "mean"},
+    {"avg", "median"}, {"pso", "trimmed"}, {"diloco", "median"},
 };
 
 START_TEST(sharded_runs_write_the_model_file_one_daemon_writes)
@@ -214,10 +213,28 @@ START_TEST(killed_shards_and_coordinator_resume_and_the_swarm_finishes)
     for (int k = 0; k < 3; k++) {
         snprintf(cd[k], sizeof cd[k], "%s/%s-ckpt%d", dir, run, k);
         snprintf(opts[k], sizeof opts[k], "%s", strategy);
-        char *e[] = {"--workers", "3", "--strategy", opts[k], "--exit-when-done",
-                     "--checkpoint-dir", cd[k], "--checkpoint-every", "3",
-                     "--checkpoint-seconds", "0", "--heartbeat-ms", "200", "--liveness", "10",
-                     "--ssgd-lr", "0.1", "--resume-or-start", "--resume", cd[k], NULL, NULL,
+        char *e[] = {"--workers",
+                     "3",
+                     "--strategy",
+                     opts[k],
+                     "--exit-when-done",
+                     "--checkpoint-dir",
+                     cd[k],
+                     "--checkpoint-every",
+                     "3",
+                     "--checkpoint-seconds",
+                     "0",
+                     "--heartbeat-ms",
+                     "200",
+                     "--liveness",
+                     "10",
+                     "--ssgd-lr",
+                     "0.1",
+                     "--resume-or-start",
+                     "--resume",
+                     cd[k],
+                     NULL,
+                     NULL,
                      NULL};
         if (strcmp(strategy, "diloco") == 0) {
             /* At one step a sync the default Nesterov 0.9 makes the last
@@ -312,7 +329,7 @@ static int s_raw(void *sock, int command, const ProtobufCMessage *meta, const vo
         struct wire_error werr;
         if (wire_recv(sock, 0, 0, &lim, &m, &werr) != 0)
             return -2;
-        int code = m.command == PSOD__COMMAND__CMD_ERROR ? (int)((Psod__Error *)m.meta)->code
+        int code = m.command == PSOD__COMMAND__CMD_ERROR       ? (int)((Psod__Error *)m.meta)->code
                    : m.command == PSOD__COMMAND__CMD_HEARTBEAT ? -3
                                                                : 0;
         wire_msg_clear(&m);
@@ -343,8 +360,8 @@ static uint64_t s_round_of(void *sock, const ProtobufCMessage *req)
 
 static int s_shows_shards(const char *out)
 {
-    return strstr(out, "sharded over 2 daemons; this is shard 0") &&
-           strstr(out, "hostile-1.ipc") && !strstr(out, "LOST") && strstr(out, "in the swarm");
+    return strstr(out, "sharded over 2 daemons; this is shard 0") && strstr(out, "hostile-1.ipc") &&
+           !strstr(out, "LOST") && strstr(out, "in the swarm");
 }
 
 START_TEST(a_shard_refuses_hostile_input_and_it_changes_nothing)
@@ -355,14 +372,14 @@ START_TEST(a_shard_refuses_hostile_input_and_it_changes_nothing)
     unsigned char *m1 = s_seeded("pso", "mean", 1, &l1);
     struct swarm w;
     s_swarm(&w, 2, "hostile",
-            (char *[]){"--workers", "3", "--max-workers", "4", "--strategy", "pso", "--seed",
-                       "7", "--exit-when-done", NULL});
+            (char *[]){"--workers", "3", "--max-workers", "4", "--strategy", "pso", "--seed", "7",
+                       "--exit-when-done", NULL});
     /* Slow workers, so that the hostile peer acts while rounds run. */
     pid_t pw[3];
     for (int i = 0; i < 3; i++)
-        pw[i] = s_worker(w.ep[0], "hostile", i,
-                         (char *[]){"--epochs", "1", "--sync-every", "2", "--delay-ms", "40",
-                                    NULL});
+        pw[i] =
+            s_worker(w.ep[0], "hostile", i,
+                     (char *[]){"--epochs", "1", "--sync-every", "2", "--delay-ms", "40", NULL});
     ck_assert(proc_wait_for(w.tag[1], "err", "joined as particle 2", 20));
     /* psoctl status on the coordinator shows every shard, its range and
      * its state. */
@@ -494,8 +511,10 @@ START_TEST(async_mode_over_curve_with_one_key_pair)
     proc_bin(ctl, sizeof ctl, "psoctl");
     snprintf(keys, sizeof keys, "%s/keys-%s", dir, strategy);
     snprintf(allow, sizeof allow, "%s/allow", keys);
-    snprintf(cmd, sizeof cmd, "mkdir -p %s && %s keygen %s/daemon >/dev/null && %s keygen %s/w "
-             ">/dev/null && cp %s/w.pub %s/", allow, ctl, keys, ctl, keys, keys, allow);
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p %s && %s keygen %s/daemon >/dev/null && %s keygen %s/w "
+             ">/dev/null && cp %s/w.pub %s/",
+             allow, ctl, keys, ctl, keys, keys, allow);
     ck_assert_int_eq(system(cmd), 0);
     snprintf(dkey, sizeof dkey, "%s/daemon.key", keys);
     snprintf(dpub, sizeof dpub, "%s/daemon.pub", keys);
@@ -514,10 +533,11 @@ START_TEST(async_mode_over_curve_with_one_key_pair)
         snprintf(name, sizeof name, "w%d", i);
         snprintf(tag, sizeof tag, "%s-w%d", run, i);
         snprintf(delay, sizeof delay, "%d", 3 * i);
-        p[i] = proc_spawn((char *[]){wbin, "--connect", w.ep[1], "--name", name, "--objective",
-                                     "sphere", "--dim", "1000", "--rounds", "30", "--delay-ms",
-                                     delay, "--curve-secret", wkey, "--curve-server", dpub,
-                                     "--timeout-ms", "20000", NULL},
+        p[i] = proc_spawn((char *[]){wbin,   "--connect",      w.ep[1],  "--name",
+                                     name,   "--objective",    "sphere", "--dim",
+                                     "1000", "--rounds",       "30",     "--delay-ms",
+                                     delay,  "--curve-secret", wkey,     "--curve-server",
+                                     dpub,   "--timeout-ms",   "20000",  NULL},
                           tag);
     }
     s_wait_all(&w, p, 3, run);
@@ -549,9 +569,9 @@ START_TEST(compressed_payloads_per_range)
     s_swarm(&w, 3, "wire", (char *[]){"--workers", "3", "--exit-when-done", NULL});
     pid_t p[3];
     for (int i = 0; i < 3; i++)
-        p[i] = s_worker(w.ep[2], "wire", i,
-                        (char *[]){"--epochs", "1", "--sync-every", "2", "--wire",
-                                   (char *)kinds[i], NULL});
+        p[i] = s_worker(
+            w.ep[2], "wire", i,
+            (char *[]){"--epochs", "1", "--sync-every", "2", "--wire", (char *)kinds[i], NULL});
     s_wait_all(&w, p, 3, "wire");
     for (int i = 0; i < 3; i++) {
         char tag[32], log[16384], want[64];
@@ -584,19 +604,19 @@ START_TEST(a_newcomer_takes_over_a_retired_particle_on_every_shard)
                                     "sphere", "--dim", "1000", "--rounds", "400", "--delay-ms",
                                     "10", "--timeout-ms", "20000", NULL},
                          "retire-w0");
-    pid_t b = proc_spawn((char *[]){wbin, "--connect", w.ep[0], "--name", "b", "--objective",
-                                    "sphere", "--dim", "1000", "--rounds", "400", "--delay-ms",
-                                    "10", NULL},
-                         "retire-b");
+    pid_t b =
+        proc_spawn((char *[]){wbin, "--connect", w.ep[0], "--name", "b", "--objective", "sphere",
+                              "--dim", "1000", "--rounds", "400", "--delay-ms", "10", NULL},
+                   "retire-b");
     ck_assert(proc_wait_for(w.tag[0], "err", "all 2 shards are at round 0", 10));
     usleep(500000);
     kill(b, SIGKILL);
     proc_wait(b, 5);
     ck_assert_msg(proc_wait_for(w.tag[0], "err", "retired particle", 10), "b never retired");
-    pid_t c = proc_spawn((char *[]){wbin, "--connect", w.ep[1], "--name", "c", "--objective",
-                                    "sphere", "--dim", "1000", "--rounds", "20", "--timeout-ms",
-                                    "20000", NULL},
-                         "retire-w1");
+    pid_t c =
+        proc_spawn((char *[]){wbin, "--connect", w.ep[1], "--name", "c", "--objective", "sphere",
+                              "--dim", "1000", "--rounds", "20", "--timeout-ms", "20000", NULL},
+                   "retire-w1");
     pid_t p[2] = {a, c};
     s_wait_all(&w, p, 2, "retire");
     ck_assert(proc_wait_for(w.tag[0], "err", "worker 'c'", 0));
@@ -621,8 +641,8 @@ START_TEST(psoctl_model_gathers_every_shards_range_and_stop_needs_no_key_here)
     char ctl[300], got[700], out[4096];
     proc_bin(ctl, sizeof ctl, "psoctl");
     snprintf(got, sizeof got, "%s/pm-got.psom", dir);
-    ck_assert_int_eq(proc_wait(proc_spawn((char *[]){ctl, "model", w.ep[0], got, NULL}, "pm-m"), 30),
-                     0);
+    ck_assert_int_eq(
+        proc_wait(proc_spawn((char *[]){ctl, "model", w.ep[0], got, NULL}, "pm-m"), 30), 0);
     proc_read("pm-m", "out", out, sizeof out);
     ck_assert_msg(strstr(out, "the global model of mlp on mnist"), "%s", out);
     ck_assert_int_eq(proc_wait(proc_spawn((char *[]){ctl, "stop", w.ep[0], NULL}, "pm-s"), 30), 0);

@@ -29,9 +29,10 @@ static pid_t s_mlp_worker(const char *ep, int i, const char *tag, char *const ex
     proc_bin(w, sizeof w, "psoworker");
     snprintf(name, sizeof name, "w%d", i);
     snprintf(idx, sizeof idx, "%d", i);
-    char *argv[48] = {w, "--connect", (char *)ep, "--name", name, "--model", "mlp",
-                      "--data-dir", dir, "--batch", "32", "--lr", "0.02", "--shard-index",
-                      idx, "--shard-count", "3", "--timeout-ms", "30000"};
+    char *argv[48] = {w,      "--connect",     (char *)ep, "--name",        name, "--model",
+                      "mlp",  "--data-dir",    dir,        "--batch",       "32", "--lr",
+                      "0.02", "--shard-index", idx,        "--shard-count", "3",  "--timeout-ms",
+                      "30000"};
     int n = 19;
     for (int k = 0; extra[k] && n < 47; k++)
         argv[n++] = extra[k];
@@ -52,17 +53,17 @@ static void s_strategy_run(const char *strategy, const char *const *wires)
     snprintf(metrics, sizeof metrics, "%s/%s.jsonl", dir, run);
     /* ssgd takes one global step per round with the daemon's learning rate:
      * 30 steps here, so a larger one than the workers' local 0.02. */
-    pid_t psod = proc_psod(run, ep, sizeof ep,
-                        (char *[]){"--workers", "3", "--strategy", (char *)strategy,
-                                   "--exit-when-done", "--model-out", model, "--metrics",
-                                   metrics, "--ssgd-lr", "0.1", NULL});
+    pid_t psod =
+        proc_psod(run, ep, sizeof ep,
+                  (char *[]){"--workers", "3", "--strategy", (char *)strategy, "--exit-when-done",
+                             "--model-out", model, "--metrics", metrics, "--ssgd-lr", "0.1", NULL});
     pid_t p[3];
     for (int i = 0; i < 3; i++) {
         snprintf(tag, sizeof tag, "%s-w%d", run, i);
         p[i] = s_mlp_worker(ep, i, tag,
-                            (char *[]){"--dataset", "mnist", "--epochs", "2", "--sync-every",
-                                       "4", "--eval-every", "1", "--progress-interval", "0",
-                                       "--wire", wires ? (char *)wires[i] : "fp32", NULL});
+                            (char *[]){"--dataset", "mnist", "--epochs", "2", "--sync-every", "4",
+                                       "--eval-every", "1", "--progress-interval", "0", "--wire",
+                                       wires ? (char *)wires[i] : "fp32", NULL});
     }
     for (int i = 0; i < 3; i++) {
         snprintf(tag, sizeof tag, "%s-w%d", run, i);
@@ -72,8 +73,8 @@ static void s_strategy_run(const char *strategy, const char *const *wires)
         ck_assert_msg(rc == 0, "%.1000s worker %d: %d: %.1000s", run, i, rc, err);
         /* Compressed: every position decoded to the daemon's floats (a
          * mismatch would have made the worker rejoin). */
-        ck_assert_msg(strstr(err, "did not use this push") == NULL, "%s worker %d: %.2000s", run,
-                      i, err);
+        ck_assert_msg(strstr(err, "did not use this push") == NULL, "%s worker %d: %.2000s", run, i,
+                      err);
         if (wires) {
             char want[64];
             snprintf(want, sizeof want, "%s payloads", wires[i]);
@@ -90,17 +91,18 @@ static void s_strategy_run(const char *strategy, const char *const *wires)
     char w[300];
     proc_bin(w, sizeof w, "psoworker");
     snprintf(tag, sizeof tag, "%s-eval", run);
-    pid_t e = proc_spawn((char *[]){w, "--eval", model, "--model", "mlp", "--data-dir", dir, NULL},
-                      tag);
+    pid_t e =
+        proc_spawn((char *[]){w, "--eval", model, "--model", "mlp", "--data-dir", dir, NULL}, tag);
     ck_assert_int_eq(proc_wait(e, 60), 0);
     proc_read(tag, "out", out, sizeof out);
     double acc = proc_after(out, "test accuracy ");
     const char *fin = strstr(log, "final: ");
     ck_assert_msg(fin != NULL, "%.1000s", log);
     double reported = proc_after(fin, "test accuracy ");
-    fprintf(stderr, "strategy %s, 3 workers%s: global loss %.4f, model file accuracy %.4f, "
-                    "reported %.4f\n", strategy, wires ? " (fp16, bf16, int8)" : "", loss, acc,
-            reported);
+    fprintf(stderr,
+            "strategy %s, 3 workers%s: global loss %.4f, model file accuracy %.4f, "
+            "reported %.4f\n",
+            strategy, wires ? " (fp16, bf16, int8)" : "", loss, acc, reported);
     ck_assert_msg(acc > 0.8, "%.1000s: accuracy %g: %.1000s", run, acc, out);
     /* easgd's center is never sent to a worker; a compressed position is
      * the global model within one rounding of a change. */
@@ -128,19 +130,18 @@ START_TEST(every_strategy_trains_over_compressed_payloads)
 }
 END_TEST
 
-
 /* One seeded run of `strategy` with 3 workers whose local steps take
  * delays[i] ms (so pushes arrive in another order), each on `threads`
  * engine threads, with psod options `pextra`, every worker's `wextra` and
  * worker 0's `first` (NULL-terminated, up to 8 each); its model file. */
 static void s_seeded_run_with(const char *strategy, const int *delays, const char *threads,
                               const char *const *pextra, const char *const *wextra,
-                              const char *const *first, const char *tag, char *model,
-                              size_t mlen)
+                              const char *const *first, const char *tag, char *model, size_t mlen)
 {
     char ep[256], t[96];
     snprintf(model, mlen, "%s/%s.psom", dir, tag);
-    char *pargs[24] = {"--workers", "3", "--strategy", (char *)strategy, "--seed", "7",
+    char *pargs[24] = {"--workers",        "3",           "--strategy",
+                       (char *)strategy,   "--seed",      "7",
                        "--exit-when-done", "--model-out", model};
     int np = 9;
     for (int k = 0; pextra && pextra[k] && np < 23; k++)
@@ -152,8 +153,9 @@ static void s_seeded_run_with(const char *strategy, const int *delays, const cha
         char delay[16];
         snprintf(delay, sizeof delay, "%d", delays[i]);
         snprintf(t, sizeof t, "%s-w%d", tag, i);
-        char *wargs[32] = {"--epochs", "1", "--sync-every", "2", "--eval-every", "0",
-                           "--delay-ms", delay, "--seed", "3", "--threads", (char *)threads};
+        char *wargs[32] = {"--epochs",     "1", "--sync-every", "2",
+                           "--eval-every", "0", "--delay-ms",   delay,
+                           "--seed",       "3", "--threads",    (char *)threads};
         int nw = 12;
         for (int k = 0; wextra && wextra[k] && nw < 20; k++)
             wargs[nw++] = (char *)wextra[k];
@@ -183,9 +185,8 @@ static double s_eval(const char *model, const char *tag)
 {
     char w[300], out[2048];
     proc_bin(w, sizeof w, "psoworker");
-    pid_t e = proc_spawn((char *[]){w, "--eval", (char *)model, "--data-dir", dir, "--threads",
-                                    "2", NULL},
-                         tag);
+    pid_t e = proc_spawn(
+        (char *[]){w, "--eval", (char *)model, "--data-dir", dir, "--threads", "2", NULL}, tag);
     ck_assert_int_eq(proc_wait(e, 60), 0);
     proc_read(tag, "out", out, sizeof out);
     return proc_after(out, "test accuracy ");
@@ -223,8 +224,8 @@ START_TEST(seeded_runs_are_byte_identical_whatever_order_pushes_arrive_in)
         s_first_pushers(tag, firsts[run], sizeof firsts[run]);
     }
     ck_assert_msg(strlen(firsts[0]) >= 3 && strncmp(firsts[0], firsts[1], 3) != 0,
-                  "%s: the first pushers were the same in both runs: %s / %s", strategy,
-                  firsts[0], firsts[1]);
+                  "%s: the first pushers were the same in both runs: %s / %s", strategy, firsts[0],
+                  firsts[1]);
     size_t la = 0, lb = 0;
     unsigned char *fa = proc_slurp(a, &la), *fb = proc_slurp(b, &lb);
     ck_assert_ptr_nonnull(fa);
@@ -258,8 +259,7 @@ START_TEST(engine_threads_repeat_their_bits_and_agree_with_one_thread)
     free(fb);
     double acc2 = s_eval(a, "threads-eval-2"), acc1 = s_eval(c, "threads-eval-1");
     fprintf(stderr, "engine threads: accuracy %.4f on 2 threads, %.4f on 1\n", acc2, acc1);
-    ck_assert_msg(acc2 > 0.5 && fabs(acc2 - acc1) < 0.05, "accuracy %.4f against %.4f", acc2,
-                  acc1);
+    ck_assert_msg(acc2 > 0.5 && fabs(acc2 - acc1) < 0.05, "accuracy %.4f against %.4f", acc2, acc1);
 }
 END_TEST
 
@@ -293,7 +293,11 @@ static const char *const s_scen_workers[][7] = {
  * 7: pso's robust attractor (cclip) with a verified quorum against a
  *    sign-flipping attacker; 8: trimmed mean against ALIE. */
 static const char *const s_scen_first[][4] = {
-    {NULL}, {NULL}, {NULL}, {"--shuffle-labels", NULL}, {"--shuffle-labels", NULL},
+    {NULL},
+    {NULL},
+    {NULL},
+    {"--shuffle-labels", NULL},
+    {"--shuffle-labels", NULL},
     {"--shuffle-labels", "--lie-loss", "0.01", NULL},
     {NULL},
     {"--attack", "signflip", NULL},
@@ -307,11 +311,11 @@ START_TEST(scenario_options_are_byte_identical_twice)
     static const int fast_first[3] = {0, 10, 20}, slow_first[3] = {20, 10, 0};
     char a[600], b[600], tag[32];
     snprintf(tag, sizeof tag, "scenario%d-a", _i);
-    s_seeded_run_with("pso", fast_first, "1", s_scen_psod[_i], s_scen_workers[_i],
-                      s_scen_first[_i], tag, a, sizeof a);
+    s_seeded_run_with("pso", fast_first, "1", s_scen_psod[_i], s_scen_workers[_i], s_scen_first[_i],
+                      tag, a, sizeof a);
     snprintf(tag, sizeof tag, "scenario%d-b", _i);
-    s_seeded_run_with("pso", slow_first, "1", s_scen_psod[_i], s_scen_workers[_i],
-                      s_scen_first[_i], tag, b, sizeof b);
+    s_seeded_run_with("pso", slow_first, "1", s_scen_psod[_i], s_scen_workers[_i], s_scen_first[_i],
+                      tag, b, sizeof b);
     size_t la = 0, lb = 0;
     unsigned char *fa = proc_slurp(a, &la), *fb = proc_slurp(b, &lb);
     ck_assert_ptr_nonnull(fa);

@@ -35,9 +35,23 @@ static pid_t s_worker(const char *ep, const char *name, const char *rounds, cons
 {
     char w[300];
     proc_bin(w, sizeof w, "psoworker");
-    char *argv[40] = {w, "--objective", "rastrigin", "--dim", "10", "--rounds", (char *)rounds,
-                      "--sync-every", "10", "--lr", "0.005", "--name", (char *)name,
-                      "--connect", (char *)ep, "--timeout-ms", "20000"};
+    char *argv[40] = {w,
+                      "--objective",
+                      "rastrigin",
+                      "--dim",
+                      "10",
+                      "--rounds",
+                      (char *)rounds,
+                      "--sync-every",
+                      "10",
+                      "--lr",
+                      "0.005",
+                      "--name",
+                      (char *)name,
+                      "--connect",
+                      (char *)ep,
+                      "--timeout-ms",
+                      "20000"};
     int n = 17;
     for (int i = 0; extra && extra[i] && n < 38; i++)
         argv[n++] = extra[i];
@@ -64,7 +78,8 @@ START_TEST(unusable_paths_are_refused_at_start_and_a_lost_model_fails_the_run)
     ck_assert_int_eq(s_psod_alone("p1", (char *[]){"--model-out", "/nonexistent/m.psom", NULL}), 1);
     proc_read("p1", "err", out, sizeof out);
     ck_assert_msg(strstr(out, "--model-out '/nonexistent/m.psom': directory '/nonexistent' does "
-                              "not exist"), "%.2000s", out);
+                              "not exist"),
+                  "%.2000s", out);
     s_path(p, sizeof p, "plain-file");
     FILE *f = fopen(p, "w");
     fclose(f);
@@ -79,8 +94,9 @@ START_TEST(unusable_paths_are_refused_at_start_and_a_lost_model_fails_the_run)
     ck_assert_int_eq(mkdir(p, 0755), 0);
     s_path(q, sizeof q, "sub/m.psom");
     char ep[256];
-    pid_t psod = proc_psod("lost", ep, sizeof ep,
-                           (char *[]){"--workers", "1", "--exit-when-done", "--model-out", q, NULL});
+    pid_t psod =
+        proc_psod("lost", ep, sizeof ep,
+                  (char *[]){"--workers", "1", "--exit-when-done", "--model-out", q, NULL});
     ck_assert_int_eq(rmdir(p), 0);
     ck_assert_int_eq(proc_wait(s_worker(ep, "a", "5", "lost-a", NULL), 30), 0);
     ck_assert_int_eq(proc_wait(psod, 10), 1);
@@ -216,9 +232,10 @@ static pid_t s_mlp(const char *ep, const char *name, const char *tag, char *cons
 {
     char w[300];
     proc_bin(w, sizeof w, "psoworker");
-    char *argv[48] = {w, "--model", "mlp", "--dataset", "mnist", "--data-dir", dir, "--epochs",
-                      "2", "--batch", "32", "--lr", "0.05", "--sync-every", "4", "--name",
-                      (char *)name, "--connect", (char *)ep, "--eval-every", "0"};
+    char *argv[48] = {w,          "--model",      "mlp", "--dataset", "mnist",      "--data-dir",
+                      dir,        "--epochs",     "2",   "--batch",   "32",         "--lr",
+                      "0.05",     "--sync-every", "4",   "--name",    (char *)name, "--connect",
+                      (char *)ep, "--eval-every", "0"};
     int n = 21;
     for (int i = 0; extra && extra[i] && n < 46; i++)
         argv[n++] = extra[i];
@@ -298,39 +315,34 @@ START_TEST(psoctl_model_writes_the_swarms_model_and_another_dataset_is_refused)
     char ep[256], got[600], fin[600], ctl[300], w[300], o1[4096], o2[4096];
     s_path(got, sizeof got, "got.psom");
     s_path(fin, sizeof fin, "final.psom");
-    pid_t psod = proc_psod("pm", ep, sizeof ep,
-                           (char *[]){"--workers", "1", "--model-out", fin, NULL});
+    pid_t psod =
+        proc_psod("pm", ep, sizeof ep, (char *[]){"--workers", "1", "--model-out", fin, NULL});
     ck_assert_int_eq(proc_wait(s_mlp(ep, "a", "pm-a", NULL), 30), 0);
     /* A Fashion-MNIST worker of the same network: refused, both named. */
-    ck_assert_int_eq(proc_wait(s_mlp(ep, "f", "pm-f", (char *[]){"--dataset", "fashion-mnist",
-                                                                NULL}),
-                               20),
-                     1);
+    ck_assert_int_eq(
+        proc_wait(s_mlp(ep, "f", "pm-f", (char *[]){"--dataset", "fashion-mnist", NULL}), 20), 1);
     proc_read("pm-f", "err", out, sizeof out);
     ck_assert_msg(strstr(out, "this swarm trains mlp on mnist; the worker's data is "
                               "fashion-mnist"),
                   "%.2000s", out);
     proc_bin(ctl, sizeof ctl, "psoctl");
-    ck_assert_int_eq(proc_wait(proc_spawn((char *[]){ctl, "model", ep, got, NULL}, "pm-m"), 20),
-                     0);
+    ck_assert_int_eq(proc_wait(proc_spawn((char *[]){ctl, "model", ep, got, NULL}, "pm-m"), 20), 0);
     proc_read("pm-m", "out", out, sizeof out);
     ck_assert_msg(strstr(out, "the global model of mlp on mnist"), "%.1000s", out);
     ck_assert_int_eq(proc_wait(proc_spawn((char *[]){ctl, "stop", ep, NULL}, "pm-s"), 20), 0);
     ck_assert_int_eq(proc_wait(psod, 20), 0);
     /* The file psoctl wrote is psod's own model file, weight for weight. */
     proc_bin(w, sizeof w, "psoworker");
-    ck_assert_int_eq(proc_wait(proc_spawn((char *[]){w, "--eval", got, "--data-dir", dir, NULL},
-                                          "pm-e1"),
-                               20),
-                     0);
-    ck_assert_int_eq(proc_wait(proc_spawn((char *[]){w, "--eval", fin, "--data-dir", dir, NULL},
-                                          "pm-e2"),
-                               20),
-                     0);
+    ck_assert_int_eq(
+        proc_wait(proc_spawn((char *[]){w, "--eval", got, "--data-dir", dir, NULL}, "pm-e1"), 20),
+        0);
+    ck_assert_int_eq(
+        proc_wait(proc_spawn((char *[]){w, "--eval", fin, "--data-dir", dir, NULL}, "pm-e2"), 20),
+        0);
     proc_read("pm-e1", "out", o1, sizeof o1);
     proc_read("pm-e2", "out", o2, sizeof o2);
-    ck_assert_msg(strstr(o1, "test accuracy") && !strcmp(strstr(o1, "model mlp"),
-                                                         strstr(o2, "model mlp")),
+    ck_assert_msg(strstr(o1, "test accuracy") &&
+                      !strcmp(strstr(o1, "model mlp"), strstr(o2, "model mlp")),
                   "%s / %s", o1, o2);
 }
 END_TEST
@@ -353,12 +365,13 @@ START_TEST(waits_say_what_they_wait_for)
     /* psod stopped under a waiting worker: it says it rejoins and for how
      * long, and fails naming the --reconnect-ms the user gave. */
     char ep[256];
-    pid_t psod = proc_psod("gone", ep, sizeof ep,
-                           (char *[]){"--workers", "2", "--heartbeat-ms", "100",
-                                      "--progress-interval", "0.1", NULL});
+    pid_t psod = proc_psod(
+        "gone", ep, sizeof ep,
+        (char *[]){"--workers", "2", "--heartbeat-ms", "100", "--progress-interval", "0.1", NULL});
     pid_t a = s_worker(ep, "a", "100", "gone-a", (char *[]){"--reconnect-ms", "2000", NULL});
-    ck_assert(proc_wait_for("gone", "err", "round 0 waits for: 'a' and workers not joined yet", 10) ||
-              proc_wait_for("gone", "err", "waiting for 1 more workers", 1));
+    ck_assert(
+        proc_wait_for("gone", "err", "round 0 waits for: 'a' and workers not joined yet", 10) ||
+        proc_wait_for("gone", "err", "waiting for 1 more workers", 1));
     usleep(1000000); /* idle: the progress line is not repeated */
     proc_read("gone", "err", out, sizeof out);
     int lines = 0;
@@ -392,9 +405,8 @@ START_TEST(options_are_read_as_written)
     ck_assert_int_eq(proc_wait(proc_spawn((char *[]){w, "--name", name, NULL}, "o3"), 10), 2);
     proc_read("o3", "err", out, sizeof out);
     ck_assert_msg(strstr(out, "--name must be 1 to 127"), "%.3000s", out);
-    ck_assert_int_eq(proc_wait(proc_spawn((char *[]){w, "--model", "--epochs", "1", NULL}, "o4"),
-                               10),
-                     2);
+    ck_assert_int_eq(
+        proc_wait(proc_spawn((char *[]){w, "--model", "--epochs", "1", NULL}, "o4"), 10), 2);
     proc_read("o4", "err", out, sizeof out);
     ck_assert_msg(strstr(out, "'--model' needs a value"), "%.3000s", out);
 }
@@ -468,9 +480,9 @@ START_TEST(a_worker_that_beats_but_makes_no_progress_is_evicted)
     /* b's main thread stops after 20 syncs; its heartbeat thread goes on,
      * so heartbeats alone would keep it in forever. */
     char ep[256];
-    pid_t psod = proc_psod("hang", ep, sizeof ep,
-                           (char *[]){"--workers", "2", "--heartbeat-ms", "100", "--liveness",
-                                      "5", NULL});
+    pid_t psod =
+        proc_psod("hang", ep, sizeof ep,
+                  (char *[]){"--workers", "2", "--heartbeat-ms", "100", "--liveness", "5", NULL});
     pid_t a = s_worker(ep, "a", "200", "hang-a", (char *[]){"--delay-ms", "1", NULL});
     pid_t b = s_worker(ep, "b", "200", "hang-b", (char *[]){"--stall-after", "20", NULL});
     double t0 = proc_now();
@@ -493,14 +505,10 @@ START_TEST(refused_traffic_is_not_counted_as_training_traffic)
     pid_t psod = proc_psod("bytes", ep, sizeof ep, (char *[]){"--workers", "1", NULL});
     proc_bin(h, sizeof h, "tests/hostile_client");
     proc_bin(ctl, sizeof ctl, "psoctl");
-    ck_assert_int_eq(proc_wait(proc_spawn((char *[]){h, ep, "--rounds", "3", NULL},
-                                          "bytes-hostile"),
-                               30),
-                     0);
-    ck_assert_int_eq(proc_wait(proc_spawn((char *[]){ctl, "status", ep, "--json", NULL},
-                                          "bytes-st"),
-                               10),
-                     0);
+    ck_assert_int_eq(
+        proc_wait(proc_spawn((char *[]){h, ep, "--rounds", "3", NULL}, "bytes-hostile"), 30), 0);
+    ck_assert_int_eq(
+        proc_wait(proc_spawn((char *[]){ctl, "status", ep, "--json", NULL}, "bytes-st"), 10), 0);
     proc_read("bytes-st", "out", out, sizeof out);
     /* Only refusals arrived (status requests are not counted): nothing
      * served, everything refused. */
@@ -539,8 +547,8 @@ START_TEST(psoctl_watch_shows_the_round_rate_and_outlives_the_daemon)
     ck_assert_msg(frames == 3, "%d frames: %.3000s", frames, out);
     ck_assert_msg(strstr(out, "rounds/s over the last 0.2 s"), "%.3000s", out);
     ck_assert_msg(!strstr(out, "\033["), "escape codes on a pipe: %.3000s", out);
-    const char *last = strstr(strstr(strstr(out, "psoctl watch ") + 1, "psoctl watch ") + 1,
-                              "psoctl watch ");
+    const char *last =
+        strstr(strstr(strstr(out, "psoctl watch ") + 1, "psoctl watch ") + 1, "psoctl watch ");
     const char *q = strstr(last, " rounds/s over");
     ck_assert_ptr_nonnull(q);
     while (q > last && q[-1] != ' ')

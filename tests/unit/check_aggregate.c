@@ -105,8 +105,7 @@ START_TEST(test_trimmed_reference)
                 double sum = 0;
                 for (size_t j = (size_t)f; j < k - (size_t)f; j++)
                     sum += col[j];
-                ck_assert_double_eq_tol(out[e], s.ref[e] + sum / (double)(k - 2 * (size_t)f),
-                                        1e-5);
+                ck_assert_double_eq_tol(out[e], s.ref[e] + sum / (double)(k - 2 * (size_t)f), 1e-5);
             }
             s_free(&s);
         }
@@ -218,8 +217,8 @@ START_TEST(test_krum_score_reference)
         struct agg_info info = {.chosen = chosen};
         float out[N];
         struct agg_params p = {.rule = AGG_KRUM, .f = f, .m = 1};
-        ck_assert_int_eq(agg_run(&p, out, (const float *const *)s.v,
-                                 (const float *const *)s.base, k, s.ref, N, &info),
+        ck_assert_int_eq(agg_run(&p, out, (const float *const *)s.v, (const float *const *)s.base,
+                                 k, s.ref, N, &info),
                          0);
         double score[KMAX];
         size_t best = 0;
@@ -231,8 +230,8 @@ START_TEST(test_krum_score_reference)
                     continue;
                 double sq = 0;
                 for (size_t e = 0; e < N; e++) {
-                    double t = ((double)s.v[a][e] - s.base[a][e]) -
-                               ((double)s.v[b][e] - s.base[b][e]);
+                    double t =
+                        ((double)s.v[a][e] - s.base[a][e]) - ((double)s.v[b][e] - s.base[b][e]);
                     sq += t * t;
                 }
                 dist[m++] = sq;
@@ -258,8 +257,8 @@ END_TEST
  * and on any slice (what each shard of a sharded swarm computes). */
 START_TEST(test_order_and_slices)
 {
-    const struct agg_params rules[] = {{.rule = AGG_MEDIAN}, {.rule = AGG_TRIMMED, .f = 1},
-                                       {.rule = AGG_TRIMMED, .f = 2}};
+    const struct agg_params rules[] = {
+        {.rule = AGG_MEDIAN}, {.rule = AGG_TRIMMED, .f = 1}, {.rule = AGG_TRIMMED, .f = 2}};
     for (size_t q = 0; q < 3; q++)
         for (size_t k = 5; k <= KMAX; k++) {
             struct set s;
@@ -304,29 +303,27 @@ START_TEST(test_nan_and_inf)
     float out[3];
     /* median of {1, 2, 3, 4, bad}: bad sorts last (-inf is finite-ordered
      * below), the same whatever its position */
-    ck_assert_int_eq(agg_run(&(struct agg_params){.rule = AGG_MEDIAN}, out, v, NULL, 5, NULL, 3,
-                             NULL),
-                     0);
+    ck_assert_int_eq(
+        agg_run(&(struct agg_params){.rule = AGG_MEDIAN}, out, v, NULL, 5, NULL, 3, NULL), 0);
     ck_assert_float_eq(out[0], 3.0f);
     ck_assert_float_eq(out[1], 3.0f);
     ck_assert_float_eq(out[2], 2.0f);
     const float *w[5] = {bad, d, c, b, a};
     float out2[3];
-    ck_assert_int_eq(agg_run(&(struct agg_params){.rule = AGG_MEDIAN}, out2, w, NULL, 5, NULL, 3,
-                             NULL),
-                     0);
+    ck_assert_int_eq(
+        agg_run(&(struct agg_params){.rule = AGG_MEDIAN}, out2, w, NULL, 5, NULL, 3, NULL), 0);
     ck_assert_mem_eq(out, out2, sizeof out);
     /* trimmed, f = 1: the NaN and the +inf are trimmed as the largest, -inf
      * as the smallest: the mean of {2, 3, 4}, {2, 3, 4}, {1, 2, 3} */
-    ck_assert_int_eq(agg_run(&(struct agg_params){.rule = AGG_TRIMMED, .f = 1}, out, v, NULL, 5,
-                             NULL, 3, NULL),
-                     0);
+    ck_assert_int_eq(
+        agg_run(&(struct agg_params){.rule = AGG_TRIMMED, .f = 1}, out, v, NULL, 5, NULL, 3, NULL),
+        0);
     ck_assert_float_eq_tol(out[0], 3.0f, 1e-6);
     ck_assert_float_eq_tol(out[1], 3.0f, 1e-6);
     ck_assert_float_eq_tol(out[2], 2.0f, 1e-6);
     /* cclip and krum: a non-finite change is infinitely far: no weight */
-    ck_assert_int_eq(agg_run(&(struct agg_params){.rule = AGG_CCLIP, .iters = 2}, out, v, NULL,
-                             5, NULL, 3, NULL),
+    ck_assert_int_eq(agg_run(&(struct agg_params){.rule = AGG_CCLIP, .iters = 2}, out, v, NULL, 5,
+                             NULL, 3, NULL),
                      0);
     for (int e = 0; e < 3; e++)
         ck_assert(isfinite(out[e]));
@@ -366,9 +363,8 @@ START_TEST(test_assumptions)
     p = (struct agg_params){.rule = AGG_KRUM, .f = 1, .m = 1};
     ck_assert_int_eq(agg_run(&p, out, v, NULL, 2, NULL, 1, &info), 0); /* k < 3: the mean */
     ck_assert_float_eq(out[0], 1.5f);
-    ck_assert_int_eq(agg_run(&(struct agg_params){.rule = AGG_MEAN}, out, v, NULL, 3, NULL, 1,
-                             NULL),
-                     -1);
+    ck_assert_int_eq(
+        agg_run(&(struct agg_params){.rule = AGG_MEAN}, out, v, NULL, 3, NULL, 1, NULL), -1);
 }
 END_TEST
 
@@ -398,8 +394,12 @@ START_TEST(test_strategies_resist)
     for (int rule = AGG_MEAN; rule <= AGG_KRUM; rule++)
         for (int q = 0; q < 4; q++) {
             const struct strategy_ops *ops = strategy_find(names[q]);
-            struct strategy_params p = {.easgd_beta = 0.9, .outer_lr = 1, .outer_momentum = 0,
-                                        .ssgd_lr = 1, .workers = 4, .seed = 1};
+            struct strategy_params p = {.easgd_beta = 0.9,
+                                        .outer_lr = 1,
+                                        .outer_momentum = 0,
+                                        .ssgd_lr = 1,
+                                        .workers = 4,
+                                        .seed = 1};
             p.agg = (struct agg_params){.rule = rule, .f = 1, .iters = 3, .m = 1};
             float zero[N];
             memset(zero, 0, sizeof zero);
@@ -432,8 +432,7 @@ END_TEST
 
 START_TEST(test_pso_robust_attractor)
 {
-    struct pso_params prm = {.w = 0, .c1 = 1, .c2 = 0, .seed = 1,
-                             .attractor = PSO_ATTRACT_MEAN};
+    struct pso_params prm = {.w = 0, .c1 = 1, .c2 = 0, .seed = 1, .attractor = PSO_ATTRACT_MEAN};
     prm.agg = (struct agg_params){.rule = AGG_MEDIAN};
     struct swarm *s = swarm_new(N, 0, &prm);
     float zero[N];
@@ -442,7 +441,7 @@ START_TEST(test_pso_robust_attractor)
         ck_assert_int_eq(swarm_add(s, zero, 7 + (uint64_t)i), i);
     float *x[4], *prev[4];
     s_attack(x, prev);
-    double loss[4] = {1, 1, 1, 0.01}; /* the attacker claims the lowest loss */
+    double loss[4] = {1, 1, 1, 0.01};        /* the attacker claims the lowest loss */
     ck_assert_int_eq(swarm_strike(s, 0), 0); /* no limit set: never excluded */
     swarm_round(s, 1, x, (const float *const *)prev, loss, NULL, NULL);
     /* Honest particle 0 moved toward the attractor, the median of the

@@ -38,13 +38,16 @@ static uint32_t s_next(void)
 
 /* Check sends every assertion's location down a pipe: loops over millions
  * of values test with this and fail on the first miss. */
-#define EXPECT(cond, ...)                                                                      \
-    do {                                                                                     \
-        if (!(cond))                                                                         \
-            ck_abort_msg(__VA_ARGS__);                                                       \
+#define EXPECT(cond, ...)              \
+    do {                               \
+        if (!(cond))                   \
+            ck_abort_msg(__VA_ARGS__); \
     } while (0)
 
-static float s_uniform(float lo, float hi) { return lo + (hi - lo) * (float)(s_next() >> 8) / 16777216.0f; }
+static float s_uniform(float lo, float hi)
+{
+    return lo + (hi - lo) * (float)(s_next() >> 8) / 16777216.0f;
+}
 
 START_TEST(every_half_round_trips)
 {
@@ -60,7 +63,7 @@ START_TEST(every_half_round_trips)
             continue;
         }
         EXPECT(codec_f32_to_f16(f) == h, "half %04x -> %g -> %04x", h, (double)f,
-                      codec_f32_to_f16(f));
+               codec_f32_to_f16(f));
     }
 }
 END_TEST
@@ -77,7 +80,7 @@ START_TEST(half_matches_the_compilers_float16)
         uint16_t rb;
         memcpy(&rb, &ref, 2);
         EXPECT(codec_f32_to_f16(f) == rb, "%a: ours %04x, _Float16 %04x", (double)f,
-                      codec_f32_to_f16(f), rb);
+               codec_f32_to_f16(f), rb);
         EXPECT(s_bits(codec_f16_to_f32(rb)) == s_bits((float)ref), "half %04x widens wrongly", rb);
     }
 #endif
@@ -107,7 +110,7 @@ START_TEST(bfloat16_rounds_to_nearest_even)
         if (!isfinite(f) || fabsf(f) > 3.38953139e38f)
             continue;
         EXPECT(codec_f32_to_bf16(f) == s_bf16_ref(f), "%a: %04x vs %04x", (double)f,
-                      codec_f32_to_bf16(f), s_bf16_ref(f));
+               codec_f32_to_bf16(f), s_bf16_ref(f));
     }
     for (uint32_t h = 0; h < 65536; h++) {
         float f = codec_bf16_to_f32((uint16_t)h);
@@ -150,7 +153,8 @@ START_TEST(decoded_changes_are_within_the_rounding)
         codec_encode(kinds[k], N, x, ref, NULL, q);
         char msg[128];
         ck_assert_int_eq(codec_check(kinds[k], N, CODEC_BLOCK, q,
-                                     codec_bytes(kinds[k], N, CODEC_BLOCK), msg, sizeof msg), 0);
+                                     codec_bytes(kinds[k], N, CODEC_BLOCK), msg, sizeof msg),
+                         0);
         ck_assert_uint_eq(codec_decode(kinds[k], N, CODEC_BLOCK, q, ref, got), 0);
         for (int i = 0; i < N; i++) {
             double d = (double)x[i] - ref[i], e = fabs((double)got[i] - ref[i] - d);
@@ -158,8 +162,7 @@ START_TEST(decoded_changes_are_within_the_rounding)
             double tol = (kinds[k] == CODEC_INT8 ? 0.01 / 127 / 2 * 1.01 : fabs(d) * rel[k]) +
                          fabs(got[i]) * FLT_EPSILON +
                          (kinds[k] == CODEC_FP16 ? ldexp(1, -25) : 0); /* subnormal halves */
-            EXPECT(e <= tol, "%s element %d: error %g > %g", codec_name(kinds[k]), i, e,
-                          tol);
+            EXPECT(e <= tol, "%s element %d: error %g > %g", codec_name(kinds[k]), i, e, tol);
         }
     }
 }
@@ -225,8 +228,8 @@ START_TEST(error_feedback_loses_nothing_over_rounds)
     }
     for (int i = 0; i < N; i++) {
         ck_assert_msg(fabs(got_fb[i] + r[i] - sent[i]) <= 1e-3 * fabs(sent[i]) + 1e-4,
-                      "element %d: delivered %g + residual %g, sent %g", i, got_fb[i],
-                      (double)r[i], sent[i]);
+                      "element %d: delivered %g + residual %g, sent %g", i, got_fb[i], (double)r[i],
+                      sent[i]);
         ck_assert(fabs(r[i]) <= 1.0 / 127); /* the residual stays bounded */
     }
     ck_assert(got_plain[1] == 0); /* 0.001 under 1.0 rounds to 0, every round */

@@ -154,7 +154,8 @@ START_TEST(help_is_grouped_fits_80_columns_and_numbers_print_short)
         {"Things", CONF_GROUP, 0, NULL, 1, 0, NULL, NULL},
         {"rate", CONF_DOUBLE, offsetof(struct cfg, x), "0.005", 0, 1,
          "how fast the thing moves toward the other thing when the other thing moves toward "
-         "it, in units of things per round; the rest goes to the man page only", NULL},
+         "it, in units of things per round; the rest goes to the man page only",
+         NULL},
         {"count", CONF_INT, offsetof(struct cfg, n), "4", 1, 100, "a count", NULL},
         {0},
     };

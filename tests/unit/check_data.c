@@ -53,7 +53,8 @@ static void s_make_idx(const char *prefix, uint32_t n, int gz, uint32_t images_m
 {
     size_t len = 16 + (size_t)n * 784;
     unsigned char *img = malloc(len);
-    fixture_be32(img, images_magic), fixture_be32(img + 4, n), fixture_be32(img + 8, 28), fixture_be32(img + 12, 28);
+    fixture_be32(img, images_magic), fixture_be32(img + 4, n), fixture_be32(img + 8, 28),
+        fixture_be32(img + 12, 28);
     for (uint32_t k = 0; k < n; k++)
         for (int i = 0; i < 28; i++)
             for (int j = 0; j < 28; j++)

@@ -123,19 +123,23 @@ START_TEST(header_parser_checks_version_and_size)
     struct modelfile_info info;
     uint32_t crc;
     char err[256];
-    ck_assert_int_eq(modelfile_parse_header(h, MODELFILE_HEADER, MODELFILE_HEADER_V2 + 4000,
-                                            &info, &crc, err, sizeof err), 1); /* needs more */
+    ck_assert_int_eq(modelfile_parse_header(h, MODELFILE_HEADER, MODELFILE_HEADER_V2 + 4000, &info,
+                                            &crc, err, sizeof err),
+                     1); /* needs more */
     ck_assert_int_eq(modelfile_parse_header(h, sizeof h, MODELFILE_HEADER_V2 + 4000, &info, &crc,
-                                            err, sizeof err), 0);
+                                            err, sizeof err),
+                     0);
     ck_assert_int_eq(modelfile_parse_header(h, sizeof h, MODELFILE_HEADER_V2 + 4004, &info, &crc,
-                                            err, sizeof err), -1);
+                                            err, sizeof err),
+                     -1);
     ck_assert_ptr_nonnull(strstr(err, "does not fit 1000 parameters"));
 }
 END_TEST
 
 START_TEST(records_model_and_reads_version_1)
 {
-    struct modelfile_info info = {7, 1000, 3, 0.5, "avg", "lenet5", "fashion-mnist", {1, 28, 28}, 0};
+    struct modelfile_info info = {7,           1000, 3, 0.5, "avg", "lenet5", "fashion-mnist",
+                                  {1, 28, 28}, 0};
     char err[256];
     float *p;
     ck_assert_int_eq(modelfile_write(path, &info, w, err, sizeof err), 0);

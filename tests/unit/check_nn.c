@@ -32,8 +32,8 @@ static double s_dot(const float *a, const float *b, size_t n)
 static void s_close(double analytic, double numeric, double floor, const char *what, size_t i)
 {
     double tol = 1e-2 * fmax(fabs(analytic), fabs(numeric)) + floor;
-    ck_assert_msg(fabs(analytic - numeric) <= tol, "%s[%zu]: analytic %.6g numeric %.6g", what,
-                  i, analytic, numeric);
+    ck_assert_msg(fabs(analytic - numeric) <= tol, "%s[%zu]: analytic %.6g numeric %.6g", what, i,
+                  analytic, numeric);
 }
 
 START_TEST(parameter_counts)
@@ -56,8 +56,11 @@ START_TEST(im2col_conv_matches_naive)
 {
     struct rng r;
     rng_seed(&r, 5);
-    int shapes[][6] = {{1, 28, 28, 6, 5, 2}, {6, 14, 14, 16, 5, 0}, {3, 8, 8, 4, 3, 1},
-                       {2, 5, 7, 3, 1, 0},   {2, 6, 6, 2, 3, 2}};
+    int shapes[][6] = {{1, 28, 28, 6, 5, 2},
+                       {6, 14, 14, 16, 5, 0},
+                       {3, 8, 8, 4, 3, 1},
+                       {2, 5, 7, 3, 1, 0},
+                       {2, 6, 6, 2, 3, 2}};
     for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
         struct conv_shape s;
         conv_shape_init(&s, shapes[k][0], shapes[k][1], shapes[k][2], shapes[k][3], shapes[k][4],
@@ -71,8 +74,8 @@ START_TEST(im2col_conv_matches_naive)
         conv_forward(y1, x, w, b, B, &s, ws);
         conv_forward_naive(y2, x, w, b, B, &s);
         for (size_t i = 0; i < nout; i++)
-            ck_assert_msg(fabsf(y1[i] - y2[i]) <= 1e-4f * (1 + fabsf(y2[i])), "shape %zu [%zu]: %g vs %g",
-                          k, i, y1[i], y2[i]);
+            ck_assert_msg(fabsf(y1[i] - y2[i]) <= 1e-4f * (1 + fabsf(y2[i])),
+                          "shape %zu [%zu]: %g vs %g", k, i, y1[i], y2[i]);
         free(x), free(w), free(b), free(y1), free(y2), free(ws);
     }
 }
@@ -149,7 +152,8 @@ START_TEST(conv_gradients)
           *R = malloc(nout * 4), *dx = malloc(nin * 4), *dw = calloc(nw, 4), db[3] = {0};
     d.ws = malloc(conv_workspace(&d.s) * 4);
     d.x = x, d.w = w, d.b = b;
-    s_random(x, nin, &r, 1), s_random(w, nw, &r, 1), s_random(b, 3, &r, 1), s_random(R, nout, &r, 1);
+    s_random(x, nin, &r, 1), s_random(w, nw, &r, 1), s_random(b, 3, &r, 1),
+        s_random(R, nout, &r, 1);
     conv_backward(dx, dw, db, R, x, w, 2, &d.s, d.ws);
     s_check_fd(s_conv_fwd, &d, out, nout, R, x, dx, nin, "conv dx");
     s_check_fd(s_conv_fwd, &d, out, nout, R, w, dw, nw, "conv dw");
@@ -277,8 +281,9 @@ static void s_model_fd(const char *name, int B, uint64_t seed)
             double num = (lp - lm) / (2 * hh);
             double diff = fabs(g[i] - num), scale = fmax(fabs(g[i]), fabs(num));
             close += diff <= 2e-2 * scale + 1e-4;
-            ck_assert_msg(diff <= 0.5 * scale + 1e-3, "%s param %zu (layer %d): analytic %.6g numeric %.6g",
-                          name, i, li, g[i], num);
+            ck_assert_msg(diff <= 0.5 * scale + 1e-3,
+                          "%s param %zu (layer %d): analytic %.6g numeric %.6g", name, i, li, g[i],
+                          num);
             checked++;
         }
     }
@@ -338,7 +343,8 @@ END_TEST
 
 START_TEST(init_is_seeded_and_bounded)
 {
-    struct model *a = model_new("lenet5", 1, err, sizeof err), *b = model_new("lenet5", 1, err, sizeof err);
+    struct model *a = model_new("lenet5", 1, err, sizeof err),
+                 *b = model_new("lenet5", 1, err, sizeof err);
     model_init(a, 1);
     model_init(b, 1);
     ck_assert_mem_eq(a->params, b->params, a->n_params * 4);

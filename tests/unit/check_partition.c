@@ -32,8 +32,8 @@ static void s_tile(int count, int mode, double alpha, int classes, uint64_t seed
         owner[i] = -1;
     size_t total = 0;
     for (int k = 0; k < count; k++) {
-        ck_assert_msg(psoc_partition(labels, N, k, count, mode, alpha, classes, seed, out, &n,
-                                     err, sizeof err) == 0,
+        ck_assert_msg(psoc_partition(labels, N, k, count, mode, alpha, classes, seed, out, &n, err,
+                                     sizeof err) == 0,
                       "%s", err);
         for (size_t j = 0; j < n; j++) {
             ck_assert_uint_lt(out[j], N);
@@ -102,9 +102,8 @@ START_TEST(iid_is_the_permutation_psoworker_used)
     s_labels();
     size_t *order = malloc(N * sizeof *order), *out = malloc(N * sizeof *out), n;
     dataset_permutation(order, N, 1);
-    ck_assert_int_eq(psoc_partition(labels, N, 2, 4, PSOC_SHARD_IID, 0, 0, 1, out, &n, err,
-                                    sizeof err),
-                     0);
+    ck_assert_int_eq(
+        psoc_partition(labels, N, 2, 4, PSOC_SHARD_IID, 0, 0, 1, out, &n, err, sizeof err), 0);
     ck_assert_uint_eq(n, N / 4);
     ck_assert_mem_eq(out, order + 2 * (N / 4), n * sizeof *out);
     free(order), free(out);
@@ -177,8 +176,7 @@ START_TEST(bad_arguments_are_refused)
     /* one class only: Dirichlet with tiny alpha cannot feed 16 workers 10
      * samples each from 100 samples; the error says what to change */
     uint8_t one[100] = {0};
-    ck_assert_int_eq(psoc_partition(one, 100, 0, 16, 1, 0.001, 0, 1, out, &n, err, sizeof err),
-                     -1);
+    ck_assert_int_eq(psoc_partition(one, 100, 0, 16, 1, 0.001, 0, 1, out, &n, err, sizeof err), -1);
     ck_assert_ptr_nonnull(strstr(err, "--shard-alpha"));
 }
 END_TEST

@@ -81,8 +81,8 @@ static void s_compare(const char *name, int B)
         for (size_t i = 0; i < np; i++)
             ck_assert_msg(fabs(many.grads[i] - one.grads[i]) <=
                               1e-4 * fabs(one.grads[i]) + 1e-6 * gmax,
-                          "%s threads %d grad[%zu]: %.9g against %.9g", name, t, i,
-                          many.grads[i], one.grads[i]);
+                          "%s threads %d grad[%zu]: %.9g against %.9g", name, t, i, many.grads[i],
+                          one.grads[i]);
         for (size_t i = 0; i < nl; i++)
             ck_assert_float_eq_tol(many.logits[i], one.logits[i],
                                    1e-5f * fabsf(one.logits[i]) + 1e-6f);
@@ -153,8 +153,7 @@ START_TEST(threads_change_on_a_live_model)
     m = model_new("lenet5", 1, err, sizeof err);
     double mac = 6.0 * 25 * 784 + 16.0 * 150 * 100 + 400 * 120 + 120 * 84 + 84 * 10;
     ck_assert_double_eq_tol(model_flops(m, 0), 2 * mac, 1e-6);
-    ck_assert_double_eq_tol(model_flops(m, 1), 3 * model_flops(m, 0) - 2 * 6.0 * 25 * 784,
-                            1e-6);
+    ck_assert_double_eq_tol(model_flops(m, 1), 3 * model_flops(m, 0) - 2 * 6.0 * 25 * 784, 1e-6);
     model_destroy(&m);
 }
 END_TEST

@@ -77,8 +77,8 @@ static void s_round(const struct strategy_ops *ops, void *st, uint64_t round, st
 
 static void s_close(double got, double want, const char *what, int e)
 {
-    ck_assert_msg(fabs(got - want) <= 1e-5 * (1 + fabs(want)), "%s[%d]: %.9g, want %.9g", what,
-                  e, got, want);
+    ck_assert_msg(fabs(got - want) <= 1e-5 * (1 + fabs(want)), "%s[%d]: %.9g, want %.9g", what, e,
+                  got, want);
 }
 
 static struct strategy_params s_params(void)
@@ -86,7 +86,10 @@ static struct strategy_params s_params(void)
     struct server_config cfg;
     memset(&cfg, 0, sizeof cfg);
     char err[256];
-    ck_assert_int_eq(config_defaults(server_options(&cfg, (struct config_table[SERVER_OPTION_TABLES]){{0}}), err, sizeof err), 0);
+    ck_assert_int_eq(
+        config_defaults(server_options(&cfg, (struct config_table[SERVER_OPTION_TABLES]){{0}}), err,
+                        sizeof err),
+        0);
     cfg.sp.workers = K;
     cfg.sp.seed = 7;
     return cfg.sp;
@@ -294,7 +297,9 @@ static void s_pso_variant(int inertia, int attractor)
         for (int e = 0; e < N; e++)
             v[i][e] = 0, pb[i][e] = f.x[i][e];
     }
-    struct pso_params prm = {p.w, p.c1, p.c2, 0, PSO_RANDOM_PARTICLE, p.seed, inertia, attractor, 0.1, 0, 0, 0, 0, 0, {0}, 0};
+    struct pso_params prm = {
+        p.w, p.c1, p.c2, 0, PSO_RANDOM_PARTICLE, p.seed, inertia, attractor, 0.1, 0, 0, 0,
+        0,   0,    {0},  0};
     for (int round = 0; round < 3; round++) {
         s_fill(&f, 40 + (uint64_t)round, 2);
         int skip = round == 1 ? 2 : -1;
@@ -439,10 +444,10 @@ START_TEST(means_built_while_pushes_arrive_are_the_same_bits)
      * after it was summed (the close starts over). */
     const struct strategy_ops *ops[] = {&strategy_pso, &strategy_avg, &strategy_diloco,
                                         &strategy_ssgd};
-    static const int all[][SW + 1] = {{0, 1, 2, 3, 4, 5, -1}, {5, 4, 3, 2, 1, 0, -1},
-                                      {2, 0, 5, 1, 4, 3, -1}};
-    static const int some[][SW + 2] = {{0, 1, 2, 3, 5, -1}, {5, 3, 2, 1, 0, -1},
-                                       {3, 3, 1, 0, 5, 2, -1}, {4, 2, 0, 1, 3, 5, -1}};
+    static const int all[][SW + 1] = {
+        {0, 1, 2, 3, 4, 5, -1}, {5, 4, 3, 2, 1, 0, -1}, {2, 0, 5, 1, 4, 3, -1}};
+    static const int some[][SW + 2] = {
+        {0, 1, 2, 3, 5, -1}, {5, 3, 2, 1, 0, -1}, {3, 3, 1, 0, 5, 2, -1}, {4, 2, 0, 1, 3, 5, -1}};
     struct rng r;
     rng_seed(&r, 21);
     float *v[SW];
@@ -463,8 +468,8 @@ START_TEST(means_built_while_pushes_arrive_are_the_same_bits)
                 for (int i = 0; i < SW; i++)
                     if (want[i])
                         ck_assert_msg(memcmp(want[i], got[i], N * sizeof(float)) == 0,
-                                      "%s, case %d/%d: particle %d differs", ops[o]->name,
-                                      absent4, k, i);
+                                      "%s, case %d/%d: particle %d differs", ops[o]->name, absent4,
+                                      k, i);
                 ck_assert_int_eq(memcmp(gw, gg, sizeof gw), 0);
                 for (int i = 0; i < SW; i++)
                     free(got[i]);
@@ -510,8 +515,7 @@ START_TEST(registry_and_options)
         ck_assert_ptr_eq(strategy_all[cfg.strategy], strategy_all[i]);
         for (const struct config_option *op = strategy_all[i]->options; op && op->name; op++)
             if (op->type != CONF_GROUP)
-                ck_assert_msg(config_set(o, op->name, op->def ? op->def : "", err,
-                                         sizeof err) == 0,
+                ck_assert_msg(config_set(o, op->name, op->def ? op->def : "", err, sizeof err) == 0,
                               "%s --%s %s: %s", strategy_all[i]->name, op->name, op->def, err);
     }
     /* ssgd's own check: a cosine schedule needs the run's steps. */

@@ -24,7 +24,8 @@ static void s_reference(double *x, double *v, double *p, const double *g, size_t
             p[i] = x[i];
         float r1 = k->r1, r2 = k->r2;
         if (k->per_element)
-            rng_uniform_pair(rng_key_hi(k->key, k->offset + i), (uint32_t)(k->offset + i), &r1, &r2);
+            rng_uniform_pair(rng_key_hi(k->key, k->offset + i), (uint32_t)(k->offset + i), &r1,
+                             &r2);
         double att = a1 ? a1[i] : p[i];
         double vel = (double)k->w * v[i] + (double)k->c1 * r1 * (att - x[i]) +
                      (double)k->c2 * r2 * (g[i] - x[i]);
@@ -59,9 +60,22 @@ START_TEST(update_matches_reference_every_variant)
         s_fill(p, P, N, &r, 3);
         s_fill(g, G, N, &r, 3);
         s_fill(m, M, N, &r, 3);
-        struct pso_params prm = {0.7298, 1.49618, 1.49618, variant & 1 ? 0.3 : 0,
-                                 variant & 2 ? PSO_RANDOM_ELEMENT : PSO_RANDOM_PARTICLE, 5,
-                                 PSO_INERTIA_VELOCITY, PSO_ATTRACT_BEST, 0.1, 0, 0, 0, 0, 0, {0}, 0};
+        struct pso_params prm = {0.7298,
+                                 1.49618,
+                                 1.49618,
+                                 variant & 1 ? 0.3 : 0,
+                                 variant & 2 ? PSO_RANDOM_ELEMENT : PSO_RANDOM_PARTICLE,
+                                 5,
+                                 PSO_INERTIA_VELOCITY,
+                                 PSO_ATTRACT_BEST,
+                                 0.1,
+                                 0,
+                                 0,
+                                 0,
+                                 0,
+                                 0,
+                                 {0},
+                                 0};
         struct pso_step k;
         pso_step_init(&k, &prm, 3, 2, 1000);
         if (variant & 8)
@@ -114,7 +128,8 @@ END_TEST
 START_TEST(bests_follow_losses)
 {
     enum { N = 5 };
-    struct pso_params prm = {0.5, 1, 1, 0, PSO_RANDOM_PARTICLE, 1, 0, 0, 0.1, 0, 0, 0, 0, 0, {0}, 0};
+    struct pso_params prm = {0.5, 1, 1,   0, PSO_RANDOM_PARTICLE, 1, 0, 0, 0.1, 0, 0, 0,
+                             0,   0, {0}, 0};
     struct swarm *s = swarm_new(N, 0, &prm);
     float x0[3][N];
     for (int j = 0; j < 3; j++) {
@@ -171,7 +186,8 @@ END_TEST
  * the plain mean attractor. */
 static void s_weighted_round(int attractor, double T, float out[3][6], float before[3][6])
 {
-    struct pso_params prm = {0, 1, 0, 0, PSO_RANDOM_PARTICLE, 5, 0, attractor, T, 0, 0, 0, 0, 0, {0}, 0};
+    struct pso_params prm = {0, 1, 0,   0, PSO_RANDOM_PARTICLE, 5, 0, attractor, T, 0, 0, 0,
+                             0, 0, {0}, 0};
     struct swarm *s = swarm_new(6, 0, &prm);
     float x[3][6];
     for (int j = 0; j < 3; j++)
@@ -209,8 +225,8 @@ START_TEST(weighted_attractor_is_the_softmax_of_the_losses)
             double ratio = (after[j][e] - x[j][e]) / d;
             if (isnan(r))
                 r = ratio;
-            ck_assert_msg(fabs(ratio - r) < 1e-4, "particle %d element %d: %g against %g", j,
-                          e, ratio, r);
+            ck_assert_msg(fabs(ratio - r) < 1e-4, "particle %d element %d: %g against %g", j, e,
+                          ratio, r);
         }
         ck_assert(r >= 0 && r < 1); /* one draw in [0, 1) */
     }
@@ -228,8 +244,9 @@ END_TEST
  * the final positions. */
 static void s_run_with(uint64_t seed, const int *order, float out[4][257], int attractor)
 {
-    struct pso_params prm = {0.7, 1.5, 1.5, 0, PSO_RANDOM_ELEMENT, seed, 0, attractor, 0.1,
-                             0.729, 1.49, 1.49, 0, 0, {0}, 0};
+    struct pso_params prm = {
+        0.7, 1.5, 1.5, 0, PSO_RANDOM_ELEMENT, seed, 0, attractor, 0.1, 0.729, 1.49, 1.49,
+        0,   0,   {0}, 0};
     struct swarm *s = swarm_new(257, 0, &prm);
     float x[4][257];
     struct rng r;
@@ -274,7 +291,8 @@ START_TEST(swarm_minimizes_sphere)
 {
     /* With no local training at all, PSO alone must shrink the sphere. */
     enum { N = 8, P = 6 };
-    struct pso_params prm = {0.7298, 1.49618, 1.49618, 0, PSO_RANDOM_ELEMENT, 3, 0, 0, 0.1, 0, 0, 0, 0, 0, {0}, 0};
+    struct pso_params prm = {0.7298, 1.49618, 1.49618, 0, PSO_RANDOM_ELEMENT, 3, 0, 0, 0.1, 0, 0, 0,
+                             0,      0,       {0},     0};
     struct swarm *s = swarm_new(N, 0, &prm);
     float x[P][N];
     struct rng r;
@@ -428,8 +446,9 @@ static int s_reload(const struct swarm *from, struct swarm *to, char *err)
  * one that wrote it; a checkpoint without mixing weights is refused. */
 START_TEST(mix_state_survives_a_checkpoint)
 {
-    struct pso_params prm = {0, 1, 0.2, 0, PSO_RANDOM_ELEMENT, 4, 0, PSO_ATTRACT_MIX, 0.1,
-                             0.729, 1.49, 1.49, 0, 0, {0}, 0};
+    struct pso_params prm = {
+        0, 1, 0.2, 0, PSO_RANDOM_ELEMENT, 4, 0, PSO_ATTRACT_MIX, 0.1, 0.729, 1.49, 1.49,
+        0, 0, {0}, 0};
     struct swarm *a = swarm_new(64, 0, &prm), *b = swarm_new(64, 0, &prm);
     float xa[3][64], xb[3][64];
     for (int j = 0; j < 3; j++)
@@ -483,8 +502,8 @@ END_TEST
 START_TEST(verified_best_moves_only_when_judged)
 {
     enum { N = 6 };
-    struct pso_params prm = {0, 1, 0.5, 0, PSO_RANDOM_PARTICLE, 3, 0, PSO_ATTRACT_MEAN, 0.1,
-                             0, 0, 0, 1, 0.05, {0}, 0};
+    struct pso_params prm = {
+        0, 1, 0.5, 0, PSO_RANDOM_PARTICLE, 3, 0, PSO_ATTRACT_MEAN, 0.1, 0, 0, 0, 1, 0.05, {0}, 0};
     struct swarm *s = swarm_new(N, 0, &prm);
     float x0[3][N], x[3][N], cand[N];
     for (int j = 0; j < 3; j++) {
@@ -569,8 +588,8 @@ END_TEST
 START_TEST(verified_swarm_without_a_best_has_no_second_pull)
 {
     enum { N = 40 };
-    struct pso_params pv = {0, 1, 0.7, 0, PSO_RANDOM_ELEMENT, 9, 0, PSO_ATTRACT_MEAN, 0.1,
-                            0, 0, 0, 1, 0.05, {0}, 0};
+    struct pso_params pv = {
+        0, 1, 0.7, 0, PSO_RANDOM_ELEMENT, 9, 0, PSO_ATTRACT_MEAN, 0.1, 0, 0, 0, 1, 0.05, {0}, 0};
     struct pso_params pn = pv;
     pn.verify = 0;
     pn.c2 = 0;
@@ -598,8 +617,9 @@ END_TEST
 START_TEST(verified_weighted_attractor_ignores_a_struck_particle)
 {
     enum { N = 8 };
-    struct pso_params pv = {0, 1, 0, 0, PSO_RANDOM_PARTICLE, 2, 0, PSO_ATTRACT_WEIGHTED, 0.05,
-                            0, 0, 0, 1, 0.05, {0}, 0};
+    struct pso_params pv = {
+        0, 1,    0,   0, PSO_RANDOM_PARTICLE, 2, 0, PSO_ATTRACT_WEIGHTED, 0.05, 0, 0, 0,
+        1, 0.05, {0}, 0};
     struct pso_params pn = pv;
     pn.verify = 0;
     struct swarm *a = swarm_new(N, 0, &pv), *b = swarm_new(N, 0, &pn);
@@ -639,9 +659,15 @@ END_TEST
 START_TEST(an_excluded_particle_has_no_say)
 {
     enum { N = 16 };
-    struct pso_params pv = {.w = 0, .c1 = 1, .c2 = 0, .random_mode = PSO_RANDOM_PARTICLE,
-                            .seed = 2, .attractor = PSO_ATTRACT_MEAN, .verify = 1,
-                            .verify_tol = 0.05, .strike_limit = 2};
+    struct pso_params pv = {.w = 0,
+                            .c1 = 1,
+                            .c2 = 0,
+                            .random_mode = PSO_RANDOM_PARTICLE,
+                            .seed = 2,
+                            .attractor = PSO_ATTRACT_MEAN,
+                            .verify = 1,
+                            .verify_tol = 0.05,
+                            .strike_limit = 2};
     struct swarm *a = swarm_new(N, 0, &pv), *b = swarm_new(N, 0, &pv);
     float xa[3][N], xb[3][N];
     for (int j = 0; j < 3; j++) {
@@ -685,9 +711,15 @@ END_TEST
 START_TEST(an_unverified_claim_weighs_no_more_than_the_verified_best)
 {
     enum { N = 8 };
-    struct pso_params pv = {.w = 0, .c1 = 1, .c2 = 0, .random_mode = PSO_RANDOM_PARTICLE,
-                            .seed = 2, .attractor = PSO_ATTRACT_WEIGHTED, .temperature = 0.05,
-                            .verify = 1, .verify_tol = 0.05};
+    struct pso_params pv = {.w = 0,
+                            .c1 = 1,
+                            .c2 = 0,
+                            .random_mode = PSO_RANDOM_PARTICLE,
+                            .seed = 2,
+                            .attractor = PSO_ATTRACT_WEIGHTED,
+                            .temperature = 0.05,
+                            .verify = 1,
+                            .verify_tol = 0.05};
     struct swarm *a = swarm_new(N, 0, &pv), *b = swarm_new(N, 0, &pv);
     float xa[3][N], xb[3][N];
     for (int j = 0; j < 3; j++) {
@@ -722,8 +754,12 @@ END_TEST
 START_TEST(the_robust_attractor_survives_a_checkpoint)
 {
     enum { N = 32 };
-    struct pso_params p = {.w = 0.5, .c1 = 1, .c2 = 0.5, .random_mode = PSO_RANDOM_ELEMENT,
-                           .seed = 9, .attractor = PSO_ATTRACT_MEAN};
+    struct pso_params p = {.w = 0.5,
+                           .c1 = 1,
+                           .c2 = 0.5,
+                           .random_mode = PSO_RANDOM_ELEMENT,
+                           .seed = 9,
+                           .attractor = PSO_ATTRACT_MEAN};
     p.agg = (struct agg_params){.rule = AGG_MEDIAN};
     struct swarm *a = swarm_new(N, 0, &p), *b = swarm_new(N, 0, &p), *c = swarm_new(N, 0, &p);
     struct pso_params plain = p;

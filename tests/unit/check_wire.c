@@ -225,8 +225,8 @@ START_TEST(rejects_field_number_zero)
     ck_assert_ptr_null(m.meta);
     /* The same inside a nested message (found by fuzz_wire in CI): a Status
      * whose ParticleStatus holds field 0 as a 64-bit value. */
-    unsigned char st = PSOD__COMMAND__CMD_STATUS,
-                  meta3[] = {0x72, 0x0a, 0x81, 0x00, 0x12, 0x08, 0x77, 0x6f, 0x01, 0x00, 0x00, 0x00};
+    unsigned char st = PSOD__COMMAND__CMD_STATUS, meta3[] = {0x72, 0x0a, 0x81, 0x00, 0x12, 0x08,
+                                                             0x77, 0x6f, 0x01, 0x00, 0x00, 0x00};
     const void *d3[] = {SIG, &st, meta3};
     size_t l3[] = {5, 1, sizeof meta3};
     ck_assert_int_eq(s_raw(d3, l3, 3, &m, &e), PSOD__ERROR_CODE__ERR_MALFORMED);
@@ -354,7 +354,7 @@ END_TEST
 
 int main(void)
 {
-Suite *s = suite_create("wire");
+    Suite *s = suite_create("wire");
     TCase *tc = tcase_create("core");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, push_round_trip_with_payload);

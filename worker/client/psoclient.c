@@ -66,8 +66,7 @@ void psoc__say(const struct psoc *c, int level, const char *fmt, ...)
     c->opts.log(c->opts.log_ctx, level, msg);
 }
 
-void psoc_set_model(struct psoc *c, const char *model, const char *dataset,
-                    const uint32_t shape[3])
+void psoc_set_model(struct psoc *c, const char *model, const char *dataset, const uint32_t shape[3])
 {
     snprintf(c->model, sizeof c->model, "%s", model ? model : "");
     snprintf(c->dataset, sizeof c->dataset, "%s", dataset ? dataset : "");
@@ -201,8 +200,7 @@ int psoc__setup(struct psoc *c, char *err, size_t errlen)
     snprintf(mon, sizeof mon, "inproc://psoc-monitor-%p", (void *)c);
     if (zmq_socket_monitor(c->sock, mon,
                            ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
-                               ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED) ==
-        0) {
+                               ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED) == 0) {
         c->mon = zmq_socket(c->ctx, ZMQ_PAIR);
         if (c->mon && zmq_connect(c->mon, mon) != 0) {
             zmq_close(c->mon);
@@ -220,8 +218,8 @@ int psoc__setup(struct psoc *c, char *err, size_t errlen)
         psoc__teardown(c, 0);
         return psoc__err(err, errlen, PSOC_EINVAL,
                          "cannot connect to '%s': %s (expected tcp://HOST:PORT, e.g. "
-                         "tcp://10.0.0.1:5555, or ipc://PATH)", c->endpoint,
-                     zmq_strerror(e));
+                         "tcp://10.0.0.1:5555, or ipc://PATH)",
+                         c->endpoint, zmq_strerror(e));
     }
     return PSOC_OK;
 }

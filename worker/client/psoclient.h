@@ -55,14 +55,14 @@ typedef void psoc_log_fn(void *ctx, int level, const char *msg);
 struct psoc;
 
 struct psoc_options {
-    int timeout_ms;          /* per request; sync waits for the whole round */
-    int connect_timeout_ms;  /* for the join */
-    int reconnect_ms;        /* sync: how long to keep rejoining a daemon that went
+    int timeout_ms;         /* per request; sync waits for the whole round */
+    int connect_timeout_ms; /* for the join */
+    int reconnect_ms;       /* sync: how long to keep rejoining a daemon that went
                               * silent (back-off 0.5 s doubling to 8 s); 0 = fail */
-    size_t max_payload;      /* largest payload accepted, bytes */
-    int heartbeat_thread;    /* beat from a thread of its own after the join, at the
+    size_t max_payload;     /* largest payload accepted, bytes */
+    int heartbeat_thread;   /* beat from a thread of its own after the join, at the
                               * daemon's interval, whatever the caller is doing (1) */
-    psoc_log_fn *log;        /* NULL: say nothing */
+    psoc_log_fn *log;       /* NULL: say nothing */
     void *log_ctx;
     /* A flag the caller's signal handler sets: a wait in progress returns
      * PSOC_EINTR (the worker then says bye and exits). NULL: none. */
@@ -86,8 +86,8 @@ PSOC_API const char *psoc_wire_name(int wire);
 /* Fill the CURVE fields from this peer's key pair file (NAME.key, from
  * `psoctl keygen`) and the daemon's public key file (its .pub). Returns
  * PSOC_OK or PSOC_EINVAL with err filled. */
-PSOC_API int psoc_options_curve(struct psoc_options *o, const char *key_file, const char *server_key_file,
-                       char *err, size_t errlen);
+PSOC_API int psoc_options_curve(struct psoc_options *o, const char *key_file,
+                                const char *server_key_file, char *err, size_t errlen);
 
 struct psoc_welcome {
     uint32_t particle_id;
@@ -95,13 +95,13 @@ struct psoc_welcome {
     double global_best_loss;
     int rejoined;
     char strategy[32];
-    int positions_global;     /* every position is the strategy's global model */
-    int push_gradients;       /* the strategy takes gradients (psoc_sync_ex) */
-    uint32_t heartbeat_ms;    /* the interval the client's heartbeat thread beats at */
-    uint64_t pushes;          /* pushes this particle made before (a rejoin: resume
+    int positions_global;        /* every position is the strategy's global model */
+    int push_gradients;          /* the strategy takes gradients (psoc_sync_ex) */
+    uint32_t heartbeat_ms;       /* the interval the client's heartbeat thread beats at */
+    uint64_t pushes;             /* pushes this particle made before (a rejoin: resume
                                * the schedule from pushes x steps per sync) */
     char model[64], dataset[32]; /* the swarm's model, "" if unnamed */
-    int wire;                 /* enum psoc_wire agreed with the daemon */
+    int wire;                    /* enum psoc_wire agreed with the daemon */
     /* psod --hyper: train with this learning rate and momentum until a
      * position says otherwise; NaN when the daemon sets none. */
     double lr, momentum;
@@ -117,11 +117,11 @@ struct psoc_report {
 };
 
 struct psoc_position {
-    uint64_t round;           /* the round the next sync is for */
+    uint64_t round; /* the round the next sync is for */
     double global_best_loss;
     double personal_best_loss;
     uint32_t global_best_particle;
-    int evaluator;            /* this worker evaluates the global model for reports */
+    int evaluator; /* this worker evaluates the global model for reports */
     /* Nonzero when the push was not used: the round closed without it, the
      * worker had been evicted, or the daemon went away and came back; the
      * client rejoined (this many attempts) and `weights` holds the
@@ -138,9 +138,9 @@ struct psoc_particle_status {
     double last_loss, best_loss, age_seconds;
     uint64_t pushes, last_round;
     int pushed_this_round, active, evicted;
-    int wire;                 /* enum psoc_wire */
-    uint32_t strikes;         /* pso --verify-best: refuted claims and verdicts */
-    int excluded;             /* struck --strike-limit times: no say in the swarm */
+    int wire;         /* enum psoc_wire */
+    uint32_t strikes; /* pso --verify-best: refuted claims and verdicts */
+    int excluded;     /* struck --strike-limit times: no say in the swarm */
 };
 
 #define PSOC_ERROR_CODES 32
@@ -151,7 +151,7 @@ struct psoc_shard_status {
     uint32_t index;
     char endpoint[256];
     uint64_t offset, length, round;
-    int connected;            /* registered with the coordinator and heard from */
+    int connected; /* registered with the coordinator and heard from */
 };
 
 struct psoc_status {
@@ -159,7 +159,7 @@ struct psoc_status {
     uint32_t particles, active, workers_expected, pushed_this_round;
     double global_best_loss;
     int32_t global_best_particle;
-    double global_accuracy;   /* of the global model, NaN if unknown */
+    double global_accuracy; /* of the global model, NaN if unknown */
     uint64_t param_count;
     char strategy[32];
     char version[32];
@@ -167,8 +167,8 @@ struct psoc_status {
     uint64_t errors_sent, bytes_in, bytes_out, bytes_refused;
     uint64_t errors_by_code[PSOC_ERROR_CODES]; /* refusals by daemon error code */
     uint32_t peers_connected, max_peers;
-    uint64_t peers_refused;   /* connections refused: peer limit, keys, handshakes */
-    int encrypted;            /* the daemon runs CURVE */
+    uint64_t peers_refused; /* connections refused: peer limit, keys, handshakes */
+    int encrypted;          /* the daemon runs CURVE */
     size_t n_particles;
     struct psoc_particle_status *particle; /* n_particles entries, freed by psoc_status_free */
     /* A sharded swarm: every daemon (0 entries: one daemon), and which of
@@ -193,19 +193,19 @@ PSOC_API void psoc_options_default(struct psoc_options *o);
  * others from its status and then speaks to each about its range (pushes
  * split, positions assembled), so the caller sees one vector. */
 PSOC_API int psoc_open(struct psoc **out, const char *endpoint, const char *name,
-              const struct psoc_options *opts, char *err, size_t errlen);
+                       const struct psoc_options *opts, char *err, size_t errlen);
 
 /* Name what the vector is before joining: the daemon refuses another model
  * by these names (not only by fingerprint) and records them in its model
  * file. `shape` is channels, height, width (NULL if none). */
 PSOC_API void psoc_set_model(struct psoc *c, const char *model, const char *dataset,
-                    const uint32_t shape[3]);
+                             const uint32_t shape[3]);
 
 /* Join the swarm. `weights` (n floats) are this worker's initial weights,
  * sent for a new particle; on return they hold the starting position the
  * daemon assigned. */
 PSOC_API int psoc_join(struct psoc *c, size_t n, uint64_t layout_hash, float *weights,
-              struct psoc_welcome *out, char *err, size_t errlen);
+                       struct psoc_welcome *out, char *err, size_t errlen);
 
 /* Verified global best (psod --verify-best): `fn` measures the loss of a
  * candidate's weights (n floats, read-only, valid during the call) on the
@@ -225,14 +225,14 @@ PSOC_API double psoc_verify_claimed(const struct psoc *c);
  * daemon can no longer use (round closed, worker evicted) is followed by a
  * rejoin, as is a timeout when opts.reconnect_ms > 0 (see resynced). */
 PSOC_API int psoc_sync(struct psoc *c, float *weights, double loss, uint64_t samples,
-              struct psoc_position *out, char *err, size_t errlen);
+                       struct psoc_position *out, char *err, size_t errlen);
 
 /* The general sync: push `gradient` (n floats) when the strategy takes
  * gradients (welcome.push_gradients), else `weights` (gradient NULL), with
  * the report; the new position is written into `weights` either way. */
 PSOC_API int psoc_sync_ex(struct psoc *c, float *weights, const float *gradient,
-                 const struct psoc_report *rep, struct psoc_position *out, char *err,
-                 size_t errlen);
+                          const struct psoc_report *rep, struct psoc_position *out, char *err,
+                          size_t errlen);
 
 /* Test accuracy of the worker's final weights and the round they came
  * from, sent with the bye psoc_close says. */
@@ -240,7 +240,7 @@ PSOC_API void psoc_set_final(struct psoc *c, double accuracy, uint64_t round);
 
 /* Read the daemon's state. Free with psoc_status_free. */
 PSOC_API int psoc_status(struct psoc *c, int with_particles, struct psoc_status *out, char *err,
-                size_t errlen);
+                         size_t errlen);
 PSOC_API void psoc_status_free(struct psoc_status *s);
 /* The same status as one line of JSON (the form of psod's /status.json),
  * malloc'd into *json (free with free()); NULL on failure. */
@@ -270,8 +270,8 @@ PSOC_API int psoc_download_model(struct psoc *c, int safe, float **weights,
 enum psoc_admin_action { PSOC_ADMIN_CHECKPOINT = 1, PSOC_ADMIN_EVICT = 2, PSOC_ADMIN_STOP = 3 };
 /* `worker` names the worker for PSOC_ADMIN_EVICT. On success `reply`
  * holds what the daemon did. */
-PSOC_API int psoc_admin(struct psoc *c, int action, const char *worker, char *reply, size_t replylen,
-               char *err, size_t errlen);
+PSOC_API int psoc_admin(struct psoc *c, int action, const char *worker, char *reply,
+                        size_t replylen, char *err, size_t errlen);
 /* Read the token file at path (NULL: where the daemon at this client's
  * endpoint writes it by default) and send it with admin requests. */
 PSOC_API int psoc_set_admin_token(struct psoc *c, const char *path, char *err, size_t errlen);
@@ -304,8 +304,8 @@ PSOC_API uint64_t psoc_layout_hash(const char *layout);
  * *out_n their number. 0, or -1 with err filled. */
 enum psoc_shard_mode { PSOC_SHARD_IID = 0, PSOC_SHARD_DIRICHLET = 1, PSOC_SHARD_CLASSES = 2 };
 PSOC_API int psoc_partition(const uint8_t *labels, size_t n, int index, int count, int mode,
-                            double alpha, int classes, uint64_t seed, size_t *out,
-                            size_t *out_n, char *err, size_t errlen);
+                            double alpha, int classes, uint64_t seed, size_t *out, size_t *out_n,
+                            char *err, size_t errlen);
 /* "iid", "dirichlet", "classes" -> the mode, -1 for anything else. */
 PSOC_API int psoc_shard_mode_parse(const char *name);
 

@@ -42,9 +42,10 @@ static void s_watch(struct psoc *c)
     long long silent = (long long)time_now_ms() - heard;
     int lost = silent > (long long)c->heartbeat_ms * PSOC_LIVENESS;
     if (lost && !c->beat_said_lost)
-        psoc__say(c, 2, "lost psod at %s: no answer to heartbeats for %.1f s; the next sync "
-                  "rejoins for up to %.0f s (--reconnect-ms)", c->endpoint, silent / 1e3,
-                  c->opts.reconnect_ms / 1e3);
+        psoc__say(c, 2,
+                  "lost psod at %s: no answer to heartbeats for %.1f s; the next sync "
+                  "rejoins for up to %.0f s (--reconnect-ms)",
+                  c->endpoint, silent / 1e3, c->opts.reconnect_ms / 1e3);
     else if (!lost && c->beat_said_lost)
         psoc__say(c, 1, "psod at %s answers again", c->endpoint);
     c->beat_said_lost = lost;

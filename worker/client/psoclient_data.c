@@ -159,9 +159,8 @@ static int s_classes(const uint8_t *labels, size_t n, int index, int count, int 
     return 0;
 }
 
-int psoc_partition(const uint8_t *labels, size_t n, int index, int count, int mode,
-                   double alpha, int classes, uint64_t seed, size_t *out, size_t *out_n,
-                   char *err, size_t errlen)
+int psoc_partition(const uint8_t *labels, size_t n, int index, int count, int mode, double alpha,
+                   int classes, uint64_t seed, size_t *out, size_t *out_n, char *err, size_t errlen)
 {
     if (count < 1 || index < 0 || index >= count || (size_t)count > n)
         return s_err(err, errlen, "shard %d of %d is not possible for %zu samples", index, count,
@@ -188,11 +187,10 @@ int psoc_partition(const uint8_t *labels, size_t n, int index, int count, int mo
         return s_dirichlet(labels, n, index, count, alpha, &r, out, out_n, err, errlen);
     case PSOC_SHARD_CLASSES:
         if (classes < 1 || classes > PARTITION_CLASSES)
-            return s_err(err, errlen, "classes per worker must be 1..%d, not %d",
-                         PARTITION_CLASSES, classes);
+            return s_err(err, errlen, "classes per worker must be 1..%d, not %d", PARTITION_CLASSES,
+                         classes);
         return s_classes(labels, n, index, count, classes, &r, out, out_n, err, errlen);
-    default:
-        return s_err(err, errlen, "unknown shard mode %d", mode);
+    default: return s_err(err, errlen, "unknown shard mode %d", mode);
     }
 }
 

@@ -24,7 +24,7 @@ struct psoc {
     char model[64], dataset[32];
     uint32_t shape[3];
     struct psoc_options opts;
-    char admin_token[65];           /* sent with admin requests; "" = none */
+    char admin_token[65]; /* sent with admin requests; "" = none */
     int zero_copy;
     int joined;
     uint32_t particle;
@@ -43,17 +43,17 @@ struct psoc {
     pthread_t beat_thread;
     int beat_running;
     atomic_int beat_stop;
-    void *mon;               /* PAIR on the socket's monitor: handshake failures */
-    int handshaken;          /* the current connection completed its handshake */
-    int failed_handshakes;   /* connections lost before a handshake, in a row */
-    char refused[256];       /* why the last handshake was refused, until one succeeds */
+    void *mon;             /* PAIR on the socket's monitor: handshake failures */
+    int handshaken;        /* the current connection completed its handshake */
+    int failed_handshakes; /* connections lost before a handshake, in a row */
+    char refused[256];     /* why the last handshake was refused, until one succeeds */
     /* What was heard from the daemon (by the heartbeat thread, or by the
      * caller's socket while it waits): heartbeats work both ways. */
     atomic_llong heard_ms;           /* the thread's last answer, time_now_ms() */
     atomic_ullong heard_incarnation; /* the last incarnation heard, 0 = none since the
                                       * last welcome */
-    int beat_said_lost;             /* the thread's own: it told the log */
-    int64_t said_waiting_at;        /* when the log last heard the swarm is not full */
+    int beat_said_lost;              /* the thread's own: it told the log */
+    int64_t said_waiting_at;         /* when the log last heard the swarm is not full */
     /* The session the last Welcome carried, as two words (0, 0: none):
      * written by the caller's thread, read by the heartbeat thread. */
     atomic_ullong session[2];
@@ -77,7 +77,7 @@ struct psoc {
     uint32_t cand_particle, cand_crc, verdict_particle, verdict_crc;
     uint64_t cand_round, verdict_round;
     double cand_claimed, verdict_loss;
-    int verifying;           /* inside verify_fn (psoc_verify_claimed) */
+    int verifying; /* inside verify_fn (psoc_verify_claimed) */
 };
 
 /* psoclient_verify.c: keep a VERIFY that came while waiting for the
@@ -120,8 +120,8 @@ int psoc__await(struct psoc *c, int want, uint64_t seq, int timeout_ms, struct w
 int psoc__hello_retry(struct psoc *c, float *weights, int budget_ms, int first_ms,
                       struct psoc_welcome *w, int *attempts, char *err, size_t errlen);
 /* Send a push (`gradient` or `weights`); its seq in *seq. */
-int psoc__push(struct psoc *c, float *weights, const float *gradient,
-               const struct psoc_report *rep, uint64_t *seq, char *err, size_t errlen);
+int psoc__push(struct psoc *c, float *weights, const float *gradient, const struct psoc_report *rep,
+               uint64_t *seq, char *err, size_t errlen);
 /* Wait for push `seq`'s position into `weights`. On return ZeroMQ has let
  * go of the pushed buffer. *resync: the push was not used (err says why);
  * the caller rejoins. */

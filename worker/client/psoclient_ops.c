@@ -82,22 +82,21 @@ int psoc_admin(struct psoc *c, int action, const char *worker, char *reply, size
     return PSOC_OK;
 }
 
-
 /* Ask one daemon for its range of the model (MODEL_REQUEST); m holds the
  * reply on success. */
 static int s_ask_model(struct psoc *c, int safe, struct wire_msg *m, char *err, size_t errlen)
 {
     Psod__ModelRequest r = PSOD__MODEL_REQUEST__INIT;
     r.safe = safe != 0;
-    return s_request(c, PSOD__COMMAND__CMD_MODEL_REQUEST, &r.base, PSOD__COMMAND__CMD_MODEL, m,
-                     err, errlen);
+    return s_request(c, PSOD__COMMAND__CMD_MODEL_REQUEST, &r.base, PSOD__COMMAND__CMD_MODEL, m, err,
+                     errlen);
 }
 
 /* A MODEL reply's range, checked against a vector of `total` floats (and,
  * for a joined worker, its own count), copied into vec[offset, ...) with
  * its CRC checked. */
-static int s_take_range(struct psoc *c, struct wire_msg *m, float *vec, uint64_t total,
-                        char *err, size_t errlen)
+static int s_take_range(struct psoc *c, struct wire_msg *m, float *vec, uint64_t total, char *err,
+                        size_t errlen)
 {
     const Psod__Model *md = (const Psod__Model *)m->meta;
     size_t bytes = zmq_msg_size(&m->payload);
@@ -167,8 +166,8 @@ int psoc_set_admin_token(struct psoc *c, const char *path, char *err, size_t err
 /* One daemon's range for psoc_download_model: into (*w)[offset, ...),
  * *w allocated at the first reply (the whole vector, total_params). */
 static int s_download_range(struct psoc *c, int safe, float **w, struct psoc_model_info *info,
-                            uint64_t *have, uint64_t *offset, char *kind, size_t kindlen,
-                            char *err, size_t errlen)
+                            uint64_t *have, uint64_t *offset, char *kind, size_t kindlen, char *err,
+                            size_t errlen)
 {
     struct wire_msg m;
     int rc = s_ask_model(c, safe, &m, err, errlen);
@@ -196,9 +195,11 @@ static int s_download_range(struct psoc *c, int safe, float **w, struct psoc_mod
         }
     }
     if (total != info->param_count)
-        rc = psoc__err(err, errlen, PSOC_EPROTO, "psod at %s has a model of %llu parameters, "
-                       "another daemon of the swarm %llu", c->endpoint,
-                       (unsigned long long)total, (unsigned long long)info->param_count);
+        rc = psoc__err(err, errlen, PSOC_EPROTO,
+                       "psod at %s has a model of %llu parameters, "
+                       "another daemon of the swarm %llu",
+                       c->endpoint, (unsigned long long)total,
+                       (unsigned long long)info->param_count);
     else
         rc = s_take_range(c, &m, *w, total, err, errlen);
     if (rc == PSOC_OK) {

@@ -18,7 +18,6 @@
 #include "common/range.h"
 #include "common/timeutil.h"
 
-
 int psoc__discover(struct psoc *c, char *err, size_t errlen)
 {
     int64_t deadline = time_now_ms() + c->opts.connect_timeout_ms;
@@ -32,8 +31,8 @@ int psoc__discover(struct psoc *c, char *err, size_t errlen)
         if (rc != PSOC_ETIMEOUT || time_now_ms() >= deadline)
             break;
         if (attempt == 1 || attempt % 4 == 0)
-            psoc__say(c, 2, "psod at %s not answering yet (attempt %d, %.0f s left)",
-                      c->endpoint, attempt, (deadline - time_now_ms()) / 1e3);
+            psoc__say(c, 2, "psod at %s not answering yet (attempt %d, %.0f s left)", c->endpoint,
+                      attempt, (deadline - time_now_ms()) / 1e3);
         if (c->opts.stop && *c->opts.stop)
             return psoc__err(err, errlen, PSOC_EINTR, "interrupted while joining");
     }
@@ -51,8 +50,10 @@ int psoc__discover(struct psoc *c, char *err, size_t errlen)
     }
     if ((uint64_t)count > c->n || count > 64) {
         psoc_status_free(&st);
-        return psoc__err(err, errlen, PSOC_EINVAL, "%d shards for %zu parameters (at most 64, "
-                         "and one parameter each)", count, c->n);
+        return psoc__err(err, errlen, PSOC_EINVAL,
+                         "%d shards for %zu parameters (at most 64, "
+                         "and one parameter each)",
+                         count, c->n);
     }
     c->sub = calloc((size_t)count, sizeof *c->sub);
     if (!c->sub) {
@@ -76,8 +77,10 @@ int psoc__discover(struct psoc *c, char *err, size_t errlen)
         s->layout_hash = c->layout_hash;
         psoc_set_model(s, c->model, c->dataset, c->shape);
     }
-    psoc__say(c, 1, "psod at %s is shard %u of a swarm of %d daemons; joining each with its "
-              "range", c->endpoint, st.shard_index, count);
+    psoc__say(c, 1,
+              "psod at %s is shard %u of a swarm of %d daemons; joining each with its "
+              "range",
+              c->endpoint, st.shard_index, count);
     psoc_status_free(&st);
     return count;
 }
@@ -97,9 +100,9 @@ static int s_hello_all(struct psoc *c, float *weights, int budget_ms, int first_
             struct psoc *s = c->sub[k];
             struct psoc_welcome w;
             int64_t left = deadline - time_now_ms();
-            int tries, rc = psoc__hello_retry(s, weights + s->shard_offset,
-                                              (int)(left > 500 ? left : 500), first_ms, &w,
-                                              &tries, err, errlen);
+            int tries,
+                rc = psoc__hello_retry(s, weights + s->shard_offset, (int)(left > 500 ? left : 500),
+                                       first_ms, &w, &tries, err, errlen);
             /* A follower learns the coordinator's decisions (a particle
              * retired for a newcomer) with the next commit: ask again. */
             while (rc == PSOC_EREFUSED && k > 0 &&
@@ -107,9 +110,8 @@ static int s_hello_all(struct psoc *c, float *weights, int budget_ms, int first_
                    time_now_ms() < deadline && !(c->opts.stop && *c->opts.stop)) {
                 usleep(200000);
                 left = deadline - time_now_ms();
-                rc = psoc__hello_retry(s, weights + s->shard_offset,
-                                       (int)(left > 500 ? left : 500), first_ms, &w, &tries, err,
-                                       errlen);
+                rc = psoc__hello_retry(s, weights + s->shard_offset, (int)(left > 500 ? left : 500),
+                                       first_ms, &w, &tries, err, errlen);
             }
             if (rc)
                 return rc;
@@ -124,7 +126,8 @@ static int s_hello_all(struct psoc *c, float *weights, int budget_ms, int first_
         if (time_now_ms() >= deadline)
             return psoc__err(err, errlen, PSOC_ETIMEOUT,
                              "the %d daemons of the swarm did not agree on a round within %d ms "
-                             "(a shard down or rolling back?)", c->nsub, budget_ms);
+                             "(a shard down or rolling back?)",
+                             c->nsub, budget_ms);
         if (c->opts.stop && *c->opts.stop)
             return psoc__err(err, errlen, PSOC_EINTR, "interrupted while joining");
         usleep(200000);
@@ -148,8 +151,7 @@ int psoc__join_shards(struct psoc *c, float *weights, struct psoc_welcome *out, 
 {
     struct psoc_welcome w;
     int attempts;
-    int rc = s_hello_all(c, weights, c->opts.connect_timeout_ms, 4000, &w, &attempts, err,
-                         errlen);
+    int rc = s_hello_all(c, weights, c->opts.connect_timeout_ms, 4000, &w, &attempts, err, errlen);
     if (rc)
         return rc;
     s_take_welcome(c, &w);
@@ -158,13 +160,15 @@ int psoc__join_shards(struct psoc *c, float *weights, struct psoc_welcome *out, 
     return PSOC_OK;
 }
 
-static int s_resync_shards(struct psoc *c, float *weights, struct psoc_position *out,
-                           char *err, size_t errlen)
+static int s_resync_shards(struct psoc *c, float *weights, struct psoc_position *out, char *err,
+                           size_t errlen)
 {
     if (c->opts.reconnect_ms <= 0)
         return PSOC_ETIMEOUT;
-    psoc__say(c, 2, "the swarm's daemons did not all take the push (%s); rejoining each, for up "
-              "to %.0f s", err && err[0] ? err : "no answer", c->opts.reconnect_ms / 1e3);
+    psoc__say(c, 2,
+              "the swarm's daemons did not all take the push (%s); rejoining each, for up "
+              "to %.0f s",
+              err && err[0] ? err : "no answer", c->opts.reconnect_ms / 1e3);
     struct psoc_welcome w;
     int attempts;
     int rc = s_hello_all(c, weights, c->opts.reconnect_ms, 500, &w, &attempts, err, errlen);
@@ -200,9 +204,9 @@ int psoc__sync_shards(struct psoc *c, float *weights, const float *gradient,
         struct psoc *s = c->sub[k];
         s->round = c->round;
         s->seq = top;
-        int rc = psoc__push(s, weights + s->shard_offset,
-                            gradient ? gradient + s->shard_offset : NULL, rep, &seq[k], why,
-                            sizeof why);
+        int rc =
+            psoc__push(s, weights + s->shard_offset, gradient ? gradient + s->shard_offset : NULL,
+                       rep, &seq[k], why, sizeof why);
         sent[k] = rc == PSOC_OK;
         if (rc && first == PSOC_OK) {
             first = rc;

@@ -15,21 +15,22 @@
 #include "common/timeutil.h"
 
 /* Check the payload's size and CRC and copy it into `dst`. */
-static int s_take_payload(struct psoc *c, struct wire_msg *m, uint32_t crc, float *dst,
-                          char *err, size_t errlen)
+static int s_take_payload(struct psoc *c, struct wire_msg *m, uint32_t crc, float *dst, char *err,
+                          size_t errlen)
 {
     size_t bytes = zmq_msg_size(&m->payload);
     if (bytes != c->n * sizeof(float))
         return psoc__err(err, errlen, PSOC_EPROTO, "daemon sent %zu bytes of weights, expected %zu",
-                     bytes, c->n * sizeof(float));
+                         bytes, c->n * sizeof(float));
     /* Copy and check in one pass; on a mismatch the caller's weights are
      * already overwritten, so they are restored from nothing: report it and
      * let the worker decide (it must not train on them). */
     uint32_t got = wire_copy_crc(dst, zmq_msg_data(&m->payload), bytes);
     if (got != crc)
         return psoc__err(err, errlen, PSOC_ECHECKSUM,
-                     "position checksum mismatch (got %08x, header says %08x); "
-                     "the weights buffer holds the corrupt position", got, crc);
+                         "position checksum mismatch (got %08x, header says %08x); "
+                         "the weights buffer holds the corrupt position",
+                         got, crc);
     return PSOC_OK;
 }
 
@@ -59,8 +60,8 @@ static int s_take_change(struct psoc *c, struct wire_msg *m, const Psod__Positio
         *diverged = 1;
         return psoc__err(err, errlen, PSOC_ECHECKSUM,
                          "the %s position decodes to other floats than the daemon's (CRC %08x, "
-                         "daemon %08x, %zu not finite)", codec_name(c->wire), mine,
-                         pos->position_crc32c, bad);
+                         "daemon %08x, %zu not finite)",
+                         codec_name(c->wire), mine, pos->position_crc32c, bad);
     }
     memcpy(weights, c->ref, c->n * sizeof(float));
     return PSOC_OK;
@@ -68,8 +69,7 @@ static int s_take_change(struct psoc *c, struct wire_msg *m, const Psod__Positio
 
 /* After a welcome: the agreed wire kind, and for a compressed one the
  * shared position (the welcome's) with no residual yet. */
-static int s_start_wire(struct psoc *c, int wire, const float *weights, char *err,
-                        size_t errlen)
+static int s_start_wire(struct psoc *c, int wire, const float *weights, char *err, size_t errlen)
 {
     if (wire < 0 || wire >= CODEC_KINDS)
         return psoc__err(err, errlen, PSOC_EPROTO, "daemon agreed on wire encoding %d", wire);
@@ -140,8 +140,8 @@ static int s_hello(struct psoc *c, float *weights, int timeout_ms, struct psoc_w
         return psoc__err(err, errlen, PSOC_ESYS, "out of memory for %zu weights", n);
     memcpy(zmq_msg_data(&payload), weights, n * sizeof(float));
     h.payload_crc32c = crc32c(0, weights, n * sizeof(float));
-    int rc = psoc__send(c, PSOD__COMMAND__CMD_HELLO, &h.base, &payload,
-                        PSOD__COMMAND__CMD_WELCOME, timeout_ms, err, errlen);
+    int rc = psoc__send(c, PSOD__COMMAND__CMD_HELLO, &h.base, &payload, PSOD__COMMAND__CMD_WELCOME,
+                        timeout_ms, err, errlen);
     zmq_msg_close(&payload);
     if (rc)
         return rc;
@@ -152,7 +152,7 @@ static int s_hello(struct psoc *c, float *weights, int timeout_ms, struct psoc_w
     Psod__Welcome *w = (Psod__Welcome *)m.meta;
     if (w->param_count != n) {
         rc = psoc__err(err, errlen, PSOC_EPROTO, "daemon welcomed %llu parameters, we have %zu",
-                   (unsigned long long)w->param_count, n);
+                       (unsigned long long)w->param_count, n);
     } else {
         rc = s_take_payload(c, &m, w->payload_crc32c, weights, err, errlen);
     }
@@ -209,8 +209,8 @@ int psoc__hello_retry(struct psoc *c, float *weights, int budget_ms, int first_m
         if (rc != PSOC_ETIMEOUT || time_now_ms() >= deadline)
             return rc;
         if (*attempts == 1 || *attempts % 4 == 0)
-            psoc__say(c, 2, "psod at %s not answering yet (attempt %d, %.0f s left)",
-                      c->endpoint, *attempts, (deadline - time_now_ms()) / 1e3);
+            psoc__say(c, 2, "psod at %s not answering yet (attempt %d, %.0f s left)", c->endpoint,
+                      *attempts, (deadline - time_now_ms()) / 1e3);
         if (c->opts.stop && *c->opts.stop)
             return psoc__err(err, errlen, PSOC_EINTR, "interrupted while joining");
         if (wait_ms < 8000)
@@ -224,7 +224,8 @@ int psoc_join(struct psoc *c, size_t n, uint64_t layout_hash, float *weights,
     if (!c->name[0])
         return psoc__err(err, errlen, PSOC_ESTATE, "a status-only client cannot join");
     if (n == 0 || !weights || n * sizeof(float) > c->opts.max_payload)
-        return psoc__err(err, errlen, PSOC_EINVAL, "need 1 to %zu weights", c->opts.max_payload / 4);
+        return psoc__err(err, errlen, PSOC_EINVAL, "need 1 to %zu weights",
+                         c->opts.max_payload / 4);
     c->n = n;
     c->layout_hash = layout_hash;
     psoc__say(c, 1, "connecting to psod at %s as '%s' (waiting up to %.0f s for its welcome)",
@@ -237,8 +238,8 @@ int psoc_join(struct psoc *c, size_t n, uint64_t layout_hash, float *weights,
     /* 4 s first: long enough for the monitor to see a failing handshake. */
     struct psoc_welcome w;
     int attempts;
-    int rc = psoc__hello_retry(c, weights, c->opts.connect_timeout_ms, 4000, &w, &attempts, err,
-                           errlen);
+    int rc =
+        psoc__hello_retry(c, weights, c->opts.connect_timeout_ms, 4000, &w, &attempts, err, errlen);
     if (rc == PSOC_ETIMEOUT)
         psoc__err(err, errlen, PSOC_ETIMEOUT,
                   "no answer from psod at %s within %d ms: is psod running there, and is that "
@@ -257,16 +258,17 @@ static int s_resync(struct psoc *c, float *weights, struct psoc_position *out, c
                     size_t errlen)
 {
     int64_t start = time_now_ms();
-    psoc__say(c, 2, "psod at %s did not take the push (%s); rejoining, for up to %.0f s", c->endpoint,
-              err && err[0] ? err : "no answer", c->opts.reconnect_ms / 1e3);
+    psoc__say(c, 2, "psod at %s did not take the push (%s); rejoining, for up to %.0f s",
+              c->endpoint, err && err[0] ? err : "no answer", c->opts.reconnect_ms / 1e3);
     struct psoc_welcome w;
     int attempts;
     int rc = psoc__hello_retry(c, weights, c->opts.reconnect_ms, 500, &w, &attempts, err, errlen);
     if (rc == PSOC_ETIMEOUT)
         return psoc__err(err, errlen, PSOC_ETIMEOUT,
                          "lost psod at %s: no welcome in %d attempts over %.1f s "
-                         "(--reconnect-ms %d)", c->endpoint, attempts,
-                         (time_now_ms() - start) / 1e3, c->opts.reconnect_ms);
+                         "(--reconnect-ms %d)",
+                         c->endpoint, attempts, (time_now_ms() - start) / 1e3,
+                         c->opts.reconnect_ms);
     if (rc == PSOC_OK && out) {
         out->round = w.round;
         out->global_best_loss = w.global_best_loss;
@@ -294,17 +296,16 @@ int psoc_sync(struct psoc *c, float *weights, double loss, uint64_t samples,
 }
 
 int psoc_sync_ex(struct psoc *c, float *weights, const float *gradient,
-                 const struct psoc_report *rep, struct psoc_position *out, char *err,
-                 size_t errlen)
+                 const struct psoc_report *rep, struct psoc_position *out, char *err, size_t errlen)
 {
     if (!c->joined)
         return psoc__err(err, errlen, PSOC_ESTATE, "sync before join");
     if (!isfinite(rep->loss))
-        return psoc__err(err, errlen, PSOC_EINVAL, "loss is %g; the daemon only takes finite losses",
-                     rep->loss);
+        return psoc__err(err, errlen, PSOC_EINVAL,
+                         "loss is %g; the daemon only takes finite losses", rep->loss);
     if ((gradient != NULL) != (c->push_kind == PSOD__PAYLOAD_KIND__PAYLOAD_GRADIENT))
         return psoc__err(err, errlen, PSOC_EINVAL, "the daemon's strategy takes %s",
-                     c->push_kind ? "gradients" : "weights");
+                         c->push_kind ? "gradients" : "weights");
     if (c->nsub)
         return psoc__sync_shards(c, weights, gradient, rep, out, err, errlen);
     uint64_t seq;
@@ -318,8 +319,8 @@ int psoc_sync_ex(struct psoc *c, float *weights, const float *gradient,
     return resync ? s_resync(c, weights, out, err, errlen) : rc;
 }
 
-int psoc__push(struct psoc *c, float *weights, const float *gradient,
-               const struct psoc_report *rep, uint64_t *seq, char *err, size_t errlen)
+int psoc__push(struct psoc *c, float *weights, const float *gradient, const struct psoc_report *rep,
+               uint64_t *seq, char *err, size_t errlen)
 {
     /* What travels: the weights, or the gradient (the reply still lands in
      * `weights`). Either buffer is sent zero-copy and released before we
@@ -336,8 +337,8 @@ int psoc__push(struct psoc *c, float *weights, const float *gradient,
     p.accuracy = rep->accuracy;
     p.position_accuracy = rep->position_accuracy;
     p.position_round = rep->position_round;
-    p.payload_kind = gradient ? PSOD__PAYLOAD_KIND__PAYLOAD_GRADIENT
-                              : PSOD__PAYLOAD_KIND__PAYLOAD_WEIGHTS;
+    p.payload_kind =
+        gradient ? PSOD__PAYLOAD_KIND__PAYLOAD_GRADIENT : PSOD__PAYLOAD_KIND__PAYLOAD_WEIGHTS;
     Psod__Verdict verdict;
     if (psoc__verdict(c, &verdict))
         p.verdict = &verdict;
@@ -364,8 +365,8 @@ int psoc__push(struct psoc *c, float *weights, const float *gradient,
     } else {
         return psoc__err(err, errlen, PSOC_ESYS, "out of memory");
     }
-    int rc = psoc__send(c, PSOD__COMMAND__CMD_PUSH, &p.base, &payload,
-                        PSOD__COMMAND__CMD_POSITION, c->opts.timeout_ms, err, errlen);
+    int rc = psoc__send(c, PSOD__COMMAND__CMD_PUSH, &p.base, &payload, PSOD__COMMAND__CMD_POSITION,
+                        c->opts.timeout_ms, err, errlen);
     if (rc) {
         zmq_msg_close(&payload);
         psoc__reset(c);
@@ -411,10 +412,10 @@ int psoc__position(struct psoc *c, float *weights, uint64_t seq, struct psoc_pos
     Psod__Position *pos = (Psod__Position *)m.meta;
     int diverged = 0;
     if (pos->encoding != PSOD__ENCODING__ENC_F32) {
-        rc = c->wire == CODEC_FP32
-                 ? psoc__err(err, errlen, PSOC_EPROTO, "daemon sent a compressed position "
-                             "to a float32 worker")
-                 : s_take_change(c, &m, pos, weights, &diverged, err, errlen);
+        rc = c->wire == CODEC_FP32 ? psoc__err(err, errlen, PSOC_EPROTO,
+                                               "daemon sent a compressed position "
+                                               "to a float32 worker")
+                                   : s_take_change(c, &m, pos, weights, &diverged, err, errlen);
     } else {
         rc = s_take_payload(c, &m, pos->payload_crc32c, weights, err, errlen);
         if (rc == PSOC_OK && c->wire != CODEC_FP32) /* the daemon sent it whole */
@@ -443,10 +444,8 @@ int psoc__position(struct psoc *c, float *weights, uint64_t seq, struct psoc_pos
     return rc;
 }
 
-
 void psoc_set_final(struct psoc *c, double accuracy, uint64_t round)
 {
     c->final_accuracy = accuracy;
     c->final_round = round;
 }
-

@@ -39,8 +39,10 @@ void psoc__take_verify(struct psoc *c, const struct wire_msg *m, uint64_t seq)
     }
     uint32_t crc = wire_copy_crc(c->cand, zmq_msg_data((zmq_msg_t *)&m->payload), bytes);
     if (crc != v->payload_crc32c) {
-        psoc__say(c, 2, "ignored a corrupted candidate from psod at %s (CRC-32C %08x, it says "
-                  "%08x)", c->endpoint, crc, v->payload_crc32c);
+        psoc__say(c, 2,
+                  "ignored a corrupted candidate from psod at %s (CRC-32C %08x, it says "
+                  "%08x)",
+                  c->endpoint, crc, v->payload_crc32c);
         return;
     }
     c->cand_have = 1;
@@ -69,9 +71,10 @@ void psoc__verify_run(struct psoc *c)
     c->verdict_particle = c->cand_particle;
     c->verdict_crc = c->cand_crc;
     c->verdict_loss = loss;
-    psoc__say(c, 1, "verified particle %u's candidate of round %llu: it claims loss %.6g, "
-              "measured %.6g", c->cand_particle, (unsigned long long)c->cand_round,
-              c->cand_claimed, loss);
+    psoc__say(c, 1,
+              "verified particle %u's candidate of round %llu: it claims loss %.6g, "
+              "measured %.6g",
+              c->cand_particle, (unsigned long long)c->cand_round, c->cand_claimed, loss);
 }
 
 int psoc__verdict(struct psoc *c, Psod__Verdict *out)

@@ -37,46 +37,47 @@ static int s_monitor_event(struct psoc *c, int want, char *err, size_t errlen)
              * handshake failed, usually without a word (a CURVE mismatch). */
             if (c->handshaken && want == PSOD__COMMAND__CMD_WELCOME)
                 rc = psoc__err(err, errlen, PSOC_ETIMEOUT,
-                           "psod at %s closed the connection before its welcome: a hello of "
-                           "%zu parameters may be above its --max-payload-mb, or it restarted",
-                           c->endpoint, c->n);
+                               "psod at %s closed the connection before its welcome: a hello of "
+                               "%zu parameters may be above its --max-payload-mb, or it restarted",
+                               c->endpoint, c->n);
             else if (c->handshaken && want == PSOD__COMMAND__CMD_POSITION) {
                 /* The next connection has another routing id: a reply to
                  * this one can never arrive, unless it already has (psod
                  * answered, then went away): the caller drains first. */
                 psoc__err(err, errlen, PSOC_ETIMEOUT,
                           "the connection to psod at %s dropped while the round was open: "
-                          "the push is lost", c->endpoint);
+                          "the push is lost",
+                          c->endpoint);
                 rc = S_DROPPED;
-            }
-            else if (!c->handshaken && ++c->failed_handshakes >= 5)
+            } else if (!c->handshaken && ++c->failed_handshakes >= 5)
                 rc = psoc__err(err, errlen, PSOC_EREFUSED,
-                           "handshake with psod at %s failed %d times: %s", c->endpoint,
-                           c->failed_handshakes,
-                           c->opts.curve_server[0]
-                               ? "the daemon does not use CURVE, or --curve-server is not its "
-                                 "public key"
-                               : "the daemon requires CURVE (give --curve-secret and "
-                                 "--curve-server)");
+                               "handshake with psod at %s failed %d times: %s", c->endpoint,
+                               c->failed_handshakes,
+                               c->opts.curve_server[0]
+                                   ? "the daemon does not use CURVE, or --curve-server is not its "
+                                     "public key"
+                                   : "the daemon requires CURVE (give --curve-secret and "
+                                     "--curve-server)");
             c->handshaken = 0;
         } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH && value == 500)
             rc = psoc__err(err, errlen, PSOC_EREFUSED,
-                       "psod at %s refused the connection: too many peers (its --max-peers)",
-                       c->endpoint);
+                           "psod at %s refused the connection: too many peers (its --max-peers)",
+                           c->endpoint);
         else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
             rc = psoc__err(err, errlen, PSOC_EREFUSED,
-                       "psod at %s refused this peer's key (status %u): its public key is not "
-                       "in the daemon's --allow directory", c->endpoint, value);
+                           "psod at %s refused this peer's key (status %u): its public key is not "
+                           "in the daemon's --allow directory",
+                           c->endpoint, value);
         else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
             rc = psoc__err(err, errlen, PSOC_EREFUSED,
-                       "handshake with psod at %s failed (protocol error 0x%x)%s", c->endpoint,
-                       value,
-                       value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH
-                           ? c->opts.curve_server[0]
-                                 ? ": the daemon does not use CURVE, this peer does"
-                                 : ": the daemon requires CURVE (give --curve-secret and "
-                                   "--curve-server)"
-                           : "");
+                           "handshake with psod at %s failed (protocol error 0x%x)%s", c->endpoint,
+                           value,
+                           value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH
+                               ? c->opts.curve_server[0]
+                                     ? ": the daemon does not use CURVE, this peer does"
+                                     : ": the daemon requires CURVE (give --curve-secret and "
+                                       "--curve-server)"
+                               : "");
         if (rc == PSOC_EREFUSED) {
             c->last_server_error = PSOD__ERROR_CODE__ERR_UNAUTHORIZED;
             snprintf(c->refused, sizeof c->refused, "%s", err);
@@ -128,8 +129,8 @@ int psoc__send(struct psoc *c, int command, const ProtobufCMessage *meta, zmq_ms
         if (left <= 0)
             return psoc__err(err, errlen, PSOC_ETIMEOUT,
                              "no connection to psod at %s took the %s within %d ms (is psod "
-                             "running there?)", c->endpoint, wire_command_name(command),
-                             timeout_ms);
+                             "running there?)",
+                             c->endpoint, wire_command_name(command), timeout_ms);
         if (c->opts.stop && *c->opts.stop)
             return psoc__err(err, errlen, PSOC_EINTR, "interrupted while sending %s",
                              wire_command_name(command));
@@ -148,7 +149,7 @@ int psoc__send(struct psoc *c, int command, const ProtobufCMessage *meta, zmq_ms
 /* Wait for the reply to request `seq` with command `want`. Returns 0 with
  * `m` filled, or a PSOC_E* code. */
 int psoc__await(struct psoc *c, int want, uint64_t seq, int timeout_ms, struct wire_msg *m,
-                   char *err, size_t errlen)
+                char *err, size_t errlen)
 {
     struct wire_limits lim = {0, c->opts.max_payload};
     int64_t deadline = time_now_ms() + timeout_ms;
@@ -186,21 +187,20 @@ int psoc__await(struct psoc *c, int want, uint64_t seq, int timeout_ms, struct w
         if (left <= 0) {
             psoc__reset(c);
             return psoc__err(err, errlen, PSOC_ETIMEOUT,
-                         "no %s from %s within %d ms (is psod running there?)",
-                         wire_command_name(want), c->endpoint, timeout_ms);
+                             "no %s from %s within %d ms (is psod running there?)",
+                             wire_command_name(want), c->endpoint, timeout_ms);
         }
         if (beats && now - last_heard > (int64_t)c->heartbeat_ms * PSOC_LIVENESS) {
             psoc__reset(c);
             return psoc__err(err, errlen, PSOC_ETIMEOUT,
-                         "psod at %s silent for %lld ms (%d heartbeat intervals): lost",
-                         c->endpoint, (long long)(now - last_heard), PSOC_LIVENESS);
+                             "psod at %s silent for %lld ms (%d heartbeat intervals): lost",
+                             c->endpoint, (long long)(now - last_heard), PSOC_LIVENESS);
         }
         if (beats && now - last_beat >= (int64_t)c->heartbeat_ms) {
             Psod__Heartbeat hb;
             uint64_t session[2];
             psoc__heartbeat(c, ++c->seq, &hb, session);
-            wire_send(c->sock, NULL, 0, PSOD__COMMAND__CMD_HEARTBEAT, &hb.base, NULL,
-                      ZMQ_DONTWAIT);
+            wire_send(c->sock, NULL, 0, PSOD__COMMAND__CMD_HEARTBEAT, &hb.base, NULL, ZMQ_DONTWAIT);
             last_beat = now;
         }
         long wait = left > 1000 ? 1000 : (long)left;
@@ -215,7 +215,8 @@ int psoc__await(struct psoc *c, int want, uint64_t seq, int timeout_ms, struct w
             psoc__reset(c);
             return psoc__err(err, errlen, PSOC_ESYS, "zmq_poll: %s", zmq_strerror(e));
         }
-        if (c->mon && (items[1].revents & ZMQ_POLLIN) && (rc = s_monitor_event(c, want, err, errlen))) {
+        if (c->mon && (items[1].revents & ZMQ_POLLIN) &&
+            (rc = s_monitor_event(c, want, err, errlen))) {
             if (rc == S_DROPPED) {
                 /* A reply psod sent before it went is still readable. */
                 if (!dropped_at)
@@ -255,22 +256,21 @@ int psoc__await(struct psoc *c, int want, uint64_t seq, int timeout_ms, struct w
             Psod__Error *e = (Psod__Error *)m->meta;
             if (e->seq == seq || e->seq == 0) {
                 c->last_server_error = e->code;
-                int req = want == PSOD__COMMAND__CMD_POSITION  ? PSOD__COMMAND__CMD_PUSH
-                          : want == PSOD__COMMAND__CMD_WELCOME   ? PSOD__COMMAND__CMD_HELLO
+                int req = want == PSOD__COMMAND__CMD_POSITION      ? PSOD__COMMAND__CMD_PUSH
+                          : want == PSOD__COMMAND__CMD_WELCOME     ? PSOD__COMMAND__CMD_HELLO
                           : want == PSOD__COMMAND__CMD_ADMIN_REPLY ? PSOD__COMMAND__CMD_ADMIN
-                          : want == PSOD__COMMAND__CMD_MODEL     ? PSOD__COMMAND__CMD_MODEL_REQUEST
-                                                                   : PSOD__COMMAND__CMD_STATUS_REQUEST;
+                          : want == PSOD__COMMAND__CMD_MODEL ? PSOD__COMMAND__CMD_MODEL_REQUEST
+                                                             : PSOD__COMMAND__CMD_STATUS_REQUEST;
                 rc = psoc__err(err, errlen, PSOC_EREFUSED, "daemon refused %s: %s (%s)",
-                           wire_command_name(req), e->message, wire_error_name(e->code));
+                               wire_command_name(req), e->message, wire_error_name(e->code));
                 wire_msg_clear(m);
                 return rc;
             }
         } else if (m->command == PSOD__COMMAND__CMD_VERIFY && want == PSOD__COMMAND__CMD_POSITION) {
             psoc__take_verify(c, m, seq); /* measured once the position is in */
         } else if (m->command == want) {
-            uint64_t got = want == PSOD__COMMAND__CMD_POSITION
-                               ? ((Psod__Position *)m->meta)->seq
-                               : seq;
+            uint64_t got =
+                want == PSOD__COMMAND__CMD_POSITION ? ((Psod__Position *)m->meta)->seq : seq;
             if (got == seq)
                 return PSOC_OK;
         }
