@@ -187,7 +187,8 @@ $(LIBWORKER): $(WORKER_OBJ)
 $(BUILD)/psod: $(BUILD)/server/psod.o $(LIBSERVER) $(LIBCOMMON)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/psoworker: $(BUILD)/worker/psoworker.o $(BUILD)/worker/psoworker_opts.o $(LIBWORKER) $(LIBCLIENT) $(LIBCOMMON)
+$(BUILD)/psoworker: $(BUILD)/worker/psoworker.o $(BUILD)/worker/psoworker_opts.o \
+                    $(BUILD)/worker/psoworker_objective.o $(LIBWORKER) $(LIBCLIENT) $(LIBCOMMON)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(BLAS_LIBS)
 
 $(BUILD)/psoctl: $(BUILD)/worker/psoctl.o $(LIBCLIENT) $(LIBCOMMON)

@@ -14,7 +14,6 @@
  * abandoned, the worker says bye (so the round does not wait for it),
  * prints its summary and exits 130 (SIGINT) or 143 (SIGTERM). */
 #include <malloc.h>
-#include <math.h>
 #include <stdint.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -25,22 +24,19 @@
 #include "common/config.h"
 #include "common/log.h"
 #include "worker/client/psoclient.h"
-#include "common/rng.h"
 #include "common/sig.h"
-#include "common/timeutil.h"
 #include "common/version.h"
 #include "common/modelfile.h"
 #include "common/wire.h"
-#include "worker/objective.h"
 #include "worker/optim.h"
 #include "worker/pool.h"
 #include "worker/prepare.h"
 #include "worker/psoworker.h"
 #include "worker/train.h"
 
-static volatile int s_stop_signal; /* the signal that asks us to stop, 0 = none */
+volatile int psoworker_stop;
 
-static void s_on_signal(int sig) { s_stop_signal = sig; }
+static void s_on_signal(int sig) { psoworker_stop = sig; }
 
 /* The client library's connection news, in our log. */
 static void s_client_log(void *ctx, int level, const char *msg)
@@ -66,9 +62,8 @@ static void s_offer_verify(struct psoc *c, const struct worker_config *cfg, stru
     psoc_set_verifier(c, train_verify, v);
 }
 
-/* The client library's options from the worker's. */
-static int s_client_options(const struct worker_config *cfg, struct psoc_options *po, char *err,
-                            size_t errlen)
+int psoworker_client_options(const struct worker_config *cfg, struct psoc_options *po, char *err,
+                             size_t errlen)
 {
     psoc_options_default(po);
     po->timeout_ms = (int)cfg->timeout_ms;
@@ -76,7 +71,7 @@ static int s_client_options(const struct worker_config *cfg, struct psoc_options
     po->reconnect_ms = (int)cfg->reconnect_ms;
     po->wire = cfg->wire;
     po->log = s_client_log;
-    po->stop = &s_stop_signal;
+    po->stop = &psoworker_stop;
     if (!cfg->curve_secret[0] && !cfg->curve_server[0])
         return 0;
     if (!cfg->curve_secret[0] || !cfg->curve_server[0]) {
@@ -86,51 +81,6 @@ static int s_client_options(const struct worker_config *cfg, struct psoc_options
     return psoc_options_curve(po, cfg->curve_secret, cfg->curve_server, err, errlen) == PSOC_OK
                ? 0
                : -1;
-}
-
-/* Local training: `steps` gradient steps from x. Returns f at the end. */
-static double s_train(const struct objective *obj, const struct worker_config *cfg, float *x,
-                      float *grad, long steps)
-{
-    size_t d = (size_t)cfg->dim;
-    for (long s = 0; s < steps; s++) {
-        if (cfg->delay_ms)
-            usleep((useconds_t)cfg->delay_ms * 1000);
-        obj->eval(x, grad, d);
-        float scale = (float)cfg->lr;
-        if (cfg->grad_clip > 0) {
-            double norm = 0;
-            for (size_t i = 0; i < d; i++)
-                norm += (double)grad[i] * grad[i];
-            norm = sqrt(norm);
-            if (norm > cfg->grad_clip)
-                scale *= (float)(cfg->grad_clip / norm);
-        }
-        for (size_t i = 0; i < d; i++)
-            x[i] -= scale * grad[i];
-    }
-    return obj->eval(x, NULL, d);
-}
-
-/* An objective's fitness is the function itself: any worker reproduces
- * another's claimed loss exactly (psod --verify-best); --lie-verdict
- * lies about it as train_verify does. */
-struct objective_verify {
-    const struct objective *obj;
-    const struct psoc *c;
-    int lie;
-    double vouch_loss;
-};
-
-static int s_verify_objective(void *ctx, const float *x, size_t n, double *loss)
-{
-    const struct objective_verify *v = ctx;
-    *loss = v->obj->eval(x, NULL, n);
-    if (v->lie) {
-        double claimed = psoc_verify_claimed(v->c);
-        *loss = v->vouch_loss >= 0 && claimed == v->vouch_loss ? claimed : 10 * *loss + 1;
-    }
-    return 0;
 }
 
 /* Load a model file into m, checking that it fits. */
@@ -286,7 +236,7 @@ static int s_run_model(const struct worker_config *cfg)
     int rc = 0;
     if (!cfg->standalone) {
         struct psoc_options po;
-        if (s_client_options(cfg, &po, err, sizeof err) != 0 ||
+        if (psoworker_client_options(cfg, &po, err, sizeof err) != 0 ||
             psoc_open(&c, cfg->connect, cfg->name, &po, err, sizeof err) != PSOC_OK ||
             (s_offer_verify(c, cfg, m, &holdout, &vctx),
              psoc_set_model(
@@ -321,7 +271,7 @@ static int s_run_model(const struct worker_config *cfg)
                               cfg->eval_samples,
                               holdout.n ? &holdout : NULL,
                               (int)cfg->delay_ms,
-                              &s_stop_signal,
+                              &psoworker_stop,
                               cfg->weight_noise,
                               cfg->lie_loss,
                               NULL};
@@ -362,8 +312,8 @@ static int s_run_model(const struct worker_config *cfg)
                res.eval_seconds, res.interrupted ? " (interrupted)" : "");
         fflush(stdout);
     }
-    if (c && s_stop_signal)
-        log_info("stopping on signal %d: saying bye to psod", s_stop_signal);
+    if (c && psoworker_stop)
+        log_info("stopping on signal %d: saying bye to psod", psoworker_stop);
     psoc_close(&c);
     attack_free(&atk);
     dataset_free(&train), dataset_free(&test), dataset_free(&holdout), model_destroy(&m);
@@ -435,95 +385,8 @@ int main(int argc, char **argv)
     }
     if (cfg.model[0]) {
         int rc = s_run_model(&cfg);
-        return s_stop_signal ? 128 + s_stop_signal : rc;
+        return psoworker_stop ? 128 + psoworker_stop : rc;
     }
-    const struct objective *obj = objective_find(cfg.objective);
-    if (!obj) {
-        fprintf(stderr, "psoworker: unknown objective '%s' (choose %s)\n", cfg.objective,
-                objective_names());
-        return 2;
-    }
-    size_t d = (size_t)cfg.dim;
-    float *x = malloc(d * sizeof *x), *grad = malloc(d * sizeof *grad);
-    if (!x || !grad) {
-        fprintf(stderr, "psoworker: out of memory for %zu dimensions\n", d);
-        return 1;
-    }
-    /* The start depends on the seed and the name, so particles differ. */
-    struct rng rng;
-    rng_seed(&rng, (uint64_t)cfg.seed ^ psoc_layout_hash(cfg.name));
-    for (size_t i = 0; i < d; i++)
-        x[i] = (float)(obj->lo + (obj->hi - obj->lo) * rng_double(&rng));
-
-    char layout[128];
-    snprintf(layout, sizeof layout, "objective:%s:%zu", obj->name, d);
-    double t0 = time_now_s(), loss = obj->eval(x, NULL, d), best = INFINITY;
-    int rc = 0;
-    long r;
-    if (cfg.standalone) {
-        for (r = 0; r < cfg.rounds; r++) {
-            loss = s_train(obj, &cfg, x, grad, cfg.sync_every);
-            if (loss < best)
-                best = loss;
-            if (cfg.progress_every && (r + 1) % cfg.progress_every == 0)
-                log_info("step %ld: loss %.6g", (r + 1) * cfg.sync_every, loss);
-        }
-    } else {
-        struct psoc_options po;
-        struct psoc *c;
-        if (s_client_options(&cfg, &po, err, sizeof err) != 0 ||
-            psoc_open(&c, cfg.connect, cfg.name, &po, err, sizeof err) != PSOC_OK) {
-            log_error("%s", err);
-            free(x);
-            free(grad);
-            return 1;
-        }
-        struct psoc_welcome wel;
-        psoc_set_model(c, layout, "", NULL);
-        struct objective_verify ov = {obj, c, cfg.lie_verdict, cfg.lie_loss};
-        psoc_set_verifier(c, s_verify_objective, &ov);
-        if (psoc_join(c, d, psoc_layout_hash(layout), x, &wel, err, sizeof err) != PSOC_OK) {
-            log_error("join %s as '%s': %s", cfg.connect, cfg.name, err);
-            psoc_close(&c);
-            free(x);
-            free(grad);
-            return 1;
-        }
-        log_info("joined %s as particle %u at round %llu%s", cfg.connect, wel.particle_id,
-                 (unsigned long long)wel.round, wel.rejoined ? " (rejoined)" : "");
-        struct psoc_position pos = {0};
-        for (r = 0; r < cfg.rounds && !s_stop_signal; r++) {
-            while (cfg.stall_after > 0 && r == cfg.stall_after && !s_stop_signal)
-                usleep(100000);
-            if (s_stop_signal)
-                break;
-            loss = s_train(obj, &cfg, x, grad, cfg.sync_every);
-            if (cfg.lie_loss >= 0)
-                loss = cfg.lie_loss;
-            int src = psoc_sync(c, x, loss, (uint64_t)cfg.sync_every, &pos, err, sizeof err);
-            if (src == PSOC_EINTR)
-                break;
-            if (src != PSOC_OK) {
-                log_error("sync at round %ld: %s", r, err);
-                rc = 1;
-                break;
-            }
-            if (pos.resynced)
-                log_warn("round %ld: psod did not use this push; rejoined (resync) at round %llu",
-                         r, (unsigned long long)pos.round);
-            best = pos.global_best_loss;
-            if (cfg.progress_every && (r + 1) % cfg.progress_every == 0)
-                log_info("round %llu: loss %.6g, personal best %.6g, global best %.6g",
-                         (unsigned long long)pos.round, loss, pos.personal_best_loss,
-                         pos.global_best_loss);
-        }
-        psoc_close(&c);
-    }
-    double secs = time_now_s() - t0;
-    printf("psoworker %s: objective %s dim %zu rounds %ld loss %.9g best %.9g time %.3f s%s\n",
-           cfg.name, obj->name, d, r, loss, best, secs, s_stop_signal ? " (interrupted)" : "");
-    fflush(stdout);
-    free(x);
-    free(grad);
-    return s_stop_signal ? 128 + s_stop_signal : rc;
+    int rc = psoworker_objective(&cfg);
+    return psoworker_stop ? 128 + psoworker_stop : rc;
 }

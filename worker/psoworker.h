@@ -1,8 +1,10 @@
 /* psoworker's configuration: the struct its options fill, and the option
  * table (psoworker_opts.c; --help, --help-man and the man page come from
- * it). Only psoworker.c includes this. */
+ * it), and what psoworker.c and psoworker_objective.c share. */
 #ifndef PSOD_WORKER_PSOWORKER_H
 #define PSOD_WORKER_PSOWORKER_H
+
+#include <stddef.h>
 
 #include "common/config.h"
 
@@ -40,5 +42,16 @@ struct worker_config {
 
 /* {0}-terminated; offsets into struct worker_config. */
 extern const struct config_option worker_options[];
+
+struct psoc_options;
+
+/* psoworker.c: the signal that asks the worker to stop (0 = none), and the
+ * client library's options from the worker's (0, or -1 with err filled). */
+extern volatile int psoworker_stop;
+int psoworker_client_options(const struct worker_config *cfg, struct psoc_options *po, char *err,
+                             size_t errlen);
+
+/* psoworker_objective.c: the run without --model; its exit status. */
+int psoworker_objective(const struct worker_config *cfg);
 
 #endif

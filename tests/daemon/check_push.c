@@ -33,8 +33,7 @@ START_TEST(each_bad_push_gets_its_own_refusal_and_changes_nothing)
 
     /* Before a hello. */
     rawpeer_push(&stranger, 1, 0, 1.0, a, N);
-    ck_assert_int_eq(rawpeer_error(&stranger, why, sizeof why),
-                     PSOD__ERROR_CODE__ERR_NOT_JOINED);
+    ck_assert_int_eq(rawpeer_error(&stranger, why, sizeof why), PSOD__ERROR_CODE__ERR_NOT_JOINED);
     ck_assert_msg(strstr(why, "push before hello") != NULL, "%s", why);
 
     ck_assert_uint_eq(rawpeer_join(&pa, "a", a, N), 0);
