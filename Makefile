@@ -62,7 +62,7 @@ CLIENT_SRC = worker/client/psoclient.c worker/client/psoclient_beat.c \
              worker/client/psoclient_data.c worker/client/psoclient_verify.c \
              common/rng.c common/modelfile.c common/wire.c common/crc32c.c common/keys.c \
              common/timeutil.c common/hash.c common/codec.c common/statusjson.c common/token.c
-SERVER_SRC = server/gate.c server/options.c server/table.c server/reply.c server/members.c \
+SERVER_SRC = server/gate.c server/options.c server/table.c server/reply.c server/record.c server/members.c \
              server/rounds.c server/push.c server/persist.c server/outputs.c server/admin.c server/verify.c server/hyper.c \
              server/strategy/aggregate.c server/strategy/swarm.c server/strategy/swarm_verify.c \
              server/strategy/swarm_kernel.c server/strategy/swarm_mix.c server/strategy/swarm_hyper.c \

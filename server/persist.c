@@ -12,6 +12,7 @@
 
 #include "common/crc32c.h"
 #include "common/log.h"
+#include "common/range.h"
 #include "common/timeutil.h"
 #include "common/wire.h"
 #include <dirent.h>
@@ -196,7 +197,7 @@ static int s_load_reader(struct server *s, struct ckpt_reader *rp, char *err, si
     }
     if (scount > 1) {
         uint64_t off, len;
-        srv_shard_range(stotal, (int)scount, (int)sindex, &off, &len);
+        range_of(stotal, (int)scount, (int)sindex, &off, &len);
         if (off != soff || len != n) {
             snprintf(r.err, sizeof r.err, "the range in the file does not fit its shard");
             goto fail;

@@ -161,10 +161,9 @@ void srv_handle_push(struct server *s, struct wire_msg *in)
     mb->last_round = s->round;
     if (p->verdict)
         srv_verify_verdict(s, mb, p->verdict);
-    if (!mb->has_push) { /* its own verdict got it evicted (--strike-action evict) */
-        srv_maybe_close_round(s);
+    if (!mb->has_push) /* its own verdict got it evicted (--strike-action evict) */
         return;
-    }
+
     if (srv_follower(s)) {
         srv_shard_vote(s, mb); /* held until the coordinator's commit */
         return;
@@ -177,5 +176,5 @@ void srv_handle_push(struct server *s, struct wire_msg *in)
     /* The strategy starts on the round (the mean's sum) while others push. */
     if (s->ops->arrive)
         s->ops->arrive(s->st, s->round, (int)(mb - s->m), zmq_msg_data(&mb->push));
-    srv_maybe_close_round(s);
+    /* Whether the round can close now is the loop's question (server.c). */
 }

@@ -61,3 +61,16 @@ uint64_t srv_errors_sent(const struct server *s)
         n += s->errors[i];
     return n;
 }
+
+/* With CURVE a particle belongs to the key that created it: whether this
+ * message comes from another key (ERR_UNAUTHORIZED, refused here). */
+int srv_foreign_key(struct server *s, const struct member *mb, const struct wire_msg *in,
+                    uint64_t seq)
+{
+    if (!mb->key[0] || strcmp(mb->key, in->user) == 0)
+        return 0;
+    srv_reject(s, in, PSOD__ERROR_CODE__ERR_UNAUTHORIZED, seq,
+               "particle of worker '%s' belongs to key '%s'; this connection's key is '%s'",
+               mb->name, mb->key, in->user);
+    return 1;
+}

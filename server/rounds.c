@@ -128,19 +128,6 @@ static void s_finish_round(struct server *s, double t0, double wait_s)
     }
 }
 
-/* A push that will not be in the round: dropped, and its worker told (it
- * rejoins, as after any round that closed without it). */
-void srv_release_push(struct server *s, struct member *mb)
-{
-    if (!mb->has_push)
-        return;
-    if (s->st && s->ops->withdraw) /* the round's running sum may hold its buffer */
-        s->ops->withdraw(s->st, (int)(mb - s->m));
-    zmq_msg_close(&mb->push);
-    mb->has_push = 0;
-    mb->votes = 0;
-}
-
 void srv_drop_push(struct server *s, struct member *mb, const char *why)
 {
     srv_release_push(s, mb);

@@ -362,10 +362,11 @@ static void s_serve(struct server *s, struct wire_msg *in, int r, const struct w
         srv_reject(s, in, werr->code, 0, "%s", werr->message);
     else
         s_dispatch(s, in);
-    /* A bye or an operator's eviction may complete the round without a
-     * push: the loop decides that here, so no handler has to (pushes close
-     * rounds in push.c; heartbeats and status requests cannot). */
-    if (in->command == PSOD__COMMAND__CMD_BYE || in->command == PSOD__COMMAND__CMD_ADMIN)
+    /* A push, a bye or an operator's eviction may complete the round: the
+     * loop decides that here, so no handler has to (heartbeats, status and
+     * model requests cannot). */
+    if (in->command == PSOD__COMMAND__CMD_PUSH || in->command == PSOD__COMMAND__CMD_BYE ||
+        in->command == PSOD__COMMAND__CMD_ADMIN)
         srv_maybe_close_round(s);
     if (s->refused)
         s->bytes_refused += in->bytes;

@@ -212,6 +212,12 @@ static inline int srv_decides(const struct server *s)
 {
     return !srv_follower(s) && (!srv_coordinator(s) || s->sh.ready);
 }
+/* Whether this daemon verifies global bests (--verify-best and a strategy
+ * that can). */
+static inline int srv_verifying(const struct server *s)
+{
+    return s->cfg.sp.verify && s->ops->candidate && s->ops->judge;
+}
 /* Pushed for this round, and (coordinator) every shard holds the rest of it. */
 static inline int srv_complete(const struct server *s, const struct member *mb)
 {
@@ -232,10 +238,8 @@ void srv_hyper_round(struct server *s);
 void srv_hyper_fill(const struct server *s, int i, protobuf_c_boolean *has, double *lr,
                     double *momentum);
 
-/* verify.c: whether this daemon verifies global bests; before a round's
- * update, send its candidate to a verifier; a push's verdict; particle i
- * given to a new worker. */
-int srv_verifying(const struct server *s);
+/* verify.c: before a round's update, send its candidate to a verifier; a
+ * push's verdict; particle i given to a new worker. */
 void srv_verify_send(struct server *s);
 void srv_verify_verdict(struct server *s, struct member *mb, const Psod__Verdict *d);
 void srv_verify_forget(struct server *s, int i);
@@ -248,6 +252,10 @@ int srv_verify_banned(const struct server *s, int i);
 int srv_reject(struct server *s, const struct wire_msg *in, int code, uint64_t seq, const char *fmt,
                ...) __attribute__((format(printf, 5, 6)));
 uint64_t srv_errors_sent(const struct server *s);
+/* A message from a worker's particle on a connection whose CURVE key is
+ * not the particle's: refused (1), else 0. */
+int srv_foreign_key(struct server *s, const struct member *mb, const struct wire_msg *in,
+                    uint64_t seq);
 
 /* admin.c: status, the swarm's model (CMD_MODEL_REQUEST), and the
  * operator's checkpoint, evict and stop. */
@@ -255,8 +263,16 @@ void srv_handle_status(struct server *s, struct wire_msg *in);
 void srv_handle_model_request(struct server *s, struct wire_msg *in);
 void srv_handle_admin(struct server *s, struct wire_msg *in);
 
-/* observe/report.c: the metrics line, progress lines, the Status message */
+/* record.c: what a closed round leaves (a low file: it calls nothing
+ * above it): its --metrics line; its times and losses in the histograms and
+ * the history ring (observe/metrics.c shows them). update_s: the update's
+ * time, wait_s: from the first push to the last. */
 void srv_metrics_line(struct server *s, double now, double update_s, double wait_s);
+void srv_observe_round(struct server *s, double now, double update_s, double wait_s);
+/* The time histograms' bucket bounds, seconds. */
+extern const double srv_hist_bounds[SRV_HIST_BUCKETS];
+
+/* observe/report.c: progress lines, the Status message */
 /* A progress line; unless `force`, only when something changed since the
  * last one. */
 void srv_progress(struct server *s, int force);
@@ -271,22 +287,20 @@ struct srv_status_buf {
 int srv_status_fill(struct server *s, int with_particles, struct srv_status_buf *b);
 void srv_status_buf_free(struct srv_status_buf *b);
 
-/* metrics.c */
-void srv_observe_round(struct server *s, double now, double update_s, double wait_s);
-/* /metrics in the Prometheus text format, /history.json: malloc'd text
- * (its length in *len), or NULL out of memory. */
-char *srv_metrics_text(struct server *s, size_t *len);
+/* observe/metrics.c: /metrics in the Prometheus text format (with the
+ * HTTP endpoint's answers so far, by kind: 2xx, 404, 405, 503, other),
+ * /history.json: malloc'd text (its length in *len), or NULL out of
+ * memory. */
+#define HTTP_ANSWER_KINDS 5
+char *srv_metrics_text(struct server *s, const uint64_t answers[HTTP_ANSWER_KINDS], size_t *len);
 char *srv_history_json(const struct server *s, size_t *len);
 
-/* http.c: --http, served by libmicrohttpd's own thread. Start (0, or -1
- * with err); the loop's poll item (the HTTP thread asking for a page);
- * render what was asked (never blocks); the answers sent so far, by kind
- * (2xx, 404, 405, 503, other); stop. */
-#define HTTP_ANSWER_KINDS 5
+/* observe/http.c: --http, served by libmicrohttpd's own thread. Start (0,
+ * or -1 with err); the loop's poll item (the HTTP thread asking for a
+ * page); render what was asked (never blocks); stop. */
 int srv_http_start(struct server *s, char *err, size_t errlen);
 int srv_http_poll_item(struct server *s, zmq_pollitem_t *item);
 void srv_http_process(struct server *s);
-void srv_http_answers(const struct server *s, uint64_t out[HTTP_ANSWER_KINDS]);
 void srv_http_stop(struct server *s);
 
 /* table.c: the member table and the low helpers (no handler, no round) */
@@ -300,14 +314,16 @@ struct member *srv_by_name(struct server *s, const char *name);
  * restored particle no hello has claimed yet, by its name alone. */
 struct member *srv_member_of(struct server *s, const struct wire_msg *in, const char *name,
                              ProtobufCBinaryData session);
-int srv_foreign_key(struct server *s, const struct member *mb, const struct wire_msg *in,
-                    uint64_t seq);
 size_t srv_active(const struct server *s);
 size_t srv_pushed(const struct server *s);
 void srv_send_payload(struct server *s, struct member *mb, int command,
                       const ProtobufCMessage *meta);
 void srv_send_msg(struct server *s, struct member *mb, int command, const ProtobufCMessage *meta,
                   zmq_msg_t *payload);
+/* The push's buffer freed before its round closes: first taken out of the
+ * strategy's running sum (strategy_ops.withdraw). srv_drop_push does this,
+ * then tells the worker. */
+void srv_release_push(struct server *s, struct member *mb);
 int srv_reserve(struct server *s);
 /* The session a message shows is the member's own. */
 int srv_same_session(const struct member *mb, ProtobufCBinaryData sess);
@@ -333,8 +349,6 @@ void srv_handle_push(struct server *s, struct wire_msg *in);
 /* shard.c (and shard_follower.c, shard_coord.c) */
 int srv_shard_init(struct server *s, char *err, size_t errlen);
 void srv_shard_destroy(struct server *s);
-/* The range of shard k of `count` over `total` elements. */
-void srv_shard_range(uint64_t total, int count, int k, uint64_t *offset, uint64_t *len);
 /* Hello: check the range it carries. 0, or -1 refused. */
 int srv_shard_check_hello(struct server *s, struct wire_msg *in, const Psod__Hello *h);
 /* The hello that sets the swarm's model sets the whole vector's size. */
@@ -364,10 +378,6 @@ void srv_shard_status(struct server *s, Psod__Status *st, Psod__ShardStatus *row
 /* rounds.c (for shard.c) */
 void srv_async_step(struct server *s, struct member *mb);
 void srv_drop_push(struct server *s, struct member *mb, const char *why);
-/* The push's buffer freed before its round closes: first taken out of the
- * strategy's running sum (strategy_ops.withdraw). srv_drop_push does this,
- * then tells the worker. */
-void srv_release_push(struct server *s, struct member *mb);
 
 /* persist.c: checkpoints and --resume */
 /* Rounds of the checkpoints in the checkpoint directory, newest first;

@@ -38,19 +38,6 @@ struct member *srv_by_name(struct server *s, const char *name)
     return NULL;
 }
 
-/* With CURVE a particle belongs to the key that created it: whether this
- * message comes from another key (ERR_UNAUTHORIZED, refused here). */
-int srv_foreign_key(struct server *s, const struct member *mb, const struct wire_msg *in,
-                    uint64_t seq)
-{
-    if (!mb->key[0] || strcmp(mb->key, in->user) == 0)
-        return 0;
-    srv_reject(s, in, PSOD__ERROR_CODE__ERR_UNAUTHORIZED, seq,
-               "particle of worker '%s' belongs to key '%s'; this connection's key is '%s'",
-               mb->name, mb->key, in->user);
-    return 1;
-}
-
 size_t srv_active(const struct server *s)
 {
     size_t a = 0;
@@ -161,4 +148,17 @@ void srv_waiting_for(const struct server *s, char *out, size_t len)
             k += (size_t)snprintf(out + k, len - k, "%s'%s'", k ? ", " : "", s->m[i].name);
     if (k >= len)
         snprintf(out + len - 5, 5, "...");
+}
+
+/* A push that will not be in the round: dropped, and its worker told (it
+ * rejoins, as after any round that closed without it). */
+void srv_release_push(struct server *s, struct member *mb)
+{
+    if (!mb->has_push)
+        return;
+    if (s->st && s->ops->withdraw) /* the round's running sum may hold its buffer */
+        s->ops->withdraw(s->st, (int)(mb - s->m));
+    zmq_msg_close(&mb->push);
+    mb->has_push = 0;
+    mb->votes = 0;
 }

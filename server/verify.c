@@ -41,11 +41,6 @@
 #include "common/log.h"
 #include "common/rng.h"
 
-int srv_verifying(const struct server *s)
-{
-    return s->cfg.sp.verify && s->ops->candidate && s->ops->judge;
-}
-
 static int s_excluded(const struct server *s, int i)
 {
     return s->st && s->ops->excluded && s->ops->excluded(s->st, i);

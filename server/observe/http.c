@@ -350,7 +350,8 @@ void srv_http_process(struct server *s)
         ;
     pthread_mutex_lock(&h->mu);
     unsigned want = h->want;
-    uint64_t gen = h->asked;
+    uint64_t gen = h->asked, answers[HTTP_ANSWER_KINDS];
+    memcpy(answers, h->answers, sizeof answers);
     h->want = 0;
     pthread_mutex_unlock(&h->mu);
     if (!want)
@@ -358,7 +359,7 @@ void srv_http_process(struct server *s)
     char *doc[DOC_COUNT] = {NULL};
     size_t len[DOC_COUNT] = {0};
     if (want & (1u << DOC_METRICS))
-        doc[DOC_METRICS] = srv_metrics_text(s, &len[DOC_METRICS]);
+        doc[DOC_METRICS] = srv_metrics_text(s, answers, &len[DOC_METRICS]);
     if (want & (1u << DOC_STATUS))
         doc[DOC_STATUS] = s_status_json(s, &len[DOC_STATUS]);
     if (want & (1u << DOC_HISTORY))
@@ -373,16 +374,6 @@ void srv_http_process(struct server *s)
     h->served = gen;
     pthread_cond_broadcast(&h->cv);
     pthread_mutex_unlock(&h->mu);
-}
-
-void srv_http_answers(const struct server *s, uint64_t out[HTTP_ANSWER_KINDS])
-{
-    memset(out, 0, HTTP_ANSWER_KINDS * sizeof out[0]);
-    if (!s->http)
-        return;
-    pthread_mutex_lock(&s->http->mu);
-    memcpy(out, s->http->answers, sizeof s->http->answers);
-    pthread_mutex_unlock(&s->http->mu);
 }
 
 const char *server_http_url(const struct server *s) { return s->http ? s->http->url : NULL; }

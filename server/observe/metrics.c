@@ -19,47 +19,6 @@
 #include "common/timeutil.h"
 #include "common/version.h"
 
-/* Upper bounds of the time histograms, seconds: a loopback round of a
- * small model takes about a millisecond, a round on a slow link minutes. */
-static const double s_bounds[SRV_HIST_BUCKETS] = {
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120};
-
-static void s_hist_add(struct srv_hist *h, double v)
-{
-    if (!isfinite(v) || v < 0)
-        return;
-    int b = 0;
-    while (b < SRV_HIST_BUCKETS && v > s_bounds[b])
-        b++;
-    h->count[b]++;
-    h->sum += v;
-}
-
-void srv_observe_round(struct server *s, double now, double update_s, double wait_s)
-{
-    struct srv_obs *o = &s->obs;
-    s_hist_add(&o->round_h, s->last_round_seconds);
-    s_hist_add(&o->wait_h, wait_s);
-    s_hist_add(&o->update_h, update_s);
-    double sum = 0;
-    int n = 0;
-    for (size_t i = 0; i < s->count; i++)
-        if (s->round_x[i] && isfinite(s->round_loss[i])) {
-            sum += s->round_loss[i];
-            n++;
-        }
-    struct srv_point *p = &o->hist[o->hist_next];
-    p->round = s->round;
-    p->time = now - s->started;
-    p->round_s = s->last_round_seconds;
-    p->loss = s->ops->global_loss(s->st);
-    p->acc = s->g_acc;
-    p->mean_loss = n ? sum / n : NAN;
-    o->hist_next = (o->hist_next + 1) % SRV_HISTORY;
-    if (o->hist_n < SRV_HISTORY)
-        o->hist_n++;
-}
-
 /* A label value: backslash, double quote and newline escaped. */
 static void s_label(FILE *f, const char *v)
 {
@@ -103,7 +62,8 @@ static void s_hist(FILE *f, const char *name, const char *help, const struct srv
     uint64_t cum = 0;
     for (int b = 0; b < SRV_HIST_BUCKETS; b++) {
         cum += h->count[b];
-        fprintf(f, "%s_bucket{le=\"%g\"} %llu\n", name, s_bounds[b], (unsigned long long)cum);
+        fprintf(f, "%s_bucket{le=\"%g\"} %llu\n", name, srv_hist_bounds[b],
+                (unsigned long long)cum);
     }
     cum += h->count[SRV_HIST_BUCKETS];
     fprintf(f, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum ", name, (unsigned long long)cum, name);
@@ -173,7 +133,7 @@ static void s_particles(FILE *f, struct server *s)
     }
 }
 
-char *srv_metrics_text(struct server *s, size_t *len)
+char *srv_metrics_text(struct server *s, const uint64_t answers[HTTP_ANSWER_KINDS], size_t *len)
 {
     char *text = NULL;
     FILE *f = open_memstream(&text, len);
@@ -243,8 +203,6 @@ char *srv_metrics_text(struct server *s, size_t *len)
           s->last_round_seconds);
     s_head(f, "psod_http_responses_total", "counter", "HTTP answers of this endpoint, by status.");
     static const char *const codes[HTTP_ANSWER_KINDS] = {"200", "404", "405", "503", "other"};
-    uint64_t answers[HTTP_ANSWER_KINDS];
-    srv_http_answers(s, answers);
     for (int k = 0; k < HTTP_ANSWER_KINDS; k++)
         fprintf(f, "psod_http_responses_total{code=\"%s\"} %llu\n", codes[k],
                 (unsigned long long)answers[k]);

@@ -16,43 +16,6 @@
 #include "common/wire.h"
 #include "common/version.h"
 
-static void s_json_double(FILE *f, const char *key, double v)
-{
-    if (isfinite(v))
-        fprintf(f, ",\"%s\":%.9g", key, v);
-    else
-        fprintf(f, ",\"%s\":null", key);
-}
-
-/* One JSON line per closed round. */
-void srv_metrics_line(struct server *s, double now, double update_s, double wait_s)
-{
-    FILE *f = s->metrics;
-    if (!f)
-        return;
-    fprintf(f, "{\"round\":%llu,\"time\":%.4f", (unsigned long long)s->round, now - s->started);
-    s_json_double(f, "round_s", s->last_round_seconds);
-    s_json_double(f, "wait_s", wait_s);
-    s_json_double(f, "update_s", update_s);
-    s_json_double(f, "global_loss", s->ops->global_loss(s->st));
-    s_json_double(f, "global_acc", s->g_acc);
-    fprintf(f,
-            ",\"global_acc_round\":%llu,\"global_particle\":%d,\"bytes_in\":%llu,"
-            "\"bytes_out\":%llu,\"particles\":[",
-            (unsigned long long)s->g_acc_round, s->ops->global_particle(s->st),
-            (unsigned long long)s->bytes_in, (unsigned long long)s->bytes_out);
-    for (size_t i = 0; i < s->count; i++) {
-        struct member *mb = &s->m[i];
-        fprintf(f, "%s{\"id\":%zu,\"pushed\":%d", i ? "," : "", i, s->round_x[i] != NULL);
-        s_json_double(f, "loss", s->round_x[i] ? s->round_loss[i] : NAN);
-        s_json_double(f, "acc", s->round_x[i] ? mb->push_acc : NAN);
-        s_json_double(f, "best_loss", s->ops->personal_best_loss(s->st, (int)i));
-        fputc('}', f);
-    }
-    fputs("]}\n", f);
-    fflush(f);
-}
-
 void srv_progress(struct server *s, int force)
 {
     /* An idle daemon says nothing new: print only when something changed. */

@@ -34,11 +34,6 @@
 #include "common/log.h"
 #include "common/timeutil.h"
 
-void srv_shard_range(uint64_t total, int count, int k, uint64_t *offset, uint64_t *len)
-{
-    range_of(total, count, k, offset, len);
-}
-
 /* The link's CURVE: the daemon's own pair, and its own public key as the
  * server's (one key set for every daemon). */
 static int s_link_curve(struct server *s, char *err, size_t errlen)
@@ -164,7 +159,7 @@ int srv_shard_check_hello(struct server *s, struct wire_msg *in, const Psod__Hel
         return -1;
     }
     uint64_t off, len;
-    srv_shard_range(h->shard_total, sh->count, sh->index, &off, &len);
+    range_of(h->shard_total, sh->count, sh->index, &off, &len);
     if (h->shard_offset != off || h->param_count != len) {
         srv_reject(s, in, PSOD__ERROR_CODE__ERR_SIZE, 0,
                    "range [%llu, %llu) of %llu does not match shard %d's [%llu, %llu)",
@@ -189,7 +184,7 @@ void srv_shard_adopt(struct server *s, const Psod__Hello *h)
     if (s->sh.count <= 1)
         return;
     s->sh.total = h->shard_total;
-    srv_shard_range(h->shard_total, s->sh.count, s->sh.index, &s->sh.offset, &len);
+    range_of(h->shard_total, s->sh.count, s->sh.index, &s->sh.offset, &len);
 }
 
 void srv_shard_timers(struct server *s, double now)
@@ -222,7 +217,7 @@ void srv_shard_status(struct server *s, Psod__Status *st, Psod__ShardStatus *row
         psod__shard_status__init(r);
         r->index = (uint32_t)k;
         r->endpoint = sh->ep[k];
-        srv_shard_range(sh->total, sh->count, k, &r->offset, &r->length);
+        range_of(sh->total, sh->count, k, &r->offset, &r->length);
         r->connected = k == 0 || sh->peer[k].registered;
         r->round = k == 0 ? s->round : sh->peer[k].round;
         ptrs[k] = r;

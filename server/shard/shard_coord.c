@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "common/crc32c.h"
+#include "common/range.h"
 #include "common/log.h"
 #include "common/modelfile.h"
 #include "common/timeutil.h"
@@ -237,7 +238,7 @@ static void s_take_model(struct server *s, struct wire_msg *in, int k, const Pso
 {
     struct shard_state *sh = &s->sh;
     uint64_t off, len;
-    srv_shard_range(sh->total, sh->count, k, &off, &len);
+    range_of(sh->total, sh->count, k, &off, &len);
     size_t bytes = in->has_payload ? zmq_msg_size(&in->payload) : 0;
     if (!in->has_payload || !sh->model_pending || r->round != sh->model_round ||
         bytes != len * sizeof(float) ||

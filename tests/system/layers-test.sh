@@ -6,6 +6,9 @@
 #   server/strategy/ is pure math: no ZeroMQ, no wire, no daemon state;
 #   server/observe/ and server/shard/ are reached only through their
 #   declared entry points (server_int.h), never by the strategies;
+#   no call loop among server/ files but rounds <-> shard; the low files
+#   (table, reply, record) call nothing above them, observe/ no handler;
+#   rounds close in rounds.c, server.c (the loop) and the shard files only;
 #   only python/psod/_lib.py and the Client (python/psod/__init__.py) use
 #   ctypes; modelfile.py and torch.py do not import each other in a loop.
 # Prints "layers: N passed, M failed".
@@ -24,6 +27,12 @@ rule "the client library (worker/client/) includes server/ or the worker's engin
 rule "server/strategy/ uses ZeroMQ, the wire or the daemon's state" \
     grep -rlnE '#include (<zmq\.h>|"common/wire\.h"|"server/(server_int|server|gate)\.h"|"server/(shard|observe)/)' server/strategy/
 rule "server/strategy/ calls ZeroMQ" grep -rln 'zmq_' server/strategy/
+rule "a call loop among server/ files other than rounds with the shard files" \
+    python3 tests/lib/server-loops.py
+rule "a low file (table, reply, record) calls up, or observe/ calls a handler" \
+    python3 tests/lib/server-loops.py --low
+rule "a round closed outside rounds.c, server.c and the shard files" \
+    bash -c "grep -ln 'srv_maybe_close_round\|srv_close_round' server/*.c server/observe/*.c | grep -v -e 'server/rounds.c' -e 'server/server.c'"
 rule "ctypes outside _lib.py and the Client" \
     bash -c "grep -ln 'import ctypes\|from ctypes' python/psod/*.py | grep -v -e '_lib.py' -e '__init__.py'"
 rule "modelfile.py imports psod.torch" grep -n 'psod.torch\|from psod import torch' python/psod/modelfile.py
