@@ -12,7 +12,6 @@
 const double srv_hist_bounds[SRV_HIST_BUCKETS] = {
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120};
 
-
 static void s_hist_add(struct srv_hist *h, double v)
 {
     if (!isfinite(v) || v < 0)
@@ -23,7 +22,6 @@ static void s_hist_add(struct srv_hist *h, double v)
     h->count[b]++;
     h->sum += v;
 }
-
 
 void srv_observe_round(struct server *s, double now, double update_s, double wait_s)
 {
@@ -50,7 +48,6 @@ void srv_observe_round(struct server *s, double now, double update_s, double wai
         o->hist_n++;
 }
 
-
 static void s_json_double(FILE *f, const char *key, double v)
 {
     if (isfinite(v))
@@ -58,7 +55,6 @@ static void s_json_double(FILE *f, const char *key, double v)
     else
         fprintf(f, ",\"%s\":null", key);
 }
-
 
 /* One JSON line per closed round. */
 void srv_metrics_line(struct server *s, double now, double update_s, double wait_s)
@@ -88,4 +84,3 @@ void srv_metrics_line(struct server *s, double now, double update_s, double wait
     fputs("]}\n", f);
     fflush(f);
 }
-

@@ -1,10 +1,12 @@
 /* The client library's private header: the client's state and what its
  * rooms share. psoclient.c sets connections up (CURVE, monitor, reset) and
  * tears them down; psoclient_beat.c is the heartbeat thread;
- * psoclient_wait.c waits for a reply, matching it to its request and
- * reading handshake failures; psoclient_sync.c joins and syncs;
- * psoclient_ops.c holds the operator calls (status, admin). Nothing outside
- * the library includes this. */
+ * psoclient_wait.c sends a request and waits for its reply, matching it to
+ * its request and reading handshake failures; psoclient_sync.c joins and
+ * syncs; psoclient_shard.c does both over a sharded swarm's daemons;
+ * psoclient_ops.c holds the operator calls (status, admin, the model);
+ * psoclient_status.c the Status message as a struct. Nothing outside the
+ * library includes this. */
 #ifndef PSOD_PSOCLIENT_INT_H
 #define PSOD_PSOCLIENT_INT_H
 
@@ -18,58 +20,69 @@
 #define PSOC_LIVENESS 10
 
 struct psoc {
+    /* --- The connection ------------------------------------------------ */
     void *ctx, *sock;
     char endpoint[256];
-    char name[PSOC_NAME_MAX + 1];
-    char model[64], dataset[32];
-    uint32_t shape[3];
     struct psoc_options opts;
-    char admin_token[65]; /* sent with admin requests; "" = none */
-    int zero_copy;
-    int joined;
-    uint32_t particle;
-    uint64_t round, seq;
-    size_t n;
-    uint64_t layout_hash;
-    int last_server_error;
-    int push_kind, positions_global;
-    uint32_t heartbeat_ms;
-    uint64_t incarnation;
-    double final_accuracy;
-    uint64_t final_round;
-    atomic_int released;
-    /* The heartbeat thread: its own context and socket ("h:" + name), so
-     * that liveness does not depend on what the caller is doing. */
-    pthread_t beat_thread;
-    int beat_running;
-    atomic_int beat_stop;
+    char admin_token[65];  /* sent with admin requests; "" = none */
     void *mon;             /* PAIR on the socket's monitor: handshake failures */
     int handshaken;        /* the current connection completed its handshake */
     int failed_handshakes; /* connections lost before a handshake, in a row */
     char refused[256];     /* why the last handshake was refused, until one succeeds */
-    /* What was heard from the daemon (by the heartbeat thread, or by the
-     * caller's socket while it waits): heartbeats work both ways. */
-    atomic_llong heard_ms;           /* the thread's last answer, time_now_ms() */
+    int last_server_error; /* the code of the daemon's last Error reply */
+
+    /* --- This worker and the swarm it joined ---------------------------- */
+    char name[PSOC_NAME_MAX + 1];
+    char model[64], dataset[32]; /* psoc_set_model: what the vector is */
+    uint32_t shape[3];
+    size_t n; /* floats in the vector (this daemon's range when sharded) */
+    uint64_t layout_hash;
+    int joined;
+    uint32_t particle;
+    uint64_t round, seq;   /* the next push's round; the last request's number */
+    int push_kind;         /* what pushes carry: weights or gradients */
+    int positions_global;  /* every position is the strategy's global model */
+    uint32_t heartbeat_ms; /* the daemon's interval (the Welcome's) */
+    uint64_t incarnation;  /* the daemon process the Welcome came from */
+    double final_accuracy; /* psoc_set_final: what the bye reports */
+    uint64_t final_round;
+    int zero_copy;           /* pushes go out from the caller's buffer */
+    atomic_int released;     /* ZeroMQ is done with that buffer */
+    int64_t said_waiting_at; /* when the log last heard the swarm is not full */
+
+    /* --- The heartbeat thread ------------------------------------------- */
+    /* Its own context and socket ("h:" + name), so that liveness does not
+     * depend on what the caller is doing. What was heard from the daemon
+     * (by the thread, or by the caller's socket while it waits) counts:
+     * heartbeats work both ways. */
+    pthread_t beat_thread;
+    int beat_running;
+    atomic_int beat_stop;
+    atomic_llong heard_ms;           /* the last answer, time_now_ms() */
     atomic_ullong heard_incarnation; /* the last incarnation heard, 0 = none since the
                                       * last welcome */
     int beat_said_lost;              /* the thread's own: it told the log */
-    int64_t said_waiting_at;         /* when the log last heard the swarm is not full */
     /* The session the last Welcome carried, as two words (0, 0: none):
      * written by the caller's thread, read by the heartbeat thread. */
     atomic_ullong session[2];
-    /* Compressed payloads (wire != fp32): the position both sides hold,
-     * and the rounding residual error feedback carries into the next push. */
+
+    /* --- Compressed payloads (wire != fp32) ----------------------------- */
+    /* The position both sides hold, and the rounding residual error
+     * feedback carries into the next push. */
     int wire;
     float *ref, *resid;
-    /* A sharded swarm: one client per daemon (psoclient_shard.c), each
-     * speaking about its range [shard_offset, shard_offset + n) of
-     * shard_total; this one keeps its own socket for status and admin. */
+
+    /* --- A sharded swarm (psoclient_shard.c) ---------------------------- */
+    /* One client per daemon, each speaking about its range [shard_offset,
+     * shard_offset + n) of shard_total; this one keeps its own socket for
+     * status and admin. */
     int nsub;
     struct psoc **sub;
     uint64_t shard_offset, shard_total;
-    /* --verify-best (psoclient_verify.c): the caller's verifier, the
-     * candidate the daemon sent with the position being awaited, and the
-     * verdict the next push carries. */
+
+    /* --- --verify-best (psoclient_verify.c) ----------------------------- */
+    /* The caller's verifier, the candidate the daemon sent with the
+     * position being awaited, and the verdict the next push carries. */
     psoc_verify_fn *verify_fn;
     void *verify_ctx;
     float *cand;
