@@ -86,6 +86,11 @@ char *status_json(const Psod__Status *st)
     cJSON_AddNumberToObject(o, "peers_connected", st->peers_connected);
     cJSON_AddNumberToObject(o, "max_peers", st->max_peers);
     cJSON_AddNumberToObject(o, "heartbeat_ms", st->heartbeat_ms);
+    cJSON *ck = cJSON_AddObjectToObject(o, "checkpoint");
+    cJSON_AddNumberToObject(ck, "round", (double)st->checkpoint_round);
+    s_num(ck, "age_seconds", st->checkpoint_age_seconds);
+    cJSON_AddNumberToObject(ck, "failures", (double)st->checkpoint_failures);
+    cJSON_AddStringToObject(ck, "error", st->checkpoint_error ? st->checkpoint_error : "");
     cJSON_AddNumberToObject(o, "peers_refused", (double)st->peers_refused);
     cJSON_AddBoolToObject(o, "encrypted", st->encrypted);
     cJSON *vf = cJSON_AddObjectToObject(o, "verify");

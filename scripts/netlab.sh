@@ -81,11 +81,20 @@ lab_up() {
 
 lab_down() {
     local lab=$1 ns
-    for ns in $(ip netns list | awk '{print $1}' | grep -E "^$lab-(hub|n[0-9]+)$" || true); do
-        # Whatever still runs in the lab goes with it.
-        ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
-        ip netns del "$ns" 2>/dev/null || true
+    local tries
+    for tries in 1 2 3 4 5 6 7 8 9 10; do
+        local left=0
+        for ns in $(ip netns list | awk '{print $1}' | grep -E "^$lab-(hub|n[0-9]+)$" || true); do
+            # Whatever still runs in the lab goes with it; a namespace whose
+            # processes are still dying can refuse to go (EBUSY): try again.
+            ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
+            ip netns del "$ns" 2>/dev/null || left=1
+        done
+        [ "$left" = 0 ] && ! ip netns list | grep -qE "^$lab-(hub|n[0-9]+)( |$)" && return 0
+        sleep 0.2
     done
+    echo "netlab: could not remove every namespace of $lab: $(ip netns list | grep "^$lab-" | tr '\n' ' ')" >&2
+    return 1
 }
 
 parse_up() {

@@ -180,7 +180,7 @@ if [ ! -s "$run_dir/endpoint" ]; then
 fi
 ep=$(cat "$run_dir/endpoint")
 echo "psod ($strategy) on $ep, $workers workers${link:+, every link at $link (netlab $NETLAB)}, logs in $run_dir"
-tail -n +1 -f "$run_dir/psod.log" --pid "$psod_pid" | grep --line-buffered -E "joined| round [0-9]+:|refused|error" &
+tail -n +1 -f "$run_dir/psod.log" --pid "$psod_pid" | grep --line-buffered -E "joined| round [0-9]+:|refused|ERROR|error" &
 tailer=$!
 
 if [ -n "$objective" ]; then
@@ -250,8 +250,18 @@ fi
 # With --exit-when-done psod leaves once every worker has said bye.
 for _ in $(seq 100); do kill -0 "$psod_pid" 2>/dev/null || break; sleep 0.1; done
 kill "$psod_pid" 2>/dev/null || true
-wait "$psod_pid" 2>/dev/null || true
+psod_rc=0
+wait "$psod_pid" 2>/dev/null || psod_rc=$?
 psod_pid=""
+# psod's own failures count: a final checkpoint or model it could not
+# write (exit 1), checkpoints that failed along the way.
+if [ "$psod_rc" != 0 ] && [ "$psod_rc" != 143 ]; then
+    echo "run-local.sh: psod exited with status $psod_rc:" >&2
+    grep -h -m 3 'ERROR' "$run_dir/psod.log" >&2 || tail -n 3 "$run_dir/psod.log" >&2
+    status=1
+fi
+ckfail=$(grep -c 'ERROR checkpoint of round' "$run_dir/psod.log" || true)
+[ "$ckfail" = 0 ] || echo "run-local.sh: psod could not write some checkpoints ($ckfail error lines in $run_dir/psod.log)" >&2
 t1=$(date +%s.%N)
 sleep 0.2; kill "$tailer" 2>/dev/null || true; tailer=""
 wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')

@@ -75,6 +75,29 @@ static void s_free_names(char **names, size_t n)
     free(names);
 }
 
+/* A checkpoint that could not be written (a full disk, a directory gone):
+ * counted, kept for status and /metrics, and logged at once, then at most
+ * once a minute while it goes on. The round goes on: the next one tries
+ * again. Returns -1. */
+#define S_SAY_EVERY_S 60
+static int s_checkpoint_failed(struct server *s, const char *err)
+{
+    double now = time_now_s();
+    s->ckpt_failures++;
+    int first = !s->ckpt_error[0];
+    snprintf(s->ckpt_error, sizeof s->ckpt_error, "%s", err);
+    if (first || now - s->ckpt_said_at >= S_SAY_EVERY_S) {
+        char last[64] = "none yet";
+        if (s->ckpt_have)
+            snprintf(last, sizeof last, "round %llu, %.0f s ago", (unsigned long long)s->ckpt_round,
+                     now - s->ckpt_time);
+        log_error("checkpoint of round %llu failed (%llu so far): %s; the last one written: %s",
+                  (unsigned long long)s->round, (unsigned long long)s->ckpt_failures, err, last);
+        s->ckpt_said_at = now;
+    }
+    return -1;
+}
+
 int server_checkpoint(struct server *s)
 {
     if (!s->ckpt_dir[0] || !s->st)
@@ -84,10 +107,8 @@ int server_checkpoint(struct server *s)
     snprintf(path, sizeof path, "%s/" CKPT_PREFIX "%012llu" CKPT_SUFFIX, s->ckpt_dir,
              (unsigned long long)s->round);
     struct ckpt_writer w;
-    if (ckpt_begin(&w, path, err, sizeof err) != 0) {
-        log_error("checkpoint: %s", err);
-        return -1;
-    }
+    if (ckpt_begin(&w, path, err, sizeof err) != 0)
+        return s_checkpoint_failed(s, err);
     /* The server record, version SRV_RECORD_VERSION; s_load_reader reads
      * every version, field by field in the same order. */
     ckpt_put_u64(&w, SRV_RECORD_VERSION);
@@ -123,12 +144,15 @@ int server_checkpoint(struct server *s)
     s->ops->save(s->st, &w);
     if (s->hyper)
         hyper_save(s->hyper, &w);
-    if (ckpt_commit(&w, err, sizeof err) != 0) {
-        log_error("checkpoint: %s", err);
-        return -1;
-    }
+    if (ckpt_commit(&w, err, sizeof err) != 0)
+        return s_checkpoint_failed(s, err);
+    if (s->ckpt_error[0])
+        log_info("checkpoints are written again (round %llu), after %llu that failed",
+                 (unsigned long long)s->round, (unsigned long long)s->ckpt_failures);
+    s->ckpt_error[0] = '\0';
     s->ckpt_round = s->round;
     s->ckpt_time = time_now_s();
+    s->ckpt_have = 1;
     /* Keep the newest --keep generations. */
     char **names;
     size_t n = s_ckpt_list(s->ckpt_dir, &names);
@@ -273,6 +297,7 @@ static int s_load_reader(struct server *s, struct ckpt_reader *rp, char *err, si
     s->g_acc = g_acc;
     s->g_acc_round = g_round;
     s->ckpt_round = round;
+    s->ckpt_have = 1;
     if ((long)seed != s->cfg.seed)
         log_warn("checkpoint was written with --seed %llu; continuing with --seed %ld",
                  (unsigned long long)seed, s->cfg.seed);

@@ -462,8 +462,12 @@ int server_run(struct server *s, volatile sig_atomic_t *stop)
         saved = srv_save_model(s);
     }
     /* SIGTERM, SIGINT, --max-rounds, --exit-when-done */
-    if (s->ckpt_dir[0] && s->st && server_checkpoint(s) != 0)
+    if (s->ckpt_dir[0] && s->st && server_checkpoint(s) != 0) {
+        log_error("the final checkpoint (round %llu) was not written: %s; psod exits with "
+                  "status 1",
+                  (unsigned long long)s->round, s->ckpt_error);
         rc = -1;
+    }
     if (s->st && s->ops->global(s->st)) {
         char loss[LOG_NUM_LEN], acc[LOG_NUM_LEN];
         log_info("final: %s global model after %llu rounds: loss %s, test accuracy %s "

@@ -183,7 +183,13 @@ struct server {
     /* --- Persistence (persist.c) ------------------------------------------- */
     char ckpt_dir[CONF_STRLEN];
     uint64_t ckpt_round; /* round of the last checkpoint */
-    double ckpt_time;
+    double ckpt_time;    /* when it was written (or psod started) */
+    int ckpt_have;       /* one was written, or resumed from */
+    /* Checkpoints that could not be written: in all, the last one's
+     * reason ("" once one is written again), when the log last said so. */
+    uint64_t ckpt_failures;
+    char ckpt_error[256];
+    double ckpt_said_at;
     FILE *metrics; /* --metrics: one JSON line per round */
 
     /* --- What psod tells (observe/) ---------------------------------------- */

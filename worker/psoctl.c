@@ -51,6 +51,14 @@ static void s_print_text(FILE *f, const struct psoc_status *st)
     fprintf(f, "connections %u open (max %u, 0 = no limit), %llu refused; traffic %s\n",
             st->peers_connected, st->max_peers, (unsigned long long)st->peers_refused,
             st->encrypted ? "encrypted (CURVE)" : "NOT encrypted");
+    if (st->checkpoint_error[0])
+        fprintf(f, "CHECKPOINTS FAILING: %llu failed so far, the last: %s; the last written: %s\n",
+                (unsigned long long)st->checkpoint_failures, st->checkpoint_error,
+                isnan(st->checkpoint_age_seconds) ? "none" : "see below");
+    if (!isnan(st->checkpoint_age_seconds))
+        fprintf(f, "checkpoint: round %llu, %.0f s ago; %llu failed in all\n",
+                (unsigned long long)st->checkpoint_round, st->checkpoint_age_seconds,
+                (unsigned long long)st->checkpoint_failures);
     if (st->verify_adopted || st->verify_refused || st->verify_ignored || st->verify_undecided)
         fprintf(f,
                 "verified global best: %llu candidates adopted, %llu refused, %llu without a "

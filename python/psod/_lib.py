@@ -80,7 +80,9 @@ class Status(ctypes.Structure):
                 ("verify_adopted", c_uint64), ("verify_refused", c_uint64),
                 ("verify_ignored", c_uint64), ("verify_undecided", c_uint64),
                 ("verify_struck", c_uint64), ("verify_excluded", c_uint64),
-                ("heartbeat_ms", c_uint32)]
+                ("heartbeat_ms", c_uint32), ("checkpoint_round", c_uint64),
+                ("checkpoint_age_seconds", c_double), ("checkpoint_failures", c_uint64),
+                ("checkpoint_error", ctypes.c_char * 256)]
 
 
 class ModelInfo(ctypes.Structure):

@@ -152,6 +152,19 @@ char *srv_metrics_text(struct server *s, const uint64_t answers[HTTP_ANSWER_KIND
           (double)s->cfg.workers);
     s_one(f, "psod_parameters", "gauge", "Length of the flat parameter vector.",
           (double)(s->sh.total ? s->sh.total : s->n));
+    if (s->ckpt_dir[0]) {
+        s_one(f, "psod_checkpoint_round", "gauge",
+              "Round of the last checkpoint written or resumed from (0: none yet).",
+              s->ckpt_have ? (double)s->ckpt_round : 0);
+        s_one(f, "psod_checkpoint_age_seconds", "gauge",
+              "Seconds since the last checkpoint was written (NaN: none yet).",
+              s->ckpt_have ? time_now_s() - s->ckpt_time : NAN);
+        s_one(f, "psod_checkpoint_failures_total", "counter",
+              "Checkpoints that could not be written (a full disk, a directory gone).",
+              (double)s->ckpt_failures);
+        s_one(f, "psod_checkpoint_failing", "gauge",
+              "1 while the last checkpoint attempt failed, else 0.", s->ckpt_error[0] ? 1 : 0);
+    }
     s_hist(f, "psod_round_duration_seconds", "Time from one round's close to the next.",
            &o->round_h);
     s_hist(f, "psod_round_wait_seconds",

@@ -86,6 +86,10 @@ int srv_status_fill(struct server *s, int with_particles, struct srv_status_buf 
     st->verify_struck = s->verify.struck;
     st->verify_excluded = s->verify.excluded;
     st->heartbeat_ms = (uint32_t)s->cfg.heartbeat_ms;
+    st->checkpoint_round = s->ckpt_round;
+    st->checkpoint_age_seconds = s->ckpt_have ? time_now_s() - s->ckpt_time : NAN;
+    st->checkpoint_failures = s->ckpt_failures;
+    st->checkpoint_error = s->ckpt_error;
     if (with_particles && s->count) {
         b->ps = calloc(s->count, sizeof *b->ps);
         b->pp = calloc(s->count, sizeof *b->pp);

@@ -160,6 +160,74 @@ START_TEST(nothing_usable_to_resume_from_is_refused_with_the_reason)
 }
 END_TEST
 
+static struct psoc_status s_status(void)
+{
+    struct psoc_options o;
+    psoc_options_default(&o);
+    struct psoc *c;
+    struct psoc_status st;
+    ck_assert_int_eq(psoc_open(&c, inproc_ep, NULL, &o, err, sizeof err), PSOC_OK);
+    ck_assert_msg(psoc_status(c, 0, &st, err, sizeof err) == PSOC_OK, "%s", err);
+    psoc_close(&c);
+    return st;
+}
+
+START_TEST(a_checkpoint_that_cannot_be_written_is_counted_and_shown)
+{
+    s_resume = 0;
+    inproc_start("check_persist", 2, s_ckpt);
+    struct rawpeer a, b;
+    float x0[N] = {0};
+    rawpeer_open(&a, inproc_ep);
+    rawpeer_open(&b, inproc_ep);
+    rawpeer_join(&a, "a", x0, N);
+    rawpeer_join(&b, "b", x0, N);
+    s_round(&a, &b, 0, 0, 2);
+    struct psoc_status st = s_status();
+    ck_assert_uint_eq(st.checkpoint_round, 1);
+    ck_assert(st.checkpoint_age_seconds >= 0 && st.checkpoint_age_seconds < 60);
+    ck_assert_uint_eq(st.checkpoint_failures, 0);
+    ck_assert_str_eq(st.checkpoint_error, "");
+    psoc_status_free(&st);
+
+    /* The directory gone, a file in its place: every write fails. */
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && touch '%s'", dir, dir);
+    ck_assert_int_eq(system(cmd), 0);
+    s_round(&a, &b, 1, 2, 4);
+    s_round(&a, &b, 2, 4, 6);
+    st = s_status();
+    ck_assert_uint_eq(st.checkpoint_round, 1); /* the last one written */
+    ck_assert_uint_eq(st.checkpoint_failures, 2);
+    ck_assert_msg(strstr(st.checkpoint_error, "cannot") != NULL, "%s", st.checkpoint_error);
+    psoc_status_free(&st);
+    struct psoc_options o;
+    psoc_options_default(&o);
+    struct psoc *c;
+    char *json;
+    ck_assert_int_eq(psoc_open(&c, inproc_ep, NULL, &o, err, sizeof err), PSOC_OK);
+    ck_assert_int_eq(psoc_status_json(c, 0, &json, err, sizeof err), PSOC_OK);
+    psoc_close(&c);
+    ck_assert_msg(strstr(json, "\"checkpoint\":{\"round\":1,") && strstr(json, "\"failures\":2"),
+                  "%s", json);
+    free(json);
+
+    /* The directory back: the next round's checkpoint is written, the
+     * error cleared, the count kept. */
+    snprintf(cmd, sizeof cmd, "rm -f '%s' && mkdir '%s'", dir, dir);
+    ck_assert_int_eq(system(cmd), 0);
+    s_round(&a, &b, 3, 6, 8);
+    st = s_status();
+    ck_assert_uint_eq(st.checkpoint_round, 4);
+    ck_assert_uint_eq(st.checkpoint_failures, 2);
+    ck_assert_str_eq(st.checkpoint_error, "");
+    psoc_status_free(&st);
+    rawpeer_close(&a);
+    rawpeer_close(&b);
+    inproc_stop();
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("persist");
@@ -169,6 +237,7 @@ int main(void)
     tcase_add_test(tc, a_resumed_daemon_gives_each_worker_its_particle_back);
     tcase_add_test(tc, an_unreadable_newest_checkpoint_falls_back_to_the_one_before);
     tcase_add_test(tc, nothing_usable_to_resume_from_is_refused_with_the_reason);
+    tcase_add_test(tc, a_checkpoint_that_cannot_be_written_is_counted_and_shown);
     suite_add_tcase(s, tc);
     return suite_run(s);
 }

@@ -104,6 +104,21 @@ START_TEST(unusable_paths_are_refused_at_start_and_a_lost_model_fails_the_run)
     ck_assert_msg(strstr(out, "could not save the global model"), "%.2000s", out);
     ck_assert_msg(strstr(out, "was NOT saved"), "%.2000s", out);
     ck_assert_msg(!strstr(out, "written to"), "%.2000s", out);
+
+    /* The checkpoint directory goes away: each checkpoint fails, psod says
+     * so once (not every round), and its final one failing exits 1. */
+    s_path(p, sizeof p, "ck");
+    ck_assert_int_eq(mkdir(p, 0755), 0);
+    psod = proc_psod("ckfail", ep, sizeof ep,
+                     (char *[]){"--workers", "1", "--exit-when-done", "--checkpoint-dir", p,
+                                "--checkpoint-every", "1", NULL});
+    ck_assert_int_eq(rmdir(p), 0);
+    ck_assert_int_eq(proc_wait(s_worker(ep, "a", "20", "ckfail-a", NULL), 30), 0);
+    ck_assert_int_eq(proc_wait(psod, 10), 1);
+    proc_read("ckfail", "err", out, sizeof out);
+    ck_assert_msg(strstr(out, "ERROR checkpoint of round 1 failed (1 so far)"), "%.3000s", out);
+    ck_assert_msg(!strstr(out, "failed (2 so far)"), "%.3000s", out); /* said once a minute */
+    ck_assert_msg(strstr(out, "the final checkpoint (round 20) was not written"), "%.3000s", out);
 }
 END_TEST
 

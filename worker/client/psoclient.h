@@ -183,6 +183,13 @@ struct psoc_status {
      * a quorum, workers excluded at --strike-limit. */
     uint64_t verify_undecided, verify_struck, verify_excluded;
     uint32_t heartbeat_ms; /* the daemon's --heartbeat-ms */
+    /* --checkpoint-dir: the last checkpoint's round and age (NaN: none
+     * yet), checkpoints that failed, why the last failed ("" if it did
+     * not). */
+    uint64_t checkpoint_round;
+    double checkpoint_age_seconds;
+    uint64_t checkpoint_failures;
+    char checkpoint_error[256];
 };
 
 PSOC_API void psoc_options_default(struct psoc_options *o);

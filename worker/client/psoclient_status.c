@@ -39,6 +39,11 @@ int psoc__status_from_pb(const Psod__Status *s, struct psoc_status *out)
     out->verify_struck = s->verify_struck;
     out->verify_excluded = s->verify_excluded;
     out->heartbeat_ms = s->heartbeat_ms;
+    out->checkpoint_round = s->checkpoint_round;
+    out->checkpoint_age_seconds = s->checkpoint_age_seconds;
+    out->checkpoint_failures = s->checkpoint_failures;
+    snprintf(out->checkpoint_error, sizeof out->checkpoint_error, "%s",
+             s->checkpoint_error ? s->checkpoint_error : "");
     out->max_peers = s->max_peers;
     if (s->n_particle) {
         out->particle = calloc(s->n_particle, sizeof *out->particle);

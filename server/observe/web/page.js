@@ -51,6 +51,17 @@ function verifySummary(v) {
     `${v.struck || 0} verifiers struck, ${v.excluded || 0} workers excluded`;
 }
 
+// --checkpoint-dir: the last checkpoint's round and age, and, loudly,
+// checkpoints that fail (a full disk).
+function checkpointSummary(c) {
+  if (!c || (c.age_seconds === null && !c.failures)) return "";
+  let s = c.age_seconds === null ? "; no checkpoint yet"
+    : `; checkpoint of round ${c.round}, ${Math.round(c.age_seconds)} s ago`;
+  if (c.error) s += `; CHECKPOINTS FAILING (${c.failures}): ${c.error}`;
+  else if (c.failures) s += ` (${c.failures} failed earlier)`;
+  return s;
+}
+
 function drawSummary(st, h) {
   $("version").textContent = st.version;
   const rate = roundRate(st, h);
@@ -61,7 +72,7 @@ function drawSummary(st, h) {
     ` (particle ${st.global_best_particle}), test accuracy ${pct(st.global_accuracy)}` +
     `; up ${Math.round(st.uptime_seconds)} s; ${st.peers_connected} connections` +
     `, ${st.encrypted ? "encrypted (CURVE)" : "NOT encrypted"}; ${st.errors_sent} errors sent` +
-    verifySummary(st.verify);
+    verifySummary(st.verify) + checkpointSummary(st.checkpoint);
   const waiting = st.particle.filter((p) => p.active && !p.pushed).map((p) => p.worker);
   const missing = st.workers_expected - st.particles;
   let w = "";
