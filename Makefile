@@ -260,6 +260,7 @@ $(BUILD)/tests/make_corpus: $(BUILD)/tests/fuzz/make_corpus.o $(LIBSERVER) $(LIB
 
 # The scripts test runs the scripts as users do, on the default build only.
 test: $(BINS) $(TEST_BINS)
+	@BUILD=$(BUILD) tests/system/leftovers-test.sh start
 	@BUILD=$(BUILD) tests/lib/run-tests.sh $(UNIT_SUITES) check_cluster check_training check_robust check_shard check_security check_usage
 	@if [ -z "$(SANITIZER)" ]; then BUILD=$(BUILD) tests/system/scripts-test.sh; fi
 	@if [ -z "$(SANITIZER)" ]; then BUILD=$(BUILD) tests/system/python-test.sh; fi
@@ -269,6 +270,7 @@ test: $(BINS) $(TEST_BINS)
 	@if [ -z "$(SANITIZER)" ]; then BUILD=$(BUILD) tests/system/packaging-test.sh; fi
 	@if [ -z "$(SANITIZER)" ]; then BUILD=$(BUILD) tests/system/ssh-test.sh; fi
 	@if [ -z "$(SANITIZER)" ]; then BUILD=$(BUILD) tests/system/slurm-test.sh; fi
+	@BUILD=$(BUILD) tests/system/leftovers-test.sh check
 
 # A normal daemon run under valgrind (needs a build without sanitizers).
 # The house layout of every C file (.clang-format); CI runs format-check.

@@ -191,3 +191,22 @@ void ckpt_close(struct ckpt_reader *r)
         fclose(r->f);
     r->f = NULL;
 }
+
+int ckpt_verify(const char *path, uint32_t *version, char *err, size_t errlen)
+{
+    struct ckpt_reader r;
+    int rc = ckpt_open(&r, path);
+    unsigned char buf[1 << 16];
+    while (rc == 0 && r.left > 4) {
+        size_t n = r.left - 4 < sizeof buf ? (size_t)(r.left - 4) : sizeof buf;
+        rc = ckpt_get(&r, buf, n);
+    }
+    if (rc == 0)
+        rc = ckpt_finish(&r);
+    if (rc != 0)
+        snprintf(err, errlen, "%s", r.err[0] ? r.err : "unreadable");
+    else if (version)
+        *version = r.version;
+    ckpt_close(&r);
+    return rc;
+}

@@ -57,5 +57,9 @@ int ckpt_get_str(struct ckpt_reader *r, char *s, size_t cap);
 /* Check that only the trailing CRC is left and that it matches. */
 int ckpt_finish(struct ckpt_reader *r);
 void ckpt_close(struct ckpt_reader *r);
+/* Read a whole file through its trailing CRC without interpreting it:
+ * 0 (the file is intact, its container version in *version), or -1 with
+ * the reason in err. */
+int ckpt_verify(const char *path, uint32_t *version, char *err, size_t errlen);
 
 #endif

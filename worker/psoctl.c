@@ -8,11 +8,13 @@
  *   psoctl evict ENDPOINT WORKER             evict a worker (it may rejoin) } or the
  *   psoctl stop ENDPOINT                     final model + checkpoint, exit } token file
  *   psoctl keygen BASE                       BASE.key (secret) + BASE.pub
+ *   psoctl checkpoints DIR                   check every checkpoint there (offline)
  *
  *   options: --curve-secret FILE --curve-server FILE   (CURVE daemons)
  *            --timeout-ms N  --json
  *
  * A plain client of the library. */
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -22,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/ckpt.h"
 #include "common/config.h"
 #include "common/keys.h"
 #include "worker/client/psoclient.h"
@@ -210,6 +213,9 @@ static const struct usage_item s_commands[] = {
     {"stop ENDPOINT", "write the final model and a checkpoint, then exit (an admin request). "
                       "Admin requests need a CURVE key from psod's --admin directory, or, on "
                       "psod's own host as its user, the token it wrote (--admin-token-file)."},
+    {"checkpoints DIR",
+     "read every checkpoint in DIR (psod's --checkpoint-dir) through its CRC, offline, and say "
+     "which are intact; exits 1 if one is not, or there are none."},
     {"keygen BASE", "write a CURVE key pair: BASE.key (secret, mode 0600) and BASE.pub, "
                     "which goes into psod's --allow or --admin directory."},
     {NULL, NULL}};
@@ -289,6 +295,38 @@ static int s_model(struct psoc *c, const char *file, int safe)
     return 0;
 }
 
+/* psoctl checkpoints DIR: every ckpt-*.psck read through its CRC. */
+static int s_checkpoints(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        fprintf(stderr, "psoctl: cannot read '%s': %s\n", dir, strerror(errno));
+        return 1;
+    }
+    int n = 0, bad = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (strncmp(e->d_name, "ckpt-", 5) != 0 || len < 10 ||
+            strcmp(e->d_name + len - 5, ".psck") != 0)
+            continue;
+        char path[4096], err[512];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        uint32_t version;
+        n++;
+        if (ckpt_verify(path, &version, err, sizeof err) == 0) {
+            printf("%s: intact (container version %u)\n", path, version);
+        } else {
+            printf("%s: UNUSABLE: %s\n", path, err);
+            bad++;
+        }
+    }
+    closedir(d);
+    if (n == 0)
+        fprintf(stderr, "psoctl: no checkpoint (ckpt-*.psck) in '%s'\n", dir);
+    return n == 0 || bad ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")))
@@ -299,6 +337,8 @@ int main(int argc, char **argv)
         return s_usage(stderr);
     const char *cmd = argv[1];
     char err[512];
+    if (!strcmp(cmd, "checkpoints"))
+        return argc == 3 ? s_checkpoints(argv[2]) : s_usage(stderr);
     if (!strcmp(cmd, "keygen")) {
         if (argc != 3)
             return s_usage(stderr);

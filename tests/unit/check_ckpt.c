@@ -100,6 +100,33 @@ START_TEST(every_truncation_and_bit_flip_is_caught)
 }
 END_TEST
 
+START_TEST(verify_reads_a_whole_file_through_its_crc)
+{
+    size_t len;
+    unsigned char *d = s_write(&len);
+    char err[256];
+    uint32_t version = 0;
+    ck_assert_msg(ckpt_verify(path, &version, err, sizeof err) == 0, "%s", err);
+    ck_assert_uint_eq(version, CKPT_VERSION);
+    for (size_t i = 0; i < len; i += 3) { /* any byte flipped, or the file cut there */
+        d[i] ^= 0x10;
+        FILE *f = fopen(path, "wb");
+        fwrite(d, 1, len, f);
+        fclose(f);
+        ck_assert_msg(ckpt_verify(path, NULL, err, sizeof err) == -1, "flip at %zu passed", i);
+        ck_assert(err[0]);
+        d[i] ^= 0x10;
+        f = fopen(path, "wb");
+        fwrite(d, 1, i, f);
+        fclose(f);
+        ck_assert_msg(ckpt_verify(path, NULL, err, sizeof err) == -1, "cut at %zu passed", i);
+    }
+    ck_assert_int_eq(ckpt_verify("/nonexistent/ckpt", NULL, err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "cannot open"), "%s", err);
+    free(d);
+}
+END_TEST
+
 START_TEST(lengths_are_checked_before_use)
 {
     /* A string claiming 2^63 bytes, and a field longer than the file. */
@@ -145,6 +172,7 @@ int main(void)
     tcase_add_test(tc, round_trip_file_and_memory);
     tcase_add_test(tc, every_truncation_and_bit_flip_is_caught);
     tcase_add_test(tc, lengths_are_checked_before_use);
+    tcase_add_test(tc, verify_reads_a_whole_file_through_its_crc);
     suite_add_tcase(s, tc);
     return suite_run(s);
 }
