@@ -107,19 +107,32 @@ static void s_welcome(struct server *s, struct member *mb, int rejoined)
  * hello carries the holder's session (the same process on a new
  * connection) or its pid and host (a first hello sent again before its
  * welcome came), the holder has been silent past liveness (a real restart) or
- * none has claimed the particle since a resume (pid 0). */
+ * none has claimed the particle since a resume (pid 0). A new process on
+ * the holder's own host takes over once the holder has missed two
+ * heartbeats: a worker restarted after a crash (kill -9 leaves no bye)
+ * should not wait out --liveness, and a live twin on that host would be
+ * beating every interval. */
+#define S_SAME_HOST_BEATS 2
 static int s_name_taken(struct server *s, const struct member *mb, const Psod__Hello *h,
                         const struct wire_msg *in)
 {
     double heard = time_now_s() - mb->last_seen, limit = srv_silent_limit(s);
+    int same_host = h->host && h->host[0] && strcmp(mb->host, h->host) == 0;
     if (!mb->active || mb->pid == 0 || heard > limit || srv_same_session(mb, h->session) ||
         s_same_process(mb, h))
         return 0;
+    if (same_host && heard > S_SAME_HOST_BEATS * s->cfg.heartbeat_ms / 1000.0) {
+        log_info("worker '%s': a new process (pid %u) on %s takes over from pid %u, silent for "
+                 "%.1f s (%d heartbeats missed)",
+                 mb->name, h->pid, h->host, mb->pid, heard, S_SAME_HOST_BEATS);
+        return 0;
+    }
     srv_reject(s, in, PSOD__ERROR_CODE__ERR_NAME_TAKEN, 0,
                "worker name '%s' is held by a live worker (pid %u on %s, heard %.1f s ago); "
                "give this one another --name, or if that worker is gone, retry after %.0f s "
-               "of its silence (--heartbeat-ms x --liveness)",
-               mb->name, mb->pid, mb->host[0] ? mb->host : "?", heard, limit);
+               "of its silence (--heartbeat-ms x --liveness; %.1f s on its own host)",
+               mb->name, mb->pid, mb->host[0] ? mb->host : "?", heard, limit,
+               S_SAME_HOST_BEATS * s->cfg.heartbeat_ms / 1000.0);
     return 1;
 }
 

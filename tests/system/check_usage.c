@@ -162,6 +162,41 @@ static int s_lines(const char *path, unsigned long long *first, unsigned long lo
     return n;
 }
 
+START_TEST(a_worker_restarted_after_kill_9_is_back_within_seconds)
+{
+    /* No bye from a killed worker: its restart on the same host takes the
+     * particle over once psod has missed two of its heartbeats (2 s here),
+     * not after --liveness (10 s), and the swarm trains on. */
+    char ep[256];
+    pid_t psod = proc_psod("k9", ep, sizeof ep, (char *[]){"--workers", "2", NULL});
+    pid_t a = s_worker(ep, "a", "100000", "k9-a", (char *[]){"--delay-ms", "2", NULL});
+    pid_t b = s_worker(ep, "b", "100000", "k9-b", (char *[]){"--delay-ms", "2", NULL});
+    ck_assert(proc_wait_for("k9-a", "err", "joined", 10));
+    usleep(500000);
+    kill(a, SIGKILL);
+    ck_assert_int_eq(proc_wait(a, 5), -SIGKILL);
+    double t0 = proc_now();
+    a = s_worker(ep, "a", "100000", "k9-a2", (char *[]){"--delay-ms", "2", NULL});
+    ck_assert(proc_wait_for("k9-a2", "err", "(rejoined)", 8));
+    double back = proc_now() - t0;
+    ck_assert_msg(back < 6, "back after %.1f s", back);
+    proc_read("k9", "err", out, sizeof out);
+    ck_assert_msg(strstr(out, "worker 'a': a new process (pid") &&
+                      strstr(out, "takes over from pid"),
+                  "%.3000s", out);
+    proc_read("k9-a2", "err", out, sizeof out);
+    ck_assert_msg(strstr(out, "held by a live worker") && strstr(out, "trying again"), "%.3000s",
+                  out);
+    kill(a, SIGTERM);
+    kill(b, SIGTERM);
+    ck_assert_int_ge(proc_wait(a, 20), 0);
+    ck_assert_int_ge(proc_wait(b, 20), 0);
+    kill(psod, SIGTERM);
+    ck_assert_int_eq(proc_wait(psod, 10), 0);
+    printf("kill -9: the restarted worker was back in %.1f s\n", back);
+}
+END_TEST
+
 START_TEST(resume_keeps_the_metrics_history_and_refuses_a_missing_directory)
 {
     char ck[600], metrics[600], ep[256];
@@ -595,6 +630,7 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, unusable_paths_are_refused_at_start_and_a_lost_model_fails_the_run);
     tcase_add_test(tc, a_second_worker_under_a_live_name_is_refused);
+    tcase_add_test(tc, a_worker_restarted_after_kill_9_is_back_within_seconds);
     tcase_add_test(tc, psoctl_model_writes_the_swarms_model_and_another_dataset_is_refused);
     tcase_add_test(tc, resume_keeps_the_metrics_history_and_refuses_a_missing_directory);
     tcase_add_test(tc, sigterm_and_sigint_end_a_worker_with_a_bye);

@@ -206,8 +206,25 @@ int psoc__hello_retry(struct psoc *c, float *weights, int budget_ms, int first_m
         int64_t left = deadline - time_now_ms();
         int timeout = left < wait_ms ? (int)(left > 100 ? left : 100) : wait_ms;
         int rc = s_hello(c, weights, timeout, w, err, errlen);
-        if (rc != PSOC_ETIMEOUT || time_now_ms() >= deadline)
+        /* Our name held by a process psod still hears from: a predecessor
+         * killed a moment ago (psod lets us in once it has missed its
+         * beats), or a twin (the log says so now; the join fails at the
+         * end of the budget). */
+        int taken = rc == PSOC_EREFUSED && c->last_server_error == PSOD__ERROR_CODE__ERR_NAME_TAKEN;
+        if ((rc != PSOC_ETIMEOUT && !taken) || time_now_ms() >= deadline)
             return rc;
+        if (taken) {
+            if (*attempts == 1)
+                psoc__say(c, 2, "%s; trying again for up to %.0f s", err,
+                          (deadline - time_now_ms()) / 1e3);
+            for (int64_t until = time_now_ms() + 500;
+                 time_now_ms() < until && time_now_ms() < deadline;)
+                if (c->opts.stop && *c->opts.stop)
+                    return psoc__err(err, errlen, PSOC_EINTR, "interrupted while joining");
+                else
+                    usleep(20000);
+            continue;
+        }
         if (*attempts == 1 || *attempts % 4 == 0)
             psoc__say(c, 2, "psod at %s not answering yet (attempt %d, %.0f s left)", c->endpoint,
                       *attempts, (deadline - time_now_ms()) / 1e3);
