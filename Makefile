@@ -107,7 +107,7 @@ TEST_BINS = $(UNIT_SUITES:%=$(BUILD)/tests/%) $(BUILD)/tests/check_cluster $(BUI
             $(BUILD)/tests/make_fixture $(BUILD)/tests/nn_ref
 BENCH_BINS = $(BUILD)/bench/bench_update $(BUILD)/bench/bench_round $(BUILD)/bench/bench_train
 
-.PHONY: all deps test valgrind bench install uninstall clean man deb format format-check
+.PHONY: all deps test valgrind bench install uninstall clean man deb format format-check soak
 # Keep test and bench objects make would otherwise treat as intermediate.
 .SECONDARY:
 all: $(BINS)
@@ -266,6 +266,7 @@ test: $(BINS) $(TEST_BINS)
 	@if [ -z "$(SANITIZER)" ]; then BUILD=$(BUILD) tests/system/python-test.sh; fi
 	@if [ -z "$(SANITIZER)" ]; then BUILD=$(BUILD) tests/system/netlab-test.sh; fi
 	@BUILD=$(BUILD) tests/system/http-test.sh
+	@if [ -z "$(SANITIZER)" ]; then BUILD=$(BUILD) tests/system/chaos-test.sh; fi
 	@tests/system/layers-test.sh
 	@if [ -z "$(SANITIZER)" ]; then BUILD=$(BUILD) tests/system/packaging-test.sh; fi
 	@if [ -z "$(SANITIZER)" ]; then BUILD=$(BUILD) tests/system/ssh-test.sh; fi
@@ -280,6 +281,13 @@ format:
 format-check:
 	@clang-format --dry-run --Werror $(FORMAT_FILES) && \
 	    echo "format: $(words $(FORMAT_FILES)) files laid out as .clang-format says"
+
+# The long chaos run (docs/RELIABILITY.md): LeNet-5 on MNIST, 4 workers, a
+# fault every 10 s on average for SOAK_SECONDS, beside a 10-minute clean run.
+SOAK_SECONDS ?= 1800
+soak: $(BINS)
+	/usr/bin/python3 scripts/chaos.py --build $(BUILD) --seconds $(SOAK_SECONDS) --clean-seconds 600 \
+	    --mtbf 10 --workers 4 --model lenet5 --data-dir data/mnist --out docs/results/soak
 
 valgrind: $(BINS) $(BUILD)/tests/hostile_client $(BUILD)/tests/make_fixture
 	@BUILD=$(BUILD) tests/system/valgrind-daemon.sh
