@@ -367,8 +367,14 @@ int srv_shard_save_model(struct server *s, double wait_s)
         return 0; /* the ranges come in with the reports; see srv_shard_timers */
     double deadline = time_now_s() + wait_s;
     while (sh->model_have != sh->all_votes && time_now_s() < deadline) {
-        zmq_pollitem_t it = {s->sock, 0, ZMQ_POLLIN, 0};
-        if (zmq_poll(&it, 1, 100) <= 0)
+        /* The gate too: a shard reconnecting now (this coordinator just
+         * restarted) gets through its handshake only when the gate answers
+         * (ZAP), as in the loop. */
+        zmq_pollitem_t it[4] = {{s->sock, 0, ZMQ_POLLIN, 0}};
+        int nit = 1 + gate_poll_items(s->gate, it + 1);
+        int pr = zmq_poll(it, nit, 100);
+        gate_process(s->gate);
+        if (pr <= 0 || !(it[0].revents & ZMQ_POLLIN))
             continue;
         for (int k = 0; k < 64; k++) {
             struct wire_msg in;
@@ -378,6 +384,13 @@ int srv_shard_save_model(struct server *s, double wait_s)
                 break;
             if (r == 0 && in.command == PSOD__COMMAND__CMD_SHARD_REPORT)
                 srv_handle_shard_report(s, &in);
+            /* A shard that (re)registers now, after a restart of this
+             * coordinator or of itself, missed the order: it gets it again
+             * (a range given twice counts once). */
+            if (r == 0 && in.command == PSOD__COMMAND__CMD_SHARD_HELLO) {
+                srv_handle_shard_hello(s, &in);
+                srv_shard_order(s, PSOD__SHARD_ACTION__SHARD_MODEL, s->round);
+            }
             wire_msg_clear(&in); /* anything else waits for no one at the end */
         }
     }

@@ -364,6 +364,66 @@ static int s_shows_shards(const char *out)
            !strstr(out, "LOST") && strstr(out, "in the swarm");
 }
 
+START_TEST(a_coordinator_stopped_right_after_its_restart_still_writes_the_model)
+{
+    /* Found by scripts/chaos.py: a coordinator killed, resumed and stopped
+     * before its shard had registered again waited for the shard's range
+     * with the registration dropped, and lost the model file (exit 1). */
+    ck_assert_int_eq(fixture_write_idx(dir, "train", 600, 1), 0);
+    ck_assert_int_eq(fixture_write_idx(dir, "t10k", 100, 2), 0);
+    const char *run = "restop";
+    char cd[2][600];
+    char *extra[2][12];
+    for (int k = 0; k < 2; k++) {
+        snprintf(cd[k], sizeof cd[k], "%s/%s-ckpt%d", dir, run, k);
+        char *e[] = {"--workers",
+                     "2",
+                     "--checkpoint-dir",
+                     cd[k],
+                     "--checkpoint-every",
+                     "2",
+                     "--heartbeat-ms",
+                     "200",
+                     "--resume-or-start",
+                     "--resume",
+                     cd[k],
+                     NULL};
+        memcpy(extra[k], e, sizeof e);
+    }
+    struct swarm w;
+    memset(&w, 0, sizeof w);
+    w.count = 2;
+    snprintf(w.model, sizeof w.model, "%s/%s.psom", dir, run);
+    for (int k = 0; k < 2; k++) {
+        snprintf(w.ep[k], sizeof w.ep[k], "ipc://%s/%s-%d.ipc", dir, run, k);
+        size_t len = strlen(w.list);
+        snprintf(w.list + len, sizeof w.list - len, "%s%s", k ? "," : "", w.ep[k]);
+    }
+    for (int k = 0; k < 2; k++)
+        s_start(&w, k, run, 0, extra[k]);
+    pid_t p[2];
+    for (int i = 0; i < 2; i++)
+        p[i] = s_worker(w.ep[0], run, i,
+                        (char *[]){"--epochs", "1000", "--sync-every", "1", "--delay-ms", "4",
+                                   "--reconnect-ms", "60000", NULL});
+    s_wait_ckpt(cd[0], 4, 60);
+    kill(w.pid[0], SIGKILL);
+    ck_assert_int_eq(proc_wait(w.pid[0], 5), -SIGKILL);
+    s_start(&w, 0, run, 1, extra[0]); /* returns once it listens */
+    kill(w.pid[0], SIGTERM);          /* before shard 1 is back with it */
+    ck_assert_int_eq(proc_wait(w.pid[0], 30), 0);
+    char log[1 << 15];
+    proc_read(w.tag[0], "err", log, sizeof log);
+    ck_assert_msg(strstr(log, "written to") && !strstr(log, "NOT assembled"), "%.3000s", log);
+    for (int i = 0; i < 2; i++) {
+        kill(p[i], SIGTERM);
+        proc_wait(p[i], 20);
+    }
+    kill(w.pid[1], SIGTERM);
+    ck_assert_int_eq(proc_wait(w.pid[1], 20), 0);
+}
+END_TEST
+
 START_TEST(a_shard_refuses_hostile_input_and_it_changes_nothing)
 {
     ck_assert_int_eq(fixture_write_idx(dir, "train", 900, 1), 0);
@@ -683,5 +743,6 @@ int main(void)
     s_case(s, "wire", compressed_payloads_per_range, 1);
     s_case(s, "model", psoctl_model_gathers_every_shards_range_and_stop_needs_no_key_here, 1);
     s_case(s, "retire", a_newcomer_takes_over_a_retired_particle_on_every_shard, 1);
+    s_case(s, "restop", a_coordinator_stopped_right_after_its_restart_still_writes_the_model, 1);
     return suite_run(s);
 }
