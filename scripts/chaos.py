@@ -13,9 +13,12 @@ Faults arrive at random (exponential gaps, mean --mtbf seconds, seeded by
   psod-kill     kill -9 of psod (the coordinator), restarted with --resume
   shard-kill    kill -9 of a shard (under --shards S >= 2), restarted with --resume
   disk-full     --checkpoint-dir (a small tmpfs, root only) filled for --stop-for s
-Left out: cutting or slowing a worker's link (scripts/netlab.sh has the
-namespaces; this harness runs on loopback) and stepping psod's clock (it
-times rounds on CLOCK_MONOTONIC, which no one can step).
+  link-cut      a worker's link down for --stop-for s        } under --link RATE:
+  link-slow     a worker's link at a tenth of RATE for 3 x --stop-for s } every node in
+                                     scripts/netlab.sh's namespaces (root only)
+Left out: stepping psod's clock (it times rounds and liveness on
+CLOCK_MONOTONIC, which no one can step; a wall-clock step changes only log
+stamps).
 
 Measured, for the clean and the chaos run: goodput (rounds a second that
 reached the global model's history, and samples trained a second in them),
@@ -41,7 +44,23 @@ import sys
 import tempfile
 import time
 
-KINDS = ["worker-kill", "worker-stop", "psod-kill", "shard-kill", "disk-full"]
+KINDS = ["worker-kill", "worker-stop", "psod-kill", "shard-kill", "disk-full", "link-cut",
+         "link-slow"]
+LAB = ROOT = None
+
+
+def rate_bytes(rate):
+    m = re.fullmatch(r"(\d+)(kbit|mbit|gbit)", rate)
+    return int(m.group(1)) * {"kbit": 1000, "mbit": 10**6, "gbit": 10**9}[m.group(2)] // 8
+
+
+def shape(ns, dev, rate):
+    """netlab.sh's tbf on DEV in NS, replaced at another rate."""
+    bps = rate_bytes(rate)
+    burst = max(bps // 100, 16384)
+    limit = max(bps // 20, 2 * burst)
+    subprocess.run(["ip", "netns", "exec", ns, "tc", "qdisc", "replace", "dev", dev, "root", "tbf",
+                    "rate", rate, "burst", str(burst), "limit", str(limit)], check=True)
 
 
 def free_port():
@@ -79,7 +98,9 @@ class Run:
         shutil.rmtree(self.dir, ignore_errors=True)
         os.makedirs(self.dir)
         self.ports = [free_port() for _ in range(a.shards)]
-        self.eps = [f"tcp://127.0.0.1:{p}" for p in self.ports]
+        # In the lab shard k is node k, worker i node shards + i.
+        self.eps = ([f"tcp://10.88.0.{k + 1}:5555" for k in range(a.shards)] if LAB else
+                    [f"tcp://127.0.0.1:{p}" for p in self.ports])
         self.ck = [os.path.join(self.dir, f"ck{k}") for k in range(a.shards)]
         self.mounted = []
         for d in self.ck:
@@ -116,7 +137,7 @@ class Run:
             args += ["--resume", self.ck[k], "--resume-or-start"]
         self.psod_spawns[k] += 1
         log = open(os.path.join(self.dir, f"psod{k}.{self.psod_spawns[k]}.log"), "w")
-        self.psod[k] = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        self.psod[k] = subprocess.Popen(self.node(k) + args, stdout=log, stderr=subprocess.STDOUT)
         log.close()
         self.events.append((time.time(), "psod-start", f"{k} {self.psod_spawns[k]}"))
 
@@ -135,9 +156,14 @@ class Run:
                      "--shard-index", str(i), "--shard-count", str(a.workers), "--threads", "1"]
         self.worker_spawns[i] += 1
         log = open(os.path.join(self.dir, f"w{i}.{self.worker_spawns[i]}.log"), "w")
-        self.workers[i] = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        self.workers[i] = subprocess.Popen(self.node(a.shards + i) + args, stdout=log,
+                                           stderr=subprocess.STDOUT)
         log.close()
         self.events.append((time.time(), "worker-start", f"w{i} {self.worker_spawns[i]}"))
+
+    def node(self, n):
+        """The command prefix that runs in lab node n (ip netns exec execs: same pid)."""
+        return ["ip", "netns", "exec", f"{LAB}-n{n}"] if LAB else []
 
     def procs(self):
         return [p for p in self.psod + self.workers if p is not None]
@@ -215,6 +241,24 @@ class Run:
                 self.fillers = []
             later.append((now + a.stop_for, free))
             return "checkpoint tmpfs"
+        if kind in ("link-cut", "link-slow"):
+            i = rng.randrange(a.workers)
+            node = a.shards + i
+            ns, hub = f"{LAB}-n{node}", f"{LAB}-hub"
+            if kind == "link-cut":
+                subprocess.run(["ip", "-n", ns, "link", "set", "eth0", "down"], check=True)
+                later.append((now + a.stop_for, lambda: subprocess.run(
+                    ["ip", "-n", ns, "link", "set", "eth0", "up"], check=True)))
+            else:
+                slow = f"{max(1, rate_bytes(a.link) * 8 // 10 // 1000)}kbit"
+                shape(ns, "eth0", slow)
+                shape(hub, f"h{node}", slow)
+
+                def restore():
+                    shape(ns, "eth0", a.link)
+                    shape(hub, f"h{node}", a.link)
+                later.append((now + 3 * a.stop_for, restore))
+            return f"w{i}"
         raise ValueError(kind)
 
     def go(self):
@@ -434,6 +478,8 @@ def main():
     p.add_argument("--stop-for", type=float, default=3.0)
     p.add_argument("--disk-mib", type=int, default=64, help="the checkpoint tmpfs (disk-full)")
     p.add_argument("--no-clean", action="store_true", help="the chaos run only")
+    p.add_argument("--link", default="", help="run every node in a netlab at this rate "
+                   "(e.g. 1gbit; root): the link faults need it")
     p.add_argument("--build", default="build")
     p.add_argument("--out", default="", help="keep the runs here (default: a temporary dir)")
     a = p.parse_args()
@@ -444,6 +490,10 @@ def main():
     if "shard-kill" in a.faults and a.shards < 2:
         a.faults.remove("shard-kill")
         print("chaos: shard-kill left out: it needs --shards 2 or more")
+    for k in ("link-cut", "link-slow"):
+        if k in a.faults and not a.link:
+            a.faults.remove(k)
+            print(f"chaos: {k} left out: it needs --link RATE (every node in a netlab)")
     if "disk-full" in a.faults and os.geteuid() != 0:
         a.faults.remove("disk-full")
         print("chaos: disk-full left out: mounting the checkpoint tmpfs needs root")
@@ -451,6 +501,16 @@ def main():
     a.out = a.out or tempfile.mkdtemp(prefix="psod-chaos-")
     os.makedirs(a.out, exist_ok=True)
     runs, res = [], {}
+    global LAB
+    if a.link:
+        rate_bytes(a.link)
+        LAB = f"chaos{os.getpid() % 10**7}"
+        nodes = a.shards + a.workers
+        up = subprocess.run([os.path.join(os.path.dirname(os.path.abspath(__file__)), "netlab.sh"),
+                             "up", "--nodes", str(nodes), "--rate", a.link, "--name", LAB])
+        if up.returncode != 0:
+            print("chaos: the lab did not come up (--link needs root)")
+            return 2
     try:
         for name, faults in ([] if a.no_clean else [("clean", [])]) + [("chaos", a.faults)]:
             secs = a.clean_seconds or a.seconds if name == "clean" else a.seconds
@@ -466,8 +526,13 @@ def main():
                 if proc.poll() is None:
                     proc.kill()
             run.cleanup_mounts()
+        if LAB:
+            subprocess.run([os.path.join(os.path.dirname(os.path.abspath(__file__)), "netlab.sh"),
+                            "down", LAB])
     c = res["chaos"]
     bad = []
+    if LAB and LAB in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout:
+        bad.append(f"the lab {LAB} was left behind")
     print(f"{'':34} {'clean':>14} {'chaos':>14}")
     for key, label in [("rounds_per_s", "rounds/s (that reached the model)"),
                        ("samples_per_s", "samples/s in those rounds"),
