@@ -55,8 +55,10 @@ COMMON_SRC = common/log.c common/config.c common/crc32c.c common/rng.c common/wi
              common/timeutil.c common/modelfile.c common/ckpt.c common/keys.c common/hash.c \
              common/sig.c common/lrsched.c common/codec.c common/statusjson.c \
              common/token.c
-CLIENT_SRC = worker/client/psoclient.c worker/client/psoclient_beat.c \
-             worker/client/psoclient_wait.c worker/client/psoclient_sync.c \
+CLIENT_SRC = worker/client/psoclient.c worker/client/psoclient_conn.c \
+             worker/client/psoclient_beat.c \
+             worker/client/psoclient_wait.c worker/client/psoclient_link.c \
+             worker/client/psoclient_sync.c \
              worker/client/psoclient_ops.c worker/client/psoclient_status.c \
              worker/client/psoclient_model.c worker/client/psoclient_shard.c \
              worker/client/psoclient_data.c worker/client/psoclient_verify.c \

@@ -29,6 +29,8 @@ rule "server/strategy/ uses ZeroMQ, the wire or the daemon's state" \
 rule "server/strategy/ calls ZeroMQ" grep -rln 'zmq_' server/strategy/
 rule "a call loop among server/ files other than rounds with the shard files" \
     python3 tests/lib/server-loops.py
+rule "a call loop among the client library's files (worker/client/)" \
+    python3 tests/lib/server-loops.py --client
 rule "a low file (table, reply, record) calls up, or observe/ calls a handler" \
     python3 tests/lib/server-loops.py --low
 rule "a round closed outside rounds.c, server.c and the shard files" \

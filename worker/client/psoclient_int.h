@@ -2,8 +2,9 @@
  * rooms share. psoclient.c sets connections up (CURVE, monitor, reset) and
  * tears them down; psoclient_beat.c is the heartbeat thread;
  * psoclient_wait.c sends a request and waits for its reply, matching it to
- * its request and reading handshake failures; psoclient_sync.c joins and
- * syncs; psoclient_shard.c does both over a sharded swarm's daemons;
+ * its request and reading handshake failures; psoclient_link.c is one
+ * daemon's hello, push and position; psoclient_sync.c joins and syncs
+ * through it; psoclient_shard.c does both over a sharded swarm's daemons;
  * psoclient_ops.c holds the operator calls (status, admin, the model);
  * psoclient_status.c the Status message as a struct. Nothing outside the
  * library includes this. */
@@ -129,7 +130,8 @@ int psoc__send(struct psoc *c, int command, const ProtobufCMessage *meta, zmq_ms
 int psoc__await(struct psoc *c, int want, uint64_t seq, int timeout_ms, struct wire_msg *m,
                 char *err, size_t errlen);
 
-/* psoclient_sync.c, for psoclient_shard.c */
+/* psoclient_link.c: one daemon's hello (with retries), push and position,
+ * for psoclient_sync.c (one daemon) and psoclient_shard.c (each shard). */
 int psoc__hello_retry(struct psoc *c, float *weights, int budget_ms, int first_ms,
                       struct psoc_welcome *w, int *attempts, char *err, size_t errlen);
 /* Send a push (`gradient` or `weights`); its seq in *seq. */

@@ -1,0 +1,370 @@
+/* One daemon's side of a sync: the hello and its welcome (with retries),
+ * the zero-copy push, the position it answers (a full vector or a change
+ * against the reference both sides hold), and the wire state behind them.
+ * psoclient_sync.c drives it for one daemon, psoclient_shard.c for each
+ * daemon of a sharded swarm; it calls neither. */
+#include "worker/client/psoclient_int.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/codec.h"
+#include "common/crc32c.h"
+#include "common/timeutil.h"
+
+/* Check the payload's size and CRC and copy it into `dst`. */
+static int s_take_payload(struct psoc *c, struct wire_msg *m, uint32_t crc, float *dst, char *err,
+                          size_t errlen)
+{
+    size_t bytes = zmq_msg_size(&m->payload);
+    if (bytes != c->n * sizeof(float))
+        return psoc__err(err, errlen, PSOC_EPROTO, "daemon sent %zu bytes of weights, expected %zu",
+                         bytes, c->n * sizeof(float));
+    /* Copy and check in one pass; on a mismatch the caller's weights are
+     * already overwritten, so they are restored from nothing: report it and
+     * let the worker decide (it must not train on them). */
+    uint32_t got = wire_copy_crc(dst, zmq_msg_data(&m->payload), bytes);
+    if (got != crc)
+        return psoc__err(err, errlen, PSOC_ECHECKSUM,
+                         "position checksum mismatch (got %08x, header says %08x); "
+                         "the weights buffer holds the corrupt position",
+                         got, crc);
+    return PSOC_OK;
+}
+
+/* A compressed position: the change against c->ref, which becomes the new
+ * position (and is copied into `weights`). *diverged is set when the
+ * result is not the daemon's, bit for bit (its CRC says so): the caller
+ * rejoins for a float32 position. */
+static int s_take_change(struct psoc *c, struct wire_msg *m, const Psod__Position *pos,
+                         float *weights, int *diverged, char *err, size_t errlen)
+{
+    const void *q = zmq_msg_data(&m->payload);
+    size_t bytes = zmq_msg_size(&m->payload);
+    if ((int)pos->encoding != c->wire)
+        return psoc__err(err, errlen, PSOC_EPROTO, "daemon sent a %s position; we agreed on %s",
+                         codec_name((int)pos->encoding), codec_name(c->wire));
+    char msg[200];
+    if (codec_check(c->wire, c->n, pos->block_size, q, bytes, msg, sizeof msg) != 0)
+        return psoc__err(err, errlen, PSOC_EPROTO, "daemon's position: %s", msg);
+    uint32_t got = crc32c(0, q, bytes);
+    if (got != pos->payload_crc32c)
+        return psoc__err(err, errlen, PSOC_ECHECKSUM,
+                         "position checksum mismatch (got %08x, header says %08x)", got,
+                         pos->payload_crc32c);
+    size_t bad = codec_decode(c->wire, c->n, pos->block_size, q, c->ref, c->ref);
+    uint32_t mine = crc32c(0, c->ref, c->n * sizeof(float));
+    if (bad || mine != pos->position_crc32c) {
+        *diverged = 1;
+        return psoc__err(err, errlen, PSOC_ECHECKSUM,
+                         "the %s position decodes to other floats than the daemon's (CRC %08x, "
+                         "daemon %08x, %zu not finite)",
+                         codec_name(c->wire), mine, pos->position_crc32c, bad);
+    }
+    memcpy(weights, c->ref, c->n * sizeof(float));
+    return PSOC_OK;
+}
+
+/* After a welcome: the agreed wire kind, and for a compressed one the
+ * shared position (the welcome's) with no residual yet. */
+static int s_start_wire(struct psoc *c, int wire, const float *weights, char *err, size_t errlen)
+{
+    if (wire < 0 || wire >= CODEC_KINDS)
+        return psoc__err(err, errlen, PSOC_EPROTO, "daemon agreed on wire encoding %d", wire);
+    c->wire = wire;
+    if (wire == CODEC_FP32)
+        return PSOC_OK;
+    if (!c->ref)
+        c->ref = malloc(c->n * sizeof(float));
+    if (!c->resid)
+        c->resid = malloc(c->n * sizeof(float));
+    if (!c->ref || !c->resid)
+        return psoc__err(err, errlen, PSOC_ESYS, "out of memory for %s state", codec_name(wire));
+    memcpy(c->ref, weights, c->n * sizeof(float));
+    memset(c->resid, 0, c->n * sizeof(float));
+    return PSOC_OK;
+}
+
+/* psod --hyper's values from a Welcome or Position, into out_lr and
+ * out_momentum when they are there and usable (a learning rate in (0, 1e6),
+ * a momentum in [0, 1)); else NaN (unusable ones are logged and ignored). */
+static void s_hyper(const struct psoc *c, int has, double lr, double momentum, double *out_lr,
+                    double *out_momentum)
+{
+    *out_lr = *out_momentum = NAN;
+    if (!has)
+        return;
+    if (!(lr > 0 && lr < 1e6 && momentum >= 0 && momentum < 1)) {
+        psoc__say(c, 2, "psod at %s sent learning rate %g and momentum %g: not usable, ignored",
+                  c->endpoint, lr, momentum);
+        return;
+    }
+    *out_lr = lr;
+    *out_momentum = momentum;
+}
+
+/* HELLO with `weights` (used when the particle is new), WELCOME back into
+ * `weights`. */
+static int s_hello(struct psoc *c, float *weights, int timeout_ms, struct psoc_welcome *out,
+                   char *err, size_t errlen)
+{
+    size_t n = c->n;
+    uint64_t layout_hash = c->layout_hash;
+    Psod__Hello h = PSOD__HELLO__INIT;
+    h.worker_name = c->name;
+    h.protocol_version = PSOD_PROTOCOL_VERSION;
+    h.param_count = n;
+    h.layout_hash = layout_hash;
+    char host[64] = "";
+    gethostname(host, sizeof host - 1);
+    h.host = host;
+    h.pid = (uint32_t)getpid();
+    h.model_name = c->model;
+    h.dataset = c->dataset;
+    h.encoding = (Psod__Encoding)c->opts.wire;
+    h.shard_offset = c->shard_offset;
+    h.shard_total = c->shard_total;
+    /* The same process on a new connection (or after psod restarted: then
+     * the daemon does not know the session and the usual rules apply). */
+    uint64_t sw[2];
+    h.session = psoc__session(c, sw);
+    h.verifier = c->verify_fn != NULL && !c->nsub;
+    if (c->shape[0]) {
+        h.n_input_shape = 3;
+        h.input_shape = c->shape;
+    }
+    zmq_msg_t payload;
+    if (zmq_msg_init_size(&payload, n * sizeof(float)) != 0)
+        return psoc__err(err, errlen, PSOC_ESYS, "out of memory for %zu weights", n);
+    memcpy(zmq_msg_data(&payload), weights, n * sizeof(float));
+    h.payload_crc32c = crc32c(0, weights, n * sizeof(float));
+    int rc = psoc__send(c, PSOD__COMMAND__CMD_HELLO, &h.base, &payload, PSOD__COMMAND__CMD_WELCOME,
+                        timeout_ms, err, errlen);
+    zmq_msg_close(&payload);
+    if (rc)
+        return rc;
+    struct wire_msg m;
+    rc = psoc__await(c, PSOD__COMMAND__CMD_WELCOME, 0, timeout_ms, &m, err, errlen);
+    if (rc)
+        return rc;
+    Psod__Welcome *w = (Psod__Welcome *)m.meta;
+    if (w->param_count != n) {
+        rc = psoc__err(err, errlen, PSOC_EPROTO, "daemon welcomed %llu parameters, we have %zu",
+                       (unsigned long long)w->param_count, n);
+    } else {
+        rc = s_take_payload(c, &m, w->payload_crc32c, weights, err, errlen);
+    }
+    if (rc == PSOC_OK)
+        rc = s_start_wire(c, (int)w->encoding, weights, err, errlen);
+    if (rc == PSOC_OK) {
+        c->joined = 1;
+        c->particle = w->particle_id;
+        c->round = w->round;
+        c->push_kind = (int)w->push_kind;
+        c->heartbeat_ms = w->heartbeat_ms;
+        c->incarnation = w->incarnation;
+        uint64_t ws[2] = {0, 0};
+        if (w->session.len == PSOD_SESSION_LEN)
+            memcpy(ws, w->session.data, PSOD_SESSION_LEN);
+        atomic_store(&c->session[0], (unsigned long long)ws[0]);
+        atomic_store(&c->session[1], (unsigned long long)ws[1]);
+        atomic_store(&c->heard_incarnation, 0);
+        psoc__beat_start(c);
+        c->positions_global = w->positions_global;
+        if (out) {
+            out->particle_id = w->particle_id;
+            out->round = w->round;
+            out->global_best_loss = w->global_best_loss;
+            out->rejoined = w->rejoined;
+            snprintf(out->strategy, sizeof out->strategy, "%s", w->strategy ? w->strategy : "");
+            out->positions_global = w->positions_global;
+            out->push_gradients = w->push_kind == PSOD__PAYLOAD_KIND__PAYLOAD_GRADIENT;
+            out->heartbeat_ms = w->heartbeat_ms;
+            out->pushes = w->pushes;
+            snprintf(out->model, sizeof out->model, "%s", w->model_name ? w->model_name : "");
+            snprintf(out->dataset, sizeof out->dataset, "%s", w->dataset ? w->dataset : "");
+            out->wire = c->wire;
+            s_hyper(c, w->hyper, w->lr, w->momentum, &out->lr, &out->momentum);
+        }
+    }
+    wire_msg_clear(&m);
+    return rc;
+}
+
+/* HELLO until a WELCOME comes, for up to budget_ms: each attempt waits
+ * first_ms, doubling to 8 s (a daemon that died holding our hello, or is
+ * not up yet, never answers it). *attempts counts them. Returns PSOC_OK,
+ * PSOC_ETIMEOUT when the budget ran out, or the error that ended it. */
+int psoc__hello_retry(struct psoc *c, float *weights, int budget_ms, int first_ms,
+                      struct psoc_welcome *w, int *attempts, char *err, size_t errlen)
+{
+    int64_t deadline = time_now_ms() + budget_ms;
+    int wait_ms = first_ms;
+    for (*attempts = 1;; ++*attempts) {
+        int64_t left = deadline - time_now_ms();
+        int timeout = left < wait_ms ? (int)(left > 100 ? left : 100) : wait_ms;
+        int rc = s_hello(c, weights, timeout, w, err, errlen);
+        /* Our name held by a process psod still hears from: a predecessor
+         * killed a moment ago (psod lets us in once it has missed its
+         * beats), or a twin (the log says so now; the join fails at the
+         * end of the budget). */
+        int taken = rc == PSOC_EREFUSED && c->last_server_error == PSOD__ERROR_CODE__ERR_NAME_TAKEN;
+        if ((rc != PSOC_ETIMEOUT && !taken) || time_now_ms() >= deadline)
+            return rc;
+        if (taken) {
+            if (*attempts == 1)
+                psoc__say(c, 2, "%s; trying again for up to %.0f s", err,
+                          (deadline - time_now_ms()) / 1e3);
+            for (int64_t until = time_now_ms() + 500;
+                 time_now_ms() < until && time_now_ms() < deadline;)
+                if (c->opts.stop && *c->opts.stop)
+                    return psoc__err(err, errlen, PSOC_EINTR, "interrupted while joining");
+                else
+                    usleep(20000);
+            continue;
+        }
+        if (*attempts == 1 || *attempts % 4 == 0)
+            psoc__say(c, 2, "psod at %s not answering yet (attempt %d, %.0f s left)", c->endpoint,
+                      *attempts, (deadline - time_now_ms()) / 1e3);
+        if (c->opts.stop && *c->opts.stop)
+            return psoc__err(err, errlen, PSOC_EINTR, "interrupted while joining");
+        if (wait_ms < 8000)
+            wait_ms = wait_ms * 2 < 8000 ? wait_ms * 2 : 8000;
+    }
+}
+
+static void s_release(void *data, void *hint)
+{
+    (void)data;
+    atomic_store(&((struct psoc *)hint)->released, 1);
+}
+
+int psoc__push(struct psoc *c, float *weights, const float *gradient, const struct psoc_report *rep,
+               uint64_t *seq, char *err, size_t errlen)
+{
+    /* What travels: the weights, or the gradient (the reply still lands in
+     * `weights`). Either buffer is sent zero-copy and released before we
+     * return. */
+    float *send = gradient ? (float *)gradient : weights;
+    size_t bytes = c->n * sizeof(float);
+    Psod__Push p = PSOD__PUSH__INIT;
+    p.round = c->round;
+    p.loss = rep->loss;
+    p.samples = rep->samples;
+    if (c->wire == CODEC_FP32)
+        p.payload_crc32c = crc32c(0, send, bytes);
+    p.seq = ++c->seq;
+    p.accuracy = rep->accuracy;
+    p.position_accuracy = rep->position_accuracy;
+    p.position_round = rep->position_round;
+    p.payload_kind =
+        gradient ? PSOD__PAYLOAD_KIND__PAYLOAD_GRADIENT : PSOD__PAYLOAD_KIND__PAYLOAD_WEIGHTS;
+    Psod__Verdict verdict;
+    if (psoc__verdict(c, &verdict))
+        p.verdict = &verdict;
+    zmq_msg_t payload;
+    if (c->wire != CODEC_FP32) {
+        /* The change since the position, plus what earlier pushes lost. */
+        size_t bad = wire_count_nonfinite(send, c->n);
+        if (bad)
+            return psoc__err(err, errlen, PSOC_EINVAL, "%s hold %zu NaN or infinite values",
+                             gradient ? "gradients" : "weights", bad);
+        size_t qbytes = codec_bytes(c->wire, c->n, CODEC_BLOCK);
+        if (zmq_msg_init_size(&payload, qbytes) != 0)
+            return psoc__err(err, errlen, PSOC_ESYS, "out of memory");
+        codec_encode(c->wire, c->n, send, gradient ? NULL : c->ref, c->resid,
+                     zmq_msg_data(&payload));
+        p.encoding = (Psod__Encoding)c->wire;
+        p.block_size = c->wire == CODEC_INT8 ? CODEC_BLOCK : 0;
+        p.payload_crc32c = crc32c(0, zmq_msg_data(&payload), qbytes);
+    } else if (c->zero_copy) {
+        atomic_store(&c->released, 0);
+        zmq_msg_init_data(&payload, send, bytes, s_release, c);
+    } else if (zmq_msg_init_size(&payload, bytes) == 0) {
+        memcpy(zmq_msg_data(&payload), send, bytes);
+    } else {
+        return psoc__err(err, errlen, PSOC_ESYS, "out of memory");
+    }
+    int rc = psoc__send(c, PSOD__COMMAND__CMD_PUSH, &p.base, &payload, PSOD__COMMAND__CMD_POSITION,
+                        c->opts.timeout_ms, err, errlen);
+    if (rc) {
+        zmq_msg_close(&payload);
+        psoc__reset(c);
+        return rc;
+    }
+    zmq_msg_close(&payload);
+    *seq = p.seq;
+    return PSOC_OK;
+}
+
+int psoc__position(struct psoc *c, float *weights, uint64_t seq, struct psoc_position *out,
+                   int *resync, char *err, size_t errlen)
+{
+    *resync = 0;
+    c->cand_have = 0;
+    struct wire_msg m;
+    int rc = psoc__await(c, PSOD__COMMAND__CMD_POSITION, seq, c->opts.timeout_ms, &m, err, errlen);
+    if (rc == PSOC_EREFUSED && (c->last_server_error == PSOD__ERROR_CODE__ERR_ROUND ||
+                                c->last_server_error == PSOD__ERROR_CODE__ERR_NOT_JOINED)) {
+        /* The round closed without us, or we were evicted: the daemon has
+         * read the push, so ZeroMQ is done with the buffer; take it back,
+         * then rejoin and continue from the particle's current position. */
+        psoc__reset(c);
+        *resync = 1;
+        return rc;
+    }
+    if (rc == PSOC_ETIMEOUT && c->opts.reconnect_ms > 0) {
+        *resync = 1; /* psoc__await reset: buffer released */
+        return rc;
+    }
+    if (rc)
+        return rc; /* psoc__await reset the connection: the buffer is released */
+    /* The reply came after the daemon read the whole push, so ZeroMQ is done
+     * with our buffer or about to be; wait for it before overwriting. */
+    for (int spins = 0; !atomic_load(&c->released); spins++) {
+        if (spins > 40000) { /* 2 s: something holds it; force the release */
+            wire_msg_clear(&m);
+            psoc__reset(c);
+            return psoc__err(err, errlen, PSOC_ESYS, "push buffer not released by ZeroMQ");
+        }
+        usleep(50); /* the I/O thread lets go within microseconds, usually */
+    }
+    Psod__Position *pos = (Psod__Position *)m.meta;
+    int diverged = 0;
+    if (pos->encoding != PSOD__ENCODING__ENC_F32) {
+        rc = c->wire == CODEC_FP32 ? psoc__err(err, errlen, PSOC_EPROTO,
+                                               "daemon sent a compressed position "
+                                               "to a float32 worker")
+                                   : s_take_change(c, &m, pos, weights, &diverged, err, errlen);
+    } else {
+        rc = s_take_payload(c, &m, pos->payload_crc32c, weights, err, errlen);
+        if (rc == PSOC_OK && c->wire != CODEC_FP32) /* the daemon sent it whole */
+            memcpy(c->ref, weights, c->n * sizeof(float));
+    }
+    if (diverged) {
+        wire_msg_clear(&m);
+        *resync = 1;
+        return rc;
+    }
+    if (rc == PSOC_OK) {
+        c->round = pos->round;
+        if (out) {
+            out->round = pos->round;
+            out->global_best_loss = pos->global_best_loss;
+            out->personal_best_loss = pos->personal_best_loss;
+            out->global_best_particle = pos->global_best_particle;
+            out->evaluator = pos->evaluator;
+            out->resynced = 0;
+            s_hyper(c, pos->hyper, pos->lr, pos->momentum, &out->lr, &out->momentum);
+        }
+    }
+    wire_msg_clear(&m);
+    if (rc == PSOC_OK)
+        psoc__verify_run(c);
+    return rc;
+}
