@@ -398,10 +398,16 @@ class Run:
             if before and after:
                 lost.append(max(0, max(before) - (min(after) - 1)))
         r["rounds_lost_per_crash"] = lost
-        first = [x for x in self.rss if x[1] == self.rss[-1][1]] if self.rss else []
-        if first:
-            settle = [m for w, _, m in first if w >= first[0][0] + min(5, self.wall / 4)]
-            r["psod_rss_mib"] = [round((settle or [first[0][2]])[0], 1), round(first[-1][2], 1)]
+        # Resident memory of each psod (coordinator) process: after it has
+        # settled (5 s, or a quarter of the run) and at its end.
+        growth = []
+        for inc in sorted({x[1] for x in self.rss}):
+            life = [x for x in self.rss if x[1] == inc]
+            settle = [m for w, _, m in life if w >= life[0][0] + min(5, self.wall / 4)]
+            if settle:
+                growth.append((round(settle[0], 1), round(life[-1][2], 1),
+                               round(life[-1][0] - life[0][0], 1)))
+        r["psod_rss_mib"] = growth  # (start, end, seconds) per process
         # Accuracy of the final model; what is left; checkpoints.
         model = os.path.join(self.dir, "model.psom")
         r["final_accuracy"] = None
@@ -551,8 +557,14 @@ def main():
     print(f"resumed psod, start to its first closed round: {show(c['resume_first_round_s'])}")
     print(f"rounds lost per psod crash: {c['rounds_lost_per_crash'] or '-'} "
           f"(--checkpoint-every {a.checkpoint_every})")
-    if "psod_rss_mib" in c:
-        print(f"psod resident memory, start and end of its last run: {c['psod_rss_mib']} MiB")
+    for name, r in res.items():
+        g = r.get("psod_rss_mib") or []
+        if g:
+            worst = max(g, key=lambda x: x[1] / x[0])
+            longest = max(g, key=lambda x: x[2])
+            print(f"psod resident memory ({name}): {len(g)} process(es); the longest-lived "
+                  f"{longest[0]} -> {longest[1]} MiB over {longest[2]:.0f} s; the most growth "
+                  f"{worst[0]} -> {worst[1]} MiB ({100 * (worst[1] / worst[0] - 1):+.1f} %)")
     for name, r in res.items():
         if r["unrecovered"]:
             bad.append(f"{name}: no round closed after a fault of kind {', '.join(r['unrecovered'])}")
