@@ -83,6 +83,24 @@ for bad_opt in "--epochs 0" "--lr nan" "--worker-opt --bogus=1"; do
     check "run-local.sh $bad_opt left psod running: $(pgrep -af "[p]sod .*$dir/badrun/endpoint")" \
         bash -c "! pgrep -f '[p]sod .*$dir/badrun/endpoint' >/dev/null"
 done
+# Ctrl-C (SIGINT) in the middle of a run: psod and the workers go with it.
+# (Job control, so the background run does not start with SIGINT ignored.)
+( set -m
+  scripts/run-local.sh --no-fetch --objective rastrigin --dim 50 --rounds 100000000 --workers 2 \
+      --run-dir "$dir/intrun" > "$dir/int.log" 2>&1 &
+  echo $! > "$dir/int.pid"
+  wait ) &
+intwait=$!
+for _ in $(seq 100); do pgrep -f "[p]soworker .*--objective rastrigin --dim 50" >/dev/null && break; sleep 0.1; done
+sleep 0.5
+kill -INT "$(cat "$dir/int.pid")"
+wait "$intwait"
+sleep 0.3
+check "run-local.sh after SIGINT left psod running: $(pgrep -af "[p]sod .*$dir/intrun/")" \
+    bash -c "! pgrep -f '[p]sod .*$dir/intrun/' >/dev/null"
+check "run-local.sh after SIGINT left a worker running" \
+    bash -c "! pgrep -f '[p]soworker .*--objective rastrigin --dim 50' >/dev/null"
+check "run-local.sh: the SIGINT run never started" test -s "$dir/intrun/psod.log"
 check "run-local.sh --epochs abc: $(scripts/run-local.sh --no-fetch --epochs abc 2>&1)" \
     bash -c "scripts/run-local.sh --no-fetch --epochs abc 2>&1 | grep -q \"must be a whole number, not 'abc'\""
 check "run-local.sh --help is whole" bash -c \
