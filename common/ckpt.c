@@ -1,10 +1,12 @@
 /* Checkpoint files: see ckpt.h. */
 #include "common/ckpt.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -209,4 +211,47 @@ int ckpt_verify(const char *path, uint32_t *version, char *err, size_t errlen)
         *version = r.version;
     ckpt_close(&r);
     return rc;
+}
+
+static int s_name_cmp(const void *a, const void *b)
+{
+    return -strcmp(*(char *const *)a, *(char *const *)b); /* newest first */
+}
+
+/* Checkpoint files in dir, newest first (names carry the zero-padded
+ * round). Returns the count; *names is malloc'ed (free with ckpt_list_free). */
+size_t ckpt_list(const char *dir, char ***names)
+{
+    *names = NULL;
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    size_t n = 0, cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (strncmp(e->d_name, CKPT_PREFIX, strlen(CKPT_PREFIX)) != 0 || len < 11 ||
+            strcmp(e->d_name + len - strlen(CKPT_SUFFIX), CKPT_SUFFIX) != 0)
+            continue;
+        if (n == cap) {
+            cap = cap ? 2 * cap : 16;
+            char **more = realloc(*names, cap * sizeof *more);
+            if (!more)
+                break;
+            *names = more;
+        }
+        if (((*names)[n] = strdup(e->d_name)) != NULL)
+            n++;
+    }
+    closedir(d);
+    if (n)
+        qsort(*names, n, sizeof **names, s_name_cmp);
+    return n;
+}
+
+void ckpt_list_free(char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
 }

@@ -21,6 +21,9 @@
  * with its own u64 version, written and read beside the record. */
 #define CKPT_VERSION 3 /* written; 1 to 3 are read */
 #define CKPT_VERSION_MIN 1
+/* A checkpoint's file name: CKPT_PREFIX, the zero-padded round, CKPT_SUFFIX. */
+#define CKPT_PREFIX "ckpt-"
+#define CKPT_SUFFIX ".psck"
 
 struct ckpt_writer {
     FILE *f;
@@ -61,5 +64,10 @@ void ckpt_close(struct ckpt_reader *r);
  * 0 (the file is intact, its container version in *version), or -1 with
  * the reason in err. */
 int ckpt_verify(const char *path, uint32_t *version, char *err, size_t errlen);
+/* The checkpoint files in dir, newest first: the count, their names in
+ * *names (malloc'ed; free with ckpt_list_free). 0 when there are none or
+ * dir cannot be read. */
+size_t ckpt_list(const char *dir, char ***names);
+void ckpt_list_free(char **names, size_t n);
 
 #endif

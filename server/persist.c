@@ -25,55 +25,10 @@
 
 /* Checkpoints ---------------------------------------------------------- */
 
-#define CKPT_PREFIX "ckpt-"
 /* The server's record: 1 (container 1), 2 (container 2: each particle's
  * CURVE key), 3 (its own version field; the model's name, dataset and
  * input shape). */
 #define SRV_RECORD_VERSION 4 /* 4: the shard's place (count, index, total, offset) */
-#define CKPT_SUFFIX ".psck"
-
-static int s_ckpt_name_cmp(const void *a, const void *b)
-{
-    return -strcmp(*(char *const *)a, *(char *const *)b); /* newest first */
-}
-
-/* Checkpoint files in dir, newest first (names carry the zero-padded
- * round). Returns the count; *names is malloc'ed (free with s_free_names). */
-static size_t s_ckpt_list(const char *dir, char ***names)
-{
-    *names = NULL;
-    DIR *d = opendir(dir);
-    if (!d)
-        return 0;
-    size_t n = 0, cap = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        size_t len = strlen(e->d_name);
-        if (strncmp(e->d_name, CKPT_PREFIX, strlen(CKPT_PREFIX)) != 0 || len < 11 ||
-            strcmp(e->d_name + len - strlen(CKPT_SUFFIX), CKPT_SUFFIX) != 0)
-            continue;
-        if (n == cap) {
-            cap = cap ? 2 * cap : 16;
-            char **more = realloc(*names, cap * sizeof *more);
-            if (!more)
-                break;
-            *names = more;
-        }
-        if (((*names)[n] = strdup(e->d_name)) != NULL)
-            n++;
-    }
-    closedir(d);
-    if (n)
-        qsort(*names, n, sizeof **names, s_ckpt_name_cmp);
-    return n;
-}
-
-static void s_free_names(char **names, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
-}
 
 /* A checkpoint that could not be written (a full disk, a directory gone):
  * counted, kept for status and /metrics, and logged at once, then at most
@@ -155,13 +110,13 @@ int server_checkpoint(struct server *s)
     s->ckpt_have = 1;
     /* Keep the newest --keep generations. */
     char **names;
-    size_t n = s_ckpt_list(s->ckpt_dir, &names);
+    size_t n = ckpt_list(s->ckpt_dir, &names);
     for (size_t i = (size_t)s->cfg.keep; i < n; i++) {
         char old[CONF_STRLEN + 300];
         snprintf(old, sizeof old, "%s/%s", s->ckpt_dir, names[i]);
         unlink(old);
     }
-    s_free_names(names, n);
+    ckpt_list_free(names, n);
     log_info("checkpoint of round %llu written to %s (%.0f ms)", (unsigned long long)s->round, path,
              (time_now_s() - t0) * 1e3);
     return 0;
@@ -330,14 +285,14 @@ int server_restore(struct server *s, const void *data, size_t len, char *err, si
 size_t srv_generations(const struct server *s, uint64_t *out, size_t max)
 {
     char **names;
-    size_t n = s->ckpt_dir[0] ? s_ckpt_list(s->ckpt_dir, &names) : 0, k = 0;
+    size_t n = s->ckpt_dir[0] ? ckpt_list(s->ckpt_dir, &names) : 0, k = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned long long r;
         if (k < max && sscanf(names[i], CKPT_PREFIX "%llu", &r) == 1)
             out[k++] = r;
     }
     if (n)
-        s_free_names(names, n);
+        ckpt_list_free(names, n);
     return k;
 }
 
@@ -347,7 +302,7 @@ size_t srv_generations(const struct server *s, uint64_t *out, size_t max)
 static void s_discard_newer(const char *dir, long round)
 {
     char **names;
-    size_t n = s_ckpt_list(dir, &names);
+    size_t n = ckpt_list(dir, &names);
     for (size_t i = 0; i < n; i++) {
         unsigned long long r;
         if (sscanf(names[i], CKPT_PREFIX "%llu", &r) != 1 ||
@@ -361,7 +316,7 @@ static void s_discard_newer(const char *dir, long round)
                      path, r);
     }
     if (n)
-        s_free_names(names, n);
+        ckpt_list_free(names, n);
 }
 
 /* --resume DIR: the newest checkpoint that loads; older ones in turn. */
@@ -370,7 +325,7 @@ int srv_resume(struct server *s, const char *dir, char *err, size_t errlen)
     if (s->cfg.rollback)
         s_discard_newer(dir, s->cfg.rollback > 0 ? s->cfg.rollback - 1 : -1);
     char **names;
-    size_t n = s_ckpt_list(dir, &names);
+    size_t n = ckpt_list(dir, &names);
     if (n == 0 && s->cfg.rollback < 0) {
         log_warn("starting a new swarm: the shards hold no common checkpoint");
         return 0;
@@ -392,14 +347,14 @@ int srv_resume(struct server *s, const char *dir, char *err, size_t errlen)
         if (s_load_checkpoint(s, path, why, sizeof why) == 0) {
             log_info("resumed from %s: round %llu, %zu particles of %zu parameters, strategy %s",
                      path, (unsigned long long)s->round, s->count, s->n, s->ops->name);
-            s_free_names(names, n);
+            ckpt_list_free(names, n);
             return 0;
         }
         log_error("checkpoint %s is unusable (%s)%s", path, why,
                   i + 1 < n ? "; trying the previous generation" : "");
     }
     snprintf(err, errlen, "no usable checkpoint in '%s' (%zu tried; see the log)", dir, n);
-    s_free_names(names, n);
+    ckpt_list_free(names, n);
     return -1;
 }
 

@@ -14,7 +14,6 @@
  *            --timeout-ms N  --json
  *
  * A plain client of the library. */
-#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -22,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/ckpt.h"
@@ -295,25 +295,23 @@ static int s_model(struct psoc *c, const char *file, int safe)
     return 0;
 }
 
-/* psoctl checkpoints DIR: every ckpt-*.psck read through its CRC. */
+/* psoctl checkpoints DIR: every checkpoint there read through its CRC,
+ * newest first. */
 static int s_checkpoints(const char *dir)
 {
-    DIR *d = opendir(dir);
-    if (!d) {
-        fprintf(stderr, "psoctl: cannot read '%s': %s\n", dir, strerror(errno));
+    struct stat st;
+    errno = 0;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "psoctl: cannot read '%s': %s\n", dir,
+                errno ? strerror(errno) : "not a directory");
         return 1;
     }
-    int n = 0, bad = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        size_t len = strlen(e->d_name);
-        if (strncmp(e->d_name, "ckpt-", 5) != 0 || len < 10 ||
-            strcmp(e->d_name + len - 5, ".psck") != 0)
-            continue;
+    char **names;
+    size_t n = ckpt_list(dir, &names), bad = 0;
+    for (size_t i = 0; i < n; i++) {
         char path[4096], err[512];
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
         uint32_t version;
-        n++;
         if (ckpt_verify(path, &version, err, sizeof err) == 0) {
             printf("%s: intact (container version %u)\n", path, version);
         } else {
@@ -321,9 +319,9 @@ static int s_checkpoints(const char *dir)
             bad++;
         }
     }
-    closedir(d);
+    ckpt_list_free(names, n);
     if (n == 0)
-        fprintf(stderr, "psoctl: no checkpoint (ckpt-*.psck) in '%s'\n", dir);
+        fprintf(stderr, "psoctl: no checkpoint (" CKPT_PREFIX "*" CKPT_SUFFIX ") in '%s'\n", dir);
     return n == 0 || bad ? 1 : 0;
 }
 
