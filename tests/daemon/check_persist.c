@@ -160,18 +160,6 @@ START_TEST(nothing_usable_to_resume_from_is_refused_with_the_reason)
 }
 END_TEST
 
-static struct psoc_status s_status(void)
-{
-    struct psoc_options o;
-    psoc_options_default(&o);
-    struct psoc *c;
-    struct psoc_status st;
-    ck_assert_int_eq(psoc_open(&c, inproc_ep, NULL, &o, err, sizeof err), PSOC_OK);
-    ck_assert_msg(psoc_status(c, 0, &st, err, sizeof err) == PSOC_OK, "%s", err);
-    psoc_close(&c);
-    return st;
-}
-
 START_TEST(a_checkpoint_that_cannot_be_written_is_counted_and_shown)
 {
     s_resume = 0;
@@ -183,7 +171,7 @@ START_TEST(a_checkpoint_that_cannot_be_written_is_counted_and_shown)
     rawpeer_join(&a, "a", x0, N);
     rawpeer_join(&b, "b", x0, N);
     s_round(&a, &b, 0, 0, 2);
-    struct psoc_status st = s_status();
+    struct psoc_status st = inproc_status();
     ck_assert_uint_eq(st.checkpoint_round, 1);
     ck_assert(st.checkpoint_age_seconds >= 0 && st.checkpoint_age_seconds < 60);
     ck_assert_uint_eq(st.checkpoint_failures, 0);
@@ -196,7 +184,7 @@ START_TEST(a_checkpoint_that_cannot_be_written_is_counted_and_shown)
     ck_assert_int_eq(system(cmd), 0);
     s_round(&a, &b, 1, 2, 4);
     s_round(&a, &b, 2, 4, 6);
-    st = s_status();
+    st = inproc_status();
     ck_assert_uint_eq(st.checkpoint_round, 1); /* the last one written */
     ck_assert_uint_eq(st.checkpoint_failures, 2);
     ck_assert_msg(strstr(st.checkpoint_error, "cannot") != NULL, "%s", st.checkpoint_error);
@@ -217,7 +205,7 @@ START_TEST(a_checkpoint_that_cannot_be_written_is_counted_and_shown)
     snprintf(cmd, sizeof cmd, "rm -f '%s' && mkdir '%s'", dir, dir);
     ck_assert_int_eq(system(cmd), 0);
     s_round(&a, &b, 3, 6, 8);
-    st = s_status();
+    st = inproc_status();
     ck_assert_uint_eq(st.checkpoint_round, 4);
     ck_assert_uint_eq(st.checkpoint_failures, 2);
     ck_assert_str_eq(st.checkpoint_error, "");

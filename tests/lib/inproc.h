@@ -12,6 +12,7 @@
 
 #include "common/log.h"
 #include "server/server.h"
+#include "worker/client/psoclient.h"
 
 static struct server *inproc_srv;
 static pthread_t inproc_thr;
@@ -53,6 +54,21 @@ static inline void inproc_stop(void)
     inproc_halt = 1;
     pthread_join(inproc_thr, NULL);
     server_destroy(&inproc_srv);
+}
+
+/* The daemon's status (no particles), asked on a connection of its own;
+ * free with psoc_status_free. */
+static inline struct psoc_status inproc_status(void)
+{
+    char err[512];
+    struct psoc_options o;
+    psoc_options_default(&o);
+    struct psoc *c;
+    struct psoc_status st;
+    ck_assert_msg(psoc_open(&c, inproc_ep, NULL, &o, err, sizeof err) == PSOC_OK, "%s", err);
+    ck_assert_msg(psoc_status(c, 0, &st, err, sizeof err) == PSOC_OK, "%s", err);
+    psoc_close(&c);
+    return st;
 }
 
 #endif
