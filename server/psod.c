@@ -100,6 +100,10 @@ int main(int argc, char **argv)
      * checkpoint to stay with the others (a rollback): in place, from its
      * own checkpoint directory, as a --resume would. */
     struct server_config run = cfg;
+    /* Under a stop too, a rollback is carried out first (bounded: each goes
+     * to an older generation or to none), so that the model written at the
+     * end is one every shard holds. */
+    int stopping_restarts = 0;
     for (;;) {
         struct server *srv;
         if (server_new(&srv, &run, err, sizeof err) != 0) {
@@ -108,7 +112,7 @@ int main(int argc, char **argv)
         }
         int rc = server_run(srv, &s_stop);
         long gen;
-        int again = server_restart_wanted(srv, &gen) && !s_stop;
+        int again = server_restart_wanted(srv, &gen) && (!s_stop || stopping_restarts++ < 4);
         if (!again)
             log_info("shutting down after %llu rounds%s", (unsigned long long)server_round(srv),
                      s_stop ? " (signal)" : "");

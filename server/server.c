@@ -456,6 +456,12 @@ int server_run(struct server *s, volatile sig_atomic_t *stop)
         /* The end of the run (not a signal, which a --resume may follow):
          * the shards write their final checkpoints and exit. */
         saved = srv_shard_save_model(s, *stop ? 10 : 60);
+        if (s->sh.restart) {
+            log_warn("a shard lacks the checkpoint of round %llu: rolling back before the "
+                     "model is written",
+                     (unsigned long long)s->round);
+            return 0; /* as above: psod.c restarts even under a stop */
+        }
         if (!*stop)
             srv_shard_order(s, PSOD__SHARD_ACTION__SHARD_STOP, s->round);
     } else if (!srv_follower(s)) {

@@ -366,7 +366,7 @@ int srv_shard_save_model(struct server *s, double wait_s)
     if (wait_s <= 0)
         return 0; /* the ranges come in with the reports; see srv_shard_timers */
     double deadline = time_now_s() + wait_s;
-    while (sh->model_have != sh->all_votes && time_now_s() < deadline) {
+    while (sh->model_have != sh->all_votes && !sh->restart && time_now_s() < deadline) {
         /* The gate too: a shard reconnecting now (this coordinator just
          * restarted) gets through its handshake only when the gate answers
          * (ZAP), as in the loop. */
@@ -393,6 +393,13 @@ int srv_shard_save_model(struct server *s, double wait_s)
             }
             wire_msg_clear(&in); /* anything else waits for no one at the end */
         }
+    }
+    if (sh->restart) {
+        /* A shard came back without this coordinator's newest generation:
+         * the swarm rolls back, this daemon too, and the model of the
+         * generation all hold is the one to write (server_run, psod.c). */
+        sh->model_pending = 0;
+        return 0;
     }
     if (sh->model_have != sh->all_votes) {
         log_error("the global model was NOT assembled: shards missing after %.0f s (have "
