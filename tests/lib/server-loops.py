@@ -16,13 +16,11 @@ import sys
 ALLOWED = {frozenset({"rounds", "shard", "shard_coord", "shard_follower"})}
 LOW = {"table", "reply", "record"}
 
-CLIENT = "--client" in sys.argv  # the client library instead: no loop allowed
+CLIENT = "--client" in sys.argv  # the client library instead
 if CLIENT:
-    # A sharded swarm's client is made of whole clients, one psoc_open per
-    # daemon (psoclient_shard.c), so opening, closing and the status of
-    # every shard reach the shard file and come back. One link per daemon
-    # under one API object would end it; until then it is the one loop.
-    ALLOWED = {frozenset({"psoclient", "psoclient_ops", "psoclient_shard"})}
+    # The client library: one link per daemon under the API object, so a
+    # sharded swarm is the same code as one daemon and no loop is allowed.
+    ALLOWED = set()
     files = glob.glob("worker/client/*.c")
     prefix = r"psoc_\w+"
 else:

@@ -1,10 +1,11 @@
-/* psoclient: see psoclient.h.
+/* psoclient: see psoclient.h. The API object and its options; opening
+ * makes the link to the named daemon (psoclient_conn.c), closing says bye
+ * on every link.
  *
- * One DEALER socket in a context of its own. The worker's name gives the
- * socket a stable routing id ("w:" + name), so a restarted worker is
- * recognised by the daemon. Requests are answered in order; replies whose
- * seq does not match the request (a late reply to a request we gave up on)
- * and heartbeats are skipped while waiting.
+ * Each link is one DEALER socket in a context of its own. Requests are
+ * answered in order; replies whose seq does not match the request (a late
+ * reply to a request we gave up on) and heartbeats are skipped while
+ * waiting.
  *
  * Pushes send the caller's buffer zero-copy over tcp:// and ipc://. ZeroMQ
  * may keep reading that buffer until its I/O thread releases the message,
@@ -111,8 +112,6 @@ int psoc_open(struct psoc **out, const char *endpoint, const char *name,
               const struct psoc_options *opts, char *err, size_t errlen)
 {
     *out = NULL;
-    if (!endpoint || strlen(endpoint) >= sizeof((struct psoc *)0)->endpoint)
-        return psoc__err(err, errlen, PSOC_EINVAL, "endpoint missing or too long");
     if (name && !wire_valid_name(name))
         return psoc__err(err, errlen, PSOC_EINVAL,
                          "worker name must be 1 to %d printable characters without spaces",
@@ -121,9 +120,10 @@ int psoc_open(struct psoc **out, const char *endpoint, const char *name,
         return psoc__err(err, errlen, PSOC_EINVAL, "wire kind %d: fp32, fp16, bf16 or int8",
                          opts->wire);
     struct psoc *c = calloc(1, sizeof *c);
-    if (!c)
+    if (!c || !(c->link = calloc(1, sizeof *c->link))) {
+        free(c);
         return psoc__err(err, errlen, PSOC_ESYS, "out of memory");
-    strcpy(c->endpoint, endpoint);
+    }
     c->final_accuracy = NAN;
     if (name)
         strcpy(c->name, name);
@@ -131,13 +131,14 @@ int psoc_open(struct psoc **out, const char *endpoint, const char *name,
         c->opts = *opts;
     else
         psoc_options_default(&c->opts);
-    c->zero_copy = strncmp(endpoint, "tcp://", 6) == 0 || strncmp(endpoint, "ipc://", 6) == 0;
-    atomic_init(&c->released, 1);
-    int rc = psoc__setup(c, err, errlen);
+    /* The named daemon's link; psoc_join gives it its range. */
+    int rc = psoc__link_new(c, endpoint, 0, 0, 0, &c->link[0], err, errlen);
     if (rc) {
+        free(c->link);
         free(c);
         return rc;
     }
+    c->nlink = 1;
     *out = c;
     return PSOC_OK;
 }
@@ -147,29 +148,10 @@ void psoc_close(struct psoc **cp)
     struct psoc *c = *cp;
     if (!c)
         return;
-    psoc__beat_stop(c);
-    if (c->nsub) {
-        psoc__close_shards(c); /* each says bye to its daemon */
-        c->joined = 0;
-    }
-    if (c->joined && c->sock) {
-        Psod__Bye bye = PSOD__BYE__INIT;
-        bye.reason = "worker closed";
-        bye.accuracy = c->final_accuracy;
-        bye.round = c->final_round;
-        /* The socket may be a new connection (after a reset): say whose. */
-        uint64_t sw[2];
-        bye.worker_name = c->name;
-        bye.session = psoc__session(c, sw);
-        Psod__Verdict verdict; /* measured after the last sync */
-        if (psoc__verdict(c, &verdict))
-            bye.verdict = &verdict;
-        wire_send(c->sock, NULL, 0, PSOD__COMMAND__CMD_BYE, &bye.base, NULL, ZMQ_DONTWAIT);
-    }
-    psoc__teardown(c, 1000); /* give the bye a second to leave */
-    free(c->ref);
+    for (int k = 0; k < c->nlink; k++)
+        psoc__link_close(&c->link[k]); /* each says bye to its daemon */
+    free(c->link);
     free(c->cand);
-    free(c->resid);
     free(c);
     *cp = NULL;
 }

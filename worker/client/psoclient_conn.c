@@ -1,8 +1,8 @@
-/* One connection to one daemon: its DEALER socket in a context of its own,
- * CURVE, the monitor that reports a refused handshake, and a reset after a
- * failure; and how the library says things (psoc__err into the caller's
- * buffer, psoc__say to its log). The low room of the library: it calls no
- * other file of it. */
+/* A link's connection to its daemon: the DEALER socket in a context of its
+ * own, CURVE, the monitor that reports a refused handshake, and a reset
+ * after a failure; and how the library says things (psoc__err into the
+ * caller's buffer, psoc__say to its log). The low room of the library: it
+ * calls no other file of it. */
 #include "worker/client/psoclient_int.h"
 
 #include <errno.h>
@@ -48,91 +48,129 @@ void psoc__say(const struct psoc *c, int level, const char *fmt, ...)
     c->opts.log(c->opts.log_ctx, level, msg);
 }
 
-void psoc__teardown(struct psoc *c, int linger_ms)
+static void s_teardown(struct psoc_link *l, int linger_ms)
 {
-    if (c->mon) {
+    if (l->mon) {
         /* Stop the monitor and read what it queued: an event left unread
          * (one naming a long ipc:// path is a heap message) is lost inside
          * libzmq when the context ends. */
-        if (c->sock)
-            zmq_socket_monitor(c->sock, NULL, 0);
-        wire_monitor_drain(c->mon);
-        zmq_close(c->mon);
-        c->mon = NULL;
+        if (l->sock)
+            zmq_socket_monitor(l->sock, NULL, 0);
+        wire_monitor_drain(l->mon);
+        zmq_close(l->mon);
+        l->mon = NULL;
     }
-    if (c->sock) {
-        zmq_setsockopt(c->sock, ZMQ_LINGER, &linger_ms, sizeof linger_ms);
-        zmq_close(c->sock);
-        c->sock = NULL;
+    if (l->sock) {
+        zmq_setsockopt(l->sock, ZMQ_LINGER, &linger_ms, sizeof linger_ms);
+        zmq_close(l->sock);
+        l->sock = NULL;
     }
-    if (c->ctx) {
-        zmq_ctx_term(c->ctx); /* blocks until every message is released */
-        c->ctx = NULL;
+    if (l->ctx) {
+        zmq_ctx_term(l->ctx); /* blocks until every message is released */
+        l->ctx = NULL;
     }
-    atomic_store(&c->released, 1);
+    atomic_store(&l->released, 1);
 }
 
-int psoc__setup(struct psoc *c, char *err, size_t errlen)
+static int s_setup(struct psoc_link *l, char *err, size_t errlen)
 {
-    c->handshaken = 0;
-    c->failed_handshakes = 0;
-    c->ctx = zmq_ctx_new();
-    if (!c->ctx)
+    const struct psoc_options *o = &l->api->opts;
+    l->handshaken = 0;
+    l->failed_handshakes = 0;
+    l->ctx = zmq_ctx_new();
+    if (!l->ctx)
         return psoc__err(err, errlen, PSOC_ESYS, "zmq_ctx_new: %s", zmq_strerror(errno));
-    c->sock = zmq_socket(c->ctx, ZMQ_DEALER);
-    if (!c->sock) {
+    l->sock = zmq_socket(l->ctx, ZMQ_DEALER);
+    if (!l->sock) {
         int e = errno;
-        psoc__teardown(c, 0);
+        s_teardown(l, 0);
         return psoc__err(err, errlen, PSOC_ESYS, "zmq_socket: %s", zmq_strerror(e));
     }
     int linger = 0, ivl = 100, ivl_max = 5000;
-    int64_t maxmsg = (int64_t)c->opts.max_payload + 65536;
-    zmq_setsockopt(c->sock, ZMQ_LINGER, &linger, sizeof linger);
-    zmq_setsockopt(c->sock, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl);
-    zmq_setsockopt(c->sock, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof ivl_max);
-    zmq_setsockopt(c->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
+    int64_t maxmsg = (int64_t)o->max_payload + 65536;
+    zmq_setsockopt(l->sock, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(l->sock, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl);
+    zmq_setsockopt(l->sock, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof ivl_max);
+    zmq_setsockopt(l->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
     /* No ZMQ_ROUTING_ID: psod's ROUTER assigns one per connection, and the
      * Welcome's session vouches for this process on a new one. */
-    if (psoc__apply_curve(c->sock, &c->opts) != 0) {
+    if (psoc__apply_curve(l->sock, o) != 0) {
         int e = errno;
-        psoc__teardown(c, 0);
+        s_teardown(l, 0);
         return psoc__err(err, errlen, PSOC_EINVAL, "cannot set CURVE keys: %s", zmq_strerror(e));
     }
     /* Watch the handshake: a refused key or a security mismatch is reported
      * at once instead of as a silent timeout. */
     char mon[64];
-    snprintf(mon, sizeof mon, "inproc://psoc-monitor-%p", (void *)c);
-    if (zmq_socket_monitor(c->sock, mon,
+    snprintf(mon, sizeof mon, "inproc://psoc-monitor-%p", (void *)l);
+    if (zmq_socket_monitor(l->sock, mon,
                            ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
                                ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED) == 0) {
-        c->mon = zmq_socket(c->ctx, ZMQ_PAIR);
-        if (c->mon && zmq_connect(c->mon, mon) != 0) {
-            zmq_close(c->mon);
-            c->mon = NULL;
+        l->mon = zmq_socket(l->ctx, ZMQ_PAIR);
+        if (l->mon && zmq_connect(l->mon, mon) != 0) {
+            zmq_close(l->mon);
+            l->mon = NULL;
         }
-        if (c->mon)
-            zmq_setsockopt(c->mon, ZMQ_LINGER, &linger, sizeof linger);
+        if (l->mon)
+            zmq_setsockopt(l->mon, ZMQ_LINGER, &linger, sizeof linger);
     }
-    if (wire_check_port(c->endpoint, err, errlen) != 0) {
-        psoc__teardown(c, 0);
+    if (wire_check_port(l->endpoint, err, errlen) != 0) {
+        s_teardown(l, 0);
         return PSOC_EINVAL;
     }
-    if (zmq_connect(c->sock, c->endpoint) != 0) {
+    if (zmq_connect(l->sock, l->endpoint) != 0) {
         int e = errno;
-        psoc__teardown(c, 0);
+        s_teardown(l, 0);
         return psoc__err(err, errlen, PSOC_EINVAL,
                          "cannot connect to '%s': %s (expected tcp://HOST:PORT, e.g. "
                          "tcp://10.0.0.1:5555, or ipc://PATH)",
-                         c->endpoint, zmq_strerror(e));
+                         l->endpoint, zmq_strerror(e));
     }
     return PSOC_OK;
 }
 
+int psoc__link_new(struct psoc *c, const char *endpoint, uint64_t offset, size_t n, uint64_t total,
+                   struct psoc_link **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (!endpoint || strlen(endpoint) >= sizeof((struct psoc_link *)0)->endpoint)
+        return psoc__err(err, errlen, PSOC_EINVAL, "endpoint missing or too long");
+    struct psoc_link *l = calloc(1, sizeof *l);
+    if (!l)
+        return psoc__err(err, errlen, PSOC_ESYS, "out of memory");
+    l->api = c;
+    strcpy(l->endpoint, endpoint);
+    l->offset = offset;
+    l->n = n;
+    l->total = total;
+    l->zero_copy = strncmp(endpoint, "tcp://", 6) == 0 || strncmp(endpoint, "ipc://", 6) == 0;
+    atomic_init(&l->released, 1);
+    int rc = s_setup(l, err, errlen);
+    if (rc) {
+        free(l);
+        return rc;
+    }
+    *out = l;
+    return PSOC_OK;
+}
+
+void psoc__link_free(struct psoc_link **lp, int linger_ms)
+{
+    struct psoc_link *l = *lp;
+    if (!l)
+        return;
+    s_teardown(l, linger_ms);
+    free(l->ref);
+    free(l->resid);
+    free(l);
+    *lp = NULL;
+}
+
 /* Reset after a failure: a fresh socket (a new connection, so a new routing
  * id at psod; the session says it is still us). */
-void psoc__reset(struct psoc *c)
+void psoc__reset(struct psoc_link *l)
 {
-    psoc__teardown(c, 0);
+    s_teardown(l, 0);
     char ignored[64];
-    psoc__setup(c, ignored, sizeof ignored);
+    s_setup(l, ignored, sizeof ignored);
 }

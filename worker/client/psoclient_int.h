@@ -1,13 +1,17 @@
 /* The client library's private header: the client's state and what its
- * rooms share. psoclient.c sets connections up (CURVE, monitor, reset) and
- * tears them down; psoclient_beat.c is the heartbeat thread;
- * psoclient_wait.c sends a request and waits for its reply, matching it to
- * its request and reading handshake failures; psoclient_link.c is one
- * daemon's hello, push and position; psoclient_sync.c joins and syncs
- * through it; psoclient_shard.c does both over a sharded swarm's daemons;
- * psoclient_ops.c holds the operator calls (status, admin, the model);
- * psoclient_status.c the Status message as a struct. Nothing outside the
- * library includes this. */
+ * rooms share. The API object (struct psoc) holds one link per daemon
+ * (struct psoc_link); one daemon is one link.
+ *
+ * From the bottom up: psoclient_conn.c makes a link's connection (CURVE,
+ * monitor, reset) and holds the reporting helpers; psoclient_beat.c is a
+ * link's heartbeat thread; psoclient_wait.c sends a request on a link and
+ * waits for its reply, matching it to its request and reading handshake
+ * failures; psoclient_link.c is one daemon's hello, push and position;
+ * psoclient_shard.c finds the daemons and makes the links at the join;
+ * psoclient_sync.c joins and syncs over the links; psoclient_ops.c holds
+ * the operator calls (status, admin, the model); psoclient_status.c the
+ * Status message as a struct; psoclient.c opens and closes the API
+ * object. Nothing outside the library includes this. */
 #ifndef PSOD_PSOCLIENT_INT_H
 #define PSOD_PSOCLIENT_INT_H
 
@@ -20,42 +24,43 @@
 /* Heartbeat intervals of silence after which the daemon counts as lost. */
 #define PSOC_LIVENESS 10
 
-struct psoc {
-    /* --- The connection ------------------------------------------------ */
+struct psoc;
+
+/* One daemon: the connection to it, the heartbeat thread beside it, what
+ * its welcome said, and the wire state both sides hold for its range
+ * [offset, offset + n) of the worker's vector. One daemon is one link over
+ * the whole vector; a sharded swarm's client has a link per daemon. */
+struct psoc_link {
+    struct psoc *api; /* the options, the worker's name, the log */
+
+    /* --- The connection (psoclient_conn.c, psoclient_wait.c) ------------ */
     void *ctx, *sock;
     char endpoint[256];
-    struct psoc_options opts;
-    char admin_token[65];  /* sent with admin requests; "" = none */
     void *mon;             /* PAIR on the socket's monitor: handshake failures */
     int handshaken;        /* the current connection completed its handshake */
     int failed_handshakes; /* connections lost before a handshake, in a row */
     char refused[256];     /* why the last handshake was refused, until one succeeds */
-    int last_server_error; /* the code of the daemon's last Error reply */
+    int last_server_error; /* the code of this daemon's last Error reply */
 
-    /* --- This worker and the swarm it joined ---------------------------- */
-    char name[PSOC_NAME_MAX + 1];
-    char model[64], dataset[32]; /* psoc_set_model: what the vector is */
-    uint32_t shape[3];
-    size_t n; /* floats in the vector (this daemon's range when sharded) */
-    uint64_t layout_hash;
+    /* --- The range and this daemon's welcome (psoclient_link.c) --------- */
+    uint64_t offset, total; /* total 0: the daemon is not sharded */
+    size_t n;               /* floats in the range */
     int joined;
     uint32_t particle;
-    uint64_t round, seq;   /* the next push's round; the last request's number */
-    int push_kind;         /* what pushes carry: weights or gradients */
-    int positions_global;  /* every position is the strategy's global model */
-    uint32_t heartbeat_ms; /* the daemon's interval (the Welcome's) */
-    uint64_t incarnation;  /* the daemon process the Welcome came from */
-    double final_accuracy; /* psoc_set_final: what the bye reports */
-    uint64_t final_round;
+    uint64_t round, seq;     /* the next push's round; the last request's number */
+    int push_kind;           /* what pushes carry: weights or gradients */
+    int positions_global;    /* every position is the strategy's global model */
+    uint32_t heartbeat_ms;   /* the daemon's interval (the Welcome's) */
+    uint64_t incarnation;    /* the daemon process the Welcome came from */
     int zero_copy;           /* pushes go out from the caller's buffer */
     atomic_int released;     /* ZeroMQ is done with that buffer */
     int64_t said_waiting_at; /* when the log last heard the swarm is not full */
 
-    /* --- The heartbeat thread ------------------------------------------- */
-    /* Its own context and socket ("h:" + name), so that liveness does not
-     * depend on what the caller is doing. What was heard from the daemon
-     * (by the thread, or by the caller's socket while it waits) counts:
-     * heartbeats work both ways. */
+    /* --- The heartbeat thread (psoclient_beat.c) ------------------------ */
+    /* Its own context and socket, so that liveness does not depend on what
+     * the caller is doing. What was heard from the daemon (by the thread,
+     * or by the caller's socket while it waits) counts: heartbeats work
+     * both ways. */
     pthread_t beat_thread;
     int beat_running;
     atomic_int beat_stop;
@@ -72,16 +77,38 @@ struct psoc {
      * feedback carries into the next push. */
     int wire;
     float *ref, *resid;
+};
 
-    /* --- A sharded swarm (psoclient_shard.c) ---------------------------- */
-    /* One client per daemon, each speaking about its range [shard_offset,
-     * shard_offset + n) of shard_total; this one keeps its own socket for
-     * status and admin. */
-    int nsub;
-    struct psoc **sub;
-    uint64_t shard_offset, shard_total;
+/* The API object: the worker, its vector, the swarm it joined, over one
+ * link per daemon (psoclient_shard.c finds the daemons at the join). */
+struct psoc {
+    /* --- What the caller gave ------------------------------------------- */
+    struct psoc_options opts;
+    char name[PSOC_NAME_MAX + 1];
+    char model[64], dataset[32]; /* psoc_set_model: what the vector is */
+    uint32_t shape[3];
+    char admin_token[65]; /* sent with admin requests; "" = none */
+    size_t n;             /* floats in the vector */
+    uint64_t layout_hash;
+    double final_accuracy; /* psoc_set_final: what the bye reports */
+    uint64_t final_round;
 
-    /* --- --verify-best (psoclient_verify.c) ----------------------------- */
+    /* --- The daemons ------------------------------------------------------ */
+    /* link[ctl] is the daemon psoc_open named: status, admin and model
+     * requests go there. Before a sharded join it is the only one. */
+    int nlink, ctl;
+    struct psoc_link **link;
+    int last_server_error; /* the last Error reply from any of them */
+
+    /* --- The swarm joined (the links agree on it) ------------------------ */
+    int joined;
+    uint32_t particle;
+    uint64_t round;
+    int push_kind;
+    int positions_global;
+    int wire;
+
+    /* --- --verify-best (psoclient_verify.c): one daemon only ------------ */
     /* The caller's verifier, the candidate the daemon sent with the
      * position being awaited, and the verdict the next push carries. */
     psoc_verify_fn *verify_fn;
@@ -101,57 +128,66 @@ void psoc__take_verify(struct psoc *c, const struct wire_msg *m, uint64_t seq);
 void psoc__verify_run(struct psoc *c);
 int psoc__verdict(struct psoc *c, Psod__Verdict *out);
 
-/* Tell the caller's log (opts.log), printf-style. */
+/* psoclient_conn.c: tell the caller's log (opts.log), printf-style; an
+ * error into the caller's buffer; a link's connection. */
 void psoc__say(const struct psoc *c, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 int psoc__err(char *err, size_t errlen, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 int psoc__apply_curve(void *sock, const struct psoc_options *o);
-int psoc__setup(struct psoc *c, char *err, size_t errlen);
-void psoc__teardown(struct psoc *c, int linger_ms);
-void psoc__reset(struct psoc *c);
-void psoc__beat_start(struct psoc *c);
+/* A link to `endpoint` for the range [offset, offset + n) of `total`
+ * (0: not sharded), connected. */
+int psoc__link_new(struct psoc *c, const char *endpoint, uint64_t offset, size_t n, uint64_t total,
+                   struct psoc_link **out, char *err, size_t errlen);
+/* Close it (its heartbeat thread already stopped: psoc__link_close),
+ * giving what it sent linger_ms to leave. */
+void psoc__link_free(struct psoc_link **lp, int linger_ms);
+void psoc__reset(struct psoc_link *l);
+
+/* psoclient_beat.c */
+void psoc__beat_start(struct psoc_link *l);
+void psoc__beat_stop(struct psoc_link *l);
 /* The session the last Welcome carried, copied into buf: as a protobuf
  * bytes field, empty when there is none. */
-ProtobufCBinaryData psoc__session(struct psoc *c, uint64_t buf[2]);
+ProtobufCBinaryData psoc__session(struct psoc_link *l, uint64_t buf[2]);
 /* The heartbeat to send: seq, and this worker's name and session. */
-void psoc__heartbeat(struct psoc *c, uint64_t seq, Psod__Heartbeat *hb, uint64_t session[2]);
-void psoc__beat_stop(struct psoc *c);
+void psoc__heartbeat(struct psoc_link *l, uint64_t seq, Psod__Heartbeat *hb, uint64_t session[2]);
+
 /* psoclient_status.c: fill `out` from `pb` (arrays allocated; free with
  * psoc_status_free). 0, or -1 out of memory (out holds nothing to free). */
 int psoc__status_from_pb(const Psod__Status *pb, struct psoc_status *out);
-/* Send a request whose reply is `want` within timeout_ms, reading the
- * monitor meanwhile (a refused handshake); the payload stays the caller's
- * on failure. */
-int psoc__send(struct psoc *c, int command, const ProtobufCMessage *meta, zmq_msg_t *payload,
+
+/* psoclient_wait.c: send a request whose reply is `want` within
+ * timeout_ms, reading the monitor meanwhile (a refused handshake); the
+ * payload stays the caller's on failure. */
+int psoc__send(struct psoc_link *l, int command, const ProtobufCMessage *meta, zmq_msg_t *payload,
                int want, int timeout_ms, char *err, size_t errlen);
 /* Wait for the reply to request `seq` with command `want`. Returns 0 with
  * `m` filled, or a PSOC_E* code. */
-int psoc__await(struct psoc *c, int want, uint64_t seq, int timeout_ms, struct wire_msg *m,
+int psoc__await(struct psoc_link *l, int want, uint64_t seq, int timeout_ms, struct wire_msg *m,
                 char *err, size_t errlen);
 
-/* psoclient_link.c: one daemon's hello (with retries), push and position,
- * for psoclient_sync.c (one daemon) and psoclient_shard.c (each shard). */
-int psoc__hello_retry(struct psoc *c, float *weights, int budget_ms, int first_ms,
+/* psoclient_link.c: one daemon's hello (with retries), push and position.
+ * The hello's welcome fills the link (and `w`). */
+int psoc__hello_retry(struct psoc_link *l, float *weights, int budget_ms, int first_ms,
                       struct psoc_welcome *w, int *attempts, char *err, size_t errlen);
-/* Send a push (`gradient` or `weights`); its seq in *seq. */
-int psoc__push(struct psoc *c, float *weights, const float *gradient, const struct psoc_report *rep,
-               uint64_t *seq, char *err, size_t errlen);
-/* Wait for push `seq`'s position into `weights`. On return ZeroMQ has let
- * go of the pushed buffer. *resync: the push was not used (err says why);
- * the caller rejoins. */
-int psoc__position(struct psoc *c, float *weights, uint64_t seq, struct psoc_position *out,
+/* Send a push of the range (`gradient` or `weights`, whole vectors) with
+ * request number `seq`. */
+int psoc__push(struct psoc_link *l, float *weights, const float *gradient,
+               const struct psoc_report *rep, uint64_t seq, char *err, size_t errlen);
+/* Wait for push `seq`'s position into the range of `weights`. On return
+ * ZeroMQ has let go of the pushed buffer. *resync: the push was not used
+ * (err says why); the caller rejoins. */
+int psoc__position(struct psoc_link *l, float *weights, uint64_t seq, struct psoc_position *out,
                    int *resync, char *err, size_t errlen);
 
-/* psoclient_shard.c */
-/* Ask the daemon for its shards: 0 when it is alone (or an older daemon),
- * else the count, with the sub-clients created. */
+/* Stop its heartbeat, say bye when it joined (the worker's final accuracy
+ * and round), and free it. */
+void psoc__link_close(struct psoc_link **lp);
+
+/* psoclient_shard.c: ask the named daemon for the swarm's daemons and
+ * make one link per daemon with its range (one daemon: the one link, over
+ * the whole vector). Returns the count, or a PSOC_E* code. */
 int psoc__discover(struct psoc *c, char *err, size_t errlen);
-int psoc__join_shards(struct psoc *c, float *weights, struct psoc_welcome *out, char *err,
-                      size_t errlen);
-int psoc__sync_shards(struct psoc *c, float *weights, const float *gradient,
-                      const struct psoc_report *rep, struct psoc_position *out, char *err,
-                      size_t errlen);
-void psoc__close_shards(struct psoc *c);
 
 #endif

@@ -1,8 +1,8 @@
-/* One daemon's side of a sync: the hello and its welcome (with retries),
- * the zero-copy push, the position it answers (a full vector or a change
- * against the reference both sides hold), and the wire state behind them.
- * psoclient_sync.c drives it for one daemon, psoclient_shard.c for each
- * daemon of a sharded swarm; it calls neither. */
+/* One daemon's side of a sync, on its link: the hello and its welcome
+ * (with retries), the zero-copy push of the link's range, the position it
+ * answers (a full range or a change against the reference both sides
+ * hold), the wire state behind them, and the bye. psoclient_sync.c drives
+ * it over every link; it calls no file above it. */
 #include "worker/client/psoclient_int.h"
 
 #include <errno.h>
@@ -18,13 +18,13 @@
 #include "common/timeutil.h"
 
 /* Check the payload's size and CRC and copy it into `dst`. */
-static int s_take_payload(struct psoc *c, struct wire_msg *m, uint32_t crc, float *dst, char *err,
-                          size_t errlen)
+static int s_take_payload(struct psoc_link *l, struct wire_msg *m, uint32_t crc, float *dst,
+                          char *err, size_t errlen)
 {
     size_t bytes = zmq_msg_size(&m->payload);
-    if (bytes != c->n * sizeof(float))
+    if (bytes != l->n * sizeof(float))
         return psoc__err(err, errlen, PSOC_EPROTO, "daemon sent %zu bytes of weights, expected %zu",
-                         bytes, c->n * sizeof(float));
+                         bytes, l->n * sizeof(float));
     /* Copy and check in one pass; on a mismatch the caller's weights are
      * already overwritten, so they are restored from nothing: report it and
      * let the worker decide (it must not train on them). */
@@ -37,71 +37,73 @@ static int s_take_payload(struct psoc *c, struct wire_msg *m, uint32_t crc, floa
     return PSOC_OK;
 }
 
-/* A compressed position: the change against c->ref, which becomes the new
+/* A compressed position: the change against l->ref, which becomes the new
  * position (and is copied into `weights`). *diverged is set when the
  * result is not the daemon's, bit for bit (its CRC says so): the caller
  * rejoins for a float32 position. */
-static int s_take_change(struct psoc *c, struct wire_msg *m, const Psod__Position *pos,
+static int s_take_change(struct psoc_link *l, struct wire_msg *m, const Psod__Position *pos,
                          float *weights, int *diverged, char *err, size_t errlen)
 {
     const void *q = zmq_msg_data(&m->payload);
     size_t bytes = zmq_msg_size(&m->payload);
-    if ((int)pos->encoding != c->wire)
+    if ((int)pos->encoding != l->wire)
         return psoc__err(err, errlen, PSOC_EPROTO, "daemon sent a %s position; we agreed on %s",
-                         codec_name((int)pos->encoding), codec_name(c->wire));
+                         codec_name((int)pos->encoding), codec_name(l->wire));
     char msg[200];
-    if (codec_check(c->wire, c->n, pos->block_size, q, bytes, msg, sizeof msg) != 0)
+    if (codec_check(l->wire, l->n, pos->block_size, q, bytes, msg, sizeof msg) != 0)
         return psoc__err(err, errlen, PSOC_EPROTO, "daemon's position: %s", msg);
     uint32_t got = crc32c(0, q, bytes);
     if (got != pos->payload_crc32c)
         return psoc__err(err, errlen, PSOC_ECHECKSUM,
                          "position checksum mismatch (got %08x, header says %08x)", got,
                          pos->payload_crc32c);
-    size_t bad = codec_decode(c->wire, c->n, pos->block_size, q, c->ref, c->ref);
-    uint32_t mine = crc32c(0, c->ref, c->n * sizeof(float));
+    size_t bad = codec_decode(l->wire, l->n, pos->block_size, q, l->ref, l->ref);
+    uint32_t mine = crc32c(0, l->ref, l->n * sizeof(float));
     if (bad || mine != pos->position_crc32c) {
         *diverged = 1;
         return psoc__err(err, errlen, PSOC_ECHECKSUM,
                          "the %s position decodes to other floats than the daemon's (CRC %08x, "
                          "daemon %08x, %zu not finite)",
-                         codec_name(c->wire), mine, pos->position_crc32c, bad);
+                         codec_name(l->wire), mine, pos->position_crc32c, bad);
     }
-    memcpy(weights, c->ref, c->n * sizeof(float));
+    memcpy(weights, l->ref, l->n * sizeof(float));
     return PSOC_OK;
 }
 
 /* After a welcome: the agreed wire kind, and for a compressed one the
  * shared position (the welcome's) with no residual yet. */
-static int s_start_wire(struct psoc *c, int wire, const float *weights, char *err, size_t errlen)
+static int s_start_wire(struct psoc_link *l, int wire, const float *weights, char *err,
+                        size_t errlen)
 {
     if (wire < 0 || wire >= CODEC_KINDS)
         return psoc__err(err, errlen, PSOC_EPROTO, "daemon agreed on wire encoding %d", wire);
-    c->wire = wire;
+    l->wire = wire;
     if (wire == CODEC_FP32)
         return PSOC_OK;
-    if (!c->ref)
-        c->ref = malloc(c->n * sizeof(float));
-    if (!c->resid)
-        c->resid = malloc(c->n * sizeof(float));
-    if (!c->ref || !c->resid)
+    if (!l->ref)
+        l->ref = malloc(l->n * sizeof(float));
+    if (!l->resid)
+        l->resid = malloc(l->n * sizeof(float));
+    if (!l->ref || !l->resid)
         return psoc__err(err, errlen, PSOC_ESYS, "out of memory for %s state", codec_name(wire));
-    memcpy(c->ref, weights, c->n * sizeof(float));
-    memset(c->resid, 0, c->n * sizeof(float));
+    memcpy(l->ref, weights, l->n * sizeof(float));
+    memset(l->resid, 0, l->n * sizeof(float));
     return PSOC_OK;
 }
 
 /* psod --hyper's values from a Welcome or Position, into out_lr and
  * out_momentum when they are there and usable (a learning rate in (0, 1e6),
  * a momentum in [0, 1)); else NaN (unusable ones are logged and ignored). */
-static void s_hyper(const struct psoc *c, int has, double lr, double momentum, double *out_lr,
+static void s_hyper(const struct psoc_link *l, int has, double lr, double momentum, double *out_lr,
                     double *out_momentum)
 {
     *out_lr = *out_momentum = NAN;
     if (!has)
         return;
     if (!(lr > 0 && lr < 1e6 && momentum >= 0 && momentum < 1)) {
-        psoc__say(c, 2, "psod at %s sent learning rate %g and momentum %g: not usable, ignored",
-                  c->endpoint, lr, momentum);
+        psoc__say(l->api, 2,
+                  "psod at %s sent learning rate %g and momentum %g: not usable, ignored",
+                  l->endpoint, lr, momentum);
         return;
     }
     *out_lr = lr;
@@ -110,46 +112,47 @@ static void s_hyper(const struct psoc *c, int has, double lr, double momentum, d
 
 /* HELLO with `weights` (used when the particle is new), WELCOME back into
  * `weights`. */
-static int s_hello(struct psoc *c, float *weights, int timeout_ms, struct psoc_welcome *out,
+static int s_hello(struct psoc_link *l, float *weights, int timeout_ms, struct psoc_welcome *out,
                    char *err, size_t errlen)
 {
-    size_t n = c->n;
-    uint64_t layout_hash = c->layout_hash;
+    const struct psoc *c = l->api;
+    size_t n = l->n;
+    weights += l->offset;
     Psod__Hello h = PSOD__HELLO__INIT;
-    h.worker_name = c->name;
+    h.worker_name = (char *)c->name;
     h.protocol_version = PSOD_PROTOCOL_VERSION;
     h.param_count = n;
-    h.layout_hash = layout_hash;
+    h.layout_hash = c->layout_hash;
     char host[64] = "";
     gethostname(host, sizeof host - 1);
     h.host = host;
     h.pid = (uint32_t)getpid();
-    h.model_name = c->model;
-    h.dataset = c->dataset;
+    h.model_name = (char *)c->model;
+    h.dataset = (char *)c->dataset;
     h.encoding = (Psod__Encoding)c->opts.wire;
-    h.shard_offset = c->shard_offset;
-    h.shard_total = c->shard_total;
+    h.shard_offset = l->offset;
+    h.shard_total = l->total;
     /* The same process on a new connection (or after psod restarted: then
      * the daemon does not know the session and the usual rules apply). */
     uint64_t sw[2];
-    h.session = psoc__session(c, sw);
-    h.verifier = c->verify_fn != NULL && !c->nsub;
+    h.session = psoc__session(l, sw);
+    h.verifier = c->verify_fn != NULL && c->nlink == 1;
     if (c->shape[0]) {
         h.n_input_shape = 3;
-        h.input_shape = c->shape;
+        h.input_shape = (uint32_t *)c->shape;
     }
     zmq_msg_t payload;
     if (zmq_msg_init_size(&payload, n * sizeof(float)) != 0)
         return psoc__err(err, errlen, PSOC_ESYS, "out of memory for %zu weights", n);
     memcpy(zmq_msg_data(&payload), weights, n * sizeof(float));
     h.payload_crc32c = crc32c(0, weights, n * sizeof(float));
-    int rc = psoc__send(c, PSOD__COMMAND__CMD_HELLO, &h.base, &payload, PSOD__COMMAND__CMD_WELCOME,
+    int rc = psoc__send(l, PSOD__COMMAND__CMD_HELLO, &h.base, &payload, PSOD__COMMAND__CMD_WELCOME,
                         timeout_ms, err, errlen);
     zmq_msg_close(&payload);
     if (rc)
         return rc;
     struct wire_msg m;
-    rc = psoc__await(c, PSOD__COMMAND__CMD_WELCOME, 0, timeout_ms, &m, err, errlen);
+    rc = psoc__await(l, PSOD__COMMAND__CMD_WELCOME, 0, timeout_ms, &m, err, errlen);
     if (rc)
         return rc;
     Psod__Welcome *w = (Psod__Welcome *)m.meta;
@@ -157,25 +160,25 @@ static int s_hello(struct psoc *c, float *weights, int timeout_ms, struct psoc_w
         rc = psoc__err(err, errlen, PSOC_EPROTO, "daemon welcomed %llu parameters, we have %zu",
                        (unsigned long long)w->param_count, n);
     } else {
-        rc = s_take_payload(c, &m, w->payload_crc32c, weights, err, errlen);
+        rc = s_take_payload(l, &m, w->payload_crc32c, weights, err, errlen);
     }
     if (rc == PSOC_OK)
-        rc = s_start_wire(c, (int)w->encoding, weights, err, errlen);
+        rc = s_start_wire(l, (int)w->encoding, weights, err, errlen);
     if (rc == PSOC_OK) {
-        c->joined = 1;
-        c->particle = w->particle_id;
-        c->round = w->round;
-        c->push_kind = (int)w->push_kind;
-        c->heartbeat_ms = w->heartbeat_ms;
-        c->incarnation = w->incarnation;
+        l->joined = 1;
+        l->particle = w->particle_id;
+        l->round = w->round;
+        l->push_kind = (int)w->push_kind;
+        l->heartbeat_ms = w->heartbeat_ms;
+        l->incarnation = w->incarnation;
         uint64_t ws[2] = {0, 0};
         if (w->session.len == PSOD_SESSION_LEN)
             memcpy(ws, w->session.data, PSOD_SESSION_LEN);
-        atomic_store(&c->session[0], (unsigned long long)ws[0]);
-        atomic_store(&c->session[1], (unsigned long long)ws[1]);
-        atomic_store(&c->heard_incarnation, 0);
-        psoc__beat_start(c);
-        c->positions_global = w->positions_global;
+        atomic_store(&l->session[0], (unsigned long long)ws[0]);
+        atomic_store(&l->session[1], (unsigned long long)ws[1]);
+        atomic_store(&l->heard_incarnation, 0);
+        psoc__beat_start(l);
+        l->positions_global = w->positions_global;
         if (out) {
             out->particle_id = w->particle_id;
             out->round = w->round;
@@ -188,8 +191,8 @@ static int s_hello(struct psoc *c, float *weights, int timeout_ms, struct psoc_w
             out->pushes = w->pushes;
             snprintf(out->model, sizeof out->model, "%s", w->model_name ? w->model_name : "");
             snprintf(out->dataset, sizeof out->dataset, "%s", w->dataset ? w->dataset : "");
-            out->wire = c->wire;
-            s_hyper(c, w->hyper, w->lr, w->momentum, &out->lr, &out->momentum);
+            out->wire = l->wire;
+            s_hyper(l, w->hyper, w->lr, w->momentum, &out->lr, &out->momentum);
         }
     }
     wire_msg_clear(&m);
@@ -200,7 +203,7 @@ static int s_hello(struct psoc *c, float *weights, int timeout_ms, struct psoc_w
  * first_ms, doubling to 8 s (a daemon that died holding our hello, or is
  * not up yet, never answers it). *attempts counts them. Returns PSOC_OK,
  * PSOC_ETIMEOUT when the budget ran out, or the error that ended it. */
-int psoc__hello_retry(struct psoc *c, float *weights, int budget_ms, int first_ms,
+int psoc__hello_retry(struct psoc_link *l, float *weights, int budget_ms, int first_ms,
                       struct psoc_welcome *w, int *attempts, char *err, size_t errlen)
 {
     int64_t deadline = time_now_ms() + budget_ms;
@@ -208,30 +211,30 @@ int psoc__hello_retry(struct psoc *c, float *weights, int budget_ms, int first_m
     for (*attempts = 1;; ++*attempts) {
         int64_t left = deadline - time_now_ms();
         int timeout = left < wait_ms ? (int)(left > 100 ? left : 100) : wait_ms;
-        int rc = s_hello(c, weights, timeout, w, err, errlen);
+        int rc = s_hello(l, weights, timeout, w, err, errlen);
         /* Our name held by a process psod still hears from: a predecessor
          * killed a moment ago (psod lets us in once it has missed its
          * beats), or a twin (the log says so now; the join fails at the
          * end of the budget). */
-        int taken = rc == PSOC_EREFUSED && c->last_server_error == PSOD__ERROR_CODE__ERR_NAME_TAKEN;
+        int taken = rc == PSOC_EREFUSED && l->last_server_error == PSOD__ERROR_CODE__ERR_NAME_TAKEN;
         if ((rc != PSOC_ETIMEOUT && !taken) || time_now_ms() >= deadline)
             return rc;
         if (taken) {
             if (*attempts == 1)
-                psoc__say(c, 2, "%s; trying again for up to %.0f s", err,
+                psoc__say(l->api, 2, "%s; trying again for up to %.0f s", err,
                           (deadline - time_now_ms()) / 1e3);
             for (int64_t until = time_now_ms() + 500;
                  time_now_ms() < until && time_now_ms() < deadline;)
-                if (c->opts.stop && *c->opts.stop)
+                if (l->api->opts.stop && *l->api->opts.stop)
                     return psoc__err(err, errlen, PSOC_EINTR, "interrupted while joining");
                 else
                     usleep(20000);
             continue;
         }
         if (*attempts == 1 || *attempts % 4 == 0)
-            psoc__say(c, 2, "psod at %s not answering yet (attempt %d, %.0f s left)", c->endpoint,
-                      *attempts, (deadline - time_now_ms()) / 1e3);
-        if (c->opts.stop && *c->opts.stop)
+            psoc__say(l->api, 2, "psod at %s not answering yet (attempt %d, %.0f s left)",
+                      l->endpoint, *attempts, (deadline - time_now_ms()) / 1e3);
+        if (l->api->opts.stop && *l->api->opts.stop)
             return psoc__err(err, errlen, PSOC_EINTR, "interrupted while joining");
         if (wait_ms < 8000)
             wait_ms = wait_ms * 2 < 8000 ? wait_ms * 2 : 8000;
@@ -241,84 +244,85 @@ int psoc__hello_retry(struct psoc *c, float *weights, int budget_ms, int first_m
 static void s_release(void *data, void *hint)
 {
     (void)data;
-    atomic_store(&((struct psoc *)hint)->released, 1);
+    atomic_store(&((struct psoc_link *)hint)->released, 1);
 }
 
-int psoc__push(struct psoc *c, float *weights, const float *gradient, const struct psoc_report *rep,
-               uint64_t *seq, char *err, size_t errlen)
+int psoc__push(struct psoc_link *l, float *weights, const float *gradient,
+               const struct psoc_report *rep, uint64_t seq, char *err, size_t errlen)
 {
     /* What travels: the weights, or the gradient (the reply still lands in
      * `weights`). Either buffer is sent zero-copy and released before we
      * return. */
-    float *send = gradient ? (float *)gradient : weights;
-    size_t bytes = c->n * sizeof(float);
+    float *send = (gradient ? (float *)gradient : weights) + l->offset;
+    size_t bytes = l->n * sizeof(float);
     Psod__Push p = PSOD__PUSH__INIT;
-    p.round = c->round;
+    p.round = l->round;
     p.loss = rep->loss;
     p.samples = rep->samples;
-    if (c->wire == CODEC_FP32)
+    if (l->wire == CODEC_FP32)
         p.payload_crc32c = crc32c(0, send, bytes);
-    p.seq = ++c->seq;
+    p.seq = l->seq = seq;
     p.accuracy = rep->accuracy;
     p.position_accuracy = rep->position_accuracy;
     p.position_round = rep->position_round;
     p.payload_kind =
         gradient ? PSOD__PAYLOAD_KIND__PAYLOAD_GRADIENT : PSOD__PAYLOAD_KIND__PAYLOAD_WEIGHTS;
     Psod__Verdict verdict;
-    if (psoc__verdict(c, &verdict))
+    if (l->api->nlink == 1 && psoc__verdict(l->api, &verdict))
         p.verdict = &verdict;
     zmq_msg_t payload;
-    if (c->wire != CODEC_FP32) {
+    if (l->wire != CODEC_FP32) {
         /* The change since the position, plus what earlier pushes lost. */
-        size_t bad = wire_count_nonfinite(send, c->n);
+        size_t bad = wire_count_nonfinite(send, l->n);
         if (bad)
             return psoc__err(err, errlen, PSOC_EINVAL, "%s hold %zu NaN or infinite values",
                              gradient ? "gradients" : "weights", bad);
-        size_t qbytes = codec_bytes(c->wire, c->n, CODEC_BLOCK);
+        size_t qbytes = codec_bytes(l->wire, l->n, CODEC_BLOCK);
         if (zmq_msg_init_size(&payload, qbytes) != 0)
             return psoc__err(err, errlen, PSOC_ESYS, "out of memory");
-        codec_encode(c->wire, c->n, send, gradient ? NULL : c->ref, c->resid,
+        codec_encode(l->wire, l->n, send, gradient ? NULL : l->ref, l->resid,
                      zmq_msg_data(&payload));
-        p.encoding = (Psod__Encoding)c->wire;
-        p.block_size = c->wire == CODEC_INT8 ? CODEC_BLOCK : 0;
+        p.encoding = (Psod__Encoding)l->wire;
+        p.block_size = l->wire == CODEC_INT8 ? CODEC_BLOCK : 0;
         p.payload_crc32c = crc32c(0, zmq_msg_data(&payload), qbytes);
-    } else if (c->zero_copy) {
-        atomic_store(&c->released, 0);
-        zmq_msg_init_data(&payload, send, bytes, s_release, c);
+    } else if (l->zero_copy) {
+        atomic_store(&l->released, 0);
+        zmq_msg_init_data(&payload, send, bytes, s_release, l);
     } else if (zmq_msg_init_size(&payload, bytes) == 0) {
         memcpy(zmq_msg_data(&payload), send, bytes);
     } else {
         return psoc__err(err, errlen, PSOC_ESYS, "out of memory");
     }
-    int rc = psoc__send(c, PSOD__COMMAND__CMD_PUSH, &p.base, &payload, PSOD__COMMAND__CMD_POSITION,
-                        c->opts.timeout_ms, err, errlen);
+    int rc = psoc__send(l, PSOD__COMMAND__CMD_PUSH, &p.base, &payload, PSOD__COMMAND__CMD_POSITION,
+                        l->api->opts.timeout_ms, err, errlen);
     if (rc) {
         zmq_msg_close(&payload);
-        psoc__reset(c);
+        psoc__reset(l);
         return rc;
     }
     zmq_msg_close(&payload);
-    *seq = p.seq;
     return PSOC_OK;
 }
 
-int psoc__position(struct psoc *c, float *weights, uint64_t seq, struct psoc_position *out,
+int psoc__position(struct psoc_link *l, float *weights, uint64_t seq, struct psoc_position *out,
                    int *resync, char *err, size_t errlen)
 {
     *resync = 0;
-    c->cand_have = 0;
+    l->api->cand_have = 0;
+    weights += l->offset;
     struct wire_msg m;
-    int rc = psoc__await(c, PSOD__COMMAND__CMD_POSITION, seq, c->opts.timeout_ms, &m, err, errlen);
-    if (rc == PSOC_EREFUSED && (c->last_server_error == PSOD__ERROR_CODE__ERR_ROUND ||
-                                c->last_server_error == PSOD__ERROR_CODE__ERR_NOT_JOINED)) {
+    int rc =
+        psoc__await(l, PSOD__COMMAND__CMD_POSITION, seq, l->api->opts.timeout_ms, &m, err, errlen);
+    if (rc == PSOC_EREFUSED && (l->last_server_error == PSOD__ERROR_CODE__ERR_ROUND ||
+                                l->last_server_error == PSOD__ERROR_CODE__ERR_NOT_JOINED)) {
         /* The round closed without us, or we were evicted: the daemon has
          * read the push, so ZeroMQ is done with the buffer; take it back,
          * then rejoin and continue from the particle's current position. */
-        psoc__reset(c);
+        psoc__reset(l);
         *resync = 1;
         return rc;
     }
-    if (rc == PSOC_ETIMEOUT && c->opts.reconnect_ms > 0) {
+    if (rc == PSOC_ETIMEOUT && l->api->opts.reconnect_ms > 0) {
         *resync = 1; /* psoc__await reset: buffer released */
         return rc;
     }
@@ -326,10 +330,10 @@ int psoc__position(struct psoc *c, float *weights, uint64_t seq, struct psoc_pos
         return rc; /* psoc__await reset the connection: the buffer is released */
     /* The reply came after the daemon read the whole push, so ZeroMQ is done
      * with our buffer or about to be; wait for it before overwriting. */
-    for (int spins = 0; !atomic_load(&c->released); spins++) {
+    for (int spins = 0; !atomic_load(&l->released); spins++) {
         if (spins > 40000) { /* 2 s: something holds it; force the release */
             wire_msg_clear(&m);
-            psoc__reset(c);
+            psoc__reset(l);
             return psoc__err(err, errlen, PSOC_ESYS, "push buffer not released by ZeroMQ");
         }
         usleep(50); /* the I/O thread lets go within microseconds, usually */
@@ -337,14 +341,14 @@ int psoc__position(struct psoc *c, float *weights, uint64_t seq, struct psoc_pos
     Psod__Position *pos = (Psod__Position *)m.meta;
     int diverged = 0;
     if (pos->encoding != PSOD__ENCODING__ENC_F32) {
-        rc = c->wire == CODEC_FP32 ? psoc__err(err, errlen, PSOC_EPROTO,
+        rc = l->wire == CODEC_FP32 ? psoc__err(err, errlen, PSOC_EPROTO,
                                                "daemon sent a compressed position "
                                                "to a float32 worker")
-                                   : s_take_change(c, &m, pos, weights, &diverged, err, errlen);
+                                   : s_take_change(l, &m, pos, weights, &diverged, err, errlen);
     } else {
-        rc = s_take_payload(c, &m, pos->payload_crc32c, weights, err, errlen);
-        if (rc == PSOC_OK && c->wire != CODEC_FP32) /* the daemon sent it whole */
-            memcpy(c->ref, weights, c->n * sizeof(float));
+        rc = s_take_payload(l, &m, pos->payload_crc32c, weights, err, errlen);
+        if (rc == PSOC_OK && l->wire != CODEC_FP32) /* the daemon sent it whole */
+            memcpy(l->ref, weights, l->n * sizeof(float));
     }
     if (diverged) {
         wire_msg_clear(&m);
@@ -352,7 +356,7 @@ int psoc__position(struct psoc *c, float *weights, uint64_t seq, struct psoc_pos
         return rc;
     }
     if (rc == PSOC_OK) {
-        c->round = pos->round;
+        l->round = pos->round;
         if (out) {
             out->round = pos->round;
             out->global_best_loss = pos->global_best_loss;
@@ -360,11 +364,33 @@ int psoc__position(struct psoc *c, float *weights, uint64_t seq, struct psoc_pos
             out->global_best_particle = pos->global_best_particle;
             out->evaluator = pos->evaluator;
             out->resynced = 0;
-            s_hyper(c, pos->hyper, pos->lr, pos->momentum, &out->lr, &out->momentum);
+            s_hyper(l, pos->hyper, pos->lr, pos->momentum, &out->lr, &out->momentum);
         }
     }
     wire_msg_clear(&m);
-    if (rc == PSOC_OK)
-        psoc__verify_run(c);
     return rc;
+}
+
+void psoc__link_close(struct psoc_link **lp)
+{
+    struct psoc_link *l = *lp;
+    if (!l)
+        return;
+    psoc__beat_stop(l);
+    if (l->joined && l->sock) {
+        const struct psoc *c = l->api;
+        Psod__Bye bye = PSOD__BYE__INIT;
+        bye.reason = "worker closed";
+        bye.accuracy = c->final_accuracy;
+        bye.round = c->final_round;
+        /* The socket may be a new connection (after a reset): say whose. */
+        uint64_t sw[2];
+        bye.worker_name = (char *)c->name;
+        bye.session = psoc__session(l, sw);
+        Psod__Verdict verdict; /* measured after the last sync */
+        if (c->nlink == 1 && psoc__verdict(l->api, &verdict))
+            bye.verdict = &verdict;
+        wire_send(l->sock, NULL, 0, PSOD__COMMAND__CMD_BYE, &bye.base, NULL, ZMQ_DONTWAIT);
+    }
+    psoc__link_free(lp, 1000); /* give the bye a second to leave */
 }

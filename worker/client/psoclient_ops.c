@@ -1,4 +1,5 @@
-/* Operator calls: status and admin requests. */
+/* Operator calls: status and admin requests to the daemon psoc_open
+ * named, and the model from every daemon of the swarm. */
 #include "worker/client/psoclient_int.h"
 
 #include <errno.h>
@@ -14,24 +15,26 @@
 #include "common/timeutil.h"
 #include "common/token.h"
 
-/* Send an operator request and wait for its reply (`want`) into m. */
-static int s_request(struct psoc *c, int command, const ProtobufCMessage *meta, int want,
+/* Send an operator request on a link and wait for its reply (`want`)
+ * into m. */
+static int s_request(struct psoc_link *l, int command, const ProtobufCMessage *meta, int want,
                      struct wire_msg *m, char *err, size_t errlen)
 {
-    int rc = psoc__send(c, command, meta, NULL, want, c->opts.connect_timeout_ms, err, errlen);
+    int timeout = l->api->opts.connect_timeout_ms;
+    int rc = psoc__send(l, command, meta, NULL, want, timeout, err, errlen);
     if (rc)
         return rc;
-    return psoc__await(c, want, 0, c->opts.connect_timeout_ms, m, err, errlen);
+    return psoc__await(l, want, 0, timeout, m, err, errlen);
 }
 
-/* Ask for the daemon's Status message into m. */
+/* Ask the named daemon for its Status message into m. */
 static int s_ask_status(struct psoc *c, int with_particles, struct wire_msg *m, char *err,
                         size_t errlen)
 {
     Psod__StatusRequest r = PSOD__STATUS_REQUEST__INIT;
     r.include_particles = with_particles != 0;
-    return s_request(c, PSOD__COMMAND__CMD_STATUS_REQUEST, &r.base, PSOD__COMMAND__CMD_STATUS, m,
-                     err, errlen);
+    return s_request(c->link[c->ctl], PSOD__COMMAND__CMD_STATUS_REQUEST, &r.base,
+                     PSOD__COMMAND__CMD_STATUS, m, err, errlen);
 }
 
 int psoc_status(struct psoc *c, int with_particles, struct psoc_status *out, char *err,
@@ -71,8 +74,8 @@ int psoc_admin(struct psoc *c, int action, const char *worker, char *reply, size
     a.worker_name = (char *)(worker ? worker : "");
     a.token = c->admin_token;
     struct wire_msg m;
-    int rc = s_request(c, PSOD__COMMAND__CMD_ADMIN, &a.base, PSOD__COMMAND__CMD_ADMIN_REPLY, &m,
-                       err, errlen);
+    int rc = s_request(c->link[c->ctl], PSOD__COMMAND__CMD_ADMIN, &a.base,
+                       PSOD__COMMAND__CMD_ADMIN_REPLY, &m, err, errlen);
     if (rc)
         return rc;
     Psod__AdminReply *r = (Psod__AdminReply *)m.meta;
@@ -84,47 +87,48 @@ int psoc_admin(struct psoc *c, int action, const char *worker, char *reply, size
 
 /* Ask one daemon for its range of the model (MODEL_REQUEST); m holds the
  * reply on success. */
-static int s_ask_model(struct psoc *c, int safe, struct wire_msg *m, char *err, size_t errlen)
+static int s_ask_model(struct psoc_link *l, int safe, struct wire_msg *m, char *err, size_t errlen)
 {
     Psod__ModelRequest r = PSOD__MODEL_REQUEST__INIT;
     r.safe = safe != 0;
-    return s_request(c, PSOD__COMMAND__CMD_MODEL_REQUEST, &r.base, PSOD__COMMAND__CMD_MODEL, m, err,
+    return s_request(l, PSOD__COMMAND__CMD_MODEL_REQUEST, &r.base, PSOD__COMMAND__CMD_MODEL, m, err,
                      errlen);
 }
 
 /* A MODEL reply's range, checked against a vector of `total` floats (and,
- * for a joined worker, its own count), copied into vec[offset, ...) with
+ * for a joined worker, its link's range), copied into vec[offset, ...) with
  * its CRC checked. */
-static int s_take_range(struct psoc *c, struct wire_msg *m, float *vec, uint64_t total, char *err,
-                        size_t errlen)
+static int s_take_range(struct psoc_link *l, struct wire_msg *m, float *vec, uint64_t total,
+                        char *err, size_t errlen)
 {
     const Psod__Model *md = (const Psod__Model *)m->meta;
     size_t bytes = zmq_msg_size(&m->payload);
     if (md->param_count > total || md->shard_offset > total - md->param_count ||
-        bytes != md->param_count * sizeof(float) || (c->joined && md->param_count != c->n))
+        bytes != md->param_count * sizeof(float) ||
+        (l->joined && (md->param_count != l->n || md->shard_offset != l->offset)))
         return psoc__err(err, errlen, PSOC_EPROTO,
                          "psod at %s sent a model of %zu bytes for %llu parameters at %llu; "
                          "the vector holds %llu",
-                         c->endpoint, bytes, (unsigned long long)md->param_count,
+                         l->endpoint, bytes, (unsigned long long)md->param_count,
                          (unsigned long long)md->shard_offset, (unsigned long long)total);
     uint32_t crc = wire_copy_crc(vec + md->shard_offset, zmq_msg_data(&m->payload), bytes);
     if (crc != md->payload_crc32c)
         return psoc__err(err, errlen, PSOC_EPROTO,
                          "the model from psod at %s is corrupted (CRC-32C %08x, it says %08x)",
-                         c->endpoint, crc, md->payload_crc32c);
+                         l->endpoint, crc, md->payload_crc32c);
     return PSOC_OK;
 }
 
 /* One daemon's range of the model into weights (n floats, as joined). */
-static int s_fetch_range(struct psoc *c, int safe, float *weights, size_t total, double *loss,
+static int s_fetch_range(struct psoc_link *l, int safe, float *weights, size_t total, double *loss,
                          char *kind, size_t kindlen, char *err, size_t errlen)
 {
     struct wire_msg m;
-    int rc = s_ask_model(c, safe, &m, err, errlen);
+    int rc = s_ask_model(l, safe, &m, err, errlen);
     if (rc)
         return rc;
     const Psod__Model *md = (const Psod__Model *)m.meta;
-    rc = s_take_range(c, &m, weights, total, err, errlen);
+    rc = s_take_range(l, &m, weights, total, err, errlen);
     if (rc == PSOC_OK && loss)
         *loss = md->loss;
     if (rc == PSOC_OK && kind && kindlen)
@@ -138,10 +142,8 @@ int psoc_fetch_model(struct psoc *c, int safe, float *weights, double *loss, cha
 {
     if (!c->joined)
         return psoc__err(err, errlen, PSOC_ESTATE, "psoc_fetch_model before psoc_join");
-    if (!c->nsub)
-        return s_fetch_range(c, safe, weights, c->n, loss, kind, kindlen, err, errlen);
-    for (int k = 0; k < c->nsub; k++) {
-        int rc = s_fetch_range(c->sub[k], safe, weights, c->n, loss, kind, kindlen, err, errlen);
+    for (int k = 0; k < c->nlink; k++) {
+        int rc = s_fetch_range(c->link[k], safe, weights, c->n, loss, kind, kindlen, err, errlen);
         if (rc)
             return rc;
     }
@@ -152,7 +154,7 @@ int psoc_set_admin_token(struct psoc *c, const char *path, char *err, size_t err
 {
     char def[4096];
     if (!path) {
-        if (token_default_path(c->endpoint, def, sizeof def, err, errlen) != 0)
+        if (token_default_path(c->link[c->ctl]->endpoint, def, sizeof def, err, errlen) != 0)
             return PSOC_EINVAL;
         path = def;
     }
@@ -165,12 +167,12 @@ int psoc_set_admin_token(struct psoc *c, const char *path, char *err, size_t err
 
 /* One daemon's range for psoc_download_model: into (*w)[offset, ...),
  * *w allocated at the first reply (the whole vector, total_params). */
-static int s_download_range(struct psoc *c, int safe, float **w, struct psoc_model_info *info,
+static int s_download_range(struct psoc_link *l, int safe, float **w, struct psoc_model_info *info,
                             uint64_t *have, uint64_t *offset, char *kind, size_t kindlen, char *err,
                             size_t errlen)
 {
     struct wire_msg m;
-    int rc = s_ask_model(c, safe, &m, err, errlen);
+    int rc = s_ask_model(l, safe, &m, err, errlen);
     if (rc)
         return rc;
     const Psod__Model *md = (const Psod__Model *)m.meta;
@@ -198,10 +200,10 @@ static int s_download_range(struct psoc *c, int safe, float **w, struct psoc_mod
         rc = psoc__err(err, errlen, PSOC_EPROTO,
                        "psod at %s has a model of %llu parameters, "
                        "another daemon of the swarm %llu",
-                       c->endpoint, (unsigned long long)total,
+                       l->endpoint, (unsigned long long)total,
                        (unsigned long long)info->param_count);
     else
-        rc = s_take_range(c, &m, *w, total, err, errlen);
+        rc = s_take_range(l, &m, *w, total, err, errlen);
     if (rc == PSOC_OK) {
         *have += md->param_count;
         *offset = md->shard_offset;
@@ -215,7 +217,8 @@ int psoc_download_model(struct psoc *c, int safe, float **weights, struct psoc_m
 {
     float *w = NULL;
     uint64_t have = 0, first = 0, off;
-    int rc = s_download_range(c, safe, &w, info, &have, &first, kind, kindlen, err, errlen);
+    int rc = s_download_range(c->link[c->ctl], safe, &w, info, &have, &first, kind, kindlen, err,
+                              errlen);
     if (rc == PSOC_OK && have < info->param_count) {
         /* A shard's range: the others' from the daemons the status lists. */
         struct psoc_status st;
@@ -224,11 +227,11 @@ int psoc_download_model(struct psoc *c, int safe, float **weights, struct psoc_m
             for (size_t k = 0; rc == PSOC_OK && k < st.n_shards; k++) {
                 if (st.shard[k].length == 0 || st.shard[k].offset == first)
                     continue;
-                struct psoc *o;
-                rc = psoc_open(&o, st.shard[k].endpoint, NULL, &c->opts, err, errlen);
+                struct psoc_link *o;
+                rc = psoc__link_new(c, st.shard[k].endpoint, 0, 0, 0, &o, err, errlen);
                 if (rc == PSOC_OK) {
                     rc = s_download_range(o, safe, &w, info, &have, &off, NULL, 0, err, errlen);
-                    psoc_close(&o);
+                    psoc__link_free(&o, 0);
                 }
             }
             psoc_status_free(&st);

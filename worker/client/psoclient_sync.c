@@ -1,20 +1,76 @@
-/* Joining and synchronizing, the API over one daemon or the daemons of a
- * sharded swarm (psoclient_shard.c): psoc_join, psoc_sync(_ex), and the
- * resync after a push the daemon could not use. Each daemon's side of it
+/* Joining and synchronizing over the links (one per daemon; one daemon is
+ * one link): psoc_join, psoc_sync(_ex), and the resync after a push a
+ * daemon could not use. A sync sends every link's push before waiting for
+ * any position, so the ranges travel in parallel, and assembles the
+ * positions in place in the caller's vector (the ranges are disjoint
+ * slices of it). If any daemon did not take its push, or restarted, every
+ * link rejoins, until all agree on the round. Each daemon's side of it
  * (hello, push, position) is psoclient_link.c. */
 #include "worker/client/psoclient_int.h"
 
-#include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "common/codec.h"
-#include "common/crc32c.h"
 #include "common/timeutil.h"
+
+/* Hello to every daemon until all welcome us at the same round (a rollback
+ * in progress shows as a disagreement for a moment); the first link's
+ * welcome into w0. */
+static int s_hello_all(struct psoc *c, float *weights, int budget_ms, int first_ms,
+                       struct psoc_welcome *w0, int *attempts, char *err, size_t errlen)
+{
+    int64_t deadline = time_now_ms() + budget_ms;
+    *attempts = 0;
+    for (;;) {
+        uint64_t round = 0;
+        int agree = 1;
+        for (int k = 0; k < c->nlink; k++) {
+            struct psoc_link *l = c->link[k];
+            struct psoc_welcome w;
+            int64_t left = deadline - time_now_ms();
+            int tries, rc = psoc__hello_retry(l, weights, (int)(left > 500 ? left : 500), first_ms,
+                                              &w, &tries, err, errlen);
+            /* A follower learns the coordinator's decisions (a particle
+             * retired for a newcomer) with the next commit: ask again. */
+            while (rc == PSOC_EREFUSED && l->total && l->offset &&
+                   l->last_server_error == PSOD__ERROR_CODE__ERR_SWARM_FULL &&
+                   time_now_ms() < deadline && !(c->opts.stop && *c->opts.stop)) {
+                usleep(200000);
+                left = deadline - time_now_ms();
+                rc = psoc__hello_retry(l, weights, (int)(left > 500 ? left : 500), first_ms, &w,
+                                       &tries, err, errlen);
+            }
+            *attempts += k == 0 ? tries : 0;
+            if (rc)
+                return rc;
+            if (k == 0) {
+                *w0 = w;
+                round = w.round;
+            }
+            agree &= w.round == round;
+        }
+        if (agree) {
+            struct psoc_link *l0 = c->link[0];
+            c->joined = 1;
+            c->particle = w0->particle_id;
+            c->round = w0->round;
+            c->push_kind = l0->push_kind;
+            c->positions_global = l0->positions_global;
+            c->wire = l0->wire;
+            return PSOC_OK;
+        }
+        if (time_now_ms() >= deadline)
+            return psoc__err(err, errlen, PSOC_ETIMEOUT,
+                             "the %d daemons of the swarm did not agree on a round within %d ms "
+                             "(a shard down or rolling back?)",
+                             c->nlink, budget_ms);
+        if (c->opts.stop && *c->opts.stop)
+            return psoc__err(err, errlen, PSOC_EINTR, "interrupted while joining");
+        usleep(200000);
+    }
+}
 
 int psoc_join(struct psoc *c, size_t n, uint64_t layout_hash, float *weights,
               struct psoc_welcome *out, char *err, size_t errlen)
@@ -27,28 +83,25 @@ int psoc_join(struct psoc *c, size_t n, uint64_t layout_hash, float *weights,
     c->n = n;
     c->layout_hash = layout_hash;
     psoc__say(c, 1, "connecting to psod at %s as '%s' (waiting up to %.0f s for its welcome)",
-              c->endpoint, c->name, c->opts.connect_timeout_ms / 1e3);
-    int shards = psoc__discover(c, err, errlen);
-    if (shards < 0)
-        return shards;
-    if (shards > 1)
-        return psoc__join_shards(c, weights, out, err, errlen);
+              c->link[c->ctl]->endpoint, c->name, c->opts.connect_timeout_ms / 1e3);
+    int rc = psoc__discover(c, err, errlen);
+    if (rc < 0)
+        return rc;
     /* 4 s first: long enough for the monitor to see a failing handshake. */
     struct psoc_welcome w;
     int attempts;
-    int rc =
-        psoc__hello_retry(c, weights, c->opts.connect_timeout_ms, 4000, &w, &attempts, err, errlen);
-    if (rc == PSOC_ETIMEOUT)
+    rc = s_hello_all(c, weights, c->opts.connect_timeout_ms, 4000, &w, &attempts, err, errlen);
+    if (rc == PSOC_ETIMEOUT && c->nlink == 1)
         psoc__err(err, errlen, PSOC_ETIMEOUT,
                   "no answer from psod at %s within %d ms: is psod running there, and is that "
                   "the address it listens on (its 'listening on' line)?",
-                  c->endpoint, c->opts.connect_timeout_ms);
+                  c->link[0]->endpoint, c->opts.connect_timeout_ms);
     if (rc == PSOC_OK && out)
         *out = w;
     return rc;
 }
 
-/* Get back in step with the daemon after a refused push (evicted, or the
+/* Get back in step with the daemons after a refused push (evicted, or the
  * round closed without us) or a lost daemon: HELLO again, with back-off
  * from 0.5 s, for up to opts.reconnect_ms. The particle's current position
  * lands in `weights`. */
@@ -56,25 +109,31 @@ static int s_resync(struct psoc *c, float *weights, struct psoc_position *out, c
                     size_t errlen)
 {
     int64_t start = time_now_ms();
-    psoc__say(c, 2, "psod at %s did not take the push (%s); rejoining, for up to %.0f s",
-              c->endpoint, err && err[0] ? err : "no answer", c->opts.reconnect_ms / 1e3);
+    if (c->nlink == 1)
+        psoc__say(c, 2, "psod at %s did not take the push (%s); rejoining, for up to %.0f s",
+                  c->link[0]->endpoint, err && err[0] ? err : "no answer",
+                  c->opts.reconnect_ms / 1e3);
+    else
+        psoc__say(c, 2,
+                  "the swarm's daemons did not all take the push (%s); rejoining each, for up "
+                  "to %.0f s",
+                  err && err[0] ? err : "no answer", c->opts.reconnect_ms / 1e3);
     struct psoc_welcome w;
     int attempts;
-    int rc = psoc__hello_retry(c, weights, c->opts.reconnect_ms, 500, &w, &attempts, err, errlen);
-    if (rc == PSOC_ETIMEOUT)
+    int rc = s_hello_all(c, weights, c->opts.reconnect_ms, 500, &w, &attempts, err, errlen);
+    if (rc == PSOC_ETIMEOUT && c->nlink == 1)
         return psoc__err(err, errlen, PSOC_ETIMEOUT,
                          "lost psod at %s: no welcome in %d attempts over %.1f s "
                          "(--reconnect-ms %d)",
-                         c->endpoint, attempts, (time_now_ms() - start) / 1e3,
+                         c->link[0]->endpoint, attempts, (time_now_ms() - start) / 1e3,
                          c->opts.reconnect_ms);
     if (rc == PSOC_OK && out) {
+        memset(out, 0, sizeof *out);
         out->round = w.round;
         out->global_best_loss = w.global_best_loss;
         out->personal_best_loss = NAN;
-        out->global_best_particle = 0;
-        out->evaluator = 0;
         out->resynced = attempts;
-        out->lr = w.lr;
+        out->lr = w.lr; /* --hyper's point */
         out->momentum = w.momentum;
     }
     return rc;
@@ -98,15 +157,63 @@ int psoc_sync_ex(struct psoc *c, float *weights, const float *gradient,
     if ((gradient != NULL) != (c->push_kind == PSOD__PAYLOAD_KIND__PAYLOAD_GRADIENT))
         return psoc__err(err, errlen, PSOC_EINVAL, "the daemon's strategy takes %s",
                          c->push_kind ? "gradients" : "weights");
-    if (c->nsub)
-        return psoc__sync_shards(c, weights, gradient, rep, out, err, errlen);
-    uint64_t seq;
-    int rc = psoc__push(c, weights, gradient, rep, &seq, err, errlen);
-    if (rc == PSOC_ETIMEOUT && c->opts.reconnect_ms > 0)
-        return s_resync(c, weights, out, err, errlen); /* no connection took it */
-    if (rc)
-        return rc;
-    int resync = 0;
-    rc = psoc__position(c, weights, seq, out, &resync, err, errlen);
-    return resync ? s_resync(c, weights, out, err, errlen) : rc;
+    const int many = c->nlink > 1;
+    int sent[64], resync = 0, first = PSOC_OK;
+    char why[256] = "";
+    /* One seq for the push to every daemon (the coordinator matches the
+     * followers' votes by it); a link's own requests may have moved its
+     * counter on. */
+    uint64_t seq = 0;
+    for (int k = 0; k < c->nlink; k++)
+        seq = c->link[k]->seq > seq ? c->link[k]->seq : seq;
+    seq++;
+    for (int k = 0; k < c->nlink; k++) {
+        struct psoc_link *l = c->link[k];
+        l->round = c->round;
+        int rc = psoc__push(l, weights, gradient, rep, seq, why, sizeof why);
+        sent[k] = rc == PSOC_OK;
+        if (rc && first == PSOC_OK) {
+            first = rc;
+            if (many)
+                snprintf(err, errlen, "shard %d (%s): %s", k, l->endpoint, why);
+            else
+                snprintf(err, errlen, "%s", why);
+        }
+        /* No connection took it (the link was reset); when other daemons
+         * took theirs, the swarm's ranges part unless every link rejoins. */
+        if ((rc == PSOC_ETIMEOUT || (many && rc == PSOC_ESYS)) && c->opts.reconnect_ms > 0)
+            resync = 1;
+    }
+    struct psoc_position pos[64];
+    for (int k = 0; k < c->nlink; k++) {
+        if (!sent[k])
+            continue;
+        struct psoc_link *l = c->link[k];
+        int rs = 0, rc = psoc__position(l, weights, seq, &pos[k], &rs, why, sizeof why);
+        if (rc && (first == PSOC_OK || (rs && !resync))) {
+            first = rc;
+            if (many)
+                snprintf(err, errlen, "shard %d (%s): %s", k, l->endpoint, why);
+            else
+                snprintf(err, errlen, "%s", why);
+        }
+        resync |= rs;
+    }
+    if (!resync && first == PSOC_OK)
+        for (int k = 1; k < c->nlink; k++)
+            if (pos[k].round != pos[0].round) {
+                resync = 1;
+                snprintf(err, errlen, "shard %d is at round %llu, shard 0 at %llu", k,
+                         (unsigned long long)pos[k].round, (unsigned long long)pos[0].round);
+            }
+    if (resync)
+        return s_resync(c, weights, out, err, errlen);
+    if (first)
+        return first;
+    c->round = pos[0].round;
+    if (out)
+        *out = pos[0];
+    if (!many)
+        psoc__verify_run(c);
+    return PSOC_OK;
 }

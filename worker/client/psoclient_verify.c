@@ -22,15 +22,15 @@ void psoc__take_verify(struct psoc *c, const struct wire_msg *m, uint64_t seq)
     const Psod__Verify *v = (const Psod__Verify *)m->meta;
     size_t bytes = zmq_msg_size(&m->payload);
     c->cand_have = 0;
-    if (!c->verify_fn || v->seq != seq || c->nsub) {
-        psoc__say(c, 2, "ignored a candidate from psod at %s: %s", c->endpoint,
+    if (!c->verify_fn || v->seq != seq || c->nlink != 1) {
+        psoc__say(c, 2, "ignored a candidate from psod at %s: %s", c->link[0]->endpoint,
                   !c->verify_fn ? "this worker did not offer to verify"
                                 : "it answers another push");
         return;
     }
     if (bytes != c->n * sizeof(float)) {
         psoc__say(c, 2, "ignored a candidate of %zu bytes from psod at %s (expected %zu)", bytes,
-                  c->endpoint, c->n * sizeof(float));
+                  c->link[0]->endpoint, c->n * sizeof(float));
         return;
     }
     if (!c->cand && !(c->cand = malloc(bytes))) {
@@ -42,7 +42,7 @@ void psoc__take_verify(struct psoc *c, const struct wire_msg *m, uint64_t seq)
         psoc__say(c, 2,
                   "ignored a corrupted candidate from psod at %s (CRC-32C %08x, it says "
                   "%08x)",
-                  c->endpoint, crc, v->payload_crc32c);
+                  c->link[0]->endpoint, crc, v->payload_crc32c);
         return;
     }
     c->cand_have = 1;

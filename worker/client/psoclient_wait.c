@@ -20,67 +20,67 @@
 #define S_DROPPED 1
 /* How long a dropped connection's last messages are looked for. */
 #define S_DRAIN_MS 200
-static int s_monitor_event(struct psoc *c, int want, char *err, size_t errlen)
+static int s_monitor_event(struct psoc_link *l, int want, char *err, size_t errlen)
 {
     int rc = 0;
-    while (c->mon && rc == 0) {
+    while (l->mon && rc == 0) {
         uint16_t event;
         uint32_t value;
-        if (wire_monitor_event(c->mon, &event, &value) != 0)
+        if (wire_monitor_event(l->mon, &event, &value) != 0)
             break;
         if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
-            c->handshaken = 1;
-            c->failed_handshakes = 0;
-            c->refused[0] = '\0';
+            l->handshaken = 1;
+            l->failed_handshakes = 0;
+            l->refused[0] = '\0';
         } else if (event == ZMQ_EVENT_DISCONNECTED) {
             /* After a handshake: the daemon dropped us. Before one: the
              * handshake failed, usually without a word (a CURVE mismatch). */
-            if (c->handshaken && want == PSOD__COMMAND__CMD_WELCOME)
+            if (l->handshaken && want == PSOD__COMMAND__CMD_WELCOME)
                 rc = psoc__err(err, errlen, PSOC_ETIMEOUT,
                                "psod at %s closed the connection before its welcome: a hello of "
                                "%zu parameters may be above its --max-payload-mb, or it restarted",
-                               c->endpoint, c->n);
-            else if (c->handshaken && want == PSOD__COMMAND__CMD_POSITION) {
+                               l->endpoint, l->n);
+            else if (l->handshaken && want == PSOD__COMMAND__CMD_POSITION) {
                 /* The next connection has another routing id: a reply to
                  * this one can never arrive, unless it already has (psod
                  * answered, then went away): the caller drains first. */
                 psoc__err(err, errlen, PSOC_ETIMEOUT,
                           "the connection to psod at %s dropped while the round was open: "
                           "the push is lost",
-                          c->endpoint);
+                          l->endpoint);
                 rc = S_DROPPED;
-            } else if (!c->handshaken && ++c->failed_handshakes >= 5)
+            } else if (!l->handshaken && ++l->failed_handshakes >= 5)
                 rc = psoc__err(err, errlen, PSOC_EREFUSED,
-                               "handshake with psod at %s failed %d times: %s", c->endpoint,
-                               c->failed_handshakes,
-                               c->opts.curve_server[0]
+                               "handshake with psod at %s failed %d times: %s", l->endpoint,
+                               l->failed_handshakes,
+                               l->api->opts.curve_server[0]
                                    ? "the daemon does not use CURVE, or --curve-server is not its "
                                      "public key"
                                    : "the daemon requires CURVE (give --curve-secret and "
                                      "--curve-server)");
-            c->handshaken = 0;
+            l->handshaken = 0;
         } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH && value == 500)
             rc = psoc__err(err, errlen, PSOC_EREFUSED,
                            "psod at %s refused the connection: too many peers (its --max-peers)",
-                           c->endpoint);
+                           l->endpoint);
         else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
             rc = psoc__err(err, errlen, PSOC_EREFUSED,
                            "psod at %s refused this peer's key (status %u): its public key is not "
                            "in the daemon's --allow directory",
-                           c->endpoint, value);
+                           l->endpoint, value);
         else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
             rc = psoc__err(err, errlen, PSOC_EREFUSED,
-                           "handshake with psod at %s failed (protocol error 0x%x)%s", c->endpoint,
+                           "handshake with psod at %s failed (protocol error 0x%x)%s", l->endpoint,
                            value,
                            value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH
-                               ? c->opts.curve_server[0]
+                               ? l->api->opts.curve_server[0]
                                      ? ": the daemon does not use CURVE, this peer does"
                                      : ": the daemon requires CURVE (give --curve-secret and "
                                        "--curve-server)"
                                : "");
         if (rc == PSOC_EREFUSED) {
-            c->last_server_error = PSOD__ERROR_CODE__ERR_UNAUTHORIZED;
-            snprintf(c->refused, sizeof c->refused, "%s", err);
+            l->last_server_error = l->api->last_server_error = PSOD__ERROR_CODE__ERR_UNAUTHORIZED;
+            snprintf(l->refused, sizeof l->refused, "%s", err);
         }
     }
     return rc;
@@ -90,19 +90,19 @@ static int s_monitor_event(struct psoc *c, int want, char *err, size_t errlen)
  * is not full (psod --workers N with fewer joined), at once and then every
  * 30 s, so a worker short of company does not sit silent. */
 #define S_WAITING_EVERY_MS 30000
-static void s_say_waiting(struct psoc *c, const Psod__Heartbeat *hb)
+static void s_say_waiting(struct psoc_link *l, const Psod__Heartbeat *hb)
 {
     if (hb->workers_expected == 0 || hb->joined >= hb->workers_expected)
         return;
     int64_t now = time_now_ms();
-    if (c->said_waiting_at && now - c->said_waiting_at < S_WAITING_EVERY_MS)
+    if (l->said_waiting_at && now - l->said_waiting_at < S_WAITING_EVERY_MS)
         return;
-    c->said_waiting_at = now;
+    l->said_waiting_at = now;
     uint32_t more = hb->workers_expected - hb->joined;
-    psoc__say(c, 1,
+    psoc__say(l->api, 1,
               "psod at %s waits for %u more worker%s of %u to join before round %llu can "
               "close (%u joined, %u pushed); start %s with this --connect",
-              c->endpoint, more, more == 1 ? "" : "s", hb->workers_expected,
+              l->endpoint, more, more == 1 ? "" : "s", hb->workers_expected,
               (unsigned long long)hb->round, hb->joined, hb->pushed, more == 1 ? "it" : "them");
 }
 
@@ -113,132 +113,132 @@ static void s_say_waiting(struct psoc *c, const Psod__Heartbeat *hb)
  * handshake, and the caller learns of a daemon that never takes it.
  * `want` is the reply the request is for. On failure the payload is still
  * the caller's. */
-int psoc__send(struct psoc *c, int command, const ProtobufCMessage *meta, zmq_msg_t *payload,
+int psoc__send(struct psoc_link *l, int command, const ProtobufCMessage *meta, zmq_msg_t *payload,
                int want, int timeout_ms, char *err, size_t errlen)
 {
     int64_t deadline = time_now_ms() + timeout_ms;
     for (;;) {
-        if (wire_send(c->sock, NULL, 0, command, meta, payload, ZMQ_DONTWAIT) == 0)
+        if (wire_send(l->sock, NULL, 0, command, meta, payload, ZMQ_DONTWAIT) == 0)
             return PSOC_OK;
         if (errno != EAGAIN && errno != EINTR)
             return psoc__err(err, errlen, PSOC_ESYS, "send %s: %s", wire_command_name(command),
                              zmq_strerror(errno));
         int64_t left = deadline - time_now_ms();
-        if (left <= 0 && c->refused[0])
-            return psoc__err(err, errlen, PSOC_EREFUSED, "%s", c->refused);
+        if (left <= 0 && l->refused[0])
+            return psoc__err(err, errlen, PSOC_EREFUSED, "%s", l->refused);
         if (left <= 0)
             return psoc__err(err, errlen, PSOC_ETIMEOUT,
                              "no connection to psod at %s took the %s within %d ms (is psod "
                              "running there?)",
-                             c->endpoint, wire_command_name(command), timeout_ms);
-        if (c->opts.stop && *c->opts.stop)
+                             l->endpoint, wire_command_name(command), timeout_ms);
+        if (l->api->opts.stop && *l->api->opts.stop)
             return psoc__err(err, errlen, PSOC_EINTR, "interrupted while sending %s",
                              wire_command_name(command));
-        zmq_pollitem_t items[2] = {{c->sock, 0, ZMQ_POLLOUT, 0}, {c->mon, 0, ZMQ_POLLIN, 0}};
-        int rc = zmq_poll(items, c->mon ? 2 : 1, left > 100 ? 100 : (long)left);
+        zmq_pollitem_t items[2] = {{l->sock, 0, ZMQ_POLLOUT, 0}, {l->mon, 0, ZMQ_POLLIN, 0}};
+        int rc = zmq_poll(items, l->mon ? 2 : 1, left > 100 ? 100 : (long)left);
         if (rc < 0 && errno != EINTR)
             return psoc__err(err, errlen, PSOC_ESYS, "zmq_poll: %s", zmq_strerror(errno));
         /* A dropped connection before the request went is no lost
          * request: the next connection takes it. */
-        if (c->mon && (items[1].revents & ZMQ_POLLIN) &&
-            (rc = s_monitor_event(c, want, err, errlen)) && rc != S_DROPPED)
+        if (l->mon && (items[1].revents & ZMQ_POLLIN) &&
+            (rc = s_monitor_event(l, want, err, errlen)) && rc != S_DROPPED)
             return rc;
     }
 }
 
 /* Wait for the reply to request `seq` with command `want`. Returns 0 with
  * `m` filled, or a PSOC_E* code. */
-int psoc__await(struct psoc *c, int want, uint64_t seq, int timeout_ms, struct wire_msg *m,
+int psoc__await(struct psoc_link *l, int want, uint64_t seq, int timeout_ms, struct wire_msg *m,
                 char *err, size_t errlen)
 {
-    struct wire_limits lim = {0, c->opts.max_payload};
+    struct wire_limits lim = {0, l->api->opts.max_payload};
     int64_t deadline = time_now_ms() + timeout_ms;
     /* While a round is open (POSITION), beat at the daemon's interval: a
      * daemon that stops answering for PSOC_LIVENESS intervals is lost, and
      * one that answers with another incarnation has restarted; either way
      * the push is gone and the caller resyncs. */
-    const int beats = want == PSOD__COMMAND__CMD_POSITION && c->heartbeat_ms > 0;
+    const int beats = want == PSOD__COMMAND__CMD_POSITION && l->heartbeat_ms > 0;
     int64_t last_heard = time_now_ms(), dropped_at = 0;
     /* The first beat at once: its answer says whom the round waits for. */
-    int64_t last_beat = last_heard - (beats ? (int64_t)c->heartbeat_ms : 0);
+    int64_t last_beat = last_heard - (beats ? (int64_t)l->heartbeat_ms : 0);
     for (;;) {
         int64_t now = time_now_ms(), left = deadline - now;
         if (dropped_at && now - dropped_at > S_DRAIN_MS) {
-            psoc__reset(c);
+            psoc__reset(l);
             return PSOC_ETIMEOUT; /* err says the connection dropped */
         }
-        if (c->opts.stop && *c->opts.stop) {
-            psoc__reset(c);
+        if (l->api->opts.stop && *l->api->opts.stop) {
+            psoc__reset(l);
             return psoc__err(err, errlen, PSOC_EINTR, "interrupted while waiting for %s",
                              wire_command_name(want));
         }
         /* What either socket heard last (the heartbeat thread's too):
          * heartbeats work both ways. */
-        int64_t heard = atomic_load(&c->heard_ms);
-        uint64_t inc = atomic_load(&c->heard_incarnation);
+        int64_t heard = atomic_load(&l->heard_ms);
+        uint64_t inc = atomic_load(&l->heard_incarnation);
         if (heard > last_heard)
             last_heard = heard;
-        if (beats && inc != 0 && c->incarnation != 0 && inc != c->incarnation) {
-            psoc__reset(c);
+        if (beats && inc != 0 && l->incarnation != 0 && inc != l->incarnation) {
+            psoc__reset(l);
             return psoc__err(err, errlen, PSOC_ETIMEOUT,
                              "psod at %s restarted while the round was open: the push is lost",
-                             c->endpoint);
+                             l->endpoint);
         }
         if (left <= 0) {
-            psoc__reset(c);
+            psoc__reset(l);
             return psoc__err(err, errlen, PSOC_ETIMEOUT,
                              "no %s from %s within %d ms (is psod running there?)",
-                             wire_command_name(want), c->endpoint, timeout_ms);
+                             wire_command_name(want), l->endpoint, timeout_ms);
         }
-        if (beats && now - last_heard > (int64_t)c->heartbeat_ms * PSOC_LIVENESS) {
-            psoc__reset(c);
+        if (beats && now - last_heard > (int64_t)l->heartbeat_ms * PSOC_LIVENESS) {
+            psoc__reset(l);
             return psoc__err(err, errlen, PSOC_ETIMEOUT,
                              "psod at %s silent for %lld ms (%d heartbeat intervals): lost",
-                             c->endpoint, (long long)(now - last_heard), PSOC_LIVENESS);
+                             l->endpoint, (long long)(now - last_heard), PSOC_LIVENESS);
         }
-        if (beats && now - last_beat >= (int64_t)c->heartbeat_ms) {
+        if (beats && now - last_beat >= (int64_t)l->heartbeat_ms) {
             Psod__Heartbeat hb;
             uint64_t session[2];
-            psoc__heartbeat(c, ++c->seq, &hb, session);
-            wire_send(c->sock, NULL, 0, PSOD__COMMAND__CMD_HEARTBEAT, &hb.base, NULL, ZMQ_DONTWAIT);
+            psoc__heartbeat(l, ++l->seq, &hb, session);
+            wire_send(l->sock, NULL, 0, PSOD__COMMAND__CMD_HEARTBEAT, &hb.base, NULL, ZMQ_DONTWAIT);
             last_beat = now;
         }
         long wait = left > 1000 ? 1000 : (long)left;
-        if (beats && wait > (long)c->heartbeat_ms)
-            wait = (long)c->heartbeat_ms;
+        if (beats && wait > (long)l->heartbeat_ms)
+            wait = (long)l->heartbeat_ms;
         if (dropped_at && wait > S_DRAIN_MS / 4)
             wait = S_DRAIN_MS / 4;
-        zmq_pollitem_t items[2] = {{c->sock, 0, ZMQ_POLLIN, 0}, {c->mon, 0, ZMQ_POLLIN, 0}};
-        int rc = zmq_poll(items, c->mon ? 2 : 1, wait);
+        zmq_pollitem_t items[2] = {{l->sock, 0, ZMQ_POLLIN, 0}, {l->mon, 0, ZMQ_POLLIN, 0}};
+        int rc = zmq_poll(items, l->mon ? 2 : 1, wait);
         if (rc < 0 && errno != EINTR) {
             int e = errno;
-            psoc__reset(c);
+            psoc__reset(l);
             return psoc__err(err, errlen, PSOC_ESYS, "zmq_poll: %s", zmq_strerror(e));
         }
-        if (c->mon && (items[1].revents & ZMQ_POLLIN) &&
-            (rc = s_monitor_event(c, want, err, errlen))) {
+        if (l->mon && (items[1].revents & ZMQ_POLLIN) &&
+            (rc = s_monitor_event(l, want, err, errlen))) {
             if (rc == S_DROPPED) {
                 /* A reply psod sent before it went is still readable. */
                 if (!dropped_at)
                     dropped_at = time_now_ms();
             } else {
-                psoc__reset(c);
+                psoc__reset(l);
                 return rc;
             }
         }
         if (!(items[0].revents & ZMQ_POLLIN))
             continue;
         struct wire_error werr;
-        rc = wire_recv(c->sock, 0, ZMQ_DONTWAIT, &lim, m, &werr);
+        rc = wire_recv(l->sock, 0, ZMQ_DONTWAIT, &lim, m, &werr);
         if (rc < 0) {
             if (errno == EAGAIN || errno == EINTR)
                 continue;
             int e = errno;
-            psoc__reset(c);
+            psoc__reset(l);
             return psoc__err(err, errlen, PSOC_ESYS, "receive: %s", zmq_strerror(e));
         }
         if (rc > 0) {
-            psoc__reset(c);
+            psoc__reset(l);
             return psoc__err(err, errlen, PSOC_EPROTO, "bad reply from daemon: %s", werr.message);
         }
         last_heard = time_now_ms();
@@ -246,16 +246,16 @@ int psoc__await(struct psoc *c, int want, uint64_t seq, int timeout_ms, struct w
             /* Checked at the top of the loop with the heartbeat thread's. */
             const Psod__Heartbeat *hb = (const Psod__Heartbeat *)m->meta;
             if (hb->incarnation)
-                atomic_store(&c->heard_incarnation, (unsigned long long)hb->incarnation);
+                atomic_store(&l->heard_incarnation, (unsigned long long)hb->incarnation);
             if (want == PSOD__COMMAND__CMD_POSITION)
-                s_say_waiting(c, hb);
+                s_say_waiting(l, hb);
             wire_msg_clear(m);
             continue;
         }
         if (m->command == PSOD__COMMAND__CMD_ERROR) {
             Psod__Error *e = (Psod__Error *)m->meta;
             if (e->seq == seq || e->seq == 0) {
-                c->last_server_error = e->code;
+                l->last_server_error = l->api->last_server_error = e->code;
                 int req = want == PSOD__COMMAND__CMD_POSITION      ? PSOD__COMMAND__CMD_PUSH
                           : want == PSOD__COMMAND__CMD_WELCOME     ? PSOD__COMMAND__CMD_HELLO
                           : want == PSOD__COMMAND__CMD_ADMIN_REPLY ? PSOD__COMMAND__CMD_ADMIN
@@ -267,7 +267,7 @@ int psoc__await(struct psoc *c, int want, uint64_t seq, int timeout_ms, struct w
                 return rc;
             }
         } else if (m->command == PSOD__COMMAND__CMD_VERIFY && want == PSOD__COMMAND__CMD_POSITION) {
-            psoc__take_verify(c, m, seq); /* measured once the position is in */
+            psoc__take_verify(l->api, m, seq); /* measured once the position is in */
         } else if (m->command == want) {
             uint64_t got =
                 want == PSOD__COMMAND__CMD_POSITION ? ((Psod__Position *)m->meta)->seq : seq;
