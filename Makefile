@@ -103,7 +103,7 @@ BINS = $(BUILD)/psod $(BUILD)/psoworker $(BUILD)/psoctl $(BUILD)/$(SONAME)
 TEST_LIBS = $(LIBSERVER) $(LIBWORKER) $(LIBCLIENT) $(LIBCOMMON)
 AS_NEEDED = -Wl,--as-needed
 
-UNIT_SUITES = check_config check_aggregate check_crc32c check_rng check_wire check_codec check_keys check_ckpt check_swarm check_hyper check_strategy check_modelfile check_objective check_nn check_pool check_pass check_data check_partition check_optim check_client check_rounds check_push check_members check_persist check_verify check_hyper_daemon check_admin check_http
+UNIT_SUITES = check_config check_aggregate check_crc32c check_rng check_wire check_codec check_keys check_ckpt check_swarm check_hyper check_strategy check_modelfile check_objective check_nn check_pool check_pass check_data check_partition check_optim check_client check_rounds check_push check_members check_persist check_verify check_hyper_daemon check_admin check_memory check_http
 TEST_BINS = $(UNIT_SUITES:%=$(BUILD)/tests/%) $(BUILD)/tests/check_cluster $(BUILD)/tests/check_training $(BUILD)/tests/check_shard $(BUILD)/tests/check_security $(BUILD)/tests/check_usage $(BUILD)/tests/check_robust \
             $(BUILD)/tests/hostile_client \
             $(BUILD)/tests/make_fixture $(BUILD)/tests/nn_ref

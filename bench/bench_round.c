@@ -27,6 +27,12 @@
  * workers): psod with --aggregate mean, median, trimmed (f = 1) and cclip
  * side by side, and raw ZeroMQ.
  *
+ * BENCH_STRATEGY=avg (any strategy taking weights) runs psod with it
+ * instead of pso. BENCH_LADDER=1 with PARAMETERS and WORKERS (any counts,
+ * up to 64 workers) prints one row of the scale ladder
+ * (bench/scale-ladder.sh): round times, bytes a second through psod and
+ * psod's peak resident memory; BENCH_LADDER=header with the table's head.
+ *
  * With BENCH_CURVE=1 in the environment it measures CURVE's cost instead:
  * psod with --curve-secret and an allow-list next to psod without, and raw
  * ZeroMQ with CURVE next to raw ZeroMQ without, for the same cells. */
@@ -51,6 +57,9 @@ static int s_wire;        /* BENCH_WIRE: the psod workers' payload encoding */
 static int s_verify_mode; /* BENCH_VERIFY: falling losses, verifiers offered */
 static int s_verify_on;   /* this run's psod has --verify-best */
 static const char *s_agg; /* BENCH_AGGREGATE: this run's psod is avg --aggregate s_agg */
+static const char *s_strategy = "pso"; /* BENCH_STRATEGY: the plain table's psod strategy */
+static long s_psod_hwm_kib;            /* the last psod run's peak resident memory */
+static long s_psod_rss_kib;            /* ... and its resident memory at the end */
 
 /* A verifier that reads every weight, as a real one must (its evaluation
  * on the fitness set is the worker's cost, not the protocol's). */
@@ -206,7 +215,8 @@ static pid_t s_start_psod(const char *bin, int k, int curve, char *ep, size_t ep
         else
             execl(bin, bin, "--bind", "tcp://127.0.0.1:*", "--endpoint-file", epfile, "--workers",
                   workers, "--progress-interval", "0", "--log-level", "warn", "--verify-best",
-                  s_verify_on ? "yes" : "no", (char *)NULL);
+                  s_verify_on ? "yes" : "no", "--strategy", s_strategy, "--max-payload-mb",
+                  "4096", (char *)NULL);
         _exit(127);
     }
     for (int i = 0; i < 500; i++) {
@@ -223,6 +233,25 @@ static pid_t s_start_psod(const char *bin, int k, int curve, char *ep, size_t ep
     }
     fprintf(stderr, "psod did not start\n");
     exit(1);
+}
+
+/* A process's memory figure from /proc (VmHWM: peak resident, VmRSS:
+ * resident now) in KiB, 0 if unknown. */
+static long s_mem_kib(pid_t pid, const char *field)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    long kib = 0;
+    size_t len = strlen(field);
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, field, len) == 0 && line[len] == ':') {
+            kib = strtol(line + len + 1, NULL, 10);
+            break;
+        }
+    if (f)
+        fclose(f);
+    return kib;
 }
 
 /* Run K workers of the given flavour (raw ZeroMQ or psod, with CURVE or
@@ -286,6 +315,10 @@ static double s_run(int raw, int curve, const char *bin, int k, size_t n)
     close(fds[0]);
     for (int i = 0; i < k; i++)
         waitpid(workers[i], NULL, 0);
+    if (!raw) {
+        s_psod_hwm_kib = s_mem_kib(server, "VmHWM");
+        s_psod_rss_kib = s_mem_kib(server, "VmRSS");
+    }
     kill(server, raw ? SIGKILL : SIGTERM);
     waitpid(server, NULL, 0);
     return worst;
@@ -332,6 +365,40 @@ static int s_aggregate_table(const char *bin, int reps, size_t only_n)
     return 0;
 }
 
+/* BENCH_LADDER: one cell of the scale ladder (bench/scale-ladder.sh):
+ * psod (BENCH_STRATEGY) and raw ZeroMQ, the median of `reps` each, with
+ * the bytes a second through the daemon and psod's peak resident memory,
+ * also as float32 vectors of n per worker (the swarm's constant vectors
+ * included). BENCH_LADDER=header prints the table's head first. */
+static int s_ladder_cell(const char *bin, int reps, size_t n, int k, int header)
+{
+    if (header) {
+        printf("| strategy | parameters | workers | MB moved per round | psod round (ms) | raw "
+               "ZeroMQ round (ms) | ratio | GB/s through psod | psod peak RSS (MiB) | float32 "
+               "vectors per worker, peak | psod RSS after the rounds (MiB) | vectors per worker, "
+               "then |\n");
+        printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    }
+    fflush(stdout);
+    double p[15], r[15];
+    long hwm = 0, rss = 0;
+    for (int rep = 0; rep < reps; rep++) {
+        p[rep] = s_run(0, 0, bin, k, n);
+        hwm = s_psod_hwm_kib > hwm ? s_psod_hwm_kib : hwm;
+        rss = s_psod_rss_kib > rss ? s_psod_rss_kib : rss;
+        r[rep] = s_run(1, 0, bin, k, n);
+    }
+    qsort(p, (size_t)reps, sizeof *p, s_cmp);
+    qsort(r, (size_t)reps, sizeof *r, s_cmp);
+    double bytes = 2.0 * k * (double)n * 4, pm = p[reps / 2], rm = r[reps / 2];
+    double vec = (double)k * (double)n * 4 / 1024.0; /* KiB of one vector per worker */
+    printf("| %s | %zu | %d | %.1f | %.2f | %.2f | %.2fx | %.2f | %.0f | %.2f | %.0f | %.2f |\n",
+           s_strategy, n, k, bytes / 1e6, pm * 1e3, rm * 1e3, pm / rm, bytes / pm / 1e9,
+           hwm / 1024.0, hwm / vec, rss / 1024.0, rss / vec);
+    fflush(stdout);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -348,6 +415,14 @@ int main(int argc, char **argv)
     int only_k = argc > 4 ? atoi(argv[4]) : 0;
     size_t sizes[] = {1 << 16, 1 << 20, 1 << 22};
     int ks[] = {1, 2, 4};
+    if (only_k > 64) {
+        fprintf(stderr, "bench_round: at most 64 workers\n");
+        return 2;
+    }
+    const char *sv = getenv("BENCH_STRATEGY");
+    if (sv && *sv)
+        s_strategy = sv;
+
     const char *rv = getenv("BENCH_REPS"), *wv = getenv("BENCH_WIRE");
     int reps = rv && atoi(rv) > 0 ? atoi(rv) : 3;
     if (reps > 15)
@@ -355,6 +430,14 @@ int main(int argc, char **argv)
     if (wv && *wv && (s_wire = psoc_wire_parse(wv)) < 0) {
         fprintf(stderr, "bench_round: BENCH_WIRE=%s: fp32, fp16, bf16 or int8\n", wv);
         return 2;
+    }
+    const char *mv = getenv("BENCH_LADDER");
+    if (mv && *mv && strcmp(mv, "0") != 0) {
+        if (!only_n || !only_k) {
+            fprintf(stderr, "bench_round: BENCH_LADDER=1 needs PARAMETERS and WORKERS\n");
+            return 2;
+        }
+        return s_ladder_cell(argv[1], reps, only_n, only_k, mv[0] == 'h');
     }
     const char *cv = getenv("BENCH_CURVE"), *vv = getenv("BENCH_VERIFY");
     int curve = cv && *cv && strcmp(cv, "0") != 0;

@@ -49,6 +49,31 @@ static int s_encode_position(struct server *s, struct member *mb, zmq_msg_t *q, 
     return 0;
 }
 
+/* The pushed buffer, now holding the new position, becomes the stored
+ * one. Where every position is the global model, the first of a round is
+ * kept and the others share it: one buffer for the swarm instead of one
+ * per member. */
+static void s_store_position(struct server *s, struct member *mb, uint32_t crc)
+{
+    if (!s->ops->positions_global) {
+        zmq_msg_move(&mb->position, &mb->push);
+        return;
+    }
+    if (s->have_shared && s->shared_round == s->round && s->shared_crc == crc &&
+        zmq_msg_size(&s->shared_position) == zmq_msg_size(&mb->push)) {
+        zmq_msg_copy(&mb->position, &s->shared_position);
+        return;
+    }
+    zmq_msg_move(&mb->position, &mb->push);
+    if (s->have_shared)
+        zmq_msg_close(&s->shared_position);
+    zmq_msg_init(&s->shared_position);
+    zmq_msg_copy(&s->shared_position, &mb->position);
+    s->have_shared = 1;
+    s->shared_round = s->round;
+    s->shared_crc = crc;
+}
+
 /* A particle's new position is ready: it becomes the stored position and
  * goes out at once, so the I/O thread sends it while the daemon computes
  * the next particle. */
@@ -61,7 +86,7 @@ void srv_position_ready(void *ctx, int i, uint32_t crc)
     int compressed = mb->active && mb->wire != CODEC_FP32 && s_encode_position(s, mb, &q, &p) == 0;
     zmq_msg_close(&mb->position);
     zmq_msg_init(&mb->position);
-    zmq_msg_move(&mb->position, &mb->push);
+    s_store_position(s, mb, crc);
     zmq_msg_close(&mb->push);
     mb->has_push = 0;
     if (!mb->active)

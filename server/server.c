@@ -286,6 +286,8 @@ void server_destroy(struct server **sp)
         if (s->m[i].has_push)
             zmq_msg_close(&s->m[i].push);
     }
+    if (s->have_shared)
+        zmq_msg_close(&s->shared_position);
     free(s->m);
     free(s->round_x);
     free(s->round_prev);

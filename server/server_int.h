@@ -170,6 +170,13 @@ struct server {
     double *round_loss, *round_pbest_loss;
     double g_acc;         /* accuracy of the global model, NaN if unknown */
     uint64_t g_acc_round; /* ... the round it was measured for */
+    /* Strategies whose positions are all the global model (positions_global):
+     * one buffer every member's stored position shares (ZeroMQ counts the
+     * references), the round it is for and its CRC. */
+    zmq_msg_t shared_position;
+    int have_shared;
+    uint64_t shared_round;
+    uint32_t shared_crc;
 
     /* --- Counters (reply.c, the loop) -------------------------------------- */
     uint64_t bytes_in, bytes_out, bytes_refused;

@@ -22,6 +22,39 @@ static float *s_alloc_floats(size_t n)
     return p;
 }
 
+/* A particle holds a velocity only when the update reads it again: inertia
+ * from the velocity with w > 0. Under the defaults (w 0) and with
+ * displacement inertia each particle is its personal best alone. */
+static int s_keeps_velocity(const struct swarm *s)
+{
+    return s->prm.w != 0 && s->prm.inertia == PSO_INERTIA_VELOCITY;
+}
+
+/* A velocity's place in a checkpoint when the particle holds none: zeros,
+ * as a run that never had w > 0 wrote them. */
+static void s_put_zeros(struct ckpt_writer *w, size_t bytes)
+{
+    static const char zero[1 << 14];
+    for (size_t left = bytes; left > 0;) {
+        size_t len = left < sizeof zero ? left : sizeof zero;
+        ckpt_put(w, zero, len);
+        left -= len;
+    }
+}
+
+/* ... and one read from a checkpoint into no velocity: skipped. */
+static int s_skip(struct ckpt_reader *r, size_t bytes)
+{
+    char buf[1 << 14];
+    for (size_t left = bytes; left > 0;) {
+        size_t len = left < sizeof buf ? left : sizeof buf;
+        if (ckpt_get(r, buf, len))
+            return -1;
+        left -= len;
+    }
+    return 0;
+}
+
 struct swarm *swarm_new(size_t n, uint64_t offset, const struct pso_params *prm)
 {
     struct swarm *s = calloc(1, sizeof *s);
@@ -89,14 +122,15 @@ int swarm_add(struct swarm *s, const float *x0, uint64_t stream)
         s->cap = cap;
     }
     struct particle *q = &s->pt[s->count];
-    q->v = s_alloc_floats(s->n);
+    q->v = s_keeps_velocity(s) ? s_alloc_floats(s->n) : NULL;
     q->p = s_alloc_floats(s->n);
-    if (!q->v || !q->p) {
+    if ((!q->v && s_keeps_velocity(s)) || !q->p) {
         free(q->v);
         free(q->p);
         return -1;
     }
-    memset(q->v, 0, s->n * sizeof(float));
+    if (q->v)
+        memset(q->v, 0, s->n * sizeof(float));
     memcpy(q->p, x0, s->n * sizeof(float));
     q->p_loss = INFINITY;
     q->stream = stream;
@@ -324,7 +358,8 @@ void swarm_push(struct swarm *s, uint64_t step, int i, float *x, const float *pr
 void swarm_reset(struct swarm *s, int i, const float *x0, uint64_t stream)
 {
     struct particle *q = &s->pt[i];
-    memset(q->v, 0, s->n * sizeof(float));
+    if (q->v)
+        memset(q->v, 0, s->n * sizeof(float));
     memcpy(q->p, x0, s->n * sizeof(float));
     q->p_loss = INFINITY;
     q->stream = stream;
@@ -341,7 +376,10 @@ void swarm_save(const struct swarm *s, struct ckpt_writer *w)
     ckpt_put_u64(w, s->count);
     ckpt_put_u64(w, s->n);
     for (size_t i = 0; i < s->count; i++) {
-        ckpt_put(w, s->pt[i].v, s->n * sizeof(float));
+        if (s->pt[i].v)
+            ckpt_put(w, s->pt[i].v, s->n * sizeof(float));
+        else
+            s_put_zeros(w, s->n * sizeof(float));
         ckpt_put(w, s->pt[i].p, s->n * sizeof(float));
         ckpt_put_f64(w, s->pt[i].p_loss);
     }
@@ -373,7 +411,8 @@ int swarm_load(struct swarm *s, struct ckpt_reader *r)
         return -1;
     }
     for (size_t i = 0; i < s->count; i++)
-        if (ckpt_get(r, s->pt[i].v, s->n * sizeof(float)) ||
+        if ((s->pt[i].v ? ckpt_get(r, s->pt[i].v, s->n * sizeof(float))
+                        : s_skip(r, s->n * sizeof(float))) ||
             ckpt_get(r, s->pt[i].p, s->n * sizeof(float)) || ckpt_get_f64(r, &s->pt[i].p_loss))
             return -1;
     if (ckpt_get_f64(r, &s->g_loss) || ckpt_get_u64(r, &gp))

@@ -155,7 +155,9 @@ const float *swarm_personal_best(const struct swarm *s, int i);
  * means this particle is the global best and just improved: p = g = x, so
  * both pulls vanish (requires improved). When `crc` is
  * not NULL it receives the CRC-32C of the new x, computed block by block
- * while the block is still in cache. */
+ * while the block is still in cache. v may be NULL when the velocity is
+ * never read again (w = 0, or displacement inertia): a particle then holds
+ * no velocity (swarm.c). */
 struct pso_step {
     float w, c1, c2, vmax;
     int per_element;

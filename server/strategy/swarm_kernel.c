@@ -104,7 +104,7 @@ void pso_update(float *x, float *v, float *p, const float *g, size_t n, int impr
      * stored (a third less memory traffic per particle under the
      * defaults; a checkpoint then holds the velocities of the last round
      * with w > 0, zeros for a run that never had one). */
-    int sel = (k->w != 0 ? 16 : 0) | (mean ? 8 : 0) | (improved ? 4 : 0) |
+    int sel = (k->w != 0 && v ? 16 : 0) | (mean ? 8 : 0) | (improved ? 4 : 0) |
               (k->per_element ? 2 : 0) | (k->vmax > 0 ? 1 : 0);
     struct pso_step adjusted;
     if (!g) {
@@ -132,7 +132,7 @@ void pso_update(float *x, float *v, float *p, const float *g, size_t n, int impr
         uint64_t to_wrap = ((index >> 32) + 1) * ((uint64_t)1 << 32) - index;
         if (len > to_wrap)
             len = (size_t)to_wrap;
-        s_update_block(x + done, v + done, p + done, g + done, a1 + done, len, sel, k,
+        s_update_block(x + done, v ? v + done : NULL, p + done, g + done, a1 + done, len, sel, k,
                        rng_key_hi(k->key, index), (uint32_t)index);
         if (crc)
             c = crc32c(c, x + done, len * sizeof(float));
@@ -156,11 +156,12 @@ void pso_update_general(float *x, float *v, float *p, const float *a1, const flo
             uint64_t index = k->offset + i;
             rng_uniform_pair(rng_key_hi(k->key, index), (uint32_t)index, &r1, &r2);
         }
-        float inert = displacement ? xi - prev[i] : v[i];
+        float inert = displacement ? xi - prev[i] : v ? v[i] : 0.0f;
         float vi = w * inert + c1 * r1 * (a1[i] - xi) + c2 * r2 * (g[i] - xi);
         if (vmax > 0)
             vi = vi > vmax ? vmax : vi < -vmax ? -vmax : vi;
-        v[i] = vi;
+        if (v)
+            v[i] = vi;
         x[i] = (displacement ? prev[i] : xi) + vi;
     }
     if (crc)

@@ -442,6 +442,84 @@ static int s_reload(const struct swarm *from, struct swarm *to, char *err)
     return rc;
 }
 
+/* A particle holds a velocity only when w > 0 with velocity inertia; the
+ * checkpoint keeps its layout (zeros where none is held), so a checkpoint
+ * of a swarm that held velocities loads into one that holds none and the
+ * other way, and the next rounds give the same bits as a swarm that never
+ * stopped. */
+START_TEST(velocities_are_held_only_when_read_and_checkpoints_cross_load)
+{
+    enum { N = 40 };
+    struct pso_params lean = {.w = 0,
+                              .c1 = 1,
+                              .c2 = 0.2,
+                              .random_mode = PSO_RANDOM_ELEMENT,
+                              .seed = 3,
+                              .attractor = PSO_ATTRACT_MEAN};
+    struct pso_params full = lean, disp = lean;
+    full.w = 0.5;
+    disp.w = 0.5;
+    disp.inertia = PSO_INERTIA_DISPLACEMENT;
+    struct swarm *a = swarm_new(N, 0, &lean), *b = swarm_new(N, 0, &full),
+                 *c = swarm_new(N, 0, &disp);
+    float x[3][N], y[3][N];
+    struct rng r;
+    rng_seed(&r, 8);
+    for (int j = 0; j < 3; j++) {
+        for (int i = 0; i < N; i++)
+            x[j][i] = (float)rng_double(&r);
+        swarm_add(a, x[j], (uint64_t)j + 1);
+        swarm_add(b, x[j], (uint64_t)j + 1);
+        swarm_add(c, x[j], (uint64_t)j + 1);
+    }
+    for (int j = 0; j < 3; j++) {
+        ck_assert_ptr_null(a->pt[j].v);
+        ck_assert_ptr_nonnull(b->pt[j].v);
+        ck_assert_ptr_null(c->pt[j].v);
+    }
+    double l[3] = {0.9, 0.5, 0.7};
+    for (int round = 0; round < 3; round++) {
+        float *px[3] = {x[0], x[1], x[2]};
+        swarm_round(b, (uint64_t)round, px, NULL, l, NULL, NULL);
+        l[round] -= 0.3;
+    }
+    /* b held velocities (non-zero after three rounds with w 0.5). */
+    int moving = 0;
+    for (int i = 0; i < N; i++)
+        moving += b->pt[0].v[i] != 0;
+    ck_assert_int_gt(moving, 0);
+    /* Into a lean swarm: the velocities are skipped, the bests kept; the
+     * next round equals a lean swarm's from the same bests. */
+    struct swarm *lean2 = swarm_new(N, 0, &lean);
+    for (int j = 0; j < 3; j++)
+        swarm_add(lean2, x[j], (uint64_t)j + 1);
+    char err[256];
+    ck_assert_msg(s_reload(b, lean2, err) == 0, "%s", err);
+    ck_assert_msg(s_reload(b, a, err) == 0, "%s", err);
+    for (int j = 0; j < 3; j++)
+        ck_assert_int_eq(memcmp(a->pt[j].p, b->pt[j].p, sizeof x[j]), 0);
+    memcpy(y, x, sizeof x);
+    float *px[3] = {x[0], x[1], x[2]}, *py[3] = {y[0], y[1], y[2]};
+    swarm_round(a, 3, px, NULL, l, NULL, NULL);
+    swarm_round(lean2, 3, py, NULL, l, NULL, NULL);
+    ck_assert_int_eq(memcmp(x, y, sizeof x), 0);
+    /* A lean swarm's checkpoint into one that keeps velocities: they are
+     * zeros, as a run that never had w > 0 wrote them. */
+    struct swarm *full2 = swarm_new(N, 0, &full);
+    for (int j = 0; j < 3; j++)
+        swarm_add(full2, x[j], (uint64_t)j + 1);
+    ck_assert_msg(s_reload(a, full2, err) == 0, "%s", err);
+    for (int j = 0; j < 3; j++)
+        for (int i = 0; i < N; i++)
+            ck_assert_float_eq(full2->pt[j].v[i], 0.0f);
+    swarm_destroy(&a);
+    swarm_destroy(&b);
+    swarm_destroy(&c);
+    swarm_destroy(&lean2);
+    swarm_destroy(&full2);
+}
+END_TEST
+
 /* A swarm restored from a checkpoint mixes the next rounds exactly as the
  * one that wrote it; a checkpoint without mixing weights is refused. */
 START_TEST(mix_state_survives_a_checkpoint)
@@ -825,6 +903,7 @@ int main(void)
     tcase_add_test(tc, an_excluded_particle_has_no_say);
     tcase_add_test(tc, an_unverified_claim_weighs_no_more_than_the_verified_best);
     tcase_add_test(tc, the_robust_attractor_survives_a_checkpoint);
+    tcase_add_test(tc, velocities_are_held_only_when_read_and_checkpoints_cross_load);
     tcase_add_test(tc, swarm_minimizes_sphere);
     suite_add_tcase(s, tc);
     return suite_run(s);

@@ -1,0 +1,98 @@
+/* Suite: what the daemon holds per parameter between rounds (issue:
+ * memory per parameter), measured as the heap an in-process daemon grows
+ * by (mallinfo2) with 4 peers of 1Mi floats after two rounds, their
+ * replies read and freed. pso keeps per particle its personal best and its
+ * stored position (no velocity under w = 0), plus the swarm's mean; avg
+ * keeps the mean, the sum being built and one position every member
+ * shares (positions are the global model), none per worker. */
+#include "tests/lib/suite.h"
+#include <check.h>
+#include <malloc.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tests/lib/inproc.h"
+#include "tests/lib/rawpeer.h"
+
+#define N ((size_t)1 << 20)
+#define K 4
+
+static int s_strategy;
+static void s_set(struct server_config *c) { c->strategy = s_strategy; }
+
+static double s_heap(void)
+{
+    struct mallinfo2 mi = mallinfo2();
+    return (double)mi.uordblks + (double)mi.hblkhd;
+}
+
+/* Vectors of N floats the daemon holds after two rounds of K peers. */
+static double s_held(int strategy)
+{
+    s_strategy = strategy;
+    float *x = malloc(N * sizeof(float));
+    ck_assert_ptr_nonnull(x);
+    for (size_t e = 0; e < N; e++)
+        x[e] = (float)(e % 97) * 0.01f;
+    inproc_start("check_memory", K, s_set);
+    struct rawpeer p[K];
+    for (int k = 0; k < K; k++)
+        rawpeer_open(&p[k], inproc_ep);
+    double before = s_heap();
+    char name[8];
+    for (int k = 0; k < K; k++) {
+        snprintf(name, sizeof name, "w%d", k);
+        rawpeer_join(&p[k], name, x, N);
+    }
+    for (uint64_t r = 0; r < 2; r++) {
+        for (int k = 0; k < K; k++)
+            rawpeer_push(&p[k], r + 1, r, 1.0 + k, x, N);
+        for (int k = 0; k < K; k++) {
+            struct wire_msg m;
+            ck_assert_int_eq(rawpeer_recv(&p[k], 10000, &m), 0);
+            ck_assert_int_eq(m.command, PSOD__COMMAND__CMD_POSITION);
+            wire_msg_clear(&m);
+        }
+    }
+    struct psoc_status st = inproc_status(); /* the loop is past the close */
+    ck_assert_uint_eq(st.round, 2);
+    psoc_status_free(&st);
+    double held = (s_heap() - before) / (double)(N * sizeof(float));
+    for (int k = 0; k < K; k++)
+        rawpeer_close(&p[k]);
+    inproc_stop();
+    free(x);
+    return held;
+}
+
+START_TEST(pso_holds_two_vectors_per_particle_and_a_constant)
+{
+    double held = s_held(0);
+    ck_assert_msg(held <= 2.0 * K + 1.5, "pso holds %.2f vectors of N for %d particles", held, K);
+    ck_assert_msg(held >= 2.0 * K, "pso holds only %.2f vectors for %d particles?", held, K);
+}
+END_TEST
+
+START_TEST(avg_holds_a_constant_whatever_the_workers)
+{
+    double held = s_held(1);
+    ck_assert_msg(held <= 3.5, "avg holds %.2f vectors of N for %d workers", held, K);
+    ck_assert_msg(held >= 2.5, "avg holds only %.2f vectors?", held);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("memory");
+    TCase *tc = tcase_create("inproc");
+    tcase_set_timeout(tc, 60);
+#ifndef __SANITIZE_ADDRESS__ /* its allocator keeps no mallinfo2 figures */
+    tcase_add_test(tc, pso_holds_two_vectors_per_particle_and_a_constant);
+    tcase_add_test(tc, avg_holds_a_constant_whatever_the_workers);
+#else
+    (void)pso_holds_two_vectors_per_particle_and_a_constant;
+    (void)avg_holds_a_constant_whatever_the_workers;
+#endif
+    suite_add_tcase(s, tc);
+    return suite_run(s);
+}
