@@ -215,8 +215,8 @@ static pid_t s_start_psod(const char *bin, int k, int curve, char *ep, size_t ep
         else
             execl(bin, bin, "--bind", "tcp://127.0.0.1:*", "--endpoint-file", epfile, "--workers",
                   workers, "--progress-interval", "0", "--log-level", "warn", "--verify-best",
-                  s_verify_on ? "yes" : "no", "--strategy", s_strategy, "--max-payload-mb",
-                  "4096", (char *)NULL);
+                  s_verify_on ? "yes" : "no", "--strategy", s_strategy, "--max-payload-mb", "4096",
+                  (char *)NULL);
         _exit(127);
     }
     for (int i = 0; i < 500; i++) {

@@ -48,8 +48,8 @@ static void s_hyper_off(struct server_config *c) { c->strategy = 1; }
 /* The reference: the module with the daemon's parameters. */
 static struct swarm_hyper *s_reference(void)
 {
-    struct hyper_params p = {s_cfg.hyper_w,      s_cfg.hyper_c1,     s_cfg.hyper_c2,
-                             s_cfg.hyper_lr_min, s_cfg.hyper_lr_max, s_cfg.hyper_mom_min,
+    struct hyper_params p = {s_cfg.hyper_w,       s_cfg.hyper_c1,      s_cfg.hyper_c2,
+                             s_cfg.hyper_lr_min,  s_cfg.hyper_lr_max,  s_cfg.hyper_mom_min,
                              s_cfg.hyper_mom_max, (uint64_t)s_cfg.seed};
     struct swarm_hyper *h = hyper_new(&p);
     ck_assert_ptr_nonnull(h);

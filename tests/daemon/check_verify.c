@@ -79,7 +79,8 @@ static void s_drain_to_position(struct rawpeer *p, uint64_t round)
         struct wire_msg m;
         ck_assert_msg(rawpeer_recv(p, 5000, &m) == 0, "no position");
         int cmd = m.command;
-        uint64_t r = cmd == PSOD__COMMAND__CMD_POSITION ? ((const Psod__Position *)m.meta)->round : 0;
+        uint64_t r =
+            cmd == PSOD__COMMAND__CMD_POSITION ? ((const Psod__Position *)m.meta)->round : 0;
         wire_msg_clear(&m);
         if (cmd == PSOD__COMMAND__CMD_VERIFY)
             continue;
