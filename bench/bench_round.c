@@ -235,6 +235,20 @@ static pid_t s_start_psod(const char *bin, int k, int curve, char *ep, size_t ep
     exit(1);
 }
 
+/* The children of the run in progress, for s_on_signal: an interrupted
+ * bench leaves no psod, server or worker behind. */
+static volatile pid_t s_children[65];
+static volatile sig_atomic_t s_nchildren;
+
+static void s_on_signal(int sig)
+{
+    for (int i = 0; i < s_nchildren; i++)
+        if (s_children[i] > 0)
+            kill(s_children[i], SIGKILL);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
 /* A process's memory figure from /proc (VmHWM: peak resident, VmRSS:
  * resident now) in KiB, 0 if unknown. */
 static long s_mem_kib(pid_t pid, const char *field)
@@ -289,12 +303,16 @@ static double s_run(int raw, int curve, const char *bin, int k, size_t n)
     } else {
         server = s_start_psod(bin, k, curve, ep, sizeof ep);
     }
+    s_children[0] = server;
+    s_nchildren = 1;
     int fds[2];
     if (pipe(fds) != 0)
         exit(1);
     pid_t workers[64];
     for (int i = 0; i < k; i++) {
         if ((workers[i] = fork()) == 0) {
+            signal(SIGINT, SIG_DFL);
+            signal(SIGTERM, SIG_DFL);
             close(fds[0]);
             double dt = raw ? s_raw_worker(ep, i, n, curve) : s_psod_worker(ep, i, n, curve);
             if (write(fds[1], &dt, sizeof dt) != sizeof dt)
@@ -302,6 +320,9 @@ static double s_run(int raw, int curve, const char *bin, int k, size_t n)
             _exit(0);
         }
     }
+    for (int i = 0; i < k; i++)
+        s_children[1 + i] = workers[i];
+    s_nchildren = 1 + k;
     close(fds[1]);
     double worst = 0, dt;
     for (int i = 0; i < k; i++) {
@@ -321,6 +342,7 @@ static double s_run(int raw, int curve, const char *bin, int k, size_t n)
     }
     kill(server, raw ? SIGKILL : SIGTERM);
     waitpid(server, NULL, 0);
+    s_nchildren = 0;
     return worst;
 }
 
@@ -407,6 +429,8 @@ int main(int argc, char **argv)
     }
     if (argc > 2)
         s_rounds = atoi(argv[2]);
+    signal(SIGINT, s_on_signal);
+    signal(SIGTERM, s_on_signal);
     /* The same heap policy psod uses, for both flavours of workers and the
      * raw server (forked from here), so that only the protocol differs. */
     mallopt(M_MMAP_THRESHOLD, 32 << 20);
