@@ -57,7 +57,6 @@ uint32_t crc32c_sw(uint32_t crc, const void *buf, size_t len)
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
                "psod assumes a little-endian host (the wire format is little-endian)");
 
-#if defined(__x86_64__) && defined(__GNUC__)
 /* Multiply a and b modulo the CRC polynomial (bit-reflected). */
 static uint32_t s_gf2_mul(uint32_t a, uint32_t b)
 {
@@ -86,6 +85,12 @@ static uint32_t s_shift_factor(size_t len)
     return result;
 }
 
+uint32_t crc32c_combine(uint32_t crc1, uint32_t crc2, size_t len2)
+{
+    return s_gf2_mul(s_shift_factor(len2), crc1) ^ crc2;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
 #define BLOCK 8192 /* bytes per stream in a 3-way block */
 
 __attribute__((target("sse4.2"))) static uint32_t s_hw_crc(uint32_t crc, const void *buf,

@@ -10,6 +10,10 @@
 /* Continue a CRC: pass 0 to start. crc32c("123456789") == 0xE3069283. */
 uint32_t crc32c(uint32_t crc, const void *buf, size_t len);
 
+/* The CRC of A then B from crc1 = crc32c(0, A), crc2 = crc32c(0, B) and
+ * B's length: how ranges checked on several threads make one CRC. */
+uint32_t crc32c_combine(uint32_t crc1, uint32_t crc2, size_t len2);
+
 /* The portable implementation, exposed so tests can compare the two. */
 uint32_t crc32c_sw(uint32_t crc, const void *buf, size_t len);
 

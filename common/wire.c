@@ -2,6 +2,7 @@
 #include "common/wire.h"
 
 #include "common/crc32c.h"
+#include "common/pool.h"
 #include "common/simd.h"
 
 #include <errno.h>
@@ -394,14 +395,40 @@ size_t wire_count_nonfinite(const float *x, size_t n)
 
 #define CHECK_BLOCK ((size_t)1 << 14) /* floats: 64 KiB, well inside L2 */
 
-size_t wire_check_payload(const float *x, size_t n, uint32_t *crc)
+/* The smallest range a thread of the shared team checks (pool_for). */
+#define CHECK_PART ((size_t)1 << 18)
+
+struct s_check {
+    const float *x;
+    uint32_t crc[POOL_MAX_PARTS];
+    size_t bad[POOL_MAX_PARTS], len[POOL_MAX_PARTS];
+};
+
+static void s_check_range(void *arg, size_t lo, size_t hi, int part)
 {
+    struct s_check *k = arg;
     uint32_t c = 0;
     size_t bad = 0;
-    for (size_t i = 0; i < n; i += CHECK_BLOCK) {
-        size_t len = n - i < CHECK_BLOCK ? n - i : CHECK_BLOCK;
-        c = crc32c(c, x + i, len * sizeof(float));
-        bad += wire_count_nonfinite(x + i, len);
+    for (size_t i = lo; i < hi; i += CHECK_BLOCK) {
+        size_t len = hi - i < CHECK_BLOCK ? hi - i : CHECK_BLOCK;
+        c = crc32c(c, k->x + i, len * sizeof(float));
+        bad += wire_count_nonfinite(k->x + i, len);
+    }
+    k->crc[part] = c;
+    k->bad[part] = bad;
+    k->len[part] = hi - lo;
+}
+
+size_t wire_check_payload(const float *x, size_t n, uint32_t *crc)
+{
+    struct s_check k;
+    k.x = x;
+    int parts = pool_for(n, CHECK_PART, s_check_range, &k);
+    uint32_t c = k.crc[0];
+    size_t bad = k.bad[0];
+    for (int p = 1; p < parts; p++) {
+        c = crc32c_combine(c, k.crc[p], k.len[p] * sizeof(float));
+        bad += k.bad[p];
     }
     *crc = c;
     return bad;

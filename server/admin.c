@@ -1,7 +1,7 @@
 /* Requests that are not training: status (any allowed peer), the swarm's
  * model (any allowed peer; a shard sends its range), and the operator's
  * checkpoint, evict and stop (an --admin CURVE key, or without CURVE the
- * token psod wrote on its host). */
+ * token psod wrote on its host, which is written here too). */
 #include "server/server_int.h"
 
 #include "common/token.h"
@@ -18,6 +18,32 @@
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "common/wire.h"
+
+/* The operator's token (common/token.h), for a daemon without CURVE (with
+ * CURVE only --admin keys make admin requests): written where psoctl on
+ * this host looks; a daemon that cannot write it runs on and says so. */
+void srv_admin_token(struct server *s)
+{
+    const char *opt = s->cfg.admin_token_file;
+    struct gate_stats gs;
+    gate_stats(s->gate, &gs);
+    if (!strcmp(opt, "none") || gs.encrypted) /* with CURVE, admin keys decide */
+        return;
+    char path[CONF_STRLEN], err[512];
+    if (strcmp(opt, "auto") != 0)
+        snprintf(path, sizeof path, "%s", opt);
+    else if (token_default_path(s->endpoint, path, sizeof path, err, sizeof err) != 0) {
+        log_warn("no admin token: %s", err);
+        return;
+    }
+    if (token_create(path, s->admin_token, err, sizeof err) != 0) {
+        s->admin_token[0] = '\0';
+        log_warn("no admin token (psoctl stop, checkpoint, evict need CURVE admin keys): %s", err);
+        return;
+    }
+    snprintf(s->admin_token_path, sizeof s->admin_token_path, "%s", path);
+    log_info("admin token for psoctl on this host in %s (readable by this user only)", path);
+}
 
 void srv_handle_status(struct server *s, struct wire_msg *in)
 {

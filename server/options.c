@@ -118,6 +118,10 @@ static const struct config_option s_options[] = {
     OPT_INT("max-workers", C(max_workers), "0", 0, 65536,
         "particles allowed in all: more workers than --workers may join a running swarm "
         "(they start from the global model); 0 = --workers"),
+    OPT_INT("threads", C(threads), "0", 0, 64,
+        "threads that check pushes and compute updates and means, split by element ranges "
+        "(the same bits as one thread; vectors under 512 Ki elements stay on one); the poll "
+        "loop stays on one. 0 = the cores this process may use"),
     OPT_GROUP("Liveness"),
     OPT_INT("heartbeat-ms", C(heartbeat_ms), "1000", 10, 3.6e6,
         "interval workers send heartbeats at (told to them at join)"),

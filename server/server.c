@@ -16,7 +16,6 @@
  * Peers are never trusted: wire_recv validates framing, each handler checks
  * its fields, and every refusal is an Error reply plus a rate-limited log
  * line. Nothing a peer sends ends the loop. */
-#include "common/token.h"
 #include "server/server_int.h"
 #include "server/strategy/swarm.h"
 #include "server/strategy/swarm_hyper.h"
@@ -32,6 +31,7 @@
 
 #include "common/crc32c.h"
 #include "common/log.h"
+#include "common/pool.h"
 #include "common/timeutil.h"
 #include "common/wire.h"
 #include "common/version.h"
@@ -118,32 +118,6 @@ static int s_check_aggregate(const struct server *s, char *err, size_t errlen)
                      err, errlen);
 }
 
-/* The operator's token (common/token.h), for a daemon without CURVE (with
- * CURVE only --admin keys make admin requests): written where psoctl on
- * this host looks; a daemon that cannot write it runs on and says so. */
-static void s_admin_token(struct server *s)
-{
-    const char *opt = s->cfg.admin_token_file;
-    struct gate_stats gs;
-    gate_stats(s->gate, &gs);
-    if (!strcmp(opt, "none") || gs.encrypted) /* with CURVE, admin keys decide */
-        return;
-    char path[CONF_STRLEN], err[512];
-    if (strcmp(opt, "auto") != 0)
-        snprintf(path, sizeof path, "%s", opt);
-    else if (token_default_path(s->endpoint, path, sizeof path, err, sizeof err) != 0) {
-        log_warn("no admin token: %s", err);
-        return;
-    }
-    if (token_create(path, s->admin_token, err, sizeof err) != 0) {
-        s->admin_token[0] = '\0';
-        log_warn("no admin token (psoctl stop, checkpoint, evict need CURVE admin keys): %s", err);
-        return;
-    }
-    snprintf(s->admin_token_path, sizeof s->admin_token_path, "%s", path);
-    log_info("admin token for psoctl on this host in %s (readable by this user only)", path);
-}
-
 static int s_new(struct server **out, const struct server_config *cfg, int detached, char *err,
                  size_t errlen)
 {
@@ -213,7 +187,7 @@ static int s_new(struct server **out, const struct server_config *cfg, int detac
         return -1;
     }
     if (!detached)
-        s_admin_token(s); /* before the endpoint file: whoever waits for that finds it */
+        srv_admin_token(s); /* before the endpoint file: whoever waits for that finds it */
     if (cfg->endpoint_file[0]) {
         char tmp[CONF_STRLEN + 8];
         snprintf(tmp, sizeof tmp, "%s.tmp", cfg->endpoint_file);
@@ -238,6 +212,19 @@ static int s_new(struct server **out, const struct server_config *cfg, int detac
         return -1;
     }
     s->next_progress = s->started + cfg->progress_interval;
+    /* The element-range team (the fuzzers' detached daemon keeps to one
+     * thread). */
+    int threads = cfg->threads > 0 ? (int)cfg->threads : pool_cpus();
+    if (!detached && threads > 1) {
+        if (threads > POOL_MAX_PARTS)
+            threads = POOL_MAX_PARTS;
+        if (!(s->team = pool_new(threads, err, errlen))) {
+            server_destroy(&s);
+            return -1;
+        }
+        pool_set_shared(s->team);
+        log_info("%d threads check pushes and compute updates and means (--threads)", threads);
+    }
     s->swarm_id = (uint64_t)(time_wall_s() * 1e6);
     s->incarnation = s->swarm_id ^ ((uint64_t)getpid() << 40);
     if ((cfg->resume[0] && srv_resume(s, cfg->resume, err, errlen) != 0) ||
@@ -279,6 +266,10 @@ void server_destroy(struct server **sp)
     if (!s)
         return;
     srv_http_stop(s);
+    if (s->team) {
+        pool_set_shared(NULL);
+        pool_destroy(&s->team);
+    }
     if (s->admin_token_path[0])
         unlink(s->admin_token_path);
     for (size_t i = 0; i < s->count; i++) {

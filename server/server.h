@@ -51,6 +51,7 @@ struct server_config {
     int mode;                           /* enum server_mode (CONF_ENUM stores an int) */
     int wire;                           /* 0: each worker's choice; else codec kind + 1 */
     long max_peers;                     /* open connections allowed, 0 = no limit */
+    long threads;                       /* --threads: the element-range team, 0 = the cores */
     char curve_secret[CONF_STRLEN];     /* the daemon's CURVE key pair file, "" = no CURVE */
     char allow[CONF_STRLEN];            /* directory of allowed worker public keys */
     char admin[CONF_STRLEN];            /* directory of operator public keys */

@@ -173,6 +173,7 @@ struct server {
     /* Strategies whose positions are all the global model (positions_global):
      * one buffer every member's stored position shares (ZeroMQ counts the
      * references), the round it is for and its CRC. */
+    struct pool *team; /* --threads: element ranges of checks, updates, means */
     zmq_msg_t shared_position;
     int have_shared;
     uint64_t shared_round;
@@ -274,6 +275,9 @@ int srv_foreign_key(struct server *s, const struct member *mb, const struct wire
  * operator's checkpoint, evict and stop. */
 void srv_handle_status(struct server *s, struct wire_msg *in);
 void srv_handle_model_request(struct server *s, struct wire_msg *in);
+/* The operator's token for psoctl on this host (no CURVE): written at the
+ * start, the path kept for the unlink at the end. */
+void srv_admin_token(struct server *s);
 void srv_handle_admin(struct server *s, struct wire_msg *in);
 
 /* record.c: what a closed round leaves (a low file: it calls nothing

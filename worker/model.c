@@ -11,7 +11,7 @@
 
 #include "worker/client/psoclient.h"
 #include "common/rng.h"
-#include "worker/pool.h"
+#include "common/pool.h"
 
 struct builder {
     struct model *m;

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "worker/model.h"
-#include "worker/pool.h"
+#include "common/pool.h"
 
 struct pass {
     struct model *m;

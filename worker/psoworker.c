@@ -29,7 +29,7 @@
 #include "common/modelfile.h"
 #include "common/wire.h"
 #include "worker/optim.h"
-#include "worker/pool.h"
+#include "common/pool.h"
 #include "worker/prepare.h"
 #include "worker/psoworker.h"
 #include "worker/train.h"

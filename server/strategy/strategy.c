@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/crc32c.h"
+#include "common/pool.h"
 
 #define S_ADDR(s) &strategy_##s,
 #define S_NAME(s) #s,
@@ -137,17 +138,31 @@ void strategy_mean(float *out, float *const *x, const struct strategy_order *o, 
     }
 }
 
+struct s_copies {
+    const float *src;
+    float *const *x;
+    size_t count;
+};
+
+/* Elements [lo, hi) of src into every pushed vector. */
+static void s_copy_range(void *arg, size_t lo, size_t hi, int part)
+{
+    (void)part;
+    const struct s_copies *c = arg;
+    for (size_t i = 0; i < c->count; i++)
+        if (c->x[i])
+            memcpy(c->x[i] + lo, c->src + lo, (hi - lo) * sizeof(float));
+}
+
 void strategy_broadcast(const float *src, float *const *x, size_t count, size_t n,
                         strategy_done_fn *done, void *ctx)
 {
     uint32_t crc = done ? crc32c(0, src, n * sizeof(float)) : 0;
-    for (size_t i = 0; i < count; i++) {
-        if (!x[i])
-            continue;
-        memcpy(x[i], src, n * sizeof(float));
-        if (done)
+    struct s_copies c = {src, x, count};
+    pool_for(n, (size_t)1 << 18, s_copy_range, &c);
+    for (size_t i = 0; done && i < count; i++)
+        if (x[i])
             done(ctx, (int)i, crc);
-    }
 }
 
 double strategy_mean_loss(float *const *x, const double *loss, const struct strategy_order *o)

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/pool.h"
+
 static void s_start(struct strategy_sum *s, const struct strategy_order *o, uint64_t round)
 {
     s->round = round;
@@ -23,15 +25,39 @@ static void s_start(struct strategy_sum *s, const struct strategy_order *o, uint
         memset(s->got, 0, s->cap * sizeof *s->got);
 }
 
-/* out = (first ? 0 : out) + v, as strategy_mean adds. */
-static void s_add(float *restrict out, const float *restrict v, size_t n, int first)
+/* Elements a thread of the shared team (pool_for) adds at least. */
+#define PART ((size_t)1 << 18)
+
+/* One element-wise pass, range by range: out = (first ? 0 : out) + v, as
+ * strategy_mean adds, or with scale: out = (out + v) * inv. */
+struct s_pass {
+    float *out;
+    const float *v;
+    int first, scale;
+    float inv;
+};
+
+static void s_pass_range(void *arg, size_t lo, size_t hi, int part)
 {
-    if (first)
-        for (size_t e = 0; e < n; e++)
+    (void)part;
+    const struct s_pass *a = arg;
+    float *restrict out = a->out;
+    const float *restrict v = a->v;
+    if (a->scale)
+        for (size_t e = lo; e < hi; e++)
+            out[e] = (out[e] + v[e]) * a->inv;
+    else if (a->first)
+        for (size_t e = lo; e < hi; e++)
             out[e] = 0.0f + v[e];
     else
-        for (size_t e = 0; e < n; e++)
+        for (size_t e = lo; e < hi; e++)
             out[e] += v[e];
+}
+
+static void s_add(float *out, const float *v, size_t n, int first)
+{
+    struct s_pass a = {out, v, first, 0, 0.0f};
+    pool_for(n, PART, s_pass_range, &a);
 }
 
 void strategy_sum_arrive(struct strategy_sum *s, const struct strategy_order *o, float *out,
@@ -88,10 +114,8 @@ void strategy_sum_finish(struct strategy_sum *s, const struct strategy_order *o,
         if (x[o->idx[j]])
             s_add(out, x[o->idx[j]], n, 0);
     if (last >= s->next) { /* the last addition and the scale in one pass */
-        const float *restrict v = x[o->idx[last]];
-        float *restrict d = out;
-        for (size_t e = 0; e < n; e++)
-            d[e] = (d[e] + v[e]) * inv;
+        struct s_pass a = {out, x[o->idx[last]], 0, 1, inv};
+        pool_for(n, PART, s_pass_range, &a);
     } else {
         for (size_t e = 0; e < n; e++)
             out[e] *= inv;

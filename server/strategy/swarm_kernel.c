@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "common/crc32c.h"
+#include "common/pool.h"
 #include "common/rng.h"
 #include "common/simd.h"
 
@@ -96,6 +97,43 @@ static void s_update_block(float *restrict x, float *restrict v, float *restrict
  * so the per-element key is constant within one. */
 #define BLOCK ((size_t)1 << 14)
 
+/* Elements a thread of the shared team (pool_for) updates at least. */
+#define PART ((size_t)1 << 18)
+
+struct s_update {
+    float *x, *v, *p;
+    const float *g, *a1;
+    int sel, copy_p;
+    const struct pso_step *k;
+    int want_crc;
+    uint32_t crc[POOL_MAX_PARTS];
+    size_t len[POOL_MAX_PARTS];
+};
+
+/* Elements [lo, hi): the update block by block, the CRC of the new x. */
+static void s_update_part(void *arg, size_t lo, size_t hi, int part)
+{
+    struct s_update *u = arg;
+    const struct pso_step *k = u->k;
+    if (u->copy_p)
+        memcpy(u->p + lo, u->x + lo, (hi - lo) * sizeof(float));
+    uint32_t c = 0;
+    for (size_t done = lo; done < hi;) {
+        uint64_t index = k->offset + done;
+        size_t len = hi - done < BLOCK ? hi - done : BLOCK;
+        uint64_t to_wrap = ((index >> 32) + 1) * ((uint64_t)1 << 32) - index;
+        if (len > to_wrap)
+            len = (size_t)to_wrap;
+        s_update_block(u->x + done, u->v ? u->v + done : NULL, u->p + done, u->g + done,
+                       u->a1 + done, len, u->sel, k, rng_key_hi(k->key, index), (uint32_t)index);
+        if (u->want_crc)
+            c = crc32c(c, u->x + done, len * sizeof(float));
+        done += len;
+    }
+    u->crc[part] = c;
+    u->len[part] = hi - lo;
+}
+
 void pso_update(float *x, float *v, float *p, const float *g, size_t n, int improved,
                 const struct pso_step *k, uint32_t *crc)
 {
@@ -107,11 +145,13 @@ void pso_update(float *x, float *v, float *p, const float *g, size_t n, int impr
     int sel = (k->w != 0 && v ? 16 : 0) | (mean ? 8 : 0) | (improved ? 4 : 0) |
               (k->per_element ? 2 : 0) | (k->vmax > 0 ? 1 : 0);
     struct pso_step adjusted;
+    int copy_p = 0;
     if (!g) {
         /* p = g = x after this step: the pull toward g is zero, and so is
          * the pull toward p unless the first attractor is the mean. p
-         * stands in for g (read-only) once p = x is done here. */
-        memcpy(p, x, n * sizeof(float));
+         * stands in for g (read-only) once p = x is done here (per
+         * range, before the range's update). */
+        copy_p = 1;
         adjusted = *k;
         adjusted.c2 = 0;
         if (!mean) {
@@ -124,22 +164,14 @@ void pso_update(float *x, float *v, float *p, const float *g, size_t n, int impr
         if (!mean)
             sel &= ~2;
     }
-    const float *a1 = mean ? k->a1 : g; /* not read unless mean */
-    uint32_t c = 0;
-    for (size_t done = 0; done < n;) {
-        uint64_t index = k->offset + done;
-        size_t len = n - done < BLOCK ? n - done : BLOCK;
-        uint64_t to_wrap = ((index >> 32) + 1) * ((uint64_t)1 << 32) - index;
-        if (len > to_wrap)
-            len = (size_t)to_wrap;
-        s_update_block(x + done, v ? v + done : NULL, p + done, g + done, a1 + done, len, sel, k,
-                       rng_key_hi(k->key, index), (uint32_t)index);
-        if (crc)
-            c = crc32c(c, x + done, len * sizeof(float));
-        done += len;
-    }
-    if (crc)
+    struct s_update u = {x, v, p, g, mean ? k->a1 : g, sel, copy_p, k, crc != NULL, {0}, {0}};
+    int parts = pool_for(n, PART, s_update_part, &u);
+    if (crc) {
+        uint32_t c = u.crc[0];
+        for (int q = 1; q < parts; q++)
+            c = crc32c_combine(c, u.crc[q], u.len[q] * sizeof(float));
         *crc = c;
+    }
 }
 
 void pso_update_general(float *x, float *v, float *p, const float *a1, const float *g,

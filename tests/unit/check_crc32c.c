@@ -51,6 +51,25 @@ START_TEST(continuation_equals_whole)
 }
 END_TEST
 
+/* Ranges checked apart (on threads) and combined give the whole's CRC,
+ * for every split point, an empty range on either side included. */
+START_TEST(combined_ranges_equal_the_whole)
+{
+    unsigned char buf[3000];
+    for (size_t i = 0; i < sizeof buf; i++)
+        buf[i] = (unsigned char)(i * 131 + 7);
+    uint32_t whole = crc32c(0, buf, sizeof buf);
+    for (size_t cut = 0; cut <= sizeof buf; cut += 37) {
+        uint32_t a = crc32c(0, buf, cut), b = crc32c(0, buf + cut, sizeof buf - cut);
+        ck_assert_uint_eq(crc32c_combine(a, b, sizeof buf - cut), whole);
+    }
+    /* Three ranges, as three threads would. */
+    uint32_t c = crc32c_combine(crc32c(0, buf, 1000), crc32c(0, buf + 1000, 1200), 1200);
+    c = crc32c_combine(c, crc32c(0, buf + 2200, 800), 800);
+    ck_assert_uint_eq(c, whole);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("crc32c");
@@ -58,6 +77,7 @@ int main(void)
     tcase_add_test(tc, known_vectors);
     tcase_add_test(tc, hw_matches_sw_all_lengths_and_alignments);
     tcase_add_test(tc, continuation_equals_whole);
+    tcase_add_test(tc, combined_ranges_equal_the_whole);
     suite_add_tcase(s, tc);
     return suite_run(s);
 }

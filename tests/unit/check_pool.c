@@ -1,4 +1,4 @@
-/* Suite: worker/pool (the engine's thread team): every thread runs each
+/* Suite: common/pool (the thread team of the engine and the daemon): every thread runs each
  * job once, the barrier orders what threads write, split ranges tile the
  * whole, many short jobs in a row (the idle wait and its wake-ups), a team
  * larger than the machine, bad sizes refused. */
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "worker/pool.h"
+#include "common/pool.h"
 
 static char err[256];
 

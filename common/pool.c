@@ -2,7 +2,7 @@
  * count, so a helper that spins sees a new job without the lock); the
  * barrier is sense-reversing on two atomics. */
 #define _GNU_SOURCE
-#include "worker/pool.h"
+#include "common/pool.h"
 
 #include <pthread.h>
 #include <sched.h>
@@ -209,4 +209,35 @@ int pool_cpus(void)
     if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
         return CPU_COUNT(&set);
     return 1;
+}
+
+static struct pool *s_shared;
+
+void pool_set_shared(struct pool *p) { s_shared = p; }
+struct pool *pool_shared(void) { return s_shared; }
+
+struct s_for {
+    size_t n;
+    pool_range_fn fn;
+    void *arg;
+};
+
+static void s_for_part(void *v, int tid, int nthreads)
+{
+    const struct s_for *f = v;
+    size_t lo, hi;
+    pool_split(f->n, tid, nthreads, &lo, &hi);
+    f->fn(f->arg, lo, hi, tid);
+}
+
+int pool_for(size_t n, size_t min_part, pool_range_fn fn, void *arg)
+{
+    struct pool *p = s_shared;
+    if (!p || p->n == 1 || p->n > POOL_MAX_PARTS || n < 2 * (min_part ? min_part : 1)) {
+        fn(arg, 0, n, 0);
+        return 1;
+    }
+    struct s_for f = {n, fn, arg};
+    pool_run(p, s_for_part, &f);
+    return p->n;
 }
