@@ -50,12 +50,13 @@ static int s_encode_position(struct server *s, struct member *mb, zmq_msg_t *q, 
 }
 
 /* The pushed buffer, now holding the new position, becomes the stored
- * one. Where every position is the global model, the first of a round is
- * kept and the others share it: one buffer for the swarm instead of one
- * per member. */
-static void s_store_position(struct server *s, struct member *mb, uint32_t crc)
+ * one. Where every position is the global model, the first float32 one of
+ * a round is kept and the others share it: one buffer for the swarm
+ * instead of one per member. */
+static void s_store_position(struct server *s, struct member *mb, uint32_t crc, int compressed)
 {
-    if (!s->ops->positions_global) {
+    /* A compressed position is what that worker decodes, its own. */
+    if (!s->ops->positions_global || compressed) {
         zmq_msg_move(&mb->position, &mb->push);
         return;
     }
@@ -86,7 +87,7 @@ void srv_position_ready(void *ctx, int i, uint32_t crc)
     int compressed = mb->active && mb->wire != CODEC_FP32 && s_encode_position(s, mb, &q, &p) == 0;
     zmq_msg_close(&mb->position);
     zmq_msg_init(&mb->position);
-    s_store_position(s, mb, crc);
+    s_store_position(s, mb, crc, compressed);
     zmq_msg_close(&mb->push);
     mb->has_push = 0;
     if (!mb->active)
