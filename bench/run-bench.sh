@@ -142,3 +142,15 @@ if [ "$(id -u)" -eq 0 ] && command -v tc >/dev/null; then
 else
     echo "(the network lab needs root: skipped)"
 fi
+
+echo
+if [ "${SKIP_LADDER:-0}" = 1 ]; then
+    echo "(the scale ladder skipped: SKIP_LADDER=1)"
+else
+    echo "### The scale ladder: \`bench/scale-ladder.sh\` (N x K x strategy, psod's memory; sharded S at 16Mi)"
+    echo
+    ladder=$(mktemp -d /tmp/psod-ladder-XXXXXX)
+    BUILD=$BUILD bench/scale-ladder.sh "$ladder" 2>/dev/null
+    echo
+    echo "(the table, ladder.tsv and ladder.png are in $ladder)"
+fi
