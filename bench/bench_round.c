@@ -28,7 +28,8 @@
  * side by side, and raw ZeroMQ.
  *
  * BENCH_STRATEGY=avg (any strategy taking weights) runs psod with it
- * instead of pso. BENCH_LADDER=1 with PARAMETERS and WORKERS (any counts,
+ * instead of pso; BENCH_THREADS=T gives it --threads T (0, its cores, by
+ * default). BENCH_LADDER=1 with PARAMETERS and WORKERS (any counts,
  * up to 64 workers) prints one row of the scale ladder
  * (bench/scale-ladder.sh): round times, bytes a second through psod and
  * psod's peak resident memory; BENCH_LADDER=header with the table's head.
@@ -58,6 +59,7 @@ static int s_verify_mode; /* BENCH_VERIFY: falling losses, verifiers offered */
 static int s_verify_on;   /* this run's psod has --verify-best */
 static const char *s_agg; /* BENCH_AGGREGATE: this run's psod is avg --aggregate s_agg */
 static const char *s_strategy = "pso"; /* BENCH_STRATEGY: the plain table's psod strategy */
+static const char *s_threads = "0";    /* BENCH_THREADS: psod --threads (0: its cores) */
 static long s_psod_hwm_kib;            /* the last psod run's peak resident memory */
 static long s_psod_rss_kib;            /* ... and its resident memory at the end */
 
@@ -216,7 +218,7 @@ static pid_t s_start_psod(const char *bin, int k, int curve, char *ep, size_t ep
             execl(bin, bin, "--bind", "tcp://127.0.0.1:*", "--endpoint-file", epfile, "--workers",
                   workers, "--progress-interval", "0", "--log-level", "warn", "--verify-best",
                   s_verify_on ? "yes" : "no", "--strategy", s_strategy, "--max-payload-mb", "4096",
-                  (char *)NULL);
+                  "--threads", s_threads, (char *)NULL);
         _exit(127);
     }
     for (int i = 0; i < 500; i++) {
@@ -443,9 +445,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_round: at most 64 workers\n");
         return 2;
     }
-    const char *sv = getenv("BENCH_STRATEGY");
+    const char *sv = getenv("BENCH_STRATEGY"), *tv = getenv("BENCH_THREADS");
     if (sv && *sv)
         s_strategy = sv;
+    if (tv && *tv)
+        s_threads = tv;
 
     const char *rv = getenv("BENCH_REPS"), *wv = getenv("BENCH_WIRE");
     int reps = rv && atoi(rv) > 0 ? atoi(rv) : 3;
