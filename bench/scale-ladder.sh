@@ -10,8 +10,8 @@
 # LADDER_STRATEGIES (pso avg), LADDER_SHARDS (1 2 4), LADDER_SHARD_N (16Mi),
 # LADDER_MEM_GIB (what the cells may use; 90 % of MemAvailable), BENCH_REPS
 # (3). A cell whose estimate (psod's float32 vectors per worker measured in
-# the smaller cells, plus three per worker process and the raw server's
-# copy) does not fit is skipped with the estimate. Writes OUT_DIR/table.md,
+# the smaller cells, plus about two per worker process) does not fit is
+# skipped with the estimate. Writes OUT_DIR/table.md,
 # OUT_DIR/ladder.tsv and, with gnuplot, OUT_DIR/ladder.png (round time and
 # memory against N x K).
 set -euo pipefail
@@ -35,14 +35,15 @@ table=$out/table.md tsv=$out/ladder.tsv
 } >"$table"
 printf 'strategy\tn\tk\tround_ms\traw_ms\tratio\tgbps\trss_mib\tvectors\n' >"$tsv"
 first=header
-declare -A vec=([pso]=5 [avg]=3.5) # until a cell of this machine says better
+declare -A vec=([pso]=3.5 [avg]=2.6) # until a cell of this machine says better
 for s in $STRATS; do
     for n in $NS; do
         for k in $KS; do
-            # psod, K workers (their buffer, ZeroMQ's send and receive
-            # copies) and the raw server holding K messages.
+            # psod and K workers (each its vector and the position being
+            # received); the raw run (a server holding K messages) needs
+            # less.
             need=$(awk -v n="$n" -v k="$k" -v v="${vec[$s]:-5}" \
-                'BEGIN{printf "%.1f", 4 * n * k * (v + 4) / 1073741824}')
+                'BEGIN{printf "%.1f", 4 * n * k * (v + 2.2) / 1073741824}')
             if awk -v a="$need" -v b="$budget_gib" 'BEGIN{exit !(a > b)}'; then
                 [ "$first" = header ] && {
                     BENCH_LADDER=header BENCH_REPS=1 "$BUILD/bench/bench_round" "$BUILD/psod" 1 1024 1 |
@@ -80,10 +81,11 @@ set logscale xy
 set key top left
 set xlabel "parameters x workers"
 set ylabel "round (ms)"
-plot for [s in "$STRATS"] "< awk -F'\t' -v s=" . s . " 'NR > 1 && \$1 == s' $tsv" using (\$2 * \$3):4 with linespoints title s . " psod", \
-     "< awk -F'\t' 'NR > 1 && \$1 == \"pso\"' $tsv" using (\$2 * \$3):5 with linespoints title "raw ZeroMQ"
+rows(s) = "< awk -F'\t' -v s=" . s . " 'NR > 1 && \$1 == s {print \$2 * \$3, \$4, \$5, \$8}' $tsv | sort -g"
+plot for [s in "$STRATS"] rows(s) using 1:2 with linespoints title s . " psod", \
+     rows("pso") using 1:3 with linespoints title "raw ZeroMQ"
 set ylabel "psod peak RSS (MiB)"
-plot for [s in "$STRATS"] "< awk -F'\t' -v s=" . s . " 'NR > 1 && \$1 == s' $tsv" using (\$2 * \$3):8 with linespoints title s
+plot for [s in "$STRATS"] rows(s) using 1:4 with linespoints title s
 unset multiplot
 EOF
 else
