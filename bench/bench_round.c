@@ -218,7 +218,7 @@ static pid_t s_start_psod(const char *bin, int k, int curve, char *ep, size_t ep
             execl(bin, bin, "--bind", "tcp://127.0.0.1:*", "--endpoint-file", epfile, "--workers",
                   workers, "--progress-interval", "0", "--log-level", "warn", "--verify-best",
                   s_verify_on ? "yes" : "no", "--strategy", s_strategy, "--max-payload-mb", "4096",
-                  "--threads", s_threads, (char *)NULL);
+                  "--threads", s_threads, "--liveness", "100", (char *)NULL);
         _exit(127);
     }
     for (int i = 0; i < 500; i++) {
@@ -234,6 +234,8 @@ static pid_t s_start_psod(const char *bin, int k, int curve, char *ep, size_t ep
         usleep(10000);
     }
     fprintf(stderr, "psod did not start\n");
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
     exit(1);
 }
 
@@ -249,6 +251,18 @@ static void s_on_signal(int sig)
             kill(s_children[i], SIGKILL);
     signal(sig, SIG_DFL);
     raise(sig);
+}
+
+/* A failure of the run in progress: its processes go too. */
+static void s_fail(const char *why)
+{
+    fprintf(stderr, "%s\n", why);
+    for (int i = 0; i < s_nchildren; i++)
+        if (s_children[i] > 0) {
+            kill(s_children[i], SIGKILL);
+            waitpid(s_children[i], NULL, 0);
+        }
+    exit(1);
 }
 
 /* A process's memory figure from /proc (VmHWM: peak resident, VmRSS:
@@ -328,10 +342,8 @@ static double s_run(int raw, int curve, const char *bin, int k, size_t n)
     close(fds[1]);
     double worst = 0, dt;
     for (int i = 0; i < k; i++) {
-        if (read(fds[0], &dt, sizeof dt) != sizeof dt) {
-            fprintf(stderr, "a bench worker failed\n");
-            exit(1);
-        }
+        if (read(fds[0], &dt, sizeof dt) != sizeof dt)
+            s_fail("a bench worker failed");
         if (dt > worst)
             worst = dt;
     }

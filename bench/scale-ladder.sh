@@ -55,7 +55,12 @@ for s in $STRATS; do
             fi
             # Fewer rounds for the big cells: about 2 GB through psod in all.
             rounds=$(awk -v n="$n" -v k="$k" 'BEGIN{r = int(2e9 / (8 * n * k)); print r < 3 ? 3 : (r > 30 ? 30 : r)}')
-            row=$(BENCH_STRATEGY=$s BENCH_LADDER=${first:-1} "$BUILD/bench/bench_round" "$BUILD/psod" "$rounds" "$n" "$k")
+            if ! row=$(BENCH_STRATEGY=$s BENCH_LADDER=${first:-1} "$BUILD/bench/bench_round" "$BUILD/psod" "$rounds" "$n" "$k"); then
+                [ -n "$first" ] && echo "$row" | head -2 >>"$table"
+                first=
+                echo "| $s | $n | $k | failed (bench_round's message on stderr) | | | | | | | | |" >>"$table"
+                continue
+            fi
             first=
             echo "$row" >>"$table"
             echo "$row" | tail -1 | awk -F'|' -v OFS='\t' '{gsub(/ |x/, ""); print $2, $3, $4, $6, $7, $8, $9, $10, $11}' >>"$tsv"
