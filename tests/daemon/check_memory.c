@@ -68,6 +68,8 @@ static double s_held(int strategy)
 START_TEST(pso_holds_two_vectors_per_particle_and_a_constant)
 {
     double held = s_held(0);
+    fprintf(stderr, "memory: pso holds %.2f vectors of n for %d particles between rounds\n", held,
+            K);
     ck_assert_msg(held <= 2.0 * K + 1.5, "pso holds %.2f vectors of N for %d particles", held, K);
     ck_assert_msg(held >= 2.0 * K, "pso holds only %.2f vectors for %d particles?", held, K);
 }
@@ -76,6 +78,7 @@ END_TEST
 START_TEST(avg_holds_a_constant_whatever_the_workers)
 {
     double held = s_held(1);
+    fprintf(stderr, "memory: avg holds %.2f vectors of n for %d workers between rounds\n", held, K);
     ck_assert_msg(held <= 3.5, "avg holds %.2f vectors of N for %d workers", held, K);
     ck_assert_msg(held >= 2.5, "avg holds only %.2f vectors?", held);
 }
