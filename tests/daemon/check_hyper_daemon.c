@@ -65,18 +65,8 @@ struct point {
 /* HELLO as `name`; the Welcome's point. */
 static struct point s_join(struct rawpeer *p, const char *name, const float *x)
 {
-    Psod__Hello h = PSOD__HELLO__INIT;
-    h.worker_name = (char *)name;
-    h.protocol_version = PSOD_PROTOCOL_VERSION;
-    h.param_count = N;
-    h.layout_hash = 7;
-    h.payload_crc32c = crc32c(0, x, N * sizeof(float));
-    h.pid = (uint32_t)getpid();
-    h.host = "rawpeer";
-    rawpeer_send(p, PSOD__COMMAND__CMD_HELLO, &h.base, x, N);
     struct wire_msg m;
-    ck_assert_msg(rawpeer_recv(p, 5000, &m) == 0, "no welcome");
-    ck_assert_int_eq(m.command, PSOD__COMMAND__CMD_WELCOME);
+    rawpeer_hello(p, name, x, N, 0, &m);
     const Psod__Welcome *w = (const Psod__Welcome *)m.meta;
     struct point pt = {w->hyper, w->lr, w->momentum};
     wire_msg_clear(&m);

@@ -28,19 +28,8 @@ static void s_verified_pso(struct server_config *c)
 /* HELLO offering to verify; the Welcome's particle. */
 static uint32_t s_join(struct rawpeer *p, const char *name, const float *x)
 {
-    Psod__Hello h = PSOD__HELLO__INIT;
-    h.worker_name = (char *)name;
-    h.protocol_version = PSOD_PROTOCOL_VERSION;
-    h.param_count = N;
-    h.layout_hash = 7;
-    h.payload_crc32c = crc32c(0, x, N * sizeof(float));
-    h.pid = (uint32_t)getpid();
-    h.host = "rawpeer";
-    h.verifier = 1;
-    rawpeer_send(p, PSOD__COMMAND__CMD_HELLO, &h.base, x, N);
     struct wire_msg m;
-    ck_assert_msg(rawpeer_recv(p, 5000, &m) == 0, "no welcome");
-    ck_assert_int_eq(m.command, PSOD__COMMAND__CMD_WELCOME);
+    rawpeer_hello(p, name, x, N, 1, &m);
     uint32_t particle = ((const Psod__Welcome *)m.meta)->particle_id;
     wire_msg_clear(&m);
     return particle;
@@ -113,20 +102,6 @@ static void s_expect_verify(struct rawpeer *p, uint32_t particle, double claimed
     wire_msg_clear(&m);
 }
 
-/* The daemon's status with its particles (free with psoc_status_free). */
-static struct psoc_status s_status(void)
-{
-    char err[512];
-    struct psoc_options o;
-    psoc_options_default(&o);
-    struct psoc *c;
-    struct psoc_status st;
-    ck_assert_msg(psoc_open(&c, inproc_ep, NULL, &o, err, sizeof err) == PSOC_OK, "%s", err);
-    ck_assert_msg(psoc_status(c, 1, &st, err, sizeof err) == PSOC_OK, "%s", err);
-    psoc_close(&c);
-    return st;
-}
-
 START_TEST(a_claim_goes_to_the_panel_and_its_quorum_decides)
 {
     /* _i = 0: both verifiers measure close to the claim (adopted);
@@ -155,7 +130,7 @@ START_TEST(a_claim_goes_to_the_panel_and_its_quorum_decides)
     s_expect_position(&b, 1);
     s_expect_verify(&c, pa, 0.1, xa, &vc);
     s_expect_position(&c, 1);
-    struct psoc_status st = s_status();
+    struct psoc_status st = inproc_status_of(1);
     ck_assert_uint_eq(st.verify_adopted + st.verify_refused, 0); /* undecided until verdicts */
     psoc_status_free(&st);
 
@@ -168,7 +143,7 @@ START_TEST(a_claim_goes_to_the_panel_and_its_quorum_decides)
     s_drain_to_position(&a, 2);
     s_drain_to_position(&b, 2);
     s_drain_to_position(&c, 2);
-    st = s_status();
+    st = inproc_status_of(1);
     ck_assert_uint_eq(st.verify_adopted, adopt ? 1 : 0);
     ck_assert_uint_eq(st.verify_refused, adopt ? 0 : 1);
     ck_assert_uint_eq(st.verify_ignored, 0);
@@ -222,7 +197,7 @@ START_TEST(verdicts_that_answer_nothing_are_ignored_and_a_nan_verdict_is_refused
     s_push(&b, 1, 0, 0.7, xb, NULL);
     s_expect_position(&a, 1);
     s_expect_position(&b, 1);
-    struct psoc_status st = s_status();
+    struct psoc_status st = inproc_status_of(1);
     ck_assert_uint_eq(st.verify_ignored, 1);
     ck_assert_uint_eq(st.verify_adopted + st.verify_refused, 0);
     ck_assert_uint_eq(st.round, 1);

@@ -56,9 +56,9 @@ static inline void inproc_stop(void)
     server_destroy(&inproc_srv);
 }
 
-/* The daemon's status (no particles), asked on a connection of its own;
- * free with psoc_status_free. */
-static inline struct psoc_status inproc_status(void)
+/* The daemon's status (with its particles or not), asked on a connection
+ * of its own; free with psoc_status_free. */
+static inline struct psoc_status inproc_status_of(int with_particles)
 {
     char err[512];
     struct psoc_options o;
@@ -66,9 +66,11 @@ static inline struct psoc_status inproc_status(void)
     struct psoc *c;
     struct psoc_status st;
     ck_assert_msg(psoc_open(&c, inproc_ep, NULL, &o, err, sizeof err) == PSOC_OK, "%s", err);
-    ck_assert_msg(psoc_status(c, 0, &st, err, sizeof err) == PSOC_OK, "%s", err);
+    ck_assert_msg(psoc_status(c, with_particles, &st, err, sizeof err) == PSOC_OK, "%s", err);
     psoc_close(&c);
     return st;
 }
+
+static inline struct psoc_status inproc_status(void) { return inproc_status_of(0); }
 
 #endif

@@ -73,8 +73,10 @@ static inline int rawpeer_error(struct rawpeer *p, char *why, size_t len)
     return code;
 }
 
-/* HELLO as `name` with n floats x (layout 7); the Welcome's round. */
-static inline uint64_t rawpeer_join(struct rawpeer *p, const char *name, const float *x, size_t n)
+/* HELLO as `name` with n floats x (layout 7), offering to verify or not;
+ * the Welcome into m (wire_msg_clear it). */
+static inline void rawpeer_hello(struct rawpeer *p, const char *name, const float *x, size_t n,
+                                 int verifier, struct wire_msg *m)
 {
     Psod__Hello h = PSOD__HELLO__INIT;
     h.worker_name = (char *)name;
@@ -84,12 +86,19 @@ static inline uint64_t rawpeer_join(struct rawpeer *p, const char *name, const f
     h.payload_crc32c = crc32c(0, x, n * sizeof(float));
     h.pid = (uint32_t)getpid();
     h.host = "rawpeer";
+    h.verifier = verifier != 0;
     rawpeer_send(p, PSOD__COMMAND__CMD_HELLO, &h.base, x, n);
+    ck_assert_msg(rawpeer_recv(p, 5000, m) == 0, "no welcome");
+    ck_assert_msg(m->command == PSOD__COMMAND__CMD_WELCOME, "%s, not a welcome: %s",
+                  wire_command_name(m->command),
+                  m->command == PSOD__COMMAND__CMD_ERROR ? ((Psod__Error *)m->meta)->message : "");
+}
+
+/* HELLO as `name` with n floats x (layout 7); the Welcome's round. */
+static inline uint64_t rawpeer_join(struct rawpeer *p, const char *name, const float *x, size_t n)
+{
     struct wire_msg m;
-    ck_assert_msg(rawpeer_recv(p, 5000, &m) == 0, "no welcome");
-    ck_assert_msg(m.command == PSOD__COMMAND__CMD_WELCOME, "%s, not a welcome: %s",
-                  wire_command_name(m.command),
-                  m.command == PSOD__COMMAND__CMD_ERROR ? ((Psod__Error *)m.meta)->message : "");
+    rawpeer_hello(p, name, x, n, 0, &m);
     uint64_t round = ((const Psod__Welcome *)m.meta)->round;
     wire_msg_clear(&m);
     return round;
