@@ -237,10 +237,7 @@ void srv_handle_hello(struct server *s, struct wire_msg *in)
             s_new_session(mb);
         memcpy(mb->id, in->id, in->id_len);
         mb->id_len = in->id_len;
-        if (mb->has_push) {
-            zmq_msg_close(&mb->push);
-            mb->has_push = 0;
-        }
+        srv_release_push(s, mb);
         mb->votes = 0;
         snprintf(mb->host, sizeof mb->host, "%s", h->host ? h->host : "");
         mb->pid = h->pid;

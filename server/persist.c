@@ -93,7 +93,7 @@ int server_checkpoint(struct server *s)
         ckpt_put_u64(&w, mb->pbest_round);
         ckpt_put_u64(&w, mb->pushes);
         ckpt_put_u64(&w, mb->last_round);
-        ckpt_put(&w, zmq_msg_data((zmq_msg_t *)&mb->position), s->n * sizeof(float));
+        ckpt_put(&w, zmq_msg_data((zmq_msg_t *)srv_position_of(s, mb)), s->n * sizeof(float));
         ckpt_put_str(&w, mb->key); /* record version 2: the CURVE key that holds it */
     }
     s->ops->save(s->st, &w);

@@ -137,6 +137,7 @@ void srv_handle_push(struct server *s, struct wire_msg *in)
         return;
     }
     mb->has_push = 1;
+    srv_spare_position(s, mb);
     mb->push_loss = p->loss;
     mb->push_seq = p->seq;
     mb->push_acc = srv_accuracy(p->accuracy);

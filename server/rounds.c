@@ -199,7 +199,7 @@ void srv_close_round(struct server *s)
         struct member *mb = &s->m[i];
         mb->votes = 0;
         s->round_x[i] = mb->has_push ? zmq_msg_data(&mb->push) : NULL;
-        s->round_prev[i] = zmq_msg_data(&mb->position);
+        s->round_prev[i] = srv_position_spared(s, mb) ? NULL : zmq_msg_data(&mb->position);
         s->round_loss[i] = mb->has_push ? mb->push_loss : INFINITY;
         s->round_pbest_loss[i] = s->ops->personal_best_loss(s->st, (int)i);
     }

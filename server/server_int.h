@@ -341,6 +341,14 @@ void srv_send_msg(struct server *s, struct member *mb, int command, const Protob
  * strategy's running sum (strategy_ops.withdraw). srv_drop_push does this,
  * then tells the worker. */
 void srv_release_push(struct server *s, struct member *mb);
+/* Once a float32 push is in and the strategy's round reads no prev (sync
+ * mode), nothing reads the member's stored position until the close: it
+ * goes, so that a pso particle holds its personal best and one vector, not
+ * two. srv_release_push puts the push in its place; srv_position_of is
+ * what stands for it meanwhile (a checkpoint stores the push). */
+void srv_spare_position(struct server *s, struct member *mb);
+int srv_position_spared(const struct server *s, const struct member *mb);
+const zmq_msg_t *srv_position_of(const struct server *s, const struct member *mb);
 int srv_reserve(struct server *s);
 /* The session a message shows is the member's own. */
 int srv_same_session(const struct member *mb, ProtobufCBinaryData sess);

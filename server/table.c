@@ -5,6 +5,8 @@
  * handles a message or closes a round. */
 #include "server/server_int.h"
 
+#include "common/codec.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -158,7 +160,32 @@ void srv_release_push(struct server *s, struct member *mb)
         return;
     if (s->st && s->ops->withdraw) /* the round's running sum may hold its buffer */
         s->ops->withdraw(s->st, (int)(mb - s->m));
+    if (srv_position_spared(s, mb)) {
+        /* Its position went at the push: the pushed weights stand in. */
+        zmq_msg_close(&mb->position);
+        zmq_msg_init(&mb->position);
+        zmq_msg_move(&mb->position, &mb->push);
+    }
     zmq_msg_close(&mb->push);
     mb->has_push = 0;
     mb->votes = 0;
+}
+
+void srv_spare_position(struct server *s, struct member *mb)
+{
+    if (!mb->has_push || s->cfg.mode == SERVER_ASYNC || mb->wire != CODEC_FP32 ||
+        !s->ops->reads_prev || !s->st || s->ops->reads_prev(s->st))
+        return;
+    zmq_msg_close(&mb->position);
+    zmq_msg_init(&mb->position);
+}
+
+int srv_position_spared(const struct server *s, const struct member *mb)
+{
+    return mb->has_push && zmq_msg_size((zmq_msg_t *)&mb->position) != s->n * sizeof(float);
+}
+
+const zmq_msg_t *srv_position_of(const struct server *s, const struct member *mb)
+{
+    return srv_position_spared(s, mb) ? &mb->push : &mb->position;
 }

@@ -132,6 +132,10 @@ struct strategy_ops {
      * worker was evicted mid-round): forget it. NULL: arrive keeps no
      * pointer. */
     void (*withdraw)(void *st, int i);
+    /* Whether round() reads prev, the positions the pushes started from
+     * (displacement inertia, robust rules). 0: the daemon may let a
+     * member's stored position go once its push is in. NULL: it may not. */
+    int (*reads_prev)(const void *st);
 };
 
 /* Every strategy, once: the registry, --strategy's choices and the names

@@ -226,6 +226,11 @@ static int s_mix_round(struct swarm *s, uint64_t round, float *const *x, const d
     return 0;
 }
 
+int swarm_reads_prev(const struct swarm *s)
+{
+    return s->prm.inertia == PSO_INERTIA_DISPLACEMENT || swarm__robust(s);
+}
+
 void swarm_round(struct swarm *s, uint64_t round, float *const *x, const float *const *prev,
                  const double *loss, swarm_done_fn *done, void *ctx)
 {

@@ -80,6 +80,9 @@ typedef void swarm_done_fn(void *ctx, int i, uint32_t crc);
  * daemon last sent particle i (read only with PSO_INERTIA_DISPLACEMENT; the
  * array may be NULL otherwise). On return every non-NULL x[i] holds the
  * particle's new position; `done` (may be NULL) was called for each. */
+/* Whether swarm_round reads prev (displacement inertia, the robust mean
+ * attractor). */
+int swarm_reads_prev(const struct swarm *s);
 void swarm_round(struct swarm *s, uint64_t round, float *const *x, const float *const *prev,
                  const double *loss, swarm_done_fn *done, void *ctx);
 

@@ -16,6 +16,7 @@
 #define N 8
 
 static char err[512];
+static int s_loop; /* the loop test's index, for its configuration */
 
 static void s_two(struct server_config *c)
 {
@@ -163,6 +164,59 @@ START_TEST(a_silent_worker_is_evicted_told_at_its_push_and_may_rejoin)
 }
 END_TEST
 
+static void s_pso_or_avg(struct server_config *c) { c->strategy = s_loop; /* 0 pso, 1 avg */ }
+
+START_TEST(a_rejoin_in_the_open_round_takes_back_what_it_pushed_or_where_it_started)
+{
+    /* A worker that pushed and then says hello again in the same round
+     * (its connection was reset) gets a welcome and no longer counts as
+     * pushed. Under pso its stored position went when its push came in
+     * (nothing reads it before the close), so the welcome carries the
+     * weights it pushed; under avg the position stays, and the welcome
+     * carries where it started. */
+    s_loop = _i;
+    inproc_start("check_members", 2, s_pso_or_avg);
+    float x0[N], xa[N];
+    for (int e = 0; e < N; e++)
+        x0[e] = 1.0f, xa[e] = 5.0f + (float)e;
+    struct rawpeer a, b;
+    rawpeer_open(&a, inproc_ep);
+    rawpeer_open(&b, inproc_ep);
+    rawpeer_join(&a, "a", x0, N);
+    rawpeer_join(&b, "b", x0, N);
+    rawpeer_push(&a, 1, 0, 1.0, xa, N);
+    for (int i = 0; i < 200; i++) {
+        struct psoc_status st = inproc_status();
+        uint32_t in = st.pushed_this_round;
+        psoc_status_free(&st);
+        if (in == 1)
+            break;
+        usleep(10000);
+    }
+    struct wire_msg m;
+    rawpeer_hello(&a, "a", x0, N, 0, &m);
+    const Psod__Welcome *w = (const Psod__Welcome *)m.meta;
+    ck_assert_int_eq(w->rejoined, 1);
+    ck_assert_uint_eq(zmq_msg_size(&m.payload), sizeof xa);
+    ck_assert_int_eq(memcmp(zmq_msg_data(&m.payload), _i == 0 ? xa : x0, sizeof xa), 0);
+    wire_msg_clear(&m);
+    struct psoc_status st = inproc_status();
+    ck_assert_uint_eq(st.pushed_this_round, 0);
+    psoc_status_free(&st);
+    /* The round then closes on both pushes as usual. */
+    rawpeer_push(&a, 2, 0, 1.0, xa, N);
+    rawpeer_push(&b, 1, 0, 2.0, x0, N);
+    for (int k = 0; k < 2; k++) {
+        ck_assert_int_eq(rawpeer_recv(k ? &b : &a, 5000, &m), 0);
+        ck_assert_int_eq(m.command, PSOD__COMMAND__CMD_POSITION);
+        wire_msg_clear(&m);
+    }
+    rawpeer_close(&a);
+    rawpeer_close(&b);
+    inproc_stop();
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("members");
@@ -171,6 +225,8 @@ int main(void)
     tcase_add_test(tc, hellos_that_do_not_fit_are_refused_each_with_its_reason);
     tcase_add_test(tc, a_bye_frees_the_place_and_the_worker_gets_its_particle_back);
     tcase_add_test(tc, a_silent_worker_is_evicted_told_at_its_push_and_may_rejoin);
+    tcase_add_loop_test(
+        tc, a_rejoin_in_the_open_round_takes_back_what_it_pushed_or_where_it_started, 0, 2);
     suite_add_tcase(s, tc);
     return suite_run(s);
 }
