@@ -214,7 +214,6 @@ int pool_cpus(void)
 static struct pool *s_shared;
 
 void pool_set_shared(struct pool *p) { s_shared = p; }
-struct pool *pool_shared(void) { return s_shared; }
 
 struct s_for {
     size_t n;

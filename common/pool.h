@@ -46,7 +46,6 @@ int pool_cpus(void);
 #define POOL_MAX_PARTS 64
 typedef void (*pool_range_fn)(void *arg, size_t lo, size_t hi, int part);
 void pool_set_shared(struct pool *p);
-struct pool *pool_shared(void);
 int pool_for(size_t n, size_t min_part, pool_range_fn fn, void *arg);
 
 #endif

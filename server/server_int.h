@@ -170,10 +170,10 @@ struct server {
     double *round_loss, *round_pbest_loss;
     double g_acc;         /* accuracy of the global model, NaN if unknown */
     uint64_t g_acc_round; /* ... the round it was measured for */
+    struct pool *team;    /* --threads: element ranges of checks, updates, means */
     /* Strategies whose positions are all the global model (positions_global):
      * one buffer every member's stored position shares (ZeroMQ counts the
      * references), the round it is for and its CRC. */
-    struct pool *team; /* --threads: element ranges of checks, updates, means */
     zmq_msg_t shared_position;
     int have_shared;
     uint64_t shared_round;

@@ -122,9 +122,10 @@ int swarm_add(struct swarm *s, const float *x0, uint64_t stream)
         s->cap = cap;
     }
     struct particle *q = &s->pt[s->count];
-    q->v = s_keeps_velocity(s) ? s_alloc_floats(s->n) : NULL;
+    int keep_v = s_keeps_velocity(s);
+    q->v = keep_v ? s_alloc_floats(s->n) : NULL;
     q->p = s_alloc_floats(s->n);
-    if ((!q->v && s_keeps_velocity(s)) || !q->p) {
+    if ((keep_v && !q->v) || !q->p) {
         free(q->v);
         free(q->p);
         return -1;

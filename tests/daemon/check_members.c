@@ -185,14 +185,7 @@ START_TEST(a_rejoin_in_the_open_round_takes_back_what_it_pushed_or_where_it_star
     rawpeer_join(&a, "a", x0, N);
     rawpeer_join(&b, "b", x0, N);
     rawpeer_push(&a, 1, 0, 1.0, xa, N);
-    for (int i = 0; i < 200; i++) {
-        struct psoc_status st = inproc_status();
-        uint32_t in = st.pushed_this_round;
-        psoc_status_free(&st);
-        if (in == 1)
-            break;
-        usleep(10000);
-    }
+    inproc_wait_pushed(1);
     struct wire_msg m;
     rawpeer_hello(&a, "a", x0, N, 0, &m);
     const Psod__Welcome *w = (const Psod__Welcome *)m.meta;

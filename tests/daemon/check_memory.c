@@ -58,16 +58,7 @@ static double s_held(int strategy, double *mid)
     for (uint64_t r = 0; r < 2; r++) {
         for (int k = 0; k < K; k++) {
             if (r == 1 && k == K - 1) {
-                /* The round open with all pushes in but one. */
-                for (int tries = 0;; tries++) {
-                    struct psoc_status st = inproc_status();
-                    uint32_t in = st.pushed_this_round;
-                    psoc_status_free(&st);
-                    if (in == K - 1)
-                        break;
-                    ck_assert_int_lt(tries, 500);
-                    usleep(10000);
-                }
+                inproc_wait_pushed(K - 1); /* the round open with all pushes in but one */
                 *mid = (s_heap() - before) / (double)(N * sizeof(float));
             }
             rawpeer_push(&p[k], r + 1, r, 1.0 + k, x, N);

@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "server/server.h"
@@ -72,5 +73,20 @@ static inline struct psoc_status inproc_status_of(int with_particles)
 }
 
 static inline struct psoc_status inproc_status(void) { return inproc_status_of(0); }
+
+/* Wait until the daemon counts `k` pushes in the open round (pushes from
+ * other connections are read in no set order with the status request). */
+static inline void inproc_wait_pushed(uint32_t k)
+{
+    for (int tries = 0;; tries++) {
+        struct psoc_status st = inproc_status();
+        uint32_t in = st.pushed_this_round;
+        psoc_status_free(&st);
+        if (in == k)
+            return;
+        ck_assert_msg(tries < 500, "the daemon counts %u pushes, not %u, after 5 s", in, k);
+        usleep(10000);
+    }
+}
 
 #endif

@@ -139,6 +139,16 @@ static int s_resync(struct psoc *c, float *weights, struct psoc_position *out, c
     return rc;
 }
 
+/* A link's error as the caller reads it: naming the shard when there are
+ * several daemons. */
+static void s_link_error(const struct psoc *c, int k, const char *why, char *err, size_t errlen)
+{
+    if (c->nlink > 1)
+        snprintf(err, errlen, "shard %d (%s): %s", k, c->link[k]->endpoint, why);
+    else
+        snprintf(err, errlen, "%s", why);
+}
+
 int psoc_sync(struct psoc *c, float *weights, double loss, uint64_t samples,
               struct psoc_position *out, char *err, size_t errlen)
 {
@@ -174,10 +184,7 @@ int psoc_sync_ex(struct psoc *c, float *weights, const float *gradient,
         sent[k] = rc == PSOC_OK;
         if (rc && first == PSOC_OK) {
             first = rc;
-            if (many)
-                snprintf(err, errlen, "shard %d (%s): %s", k, l->endpoint, why);
-            else
-                snprintf(err, errlen, "%s", why);
+            s_link_error(c, k, why, err, errlen);
         }
         /* No connection took it (the link was reset); when other daemons
          * took theirs, the swarm's ranges part unless every link rejoins. */
@@ -192,10 +199,7 @@ int psoc_sync_ex(struct psoc *c, float *weights, const float *gradient,
         int rs = 0, rc = psoc__position(l, weights, seq, &pos[k], &rs, why, sizeof why);
         if (rc && (first == PSOC_OK || (rs && !resync))) {
             first = rc;
-            if (many)
-                snprintf(err, errlen, "shard %d (%s): %s", k, l->endpoint, why);
-            else
-                snprintf(err, errlen, "%s", why);
+            s_link_error(c, k, why, err, errlen);
         }
         resync |= rs;
     }
