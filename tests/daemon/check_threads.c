@@ -2,7 +2,7 @@
  * checks, the pso kernel, the arrival mean and the broadcast): against an
  * in-process daemon with 3 peers of a vector long enough to be split, the
  * positions of three rounds are the same bytes on 1, 2 and 3 threads,
- * under pso and avg; a push with a NaN in the last range is refused on
+ * under every strategy; a push with a NaN in the last range is refused on
  * every team, and its CRC (combined from the ranges) is checked. */
 #include "tests/lib/suite.h"
 #include <check.h>
@@ -22,6 +22,20 @@ static void s_set(struct server_config *c)
 {
     c->strategy = s_strategy;
     c->threads = s_threads;
+}
+
+/* rawpeer_push, with gradients where the strategy takes them (ssgd). */
+static void s_push(struct rawpeer *p, uint64_t seq, uint64_t round, double loss, const float *x)
+{
+    Psod__Push q = PSOD__PUSH__INIT;
+    q.seq = seq;
+    q.round = round;
+    q.loss = loss;
+    q.samples = 1;
+    q.payload_kind = strategy_all[s_strategy]->push_kind ? PSOD__PAYLOAD_KIND__PAYLOAD_GRADIENT
+                                                         : PSOD__PAYLOAD_KIND__PAYLOAD_WEIGHTS;
+    q.payload_crc32c = crc32c(0, x, N * sizeof(float));
+    rawpeer_send(p, PSOD__COMMAND__CMD_PUSH, &q.base, x, N);
 }
 
 /* The positions of three rounds (K x 3 vectors) with `threads`. */
@@ -46,18 +60,20 @@ static float *s_positions(int strategy, long threads)
      * whichever thread checked them. */
     float keep = x[N - 1];
     x[N - 1] = NAN;
-    rawpeer_push(&p[0], 1, 0, 1.0, x, N);
+    s_push(&p[0], 1, 0, 1.0, x);
     ck_assert_int_eq(rawpeer_error(&p[0], why, sizeof why), PSOD__ERROR_CODE__ERR_NOT_FINITE);
     x[N - 1] = keep;
     Psod__Push q = PSOD__PUSH__INIT;
     q.seq = 2;
     q.loss = 1.0;
+    q.payload_kind = strategy_all[s_strategy]->push_kind ? PSOD__PAYLOAD_KIND__PAYLOAD_GRADIENT
+                                                         : PSOD__PAYLOAD_KIND__PAYLOAD_WEIGHTS;
     q.payload_crc32c = crc32c(0, x, (N - 1) * sizeof(float)); /* all but the last float */
     rawpeer_send(&p[0], PSOD__COMMAND__CMD_PUSH, &q.base, x, N);
     ck_assert_int_eq(rawpeer_error(&p[0], why, sizeof why), PSOD__ERROR_CODE__ERR_CHECKSUM);
     for (uint64_t r = 0; r < 3; r++) {
         for (int k = 0; k < K; k++)
-            rawpeer_push(&p[k], 3 + r, r, 1.0 + 0.1 * k - 0.2 * (double)r, x + k * N, N);
+            s_push(&p[k], 3 + r, r, 1.0 + 0.1 * k - 0.2 * (double)r, x + k * N);
         for (int k = 0; k < K; k++) {
             struct wire_msg m;
             ck_assert_int_eq(rawpeer_recv(&p[k], 10000, &m), 0);
@@ -79,13 +95,13 @@ static float *s_positions(int strategy, long threads)
 
 START_TEST(positions_are_the_same_bytes_on_any_team)
 {
-    const int strategy = _i; /* 0 pso, 1 avg */
+    const int strategy = _i; /* strategy_all's order */
     float *one = s_positions(strategy, 1);
     for (long t = 2; t <= 3; t++) {
         float *many = s_positions(strategy, t);
         ck_assert_msg(memcmp(one, many, 3 * K * N * sizeof(float)) == 0,
                       "%s: positions on %ld threads differ from one thread's",
-                      strategy ? "avg" : "pso", t);
+                      strategy_choices[strategy], t);
         free(many);
     }
     free(one);
@@ -97,7 +113,7 @@ int main(void)
     Suite *s = suite_create("threads");
     TCase *tc = tcase_create("inproc");
     tcase_set_timeout(tc, 120);
-    tcase_add_loop_test(tc, positions_are_the_same_bytes_on_any_team, 0, 2);
+    tcase_add_loop_test(tc, positions_are_the_same_bytes_on_any_team, 0, STRATEGY_COUNT);
     suite_add_tcase(s, tc);
     return suite_run(s);
 }

@@ -173,6 +173,76 @@ START_TEST(sharded_runs_write_the_model_file_one_daemon_writes)
 }
 END_TEST
 
+/* Rastrigin workers of a vector long enough for psod's --threads to split
+ * each shard's range (common/pool.c splits from 2 x 256Ki elements): one
+ * seeded run over `count` daemons of `threads` threads each; the model
+ * file's bytes. */
+static unsigned char *s_seeded_threads(const char *strategy, int count, const char *threads,
+                                       size_t *len)
+{
+    char run[64], wbin[300];
+    snprintf(run, sizeof run, "t-%s-%d-%s", strategy, count, threads);
+    proc_bin(wbin, sizeof wbin, "psoworker");
+    struct swarm w;
+    s_swarm(&w, count, run,
+            (char *[]){"--workers", "3", "--strategy", (char *)strategy, "--seed", "7",
+                       "--exit-when-done", "--ssgd-lr", "0.1", "--threads", (char *)threads, NULL});
+    pid_t p[3];
+    for (int i = 0; i < 3; i++) {
+        char name[8], seed[8], tag[96];
+        snprintf(name, sizeof name, "w%d", i);
+        snprintf(seed, sizeof seed, "%d", i + 1);
+        snprintf(tag, sizeof tag, "%s-w%d", run, i);
+        p[i] = proc_spawn((char *[]){wbin,
+                                     "--objective",
+                                     "rastrigin",
+                                     "--dim",
+                                     "1100000",
+                                     "--rounds",
+                                     "4",
+                                     "--sync-every",
+                                     "5",
+                                     "--lr",
+                                     "0.001",
+                                     "--name",
+                                     name,
+                                     "--seed",
+                                     seed,
+                                     "--connect",
+                                     w.ep[count - 1],
+                                     "--progress-interval",
+                                     "0",
+                                     NULL},
+                          tag);
+        /* Joins in name order: easgd's center starts at the first one's. */
+        ck_assert_msg(proc_wait_for(tag, "err", "joined", 20), "%s did not join", tag);
+    }
+    s_wait_all(&w, p, 3, run);
+    unsigned char *m = proc_slurp(w.model, len);
+    ck_assert_msg(m != NULL, "%s: no model file", run);
+    return m;
+}
+
+/* Objective workers push weights: ssgd's threads are checked in-process
+ * (tests/daemon/check_threads.c). */
+static const char *const s_all_strategies[] = {"pso", "avg", "easgd", "diloco"};
+
+START_TEST(threaded_shards_write_the_model_one_thread_of_one_daemon_writes)
+{
+    /* Every strategy of weights: 2 daemons of 3 threads (each range split in 3) give
+     * the bytes of one daemon on one thread. */
+    const char *strategy = s_all_strategies[_i];
+    size_t l1, l2;
+    unsigned char *m1 = s_seeded_threads(strategy, 1, "1", &l1),
+                  *m2 = s_seeded_threads(strategy, 2, "3", &l2);
+    ck_assert_uint_gt(l1, 4000000);
+    ck_assert_msg(l2 == l1 && memcmp(m1, m2, l1) == 0,
+                  "%s: 2 daemons of 3 threads differ from 1 daemon of 1 thread", strategy);
+    free(m1);
+    free(m2);
+}
+END_TEST
+
 /* The newest checkpoint round in a shard's directory, or -1. */
 static long s_newest_ckpt(const char *cdir)
 {
@@ -744,7 +814,7 @@ START_TEST(psoctl_model_gathers_every_shards_range_and_stop_needs_no_key_here)
 }
 END_TEST
 
-/* CK_RUN_CASE=identity|kill|hostile|async|wire|retire|model runs one group. */
+/* CK_RUN_CASE=identity|threads|kill|hostile|async|wire|retire|model runs one group. */
 static void s_case(Suite *s, const char *name, const TTest *f, int loops)
 {
     TCase *tc = tcase_create(name);
@@ -759,6 +829,8 @@ int main(void)
     Suite *s = suite_create("shard");
     s_case(s, "identity", sharded_runs_write_the_model_file_one_daemon_writes,
            (int)(sizeof s_byte_strategies / sizeof *s_byte_strategies));
+    s_case(s, "threads", threaded_shards_write_the_model_one_thread_of_one_daemon_writes,
+           (int)(sizeof s_all_strategies / sizeof *s_all_strategies));
     s_case(s, "kill", killed_shards_and_coordinator_resume_and_the_swarm_finishes, 5);
     s_case(s, "hostile", a_shard_refuses_hostile_input_and_it_changes_nothing, 1);
     s_case(s, "async", async_mode_over_curve_with_one_key_pair, 2);
