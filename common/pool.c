@@ -11,7 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Spins of the idle wait before sleeping, and of the barrier before yielding. */
+/* Spins of the idle wait before sleeping (pool_set_spins changes it for
+ * one pool), and of the barrier before yielding. */
 #define POOL_IDLE_SPINS 20000
 #define POOL_BARRIER_SPINS 2000
 
@@ -21,6 +22,7 @@ struct slot {
 
 struct pool {
     int n;
+    atomic_int spins; /* of the idle waits: the helpers' and the caller's */
     pthread_t *threads;
     struct slot *slot;
     pthread_mutex_t mu;
@@ -54,7 +56,8 @@ static void *s_helper(void *v)
     unsigned seen = 0;
     for (;;) {
         unsigned g = seen;
-        for (int i = 0; i < POOL_IDLE_SPINS; i++) {
+        int spins = atomic_load_explicit(&p->spins, memory_order_relaxed);
+        for (int i = 0; i < spins; i++) {
             g = atomic_load_explicit(&p->gen, memory_order_acquire);
             if (g != seen)
                 break;
@@ -101,6 +104,7 @@ struct pool *pool_new(int nthreads, char *err, size_t errlen)
         return NULL;
     }
     p->n = nthreads;
+    atomic_init(&p->spins, POOL_IDLE_SPINS);
     p->threads = calloc((size_t)nthreads, sizeof *p->threads);
     p->slot = aligned_alloc(64, (size_t)nthreads * sizeof *p->slot);
     if (!p->threads || !p->slot) {
@@ -153,6 +157,12 @@ void pool_destroy(struct pool **pp)
 
 int pool_size(const struct pool *p) { return p ? p->n : 1; }
 
+void pool_set_spins(struct pool *p, int spins)
+{
+    if (p)
+        atomic_store_explicit(&p->spins, spins < 0 ? 0 : spins, memory_order_relaxed);
+}
+
 void pool_run(struct pool *p, pool_fn fn, void *arg)
 {
     if (!p || p->n == 1) {
@@ -166,7 +176,8 @@ void pool_run(struct pool *p, pool_fn fn, void *arg)
     pthread_cond_broadcast(&p->work);
     pthread_mutex_unlock(&p->mu);
     fn(arg, 0, p->n);
-    for (int i = 0; i < POOL_IDLE_SPINS; i++) {
+    int spins = atomic_load_explicit(&p->spins, memory_order_relaxed);
+    for (int i = 0; i < spins; i++) {
         if (atomic_load_explicit(&p->pending, memory_order_acquire) == 0)
             return;
         s_pause();

@@ -22,6 +22,13 @@ struct pool *pool_new(int nthreads, char *err, size_t errlen);
 void pool_destroy(struct pool **p);
 int pool_size(const struct pool *p);
 
+/* How long an idle helper (and the caller waiting for the team) spins
+ * before it sleeps, in pause instructions (20000 by default: jobs that
+ * follow within microseconds, as the engine's layers do). A team whose
+ * jobs come milliseconds apart (psod's, one per push) sets a few hundred:
+ * spinning there takes the cores from the processes it waits for. */
+void pool_set_spins(struct pool *p, int spins);
+
 /* fn on every thread of the team; returns when all have returned. Not
  * reentrant: one caller thread drives a pool. */
 void pool_run(struct pool *p, pool_fn fn, void *arg);

@@ -400,6 +400,8 @@ size_t wire_count_nonfinite(const float *x, size_t n)
 
 struct s_check {
     const float *x;
+    wire_fold_fn fold;
+    void *arg;
     uint32_t crc[POOL_MAX_PARTS];
     size_t bad[POOL_MAX_PARTS], len[POOL_MAX_PARTS];
 };
@@ -413,6 +415,8 @@ static void s_check_range(void *arg, size_t lo, size_t hi, int part)
         size_t len = hi - i < CHECK_BLOCK ? hi - i : CHECK_BLOCK;
         c = crc32c(c, k->x + i, len * sizeof(float));
         bad += wire_count_nonfinite(k->x + i, len);
+        if (k->fold)
+            k->fold(k->arg, i, i + len);
     }
     k->crc[part] = c;
     k->bad[part] = bad;
@@ -421,8 +425,16 @@ static void s_check_range(void *arg, size_t lo, size_t hi, int part)
 
 size_t wire_check_payload(const float *x, size_t n, uint32_t *crc)
 {
+    return wire_check_payload_fold(x, n, crc, NULL, NULL);
+}
+
+size_t wire_check_payload_fold(const float *x, size_t n, uint32_t *crc, wire_fold_fn fold,
+                               void *arg)
+{
     struct s_check k;
     k.x = x;
+    k.fold = fold;
+    k.arg = arg;
     int parts = pool_for(n, CHECK_PART, s_check_range, &k);
     uint32_t c = k.crc[0];
     size_t bad = k.bad[0];

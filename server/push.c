@@ -15,10 +15,20 @@
 #include "common/timeutil.h"
 #include "common/wire.h"
 
+/* Whether the strategy sees this push at its arrival (a synchronous
+ * round this daemon closes; a follower's pushes wait for the commit). */
+static int s_arrives(struct server *s)
+{
+    return s->ops->arrive && s->cfg.mode == SERVER_SYNC && !srv_follower(s);
+}
+
 /* A float32 push: its size, CRC and values checked, the frame itself
- * becomes mb->push (updated in place at the close). 0, or -1 refused. */
+ * becomes mb->push (updated in place at the close). The strategy sees it
+ * as it arrives and may check it while it reads it (the mean's sum: one
+ * pass over the push, not two); a push that fails is withdrawn. *arrived
+ * says the strategy has seen it. 0, or -1 refused. */
 static int s_take_push(struct server *s, struct wire_msg *in, struct member *mb,
-                       const Psod__Push *p)
+                       const Psod__Push *p, int *arrived)
 {
     size_t bytes = zmq_msg_size(&in->payload);
     if (bytes != s->n * sizeof(float)) {
@@ -26,21 +36,35 @@ static int s_take_push(struct server *s, struct wire_msg *in, struct member *mb,
                    bytes, s->n * sizeof(float));
         return -1;
     }
-    uint32_t crc;
-    size_t bad = wire_check_payload(zmq_msg_data(&in->payload), s->n, &crc);
-    if (crc != p->payload_crc32c) {
-        srv_reject(s, in, PSOD__ERROR_CODE__ERR_CHECKSUM, p->seq,
-                   "payload CRC-32C is %08x, push says %08x", crc, p->payload_crc32c);
-        return -1;
-    }
-    if (bad) {
-        srv_reject(s, in, PSOD__ERROR_CODE__ERR_NOT_FINITE, p->seq,
-                   "weights hold %zu NaN or infinite values", bad);
-        return -1;
-    }
     zmq_msg_init(&mb->push);
     zmq_msg_move(&mb->push, &in->payload);
-    return 0;
+    const float *x = zmq_msg_data(&mb->push);
+    const int i = (int)(mb - s->m);
+    struct wire_check chk;
+    *arrived = s_arrives(s);
+    if (!*arrived || !s->ops->arrive(s->st, s->round, i, x, &chk))
+        chk.bad = wire_check_payload(x, s->n, &chk.crc);
+    const char *what = NULL;
+    char why[96];
+    int code = 0;
+    if (chk.crc != p->payload_crc32c) {
+        code = PSOD__ERROR_CODE__ERR_CHECKSUM;
+        snprintf(why, sizeof why, "payload CRC-32C is %08x, push says %08x", chk.crc,
+                 p->payload_crc32c);
+        what = why;
+    } else if (chk.bad) {
+        code = PSOD__ERROR_CODE__ERR_NOT_FINITE;
+        snprintf(why, sizeof why, "weights hold %zu NaN or infinite values", chk.bad);
+        what = why;
+    }
+    if (!what)
+        return 0;
+    if (*arrived && s->ops->withdraw)
+        s->ops->withdraw(s->st, i);
+    zmq_msg_close(&mb->push);
+    zmq_msg_init(&mb->push);
+    srv_reject(s, in, code, p->seq, "%s", what);
+    return -1;
 }
 
 /* A compressed push: the payload's layout and CRC checked, then decoded
@@ -130,10 +154,11 @@ void srv_handle_push(struct server *s, struct wire_msg *in)
         srv_reject(s, in, code, p->seq, "%s", why);
         return;
     }
+    int arrived = 0;
     if (mb->wire != CODEC_FP32) {
         if (s_decode_push(s, in, mb, p) != 0)
             return;
-    } else if (s_take_push(s, in, mb, p) != 0) {
+    } else if (s_take_push(s, in, mb, p, &arrived) != 0) {
         return;
     }
     mb->has_push = 1;
@@ -175,7 +200,7 @@ void srv_handle_push(struct server *s, struct wire_msg *in)
         return;
     }
     /* The strategy starts on the round (the mean's sum) while others push. */
-    if (s->ops->arrive)
-        s->ops->arrive(s->st, s->round, (int)(mb - s->m), zmq_msg_data(&mb->push));
+    if (!arrived && s->ops->arrive)
+        s->ops->arrive(s->st, s->round, (int)(mb - s->m), zmq_msg_data(&mb->push), NULL);
     /* Whether the round can close now is the loop's question (server.c). */
 }

@@ -222,6 +222,10 @@ static int s_new(struct server **out, const struct server_config *cfg, int detac
             server_destroy(&s);
             return -1;
         }
+        /* Its jobs come a push apart: helpers sleep soon after one,
+         * leaving the cores to ZeroMQ's I/O thread and to workers on the
+         * head node. */
+        pool_set_spins(s->team, 200);
         pool_set_shared(s->team);
         log_info("%d threads check pushes and compute updates and means (--threads)", threads);
     }

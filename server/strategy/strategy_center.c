@@ -65,11 +65,12 @@ void strategy_center_settle(struct strategy_center *c, float *const *x, const do
     c->loss = strategy_mean_loss(x, loss, &c->ord);
 }
 
-void strategy_center_arrive(void *st, uint64_t round, int i, const float *x)
+int strategy_center_arrive(void *st, uint64_t round, int i, const float *x, struct wire_check *chk)
 {
     struct strategy_center *c = st;
     if (c->sum_arr > 0 && c->agg.rule == AGG_MEAN)
-        strategy_sum_arrive(&c->sum, &c->ord, c->arr[c->sum_arr], c->n, round, i, x);
+        return strategy_sum_arrive(&c->sum, &c->ord, c->arr[c->sum_arr], c->n, round, i, x, chk);
+    return 0;
 }
 
 void strategy_center_withdraw(void *st, int i)

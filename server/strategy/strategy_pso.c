@@ -48,9 +48,9 @@ static void s_push(void *st, uint64_t step, int i, float *x, const float *prev, 
     swarm_push(st, step, i, x, prev, loss, done, ctx);
 }
 
-static void s_arrive(void *st, uint64_t round, int i, const float *x)
+static int s_arrive(void *st, uint64_t round, int i, const float *x, struct wire_check *chk)
 {
-    swarm_arrive(st, round, i, x);
+    return swarm_arrive(st, round, i, x, chk);
 }
 
 static void s_reset(void *st, int i, const float *x0, uint64_t stream)

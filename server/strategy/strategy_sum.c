@@ -60,19 +60,22 @@ static void s_add(float *out, const float *v, size_t n, int first)
     pool_for(n, PART, s_pass_range, &a);
 }
 
-void strategy_sum_arrive(struct strategy_sum *s, const struct strategy_order *o, float *out,
-                         size_t n, uint64_t round, int i, const float *x)
+/* wire_check_payload_fold's fold: the same additions, block by block. */
+static void s_fold(void *arg, size_t lo, size_t hi) { s_pass_range(arg, lo, hi, 0); }
+
+int strategy_sum_arrive(struct strategy_sum *s, const struct strategy_order *o, float *out,
+                        size_t n, uint64_t round, int i, const float *x, struct wire_check *chk)
 {
     if (!s->started || s->round != round || s->version != o->version)
         s_start(s, o, round);
     if (s->broken)
-        return;
+        return 0;
     if (s->cap < o->count) {
         size_t cap = o->cap > o->count ? o->cap : o->count;
         const float **got = realloc(s->got, cap * sizeof *got);
         if (!got) {
             s->broken = 1; /* the close computes it all */
-            return;
+            return 0;
         }
         memset(got + s->cap, 0, (cap - s->cap) * sizeof *got);
         s->got = got;
@@ -80,13 +83,23 @@ void strategy_sum_arrive(struct strategy_sum *s, const struct strategy_order *o,
     }
     if ((size_t)i >= o->count || s->got[i]) {
         s->broken = 1; /* a second push for this round: the first may be in the sum */
-        return;
+        return 0;
     }
     s->got[i] = x;
+    int checked = 0;
+    if (chk && s->next < o->count && o->idx[s->next] == (uint32_t)i) {
+        /* x is next: checked and added in one read (a refused x is then
+         * withdrawn, which breaks the sum) */
+        struct s_pass a = {out, x, s->next == 0, 0, 0.0f};
+        chk->bad = wire_check_payload_fold(x, n, &chk->crc, s_fold, &a);
+        s->next++;
+        checked = 1;
+    }
     while (s->next < o->count && s->got[o->idx[s->next]]) {
         s_add(out, s->got[o->idx[s->next]], n, s->next == 0);
         s->next++;
     }
+    return checked;
 }
 
 void strategy_sum_finish(struct strategy_sum *s, const struct strategy_order *o, float *out,

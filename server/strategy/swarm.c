@@ -312,13 +312,13 @@ void swarm_round(struct swarm *s, uint64_t round, float *const *x, const float *
     }
 }
 
-void swarm_arrive(struct swarm *s, uint64_t round, int i, const float *x)
+int swarm_arrive(struct swarm *s, uint64_t round, int i, const float *x, struct wire_check *chk)
 {
     if (s->prm.attractor != PSO_ATTRACT_MEAN || s->ref || swarm__out(s, (size_t)i))
-        return;
+        return 0;
     if (!s->mean && !(s->mean = s_alloc_floats(s->n)))
-        return; /* the close finds out again */
-    strategy_sum_arrive(&s->sum, &s->ord, s->mean, s->n, round, i, x);
+        return 0; /* the close finds out again */
+    return strategy_sum_arrive(&s->sum, &s->ord, s->mean, s->n, round, i, x, chk);
 }
 
 void swarm_push(struct swarm *s, uint64_t step, int i, float *x, const float *prev, double loss,

@@ -411,7 +411,7 @@ START_TEST(test_strategies_resist)
             double loss[4] = {1, 1, 1, 1};
             for (int i = 0; i < 4; i++)
                 if (ops->arrive)
-                    ops->arrive(st, 1, i, x[i]);
+                    ops->arrive(st, 1, i, x[i], NULL);
             ops->round(st, 1, x, (const float *const *)prev, loss, NULL, NULL);
             const float *g = ops->global(st);
             double m = 0;
@@ -474,11 +474,11 @@ START_TEST(a_withdrawn_push_is_never_read)
     }
     /* Every push but the first in stream order arrives first: all pending. */
     for (int i = 2; i >= 1; i--)
-        ops->arrive(st, 1, i, x[i]);
+        ops->arrive(st, 1, i, x[i], NULL);
     ops->withdraw(st, 2);
     free(x[2]);
     x[2] = NULL;
-    ops->arrive(st, 1, 0, x[0]);
+    ops->arrive(st, 1, 0, x[0], NULL);
     double loss[3] = {1, 1, 1};
     ops->round(st, 1, x, (const float *const *)prev, loss, NULL, NULL);
     const float *g = ops->global(st);

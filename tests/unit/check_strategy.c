@@ -409,6 +409,8 @@ END_TEST
  * they never pushed, or their push was dropped). The new positions land in
  * out[i] (NULL for the absent). */
 enum { SW = 6 };
+static int s_checked; /* arrivals carry an unchecked push (psod's float32 pushes) */
+static int s_fused;   /* arrivals that checked their push while summing it */
 static void s_sum_round(const struct strategy_ops *ops, float *const *v, const int *order,
                         unsigned absent, float **out, float *global)
 {
@@ -422,8 +424,15 @@ static void s_sum_round(const struct strategy_ops *ops, float *const *v, const i
         buf[i] = malloc(N * sizeof(float));
         memcpy(buf[i], v[(i + 1) % SW], N * sizeof(float));
     }
-    for (int j = 0; order && order[j] >= 0; j++)
-        ops->arrive(st, 0, order[j], buf[order[j]]);
+    for (int j = 0; order && order[j] >= 0; j++) {
+        struct wire_check chk = {0, 99};
+        if (ops->arrive(st, 0, order[j], buf[order[j]], s_checked ? &chk : NULL)) {
+            ck_assert_msg(s_checked, "%s checked a push it was not asked to", ops->name);
+            ck_assert_uint_eq(chk.crc, crc32c(0, buf[order[j]], N * sizeof(float)));
+            ck_assert_uint_eq(chk.bad, 0);
+            s_fused++;
+        }
+    }
     float *x[SW];
     for (int i = 0; i < SW; i++)
         x[i] = absent >> i & 1 ? NULL : buf[i];
@@ -463,8 +472,9 @@ START_TEST(means_built_while_pushes_arrive_are_the_same_bits)
             unsigned mask = absent4 ? 1u << 4 : 0;
             s_sum_round(ops[o], v, NULL, mask, want, gw);
             int cases = absent4 ? 4 : 3;
-            for (int k = 0; k < cases; k++) {
-                s_sum_round(ops[o], v, absent4 ? some[k] : all[k], mask, got, gg);
+            for (int k = 0; k < 2 * cases; k++) {
+                s_checked = k >= cases; /* each case again, checking as it sums */
+                s_sum_round(ops[o], v, absent4 ? some[k % cases] : all[k % cases], mask, got, gg);
                 for (int i = 0; i < SW; i++)
                     if (want[i])
                         ck_assert_msg(memcmp(want[i], got[i], N * sizeof(float)) == 0,
@@ -477,8 +487,56 @@ START_TEST(means_built_while_pushes_arrive_are_the_same_bits)
             for (int i = 0; i < SW; i++)
                 free(want[i]);
         }
+    s_checked = 0;
+    ck_assert_int_gt(s_fused, 0); /* in order, the next push is summed as it is checked */
     for (int i = 0; i < SW; i++)
         free(v[i]);
+}
+END_TEST
+
+START_TEST(a_push_refused_by_the_check_it_was_summed_in_is_left_out)
+{
+    /* avg, pushes 0, 1, 2 in order, checked as they are summed: push 2
+     * holds a NaN (its check says so after its floats went into the sum);
+     * psod withdraws it and the close gives the mean without it, the bits
+     * of a round it never joined. */
+    struct strategy_params p = s_params();
+    float *v[SW], *a[SW], *b[SW];
+    for (int i = 0; i < SW; i++) {
+        v[i] = malloc(N * sizeof(float));
+        for (int e = 0; e < N; e++)
+            v[i][e] = (float)(i * 100 + e) * 0.37f;
+    }
+    float gw[N], gg[N];
+    s_sum_round(&strategy_avg, v, NULL, 1u << 2, a, gw);
+    void *st = strategy_avg.create(N, 0, &p);
+    for (int i = 0; i < SW; i++)
+        strategy_avg.add(st, v[i], 5000 + (uint64_t)((i * 7) % SW) * 104729);
+    for (int i = 0; i < SW; i++) {
+        b[i] = malloc(N * sizeof(float));
+        memcpy(b[i], v[(i + 1) % SW], N * sizeof(float));
+    }
+    b[2][N - 1] = NAN;
+    for (int i = 0; i <= 2; i++) {
+        struct wire_check chk;
+        ck_assert_int_eq(strategy_avg.arrive(st, 0, i, b[i], &chk), 1);
+        ck_assert_uint_eq(chk.bad, i == 2 ? 1 : 0);
+        if (chk.bad)
+            strategy_avg.withdraw(st, i);
+    }
+    float *x[SW];
+    for (int i = 0; i < SW; i++)
+        x[i] = i == 2 ? NULL : b[i];
+    double loss[SW] = {3, 1, 4, 1.5, 9, 2.6};
+    strategy_avg.round(st, 0, x, NULL, loss, NULL, NULL);
+    memcpy(gg, strategy_avg.global(st), sizeof gg);
+    ck_assert_int_eq(memcmp(gw, gg, sizeof gw), 0);
+    for (int i = 0; i < SW; i++)
+        if (i != 2)
+            ck_assert_int_eq(memcmp(a[i], b[i], N * sizeof(float)), 0);
+    strategy_avg.destroy(st);
+    for (int i = 0; i < SW; i++)
+        free(v[i]), free(a[i]), free(b[i]);
 }
 END_TEST
 
@@ -542,6 +600,7 @@ int main(void)
     tcase_add_test(tc, pso_variants_match_reference);
     tcase_add_test(tc, sums_do_not_depend_on_join_order);
     tcase_add_test(tc, means_built_while_pushes_arrive_are_the_same_bits);
+    tcase_add_test(tc, a_push_refused_by_the_check_it_was_summed_in_is_left_out);
     tcase_add_test(tc, registry_and_options);
     suite_add_tcase(s, tc);
     return suite_run(s);
