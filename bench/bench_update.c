@@ -51,7 +51,8 @@ int main(int argc, char **argv)
         for (int c = 0; c < NCOL; c++)
             best[c] = 1e9;
         struct pso_params prm = {
-            0.7298, 1.49618, 1.49618, 0, PSO_RANDOM_PARTICLE, 1, 0, 0, 0.1, 0, 0, 0, 0, 0, {0}, 0};
+            0.7298, 1.49618, 1.49618, 0, PSO_RANDOM_PARTICLE, 1, 0, 0, 0.1, 0, 0, 0, 0,
+            0,      {0},     0,       0};
         uint32_t crc;
         for (int r = 0; r < REPS; r++) {
             for (int mode = UPD0; mode <= UPD2; mode++) {

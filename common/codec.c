@@ -163,6 +163,18 @@ static inline uint16_t s_bf16(float d)
     return (uint16_t)(u >> 16);
 }
 
+void codec_bf16_pack(uint16_t *restrict dst, const float *restrict src, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        dst[i] = s_bf16(src[i]);
+}
+
+void codec_bf16_unpack(float *restrict dst, const uint16_t *restrict src, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        dst[i] = s_float((uint32_t)src[i] << 16);
+}
+
 /* The hot loops of bf16, one pass each (the generic chunked path below
  * serves fp16 and int8). */
 PSOD_CLONES

@@ -78,5 +78,9 @@ uint16_t codec_f32_to_f16(float f);
 float codec_f16_to_f32(uint16_t h);
 uint16_t codec_f32_to_bf16(float f);
 float codec_bf16_to_f32(uint16_t h);
+/* n finite floats to bfloat16 (nearest-even, saturated) and back, in
+ * loops that vectorize (psod's --best-precision bf16). */
+void codec_bf16_pack(uint16_t *dst, const float *src, size_t n);
+void codec_bf16_unpack(float *dst, const uint16_t *src, size_t n);
 
 #endif

@@ -44,6 +44,7 @@ struct strategy_params {
     long verify_quorum;           /* --verify-quorum: agreeing verdicts that decide it */
     long strike_limit;            /* --strike-limit: strikes at which a worker is excluded */
     int strike_action;            /* --strike-action: 0 exclude, 1 evict */
+    int best_bf16;                /* --best-precision bf16: personal bests in bfloat16 */
     /* easgd */
     double easgd_beta; /* moving rate of the center: alpha = beta / workers */
     /* diloco */

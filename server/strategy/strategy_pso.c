@@ -8,6 +8,7 @@
  * `--w 0.5 --c1 0.5 --c2 0.5 --attractor best` is the paper's form. */
 #include <math.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "server/strategy/strategy.h"
@@ -17,6 +18,7 @@ static const char *const s_random_modes[] = {"particle", "element", NULL};
 static const char *const s_inertia_modes[] = {"velocity", "displacement", NULL};
 static const char *const s_strike_actions[] = {"exclude", "evict", NULL};
 static const char *const s_attractors[] = {"best", "mean", "weighted", "mix", NULL};
+static const char *const s_precisions[] = {"fp32", "bf16", NULL};
 
 static void *s_create(size_t n, uint64_t offset, const struct strategy_params *p)
 {
@@ -24,8 +26,25 @@ static void *s_create(size_t n, uint64_t offset, const struct strategy_params *p
         p->w,           p->c1,         p->c2,      p->vmax,
         p->random_mode, p->seed,       p->inertia, p->attractor,
         p->temperature, p->mix_w,      p->mix_c1,  p->mix_c2,
-        p->verify,      p->verify_tol, p->agg,     p->verify ? p->strike_limit : 0};
+        p->verify,      p->verify_tol, p->agg,     p->verify ? p->strike_limit : 0,
+        p->best_bf16};
     return swarm_new(n, offset, &prm);
+}
+
+/* bfloat16 personal bests go through the fused update only. */
+static int s_check(const struct strategy_params *p, char *err, size_t errlen)
+{
+    if (p->best_bf16 &&
+        (p->attractor == PSO_ATTRACT_MIX || p->inertia == PSO_INERTIA_DISPLACEMENT || p->verify)) {
+        snprintf(err, errlen,
+                 "--best-precision bf16 works with --attractor best, mean or weighted, "
+                 "--inertia velocity and without --verify-best (not%s%s%s)",
+                 p->attractor == PSO_ATTRACT_MIX ? " --attractor mix" : "",
+                 p->inertia == PSO_INERTIA_DISPLACEMENT ? " --inertia displacement" : "",
+                 p->verify ? " --verify-best" : "");
+        return -1;
+    }
+    return 0;
 }
 
 static void s_destroy(void *st)
@@ -110,6 +129,10 @@ static const struct config_option s_options[] = {
         "pso: --attractor mix: pull of a particle's mixing weights toward its best ones"),
     OPT_DOUBLE("mix-c2", P(mix_c2), "1.49", 0, 10,
         "pso: --attractor mix: pull toward the swarm's best mixing weights"),
+    OPT_ENUM("best-precision", P(best_bf16), "fp32", s_precisions,
+        "pso: how personal bests are held: bf16 halves their memory (about 1.5 vectors per "
+        "particle instead of 2, see docs/OPERATIONS.md) and rounds each to bfloat16 where it is "
+        "stored; the update reads them widened, the global model is written in float32"),
     OPT_BOOL("verify-best", P(verify), "no",
         "pso: adopt a new global best only once another worker, chosen by the daemon, "
         "measured its loss on its shared fitness set (workers with --fitness shared) and "
@@ -142,6 +165,7 @@ const struct strategy_ops strategy_pso = {
     .push_kind = 0,
     .positions_global = 0,
     .options = s_options,
+    .check = s_check,
     .create = s_create,
     .destroy = s_destroy,
     .add = s_add,

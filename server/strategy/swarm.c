@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/codec.h"
 #include "server/strategy/strategy.h"
 #include "server/strategy/swarm_mix.h"
 
@@ -28,6 +29,75 @@ static float *s_alloc_floats(size_t n)
 static int s_keeps_velocity(const struct swarm *s)
 {
     return s->prm.w != 0 && s->prm.inertia == PSO_INERTIA_VELOCITY;
+}
+
+/* The personal best's storage: float32, or bfloat16 (best_bf16). */
+static int s_alloc_best(const struct swarm *s, struct particle *q)
+{
+    q->p = NULL;
+    q->pb = NULL;
+    if (!s->prm.best_bf16)
+        return (q->p = s_alloc_floats(s->n)) ? 0 : -1;
+    void *b = NULL;
+    size_t bytes = (s->n * sizeof(uint16_t) + 63) & ~(size_t)63;
+    if (posix_memalign(&b, 64, bytes ? bytes : 64) != 0)
+        return -1;
+    q->pb = b;
+    return 0;
+}
+
+static void s_set_best(const struct swarm *s, struct particle *q, const float *x)
+{
+    if (q->pb)
+        codec_bf16_pack(q->pb, x, s->n);
+    else
+        memcpy(q->p, x, s->n * sizeof(float));
+}
+
+/* best_bf16: the global best users take home, widened when it changed
+ * (another particle, or the same one improved: `improved`). */
+static void s_widen_best(struct swarm *s, int improved)
+{
+    if (s->gx && s->g_particle >= 0 && (improved || s->g_particle != s->gx_of)) {
+        codec_bf16_unpack(s->gx, s->pt[s->g_particle].pb, s->n);
+        s->gx_of = s->g_particle;
+    }
+}
+
+/* A personal best in a checkpoint is float32 whatever holds it, so that
+ * either precision resumes from either. */
+#define WIDE_CHUNK 4096
+static void s_put_best(const struct swarm *s, struct ckpt_writer *w, const struct particle *q)
+{
+    if (!q->pb) {
+        ckpt_put(w, q->p, s->n * sizeof(float));
+        return;
+    }
+    float buf[WIDE_CHUNK];
+    for (size_t at = 0; at < s->n; at += WIDE_CHUNK) {
+        size_t len = s->n - at < WIDE_CHUNK ? s->n - at : WIDE_CHUNK;
+        codec_bf16_unpack(buf, q->pb + at, len);
+        ckpt_put(w, buf, len * sizeof(float));
+    }
+}
+
+static int s_get_best(const struct swarm *s, struct ckpt_reader *r, struct particle *q)
+{
+    if (!q->pb)
+        return ckpt_get(r, q->p, s->n * sizeof(float));
+    float buf[WIDE_CHUNK];
+    for (size_t at = 0; at < s->n; at += WIDE_CHUNK) {
+        size_t len = s->n - at < WIDE_CHUNK ? s->n - at : WIDE_CHUNK;
+        if (ckpt_get(r, buf, len * sizeof(float)))
+            return -1;
+        for (size_t e = 0; e < len; e++)
+            if (!isfinite(buf[e])) {
+                snprintf(r->err, sizeof r->err, "a personal best holds a non-finite value");
+                return -1;
+            }
+        codec_bf16_pack(q->pb + at, buf, len);
+    }
+    return 0;
 }
 
 /* A velocity's place in a checkpoint when the particle holds none: zeros,
@@ -65,6 +135,7 @@ struct swarm *swarm_new(size_t n, uint64_t offset, const struct pso_params *prm)
     s->prm = *prm;
     s->g_loss = INFINITY;
     s->g_particle = -1;
+    s->gx_of = -1;
     if (prm->verify) {
         /* Zeros until the first adoption: read with c2 = 0 until then. */
         if (!(s->g = s_alloc_floats(n))) {
@@ -73,7 +144,13 @@ struct swarm *swarm_new(size_t n, uint64_t offset, const struct pso_params *prm)
         }
         memset(s->g, 0, n * sizeof(float));
     }
+    if (prm->best_bf16 && !(s->gx = s_alloc_floats(n))) {
+        free(s->g);
+        free(s);
+        return NULL;
+    }
     if (swarm__robust(s) && !(s->ref = s_alloc_floats(n))) {
+        free(s->gx);
         free(s->g);
         free(s);
         return NULL;
@@ -98,6 +175,7 @@ void swarm_destroy(struct swarm **sp)
     for (size_t i = 0; i < s->count; i++) {
         free(s->pt[i].v);
         free(s->pt[i].p);
+        free(s->pt[i].pb);
     }
     free(s->pt);
     free(s->mean);
@@ -106,6 +184,7 @@ void swarm_destroy(struct swarm **sp)
     strategy_sum_free(&s->sum);
     mix_free(&s->mix);
     free(s->g);
+    free(s->gx);
     free(s->ref);
     free(s);
     *sp = NULL;
@@ -124,15 +203,15 @@ int swarm_add(struct swarm *s, const float *x0, uint64_t stream)
     struct particle *q = &s->pt[s->count];
     int keep_v = s_keeps_velocity(s);
     q->v = keep_v ? s_alloc_floats(s->n) : NULL;
-    q->p = s_alloc_floats(s->n);
-    if ((keep_v && !q->v) || !q->p) {
+    if (s_alloc_best(s, q) != 0 || (keep_v && !q->v)) {
         free(q->v);
         free(q->p);
+        free(q->pb);
         return -1;
     }
     if (q->v)
         memset(q->v, 0, s->n * sizeof(float));
-    memcpy(q->p, x0, s->n * sizeof(float));
+    s_set_best(s, q, x0);
     q->p_loss = INFINITY;
     q->stream = stream;
     q->judged = 0;
@@ -142,6 +221,7 @@ int swarm_add(struct swarm *s, const float *x0, uint64_t stream)
         strategy_order_add(&s->ord, stream) < 0) {
         free(q->v);
         free(q->p);
+        free(q->pb);
         return -1;
     }
     if (s->mix)
@@ -303,6 +383,11 @@ void swarm_round(struct swarm *s, uint64_t round, float *const *x, const float *
             pso_update_general(x[i], s->pt[i].v, s->pt[i].p, a1, g ? g : s->pt[i].p,
                                prev ? prev[i] : NULL, s->n, improved[i],
                                s->prm.inertia == PSO_INERTIA_DISPLACEMENT, &k, done ? &crc : NULL);
+        } else if (s->prm.best_bf16) {
+            k.a1 = use_mean ? s->mean : NULL;
+            const uint16_t *g16 = (int)i == gb && improved[i] ? NULL : s->pt[gb].pb;
+            pso_update_bf16(x[i], s->pt[i].v, s->pt[i].pb, g16, s->n, improved[i], &k,
+                            done ? &crc : NULL);
         } else {
             k.a1 = use_mean ? s->mean : NULL;
             pso_update(x[i], s->pt[i].v, s->pt[i].p, g, s->n, improved[i], &k, done ? &crc : NULL);
@@ -310,6 +395,7 @@ void swarm_round(struct swarm *s, uint64_t round, float *const *x, const float *
         if (done)
             done(ctx, (int)i, crc);
     }
+    s_widen_best(s, gb >= 0 && improved[gb]);
 }
 
 int swarm_arrive(struct swarm *s, uint64_t round, int i, const float *x, struct wire_check *chk)
@@ -353,10 +439,15 @@ void swarm_push(struct swarm *s, uint64_t step, int i, float *x, const float *pr
     if (s->prm.inertia == PSO_INERTIA_DISPLACEMENT) {
         pso_update_general(x, q->v, q->p, use_mean ? s->center : q->p, g ? g : q->p, prev, n,
                            improved, 1, &k, done ? &crc : NULL);
+    } else if (s->prm.best_bf16) {
+        k.a1 = use_mean ? s->center : NULL;
+        pso_update_bf16(x, q->v, q->pb, gb == i && improved ? NULL : s->pt[gb].pb, n, improved, &k,
+                        done ? &crc : NULL);
     } else {
         k.a1 = use_mean ? s->center : NULL;
         pso_update(x, q->v, q->p, g, n, improved, &k, done ? &crc : NULL);
     }
+    s_widen_best(s, gb == i && improved);
     if (done)
         done(ctx, i, crc);
 }
@@ -366,7 +457,7 @@ void swarm_reset(struct swarm *s, int i, const float *x0, uint64_t stream)
     struct particle *q = &s->pt[i];
     if (q->v)
         memset(q->v, 0, s->n * sizeof(float));
-    memcpy(q->p, x0, s->n * sizeof(float));
+    s_set_best(s, q, x0);
     q->p_loss = INFINITY;
     q->stream = stream;
     q->judged = 0;
@@ -386,7 +477,7 @@ void swarm_save(const struct swarm *s, struct ckpt_writer *w)
             ckpt_put(w, s->pt[i].v, s->n * sizeof(float));
         else
             s_put_zeros(w, s->n * sizeof(float));
-        ckpt_put(w, s->pt[i].p, s->n * sizeof(float));
+        s_put_best(s, w, &s->pt[i]);
         ckpt_put_f64(w, s->pt[i].p_loss);
     }
     ckpt_put_f64(w, s->g_loss);
@@ -419,7 +510,7 @@ int swarm_load(struct swarm *s, struct ckpt_reader *r)
     for (size_t i = 0; i < s->count; i++)
         if ((s->pt[i].v ? ckpt_get(r, s->pt[i].v, s->n * sizeof(float))
                         : s_skip(r, s->n * sizeof(float))) ||
-            ckpt_get(r, s->pt[i].p, s->n * sizeof(float)) || ckpt_get_f64(r, &s->pt[i].p_loss))
+            s_get_best(s, r, &s->pt[i]) || ckpt_get_f64(r, &s->pt[i].p_loss))
             return -1;
     if (ckpt_get_f64(r, &s->g_loss) || ckpt_get_u64(r, &gp))
         return -1;
@@ -428,6 +519,8 @@ int swarm_load(struct swarm *s, struct ckpt_reader *r)
         snprintf(r->err, sizeof r->err, "global best particle %d out of range", s->g_particle);
         return -1;
     }
+    s->gx_of = -1;
+    s_widen_best(s, 1);
     if (s->g) {
         uint64_t magic, judged;
         if (ckpt_get_u64(r, &magic) || magic != VERIFY_MAGIC) {
@@ -465,7 +558,7 @@ double swarm_best_loss(const struct swarm *s) { return s->g_loss; }
 int swarm_best_particle(const struct swarm *s) { return s->g_particle; }
 const float *swarm_best(const struct swarm *s)
 {
-    return s->g_particle < 0 ? NULL : s->g ? s->g : s->pt[s->g_particle].p;
+    return s->g_particle < 0 ? NULL : s->g ? s->g : s->gx ? s->gx : s->pt[s->g_particle].p;
 }
 
 void swarm_withdraw(struct swarm *s, int i) { strategy_sum_withdraw(&s->sum, i); }

@@ -56,6 +56,8 @@ struct pso_params {
                             * x[i] - prev[i] (aggregate.h) */
     long strike_limit;            /* verify: strikes (claims refused, verdicts against the
                          * panel) at which a particle is excluded; 0 = never */
+    int best_bf16;                /* personal bests held in bfloat16 (half the memory; the
+                           * global best users take home is their float32 copy) */
 };
 
 struct swarm;
@@ -150,7 +152,7 @@ int swarm_best_particle(const struct swarm *s); /* -1 before any round */
  * adopted copy). */
 const float *swarm_best(const struct swarm *s); /* NULL before any round */
 double swarm_personal_best_loss(const struct swarm *s, int i);
-const float *swarm_personal_best(const struct swarm *s, int i);
+const float *swarm_personal_best(const struct swarm *s, int i); /* NULL under best_bf16 */
 
 /* The fused element-wise update of one particle, exposed for tests and
  * benchmarks. `improved`: copy x into p first. r1, r2: the random factors
@@ -172,6 +174,11 @@ struct pso_step {
 };
 void pso_update(float *x, float *v, float *p, const float *g, size_t n, int improved,
                 const struct pso_step *k, uint32_t *crc);
+/* The same with p and g in bfloat16: each block widened on the way in
+ * (exactly), and p narrowed (nearest-even) where it is written; the
+ * floats of pso_update on the widened p and g. */
+void pso_update_bf16(float *x, float *v, uint16_t *p, const uint16_t *g, size_t n, int improved,
+                     const struct pso_step *k, uint32_t *crc);
 /* With k->a1 set, the first pull goes toward a1[i] instead of p[i]
  * (PSO_ATTRACT_MEAN); g == NULL then still drops only the second pull. */
 

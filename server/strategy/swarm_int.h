@@ -10,6 +10,7 @@
 
 struct particle {
     float *v, *p;
+    uint16_t *pb; /* best_bf16: the personal best in bfloat16 (p is NULL) */
     double p_loss;
     uint64_t stream;
     int judged;       /* verify: p's loss was measured by another worker (or p is g) */
@@ -33,6 +34,8 @@ struct swarm {
     float *g;                  /* verify: the adopted global best (a copy) */
     float *ref;                /* robust mean attractor: the last attractor (checkpointed) */
     int have_ref;
+    float *gx; /* best_bf16: the global best widened to float32 */
+    int gx_of; /* the particle whose best gx holds, -1 = none yet */
 };
 
 #define VERIFY_MAGIC 0x3159524556534f50ULL /* checkpoint tag: "POSVERY1" */

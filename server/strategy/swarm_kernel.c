@@ -10,6 +10,7 @@
 
 #include <string.h>
 
+#include "common/codec.h"
 #include "common/crc32c.h"
 #include "common/pool.h"
 #include "common/rng.h"
@@ -103,6 +104,9 @@ static void s_update_block(float *restrict x, float *restrict v, float *restrict
 struct s_update {
     float *x, *v, *p;
     const float *g, *a1;
+    uint16_t *p16;       /* bf16 personal best in place of p, or NULL */
+    const uint16_t *g16; /* bf16 global best in place of g (g_is_p: g is p) */
+    int g_is_p;
     int sel, copy_p;
     const struct pso_step *k;
     int want_crc;
@@ -110,11 +114,50 @@ struct s_update {
     size_t len[POOL_MAX_PARTS];
 };
 
+/* Elements [lo, hi) with p (and g) in bfloat16: each block widened into
+ * scratch floats, updated as pso_update would, p narrowed back where the
+ * update wrote it (improved, or the copy of x). */
+static void s_update_part16(struct s_update *u, size_t lo, size_t hi, int part)
+{
+    const struct pso_step *k = u->k;
+    float sp[BLOCK], sg[BLOCK];
+    const int writes_p = u->copy_p || (u->sel & 4);
+    uint32_t c = 0;
+    for (size_t done = lo; done < hi;) {
+        uint64_t index = k->offset + done;
+        size_t len = hi - done < BLOCK ? hi - done : BLOCK;
+        uint64_t to_wrap = ((index >> 32) + 1) * ((uint64_t)1 << 32) - index;
+        if (len > to_wrap)
+            len = (size_t)to_wrap;
+        if (u->copy_p) /* p = x, as stored: the pulls read what is kept */
+            codec_bf16_pack(u->p16 + done, u->x + done, len);
+        codec_bf16_unpack(sp, u->p16 + done, len);
+        const float *g = sp;
+        if (!u->g_is_p) {
+            codec_bf16_unpack(sg, u->g16 + done, len);
+            g = sg;
+        }
+        s_update_block(u->x + done, u->v ? u->v + done : NULL, sp, g, u->a1 ? u->a1 + done : g, len,
+                       u->sel, k, rng_key_hi(k->key, index), (uint32_t)index);
+        if (writes_p && !u->copy_p)
+            codec_bf16_pack(u->p16 + done, sp, len);
+        if (u->want_crc)
+            c = crc32c(c, u->x + done, len * sizeof(float));
+        done += len;
+    }
+    u->crc[part] = c;
+    u->len[part] = hi - lo;
+}
+
 /* Elements [lo, hi): the update block by block, the CRC of the new x. */
 static void s_update_part(void *arg, size_t lo, size_t hi, int part)
 {
     struct s_update *u = arg;
     const struct pso_step *k = u->k;
+    if (u->p16) {
+        s_update_part16(u, lo, hi, part);
+        return;
+    }
     if (u->copy_p)
         memcpy(u->p + lo, u->x + lo, (hi - lo) * sizeof(float));
     uint32_t c = 0;
@@ -134,8 +177,10 @@ static void s_update_part(void *arg, size_t lo, size_t hi, int part)
     u->len[part] = hi - lo;
 }
 
-void pso_update(float *x, float *v, float *p, const float *g, size_t n, int improved,
-                const struct pso_step *k, uint32_t *crc)
+/* pso_update and pso_update_bf16: p or p16 holds the personal best. */
+static void s_update(float *x, float *v, float *p, const float *g, uint16_t *p16,
+                     const uint16_t *g16, size_t n, int improved, const struct pso_step *k,
+                     uint32_t *crc)
 {
     int mean = k->a1 != NULL;
     /* With w = 0 the velocity is never read again: it is neither read nor
@@ -146,7 +191,7 @@ void pso_update(float *x, float *v, float *p, const float *g, size_t n, int impr
               (k->per_element ? 2 : 0) | (k->vmax > 0 ? 1 : 0);
     struct pso_step adjusted;
     int copy_p = 0;
-    if (!g) {
+    if (p16 ? !g16 : !g) {
         /* p = g = x after this step: the pull toward g is zero, and so is
          * the pull toward p unless the first attractor is the mean. p
          * stands in for g (read-only) once p = x is done here (per
@@ -164,7 +209,8 @@ void pso_update(float *x, float *v, float *p, const float *g, size_t n, int impr
         if (!mean)
             sel &= ~2;
     }
-    struct s_update u = {x, v, p, g, mean ? k->a1 : g, sel, copy_p, k, crc != NULL, {0}, {0}};
+    struct s_update u = {x,           v,   p,      g, mean ? k->a1 : g, p16, g16,
+                         p16 && !g16, sel, copy_p, k, crc != NULL,      {0}, {0}};
     int parts = pool_for(n, PART, s_update_part, &u);
     if (crc) {
         uint32_t c = u.crc[0];
@@ -172,6 +218,18 @@ void pso_update(float *x, float *v, float *p, const float *g, size_t n, int impr
             c = crc32c_combine(c, u.crc[q], u.len[q] * sizeof(float));
         *crc = c;
     }
+}
+
+void pso_update(float *x, float *v, float *p, const float *g, size_t n, int improved,
+                const struct pso_step *k, uint32_t *crc)
+{
+    s_update(x, v, p, g, NULL, NULL, n, improved, k, crc);
+}
+
+void pso_update_bf16(float *x, float *v, uint16_t *p, const uint16_t *g, size_t n, int improved,
+                     const struct pso_step *k, uint32_t *crc)
+{
+    s_update(x, v, NULL, NULL, p, g, n, improved, k, crc);
 }
 
 void pso_update_general(float *x, float *v, float *p, const float *a1, const float *g,

@@ -20,8 +20,12 @@
 #define N ((size_t)1 << 20)
 #define K 4
 
-static int s_strategy;
-static void s_set(struct server_config *c) { c->strategy = s_strategy; }
+static int s_strategy, s_bf16;
+static void s_set(struct server_config *c)
+{
+    c->strategy = s_strategy;
+    c->sp.best_bf16 = s_bf16;
+}
 
 /* Every vector of N floats mapped on its own, whichever thread allocates
  * it (ZeroMQ's I/O thread receives into its own arena, which mallinfo2's
@@ -95,6 +99,23 @@ START_TEST(pso_holds_two_vectors_per_particle_and_a_constant)
 }
 END_TEST
 
+START_TEST(pso_with_bf16_bests_holds_one_and_a_half_per_particle)
+{
+    s_bf16 = 1;
+    double mid, held = s_held(0, &mid);
+    fprintf(stderr,
+            "memory: pso --best-precision bf16 holds %.2f vectors of n for %d particles between "
+            "rounds, %.2f with %d pushes in\n",
+            held, K, mid, K - 1);
+    /* Each particle: its best in bf16 (0.5) and its position or push (1);
+     * the swarm: the mean and the widened global best (2). */
+    ck_assert_msg(mid <= 1.5 * K + 2.5, "pso bf16 holds %.2f vectors with %d pushes in", mid,
+                  K - 1);
+    ck_assert_msg(held <= 1.5 * K + 2.5, "pso bf16 holds %.2f vectors for %d particles", held, K);
+    ck_assert_msg(held >= 1.5 * K, "pso bf16 holds only %.2f vectors for %d particles?", held, K);
+}
+END_TEST
+
 START_TEST(avg_holds_a_constant_whatever_the_workers)
 {
     double mid, held = s_held(1, &mid);
@@ -117,9 +138,11 @@ int main(void)
 #ifndef __SANITIZE_ADDRESS__ /* its allocator keeps no mallinfo2 figures */
     tcase_add_test(tc, pso_holds_two_vectors_per_particle_and_a_constant);
     tcase_add_test(tc, avg_holds_a_constant_whatever_the_workers);
+    tcase_add_test(tc, pso_with_bf16_bests_holds_one_and_a_half_per_particle);
 #else
     (void)pso_holds_two_vectors_per_particle_and_a_constant;
     (void)avg_holds_a_constant_whatever_the_workers;
+    (void)pso_with_bf16_bests_holds_one_and_a_half_per_particle;
 #endif
     suite_add_tcase(s, tc);
     return suite_run(s);

@@ -16,12 +16,13 @@
 #define N (((size_t)1 << 20) + 77) /* ranges of uneven length */
 #define K 3
 
-static int s_strategy;
+static int s_strategy, s_bf16;
 static long s_threads;
 static void s_set(struct server_config *c)
 {
     c->strategy = s_strategy;
     c->threads = s_threads;
+    c->sp.best_bf16 = s_bf16;
 }
 
 /* rawpeer_push, with gradients where the strategy takes them (ssgd). */
@@ -95,7 +96,9 @@ static float *s_positions(int strategy, long threads)
 
 START_TEST(positions_are_the_same_bytes_on_any_team)
 {
-    const int strategy = _i; /* strategy_all's order */
+    /* strategy_all's order, then pso with --best-precision bf16 */
+    const int strategy = _i < STRATEGY_COUNT ? _i : 0;
+    s_bf16 = _i == STRATEGY_COUNT;
     float *one = s_positions(strategy, 1);
     for (long t = 2; t <= 3; t++) {
         float *many = s_positions(strategy, t);
@@ -113,7 +116,7 @@ int main(void)
     Suite *s = suite_create("threads");
     TCase *tc = tcase_create("inproc");
     tcase_set_timeout(tc, 120);
-    tcase_add_loop_test(tc, positions_are_the_same_bytes_on_any_team, 0, STRATEGY_COUNT);
+    tcase_add_loop_test(tc, positions_are_the_same_bytes_on_any_team, 0, STRATEGY_COUNT + 1);
     suite_add_tcase(s, tc);
     return suite_run(s);
 }

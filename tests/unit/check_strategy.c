@@ -298,8 +298,8 @@ static void s_pso_variant(int inertia, int attractor)
             v[i][e] = 0, pb[i][e] = f.x[i][e];
     }
     struct pso_params prm = {
-        p.w, p.c1, p.c2, 0, PSO_RANDOM_PARTICLE, p.seed, inertia, attractor, 0.1, 0, 0, 0,
-        0,   0,    {0},  0};
+        p.w, p.c1, p.c2, 0, PSO_RANDOM_PARTICLE, p.seed, inertia, attractor, 0.1, 0, 0, 0, 0,
+        0,   {0},  0,    0};
     for (int round = 0; round < 3; round++) {
         s_fill(&f, 40 + (uint64_t)round, 2);
         int skip = round == 1 ? 2 : -1;
@@ -583,6 +583,16 @@ START_TEST(registry_and_options)
     ck_assert_ptr_nonnull(strstr(err, "--ssgd-steps"));
     cfg.sp.ssgd_steps = 100;
     ck_assert_int_eq(strategy_ssgd.check(&cfg.sp, err, sizeof err), 0);
+    /* pso's: bfloat16 bests go through the fused update only. */
+    ck_assert_int_eq(config_set(o, "best-precision", "bf16", err, sizeof err), 0);
+    ck_assert_int_eq(strategy_pso.check(&cfg.sp, err, sizeof err), 0);
+    ck_assert_int_eq(config_set(o, "attractor", "mix", err, sizeof err), 0);
+    ck_assert_int_eq(strategy_pso.check(&cfg.sp, err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "--attractor mix"));
+    ck_assert_int_eq(config_set(o, "attractor", "mean", err, sizeof err), 0);
+    ck_assert_int_eq(config_set(o, "verify-best", "yes", err, sizeof err), 0);
+    ck_assert_int_eq(strategy_pso.check(&cfg.sp, err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "--verify-best"));
     ck_assert_int_eq(config_set(o, "strategy", "bogus", err, sizeof err), -1);
 }
 END_TEST

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/codec.h"
 #include "common/crc32c.h"
 #include "common/rng.h"
 #include <unistd.h>
@@ -75,6 +76,7 @@ START_TEST(update_matches_reference_every_variant)
                                  0,
                                  0,
                                  {0},
+                                 0,
                                  0};
         struct pso_step k;
         pso_step_init(&k, &prm, 3, 2, 1000);
@@ -102,7 +104,8 @@ END_TEST
 
 START_TEST(per_element_factors_vary_per_particle_factors_do_not)
 {
-    struct pso_params prm = {0, 1, 0, 0, PSO_RANDOM_ELEMENT, 1, 0, 0, 0.1, 0, 0, 0, 0, 0, {0}, 0};
+    struct pso_params prm = {0, 1,   0, 0, PSO_RANDOM_ELEMENT, 1, 0, 0, 0.1, 0, 0, 0, 0,
+                             0, {0}, 0, 0};
     struct pso_step k;
     pso_step_init(&k, &prm, 0, 0, 0);
     enum { N = 64 };
@@ -128,8 +131,8 @@ END_TEST
 START_TEST(bests_follow_losses)
 {
     enum { N = 5 };
-    struct pso_params prm = {0.5, 1, 1,   0, PSO_RANDOM_PARTICLE, 1, 0, 0, 0.1, 0, 0, 0,
-                             0,   0, {0}, 0};
+    struct pso_params prm = {0.5, 1,   1, 0, PSO_RANDOM_PARTICLE, 1, 0, 0, 0.1, 0, 0, 0, 0,
+                             0,   {0}, 0, 0};
     struct swarm *s = swarm_new(N, 0, &prm);
     float x0[3][N];
     for (int j = 0; j < 3; j++) {
@@ -186,8 +189,8 @@ END_TEST
  * the plain mean attractor. */
 static void s_weighted_round(int attractor, double T, float out[3][6], float before[3][6])
 {
-    struct pso_params prm = {0, 1, 0,   0, PSO_RANDOM_PARTICLE, 5, 0, attractor, T, 0, 0, 0,
-                             0, 0, {0}, 0};
+    struct pso_params prm = {0, 1,   0, 0, PSO_RANDOM_PARTICLE, 5, 0, attractor, T, 0, 0, 0, 0,
+                             0, {0}, 0, 0};
     struct swarm *s = swarm_new(6, 0, &prm);
     float x[3][6];
     for (int j = 0; j < 3; j++)
@@ -245,8 +248,8 @@ END_TEST
 static void s_run_with(uint64_t seed, const int *order, float out[4][257], int attractor)
 {
     struct pso_params prm = {
-        0.7, 1.5, 1.5, 0, PSO_RANDOM_ELEMENT, seed, 0, attractor, 0.1, 0.729, 1.49, 1.49,
-        0,   0,   {0}, 0};
+        0.7, 1.5, 1.5, 0, PSO_RANDOM_ELEMENT, seed, 0, attractor, 0.1, 0.729, 1.49, 1.49, 0,
+        0,   {0}, 0,   0};
     struct swarm *s = swarm_new(257, 0, &prm);
     float x[4][257];
     struct rng r;
@@ -291,8 +294,8 @@ START_TEST(swarm_minimizes_sphere)
 {
     /* With no local training at all, PSO alone must shrink the sphere. */
     enum { N = 8, P = 6 };
-    struct pso_params prm = {0.7298, 1.49618, 1.49618, 0, PSO_RANDOM_ELEMENT, 3, 0, 0, 0.1, 0, 0, 0,
-                             0,      0,       {0},     0};
+    struct pso_params prm = {
+        0.7298, 1.49618, 1.49618, 0, PSO_RANDOM_ELEMENT, 3, 0, 0, 0.1, 0, 0, 0, 0, 0, {0}, 0, 0};
     struct swarm *s = swarm_new(N, 0, &prm);
     float x[P][N];
     struct rng r;
@@ -520,13 +523,95 @@ START_TEST(velocities_are_held_only_when_read_and_checkpoints_cross_load)
 }
 END_TEST
 
+/* bfloat16 personal bests: where every push is a bfloat16 value they lose
+ * nothing, so the positions are those of float32 bests, bit for bit
+ * (mean and best attractors, inertia, clamp; vectors split over the
+ * kernel's blocks, an odd tail); elsewhere each best is the push rounded
+ * to nearest-even, and the global model is that best widened. Checkpoints
+ * cross-load both ways. */
+START_TEST(bf16_bests_lose_nothing_on_bf16_values_and_round_the_rest)
+{
+    enum { N = 40000 + 7, P = 3 };
+    struct pso_params f32 = {.w = _i ? 0.5 : 0,
+                             .c1 = 1,
+                             .c2 = 0.2,
+                             .vmax = _i ? 0.3 : 0,
+                             .random_mode = PSO_RANDOM_ELEMENT,
+                             .seed = 5,
+                             .attractor = _i ? PSO_ATTRACT_BEST : PSO_ATTRACT_MEAN};
+    struct pso_params b16 = f32;
+    b16.best_bf16 = 1;
+    struct swarm *a = swarm_new(N, 0, &f32), *b = swarm_new(N, 0, &b16);
+    float *x = malloc(P * N * sizeof(float)), *y = malloc(P * N * sizeof(float));
+    uint16_t *h = malloc(N * sizeof(uint16_t));
+    struct rng r;
+    rng_seed(&r, 9);
+    for (int j = 0; j < P * N; j++)
+        x[j] = (float)(rng_double(&r) * 4 - 2);
+    for (int j = 0; j < P; j++) { /* bf16 starting points */
+        codec_bf16_pack(h, x + j * N, N);
+        codec_bf16_unpack(x + j * N, h, N);
+        swarm_add(a, x + j * N, (uint64_t)j + 1);
+        swarm_add(b, x + j * N, (uint64_t)j + 1);
+    }
+    ck_assert_ptr_null(b->pt[0].p);
+    ck_assert_ptr_nonnull(b->pt[0].pb);
+    double l[P] = {0.9, 0.5, 0.7};
+    for (int round = 0; round < 4; round++) {
+        for (int j = 0; j < P; j++) { /* every push a bf16 value */
+            codec_bf16_pack(h, x + j * N, N);
+            codec_bf16_unpack(x + j * N, h, N);
+        }
+        memcpy(y, x, P * N * sizeof(float));
+        float *px[P] = {x, x + N, x + 2 * N}, *py[P] = {y, y + N, y + 2 * N};
+        swarm_round(a, (uint64_t)round, px, NULL, l, NULL, NULL);
+        swarm_round(b, (uint64_t)round, py, NULL, l, NULL, NULL);
+        ck_assert_msg(memcmp(x, y, P * N * sizeof(float)) == 0, "round %d differs", round);
+        ck_assert_int_eq(memcmp(swarm_best(a), swarm_best(b), N * sizeof(float)), 0);
+        l[round % P] -= 0.3;
+    }
+    /* A push that is not bf16: its best is it rounded, and so is g. */
+    float *pz[P] = {x, x + N, x + 2 * N};
+    for (int e = 0; e < N; e++)
+        x[e] = (float)(rng_double(&r) * 4 - 2) + 1e-4f;
+    memcpy(y, x, N * sizeof(float));
+    double low[P] = {0.01, 5, 5};
+    swarm_round(b, 4, pz, NULL, low, NULL, NULL);
+    ck_assert_int_eq(swarm_best_particle(b), 0);
+    const float *g = swarm_best(b);
+    for (int e = 0; e < N; e++)
+        ck_assert_msg(g[e] == codec_bf16_to_f32(codec_f32_to_bf16(y[e])), "element %d", e);
+    /* Checkpoints: bf16 -> float32 holds the widened bests; float32 ->
+     * bf16 rounds them. */
+    struct swarm *a2 = swarm_new(N, 0, &f32), *b2 = swarm_new(N, 0, &b16);
+    for (int j = 0; j < P; j++) {
+        swarm_add(a2, x + j * N, (uint64_t)j + 1);
+        swarm_add(b2, x + j * N, (uint64_t)j + 1);
+    }
+    char err[256];
+    ck_assert_msg(s_reload(b, a2, err) == 0, "%s", err);
+    ck_assert_int_eq(memcmp(swarm_best(a2), g, N * sizeof(float)), 0);
+    ck_assert_msg(s_reload(a2, b2, err) == 0, "%s", err);
+    ck_assert_int_eq(memcmp(swarm_best(b2), g, N * sizeof(float)), 0);
+    for (int j = 0; j < P; j++)
+        ck_assert_int_eq(memcmp(b2->pt[j].pb, b->pt[j].pb, N * sizeof(uint16_t)), 0);
+    swarm_destroy(&a);
+    swarm_destroy(&b);
+    swarm_destroy(&a2);
+    swarm_destroy(&b2);
+    free(x);
+    free(y);
+    free(h);
+}
+END_TEST
+
 /* A swarm restored from a checkpoint mixes the next rounds exactly as the
  * one that wrote it; a checkpoint without mixing weights is refused. */
 START_TEST(mix_state_survives_a_checkpoint)
 {
     struct pso_params prm = {
-        0, 1, 0.2, 0, PSO_RANDOM_ELEMENT, 4, 0, PSO_ATTRACT_MIX, 0.1, 0.729, 1.49, 1.49,
-        0, 0, {0}, 0};
+        0, 1,   0.2, 0, PSO_RANDOM_ELEMENT, 4, 0, PSO_ATTRACT_MIX, 0.1, 0.729, 1.49, 1.49, 0,
+        0, {0}, 0,   0};
     struct swarm *a = swarm_new(64, 0, &prm), *b = swarm_new(64, 0, &prm);
     float xa[3][64], xb[3][64];
     for (int j = 0; j < 3; j++)
@@ -581,7 +666,8 @@ START_TEST(verified_best_moves_only_when_judged)
 {
     enum { N = 6 };
     struct pso_params prm = {
-        0, 1, 0.5, 0, PSO_RANDOM_PARTICLE, 3, 0, PSO_ATTRACT_MEAN, 0.1, 0, 0, 0, 1, 0.05, {0}, 0};
+        0,    1,   0.5, 0, PSO_RANDOM_PARTICLE, 3, 0, PSO_ATTRACT_MEAN, 0.1, 0, 0, 0, 1,
+        0.05, {0}, 0,   0};
     struct swarm *s = swarm_new(N, 0, &prm);
     float x0[3][N], x[3][N], cand[N];
     for (int j = 0; j < 3; j++) {
@@ -667,7 +753,7 @@ START_TEST(verified_swarm_without_a_best_has_no_second_pull)
 {
     enum { N = 40 };
     struct pso_params pv = {
-        0, 1, 0.7, 0, PSO_RANDOM_ELEMENT, 9, 0, PSO_ATTRACT_MEAN, 0.1, 0, 0, 0, 1, 0.05, {0}, 0};
+        0, 1, 0.7, 0, PSO_RANDOM_ELEMENT, 9, 0, PSO_ATTRACT_MEAN, 0.1, 0, 0, 0, 1, 0.05, {0}, 0, 0};
     struct pso_params pn = pv;
     pn.verify = 0;
     pn.c2 = 0;
@@ -696,8 +782,8 @@ START_TEST(verified_weighted_attractor_ignores_a_struck_particle)
 {
     enum { N = 8 };
     struct pso_params pv = {
-        0, 1,    0,   0, PSO_RANDOM_PARTICLE, 2, 0, PSO_ATTRACT_WEIGHTED, 0.05, 0, 0, 0,
-        1, 0.05, {0}, 0};
+        0,    1,   0, 0, PSO_RANDOM_PARTICLE, 2, 0, PSO_ATTRACT_WEIGHTED, 0.05, 0, 0, 0, 1,
+        0.05, {0}, 0, 0};
     struct pso_params pn = pv;
     pn.verify = 0;
     struct swarm *a = swarm_new(N, 0, &pv), *b = swarm_new(N, 0, &pn);
@@ -904,6 +990,7 @@ int main(void)
     tcase_add_test(tc, an_unverified_claim_weighs_no_more_than_the_verified_best);
     tcase_add_test(tc, the_robust_attractor_survives_a_checkpoint);
     tcase_add_test(tc, velocities_are_held_only_when_read_and_checkpoints_cross_load);
+    tcase_add_loop_test(tc, bf16_bests_lose_nothing_on_bf16_values_and_round_the_rest, 0, 2);
     tcase_add_test(tc, swarm_minimizes_sphere);
     suite_add_tcase(s, tc);
     return suite_run(s);
