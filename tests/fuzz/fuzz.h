@@ -44,7 +44,8 @@ static inline int fuzz_take_frames(const uint8_t **data, size_t *size, int count
  * sync or async mode, --wire `wire` (0 any, else a kind + 1), --verify-best
  * when `verify` (pso in sync mode only, a quorum of 1 so that two workers
  * can adopt) with a robust --aggregate (cclip for pso, median for the
- * others; sync mode), 2 workers and small limits;
+ * others; sync mode), pso's personal bests in bfloat16 when it has no
+ * --verify-best and `wire` is odd, 2 workers and small limits;
  * logging off. Aborts if it cannot be made: that is a bug,
  * not a finding. */
 static inline struct server *fuzz_server_new(const char *name, int strategy, int async, int wire,
@@ -68,6 +69,7 @@ static inline struct server *fuzz_server_new(const char *name, int strategy, int
     cfg.sp.verify_quorum = 1;
     cfg.sp.agg.rule = verify && !cfg.mode ? (strategy == 0 ? AGG_CCLIP : AGG_MEDIAN) : AGG_MEAN;
     cfg.hyper = verify && strategy != 4 && !cfg.mode; /* not ssgd */
+    cfg.sp.best_bf16 = strategy == 0 && !cfg.sp.verify && (wire & 1);
     cfg.workers = 2;
     cfg.max_payload_mb = 1;
     cfg.max_meta_kb = 4;
