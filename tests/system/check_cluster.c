@@ -21,6 +21,7 @@
 #include "server/strategy/strategy.h"
 #include "tests/lib/fixtures.h"
 #include "tests/lib/proc.h"
+#include "tests/lib/relay.h"
 
 static char bin[256];
 static char dir[] = "/tmp/psod-cluster-XXXXXX";
@@ -761,6 +762,40 @@ START_TEST(deadline_and_quorum_close_rounds_without_the_slow_worker)
 }
 END_TEST
 
+START_TEST(a_big_hello_is_not_given_up_while_it_crosses_a_slow_link)
+{
+    /* A worker of 10M parameters joins through a 100 Mbit/s link (a relay
+     * in this process): its hello carries 40 MB and psod's welcome 40 MB
+     * back, 6.4 s on that link. The worker waits 4 s plus that transfer
+     * time for its welcome; it used to give the hello up after 4 s and
+     * send its 40 MB again (on a slower link, again and again), psod then
+     * answering a connection that was gone. */
+    char ep[256], relayed[64], w[300];
+    pid_t psod = proc_psod("bighello", ep, sizeof ep, (char *[]){"--workers", "1", NULL});
+    const char *colon = strrchr(ep, ':');
+    ck_assert_ptr_nonnull(colon);
+    struct relay r;
+    ck_assert_int_eq(relay_start(&r, atoi(colon + 1), 12.5e6), 0);
+    snprintf(relayed, sizeof relayed, "tcp://127.0.0.1:%d", r.port);
+    proc_bin(w, sizeof w, "psoworker");
+    pid_t p = proc_spawn((char *[]){w, "--objective", "sphere", "--dim", "10000000", "--rounds",
+                                    "1", "--sync-every", "1", "--name", "big", "--connect", relayed,
+                                    "--progress-interval", "0", NULL},
+                         "bighello-w");
+    int rc = proc_wait(p, 90);
+    relay_stop(&r);
+    kill(psod, SIGTERM);
+    ck_assert_int_eq(proc_wait(psod, 20), 0);
+    char log[65536], out[16384];
+    proc_read("bighello", "err", log, sizeof log);
+    proc_read("bighello-w", "err", out, sizeof out);
+    ck_assert_msg(rc == 0, "the worker failed: %s", out);
+    ck_assert_msg(!strstr(out, "not answering yet"), "the worker gave its hello up: %s", out);
+    ck_assert_msg(!strstr(log, "could not send welcome"), "psod answered a gone connection: %s",
+                  log);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("cluster");
@@ -788,6 +823,7 @@ int main(void)
     ADD(long_local_steps_keep_the_worker_alive, 0, 1);
     ADD(gone_worker_is_retired_and_its_slot_reused, 0, 1);
     ADD(deadline_and_quorum_close_rounds_without_the_slow_worker, 0, 2);
+    ADD(a_big_hello_is_not_given_up_while_it_crosses_a_slow_link, 0, 1);
 #undef ADD
     suite_add_tcase(s, tc);
     return suite_run(s);

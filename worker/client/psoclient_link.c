@@ -199,15 +199,27 @@ static int s_hello(struct psoc_link *l, float *weights, int timeout_ms, struct p
     return rc;
 }
 
+/* What an attempt adds for the hello's size: the weights go out with the
+ * hello and come back with the welcome, and an attempt given up while they
+ * are still on the wire is sent again whole (on a slow link, forever).
+ * Allowed for: both ways at 100 Mbit/s. */
+static int s_transfer_ms(size_t n)
+{
+    double ms = 2.0 * (double)n * sizeof(float) / 12.5e6 * 1e3;
+    return ms > 3.6e6 ? 3600000 : (int)ms;
+}
+
 /* HELLO until a WELCOME comes, for up to budget_ms: each attempt waits
- * first_ms, doubling to 8 s (a daemon that died holding our hello, or is
- * not up yet, never answers it). *attempts counts them. Returns PSOC_OK,
- * PSOC_ETIMEOUT when the budget ran out, or the error that ended it. */
+ * first_ms plus the hello's transfer time (s_transfer_ms), doubling up to
+ * 8 s plus it (a daemon that died holding our hello, or is not up yet,
+ * never answers it). *attempts counts them. Returns PSOC_OK, PSOC_ETIMEOUT
+ * when the budget ran out, or the error that ended it. */
 int psoc__hello_retry(struct psoc_link *l, float *weights, int budget_ms, int first_ms,
                       struct psoc_welcome *w, int *attempts, char *err, size_t errlen)
 {
     int64_t deadline = time_now_ms() + budget_ms;
-    int wait_ms = first_ms;
+    const int transfer_ms = s_transfer_ms(l->n);
+    int wait_ms = first_ms + transfer_ms;
     for (*attempts = 1;; ++*attempts) {
         int64_t left = deadline - time_now_ms();
         int timeout = left < wait_ms ? (int)(left > 100 ? left : 100) : wait_ms;
@@ -236,8 +248,8 @@ int psoc__hello_retry(struct psoc_link *l, float *weights, int budget_ms, int fi
                       l->endpoint, *attempts, (deadline - time_now_ms()) / 1e3);
         if (l->api->opts.stop && *l->api->opts.stop)
             return psoc__err(err, errlen, PSOC_EINTR, "interrupted while joining");
-        if (wait_ms < 8000)
-            wait_ms = wait_ms * 2 < 8000 ? wait_ms * 2 : 8000;
+        if (wait_ms < 8000 + transfer_ms)
+            wait_ms = wait_ms * 2 < 8000 + transfer_ms ? wait_ms * 2 : 8000 + transfer_ms;
     }
 }
 

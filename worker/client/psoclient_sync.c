@@ -94,8 +94,10 @@ int psoc_join(struct psoc *c, size_t n, uint64_t layout_hash, float *weights,
     if (rc == PSOC_ETIMEOUT && c->nlink == 1)
         psoc__err(err, errlen, PSOC_ETIMEOUT,
                   "no answer from psod at %s within %d ms: is psod running there, and is that "
-                  "the address it listens on (its 'listening on' line)?",
-                  c->link[0]->endpoint, c->opts.connect_timeout_ms);
+                  "the address it listens on (its 'listening on' line)? The hello and its "
+                  "answer carry %.0f MB of weights each: a slow link needs a longer join "
+                  "timeout",
+                  c->link[0]->endpoint, c->opts.connect_timeout_ms, (double)n * 4 / 1e6);
     if (rc == PSOC_OK && out)
         *out = w;
     return rc;
