@@ -54,7 +54,7 @@ PROTO_H = $(BUILD)/proto/psod.pb-c.h
 COMMON_SRC = common/log.c common/config.c common/crc32c.c common/rng.c common/wire.c \
              common/timeutil.c common/modelfile.c common/ckpt.c common/keys.c common/hash.c \
              common/sig.c common/lrsched.c common/codec.c common/statusjson.c \
-             common/token.c common/pool.c
+             common/token.c common/pool.c common/payload.c
 CLIENT_SRC = worker/client/psoclient.c worker/client/psoclient_conn.c \
              worker/client/psoclient_beat.c \
              worker/client/psoclient_wait.c worker/client/psoclient_link.c \
@@ -64,7 +64,7 @@ CLIENT_SRC = worker/client/psoclient.c worker/client/psoclient_conn.c \
              worker/client/psoclient_data.c worker/client/psoclient_verify.c \
              common/rng.c common/modelfile.c common/wire.c common/crc32c.c common/keys.c \
              common/timeutil.c common/hash.c common/codec.c common/statusjson.c common/token.c \
-             common/pool.c
+             common/pool.c common/payload.c
 SERVER_SRC = server/gate.c server/options.c server/table.c server/reply.c server/record.c server/members.c \
              server/rounds.c server/push.c server/persist.c server/outputs.c server/admin.c server/verify.c server/hyper.c \
              server/strategy/aggregate.c server/strategy/swarm.c server/strategy/swarm_verify.c \

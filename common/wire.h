@@ -110,30 +110,4 @@ int wire_payload_align(zmq_msg_t *payload);
 void wire_monitor_drain(void *mon);
 int wire_monitor_event(void *mon, uint16_t *event, uint32_t *value);
 
-/* Count of NaN and infinite values in a float32 array (float-aligned). */
-size_t wire_count_nonfinite(const float *x, size_t n);
-
-/* One pass over a received payload: its CRC-32C into *crc, and the count
- * of NaN and infinite values as the result. Works block by block so the
- * second look at each block hits the cache. */
-size_t wire_check_payload(const float *x, size_t n, uint32_t *crc);
-
-/* The same pass, handing each block to fold(arg, lo, hi) once it is
- * checked, while it is still in the cache (psod sums a push into the
- * round's mean this way: one read of it, not two). fold runs on the
- * thread that checked the block, on disjoint ranges; it sees blocks that
- * may turn out to belong to a refused payload. */
-typedef void (*wire_fold_fn)(void *arg, size_t lo, size_t hi);
-size_t wire_check_payload_fold(const float *x, size_t n, uint32_t *crc, wire_fold_fn fold,
-                               void *arg);
-
-/* What a check found: the CRC-32C and the count of non-finite values. */
-struct wire_check {
-    uint32_t crc;
-    size_t bad;
-};
-
-/* memcpy that also returns the CRC-32C of what it copied, in one pass. */
-uint32_t wire_copy_crc(void *dst, const void *src, size_t bytes);
-
 #endif

@@ -5,6 +5,7 @@
 #include "server/server_int.h"
 
 #include "common/token.h"
+#include "common/payload.h"
 
 #include <errno.h>
 #include <math.h>
@@ -150,7 +151,7 @@ void srv_handle_model_request(struct server *s, struct wire_msg *in)
     m.seq = r->seq;
     m.round = s->round;
     m.loss = s->ops->global_loss(s->st);
-    m.payload_crc32c = wire_copy_crc(zmq_msg_data(&q), w, bytes);
+    m.payload_crc32c = payload_copy_crc(zmq_msg_data(&q), w, bytes);
     m.param_count = s->n;
     m.shard_offset = s->sh.offset;
     m.kind = (char *)kind;

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "common/codec.h"
+#include "common/payload.h"
 #include "common/crc32c.h"
 #include "common/log.h"
 #include "common/timeutil.h"
@@ -284,7 +285,7 @@ void srv_handle_hello(struct server *s, struct wire_msg *in)
     }
     const float *x0 = zmq_msg_data(&in->payload);
     uint32_t crc;
-    size_t bad = wire_check_payload(x0, h->param_count, &crc);
+    size_t bad = payload_check(x0, h->param_count, &crc);
     if (crc != h->payload_crc32c) {
         srv_reject(s, in, PSOD__ERROR_CODE__ERR_CHECKSUM, 0, "initial weights fail their CRC-32C");
         return;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "common/codec.h"
+#include "common/payload.h"
 #include "common/crc32c.h"
 #include "common/log.h"
 #include "common/timeutil.h"
@@ -40,10 +41,10 @@ static int s_take_push(struct server *s, struct wire_msg *in, struct member *mb,
     zmq_msg_move(&mb->push, &in->payload);
     const float *x = zmq_msg_data(&mb->push);
     const int i = (int)(mb - s->m);
-    struct wire_check chk;
+    struct payload_check chk;
     *arrived = s_arrives(s);
     if (!*arrived || !s->ops->arrive(s->st, s->round, i, x, &chk))
-        chk.bad = wire_check_payload(x, s->n, &chk.crc);
+        chk.bad = payload_check(x, s->n, &chk.crc);
     const char *what = NULL;
     char why[96];
     int code = 0;

@@ -38,6 +38,7 @@
 #include <string.h>
 
 #include "common/hash.h"
+#include "common/payload.h"
 #include "common/log.h"
 #include "common/rng.h"
 
@@ -208,7 +209,7 @@ void srv_verify_send(struct server *s)
     m.round = s->round;
     m.particle = (uint32_t)i;
     m.claimed_loss = claimed;
-    m.payload_crc32c = wire_copy_crc(zmq_msg_data(&q0), w, bytes);
+    m.payload_crc32c = payload_copy_crc(zmq_msg_data(&q0), w, bytes);
     v->pending = 1;
     v->decided = -1;
     v->particle = (uint32_t)i;

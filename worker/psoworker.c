@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "common/config.h"
+#include "common/payload.h"
 #include "common/log.h"
 #include "worker/client/psoclient.h"
 #include "common/sig.h"
@@ -99,7 +100,7 @@ static int s_load_weights(struct model *m, const char *path, struct modelfile_in
         free(w);
         return -1;
     }
-    if (wire_count_nonfinite(w, m->n_params)) {
+    if (payload_count_nonfinite(w, m->n_params)) {
         snprintf(err, errlen, "model file '%s' holds NaN or infinite weights", path);
         free(w);
         return -1;

@@ -2,6 +2,7 @@
 #include "worker/train.h"
 
 #include "common/rng.h"
+#include "common/payload.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -163,7 +164,7 @@ static int s_recover(struct model *m, struct psoc *c, const struct train_config 
     double gl = NAN;
     if (c &&
         psoc_fetch_model(c, 1, m->params, &gl, kind, sizeof kind, why, sizeof why) == PSOC_OK &&
-        !wire_count_nonfinite(m->params, m->n_params)) {
+        !payload_count_nonfinite(m->params, m->n_params)) {
         log_warn("training diverged at step %ld (loss %g): back to psod's %s (global loss %.4g), "
                  "not to the position that led here; momentum cleared (recovery %d of at most %d)",
                  step, loss, kind, gl, *recoveries, TRAIN_MAX_RECOVERIES);
@@ -318,7 +319,7 @@ int train_run(struct model *m, const struct dataset *train, const struct dataset
             if (c && (interval_n == sync_every || step == total_steps - 1)) {
                 /* The step can overflow the weights even when its loss was
                  * finite; the daemon would refuse them. */
-                if (!grads_only && wire_count_nonfinite(m->params, m->n_params)) {
+                if (!grads_only && payload_count_nonfinite(m->params, m->n_params)) {
                     if (s_recover(m, c, cfg, anchor, grads_only, &opt, &recoveries, NAN, step, err,
                                   errlen) != 0)
                         goto done;

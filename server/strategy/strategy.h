@@ -26,7 +26,7 @@
 
 #include "common/ckpt.h"
 #include "common/config.h"
-#include "common/wire.h"
+#include "common/payload.h"
 #include "server/strategy/aggregate.h"
 
 /* Options of every strategy; each strategy reads only its own. */
@@ -113,10 +113,10 @@ struct strategy_ops {
      * strategy that needs the mean of the pushes sums them here, as they
      * come (struct strategy_sum), so that little is left for the close.
      * With chk, x is not checked yet: a strategy that reads x now may
-     * check it in the same pass (wire_check_payload_fold), fill *chk and
+     * check it in the same pass (payload_check_fold), fill *chk and
      * return 1; 0: the caller checks. A push that fails its check is
      * withdrawn at once. */
-    int (*arrive)(void *st, uint64_t round, int i, const float *x, struct wire_check *chk);
+    int (*arrive)(void *st, uint64_t round, int i, const float *x, struct payload_check *chk);
     /* A global best adopted only once another worker reproduced its loss
      * (pso --verify-best; NULL: never): the candidate a round closing with
      * these pushes makes, and the verdict on it. See swarm_candidate and
@@ -198,7 +198,7 @@ struct strategy_sum {
 /* With chk: x unchecked; when x is added now, its check (CRC, NaN scan)
  * rides on the same pass and the result is 1 with *chk filled; else 0. */
 int strategy_sum_arrive(struct strategy_sum *s, const struct strategy_order *o, float *out,
-                        size_t n, uint64_t round, int i, const float *x, struct wire_check *chk);
+                        size_t n, uint64_t round, int i, const float *x, struct payload_check *chk);
 void strategy_sum_finish(struct strategy_sum *s, const struct strategy_order *o, float *out,
                          float *const *x, size_t n, uint64_t round, size_t *k);
 void strategy_sum_free(struct strategy_sum *s);
@@ -243,7 +243,8 @@ double strategy_center_no_pbest(const void *st, int i); /* NaN */
 void strategy_center_reset(void *st, int i, const float *x0, uint64_t stream);
 /* arrive for strategies that set sum_arr; strategy_center_mean takes the
  * round's mean from it into arr[sum_arr]. */
-int strategy_center_arrive(void *st, uint64_t round, int i, const float *x, struct wire_check *chk);
+int strategy_center_arrive(void *st, uint64_t round, int i, const float *x,
+                           struct payload_check *chk);
 void strategy_center_withdraw(void *st, int i);
 void strategy_center_mean(struct strategy_center *c, float *const *x, uint64_t round, size_t *k);
 /* The round's pushes combined into arr[sum_arr]: their mean (as

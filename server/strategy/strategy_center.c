@@ -65,7 +65,8 @@ void strategy_center_settle(struct strategy_center *c, float *const *x, const do
     c->loss = strategy_mean_loss(x, loss, &c->ord);
 }
 
-int strategy_center_arrive(void *st, uint64_t round, int i, const float *x, struct wire_check *chk)
+int strategy_center_arrive(void *st, uint64_t round, int i, const float *x,
+                           struct payload_check *chk)
 {
     struct strategy_center *c = st;
     if (c->sum_arr > 0 && c->agg.rule == AGG_MEAN)

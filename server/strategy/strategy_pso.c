@@ -67,7 +67,7 @@ static void s_push(void *st, uint64_t step, int i, float *x, const float *prev, 
     swarm_push(st, step, i, x, prev, loss, done, ctx);
 }
 
-static int s_arrive(void *st, uint64_t round, int i, const float *x, struct wire_check *chk)
+static int s_arrive(void *st, uint64_t round, int i, const float *x, struct payload_check *chk)
 {
     return swarm_arrive(st, round, i, x, chk);
 }

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "common/pool.h"
+#include "common/payload.h"
 
 static void s_start(struct strategy_sum *s, const struct strategy_order *o, uint64_t round)
 {
@@ -60,11 +61,11 @@ static void s_add(float *out, const float *v, size_t n, int first)
     pool_for(n, PART, s_pass_range, &a);
 }
 
-/* wire_check_payload_fold's fold: the same additions, block by block. */
+/* payload_check_fold's fold: the same additions, block by block. */
 static void s_fold(void *arg, size_t lo, size_t hi) { s_pass_range(arg, lo, hi, 0); }
 
 int strategy_sum_arrive(struct strategy_sum *s, const struct strategy_order *o, float *out,
-                        size_t n, uint64_t round, int i, const float *x, struct wire_check *chk)
+                        size_t n, uint64_t round, int i, const float *x, struct payload_check *chk)
 {
     if (!s->started || s->round != round || s->version != o->version)
         s_start(s, o, round);
@@ -91,7 +92,7 @@ int strategy_sum_arrive(struct strategy_sum *s, const struct strategy_order *o, 
         /* x is next: checked and added in one read (a refused x is then
          * withdrawn, which breaks the sum) */
         struct s_pass a = {out, x, s->next == 0, 0, 0.0f};
-        chk->bad = wire_check_payload_fold(x, n, &chk->crc, s_fold, &a);
+        chk->bad = payload_check_fold(x, n, &chk->crc, s_fold, &a);
         s->next++;
         checked = 1;
     }

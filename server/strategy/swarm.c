@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "common/codec.h"
+#include "common/payload.h"
 #include "server/strategy/strategy.h"
 #include "server/strategy/swarm_mix.h"
 
@@ -398,7 +399,7 @@ void swarm_round(struct swarm *s, uint64_t round, float *const *x, const float *
     s_widen_best(s, gb >= 0 && improved[gb]);
 }
 
-int swarm_arrive(struct swarm *s, uint64_t round, int i, const float *x, struct wire_check *chk)
+int swarm_arrive(struct swarm *s, uint64_t round, int i, const float *x, struct payload_check *chk)
 {
     if (s->prm.attractor != PSO_ATTRACT_MEAN || s->ref || swarm__out(s, (size_t)i))
         return 0;

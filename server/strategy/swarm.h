@@ -90,8 +90,8 @@ void swarm_round(struct swarm *s, uint64_t round, float *const *x, const float *
 
 /* A push of particle i for `round` arrived (synchronous mode): with the
  * mean attractor it joins the round's mean now (struct strategy_sum). */
-struct wire_check;
-int swarm_arrive(struct swarm *s, uint64_t round, int i, const float *x, struct wire_check *chk);
+struct payload_check;
+int swarm_arrive(struct swarm *s, uint64_t round, int i, const float *x, struct payload_check *chk);
 
 /* Asynchronous update of particle i alone (see strategy.h): its bests
  * first, then its move. The swarm mean (PSO_ATTRACT_MEAN) is a running

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "common/wire.h"
+#include "common/payload.h"
 #include "tests/fuzz/fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -37,7 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         if (m.has_payload) {
             uint32_t crc;
-            wire_check_payload(zmq_msg_data(&m.payload), zmq_msg_size(&m.payload) / 4, &crc);
+            payload_check(zmq_msg_data(&m.payload), zmq_msg_size(&m.payload) / 4, &crc);
         }
         protobuf_c_message_free_unpacked(again, NULL);
         free(buf);

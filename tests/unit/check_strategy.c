@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/crc32c.h"
+#include "common/payload.h"
 #include "common/rng.h"
 #include "server/server.h"
 #include "server/strategy/strategy.h"
@@ -425,7 +426,7 @@ static void s_sum_round(const struct strategy_ops *ops, float *const *v, const i
         memcpy(buf[i], v[(i + 1) % SW], N * sizeof(float));
     }
     for (int j = 0; order && order[j] >= 0; j++) {
-        struct wire_check chk = {0, 99};
+        struct payload_check chk = {0, 99};
         if (ops->arrive(st, 0, order[j], buf[order[j]], s_checked ? &chk : NULL)) {
             ck_assert_msg(s_checked, "%s checked a push it was not asked to", ops->name);
             ck_assert_uint_eq(chk.crc, crc32c(0, buf[order[j]], N * sizeof(float)));
@@ -518,7 +519,7 @@ START_TEST(a_push_refused_by_the_check_it_was_summed_in_is_left_out)
     }
     b[2][N - 1] = NAN;
     for (int i = 0; i <= 2; i++) {
-        struct wire_check chk;
+        struct payload_check chk;
         ck_assert_int_eq(strategy_avg.arrive(st, 0, i, b[i], &chk), 1);
         ck_assert_uint_eq(chk.bad, i == 2 ? 1 : 0);
         if (chk.bad)

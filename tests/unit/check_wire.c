@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/wire.h"
+#include "common/payload.h"
 
 static void *ctx, *a, *b;
 static const struct wire_limits lim = {1024, 1 << 20};
@@ -317,14 +318,14 @@ START_TEST(counts_nonfinite)
     float x[100];
     for (int i = 0; i < 100; i++)
         x[i] = (float)i - 50.0f;
-    ck_assert_uint_eq(wire_count_nonfinite(x, 100), 0);
+    ck_assert_uint_eq(payload_count_nonfinite(x, 100), 0);
     x[3] = NAN;
     x[50] = INFINITY;
     x[99] = -INFINITY;
-    ck_assert_uint_eq(wire_count_nonfinite(x, 100), 3);
+    ck_assert_uint_eq(payload_count_nonfinite(x, 100), 3);
     x[4] = 3.4e38f;
     x[5] = 1e-45f; /* denormal is finite */
-    ck_assert_uint_eq(wire_count_nonfinite(x, 100), 3);
+    ck_assert_uint_eq(payload_count_nonfinite(x, 100), 3);
 }
 END_TEST
 

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "common/codec.h"
+#include "common/payload.h"
 #include "common/crc32c.h"
 #include "common/timeutil.h"
 
@@ -28,7 +29,7 @@ static int s_take_payload(struct psoc_link *l, struct wire_msg *m, uint32_t crc,
     /* Copy and check in one pass; on a mismatch the caller's weights are
      * already overwritten, so they are restored from nothing: report it and
      * let the worker decide (it must not train on them). */
-    uint32_t got = wire_copy_crc(dst, zmq_msg_data(&m->payload), bytes);
+    uint32_t got = payload_copy_crc(dst, zmq_msg_data(&m->payload), bytes);
     if (got != crc)
         return psoc__err(err, errlen, PSOC_ECHECKSUM,
                          "position checksum mismatch (got %08x, header says %08x); "
@@ -285,7 +286,7 @@ int psoc__push(struct psoc_link *l, float *weights, const float *gradient,
     zmq_msg_t payload;
     if (l->wire != CODEC_FP32) {
         /* The change since the position, plus what earlier pushes lost. */
-        size_t bad = wire_count_nonfinite(send, l->n);
+        size_t bad = payload_count_nonfinite(send, l->n);
         if (bad)
             return psoc__err(err, errlen, PSOC_EINVAL, "%s hold %zu NaN or infinite values",
                              gradient ? "gradients" : "weights", bad);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/crc32c.h"
+#include "common/payload.h"
 #include "common/status.h"
 #include "common/timeutil.h"
 #include "common/token.h"
@@ -111,7 +112,7 @@ static int s_take_range(struct psoc_link *l, struct wire_msg *m, float *vec, uin
                          "the vector holds %llu",
                          l->endpoint, bytes, (unsigned long long)md->param_count,
                          (unsigned long long)md->shard_offset, (unsigned long long)total);
-    uint32_t crc = wire_copy_crc(vec + md->shard_offset, zmq_msg_data(&m->payload), bytes);
+    uint32_t crc = payload_copy_crc(vec + md->shard_offset, zmq_msg_data(&m->payload), bytes);
     if (crc != md->payload_crc32c)
         return psoc__err(err, errlen, PSOC_EPROTO,
                          "the model from psod at %s is corrupted (CRC-32C %08x, it says %08x)",

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/payload.h"
+
 void psoc_set_verifier(struct psoc *c, psoc_verify_fn *fn, void *ctx)
 {
     c->verify_fn = fn;
@@ -37,7 +39,7 @@ void psoc__take_verify(struct psoc *c, const struct wire_msg *m, uint64_t seq)
         psoc__say(c, 2, "out of memory for a candidate of %zu bytes: not verified", bytes);
         return;
     }
-    uint32_t crc = wire_copy_crc(c->cand, zmq_msg_data((zmq_msg_t *)&m->payload), bytes);
+    uint32_t crc = payload_copy_crc(c->cand, zmq_msg_data((zmq_msg_t *)&m->payload), bytes);
     if (crc != v->payload_crc32c) {
         psoc__say(c, 2,
                   "ignored a corrupted candidate from psod at %s (CRC-32C %08x, it says "
