@@ -9,7 +9,15 @@
 #include "common/simd.h"
 #include "proto/psod.pb-c.h"
 
-const char *const codec_names[] = {"fp32", "fp16", "bf16", "int8", NULL};
+const char *const codec_names[] = {"fp32", "fp16", "bf16", "int8", "int4", "int2", NULL};
+
+int codec_blocked(int kind)
+{
+    return kind == CODEC_INT8 || kind == CODEC_INT4 || kind == CODEC_INT2;
+}
+
+/* Values of a blocked kind per byte. */
+static size_t s_per_byte(int kind) { return kind == CODEC_INT2 ? 4 : kind == CODEC_INT4 ? 2 : 1; }
 
 const char *codec_name(int kind)
 {
@@ -33,9 +41,11 @@ size_t codec_bytes(int kind, size_t n, size_t block)
     case CODEC_FP16:
     case CODEC_BF16: return n * sizeof(uint16_t);
     case CODEC_INT8:
+    case CODEC_INT4:
+    case CODEC_INT2:
         if (block < 1 || block > CODEC_MAX_BLOCK)
             return 0;
-        return s_blocks(n, block) * sizeof(float) + n;
+        return s_blocks(n, block) * sizeof(float) + s_blocks(n, s_per_byte(kind));
     }
     return 0;
 }
@@ -109,6 +119,49 @@ uint16_t codec_f32_to_bf16(float f)
 
 float codec_bf16_to_f32(uint16_t h) { return s_float((uint32_t)h << 16); }
 
+/* One block of int4 or int2 (len values, the block's bytes at `vals`,
+ * zeroed here): levels q * s, q in [-7, 7] (int4), or (c - 1.5) * s,
+ * c in 0 .. 3 (int2). */
+static void s_quantize_low(int kind, const float *d, size_t len, unsigned char *vals, float *scale,
+                           float *deq)
+{
+    const float top = kind == CODEC_INT4 ? 7.0f : 1.5f;
+    float m = 0;
+    for (size_t j = 0; j < len; j++)
+        m = fmaxf(m, fabsf(d[j]));
+    float s = m / top, inv = m > 0 ? top / m : 0;
+    if (!(inv <= FLT_MAX)) /* a block of subnormals: left to the residual */
+        s = inv = 0;
+    memset(vals, 0, s_blocks(len, s_per_byte(kind)));
+    for (size_t j = 0; j < len; j++) {
+        unsigned code;
+        if (kind == CODEC_INT4) {
+            float r = s_clamp(rintf(d[j] * inv), 7.0f);
+            int q = r == r ? (int)r : 0;
+            deq[j] = (float)q * s;
+            code = (unsigned)q & 0xfu;
+            vals[j / 2] |= (unsigned char)(code << (4 * (j % 2)));
+        } else {
+            float r = floorf(d[j] * inv + 2.0f); /* the level's code, 0 .. 3 */
+            int c = r == r ? (r < 0 ? 0 : r > 3 ? 3 : (int)r) : 2;
+            deq[j] = ((float)c - 1.5f) * s;
+            code = (unsigned)c;
+            vals[j / 4] |= (unsigned char)(code << (2 * (j % 4)));
+        }
+    }
+    *scale = s;
+}
+
+/* Value j of a block of int4 or int2, as the factor of its scale. */
+static inline float s_low_level(int kind, const unsigned char *vals, size_t j)
+{
+    if (kind == CODEC_INT4) {
+        int q = (vals[j / 2] >> (4 * (j % 2))) & 0xf;
+        return (float)(q >= 8 ? q - 16 : q);
+    }
+    return (float)((vals[j / 4] >> (2 * (j % 4))) & 3) - 1.5f;
+}
+
 /* One chunk of fp16 or int8: quantize d[0..len) into the kind's values at
  * `vals` (int8: and its scale), and put what the receiver will decode into
  * deq. */
@@ -120,6 +173,8 @@ static void s_quantize(int kind, const float *d, size_t len, void *vals, float *
             q[j] = codec_f32_to_f16(d[j]);
             deq[j] = codec_f16_to_f32(q[j]);
         }
+    } else if (kind == CODEC_INT4 || kind == CODEC_INT2) {
+        s_quantize_low(kind, d, len, vals, scale, deq);
     } else { /* int8 (bf16 has loops of its own) */
         int8_t *q = vals;
         float m = 0;
@@ -142,14 +197,14 @@ static void s_quantize(int kind, const float *d, size_t len, void *vals, float *
 /* Where chunk c's values and scale go in an encoded payload of n values. */
 static void *s_vals(int kind, void *out, size_t n, size_t c, size_t block)
 {
-    if (kind == CODEC_INT8)
-        return (char *)out + s_blocks(n, block) * sizeof(float) + c * block;
+    if (codec_blocked(kind))
+        return (char *)out + s_blocks(n, block) * sizeof(float) + c * block / s_per_byte(kind);
     return (uint16_t *)out + c * CHUNK;
 }
 
 static void s_put_scale(int kind, void *out, size_t c, float s)
 {
-    if (kind == CODEC_INT8)
+    if (codec_blocked(kind))
         memcpy((char *)out + c * sizeof(float), &s, sizeof s);
 }
 
@@ -273,34 +328,36 @@ int codec_check(int kind, size_t n, size_t block, const void *in, size_t bytes, 
         snprintf(msg, msglen, "unknown encoding %d", kind);
         return PSOD__ERROR_CODE__ERR_UNSUPPORTED;
     }
-    if (kind == CODEC_INT8 && (block < 1 || block > CODEC_MAX_BLOCK)) {
-        snprintf(msg, msglen, "int8 block of %zu values, outside 1 .. %u", block, CODEC_MAX_BLOCK);
+    if (codec_blocked(kind) && (block < 1 || block > CODEC_MAX_BLOCK ||
+                                (kind != CODEC_INT8 && block % s_per_byte(kind) != 0))) {
+        snprintf(msg, msglen, "%s block of %zu values, outside 1 .. %u or not whole bytes",
+                 codec_name(kind), block, CODEC_MAX_BLOCK);
         return PSOD__ERROR_CODE__ERR_MALFORMED;
     }
     size_t want = codec_bytes(kind, n, block);
     if (bytes != want) {
-        if (kind == CODEC_INT8)
+        if (codec_blocked(kind))
             snprintf(msg, msglen,
-                     "int8 payload is %zu bytes; %zu values in blocks of %zu are "
+                     "%s payload is %zu bytes; %zu values in blocks of %zu are "
                      "%zu",
-                     bytes, n, block, want);
+                     codec_name(kind), bytes, n, block, want);
         else
             snprintf(msg, msglen, "%s payload is %zu bytes, expected %zu", codec_name(kind), bytes,
                      want);
         return PSOD__ERROR_CODE__ERR_SIZE;
     }
-    if (kind != CODEC_INT8)
+    if (!codec_blocked(kind))
         return 0;
     size_t nb = s_blocks(n, block);
     for (size_t b = 0; b < nb; b++) {
         float s;
         memcpy(&s, (const char *)in + b * sizeof s, sizeof s);
         if (!isfinite(s)) {
-            snprintf(msg, msglen, "int8 block %zu has scale %g", b, s);
+            snprintf(msg, msglen, "%s block %zu has scale %g", codec_name(kind), b, s);
             return PSOD__ERROR_CODE__ERR_NOT_FINITE;
         }
         if (s < 0) {
-            snprintf(msg, msglen, "int8 block %zu has negative scale %g", b, s);
+            snprintf(msg, msglen, "%s block %zu has negative scale %g", codec_name(kind), b, s);
             return PSOD__ERROR_CODE__ERR_MALFORMED;
         }
     }
@@ -330,6 +387,19 @@ size_t codec_decode(int kind, size_t n, size_t block, const void *in, const floa
             memcpy(&h, v + i, sizeof h);
             float d = codec_f16_to_f32(h);
             dst[i] = ref ? ref[i] + d : d;
+        }
+    } else if (kind == CODEC_INT4 || kind == CODEC_INT2) {
+        size_t nb = s_blocks(n, block);
+        const unsigned char *q = (const unsigned char *)in + nb * sizeof(float);
+        for (size_t b = 0, i = 0; b < nb; b++) {
+            float s;
+            memcpy(&s, (const char *)in + b * sizeof s, sizeof s);
+            size_t end = i + block < n ? i + block : n;
+            const unsigned char *v = q + b * (block / s_per_byte(kind));
+            for (size_t j = 0; i < end; i++, j++) {
+                float d = s_low_level(kind, v, j) * s;
+                dst[i] = ref ? ref[i] + d : d;
+            }
         }
     } else {
         size_t nb = s_blocks(n, block);

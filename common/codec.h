@@ -1,5 +1,6 @@
 /* Compressed payloads: what travels instead of float32 vectors when a
- * worker and psod agree on a wire kind (--wire fp32|bf16|fp16|int8).
+ * worker and psod agree on a wire kind (--wire fp32|bf16|fp16|int8|int4|int2,
+ * and their sparse forms: common/sparse.h).
  *
  * What travels is always a change against a vector both sides hold
  * already, never the weights themselves, so the rounding error is relative
@@ -28,6 +29,15 @@
  *               block (the blockwise scheme of INTELLECT-1's int8
  *               pseudo-gradients). Encoders use CODEC_BLOCK; decoders take
  *               the block the metadata states (1 .. CODEC_MAX_BLOCK).
+ *   int4        the scales as int8's, then ceil(n / 2) bytes: value 2i in the
+ *               low nibble of byte i, 2i + 1 in the high one, each a two's
+ *               complement q in [-8, 7] (encoders use [-7, 7]):
+ *               value = q * scale, scale = max|d| / 7 of its block
+ *   int2        the scales, then ceil(n / 4) bytes, value 4i + j in bits
+ *               2j .. 2j + 1 of byte i: a code c in 0 .. 3 for the level
+ *               (c - 1.5) * scale, scale = max|d| / 1.5 of its block (four
+ *               levels, no zero: the error feedback carries what is lost)
+ *   Blocked kinds (int8, int4, int2) pad a last partial byte with zeros.
  *
  * Nothing here knows about sockets or swarms. */
 #ifndef PSOD_CODEC_H
@@ -37,20 +47,31 @@
 #include <stdint.h>
 
 /* The values are the protocol's Encoding. */
-enum codec_kind { CODEC_FP32 = 0, CODEC_FP16 = 1, CODEC_BF16 = 2, CODEC_INT8 = 3 };
-#define CODEC_KINDS 4
+enum codec_kind {
+    CODEC_FP32 = 0,
+    CODEC_FP16 = 1,
+    CODEC_BF16 = 2,
+    CODEC_INT8 = 3,
+    CODEC_INT4 = 4,
+    CODEC_INT2 = 5
+};
+#define CODEC_KINDS 6
 #define CODEC_BLOCK 256u
 #define CODEC_MAX_BLOCK (1u << 20)
 
-/* "fp32", "fp16", "bf16", "int8"; "?" for another value. */
+/* Whether a kind has blocks with a scale each (int8, int4, int2): its
+ * payloads state their block size. */
+int codec_blocked(int kind);
+
+/* "fp32", "fp16", "bf16", "int8", "int4", "int2"; "?" for another value. */
 const char *codec_name(int kind);
 /* The kind named, or -1. */
 int codec_parse(const char *name);
 /* NULL-terminated names in kind order, for option tables. */
 extern const char *const codec_names[];
 
-/* Bytes of the payload of n values of `kind` (int8: with that block); 0 for
- * an unknown kind or an int8 block outside 1 .. CODEC_MAX_BLOCK. */
+/* Bytes of the payload of n values of `kind` (blocked kinds: with that
+ * block); 0 for an unknown kind or a block outside 1 .. CODEC_MAX_BLOCK. */
 size_t codec_bytes(int kind, size_t n, size_t block);
 
 /* Up: encode x - ref + resid into out (codec_bytes(kind, n, CODEC_BLOCK)

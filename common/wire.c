@@ -1,7 +1,6 @@
 /* Wire format: see wire.h and proto/PROTOCOL.md. */
 #include "common/wire.h"
 
-
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>

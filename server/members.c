@@ -159,7 +159,7 @@ static int s_hello_malformed(const struct server *s, const Psod__Hello *h, char 
     if ((int)h->encoding < 0 || (int)h->encoding >= CODEC_KINDS)
         return snprintf(why, len,
                         "hello asks for wire encoding %d; this daemon speaks fp32, "
-                        "fp16, bf16, int8",
+                        "fp16, bf16, int8, int4, int2",
                         (int)h->encoding),
                PSOD__ERROR_CODE__ERR_UNSUPPORTED;
     if (h->payload_kind != PSOD__PAYLOAD_KIND__PAYLOAD_WEIGHTS || h->auth_token.len != 0)

@@ -43,7 +43,7 @@ static int s_encode_position(struct server *s, struct member *mb, zmq_msg_t *q, 
     float *target = zmq_msg_data(&mb->push);
     codec_encode_step(mb->wire, s->n, target, zmq_msg_data(&mb->position), zmq_msg_data(q));
     p->encoding = (Psod__Encoding)mb->wire;
-    p->block_size = mb->wire == CODEC_INT8 ? CODEC_BLOCK : 0;
+    p->block_size = codec_blocked(mb->wire) ? CODEC_BLOCK : 0;
     p->payload_crc32c = crc32c(0, zmq_msg_data(q), bytes);
     p->position_crc32c = crc32c(0, target, s->n * sizeof(float));
     return 0;

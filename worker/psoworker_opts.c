@@ -8,8 +8,9 @@
 /* enum: 0 train, 1 holdout, 2 shared, 3 auto (resolved in main) */
 static const char *const s_fitness_modes[] = {"train", "holdout", "shared", "auto", NULL};
 static const char *const s_shard_modes[] = {"iid", "dirichlet", "classes",
-                                            NULL};                           /* psoc_shard_mode */
-static const char *const s_wires[] = {"fp32", "fp16", "bf16", "int8", NULL}; /* enum psoc_wire */
+                                            NULL}; /* psoc_shard_mode */
+static const char *const s_wires[] = {"fp32", "fp16", "bf16", "int8",
+                                      "int4", "int2", NULL}; /* enum psoc_wire */
 
 #define W(f) offsetof(struct worker_config, f)
 /* One row per option, as the table reads. */
@@ -29,7 +30,8 @@ const struct config_option worker_options[] = {
         "give up at once"),
     OPT_ENUM("wire", W(wire), "fp32", s_wires,
         "payload encoding of pushes and positions: fp32, or the change since the last "
-        "position as fp16, bf16 or int8 (blockwise scaled), with error feedback; psod may "
+        "position as fp16, bf16, int8, int4 or int2 (the last three blockwise scaled), with "
+        "error feedback; psod may "
         "impose another (its --wire)"),
     OPT_STRING("curve-secret", W(curve_secret), "",
         "this worker's CURVE key pair file (psoctl keygen); its .pub must be in psod's "

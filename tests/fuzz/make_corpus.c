@@ -154,7 +154,7 @@ static void s_push(struct buf *b, uint64_t round, double loss, const float *x, i
         size_t len = codec_bytes(s_wire_kind, N, CODEC_BLOCK);
         codec_encode(s_wire_kind, N, x, gradient ? NULL : ref, NULL, q);
         p.encoding = (Psod__Encoding)s_wire_kind;
-        p.block_size = s_wire_kind == CODEC_INT8 ? CODEC_BLOCK : 0;
+        p.block_size = codec_blocked(s_wire_kind) ? CODEC_BLOCK : 0;
         p.payload_crc32c = crc32c(0, q, len);
         unsigned char h[2] = {(unsigned char)(who | user << 2), 4};
         s_put(b, h, 2);

@@ -132,7 +132,14 @@ START_TEST(sizes_of_each_kind)
     ck_assert_uint_eq(codec_bytes(CODEC_INT8, 1000, CODEC_MAX_BLOCK + 1), 0);
     ck_assert_uint_eq(codec_bytes(7, 1000, 0), 0);
     ck_assert_int_eq(codec_parse("bf16"), CODEC_BF16);
-    ck_assert_int_eq(codec_parse("int4"), -1);
+    ck_assert_int_eq(codec_parse("int4"), CODEC_INT4);
+    ck_assert_int_eq(codec_parse("int2"), CODEC_INT2);
+    ck_assert_int_eq(codec_parse("int3"), -1);
+    ck_assert_uint_eq(codec_bytes(CODEC_INT4, 1000, 256), 4 * 4 + 500);
+    ck_assert_uint_eq(codec_bytes(CODEC_INT4, 1001, 256), 4 * 4 + 501);
+    ck_assert_uint_eq(codec_bytes(CODEC_INT2, 1001, 256), 4 * 4 + 251);
+    ck_assert(codec_blocked(CODEC_INT8) && codec_blocked(CODEC_INT4) && codec_blocked(CODEC_INT2));
+    ck_assert(!codec_blocked(CODEC_BF16) && !codec_blocked(CODEC_FP32));
     ck_assert_str_eq(codec_name(CODEC_INT8), "int8");
 }
 END_TEST
@@ -237,6 +244,96 @@ START_TEST(error_feedback_loses_nothing_over_rounds)
 }
 END_TEST
 
+/* int4 and int2 against a plain reference of their layouts: per block the
+ * scale max|d| / 7 (int4) or / 1.5 (int2), each value the nearest level
+ * (int4: q s, q in [-7, 7]; int2: (c - 1.5) s, c in 0 .. 3), nibbles and
+ * pairs of bits low first; decoding gives exactly the levels. */
+START_TEST(low_bit_kinds_match_a_reference_of_their_layout)
+{
+    enum { N = 700 }; /* two whole blocks and a partial one, odd length */
+    float d[N], out[N];
+    unsigned char q[3 * 4 + N];
+    for (int i = 0; i < N; i++)
+        d[i] = s_uniform(-1, 1) * (i < 256 ? 0.01f : i < 512 ? 3.0f : 0.2f);
+    const int kinds[2] = {CODEC_INT4, CODEC_INT2};
+    for (int k = 0; k < 2; k++) {
+        int kind = kinds[k];
+        double top = kind == CODEC_INT4 ? 7 : 1.5;
+        codec_encode(kind, N, d, NULL, NULL, q);
+        char msg[128];
+        size_t bytes = codec_bytes(kind, N, CODEC_BLOCK);
+        ck_assert_int_eq(codec_check(kind, N, CODEC_BLOCK, q, bytes, msg, sizeof msg), 0);
+        ck_assert_uint_eq(codec_decode(kind, N, CODEC_BLOCK, q, NULL, out), 0);
+        for (int b = 0; b < 3; b++) {
+            double m = 0;
+            for (int i = b * 256; i < N && i < (b + 1) * 256; i++)
+                m = fmax(m, fabs(d[i]));
+            float s;
+            memcpy(&s, q + 4 * b, 4);
+            ck_assert_msg(fabs(s - m / top) <= 1e-6 * m, "%s block %d: scale %g, want %g",
+                          codec_name(kind), b, (double)s, m / top);
+            for (int i = b * 256; i < N && i < (b + 1) * 256; i++) {
+                /* the nearest level, from the reference's own list */
+                double best = 1e30, lv = 0;
+                for (int c = 0; c < (kind == CODEC_INT4 ? 15 : 4); c++) {
+                    double level = kind == CODEC_INT4 ? (c - 7) * (double)s : (c - 1.5) * s;
+                    if (fabs(level - d[i]) < best - 1e-12)
+                        best = fabs(level - d[i]), lv = level;
+                }
+                EXPECT(fabs(out[i] - lv) <= 1e-6 * (m + 1e-30) ||
+                           fabs(fabs(out[i] - d[i]) - best) <= 1e-6 * m,
+                       "%s element %d: %g decodes to %g, nearest level %g", codec_name(kind), i,
+                       (double)d[i], (double)out[i], lv);
+                EXPECT(fabs(out[i] - d[i]) <= s / 2 * 1.0001 + 1e-12, "%s element %d: error %g",
+                       codec_name(kind), i, fabs(out[i] - d[i]));
+            }
+        }
+        /* the layout itself: element 1's code in the high nibble / bits 2-3 */
+        const unsigned char *v = q + 3 * 4;
+        float s0;
+        memcpy(&s0, q, 4);
+        if (kind == CODEC_INT4) {
+            int code = (v[0] >> 4) & 0xf, qv = code >= 8 ? code - 16 : code;
+            ck_assert_float_eq_tol(out[1], qv * s0, 1e-9);
+        } else {
+            int code = (v[0] >> 2) & 3;
+            ck_assert_float_eq_tol(out[1], (code - 1.5f) * s0, 1e-9);
+        }
+    }
+}
+END_TEST
+
+/* Error feedback under int4 and int2, over many rounds: what arrives plus
+ * the residual is what was sent, and the residual stays within a level. */
+START_TEST(low_bit_error_feedback_loses_nothing_over_rounds)
+{
+    enum { N = 600, R = 300 };
+    const int kinds[2] = {CODEC_INT4, CODEC_INT2};
+    for (int k = 0; k < 2; k++) {
+        float g[N], r[N] = {0}, out[N];
+        double sent[N] = {0}, got[N] = {0};
+        unsigned char q[3 * 4 + N];
+        for (int t = 0; t < R; t++) {
+            for (int i = 0; i < N; i++) {
+                g[i] = (i % 97 == 0 ? 1.0f : 0.002f * (float)(i % 5 + 1)) * (t % 3 ? 1 : -0.5f);
+                sent[i] += g[i];
+            }
+            codec_encode(kinds[k], N, g, NULL, r, q);
+            codec_decode(kinds[k], N, CODEC_BLOCK, q, NULL, out);
+            for (int i = 0; i < N; i++)
+                got[i] += out[i];
+        }
+        for (int i = 0; i < N; i++) {
+            ck_assert_msg(fabs(got[i] + r[i] - sent[i]) <= 1e-3 * fabs(sent[i]) + 2e-3,
+                          "%s element %d: delivered %g + residual %g, sent %g",
+                          codec_name(kinds[k]), i, got[i], (double)r[i], sent[i]);
+            ck_assert(fabs(r[i]) <= 1.5); /* bounded: at most a level or so */
+        }
+        ck_assert(fabs(got[1] - sent[1]) <= 0.05 * fabs(sent[1]) + 1.5);
+    }
+}
+END_TEST
+
 /* The down step leaves in target exactly what a receiver decodes. */
 START_TEST(position_step_is_bit_identical_to_the_decode)
 {
@@ -293,6 +390,24 @@ START_TEST(hostile_payloads_are_refused)
                          want[k]);
         ck_assert_ptr_nonnull(strstr(msg, "block 1"));
     }
+    /* int4 and int2: the scales as int8's, blocks whose values are not
+     * whole bytes, sizes */
+    for (int kind = CODEC_INT4; kind <= CODEC_INT2; kind++) {
+        unsigned char c[sizeof q];
+        codec_encode(kind, N, x, NULL, NULL, c);
+        size_t lb = codec_bytes(kind, N, CODEC_BLOCK);
+        ck_assert_int_eq(codec_check(kind, N, CODEC_BLOCK, c, lb, msg, sizeof msg), 0);
+        ck_assert_int_eq(codec_check(kind, N, CODEC_BLOCK, c, lb + 1, msg, sizeof msg),
+                         PSOD__ERROR_CODE__ERR_SIZE);
+        ck_assert_int_eq(codec_check(kind, N, 3, c, lb, msg, sizeof msg),
+                         PSOD__ERROR_CODE__ERR_MALFORMED);
+        memcpy(c + 4, &bad[0], 4);
+        ck_assert_int_eq(codec_check(kind, N, CODEC_BLOCK, c, lb, msg, sizeof msg),
+                         PSOD__ERROR_CODE__ERR_NOT_FINITE);
+        memcpy(c + 4, &bad[2], 4);
+        ck_assert_int_eq(codec_check(kind, N, CODEC_BLOCK, c, lb, msg, sizeof msg),
+                         PSOD__ERROR_CODE__ERR_MALFORMED);
+    }
     /* Half values that are not finite decode to what the caller counts. */
     uint16_t h[4] = {0x3c00, 0x7c00, 0x7e00, 0};
     float out[4];
@@ -318,6 +433,8 @@ int main(void)
     tcase_add_test(tc, decoded_changes_are_within_the_rounding);
     tcase_add_test(tc, int8_blocks_scale_by_their_own_largest);
     tcase_add_test(tc, error_feedback_loses_nothing_over_rounds);
+    tcase_add_test(tc, low_bit_kinds_match_a_reference_of_their_layout);
+    tcase_add_test(tc, low_bit_error_feedback_loses_nothing_over_rounds);
     tcase_add_test(tc, position_step_is_bit_identical_to_the_decode);
     tcase_add_test(tc, hostile_payloads_are_refused);
     suite_add_tcase(s, tc);

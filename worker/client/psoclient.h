@@ -78,7 +78,14 @@ struct psoc_options {
 /* Wire kinds: what pushes and positions carry. Compressed kinds send the
  * change against the last position both sides hold, with the rounding
  * residual carried into the next push (PROTOCOL.md). */
-enum psoc_wire { PSOC_WIRE_FP32 = 0, PSOC_WIRE_FP16 = 1, PSOC_WIRE_BF16 = 2, PSOC_WIRE_INT8 = 3 };
+enum psoc_wire {
+    PSOC_WIRE_FP32 = 0,
+    PSOC_WIRE_FP16 = 1,
+    PSOC_WIRE_BF16 = 2,
+    PSOC_WIRE_INT8 = 3,
+    PSOC_WIRE_INT4 = 4,
+    PSOC_WIRE_INT2 = 5
+};
 /* The kind named "fp32", "fp16", "bf16" or "int8", or -1; and its name. */
 PSOC_API int psoc_wire_parse(const char *name);
 PSOC_API const char *psoc_wire_name(int wire);

@@ -296,7 +296,7 @@ int psoc__push(struct psoc_link *l, float *weights, const float *gradient,
         codec_encode(l->wire, l->n, send, gradient ? NULL : l->ref, l->resid,
                      zmq_msg_data(&payload));
         p.encoding = (Psod__Encoding)l->wire;
-        p.block_size = l->wire == CODEC_INT8 ? CODEC_BLOCK : 0;
+        p.block_size = codec_blocked(l->wire) ? CODEC_BLOCK : 0;
         p.payload_crc32c = crc32c(0, zmq_msg_data(&payload), qbytes);
     } else if (l->zero_copy) {
         atomic_store(&l->released, 0);
