@@ -54,7 +54,7 @@ PROTO_H = $(BUILD)/proto/psod.pb-c.h
 COMMON_SRC = common/log.c common/config.c common/crc32c.c common/rng.c common/wire.c \
              common/timeutil.c common/modelfile.c common/ckpt.c common/keys.c common/hash.c \
              common/sig.c common/lrsched.c common/codec.c common/statusjson.c \
-             common/token.c common/pool.c common/payload.c
+             common/token.c common/pool.c common/payload.c common/sparse.c
 CLIENT_SRC = worker/client/psoclient.c worker/client/psoclient_conn.c \
              worker/client/psoclient_beat.c \
              worker/client/psoclient_wait.c worker/client/psoclient_link.c \
@@ -64,7 +64,7 @@ CLIENT_SRC = worker/client/psoclient.c worker/client/psoclient_conn.c \
              worker/client/psoclient_data.c worker/client/psoclient_verify.c \
              common/rng.c common/modelfile.c common/wire.c common/crc32c.c common/keys.c \
              common/timeutil.c common/hash.c common/codec.c common/statusjson.c common/token.c \
-             common/pool.c common/payload.c
+             common/pool.c common/payload.c common/sparse.c
 SERVER_SRC = server/gate.c server/options.c server/table.c server/reply.c server/record.c server/members.c \
              server/rounds.c server/push.c server/persist.c server/outputs.c server/admin.c server/verify.c server/hyper.c \
              server/strategy/aggregate.c server/strategy/swarm.c server/strategy/swarm_verify.c \
@@ -104,7 +104,7 @@ BINS = $(BUILD)/psod $(BUILD)/psoworker $(BUILD)/psoctl $(BUILD)/$(SONAME)
 TEST_LIBS = $(LIBSERVER) $(LIBWORKER) $(LIBCLIENT) $(LIBCOMMON)
 AS_NEEDED = -Wl,--as-needed
 
-UNIT_SUITES = check_config check_aggregate check_crc32c check_rng check_wire check_codec check_keys check_ckpt check_swarm check_hyper check_strategy check_modelfile check_objective check_nn check_pool check_pass check_data check_partition check_optim check_client check_rounds check_push check_members check_persist check_verify check_hyper_daemon check_admin check_memory check_threads check_http
+UNIT_SUITES = check_config check_aggregate check_crc32c check_rng check_wire check_codec check_sparse check_keys check_ckpt check_swarm check_hyper check_strategy check_modelfile check_objective check_nn check_pool check_pass check_data check_partition check_optim check_client check_rounds check_push check_members check_persist check_verify check_hyper_daemon check_admin check_memory check_threads check_http
 TEST_BINS = $(UNIT_SUITES:%=$(BUILD)/tests/%) $(BUILD)/tests/check_cluster $(BUILD)/tests/check_training $(BUILD)/tests/check_shard $(BUILD)/tests/check_security $(BUILD)/tests/check_usage $(BUILD)/tests/check_robust \
             $(BUILD)/tests/hostile_client \
             $(BUILD)/tests/make_fixture $(BUILD)/tests/nn_ref
