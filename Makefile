@@ -226,7 +226,7 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(TEST_LIBS)
 # FUZZ_SECONDS on a scratch copy of the seed corpus in tests/fuzz/corpus;
 # anything that crashes, leaks or trips a sanitizer fails the run and
 # leaves its input in build-fuzz/findings/.
-FUZZ_TARGETS = fuzz_wire fuzz_server fuzz_shard fuzz_ckpt fuzz_modelfile fuzz_codec
+FUZZ_TARGETS = fuzz_wire fuzz_server fuzz_shard fuzz_ckpt fuzz_modelfile fuzz_codec fuzz_sparse
 FUZZ_SECONDS ?= 30
 FUZZ_JOBS ?= 1
 FUZZ_FLAGS = BUILD=build-fuzz CC=clang SANITIZER=address,undefined OPT=-O1 \

@@ -4,6 +4,7 @@
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/simd.h"
@@ -30,6 +31,39 @@ int codec_parse(const char *name)
         if (strcmp(name, codec_names[k]) == 0)
             return k;
     return -1;
+}
+
+int codec_spec_parse(const char *spec, int *kind, double *density)
+{
+    if (!spec)
+        return -1;
+    if (strncmp(spec, "topk:", 5) != 0) {
+        *kind = codec_parse(spec);
+        *density = 0;
+        return *kind < 0 ? -1 : 0;
+    }
+    char *end;
+    double d = strtod(spec + 5, &end);
+    if (end == spec + 5 || !(d > 0 && d <= 1))
+        return -1;
+    int k = CODEC_FP32;
+    if (*end == ':')
+        k = codec_parse(end + 1);
+    else if (*end)
+        return -1;
+    if (k < 0)
+        return -1;
+    *kind = k;
+    *density = d;
+    return 0;
+}
+
+void codec_spec_name(int kind, double density, char *buf, size_t len)
+{
+    if (density > 0)
+        snprintf(buf, len, "topk:%g:%s", density, codec_name(kind));
+    else
+        snprintf(buf, len, "%s", codec_name(kind));
 }
 
 static size_t s_blocks(size_t n, size_t block) { return (n + block - 1) / block; }

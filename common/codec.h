@@ -67,6 +67,13 @@ int codec_blocked(int kind);
 const char *codec_name(int kind);
 /* The kind named, or -1. */
 int codec_parse(const char *name);
+
+/* A wire spec: a kind ("int4"), or sparse payloads of a kind,
+ * "topk:DENSITY[:KIND]" (0 < DENSITY <= 1, KIND fp32 when left out):
+ * 0 with *kind and *density (0 = dense), or -1. */
+int codec_spec_parse(const char *spec, int *kind, double *density);
+/* The spec of a kind and density, as codec_spec_parse reads it. */
+void codec_spec_name(int kind, double density, char *buf, size_t len);
 /* NULL-terminated names in kind order, for option tables. */
 extern const char *const codec_names[];
 

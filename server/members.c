@@ -64,22 +64,31 @@ static void s_member_init(struct member *mb, const char *name, struct wire_msg *
     s_new_session(mb);
 }
 
-/* The wire kind of a worker: psod's --wire when it imposes one, else what
- * the hello asks for. */
-static int s_agree_wire(const struct server *s, const Psod__Hello *h, const char *name)
+/* The wire kind and density of a worker: psod's --wire when it imposes
+ * one, else what the hello asks for. */
+static void s_agree_wire(const struct server *s, const Psod__Hello *h, struct member *mb)
 {
     int want = (int)h->encoding;
-    if (!s->cfg.wire)
-        return want;
-    int kind = s->cfg.wire - 1;
-    if (kind != want)
-        log_info("worker '%s' asked for %s payloads; psod imposes %s (--wire)", name,
-                 codec_name(want), codec_name(kind));
-    return kind;
+    double dwant = h->density;
+    if (!s->cfg.wire) {
+        mb->wire = want;
+        mb->density = dwant;
+        return;
+    }
+    mb->wire = s->cfg.wire - 1;
+    mb->density = s->cfg.wire_density;
+    if (mb->wire != want || mb->density != dwant) {
+        char a[64], b[64];
+        codec_spec_name(want, dwant, a, sizeof a);
+        codec_spec_name(mb->wire, mb->density, b, sizeof b);
+        log_info("worker '%s' asked for %s payloads; psod imposes %s (--wire)", mb->name, a, b);
+    }
 }
 
 static void s_welcome(struct server *s, struct member *mb, int rejoined)
 {
+    free(mb->intended); /* it is sent mb->position whole */
+    mb->intended = NULL;
     Psod__Welcome w = PSOD__WELCOME__INIT;
     w.particle_id = (uint32_t)(mb - s->m);
     w.round = s->round;
@@ -98,6 +107,7 @@ static void s_welcome(struct server *s, struct member *mb, int rejoined)
     w.dataset = s->dataset;
     w.session = (ProtobufCBinaryData){sizeof mb->session, mb->session};
     w.encoding = (Psod__Encoding)mb->wire;
+    w.density = (float)mb->density;
     srv_hyper_fill(s, (int)(mb - s->m), &w.hyper, &w.lr, &w.momentum);
     w.shard_offset = s->sh.offset;
     srv_send_payload(s, mb, PSOD__COMMAND__CMD_WELCOME, &w.base);
@@ -162,6 +172,10 @@ static int s_hello_malformed(const struct server *s, const Psod__Hello *h, char 
                         "fp16, bf16, int8, int4, int2",
                         (int)h->encoding),
                PSOD__ERROR_CODE__ERR_UNSUPPORTED;
+    if (!(h->density >= 0 && h->density <= 1))
+        return snprintf(why, len, "hello asks for sparse payloads of density %g; 0 to 1",
+                        (double)h->density),
+               PSOD__ERROR_CODE__ERR_MALFORMED;
     if (h->payload_kind != PSOD__PAYLOAD_KIND__PAYLOAD_WEIGHTS || h->auth_token.len != 0)
         return snprintf(why, len, "hello takes float32 initial weights, without tokens"),
                PSOD__ERROR_CODE__ERR_UNSUPPORTED;
@@ -253,7 +267,7 @@ void srv_handle_hello(struct server *s, struct wire_msg *in)
         mb->intervals = 0;
         log_info("worker '%s' (%s pid %u) rejoined particle %d at round %llu", mb->name,
                  h->host ? h->host : "?", h->pid, (int)(mb - s->m), (unsigned long long)s->round);
-        mb->wire = s_agree_wire(s, h, mb->name);
+        s_agree_wire(s, h, mb);
         s_welcome(s, mb, 1);
         return;
     }
@@ -338,8 +352,9 @@ void srv_handle_hello(struct server *s, struct wire_msg *in)
         srv_verify_forget(s, i);
         srv_hyper_reset(s, i, hash_fnv1a64(h->worker_name));
         zmq_msg_close(&slot->position);
+        free(slot->intended);
         s_member_init(slot, h->worker_name, in);
-        slot->wire = s_agree_wire(s, h, slot->name);
+        s_agree_wire(s, h, slot);
         s_welcome(s, slot, 0);
         return;
     }
@@ -350,14 +365,14 @@ void srv_handle_hello(struct server *s, struct wire_msg *in)
     srv_hyper_add(s, hash_fnv1a64(h->worker_name));
     mb = &s->m[s->count++];
     s_member_init(mb, h->worker_name, in);
-    mb->wire = s_agree_wire(s, h, mb->name);
-    char more[96] = "";
+    s_agree_wire(s, h, mb);
+    char more[96] = "", spec[64];
+    codec_spec_name(mb->wire, mb->density, spec, sizeof spec);
     if ((long)s->count < s->cfg.workers)
         snprintf(more, sizeof more, "; rounds wait for %ld more worker%s to join",
                  s->cfg.workers - (long)s->count, s->cfg.workers - (long)s->count == 1 ? "" : "s");
     log_info("worker '%s' (%s pid %u) joined as particle %zu (%zu of %ld), %s payloads%s", mb->name,
-             h->host ? h->host : "?", h->pid, s->count - 1, s->count, s->cfg.workers,
-             codec_name(mb->wire), more);
+             h->host ? h->host : "?", h->pid, s->count - 1, s->count, s->cfg.workers, spec, more);
     s_welcome(s, mb, 0);
 }
 

@@ -79,7 +79,6 @@ char **server_preset_argv(int argc, char **argv, int *argc_out, char *err, size_
     return out;
 }
 /* "any", then the codec's kinds in order: value - 1 is the kind. */
-static const char *const s_wires[] = {"any", "fp32", "fp16", "bf16", "int8", "int4", "int2", NULL};
 
 #define C(f) offsetof(struct server_config, f)
 /* One row per option, as the table reads. */
@@ -102,11 +101,11 @@ static const struct config_option s_options[] = {
     OPT_ENUM("mode", C(mode), "sync", s_modes,
         "sync: rounds with a barrier; async: each push is answered at once from the current "
         "state, so a slow worker slows only itself (pso and avg)"),
-    OPT_ENUM("wire", C(wire), "any", s_wires,
+    OPT_STRING("wire", C(wire_spec), "any",
         "payload encoding of pushes and positions: any = what each worker's hello asks for; "
-        "fp32, fp16, bf16, int8, int4 or int2 = imposed on every worker (changes against "
-        "shared state, "
-        "with error feedback; PROTOCOL.md)"),
+        "fp32, fp16, bf16, int8, int4, int2 or topk:DENSITY[:KIND] (sparse: that share of "
+        "each change's entries, the largest) = imposed on every worker (changes against "
+        "shared state, with error feedback; PROTOCOL.md)"),
     OPT_INT("seed", C(seed), "1", 0, 9.2e18,
         "seed of the swarm's random factors"),
     OPT_INT("max-rounds", C(max_rounds), "0", 0, 9.2e18,

@@ -125,8 +125,11 @@ int server_checkpoint(struct server *s)
 /* Drop every member and the strategy state (a failed resume attempt). */
 static void s_forget_swarm(struct server *s)
 {
-    for (size_t i = 0; i < s->count; i++)
+    for (size_t i = 0; i < s->count; i++) {
         zmq_msg_close(&s->m[i].position);
+        free(s->m[i].intended);
+        s->m[i].intended = NULL;
+    }
     s->count = 0;
     if (s->st)
         s->ops->destroy(s->st);

@@ -13,6 +13,7 @@
 #include "common/payload.h"
 #include "common/crc32c.h"
 #include "common/log.h"
+#include "common/sparse.h"
 #include "common/timeutil.h"
 #include "common/wire.h"
 
@@ -77,7 +78,8 @@ static int s_decode_push(struct server *s, struct wire_msg *in, struct member *m
     const void *q = zmq_msg_data(&in->payload);
     size_t bytes = zmq_msg_size(&in->payload);
     char msg[200];
-    int code = codec_check(mb->wire, s->n, p->block_size, q, bytes, msg, sizeof msg);
+    int code = p->sparse ? sparse_check(mb->wire, s->n, p->block_size, q, bytes, msg, sizeof msg)
+                         : codec_check(mb->wire, s->n, p->block_size, q, bytes, msg, sizeof msg);
     if (code) {
         srv_reject(s, in, code, p->seq, "%s", msg);
         return -1;
@@ -93,12 +95,15 @@ static int s_decode_push(struct server *s, struct wire_msg *in, struct member *m
         srv_reject(s, in, PSOD__ERROR_CODE__ERR_INTERNAL, p->seq, "out of memory for a push");
         return -1;
     }
-    const float *ref = s->ops->push_kind ? NULL : zmq_msg_data(&mb->position);
-    size_t bad = codec_decode(mb->wire, s->n, p->block_size, q, ref, zmq_msg_data(&x));
+    const float *ref = s->ops->push_kind ? NULL : srv_base_of(mb);
+    size_t bad = p->sparse
+                     ? sparse_decode(mb->wire, s->n, p->block_size, q, bytes, ref, zmq_msg_data(&x))
+                     : codec_decode(mb->wire, s->n, p->block_size, q, ref, zmq_msg_data(&x));
     if (bad) {
         zmq_msg_close(&x);
         srv_reject(s, in, PSOD__ERROR_CODE__ERR_NOT_FINITE, p->seq,
-                   "the %s push decodes to %zu NaN or infinite values", codec_name(mb->wire), bad);
+                   "the %s%s push decodes to %zu NaN or infinite values",
+                   p->sparse ? "sparse " : "", codec_name(mb->wire), bad);
         return -1;
     }
     zmq_msg_init(&mb->push);
@@ -118,9 +123,11 @@ static int s_push_refusal(const struct server *s, const struct member *mb, const
     if (mb->has_push)
         return snprintf(why, len, "already pushed for round %llu", (unsigned long long)s->round),
                PSOD__ERROR_CODE__ERR_DUPLICATE;
-    if ((int)p->encoding != mb->wire)
-        return snprintf(why, len, "worker '%s' agreed on %s payloads at its hello; the push is %s",
-                        mb->name, codec_name(mb->wire), codec_name((int)p->encoding)),
+    if ((int)p->encoding != mb->wire || p->sparse != (mb->density > 0))
+        return snprintf(why, len,
+                        "worker '%s' agreed on %s%s payloads at its hello; the push is %s%s",
+                        mb->name, mb->density > 0 ? "sparse " : "", codec_name(mb->wire),
+                        p->sparse ? "sparse " : "", codec_name((int)p->encoding)),
                PSOD__ERROR_CODE__ERR_UNSUPPORTED;
     if ((int)p->payload_kind != s->ops->push_kind)
         return snprintf(why, len, "strategy %s takes %s, the push carries %s", s->ops->name,
@@ -156,7 +163,7 @@ void srv_handle_push(struct server *s, struct wire_msg *in)
         return;
     }
     int arrived = 0;
-    if (mb->wire != CODEC_FP32) {
+    if (srv_compressed(mb)) {
         if (s_decode_push(s, in, mb, p) != 0)
             return;
     } else if (s_take_push(s, in, mb, p, &arrived) != 0) {

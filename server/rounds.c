@@ -13,6 +13,7 @@
 #include "common/codec.h"
 #include "common/crc32c.h"
 #include "common/log.h"
+#include "common/sparse.h"
 #include "common/timeutil.h"
 #include "common/wire.h"
 
@@ -31,17 +32,53 @@ static void s_choose_evaluator(struct server *s)
     }
 }
 
+static void s_free_payload(void *data, void *hint)
+{
+    (void)hint;
+    free(data);
+}
+
+/* A sparse position: the top k of the change from what the worker holds
+ * to the exact new position, at the worker's density. What is not sent
+ * stays in the gap between the exact position (mb->intended) and what the
+ * worker holds, so the next round's target still carries it: the
+ * sparsity's error feedback on the way down. 0, or -1 when out of
+ * memory. */
+static int s_sparse_position(struct server *s, struct member *mb, float *target, zmq_msg_t *q,
+                             size_t *bytes)
+{
+    size_t k = sparse_k(s->n, mb->density);
+    void *buf = malloc(sparse_max_bytes(mb->wire, s->n, k, CODEC_BLOCK));
+    *bytes =
+        buf ? sparse_encode_step(mb->wire, s->n, k, target, zmq_msg_data(&mb->position), buf) : 0;
+    if (!*bytes || zmq_msg_init_data(q, buf, *bytes, s_free_payload, NULL) != 0) {
+        free(buf);
+        return -1;
+    }
+    return 0;
+}
+
 /* A compressed position: the change from the position the worker holds
  * (mb->position) to the new one (mb->push), encoded into `q`; the new one
  * becomes what the worker will decode, bit for bit. Returns 0, or -1 when
  * out of memory (the worker then gets the float32 position). */
 static int s_encode_position(struct server *s, struct member *mb, zmq_msg_t *q, Psod__Position *p)
 {
-    size_t bytes = codec_bytes(mb->wire, s->n, CODEC_BLOCK);
-    if (zmq_msg_init_size(q, bytes) != 0)
-        return -1;
     float *target = zmq_msg_data(&mb->push);
-    codec_encode_step(mb->wire, s->n, target, zmq_msg_data(&mb->position), zmq_msg_data(q));
+    if (!mb->intended && !(mb->intended = malloc(s->n * sizeof(float))))
+        return -1;
+    memcpy(mb->intended, target, s->n * sizeof(float)); /* before the wire rounds it */
+    size_t bytes;
+    if (mb->density > 0) {
+        if (s_sparse_position(s, mb, target, q, &bytes) != 0)
+            return -1;
+        p->sparse = 1;
+    } else {
+        bytes = codec_bytes(mb->wire, s->n, CODEC_BLOCK);
+        if (zmq_msg_init_size(q, bytes) != 0)
+            return -1;
+        codec_encode_step(mb->wire, s->n, target, zmq_msg_data(&mb->position), zmq_msg_data(q));
+    }
     p->encoding = (Psod__Encoding)mb->wire;
     p->block_size = codec_blocked(mb->wire) ? CODEC_BLOCK : 0;
     p->payload_crc32c = crc32c(0, zmq_msg_data(q), bytes);
@@ -84,7 +121,11 @@ void srv_position_ready(void *ctx, int i, uint32_t crc)
     struct member *mb = &s->m[i];
     zmq_msg_t q;
     Psod__Position p = PSOD__POSITION__INIT;
-    int compressed = mb->active && mb->wire != CODEC_FP32 && s_encode_position(s, mb, &q, &p) == 0;
+    int compressed = mb->active && srv_compressed(mb) && s_encode_position(s, mb, &q, &p) == 0;
+    if (!compressed) { /* the float32 position, whole: held exactly */
+        free(mb->intended);
+        mb->intended = NULL;
+    }
     zmq_msg_close(&mb->position);
     zmq_msg_init(&mb->position);
     s_store_position(s, mb, crc, compressed);
@@ -199,7 +240,7 @@ void srv_close_round(struct server *s)
         struct member *mb = &s->m[i];
         mb->votes = 0;
         s->round_x[i] = mb->has_push ? zmq_msg_data(&mb->push) : NULL;
-        s->round_prev[i] = srv_position_spared(s, mb) ? NULL : zmq_msg_data(&mb->position);
+        s->round_prev[i] = srv_position_spared(s, mb) ? NULL : (float *)srv_base_of(mb);
         s->round_loss[i] = mb->has_push ? mb->push_loss : INFINITY;
         s->round_pbest_loss[i] = s->ops->personal_best_loss(s->st, (int)i);
     }
@@ -256,8 +297,7 @@ void srv_async_step(struct server *s, struct member *mb)
     s->round_loss[i] = mb->push_loss;
     s->round_pbest_loss[i] = s->ops->personal_best_loss(s->st, i);
     s_choose_evaluator(s);
-    s->ops->push(s->st, s->round, i, x, zmq_msg_data(&mb->position), mb->push_loss,
-                 srv_position_ready, s);
+    s->ops->push(s->st, s->round, i, x, srv_base_of(mb), mb->push_loss, srv_position_ready, s);
     s_finish_round(s, t0, 0);
 }
 

@@ -49,7 +49,9 @@ struct server_config {
     char resume[CONF_STRLEN];           /* directory to resume from */
     int resume_or_start;                /* --resume may find nothing: start a new swarm */
     int mode;                           /* enum server_mode (CONF_ENUM stores an int) */
-    int wire;                           /* 0: each worker's choice; else codec kind + 1 */
+    char wire_spec[CONF_STRLEN];        /* --wire: any, a kind or topk:DENSITY[:KIND] */
+    int wire;                           /* from it: 0 each worker's choice; else kind + 1 */
+    double wire_density;                /* ... and the density imposed (0: dense) */
     long max_peers;                     /* open connections allowed, 0 = no limit */
     long threads;                       /* --threads: the element-range team, 0 = the cores */
     char curve_secret[CONF_STRLEN];     /* the daemon's CURVE key pair file, "" = no CURVE */

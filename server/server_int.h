@@ -26,7 +26,15 @@ struct member {
     char key[72];                            /* with CURVE: the key that holds this particle */
     char host[64];                           /* where the holding process runs, and its pid */
     uint32_t pid;
-    int wire;     /* enum codec_kind agreed at its hello */
+    int wire;       /* enum codec_kind agreed at its hello */
+    double density; /* sparse payloads agreed (common/sparse.h): their density; 0 = dense */
+    /* Compressed: the exact position the daemon last computed for it, of
+     * which the worker holds what the wire delivered (mb->position). Its
+     * pushes are changes it made and decode against this, so what one
+     * position's rounding or sparsity left out is still in the next
+     * target (error feedback on the way down). NULL: it holds
+     * mb->position exactly. */
+    float *intended;
     int verifier; /* its hello offered to verify candidates (--verify-best) */
 
     /* Liveness */
@@ -58,6 +66,19 @@ struct member {
     uint64_t pbest_round;
     uint64_t pushes, last_round;
 };
+
+/* What a compressed member's push is a change against (the exact
+ * position it was sent), else its stored position. */
+static inline const float *srv_base_of(const struct member *mb)
+{
+    return mb->intended ? mb->intended : (const float *)zmq_msg_data((zmq_msg_t *)&mb->position);
+}
+
+/* Whether a member's payloads are changes against its stored position. */
+static inline int srv_compressed(const struct member *mb)
+{
+    return mb->wire != 0 || mb->density > 0;
+}
 
 /* pso --verify-best (verify.c): the candidate sent out for a verdict. */
 #define VERIFY_PANEL_MAX 64

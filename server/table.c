@@ -173,8 +173,8 @@ void srv_release_push(struct server *s, struct member *mb)
 
 void srv_spare_position(struct server *s, struct member *mb)
 {
-    if (!mb->has_push || s->cfg.mode == SERVER_ASYNC || mb->wire != CODEC_FP32 ||
-        !s->ops->reads_prev || !s->st || s->ops->reads_prev(s->st))
+    if (!mb->has_push || s->cfg.mode == SERVER_ASYNC || srv_compressed(mb) || !s->ops->reads_prev ||
+        !s->st || s->ops->reads_prev(s->st))
         return;
     zmq_msg_close(&mb->position);
     zmq_msg_init(&mb->position);

@@ -63,6 +63,16 @@ static void s_offer_verify(struct psoc *c, const struct worker_config *cfg, stru
     psoc_set_verifier(c, train_verify, v);
 }
 
+/* The wire agreed, as --wire reads it. */
+static const char *s_spec(const struct psoc_welcome *w, char *buf, size_t len)
+{
+    if (w->density > 0)
+        snprintf(buf, len, "topk:%g:%s", w->density, psoc_wire_name(w->wire));
+    else
+        snprintf(buf, len, "%s", psoc_wire_name(w->wire));
+    return buf;
+}
+
 int psoworker_client_options(const struct worker_config *cfg, struct psoc_options *po, char *err,
                              size_t errlen)
 {
@@ -70,7 +80,13 @@ int psoworker_client_options(const struct worker_config *cfg, struct psoc_option
     po->timeout_ms = (int)cfg->timeout_ms;
     po->connect_timeout_ms = (int)cfg->join_timeout_ms;
     po->reconnect_ms = (int)cfg->reconnect_ms;
-    po->wire = cfg->wire;
+    if (psoc_wire_spec(po, cfg->wire_spec) != PSOC_OK) {
+        snprintf(err, errlen,
+                 "--wire %s: fp32, fp16, bf16, int8, int4, int2 or topk:DENSITY[:KIND] with "
+                 "0 < DENSITY <= 1",
+                 cfg->wire_spec);
+        return -1;
+    }
     po->log = s_client_log;
     po->stop = &psoworker_stop;
     if (!cfg->curve_secret[0] && !cfg->curve_server[0])
@@ -248,9 +264,11 @@ static int s_run_model(const struct worker_config *cfg)
             log_error("join %s as '%s': %s", cfg->connect, cfg->name, err);
             rc = 1;
         } else {
+            char spec[64];
             log_info("joined %s as particle %u at round %llu%s, strategy %s, %s payloads",
                      cfg->connect, wel.particle_id, (unsigned long long)wel.round,
-                     wel.rejoined ? " (rejoined)" : "", wel.strategy, psoc_wire_name(wel.wire));
+                     wel.rejoined ? " (rejoined)" : "", wel.strategy,
+                     s_spec(&wel, spec, sizeof spec));
         }
     }
     struct train_config tc = {(int)cfg->epochs,

@@ -10,6 +10,7 @@
 
 struct worker_config {
     char model[CONF_STRLEN];
+    char wire_spec[CONF_STRLEN]; /* --wire: a kind or topk:DENSITY[:KIND] */
     char dataset[CONF_STRLEN];
     char data_dir[CONF_STRLEN];
     char metrics[CONF_STRLEN];
@@ -30,7 +31,7 @@ struct worker_config {
     long progress_every;
     int standalone;
     long eval_every, eval_samples, holdout, reconnect_ms, delay_ms, join_timeout_ms, stall_after;
-    int fitness, diverse_init, wire, shard_mode, shuffle_labels, flip_labels, attack, lie_verdict;
+    int fitness, diverse_init, shard_mode, shuffle_labels, flip_labels, attack, lie_verdict;
     int fitness_auto; /* --fitness auto chose it (no option sets this) */
     double shard_alpha, weight_noise, lie_loss, attack_scale;
     long shard_classes, shard_seed;

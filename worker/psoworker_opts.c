@@ -9,8 +9,6 @@
 static const char *const s_fitness_modes[] = {"train", "holdout", "shared", "auto", NULL};
 static const char *const s_shard_modes[] = {"iid", "dirichlet", "classes",
                                             NULL}; /* psoc_shard_mode */
-static const char *const s_wires[] = {"fp32", "fp16", "bf16", "int8",
-                                      "int4", "int2", NULL}; /* enum psoc_wire */
 
 #define W(f) offsetof(struct worker_config, f)
 /* One row per option, as the table reads. */
@@ -28,11 +26,12 @@ const struct config_option worker_options[] = {
     OPT_INT("reconnect-ms", W(reconnect_ms), "120000", 0, 1e9,
         "how long to keep rejoining a daemon that went away (back-off 0.5 s to 8 s), 0 = "
         "give up at once"),
-    OPT_ENUM("wire", W(wire), "fp32", s_wires,
+    OPT_STRING("wire", W(wire_spec), "fp32",
         "payload encoding of pushes and positions: fp32, or the change since the last "
-        "position as fp16, bf16, int8, int4 or int2 (the last three blockwise scaled), with "
-        "error feedback; psod may "
-        "impose another (its --wire)"),
+        "position as fp16, bf16, int8, int4 or int2 (the last three blockwise scaled), or "
+        "topk:DENSITY[:KIND], that share of the change's entries, the largest, in KIND "
+        "(fp32 when left out): all with error feedback; psod may impose another (its "
+        "--wire)"),
     OPT_STRING("curve-secret", W(curve_secret), "",
         "this worker's CURVE key pair file (psoctl keygen); its .pub must be in psod's "
         "--allow directory"),

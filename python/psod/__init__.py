@@ -83,7 +83,8 @@ class Client:
     milliseconds; None keeps the library's defaults. `curve_secret` and
     `curve_server` name key files (psoctl keygen) for a CURVE daemon. `log`
     is called with (level, message) for what the library says about its
-    connection (1 info, 2 warning). `wire` ("fp32", "fp16", "bf16", "int8")
+    connection (1 info, 2 warning). `wire` ("fp32", "fp16", "bf16", "int8",
+    "int4", "int2", or sparse: "topk:0.01:int2", the largest 1 % of each change)
     is the payload encoding asked for at the join (psod may impose another;
     join() says which was agreed).
 
@@ -109,10 +110,9 @@ class Client:
             if value is not None:
                 setattr(opts, field, int(value))
         opts.heartbeat_thread = 1 if heartbeat_thread else 0
-        kind = lib.psoc_wire_parse(wire.encode())
-        if kind < 0:
-            raise ValueError("wire must be fp32, fp16, bf16 or int8, not %r" % (wire,))
-        opts.wire = kind
+        if lib.psoc_wire_spec(ctypes.byref(opts), wire.encode()) != 0:
+            raise ValueError("wire must be fp32, fp16, bf16, int8, int4, int2 or "
+                             "topk:DENSITY[:KIND], not %r" % (wire,))
         opts.stop = ctypes.pointer(self._stop)
         err = ctypes.create_string_buffer(_lib.ERR_LEN)
         if curve_secret or curve_server:
@@ -214,6 +214,7 @@ class Client:
                 "push_gradients": bool(w.push_gradients), "heartbeat_ms": w.heartbeat_ms,
                 "pushes": w.pushes, "model": _text(w.model), "dataset": _text(w.dataset),
                 "wire": _text(self._lib.psoc_wire_name(w.wire)),
+                "density": w.density,
                 "lr": w.lr, "momentum": w.momentum}
 
     def sync(self, weights, loss, samples, gradient=None, accuracy=math.nan,

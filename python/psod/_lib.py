@@ -27,7 +27,7 @@ class Options(ctypes.Structure):
                 ("max_payload", c_size_t), ("heartbeat_thread", c_int), ("log", LOG_FN),
                 ("log_ctx", c_void_p), ("stop", ctypes.POINTER(c_int)),
                 ("curve_public", ctypes.c_char * 41), ("curve_secret", ctypes.c_char * 41),
-                ("curve_server", ctypes.c_char * 41), ("wire", c_int)]
+                ("curve_server", ctypes.c_char * 41), ("wire", c_int), ("density", c_double)]
 
 
 class Welcome(ctypes.Structure):
@@ -36,7 +36,7 @@ class Welcome(ctypes.Structure):
                 ("positions_global", c_int), ("push_gradients", c_int),
                 ("heartbeat_ms", c_uint32), ("pushes", c_uint64), ("model", ctypes.c_char * 64),
                 ("dataset", ctypes.c_char * 32), ("wire", c_int),
-                ("lr", c_double), ("momentum", c_double)]
+                ("lr", c_double), ("momentum", c_double), ("density", c_double)]
 
 
 class Report(ctypes.Structure):
@@ -120,6 +120,7 @@ _SIGNATURES = {
                                c_void_p, P(c_size_t), c_char_p, c_size_t]),
     "psoc_shard_mode_parse": (c_int, [c_char_p]),
     "psoc_wire_parse": (c_int, [c_char_p]),
+    "psoc_wire_spec": (c_int, [c_void_p, c_char_p]),
     "psoc_wire_name": (c_char_p, [c_int]),
     "psoc_struct_size": (c_size_t, [c_char_p]),
     "psoc_model_save": (c_int, [c_char_p, P(ModelInfo), c_void_p, c_char_p, c_size_t]),

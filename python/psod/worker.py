@@ -28,6 +28,11 @@ MAX_RECOVERIES = 10
 AUTOCAST = {"none": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
+def _spec(welcome):
+    """The wire agreed, as --wire reads it."""
+    d = welcome.get("density", 0)
+    return f"topk:{d:g}:{welcome['wire']}" if d else welcome["wire"]
+
 
 def _threads(text):
     """--threads: a count from 1 to 256, or auto (this process's affinity mask)."""
@@ -109,9 +114,11 @@ def parser():
     a("--timeout-ms", type=int, default=120000)
     a("--join-timeout-ms", type=int, default=20000)
     a("--reconnect-ms", type=int, default=120000)
-    a("--wire", default="fp32", choices=("fp32", "fp16", "bf16", "int8"),
-      help="payload encoding of pushes and positions (the change since the last position, "
-           "with error feedback); psod may impose another")
+    a("--wire", default="fp32",
+      help="payload encoding of pushes and positions: fp32, fp16, bf16, int8, int4, int2, or "
+           "topk:DENSITY[:KIND], that share of each change's entries (the largest) in KIND; "
+           "all but fp32 send the change since the last position, with error feedback; psod "
+           "may impose another")
     a("--curve-secret", default="")
     a("--curve-server", default="")
     a("--standalone", action="store_true", help="train without a daemon")
@@ -293,7 +300,7 @@ def run(o):
         w = swarm.welcome
         _log(f"joined {o.connect} as particle {w['particle_id']} at round {w['round']}, "
              f"strategy {w['strategy']}{' (rejoined)' if w['rejoined'] else ''}, "
-             f"{w['wire']} payloads")
+             f"{_spec(w)} payloads")
         if math.isfinite(w["lr"]):
             _hyper(o, opt, w["lr"], w["momentum"])
             _log(f"psod --hyper: training with learning rate {o.lr:.4g}, momentum "
@@ -399,7 +406,7 @@ def run(o):
                 swarm.report_position_accuracy(evaluate(model, evalx, evaly, device)[1])
                 eval_s += time.time() - a
             elif (report and pos["evaluator"] and not swarm.push_gradients
-                  and w["wire"] == "fp32"):
+                  and w["wire"] == "fp32" and not w["density"]):
                 # Positions are particles (pso): the report's evaluator fetches
                 # the global model, evaluates it, and takes its own weights back
                 # (not under a compressed wire: the float32 model would cost

@@ -60,6 +60,36 @@ def test_compressed_payloads_follow_the_float32_positions(daemon, wire, tol):
         assert st["bytes_in"] < 4 * n * 2 + 10 * (per_round * n + 200)
 
 
+@pytest.mark.parametrize("wire", ["topk:0.1", "topk:0.1:int8", "topk:0.1:int2"])
+def test_sparse_payloads_deliver_the_whole_change_over_rounds(daemon, wire):
+    """Sparse payloads send a tenth of each change: one change of every
+    element arrives whole within a few more syncs (error feedback up, and
+    the exact position on the daemon's side down), each sync moving a
+    fraction of the float32 bytes."""
+    d = daemon("--workers", "1", "--strategy", "avg", "--max-rounds", "50")
+    n = 1000
+    with psod.Client(d.endpoint, "py-sparse", wire=wire) as c:
+        c.set_model("objective:sphere:%d" % n)
+        rng = np.random.default_rng(5)
+        w = rng.standard_normal(n).astype(np.float32)
+        wel = c.join(w, psod.layout_hash("objective:sphere:%d" % n))
+        assert abs(wel["density"] - 0.1) < 1e-6 and wel["wire"] == (wire.split(":") + ["fp32"])[2]
+        joined = psod.Client(d.endpoint).status()["bytes_in"]
+        target = w + (0.01 * rng.standard_normal(n)).astype(np.float32)
+        w[:] = target
+        c.sync(w, 1.0, 4)
+        moved = np.abs(w - target) < 1e-3 * 0.01
+        assert 0.05 * n <= (~np.isclose(w, target, atol=0.0)).sum() < n  # some, not all
+        for r in range(40):
+            c.sync(w, 1.0, 4)
+        err = np.abs(w - target).max()
+        tol = {"topk:0.1": 1e-6, "topk:0.1:int8": 0.01 / 127 * 2, "topk:0.1:int2": 0.01}[wire]
+        assert err <= tol, (wire, err, moved.sum())
+        st = psod.Client(d.endpoint).status()
+        per_push = (st["bytes_in"] - joined) / 41
+        assert per_push < 0.25 * 4 * n, per_push  # under a quarter of float32's
+
+
 def test_the_daemon_imposes_its_wire_kind(daemon):
     d = daemon("--workers", "1", "--wire", "int8", "--max-rounds", "5")
     with psod.Client(d.endpoint, "py-asks-fp32") as c:
@@ -68,8 +98,9 @@ def test_the_daemon_imposes_its_wire_kind(daemon):
         assert c.join(w, psod.layout_hash(LAYOUT))["wire"] == "int8"
         c.sync(w * 0.5, 1.0, 4)
     assert d.wait_for("psod imposes int8")
-    with pytest.raises(ValueError):
-        psod.Client(d.endpoint, "x", wire="int4")
+    for bad in ("int3", "topk:0", "topk:1.5", "topk:0.1:int3", "topk:x"):
+        with pytest.raises(ValueError):
+            psod.Client(d.endpoint, "x", wire=bad)
 
 
 def test_a_wrong_model_is_refused_by_name(daemon):

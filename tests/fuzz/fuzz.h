@@ -13,6 +13,7 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "common/codec.h"
 #include "common/log.h"
 #include "server/strategy/aggregate.h"
 #include "server/server.h"
@@ -64,7 +65,12 @@ static inline struct server *fuzz_server_new(const char *name, int strategy, int
         abort();
     cfg.strategy = strategy;
     cfg.mode = async && strategy <= 1; /* async: pso and avg */
-    cfg.wire = wire;
+    /* --wire: any, or one kind imposed (the sparse form of int8 for the
+     * kind past the last) */
+    if (wire > CODEC_KINDS)
+        snprintf(cfg.wire_spec, sizeof cfg.wire_spec, "topk:0.25:int8");
+    else if (wire > 0)
+        snprintf(cfg.wire_spec, sizeof cfg.wire_spec, "%s", codec_name(wire - 1));
     cfg.sp.verify = verify && strategy == 0 && !cfg.mode;
     cfg.sp.verify_quorum = 1;
     cfg.sp.agg.rule = verify && !cfg.mode ? (strategy == 0 ? AGG_CCLIP : AGG_MEDIAN) : AGG_MEAN;

@@ -3,7 +3,8 @@
  * update, status and admin requests.
  *
  * Input: one byte of configuration (strategy, sync or async mode, psod's
- * --wire: any or one kind imposed, and bit 7: --verify-best and --hyper), then
+ * --wire: any, one kind imposed or a sparse one (bits 4-6), and bit 7:
+ * --verify-best and --hyper), then
  * messages. Each message is one byte naming the sender and its key, one
  * byte with the frame count, then frames (fuzz.h). Senders are two
  * workers ("w:a", "w:b"), a's heartbeat socket ("h:a") and a stranger; keys
@@ -27,7 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1)
         return 0;
     struct server *s = fuzz_server_new("fuzz_server", data[0] % 5, (data[0] >> 3) & 1,
-                                       (data[0] >> 4) % 5, data[0] >> 7);
+                                       (data[0] >> 4) & 7, data[0] >> 7);
     data++;
     size--;
     static const char *const ids[4] = {"w:a", "w:b", "h:a", "stranger"};

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "common/codec.h"
+#include "common/sparse.h"
 #include "common/crc32c.h"
 #include "common/log.h"
 #include "common/modelfile.h"
@@ -103,8 +104,10 @@ static void s_wire(const char *dir, const char *name, int command, const Protobu
     free(b.p);
 }
 
-/* The wire kind of the conversation being written (0: fp32). */
+/* The wire kind of the conversation being written (0: fp32), and its
+ * density (sparse payloads, 0: dense). */
 static int s_wire_kind;
+static double s_wire_density;
 /* Sharded conversations: the hellos' range of a vector of 2 N. */
 static uint64_t s_shard_total, s_shard_offset;
 
@@ -117,6 +120,7 @@ static void s_hello(struct buf *b, const char *name, const float *x, int server,
     Psod__Hello h = PSOD__HELLO__INIT;
     h.verifier = s_verify;
     h.encoding = (Psod__Encoding)s_wire_kind;
+    h.density = (float)s_wire_density;
     h.worker_name = (char *)name;
     h.protocol_version = PSOD_PROTOCOL_VERSION;
     h.param_count = N;
@@ -145,14 +149,20 @@ static void s_push(struct buf *b, uint64_t round, double loss, const float *x, i
     p.payload_kind =
         gradient ? PSOD__PAYLOAD_KIND__PAYLOAD_GRADIENT : PSOD__PAYLOAD_KIND__PAYLOAD_WEIGHTS;
     p.payload_crc32c = crc32c(0, x, N * sizeof(float));
-    if (s_wire_kind) {
+    if (s_wire_kind || s_wire_density > 0) {
         /* The change from a position a little off x, as a worker sends it. */
-        unsigned char q[64];
+        unsigned char q[128];
         float ref[N];
         for (int i = 0; i < N; i++)
             ref[i] = x[i] * 0.875f;
         size_t len = codec_bytes(s_wire_kind, N, CODEC_BLOCK);
-        codec_encode(s_wire_kind, N, x, gradient ? NULL : ref, NULL, q);
+        if (s_wire_density > 0) {
+            len = sparse_encode(s_wire_kind, N, sparse_k(N, s_wire_density), x,
+                                gradient ? NULL : ref, NULL, q);
+            p.sparse = 1;
+        } else {
+            codec_encode(s_wire_kind, N, x, gradient ? NULL : ref, NULL, q);
+        }
         p.encoding = (Psod__Encoding)s_wire_kind;
         p.block_size = codec_blocked(s_wire_kind) ? CODEC_BLOCK : 0;
         p.payload_crc32c = crc32c(0, q, len);
@@ -520,6 +530,20 @@ int main(int argc, char **argv)
             snprintf(name, sizeof name, "conversation-%s-%s", codec_name(kind), c ? "ssgd" : "pso");
             s_write(dir, "server", name, b.p, b.len);
         }
+    /* server: sparse payloads (half the entries) in float32 and int2. */
+    for (int kind = 0; kind < CODEC_KINDS; kind += CODEC_INT2)
+        for (int c = 0; c < 2; c++) {
+            char name[48];
+            b.len = 0;
+            s_wire_kind = kind;
+            s_wire_density = 0.5;
+            s_conversation(&b, c ? 4 : 1, 3);
+            s_wire_kind = 0;
+            s_wire_density = 0;
+            snprintf(name, sizeof name, "conversation-topk-%s-%s", codec_name(kind),
+                     c ? "ssgd" : "avg");
+            s_write(dir, "server", name, b.p, b.len);
+        }
 
     /* shard: the coordinator and a follower, for pso, avg, ssgd and async pso. */
     static const int shard_configs[] = {0, 1, 4, 8, 64, 65, 68, 72};
@@ -560,6 +584,14 @@ int main(int argc, char **argv)
         b.len = 0;
         s_put(&b, q, 5 + codec_bytes(kind, CN, CODEC_BLOCK));
         s_write(dir, "codec", codec_name(kind), b.p, b.len);
+        /* sparse: the top 30 of the same values, as fuzz_sparse reads it */
+        unsigned char *sq = malloc(5 + sparse_max_bytes(kind, CN, 30, CODEC_BLOCK));
+        memcpy(sq, q, 5);
+        size_t sb = sparse_encode(kind, CN, 30, v, NULL, NULL, sq + 5);
+        b.len = 0;
+        s_put(&b, sq, 5 + sb);
+        s_write(dir, "sparse", codec_name(kind), b.p, b.len);
+        free(sq);
     }
 
     /* ckpt: what each strategy's daemon writes after that conversation. */

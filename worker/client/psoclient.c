@@ -49,6 +49,17 @@ void psoc_options_default(struct psoc_options *o)
 }
 
 int psoc_wire_parse(const char *name) { return name ? codec_parse(name) : -1; }
+
+int psoc_wire_spec(struct psoc_options *o, const char *spec)
+{
+    int kind;
+    double density;
+    if (codec_spec_parse(spec, &kind, &density) != 0)
+        return PSOC_EINVAL;
+    o->wire = kind;
+    o->density = density;
+    return PSOC_OK;
+}
 const char *psoc_wire_name(int wire) { return codec_name(wire); }
 
 int psoc_options_curve(struct psoc_options *o, const char *key_file, const char *server_key_file,
@@ -116,9 +127,12 @@ int psoc_open(struct psoc **out, const char *endpoint, const char *name,
         return psoc__err(err, errlen, PSOC_EINVAL,
                          "worker name must be 1 to %d printable characters without spaces",
                          PSOC_NAME_MAX);
-    if (opts && (opts->wire < 0 || opts->wire >= CODEC_KINDS))
-        return psoc__err(err, errlen, PSOC_EINVAL, "wire kind %d: fp32, fp16, bf16 or int8",
-                         opts->wire);
+    if (opts && (opts->wire < 0 || opts->wire >= CODEC_KINDS ||
+                 !(opts->density >= 0 && opts->density <= 1)))
+        return psoc__err(err, errlen, PSOC_EINVAL,
+                         "wire kind %d, density %g: fp32, fp16, bf16, int8, int4 or int2, and a "
+                         "density in [0, 1] (0 = dense)",
+                         opts->wire, opts->density);
     struct psoc *c = calloc(1, sizeof *c);
     if (!c || !(c->link = calloc(1, sizeof *c->link))) {
         free(c);

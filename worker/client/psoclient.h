@@ -73,6 +73,10 @@ struct psoc_options {
     /* Payload encoding asked for at the join (enum psoc_wire); the daemon
      * may impose another (psoc_welcome.wire says what was agreed). */
     int wire;
+    /* Sparse payloads: the share of entries each push and position sends
+     * (the top of the change by magnitude, the rest carried forward), 0 =
+     * dense; psoc_wire_spec reads "topk:0.01:int2". */
+    double density;
 };
 
 /* Wire kinds: what pushes and positions carry. Compressed kinds send the
@@ -88,6 +92,9 @@ enum psoc_wire {
 };
 /* The kind named "fp32", "fp16", "bf16" or "int8", or -1; and its name. */
 PSOC_API int psoc_wire_parse(const char *name);
+/* A wire spec, a kind or "topk:DENSITY[:KIND]", into the options' wire
+ * and density: PSOC_OK, or PSOC_EINVAL. */
+PSOC_API int psoc_wire_spec(struct psoc_options *o, const char *spec);
 PSOC_API const char *psoc_wire_name(int wire);
 
 /* Fill the CURVE fields from this peer's key pair file (NAME.key, from
@@ -112,6 +119,7 @@ struct psoc_welcome {
     /* psod --hyper: train with this learning rate and momentum until a
      * position says otherwise; NaN when the daemon sets none. */
     double lr, momentum;
+    double density; /* sparse payloads agreed: their density, 0 = dense */
 };
 
 /* What a worker reports with a push besides its vector. */

@@ -72,12 +72,20 @@ struct psoc_link {
      * written by the caller's thread, read by the heartbeat thread. */
     atomic_ullong session[2];
 
-    /* --- Compressed payloads (wire != fp32) ----------------------------- */
+    /* --- Compressed payloads (wire != fp32, or sparse) ------------------ */
     /* The position both sides hold, and the rounding residual error
-     * feedback carries into the next push. */
+     * feedback carries into the next push (sparse: all that was not
+     * sent). */
     int wire;
+    double density; /* sparse payloads: the share of entries sent; 0 = dense */
     float *ref, *resid;
 };
+
+/* Whether a link's payloads are changes against ref (psoclient_link.c). */
+static inline int psoc__compressed(const struct psoc_link *l)
+{
+    return l->wire != 0 || l->density > 0;
+}
 
 /* The API object: the worker, its vector, the swarm it joined, over one
  * link per daemon (psoclient_shard.c finds the daemons at the join). */

@@ -16,6 +16,7 @@
 #include "common/codec.h"
 #include "common/payload.h"
 #include "common/crc32c.h"
+#include "common/sparse.h"
 #include "common/timeutil.h"
 
 /* Check the payload's size and CRC and copy it into `dst`. */
@@ -47,18 +48,22 @@ static int s_take_change(struct psoc_link *l, struct wire_msg *m, const Psod__Po
 {
     const void *q = zmq_msg_data(&m->payload);
     size_t bytes = zmq_msg_size(&m->payload);
-    if ((int)pos->encoding != l->wire)
-        return psoc__err(err, errlen, PSOC_EPROTO, "daemon sent a %s position; we agreed on %s",
-                         codec_name((int)pos->encoding), codec_name(l->wire));
+    if ((int)pos->encoding != l->wire || (pos->sparse && !(l->density > 0)))
+        return psoc__err(err, errlen, PSOC_EPROTO, "daemon sent a %s%s position; we agreed on %s",
+                         pos->sparse ? "sparse " : "", codec_name((int)pos->encoding),
+                         codec_name(l->wire));
     char msg[200];
-    if (codec_check(l->wire, l->n, pos->block_size, q, bytes, msg, sizeof msg) != 0)
+    if ((pos->sparse ? sparse_check : codec_check)(l->wire, l->n, pos->block_size, q, bytes, msg,
+                                                   sizeof msg) != 0)
         return psoc__err(err, errlen, PSOC_EPROTO, "daemon's position: %s", msg);
     uint32_t got = crc32c(0, q, bytes);
     if (got != pos->payload_crc32c)
         return psoc__err(err, errlen, PSOC_ECHECKSUM,
                          "position checksum mismatch (got %08x, header says %08x)", got,
                          pos->payload_crc32c);
-    size_t bad = codec_decode(l->wire, l->n, pos->block_size, q, l->ref, l->ref);
+    size_t bad = pos->sparse
+                     ? sparse_decode(l->wire, l->n, pos->block_size, q, bytes, l->ref, l->ref)
+                     : codec_decode(l->wire, l->n, pos->block_size, q, l->ref, l->ref);
     uint32_t mine = crc32c(0, l->ref, l->n * sizeof(float));
     if (bad || mine != pos->position_crc32c) {
         *diverged = 1;
@@ -73,13 +78,15 @@ static int s_take_change(struct psoc_link *l, struct wire_msg *m, const Psod__Po
 
 /* After a welcome: the agreed wire kind, and for a compressed one the
  * shared position (the welcome's) with no residual yet. */
-static int s_start_wire(struct psoc_link *l, int wire, const float *weights, char *err,
-                        size_t errlen)
+static int s_start_wire(struct psoc_link *l, int wire, double density, const float *weights,
+                        char *err, size_t errlen)
 {
-    if (wire < 0 || wire >= CODEC_KINDS)
-        return psoc__err(err, errlen, PSOC_EPROTO, "daemon agreed on wire encoding %d", wire);
+    if (wire < 0 || wire >= CODEC_KINDS || !(density >= 0 && density <= 1))
+        return psoc__err(err, errlen, PSOC_EPROTO, "daemon agreed on wire encoding %d, density %g",
+                         wire, density);
     l->wire = wire;
-    if (wire == CODEC_FP32)
+    l->density = density;
+    if (!psoc__compressed(l))
         return PSOC_OK;
     if (!l->ref)
         l->ref = malloc(l->n * sizeof(float));
@@ -131,6 +138,7 @@ static int s_hello(struct psoc_link *l, float *weights, int timeout_ms, struct p
     h.model_name = (char *)c->model;
     h.dataset = (char *)c->dataset;
     h.encoding = (Psod__Encoding)c->opts.wire;
+    h.density = (float)c->opts.density;
     h.shard_offset = l->offset;
     h.shard_total = l->total;
     /* The same process on a new connection (or after psod restarted: then
@@ -164,7 +172,7 @@ static int s_hello(struct psoc_link *l, float *weights, int timeout_ms, struct p
         rc = s_take_payload(l, &m, w->payload_crc32c, weights, err, errlen);
     }
     if (rc == PSOC_OK)
-        rc = s_start_wire(l, (int)w->encoding, weights, err, errlen);
+        rc = s_start_wire(l, (int)w->encoding, w->density, weights, err, errlen);
     if (rc == PSOC_OK) {
         l->joined = 1;
         l->particle = w->particle_id;
@@ -193,6 +201,7 @@ static int s_hello(struct psoc_link *l, float *weights, int timeout_ms, struct p
             snprintf(out->model, sizeof out->model, "%s", w->model_name ? w->model_name : "");
             snprintf(out->dataset, sizeof out->dataset, "%s", w->dataset ? w->dataset : "");
             out->wire = l->wire;
+            out->density = l->density;
             s_hyper(l, w->hyper, w->lr, w->momentum, &out->lr, &out->momentum);
         }
     }
@@ -260,6 +269,27 @@ static void s_release(void *data, void *hint)
     atomic_store(&((struct psoc_link *)hint)->released, 1);
 }
 
+static void s_free_payload(void *data, void *hint)
+{
+    (void)hint;
+    free(data);
+}
+
+/* A sparse push: the top of x - ref + resid (sparse.h) in a frame of its
+ * own size. 0, or -1 when out of memory. */
+static int s_sparse_payload(struct psoc_link *l, const float *x, const float *ref,
+                            zmq_msg_t *payload)
+{
+    size_t k = sparse_k(l->n, l->density);
+    void *buf = malloc(sparse_max_bytes(l->wire, l->n, k, CODEC_BLOCK));
+    size_t bytes = buf ? sparse_encode(l->wire, l->n, k, x, ref, l->resid, buf) : 0;
+    if (!bytes || zmq_msg_init_data(payload, buf, bytes, s_free_payload, NULL) != 0) {
+        free(buf);
+        return -1;
+    }
+    return 0;
+}
+
 int psoc__push(struct psoc_link *l, float *weights, const float *gradient,
                const struct psoc_report *rep, uint64_t seq, char *err, size_t errlen)
 {
@@ -272,7 +302,7 @@ int psoc__push(struct psoc_link *l, float *weights, const float *gradient,
     p.round = l->round;
     p.loss = rep->loss;
     p.samples = rep->samples;
-    if (l->wire == CODEC_FP32)
+    if (!psoc__compressed(l))
         p.payload_crc32c = crc32c(0, send, bytes);
     p.seq = l->seq = seq;
     p.accuracy = rep->accuracy;
@@ -284,17 +314,24 @@ int psoc__push(struct psoc_link *l, float *weights, const float *gradient,
     if (l->api->nlink == 1 && psoc__verdict(l->api, &verdict))
         p.verdict = &verdict;
     zmq_msg_t payload;
-    if (l->wire != CODEC_FP32) {
+    if (psoc__compressed(l)) {
         /* The change since the position, plus what earlier pushes lost. */
         size_t bad = payload_count_nonfinite(send, l->n);
         if (bad)
             return psoc__err(err, errlen, PSOC_EINVAL, "%s hold %zu NaN or infinite values",
                              gradient ? "gradients" : "weights", bad);
-        size_t qbytes = codec_bytes(l->wire, l->n, CODEC_BLOCK);
-        if (zmq_msg_init_size(&payload, qbytes) != 0)
+        if (l->density > 0) {
+            if (s_sparse_payload(l, send, gradient ? NULL : l->ref, &payload) != 0)
+                return psoc__err(err, errlen, PSOC_ESYS, "out of memory");
+            p.sparse = 1;
+        }
+        size_t qbytes =
+            l->density > 0 ? zmq_msg_size(&payload) : codec_bytes(l->wire, l->n, CODEC_BLOCK);
+        if (!(l->density > 0) && zmq_msg_init_size(&payload, qbytes) != 0)
             return psoc__err(err, errlen, PSOC_ESYS, "out of memory");
-        codec_encode(l->wire, l->n, send, gradient ? NULL : l->ref, l->resid,
-                     zmq_msg_data(&payload));
+        if (!(l->density > 0))
+            codec_encode(l->wire, l->n, send, gradient ? NULL : l->ref, l->resid,
+                         zmq_msg_data(&payload));
         p.encoding = (Psod__Encoding)l->wire;
         p.block_size = codec_blocked(l->wire) ? CODEC_BLOCK : 0;
         p.payload_crc32c = crc32c(0, zmq_msg_data(&payload), qbytes);
@@ -353,14 +390,14 @@ int psoc__position(struct psoc_link *l, float *weights, uint64_t seq, struct pso
     }
     Psod__Position *pos = (Psod__Position *)m.meta;
     int diverged = 0;
-    if (pos->encoding != PSOD__ENCODING__ENC_F32) {
-        rc = l->wire == CODEC_FP32 ? psoc__err(err, errlen, PSOC_EPROTO,
-                                               "daemon sent a compressed position "
-                                               "to a float32 worker")
-                                   : s_take_change(l, &m, pos, weights, &diverged, err, errlen);
+    if (pos->encoding != PSOD__ENCODING__ENC_F32 || pos->sparse) {
+        rc = !psoc__compressed(l) ? psoc__err(err, errlen, PSOC_EPROTO,
+                                              "daemon sent a compressed position "
+                                              "to a float32 worker")
+                                  : s_take_change(l, &m, pos, weights, &diverged, err, errlen);
     } else {
         rc = s_take_payload(l, &m, pos->payload_crc32c, weights, err, errlen);
-        if (rc == PSOC_OK && l->wire != CODEC_FP32) /* the daemon sent it whole */
+        if (rc == PSOC_OK && psoc__compressed(l)) /* the daemon sent it whole */
             memcpy(l->ref, weights, l->n * sizeof(float));
     }
     if (diverged) {
