@@ -85,7 +85,34 @@ static void s_agree_wire(const struct server *s, const Psod__Hello *h, struct me
     }
 }
 
-static void s_welcome(struct server *s, struct member *mb, int rejoined)
+/* A hello by checksum (no payload): a vector psod holds whose CRC-32C is
+ * the one named, copied into in->payload. Candidates: the shared
+ * position, then the members' float32 positions. 0, or -1: not held. */
+static int s_known_weights(const struct server *s, const Psod__Hello *h, struct wire_msg *in)
+{
+    const size_t bytes = h->param_count * sizeof(float);
+    const zmq_msg_t *hit = NULL;
+    if (s->have_shared && zmq_msg_size((zmq_msg_t *)&s->shared_position) == bytes &&
+        crc32c(0, zmq_msg_data((zmq_msg_t *)&s->shared_position), bytes) == h->payload_crc32c)
+        hit = &s->shared_position;
+    for (size_t i = 0; !hit && i < s->count; i++) {
+        const zmq_msg_t *p = &s->m[i].position;
+        if (zmq_msg_size((zmq_msg_t *)p) == bytes &&
+            crc32c(0, zmq_msg_data((zmq_msg_t *)p), bytes) == h->payload_crc32c)
+            hit = p;
+    }
+    if (!hit || zmq_msg_init_size(&in->payload, bytes) != 0 || wire_payload_align(&in->payload))
+        return -1;
+    memcpy(zmq_msg_data(&in->payload), zmq_msg_data((zmq_msg_t *)hit), bytes);
+    in->has_payload = 1;
+    return 0;
+}
+
+/* The welcome; `named_crc` is the CRC-32C of the weights the hello carried
+ * or named (0 with `named` false: none), and a position equal to those is
+ * not sent again (same_weights). */
+static void s_welcome(struct server *s, struct member *mb, int rejoined, int named,
+                      uint32_t named_crc)
 {
     free(mb->intended); /* it is sent mb->position whole */
     mb->intended = NULL;
@@ -110,6 +137,13 @@ static void s_welcome(struct server *s, struct member *mb, int rejoined)
     w.density = (float)mb->density;
     srv_hyper_fill(s, (int)(mb - s->m), &w.hyper, &w.lr, &w.momentum);
     w.shard_offset = s->sh.offset;
+    if (named && named_crc == w.payload_crc32c) {
+        w.same_weights = 1;
+        zmq_msg_t none;
+        zmq_msg_init(&none);
+        srv_send_msg(s, mb, PSOD__COMMAND__CMD_WELCOME, &w.base, &none);
+        return;
+    }
     srv_send_payload(s, mb, PSOD__COMMAND__CMD_WELCOME, &w.base);
 }
 
@@ -268,7 +302,7 @@ void srv_handle_hello(struct server *s, struct wire_msg *in)
         log_info("worker '%s' (%s pid %u) rejoined particle %d at round %llu", mb->name,
                  h->host ? h->host : "?", h->pid, (int)(mb - s->m), (unsigned long long)s->round);
         s_agree_wire(s, h, mb);
-        s_welcome(s, mb, 1);
+        s_welcome(s, mb, 1, in->has_payload || h->by_checksum, h->payload_crc32c);
         return;
     }
     long cap = s->cfg.max_workers > s->cfg.workers ? s->cfg.max_workers : s->cfg.workers;
@@ -283,6 +317,16 @@ void srv_handle_hello(struct server *s, struct wire_msg *in)
         srv_reject(s, in, PSOD__ERROR_CODE__ERR_SWARM_FULL, 0,
                    "all %zu particles are taken (--workers %ld, --max-workers %ld)", s->count,
                    s->cfg.workers, s->cfg.max_workers);
+        return;
+    }
+    if (!in->has_payload && h->by_checksum &&
+        !(s->st && h->param_count == s->n && s_known_weights(s, h, in) == 0)) {
+        /* The usual answer to the first worker of a swarm (or one that
+         * starts elsewhere): not an error, the hello comes again. */
+        log_debug("worker '%s': weights %08x not held here; asking for them", h->worker_name,
+                  h->payload_crc32c);
+        wire_send_error(s->sock, in->id, in->id_len, PSOD__ERROR_CODE__ERR_NEED_WEIGHTS,
+                        "the weights named by checksum are not held here; send them", 0, s->round);
         return;
     }
     if (!in->has_payload) {
@@ -355,7 +399,7 @@ void srv_handle_hello(struct server *s, struct wire_msg *in)
         free(slot->intended);
         s_member_init(slot, h->worker_name, in);
         s_agree_wire(s, h, slot);
-        s_welcome(s, slot, 0);
+        s_welcome(s, slot, 0, 1, h->payload_crc32c);
         return;
     }
     if (srv_hyper_reserve(s) != 0 || s->ops->add(s->st, x0, hash_fnv1a64(h->worker_name)) < 0) {
@@ -373,7 +417,7 @@ void srv_handle_hello(struct server *s, struct wire_msg *in)
                  s->cfg.workers - (long)s->count, s->cfg.workers - (long)s->count == 1 ? "" : "s");
     log_info("worker '%s' (%s pid %u) joined as particle %zu (%zu of %ld), %s payloads%s", mb->name,
              h->host ? h->host : "?", h->pid, s->count - 1, s->count, s->cfg.workers, spec, more);
-    s_welcome(s, mb, 0);
+    s_welcome(s, mb, 0, 1, h->payload_crc32c);
 }
 
 void srv_handle_heartbeat(struct server *s, struct wire_msg *in)

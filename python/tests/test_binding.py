@@ -90,6 +90,38 @@ def test_sparse_payloads_deliver_the_whole_change_over_rounds(daemon, wire):
         assert per_push < 0.25 * 4 * n, per_push  # under a quarter of float32's
 
 
+def test_workers_starting_from_weights_psod_holds_do_not_send_them(daemon):
+    """A hello names its weights by checksum first: the first worker of a
+    swarm is asked for them, a second one starting from the same weights
+    is not, nor is either sent them back in its welcome; a worker with
+    other weights sends its own."""
+    d = daemon("--workers", "3", "--strategy", "avg", "--max-rounds", "5")
+    n = 10000
+    w = np.random.default_rng(7).standard_normal(n).astype(np.float32)
+    layout = "objective:sphere:%d" % n
+    clients = []
+    for name in ("a", "b"):
+        c = psod.Client(d.endpoint, name)
+        c.set_model(layout)
+        x = w.copy()
+        c.join(x, psod.layout_hash(layout))
+        assert np.array_equal(x, w)
+        clients.append(c)
+    st = psod.Client(d.endpoint).status()
+    assert 4 * n <= st["bytes_in"] < 4 * n + 4000, st["bytes_in"]  # a's weights, once
+    assert st["bytes_out"] < 4000, st["bytes_out"]  # no welcome carried weights
+    c = psod.Client(d.endpoint, "c")
+    c.set_model(layout)
+    other = w + 1
+    c.join(other, psod.layout_hash(layout))
+    assert np.array_equal(other, w + 1)
+    st = psod.Client(d.endpoint).status()
+    assert 8 * n <= st["bytes_in"] < 8 * n + 6000, st["bytes_in"]
+    assert not d.wait_for("refused", secs=0.5)  # asking for weights is no error
+    for c in clients + [c]:
+        c.close()
+
+
 def test_the_daemon_imposes_its_wire_kind(daemon):
     d = daemon("--workers", "1", "--wire", "int8", "--max-rounds", "5")
     with psod.Client(d.endpoint, "py-asks-fp32") as c:

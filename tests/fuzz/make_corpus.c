@@ -115,6 +115,9 @@ static uint64_t s_shard_total, s_shard_offset;
  * carry the verdict on a's candidate of the round before. */
 static int s_verify;
 
+/* Hellos name their weights by checksum, without a payload. */
+static int s_by_checksum;
+
 static void s_hello(struct buf *b, const char *name, const float *x, int server, int who, int user)
 {
     Psod__Hello h = PSOD__HELLO__INIT;
@@ -128,8 +131,9 @@ static void s_hello(struct buf *b, const char *name, const float *x, int server,
     h.payload_crc32c = crc32c(0, x, N * sizeof(float));
     h.shard_total = s_shard_total;
     h.shard_offset = s_shard_offset;
+    h.by_checksum = s_by_checksum;
     if (server)
-        s_server_msg(b, who, user, PSOD__COMMAND__CMD_HELLO, &h.base, x);
+        s_server_msg(b, who, user, PSOD__COMMAND__CMD_HELLO, &h.base, s_by_checksum ? NULL : x);
     else
         s_message(b, PSOD__COMMAND__CMD_HELLO, &h.base, x);
 }
@@ -187,6 +191,11 @@ static void s_conversation(struct buf *b, int config, int rounds)
     s_put(b, &c, 1);
     s_verify = config >> 7 & 1;
     s_hello(b, "a", xa, 1, 0, 1);
+    if (s_by_checksum) { /* b asks for a's weights by checksum, then its own */
+        s_hello(b, "b", xa, 1, 1, 2);
+        s_hello(b, "b", xb, 1, 1, 2);
+        s_by_checksum = 0;
+    }
     s_hello(b, "b", xb, 1, 1, 2);
     for (int r = 0; r < rounds; r++) {
         Psod__Verdict v = PSOD__VERDICT__INIT;
@@ -530,6 +539,11 @@ int main(int argc, char **argv)
             snprintf(name, sizeof name, "conversation-%s-%s", codec_name(kind), c ? "ssgd" : "pso");
             s_write(dir, "server", name, b.p, b.len);
         }
+    /* server: hellos by checksum (one psod holds, one it does not) */
+    b.len = 0;
+    s_by_checksum = 1;
+    s_conversation(&b, 1, 2);
+    s_write(dir, "server", "conversation-by-checksum", b.p, b.len);
     /* server: sparse payloads (half the entries) in float32 and int2. */
     for (int kind = 0; kind < CODEC_KINDS; kind += CODEC_INT2)
         for (int c = 0; c < 2; c++) {

@@ -119,9 +119,11 @@ static void s_hyper(const struct psoc_link *l, int has, double lr, double moment
 }
 
 /* HELLO with `weights` (used when the particle is new), WELCOME back into
- * `weights`. */
-static int s_hello(struct psoc_link *l, float *weights, int timeout_ms, struct psoc_welcome *out,
-                   char *err, size_t errlen)
+ * `weights`. By checksum: the weights named by their CRC-32C only, for a
+ * daemon that may hold them already (the swarm's workers usually start
+ * from one initialization); it answers ERR_NEED_WEIGHTS if not. */
+static int s_hello(struct psoc_link *l, float *weights, int timeout_ms, int by_checksum,
+                   struct psoc_welcome *out, char *err, size_t errlen)
 {
     const struct psoc *c = l->api;
     size_t n = l->n;
@@ -151,12 +153,18 @@ static int s_hello(struct psoc_link *l, float *weights, int timeout_ms, struct p
         h.input_shape = (uint32_t *)c->shape;
     }
     zmq_msg_t payload;
-    if (zmq_msg_init_size(&payload, n * sizeof(float)) != 0)
-        return psoc__err(err, errlen, PSOC_ESYS, "out of memory for %zu weights", n);
-    memcpy(zmq_msg_data(&payload), weights, n * sizeof(float));
-    h.payload_crc32c = crc32c(0, weights, n * sizeof(float));
-    int rc = psoc__send(l, PSOD__COMMAND__CMD_HELLO, &h.base, &payload, PSOD__COMMAND__CMD_WELCOME,
-                        timeout_ms, err, errlen);
+    h.by_checksum = by_checksum != 0;
+    if (by_checksum) {
+        zmq_msg_init(&payload);
+        h.payload_crc32c = crc32c(0, weights, n * sizeof(float));
+    } else {
+        if (zmq_msg_init_size(&payload, n * sizeof(float)) != 0)
+            return psoc__err(err, errlen, PSOC_ESYS, "out of memory for %zu weights", n);
+        h.payload_crc32c = payload_copy_crc(zmq_msg_data(&payload), weights, n * sizeof(float));
+    }
+    const uint32_t named = h.payload_crc32c;
+    int rc = psoc__send(l, PSOD__COMMAND__CMD_HELLO, &h.base, by_checksum ? NULL : &payload,
+                        PSOD__COMMAND__CMD_WELCOME, timeout_ms, err, errlen);
     zmq_msg_close(&payload);
     if (rc)
         return rc;
@@ -168,6 +176,11 @@ static int s_hello(struct psoc_link *l, float *weights, int timeout_ms, struct p
     if (w->param_count != n) {
         rc = psoc__err(err, errlen, PSOC_EPROTO, "daemon welcomed %llu parameters, we have %zu",
                        (unsigned long long)w->param_count, n);
+    } else if (w->same_weights) { /* the position is what we named */
+        if (w->payload_crc32c != named || (m.has_payload && zmq_msg_size(&m.payload) != 0))
+            rc = psoc__err(err, errlen, PSOC_EPROTO,
+                           "daemon welcomed us to our own weights (CRC %08x) but ours are %08x",
+                           w->payload_crc32c, named);
     } else {
         rc = s_take_payload(l, &m, w->payload_crc32c, weights, err, errlen);
     }
@@ -233,7 +246,11 @@ int psoc__hello_retry(struct psoc_link *l, float *weights, int budget_ms, int fi
     for (*attempts = 1;; ++*attempts) {
         int64_t left = deadline - time_now_ms();
         int timeout = left < wait_ms ? (int)(left > 100 ? left : 100) : wait_ms;
-        int rc = s_hello(l, weights, timeout, w, err, errlen);
+        /* Named by checksum first; the weights themselves where the daemon
+         * asks for them (at once: that answer is quick). */
+        int rc = s_hello(l, weights, timeout, 1, w, err, errlen);
+        if (rc == PSOC_EREFUSED && l->last_server_error == PSOD__ERROR_CODE__ERR_NEED_WEIGHTS)
+            rc = s_hello(l, weights, timeout, 0, w, err, errlen);
         /* Our name held by a process psod still hears from: a predecessor
          * killed a moment ago (psod lets us in once it has missed its
          * beats), or a twin (the log says so now; the join fails at the
