@@ -293,7 +293,8 @@ static int s_run_model(const struct worker_config *cfg)
                               &psoworker_stop,
                               cfg->weight_noise,
                               cfg->lie_loss,
-                              NULL};
+                              NULL,
+                              cfg->overlap};
     struct attack atk = {0};
     if (rc == 0 && cfg->attack != ATTACK_NONE) {
         if (c && wel.push_gradients) {

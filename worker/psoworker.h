@@ -16,7 +16,7 @@ struct worker_config {
     char metrics[CONF_STRLEN];
     long epochs, batch, shard_index, shard_count, warmup, step_epochs;
     double momentum, weight_decay, step_gamma, progress_interval;
-    int nesterov, schedule, reset_momentum;
+    int nesterov, schedule, reset_momentum, overlap;
     char threads[CONF_STRLEN];
     char connect[CONF_STRLEN];
     char name[CONF_STRLEN];

@@ -103,6 +103,10 @@ const struct config_option worker_options[] = {
     OPT_STRING("threads", W(threads), "1",
         "engine threads, 1 to 256, or auto: the CPUs this process may use (the default 1 suits "
         "several workers sharing a node); OpenBLAS stays single-threaded inside them"),
+    OPT_BOOL("overlap", W(overlap), "no",
+        "a sync overlaps the next interval: the push goes and training goes on; its position "
+        "is applied at the next sync point with the steps taken since on top (Streaming "
+        "DiLoCo's outer step; not with ssgd)"),
     OPT_BOOL("reset-momentum", W(reset_momentum), "no",
         "forget the momentum when the daemon sends a new position"),
     OPT_GROUP("Reports and fitness"),

@@ -83,9 +83,25 @@ static int s_sync(struct model *m, const struct train_config *cfg, struct psoc *
     ss->eval_s += time_now_s() - t0;
     struct psoc_position pos;
     t0 = time_now_s();
-    int rc =
-        psoc_sync_ex(c, m->params, wel->push_gradients ? m->grads : NULL, &r, &pos, err, errlen);
-    ss->sync_s += time_now_s() - t0;
+    int rc;
+    const int overlap = cfg->overlap && !wel->push_gradients;
+    if (overlap) {
+        /* The position of the sync begun at the last sync point, with the
+         * steps taken since on top; this push goes once it is taken in
+         * (below), in flight while the next interval trains. */
+        int had = psoc_sync_pending(c);
+        rc = had ? psoc_sync_end(c, m->params, &pos, err, errlen) : PSOC_OK;
+        ss->sync_s += time_now_s() - t0;
+        if (rc == PSOC_OK && !had) { /* the first: nothing has arrived yet */
+            rc = psoc_sync_begin(c, m->params, &r, err, errlen);
+            ss->syncs++;
+            return rc;
+        }
+    } else {
+        rc = psoc_sync_ex(c, m->params, wel->push_gradients ? m->grads : NULL, &r, &pos, err,
+                          errlen);
+        ss->sync_s += time_now_s() - t0;
+    }
     if (rc != PSOC_OK)
         return rc;
     ss->syncs++;
@@ -131,6 +147,12 @@ static int s_sync(struct model *m, const struct train_config *cfg, struct psoc *
             memcpy(m->params, ss->own, bytes);
         }
         ss->eval_s += time_now_s() - t0;
+    }
+    if (overlap) {
+        t0 = time_now_s();
+        rc = psoc_sync_begin(c, m->params, &r, err, errlen);
+        ss->sync_s += time_now_s() - t0;
+        return rc;
     }
     return 0;
 }
@@ -370,10 +392,20 @@ int train_run(struct model *m, const struct dataset *train, const struct dataset
         }
         if (interrupted)
             break;
-        double now = time_now_s();
         /* In a swarm, epochs before the last are evaluated on the report
          * subset; the last on the whole test set. */
         int last = epoch == cfg->epochs - 1;
+        if (last && c && psoc_sync_pending(c)) { /* the last sync's position, before the end */
+            struct psoc_position pos;
+            double t1 = time_now_s();
+            int erc = psoc_sync_end(c, m->params, &pos, err, errlen);
+            ss.sync_s += time_now_s() - t1;
+            if (erc == PSOC_OK)
+                ss.round = pos.round;
+            else
+                log_warn("the last sync in flight: %s", err);
+        }
+        double now = time_now_s();
         train_evaluate(m, c && !last ? &ss.eval_set : test, &test_loss, &test_acc);
         ss.eval_s += time_now_s() - now;
         double sps = (double)step * B / (now - t0);

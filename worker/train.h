@@ -37,6 +37,8 @@ struct train_config {
     double lie_loss;       /* >= 0: push this as the fitness, whatever was measured (a
                             * lying worker, for experiments); < 0: off */
     struct attack *attack; /* a malicious worker's pushes (attack.h), NULL = honest */
+    int overlap;           /* a sync overlaps the next interval's steps (psoc_sync_begin):
+                            * its position is applied at the next sync point */
 };
 
 /* A verifier for psoc_set_verifier: the loss of `weights` on `set` with

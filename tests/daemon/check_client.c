@@ -87,6 +87,47 @@ START_TEST(two_workers_sync_rounds)
 }
 END_TEST
 
+static void s_avg(struct server_config *c) { c->strategy = 1; }
+
+START_TEST(an_overlapping_sync_keeps_the_steps_taken_meanwhile)
+{
+    /* avg, two workers: a begins its sync and trains on (adds d), b syncs
+     * as usual; a's end gives the mean of the two pushes plus d, exactly
+     * (float32 adds of exact values). Out-of-order calls are refused. */
+    inproc_start("check_client", 2, s_avg);
+    struct peer b = {.name = "b", .loss = 0.5, .rounds = 1};
+    float x[16], d[16], pushed[16];
+    for (int i = 0; i < 16; i++)
+        x[i] = 1.0f + (float)i, b.x[i] = -1.0f, d[i] = 0.25f * (float)(i % 3);
+    struct psoc *a = s_open("a");
+    pthread_t tb;
+    pthread_create(&tb, NULL, s_peer, &b);
+    ck_assert_msg(psoc_join(a, 16, 42, x, NULL, err, sizeof err) == PSOC_OK, "%s", err);
+    struct psoc_position pos;
+    ck_assert_int_eq(psoc_sync_end(a, x, &pos, err, sizeof err), PSOC_ESTATE);
+    struct psoc_report r = {1.0, 1, NAN, NAN, 0};
+    memcpy(pushed, x, sizeof x);
+    ck_assert_msg(psoc_sync_begin(a, x, &r, err, sizeof err) == PSOC_OK, "%s", err);
+    ck_assert(psoc_sync_pending(a));
+    ck_assert_int_eq(psoc_sync_begin(a, x, &r, err, sizeof err), PSOC_ESTATE);
+    ck_assert_int_eq(psoc_sync(a, x, 1.0, 1, &pos, err, sizeof err), PSOC_ESTATE);
+    for (int i = 0; i < 16; i++) /* the steps taken while the round closes */
+        x[i] += d[i];
+    ck_assert_msg(psoc_sync_end(a, x, &pos, err, sizeof err) == PSOC_OK, "%s", err);
+    ck_assert(!psoc_sync_pending(a));
+    pthread_join(tb, NULL);
+    ck_assert_int_eq(b.rc, PSOC_OK);
+    ck_assert_uint_eq(pos.round, 1);
+    for (int i = 0; i < 16; i++) {
+        float mean = (0.0f + pushed[i] + -1.0f) * 0.5f;
+        ck_assert_float_eq(b.x[i], mean);
+        ck_assert_float_eq(x[i], mean + ((pushed[i] + d[i]) - pushed[i]));
+    }
+    psoc_close(&a);
+    inproc_stop();
+}
+END_TEST
+
 START_TEST(wrong_model_and_full_swarm_refused)
 {
     s_start(1);
@@ -252,6 +293,7 @@ int main(void)
     TCase *tc = tcase_create("loopback");
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, two_workers_sync_rounds);
+    tcase_add_test(tc, an_overlapping_sync_keeps_the_steps_taken_meanwhile);
     tcase_add_test(tc, wrong_model_and_full_swarm_refused);
     tcase_add_test(tc, nan_weights_refused_then_valid_push_served);
     tcase_add_test(tc, another_dataset_is_refused_with_both_names);

@@ -162,10 +162,13 @@ void psoc_close(struct psoc **cp)
     struct psoc *c = *cp;
     if (!c)
         return;
+    c->inflight = 0; /* a sync still in flight is abandoned: the byes go */
     for (int k = 0; k < c->nlink; k++)
         psoc__link_close(&c->link[k]); /* each says bye to its daemon */
     free(c->link);
     free(c->cand);
+    free(c->at_push);
+    free(c->arrived);
     free(c);
     *cp = NULL;
 }

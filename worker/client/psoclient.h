@@ -252,6 +252,22 @@ PSOC_API int psoc_sync(struct psoc *c, float *weights, double loss, uint64_t sam
 /* The general sync: push `gradient` (n floats) when the strategy takes
  * gradients (welcome.push_gradients), else `weights` (gradient NULL), with
  * the report; the new position is written into `weights` either way. */
+/* A sync that overlaps training (the outer step of Streaming DiLoCo):
+ * psoc_sync_begin pushes a copy of `weights` with the report and returns
+ * at once, so the caller trains on; psoc_sync_end waits for the position
+ * P and applies it with what the caller did meanwhile,
+ *     weights = P + (weights - weights as pushed),
+ * the steps taken since the push kept on top of the swarm's result. One
+ * sync in flight at a time; weights strategies only (not ssgd). A push the
+ * daemon could not use is followed by a rejoin in psoc_sync_end, as in
+ * psoc_sync. */
+PSOC_API int psoc_sync_begin(struct psoc *c, const float *weights, const struct psoc_report *rep,
+                             char *err, size_t errlen);
+PSOC_API int psoc_sync_end(struct psoc *c, float *weights, struct psoc_position *out, char *err,
+                           size_t errlen);
+/* Whether a sync is in flight (begun, not ended). */
+PSOC_API int psoc_sync_pending(const struct psoc *c);
+
 PSOC_API int psoc_sync_ex(struct psoc *c, float *weights, const float *gradient,
                           const struct psoc_report *rep, struct psoc_position *out, char *err,
                           size_t errlen);

@@ -127,6 +127,15 @@ struct psoc {
     uint64_t cand_round, verdict_round;
     double cand_claimed, verdict_loss;
     int verifying; /* inside verify_fn (psoc_verify_claimed) */
+
+    /* --- A sync in flight (psoc_sync_begin .. psoc_sync_end) ------------ */
+    int inflight;
+    uint64_t inflight_seq;
+    float *at_push; /* the weights pushed, as they were */
+    float *arrived; /* the position, once it is in */
+    int sent[64];   /* which links took the push */
+    int inflight_rc, inflight_resync;
+    char inflight_err[1024];
 };
 
 /* psoclient_verify.c: keep a VERIFY that came while waiting for the

@@ -9,6 +9,7 @@
 #include "worker/client/psoclient_int.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -163,6 +164,9 @@ int psoc_sync_ex(struct psoc *c, float *weights, const float *gradient,
 {
     if (!c->joined)
         return psoc__err(err, errlen, PSOC_ESTATE, "sync before join");
+    if (c->inflight)
+        return psoc__err(err, errlen, PSOC_ESTATE,
+                         "a sync is in flight (psoc_sync_begin): end it first");
     if (!isfinite(rep->loss))
         return psoc__err(err, errlen, PSOC_EINVAL,
                          "loss is %g; the daemon only takes finite losses", rep->loss);
@@ -220,6 +224,102 @@ int psoc_sync_ex(struct psoc *c, float *weights, const float *gradient,
     if (out)
         *out = pos[0];
     if (!many)
+        psoc__verify_run(c);
+    return PSOC_OK;
+}
+
+int psoc_sync_pending(const struct psoc *c) { return c && c->inflight; }
+
+int psoc_sync_begin(struct psoc *c, const float *weights, const struct psoc_report *rep, char *err,
+                    size_t errlen)
+{
+    if (!c->joined)
+        return psoc__err(err, errlen, PSOC_ESTATE, "sync before join");
+    if (c->inflight)
+        return psoc__err(err, errlen, PSOC_ESTATE, "a sync is in flight: end it first");
+    if (c->push_kind == PSOD__PAYLOAD_KIND__PAYLOAD_GRADIENT)
+        return psoc__err(err, errlen, PSOC_EINVAL,
+                         "the daemon's strategy takes gradients: a sync cannot overlap the "
+                         "steps that make them");
+    if (!isfinite(rep->loss))
+        return psoc__err(err, errlen, PSOC_EINVAL,
+                         "loss is %g; the daemon only takes finite losses", rep->loss);
+    if ((!c->at_push && !(c->at_push = malloc(c->n * sizeof(float)))) ||
+        (!c->arrived && !(c->arrived = malloc(c->n * sizeof(float)))))
+        return psoc__err(err, errlen, PSOC_ESYS, "out of memory for a sync in flight");
+    memcpy(c->at_push, weights, c->n * sizeof(float));
+    memcpy(c->arrived, weights, c->n * sizeof(float));
+    uint64_t seq = 0;
+    for (int k = 0; k < c->nlink; k++)
+        seq = c->link[k]->seq > seq ? c->link[k]->seq : seq;
+    seq++;
+    c->inflight = 1;
+    c->inflight_seq = seq;
+    c->inflight_rc = PSOC_OK;
+    c->inflight_resync = 0;
+    c->inflight_err[0] = 0;
+    char why[256];
+    for (int k = 0; k < c->nlink; k++) {
+        struct psoc_link *l = c->link[k];
+        l->round = c->round;
+        /* The push goes from `arrived`, which nobody touches until the
+         * position lands in it (a zero-copy push is released by then). */
+        int rc = psoc__push(l, c->arrived, NULL, rep, seq, why, sizeof why);
+        c->sent[k] = rc == PSOC_OK;
+        if (rc && c->inflight_rc == PSOC_OK) {
+            c->inflight_rc = rc;
+            s_link_error(c, k, why, c->inflight_err, sizeof c->inflight_err);
+        }
+        if ((rc == PSOC_ETIMEOUT || (c->nlink > 1 && rc == PSOC_ESYS)) && c->opts.reconnect_ms > 0)
+            c->inflight_resync = 1;
+    }
+    return PSOC_OK;
+}
+
+int psoc_sync_end(struct psoc *c, float *weights, struct psoc_position *out, char *err,
+                  size_t errlen)
+{
+    if (!c->inflight)
+        return psoc__err(err, errlen, PSOC_ESTATE, "no sync in flight");
+    c->inflight = 0;
+    int first = c->inflight_rc, resync = c->inflight_resync;
+    if (first)
+        snprintf(err, errlen, "%s", c->inflight_err);
+    char why[256];
+    struct psoc_position pos[64];
+    memset(&pos[0], 0, sizeof pos[0]);
+    for (int k = 0; k < c->nlink; k++) {
+        if (!c->sent[k])
+            continue;
+        int rs = 0, rc = psoc__position(c->link[k], c->arrived, c->inflight_seq, &pos[k], &rs, why,
+                                        sizeof why);
+        if (rc && (first == PSOC_OK || (rs && !resync))) {
+            first = rc;
+            s_link_error(c, k, why, err, errlen);
+        }
+        resync |= rs;
+    }
+    if (!resync && first == PSOC_OK)
+        for (int k = 1; k < c->nlink; k++)
+            if (pos[k].round != pos[0].round) {
+                resync = 1;
+                snprintf(err, errlen, "shard %d is at round %llu, shard 0 at %llu", k,
+                         (unsigned long long)pos[k].round, (unsigned long long)pos[0].round);
+            }
+    if (resync) {
+        first = s_resync(c, c->arrived, &pos[0], err, errlen);
+        if (first)
+            return first;
+    } else if (first) {
+        return first;
+    }
+    /* The swarm's result, plus the steps taken since the push. */
+    for (size_t i = 0; i < c->n; i++)
+        weights[i] = c->arrived[i] + (weights[i] - c->at_push[i]);
+    c->round = pos[0].round;
+    if (out)
+        *out = pos[0];
+    if (c->nlink == 1)
         psoc__verify_run(c);
     return PSOC_OK;
 }

@@ -117,6 +117,13 @@ int psoc__send(struct psoc_link *l, int command, const ProtobufCMessage *meta, z
                int want, int timeout_ms, char *err, size_t errlen)
 {
     int64_t deadline = time_now_ms() + timeout_ms;
+    /* While a sync is in flight its position is the next reply on every
+     * link: another request would take it (the heartbeat thread has a
+     * socket of its own). psoc_sync_end first. */
+    if (l->api->inflight && command != PSOD__COMMAND__CMD_PUSH)
+        return psoc__err(err, errlen, PSOC_ESTATE,
+                         "a sync is in flight (psoc_sync_begin): end it before %s",
+                         wire_command_name(command));
     for (;;) {
         if (wire_send(l->sock, NULL, 0, command, meta, payload, ZMQ_DONTWAIT) == 0)
             return PSOC_OK;
