@@ -6,6 +6,8 @@
 #
 #   scripts/lm.sh [--text DIR|FILE] [--workers K] [--epochs E] [--seeds "1 2"]
 #                 [--syncs "16 64"] [--out DIR] [--only "single ddp avg ..."]
+#   (a method STRATEGY+WIRE, e.g. avg+topk:0.1:int2, runs the strategy with
+#   the workers on that --wire)
 #
 # Defaults: data/shakespeare (scripts/get-data.sh shakespeare), K 4, E 4,
 # seed 1, syncs 16 and 64, docs/results/lm. Every run: batch 32, AdamW lr 0.003
@@ -90,6 +92,7 @@ run_psod() { # method sync seed
     local method=$1 sync=$2 seed=$3 tag=$1-$2-s$3 strategy=$1 extra=()
     case "$method" in
         pso-shared) strategy=pso; extra=(--fitness shared --holdout 256) ;;
+        *+*) strategy=${method%%+*}; extra=(--wire "${method#*+}") ;; # avg+topk:0.1:int2
     esac
     rm -f "$out/curves/$tag.txt" "$out/logs/$tag.psom" "$out/logs/$tag.ep" "$out/logs/$tag.metrics"
     local t0; t0=$(date +%s.%N)
@@ -126,7 +129,8 @@ for seed in $seeds; do
         case "$m" in
             single) run_single "$seed" ;;
             ddp) run_ddp "$seed" ;;
-            avg|diloco|pso|pso-shared) for s in $syncs; do run_psod "$m" "$s" "$seed"; done ;;
+            avg|diloco|pso|pso-shared|avg+*|diloco+*|pso+*)
+                for s in $syncs; do run_psod "$m" "$s" "$seed"; done ;;
             *) echo "lm.sh: unknown method '$m'" >&2; exit 2 ;;
         esac
     done
