@@ -60,6 +60,14 @@ class PsodError(Exception):
 _lib.error = PsodError
 
 
+def _position(pos):
+    return {"round": pos.round, "global_best_loss": pos.global_best_loss,
+            "personal_best_loss": pos.personal_best_loss,
+            "global_best_particle": pos.global_best_particle,
+            "evaluator": bool(pos.evaluator), "resynced": pos.resynced,
+            "lr": pos.lr, "momentum": pos.momentum}
+
+
 def _buffer(obj, n=None):
     """(address, float count) of a writable float32 buffer, or of an
     (address, count) pair as given."""
@@ -231,11 +239,39 @@ class Client:
         err = ctypes.create_string_buffer(_lib.ERR_LEN)
         self._check(self._call(self._lib.psoc_sync_ex, self._c, addr, gaddr, ctypes.byref(rep),
                                ctypes.byref(pos), err, len(err)), err)
-        return {"round": pos.round, "global_best_loss": pos.global_best_loss,
-                "personal_best_loss": pos.personal_best_loss,
-                "global_best_particle": pos.global_best_particle,
-                "evaluator": bool(pos.evaluator), "resynced": pos.resynced,
-                "lr": pos.lr, "momentum": pos.momentum}
+        return _position(pos)
+
+    def sync_begin(self, weights, loss, samples, accuracy=math.nan, position_accuracy=math.nan,
+                   position_round=0):
+        """Start a sync that overlaps training: push a copy of `weights` with
+        the loss and return at once (sync_end takes the position in). Not
+        under gradient strategies; one in flight at a time."""
+        addr, n = _buffer(weights)
+        if n != self.n:
+            raise PsodError(-1, f"{n} weights, joined with {self.n}")
+        rep = _lib.Report(float(loss), int(samples), float(accuracy), float(position_accuracy),
+                          int(position_round))
+        err = ctypes.create_string_buffer(_lib.ERR_LEN)
+        self._check(self._lib.psoc_sync_begin(self._c, addr, ctypes.byref(rep), err, len(err)),
+                    err)
+
+    def sync_end(self, weights):
+        """Wait for the position P of the sync in flight and apply it with
+        the steps taken since: weights = P + (weights - weights as pushed),
+        in place. Returns the position dict."""
+        addr, n = _buffer(weights)
+        if n != self.n:
+            raise PsodError(-1, f"{n} weights, joined with {self.n}")
+        pos = _lib.Position()
+        err = ctypes.create_string_buffer(_lib.ERR_LEN)
+        self._check(self._call(self._lib.psoc_sync_end, self._c, addr, ctypes.byref(pos), err,
+                               len(err)), err)
+        return _position(pos)
+
+    @property
+    def sync_pending(self):
+        """Whether a sync_begin awaits its sync_end."""
+        return bool(self._lib.psoc_sync_pending(self._c)) if self._c else False
 
     def set_final(self, accuracy, round_):
         """The final weights' test accuracy, sent with the bye."""

@@ -150,13 +150,19 @@ class Swarm:
     model after the Swarm was made (`.to()`, `.cuda()`) is followed at the
     next sync (see psod._flat). The C worker's timeouts and reconnects are
     the defaults (DEFAULTS); a psod restart is ridden through. Ctrl-C during
-    a wait raises KeyboardInterrupt at once, after a bye. Other keyword
-    arguments go to psod.Client (timeouts, curve_secret, curve_server, log,
-    wire)."""
+    a wait raises KeyboardInterrupt at once, after a bye. With `overlap`,
+    a sync does not wait: the push goes and training goes on, and its
+    position is taken in at the next sync with the steps taken meanwhile
+    kept on top (psod.Client.sync_end; Streaming DiLoCo's outer step), so
+    sync() returns the position of the sync before (None at the first);
+    taking the global model or closing takes in the one in flight first.
+    Other keyword arguments go to psod.Client (timeouts, curve_secret,
+    curve_server, log, wire)."""
 
     def __init__(self, endpoint=None, model=None, optimizer=None, *, name=None, sync_every=16,
                  buffers=True, reset_momentum=False, model_name=None, dataset="",
-                 input_shape=None, layout=None, verify=None, fitness=None, **client_args):
+                 input_shape=None, layout=None, verify=None, fitness=None, overlap=False,
+                 **client_args):
         if model is None:
             raise TypeError("Swarm needs a model")
         env = launch_env() if endpoint is None or name is None else None
@@ -193,6 +199,12 @@ class Swarm:
         self.link.from_host()
         self.steps, self.round = 0, self.welcome["round"]
         self.push_gradients = self.welcome["push_gradients"]
+        self.overlap = False
+        if overlap and self.push_gradients:
+            self.close()
+            raise psod.PsodError(-1, "overlap: the daemon's strategy takes gradients, which are "
+                                     "the steps themselves; a sync cannot overlap them")
+        self.overlap = bool(overlap)
         self._loss_sum, self._loss_n, self._samples, self._bad = 0.0, 0, 0, 0
         self._last_mean = math.inf
         self.last = None  # the last sync's position dict
@@ -293,10 +305,13 @@ class Swarm:
         grad = self.link.ptr(self._grads()) if self.push_gradients else None
         self.link.to_host()
         try:
-            pos = self.client.sync(self.link.host_ptr(), mean, self._samples, gradient=grad,
-                                   accuracy=_fraction(accuracy),
-                                   position_accuracy=self.position_accuracy,
-                                   position_round=self.position_round)
+            if self.overlap:
+                pos = self._overlapped(mean, accuracy)
+            else:
+                pos = self.client.sync(self.link.host_ptr(), mean, self._samples, gradient=grad,
+                                       accuracy=_fraction(accuracy),
+                                       position_accuracy=self.position_accuracy,
+                                       position_round=self.position_round)
         except KeyboardInterrupt:
             self.close()
             raise
@@ -304,10 +319,32 @@ class Swarm:
         self._last_mean = mean
         self._loss_sum, self._loss_n, self._samples, self._bad = 0.0, 0, 0, 0
         self.position_accuracy = math.nan
+        if pos is None:  # overlapped, the first: nothing has arrived yet
+            return None
         self.round, self.evaluator, self.last = pos["round"], pos["evaluator"], pos
         if self.reset_momentum and self.optimizer is not None:
             self.optimizer.state.clear()
         return pos
+
+    def _overlapped(self, mean, accuracy):
+        """The host vector holds the weights now: take in the sync in flight
+        (if any) on top of them, then push them and return at once."""
+        pos = None
+        if self.client.sync_pending:
+            pos = self.client.sync_end(self.link.host_ptr())
+        self.client.sync_begin(self.link.host_ptr(), mean, self._samples,
+                               accuracy=_fraction(accuracy),
+                               position_accuracy=self.position_accuracy,
+                               position_round=self.position_round)
+        return pos
+
+    def settle(self):
+        """Take in a sync still in flight (overlap), into the model."""
+        if self.client is not None and getattr(self, "overlap", False) and self.client.sync_pending:
+            self.link.to_host()
+            pos = self.client.sync_end(self.link.host_ptr())
+            self.link.from_host()
+            self.round, self.evaluator, self.last = pos["round"], pos["evaluator"], pos
 
     def fetch_model(self, safe=False):
         """Load the swarm's model into this model (every shard's range on a
@@ -320,6 +357,7 @@ class Swarm:
             raise psod.PsodError(-1, "this Swarm is closed")
         self.link.check()
         try:
+            self.settle()
             info = self.client.fetch_model(self.link.host_ptr(), safe=safe)
         except KeyboardInterrupt:
             self.close()
@@ -336,6 +374,7 @@ class Swarm:
         """The swarm's global model in the module for the `with` block (to
         evaluate it), this worker's own weights put back after. Yields the
         fetch's {"loss", "kind"}, or None while psod has no model yet."""
+        self.settle()  # the sync in flight first: it belongs to the own weights
         own = self.link.snapshot()
         try:
             try:
@@ -359,6 +398,10 @@ class Swarm:
         info = None
         if self.client is not None:
             try:
+                try:
+                    self.settle()
+                except psod.PsodError as e:
+                    self._log(2, f"the sync in flight at close: {e}")
                 if load_global:
                     info = self.global_model()
             finally:

@@ -111,6 +111,9 @@ def parser():
     a("--buffers", default="sync", choices=("sync", "local"),
       help="BatchNorm running statistics travel with the weights, or stay local")
     a("--reset-momentum", action="store_true")
+    a("--overlap", action="store_true",
+      help="a sync overlaps the next interval: its position is taken in at the next sync "
+           "point with the steps taken since on top (not with ssgd)")
     a("--timeout-ms", type=int, default=120000)
     a("--join-timeout-ms", type=int, default=20000)
     a("--reconnect-ms", type=int, default=120000)
@@ -294,7 +297,7 @@ def run(o):
             dataset=o.dataset, input_shape=_input_shape(o), timeout_ms=o.timeout_ms,
             connect_timeout_ms=o.join_timeout_ms, reconnect_ms=o.reconnect_ms,
             curve_secret=o.curve_secret or None, curve_server=o.curve_server or None,
-            interruptible=True, wire=o.wire,
+            interruptible=True, wire=o.wire, overlap=o.overlap,
             verify=(lambda m: evaluate(m, held[0], held[1], device)[0]) if held else None,
             log=lambda level, msg: _log(msg, "WARN" if level >= 2 else "INFO"))
         w = swarm.welcome
@@ -425,6 +428,10 @@ def run(o):
         if stop["sig"]:
             break
         last = step >= total
+        if last and swarm is not None and swarm.overlap:
+            a = time.time()
+            swarm.settle()  # the last sync's position, before the final evaluation
+            sync_s += time.time() - a
         a = time.time()
         test_loss, test_acc = evaluate(model, xte if last or swarm is None else evalx,
                                        yte if last or swarm is None else evaly, device)

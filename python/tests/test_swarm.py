@@ -432,3 +432,74 @@ def test_torchrun_launches_one_worker_per_process(daemon, tmp_path):
     assert len(accs) == 2 and accs[0] == accs[1] and accs[0] > 60, p.stdout
     assert out.exists() and d.proc.wait(30) == 0
     assert f"worker '{host}-0' joined" in d.text() or f"'{host}-0'" in d.text()
+
+
+def test_an_overlapping_sync_keeps_the_steps_taken_meanwhile(daemon):
+    """Client level, avg with two workers: a begins its sync and trains on
+    (adds d), b syncs as usual; a's sync_end gives the mean of the two
+    pushes plus d. Other requests wait for it; gradients are refused."""
+    import threading
+    import numpy as np
+    d = daemon("--workers", "2", "--strategy", "avg", "--max-rounds", "3")
+    n = 64
+    layout = "objective:sphere:%d" % n
+    a, b = psod.Client(d.endpoint, "a"), psod.Client(d.endpoint, "b")
+    xa = np.arange(n, dtype=np.float32)
+    xb = np.full(n, -1.0, np.float32)
+    for c in (a, b):
+        c.set_model(layout)
+    ta = threading.Thread(target=lambda: b.join(xb, psod.layout_hash(layout)))
+    ta.start()
+    a.join(xa, psod.layout_hash(layout))
+    ta.join(30)
+    pushed = xa.copy()
+    a.sync_begin(xa, 1.0, 4)
+    assert a.sync_pending
+    with pytest.raises(psod.PsodError):
+        a.sync(xa, 1.0, 4)  # one in flight at a time
+    step = np.float32(0.25) * (np.arange(n) % 3).astype(np.float32)
+    xa += step  # trained on meanwhile
+    tb = threading.Thread(target=lambda: b.sync(xb, 0.5, 4))
+    tb.start()
+    pos = a.sync_end(xa)
+    tb.join(30)
+    assert not a.sync_pending and pos["round"] == 1
+    mean = (np.float32(0) + pushed + np.float32(-1)) * np.float32(0.5)
+    np.testing.assert_array_equal(xb, mean)
+    np.testing.assert_array_equal(xa, mean + ((pushed + step) - pushed))
+    a.close()
+    b.close()
+
+
+def test_swarms_that_overlap_their_syncs_train_and_take_the_last_one_in(daemon):
+    """Two Swarm(overlap=True) under avg: the first sync returns None (nothing
+    has arrived), later ones the round before; the model learns, and close
+    takes the sync in flight in, so both end on positions the rounds made."""
+    import threading
+    d = daemon("--workers", "2", "--strategy", "avg")
+    out = {}
+
+    def worker(name, seed):
+        torch.manual_seed(seed)
+        model = Small()
+        opt = torch.optim.SGD(model.parameters(), lr=0.2)
+        with _swarm(d, model, opt, name=name, sync_every=4, overlap=True) as s:
+            first, pos = _train(model, opt, s, 4)
+            out[name + "-first"] = pos
+            last, pos = _train(model, opt, s, 40)
+            out[name] = (float(first), float(last), pos["round"], s.client.sync_pending)
+            s.settle()
+            out[name + "-settled"] = (s.round, s.client.sync_pending)
+
+    ts = [threading.Thread(target=worker, args=(n, i)) for i, n in enumerate(("a", "b"))]
+    [t.start() for t in ts]
+    [t.join(120) for t in ts]
+    for n in ("a", "b"):
+        assert out[n + "-first"] is None
+        first, last, rnd, pending = out[n]
+        assert rnd == 10 and pending, out  # the 11th sync is in flight
+        assert last < 0.7 * first, out
+        assert out[n + "-settled"] == (11, False), out
+    with pytest.raises(psod.PsodError):
+        gd = daemon("--workers", "1", "--strategy", "ssgd", tag="ssgd")
+        _swarm(gd, Small(), name="g", overlap=True)

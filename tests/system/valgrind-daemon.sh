@@ -59,13 +59,13 @@ for path in ("/metrics", "/status.json", "/history.json", "/", "/nothing"):
 PY
     echo "valgrind-daemon: $1: read /metrics, /status.json, /history.json, / and a 404 over --http"
 }
-run_objective() { # strategy, psod options...
+run_objective() { # strategy, psod options... (the workers' --wire: $wire, fp32 if unset)
     local s=$1; shift
     start_psod "$s" "$@"
     pids=()
     for i in 0 1 2 3; do
         "$BUILD/psoworker" --log-level warn --connect "$ep" --name "w$i" --objective rastrigin \
-            --dim 1000 --rounds 60 --timeout-ms 60000 > "$dir/w$i.out" &
+            --dim 1000 --rounds 60 --timeout-ms 60000 --wire "${wire:-fp32}" > "$dir/w$i.out" &
         pids+=($!)
     done
     "$BUILD/tests/hostile_client" "$ep" --rounds 2 > "$dir/hostile.out"
@@ -89,6 +89,10 @@ grep -q "new global best: particle" "$dir/psod-pso.log" ||
     { echo "valgrind-daemon: pso --verify-best adopted no global best"; exit 1; }
 run_objective avg --aggregate krum --aggregate-f 0 --aggregate-m 2
 run_objective easgd --aggregate trimmed
+# Compressed workers: sparse payloads (positions decoded against the exact
+# ones psod keeps) and a dense low-bit kind.
+wire=topk:0.1:int4 run_objective pso
+wire=int2 run_objective avg --mode async
 
 # ssgd: real training workers on a tiny MNIST-format dataset.
 "$BUILD/tests/make_fixture" "$dir/data" 600 200
