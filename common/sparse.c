@@ -105,7 +105,7 @@ static size_t s_encode(int kind, size_t n, size_t k, const float *d, void *out, 
                        float **deq_out)
 {
     size_t *idx = malloc(k * sizeof *idx);
-    float *vals = malloc(k * sizeof *vals), *deq = malloc(k * sizeof *deq);
+    float *vals = calloc(k, sizeof *vals), *deq = malloc(k * sizeof *deq);
     if (!idx || !vals || !deq || s_select(d, n, k, idx) != 0) {
         free(idx), free(vals), free(deq);
         return 0;
@@ -122,16 +122,13 @@ static size_t s_encode(int kind, size_t n, size_t k, const float *d, void *out, 
     return at + codec_bytes(kind, k, CODEC_BLOCK);
 }
 
-size_t sparse_encode(int kind, size_t n, size_t k, const float *x, const float *ref, float *resid,
-                     void *out)
+/* The top k of d (n floats, freed here) into out; then, with the receiver's
+ * values at the entries sent: the residual (resid: d less what arrives)
+ * or the step (target: state plus what arrives). Returns the bytes, 0 when
+ * out of memory (resid and target untouched). */
+static size_t s_finish(int kind, size_t n, size_t k, float *d, void *out, float *resid,
+                       float *target, const float *state)
 {
-    float *d = malloc(n * sizeof *d);
-    if (!d || k == 0 || k > n) {
-        free(d);
-        return 0;
-    }
-    for (size_t i = 0; i < n; i++)
-        d[i] = x[i] - (ref ? ref[i] : 0.0f) + (resid ? resid[i] : 0.0f);
     size_t *idx;
     float *deq;
     size_t bytes = s_encode(kind, n, k, d, out, &idx, &deq);
@@ -140,33 +137,44 @@ size_t sparse_encode(int kind, size_t n, size_t k, const float *x, const float *
         for (size_t j = 0; j < k; j++)
             resid[idx[j]] = d[idx[j]] - deq[j];
     }
+    if (bytes && target) {
+        memcpy(target, state, n * sizeof *target);
+        for (size_t j = 0; j < k; j++)
+            target[idx[j]] = state[idx[j]] + deq[j];
+    }
     if (bytes)
         free(idx), free(deq);
     free(d);
     return bytes;
 }
 
+/* Room for the change of n values, or NULL (out of memory, or k not in
+ * 1 .. n). */
+static float *s_change(size_t n, size_t k)
+{
+    return k && k <= n ? malloc(n * sizeof(float)) : NULL;
+}
+
+size_t sparse_encode(int kind, size_t n, size_t k, const float *x, const float *ref, float *resid,
+                     void *out)
+{
+    float *d = s_change(n, k);
+    if (!d)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        d[i] = x[i] - (ref ? ref[i] : 0.0f) + (resid ? resid[i] : 0.0f);
+    return s_finish(kind, n, k, d, out, resid, NULL, NULL);
+}
+
 size_t sparse_encode_step(int kind, size_t n, size_t k, float *target, const float *state,
                           void *out)
 {
-    float *d = malloc(n * sizeof *d);
-    if (!d || k == 0 || k > n) {
-        free(d);
+    float *d = s_change(n, k);
+    if (!d)
         return 0;
-    }
     for (size_t i = 0; i < n; i++)
         d[i] = target[i] - state[i];
-    size_t *idx;
-    float *deq;
-    size_t bytes = s_encode(kind, n, k, d, out, &idx, &deq);
-    if (bytes) {
-        memcpy(target, state, n * sizeof *target);
-        for (size_t j = 0; j < k; j++)
-            target[idx[j]] = state[idx[j]] + deq[j];
-        free(idx), free(deq);
-    }
-    free(d);
-    return bytes;
+    return s_finish(kind, n, k, d, out, NULL, target, state);
 }
 
 /* Walks the indices: calls fn(arg, j, index) for each; 0, or an error

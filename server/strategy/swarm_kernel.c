@@ -114,6 +114,15 @@ struct s_update {
     size_t len[POOL_MAX_PARTS];
 };
 
+/* The next block's length from global index `index` with `left` elements
+ * to go: at most BLOCK, never across a 2^32 boundary of the index. */
+static size_t s_block_len(uint64_t index, size_t left)
+{
+    size_t len = left < BLOCK ? left : BLOCK;
+    uint64_t to_wrap = ((index >> 32) + 1) * ((uint64_t)1 << 32) - index;
+    return len > to_wrap ? (size_t)to_wrap : len;
+}
+
 /* Elements [lo, hi) with p (and g) in bfloat16: each block widened into
  * scratch floats, updated as pso_update would, p narrowed back where the
  * update wrote it (improved, or the copy of x). */
@@ -125,10 +134,7 @@ static void s_update_part16(struct s_update *u, size_t lo, size_t hi, int part)
     uint32_t c = 0;
     for (size_t done = lo; done < hi;) {
         uint64_t index = k->offset + done;
-        size_t len = hi - done < BLOCK ? hi - done : BLOCK;
-        uint64_t to_wrap = ((index >> 32) + 1) * ((uint64_t)1 << 32) - index;
-        if (len > to_wrap)
-            len = (size_t)to_wrap;
+        size_t len = s_block_len(index, hi - done);
         if (u->copy_p) /* p = x, as stored: the pulls read what is kept */
             codec_bf16_pack(u->p16 + done, u->x + done, len);
         codec_bf16_unpack(sp, u->p16 + done, len);
@@ -163,10 +169,7 @@ static void s_update_part(void *arg, size_t lo, size_t hi, int part)
     uint32_t c = 0;
     for (size_t done = lo; done < hi;) {
         uint64_t index = k->offset + done;
-        size_t len = hi - done < BLOCK ? hi - done : BLOCK;
-        uint64_t to_wrap = ((index >> 32) + 1) * ((uint64_t)1 << 32) - index;
-        if (len > to_wrap)
-            len = (size_t)to_wrap;
+        size_t len = s_block_len(index, hi - done);
         s_update_block(u->x + done, u->v ? u->v + done : NULL, u->p + done, u->g + done,
                        u->a1 + done, len, u->sel, k, rng_key_hi(k->key, index), (uint32_t)index);
         if (u->want_crc)

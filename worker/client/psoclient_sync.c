@@ -152,6 +152,67 @@ static void s_link_error(const struct psoc *c, int k, const char *why, char *err
         snprintf(err, errlen, "%s", why);
 }
 
+/* The push to every daemon, with one seq (the coordinator matches the
+ * followers' votes by it; a link's own requests may have moved its
+ * counter on): which links took it in sent[], the first error in *first
+ * and err, *resync when no connection took it (the link was reset; when
+ * other daemons took theirs, the swarm's ranges part unless every link
+ * rejoins). Returns the seq. */
+static uint64_t s_push_all(struct psoc *c, float *weights, const float *gradient,
+                           const struct psoc_report *rep, int *sent, int *first, int *resync,
+                           char *err, size_t errlen)
+{
+    uint64_t seq = 0;
+    for (int k = 0; k < c->nlink; k++)
+        seq = c->link[k]->seq > seq ? c->link[k]->seq : seq;
+    seq++;
+    char why[256];
+    for (int k = 0; k < c->nlink; k++) {
+        struct psoc_link *l = c->link[k];
+        l->round = c->round;
+        int rc = psoc__push(l, weights, gradient, rep, seq, why, sizeof why);
+        sent[k] = rc == PSOC_OK;
+        if (rc && *first == PSOC_OK) {
+            *first = rc;
+            s_link_error(c, k, why, err, errlen);
+        }
+        if ((rc == PSOC_ETIMEOUT || (c->nlink > 1 && rc == PSOC_ESYS)) && c->opts.reconnect_ms > 0)
+            *resync = 1;
+    }
+    return seq;
+}
+
+/* The positions of push `seq` from the links that took it, into
+ * `weights`; *pos is shard 0's. Daemons at different rounds, or a push a
+ * daemon could not use, set *resync. Returns the first error (or `first`,
+ * the push's). */
+static int s_collect(struct psoc *c, float *weights, uint64_t seq, const int *sent, int first,
+                     int *resync, struct psoc_position *pos0, char *err, size_t errlen)
+{
+    char why[256];
+    struct psoc_position pos[64];
+    memset(&pos[0], 0, sizeof pos[0]);
+    for (int k = 0; k < c->nlink; k++) {
+        if (!sent[k])
+            continue;
+        int rs = 0, rc = psoc__position(c->link[k], weights, seq, &pos[k], &rs, why, sizeof why);
+        if (rc && (first == PSOC_OK || (rs && !*resync))) {
+            first = rc;
+            s_link_error(c, k, why, err, errlen);
+        }
+        *resync |= rs;
+    }
+    if (!*resync && first == PSOC_OK)
+        for (int k = 1; k < c->nlink; k++)
+            if (pos[k].round != pos[0].round) {
+                *resync = 1;
+                snprintf(err, errlen, "shard %d is at round %llu, shard 0 at %llu", k,
+                         (unsigned long long)pos[k].round, (unsigned long long)pos[0].round);
+            }
+    *pos0 = pos[0];
+    return first;
+}
+
 int psoc_sync(struct psoc *c, float *weights, double loss, uint64_t samples,
               struct psoc_position *out, char *err, size_t errlen)
 {
@@ -173,57 +234,18 @@ int psoc_sync_ex(struct psoc *c, float *weights, const float *gradient,
     if ((gradient != NULL) != (c->push_kind == PSOD__PAYLOAD_KIND__PAYLOAD_GRADIENT))
         return psoc__err(err, errlen, PSOC_EINVAL, "the daemon's strategy takes %s",
                          c->push_kind ? "gradients" : "weights");
-    const int many = c->nlink > 1;
     int sent[64], resync = 0, first = PSOC_OK;
-    char why[256] = "";
-    /* One seq for the push to every daemon (the coordinator matches the
-     * followers' votes by it); a link's own requests may have moved its
-     * counter on. */
-    uint64_t seq = 0;
-    for (int k = 0; k < c->nlink; k++)
-        seq = c->link[k]->seq > seq ? c->link[k]->seq : seq;
-    seq++;
-    for (int k = 0; k < c->nlink; k++) {
-        struct psoc_link *l = c->link[k];
-        l->round = c->round;
-        int rc = psoc__push(l, weights, gradient, rep, seq, why, sizeof why);
-        sent[k] = rc == PSOC_OK;
-        if (rc && first == PSOC_OK) {
-            first = rc;
-            s_link_error(c, k, why, err, errlen);
-        }
-        /* No connection took it (the link was reset); when other daemons
-         * took theirs, the swarm's ranges part unless every link rejoins. */
-        if ((rc == PSOC_ETIMEOUT || (many && rc == PSOC_ESYS)) && c->opts.reconnect_ms > 0)
-            resync = 1;
-    }
-    struct psoc_position pos[64];
-    for (int k = 0; k < c->nlink; k++) {
-        if (!sent[k])
-            continue;
-        struct psoc_link *l = c->link[k];
-        int rs = 0, rc = psoc__position(l, weights, seq, &pos[k], &rs, why, sizeof why);
-        if (rc && (first == PSOC_OK || (rs && !resync))) {
-            first = rc;
-            s_link_error(c, k, why, err, errlen);
-        }
-        resync |= rs;
-    }
-    if (!resync && first == PSOC_OK)
-        for (int k = 1; k < c->nlink; k++)
-            if (pos[k].round != pos[0].round) {
-                resync = 1;
-                snprintf(err, errlen, "shard %d is at round %llu, shard 0 at %llu", k,
-                         (unsigned long long)pos[k].round, (unsigned long long)pos[0].round);
-            }
+    uint64_t seq = s_push_all(c, weights, gradient, rep, sent, &first, &resync, err, errlen);
+    struct psoc_position pos;
+    first = s_collect(c, weights, seq, sent, first, &resync, &pos, err, errlen);
     if (resync)
         return s_resync(c, weights, out, err, errlen);
     if (first)
         return first;
-    c->round = pos[0].round;
+    c->round = pos.round;
     if (out)
-        *out = pos[0];
-    if (!many)
+        *out = pos;
+    if (c->nlink == 1)
         psoc__verify_run(c);
     return PSOC_OK;
 }
@@ -249,30 +271,14 @@ int psoc_sync_begin(struct psoc *c, const float *weights, const struct psoc_repo
         return psoc__err(err, errlen, PSOC_ESYS, "out of memory for a sync in flight");
     memcpy(c->at_push, weights, c->n * sizeof(float));
     memcpy(c->arrived, weights, c->n * sizeof(float));
-    uint64_t seq = 0;
-    for (int k = 0; k < c->nlink; k++)
-        seq = c->link[k]->seq > seq ? c->link[k]->seq : seq;
-    seq++;
     c->inflight = 1;
-    c->inflight_seq = seq;
     c->inflight_rc = PSOC_OK;
     c->inflight_resync = 0;
     c->inflight_err[0] = 0;
-    char why[256];
-    for (int k = 0; k < c->nlink; k++) {
-        struct psoc_link *l = c->link[k];
-        l->round = c->round;
-        /* The push goes from `arrived`, which nobody touches until the
-         * position lands in it (a zero-copy push is released by then). */
-        int rc = psoc__push(l, c->arrived, NULL, rep, seq, why, sizeof why);
-        c->sent[k] = rc == PSOC_OK;
-        if (rc && c->inflight_rc == PSOC_OK) {
-            c->inflight_rc = rc;
-            s_link_error(c, k, why, c->inflight_err, sizeof c->inflight_err);
-        }
-        if ((rc == PSOC_ETIMEOUT || (c->nlink > 1 && rc == PSOC_ESYS)) && c->opts.reconnect_ms > 0)
-            c->inflight_resync = 1;
-    }
+    /* The push goes from `arrived`, which nobody touches until the position
+     * lands in it (a zero-copy push is released by then). */
+    c->inflight_seq = s_push_all(c, c->arrived, NULL, rep, c->sent, &c->inflight_rc,
+                                 &c->inflight_resync, c->inflight_err, sizeof c->inflight_err);
     return PSOC_OK;
 }
 
@@ -285,29 +291,10 @@ int psoc_sync_end(struct psoc *c, float *weights, struct psoc_position *out, cha
     int first = c->inflight_rc, resync = c->inflight_resync;
     if (first)
         snprintf(err, errlen, "%s", c->inflight_err);
-    char why[256];
-    struct psoc_position pos[64];
-    memset(&pos[0], 0, sizeof pos[0]);
-    for (int k = 0; k < c->nlink; k++) {
-        if (!c->sent[k])
-            continue;
-        int rs = 0, rc = psoc__position(c->link[k], c->arrived, c->inflight_seq, &pos[k], &rs, why,
-                                        sizeof why);
-        if (rc && (first == PSOC_OK || (rs && !resync))) {
-            first = rc;
-            s_link_error(c, k, why, err, errlen);
-        }
-        resync |= rs;
-    }
-    if (!resync && first == PSOC_OK)
-        for (int k = 1; k < c->nlink; k++)
-            if (pos[k].round != pos[0].round) {
-                resync = 1;
-                snprintf(err, errlen, "shard %d is at round %llu, shard 0 at %llu", k,
-                         (unsigned long long)pos[k].round, (unsigned long long)pos[0].round);
-            }
+    struct psoc_position pos;
+    first = s_collect(c, c->arrived, c->inflight_seq, c->sent, first, &resync, &pos, err, errlen);
     if (resync) {
-        first = s_resync(c, c->arrived, &pos[0], err, errlen);
+        first = s_resync(c, c->arrived, &pos, err, errlen);
         if (first)
             return first;
     } else if (first) {
@@ -316,9 +303,9 @@ int psoc_sync_end(struct psoc *c, float *weights, struct psoc_position *out, cha
     /* The swarm's result, plus the steps taken since the push. */
     for (size_t i = 0; i < c->n; i++)
         weights[i] = c->arrived[i] + (weights[i] - c->at_push[i]);
-    c->round = pos[0].round;
+    c->round = pos.round;
     if (out)
-        *out = pos[0];
+        *out = pos;
     if (c->nlink == 1)
         psoc__verify_run(c);
     return PSOC_OK;
