@@ -86,22 +86,23 @@ static void s_agree_wire(const struct server *s, const Psod__Hello *h, struct me
 }
 
 /* A hello by checksum (no payload): a vector psod holds whose CRC-32C is
- * the one named, copied into in->payload. Candidates: the shared
- * position, then the members' float32 positions. 0, or -1: not held. */
+ * the one named, copied into in->payload. Candidates: the shared position
+ * and the members' positions whose CRC is known (pos_crc_ok); the one that
+ * matches is read once more to confirm it, so a hello costs at most one
+ * pass over a vector, as one carrying its weights does. 0, or -1: not
+ * held. */
 static int s_known_weights(const struct server *s, const Psod__Hello *h, struct wire_msg *in)
 {
     const size_t bytes = h->param_count * sizeof(float);
     const zmq_msg_t *hit = NULL;
-    if (s->have_shared && zmq_msg_size((zmq_msg_t *)&s->shared_position) == bytes &&
-        crc32c(0, zmq_msg_data((zmq_msg_t *)&s->shared_position), bytes) == h->payload_crc32c)
+    if (s->have_shared && s->shared_crc == h->payload_crc32c)
         hit = &s->shared_position;
-    for (size_t i = 0; !hit && i < s->count; i++) {
-        const zmq_msg_t *p = &s->m[i].position;
-        if (zmq_msg_size((zmq_msg_t *)p) == bytes &&
-            crc32c(0, zmq_msg_data((zmq_msg_t *)p), bytes) == h->payload_crc32c)
-            hit = p;
-    }
-    if (!hit || zmq_msg_init_size(&in->payload, bytes) != 0 || wire_payload_align(&in->payload))
+    for (size_t i = 0; !hit && i < s->count; i++)
+        if (s->m[i].pos_crc_ok && s->m[i].pos_crc == h->payload_crc32c)
+            hit = &s->m[i].position;
+    if (!hit || zmq_msg_size((zmq_msg_t *)hit) != bytes ||
+        crc32c(0, zmq_msg_data((zmq_msg_t *)hit), bytes) != h->payload_crc32c ||
+        zmq_msg_init_size(&in->payload, bytes) != 0 || wire_payload_align(&in->payload))
         return -1;
     memcpy(zmq_msg_data(&in->payload), zmq_msg_data((zmq_msg_t *)hit), bytes);
     in->has_payload = 1;
@@ -121,6 +122,8 @@ static void s_welcome(struct server *s, struct member *mb, int rejoined, int nam
     w.round = s->round;
     w.param_count = s->n;
     w.payload_crc32c = crc32c(0, zmq_msg_data(&mb->position), zmq_msg_size(&mb->position));
+    mb->pos_crc = w.payload_crc32c;
+    mb->pos_crc_ok = 1;
     w.global_best_loss = s->ops->global_loss(s->st);
     w.rejoined = rejoined;
     w.strategy = (char *)s->ops->name;

@@ -92,6 +92,8 @@ static int s_encode_position(struct server *s, struct member *mb, zmq_msg_t *q, 
  * instead of one per member. */
 static void s_store_position(struct server *s, struct member *mb, uint32_t crc, int compressed)
 {
+    mb->pos_crc = crc; /* a compressed one is the worker's, not this CRC's */
+    mb->pos_crc_ok = !compressed;
     /* A compressed position is what that worker decodes, its own. */
     if (!s->ops->positions_global || compressed) {
         zmq_msg_move(&mb->position, &mb->push);
@@ -128,6 +130,7 @@ void srv_position_ready(void *ctx, int i, uint32_t crc)
     }
     zmq_msg_close(&mb->position);
     zmq_msg_init(&mb->position);
+    mb->pos_crc_ok = 0;
     s_store_position(s, mb, crc, compressed);
     zmq_msg_close(&mb->push);
     mb->has_push = 0;

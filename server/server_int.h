@@ -35,6 +35,11 @@ struct member {
      * target (error feedback on the way down). NULL: it holds
      * mb->position exactly. */
     float *intended;
+    /* The CRC-32C of mb->position while pos_crc_ok (set where it is known
+     * for free: a welcome, a float32 position stored): a hello by checksum
+     * looks for its weights among these instead of reading every vector. */
+    uint32_t pos_crc;
+    int pos_crc_ok;
     int verifier; /* its hello offered to verify candidates (--verify-best) */
 
     /* Liveness */

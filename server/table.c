@@ -165,6 +165,7 @@ void srv_release_push(struct server *s, struct member *mb)
         zmq_msg_close(&mb->position);
         zmq_msg_init(&mb->position);
         zmq_msg_move(&mb->position, &mb->push);
+        mb->pos_crc_ok = 0;
     }
     zmq_msg_close(&mb->push);
     mb->has_push = 0;
@@ -178,6 +179,7 @@ void srv_spare_position(struct server *s, struct member *mb)
         return;
     zmq_msg_close(&mb->position);
     zmq_msg_init(&mb->position);
+    mb->pos_crc_ok = 0;
 }
 
 int srv_position_spared(const struct server *s, const struct member *mb)
