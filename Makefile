@@ -67,7 +67,7 @@ CLIENT_SRC = worker/client/psoclient.c worker/client/psoclient_conn.c \
              common/pool.c common/payload.c common/sparse.c
 SERVER_SRC = server/gate.c server/options.c server/table.c server/reply.c server/record.c server/members.c \
              server/rounds.c server/push.c server/persist.c server/outputs.c server/admin.c server/verify.c server/hyper.c \
-             server/strategy/aggregate.c server/strategy/swarm.c server/strategy/swarm_verify.c \
+             server/strategy/aggregate.c server/strategy/swarm.c server/strategy/swarm_ckpt.c server/strategy/swarm_verify.c \
              server/strategy/swarm_kernel.c server/strategy/swarm_mix.c server/strategy/swarm_hyper.c \
              server/strategy/strategy.c server/strategy/strategy_sum.c \
              server/strategy/strategy_center.c server/strategy/strategy_pso.c \

@@ -153,19 +153,28 @@ uint16_t codec_f32_to_bf16(float f)
 
 float codec_bf16_to_f32(uint16_t h) { return s_float((uint32_t)h << 16); }
 
+/* A block's scale: max|d| / top, so that its largest value is the top
+ * level; *inv its inverse. A block of zeros or subnormals gets 0 (left to
+ * the residual). */
+static float s_block_scale(const float *d, size_t len, float top, float *inv)
+{
+    float m = 0;
+    for (size_t j = 0; j < len; j++)
+        m = fmaxf(m, fabsf(d[j]));
+    float s = m / top;
+    *inv = m > 0 ? top / m : 0;
+    if (!(*inv <= FLT_MAX))
+        s = *inv = 0;
+    return s;
+}
+
 /* One block of int4 or int2 (len values, the block's bytes at `vals`,
  * zeroed here): levels q * s, q in [-7, 7] (int4), or (c - 1.5) * s,
  * c in 0 .. 3 (int2). */
 static void s_quantize_low(int kind, const float *d, size_t len, unsigned char *vals, float *scale,
                            float *deq)
 {
-    const float top = kind == CODEC_INT4 ? 7.0f : 1.5f;
-    float m = 0;
-    for (size_t j = 0; j < len; j++)
-        m = fmaxf(m, fabsf(d[j]));
-    float s = m / top, inv = m > 0 ? top / m : 0;
-    if (!(inv <= FLT_MAX)) /* a block of subnormals: left to the residual */
-        s = inv = 0;
+    float inv, s = s_block_scale(d, len, kind == CODEC_INT4 ? 7.0f : 1.5f, &inv);
     memset(vals, 0, s_blocks(len, s_per_byte(kind)));
     for (size_t j = 0; j < len; j++) {
         unsigned code;
@@ -211,12 +220,7 @@ static void s_quantize(int kind, const float *d, size_t len, void *vals, float *
         s_quantize_low(kind, d, len, vals, scale, deq);
     } else { /* int8 (bf16 has loops of its own) */
         int8_t *q = vals;
-        float m = 0;
-        for (size_t j = 0; j < len; j++)
-            m = fmaxf(m, fabsf(d[j]));
-        float s = m / 127.0f, inv = m > 0 ? 127.0f / m : 0;
-        if (!(inv <= FLT_MAX)) /* a block of subnormals: left to the residual */
-            s = inv = 0;
+        float inv, s = s_block_scale(d, len, 127.0f, &inv);
         for (size_t j = 0; j < len; j++) {
             float r = s_clamp(rintf(d[j] * inv), 127.0f);
             q[j] = r == r ? (int8_t)r : 0;

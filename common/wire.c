@@ -368,6 +368,21 @@ int wire_payload_align(zmq_msg_t *payload)
     return 0;
 }
 
+static void s_free_buf(void *data, void *hint)
+{
+    (void)hint;
+    free(data);
+}
+
+int wire_msg_adopt(zmq_msg_t *m, void *buf, size_t bytes)
+{
+    if (!buf || !bytes || zmq_msg_init_data(m, buf, bytes, s_free_buf, NULL) != 0) {
+        free(buf);
+        return -1;
+    }
+    return 0;
+}
+
 int wire_valid_name(const char *name)
 {
     size_t len = strlen(name);

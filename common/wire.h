@@ -100,6 +100,10 @@ int wire_send_error(void *sock, const void *id, size_t id_len, int code, const c
  * a buffer of its own. Returns 0, or -1 when out of memory. */
 int wire_payload_align(zmq_msg_t *payload);
 
+/* A frame that takes `buf` (malloc'd, `bytes` of it): ZeroMQ frees it once
+ * sent. 0, or -1 (out of memory, or bytes 0) with buf freed. */
+int wire_msg_adopt(zmq_msg_t *m, void *buf, size_t bytes);
+
 /* Read one event from a ZeroMQ socket monitor (a PAIR connected to the
  * endpoint given to zmq_socket_monitor): the event number and its value.
  * Never blocks. Returns 0, or -1 when none is queued. */

@@ -115,8 +115,7 @@ static int s_known_weights(const struct server *s, const Psod__Hello *h, struct 
 static void s_welcome(struct server *s, struct member *mb, int rejoined, int named,
                       uint32_t named_crc)
 {
-    free(mb->intended); /* it is sent mb->position whole */
-    mb->intended = NULL;
+    srv_forget_intended(mb); /* it is sent mb->position whole */
     Psod__Welcome w = PSOD__WELCOME__INIT;
     w.particle_id = (uint32_t)(mb - s->m);
     w.round = s->round;
@@ -399,7 +398,7 @@ void srv_handle_hello(struct server *s, struct wire_msg *in)
         srv_verify_forget(s, i);
         srv_hyper_reset(s, i, hash_fnv1a64(h->worker_name));
         zmq_msg_close(&slot->position);
-        free(slot->intended);
+        srv_forget_intended(slot);
         s_member_init(slot, h->worker_name, in);
         s_agree_wire(s, h, slot);
         s_welcome(s, slot, 0, 1, h->payload_crc32c);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/codec.h"
 #include "common/crc32c.h"
 #include "common/log.h"
 #include "common/timeutil.h"
@@ -78,8 +79,6 @@ char **server_preset_argv(int argc, char **argv, int *argc_out, char *err, size_
     *argc_out = argc + extra;
     return out;
 }
-/* "any", then the codec's kinds in order: value - 1 is the kind. */
-
 #define C(f) offsetof(struct server_config, f)
 /* One row per option, as the table reads. */
 /* clang-format off */
@@ -228,4 +227,22 @@ const struct config_table *server_options(struct server_config *c,
     t[1 + STRATEGY_COUNT] = (struct config_table){agg_options, &c->sp.agg};
     t[SERVER_OPTION_TABLES - 1] = (struct config_table){NULL, NULL};
     return t;
+}
+
+int srv_parse_wire(struct server_config *cfg, char *err, size_t errlen)
+{
+    cfg->wire = 0;
+    cfg->wire_density = 0;
+    if (strcmp(cfg->wire_spec, "any") == 0)
+        return 0;
+    int kind;
+    if (codec_spec_parse(cfg->wire_spec, &kind, &cfg->wire_density) != 0) {
+        snprintf(err, errlen,
+                 "--wire %s: any, fp32, fp16, bf16, int8, int4, int2 or topk:DENSITY[:KIND] "
+                 "with 0 < DENSITY <= 1",
+                 cfg->wire_spec);
+        return -1;
+    }
+    cfg->wire = kind + 1;
+    return 0;
 }

@@ -127,8 +127,7 @@ static void s_forget_swarm(struct server *s)
 {
     for (size_t i = 0; i < s->count; i++) {
         zmq_msg_close(&s->m[i].position);
-        free(s->m[i].intended);
-        s->m[i].intended = NULL;
+        srv_forget_intended(&s->m[i]);
     }
     s->count = 0;
     if (s->st)

@@ -46,26 +46,18 @@ static int s_take_push(struct server *s, struct wire_msg *in, struct member *mb,
     *arrived = s_arrives(s);
     if (!*arrived || !s->ops->arrive(s->st, s->round, i, x, &chk))
         chk.bad = payload_check(x, s->n, &chk.crc);
-    const char *what = NULL;
-    char why[96];
-    int code = 0;
-    if (chk.crc != p->payload_crc32c) {
-        code = PSOD__ERROR_CODE__ERR_CHECKSUM;
-        snprintf(why, sizeof why, "payload CRC-32C is %08x, push says %08x", chk.crc,
-                 p->payload_crc32c);
-        what = why;
-    } else if (chk.bad) {
-        code = PSOD__ERROR_CODE__ERR_NOT_FINITE;
-        snprintf(why, sizeof why, "weights hold %zu NaN or infinite values", chk.bad);
-        what = why;
-    }
-    if (!what)
+    if (chk.crc == p->payload_crc32c && !chk.bad)
         return 0;
     if (*arrived && s->ops->withdraw)
         s->ops->withdraw(s->st, i);
     zmq_msg_close(&mb->push);
     zmq_msg_init(&mb->push);
-    srv_reject(s, in, code, p->seq, "%s", what);
+    if (chk.crc != p->payload_crc32c)
+        srv_reject(s, in, PSOD__ERROR_CODE__ERR_CHECKSUM, p->seq,
+                   "payload CRC-32C is %08x, push says %08x", chk.crc, p->payload_crc32c);
+    else
+        srv_reject(s, in, PSOD__ERROR_CODE__ERR_NOT_FINITE, p->seq,
+                   "weights hold %zu NaN or infinite values", chk.bad);
     return -1;
 }
 

@@ -32,12 +32,6 @@ static void s_choose_evaluator(struct server *s)
     }
 }
 
-static void s_free_payload(void *data, void *hint)
-{
-    (void)hint;
-    free(data);
-}
-
 /* A sparse position: the top k of the change from what the worker holds
  * to the exact new position, at the worker's density. What is not sent
  * stays in the gap between the exact position (mb->intended) and what the
@@ -51,11 +45,7 @@ static int s_sparse_position(struct server *s, struct member *mb, float *target,
     void *buf = malloc(sparse_max_bytes(mb->wire, s->n, k, CODEC_BLOCK));
     *bytes =
         buf ? sparse_encode_step(mb->wire, s->n, k, target, zmq_msg_data(&mb->position), buf) : 0;
-    if (!*bytes || zmq_msg_init_data(q, buf, *bytes, s_free_payload, NULL) != 0) {
-        free(buf);
-        return -1;
-    }
-    return 0;
+    return wire_msg_adopt(q, buf, *bytes);
 }
 
 /* A compressed position: the change from the position the worker holds
@@ -124,13 +114,10 @@ void srv_position_ready(void *ctx, int i, uint32_t crc)
     zmq_msg_t q;
     Psod__Position p = PSOD__POSITION__INIT;
     int compressed = mb->active && srv_compressed(mb) && s_encode_position(s, mb, &q, &p) == 0;
-    if (!compressed) { /* the float32 position, whole: held exactly */
-        free(mb->intended);
-        mb->intended = NULL;
-    }
+    if (!compressed) /* the float32 position, whole: held exactly */
+        srv_forget_intended(mb);
     zmq_msg_close(&mb->position);
     zmq_msg_init(&mb->position);
-    mb->pos_crc_ok = 0;
     s_store_position(s, mb, crc, compressed);
     zmq_msg_close(&mb->push);
     mb->has_push = 0;

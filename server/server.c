@@ -29,7 +29,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "common/codec.h"
 #include "common/crc32c.h"
 #include "common/log.h"
 #include "common/pool.h"
@@ -170,19 +169,9 @@ static int s_new(struct server **out, const struct server_config *cfg, int detac
         free(s);
         return -1;
     }
-    s->cfg.wire = 0;
-    s->cfg.wire_density = 0;
-    if (strcmp(cfg->wire_spec, "any") != 0) {
-        int kind;
-        if (codec_spec_parse(cfg->wire_spec, &kind, &s->cfg.wire_density) != 0) {
-            snprintf(err, errlen,
-                     "--wire %s: any, fp32, fp16, bf16, int8, int4, int2 or "
-                     "topk:DENSITY[:KIND] with 0 < DENSITY <= 1",
-                     cfg->wire_spec);
-            free(s);
-            return -1;
-        }
-        s->cfg.wire = kind + 1;
+    if (srv_parse_wire(&s->cfg, err, errlen) != 0) {
+        free(s);
+        return -1;
     }
     s->g_acc = NAN;
     s->lim.max_meta = (size_t)cfg->max_meta_kb * 1024;
@@ -293,7 +282,7 @@ void server_destroy(struct server **sp)
         unlink(s->admin_token_path);
     for (size_t i = 0; i < s->count; i++) {
         zmq_msg_close(&s->m[i].position);
-        free(s->m[i].intended);
+        srv_forget_intended(&s->m[i]);
         if (s->m[i].has_push)
             zmq_msg_close(&s->m[i].push);
     }

@@ -12,6 +12,7 @@
 #define PSOD_SERVER_INT_H
 
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "common/wire.h"
 #include "server/gate.h"
@@ -77,6 +78,13 @@ struct member {
 static inline const float *srv_base_of(const struct member *mb)
 {
     return mb->intended ? mb->intended : (const float *)zmq_msg_data((zmq_msg_t *)&mb->position);
+}
+
+/* It holds mb->position exactly again (a float32 position or welcome). */
+static inline void srv_forget_intended(struct member *mb)
+{
+    free(mb->intended);
+    mb->intended = NULL;
 }
 
 /* Whether a member's payloads are changes against its stored position. */
@@ -445,5 +453,8 @@ int srv_save_model(struct server *s);
 /* At start: every path option names a place psod can write. */
 int srv_open_metrics(struct server *s, char *err, size_t errlen);
 int srv_check_paths(const struct server_config *cfg, char *err, size_t errlen);
+/* --wire's spec into cfg->wire (0 any, else kind + 1) and wire_density
+ * (options.c). 0, or -1 with err filled. */
+int srv_parse_wire(struct server_config *cfg, char *err, size_t errlen);
 
 #endif

@@ -5,8 +5,6 @@
  * handles a message or closes a round. */
 #include "server/server_int.h"
 
-#include "common/codec.h"
-
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>

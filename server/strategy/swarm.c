@@ -1,13 +1,12 @@
 /* PSO-PS swarm state: see swarm.h. The particles' velocities and
  * personal bests, the global best (a copy under --verify-best), the
- * attractors (mean, fitness-weighted, mix, robust) and checkpoints; the
- * fused element-wise update itself is in swarm_kernel.c, the verified
- * best and the strikes in swarm_verify.c. */
+ * attractors (mean, fitness-weighted, mix, robust); the fused
+ * element-wise update itself is in swarm_kernel.c, checkpoints in
+ * swarm_ckpt.c, the verified best and the strikes in swarm_verify.c. */
 #include "server/strategy/swarm_int.h"
 
 #include <math.h>
 #include <stdlib.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "common/codec.h"
@@ -55,75 +54,12 @@ static void s_set_best(const struct swarm *s, struct particle *q, const float *x
         memcpy(q->p, x, s->n * sizeof(float));
 }
 
-/* best_bf16: the global best users take home, widened when it changed
- * (another particle, or the same one improved: `improved`). */
-static void s_widen_best(struct swarm *s, int improved)
+void swarm__widen_best(struct swarm *s, int improved)
 {
     if (s->gx && s->g_particle >= 0 && (improved || s->g_particle != s->gx_of)) {
         codec_bf16_unpack(s->gx, s->pt[s->g_particle].pb, s->n);
         s->gx_of = s->g_particle;
     }
-}
-
-/* A personal best in a checkpoint is float32 whatever holds it, so that
- * either precision resumes from either. */
-#define WIDE_CHUNK 4096
-static void s_put_best(const struct swarm *s, struct ckpt_writer *w, const struct particle *q)
-{
-    if (!q->pb) {
-        ckpt_put(w, q->p, s->n * sizeof(float));
-        return;
-    }
-    float buf[WIDE_CHUNK];
-    for (size_t at = 0; at < s->n; at += WIDE_CHUNK) {
-        size_t len = s->n - at < WIDE_CHUNK ? s->n - at : WIDE_CHUNK;
-        codec_bf16_unpack(buf, q->pb + at, len);
-        ckpt_put(w, buf, len * sizeof(float));
-    }
-}
-
-static int s_get_best(const struct swarm *s, struct ckpt_reader *r, struct particle *q)
-{
-    if (!q->pb)
-        return ckpt_get(r, q->p, s->n * sizeof(float));
-    float buf[WIDE_CHUNK];
-    for (size_t at = 0; at < s->n; at += WIDE_CHUNK) {
-        size_t len = s->n - at < WIDE_CHUNK ? s->n - at : WIDE_CHUNK;
-        if (ckpt_get(r, buf, len * sizeof(float)))
-            return -1;
-        for (size_t e = 0; e < len; e++)
-            if (!isfinite(buf[e])) {
-                snprintf(r->err, sizeof r->err, "a personal best holds a non-finite value");
-                return -1;
-            }
-        codec_bf16_pack(q->pb + at, buf, len);
-    }
-    return 0;
-}
-
-/* A velocity's place in a checkpoint when the particle holds none: zeros,
- * as a run that never had w > 0 wrote them. */
-static void s_put_zeros(struct ckpt_writer *w, size_t bytes)
-{
-    static const char zero[1 << 14];
-    for (size_t left = bytes; left > 0;) {
-        size_t len = left < sizeof zero ? left : sizeof zero;
-        ckpt_put(w, zero, len);
-        left -= len;
-    }
-}
-
-/* ... and one read from a checkpoint into no velocity: skipped. */
-static int s_skip(struct ckpt_reader *r, size_t bytes)
-{
-    char buf[1 << 14];
-    for (size_t left = bytes; left > 0;) {
-        size_t len = left < sizeof buf ? left : sizeof buf;
-        if (ckpt_get(r, buf, len))
-            return -1;
-        left -= len;
-    }
-    return 0;
 }
 
 struct swarm *swarm_new(size_t n, uint64_t offset, const struct pso_params *prm)
@@ -396,7 +332,7 @@ void swarm_round(struct swarm *s, uint64_t round, float *const *x, const float *
         if (done)
             done(ctx, (int)i, crc);
     }
-    s_widen_best(s, gb >= 0 && improved[gb]);
+    swarm__widen_best(s, gb >= 0 && improved[gb]);
 }
 
 int swarm_arrive(struct swarm *s, uint64_t round, int i, const float *x, struct payload_check *chk)
@@ -448,7 +384,7 @@ void swarm_push(struct swarm *s, uint64_t step, int i, float *x, const float *pr
         k.a1 = use_mean ? s->center : NULL;
         pso_update(x, q->v, q->p, g, n, improved, &k, done ? &crc : NULL);
     }
-    s_widen_best(s, gb == i && improved);
+    swarm__widen_best(s, gb == i && improved);
     if (done)
         done(ctx, i, crc);
 }
@@ -467,92 +403,6 @@ void swarm_reset(struct swarm *s, int i, const float *x0, uint64_t stream)
     strategy_order_rekey(&s->ord, (uint32_t)i, stream);
     if (s->mix)
         mix_reset(s->mix, &s->ord, i);
-}
-
-void swarm_save(const struct swarm *s, struct ckpt_writer *w)
-{
-    ckpt_put_u64(w, s->count);
-    ckpt_put_u64(w, s->n);
-    for (size_t i = 0; i < s->count; i++) {
-        if (s->pt[i].v)
-            ckpt_put(w, s->pt[i].v, s->n * sizeof(float));
-        else
-            s_put_zeros(w, s->n * sizeof(float));
-        s_put_best(s, w, &s->pt[i]);
-        ckpt_put_f64(w, s->pt[i].p_loss);
-    }
-    ckpt_put_f64(w, s->g_loss);
-    ckpt_put_u64(w, (uint64_t)(int64_t)s->g_particle);
-    if (s->g) {
-        ckpt_put_u64(w, VERIFY_MAGIC);
-        ckpt_put(w, s->g, s->n * sizeof(float));
-        for (size_t i = 0; i < s->count; i++)
-            ckpt_put_u64(w, (uint64_t)s->pt[i].judged | (uint64_t)s->pt[i].strikes << 1 |
-                                (uint64_t)(s->pt[i].total & 0x7fffffffu) << 33);
-    }
-    if (s->ref) {
-        ckpt_put_u64(w, ROBUST_MAGIC);
-        ckpt_put(w, s->ref, s->n * sizeof(float));
-    }
-    if (s->mix)
-        mix_save(s->mix, w);
-}
-
-int swarm_load(struct swarm *s, struct ckpt_reader *r)
-{
-    uint64_t count, n, gp;
-    if (ckpt_get_u64(r, &count) || ckpt_get_u64(r, &n))
-        return -1;
-    if (count != s->count || n != s->n) {
-        snprintf(r->err, sizeof r->err, "swarm of %llu x %llu, expected %zu x %zu",
-                 (unsigned long long)count, (unsigned long long)n, s->count, s->n);
-        return -1;
-    }
-    for (size_t i = 0; i < s->count; i++)
-        if ((s->pt[i].v ? ckpt_get(r, s->pt[i].v, s->n * sizeof(float))
-                        : s_skip(r, s->n * sizeof(float))) ||
-            s_get_best(s, r, &s->pt[i]) || ckpt_get_f64(r, &s->pt[i].p_loss))
-            return -1;
-    if (ckpt_get_f64(r, &s->g_loss) || ckpt_get_u64(r, &gp))
-        return -1;
-    s->g_particle = (int)(int64_t)gp;
-    if (s->g_particle < -1 || s->g_particle >= (int)s->count) {
-        snprintf(r->err, sizeof r->err, "global best particle %d out of range", s->g_particle);
-        return -1;
-    }
-    s->gx_of = -1;
-    s_widen_best(s, 1);
-    if (s->g) {
-        uint64_t magic, judged;
-        if (ckpt_get_u64(r, &magic) || magic != VERIFY_MAGIC) {
-            snprintf(r->err, sizeof r->err,
-                     "no verified global best in the checkpoint "
-                     "(written without --verify-best)");
-            return -1;
-        }
-        if (ckpt_get(r, s->g, s->n * sizeof(float)))
-            return -1;
-        for (size_t i = 0; i < s->count; i++) {
-            if (ckpt_get_u64(r, &judged))
-                return -1;
-            s->pt[i].judged = (int)(judged & 1);
-            s->pt[i].strikes = (uint32_t)(judged >> 1);
-            s->pt[i].total = (uint32_t)(judged >> 33);
-        }
-    }
-    if (s->ref) {
-        uint64_t magic;
-        if (ckpt_get_u64(r, &magic) || magic != ROBUST_MAGIC) {
-            snprintf(r->err, sizeof r->err,
-                     "no robust attractor in the checkpoint (written "
-                     "without --aggregate)");
-            return -1;
-        }
-        if (ckpt_get(r, s->ref, s->n * sizeof(float)))
-            return -1;
-        s->have_ref = 1;
-    }
-    return s->mix ? mix_load(s->mix, r) : 0;
 }
 
 double swarm_best_loss(const struct swarm *s) { return s->g_loss; }

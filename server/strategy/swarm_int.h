@@ -1,6 +1,6 @@
 /* The swarm's state, shared by the files that implement swarm.h:
- * swarm.c (particles, attractors, the round, checkpoints) and
- * swarm_verify.c (verified best, strikes, exclusion). Nothing else
+ * swarm.c (particles, attractors, the round), swarm_ckpt.c (checkpoints)
+ * and swarm_verify.c (verified best, strikes, exclusion). Nothing else
  * includes it. */
 #ifndef PSOD_SWARM_INT_H
 #define PSOD_SWARM_INT_H
@@ -52,5 +52,9 @@ static inline int swarm__out(const struct swarm *s, size_t i)
 {
     return s->prm.strike_limit > 0 && s->pt[i].total >= (uint64_t)s->prm.strike_limit;
 }
+
+/* best_bf16: the global best users take home, widened when it changed
+ * (another particle, or the same one improved: `improved`; swarm.c). */
+void swarm__widen_best(struct swarm *s, int improved);
 
 #endif

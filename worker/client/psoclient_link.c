@@ -286,12 +286,6 @@ static void s_release(void *data, void *hint)
     atomic_store(&((struct psoc_link *)hint)->released, 1);
 }
 
-static void s_free_payload(void *data, void *hint)
-{
-    (void)hint;
-    free(data);
-}
-
 /* A sparse push: the top of x - ref + resid (sparse.h) in a frame of its
  * own size. 0, or -1 when out of memory. */
 static int s_sparse_payload(struct psoc_link *l, const float *x, const float *ref,
@@ -300,11 +294,7 @@ static int s_sparse_payload(struct psoc_link *l, const float *x, const float *re
     size_t k = sparse_k(l->n, l->density);
     void *buf = malloc(sparse_max_bytes(l->wire, l->n, k, CODEC_BLOCK));
     size_t bytes = buf ? sparse_encode(l->wire, l->n, k, x, ref, l->resid, buf) : 0;
-    if (!bytes || zmq_msg_init_data(payload, buf, bytes, s_free_payload, NULL) != 0) {
-        free(buf);
-        return -1;
-    }
-    return 0;
+    return wire_msg_adopt(payload, buf, bytes);
 }
 
 int psoc__push(struct psoc_link *l, float *weights, const float *gradient,
@@ -337,21 +327,19 @@ int psoc__push(struct psoc_link *l, float *weights, const float *gradient,
         if (bad)
             return psoc__err(err, errlen, PSOC_EINVAL, "%s hold %zu NaN or infinite values",
                              gradient ? "gradients" : "weights", bad);
+        const float *ref = gradient ? NULL : l->ref;
         if (l->density > 0) {
-            if (s_sparse_payload(l, send, gradient ? NULL : l->ref, &payload) != 0)
+            if (s_sparse_payload(l, send, ref, &payload) != 0)
                 return psoc__err(err, errlen, PSOC_ESYS, "out of memory");
             p.sparse = 1;
+        } else {
+            if (zmq_msg_init_size(&payload, codec_bytes(l->wire, l->n, CODEC_BLOCK)) != 0)
+                return psoc__err(err, errlen, PSOC_ESYS, "out of memory");
+            codec_encode(l->wire, l->n, send, ref, l->resid, zmq_msg_data(&payload));
         }
-        size_t qbytes =
-            l->density > 0 ? zmq_msg_size(&payload) : codec_bytes(l->wire, l->n, CODEC_BLOCK);
-        if (!(l->density > 0) && zmq_msg_init_size(&payload, qbytes) != 0)
-            return psoc__err(err, errlen, PSOC_ESYS, "out of memory");
-        if (!(l->density > 0))
-            codec_encode(l->wire, l->n, send, gradient ? NULL : l->ref, l->resid,
-                         zmq_msg_data(&payload));
         p.encoding = (Psod__Encoding)l->wire;
         p.block_size = codec_blocked(l->wire) ? CODEC_BLOCK : 0;
-        p.payload_crc32c = crc32c(0, zmq_msg_data(&payload), qbytes);
+        p.payload_crc32c = crc32c(0, zmq_msg_data(&payload), zmq_msg_size(&payload));
     } else if (l->zero_copy) {
         atomic_store(&l->released, 0);
         zmq_msg_init_data(&payload, send, bytes, s_release, l);
