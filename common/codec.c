@@ -33,34 +33,50 @@ int codec_parse(const char *name)
     return -1;
 }
 
-int codec_spec_parse(const char *spec, int *kind, double *density)
+/* ":KIND" or nothing (fp32) after a number: the kind, or -1. */
+static int s_tail_kind(const char *end)
+{
+    if (*end == ':')
+        return codec_parse(end + 1);
+    return *end ? -1 : CODEC_FP32;
+}
+
+int codec_spec_parse(const char *spec, int *kind, double *density, unsigned *fragments)
 {
     if (!spec)
         return -1;
+    char *end;
+    int k;
+    if (strncmp(spec, "frag:", 5) == 0) {
+        if (spec[5] < '0' || spec[5] > '9')
+            return -1;
+        unsigned long f = strtoul(spec + 5, &end, 10);
+        if (f < 2 || f > CODEC_MAX_FRAGMENTS || (k = s_tail_kind(end)) < 0)
+            return -1;
+        *kind = k;
+        *density = 0;
+        *fragments = (unsigned)f;
+        return 0;
+    }
+    *fragments = 0;
     if (strncmp(spec, "topk:", 5) != 0) {
         *kind = codec_parse(spec);
         *density = 0;
         return *kind < 0 ? -1 : 0;
     }
-    char *end;
     double d = strtod(spec + 5, &end);
-    if (end == spec + 5 || !(d > 0 && d <= 1))
-        return -1;
-    int k = CODEC_FP32;
-    if (*end == ':')
-        k = codec_parse(end + 1);
-    else if (*end)
-        return -1;
-    if (k < 0)
+    if (end == spec + 5 || !(d > 0 && d <= 1) || (k = s_tail_kind(end)) < 0)
         return -1;
     *kind = k;
     *density = d;
     return 0;
 }
 
-void codec_spec_name(int kind, double density, char *buf, size_t len)
+void codec_spec_name(int kind, double density, unsigned fragments, char *buf, size_t len)
 {
-    if (density > 0)
+    if (fragments > 1)
+        snprintf(buf, len, "frag:%u:%s", fragments, codec_name(kind));
+    else if (density > 0)
         snprintf(buf, len, "topk:%g:%s", density, codec_name(kind));
     else
         snprintf(buf, len, "%s", codec_name(kind));

@@ -68,12 +68,17 @@ const char *codec_name(int kind);
 /* The kind named, or -1. */
 int codec_parse(const char *name);
 
-/* A wire spec: a kind ("int4"), or sparse payloads of a kind,
- * "topk:DENSITY[:KIND]" (0 < DENSITY <= 1, KIND fp32 when left out):
- * 0 with *kind and *density (0 = dense), or -1. */
-int codec_spec_parse(const char *spec, int *kind, double *density);
-/* The spec of a kind and density, as codec_spec_parse reads it. */
-void codec_spec_name(int kind, double density, char *buf, size_t len);
+/* The most fragments a vector may be synced in (`frag:F`). */
+#define CODEC_MAX_FRAGMENTS 4096u
+
+/* A wire spec: a kind ("int4"); sparse payloads of a kind,
+ * "topk:DENSITY[:KIND]" (0 < DENSITY <= 1); or fragment payloads of a
+ * kind, "frag:F[:KIND]" (2 <= F <= CODEC_MAX_FRAGMENTS: the vector in F
+ * parts, one synced a round). KIND is fp32 when left out. 0 with *kind,
+ * *density (0 = dense) and *fragments (0 = the whole vector), or -1. */
+int codec_spec_parse(const char *spec, int *kind, double *density, unsigned *fragments);
+/* The spec of a kind, density and fragments, as codec_spec_parse reads it. */
+void codec_spec_name(int kind, double density, unsigned fragments, char *buf, size_t len);
 /* NULL-terminated names in kind order, for option tables. */
 extern const char *const codec_names[];
 

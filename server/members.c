@@ -70,17 +70,20 @@ static void s_agree_wire(const struct server *s, const Psod__Hello *h, struct me
 {
     int want = (int)h->encoding;
     double dwant = h->density;
+    unsigned fwant = h->fragments > 1 ? h->fragments : 0;
     if (!s->cfg.wire) {
         mb->wire = want;
         mb->density = dwant;
+        mb->fragments = fwant;
         return;
     }
     mb->wire = s->cfg.wire - 1;
     mb->density = s->cfg.wire_density;
-    if (mb->wire != want || mb->density != dwant) {
+    mb->fragments = s->cfg.wire_fragments;
+    if (mb->wire != want || mb->density != dwant || mb->fragments != fwant) {
         char a[64], b[64];
-        codec_spec_name(want, dwant, a, sizeof a);
-        codec_spec_name(mb->wire, mb->density, b, sizeof b);
+        codec_spec_name(want, dwant, fwant, a, sizeof a);
+        codec_spec_name(mb->wire, mb->density, mb->fragments, b, sizeof b);
         log_info("worker '%s' asked for %s payloads; psod imposes %s (--wire)", mb->name, a, b);
     }
 }
@@ -137,6 +140,7 @@ static void s_welcome(struct server *s, struct member *mb, int rejoined, int nam
     w.session = (ProtobufCBinaryData){sizeof mb->session, mb->session};
     w.encoding = (Psod__Encoding)mb->wire;
     w.density = (float)mb->density;
+    w.fragments = mb->fragments;
     srv_hyper_fill(s, (int)(mb - s->m), &w.hyper, &w.lr, &w.momentum);
     w.shard_offset = s->sh.offset;
     if (named && named_crc == w.payload_crc32c) {
@@ -212,6 +216,13 @@ static int s_hello_malformed(const struct server *s, const Psod__Hello *h, char 
         return snprintf(why, len, "hello asks for sparse payloads of density %g; 0 to 1",
                         (double)h->density),
                PSOD__ERROR_CODE__ERR_MALFORMED;
+    if (h->fragments > CODEC_MAX_FRAGMENTS || (h->fragments > 1 && h->density > 0))
+        return snprintf(why, len,
+                        "hello asks for %u fragments%s; 0 or 2 to %u, and not with sparse "
+                        "payloads",
+                        h->fragments, h->density > 0 ? " of sparse payloads" : "",
+                        CODEC_MAX_FRAGMENTS),
+               PSOD__ERROR_CODE__ERR_MALFORMED;
     if (h->payload_kind != PSOD__PAYLOAD_KIND__PAYLOAD_WEIGHTS || h->auth_token.len != 0)
         return snprintf(why, len, "hello takes float32 initial weights, without tokens"),
                PSOD__ERROR_CODE__ERR_UNSUPPORTED;
@@ -219,6 +230,32 @@ static int s_hello_malformed(const struct server *s, const Psod__Hello *h, char 
         return snprintf(why, len, "param_count %llu outside 1..%zu (see --max-payload-mb)",
                         (unsigned long long)h->param_count, s->lim.max_payload / sizeof(float)),
                PSOD__ERROR_CODE__ERR_TOO_LARGE;
+    return 0;
+}
+
+/* Whether fragment payloads, asked for or imposed, fit this swarm: a
+ * strategy that takes weights, rounds, and a part per fragment. */
+static int s_hello_fragments(const struct server *s, const Psod__Hello *h, char *why, size_t len)
+{
+    unsigned f = s->cfg.wire ? s->cfg.wire_fragments : h->fragments;
+    if (f < 2)
+        return 0;
+    if (s->ops->push_kind)
+        return snprintf(why, len,
+                        "strategy %s takes gradients of the whole model; fragment payloads "
+                        "sync a part of the weights each round",
+                        s->ops->name),
+               PSOD__ERROR_CODE__ERR_UNSUPPORTED;
+    if (s->cfg.mode == SERVER_ASYNC)
+        return snprintf(why, len,
+                        "fragment payloads sync part (round mod %u) each round; --mode async "
+                        "has no rounds to count them by",
+                        f),
+               PSOD__ERROR_CODE__ERR_UNSUPPORTED;
+    if (f > h->param_count)
+        return snprintf(why, len, "%u fragments of %llu parameters: at most one a parameter", f,
+                        (unsigned long long)h->param_count),
+               PSOD__ERROR_CODE__ERR_UNSUPPORTED;
     return 0;
 }
 
@@ -262,7 +299,8 @@ void srv_handle_hello(struct server *s, struct wire_msg *in)
     }
     if (srv_shard_check_hello(s, in, h) != 0)
         return;
-    if ((code = s_hello_foreign(s, h, why, sizeof why))) {
+    if ((code = s_hello_foreign(s, h, why, sizeof why)) ||
+        (code = s_hello_fragments(s, h, why, sizeof why))) {
         srv_reject(s, in, code, 0, "%s", why);
         return;
     }
@@ -413,7 +451,7 @@ void srv_handle_hello(struct server *s, struct wire_msg *in)
     s_member_init(mb, h->worker_name, in);
     s_agree_wire(s, h, mb);
     char more[96] = "", spec[64];
-    codec_spec_name(mb->wire, mb->density, spec, sizeof spec);
+    codec_spec_name(mb->wire, mb->density, mb->fragments, spec, sizeof spec);
     if ((long)s->count < s->cfg.workers)
         snprintf(more, sizeof more, "; rounds wait for %ld more worker%s to join",
                  s->cfg.workers - (long)s->count, s->cfg.workers - (long)s->count == 1 ? "" : "s");

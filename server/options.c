@@ -102,8 +102,9 @@ static const struct config_option s_options[] = {
         "state, so a slow worker slows only itself (pso and avg)"),
     OPT_STRING("wire", C(wire_spec), "any",
         "payload encoding of pushes and positions: any = what each worker's hello asks for; "
-        "fp32, fp16, bf16, int8, int4, int2 or topk:DENSITY[:KIND] (sparse: that share of "
-        "each change's entries, the largest) = imposed on every worker (changes against "
+        "fp32, fp16, bf16, int8, int4, int2, topk:DENSITY[:KIND] (sparse: that share of "
+        "each change's entries, the largest), frag:F[:KIND] (the vector in F parts, part "
+        "round mod F synced each round) = imposed on every worker (changes against "
         "shared state, with error feedback; PROTOCOL.md)"),
     OPT_INT("seed", C(seed), "1", 0, 9.2e18,
         "seed of the swarm's random factors"),
@@ -233,14 +234,15 @@ int srv_parse_wire(struct server_config *cfg, char *err, size_t errlen)
 {
     cfg->wire = 0;
     cfg->wire_density = 0;
+    cfg->wire_fragments = 0;
     if (strcmp(cfg->wire_spec, "any") == 0)
         return 0;
     int kind;
-    if (codec_spec_parse(cfg->wire_spec, &kind, &cfg->wire_density) != 0) {
+    if (codec_spec_parse(cfg->wire_spec, &kind, &cfg->wire_density, &cfg->wire_fragments) != 0) {
         snprintf(err, errlen,
-                 "--wire %s: any, fp32, fp16, bf16, int8, int4, int2 or topk:DENSITY[:KIND] "
-                 "with 0 < DENSITY <= 1",
-                 cfg->wire_spec);
+                 "--wire %s: any, fp32, fp16, bf16, int8, int4, int2, topk:DENSITY[:KIND] "
+                 "with 0 < DENSITY <= 1 or frag:F[:KIND] with 2 <= F <= %u",
+                 cfg->wire_spec, CODEC_MAX_FRAGMENTS);
         return -1;
     }
     cfg->wire = kind + 1;

@@ -12,6 +12,7 @@
 #include "common/codec.h"
 #include "common/payload.h"
 #include "common/crc32c.h"
+#include "common/range.h"
 #include "common/log.h"
 #include "common/sparse.h"
 #include "common/timeutil.h"
@@ -61,17 +62,28 @@ static int s_take_push(struct server *s, struct wire_msg *in, struct member *mb,
     return -1;
 }
 
+void srv_fragment_range(const struct member *mb, size_t n, uint64_t round, size_t *off, size_t *len)
+{
+    uint64_t o = 0, l = n;
+    if (mb->fragments > 1)
+        range_of(n, (int)mb->fragments, (int)(round % mb->fragments), &o, &l);
+    *off = (size_t)o;
+    *len = (size_t)l;
+}
+
 /* A compressed push: the payload's layout and CRC checked, then decoded
  * against the position the worker holds (a gradient: against nothing) into
- * a float32 mb->push. 0, or -1 refused. */
+ * a float32 mb->push. A fragment push holds the change of its part only:
+ * the rest of mb->push is that position, unchanged. 0, or -1 refused. */
 static int s_decode_push(struct server *s, struct wire_msg *in, struct member *mb,
                          const Psod__Push *p)
 {
     const void *q = zmq_msg_data(&in->payload);
-    size_t bytes = zmq_msg_size(&in->payload);
+    size_t bytes = zmq_msg_size(&in->payload), off, len;
+    srv_fragment_range(mb, s->n, p->round, &off, &len);
     char msg[200];
     int code = p->sparse ? sparse_check(mb->wire, s->n, p->block_size, q, bytes, msg, sizeof msg)
-                         : codec_check(mb->wire, s->n, p->block_size, q, bytes, msg, sizeof msg);
+                         : codec_check(mb->wire, len, p->block_size, q, bytes, msg, sizeof msg);
     if (code) {
         srv_reject(s, in, code, p->seq, "%s", msg);
         return -1;
@@ -88,9 +100,12 @@ static int s_decode_push(struct server *s, struct wire_msg *in, struct member *m
         return -1;
     }
     const float *ref = s->ops->push_kind ? NULL : srv_base_of(mb);
-    size_t bad = p->sparse
-                     ? sparse_decode(mb->wire, s->n, p->block_size, q, bytes, ref, zmq_msg_data(&x))
-                     : codec_decode(mb->wire, s->n, p->block_size, q, ref, zmq_msg_data(&x));
+    float *dst = zmq_msg_data(&x);
+    if (len < s->n) /* fragments take weights: ref is there */
+        memcpy(dst, ref, s->n * sizeof(float));
+    size_t bad = p->sparse ? sparse_decode(mb->wire, s->n, p->block_size, q, bytes, ref, dst)
+                           : codec_decode(mb->wire, len, p->block_size, q, ref ? ref + off : NULL,
+                                          dst + off);
     if (bad) {
         zmq_msg_close(&x);
         srv_reject(s, in, PSOD__ERROR_CODE__ERR_NOT_FINITE, p->seq,
@@ -121,6 +136,15 @@ static int s_push_refusal(const struct server *s, const struct member *mb, const
                         mb->name, mb->density > 0 ? "sparse " : "", codec_name(mb->wire),
                         p->sparse ? "sparse " : "", codec_name((int)p->encoding)),
                PSOD__ERROR_CODE__ERR_UNSUPPORTED;
+    if (mb->fragments < 2 && p->fragment != 0)
+        return snprintf(why, len, "push carries fragment %u; worker '%s' agreed on whole payloads",
+                        p->fragment, mb->name),
+               PSOD__ERROR_CODE__ERR_MALFORMED;
+    if (mb->fragments > 1 && p->fragment != p->round % mb->fragments)
+        return snprintf(why, len, "push carries fragment %u; round %llu's is %llu of %u",
+                        p->fragment, (unsigned long long)p->round,
+                        (unsigned long long)(p->round % mb->fragments), mb->fragments),
+               PSOD__ERROR_CODE__ERR_MALFORMED;
     if ((int)p->payload_kind != s->ops->push_kind)
         return snprintf(why, len, "strategy %s takes %s, the push carries %s", s->ops->name,
                         s->ops->push_kind ? "gradients" : "weights",

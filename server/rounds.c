@@ -58,16 +58,26 @@ static int s_encode_position(struct server *s, struct member *mb, zmq_msg_t *q, 
     if (!mb->intended && !(mb->intended = malloc(s->n * sizeof(float))))
         return -1;
     memcpy(mb->intended, target, s->n * sizeof(float)); /* before the wire rounds it */
-    size_t bytes;
+    size_t bytes, off, len;
     if (mb->density > 0) {
         if (s_sparse_position(s, mb, target, q, &bytes) != 0)
             return -1;
         p->sparse = 1;
     } else {
-        bytes = codec_bytes(mb->wire, s->n, CODEC_BLOCK);
+        /* A fragment member gets the change of this round's part; the rest
+         * of what it holds stays, and the gap to the exact position waits
+         * for that part's round, as a sparse position's does. */
+        srv_fragment_range(mb, s->n, s->round, &off, &len);
+        const float *state = zmq_msg_data(&mb->position);
+        bytes = codec_bytes(mb->wire, len, CODEC_BLOCK);
         if (zmq_msg_init_size(q, bytes) != 0)
             return -1;
-        codec_encode_step(mb->wire, s->n, target, zmq_msg_data(&mb->position), zmq_msg_data(q));
+        codec_encode_step(mb->wire, len, target + off, state + off, zmq_msg_data(q));
+        if (len < s->n) {
+            memcpy(target, state, off * sizeof(float));
+            memcpy(target + off + len, state + off + len, (s->n - off - len) * sizeof(float));
+            p->fragment = (uint32_t)(s->round % mb->fragments);
+        }
     }
     p->encoding = (Psod__Encoding)mb->wire;
     p->block_size = codec_blocked(mb->wire) ? CODEC_BLOCK : 0;

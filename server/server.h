@@ -49,9 +49,10 @@ struct server_config {
     char resume[CONF_STRLEN];           /* directory to resume from */
     int resume_or_start;                /* --resume may find nothing: start a new swarm */
     int mode;                           /* enum server_mode (CONF_ENUM stores an int) */
-    char wire_spec[CONF_STRLEN];        /* --wire: any, a kind or topk:DENSITY[:KIND] */
+    char wire_spec[CONF_STRLEN];        /* --wire: any, a kind, topk:, frag: */
     int wire;                           /* from it: 0 each worker's choice; else kind + 1 */
     double wire_density;                /* ... and the density imposed (0: dense) */
+    unsigned wire_fragments;            /* ... and the fragments imposed (0: whole) */
     long max_peers;                     /* open connections allowed, 0 = no limit */
     long threads;                       /* --threads: the element-range team, 0 = the cores */
     char curve_secret[CONF_STRLEN];     /* the daemon's CURVE key pair file, "" = no CURVE */

@@ -27,8 +27,9 @@ struct member {
     char key[72];                            /* with CURVE: the key that holds this particle */
     char host[64];                           /* where the holding process runs, and its pid */
     uint32_t pid;
-    int wire;       /* enum codec_kind agreed at its hello */
-    double density; /* sparse payloads agreed (common/sparse.h): their density; 0 = dense */
+    int wire;           /* enum codec_kind agreed at its hello */
+    double density;     /* sparse payloads agreed (common/sparse.h): their density; 0 = dense */
+    unsigned fragments; /* fragment payloads agreed: the parts, one a round; 0 = whole */
     /* Compressed: the exact position the daemon last computed for it, of
      * which the worker holds what the wire delivered (mb->position). Its
      * pushes are changes it made and decode against this, so what one
@@ -90,8 +91,13 @@ static inline void srv_forget_intended(struct member *mb)
 /* Whether a member's payloads are changes against its stored position. */
 static inline int srv_compressed(const struct member *mb)
 {
-    return mb->wire != 0 || mb->density > 0;
+    return mb->wire != 0 || mb->density > 0 || mb->fragments > 1;
 }
+
+/* A fragment member's part of round `round`: [*off, *off + *len) of n
+ * (common/range.h, part round mod fragments). */
+void srv_fragment_range(const struct member *mb, size_t n, uint64_t round, size_t *off,
+                        size_t *len);
 
 /* pso --verify-best (verify.c): the candidate sent out for a verdict. */
 #define VERIFY_PANEL_MAX 64

@@ -66,7 +66,9 @@ static void s_offer_verify(struct psoc *c, const struct worker_config *cfg, stru
 /* The wire agreed, as --wire reads it. */
 static const char *s_spec(const struct psoc_welcome *w, char *buf, size_t len)
 {
-    if (w->density > 0)
+    if (w->fragments > 1)
+        snprintf(buf, len, "frag:%u:%s", w->fragments, psoc_wire_name(w->wire));
+    else if (w->density > 0)
         snprintf(buf, len, "topk:%g:%s", w->density, psoc_wire_name(w->wire));
     else
         snprintf(buf, len, "%s", psoc_wire_name(w->wire));
@@ -82,8 +84,8 @@ int psoworker_client_options(const struct worker_config *cfg, struct psoc_option
     po->reconnect_ms = (int)cfg->reconnect_ms;
     if (psoc_wire_spec(po, cfg->wire_spec) != PSOC_OK) {
         snprintf(err, errlen,
-                 "--wire %s: fp32, fp16, bf16, int8, int4, int2 or topk:DENSITY[:KIND] with "
-                 "0 < DENSITY <= 1",
+                 "--wire %s: fp32, fp16, bf16, int8, int4, int2, topk:DENSITY[:KIND] with "
+                 "0 < DENSITY <= 1 or frag:F[:KIND] with 2 <= F <= 4096",
                  cfg->wire_spec);
         return -1;
     }

@@ -10,7 +10,7 @@
 
 struct worker_config {
     char model[CONF_STRLEN];
-    char wire_spec[CONF_STRLEN]; /* --wire: a kind or topk:DENSITY[:KIND] */
+    char wire_spec[CONF_STRLEN]; /* --wire: a kind, topk:, frag: */
     char dataset[CONF_STRLEN];
     char data_dir[CONF_STRLEN];
     char metrics[CONF_STRLEN];

@@ -30,8 +30,9 @@ const struct config_option worker_options[] = {
         "payload encoding of pushes and positions: fp32, or the change since the last "
         "position as fp16, bf16, int8, int4 or int2 (the last three blockwise scaled), or "
         "topk:DENSITY[:KIND], that share of the change's entries, the largest, in KIND "
-        "(fp32 when left out): all with error feedback; psod may impose another (its "
-        "--wire)"),
+        "(fp32 when left out), or frag:F[:KIND], the vector in F parts, part (round mod F) "
+        "synced each round and the others trained on meanwhile: all with error feedback; "
+        "psod may impose another (its --wire)"),
     OPT_STRING("curve-secret", W(curve_secret), "",
         "this worker's CURVE key pair file (psoctl keygen); its .pub must be in psod's "
         "--allow directory"),

@@ -119,8 +119,8 @@ class Client:
                 setattr(opts, field, int(value))
         opts.heartbeat_thread = 1 if heartbeat_thread else 0
         if lib.psoc_wire_spec(ctypes.byref(opts), wire.encode()) != 0:
-            raise ValueError("wire must be fp32, fp16, bf16, int8, int4, int2 or "
-                             "topk:DENSITY[:KIND], not %r" % (wire,))
+            raise ValueError("wire must be fp32, fp16, bf16, int8, int4, int2, "
+                             "topk:DENSITY[:KIND] or frag:F[:KIND], not %r" % (wire,))
         opts.stop = ctypes.pointer(self._stop)
         err = ctypes.create_string_buffer(_lib.ERR_LEN)
         if curve_secret or curve_server:
@@ -222,7 +222,7 @@ class Client:
                 "push_gradients": bool(w.push_gradients), "heartbeat_ms": w.heartbeat_ms,
                 "pushes": w.pushes, "model": _text(w.model), "dataset": _text(w.dataset),
                 "wire": _text(self._lib.psoc_wire_name(w.wire)),
-                "density": w.density,
+                "density": w.density, "fragments": w.fragments,
                 "lr": w.lr, "momentum": w.momentum}
 
     def sync(self, weights, loss, samples, gradient=None, accuracy=math.nan,

@@ -27,7 +27,8 @@ class Options(ctypes.Structure):
                 ("max_payload", c_size_t), ("heartbeat_thread", c_int), ("log", LOG_FN),
                 ("log_ctx", c_void_p), ("stop", ctypes.POINTER(c_int)),
                 ("curve_public", ctypes.c_char * 41), ("curve_secret", ctypes.c_char * 41),
-                ("curve_server", ctypes.c_char * 41), ("wire", c_int), ("density", c_double)]
+                ("curve_server", ctypes.c_char * 41), ("wire", c_int), ("density", c_double),
+                ("fragments", c_uint32)]
 
 
 class Welcome(ctypes.Structure):
@@ -36,7 +37,8 @@ class Welcome(ctypes.Structure):
                 ("positions_global", c_int), ("push_gradients", c_int),
                 ("heartbeat_ms", c_uint32), ("pushes", c_uint64), ("model", ctypes.c_char * 64),
                 ("dataset", ctypes.c_char * 32), ("wire", c_int),
-                ("lr", c_double), ("momentum", c_double), ("density", c_double)]
+                ("lr", c_double), ("momentum", c_double), ("density", c_double),
+                ("fragments", c_uint32)]
 
 
 class Report(ctypes.Structure):

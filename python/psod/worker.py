@@ -119,7 +119,8 @@ def parser():
     a("--reconnect-ms", type=int, default=120000)
     a("--wire", default="fp32",
       help="payload encoding of pushes and positions: fp32, fp16, bf16, int8, int4, int2, or "
-           "topk:DENSITY[:KIND], that share of each change's entries (the largest) in KIND; "
+           "topk:DENSITY[:KIND], that share of each change's entries (the largest) in KIND, "
+           "or frag:F[:KIND], the vector in F parts, part (round mod F) synced each round; "
            "all but fp32 send the change since the last position, with error feedback; psod "
            "may impose another")
     a("--curve-secret", default="")

@@ -90,6 +90,58 @@ def test_sparse_payloads_deliver_the_whole_change_over_rounds(daemon, wire):
         assert per_push < 0.25 * 4 * n, per_push  # under a quarter of float32's
 
 
+@pytest.mark.parametrize("wire,tol", [("frag:4", 1e-6), ("frag:4:int8", 0.02 / 127 * 2)])
+def test_fragments_sync_one_part_a_round_and_leave_the_rest_to_train(daemon, wire, tol):
+    """Fragment payloads, avg, two workers: round r averages part r mod 4
+    of the two vectors and leaves the other parts as each worker has them;
+    after four rounds every part is the mean. Each push moves a quarter of
+    float32's bytes (less in int8)."""
+    import threading
+    n = 1000
+    d = daemon("--workers", "2", "--strategy", "avg", "--max-rounds", "20")
+    layout = "objective:sphere:%d" % n
+    rng = np.random.default_rng(11)
+    w0 = rng.standard_normal(n).astype(np.float32)
+    cs, xs = [], []
+    for name in ("fa", "fb"):
+        c = psod.Client(d.endpoint, name, wire=wire)
+        c.set_model(layout)
+        x = w0.copy()
+        wel = c.join(x, psod.layout_hash(layout))
+        assert wel["fragments"] == 4 and wel["density"] == 0, wel
+        cs.append(c)
+        xs.append(x)
+    joined = psod.Client(d.endpoint).status()["bytes_in"]
+    steps = [(0.01 * rng.standard_normal(n)).astype(np.float32) for _ in cs]
+    for x, s in zip(xs, steps):
+        x += s
+    local = [x.copy() for x in xs]
+    mean = w0 + (steps[0] + steps[1]) / 2
+
+    def sync_all():
+        ts = [threading.Thread(target=c.sync, args=(x, 1.0, 4)) for c, x in zip(cs, xs)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(30)
+
+    for r in range(4):
+        sync_all()
+        done = slice(0, 250 * (r + 1))
+        rest = slice(250 * (r + 1), n)
+        for x, mine in zip(xs, local):
+            assert np.abs(x[done] - mean[done]).max() <= tol, (r, np.abs(x[done] - mean[done]).max())
+            assert np.array_equal(x[rest], mine[rest]), r  # not yet synced: the worker's own
+    st = psod.Client(d.endpoint).status()
+    per_push = (st["bytes_in"] - joined) / 8
+    assert per_push < (0.25 if wire == "frag:4" else 0.08) * 4 * n + 400, per_push
+    for c in cs:
+        c.close()
+    for bad in ("frag:1", "frag:0", "frag:x", "frag:4097", "frag:4:int3", "frag:-2"):
+        with pytest.raises(ValueError):
+            psod.Client(d.endpoint, "x", wire=bad)
+
+
 def test_workers_starting_from_weights_psod_holds_do_not_send_them(daemon):
     """A hello names its weights by checksum first: the first worker of a
     swarm is asked for them, a second one starting from the same weights

@@ -109,6 +109,7 @@ int srv_status_fill(struct server *s, int with_particles, struct srv_status_buf 
             p->evicted = mb->evicted;
             p->encoding = (Psod__Encoding)mb->wire;
             p->density = (float)mb->density;
+            p->fragments = mb->fragments;
             p->age_seconds = now - mb->last_seen;
             p->pushes = mb->pushes;
             p->pushed_this_round = mb->has_push;

@@ -54,10 +54,12 @@ int psoc_wire_spec(struct psoc_options *o, const char *spec)
 {
     int kind;
     double density;
-    if (codec_spec_parse(spec, &kind, &density) != 0)
+    unsigned fragments;
+    if (codec_spec_parse(spec, &kind, &density, &fragments) != 0)
         return PSOC_EINVAL;
     o->wire = kind;
     o->density = density;
+    o->fragments = fragments;
     return PSOC_OK;
 }
 const char *psoc_wire_name(int wire) { return codec_name(wire); }
@@ -127,12 +129,15 @@ int psoc_open(struct psoc **out, const char *endpoint, const char *name,
         return psoc__err(err, errlen, PSOC_EINVAL,
                          "worker name must be 1 to %d printable characters without spaces",
                          PSOC_NAME_MAX);
-    if (opts && (opts->wire < 0 || opts->wire >= CODEC_KINDS ||
-                 !(opts->density >= 0 && opts->density <= 1)))
+    if (opts &&
+        (opts->wire < 0 || opts->wire >= CODEC_KINDS ||
+         !(opts->density >= 0 && opts->density <= 1) || opts->fragments > CODEC_MAX_FRAGMENTS ||
+         (opts->fragments > 1 && opts->density > 0)))
         return psoc__err(err, errlen, PSOC_EINVAL,
-                         "wire kind %d, density %g: fp32, fp16, bf16, int8, int4 or int2, and a "
-                         "density in [0, 1] (0 = dense)",
-                         opts->wire, opts->density);
+                         "wire kind %d, density %g, fragments %u: fp32, fp16, bf16, int8, int4 "
+                         "or int2, a density in [0, 1] (0 = dense) and 0 or 2 to %u fragments "
+                         "(not both)",
+                         opts->wire, opts->density, opts->fragments, CODEC_MAX_FRAGMENTS);
     struct psoc *c = calloc(1, sizeof *c);
     if (!c || !(c->link = calloc(1, sizeof *c->link))) {
         free(c);

@@ -77,6 +77,11 @@ struct psoc_options {
      * (the top of the change by magnitude, the rest carried forward), 0 =
      * dense; psoc_wire_spec reads "topk:0.01:int2". */
     double density;
+    /* Fragment payloads: the vector in this many parts, part (round mod
+     * fragments) synced each round and the rest of the caller's weights
+     * left as they are; 0 = the whole vector; psoc_wire_spec reads
+     * "frag:4:int4". Not with density. */
+    uint32_t fragments;
 };
 
 /* Wire kinds: what pushes and positions carry. Compressed kinds send the
@@ -92,8 +97,8 @@ enum psoc_wire {
 };
 /* The kind named "fp32", "fp16", "bf16" or "int8", or -1; and its name. */
 PSOC_API int psoc_wire_parse(const char *name);
-/* A wire spec, a kind or "topk:DENSITY[:KIND]", into the options' wire
- * and density: PSOC_OK, or PSOC_EINVAL. */
+/* A wire spec, a kind, "topk:DENSITY[:KIND]" or "frag:F[:KIND]", into the
+ * options' wire, density and fragments: PSOC_OK, or PSOC_EINVAL. */
 PSOC_API int psoc_wire_spec(struct psoc_options *o, const char *spec);
 PSOC_API const char *psoc_wire_name(int wire);
 
@@ -119,7 +124,8 @@ struct psoc_welcome {
     /* psod --hyper: train with this learning rate and momentum until a
      * position says otherwise; NaN when the daemon sets none. */
     double lr, momentum;
-    double density; /* sparse payloads agreed: their density, 0 = dense */
+    double density;     /* sparse payloads agreed: their density, 0 = dense */
+    uint32_t fragments; /* fragment payloads agreed: the parts, 0 = whole */
 };
 
 /* What a worker reports with a push besides its vector. */

@@ -77,14 +77,15 @@ struct psoc_link {
      * feedback carries into the next push (sparse: all that was not
      * sent). */
     int wire;
-    double density; /* sparse payloads: the share of entries sent; 0 = dense */
+    double density;     /* sparse payloads: the share of entries sent; 0 = dense */
+    unsigned fragments; /* fragment payloads: the parts, one a round; 0 = whole */
     float *ref, *resid;
 };
 
 /* Whether a link's payloads are changes against ref (psoclient_link.c). */
 static inline int psoc__compressed(const struct psoc_link *l)
 {
-    return l->wire != 0 || l->density > 0;
+    return l->wire != 0 || l->density > 0 || l->fragments > 1;
 }
 
 /* The API object: the worker, its vector, the swarm it joined, over one

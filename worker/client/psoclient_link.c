@@ -16,6 +16,7 @@
 #include "common/codec.h"
 #include "common/payload.h"
 #include "common/crc32c.h"
+#include "common/range.h"
 #include "common/sparse.h"
 #include "common/timeutil.h"
 
@@ -39,22 +40,40 @@ static int s_take_payload(struct psoc_link *l, struct wire_msg *m, uint32_t crc,
     return PSOC_OK;
 }
 
+/* The part of the vector round `round` syncs: all of it, or with fragment
+ * payloads part round mod fragments (common/range.h). */
+static void s_part(const struct psoc_link *l, uint64_t round, size_t *off, size_t *len)
+{
+    uint64_t o = 0, n = l->n;
+    if (l->fragments > 1)
+        range_of(l->n, (int)l->fragments, (int)(round % l->fragments), &o, &n);
+    *off = (size_t)o;
+    *len = (size_t)n;
+}
+
 /* A compressed position: the change against l->ref, which becomes the new
- * position (and is copied into `weights`). *diverged is set when the
- * result is not the daemon's, bit for bit (its CRC says so): the caller
- * rejoins for a float32 position. */
+ * position (and is copied into `weights`: with fragment payloads, the
+ * part this round synced; the caller's other weights stay). *diverged is
+ * set when the result is not the daemon's, bit for bit (its CRC says so):
+ * the caller rejoins for a float32 position. */
 static int s_take_change(struct psoc_link *l, struct wire_msg *m, const Psod__Position *pos,
                          float *weights, int *diverged, char *err, size_t errlen)
 {
     const void *q = zmq_msg_data(&m->payload);
-    size_t bytes = zmq_msg_size(&m->payload);
+    size_t bytes = zmq_msg_size(&m->payload), off, len;
+    s_part(l, l->round, &off, &len); /* l->round: the push's, still */
     if ((int)pos->encoding != l->wire || (pos->sparse && !(l->density > 0)))
         return psoc__err(err, errlen, PSOC_EPROTO, "daemon sent a %s%s position; we agreed on %s",
                          pos->sparse ? "sparse " : "", codec_name((int)pos->encoding),
                          codec_name(l->wire));
+    if (l->fragments > 1 && pos->fragment != l->round % l->fragments)
+        return psoc__err(err, errlen, PSOC_EPROTO,
+                         "daemon sent fragment %u of %u for round %llu, whose part is %llu",
+                         pos->fragment, l->fragments, (unsigned long long)l->round,
+                         (unsigned long long)(l->round % l->fragments));
     char msg[200];
-    if ((pos->sparse ? sparse_check : codec_check)(l->wire, l->n, pos->block_size, q, bytes, msg,
-                                                   sizeof msg) != 0)
+    if ((pos->sparse ? sparse_check : codec_check)(l->wire, pos->sparse ? l->n : len,
+                                                   pos->block_size, q, bytes, msg, sizeof msg) != 0)
         return psoc__err(err, errlen, PSOC_EPROTO, "daemon's position: %s", msg);
     uint32_t got = crc32c(0, q, bytes);
     if (got != pos->payload_crc32c)
@@ -63,7 +82,7 @@ static int s_take_change(struct psoc_link *l, struct wire_msg *m, const Psod__Po
                          pos->payload_crc32c);
     size_t bad = pos->sparse
                      ? sparse_decode(l->wire, l->n, pos->block_size, q, bytes, l->ref, l->ref)
-                     : codec_decode(l->wire, l->n, pos->block_size, q, l->ref, l->ref);
+                     : codec_decode(l->wire, len, pos->block_size, q, l->ref + off, l->ref + off);
     uint32_t mine = crc32c(0, l->ref, l->n * sizeof(float));
     if (bad || mine != pos->position_crc32c) {
         *diverged = 1;
@@ -72,20 +91,25 @@ static int s_take_change(struct psoc_link *l, struct wire_msg *m, const Psod__Po
                          "daemon %08x, %zu not finite)",
                          codec_name(l->wire), mine, pos->position_crc32c, bad);
     }
-    memcpy(weights, l->ref, l->n * sizeof(float));
+    memcpy(weights + off, l->ref + off, len * sizeof(float));
     return PSOC_OK;
 }
 
 /* After a welcome: the agreed wire kind, and for a compressed one the
  * shared position (the welcome's) with no residual yet. */
-static int s_start_wire(struct psoc_link *l, int wire, double density, const float *weights,
-                        char *err, size_t errlen)
+static int s_start_wire(struct psoc_link *l, int wire, double density, unsigned fragments,
+                        const float *weights, char *err, size_t errlen)
 {
-    if (wire < 0 || wire >= CODEC_KINDS || !(density >= 0 && density <= 1))
-        return psoc__err(err, errlen, PSOC_EPROTO, "daemon agreed on wire encoding %d, density %g",
-                         wire, density);
+    fragments = fragments > 1 ? fragments : 0;
+    if (wire < 0 || wire >= CODEC_KINDS || !(density >= 0 && density <= 1) ||
+        fragments > CODEC_MAX_FRAGMENTS || fragments > l->n || (fragments && density > 0))
+        return psoc__err(err, errlen, PSOC_EPROTO,
+                         "daemon agreed on wire encoding %d, density %g, %u fragments (of %zu "
+                         "values)",
+                         wire, density, fragments, l->n);
     l->wire = wire;
     l->density = density;
+    l->fragments = fragments;
     if (!psoc__compressed(l))
         return PSOC_OK;
     if (!l->ref)
@@ -141,6 +165,7 @@ static int s_hello(struct psoc_link *l, float *weights, int timeout_ms, int by_c
     h.dataset = (char *)c->dataset;
     h.encoding = (Psod__Encoding)c->opts.wire;
     h.density = (float)c->opts.density;
+    h.fragments = c->opts.fragments;
     h.shard_offset = l->offset;
     h.shard_total = l->total;
     /* The same process on a new connection (or after psod restarted: then
@@ -185,7 +210,7 @@ static int s_hello(struct psoc_link *l, float *weights, int timeout_ms, int by_c
         rc = s_take_payload(l, &m, w->payload_crc32c, weights, err, errlen);
     }
     if (rc == PSOC_OK)
-        rc = s_start_wire(l, (int)w->encoding, w->density, weights, err, errlen);
+        rc = s_start_wire(l, (int)w->encoding, w->density, w->fragments, weights, err, errlen);
     if (rc == PSOC_OK) {
         l->joined = 1;
         l->particle = w->particle_id;
@@ -215,6 +240,7 @@ static int s_hello(struct psoc_link *l, float *weights, int timeout_ms, int by_c
             snprintf(out->dataset, sizeof out->dataset, "%s", w->dataset ? w->dataset : "");
             out->wire = l->wire;
             out->density = l->density;
+            out->fragments = l->fragments;
             s_hyper(l, w->hyper, w->lr, w->momentum, &out->lr, &out->momentum);
         }
     }
@@ -333,9 +359,15 @@ int psoc__push(struct psoc_link *l, float *weights, const float *gradient,
                 return psoc__err(err, errlen, PSOC_ESYS, "out of memory");
             p.sparse = 1;
         } else {
-            if (zmq_msg_init_size(&payload, codec_bytes(l->wire, l->n, CODEC_BLOCK)) != 0)
+            /* Fragment payloads: this round's part; the other parts' changes
+             * wait in the weights for their own rounds. */
+            size_t off, len;
+            s_part(l, l->round, &off, &len);
+            if (zmq_msg_init_size(&payload, codec_bytes(l->wire, len, CODEC_BLOCK)) != 0)
                 return psoc__err(err, errlen, PSOC_ESYS, "out of memory");
-            codec_encode(l->wire, l->n, send, ref, l->resid, zmq_msg_data(&payload));
+            codec_encode(l->wire, len, send + off, ref ? ref + off : NULL, l->resid + off,
+                         zmq_msg_data(&payload));
+            p.fragment = l->fragments > 1 ? (uint32_t)(l->round % l->fragments) : 0;
         }
         p.encoding = (Psod__Encoding)l->wire;
         p.block_size = codec_blocked(l->wire) ? CODEC_BLOCK : 0;
@@ -395,7 +427,10 @@ int psoc__position(struct psoc_link *l, float *weights, uint64_t seq, struct pso
     }
     Psod__Position *pos = (Psod__Position *)m.meta;
     int diverged = 0;
-    if (pos->encoding != PSOD__ENCODING__ENC_F32 || pos->sparse) {
+    /* A float32 fragment is a change too: shorter than the whole vector,
+     * which the daemon sends when it cannot encode one. */
+    if (pos->encoding != PSOD__ENCODING__ENC_F32 || pos->sparse ||
+        (l->fragments > 1 && m.has_payload && zmq_msg_size(&m.payload) != l->n * sizeof(float))) {
         rc = !psoc__compressed(l) ? psoc__err(err, errlen, PSOC_EPROTO,
                                               "daemon sent a compressed position "
                                               "to a float32 worker")
