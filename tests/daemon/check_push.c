@@ -3,10 +3,12 @@
  * round, a second push, another encoding, a non-finite loss, a payload of
  * the wrong size, a wrong CRC, NaN weights) comes back as its own error
  * code, changes nothing, and the round then closes on the good pushes
- * with the mean they make. */
+ * with the mean they make; fragment pushes (--wire frag:F) carry their
+ * round's part and nothing else, and are refused where they cannot work. */
 #include "tests/lib/suite.h"
 #include <check.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "tests/lib/inproc.h"
@@ -99,12 +101,155 @@ START_TEST(each_bad_push_gets_its_own_refusal_and_changes_nothing)
 }
 END_TEST
 
+static void s_avg_frag4(struct server_config *c)
+{
+    c->strategy = 1;
+    snprintf(c->wire_spec, sizeof c->wire_spec, "frag:4");
+}
+
+/* A fragment push of round `round`, part `frag`: the n floats d (the
+ * change), with a right CRC. */
+static void s_frag_push(struct rawpeer *p, uint64_t seq, uint64_t round, uint32_t frag,
+                        const float *d, size_t n)
+{
+    Psod__Push q = PSOD__PUSH__INIT;
+    q.seq = seq;
+    q.round = round;
+    q.loss = 1.0;
+    q.samples = 1;
+    q.fragment = frag;
+    q.payload_crc32c = crc32c(0, d, n * sizeof(float));
+    rawpeer_send(p, PSOD__COMMAND__CMD_PUSH, &q.base, d, n);
+}
+
+/* The position of a fragment round: part `frag` (2 floats) is `step`, and
+ * the whole vector it decodes to (CRC) is `held` with that part moved. */
+static void s_expect_part(struct rawpeer *p, uint32_t frag, float step, const float *held)
+{
+    struct wire_msg m;
+    ck_assert_int_eq(rawpeer_recv(p, 5000, &m), 0);
+    ck_assert_int_eq(m.command, PSOD__COMMAND__CMD_POSITION);
+    const Psod__Position *pos = (const Psod__Position *)m.meta;
+    ck_assert_uint_eq(pos->fragment, frag);
+    ck_assert_uint_eq(zmq_msg_size(&m.payload), 2 * sizeof(float));
+    const float *x = zmq_msg_data(&m.payload);
+    ck_assert_float_eq_tol(x[0], step, 1e-6f);
+    ck_assert_float_eq_tol(x[1], step, 1e-6f);
+    float whole[N];
+    memcpy(whole, held, sizeof whole);
+    whole[2 * frag] += x[0];
+    whole[2 * frag + 1] += x[1];
+    ck_assert_uint_eq(pos->position_crc32c, crc32c(0, whole, sizeof whole));
+    wire_msg_clear(&m);
+}
+
+START_TEST(fragment_pushes_carry_their_part_and_nothing_else)
+{
+    /* psod --wire frag:4 over 8 floats: parts of 2. A push of the wrong
+     * part, of the whole vector, or a part's worth for a worker on whole
+     * payloads is refused; round 0 averages part 0 and leaves the rest
+     * where each worker holds it, round 1 part 1. */
+    inproc_start("check_push", 2, s_avg_frag4);
+    char why[512];
+    float a[N], b[N], up[2] = {1, 1}, down[2] = {-1, -1}, zero[2] = {0, 0};
+    for (int i = 0; i < N; i++)
+        a[i] = 1, b[i] = 3;
+    struct rawpeer pa, pb;
+    rawpeer_open(&pa, inproc_ep);
+    rawpeer_open(&pb, inproc_ep);
+    struct wire_msg m;
+    rawpeer_hello(&pa, "a", a, N, 0, &m);
+    ck_assert_uint_eq(((const Psod__Welcome *)m.meta)->fragments, 4);
+    wire_msg_clear(&m);
+    ck_assert_uint_eq(rawpeer_join(&pb, "b", b, N), 0);
+
+    s_frag_push(&pa, 1, 0, 1, up, 2);
+    ck_assert_int_eq(rawpeer_error(&pa, why, sizeof why), PSOD__ERROR_CODE__ERR_MALFORMED);
+    ck_assert_msg(strstr(why, "fragment 1; round 0's is 0 of 4") != NULL, "%s", why);
+    s_frag_push(&pa, 2, 0, 0, a, N);
+    ck_assert_int_eq(rawpeer_error(&pa, why, sizeof why), PSOD__ERROR_CODE__ERR_SIZE);
+    s_frag_push(&pa, 3, 0, 0, up, 1);
+    ck_assert_int_eq(rawpeer_error(&pa, why, sizeof why), PSOD__ERROR_CODE__ERR_SIZE);
+    float inf[2] = {INFINITY, 1};
+    s_frag_push(&pa, 4, 0, 0, inf, 2);
+    ck_assert_int_eq(rawpeer_error(&pa, why, sizeof why), PSOD__ERROR_CODE__ERR_NOT_FINITE);
+
+    /* Round 0: a's part 0 goes 1 -> 2, b's 3 -> 2; the mean is 2 all over
+     * (a holds 1 and b 3 elsewhere, and their pushes say so). */
+    s_frag_push(&pa, 5, 0, 0, up, 2);
+    s_frag_push(&pb, 1, 0, 0, down, 2);
+    s_expect_part(&pa, 0, 1.0f, a);
+    s_expect_part(&pb, 0, -1.0f, b);
+    a[0] = a[1] = 2, b[0] = b[1] = 2;
+    /* Round 1: no change from either; part 1 comes down as the mean. */
+    s_frag_push(&pa, 6, 1, 1, zero, 2);
+    s_frag_push(&pb, 2, 1, 1, zero, 2);
+    s_expect_part(&pa, 1, 1.0f, a);
+    s_expect_part(&pb, 1, -1.0f, b);
+    rawpeer_close(&pa);
+    rawpeer_close(&pb);
+    inproc_stop();
+}
+END_TEST
+
+static void s_ssgd(struct server_config *c) { c->strategy = 4; }
+
+static void s_async(struct server_config *c)
+{
+    c->strategy = 1;
+    c->mode = SERVER_ASYNC;
+}
+
+/* A hello asking for `fragments` (and sparse payloads at `density`): the
+ * refusal's code and reason. */
+static int s_hello_refused(uint32_t fragments, float density, char *why, size_t len)
+{
+    struct rawpeer p;
+    rawpeer_open(&p, inproc_ep);
+    float x[N] = {0};
+    Psod__Hello h = PSOD__HELLO__INIT;
+    h.worker_name = "f";
+    h.protocol_version = PSOD_PROTOCOL_VERSION;
+    h.param_count = N;
+    h.layout_hash = 7;
+    h.payload_crc32c = crc32c(0, x, sizeof x);
+    h.fragments = fragments;
+    h.density = density;
+    rawpeer_send(&p, PSOD__COMMAND__CMD_HELLO, &h.base, x, N);
+    int code = rawpeer_error(&p, why, len);
+    rawpeer_close(&p);
+    return code;
+}
+
+START_TEST(fragments_are_refused_where_they_cannot_work)
+{
+    char why[512];
+    inproc_start("check_push", 2, s_avg);
+    ck_assert_int_eq(s_hello_refused(N + 1, 0, why, sizeof why), PSOD__ERROR_CODE__ERR_UNSUPPORTED);
+    ck_assert_msg(strstr(why, "9 fragments of 8 parameters") != NULL, "%s", why);
+    ck_assert_int_eq(s_hello_refused(5000, 0, why, sizeof why), PSOD__ERROR_CODE__ERR_MALFORMED);
+    ck_assert_int_eq(s_hello_refused(4, 0.5f, why, sizeof why), PSOD__ERROR_CODE__ERR_MALFORMED);
+    ck_assert_msg(strstr(why, "not with sparse") != NULL, "%s", why);
+    inproc_stop();
+    inproc_start("check_push", 2, s_ssgd);
+    ck_assert_int_eq(s_hello_refused(4, 0, why, sizeof why), PSOD__ERROR_CODE__ERR_UNSUPPORTED);
+    ck_assert_msg(strstr(why, "takes gradients") != NULL, "%s", why);
+    inproc_stop();
+    inproc_start("check_push", 2, s_async);
+    ck_assert_int_eq(s_hello_refused(4, 0, why, sizeof why), PSOD__ERROR_CODE__ERR_UNSUPPORTED);
+    ck_assert_msg(strstr(why, "--mode async") != NULL, "%s", why);
+    inproc_stop();
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("push");
     TCase *tc = tcase_create("inproc");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, each_bad_push_gets_its_own_refusal_and_changes_nothing);
+    tcase_add_test(tc, fragment_pushes_carry_their_part_and_nothing_else);
+    tcase_add_test(tc, fragments_are_refused_where_they_cannot_work);
     suite_add_tcase(s, tc);
     return suite_run(s);
 }

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "common/codec.h"
+#include "common/range.h"
 #include "common/sparse.h"
 #include "common/crc32c.h"
 #include "common/log.h"
@@ -108,6 +109,8 @@ static void s_wire(const char *dir, const char *name, int command, const Protobu
  * density (sparse payloads, 0: dense). */
 static int s_wire_kind;
 static double s_wire_density;
+/* Fragment payloads: the parts (0: whole), part round mod that a push. */
+static unsigned s_wire_fragments;
 /* Sharded conversations: the hellos' range of a vector of 2 N. */
 static uint64_t s_shard_total, s_shard_offset;
 
@@ -124,6 +127,7 @@ static void s_hello(struct buf *b, const char *name, const float *x, int server,
     h.verifier = s_verify;
     h.encoding = (Psod__Encoding)s_wire_kind;
     h.density = (float)s_wire_density;
+    h.fragments = s_wire_fragments;
     h.worker_name = (char *)name;
     h.protocol_version = PSOD_PROTOCOL_VERSION;
     h.param_count = N;
@@ -153,7 +157,7 @@ static void s_push(struct buf *b, uint64_t round, double loss, const float *x, i
     p.payload_kind =
         gradient ? PSOD__PAYLOAD_KIND__PAYLOAD_GRADIENT : PSOD__PAYLOAD_KIND__PAYLOAD_WEIGHTS;
     p.payload_crc32c = crc32c(0, x, N * sizeof(float));
-    if (s_wire_kind || s_wire_density > 0) {
+    if (s_wire_kind || s_wire_density > 0 || s_wire_fragments > 1) {
         /* The change from a position a little off x, as a worker sends it. */
         unsigned char q[128];
         float ref[N];
@@ -164,6 +168,12 @@ static void s_push(struct buf *b, uint64_t round, double loss, const float *x, i
             len = sparse_encode(s_wire_kind, N, sparse_k(N, s_wire_density), x,
                                 gradient ? NULL : ref, NULL, q);
             p.sparse = 1;
+        } else if (s_wire_fragments > 1) {
+            uint64_t off, n;
+            range_of(N, (int)s_wire_fragments, (int)(round % s_wire_fragments), &off, &n);
+            len = codec_bytes(s_wire_kind, n, CODEC_BLOCK);
+            codec_encode(s_wire_kind, n, x + off, ref + off, NULL, q);
+            p.fragment = (uint32_t)(round % s_wire_fragments);
         } else {
             codec_encode(s_wire_kind, N, x, gradient ? NULL : ref, NULL, q);
         }
@@ -556,6 +566,21 @@ int main(int argc, char **argv)
             s_wire_density = 0;
             snprintf(name, sizeof name, "conversation-topk-%s-%s", codec_name(kind),
                      c ? "ssgd" : "avg");
+            s_write(dir, "server", name, b.p, b.len);
+        }
+
+    /* server: fragment payloads (two parts) in float32 and int4, pso and avg. */
+    for (int kind = 0; kind < CODEC_KINDS; kind += CODEC_INT4)
+        for (int c = 0; c < 2; c++) {
+            char name[48];
+            b.len = 0;
+            s_wire_kind = kind;
+            s_wire_fragments = 2;
+            s_conversation(&b, c, 3);
+            s_wire_kind = 0;
+            s_wire_fragments = 0;
+            snprintf(name, sizeof name, "conversation-frag-%s-%s", codec_name(kind),
+                     c ? "avg" : "pso");
             s_write(dir, "server", name, b.p, b.len);
         }
 
