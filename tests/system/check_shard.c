@@ -712,12 +712,13 @@ END_TEST
 START_TEST(compressed_payloads_per_range)
 {
     /* Each range is encoded on its own (blocks start at the range's start,
-     * a sparse payload's top k is its range's): three workers on int4,
-     * sparse int2 and int8 over three daemons; no position ever decodes to
-     * other floats than the daemon's. */
+     * a sparse payload's top k is its range's, fragment j is part j of
+     * each range): three workers on int4, sparse int2 and int8 in three
+     * fragments over three daemons; no position ever decodes to other
+     * floats than the daemon's. */
     ck_assert_int_eq(fixture_write_idx(dir, "train", 900, 1), 0);
     ck_assert_int_eq(fixture_write_idx(dir, "t10k", 100, 2), 0);
-    static const char *const kinds[3] = {"int4", "topk:0.25:int2", "int8"};
+    static const char *const kinds[3] = {"int4", "topk:0.25:int2", "frag:3:int8"};
     struct swarm w;
     s_swarm(&w, 3, "wire", (char *[]){"--workers", "3", "--exit-when-done", NULL});
     pid_t p[3];
