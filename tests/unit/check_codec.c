@@ -354,6 +354,44 @@ START_TEST(position_step_is_bit_identical_to_the_decode)
 }
 END_TEST
 
+START_TEST(wire_specs_parse_and_print_back)
+{
+    static const struct {
+        const char *spec, *name;
+        int kind;
+        double density;
+        unsigned fragments;
+    } ok[] = {
+        {"int4", "int4", CODEC_INT4, 0, 0},
+        {"topk:0.01", "topk:0.01:fp32", CODEC_FP32, 0.01, 0},
+        {"topk:0.1:int2", "topk:0.1:int2", CODEC_INT2, 0.1, 0},
+        {"frag:4", "frag:4:fp32", CODEC_FP32, 0, 4},
+        {"frag:4096:int8", "frag:4096:int8", CODEC_INT8, 0, 4096},
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        int kind = -1;
+        double density = -1;
+        unsigned fragments = 99;
+        ck_assert_int_eq(codec_spec_parse(ok[i].spec, &kind, &density, &fragments), 0);
+        ck_assert_int_eq(kind, ok[i].kind);
+        ck_assert(density == ok[i].density);
+        ck_assert_uint_eq(fragments, ok[i].fragments);
+        char name[64];
+        codec_spec_name(kind, density, fragments, name, sizeof name);
+        ck_assert_str_eq(name, ok[i].name);
+    }
+    static const char *const bad[] = {"int3",    "topk:0",      "topk:1.5", "topk:0.1:x", "frag:1",
+                                      "frag:0",  "frag:",       "frag:x",   "frag:4097",  "frag:-4",
+                                      "frag:4:", "frag:4:int3", "frag:4x",  "frag: 4",    NULL};
+    for (int i = 0; bad[i]; i++) {
+        int kind;
+        double density;
+        unsigned fragments;
+        ck_assert_msg(codec_spec_parse(bad[i], &kind, &density, &fragments) != 0, "%s", bad[i]);
+    }
+}
+END_TEST
+
 START_TEST(hostile_payloads_are_refused)
 {
     enum { N = 300 };
@@ -436,6 +474,7 @@ int main(void)
     tcase_add_test(tc, low_bit_kinds_match_a_reference_of_their_layout);
     tcase_add_test(tc, low_bit_error_feedback_loses_nothing_over_rounds);
     tcase_add_test(tc, position_step_is_bit_identical_to_the_decode);
+    tcase_add_test(tc, wire_specs_parse_and_print_back);
     tcase_add_test(tc, hostile_payloads_are_refused);
     suite_add_tcase(s, tc);
     return suite_run(s);
