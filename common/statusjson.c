@@ -27,7 +27,9 @@ static cJSON *s_particle(const Psod__ParticleStatus *p)
         return NULL;
     cJSON_AddNumberToObject(o, "id", p->id);
     cJSON_AddStringToObject(o, "worker", p->worker_name ? p->worker_name : "");
-    cJSON_AddStringToObject(o, "wire", codec_name((int)p->encoding));
+    char spec[64]; /* the whole spec: kind, sparse density or fragments */
+    codec_spec_name((int)p->encoding, p->density, p->fragments, spec, sizeof spec);
+    cJSON_AddStringToObject(o, "wire", spec);
     cJSON_AddBoolToObject(o, "active", p->active);
     cJSON_AddBoolToObject(o, "evicted", p->evicted);
     cJSON_AddNumberToObject(o, "strikes", p->strikes);

@@ -135,6 +135,11 @@ def test_fragments_sync_one_part_a_round_and_leave_the_rest_to_train(daemon, wir
     st = psod.Client(d.endpoint).status()
     per_push = (st["bytes_in"] - joined) / 8
     assert per_push < (0.25 if wire == "frag:4" else 0.08) * 4 * n + 400, per_push
+    import json
+    js = json.loads(subprocess.run([binary("psoctl"), "status", d.endpoint, "--json"], check=True,
+                                   capture_output=True, text=True, timeout=30).stdout)
+    spec = wire if wire.count(":") == 2 else wire + ":fp32"
+    assert [p["wire"] for p in js["particle"]] == [spec, spec], js["particle"]
     for c in cs:
         c.close()
     for bad in ("frag:1", "frag:0", "frag:x", "frag:4097", "frag:4:int3", "frag:-2"):
