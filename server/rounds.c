@@ -227,6 +227,26 @@ static void s_aggregate_note(const struct server *s)
                         (unsigned long long)s->round, k, agg_rule_names[a->rule], a->f, need);
 }
 
+/* The part of the vector this round updates: with fragment payloads, the
+ * round's part when every member that pushed syncs the same F; else all
+ * of it (members on different counts, or none on fragments). */
+static void s_round_part(struct server *s)
+{
+    if (!s->ops->part)
+        return;
+    const struct member *one = NULL;
+    int same = 1;
+    for (size_t i = 0; i < s->count; i++)
+        if (s->m[i].has_push) {
+            same &= !one || s->m[i].fragments == one->fragments;
+            one = one ? one : &s->m[i];
+        }
+    size_t off = 0, len = s->n;
+    if (one && same)
+        srv_fragment_range(one, s->n, s->round, &off, &len);
+    s->ops->part(s->st, off, len);
+}
+
 void srv_close_round(struct server *s)
 {
     double t0 = time_now_s();
@@ -249,6 +269,7 @@ void srv_close_round(struct server *s)
     srv_verify_send(s); /* before the update moves the pushes */
     srv_hyper_round(s); /* the positions carry the new points */
     s_aggregate_note(s);
+    s_round_part(s);
     s->ops->round(s->st, s->round, s->round_x, s->round_prev, s->round_loss, srv_position_ready, s);
     s_finish_round(s, t0, wait_s);
 }

@@ -142,6 +142,13 @@ struct strategy_ops {
      * (displacement inertia, robust rules). 0: the daemon may let a
      * member's stored position go once its push is in. NULL: it may not. */
     int (*reads_prev)(const void *st);
+    /* Fragment payloads (--wire frag:F): confine the next round()'s
+     * element-wise update to [off, off + len); the elements outside keep
+     * their state (velocities, bests, momentum, center) and every pushed
+     * x[i] keeps what it holds there (the particle's last position: no
+     * news from its worker). len = the state's n: the whole vector. NULL:
+     * the update covers everything. */
+    void (*part)(void *st, size_t off, size_t len);
 };
 
 /* Every strategy, once: the registry, --strategy's choices and the names
@@ -213,6 +220,7 @@ void strategy_sum_withdraw(struct strategy_sum *s, int i);
 #define STRATEGY_CENTER_ARRAYS 4
 struct strategy_center {
     size_t n;
+    size_t part_off, part_len; /* the next round's part (strategy_center_part) */
     struct strategy_order ord;
     float *arr[STRATEGY_CENTER_ARRAYS]; /* arr[0]: the global model */
     int narr, nsave;                    /* arrays allocated; the first nsave are checkpointed */
@@ -259,6 +267,9 @@ void strategy_center_combine(struct strategy_center *c, float *const *x, const f
 int strategy_aggregate(const struct agg_params *p, float *out, float *const *x,
                        const float *const *prev, const float *ref, const struct strategy_order *o,
                        size_t n, size_t *k);
+/* The part op: [*lo, *hi) the next round updates (all of n unless set). */
+void strategy_center_part(void *st, size_t off, size_t len);
+void strategy_center_span(const struct strategy_center *c, size_t *lo, size_t *hi);
 /* Checkpoint: n, have, loss, then the first nsave arrays. */
 void strategy_center_save(const void *st, struct ckpt_writer *w);
 int strategy_center_load(void *st, struct ckpt_reader *r);
@@ -270,7 +281,8 @@ int strategy_center_load(void *st, struct ckpt_reader *r);
     .global = strategy_center_global, .global_loss = strategy_center_loss,          \
     .global_particle = strategy_center_no_particle,                                 \
     .personal_best_loss = strategy_center_no_pbest, .reset = strategy_center_reset, \
-    .arrive = strategy_center_arrive, .withdraw = strategy_center_withdraw
+    .arrive = strategy_center_arrive, .withdraw = strategy_center_withdraw,         \
+    .part = strategy_center_part
 
 /* Mean of the non-NULL x[i] (how many in *k) into out, summed in o's order. */
 void strategy_mean(float *out, float *const *x, const struct strategy_order *o, size_t n,

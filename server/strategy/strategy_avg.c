@@ -36,6 +36,12 @@ static void s_round(void *st, uint64_t round, float *const *x, const float *cons
     strategy_center_combine(c, x, prev, c->arr[0], round, &k);
     if (k == 0)
         return;
+    /* Outside the round's part the mean is the model as it was, bit for
+     * bit (a mean of equal floats need not be that float). */
+    size_t lo, hi;
+    strategy_center_span(c, &lo, &hi);
+    memcpy(c->arr[1], c->arr[0], lo * sizeof(float));
+    memcpy(c->arr[1] + hi, c->arr[0] + hi, (c->n - hi) * sizeof(float));
     float *t = c->arr[0];
     c->arr[0] = c->arr[1];
     c->arr[1] = t;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/crc32c.h"
 #include "server/strategy/strategy.h"
 
 void *strategy_center_new(size_t size, size_t n, int narr, int nsave, const char *what,
@@ -56,7 +57,19 @@ void strategy_center_publish(struct strategy_center *c, float *const *x, const d
                              strategy_done_fn *done, void *ctx)
 {
     strategy_center_settle(c, x, loss);
-    strategy_broadcast(c->arr[0], x, c->ord.count, c->n, done, ctx);
+    size_t lo, hi;
+    strategy_center_span(c, &lo, &hi);
+    if (lo == 0 && hi == c->n) {
+        strategy_broadcast(c->arr[0], x, c->ord.count, c->n, done, ctx);
+        return;
+    }
+    /* A part: each particle keeps its own last position elsewhere. */
+    for (size_t i = 0; i < c->ord.count; i++)
+        if (x[i]) {
+            memcpy(x[i] + lo, c->arr[0] + lo, (hi - lo) * sizeof(float));
+            if (done)
+                done(ctx, (int)i, crc32c(0, x[i], c->n * sizeof(float)));
+        }
 }
 
 void strategy_center_settle(struct strategy_center *c, float *const *x, const double *loss)
@@ -90,6 +103,19 @@ void strategy_center_combine(struct strategy_center *c, float *const *x, const f
     if (c->agg.rule == AGG_MEAN ||
         strategy_aggregate(&c->agg, c->arr[c->sum_arr], x, prev, ref, &c->ord, c->n, k) != 0)
         strategy_center_mean(c, x, round, k);
+}
+
+void strategy_center_part(void *st, size_t off, size_t len)
+{
+    struct strategy_center *c = st;
+    c->part_off = off < c->n ? off : 0;
+    c->part_len = off < c->n && len <= c->n - off ? len : c->n;
+}
+
+void strategy_center_span(const struct strategy_center *c, size_t *lo, size_t *hi)
+{
+    *lo = c->part_len ? c->part_off : 0;
+    *hi = c->part_len ? c->part_off + c->part_len : c->n;
 }
 
 const float *strategy_center_global(const void *st)

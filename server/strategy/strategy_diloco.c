@@ -48,7 +48,9 @@ static void s_round(void *st, uint64_t round, float *const *x, const float *cons
     float *restrict th = d->c.arr[0], *restrict m = d->c.arr[1];
     const float *restrict mean = d->c.arr[2];
     const float lr = d->lr, mu = d->mu;
-    for (size_t e = 0; e < d->c.n; e++) {
+    size_t lo, hi; /* outside the part: no step, the momentum kept */
+    strategy_center_span(&d->c, &lo, &hi);
+    for (size_t e = lo; e < hi; e++) {
         float delta = th[e] - mean[e];
         float me = mu * m[e] + delta;
         m[e] = me;

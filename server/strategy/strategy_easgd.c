@@ -43,6 +43,8 @@ static void s_round(void *st, uint64_t round, float *const *x, const float *cons
     struct easgd *e = st;
     const size_t n = e->c.n;
     const float alpha = e->alpha;
+    size_t lo, hi; /* outside the part: no pulls, the center kept */
+    strategy_center_span(&e->c, &lo, &hi);
     float *restrict c = e->c.arr[0], *restrict acc = e->c.arr[1];
     size_t pushed = 0;
     int robust = e->c.agg.rule != AGG_MEAN &&
@@ -56,12 +58,12 @@ static void s_round(void *st, uint64_t round, float *const *x, const float *cons
             if (!x[i])
                 continue;
             float *restrict xi = x[i];
-            for (size_t q = 0; q < n; q++)
+            for (size_t q = lo; q < hi; q++)
                 xi[q] -= alpha * (xi[q] - c[q]);
             if (done)
                 done(ctx, (int)i, crc32c(0, xi, n * sizeof(float)));
         }
-        for (size_t q = 0; q < n; q++)
+        for (size_t q = lo; q < hi; q++)
             c[q] += step * (acc[q] - c[q]);
         strategy_center_settle(&e->c, x, loss);
         return;
@@ -73,7 +75,7 @@ static void s_round(void *st, uint64_t round, float *const *x, const float *cons
         if (!x[i])
             continue;
         float *restrict xi = x[i];
-        for (size_t k = 0; k < n; k++) {
+        for (size_t k = lo; k < hi; k++) {
             float d = alpha * (xi[k] - c[k]);
             xi[k] -= d;
             acc[k] += d;
@@ -84,7 +86,7 @@ static void s_round(void *st, uint64_t round, float *const *x, const float *cons
     }
     if (!any)
         return;
-    for (size_t k = 0; k < n; k++)
+    for (size_t k = lo; k < hi; k++)
         c[k] += acc[k];
     strategy_center_settle(&e->c, x, loss);
 }

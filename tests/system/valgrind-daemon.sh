@@ -90,9 +90,10 @@ grep -q "new global best: particle" "$dir/psod-pso.log" ||
 run_objective avg --aggregate krum --aggregate-f 0 --aggregate-m 2
 run_objective easgd --aggregate trimmed
 # Compressed workers: sparse payloads (positions decoded against the exact
-# ones psod keeps) and a dense low-bit kind.
+# ones psod keeps), a dense low-bit kind and fragments.
 wire=topk:0.1:int4 run_objective pso
 wire=int2 run_objective avg --mode async
+wire=frag:3:int8 run_objective diloco
 
 # ssgd: real training workers on a tiny MNIST-format dataset.
 "$BUILD/tests/make_fixture" "$dir/data" 600 200

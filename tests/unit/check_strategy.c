@@ -541,6 +541,73 @@ START_TEST(a_push_refused_by_the_check_it_was_summed_in_is_left_out)
 }
 END_TEST
 
+/* Fragment payloads: a round confined to a part (the op `part`) gives,
+ * inside it, the same bits as the whole round; outside it every pushed
+ * x[i] is as pushed and the state is as it was (the next whole round of
+ * both states agrees outside the part only if nothing moved there). */
+static void s_part_round(const struct strategy_ops *ops, int pso_mode)
+{
+    enum { LO = 301, HI = 702 };
+    struct strategy_params p = s_params();
+    p.random_mode = pso_mode;
+    void *a = ops->create(N, 0, &p), *b = ops->create(N, 0, &p);
+    struct fixture fa = {0}, fb = {0};
+    s_fill(&fa, 3, 1);
+    s_fill(&fb, 3, 1);
+    for (int i = 0; i < K; i++) {
+        ops->add(a, fa.x[i], 77 + (uint64_t)i);
+        ops->add(b, fb.x[i], 77 + (uint64_t)i);
+    }
+    /* Round 0 whole on both (velocities, momentum, a center to keep). */
+    s_round(ops, a, 0, &fa, 1);
+    s_round(ops, b, 0, &fb, 1);
+    float *g0 = malloc(N * sizeof(float)), *pushed[K];
+    memcpy(g0, ops->global(b), N * sizeof(float));
+    for (int i = 0; i < K; i++) { /* round 1's pushes: each moved a little */
+        for (int e = 0; e < N; e++)
+            fa.x[i][e] = fb.x[i][e] = fa.x[i][e] + 0.01f * (float)((e * (i + 3)) % 11 - 5);
+        fa.loss[i] = fb.loss[i] = 0.5 + 0.1 * i;
+        fa.done[i] = fb.done[i] = 0;
+        pushed[i] = malloc(N * sizeof(float));
+        memcpy(pushed[i], fb.x[i], N * sizeof(float));
+    }
+    ops->part(a, 0, N);
+    ops->part(b, LO, HI - LO);
+    s_round(ops, a, 1, &fa, 2);
+    s_round(ops, b, 1, &fb, 2);
+    for (int i = 0; i < K; i++) {
+        if (i == 2)
+            continue;
+        ck_assert_msg(memcmp(fa.x[i] + LO, fb.x[i] + LO, (HI - LO) * sizeof(float)) == 0,
+                      "%s: particle %d's part differs from the whole round's", ops->name, i);
+        ck_assert_msg(memcmp(fb.x[i], pushed[i], LO * sizeof(float)) == 0 &&
+                          memcmp(fb.x[i] + HI, pushed[i] + HI, (N - HI) * sizeof(float)) == 0,
+                      "%s: particle %d moved outside the part", ops->name, i);
+    }
+    if (!ops->global_particle || ops->global_particle(b) < 0) { /* a center: kept outside */
+        const float *g1 = ops->global(b);
+        ck_assert_msg(memcmp(g1, g0, LO * sizeof(float)) == 0 &&
+                          memcmp(g1 + HI, g0 + HI, (N - HI) * sizeof(float)) == 0,
+                      "%s: the global model moved outside the part", ops->name);
+    }
+    for (int i = 0; i < K; i++)
+        free(pushed[i]);
+    free(g0);
+    s_free(&fa);
+    s_free(&fb);
+    ops->destroy(a);
+    ops->destroy(b);
+}
+
+START_TEST(a_round_confined_to_a_part_moves_only_the_part)
+{
+    for (int j = 0; strategy_all[j]; j++)
+        if (strategy_all[j]->part && !strategy_all[j]->push_kind)
+            s_part_round(strategy_all[j], 0);
+    s_part_round(&strategy_pso, 1); /* random factors per element, keyed by the index */
+}
+END_TEST
+
 START_TEST(registry_and_options)
 {
     for (int i = 0; strategy_all[i]; i++) {
@@ -612,6 +679,7 @@ int main(void)
     tcase_add_test(tc, sums_do_not_depend_on_join_order);
     tcase_add_test(tc, means_built_while_pushes_arrive_are_the_same_bits);
     tcase_add_test(tc, a_push_refused_by_the_check_it_was_summed_in_is_left_out);
+    tcase_add_test(tc, a_round_confined_to_a_part_moves_only_the_part);
     tcase_add_test(tc, registry_and_options);
     suite_add_tcase(s, tc);
     return suite_run(s);
