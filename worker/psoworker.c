@@ -82,6 +82,7 @@ int psoworker_client_options(const struct worker_config *cfg, struct psoc_option
     po->timeout_ms = (int)cfg->timeout_ms;
     po->connect_timeout_ms = (int)cfg->join_timeout_ms;
     po->reconnect_ms = (int)cfg->reconnect_ms;
+    po->overlap_mix = cfg->overlap_mix;
     if (psoc_wire_spec(po, cfg->wire_spec) != PSOC_OK) {
         snprintf(err, errlen,
                  "--wire %s: fp32, fp16, bf16, int8, int4, int2, topk:DENSITY[:KIND] with "

@@ -15,7 +15,7 @@ struct worker_config {
     char data_dir[CONF_STRLEN];
     char metrics[CONF_STRLEN];
     long epochs, batch, shard_index, shard_count, warmup, step_epochs;
-    double momentum, weight_decay, step_gamma, progress_interval;
+    double momentum, weight_decay, step_gamma, progress_interval, overlap_mix;
     int nesterov, schedule, reset_momentum, overlap;
     char threads[CONF_STRLEN];
     char connect[CONF_STRLEN];

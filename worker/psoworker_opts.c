@@ -106,8 +106,12 @@ const struct config_option worker_options[] = {
         "several workers sharing a node); OpenBLAS stays single-threaded inside them"),
     OPT_BOOL("overlap", W(overlap), "no",
         "a sync overlaps the next interval: the push goes and training goes on; its position "
-        "is applied at the next sync point with the steps taken since on top (Streaming "
-        "DiLoCo's outer step; not with ssgd)"),
+        "is applied at the next sync point with the steps taken since on top (or merged: "
+        "--overlap-mix; not with ssgd)"),
+    OPT_DOUBLE("overlap-mix", W(overlap_mix), "-1", -1, 1,
+        "with --overlap: -1 keeps the steps taken since the push on top of the position P; "
+        "A in [0, 1] merges them as Streaming DiLoCo does, A x + (1 - A) P (their A is 0.5) "
+        "on the part synced"),
     OPT_BOOL("reset-momentum", W(reset_momentum), "no",
         "forget the momentum when the daemon sends a new position"),
     OPT_GROUP("Reports and fitness"),

@@ -105,7 +105,8 @@ class Client:
 
     def __init__(self, endpoint, name=None, *, timeout_ms=None, connect_timeout_ms=None,
                  reconnect_ms=None, heartbeat_thread=True, curve_secret=None,
-                 curve_server=None, log=None, interruptible=False, wire="fp32"):
+                 curve_server=None, log=None, interruptible=False, wire="fp32",
+                 overlap_mix=None):
         self._interruptible = interruptible
         lib = _libc()
         self._lib = lib
@@ -118,6 +119,8 @@ class Client:
             if value is not None:
                 setattr(opts, field, int(value))
         opts.heartbeat_thread = 1 if heartbeat_thread else 0
+        if overlap_mix is not None:  # sync_end: Streaming DiLoCo's merge (psoclient.h)
+            opts.overlap_mix = float(overlap_mix)
         if lib.psoc_wire_spec(ctypes.byref(opts), wire.encode()) != 0:
             raise ValueError("wire must be fp32, fp16, bf16, int8, int4, int2, "
                              "topk:DENSITY[:KIND] or frag:F[:KIND], not %r" % (wire,))

@@ -28,7 +28,7 @@ class Options(ctypes.Structure):
                 ("log_ctx", c_void_p), ("stop", ctypes.POINTER(c_int)),
                 ("curve_public", ctypes.c_char * 41), ("curve_secret", ctypes.c_char * 41),
                 ("curve_server", ctypes.c_char * 41), ("wire", c_int), ("density", c_double),
-                ("fragments", c_uint32)]
+                ("fragments", c_uint32), ("overlap_mix", c_double)]
 
 
 class Welcome(ctypes.Structure):

@@ -114,6 +114,10 @@ def parser():
     a("--overlap", action="store_true",
       help="a sync overlaps the next interval: its position is taken in at the next sync "
            "point with the steps taken since on top (not with ssgd)")
+    a("--overlap-mix", type=float, default=None,
+      help="with --overlap: merge the steps taken since the push as Streaming DiLoCo does, "
+           "A x + (1 - A) P on the part synced (their A is 0.5), instead of keeping them on "
+           "top of the position P")
     a("--timeout-ms", type=int, default=120000)
     a("--join-timeout-ms", type=int, default=20000)
     a("--reconnect-ms", type=int, default=120000)
@@ -298,7 +302,7 @@ def run(o):
             dataset=o.dataset, input_shape=_input_shape(o), timeout_ms=o.timeout_ms,
             connect_timeout_ms=o.join_timeout_ms, reconnect_ms=o.reconnect_ms,
             curve_secret=o.curve_secret or None, curve_server=o.curve_server or None,
-            interruptible=True, wire=o.wire, overlap=o.overlap,
+            interruptible=True, wire=o.wire, overlap=o.overlap, overlap_mix=o.overlap_mix,
             verify=(lambda m: evaluate(m, held[0], held[1], device)[0]) if held else None,
             log=lambda level, msg: _log(msg, "WARN" if level >= 2 else "INFO"))
         w = swarm.welcome

@@ -95,7 +95,6 @@ static uint32_t s_strikes(const void *st, int i) { return swarm_strikes(st, i); 
 static const float *s_safe(const void *st, const char **kind) { return swarm_safe(st, kind); }
 static void s_withdraw(void *st, int i) { swarm_withdraw(st, i); }
 static int s_reads_prev(const void *st) { return swarm_reads_prev(st); }
-static void s_part(void *st, size_t off, size_t len) { swarm_set_part(st, off, len); }
 
 #define P(f) offsetof(struct strategy_params, f)
 /* One row per option, as the table reads. */
@@ -188,5 +187,4 @@ const struct strategy_ops strategy_pso = {
     .safe = s_safe,
     .withdraw = s_withdraw,
     .reads_prev = s_reads_prev,
-    .part = s_part,
 };

@@ -10,7 +10,6 @@
 #include <string.h>
 
 #include "common/codec.h"
-#include "common/crc32c.h"
 #include "common/payload.h"
 #include "server/strategy/strategy.h"
 #include "server/strategy/swarm_mix.h"
@@ -245,12 +244,6 @@ static int s_mix_round(struct swarm *s, uint64_t round, float *const *x, const d
     return 0;
 }
 
-void swarm_set_part(struct swarm *s, size_t off, size_t len)
-{
-    s->part_off = off < s->n ? off : 0;
-    s->part_len = off < s->n && len <= s->n - off ? len : s->n;
-}
-
 int swarm_reads_prev(const struct swarm *s)
 {
     return s->prm.inertia == PSO_INERTIA_DISPLACEMENT || swarm__robust(s);
@@ -309,41 +302,35 @@ void swarm_round(struct swarm *s, uint64_t round, float *const *x, const float *
                 use_mean = 0; /* every push excluded: the personal bests stand in */
         }
     }
-    /* Fragment payloads: the kernels run over the part alone (the random
-     * factors keyed by the global index, as on a shard); the CRC of the
-     * whole vector is taken after. */
-    const size_t o = s->part_len ? s->part_off : 0, n = s->part_len ? s->part_len : s->n;
-    const int part = n < s->n;
     for (size_t j = 0; j < s->count; j++) {
         size_t i = gb < 0 ? j : j == 0 ? (size_t)gb : j <= (size_t)gb ? j - 1 : j;
         if (!x[i])
             continue;
         struct pso_step k;
-        pso_step_init(&k, &s->prm, round, s->pt[i].stream, s->offset + o);
+        pso_step_init(&k, &s->prm, round, s->pt[i].stream, s->offset);
         /* The best particle that just improved has p = g = x: no pulls
          * (g = NULL says so without aliasing x). A verified global best
          * is a copy of its own; none adopted yet: no pull toward it. */
         const float *g = s->g ? s->g : (int)i == gb && improved[i] ? NULL : s->pt[gb].p;
         if (s->g && gb < 0)
             k.c2 = 0;
-        uint32_t crc = 0, *crcp = done && !part ? &crc : NULL;
-        float *v = s->pt[i].v ? s->pt[i].v + o : NULL;
+        uint32_t crc = 0;
         if (general) {
             const float *a1 = use_mean ? s->mean : s->pt[i].p;
-            pso_update_general(x[i] + o, v, s->pt[i].p + o, a1 + o, (g ? g : s->pt[i].p) + o,
-                               prev ? prev[i] + o : NULL, n, improved[i],
-                               s->prm.inertia == PSO_INERTIA_DISPLACEMENT, &k, crcp);
+            pso_update_general(x[i], s->pt[i].v, s->pt[i].p, a1, g ? g : s->pt[i].p,
+                               prev ? prev[i] : NULL, s->n, improved[i],
+                               s->prm.inertia == PSO_INERTIA_DISPLACEMENT, &k, done ? &crc : NULL);
         } else if (s->prm.best_bf16) {
-            k.a1 = use_mean ? s->mean + o : NULL;
+            k.a1 = use_mean ? s->mean : NULL;
             const uint16_t *g16 = (int)i == gb && improved[i] ? NULL : s->pt[gb].pb;
-            pso_update_bf16(x[i] + o, v, s->pt[i].pb + o, g16 ? g16 + o : NULL, n, improved[i], &k,
-                            crcp);
+            pso_update_bf16(x[i], s->pt[i].v, s->pt[i].pb, g16, s->n, improved[i], &k,
+                            done ? &crc : NULL);
         } else {
-            k.a1 = use_mean ? s->mean + o : NULL;
-            pso_update(x[i] + o, v, s->pt[i].p + o, g ? g + o : NULL, n, improved[i], &k, crcp);
+            k.a1 = use_mean ? s->mean : NULL;
+            pso_update(x[i], s->pt[i].v, s->pt[i].p, g, s->n, improved[i], &k, done ? &crc : NULL);
         }
         if (done)
-            done(ctx, (int)i, part ? crc32c(0, x[i], s->n * sizeof(float)) : crc);
+            done(ctx, (int)i, crc);
     }
     swarm__widen_best(s, gb >= 0 && improved[gb]);
 }

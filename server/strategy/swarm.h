@@ -85,10 +85,6 @@ typedef void swarm_done_fn(void *ctx, int i, uint32_t crc);
 /* Whether swarm_round reads prev (displacement inertia, the robust mean
  * attractor). */
 int swarm_reads_prev(const struct swarm *s);
-/* Fragment payloads: the next rounds update only [off, off + len) (the
- * strategy op `part`; the mixing weights' swarm, --attractor mix, still
- * moves every element). */
-void swarm_set_part(struct swarm *s, size_t off, size_t len);
 void swarm_round(struct swarm *s, uint64_t round, float *const *x, const float *const *prev,
                  const double *loss, swarm_done_fn *done, void *ctx);
 

@@ -34,9 +34,8 @@ struct swarm {
     float *g;                  /* verify: the adopted global best (a copy) */
     float *ref;                /* robust mean attractor: the last attractor (checkpointed) */
     int have_ref;
-    float *gx;                 /* best_bf16: the global best widened to float32 */
-    int gx_of;                 /* the particle whose best gx holds, -1 = none yet */
-    size_t part_off, part_len; /* the next round's part (swarm_set_part); len 0: all */
+    float *gx; /* best_bf16: the global best widened to float32 */
+    int gx_of; /* the particle whose best gx holds, -1 = none yet */
 };
 
 #define VERIFY_MAGIC 0x3159524556534f50ULL /* checkpoint tag: "POSVERY1" */

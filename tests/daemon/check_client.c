@@ -128,6 +128,63 @@ START_TEST(an_overlapping_sync_keeps_the_steps_taken_meanwhile)
 }
 END_TEST
 
+static void s_avg_frag2(struct server_config *c)
+{
+    c->strategy = 1;
+    snprintf(c->wire_spec, sizeof c->wire_spec, "frag:2");
+}
+
+START_TEST(an_overlapping_fragment_sync_merges_as_streaming_diloco_does)
+{
+    /* avg over two fragments (psod --wire frag:2), a with overlap_mix 0.5:
+     * round 0 syncs [0, 8); a trains on (adds d) and its end merges that
+     * part, 0.5 (pushed + d) + 0.5 mean, and keeps [8, 16) as trained. */
+    inproc_start("check_client", 2, s_avg_frag2);
+    struct peer b = {.name = "b", .loss = 0.5, .rounds = 1};
+    float x[16], d[16], pushed[16];
+    for (int i = 0; i < 16; i++)
+        x[i] = 1.0f + (float)i, b.x[i] = -1.0f, d[i] = 0.25f * (float)(i % 3);
+    struct psoc_options o;
+    psoc_options_default(&o);
+    ck_assert(o.overlap_mix < 0); /* the default keeps the steps */
+    o.timeout_ms = o.connect_timeout_ms = 5000;
+    o.overlap_mix = 0.5;
+    struct psoc *a;
+    ck_assert_msg(psoc_open(&a, inproc_ep, "a", &o, err, sizeof err) == PSOC_OK, "%s", err);
+    pthread_t tb;
+    pthread_create(&tb, NULL, s_peer, &b);
+    struct psoc_welcome w;
+    ck_assert_msg(psoc_join(a, 16, 42, x, &w, err, sizeof err) == PSOC_OK, "%s", err);
+    ck_assert_uint_eq(w.fragments, 2);
+    struct psoc_report r = {1.0, 1, NAN, NAN, 0};
+    memcpy(pushed, x, sizeof x);
+    ck_assert_msg(psoc_sync_begin(a, x, &r, err, sizeof err) == PSOC_OK, "%s", err);
+    for (int i = 0; i < 16; i++)
+        x[i] += d[i];
+    struct psoc_position pos;
+    ck_assert_msg(psoc_sync_end(a, x, &pos, err, sizeof err) == PSOC_OK, "%s", err);
+    pthread_join(tb, NULL);
+    ck_assert_int_eq(b.rc, PSOC_OK);
+    for (int i = 0; i < 16; i++) {
+        float mean = (0.0f + pushed[i] + -1.0f) * 0.5f, mine = pushed[i] + d[i];
+        if (i < 8) {
+            ck_assert_float_eq(b.x[i], mean);
+            ck_assert_float_eq_tol(x[i], 0.5f * mine + 0.5f * mean, 1e-6f);
+        } else {
+            ck_assert_float_eq(b.x[i], -1.0f); /* not synced yet: b's own */
+            ck_assert_float_eq(x[i], mine);
+        }
+    }
+    psoc_close(&a);
+    /* A mix above 1 or NaN is refused at the open. */
+    o.overlap_mix = 1.5;
+    ck_assert_int_eq(psoc_open(&a, inproc_ep, "a", &o, err, sizeof err), PSOC_EINVAL);
+    o.overlap_mix = NAN;
+    ck_assert_int_eq(psoc_open(&a, inproc_ep, "a", &o, err, sizeof err), PSOC_EINVAL);
+    inproc_stop();
+}
+END_TEST
+
 START_TEST(wrong_model_and_full_swarm_refused)
 {
     s_start(1);
@@ -294,6 +351,7 @@ int main(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, two_workers_sync_rounds);
     tcase_add_test(tc, an_overlapping_sync_keeps_the_steps_taken_meanwhile);
+    tcase_add_test(tc, an_overlapping_fragment_sync_merges_as_streaming_diloco_does);
     tcase_add_test(tc, wrong_model_and_full_swarm_refused);
     tcase_add_test(tc, nan_weights_refused_then_valid_push_served);
     tcase_add_test(tc, another_dataset_is_refused_with_both_names);

@@ -46,6 +46,7 @@ void psoc_options_default(struct psoc_options *o)
     o->reconnect_ms = 0;
     o->heartbeat_thread = 1;
     o->max_payload = (size_t)1 << 31;
+    o->overlap_mix = -1;
 }
 
 int psoc_wire_parse(const char *name) { return name ? codec_parse(name) : -1; }
@@ -132,12 +133,15 @@ int psoc_open(struct psoc **out, const char *endpoint, const char *name,
     if (opts &&
         (opts->wire < 0 || opts->wire >= CODEC_KINDS ||
          !(opts->density >= 0 && opts->density <= 1) || opts->fragments > CODEC_MAX_FRAGMENTS ||
-         (opts->fragments > 1 && opts->density > 0)))
+         (opts->fragments > 1 && opts->density > 0) || isnan(opts->overlap_mix) ||
+         opts->overlap_mix > 1))
         return psoc__err(err, errlen, PSOC_EINVAL,
-                         "wire kind %d, density %g, fragments %u: fp32, fp16, bf16, int8, int4 "
-                         "or int2, a density in [0, 1] (0 = dense) and 0 or 2 to %u fragments "
-                         "(not both)",
-                         opts->wire, opts->density, opts->fragments, CODEC_MAX_FRAGMENTS);
+                         "wire kind %d, density %g, fragments %u, overlap mix %g: fp32, fp16, "
+                         "bf16, int8, int4 or int2, a density in [0, 1] (0 = dense), 0 or 2 to "
+                         "%u fragments (not both), and a mix below 0 (keep the steps) or in "
+                         "[0, 1]",
+                         opts->wire, opts->density, opts->fragments, opts->overlap_mix,
+                         CODEC_MAX_FRAGMENTS);
     struct psoc *c = calloc(1, sizeof *c);
     if (!c || !(c->link = calloc(1, sizeof *c->link))) {
         free(c);

@@ -82,6 +82,12 @@ struct psoc_options {
      * left as they are; 0 = the whole vector; psoc_wire_spec reads
      * "frag:4:int4". Not with density. */
     uint32_t fragments;
+    /* How psoc_sync_end applies a position P to weights the caller trained
+     * on since the push: below 0 (psoc_options_default's -1), the steps
+     * taken kept on top, weights = P + (weights - pushed); A in [0, 1],
+     * Streaming DiLoCo's merge, weights = A weights + (1 - A) P (their A =
+     * 0.5; 0 drops the steps). With fragments, on the part synced only. */
+    double overlap_mix;
 };
 
 /* Wire kinds: what pushes and positions carry. Compressed kinds send the
@@ -263,7 +269,8 @@ PSOC_API int psoc_sync(struct psoc *c, float *weights, double loss, uint64_t sam
  * at once, so the caller trains on; psoc_sync_end waits for the position
  * P and applies it with what the caller did meanwhile,
  *     weights = P + (weights - weights as pushed),
- * the steps taken since the push kept on top of the swarm's result. One
+ * the steps taken since the push kept on top of the swarm's result (or
+ * Streaming DiLoCo's merge, opts.overlap_mix). One
  * sync in flight at a time; weights strategies only (not ssgd). A push the
  * daemon could not use is followed by a rejoin in psoc_sync_end, as in
  * psoc_sync. */

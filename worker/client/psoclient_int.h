@@ -132,9 +132,10 @@ struct psoc {
     /* --- A sync in flight (psoc_sync_begin .. psoc_sync_end) ------------ */
     int inflight;
     uint64_t inflight_seq;
-    float *at_push; /* the weights pushed, as they were */
-    float *arrived; /* the position, once it is in */
-    int sent[64];   /* which links took the push */
+    float *at_push;                    /* the weights pushed, as they were */
+    float *arrived;                    /* the position, once it is in */
+    int sent[64];                      /* which links took the push */
+    size_t part_off[64], part_len[64]; /* what of the vector each link's push syncs */
     int inflight_rc, inflight_resync;
     char inflight_err[1024];
 };
@@ -198,6 +199,11 @@ int psoc__push(struct psoc_link *l, float *weights, const float *gradient,
  * (err says why); the caller rejoins. */
 int psoc__position(struct psoc_link *l, float *weights, uint64_t seq, struct psoc_position *out,
                    int *resync, char *err, size_t errlen);
+
+/* The part of the link's range round `round` syncs, [*off, *off + *len)
+ * of the range: all of it, or with fragment payloads part round mod
+ * fragments (common/range.h). */
+void psoc__part(const struct psoc_link *l, uint64_t round, size_t *off, size_t *len);
 
 /* Stop its heartbeat, say bye when it joined (the worker's final accuracy
  * and round), and free it. */

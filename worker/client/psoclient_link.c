@@ -40,9 +40,7 @@ static int s_take_payload(struct psoc_link *l, struct wire_msg *m, uint32_t crc,
     return PSOC_OK;
 }
 
-/* The part of the vector round `round` syncs: all of it, or with fragment
- * payloads part round mod fragments (common/range.h). */
-static void s_part(const struct psoc_link *l, uint64_t round, size_t *off, size_t *len)
+void psoc__part(const struct psoc_link *l, uint64_t round, size_t *off, size_t *len)
 {
     uint64_t o = 0, n = l->n;
     if (l->fragments > 1)
@@ -61,7 +59,7 @@ static int s_take_change(struct psoc_link *l, struct wire_msg *m, const Psod__Po
 {
     const void *q = zmq_msg_data(&m->payload);
     size_t bytes = zmq_msg_size(&m->payload), off, len;
-    s_part(l, l->round, &off, &len); /* l->round: the push's, still */
+    psoc__part(l, l->round, &off, &len); /* l->round: the push's, still */
     if ((int)pos->encoding != l->wire || (pos->sparse && !(l->density > 0)))
         return psoc__err(err, errlen, PSOC_EPROTO, "daemon sent a %s%s position; we agreed on %s",
                          pos->sparse ? "sparse " : "", codec_name((int)pos->encoding),
@@ -362,7 +360,7 @@ int psoc__push(struct psoc_link *l, float *weights, const float *gradient,
             /* Fragment payloads: this round's part; the other parts' changes
              * wait in the weights for their own rounds. */
             size_t off, len;
-            s_part(l, l->round, &off, &len);
+            psoc__part(l, l->round, &off, &len);
             if (zmq_msg_init_size(&payload, codec_bytes(l->wire, len, CODEC_BLOCK)) != 0)
                 return psoc__err(err, errlen, PSOC_ESYS, "out of memory");
             codec_encode(l->wire, len, send + off, ref ? ref + off : NULL, l->resid + off,

@@ -252,6 +252,26 @@ int psoc_sync_ex(struct psoc *c, float *weights, const float *gradient,
 
 int psoc_sync_pending(const struct psoc *c) { return c && c->inflight; }
 
+/* The position of a sync in flight (c->arrived) into the weights the
+ * caller trained on since the push: the swarm's result plus the steps
+ * taken meanwhile, or Streaming DiLoCo's merge A x + (1 - A) P where the
+ * position moved (each link's part; after a rejoin, everywhere). */
+static void s_apply(struct psoc *c, float *weights, int rejoined)
+{
+    const double a = c->opts.overlap_mix;
+    if (a < 0) { /* where nothing came, arrived is at_push: x stays */
+        for (size_t i = 0; i < c->n; i++)
+            weights[i] = c->arrived[i] + (weights[i] - c->at_push[i]);
+        return;
+    }
+    const float fa = (float)a, fb = (float)(1 - a);
+    for (int k = 0; k < (rejoined ? 1 : c->nlink); k++) {
+        size_t lo = rejoined ? 0 : c->part_off[k], hi = rejoined ? c->n : lo + c->part_len[k];
+        for (size_t i = lo; i < hi; i++)
+            weights[i] = fa * weights[i] + fb * c->arrived[i];
+    }
+}
+
 int psoc_sync_begin(struct psoc *c, const float *weights, const struct psoc_report *rep, char *err,
                     size_t errlen)
 {
@@ -271,6 +291,10 @@ int psoc_sync_begin(struct psoc *c, const float *weights, const struct psoc_repo
         return psoc__err(err, errlen, PSOC_ESYS, "out of memory for a sync in flight");
     memcpy(c->at_push, weights, c->n * sizeof(float));
     memcpy(c->arrived, weights, c->n * sizeof(float));
+    for (int k = 0; k < c->nlink; k++) {
+        psoc__part(c->link[k], c->round, &c->part_off[k], &c->part_len[k]);
+        c->part_off[k] += c->link[k]->offset;
+    }
     c->inflight = 1;
     c->inflight_rc = PSOC_OK;
     c->inflight_resync = 0;
@@ -300,9 +324,7 @@ int psoc_sync_end(struct psoc *c, float *weights, struct psoc_position *out, cha
     } else if (first) {
         return first;
     }
-    /* The swarm's result, plus the steps taken since the push. */
-    for (size_t i = 0; i < c->n; i++)
-        weights[i] = c->arrived[i] + (weights[i] - c->at_push[i]);
+    s_apply(c, weights, resync);
     c->round = pos.round;
     if (out)
         *out = pos;
