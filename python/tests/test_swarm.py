@@ -474,12 +474,14 @@ def test_an_overlapping_sync_keeps_the_steps_taken_meanwhile(daemon):
     b.close()
 
 
-@pytest.mark.parametrize("wire", ["fp32", "frag:3:int8"])
-def test_swarms_that_overlap_their_syncs_train_and_take_the_last_one_in(daemon, wire):
+@pytest.mark.parametrize("wire,mix", [("fp32", None), ("frag:3:int8", None),
+                                      ("frag:3:int8", 0.5)])
+def test_swarms_that_overlap_their_syncs_train_and_take_the_last_one_in(daemon, wire, mix):
     """Two Swarm(overlap=True) under avg: the first sync returns None (nothing
     has arrived), later ones the round before; the model learns, and close
     takes the sync in flight in, so both end on positions the rounds made.
-    The same over fragments (a third of the model a round, in int8)."""
+    The same over fragments (a third of the model a round, in int8), and
+    with Streaming DiLoCo's merge of the steps taken meanwhile."""
     import threading
     d = daemon("--workers", "2", "--strategy", "avg")
     out = {}
@@ -488,7 +490,8 @@ def test_swarms_that_overlap_their_syncs_train_and_take_the_last_one_in(daemon, 
         torch.manual_seed(seed)
         model = Small()
         opt = torch.optim.SGD(model.parameters(), lr=0.2)
-        with _swarm(d, model, opt, name=name, sync_every=4, overlap=True, wire=wire) as s:
+        with _swarm(d, model, opt, name=name, sync_every=4, overlap=True, wire=wire,
+                    overlap_mix=mix) as s:
             assert s.welcome["fragments"] == (3 if wire.startswith("frag") else 0)
             first, pos = _train(model, opt, s, 4)
             out[name + "-first"] = pos
