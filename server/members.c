@@ -130,7 +130,8 @@ static void s_welcome(struct server *s, struct member *mb, int rejoined, int nam
     w.rejoined = rejoined;
     w.strategy = (char *)s->ops->name;
     w.swarm_id = s->swarm_id;
-    w.positions_global = s->ops->positions_global;
+    /* A fragment member holds the global model on the part synced only. */
+    w.positions_global = s->ops->positions_global && mb->fragments < 2;
     w.heartbeat_ms = (uint32_t)s->cfg.heartbeat_ms;
     w.incarnation = s->incarnation;
     w.push_kind = (Psod__PayloadKind)s->ops->push_kind;
@@ -497,7 +498,7 @@ void srv_handle_bye(struct server *s, struct wire_msg *in)
     double acc = srv_accuracy(b->accuracy);
     if (!isnan(acc)) {
         mb->last_acc = acc;
-        if (s->ops->positions_global)
+        if (s->ops->positions_global && mb->fragments < 2) /* its weights: the model */
             srv_global_report(s, acc, b->round);
     }
     char said[96] = "no final test accuracy reported";
