@@ -351,12 +351,15 @@ def _script(tmp_path, ep, steps, pause):
     return [PY, str(path)]
 
 
-def test_a_psod_restart_is_ridden_through(tmp_path):
+@pytest.mark.parametrize("wire", ["any", "frag:3:int8"])
+def test_a_psod_restart_is_ridden_through(tmp_path, wire):
     """kill -9 of psod mid-run and a restart with --resume: the Swarm's
-    defaults (the C worker's reconnect) carry the script to its end."""
+    defaults (the C worker's reconnect) carry the script to its end; also
+    with fragment payloads psod imposes (the rejoin's float32 welcome
+    starts the state both sides hold afresh)."""
     ck = tmp_path / "ck"
     d = Daemon(str(tmp_path), "a", ["--workers", "1", "--checkpoint-dir", str(ck),
-                                    "--checkpoint-every", "1"])
+                                    "--checkpoint-every", "1", "--wire", wire])
     ep = d.endpoint
     p = run(_script(tmp_path, ep, 60, 0.05), str(tmp_path), "user", wait=False)
     try:
@@ -367,7 +370,7 @@ def test_a_psod_restart_is_ridden_through(tmp_path):
         d.proc.wait()
         time.sleep(1.5)
         d2 = subprocess.Popen([os.path.join(BUILD, "psod"), "--bind", ep, "--workers", "1",
-                               "--resume", str(ck), "--progress-interval", "0"],
+                               "--resume", str(ck), "--progress-interval", "0", "--wire", wire],
                               stdout=subprocess.DEVNULL, stderr=open(tmp_path / "b.err", "w"))
         try:
             assert p.wait(90) == 0, read(str(tmp_path), "user", "err")
@@ -382,6 +385,8 @@ def test_a_psod_restart_is_ridden_through(tmp_path):
     out = read(str(tmp_path), "user")
     assert "done" in out and "round 29" in out, out  # one push lost in the crash
     assert "resumed" in (tmp_path / "b.err").read_text() or "restored" in (tmp_path / "b.err").read_text()
+    if wire != "any":
+        assert "imposes frag:3:int8" in (tmp_path / "b.err").read_text()
 
 
 def test_ctrl_c_while_waiting_raises_at_once_after_a_bye(daemon, tmp_path):
