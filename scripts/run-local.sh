@@ -140,8 +140,15 @@ cleanup() {
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
     [ -n "$psod_pid" ] && kill "$psod_pid" 2>/dev/null || true
     [ -n "$tailer" ] && kill "$tailer" 2>/dev/null || true
+    # Any child started but not yet noted (a signal between the two).
+    pkill -TERM -P $$ 2>/dev/null || true
 }
-trap cleanup EXIT INT TERM
+# Interrupted: stop what was started and go, whatever was under way (a
+# signal between starting psod and noting its pid, or between two workers,
+# must not let the run go on starting the rest).
+trap cleanup EXIT
+trap 'cleanup; exit 130' INT
+trap 'cleanup; exit 143' TERM
 
 t0=$(date +%s.%N)
 # Test functions get the classic swarm (Clerc's constriction values, the

@@ -64,9 +64,10 @@ done
 if ip netns list | grep -q "nlt$$"; then bad "the lab's namespaces are still there"; else ok; fi
 # Every exit path removes the lab: SIGINT in the middle of a run, and a
 # command that fails.
-# (Job control on: a background job of a script would ignore SIGINT.)
+# (Job control on: a background job of a script would ignore SIGINT; env
+# --default-signal, for a test run that itself started with it ignored.)
 set -m
-scripts/netlab.sh run --nodes 2 --rate 10mbit --name "nli$$" -- sleep 30 > "$dir/int.log" 2>&1 &
+env --default-signal=INT scripts/netlab.sh run --nodes 2 --rate 10mbit --name "nli$$" -- sleep 30 > "$dir/int.log" 2>&1 &
 lab_pid=$!
 set +m
 for _ in $(seq 100); do ip netns list | grep -q "nli$$-n1" && break; sleep 0.05; done

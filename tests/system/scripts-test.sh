@@ -84,16 +84,25 @@ for bad_opt in "--epochs 0" "--lr nan" "--worker-opt --bogus=1"; do
         bash -c "! pgrep -f '[p]sod .*$dir/badrun/endpoint' >/dev/null"
 done
 # Ctrl-C (SIGINT) in the middle of a run: psod and the workers go with it.
-# (Job control, so the background run does not start with SIGINT ignored.)
+# (Job control, so the background run does not start with SIGINT ignored;
+# env --default-signal, because a shell cannot trap a signal ignored when it
+# started, as it is under `make test &` from a script.)
 ( set -m
-  scripts/run-local.sh --no-fetch --objective rastrigin --dim 50 --rounds 100000000 --workers 2 \
-      --run-dir "$dir/intrun" > "$dir/int.log" 2>&1 &
+  env --default-signal=INT scripts/run-local.sh --no-fetch --objective rastrigin --dim 50 \
+      --rounds 100000000 --workers 2 --run-dir "$dir/intrun" > "$dir/int.log" 2>&1 &
   echo $! > "$dir/int.pid"
   wait ) &
 intwait=$!
 for _ in $(seq 100); do pgrep -f "[p]soworker .*--objective rastrigin --dim 50" >/dev/null && break; sleep 0.1; done
 sleep 0.5
 kill -INT "$(cat "$dir/int.pid")"
+for _ in $(seq 300); do kill -0 "$intwait" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$intwait" 2>/dev/null; then
+    bad "run-local.sh still runs 30 s after SIGINT"
+    kill -TERM "$(cat "$dir/int.pid")" 2>/dev/null
+    pkill -f "[p]soworker .*--objective rastrigin --dim 50"
+    pkill -f "[p]sod .*$dir/intrun/"
+fi
 wait "$intwait"
 sleep 0.3
 check "run-local.sh after SIGINT left psod running: $(pgrep -af "[p]sod .*$dir/intrun/")" \
