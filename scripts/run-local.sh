@@ -143,12 +143,13 @@ cleanup() {
     # Any child started but not yet noted (a signal between the two).
     pkill -TERM -P $$ 2>/dev/null || true
 }
-# Interrupted: stop what was started and go, whatever was under way (a
-# signal between starting psod and noting its pid, or between two workers,
-# must not let the run go on starting the rest).
+# Interrupted: stop what was started, wait for it to be gone, and go,
+# whatever was under way (a signal between starting psod and noting its
+# pid, or between two workers, must not let the run go on starting the
+# rest).
 trap cleanup EXIT
-trap 'cleanup; exit 130' INT
-trap 'cleanup; exit 143' TERM
+trap 'cleanup; wait; exit 130' INT
+trap 'cleanup; wait; exit 143' TERM
 
 t0=$(date +%s.%N)
 # Test functions get the classic swarm (Clerc's constriction values, the
