@@ -12,7 +12,6 @@
 #include "common/codec.h"
 #include "common/payload.h"
 #include "common/crc32c.h"
-#include "common/range.h"
 #include "common/log.h"
 #include "common/sparse.h"
 #include "common/timeutil.h"
@@ -60,15 +59,6 @@ static int s_take_push(struct server *s, struct wire_msg *in, struct member *mb,
         srv_reject(s, in, PSOD__ERROR_CODE__ERR_NOT_FINITE, p->seq,
                    "weights hold %zu NaN or infinite values", chk.bad);
     return -1;
-}
-
-void srv_fragment_range(const struct member *mb, size_t n, uint64_t round, size_t *off, size_t *len)
-{
-    uint64_t o = 0, l = n;
-    if (mb->fragments > 1)
-        range_of(n, (int)mb->fragments, (int)(round % mb->fragments), &o, &l);
-    *off = (size_t)o;
-    *len = (size_t)l;
 }
 
 /* A compressed push: the payload's layout and CRC checked, then decoded

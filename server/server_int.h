@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "common/range.h"
 #include "common/wire.h"
 #include "server/gate.h"
 #include "server/server.h"
@@ -95,9 +96,16 @@ static inline int srv_compressed(const struct member *mb)
 }
 
 /* A fragment member's part of round `round`: [*off, *off + *len) of n
- * (common/range.h, part round mod fragments). */
-void srv_fragment_range(const struct member *mb, size_t n, uint64_t round, size_t *off,
-                        size_t *len);
+ * (common/range.h, part round mod fragments); all of n for the others. */
+static inline void srv_fragment_range(const struct member *mb, size_t n, uint64_t round,
+                                      size_t *off, size_t *len)
+{
+    uint64_t o = 0, l = n;
+    if (mb->fragments > 1)
+        range_of(n, (int)mb->fragments, (int)(round % mb->fragments), &o, &l);
+    *off = (size_t)o;
+    *len = (size_t)l;
+}
 
 /* pso --verify-best (verify.c): the candidate sent out for a verdict. */
 #define VERIFY_PANEL_MAX 64
