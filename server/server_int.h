@@ -95,16 +95,12 @@ static inline int srv_compressed(const struct member *mb)
     return mb->wire != 0 || mb->density > 0 || mb->fragments > 1;
 }
 
-/* A fragment member's part of round `round`: [*off, *off + *len) of n
- * (common/range.h, part round mod fragments); all of n for the others. */
+/* A member's part of round `round`: [*off, *off + *len) of n
+ * (range_fragment: all of n unless it is on fragment payloads). */
 static inline void srv_fragment_range(const struct member *mb, size_t n, uint64_t round,
                                       size_t *off, size_t *len)
 {
-    uint64_t o = 0, l = n;
-    if (mb->fragments > 1)
-        range_of(n, (int)mb->fragments, (int)(round % mb->fragments), &o, &l);
-    *off = (size_t)o;
-    *len = (size_t)l;
+    range_fragment(n, mb->fragments, round, off, len);
 }
 
 /* pso --verify-best (verify.c): the candidate sent out for a verdict. */

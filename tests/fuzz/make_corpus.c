@@ -168,14 +168,12 @@ static void s_push(struct buf *b, uint64_t round, double loss, const float *x, i
             len = sparse_encode(s_wire_kind, N, sparse_k(N, s_wire_density), x,
                                 gradient ? NULL : ref, NULL, q);
             p.sparse = 1;
-        } else if (s_wire_fragments > 1) {
-            uint64_t off, n;
-            range_of(N, (int)s_wire_fragments, (int)(round % s_wire_fragments), &off, &n);
+        } else { /* dense: the whole vector, or this round's part of it */
+            size_t off, n;
+            range_fragment(N, s_wire_fragments, round, &off, &n);
             len = codec_bytes(s_wire_kind, n, CODEC_BLOCK);
-            codec_encode(s_wire_kind, n, x + off, ref + off, NULL, q);
-            p.fragment = (uint32_t)(round % s_wire_fragments);
-        } else {
-            codec_encode(s_wire_kind, N, x, gradient ? NULL : ref, NULL, q);
+            codec_encode(s_wire_kind, n, x + off, gradient ? NULL : ref + off, NULL, q);
+            p.fragment = s_wire_fragments > 1 ? (uint32_t)(round % s_wire_fragments) : 0;
         }
         p.encoding = (Psod__Encoding)s_wire_kind;
         p.block_size = codec_blocked(s_wire_kind) ? CODEC_BLOCK : 0;
@@ -254,6 +252,26 @@ static void s_conversation(struct buf *b, int config, int rounds)
     bye.accuracy = 0.9;
     s_server_msg(b, 0, 1, PSOD__COMMAND__CMD_BYE, &bye.base, NULL);
     s_verify = 0;
+}
+
+/* A conversation of three rounds in `config` whose workers speak `kind`
+ * (sparse at `density`, or in `fragments` parts), written as
+ * server/conversation-WHAT-KIND-STRATEGY. */
+static void s_wire_conversation(struct buf *b, const char *dir, const char *what, int kind,
+                                double density, unsigned fragments, int config,
+                                const char *strategy)
+{
+    char name[48];
+    b->len = 0;
+    s_wire_kind = kind;
+    s_wire_density = density;
+    s_wire_fragments = fragments;
+    s_conversation(b, config, 3);
+    s_wire_kind = 0;
+    s_wire_density = 0;
+    s_wire_fragments = 0;
+    snprintf(name, sizeof name, "conversation-%s-%s-%s", what, codec_name(kind), strategy);
+    s_write(dir, "server", name, b->p, b->len);
 }
 
 /* fuzz_shard: a coordinator (config < 64) of two daemons with the other one
@@ -554,35 +572,15 @@ int main(int argc, char **argv)
     s_by_checksum = 1;
     s_conversation(&b, 1, 2);
     s_write(dir, "server", "conversation-by-checksum", b.p, b.len);
-    /* server: sparse payloads (half the entries) in float32 and int2. */
+    /* server: sparse payloads (half the entries) in float32 and int2, avg
+     * and ssgd; fragment payloads (two parts) in float32 and int4, pso and
+     * avg. */
     for (int kind = 0; kind < CODEC_KINDS; kind += CODEC_INT2)
-        for (int c = 0; c < 2; c++) {
-            char name[48];
-            b.len = 0;
-            s_wire_kind = kind;
-            s_wire_density = 0.5;
-            s_conversation(&b, c ? 4 : 1, 3);
-            s_wire_kind = 0;
-            s_wire_density = 0;
-            snprintf(name, sizeof name, "conversation-topk-%s-%s", codec_name(kind),
-                     c ? "ssgd" : "avg");
-            s_write(dir, "server", name, b.p, b.len);
-        }
-
-    /* server: fragment payloads (two parts) in float32 and int4, pso and avg. */
+        for (int c = 0; c < 2; c++)
+            s_wire_conversation(&b, dir, "topk", kind, 0.5, 0, c ? 4 : 1, c ? "ssgd" : "avg");
     for (int kind = 0; kind < CODEC_KINDS; kind += CODEC_INT4)
-        for (int c = 0; c < 2; c++) {
-            char name[48];
-            b.len = 0;
-            s_wire_kind = kind;
-            s_wire_fragments = 2;
-            s_conversation(&b, c, 3);
-            s_wire_kind = 0;
-            s_wire_fragments = 0;
-            snprintf(name, sizeof name, "conversation-frag-%s-%s", codec_name(kind),
-                     c ? "avg" : "pso");
-            s_write(dir, "server", name, b.p, b.len);
-        }
+        for (int c = 0; c < 2; c++)
+            s_wire_conversation(&b, dir, "frag", kind, 0, 2, c, c ? "avg" : "pso");
 
     /* shard: the coordinator and a follower, for pso, avg, ssgd and async pso. */
     static const int shard_configs[] = {0, 1, 4, 8, 64, 65, 68, 72};

@@ -42,11 +42,7 @@ static int s_take_payload(struct psoc_link *l, struct wire_msg *m, uint32_t crc,
 
 void psoc__part(const struct psoc_link *l, uint64_t round, size_t *off, size_t *len)
 {
-    uint64_t o = 0, n = l->n;
-    if (l->fragments > 1)
-        range_of(l->n, (int)l->fragments, (int)(round % l->fragments), &o, &n);
-    *off = (size_t)o;
-    *len = (size_t)n;
+    range_fragment(l->n, l->fragments, round, off, len);
 }
 
 /* A compressed position: the change against l->ref, which becomes the new
