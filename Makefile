@@ -65,7 +65,7 @@ CLIENT_SRC = worker/client/psoclient.c worker/client/psoclient_conn.c \
              common/rng.c common/modelfile.c common/wire.c common/crc32c.c common/keys.c \
              common/timeutil.c common/hash.c common/codec.c common/statusjson.c common/token.c \
              common/pool.c common/payload.c common/sparse.c
-SERVER_SRC = server/gate.c server/options.c server/table.c server/reply.c server/record.c server/members.c \
+SERVER_SRC = server/gate.c server/options.c server/table.c server/reply.c server/record.c server/hello.c server/members.c \
              server/rounds.c server/push.c server/persist.c server/outputs.c server/admin.c server/verify.c server/hyper.c \
              server/strategy/aggregate.c server/strategy/swarm.c server/strategy/swarm_ckpt.c server/strategy/swarm_verify.c \
              server/strategy/swarm_kernel.c server/strategy/swarm_mix.c server/strategy/swarm_hyper.c \

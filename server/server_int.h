@@ -399,6 +399,15 @@ int srv_same_session(const struct member *mb, ProtobufCBinaryData sess);
 /* Names of the live workers the round still waits for, for log lines. */
 void srv_waiting_for(const struct server *s, char *out, size_t len);
 
+/* hello.c: a hello's checks, each a code and a reason (0: it passes):
+ * first what the message itself must be (malformed), then whether it fits
+ * this swarm (misfit); the handler refuses once, with srv_reject. Then the
+ * wire kind, density and fragments the worker gets: psod's --wire when it
+ * imposes one, else what the hello asks for. */
+int srv_hello_malformed(const struct server *s, const Psod__Hello *h, char *why, size_t len);
+int srv_hello_misfit(const struct server *s, const Psod__Hello *h, char *why, size_t len);
+void srv_agree_wire(const struct server *s, const Psod__Hello *h, struct member *mb);
+
 /* members.c: hello, heartbeat, bye */
 void srv_handle_hello(struct server *s, struct wire_msg *in);
 void srv_handle_heartbeat(struct server *s, struct wire_msg *in);
