@@ -192,18 +192,6 @@ static int s_new(struct server **out, const struct server_config *cfg, int detac
     }
     if (!detached)
         srv_admin_token(s); /* before the endpoint file: whoever waits for that finds it */
-    if (cfg->endpoint_file[0]) {
-        char tmp[CONF_STRLEN + 8];
-        snprintf(tmp, sizeof tmp, "%s.tmp", cfg->endpoint_file);
-        FILE *f = fopen(tmp, "w");
-        if (!f || fprintf(f, "%s\n", s->endpoint) < 0 || fclose(f) != 0 ||
-            rename(tmp, cfg->endpoint_file) != 0) {
-            snprintf(err, errlen, "cannot write endpoint file '%s': %s", cfg->endpoint_file,
-                     strerror(errno));
-            server_destroy(&s);
-            return -1;
-        }
-    }
     s->started = time_now_s();
     s->round_started = s->started;
     s->ckpt_time = s->started;
@@ -253,6 +241,20 @@ static int s_new(struct server **out, const struct server_config *cfg, int detac
                  "encrypted and peers are not authenticated (use --curve-secret and --allow on "
                  "untrusted networks)",
                  s->endpoint, s->ops->name, cfg->workers);
+    /* Last: whoever waits for the endpoint file finds psod set up, its
+     * "listening on" line in the log. */
+    if (cfg->endpoint_file[0]) {
+        char tmp[CONF_STRLEN + 8];
+        snprintf(tmp, sizeof tmp, "%s.tmp", cfg->endpoint_file);
+        FILE *f = fopen(tmp, "w");
+        if (!f || fprintf(f, "%s\n", s->endpoint) < 0 || fclose(f) != 0 ||
+            rename(tmp, cfg->endpoint_file) != 0) {
+            snprintf(err, errlen, "cannot write endpoint file '%s': %s", cfg->endpoint_file,
+                     strerror(errno));
+            server_destroy(&s);
+            return -1;
+        }
+    }
     *out = s;
     return 0;
 }
